@@ -1,0 +1,133 @@
+//! One dispatcher per hosted event or cron step: it claims ready deliveries from PostgreSQL and invokes
+//! them on the step's workers, never exceeding the step's `concurrency` or the workers' capacity.
+//! It wakes on local notifications (emits committed by this process), PostgreSQL NOTIFY (other
+//! replicas), retry timers, freed slots, and a poll interval as the fallback.
+
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+
+use cfp_protocol::{InvokeFrame, QueueKind, StepKind};
+use cfp_store::queue::Claimed;
+use cfp_store::Scope;
+use serde_json::json;
+use tokio::sync::Notify;
+use tokio::time::Instant;
+
+use crate::invoke::{Delivery, Pending, PendingKind};
+use crate::Engine;
+
+pub struct Dispatcher {
+    pub scope: Scope,
+    pub step: String,
+    pub notify: Notify,
+    /// Deliveries of this step in flight from this runtime.
+    pub inflight: AtomicU32,
+}
+
+impl Dispatcher {
+    pub fn new(scope: Scope, step: String) -> Self {
+        Self { scope, step, notify: Notify::new(), inflight: AtomicU32::new(0) }
+    }
+}
+
+pub(crate) async fn run(engine: Engine, d: std::sync::Arc<Dispatcher>) {
+    let mut shutdown = engine.shutdown_signal();
+    let mut error_backoff = Duration::from_millis(100);
+    loop {
+        if *shutdown.borrow() {
+            break;
+        }
+        let Some(manifest) = engine.manifest(&d.scope, &d.step) else {
+            // No connected worker hosts the step any more: stop; registration starts a new dispatcher.
+            let mut map = engine.inner().dispatchers.lock().unwrap();
+            if engine.manifest(&d.scope, &d.step).is_none() {
+                map.remove(&(d.scope.clone(), d.step.clone()));
+                break;
+            }
+            continue;
+        };
+        let policy = manifest.queue_policy();
+        let limit = policy.concurrency.unwrap_or(u32::MAX).saturating_sub(d.inflight.load(Ordering::Acquire));
+        let free = engine.inner().reg.lock().unwrap().free_slots(&d.scope, &d.step);
+        let want = limit.min(free).min(engine.config().claim_batch);
+        let mut claimed_full = false;
+        if want > 0 {
+            let lease_s = policy.visibility_timeout_s;
+            let fifo = policy.kind == QueueKind::Fifo;
+            match engine.store().claim(&d.scope, &d.step, fifo, want as i64, lease_s, &engine.config().instance_id).await {
+                Ok(rows) => {
+                    error_backoff = Duration::from_millis(100);
+                    claimed_full = rows.len() as u32 == want;
+                    let cron = manifest.kind == StepKind::Cron;
+                    deliver(&engine, &d, rows, cron, policy.timeout_s).await;
+                }
+                Err(e) => {
+                    tracing::warn!(step = %d.step, error = %e, "claiming deliveries failed; retrying");
+                    tokio::time::sleep(error_backoff).await;
+                    error_backoff = (error_backoff * 2).min(Duration::from_secs(5));
+                    continue;
+                }
+            }
+        }
+        if claimed_full {
+            continue;
+        }
+        tokio::select! {
+            _ = d.notify.notified() => {}
+            _ = tokio::time::sleep(engine.config().poll_interval) => {}
+            _ = shutdown.changed() => {}
+        }
+    }
+}
+
+async fn deliver(engine: &Engine, d: &Dispatcher, rows: Vec<Claimed>, cron: bool, timeout_s: u64) {
+    let mut unplaced = Vec::new();
+    for row in rows {
+        let worker = engine.inner().reg.lock().unwrap().pick_worker(&d.scope, &d.step);
+        let Some(worker) = worker else {
+            unplaced.push(row.seq);
+            continue;
+        };
+        let key = format!("{}:{}", d.step, row.event_id);
+        let (trigger, input) = if cron {
+            ("cron", json!({ "scheduledAt": row.data.get("scheduledAt").cloned().unwrap_or_default() }))
+        } else {
+            ("event", json!({ "topic": row.topic, "data": row.data, "eventId": row.event_id, "messageGroupId": row.group_id }))
+        };
+        let timeout_ms = timeout_s * 1000;
+        let frame = InvokeFrame {
+            id: format!("{}.{}", row.seq, row.attempt),
+            step: d.step.clone(),
+            trigger: trigger.into(),
+            attempt: row.attempt as u32,
+            trace_id: row.trace_id.clone(),
+            idempotency_key: key.clone(),
+            timeout_ms,
+            input,
+        };
+        let pending = Pending {
+            worker,
+            scope: d.scope.clone(),
+            step: d.step.clone(),
+            deadline: Instant::now() + Duration::from_millis(timeout_ms),
+            timeout_ms,
+            kind: PendingKind::Queue(Delivery {
+                seq: row.seq,
+                attempt: row.attempt,
+                max_retries: row.max_retries,
+                key,
+                trace_id: row.trace_id,
+            }),
+        };
+        d.inflight.fetch_add(1, Ordering::AcqRel);
+        if !engine.start_invocation(worker, frame, pending) {
+            d.inflight.fetch_sub(1, Ordering::AcqRel);
+            unplaced.push(row.seq);
+        }
+    }
+    if !unplaced.is_empty() {
+        if let Err(e) = engine.store().release(&unplaced).await {
+            tracing::warn!(error = %e, "could not give back deliveries; their leases will expire");
+        }
+    }
+}

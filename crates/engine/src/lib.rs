@@ -1,0 +1,375 @@
+//! The CFP execution engine: routes invocations to connected workers and drives the durable queues.
+//!
+//! - [`registry`]: connected workers, the steps they host, per-project API route tables.
+//! - [`routes`]: `/path/:param` matching and route-conflict detection.
+//! - [`dispatch`]: one dispatcher per hosted event/cron step: claim from PostgreSQL, invoke, respect
+//!   per-step concurrency and worker capacity.
+//! - [`invoke`]: in-flight invocations, results, failures and retries, timeouts, API calls.
+//! - [`tasks`]: background work — the batching completer, the log writer, the NOTIFY listener, lease reaping.
+//! - [`cron`]: the scheduler (one execution per step and tick across replicas).
+//! - [`ids`]: deterministic event ids and retry backoff.
+//!
+//! ```no_run
+//! # async fn demo(store: cfp_store::Store) {
+//! let engine = cfp_engine::Engine::start(store, cfp_engine::EngineConfig::default());
+//! // gateway: engine.connect_worker(..), engine.invoke_api(..), engine.emit(..)
+//! engine.shutdown(std::time::Duration::from_secs(10)).await;
+//! # }
+//! ```
+
+pub mod cron;
+pub mod dispatch;
+pub mod ids;
+pub mod invoke;
+pub mod registry;
+pub mod routes;
+pub mod tasks;
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use cfp_protocol::{LogEntry, StepKind, StepManifest, ToWorker};
+use cfp_store::logs::LogRecord;
+use cfp_store::queue::{NewEvent, Woken};
+use cfp_store::{Scope, Store, StoreError};
+use serde_json::Value;
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinHandle;
+
+pub use invoke::{InvokeError, WorkerResult};
+pub use registry::WorkerId;
+pub use routes::RouteMatch;
+
+use dispatch::Dispatcher;
+use invoke::Pending;
+
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    /// Unique id of this runtime process; leases carry it.
+    pub instance_id: String,
+    /// Worker tokens and the project each is bound to.
+    pub worker_tokens: Vec<(String, Scope)>,
+    pub heartbeat_ms: u64,
+    /// First retry delay; doubles per attempt up to `retry_cap_ms` (with deterministic jitter).
+    pub retry_base_ms: u64,
+    pub retry_cap_ms: u64,
+    /// Most deliveries claimed in one query.
+    pub claim_batch: u32,
+    /// Dispatchers poll this often when no notification arrives.
+    pub poll_interval: Duration,
+    /// Leases of a runtime whose heartbeat is older than this are reaped.
+    pub lease_stale_after_s: u64,
+    /// Done queue rows are kept this long (dedup window and recent runs).
+    pub done_retention_s: u64,
+    pub default_worker_capacity: u32,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        Self {
+            instance_id: format!("rt-{}", uuid::Uuid::new_v4()),
+            worker_tokens: Vec::new(),
+            heartbeat_ms: 10_000,
+            retry_base_ms: 1_000,
+            retry_cap_ms: 300_000,
+            claim_batch: 64,
+            poll_interval: Duration::from_millis(1_000),
+            lease_stale_after_s: 15,
+            done_retention_s: 24 * 3600,
+            default_worker_capacity: 256,
+        }
+    }
+}
+
+/// Handle to the engine. Cheap to clone.
+#[derive(Clone)]
+pub struct Engine {
+    inner: Arc<Inner>,
+}
+
+pub(crate) struct Inner {
+    pub store: Store,
+    pub cfg: EngineConfig,
+    pub reg: Mutex<registry::Registry>,
+    pub pending: Mutex<HashMap<String, Pending>>,
+    pub dispatchers: Mutex<HashMap<(Scope, String), Arc<Dispatcher>>>,
+    pub completions: mpsc::UnboundedSender<cfp_store::queue::Completion>,
+    pub logs: mpsc::UnboundedSender<(Scope, LogRecord)>,
+    pub next_worker: AtomicU64,
+    /// Completions and log lines sent to the writers and not yet written.
+    pub unwritten: std::sync::atomic::AtomicUsize,
+    pub shutdown: watch::Sender<bool>,
+    pub tasks: Mutex<Vec<JoinHandle<()>>>,
+}
+
+impl Engine {
+    /// Starts the engine's background tasks.
+    pub fn start(store: Store, cfg: EngineConfig) -> Self {
+        let (ctx, crx) = mpsc::unbounded_channel();
+        let (ltx, lrx) = mpsc::unbounded_channel();
+        let (shutdown, _) = watch::channel(false);
+        let engine = Engine {
+            inner: Arc::new(Inner {
+                store,
+                cfg,
+                reg: Mutex::new(Default::default()),
+                pending: Mutex::new(HashMap::new()),
+                dispatchers: Mutex::new(HashMap::new()),
+                completions: ctx,
+                logs: ltx,
+                next_worker: AtomicU64::new(1),
+                unwritten: Default::default(),
+                shutdown,
+                tasks: Mutex::new(Vec::new()),
+            }),
+        };
+        let tasks = vec![
+            tokio::spawn(tasks::completer(engine.clone(), crx)),
+            tokio::spawn(tasks::log_writer(engine.clone(), lrx)),
+            tokio::spawn(tasks::listener(engine.clone())),
+            tokio::spawn(tasks::maintenance(engine.clone())),
+            tokio::spawn(invoke::deadline_watch(engine.clone())),
+            tokio::spawn(cron::scheduler(engine.clone())),
+        ];
+        engine.inner.tasks.lock().unwrap().extend(tasks);
+        engine
+    }
+
+    pub(crate) fn inner(&self) -> &Inner {
+        &self.inner
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.inner.store
+    }
+
+    pub fn config(&self) -> &EngineConfig {
+        &self.inner.cfg
+    }
+
+    pub fn is_shutting_down(&self) -> bool {
+        *self.inner.shutdown.borrow()
+    }
+
+    pub(crate) fn shutdown_signal(&self) -> watch::Receiver<bool> {
+        self.inner.shutdown.subscribe()
+    }
+
+    /// The project a worker token is bound to, compared in constant time.
+    pub fn authenticate_worker(&self, token: &str) -> Option<Scope> {
+        self.inner
+            .cfg
+            .worker_tokens
+            .iter()
+            .find(|(t, _)| constant_time_eq(t.as_bytes(), token.as_bytes()))
+            .map(|(_, s)| s.clone())
+    }
+
+    /// Adds an authenticated worker connection; frames for it arrive on the returned receiver.
+    pub fn connect_worker(&self, scope: Scope, name: String, capacity: Option<u32>) -> (WorkerId, mpsc::UnboundedReceiver<ToWorker>) {
+        let id = self.inner.next_worker.fetch_add(1, Ordering::Relaxed);
+        let (tx, rx) = mpsc::unbounded_channel();
+        let capacity = capacity.filter(|c| *c > 0).unwrap_or(self.inner.cfg.default_worker_capacity);
+        let worker = registry::Worker {
+            id,
+            scope,
+            name,
+            tx,
+            capacity,
+            inflight: 0,
+            steps: HashMap::new(),
+            draining: false,
+        };
+        self.inner.reg.lock().unwrap().workers.insert(id, worker);
+        (id, rx)
+    }
+
+    /// Registers a worker's steps; persists the project's step set and starts dispatchers.
+    pub async fn register(&self, worker: WorkerId, steps: Vec<StepManifest>) -> Result<ToWorker, StoreError> {
+        let (scope, accepted, errors, manifests) = {
+            let mut reg = self.inner.reg.lock().unwrap();
+            let Some(scope) = reg.workers.get(&worker).map(|w| w.scope.clone()) else {
+                return Ok(ToWorker::error("unknown_worker", "connection is closed"));
+            };
+            let (accepted, errors) = reg.register(worker, steps);
+            let manifests: Vec<StepManifest> =
+                reg.projects.get(&scope).map(|p| p.manifests.values().cloned().collect()).unwrap_or_default();
+            (scope, accepted, errors, manifests)
+        };
+        self.inner.store.replace_steps(&scope, &manifests).await?;
+        for step in &accepted {
+            if matches!(step.kind, StepKind::Event | StepKind::Cron) {
+                self.ensure_dispatcher(&scope, &step.name);
+            }
+        }
+        for e in &errors {
+            tracing::warn!(step = %e.step, file = %e.file, code = %e.code, "{}", e.message);
+        }
+        tracing::info!(project = %scope.project, worker, steps = accepted.len(), errors = errors.len(), "worker registered steps");
+        Ok(ToWorker::Registered { steps: accepted.into_iter().map(|s| s.name).collect(), errors })
+    }
+
+    /// Marks a worker as draining: it gets no new invocations.
+    pub fn drain_worker(&self, worker: WorkerId) {
+        if let Some(w) = self.inner.reg.lock().unwrap().workers.get_mut(&worker) {
+            w.draining = true;
+        }
+    }
+
+    /// Removes a worker; its in-flight invocations are failed (queue deliveries retry, API calls get 503).
+    pub fn disconnect_worker(&self, worker: WorkerId) {
+        let scope = {
+            let mut reg = self.inner.reg.lock().unwrap();
+            let scope = reg.workers.remove(&worker).map(|w| w.scope);
+            if let Some(scope) = &scope {
+                reg.rebuild(scope);
+            }
+            scope
+        };
+        if let Some(scope) = scope {
+            tracing::info!(project = %scope.project, worker, "worker disconnected");
+        }
+        invoke::fail_worker_invocations(self, worker);
+    }
+
+    pub fn resolve_route(&self, scope: &Scope, method: &str, path: &str) -> RouteMatch {
+        let reg = self.inner.reg.lock().unwrap();
+        match reg.projects.get(scope) {
+            Some(p) => p.routes.resolve(method, path),
+            None => RouteMatch::NotFound,
+        }
+    }
+
+    /// The manifest of a step hosted by a connected worker.
+    pub fn manifest(&self, scope: &Scope, step: &str) -> Option<StepManifest> {
+        self.inner.reg.lock().unwrap().projects.get(scope)?.manifests.get(step).cloned()
+    }
+
+    /// Publishes an event from outside any invocation (`cfp emit`, the runtime API).
+    pub async fn emit(&self, scope: &Scope, topic: &str, data: Value, group_id: Option<String>, trace_id: String) -> Result<uuid::Uuid, StoreError> {
+        let event_id = uuid::Uuid::new_v4();
+        let ev = NewEvent { event_id, topic: topic.to_string(), data, group_id, trace_id };
+        let woken = self.inner.store.publish(scope, &[ev]).await?;
+        self.wake(&woken);
+        Ok(event_id)
+    }
+
+    /// Wakes the local dispatchers of the given steps.
+    pub fn wake(&self, woken: &[Woken]) {
+        let map = self.inner.dispatchers.lock().unwrap();
+        for w in woken {
+            if let Some(d) = map.get(&(w.scope.clone(), w.step.clone())) {
+                d.notify.notify_one();
+            }
+        }
+    }
+
+    pub(crate) fn ensure_dispatcher(&self, scope: &Scope, step: &str) {
+        let mut map = self.inner.dispatchers.lock().unwrap();
+        let key = (scope.clone(), step.to_string());
+        if let Some(d) = map.get(&key) {
+            d.notify.notify_one();
+            return;
+        }
+        let d = Arc::new(Dispatcher::new(scope.clone(), step.to_string()));
+        map.insert(key, d.clone());
+        let handle = tokio::spawn(dispatch::run(self.clone(), d));
+        self.inner.tasks.lock().unwrap().push(handle);
+    }
+
+    /// Stores log lines sent by a worker.
+    pub fn worker_logs(&self, worker: WorkerId, entries: Vec<LogEntry>) {
+        let Some(scope) = self.inner.reg.lock().unwrap().workers.get(&worker).map(|w| w.scope.clone()) else { return };
+        for e in entries {
+            let level = match e.level.as_str() {
+                "debug" | "info" | "warn" | "error" => e.level,
+                "trace" => "debug".into(),
+                "fatal" => "error".into(),
+                _ => "info".into(),
+            };
+            let rec = LogRecord {
+                ts_ms: e.ts,
+                level,
+                msg: e.msg,
+                trace_id: e.trace_id,
+                step: e.step,
+                invocation_id: e.invocation_id,
+                data: e.data,
+            };
+            let _ = self.inner.logs.send((scope.clone(), rec));
+        }
+    }
+
+    /// A log line of the runtime itself, stored with the handler logs of the same trace.
+    pub(crate) fn system_log(&self, scope: &Scope, level: &str, step: &str, trace_id: &str, msg: String, data: Option<Value>) {
+        let rec = LogRecord {
+            ts_ms: chrono::Utc::now().timestamp_millis(),
+            level: level.into(),
+            msg,
+            trace_id: Some(trace_id.to_string()),
+            step: Some(step.to_string()),
+            invocation_id: None,
+            data,
+        };
+        let _ = self.inner.logs.send((scope.clone(), rec));
+    }
+
+    pub fn send_to_worker(&self, worker: WorkerId, frame: ToWorker) -> bool {
+        self.inner.reg.lock().unwrap().workers.get(&worker).is_some_and(|w| w.tx.send(frame).is_ok())
+    }
+
+    pub fn worker_scope(&self, worker: WorkerId) -> Option<Scope> {
+        self.inner.reg.lock().unwrap().workers.get(&worker).map(|w| w.scope.clone())
+    }
+
+    /// Number of connected workers (all projects).
+    pub fn worker_count(&self) -> usize {
+        self.inner.reg.lock().unwrap().workers.len()
+    }
+
+    /// Stops taking work, tells workers to drain, waits for in-flight invocations up to `deadline`, gives
+    /// back what is still leased, and flushes completions and logs.
+    pub async fn shutdown(&self, deadline: Duration) {
+        if self.inner.shutdown.send_replace(true) {
+            return;
+        }
+        {
+            let reg = self.inner.reg.lock().unwrap();
+            for w in reg.workers.values() {
+                let _ = w.tx.send(ToWorker::Drain {});
+            }
+        }
+        let until = tokio::time::Instant::now() + deadline;
+        while tokio::time::Instant::now() < until && !self.inner.pending.lock().unwrap().is_empty() {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let leftover = invoke::take_queue_pending(self);
+        if !leftover.is_empty() {
+            match self.inner.store.release(&leftover).await {
+                Ok(n) => tracing::info!(released = n, "gave unfinished deliveries back to the queue"),
+                Err(e) => tracing::warn!(error = %e, "could not release leases; they expire on their own"),
+            }
+        }
+        // Let the completer and log writer drain their channels, then stop every task.
+        let drain_until = tokio::time::Instant::now() + Duration::from_secs(5);
+        while tokio::time::Instant::now() < drain_until && tasks::busy(self) {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let handles: Vec<JoinHandle<()>> = std::mem::take(&mut *self.inner.tasks.lock().unwrap());
+        for h in &handles {
+            h.abort();
+        }
+        for h in handles {
+            let _ = h.await;
+        }
+    }
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}

@@ -1,0 +1,191 @@
+//! Connected workers and, per project, the steps they host and the API route table built from them.
+
+use std::collections::{HashMap, HashSet};
+
+use cfp_protocol::{RegistrationError, StepKind, StepManifest, ToWorker};
+use cfp_store::Scope;
+use tokio::sync::mpsc;
+
+use crate::routes::RouteTable;
+
+pub type WorkerId = u64;
+
+pub struct Worker {
+    pub id: WorkerId,
+    pub scope: Scope,
+    pub name: String,
+    pub tx: mpsc::UnboundedSender<ToWorker>,
+    pub capacity: u32,
+    pub inflight: u32,
+    pub steps: HashMap<String, StepManifest>,
+    pub draining: bool,
+}
+
+impl Worker {
+    pub fn has_room(&self) -> bool {
+        !self.draining && self.inflight < self.capacity
+    }
+}
+
+#[derive(Default)]
+pub struct Project {
+    pub routes: RouteTable,
+    /// step name -> workers hosting it
+    pub hosts: HashMap<String, Vec<WorkerId>>,
+    pub manifests: HashMap<String, StepManifest>,
+}
+
+#[derive(Default)]
+pub struct Registry {
+    pub workers: HashMap<WorkerId, Worker>,
+    pub projects: HashMap<Scope, Project>,
+}
+
+impl Registry {
+    /// Validates a worker's step set against what other workers of the project host, stores the accepted
+    /// steps on the worker, and rebuilds the project's tables. Returns accepted names and errors.
+    pub fn register(&mut self, worker: WorkerId, steps: Vec<StepManifest>) -> (Vec<StepManifest>, Vec<RegistrationError>) {
+        let Some(scope) = self.workers.get(&worker).map(|w| w.scope.clone()) else {
+            return (Vec::new(), Vec::new());
+        };
+        // Steps hosted by the project's other workers.
+        let mut others: HashMap<String, StepManifest> = HashMap::new();
+        let mut routes = RouteTable::default();
+        for w in self.workers.values().filter(|w| w.scope == scope && w.id != worker) {
+            for m in w.steps.values() {
+                others.insert(m.name.clone(), m.clone());
+                if let (Some(method), Some(path)) = (&m.method, &m.path) {
+                    let _ = routes.add(method, path, &m.name);
+                }
+            }
+        }
+        let mut accepted = Vec::new();
+        let mut errors = Vec::new();
+        let mut seen: HashMap<String, String> = HashMap::new();
+        for step in steps {
+            let err = |code: &str, message: String| RegistrationError {
+                step: step.name.clone(),
+                file: step.file.clone(),
+                code: code.into(),
+                message,
+            };
+            if step.name.trim().is_empty() {
+                errors.push(err("invalid_manifest", "step name is empty".into()));
+                continue;
+            }
+            if let Some(file) = seen.get(&step.name) {
+                errors.push(err(
+                    "duplicate_step",
+                    format!("step `{}` is defined in both {} and {}", step.name, file, step.file),
+                ));
+                continue;
+            }
+            if let Some(other) = others.get(&step.name) {
+                if other.file != step.file || other.kind != step.kind {
+                    errors.push(err(
+                        "duplicate_step",
+                        format!("step `{}` is already registered from {} by another worker", step.name, other.file),
+                    ));
+                    continue;
+                }
+            }
+            if let Some(e) = validate(&step) {
+                errors.push(err("invalid_manifest", e));
+                continue;
+            }
+            if step.kind == StepKind::Api {
+                let (method, path) = (step.method.as_deref().unwrap_or(""), step.path.as_deref().unwrap_or(""));
+                if let Err(e) = routes.add(method, path, &step.name) {
+                    errors.push(err("route_conflict", format!("step `{}` ({}): {e}", step.name, step.file)));
+                    continue;
+                }
+            }
+            seen.insert(step.name.clone(), step.file.clone());
+            accepted.push(step);
+        }
+        if let Some(w) = self.workers.get_mut(&worker) {
+            w.steps = accepted.iter().map(|s| (s.name.clone(), s.clone())).collect();
+        }
+        self.rebuild(&scope);
+        (accepted, errors)
+    }
+
+    /// Rebuilds a project's route table and host lists from its connected workers.
+    pub fn rebuild(&mut self, scope: &Scope) {
+        let mut project = Project::default();
+        let mut ids: Vec<&Worker> = self.workers.values().filter(|w| &w.scope == scope).collect();
+        ids.sort_by_key(|w| w.id);
+        for w in ids {
+            for m in w.steps.values() {
+                project.hosts.entry(m.name.clone()).or_default().push(w.id);
+                if let (StepKind::Api, Some(method), Some(path)) = (m.kind, &m.method, &m.path) {
+                    let _ = project.routes.add(method, path, &m.name);
+                }
+                project.manifests.entry(m.name.clone()).or_insert_with(|| m.clone());
+            }
+        }
+        if project.manifests.is_empty() && !self.workers.values().any(|w| &w.scope == scope) {
+            self.projects.remove(scope);
+        } else {
+            self.projects.insert(scope.clone(), project);
+        }
+    }
+
+    /// The least-loaded worker with room that hosts `step`.
+    pub fn pick_worker(&self, scope: &Scope, step: &str) -> Option<WorkerId> {
+        let hosts = self.projects.get(scope)?.hosts.get(step)?;
+        hosts
+            .iter()
+            .filter_map(|id| self.workers.get(id))
+            .filter(|w| w.has_room())
+            .min_by_key(|w| w.inflight)
+            .map(|w| w.id)
+    }
+
+    /// Free invocation slots over the workers hosting `step`.
+    pub fn free_slots(&self, scope: &Scope, step: &str) -> u32 {
+        let Some(hosts) = self.projects.get(scope).and_then(|p| p.hosts.get(step)) else { return 0 };
+        hosts
+            .iter()
+            .filter_map(|id| self.workers.get(id))
+            .filter(|w| !w.draining)
+            .map(|w| w.capacity.saturating_sub(w.inflight))
+            .sum()
+    }
+
+    pub fn is_hosted(&self, scope: &Scope, step: &str) -> bool {
+        self.projects.get(scope).is_some_and(|p| p.hosts.contains_key(step))
+    }
+
+    /// Every step of every project, for the scheduler and dispatchers.
+    pub fn hosted_steps(&self) -> HashSet<(Scope, String)> {
+        self.projects
+            .iter()
+            .flat_map(|(scope, p)| p.hosts.keys().map(move |s| (scope.clone(), s.clone())))
+            .collect()
+    }
+}
+
+fn validate(step: &StepManifest) -> Option<String> {
+    match step.kind {
+        StepKind::Api => {
+            let method = step.method.as_deref().unwrap_or("");
+            if !["GET", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "HEAD"].contains(&method.to_ascii_uppercase().as_str()) {
+                return Some(format!("api step `{}` has method `{method}`; expected GET, POST, PUT, DELETE, PATCH, OPTIONS or HEAD", step.name));
+            }
+            match step.path.as_deref() {
+                Some(p) if p.starts_with('/') => None,
+                _ => Some(format!("api step `{}` needs a `path` starting with `/`", step.name)),
+            }
+        }
+        StepKind::Event if step.subscribes.is_empty() => {
+            Some(format!("event step `{}` subscribes to no topic", step.name))
+        }
+        StepKind::Cron => match step.cron.as_deref().map(crate::cron::parse) {
+            Some(Ok(_)) => None,
+            Some(Err(e)) => Some(format!("cron step `{}`: {e}", step.name)),
+            None => Some(format!("cron step `{}` has no `cron` expression", step.name)),
+        },
+        _ => None,
+    }
+}

@@ -1,0 +1,86 @@
+//! The runtime's HTTP surface (axum).
+//!
+//! - [`ingress`]: API steps — routing, limits (body size → 413, timeout → 504), request/response mapping.
+//! - [`worker_ws`]: the worker protocol endpoint `/__cfp/worker` (see `docs/protocol.md`).
+//! - [`admin`]: the runtime API under `/__cfp/api` (emit, dead letters, steps, logs, queues).
+//! - [`auth`]: who is calling: the admin token, or the local developer on loopback in dev mode.
+//! - [`error`]: the one JSON error shape and its HTTP mapping.
+
+pub mod admin;
+pub mod auth;
+pub mod error;
+pub mod ingress;
+pub mod worker_ws;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::routing::{any, get};
+use axum::Router;
+use cfp_engine::Engine;
+use cfp_store::Scope;
+
+#[derive(Debug, Clone)]
+pub struct GatewayConfig {
+    /// Largest accepted request body of an API step, in bytes (413 beyond).
+    pub body_limit: usize,
+    /// How long an API step may take before the caller gets 504.
+    pub request_timeout: Duration,
+    /// Dev mode: requests from loopback run as the local developer.
+    pub dev: bool,
+    /// Dev and diagnostic endpoints (emit): off unless enabled (always on in dev mode).
+    pub dev_endpoints: bool,
+    /// Bearer token of the runtime API (and of API steps outside dev mode, until project API keys exist).
+    pub admin_token: Option<String>,
+    /// The project API steps are served for (single-project mode).
+    pub default_scope: Scope,
+}
+
+impl Default for GatewayConfig {
+    fn default() -> Self {
+        Self {
+            body_limit: 1024 * 1024,
+            request_timeout: Duration::from_secs(30),
+            dev: false,
+            dev_endpoints: false,
+            admin_token: None,
+            default_scope: Scope::new("default", "default"),
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct AppState {
+    pub engine: Engine,
+    pub cfg: Arc<GatewayConfig>,
+}
+
+pub fn router(engine: Engine, cfg: GatewayConfig) -> Router {
+    let state = AppState { engine, cfg: Arc::new(cfg) };
+    Router::new()
+        .route("/__cfp/health", get(health))
+        .route("/__cfp/worker", get(worker_ws::upgrade))
+        .nest("/__cfp/api", admin::routes())
+        .route("/__cfp/{*rest}", any(error::not_found))
+        .fallback(ingress::handle)
+        .with_state(state)
+}
+
+async fn health(axum::extract::State(app): axum::extract::State<AppState>) -> axum::Json<serde_json::Value> {
+    axum::Json(serde_json::json!({
+        "status": if app.engine.is_shutting_down() { "draining" } else { "ok" },
+        "workers": app.engine.worker_count(),
+    }))
+}
+
+/// Serves until `shutdown` resolves, then stops accepting connections and lets in-flight requests finish.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    app: Router,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
+        .with_graceful_shutdown(shutdown)
+        .await
+}

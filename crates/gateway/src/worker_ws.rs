@@ -1,0 +1,192 @@
+//! `/__cfp/worker`: the worker protocol over WebSocket (see `docs/protocol.md`).
+//! A connection must authenticate with `hello` before anything else; then frames are routed to the engine.
+
+use std::time::Duration;
+
+use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
+use axum::extract::State;
+use axum::response::Response;
+use cfp_engine::{Engine, WorkerId, WorkerResult};
+use cfp_protocol::frames::{parse_from_worker, RpcError};
+use cfp_protocol::{FromWorker, ToWorker, PROTOCOL_VERSION};
+use cfp_store::Scope;
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{json, Value};
+
+use crate::AppState;
+
+const MAX_FRAME: usize = 64 << 20;
+const HELLO_TIMEOUT: Duration = Duration::from_secs(10);
+
+pub async fn upgrade(State(app): State<AppState>, ws: WebSocketUpgrade) -> Response {
+    ws.max_message_size(MAX_FRAME).max_frame_size(MAX_FRAME).on_upgrade(move |socket| session(app, socket))
+}
+
+async fn close_with(mut socket: WebSocket, code: u16, frame: ToWorker) {
+    let _ = socket.send(Message::Text(frame.to_text().into())).await;
+    let reason = match &frame {
+        ToWorker::Error { code, .. } => code.clone(),
+        _ => String::new(),
+    };
+    let _ = socket.send(Message::Close(Some(CloseFrame { code, reason: Utf8Bytes::from(reason) }))).await;
+}
+
+async fn session(app: AppState, mut socket: WebSocket) {
+    let engine = app.engine.clone();
+    // 1. hello
+    let first = match tokio::time::timeout(HELLO_TIMEOUT, socket.next()).await {
+        Ok(Some(Ok(Message::Text(t)))) => t,
+        Ok(_) => return,
+        Err(_) => return close_with(socket, 4401, ToWorker::error("unauthenticated", "no hello frame within 10 s")).await,
+    };
+    let (token, name, capacity) = match parse_from_worker(&first) {
+        Ok(FromWorker::Hello { protocol, token, worker, capacity }) => {
+            if protocol != PROTOCOL_VERSION {
+                return close_with(socket, 4400, ToWorker::error("unsupported_protocol",
+                    format!("this runtime speaks protocol {PROTOCOL_VERSION}; the worker sent {protocol}"))).await;
+            }
+            (token, worker.name.unwrap_or_else(|| "worker".into()), capacity)
+        }
+        Ok(_) => return close_with(socket, 4401, ToWorker::error("unauthenticated", "the first frame must be `hello` with a worker token")).await,
+        Err(e) => return close_with(socket, 4401, ToWorker::error("unauthenticated", format!("the first frame must be `hello`: {e}"))).await,
+    };
+    let Some(scope) = engine.authenticate_worker(&token) else {
+        return close_with(socket, 4401, ToWorker::error("unauthenticated", "the worker token is not valid")).await;
+    };
+    if engine.is_shutting_down() {
+        return close_with(socket, 1012, ToWorker::error("shutting_down", "the runtime is shutting down")).await;
+    }
+    let (id, mut rx) = engine.connect_worker(scope.clone(), name, capacity);
+    let welcome = ToWorker::Welcome {
+        protocol: PROTOCOL_VERSION,
+        worker_id: id.to_string(),
+        tenant: scope.tenant.clone(),
+        project: scope.project.clone(),
+        heartbeat_ms: engine.config().heartbeat_ms,
+        payload_threshold: engine.store().payload_threshold() as u64,
+    };
+    engine.send_to_worker(id, welcome);
+
+    let (mut sink, mut stream) = socket.split();
+    let heartbeat = Duration::from_millis(engine.config().heartbeat_ms.max(1000));
+    let writer = tokio::spawn(async move {
+        let mut ping = tokio::time::interval(heartbeat);
+        ping.tick().await;
+        loop {
+            tokio::select! {
+                frame = rx.recv() => {
+                    let Some(frame) = frame else { break };
+                    // Write everything that is queued before flushing once.
+                    if sink.feed(Message::Text(frame.to_text().into())).await.is_err() { break }
+                    let mut ok = true;
+                    while let Ok(more) = rx.try_recv() {
+                        if sink.feed(Message::Text(more.to_text().into())).await.is_err() { ok = false; break }
+                    }
+                    if !ok || sink.flush().await.is_err() { break }
+                }
+                _ = ping.tick() => {
+                    if sink.send(Message::Ping(Default::default())).await.is_err() { break }
+                }
+            }
+        }
+    });
+
+    // Silence for three heartbeats means the worker is gone.
+    let idle = heartbeat * 3;
+    loop {
+        let msg = match tokio::time::timeout(idle, stream.next()).await {
+            Ok(Some(Ok(m))) => m,
+            Ok(Some(Err(_))) | Ok(None) => break,
+            Err(_) => {
+                tracing::warn!(worker = id, "worker silent for {:?}; dropping the connection", idle);
+                break;
+            }
+        };
+        match msg {
+            Message::Text(text) => on_frame(&engine, id, &scope, &text).await,
+            Message::Binary(_) => {
+                engine.send_to_worker(id, ToWorker::error("bad_frame", "binary frames are not part of the protocol"));
+            }
+            Message::Close(_) => break,
+            Message::Ping(_) | Message::Pong(_) => {}
+        }
+    }
+    engine.disconnect_worker(id);
+    writer.abort();
+}
+
+async fn on_frame(engine: &Engine, id: WorkerId, scope: &Scope, text: &str) {
+    let frame = match parse_from_worker(text) {
+        Ok(f) => f,
+        Err(message) => {
+            engine.send_to_worker(id, ToWorker::error("bad_frame", message));
+            return;
+        }
+    };
+    match frame {
+        FromWorker::Hello { .. } => {
+            engine.send_to_worker(id, ToWorker::error("bad_frame", "already authenticated"));
+        }
+        FromWorker::Register { steps, .. } => {
+            let reply = match engine.register(id, steps).await {
+                Ok(r) => r,
+                Err(e) => {
+                    tracing::error!(error = %e, "storing the registration failed");
+                    ToWorker::error("registration_failed", "the runtime could not store the registration; it will retry when you re-register")
+                }
+            };
+            engine.send_to_worker(id, reply);
+        }
+        FromWorker::Result { id: inv, ok, output, emits, error, .. } => {
+            engine.on_result(id, &inv, WorkerResult { ok, output, emits, error });
+        }
+        FromWorker::Log { entries } => engine.worker_logs(id, entries),
+        FromWorker::Call { id: call_id, method, params, .. } => {
+            let engine = engine.clone();
+            let scope = scope.clone();
+            tokio::spawn(async move {
+                let reply = match rpc(&engine, &scope, &method, &params).await {
+                    Ok(result) => ToWorker::Reply { id: call_id, ok: true, result: Some(result), error: None },
+                    Err(error) => ToWorker::Reply { id: call_id, ok: false, result: None, error: Some(error) },
+                };
+                engine.send_to_worker(id, reply);
+            });
+        }
+        FromWorker::Ping { ts } => {
+            engine.send_to_worker(id, ToWorker::Pong { ts });
+        }
+        FromWorker::Pong { .. } => {}
+        FromWorker::Drain {} => engine.drain_worker(id),
+    }
+}
+
+fn str_param<'a>(params: &'a Value, name: &str) -> Result<&'a str, RpcError> {
+    params.get(name).and_then(Value::as_str).ok_or_else(|| RpcError {
+        code: "bad_request".into(),
+        message: format!("parameter `{name}` must be a string"),
+    })
+}
+
+/// State RPC, always within the worker's own project.
+async fn rpc(engine: &Engine, scope: &Scope, method: &str, params: &Value) -> Result<Value, RpcError> {
+    let store = engine.store();
+    let internal = |e: cfp_store::StoreError| {
+        tracing::warn!(error = %e, method, "state call failed");
+        RpcError { code: if e.is_transient() { "unavailable" } else { "internal" }.into(), message: format!("{method} failed: {e}") }
+    };
+    match method {
+        "state.get" => Ok(store.state_get(scope, str_param(params, "group")?, str_param(params, "key")?).await.map_err(internal)?.unwrap_or(Value::Null)),
+        "state.set" => {
+            let value = params.get("value").cloned().unwrap_or(Value::Null);
+            store.state_set(scope, str_param(params, "group")?, str_param(params, "key")?, &value).await.map_err(internal)?;
+            Ok(value)
+        }
+        "state.delete" => Ok(store.state_delete(scope, str_param(params, "group")?, str_param(params, "key")?).await.map_err(internal)?.unwrap_or(Value::Null)),
+        "state.getGroup" => Ok(json!(store.state_group(scope, str_param(params, "group")?).await.map_err(internal)?)),
+        "state.clear" => {
+            store.state_clear(scope, str_param(params, "group")?).await.map_err(internal)?;
+            Ok(Value::Null)
+        }
+        other => Err(RpcError { code: "bad_request".into(), message: format!("unknown method `{other}`") }),
+    }
+}

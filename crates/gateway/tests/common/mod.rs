@@ -1,0 +1,275 @@
+//! Test harness: a real runtime (engine + gateway) on port 0 against the machine's PostgreSQL, in a schema
+//! of its own, and a scripted fake worker speaking the worker protocol.
+
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use cfp_engine::{Engine, EngineConfig};
+use cfp_gateway::GatewayConfig;
+use cfp_store::{Payloads, Scope, Store, StoreOptions};
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{json, Value};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::sync::mpsc;
+use tokio_tungstenite::tungstenite::Message;
+
+pub const TOKEN: &str = "test-worker-token-0123456789";
+pub const ADMIN: &str = "test-admin-token-0123456789";
+
+pub fn database_url() -> String {
+    std::env::var("CFP_TEST_DATABASE_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
+}
+
+pub struct Runtime {
+    pub addr: SocketAddr,
+    pub engine: Engine,
+    pub store: Store,
+    pub schema: String,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+pub struct RuntimeOptions {
+    pub gateway: GatewayConfig,
+    pub engine: EngineConfig,
+    pub payload_threshold: usize,
+    pub schema: Option<String>,
+}
+
+impl Default for RuntimeOptions {
+    fn default() -> Self {
+        let engine = EngineConfig {
+            worker_tokens: vec![(TOKEN.into(), Scope::new("default", "default"))],
+            retry_base_ms: 20,
+            poll_interval: Duration::from_millis(200),
+            ..EngineConfig::default()
+        };
+        let gateway = GatewayConfig { admin_token: Some(ADMIN.into()), ..GatewayConfig::default() };
+        Self { gateway, engine, payload_threshold: 256 * 1024, schema: None }
+    }
+}
+
+pub async fn start(opts: RuntimeOptions) -> Runtime {
+    let schema = opts.schema.unwrap_or_else(|| format!("t_{}", uuid::Uuid::new_v4().simple()));
+    let store = Store::connect(
+        &StoreOptions { database_url: database_url(), schema: schema.clone(), max_connections: 8, payload_threshold: opts.payload_threshold },
+        Payloads::memory(),
+    )
+    .await
+    .expect("PostgreSQL must be reachable at CFP_TEST_DATABASE_URL or 127.0.0.1:5432/test");
+    let engine = Engine::start(store.clone(), opts.engine);
+    let app = cfp_gateway::router(engine.clone(), opts.gateway);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(cfp_gateway::serve(listener, app, async move {
+        let _ = rx.await;
+    }));
+    Runtime { addr, engine, store, schema, stop: Some(tx) }
+}
+
+impl Runtime {
+    pub fn ws_url(&self) -> String {
+        format!("ws://{}/__cfp/worker", self.addr)
+    }
+
+    pub async fn stop(mut self) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+        self.engine.shutdown(Duration::from_secs(2)).await;
+        let schema = self.schema.clone();
+        sqlx::query(&format!("DROP SCHEMA IF EXISTS \"{schema}\" CASCADE")).execute(self.store.pool()).await.ok();
+        self.store.close().await;
+    }
+}
+
+pub struct HttpResponse {
+    pub status: u16,
+    pub headers: HashMap<String, String>,
+    pub body: Vec<u8>,
+}
+
+impl HttpResponse {
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.body).unwrap_or_else(|_| panic!("not JSON: {}", String::from_utf8_lossy(&self.body)))
+    }
+}
+
+/// A minimal HTTP/1.1 client (one request per connection).
+pub async fn http(addr: SocketAddr, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> HttpResponse {
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let mut req = format!("{method} {path} HTTP/1.1\r\nhost: {addr}\r\nconnection: close\r\ncontent-length: {}\r\n", body.len());
+    for (k, v) in headers {
+        req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    req.push_str("\r\n");
+    s.write_all(req.as_bytes()).await.unwrap();
+    s.write_all(body).await.unwrap();
+    let mut buf = Vec::new();
+    s.read_to_end(&mut buf).await.unwrap();
+    let split = buf.windows(4).position(|w| w == b"\r\n\r\n").expect("response head");
+    let head = String::from_utf8_lossy(&buf[..split]).to_string();
+    let mut lines = head.split("\r\n");
+    let status: u16 = lines.next().unwrap().split(' ').nth(1).unwrap().parse().unwrap();
+    let headers: HashMap<String, String> = lines
+        .filter_map(|l| l.split_once(':').map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string())))
+        .collect();
+    let mut body = buf[split + 4..].to_vec();
+    if headers.get("transfer-encoding").is_some_and(|v| v == "chunked") {
+        body = dechunk(&body);
+    }
+    HttpResponse { status, headers, body }
+}
+
+fn dechunk(mut data: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    loop {
+        let Some(nl) = data.windows(2).position(|w| w == b"\r\n") else { break };
+        let size = usize::from_str_radix(std::str::from_utf8(&data[..nl]).unwrap().trim(), 16).unwrap_or(0);
+        if size == 0 {
+            break;
+        }
+        out.extend_from_slice(&data[nl + 2..nl + 2 + size]);
+        data = &data[nl + 2 + size + 2..];
+    }
+    out
+}
+
+pub type Handler = Arc<dyn Fn(&Value) -> Value + Send + Sync>;
+
+/// A scripted worker: `handlers` map a step name to a function from the invoke frame to the result frame
+/// fields (`{ok, output?, emits?, error?}`); `delay_ms` in the returned value delays the answer.
+pub struct FakeWorker {
+    pub invocations: Arc<Mutex<Vec<Value>>>,
+    /// invocation id -> (invoke received, result sent)
+    pub timeline: Arc<Mutex<HashMap<String, (std::time::Instant, Option<std::time::Instant>)>>>,
+    pub frames: mpsc::UnboundedReceiver<Value>,
+    out: mpsc::UnboundedSender<String>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl FakeWorker {
+    pub async fn connect(url: &str, token: &str, steps: Value, handlers: HashMap<String, Handler>) -> (FakeWorker, Value) {
+        let (ws, _) = tokio_tungstenite::connect_async(url).await.unwrap();
+        let (mut sink, mut stream) = ws.split();
+        sink.send(Message::Text(json!({"type":"hello","protocol":1,"token":token,"worker":{"name":"fake"}}).to_string().into())).await.unwrap();
+        let welcome = next_json(&mut stream).await;
+        if welcome["type"] != "welcome" {
+            let (_tx, rx) = mpsc::unbounded_channel();
+            let (out, _) = mpsc::unbounded_channel();
+            return (FakeWorker { invocations: Default::default(), timeline: Default::default(), frames: rx, out, task: tokio::spawn(async {}) }, welcome);
+        }
+        sink.send(Message::Text(json!({"type":"register","steps":steps}).to_string().into())).await.unwrap();
+        let registered = loop {
+            let f = next_json(&mut stream).await;
+            if f["type"] == "registered" {
+                break f;
+            }
+        };
+        let invocations = Arc::new(Mutex::new(Vec::new()));
+        let (ftx, frx) = mpsc::unbounded_channel();
+        let (otx, mut orx) = mpsc::unbounded_channel::<String>();
+        let inv = invocations.clone();
+        let timeline: Arc<Mutex<HashMap<String, (std::time::Instant, Option<std::time::Instant>)>>> = Default::default();
+        let tl = timeline.clone();
+        let out_for_handlers = otx.clone();
+        let task = tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    msg = stream.next() => {
+                        let Some(Ok(msg)) = msg else { break };
+                        let Message::Text(t) = msg else { continue };
+                        let frame: Value = serde_json::from_str(&t).unwrap();
+                        if frame["type"] == "invoke" {
+                            inv.lock().unwrap().push(frame.clone());
+                            let inv_id = frame["id"].as_str().unwrap().to_string();
+                            tl.lock().unwrap().insert(inv_id.clone(), (std::time::Instant::now(), None));
+                            let step = frame["step"].as_str().unwrap().to_string();
+                            if let Some(h) = handlers.get(&step) {
+                                let mut result = h(&frame);
+                                let delay = result.get("delay_ms").and_then(Value::as_u64).unwrap_or(0);
+                                if result.get("never").is_some() { continue; }
+                                result["type"] = json!("result");
+                                result["id"] = frame["id"].clone();
+                                let out = out_for_handlers.clone();
+                                let tl = tl.clone();
+                                tokio::spawn(async move {
+                                    if delay > 0 { tokio::time::sleep(Duration::from_millis(delay)).await; }
+                                    if let Some(e) = tl.lock().unwrap().get_mut(&inv_id) { e.1 = Some(std::time::Instant::now()); }
+                                    let _ = out.send(result.to_string());
+                                });
+                            }
+                        }
+                        let _ = ftx.send(frame);
+                    }
+                    out = orx.recv() => {
+                        let Some(out) = out else { break };
+                        if sink.send(Message::Text(out.into())).await.is_err() { break }
+                    }
+                }
+            }
+        });
+        (FakeWorker { invocations, timeline, frames: frx, out: otx, task }, registered)
+    }
+
+    pub fn send(&self, frame: Value) {
+        self.out.send(frame.to_string()).unwrap();
+    }
+
+    /// Waits for a frame of the given type.
+    pub async fn expect(&mut self, ty: &str) -> Value {
+        tokio::time::timeout(Duration::from_secs(10), async {
+            loop {
+                let f = self.frames.recv().await.expect("worker connection closed");
+                if f["type"] == ty {
+                    return f;
+                }
+            }
+        })
+        .await
+        .unwrap_or_else(|_| panic!("no `{ty}` frame within 10 s"))
+    }
+
+    pub fn invocations_of(&self, step: &str) -> Vec<Value> {
+        self.invocations.lock().unwrap().iter().filter(|f| f["step"] == step).cloned().collect()
+    }
+
+    /// Drops the connection abruptly.
+    pub fn kill(self) {
+        self.task.abort();
+    }
+}
+
+async fn next_json<S>(stream: &mut S) -> Value
+where
+    S: futures_util::Stream<Item = Result<Message, tokio_tungstenite::tungstenite::Error>> + Unpin,
+{
+    loop {
+        match tokio::time::timeout(Duration::from_secs(10), stream.next()).await.expect("frame within 10 s") {
+            Some(Ok(Message::Text(t))) => return serde_json::from_str(&t).unwrap(),
+            Some(Ok(Message::Close(c))) => return json!({"type": "closed", "code": c.map(|c| u16::from(c.code))}),
+            Some(Ok(_)) => continue,
+            other => return json!({"type": "closed", "detail": format!("{other:?}")}),
+        }
+    }
+}
+
+pub fn handlers(list: Vec<(&str, Handler)>) -> HashMap<String, Handler> {
+    list.into_iter().map(|(k, v)| (k.to_string(), v)).collect()
+}
+
+/// Polls `f` until it returns true or `secs` pass.
+pub async fn eventually<F: FnMut() -> bool>(secs: u64, mut f: F) -> bool {
+    let until = tokio::time::Instant::now() + Duration::from_secs(secs);
+    while tokio::time::Instant::now() < until {
+        if f() {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    f()
+}

@@ -1,0 +1,237 @@
+//! Frames of the worker protocol. `FromWorker` is what a worker sends, `ToWorker` what the runtime sends.
+//! Both are JSON objects tagged by `type` (see `docs/protocol.md`).
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::manifest::StepManifest;
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+pub struct WorkerInfo {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pid: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sdk: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub runtime: Option<String>,
+}
+
+/// One event emitted by a handler.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct Emit {
+    pub topic: String,
+    #[serde(default)]
+    pub data: Value,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message_group_id: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct WorkerError {
+    pub message: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stack: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retriable: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry_after_ms: Option<u64>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct LogEntry {
+    pub ts: i64,
+    pub level: String,
+    pub msg: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trace_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub step: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub invocation_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data: Option<Value>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(tag = "type", rename_all = "lowercase")]
+pub enum FromWorker {
+    Hello {
+        protocol: u32,
+        token: String,
+        #[serde(default)]
+        worker: WorkerInfo,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        capacity: Option<u32>,
+    },
+    Register {
+        steps: Vec<StepManifest>,
+        #[serde(default)]
+        streams: Vec<Value>,
+    },
+    Result {
+        id: String,
+        ok: bool,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        output: Option<Value>,
+        #[serde(default)]
+        emits: Vec<Emit>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        error: Option<WorkerError>,
+        #[serde(default, rename = "durationMs", skip_serializing_if = "Option::is_none")]
+        duration_ms: Option<f64>,
+    },
+    Log {
+        entries: Vec<LogEntry>,
+    },
+    Call {
+        id: u64,
+        method: String,
+        #[serde(default)]
+        params: Value,
+        #[serde(default, rename = "traceId", skip_serializing_if = "Option::is_none")]
+        trace_id: Option<String>,
+        #[serde(default, rename = "invocationId", skip_serializing_if = "Option::is_none")]
+        invocation_id: Option<String>,
+    },
+    Ping {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        ts: Option<i64>,
+    },
+    Pong {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        ts: Option<i64>,
+    },
+    Drain {},
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct RegistrationError {
+    pub step: String,
+    pub file: String,
+    pub code: String,
+    pub message: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct InvokeFrame {
+    pub id: String,
+    pub step: String,
+    pub trigger: String,
+    pub attempt: u32,
+    pub trace_id: String,
+    pub idempotency_key: String,
+    pub timeout_ms: u64,
+    pub input: Value,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct RpcError {
+    pub code: String,
+    pub message: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(tag = "type", rename_all = "lowercase")]
+pub enum ToWorker {
+    #[serde(rename_all = "camelCase")]
+    Welcome {
+        protocol: u32,
+        worker_id: String,
+        tenant: String,
+        project: String,
+        heartbeat_ms: u64,
+        payload_threshold: u64,
+    },
+    Registered {
+        steps: Vec<String>,
+        errors: Vec<RegistrationError>,
+    },
+    Invoke(InvokeFrame),
+    Reply {
+        id: u64,
+        ok: bool,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        result: Option<Value>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        error: Option<RpcError>,
+    },
+    Cancel {
+        id: String,
+        reason: String,
+    },
+    Error {
+        code: String,
+        message: String,
+    },
+    Ping {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        ts: Option<i64>,
+    },
+    Pong {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        ts: Option<i64>,
+    },
+    Drain {},
+}
+
+impl ToWorker {
+    pub fn error(code: &str, message: impl Into<String>) -> Self {
+        ToWorker::Error { code: code.to_string(), message: message.into() }
+    }
+
+    pub fn to_text(&self) -> String {
+        serde_json::to_string(self).expect("frames always serialize")
+    }
+}
+
+/// Parses a frame from a worker, with a message that says what is wrong.
+pub fn parse_from_worker(text: &str) -> Result<FromWorker, String> {
+    let value: Value = serde_json::from_str(text).map_err(|e| format!("frame is not valid JSON: {e}"))?;
+    let ty = value.get("type").and_then(Value::as_str).ok_or("frame has no string `type`")?.to_string();
+    serde_json::from_value(value).map_err(|e| format!("bad `{ty}` frame: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_hello() {
+        let f = parse_from_worker(r#"{"type":"hello","protocol":1,"token":"t","worker":{"name":"w"}}"#).unwrap();
+        assert!(matches!(f, FromWorker::Hello { protocol: 1, .. }));
+    }
+
+    #[test]
+    fn names_the_problem() {
+        assert!(parse_from_worker("{").unwrap_err().contains("not valid JSON"));
+        assert!(parse_from_worker(r#"{"type":"result"}"#).unwrap_err().contains("bad `result` frame"));
+        assert!(parse_from_worker(r#"{"type":"nope"}"#).unwrap_err().contains("nope"));
+    }
+
+    #[test]
+    fn invoke_is_flat() {
+        let f = ToWorker::Invoke(InvokeFrame {
+            id: "i".into(),
+            step: "s".into(),
+            trigger: "event".into(),
+            attempt: 1,
+            trace_id: "t".into(),
+            idempotency_key: "k".into(),
+            timeout_ms: 1000,
+            input: serde_json::json!({}),
+        });
+        let v: Value = serde_json::from_str(&f.to_text()).unwrap();
+        assert_eq!(v["type"], "invoke");
+        assert_eq!(v["traceId"], "t");
+        assert_eq!(v["timeoutMs"], 1000);
+    }
+}

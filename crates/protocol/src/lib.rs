@@ -1,0 +1,19 @@
+//! Wire types of the CFP worker protocol (version 1), shared by the engine and the gateway.
+//!
+//! - [`frames`]: every frame a worker and the runtime exchange over the `/__cfp/worker` WebSocket.
+//! - [`manifest`]: the step manifest a worker registers, and the defaults the runtime applies to it.
+//! - [`errors`]: the JSON error body every runtime HTTP endpoint returns.
+//!
+//! The normative description is `docs/protocol.md`; the JSON Schema and the test vectors that both the
+//! Rust and the TypeScript sides test against live in `protocol/` at the repository root.
+
+pub mod errors;
+pub mod frames;
+pub mod manifest;
+
+pub use errors::ErrorBody;
+pub use frames::{Emit, FromWorker, InvokeFrame, LogEntry, RegistrationError, ToWorker, WorkerError};
+pub use manifest::{Emits, QueueKind, StepKind, StepManifest};
+
+/// The protocol version this runtime speaks.
+pub const PROTOCOL_VERSION: u32 = 1;

@@ -1,0 +1,137 @@
+//! `cfp-runtime`: parses options, sets up tracing, connects to PostgreSQL (retrying with backoff), starts
+//! the engine and the HTTP gateway, and shuts down gracefully on SIGINT/SIGTERM.
+
+mod options;
+
+use std::path::Path;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use cfp_engine::{Engine, EngineConfig};
+use cfp_gateway::GatewayConfig;
+use cfp_store::{Payloads, Scope, Store, StoreOptions};
+use options::{redact_url, Options};
+
+#[tokio::main]
+async fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.iter().any(|a| a == "--help" || a == "-h") {
+        print!("{}", options::usage());
+        return;
+    }
+    let opts = match Options::load(&args) {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("cfp-runtime: {e:#}");
+            std::process::exit(2);
+        }
+    };
+    if opts.print_config {
+        println!("{}", serde_json::to_string_pretty(&opts.to_json()).unwrap());
+        return;
+    }
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("CFP_LOG").unwrap_or_else(|_| "info,sqlx=warn".into()),
+        )
+        .init();
+    if let Err(e) = run(opts).await {
+        tracing::error!("{e:#}");
+        eprintln!("cfp-runtime: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+async fn connect(opts: &Options) -> Result<Store> {
+    let store_opts = StoreOptions {
+        database_url: opts.database_url.clone(),
+        schema: opts.schema.clone(),
+        max_connections: opts.max_db_connections,
+        payload_threshold: opts.payload_threshold,
+    };
+    let mut delay = Duration::from_millis(250);
+    let started = std::time::Instant::now();
+    loop {
+        let payloads = Payloads::local(Path::new(&opts.data_dir))?;
+        match Store::connect(&store_opts, payloads).await {
+            Ok(store) => return Ok(store),
+            Err(e) if e.is_transient() && started.elapsed() < Duration::from_secs(300) => {
+                tracing::warn!(
+                    "cannot reach PostgreSQL at {}: {e}; retrying in {} ms (check DATABASE_URL and that the server is running)",
+                    redact_url(&opts.database_url),
+                    delay.as_millis()
+                );
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(Duration::from_secs(10));
+            }
+            Err(e) => {
+                return Err(e).with_context(|| format!("cannot use PostgreSQL at {}", redact_url(&opts.database_url)))
+            }
+        }
+    }
+}
+
+async fn run(opts: Options) -> Result<()> {
+    let store = connect(&opts).await?;
+    let scope = Scope::new(&opts.tenant, &opts.project);
+    let engine_cfg = EngineConfig {
+        worker_tokens: opts.worker_tokens.iter().map(|(t, te, p)| (t.clone(), Scope::new(te, p))).collect(),
+        retry_base_ms: opts.retry_base_ms,
+        ..EngineConfig::default()
+    };
+    if engine_cfg.worker_tokens.is_empty() {
+        tracing::warn!("no worker token configured (CFP_WORKER_TOKEN): no worker can connect");
+    }
+    let engine = Engine::start(store.clone(), engine_cfg);
+    let gateway_cfg = GatewayConfig {
+        body_limit: opts.body_limit,
+        request_timeout: opts.request_timeout,
+        dev: opts.dev,
+        dev_endpoints: opts.dev_endpoints,
+        admin_token: opts.admin_token.clone(),
+        default_scope: scope,
+    };
+    let app = cfp_gateway::router(engine.clone(), gateway_cfg);
+    let listener = tokio::net::TcpListener::bind(&opts.listen)
+        .await
+        .with_context(|| format!("cannot listen on {} (is the port in use?)", opts.listen))?;
+    let addr = listener.local_addr()?;
+    tracing::info!(
+        "cfp-runtime listening on http://{addr} (database {}, payloads in {})",
+        redact_url(&opts.database_url),
+        store.payloads().label()
+    );
+    if opts.dev {
+        tracing::info!("dev mode: requests from loopback run as the local developer");
+    }
+    // The one line on stdout: supervisors (cfp dev, tests) wait for it.
+    println!("{}", serde_json::json!({ "ready": true, "addr": addr.to_string() }));
+
+    let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
+    let server = tokio::spawn(cfp_gateway::serve(listener, app, async move {
+        let _ = stop_rx.wait_for(|v| *v).await;
+    }));
+    shutdown_signal().await;
+    tracing::info!("shutting down: no new work; waiting up to {:?} for in-flight work", opts.shutdown_timeout);
+    let _ = stop_tx.send(true);
+    engine.shutdown(opts.shutdown_timeout).await;
+    let _ = tokio::time::timeout(Duration::from_secs(5), server).await;
+    store.close().await;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}

@@ -1,0 +1,497 @@
+//! Durable topic queues: one row per (event, subscriber step) in `queue`.
+//!
+//! Life of a row: `publish` inserts it *ready* (status 0) for every step subscribed to the topic, inside the
+//! transaction that completes the emitting invocation; `claim` leases a batch (status 1, attempt + 1) with
+//! `FOR UPDATE SKIP LOCKED`; `complete` marks it done (status 2) and publishes the handler's emits in the same
+//! transaction; `fail` makes it ready again after a backoff, or moves it to `dead_letters` when its attempts are
+//! spent. Only the holder of the current attempt can complete or fail a row, so a late result of an expired
+//! lease is dropped.
+
+use serde_json::Value;
+use sqlx::{PgConnection, Row};
+use uuid::Uuid;
+
+use crate::{Result, Scope, Store};
+
+/// An event to publish to every subscriber of its topic.
+#[derive(Debug, Clone)]
+pub struct NewEvent {
+    pub event_id: Uuid,
+    pub topic: String,
+    pub data: Value,
+    pub group_id: Option<String>,
+    pub trace_id: String,
+}
+
+/// A delivery leased to this runtime.
+#[derive(Debug, Clone)]
+pub struct Claimed {
+    pub seq: i64,
+    pub event_id: Uuid,
+    pub topic: String,
+    pub data: Value,
+    pub trace_id: String,
+    pub group_id: Option<String>,
+    pub attempt: i32,
+    pub max_retries: i32,
+}
+
+/// A finished attempt whose emits are published when it is accepted.
+#[derive(Debug, Clone)]
+pub struct Completion {
+    pub scope: Scope,
+    pub seq: i64,
+    pub attempt: i32,
+    pub emits: Vec<NewEvent>,
+}
+
+/// A step that got new work and whose dispatcher should wake.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Woken {
+    pub scope: Scope,
+    pub step: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailOutcome {
+    /// Ready again at the given delay.
+    Retrying,
+    /// Attempts spent (or not retriable): moved to the dead-letter table.
+    DeadLettered,
+    /// The attempt no longer holds the row (lease expired and the row moved on): nothing changed.
+    Stale,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DeadLetter {
+    pub id: i64,
+    pub step: String,
+    pub event_id: Uuid,
+    pub topic: String,
+    pub data: Value,
+    pub trace_id: String,
+    pub group_id: Option<String>,
+    pub attempts: i32,
+    pub error: Value,
+    pub failed_at_ms: i64,
+}
+
+#[derive(Debug, Clone, Default, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct QueueStats {
+    pub step: String,
+    pub ready: i64,
+    pub delayed: i64,
+    pub in_flight: i64,
+    pub retrying: i64,
+    pub dead: i64,
+}
+
+pub const NOTIFY_CHANNEL: &str = "cfp_queue";
+
+impl Store {
+    /// Offloads payloads above the threshold; returns (inline data, reference) per event.
+    async fn split_payloads(&self, scope: &[&Scope], events: &[&NewEvent]) -> Result<(Vec<Option<Value>>, Vec<Option<String>>)> {
+        let mut data = Vec::with_capacity(events.len());
+        let mut refs = Vec::with_capacity(events.len());
+        for (ev, sc) in events.iter().zip(scope) {
+            let size = serde_json::to_vec(&ev.data).map(|v| v.len()).unwrap_or(0);
+            if size > self.payload_threshold {
+                refs.push(Some(self.payloads.put(sc, &ev.event_id.to_string(), &ev.data).await?));
+                data.push(None);
+            } else {
+                refs.push(None);
+                data.push(Some(ev.data.clone()));
+            }
+        }
+        Ok((data, refs))
+    }
+
+    /// Inserts one queue row per (event, subscribed step) on `conn`, skipping duplicates (same event id), and
+    /// queues a NOTIFY for each woken step (delivered on commit).
+    pub async fn publish_on(&self, conn: &mut PgConnection, items: &[(&Scope, &NewEvent)]) -> Result<Vec<Woken>> {
+        if items.is_empty() {
+            return Ok(Vec::new());
+        }
+        let scopes: Vec<&Scope> = items.iter().map(|(s, _)| *s).collect();
+        let events: Vec<&NewEvent> = items.iter().map(|(_, e)| *e).collect();
+        let (data, refs) = self.split_payloads(&scopes, &events).await?;
+        let tenants: Vec<&str> = scopes.iter().map(|s| s.tenant.as_str()).collect();
+        let projects: Vec<&str> = scopes.iter().map(|s| s.project.as_str()).collect();
+        let ids: Vec<Uuid> = events.iter().map(|e| e.event_id).collect();
+        let topics: Vec<&str> = events.iter().map(|e| e.topic.as_str()).collect();
+        let traces: Vec<&str> = events.iter().map(|e| e.trace_id.as_str()).collect();
+        let groups: Vec<Option<&str>> = events.iter().map(|e| e.group_id.as_deref()).collect();
+        let rows = sqlx::query(
+            "WITH e AS (
+                SELECT * FROM unnest($1::text[], $2::text[], $3::uuid[], $4::text[], $5::jsonb[], $6::text[],
+                                     $7::text[], $8::text[]) WITH ORDINALITY
+                  AS e(tenant_id, project_id, event_id, topic, data, payload_ref, trace_id, group_id, ord)
+             ), ins AS (
+                INSERT INTO queue (tenant_id, project_id, step, event_id, topic, data, payload_ref, trace_id,
+                                   group_id, max_retries, visible_at)
+                SELECT e.tenant_id, e.project_id, s.name, e.event_id, e.topic, e.data, e.payload_ref, e.trace_id,
+                       e.group_id, s.max_retries, now() + make_interval(secs => s.delay_s)
+                  FROM e JOIN steps s
+                    ON s.tenant_id = e.tenant_id AND s.project_id = e.project_id
+                   AND s.kind = 'event' AND s.subscribes ? e.topic
+                 ORDER BY e.ord, s.name
+                ON CONFLICT (tenant_id, project_id, step, event_id) DO NOTHING
+                RETURNING tenant_id, project_id, step
+             ), woken AS (SELECT DISTINCT tenant_id, project_id, step FROM ins)
+             SELECT tenant_id, project_id, step,
+                    pg_notify('cfp_queue', tenant_id || '/' || project_id || '/' || step) AS n
+               FROM woken",
+        )
+        .bind(&tenants)
+        .bind(&projects)
+        .bind(&ids)
+        .bind(&topics)
+        .bind(&data)
+        .bind(&refs)
+        .bind(&traces)
+        .bind(&groups)
+        .fetch_all(&mut *conn)
+        .await?;
+        Ok(rows
+            .iter()
+            .map(|r| Woken { scope: Scope::new(r.get::<String, _>(0), r.get::<String, _>(1)), step: r.get(2) })
+            .collect())
+    }
+
+    /// Publishes events outside any invocation (API responses, `cfp emit`, replays).
+    pub async fn publish(&self, scope: &Scope, events: &[NewEvent]) -> Result<Vec<Woken>> {
+        let mut tx = self.pool.begin().await?;
+        let items: Vec<(&Scope, &NewEvent)> = events.iter().map(|e| (scope, e)).collect();
+        let woken = self.publish_on(&mut tx, &items).await?;
+        tx.commit().await?;
+        Ok(woken)
+    }
+
+    /// Leases up to `limit` ready deliveries of one step. With `fifo`, only the oldest open message of each
+    /// group is eligible, so a group advances strictly in order while different groups run in parallel.
+    pub async fn claim(
+        &self,
+        scope: &Scope,
+        step: &str,
+        fifo: bool,
+        limit: i64,
+        lease_s: u64,
+        owner: &str,
+    ) -> Result<Vec<Claimed>> {
+        let fifo_filter = if fifo {
+            "AND (q.group_id IS NULL OR NOT EXISTS (
+                    SELECT 1 FROM queue p
+                     WHERE p.tenant_id = q.tenant_id AND p.project_id = q.project_id AND p.step = q.step
+                       AND p.group_id = q.group_id AND p.status < 2 AND p.seq < q.seq))"
+        } else {
+            ""
+        };
+        let sql = format!(
+            "UPDATE queue SET status = 1, attempt = attempt + 1, lease_owner = $5,
+                    lease_until = now() + make_interval(secs => $6::double precision)
+              WHERE seq IN (
+                SELECT q.seq FROM queue q
+                 WHERE q.tenant_id = $1 AND q.project_id = $2 AND q.step = $3 AND q.status = 0
+                   AND q.visible_at <= now() {fifo_filter}
+                 ORDER BY q.visible_at, q.seq
+                 LIMIT $4 FOR UPDATE SKIP LOCKED)
+              RETURNING seq, event_id, topic, data, payload_ref, trace_id, group_id, attempt, max_retries"
+        );
+        let rows = sqlx::query(&sql)
+            .bind(&scope.tenant)
+            .bind(&scope.project)
+            .bind(step)
+            .bind(limit)
+            .bind(owner)
+            .bind(lease_s as f64)
+            .fetch_all(&self.pool)
+            .await?;
+        let mut out = Vec::with_capacity(rows.len());
+        for r in rows {
+            let payload_ref: Option<String> = r.get("payload_ref");
+            let data = match payload_ref {
+                Some(reference) => self.payloads.get(&reference).await?,
+                None => r.get::<Option<Value>, _>("data").unwrap_or(Value::Null),
+            };
+            out.push(Claimed {
+                seq: r.get("seq"),
+                event_id: r.get("event_id"),
+                topic: r.get("topic"),
+                data,
+                trace_id: r.get("trace_id"),
+                group_id: r.get("group_id"),
+                attempt: r.get("attempt"),
+                max_retries: r.get("max_retries"),
+            });
+        }
+        out.sort_by_key(|c| c.seq);
+        Ok(out)
+    }
+
+    /// Marks a batch of attempts done and publishes the emits of those accepted, in one transaction.
+    /// Returns the accepted sequence numbers and the steps woken by the emits.
+    pub async fn complete(&self, batch: &[Completion]) -> Result<(Vec<i64>, Vec<Woken>)> {
+        if batch.is_empty() {
+            return Ok((Vec::new(), Vec::new()));
+        }
+        let seqs: Vec<i64> = batch.iter().map(|c| c.seq).collect();
+        let attempts: Vec<i32> = batch.iter().map(|c| c.attempt).collect();
+        let mut tx = self.pool.begin().await?;
+        let accepted: Vec<i64> = sqlx::query_scalar(
+            "UPDATE queue q SET status = 2, finished_at = now(), lease_owner = NULL, lease_until = NULL
+               FROM unnest($1::bigint[], $2::int[]) AS c(seq, attempt)
+              WHERE q.seq = c.seq AND q.attempt = c.attempt AND q.status = 1
+              RETURNING q.seq",
+        )
+        .bind(&seqs)
+        .bind(&attempts)
+        .fetch_all(&mut *tx)
+        .await?;
+        let items: Vec<(&Scope, &NewEvent)> = batch
+            .iter()
+            .filter(|c| accepted.contains(&c.seq))
+            .flat_map(|c| c.emits.iter().map(move |e| (&c.scope, e)))
+            .collect();
+        let woken = self.publish_on(&mut tx, &items).await?;
+        tx.commit().await?;
+        Ok((accepted, woken))
+    }
+
+    /// Records a failed attempt: ready again after `retry_delay_ms`, or dead-lettered when `retry_delay_ms` is
+    /// `None` or the attempts are spent.
+    pub async fn fail(&self, seq: i64, attempt: i32, error: &Value, retry_delay_ms: Option<u64>) -> Result<FailOutcome> {
+        let mut tx = self.pool.begin().await?;
+        let row = sqlx::query("SELECT max_retries FROM queue WHERE seq = $1 AND attempt = $2 AND status = 1 FOR UPDATE")
+            .bind(seq)
+            .bind(attempt)
+            .fetch_optional(&mut *tx)
+            .await?;
+        let Some(row) = row else { return Ok(FailOutcome::Stale) };
+        let max_retries: i32 = row.get(0);
+        let outcome = match retry_delay_ms {
+            Some(delay) if attempt <= max_retries => {
+                sqlx::query(
+                    "UPDATE queue SET status = 0, lease_owner = NULL, lease_until = NULL, last_error = $2,
+                            visible_at = now() + make_interval(secs => $3::double precision)
+                      WHERE seq = $1",
+                )
+                .bind(seq)
+                .bind(error)
+                .bind(delay as f64 / 1000.0)
+                .execute(&mut *tx)
+                .await?;
+                FailOutcome::Retrying
+            }
+            _ => {
+                dead_letter(&mut tx, &[seq], error).await?;
+                FailOutcome::DeadLettered
+            }
+        };
+        tx.commit().await?;
+        Ok(outcome)
+    }
+
+    /// Gives leased rows back without counting the attempt (graceful shutdown).
+    pub async fn release(&self, seqs: &[i64]) -> Result<u64> {
+        let r = sqlx::query(
+            "UPDATE queue SET status = 0, attempt = attempt - 1, lease_owner = NULL, lease_until = NULL,
+                    visible_at = now()
+              WHERE seq = ANY($1) AND status = 1",
+        )
+        .bind(seqs)
+        .execute(&self.pool)
+        .await?;
+        Ok(r.rows_affected())
+    }
+
+    /// Returns to the queue every lease that expired or whose runtime stopped heart-beating; rows whose
+    /// attempts are spent go to the dead-letter table. Returns the steps to wake.
+    pub async fn reap_leases(&self, stale_after_s: u64) -> Result<Vec<Woken>> {
+        let mut tx = self.pool.begin().await?;
+        let expired = sqlx::query(
+            "SELECT seq, attempt > max_retries AS spent FROM queue
+              WHERE status = 1 AND (lease_until < now() OR lease_owner IS NULL OR lease_owner NOT IN (
+                    SELECT id FROM runtimes WHERE heartbeat_at > now() - make_interval(secs => $1::double precision)))
+              FOR UPDATE SKIP LOCKED LIMIT 1000",
+        )
+        .bind(stale_after_s as f64)
+        .fetch_all(&mut *tx)
+        .await?;
+        if expired.is_empty() {
+            return Ok(Vec::new());
+        }
+        let (spent, retry): (Vec<_>, Vec<_>) = expired.iter().partition(|r| r.get::<bool, _>(1));
+        let spent: Vec<i64> = spent.iter().map(|r| r.get(0)).collect();
+        let retry: Vec<i64> = retry.iter().map(|r| r.get(0)).collect();
+        let error = serde_json::json!({"message": "lease expired: the handler did not finish before its visibility timeout or its runtime stopped"});
+        dead_letter(&mut tx, &spent, &error).await?;
+        let rows = sqlx::query(
+            "UPDATE queue SET status = 0, lease_owner = NULL, lease_until = NULL, visible_at = now(), last_error = $2
+              WHERE seq = ANY($1) RETURNING tenant_id, project_id, step",
+        )
+        .bind(&retry)
+        .bind(&error)
+        .fetch_all(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        let mut woken: Vec<Woken> = rows
+            .iter()
+            .map(|r| Woken { scope: Scope::new(r.get::<String, _>(0), r.get::<String, _>(1)), step: r.get(2) })
+            .collect();
+        woken.dedup();
+        Ok(woken)
+    }
+
+    /// Enqueues the run of a cron step for one scheduled tick. The event id is derived from (step, tick), so
+    /// replicas that schedule the same tick insert it once: exactly one execution per (step, tick).
+    pub async fn enqueue_cron(&self, scope: &Scope, step: &str, event_id: Uuid, tick_iso: &str, trace_id: &str) -> Result<bool> {
+        let inserted = sqlx::query(
+            "INSERT INTO queue (tenant_id, project_id, step, event_id, topic, data, trace_id, max_retries)
+             SELECT $1, $2, $3, $4, '', jsonb_build_object('scheduledAt', $5::text), $6, s.max_retries
+               FROM steps s WHERE s.tenant_id = $1 AND s.project_id = $2 AND s.name = $3 AND s.kind = 'cron'
+             ON CONFLICT DO NOTHING
+             RETURNING pg_notify('cfp_queue', tenant_id || '/' || project_id || '/' || step)",
+        )
+        .bind(&scope.tenant)
+        .bind(&scope.project)
+        .bind(step)
+        .bind(event_id)
+        .bind(tick_iso)
+        .bind(trace_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(inserted.is_some())
+    }
+
+    /// Deletes done rows older than the retention window (their ids stop deduplicating after that).
+    pub async fn sweep_done(&self, retention_s: u64) -> Result<u64> {
+        let r = sqlx::query(
+            "DELETE FROM queue WHERE seq IN (SELECT seq FROM queue WHERE status = 2
+                AND finished_at < now() - make_interval(secs => $1::double precision) LIMIT 5000)",
+        )
+        .bind(retention_s as f64)
+        .execute(&self.pool)
+        .await?;
+        Ok(r.rows_affected())
+    }
+
+    pub async fn dead_letters(&self, scope: &Scope, step: Option<&str>, limit: i64) -> Result<Vec<DeadLetter>> {
+        let rows = sqlx::query(
+            "SELECT id, step, event_id, topic, data, payload_ref, trace_id, group_id, attempts, error,
+                    (extract(epoch from failed_at) * 1000)::bigint AS failed_at_ms
+               FROM dead_letters WHERE tenant_id = $1 AND project_id = $2 AND ($3::text IS NULL OR step = $3)
+              ORDER BY id DESC LIMIT $4",
+        )
+        .bind(&scope.tenant)
+        .bind(&scope.project)
+        .bind(step)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut out = Vec::with_capacity(rows.len());
+        for r in rows {
+            let data = match r.get::<Option<String>, _>("payload_ref") {
+                Some(reference) => serde_json::json!({ "$payloadRef": reference }),
+                None => r.get::<Option<Value>, _>("data").unwrap_or(Value::Null),
+            };
+            out.push(DeadLetter {
+                id: r.get("id"),
+                step: r.get("step"),
+                event_id: r.get("event_id"),
+                topic: r.get("topic"),
+                data,
+                trace_id: r.get("trace_id"),
+                group_id: r.get("group_id"),
+                attempts: r.get("attempts"),
+                error: r.get::<Option<Value>, _>("error").unwrap_or(Value::Null),
+                failed_at_ms: r.get("failed_at_ms"),
+            });
+        }
+        Ok(out)
+    }
+
+    /// Puts a dead letter back on its step's queue with fresh attempts. Returns the woken step.
+    pub async fn replay_dead_letter(&self, scope: &Scope, id: i64) -> Result<Option<Woken>> {
+        let row = sqlx::query(
+            "WITH d AS (DELETE FROM dead_letters WHERE tenant_id = $1 AND project_id = $2 AND id = $3 RETURNING *)
+             INSERT INTO queue (tenant_id, project_id, step, event_id, topic, data, payload_ref, trace_id, group_id,
+                                max_retries)
+             SELECT d.tenant_id, d.project_id, d.step, d.event_id, d.topic, d.data, d.payload_ref, d.trace_id,
+                    d.group_id, COALESCE(s.max_retries, 3)
+               FROM d LEFT JOIN steps s ON s.tenant_id = d.tenant_id AND s.project_id = d.project_id AND s.name = d.step
+             ON CONFLICT (tenant_id, project_id, step, event_id) DO UPDATE
+                SET status = 0, attempt = 0, visible_at = now(), lease_owner = NULL, lease_until = NULL,
+                    finished_at = NULL
+             RETURNING step, pg_notify('cfp_queue', tenant_id || '/' || project_id || '/' || step)",
+        )
+        .bind(&scope.tenant)
+        .bind(&scope.project)
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.map(|r| Woken { scope: scope.clone(), step: r.get(0) }))
+    }
+
+    pub async fn discard_dead_letter(&self, scope: &Scope, id: i64) -> Result<bool> {
+        let r = sqlx::query("DELETE FROM dead_letters WHERE tenant_id = $1 AND project_id = $2 AND id = $3")
+            .bind(&scope.tenant)
+            .bind(&scope.project)
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(r.rows_affected() == 1)
+    }
+
+    /// Depth, in-flight and retry counts per step of a project.
+    pub async fn queue_stats(&self, scope: &Scope) -> Result<Vec<QueueStats>> {
+        let rows = sqlx::query(
+            "SELECT s.name,
+                    count(q.seq) FILTER (WHERE q.status = 0 AND q.visible_at <= now()) AS ready,
+                    count(q.seq) FILTER (WHERE q.status = 0 AND q.visible_at > now()) AS delayed,
+                    count(q.seq) FILTER (WHERE q.status = 1) AS in_flight,
+                    count(q.seq) FILTER (WHERE q.status < 2 AND q.attempt > 0 AND q.last_error IS NOT NULL) AS retrying,
+                    (SELECT count(*) FROM dead_letters d WHERE d.tenant_id = s.tenant_id
+                        AND d.project_id = s.project_id AND d.step = s.name) AS dead
+               FROM steps s LEFT JOIN queue q
+                 ON q.tenant_id = s.tenant_id AND q.project_id = s.project_id AND q.step = s.name AND q.status < 2
+              WHERE s.tenant_id = $1 AND s.project_id = $2 AND s.kind IN ('event', 'cron')
+              GROUP BY s.tenant_id, s.project_id, s.name ORDER BY s.name",
+        )
+        .bind(&scope.tenant)
+        .bind(&scope.project)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .iter()
+            .map(|r| QueueStats {
+                step: r.get(0),
+                ready: r.get(1),
+                delayed: r.get(2),
+                in_flight: r.get(3),
+                retrying: r.get(4),
+                dead: r.get(5),
+            })
+            .collect())
+    }
+}
+
+async fn dead_letter(conn: &mut PgConnection, seqs: &[i64], error: &Value) -> Result<()> {
+    if seqs.is_empty() {
+        return Ok(());
+    }
+    sqlx::query(
+        "WITH d AS (DELETE FROM queue WHERE seq = ANY($1) RETURNING *)
+         INSERT INTO dead_letters (tenant_id, project_id, step, event_id, topic, data, payload_ref, trace_id,
+                                   group_id, attempts, error)
+         SELECT tenant_id, project_id, step, event_id, topic, data, payload_ref, trace_id, group_id, attempt,
+                COALESCE($2, last_error)
+           FROM d",
+    )
+    .bind(seqs)
+    .bind(error)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
