@@ -18,7 +18,10 @@ pub fn parse(expr: &str) -> Result<Cron, String> {
     if fields != 5 && fields != 6 {
         return Err(format!("cron expression `{expr}` has {fields} fields; expected 5 (min hour dom mon dow) or 6 (sec min hour dom mon dow)"));
     }
-    Cron::new(expr).with_seconds_optional().parse().map_err(|e| format!("cron expression `{expr}` is invalid: {e}"))
+    Cron::new(expr)
+        .with_seconds_optional()
+        .parse()
+        .map_err(|e| format!("cron expression `{expr}` is invalid: {e}"))
 }
 
 struct Entry {
@@ -38,9 +41,12 @@ pub(crate) async fn scheduler(engine: Engine) {
             reg.projects
                 .iter()
                 .flat_map(|(scope, p)| {
-                    p.manifests.values().filter(|m| m.kind == StepKind::Cron).filter_map(move |m| {
-                        m.cron.clone().map(|c| (scope.clone(), m.name.clone(), c))
-                    })
+                    p.manifests
+                        .values()
+                        .filter(|m| m.kind == StepKind::Cron)
+                        .filter_map(move |m| {
+                            m.cron.clone().map(|c| (scope.clone(), m.name.clone(), c))
+                        })
                 })
                 .collect()
         };
@@ -51,7 +57,9 @@ pub(crate) async fn scheduler(engine: Engine) {
                 continue;
             }
             match parse(&expr).and_then(|c| {
-                let next = c.find_next_occurrence(&now, false).map_err(|e| e.to_string())?;
+                let next = c
+                    .find_next_occurrence(&now, false)
+                    .map_err(|e| e.to_string())?;
                 Ok((c, next))
             }) {
                 Ok((cron, next)) => {
@@ -65,13 +73,26 @@ pub(crate) async fn scheduler(engine: Engine) {
             while entry.next <= now {
                 let tick = entry.next;
                 let tick_ms = tick.timestamp_millis();
-                let id = ids::cron_event_id(&format!("{}/{}", scope.tenant, scope.project), step, tick_ms);
+                let id = ids::cron_event_id(
+                    &format!("{}/{}", scope.tenant, scope.project),
+                    step,
+                    tick_ms,
+                );
                 let iso = tick.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
                 let trace = uuid::Uuid::new_v4().to_string();
-                match engine.store().enqueue_cron(scope, step, id, &iso, &trace).await {
-                    Ok(true) => engine.wake(&[cfp_store::queue::Woken { scope: scope.clone(), step: step.clone() }]),
+                match engine
+                    .store()
+                    .enqueue_cron(scope, step, id, &iso, &trace)
+                    .await
+                {
+                    Ok(true) => engine.wake(&[cfp_store::queue::Woken {
+                        scope: scope.clone(),
+                        step: step.clone(),
+                    }]),
                     Ok(false) => {} // another replica enqueued this tick
-                    Err(e) => tracing::warn!(step = %step, error = %e, "could not enqueue cron tick"),
+                    Err(e) => {
+                        tracing::warn!(step = %step, error = %e, "could not enqueue cron tick")
+                    }
                 }
                 match entry.cron.find_next_occurrence(&tick, false) {
                     Ok(n) => entry.next = n,
@@ -107,7 +128,9 @@ mod tests {
     #[test]
     fn six_fields_tick_every_second_step() {
         let c = parse("*/2 * * * * *").unwrap();
-        let t0 = DateTime::parse_from_rfc3339("2026-01-01T00:00:01Z").unwrap().with_timezone(&Utc);
+        let t0 = DateTime::parse_from_rfc3339("2026-01-01T00:00:01Z")
+            .unwrap()
+            .with_timezone(&Utc);
         let n = c.find_next_occurrence(&t0, false).unwrap();
         assert_eq!(n.timestamp() - t0.timestamp(), 1);
     }

@@ -6,7 +6,7 @@
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
-use cfp_protocol::{InvokeFrame, QueueKind, StepKind};
+use cfp_protocol::{InvokeFrame, QueueKind, StepKind, Trigger};
 use cfp_store::queue::Claimed;
 use cfp_store::Scope;
 use serde_json::json;
@@ -26,7 +26,12 @@ pub struct Dispatcher {
 
 impl Dispatcher {
     pub fn new(scope: Scope, step: String) -> Self {
-        Self { scope, step, notify: Notify::new(), inflight: AtomicU32::new(0) }
+        Self {
+            scope,
+            step,
+            notify: Notify::new(),
+            inflight: AtomicU32::new(0),
+        }
     }
 }
 
@@ -47,14 +52,33 @@ pub(crate) async fn run(engine: Engine, d: std::sync::Arc<Dispatcher>) {
             continue;
         };
         let policy = manifest.queue_policy();
-        let limit = policy.concurrency.unwrap_or(u32::MAX).saturating_sub(d.inflight.load(Ordering::Acquire));
-        let free = engine.inner().reg.lock().unwrap().free_slots(&d.scope, &d.step);
+        let limit = policy
+            .concurrency
+            .unwrap_or(u32::MAX)
+            .saturating_sub(d.inflight.load(Ordering::Acquire));
+        let free = engine
+            .inner()
+            .reg
+            .lock()
+            .unwrap()
+            .free_slots(&d.scope, &d.step);
         let want = limit.min(free).min(engine.config().claim_batch);
         let mut claimed_full = false;
         if want > 0 {
             let lease_s = policy.visibility_timeout_s;
             let fifo = policy.kind == QueueKind::Fifo;
-            match engine.store().claim(&d.scope, &d.step, fifo, want as i64, lease_s, &engine.config().instance_id).await {
+            match engine
+                .store()
+                .claim(
+                    &d.scope,
+                    &d.step,
+                    fifo,
+                    want as i64,
+                    lease_s,
+                    &engine.config().instance_id,
+                )
+                .await
+            {
                 Ok(rows) => {
                     error_backoff = Duration::from_millis(100);
                     claimed_full = rows.len() as u32 == want;
@@ -83,22 +107,33 @@ pub(crate) async fn run(engine: Engine, d: std::sync::Arc<Dispatcher>) {
 async fn deliver(engine: &Engine, d: &Dispatcher, rows: Vec<Claimed>, cron: bool, timeout_s: u64) {
     let mut unplaced = Vec::new();
     for row in rows {
-        let worker = engine.inner().reg.lock().unwrap().pick_worker(&d.scope, &d.step);
+        let worker = engine
+            .inner()
+            .reg
+            .lock()
+            .unwrap()
+            .pick_worker(&d.scope, &d.step);
         let Some(worker) = worker else {
             unplaced.push(row.seq);
             continue;
         };
         let key = format!("{}:{}", d.step, row.event_id);
         let (trigger, input) = if cron {
-            ("cron", json!({ "scheduledAt": row.data.get("scheduledAt").cloned().unwrap_or_default() }))
+            let at = row.data.get("scheduledAt").cloned().unwrap_or_default();
+            (Trigger::Cron, json!({ "scheduledAt": at }))
         } else {
-            ("event", json!({ "topic": row.topic, "data": row.data, "eventId": row.event_id, "messageGroupId": row.group_id }))
+            let mut input =
+                json!({ "topic": row.topic, "data": row.data, "eventId": row.event_id });
+            if let Some(group) = &row.group_id {
+                input["messageGroupId"] = json!(group);
+            }
+            (Trigger::Event, input)
         };
         let timeout_ms = timeout_s * 1000;
         let frame = InvokeFrame {
             id: format!("{}.{}", row.seq, row.attempt),
             step: d.step.clone(),
-            trigger: trigger.into(),
+            trigger,
             attempt: row.attempt as u32,
             trace_id: row.trace_id.clone(),
             idempotency_key: key.clone(),

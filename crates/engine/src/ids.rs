@@ -17,13 +17,18 @@ pub fn event_id(parent: &str, index: usize) -> Uuid {
 
 /// Id of the run of a cron step for one scheduled tick.
 pub fn cron_event_id(scope_key: &str, step: &str, tick_ms: i64) -> Uuid {
-    Uuid::new_v5(&NAMESPACE, format!("cron:{scope_key}:{step}:{tick_ms}").as_bytes())
+    Uuid::new_v5(
+        &NAMESPACE,
+        format!("cron:{scope_key}:{step}:{tick_ms}").as_bytes(),
+    )
 }
 
 /// Delay before retry number `attempt` (1 = the retry after the first failure):
 /// `base * 2^(attempt-1)`, capped, times a jitter factor in [0.5, 1.0) derived from (key, attempt).
 pub fn backoff_ms(key: &str, attempt: u32, base_ms: u64, cap_ms: u64) -> u64 {
-    let exp = base_ms.saturating_mul(1u64 << attempt.saturating_sub(1).min(30)).min(cap_ms);
+    let exp = base_ms
+        .saturating_mul(1u64 << attempt.saturating_sub(1).min(30))
+        .min(cap_ms);
     let digest = Sha256::digest(format!("{key}:{attempt}").as_bytes());
     let r = u16::from_be_bytes([digest[0], digest[1]]) as u64; // 0..65535
     exp / 2 + (exp / 2) * r / 65536
@@ -49,7 +54,9 @@ mod tests {
         assert_eq!(a3, backoff_ms("k", 3, 1000, 60_000));
         assert!(backoff_ms("k", 40, 1000, 60_000) < 60_000);
         // Different deliveries spread out.
-        let spread: std::collections::HashSet<u64> = (0..20).map(|i| backoff_ms(&format!("k{i}"), 2, 1000, 60_000)).collect();
+        let spread: std::collections::HashSet<u64> = (0..20)
+            .map(|i| backoff_ms(&format!("k{i}"), 2, 1000, 60_000))
+            .collect();
         assert!(spread.len() > 10);
     }
 }

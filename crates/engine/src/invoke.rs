@@ -26,7 +26,9 @@ pub struct Delivery {
 }
 
 pub enum PendingKind {
-    Api { reply: oneshot::Sender<Result<WorkerResult, InvokeError>> },
+    Api {
+        reply: oneshot::Sender<Result<WorkerResult, InvokeError>>,
+    },
     Queue(Delivery),
 }
 
@@ -78,13 +80,24 @@ pub fn to_events(key: &str, trace_id: &str, emits: Vec<Emit>) -> Vec<NewEvent> {
 
 impl Engine {
     /// Sends an invocation to a worker and records it as pending. Returns false if the worker is gone.
-    pub(crate) fn start_invocation(&self, worker: WorkerId, frame: InvokeFrame, pending: Pending) -> bool {
+    pub(crate) fn start_invocation(
+        &self,
+        worker: WorkerId,
+        frame: InvokeFrame,
+        pending: Pending,
+    ) -> bool {
         let id = frame.id.clone();
         {
             let mut reg = self.inner().reg.lock().unwrap();
-            let Some(w) = reg.workers.get_mut(&worker) else { return false };
+            let Some(w) = reg.workers.get_mut(&worker) else {
+                return false;
+            };
             w.inflight += 1;
-            self.inner().pending.lock().unwrap().insert(id.clone(), pending);
+            self.inner()
+                .pending
+                .lock()
+                .unwrap()
+                .insert(id.clone(), pending);
             if w.tx.send(ToWorker::Invoke(frame)).is_err() {
                 w.inflight -= 1;
                 self.inner().pending.lock().unwrap().remove(&id);
@@ -101,7 +114,13 @@ impl Engine {
             w.inflight = w.inflight.saturating_sub(1);
         }
         if let PendingKind::Queue(_) = p.kind {
-            if let Some(d) = self.inner().dispatchers.lock().unwrap().get(&(p.scope.clone(), p.step.clone())) {
+            if let Some(d) = self
+                .inner()
+                .dispatchers
+                .lock()
+                .unwrap()
+                .get(&(p.scope.clone(), p.step.clone()))
+            {
                 d.inflight.fetch_sub(1, Ordering::AcqRel);
                 d.notify.notify_one();
             }
@@ -112,11 +131,19 @@ impl Engine {
     /// A `result` frame from a worker.
     pub fn on_result(&self, worker: WorkerId, id: &str, result: WorkerResult) {
         let Some(p) = self.finish_pending(id) else {
-            tracing::debug!(worker, id, "result for an invocation no longer waited for (timed out or cancelled)");
+            tracing::debug!(
+                worker,
+                id,
+                "result for an invocation no longer waited for (timed out or cancelled)"
+            );
             return;
         };
         if p.worker != worker {
-            tracing::warn!(worker, id, "result from a worker that was not running this invocation; ignored");
+            tracing::warn!(
+                worker,
+                id,
+                "result from a worker that was not running this invocation; ignored"
+            );
             return;
         }
         match p.kind {
@@ -126,10 +153,18 @@ impl Engine {
             PendingKind::Queue(d) if result.ok => {
                 let emits = to_events(&d.key, &d.trace_id, result.emits);
                 self.inner().unwritten.fetch_add(1, Ordering::AcqRel);
-                let _ = self.inner().completions.send(Completion { scope: p.scope, seq: d.seq, attempt: d.attempt, emits });
+                let _ = self.inner().completions.send(Completion {
+                    scope: p.scope,
+                    seq: d.seq,
+                    attempt: d.attempt,
+                    emits,
+                });
             }
             PendingKind::Queue(d) => {
-                let error = result.error.unwrap_or_else(|| WorkerError { message: "handler failed".into(), ..Default::default() });
+                let error = result.error.unwrap_or_else(|| WorkerError {
+                    message: "handler failed".into(),
+                    ..Default::default()
+                });
                 let engine = self.clone();
                 tokio::spawn(async move { engine.fail_delivery(p.scope, p.step, d, error).await });
             }
@@ -137,11 +172,24 @@ impl Engine {
     }
 
     /// Records a failed attempt: schedules the retry or dead-letters the delivery.
-    pub(crate) async fn fail_delivery(&self, scope: Scope, step: String, d: Delivery, error: WorkerError) {
+    pub(crate) async fn fail_delivery(
+        &self,
+        scope: Scope,
+        step: String,
+        d: Delivery,
+        error: WorkerError,
+    ) {
         let cfg = &self.inner().cfg;
         let retriable = error.retriable.unwrap_or(true);
         let delay = retriable.then(|| {
-            error.retry_after_ms.unwrap_or_else(|| ids::backoff_ms(&d.key, d.attempt as u32, cfg.retry_base_ms, cfg.retry_cap_ms))
+            error.retry_after_ms.unwrap_or_else(|| {
+                ids::backoff_ms(
+                    &d.key,
+                    d.attempt as u32,
+                    cfg.retry_base_ms,
+                    cfg.retry_cap_ms,
+                )
+            })
         });
         let error_json = json!({
             "message": error.message, "name": error.name, "stack": error.stack, "attempt": d.attempt,
@@ -149,7 +197,12 @@ impl Engine {
         });
         let mut backoff = Duration::from_millis(100);
         let outcome = loop {
-            match self.inner().store.fail(d.seq, d.attempt, &error_json, delay).await {
+            match self
+                .inner()
+                .store
+                .fail(d.seq, d.attempt, &error_json, delay)
+                .await
+            {
                 Ok(o) => break o,
                 Err(e) if e.is_transient() && !self.is_shutting_down() => {
                     tracing::warn!(error = %e, "recording a failed attempt failed; retrying");
@@ -166,9 +219,17 @@ impl Engine {
         match outcome {
             FailOutcome::Retrying => {
                 let ms = delay.unwrap_or(0);
-                self.system_log(&scope, "warn", &step, &d.trace_id,
-                    format!("attempt {}/{total} of step `{step}` failed: {}; retrying in {ms} ms", d.attempt, error.message),
-                    Some(error_json));
+                self.system_log(
+                    &scope,
+                    "warn",
+                    &step,
+                    &d.trace_id,
+                    format!(
+                        "attempt {}/{total} of step `{step}` failed: {}; retrying in {ms} ms",
+                        d.attempt, error.message
+                    ),
+                    Some(error_json),
+                );
                 let engine = self.clone();
                 let woken = vec![cfp_store::queue::Woken { scope, step }];
                 tokio::spawn(async move {
@@ -177,28 +238,54 @@ impl Engine {
                 });
             }
             FailOutcome::DeadLettered => {
-                let why = if retriable { format!("after {} attempts", d.attempt) } else { "(not retriable)".into() };
-                self.system_log(&scope, "error", &step, &d.trace_id,
-                    format!("step `{step}` failed {why}: {}; moved to the dead-letter queue", error.message),
-                    Some(error_json));
+                let why = if retriable {
+                    format!("after {} attempts", d.attempt)
+                } else {
+                    "(not retriable)".into()
+                };
+                self.system_log(
+                    &scope,
+                    "error",
+                    &step,
+                    &d.trace_id,
+                    format!(
+                        "step `{step}` failed {why}: {}; moved to the dead-letter queue",
+                        error.message
+                    ),
+                    Some(error_json),
+                );
             }
             FailOutcome::Stale => {}
         }
     }
 
     /// Calls an API step and waits for its response; its emits are committed before this returns.
-    pub async fn invoke_api(&self, scope: &Scope, step: &str, input: Value, trace_id: &str, idempotency_key: &str, timeout: Duration) -> Result<WorkerResult, InvokeError> {
+    pub async fn invoke_api(
+        &self,
+        scope: &Scope,
+        step: &str,
+        input: Value,
+        trace_id: &str,
+        idempotency_key: &str,
+        timeout: Duration,
+    ) -> Result<WorkerResult, InvokeError> {
         if self.is_shutting_down() {
             return Err(InvokeError::ShuttingDown);
         }
-        let worker = self.inner().reg.lock().unwrap().pick_worker(scope, step).ok_or_else(|| InvokeError::NoWorker(step.to_string()))?;
+        let worker = self
+            .inner()
+            .reg
+            .lock()
+            .unwrap()
+            .pick_worker(scope, step)
+            .ok_or_else(|| InvokeError::NoWorker(step.to_string()))?;
         let (tx, rx) = oneshot::channel();
         let id = format!("api-{}", uuid::Uuid::new_v4());
         let timeout_ms = timeout.as_millis() as u64;
         let frame = InvokeFrame {
             id: id.clone(),
             step: step.to_string(),
-            trigger: "api".into(),
+            trigger: cfp_protocol::Trigger::Api,
             attempt: 1,
             trace_id: trace_id.to_string(),
             idempotency_key: idempotency_key.to_string(),
@@ -216,7 +303,9 @@ impl Engine {
         if !self.start_invocation(worker, frame, pending) {
             return Err(InvokeError::WorkerGone(step.to_string()));
         }
-        let mut result = rx.await.map_err(|_| InvokeError::WorkerGone(step.to_string()))??;
+        let mut result = rx
+            .await
+            .map_err(|_| InvokeError::WorkerGone(step.to_string()))??;
         if result.ok && !result.emits.is_empty() {
             let key = format!("{step}:{idempotency_key}");
             let events = to_events(&key, trace_id, std::mem::take(&mut result.emits));
@@ -229,9 +318,19 @@ impl Engine {
 
 /// Fails every invocation in flight on a worker that went away.
 pub(crate) fn fail_worker_invocations(engine: &Engine, worker: WorkerId) {
-    let ids: Vec<String> = engine.inner().pending.lock().unwrap().iter().filter(|(_, p)| p.worker == worker).map(|(k, _)| k.clone()).collect();
+    let ids: Vec<String> = engine
+        .inner()
+        .pending
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|(_, p)| p.worker == worker)
+        .map(|(k, _)| k.clone())
+        .collect();
     for id in ids {
-        let Some(p) = engine.finish_pending(&id) else { continue };
+        let Some(p) = engine.finish_pending(&id) else {
+            continue;
+        };
         match p.kind {
             PendingKind::Api { reply } => {
                 let _ = reply.send(Err(InvokeError::WorkerGone(p.step)));
@@ -254,7 +353,11 @@ pub(crate) fn fail_worker_invocations(engine: &Engine, worker: WorkerId) {
 /// Takes every queue delivery still in flight (shutdown) and returns their sequence numbers.
 pub(crate) fn take_queue_pending(engine: &Engine) -> Vec<i64> {
     let mut pending = engine.inner().pending.lock().unwrap();
-    let ids: Vec<String> = pending.iter().filter(|(_, p)| matches!(p.kind, PendingKind::Queue(_))).map(|(k, _)| k.clone()).collect();
+    let ids: Vec<String> = pending
+        .iter()
+        .filter(|(_, p)| matches!(p.kind, PendingKind::Queue(_)))
+        .map(|(k, _)| k.clone())
+        .collect();
     ids.iter()
         .filter_map(|id| match pending.remove(id)?.kind {
             PendingKind::Queue(d) => Some(d.seq),
@@ -269,13 +372,32 @@ pub(crate) async fn deadline_watch(engine: Engine) {
     loop {
         tick.tick().await;
         let now = Instant::now();
-        let expired: Vec<String> = engine.inner().pending.lock().unwrap().iter().filter(|(_, p)| p.deadline <= now).map(|(k, _)| k.clone()).collect();
+        let expired: Vec<String> = engine
+            .inner()
+            .pending
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(_, p)| p.deadline <= now)
+            .map(|(k, _)| k.clone())
+            .collect();
         for id in expired {
-            let Some(p) = engine.finish_pending(&id) else { continue };
-            engine.send_to_worker(p.worker, ToWorker::Cancel { id: id.clone(), reason: "timeout".into() });
+            let Some(p) = engine.finish_pending(&id) else {
+                continue;
+            };
+            engine.send_to_worker(
+                p.worker,
+                ToWorker::Cancel {
+                    id: id.clone(),
+                    reason: "timeout".into(),
+                },
+            );
             match p.kind {
                 PendingKind::Api { reply } => {
-                    let _ = reply.send(Err(InvokeError::Timeout { step: p.step, ms: p.timeout_ms }));
+                    let _ = reply.send(Err(InvokeError::Timeout {
+                        step: p.step,
+                        ms: p.timeout_ms,
+                    }));
                 }
                 PendingKind::Queue(d) => {
                     let error = WorkerError {
@@ -285,7 +407,9 @@ pub(crate) async fn deadline_watch(engine: Engine) {
                         ..Default::default()
                     };
                     let engine = engine.clone();
-                    tokio::spawn(async move { engine.fail_delivery(p.scope, p.step, d, error).await });
+                    tokio::spawn(
+                        async move { engine.fail_delivery(p.scope, p.step, d, error).await },
+                    );
                 }
             }
         }

@@ -168,10 +168,17 @@ impl Engine {
     }
 
     /// Adds an authenticated worker connection; frames for it arrive on the returned receiver.
-    pub fn connect_worker(&self, scope: Scope, name: String, capacity: Option<u32>) -> (WorkerId, mpsc::UnboundedReceiver<ToWorker>) {
+    pub fn connect_worker(
+        &self,
+        scope: Scope,
+        name: String,
+        capacity: Option<u32>,
+    ) -> (WorkerId, mpsc::UnboundedReceiver<ToWorker>) {
         let id = self.inner.next_worker.fetch_add(1, Ordering::Relaxed);
         let (tx, rx) = mpsc::unbounded_channel();
-        let capacity = capacity.filter(|c| *c > 0).unwrap_or(self.inner.cfg.default_worker_capacity);
+        let capacity = capacity
+            .filter(|c| *c > 0)
+            .unwrap_or(self.inner.cfg.default_worker_capacity);
         let worker = registry::Worker {
             id,
             scope,
@@ -187,15 +194,22 @@ impl Engine {
     }
 
     /// Registers a worker's steps; persists the project's step set and starts dispatchers.
-    pub async fn register(&self, worker: WorkerId, steps: Vec<StepManifest>) -> Result<ToWorker, StoreError> {
+    pub async fn register(
+        &self,
+        worker: WorkerId,
+        steps: Vec<StepManifest>,
+    ) -> Result<ToWorker, StoreError> {
         let (scope, accepted, errors, manifests) = {
             let mut reg = self.inner.reg.lock().unwrap();
             let Some(scope) = reg.workers.get(&worker).map(|w| w.scope.clone()) else {
                 return Ok(ToWorker::error("unknown_worker", "connection is closed"));
             };
             let (accepted, errors) = reg.register(worker, steps);
-            let manifests: Vec<StepManifest> =
-                reg.projects.get(&scope).map(|p| p.manifests.values().cloned().collect()).unwrap_or_default();
+            let manifests: Vec<StepManifest> = reg
+                .projects
+                .get(&scope)
+                .map(|p| p.manifests.values().cloned().collect())
+                .unwrap_or_default();
             (scope, accepted, errors, manifests)
         };
         self.inner.store.replace_steps(&scope, &manifests).await?;
@@ -208,7 +222,10 @@ impl Engine {
             tracing::warn!(step = %e.step, file = %e.file, code = %e.code, "{}", e.message);
         }
         tracing::info!(project = %scope.project, worker, steps = accepted.len(), errors = errors.len(), "worker registered steps");
-        Ok(ToWorker::Registered { steps: accepted.into_iter().map(|s| s.name).collect(), errors })
+        Ok(ToWorker::Registered {
+            steps: accepted.into_iter().map(|s| s.name).collect(),
+            errors,
+        })
     }
 
     /// Marks a worker as draining: it gets no new invocations.
@@ -244,13 +261,34 @@ impl Engine {
 
     /// The manifest of a step hosted by a connected worker.
     pub fn manifest(&self, scope: &Scope, step: &str) -> Option<StepManifest> {
-        self.inner.reg.lock().unwrap().projects.get(scope)?.manifests.get(step).cloned()
+        self.inner
+            .reg
+            .lock()
+            .unwrap()
+            .projects
+            .get(scope)?
+            .manifests
+            .get(step)
+            .cloned()
     }
 
     /// Publishes an event from outside any invocation (`cfp emit`, the runtime API).
-    pub async fn emit(&self, scope: &Scope, topic: &str, data: Value, group_id: Option<String>, trace_id: String) -> Result<uuid::Uuid, StoreError> {
+    pub async fn emit(
+        &self,
+        scope: &Scope,
+        topic: &str,
+        data: Value,
+        group_id: Option<String>,
+        trace_id: String,
+    ) -> Result<uuid::Uuid, StoreError> {
         let event_id = uuid::Uuid::new_v4();
-        let ev = NewEvent { event_id, topic: topic.to_string(), data, group_id, trace_id };
+        let ev = NewEvent {
+            event_id,
+            topic: topic.to_string(),
+            data,
+            group_id,
+            trace_id,
+        };
         let woken = self.inner.store.publish(scope, &[ev]).await?;
         self.wake(&woken);
         Ok(event_id)
@@ -281,14 +319,19 @@ impl Engine {
 
     /// Stores log lines sent by a worker.
     pub fn worker_logs(&self, worker: WorkerId, entries: Vec<LogEntry>) {
-        let Some(scope) = self.inner.reg.lock().unwrap().workers.get(&worker).map(|w| w.scope.clone()) else { return };
+        let Some(scope) = self
+            .inner
+            .reg
+            .lock()
+            .unwrap()
+            .workers
+            .get(&worker)
+            .map(|w| w.scope.clone())
+        else {
+            return;
+        };
         for e in entries {
-            let level = match e.level.as_str() {
-                "debug" | "info" | "warn" | "error" => e.level,
-                "trace" => "debug".into(),
-                "fatal" => "error".into(),
-                _ => "info".into(),
-            };
+            let level = e.level.as_str().to_string();
             let rec = LogRecord {
                 ts_ms: e.ts,
                 level,
@@ -303,7 +346,15 @@ impl Engine {
     }
 
     /// A log line of the runtime itself, stored with the handler logs of the same trace.
-    pub(crate) fn system_log(&self, scope: &Scope, level: &str, step: &str, trace_id: &str, msg: String, data: Option<Value>) {
+    pub(crate) fn system_log(
+        &self,
+        scope: &Scope,
+        level: &str,
+        step: &str,
+        trace_id: &str,
+        msg: String,
+        data: Option<Value>,
+    ) {
         let rec = LogRecord {
             ts_ms: chrono::Utc::now().timestamp_millis(),
             level: level.into(),
@@ -317,11 +368,23 @@ impl Engine {
     }
 
     pub fn send_to_worker(&self, worker: WorkerId, frame: ToWorker) -> bool {
-        self.inner.reg.lock().unwrap().workers.get(&worker).is_some_and(|w| w.tx.send(frame).is_ok())
+        self.inner
+            .reg
+            .lock()
+            .unwrap()
+            .workers
+            .get(&worker)
+            .is_some_and(|w| w.tx.send(frame).is_ok())
     }
 
     pub fn worker_scope(&self, worker: WorkerId) -> Option<Scope> {
-        self.inner.reg.lock().unwrap().workers.get(&worker).map(|w| w.scope.clone())
+        self.inner
+            .reg
+            .lock()
+            .unwrap()
+            .workers
+            .get(&worker)
+            .map(|w| w.scope.clone())
     }
 
     /// Number of connected workers (all projects).
@@ -342,14 +405,19 @@ impl Engine {
             }
         }
         let until = tokio::time::Instant::now() + deadline;
-        while tokio::time::Instant::now() < until && !self.inner.pending.lock().unwrap().is_empty() {
+        while tokio::time::Instant::now() < until && !self.inner.pending.lock().unwrap().is_empty()
+        {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         let leftover = invoke::take_queue_pending(self);
         if !leftover.is_empty() {
             match self.inner.store.release(&leftover).await {
-                Ok(n) => tracing::info!(released = n, "gave unfinished deliveries back to the queue"),
-                Err(e) => tracing::warn!(error = %e, "could not release leases; they expire on their own"),
+                Ok(n) => {
+                    tracing::info!(released = n, "gave unfinished deliveries back to the queue")
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "could not release leases; they expire on their own")
+                }
             }
         }
         // Let the completer and log writer drain their channels, then stop every task.

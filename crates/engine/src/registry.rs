@@ -44,14 +44,22 @@ pub struct Registry {
 impl Registry {
     /// Validates a worker's step set against what other workers of the project host, stores the accepted
     /// steps on the worker, and rebuilds the project's tables. Returns accepted names and errors.
-    pub fn register(&mut self, worker: WorkerId, steps: Vec<StepManifest>) -> (Vec<StepManifest>, Vec<RegistrationError>) {
+    pub fn register(
+        &mut self,
+        worker: WorkerId,
+        steps: Vec<StepManifest>,
+    ) -> (Vec<StepManifest>, Vec<RegistrationError>) {
         let Some(scope) = self.workers.get(&worker).map(|w| w.scope.clone()) else {
             return (Vec::new(), Vec::new());
         };
         // Steps hosted by the project's other workers.
         let mut others: HashMap<String, StepManifest> = HashMap::new();
         let mut routes = RouteTable::default();
-        for w in self.workers.values().filter(|w| w.scope == scope && w.id != worker) {
+        for w in self
+            .workers
+            .values()
+            .filter(|w| w.scope == scope && w.id != worker)
+        {
             for m in w.steps.values() {
                 others.insert(m.name.clone(), m.clone());
                 if let (Some(method), Some(path)) = (&m.method, &m.path) {
@@ -76,7 +84,10 @@ impl Registry {
             if let Some(file) = seen.get(&step.name) {
                 errors.push(err(
                     "duplicate_step",
-                    format!("step `{}` is defined in both {} and {}", step.name, file, step.file),
+                    format!(
+                        "step `{}` is defined in both {} and {}",
+                        step.name, file, step.file
+                    ),
                 ));
                 continue;
             }
@@ -84,7 +95,10 @@ impl Registry {
                 if other.file != step.file || other.kind != step.kind {
                     errors.push(err(
                         "duplicate_step",
-                        format!("step `{}` is already registered from {} by another worker", step.name, other.file),
+                        format!(
+                            "step `{}` is already registered from {} by another worker",
+                            step.name, other.file
+                        ),
                     ));
                     continue;
                 }
@@ -94,9 +108,15 @@ impl Registry {
                 continue;
             }
             if step.kind == StepKind::Api {
-                let (method, path) = (step.method.as_deref().unwrap_or(""), step.path.as_deref().unwrap_or(""));
+                let (method, path) = (
+                    step.method.as_deref().unwrap_or(""),
+                    step.path.as_deref().unwrap_or(""),
+                );
                 if let Err(e) = routes.add(method, path, &step.name) {
-                    errors.push(err("route_conflict", format!("step `{}` ({}): {e}", step.name, step.file)));
+                    errors.push(err(
+                        "route_conflict",
+                        format!("step `{}` ({}): {e}", step.name, step.file),
+                    ));
                     continue;
                 }
             }
@@ -104,7 +124,10 @@ impl Registry {
             accepted.push(step);
         }
         if let Some(w) = self.workers.get_mut(&worker) {
-            w.steps = accepted.iter().map(|s| (s.name.clone(), s.clone())).collect();
+            w.steps = accepted
+                .iter()
+                .map(|s| (s.name.clone(), s.clone()))
+                .collect();
         }
         self.rebuild(&scope);
         (accepted, errors)
@@ -113,7 +136,11 @@ impl Registry {
     /// Rebuilds a project's route table and host lists from its connected workers.
     pub fn rebuild(&mut self, scope: &Scope) {
         let mut project = Project::default();
-        let mut ids: Vec<&Worker> = self.workers.values().filter(|w| &w.scope == scope).collect();
+        let mut ids: Vec<&Worker> = self
+            .workers
+            .values()
+            .filter(|w| &w.scope == scope)
+            .collect();
         ids.sort_by_key(|w| w.id);
         for w in ids {
             for m in w.steps.values() {
@@ -121,7 +148,10 @@ impl Registry {
                 if let (StepKind::Api, Some(method), Some(path)) = (m.kind, &m.method, &m.path) {
                     let _ = project.routes.add(method, path, &m.name);
                 }
-                project.manifests.entry(m.name.clone()).or_insert_with(|| m.clone());
+                project
+                    .manifests
+                    .entry(m.name.clone())
+                    .or_insert_with(|| m.clone());
             }
         }
         if project.manifests.is_empty() && !self.workers.values().any(|w| &w.scope == scope) {
@@ -144,7 +174,9 @@ impl Registry {
 
     /// Free invocation slots over the workers hosting `step`.
     pub fn free_slots(&self, scope: &Scope, step: &str) -> u32 {
-        let Some(hosts) = self.projects.get(scope).and_then(|p| p.hosts.get(step)) else { return 0 };
+        let Some(hosts) = self.projects.get(scope).and_then(|p| p.hosts.get(step)) else {
+            return 0;
+        };
         hosts
             .iter()
             .filter_map(|id| self.workers.get(id))
@@ -154,7 +186,9 @@ impl Registry {
     }
 
     pub fn is_hosted(&self, scope: &Scope, step: &str) -> bool {
-        self.projects.get(scope).is_some_and(|p| p.hosts.contains_key(step))
+        self.projects
+            .get(scope)
+            .is_some_and(|p| p.hosts.contains_key(step))
     }
 
     /// Every step of every project, for the scheduler and dispatchers.
@@ -170,12 +204,17 @@ fn validate(step: &StepManifest) -> Option<String> {
     match step.kind {
         StepKind::Api => {
             let method = step.method.as_deref().unwrap_or("");
-            if !["GET", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "HEAD"].contains(&method.to_ascii_uppercase().as_str()) {
+            if !["GET", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "HEAD"]
+                .contains(&method.to_ascii_uppercase().as_str())
+            {
                 return Some(format!("api step `{}` has method `{method}`; expected GET, POST, PUT, DELETE, PATCH, OPTIONS or HEAD", step.name));
             }
             match step.path.as_deref() {
                 Some(p) if p.starts_with('/') => None,
-                _ => Some(format!("api step `{}` needs a `path` starting with `/`", step.name)),
+                _ => Some(format!(
+                    "api step `{}` needs a `path` starting with `/`",
+                    step.name
+                )),
             }
         }
         StepKind::Event if step.subscribes.is_empty() => {
@@ -184,7 +223,10 @@ fn validate(step: &StepManifest) -> Option<String> {
         StepKind::Cron => match step.cron.as_deref().map(crate::cron::parse) {
             Some(Ok(_)) => None,
             Some(Err(e)) => Some(format!("cron step `{}`: {e}", step.name)),
-            None => Some(format!("cron step `{}` has no `cron` expression", step.name)),
+            None => Some(format!(
+                "cron step `{}` has no `cron` expression",
+                step.name
+            )),
         },
         _ => None,
     }

@@ -18,7 +18,10 @@ struct Route {
 /// What a request path resolves to.
 #[derive(Debug, PartialEq, Eq)]
 pub enum RouteMatch {
-    Found { step: String, params: HashMap<String, String> },
+    Found {
+        step: String,
+        params: HashMap<String, String>,
+    },
     /// The path exists for other methods.
     MethodNotAllowed(Vec<String>),
     NotFound,
@@ -54,7 +57,11 @@ impl RouteTable {
     pub fn add(&mut self, method: &str, path: &str, step: &str) -> Result<(), String> {
         let method = method.to_ascii_uppercase();
         let segments = parse(path);
-        if let Some(existing) = self.routes.iter().find(|r| r.method == method && same_shape(&r.segments, &segments)) {
+        if let Some(existing) = self
+            .routes
+            .iter()
+            .find(|r| r.method == method && same_shape(&r.segments, &segments))
+        {
             if existing.step != step {
                 return Err(format!(
                     "{method} {path} conflicts with step `{}` which already serves the same route",
@@ -63,9 +70,18 @@ impl RouteTable {
             }
             return Ok(());
         }
-        self.routes.push(Route { method, segments, step: step.to_string() });
+        self.routes.push(Route {
+            method,
+            segments,
+            step: step.to_string(),
+        });
         // Literal segments win over params: sort so more specific routes are tried first.
-        self.routes.sort_by_key(|r| r.segments.iter().map(|s| matches!(s, Segment::Param(_)) as u8).collect::<Vec<_>>());
+        self.routes.sort_by_key(|r| {
+            r.segments
+                .iter()
+                .map(|s| matches!(s, Segment::Param(_)) as u8)
+                .collect::<Vec<_>>()
+        });
         Ok(())
     }
 
@@ -85,19 +101,26 @@ impl RouteTable {
                 continue;
             }
             let mut params = HashMap::new();
-            let ok = route.segments.iter().zip(&parts).all(|(seg, part)| match seg {
-                Segment::Literal(l) => l == part,
-                Segment::Param(name) => {
-                    let decoded = percent_decode(part);
-                    params.insert(name.clone(), decoded);
-                    true
-                }
-            });
+            let ok = route
+                .segments
+                .iter()
+                .zip(&parts)
+                .all(|(seg, part)| match seg {
+                    Segment::Literal(l) => l == part,
+                    Segment::Param(name) => {
+                        let decoded = percent_decode(part);
+                        params.insert(name.clone(), decoded);
+                        true
+                    }
+                });
             if !ok {
                 continue;
             }
             if route.method.eq_ignore_ascii_case(method) {
-                return RouteMatch::Found { step: route.step.clone(), params };
+                return RouteMatch::Found {
+                    step: route.step.clone(),
+                    params,
+                };
             }
             allowed.push(route.method.clone());
         }
@@ -146,10 +169,17 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
-        assert!(matches!(t.resolve("GET", "/todo/all"), RouteMatch::Found { step, .. } if step == "ListTodos"));
-        assert_eq!(t.resolve("DELETE", "/todo"), RouteMatch::MethodNotAllowed(vec!["POST".into()]));
+        assert!(
+            matches!(t.resolve("GET", "/todo/all"), RouteMatch::Found { step, .. } if step == "ListTodos")
+        );
+        assert_eq!(
+            t.resolve("DELETE", "/todo"),
+            RouteMatch::MethodNotAllowed(vec!["POST".into()])
+        );
         assert_eq!(t.resolve("GET", "/nothing"), RouteMatch::NotFound);
-        assert!(matches!(t.resolve("GET", "/todo/a%20b"), RouteMatch::Found { params, .. } if params["id"] == "a b"));
+        assert!(
+            matches!(t.resolve("GET", "/todo/a%20b"), RouteMatch::Found { params, .. } if params["id"] == "a b")
+        );
     }
 
     #[test]

@@ -32,7 +32,10 @@ pub(crate) async fn completer(engine: Engine, mut rx: mpsc::UnboundedReceiver<Co
             match engine.store().complete(&batch).await {
                 Ok((accepted, woken)) => {
                     if accepted.len() < n {
-                        tracing::debug!(dropped = n - accepted.len(), "results of expired leases dropped");
+                        tracing::debug!(
+                            dropped = n - accepted.len(),
+                            "results of expired leases dropped"
+                        );
                     }
                     engine.wake(&woken);
                     break;
@@ -52,7 +55,10 @@ pub(crate) async fn completer(engine: Engine, mut rx: mpsc::UnboundedReceiver<Co
     }
 }
 
-pub(crate) async fn log_writer(engine: Engine, mut rx: mpsc::UnboundedReceiver<(Scope, LogRecord)>) {
+pub(crate) async fn log_writer(
+    engine: Engine,
+    mut rx: mpsc::UnboundedReceiver<(Scope, LogRecord)>,
+) {
     while let Some(first) = rx.recv().await {
         let mut batch = vec![first];
         // Linger briefly so bursts become one insert.
@@ -66,7 +72,9 @@ pub(crate) async fn log_writer(engine: Engine, mut rx: mpsc::UnboundedReceiver<(
         for attempt in 0..5 {
             match engine.store().insert_logs(&batch).await {
                 Ok(()) => break,
-                Err(e) if e.is_transient() && attempt < 4 => tokio::time::sleep(Duration::from_millis(200 << attempt)).await,
+                Err(e) if e.is_transient() && attempt < 4 => {
+                    tokio::time::sleep(Duration::from_millis(200 << attempt)).await
+                }
                 Err(e) => {
                     tracing::warn!(error = %e, lines = batch.len(), "could not store log lines");
                     break;
@@ -99,14 +107,27 @@ pub(crate) async fn listener(engine: Engine) {
             match listener.try_recv().await {
                 Ok(Some(n)) => {
                     let mut parts = n.payload().splitn(3, '/');
-                    if let (Some(t), Some(p), Some(s)) = (parts.next(), parts.next(), parts.next()) {
-                        engine.wake(&[Woken { scope: Scope::new(t, p), step: s.to_string() }]);
+                    if let (Some(t), Some(p), Some(s)) = (parts.next(), parts.next(), parts.next())
+                    {
+                        engine.wake(&[Woken {
+                            scope: Scope::new(t, p),
+                            step: s.to_string(),
+                        }]);
                     }
                 }
                 Ok(None) => {
                     // Connection lost and re-established: anything may have been published meanwhile.
-                    let all: Vec<Woken> = engine.inner().dispatchers.lock().unwrap().keys()
-                        .map(|(scope, step)| Woken { scope: scope.clone(), step: step.clone() }).collect();
+                    let all: Vec<Woken> = engine
+                        .inner()
+                        .dispatchers
+                        .lock()
+                        .unwrap()
+                        .keys()
+                        .map(|(scope, step)| Woken {
+                            scope: scope.clone(),
+                            step: step.clone(),
+                        })
+                        .collect();
                     engine.wake(&all);
                 }
                 Err(e) => {
@@ -130,8 +151,12 @@ pub(crate) async fn maintenance(engine: Engine) {
             tracing::warn!(error = %e, "runtime heartbeat failed");
             continue;
         }
-        if n % 2 == 0 {
-            match engine.store().reap_leases(engine.config().lease_stale_after_s).await {
+        if n.is_multiple_of(2) {
+            match engine
+                .store()
+                .reap_leases(engine.config().lease_stale_after_s)
+                .await
+            {
                 Ok(woken) if !woken.is_empty() => {
                     tracing::info!(steps = woken.len(), "expired leases returned to the queue");
                     engine.wake(&woken);
@@ -140,8 +165,12 @@ pub(crate) async fn maintenance(engine: Engine) {
                 Err(e) => tracing::warn!(error = %e, "lease reaping failed"),
             }
         }
-        if n % 60 == 0 {
-            if let Err(e) = engine.store().sweep_done(engine.config().done_retention_s).await {
+        if n.is_multiple_of(60) {
+            if let Err(e) = engine
+                .store()
+                .sweep_done(engine.config().done_retention_s)
+                .await
+            {
                 tracing::warn!(error = %e, "retention sweep failed");
             }
         }

@@ -50,17 +50,35 @@ async fn emit(
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     check(&app, peer, &headers)?;
     if !(app.cfg.dev || app.cfg.dev_endpoints) {
-        return Err(ApiError::new(StatusCode::FORBIDDEN, "dev_endpoint_disabled",
-            "emit is a dev endpoint; start the runtime with CFP_DEV_ENDPOINTS=true to enable it"));
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "dev_endpoint_disabled",
+            "emit is a dev endpoint; start the runtime with CFP_DEV_ENDPOINTS=true to enable it",
+        ));
     }
     let Json(body) = body.map_err(|e| ApiError::bad_request("invalid_body", e.body_text()))?;
     if body.topic.trim().is_empty() {
-        return Err(ApiError::bad_request("invalid_body", "`topic` must not be empty"));
+        return Err(ApiError::bad_request(
+            "invalid_body",
+            "`topic` must not be empty",
+        ));
     }
     let trace_id = uuid::Uuid::new_v4().to_string();
     let scope = &app.cfg.default_scope;
-    let event_id = app.engine.emit(scope, &body.topic, body.data, body.message_group_id, trace_id.clone()).await?;
-    Ok((StatusCode::ACCEPTED, Json(json!({ "eventId": event_id, "traceId": trace_id }))))
+    let event_id = app
+        .engine
+        .emit(
+            scope,
+            &body.topic,
+            body.data,
+            body.message_group_id,
+            trace_id.clone(),
+        )
+        .await?;
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(json!({ "eventId": event_id, "traceId": trace_id })),
+    ))
 }
 
 #[derive(Deserialize)]
@@ -69,20 +87,44 @@ struct DlqQuery {
     limit: Option<i64>,
 }
 
-async fn dlq_list((State(app), ConnectInfo(peer), headers): Caller, Query(q): Query<DlqQuery>) -> Result<Json<Value>, ApiError> {
+async fn dlq_list(
+    (State(app), ConnectInfo(peer), headers): Caller,
+    Query(q): Query<DlqQuery>,
+) -> Result<Json<Value>, ApiError> {
     check(&app, peer, &headers)?;
-    let items = app.engine.store().dead_letters(&app.cfg.default_scope, q.step.as_deref(), q.limit.unwrap_or(100).clamp(1, 1000)).await?;
+    let items = app
+        .engine
+        .store()
+        .dead_letters(
+            &app.cfg.default_scope,
+            q.step.as_deref(),
+            q.limit.unwrap_or(100).clamp(1, 1000),
+        )
+        .await?;
     Ok(Json(json!({ "items": items })))
 }
 
 fn parse_id(id: &str) -> Result<i64, ApiError> {
-    id.parse().map_err(|_| ApiError::bad_request("invalid_id", format!("dead-letter id `{id}` is not a number")))
+    id.parse().map_err(|_| {
+        ApiError::bad_request(
+            "invalid_id",
+            format!("dead-letter id `{id}` is not a number"),
+        )
+    })
 }
 
-async fn dlq_replay((State(app), ConnectInfo(peer), headers): Caller, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
+async fn dlq_replay(
+    (State(app), ConnectInfo(peer), headers): Caller,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
     check(&app, peer, &headers)?;
     let id = parse_id(&id)?;
-    match app.engine.store().replay_dead_letter(&app.cfg.default_scope, id).await? {
+    match app
+        .engine
+        .store()
+        .replay_dead_letter(&app.cfg.default_scope, id)
+        .await?
+    {
         Some(woken) => {
             app.engine.wake(std::slice::from_ref(&woken));
             Ok(Json(json!({ "replayed": id, "step": woken.step })))
@@ -91,10 +133,18 @@ async fn dlq_replay((State(app), ConnectInfo(peer), headers): Caller, Path(id): 
     }
 }
 
-async fn dlq_discard((State(app), ConnectInfo(peer), headers): Caller, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
+async fn dlq_discard(
+    (State(app), ConnectInfo(peer), headers): Caller,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
     check(&app, peer, &headers)?;
     let id = parse_id(&id)?;
-    if app.engine.store().discard_dead_letter(&app.cfg.default_scope, id).await? {
+    if app
+        .engine
+        .store()
+        .discard_dead_letter(&app.cfg.default_scope, id)
+        .await?
+    {
         Ok(Json(json!({ "discarded": id })))
     } else {
         Err(ApiError::not_found(format!("no dead letter with id {id}")))
@@ -103,8 +153,14 @@ async fn dlq_discard((State(app), ConnectInfo(peer), headers): Caller, Path(id):
 
 async fn steps((State(app), ConnectInfo(peer), headers): Caller) -> Result<Json<Value>, ApiError> {
     check(&app, peer, &headers)?;
-    let steps = app.engine.store().list_steps(&app.cfg.default_scope).await?;
-    Ok(Json(json!({ "steps": steps, "workers": app.engine.worker_count() })))
+    let steps = app
+        .engine
+        .store()
+        .list_steps(&app.cfg.default_scope)
+        .await?;
+    Ok(Json(
+        json!({ "steps": steps, "workers": app.engine.worker_count() }),
+    ))
 }
 
 #[derive(Deserialize)]
@@ -117,15 +173,32 @@ struct LogsQuery {
     limit: Option<i64>,
 }
 
-async fn logs((State(app), ConnectInfo(peer), headers): Caller, Query(q): Query<LogsQuery>) -> Result<Json<Value>, ApiError> {
+async fn logs(
+    (State(app), ConnectInfo(peer), headers): Caller,
+    Query(q): Query<LogsQuery>,
+) -> Result<Json<Value>, ApiError> {
     check(&app, peer, &headers)?;
-    let query = LogQuery { trace_id: q.trace_id, step: q.step, level: q.level, search: q.q, limit: q.limit.unwrap_or(200) };
-    let logs = app.engine.store().query_logs(&app.cfg.default_scope, &query).await?;
+    let query = LogQuery {
+        trace_id: q.trace_id,
+        step: q.step,
+        level: q.level,
+        search: q.q,
+        limit: q.limit.unwrap_or(200),
+    };
+    let logs = app
+        .engine
+        .store()
+        .query_logs(&app.cfg.default_scope, &query)
+        .await?;
     Ok(Json(json!({ "logs": logs })))
 }
 
 async fn queues((State(app), ConnectInfo(peer), headers): Caller) -> Result<Json<Value>, ApiError> {
     check(&app, peer, &headers)?;
-    let stats = app.engine.store().queue_stats(&app.cfg.default_scope).await?;
+    let stats = app
+        .engine
+        .store()
+        .queue_stats(&app.cfg.default_scope)
+        .await?;
     Ok(Json(json!({ "queues": stats })))
 }

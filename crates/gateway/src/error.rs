@@ -14,7 +14,11 @@ pub struct ApiError {
 
 impl ApiError {
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
-        Self { status, code, message: message.into() }
+        Self {
+            status,
+            code,
+            message: message.into(),
+        }
     }
 
     pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
@@ -26,14 +30,22 @@ impl ApiError {
     }
 
     pub fn unauthorized() -> Self {
-        Self::new(StatusCode::UNAUTHORIZED, "unauthenticated", "authentication required: send `Authorization: Bearer <token>`")
+        Self::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthenticated",
+            "authentication required: send `Authorization: Bearer <token>`",
+        )
     }
 
     /// An internal failure: the detail goes to the log, the caller gets a generic message.
     pub fn internal(detail: impl std::fmt::Display) -> Self {
         let id = uuid::Uuid::new_v4();
         tracing::error!(error_id = %id, "internal error: {detail}");
-        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", format!("internal error (id {id})"))
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            format!("internal error (id {id})"),
+        )
     }
 }
 
@@ -47,7 +59,11 @@ impl From<cfp_store::StoreError> for ApiError {
     fn from(e: cfp_store::StoreError) -> Self {
         if e.is_transient() {
             tracing::warn!(error = %e, "database unavailable");
-            return ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "the database is unavailable; try again");
+            return ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "unavailable",
+                "the database is unavailable; try again",
+            );
         }
         ApiError::internal(e)
     }

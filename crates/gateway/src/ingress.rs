@@ -16,7 +16,11 @@ use crate::auth::authenticate;
 use crate::error::ApiError;
 use crate::AppState;
 
-pub async fn handle(State(app): State<AppState>, ConnectInfo(peer): ConnectInfo<SocketAddr>, req: Request) -> Response {
+pub async fn handle(
+    State(app): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    req: Request,
+) -> Response {
     match call_step(&app, peer, req).await {
         Ok(r) => r,
         Err(e) => e.into_response(),
@@ -32,28 +36,54 @@ async fn call_step(app: &AppState, peer: SocketAddr, req: Request) -> Result<Res
     let (step, path_params) = match app.engine.resolve_route(scope, &method, &path) {
         RouteMatch::Found { step, params } => (step, params),
         RouteMatch::MethodNotAllowed(allowed) => {
-            let mut r = ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed",
-                format!("{method} is not allowed on {path}; allowed: {}", allowed.join(", "))).into_response();
+            let mut r = ApiError::new(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method_not_allowed",
+                format!(
+                    "{method} is not allowed on {path}; allowed: {}",
+                    allowed.join(", ")
+                ),
+            )
+            .into_response();
             if let Ok(v) = HeaderValue::from_str(&allowed.join(", ")) {
                 r.headers_mut().insert(header::ALLOW, v);
             }
             return Ok(r);
         }
-        RouteMatch::NotFound => return Err(ApiError::not_found(format!("no API step handles {method} {path}"))),
+        RouteMatch::NotFound => {
+            return Err(ApiError::not_found(format!(
+                "no API step handles {method} {path}"
+            )))
+        }
     };
     let limit = cfg.body_limit;
-    let too_large = || ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "body_too_large",
-        format!("request body exceeds the limit of {limit} bytes"));
-    let declared = req.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<usize>().ok());
+    let too_large = || {
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "body_too_large",
+            format!("request body exceeds the limit of {limit} bytes"),
+        )
+    };
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
     if declared.is_some_and(|n| n > limit) {
         return Err(too_large());
     }
     let query = req.uri().query().unwrap_or("").to_string();
     let headers = req.headers().clone();
-    let bytes = to_bytes(req.into_body(), limit).await.map_err(|_| too_large())?;
+    let bytes = to_bytes(req.into_body(), limit)
+        .await
+        .map_err(|_| too_large())?;
     let body = parse_body(&headers, &bytes)?;
     let trace_id = uuid::Uuid::new_v4().to_string();
-    let idempotency_key = headers.get("idempotency-key").and_then(|v| v.to_str().ok()).map(str::to_string).unwrap_or_else(|| trace_id.clone());
+    let idempotency_key = headers
+        .get("idempotency-key")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string)
+        .unwrap_or_else(|| trace_id.clone());
     let input = json!({
         "method": method,
         "path": path,
@@ -63,17 +93,46 @@ async fn call_step(app: &AppState, peer: SocketAddr, req: Request) -> Result<Res
         "body": body,
         "rawBody": B64.encode(&bytes),
     });
-    let result = app.engine.invoke_api(scope, &step, input, &trace_id, &idempotency_key, cfg.request_timeout).await.map_err(|e| match e {
-        InvokeError::NoWorker(_) | InvokeError::WorkerGone(_) => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "worker_unavailable", e.to_string()),
-        InvokeError::Timeout { .. } => ApiError::new(StatusCode::GATEWAY_TIMEOUT, "timeout", e.to_string()),
-        InvokeError::ShuttingDown => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "shutting_down", e.to_string()),
-        InvokeError::Store(s) => s.into(),
-    })?;
+    let result = app
+        .engine
+        .invoke_api(
+            scope,
+            &step,
+            input,
+            &trace_id,
+            &idempotency_key,
+            cfg.request_timeout,
+        )
+        .await
+        .map_err(|e| match e {
+            InvokeError::NoWorker(_) | InvokeError::WorkerGone(_) => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "worker_unavailable",
+                e.to_string(),
+            ),
+            InvokeError::Timeout { .. } => {
+                ApiError::new(StatusCode::GATEWAY_TIMEOUT, "timeout", e.to_string())
+            }
+            InvokeError::ShuttingDown => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "shutting_down",
+                e.to_string(),
+            ),
+            InvokeError::Store(s) => s.into(),
+        })?;
     let mut response = if result.ok {
         output_response(result.output.unwrap_or(Value::Null))?
     } else {
-        let message = result.error.map(|e| e.message).unwrap_or_else(|| "handler failed".into());
-        ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "handler_error", format!("step `{step}` failed: {message}")).into_response()
+        let message = result
+            .error
+            .map(|e| e.message)
+            .unwrap_or_else(|| "handler failed".into());
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "handler_error",
+            format!("step `{step}` failed: {message}"),
+        )
+        .into_response()
     };
     if let Ok(v) = HeaderValue::from_str(&trace_id) {
         response.headers_mut().insert("x-trace-id", v);
@@ -85,19 +144,37 @@ fn parse_body(headers: &HeaderMap, bytes: &[u8]) -> Result<Value, ApiError> {
     if bytes.is_empty() {
         return Ok(Value::Null);
     }
-    let ct = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("").to_ascii_lowercase();
+    let ct = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_ascii_lowercase();
     let essence = ct.split(';').next().unwrap_or("").trim();
-    if essence == "application/json" || essence.ends_with("+json") || essence.is_empty() && looks_like_json(bytes) {
-        return serde_json::from_slice(bytes).map_err(|e| ApiError::bad_request("invalid_json", format!("request body is not valid JSON: {e}")));
+    if essence == "application/json"
+        || essence.ends_with("+json")
+        || essence.is_empty() && looks_like_json(bytes)
+    {
+        return serde_json::from_slice(bytes).map_err(|e| {
+            ApiError::bad_request(
+                "invalid_json",
+                format!("request body is not valid JSON: {e}"),
+            )
+        });
     }
-    if essence.starts_with("text/") || essence == "application/x-www-form-urlencoded" || essence == "application/xml" {
+    if essence.starts_with("text/")
+        || essence == "application/x-www-form-urlencoded"
+        || essence == "application/xml"
+    {
         return Ok(Value::String(String::from_utf8_lossy(bytes).into_owned()));
     }
     Ok(Value::Null)
 }
 
 fn looks_like_json(bytes: &[u8]) -> bool {
-    matches!(bytes.iter().find(|b| !b.is_ascii_whitespace()), Some(b'{') | Some(b'['))
+    matches!(
+        bytes.iter().find(|b| !b.is_ascii_whitespace()),
+        Some(b'{') | Some(b'[')
+    )
 }
 
 /// `a=1&a=2&b=x` → `{ a: ["1", "2"], b: "x" }`.
@@ -112,7 +189,9 @@ pub fn query_params(query: &str) -> Value {
 fn header_map(headers: &HeaderMap) -> Value {
     let mut map: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for (k, v) in headers {
-        map.entry(k.as_str().to_string()).or_default().push(String::from_utf8_lossy(v.as_bytes()).into_owned());
+        map.entry(k.as_str().to_string())
+            .or_default()
+            .push(String::from_utf8_lossy(v.as_bytes()).into_owned());
     }
     collapse(map)
 }
@@ -120,7 +199,11 @@ fn header_map(headers: &HeaderMap) -> Value {
 fn collapse(map: BTreeMap<String, Vec<String>>) -> Value {
     let mut out = Map::new();
     for (k, mut v) in map {
-        let value = if v.len() == 1 { Value::String(v.remove(0)) } else { json!(v) };
+        let value = if v.len() == 1 {
+            Value::String(v.remove(0))
+        } else {
+            json!(v)
+        };
         out.insert(k, value);
     }
     Value::Object(out)
@@ -129,12 +212,19 @@ fn collapse(map: BTreeMap<String, Vec<String>>) -> Value {
 /// `{status, headers?, body, bodyEncoding?}` → an HTTP response.
 fn output_response(output: Value) -> Result<Response, ApiError> {
     let status = output.get("status").and_then(Value::as_u64).unwrap_or(200);
-    let status = StatusCode::from_u16(status as u16)
-        .map_err(|_| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "bad_response", format!("handler returned invalid status {status}")))?;
+    let status = StatusCode::from_u16(status as u16).map_err(|_| {
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "bad_response",
+            format!("handler returned invalid status {status}"),
+        )
+    })?;
     let mut headers = HeaderMap::new();
     if let Some(Value::Object(h)) = output.get("headers") {
         for (k, v) in h {
-            let Ok(name) = HeaderName::from_bytes(k.as_bytes()) else { continue };
+            let Ok(name) = HeaderName::from_bytes(k.as_bytes()) else {
+                continue;
+            };
             let values: Vec<String> = match v {
                 Value::Array(items) => items.iter().map(value_text).collect(),
                 other => vec![value_text(other)],
@@ -149,12 +239,21 @@ fn output_response(output: Value) -> Result<Response, ApiError> {
     let encoding = output.get("bodyEncoding").and_then(Value::as_str);
     let (bytes, default_ct): (Vec<u8>, Option<&str>) = match (output.get("body"), encoding) {
         (Some(Value::String(s)), Some("base64")) => {
-            let raw = B64.decode(s).map_err(|_| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "bad_response", "handler returned a body marked base64 that is not base64"))?;
+            let raw = B64.decode(s).map_err(|_| {
+                ApiError::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "bad_response",
+                    "handler returned a body marked base64 that is not base64",
+                )
+            })?;
             (raw, Some("application/octet-stream"))
         }
         (Some(Value::String(s)), _) => (s.clone().into_bytes(), Some("text/plain; charset=utf-8")),
         (None, _) | (Some(Value::Null), _) => (Vec::new(), None),
-        (Some(v), _) => (serde_json::to_vec(v).unwrap_or_default(), Some("application/json")),
+        (Some(v), _) => (
+            serde_json::to_vec(v).unwrap_or_default(),
+            Some("application/json"),
+        ),
     };
     if let (false, Some(ct)) = (headers.contains_key(header::CONTENT_TYPE), default_ct) {
         headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(ct));
@@ -178,13 +277,19 @@ mod tests {
 
     #[test]
     fn query_params_repeat_into_arrays() {
-        assert_eq!(query_params("a=1&a=2&b=x%20y&c="), json!({"a": ["1", "2"], "b": "x y", "c": ""}));
+        assert_eq!(
+            query_params("a=1&a=2&b=x%20y&c="),
+            json!({"a": ["1", "2"], "b": "x y", "c": ""})
+        );
     }
 
     #[test]
     fn json_body_errors_name_the_problem() {
         let mut h = HeaderMap::new();
-        h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        h.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
         let e = parse_body(&h, b"{oops").unwrap_err();
         assert_eq!(e.code, "invalid_json");
         assert_eq!(parse_body(&h, br#"{"a":1}"#).unwrap(), json!({"a": 1}));

@@ -57,7 +57,10 @@ pub struct AppState {
 }
 
 pub fn router(engine: Engine, cfg: GatewayConfig) -> Router {
-    let state = AppState { engine, cfg: Arc::new(cfg) };
+    let state = AppState {
+        engine,
+        cfg: Arc::new(cfg),
+    };
     Router::new()
         .route("/__cfp/health", get(health))
         .route("/__cfp/worker", get(worker_ws::upgrade))
@@ -67,7 +70,9 @@ pub fn router(engine: Engine, cfg: GatewayConfig) -> Router {
         .with_state(state)
 }
 
-async fn health(axum::extract::State(app): axum::extract::State<AppState>) -> axum::Json<serde_json::Value> {
+async fn health(
+    axum::extract::State(app): axum::extract::State<AppState>,
+) -> axum::Json<serde_json::Value> {
     axum::Json(serde_json::json!({
         "status": if app.engine.is_shutting_down() { "draining" } else { "ok" },
         "workers": app.engine.worker_count(),
@@ -80,7 +85,10 @@ pub async fn serve(
     app: Router,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
-        .with_graceful_shutdown(shutdown)
-        .await
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
 }

@@ -19,7 +19,9 @@ const MAX_FRAME: usize = 64 << 20;
 const HELLO_TIMEOUT: Duration = Duration::from_secs(10);
 
 pub async fn upgrade(State(app): State<AppState>, ws: WebSocketUpgrade) -> Response {
-    ws.max_message_size(MAX_FRAME).max_frame_size(MAX_FRAME).on_upgrade(move |socket| session(app, socket))
+    ws.max_message_size(MAX_FRAME)
+        .max_frame_size(MAX_FRAME)
+        .on_upgrade(move |socket| session(app, socket))
 }
 
 async fn close_with(mut socket: WebSocket, code: u16, frame: ToWorker) {
@@ -28,7 +30,12 @@ async fn close_with(mut socket: WebSocket, code: u16, frame: ToWorker) {
         ToWorker::Error { code, .. } => code.clone(),
         _ => String::new(),
     };
-    let _ = socket.send(Message::Close(Some(CloseFrame { code, reason: Utf8Bytes::from(reason) }))).await;
+    let _ = socket
+        .send(Message::Close(Some(CloseFrame {
+            code,
+            reason: Utf8Bytes::from(reason),
+        })))
+        .await;
 }
 
 async fn session(app: AppState, mut socket: WebSocket) {
@@ -37,24 +44,70 @@ async fn session(app: AppState, mut socket: WebSocket) {
     let first = match tokio::time::timeout(HELLO_TIMEOUT, socket.next()).await {
         Ok(Some(Ok(Message::Text(t)))) => t,
         Ok(_) => return,
-        Err(_) => return close_with(socket, 4401, ToWorker::error("unauthenticated", "no hello frame within 10 s")).await,
+        Err(_) => {
+            return close_with(
+                socket,
+                4401,
+                ToWorker::error("unauthenticated", "no hello frame within 10 s"),
+            )
+            .await
+        }
     };
     let (token, name, capacity) = match parse_from_worker(&first) {
-        Ok(FromWorker::Hello { protocol, token, worker, capacity }) => {
+        Ok(FromWorker::Hello {
+            protocol,
+            token,
+            worker,
+            capacity,
+        }) => {
             if protocol != PROTOCOL_VERSION {
                 return close_with(socket, 4400, ToWorker::error("unsupported_protocol",
                     format!("this runtime speaks protocol {PROTOCOL_VERSION}; the worker sent {protocol}"))).await;
             }
-            (token, worker.name.unwrap_or_else(|| "worker".into()), capacity)
+            (
+                token,
+                worker.name.unwrap_or_else(|| "worker".into()),
+                capacity,
+            )
         }
-        Ok(_) => return close_with(socket, 4401, ToWorker::error("unauthenticated", "the first frame must be `hello` with a worker token")).await,
-        Err(e) => return close_with(socket, 4401, ToWorker::error("unauthenticated", format!("the first frame must be `hello`: {e}"))).await,
+        Ok(_) => {
+            return close_with(
+                socket,
+                4401,
+                ToWorker::error(
+                    "unauthenticated",
+                    "the first frame must be `hello` with a worker token",
+                ),
+            )
+            .await
+        }
+        Err(e) => {
+            return close_with(
+                socket,
+                4401,
+                ToWorker::error(
+                    "unauthenticated",
+                    format!("the first frame must be `hello`: {e}"),
+                ),
+            )
+            .await
+        }
     };
     let Some(scope) = engine.authenticate_worker(&token) else {
-        return close_with(socket, 4401, ToWorker::error("unauthenticated", "the worker token is not valid")).await;
+        return close_with(
+            socket,
+            4401,
+            ToWorker::error("unauthenticated", "the worker token is not valid"),
+        )
+        .await;
     };
     if engine.is_shutting_down() {
-        return close_with(socket, 1012, ToWorker::error("shutting_down", "the runtime is shutting down")).await;
+        return close_with(
+            socket,
+            1012,
+            ToWorker::error("shutting_down", "the runtime is shutting down"),
+        )
+        .await;
     }
     let (id, mut rx) = engine.connect_worker(scope.clone(), name, capacity);
     let welcome = ToWorker::Welcome {
@@ -89,6 +142,8 @@ async fn session(app: AppState, mut socket: WebSocket) {
                 }
             }
         }
+        // Completes the close handshake when the worker closed, or closes from our side.
+        let _ = sink.close().await;
     });
 
     // Silence for three heartbeats means the worker is gone.
@@ -98,21 +153,34 @@ async fn session(app: AppState, mut socket: WebSocket) {
             Ok(Some(Ok(m))) => m,
             Ok(Some(Err(_))) | Ok(None) => break,
             Err(_) => {
-                tracing::warn!(worker = id, "worker silent for {:?}; dropping the connection", idle);
+                tracing::warn!(
+                    worker = id,
+                    "worker silent for {:?}; dropping the connection",
+                    idle
+                );
                 break;
             }
         };
         match msg {
             Message::Text(text) => on_frame(&engine, id, &scope, &text).await,
             Message::Binary(_) => {
-                engine.send_to_worker(id, ToWorker::error("bad_frame", "binary frames are not part of the protocol"));
+                engine.send_to_worker(
+                    id,
+                    ToWorker::error("bad_frame", "binary frames are not part of the protocol"),
+                );
             }
             Message::Close(_) => break,
             Message::Ping(_) | Message::Pong(_) => {}
         }
     }
+    // Dropping the worker from the registry drops its frame sender, which ends the writer.
     engine.disconnect_worker(id);
-    writer.abort();
+    if tokio::time::timeout(Duration::from_secs(1), writer)
+        .await
+        .is_err()
+    {
+        tracing::debug!(worker = id, "writer did not finish closing in 1 s");
+    }
 }
 
 async fn on_frame(engine: &Engine, id: WorkerId, scope: &Scope, text: &str) {
@@ -137,17 +205,48 @@ async fn on_frame(engine: &Engine, id: WorkerId, scope: &Scope, text: &str) {
             };
             engine.send_to_worker(id, reply);
         }
-        FromWorker::Result { id: inv, ok, output, emits, error, .. } => {
-            engine.on_result(id, &inv, WorkerResult { ok, output, emits, error });
+        FromWorker::Result {
+            id: inv,
+            ok,
+            output,
+            emits,
+            error,
+            ..
+        } => {
+            engine.on_result(
+                id,
+                &inv,
+                WorkerResult {
+                    ok,
+                    output,
+                    emits,
+                    error,
+                },
+            );
         }
         FromWorker::Log { entries } => engine.worker_logs(id, entries),
-        FromWorker::Call { id: call_id, method, params, .. } => {
+        FromWorker::Call {
+            id: call_id,
+            method,
+            params,
+            ..
+        } => {
             let engine = engine.clone();
             let scope = scope.clone();
             tokio::spawn(async move {
                 let reply = match rpc(&engine, &scope, &method, &params).await {
-                    Ok(result) => ToWorker::Reply { id: call_id, ok: true, result: Some(result), error: None },
-                    Err(error) => ToWorker::Reply { id: call_id, ok: false, result: None, error: Some(error) },
+                    Ok(result) => ToWorker::Reply {
+                        id: call_id,
+                        ok: true,
+                        result: Some(result),
+                        error: None,
+                    },
+                    Err(error) => ToWorker::Reply {
+                        id: call_id,
+                        ok: false,
+                        result: None,
+                        error: Some(error),
+                    },
                 };
                 engine.send_to_worker(id, reply);
             });
@@ -161,32 +260,81 @@ async fn on_frame(engine: &Engine, id: WorkerId, scope: &Scope, text: &str) {
 }
 
 fn str_param<'a>(params: &'a Value, name: &str) -> Result<&'a str, RpcError> {
-    params.get(name).and_then(Value::as_str).ok_or_else(|| RpcError {
-        code: "bad_request".into(),
-        message: format!("parameter `{name}` must be a string"),
-    })
+    params
+        .get(name)
+        .and_then(Value::as_str)
+        .ok_or_else(|| RpcError {
+            code: "bad_request".into(),
+            message: format!("parameter `{name}` must be a string"),
+        })
 }
 
 /// State RPC, always within the worker's own project.
-async fn rpc(engine: &Engine, scope: &Scope, method: &str, params: &Value) -> Result<Value, RpcError> {
+async fn rpc(
+    engine: &Engine,
+    scope: &Scope,
+    method: &str,
+    params: &Value,
+) -> Result<Value, RpcError> {
     let store = engine.store();
     let internal = |e: cfp_store::StoreError| {
         tracing::warn!(error = %e, method, "state call failed");
-        RpcError { code: if e.is_transient() { "unavailable" } else { "internal" }.into(), message: format!("{method} failed: {e}") }
+        RpcError {
+            code: if e.is_transient() {
+                "unavailable"
+            } else {
+                "internal"
+            }
+            .into(),
+            message: format!("{method} failed: {e}"),
+        }
     };
     match method {
-        "state.get" => Ok(store.state_get(scope, str_param(params, "group")?, str_param(params, "key")?).await.map_err(internal)?.unwrap_or(Value::Null)),
+        "state.get" => Ok(store
+            .state_get(
+                scope,
+                str_param(params, "group")?,
+                str_param(params, "key")?,
+            )
+            .await
+            .map_err(internal)?
+            .unwrap_or(Value::Null)),
         "state.set" => {
             let value = params.get("value").cloned().unwrap_or(Value::Null);
-            store.state_set(scope, str_param(params, "group")?, str_param(params, "key")?, &value).await.map_err(internal)?;
+            store
+                .state_set(
+                    scope,
+                    str_param(params, "group")?,
+                    str_param(params, "key")?,
+                    &value,
+                )
+                .await
+                .map_err(internal)?;
             Ok(value)
         }
-        "state.delete" => Ok(store.state_delete(scope, str_param(params, "group")?, str_param(params, "key")?).await.map_err(internal)?.unwrap_or(Value::Null)),
-        "state.getGroup" => Ok(json!(store.state_group(scope, str_param(params, "group")?).await.map_err(internal)?)),
+        "state.delete" => Ok(store
+            .state_delete(
+                scope,
+                str_param(params, "group")?,
+                str_param(params, "key")?,
+            )
+            .await
+            .map_err(internal)?
+            .unwrap_or(Value::Null)),
+        "state.getGroup" => Ok(json!(store
+            .state_group(scope, str_param(params, "group")?)
+            .await
+            .map_err(internal)?)),
         "state.clear" => {
-            store.state_clear(scope, str_param(params, "group")?).await.map_err(internal)?;
+            store
+                .state_clear(scope, str_param(params, "group")?)
+                .await
+                .map_err(internal)?;
             Ok(Value::Null)
         }
-        other => Err(RpcError { code: "bad_request".into(), message: format!("unknown method `{other}`") }),
+        other => Err(RpcError {
+            code: "bad_request".into(),
+            message: format!("unknown method `{other}`"),
+        }),
     }
 }

@@ -17,7 +17,13 @@ pub struct ErrorDetail {
 
 impl ErrorBody {
     pub fn new(code: impl Into<String>, message: impl Into<String>) -> Self {
-        Self { error: ErrorDetail { code: code.into(), message: message.into(), details: None } }
+        Self {
+            error: ErrorDetail {
+                code: code.into(),
+                message: message.into(),
+                details: None,
+            },
+        }
     }
 
     pub fn with_details(mut self, details: serde_json::Value) -> Self {

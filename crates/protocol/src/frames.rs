@@ -43,11 +43,39 @@ pub struct WorkerError {
     pub retry_after_ms: Option<u64>,
 }
 
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum LogLevel {
+    Debug,
+    Info,
+    Warn,
+    Error,
+}
+
+impl LogLevel {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LogLevel::Debug => "debug",
+            LogLevel::Info => "info",
+            LogLevel::Warn => "warn",
+            LogLevel::Error => "error",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum Trigger {
+    Api,
+    Event,
+    Cron,
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct LogEntry {
     pub ts: i64,
-    pub level: String,
+    pub level: LogLevel,
     pub msg: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub trace_id: Option<String>,
@@ -65,7 +93,6 @@ pub enum FromWorker {
     Hello {
         protocol: u32,
         token: String,
-        #[serde(default)]
         worker: WorkerInfo,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         capacity: Option<u32>,
@@ -84,7 +111,11 @@ pub enum FromWorker {
         emits: Vec<Emit>,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         error: Option<WorkerError>,
-        #[serde(default, rename = "durationMs", skip_serializing_if = "Option::is_none")]
+        #[serde(
+            default,
+            rename = "durationMs",
+            skip_serializing_if = "Option::is_none"
+        )]
         duration_ms: Option<f64>,
     },
     Log {
@@ -93,11 +124,14 @@ pub enum FromWorker {
     Call {
         id: u64,
         method: String,
-        #[serde(default)]
         params: Value,
         #[serde(default, rename = "traceId", skip_serializing_if = "Option::is_none")]
         trace_id: Option<String>,
-        #[serde(default, rename = "invocationId", skip_serializing_if = "Option::is_none")]
+        #[serde(
+            default,
+            rename = "invocationId",
+            skip_serializing_if = "Option::is_none"
+        )]
         invocation_id: Option<String>,
     },
     Ping {
@@ -125,7 +159,7 @@ pub struct RegistrationError {
 pub struct InvokeFrame {
     pub id: String,
     pub step: String,
-    pub trigger: String,
+    pub trigger: Trigger,
     pub attempt: u32,
     pub trace_id: String,
     pub idempotency_key: String,
@@ -185,7 +219,10 @@ pub enum ToWorker {
 
 impl ToWorker {
     pub fn error(code: &str, message: impl Into<String>) -> Self {
-        ToWorker::Error { code: code.to_string(), message: message.into() }
+        ToWorker::Error {
+            code: code.to_string(),
+            message: message.into(),
+        }
     }
 
     pub fn to_text(&self) -> String {
@@ -195,9 +232,22 @@ impl ToWorker {
 
 /// Parses a frame from a worker, with a message that says what is wrong.
 pub fn parse_from_worker(text: &str) -> Result<FromWorker, String> {
-    let value: Value = serde_json::from_str(text).map_err(|e| format!("frame is not valid JSON: {e}"))?;
-    let ty = value.get("type").and_then(Value::as_str).ok_or("frame has no string `type`")?.to_string();
-    serde_json::from_value(value).map_err(|e| format!("bad `{ty}` frame: {e}"))
+    let value: Value =
+        serde_json::from_str(text).map_err(|e| format!("frame is not valid JSON: {e}"))?;
+    let ty = value
+        .get("type")
+        .and_then(Value::as_str)
+        .ok_or("frame has no string `type`")?
+        .to_string();
+    let frame: FromWorker =
+        serde_json::from_value(value).map_err(|e| format!("bad `{ty}` frame: {e}"))?;
+    if let FromWorker::Register { steps, .. } = &frame {
+        for step in steps {
+            step.check_shape()
+                .map_err(|e| format!("bad `register` frame: {e}"))?;
+        }
+    }
+    Ok(frame)
 }
 
 #[cfg(test)]
@@ -206,15 +256,23 @@ mod tests {
 
     #[test]
     fn parses_hello() {
-        let f = parse_from_worker(r#"{"type":"hello","protocol":1,"token":"t","worker":{"name":"w"}}"#).unwrap();
+        let f =
+            parse_from_worker(r#"{"type":"hello","protocol":1,"token":"t","worker":{"name":"w"}}"#)
+                .unwrap();
         assert!(matches!(f, FromWorker::Hello { protocol: 1, .. }));
     }
 
     #[test]
     fn names_the_problem() {
-        assert!(parse_from_worker("{").unwrap_err().contains("not valid JSON"));
-        assert!(parse_from_worker(r#"{"type":"result"}"#).unwrap_err().contains("bad `result` frame"));
-        assert!(parse_from_worker(r#"{"type":"nope"}"#).unwrap_err().contains("nope"));
+        assert!(parse_from_worker("{")
+            .unwrap_err()
+            .contains("not valid JSON"));
+        assert!(parse_from_worker(r#"{"type":"result"}"#)
+            .unwrap_err()
+            .contains("bad `result` frame"));
+        assert!(parse_from_worker(r#"{"type":"nope"}"#)
+            .unwrap_err()
+            .contains("nope"));
     }
 
     #[test]
@@ -222,7 +280,7 @@ mod tests {
         let f = ToWorker::Invoke(InvokeFrame {
             id: "i".into(),
             step: "s".into(),
-            trigger: "event".into(),
+            trigger: Trigger::Event,
             attempt: 1,
             trace_id: "t".into(),
             idempotency_key: "k".into(),

@@ -12,7 +12,10 @@ pub mod frames;
 pub mod manifest;
 
 pub use errors::ErrorBody;
-pub use frames::{Emit, FromWorker, InvokeFrame, LogEntry, RegistrationError, ToWorker, WorkerError};
+pub use frames::{
+    Emit, FromWorker, InvokeFrame, LogEntry, LogLevel, RegistrationError, ToWorker, Trigger,
+    WorkerError,
+};
 pub use manifest::{Emits, QueueKind, StepKind, StepManifest};
 
 /// The protocol version this runtime speaks.

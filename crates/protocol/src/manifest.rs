@@ -146,16 +146,44 @@ impl StepManifest {
     pub fn queue_policy(&self) -> QueuePolicy {
         let infra = self.infrastructure.clone().unwrap_or_default();
         let q = infra.queue.unwrap_or_default();
-        let timeout_s = infra.handler.and_then(|h| h.timeout).unwrap_or(DEFAULT_HANDLER_TIMEOUT_S).max(1);
+        let timeout_s = infra
+            .handler
+            .and_then(|h| h.timeout)
+            .unwrap_or(DEFAULT_HANDLER_TIMEOUT_S)
+            .max(1);
         // A cron step is never retried by default (Motia runs cron once per tick).
-        let default_retries = if self.kind == StepKind::Cron { 0 } else { DEFAULT_MAX_RETRIES };
+        let default_retries = if self.kind == StepKind::Cron {
+            0
+        } else {
+            DEFAULT_MAX_RETRIES
+        };
         QueuePolicy {
             kind: q.kind,
             max_retries: q.max_retries.unwrap_or(default_retries),
-            visibility_timeout_s: q.visibility_timeout.unwrap_or(DEFAULT_VISIBILITY_TIMEOUT_S).max(timeout_s + 1),
+            visibility_timeout_s: q
+                .visibility_timeout
+                .unwrap_or(DEFAULT_VISIBILITY_TIMEOUT_S)
+                .max(timeout_s + 1),
             delay_s: q.delay_seconds.unwrap_or(0),
             concurrency: q.concurrency.filter(|c| *c > 0),
             timeout_s,
+        }
+    }
+
+    /// The fields a step of its type must have (frame-level check; semantic checks happen at registration).
+    pub fn check_shape(&self) -> Result<(), String> {
+        let missing = |field: &str| {
+            Err(format!(
+                "{} step `{}` has no `{field}`",
+                self.kind.as_str(),
+                self.name
+            ))
+        };
+        match self.kind {
+            StepKind::Api if self.path.is_none() => missing("path"),
+            StepKind::Api if self.method.is_none() => missing("method"),
+            StepKind::Cron if self.cron.is_none() => missing("cron"),
+            _ => Ok(()),
         }
     }
 
@@ -171,8 +199,10 @@ mod tests {
 
     #[test]
     fn defaults_follow_motia() {
-        let m: StepManifest =
-            serde_json::from_value(serde_json::json!({"name":"a","type":"event","subscribes":["t"]})).unwrap();
+        let m: StepManifest = serde_json::from_value(
+            serde_json::json!({"name":"a","type":"event","subscribes":["t"]}),
+        )
+        .unwrap();
         let p = m.queue_policy();
         assert_eq!(p.max_retries, 3);
         assert_eq!(p.visibility_timeout_s, 900);

@@ -33,7 +33,8 @@ async fn main() {
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("CFP_LOG").unwrap_or_else(|_| "info,sqlx=warn".into()),
+            tracing_subscriber::EnvFilter::try_from_env("CFP_LOG")
+                .unwrap_or_else(|_| "info,sqlx=warn".into()),
         )
         .init();
     if let Err(e) = run(opts).await {
@@ -66,7 +67,12 @@ async fn connect(opts: &Options) -> Result<Store> {
                 delay = (delay * 2).min(Duration::from_secs(10));
             }
             Err(e) => {
-                return Err(e).with_context(|| format!("cannot use PostgreSQL at {}", redact_url(&opts.database_url)))
+                return Err(e).with_context(|| {
+                    format!(
+                        "cannot use PostgreSQL at {}",
+                        redact_url(&opts.database_url)
+                    )
+                })
             }
         }
     }
@@ -76,7 +82,11 @@ async fn run(opts: Options) -> Result<()> {
     let store = connect(&opts).await?;
     let scope = Scope::new(&opts.tenant, &opts.project);
     let engine_cfg = EngineConfig {
-        worker_tokens: opts.worker_tokens.iter().map(|(t, te, p)| (t.clone(), Scope::new(te, p))).collect(),
+        worker_tokens: opts
+            .worker_tokens
+            .iter()
+            .map(|(t, te, p)| (t.clone(), Scope::new(te, p)))
+            .collect(),
         retry_base_ms: opts.retry_base_ms,
         ..EngineConfig::default()
     };
@@ -106,14 +116,20 @@ async fn run(opts: Options) -> Result<()> {
         tracing::info!("dev mode: requests from loopback run as the local developer");
     }
     // The one line on stdout: supervisors (cfp dev, tests) wait for it.
-    println!("{}", serde_json::json!({ "ready": true, "addr": addr.to_string() }));
+    println!(
+        "{}",
+        serde_json::json!({ "ready": true, "addr": addr.to_string() })
+    );
 
     let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
     let server = tokio::spawn(cfp_gateway::serve(listener, app, async move {
         let _ = stop_rx.wait_for(|v| *v).await;
     }));
     shutdown_signal().await;
-    tracing::info!("shutting down: no new work; waiting up to {:?} for in-flight work", opts.shutdown_timeout);
+    tracing::info!(
+        "shutting down: no new work; waiting up to {:?} for in-flight work",
+        opts.shutdown_timeout
+    );
     let _ = stop_tx.send(true);
     engine.shutdown(opts.shutdown_timeout).await;
     let _ = tokio::time::timeout(Duration::from_secs(5), server).await;
@@ -126,7 +142,8 @@ async fn shutdown_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .expect("SIGTERM handler");
         tokio::select! {
             _ = ctrl_c => {}
             _ = term.recv() => {}

@@ -28,29 +28,117 @@ pub struct Options {
 
 /// (flag, env, default, help)
 const SPEC: &[(&str, &str, &str, &str)] = &[
-    ("--listen", "CFP_LISTEN", "127.0.0.1:3111", "address to serve HTTP, API steps and the worker protocol on"),
-    ("--database-url", "DATABASE_URL", "postgres://postgres@127.0.0.1:5432/postgres", "PostgreSQL connection URL"),
-    ("--schema", "CFP_DB_SCHEMA", "cfp_runtime", "PostgreSQL schema of the runtime's tables"),
-    ("--max-db-connections", "CFP_MAX_DB_CONNECTIONS", "16", "size of the database connection pool"),
-    ("--worker-token", "CFP_WORKER_TOKEN", "", "worker token bound to the default tenant/project"),
-    ("--worker-tokens", "CFP_WORKER_TOKENS", "", "more worker tokens: `tenant/project=token,...`"),
-    ("--admin-token", "CFP_ADMIN_TOKEN", "", "bearer token of the runtime API"),
-    ("--dev", "CFP_DEV", "false", "dev mode: loopback callers run as the local developer; dev endpoints on"),
-    ("--dev-endpoints", "CFP_DEV_ENDPOINTS", "false", "enable dev/diagnostic endpoints (emit) outside dev mode"),
-    ("--data-dir", "CFP_DATA_DIR", ".cfp/data", "directory for large payloads (object storage, local)"),
-    ("--body-limit", "CFP_BODY_LIMIT", "1048576", "largest API request body in bytes (413 beyond)"),
-    ("--request-timeout-ms", "CFP_REQUEST_TIMEOUT_MS", "30000", "API step timeout in ms (504 beyond)"),
-    ("--payload-threshold", "CFP_PAYLOAD_THRESHOLD", "262144", "event payloads above this many bytes go to object storage"),
-    ("--shutdown-timeout-ms", "CFP_SHUTDOWN_TIMEOUT_MS", "10000", "how long shutdown waits for in-flight work"),
-    ("--retry-base-ms", "CFP_RETRY_BASE_MS", "1000", "first retry delay; doubles per attempt (deterministic jitter)"),
-    ("--tenant", "CFP_TENANT", "default", "tenant id of the default project"),
-    ("--project", "CFP_PROJECT", "default", "project id served at the root of the port"),
+    (
+        "--listen",
+        "CFP_LISTEN",
+        "127.0.0.1:3111",
+        "address to serve HTTP, API steps and the worker protocol on",
+    ),
+    (
+        "--database-url",
+        "DATABASE_URL",
+        "postgres://postgres@127.0.0.1:5432/postgres",
+        "PostgreSQL connection URL",
+    ),
+    (
+        "--schema",
+        "CFP_DB_SCHEMA",
+        "cfp_runtime",
+        "PostgreSQL schema of the runtime's tables",
+    ),
+    (
+        "--max-db-connections",
+        "CFP_MAX_DB_CONNECTIONS",
+        "16",
+        "size of the database connection pool",
+    ),
+    (
+        "--worker-token",
+        "CFP_WORKER_TOKEN",
+        "",
+        "worker token bound to the default tenant/project",
+    ),
+    (
+        "--worker-tokens",
+        "CFP_WORKER_TOKENS",
+        "",
+        "more worker tokens: `tenant/project=token,...`",
+    ),
+    (
+        "--admin-token",
+        "CFP_ADMIN_TOKEN",
+        "",
+        "bearer token of the runtime API",
+    ),
+    (
+        "--dev",
+        "CFP_DEV",
+        "false",
+        "dev mode: loopback callers run as the local developer; dev endpoints on",
+    ),
+    (
+        "--dev-endpoints",
+        "CFP_DEV_ENDPOINTS",
+        "false",
+        "enable dev/diagnostic endpoints (emit) outside dev mode",
+    ),
+    (
+        "--data-dir",
+        "CFP_DATA_DIR",
+        ".cfp/data",
+        "directory for large payloads (object storage, local)",
+    ),
+    (
+        "--body-limit",
+        "CFP_BODY_LIMIT",
+        "1048576",
+        "largest API request body in bytes (413 beyond)",
+    ),
+    (
+        "--request-timeout-ms",
+        "CFP_REQUEST_TIMEOUT_MS",
+        "30000",
+        "API step timeout in ms (504 beyond)",
+    ),
+    (
+        "--payload-threshold",
+        "CFP_PAYLOAD_THRESHOLD",
+        "262144",
+        "event payloads above this many bytes go to object storage",
+    ),
+    (
+        "--shutdown-timeout-ms",
+        "CFP_SHUTDOWN_TIMEOUT_MS",
+        "10000",
+        "how long shutdown waits for in-flight work",
+    ),
+    (
+        "--retry-base-ms",
+        "CFP_RETRY_BASE_MS",
+        "1000",
+        "first retry delay; doubles per attempt (deterministic jitter)",
+    ),
+    (
+        "--tenant",
+        "CFP_TENANT",
+        "default",
+        "tenant id of the default project",
+    ),
+    (
+        "--project",
+        "CFP_PROJECT",
+        "default",
+        "project id served at the root of the port",
+    ),
 ];
 
 pub fn usage() -> String {
     let mut s = String::from("cfp-runtime — the CFP data plane\n\nUSAGE: cfp-runtime [OPTIONS]\n\nOPTIONS (flag, environment variable, default):\n");
     for (flag, env, default, help) in SPEC {
-        s.push_str(&format!("  {flag:<22} {env:<24} {:<14} {help}\n", if default.is_empty() { "-" } else { default }));
+        s.push_str(&format!(
+            "  {flag:<22} {env:<24} {:<14} {help}\n",
+            if default.is_empty() { "-" } else { default }
+        ));
     }
     s.push_str("  --print-config                                          print the resolved options and exit\n");
     s
@@ -58,8 +146,15 @@ pub fn usage() -> String {
 
 impl Options {
     pub fn load(args: &[String]) -> Result<Self> {
-        let mut values: std::collections::HashMap<&str, String> =
-            SPEC.iter().map(|(flag, env, default, _)| (*flag, std::env::var(env).unwrap_or_else(|_| default.to_string()))).collect();
+        let mut values: std::collections::HashMap<&str, String> = SPEC
+            .iter()
+            .map(|(flag, env, default, _)| {
+                (
+                    *flag,
+                    std::env::var(env).unwrap_or_else(|_| default.to_string()),
+                )
+            })
+            .collect();
         let mut print_config = false;
         let mut i = 0;
         while i < args.len() {
@@ -82,7 +177,9 @@ impl Options {
                 None if boolean => "true".into(),
                 None => {
                     i += 1;
-                    args.get(i).cloned().with_context(|| format!("option `{flag}` needs a value"))?
+                    args.get(i)
+                        .cloned()
+                        .with_context(|| format!("option `{flag}` needs a value"))?
                 }
             };
             values.insert(name, value);
@@ -90,7 +187,9 @@ impl Options {
         }
         let get = |k: &str| values[k].clone();
         let num = |k: &str| -> Result<u64> {
-            get(k).parse::<u64>().with_context(|| format!("option {k} must be a whole number, got `{}`", get(k)))
+            get(k)
+                .parse::<u64>()
+                .with_context(|| format!("option {k} must be a whole number, got `{}`", get(k)))
         };
         let boolean = |k: &str| -> Result<bool> {
             match get(k).to_ascii_lowercase().as_str() {
@@ -105,13 +204,24 @@ impl Options {
         if !get("--worker-token").is_empty() {
             worker_tokens.push((get("--worker-token"), tenant.clone(), project.clone()));
         }
-        for entry in get("--worker-tokens").split(',').map(str::trim).filter(|e| !e.is_empty()) {
-            let (scope, token) = entry.split_once('=').with_context(|| format!("worker token entry `{entry}` must be `tenant/project=token`"))?;
-            let (t, p) = scope.split_once('/').with_context(|| format!("worker token scope `{scope}` must be `tenant/project`"))?;
+        for entry in get("--worker-tokens")
+            .split(',')
+            .map(str::trim)
+            .filter(|e| !e.is_empty())
+        {
+            let (scope, token) = entry.split_once('=').with_context(|| {
+                format!("worker token entry `{entry}` must be `tenant/project=token`")
+            })?;
+            let (t, p) = scope.split_once('/').with_context(|| {
+                format!("worker token scope `{scope}` must be `tenant/project`")
+            })?;
             worker_tokens.push((token.to_string(), t.to_string(), p.to_string()));
         }
         if let Some((short, ..)) = worker_tokens.iter().find(|(t, ..)| t.len() < 16) {
-            bail!("worker tokens must be at least 16 characters (one is {} long)", short.len());
+            bail!(
+                "worker tokens must be at least 16 characters (one is {} long)",
+                short.len()
+            );
         }
         let body_limit = num("--body-limit")? as usize;
         if body_limit == 0 {
@@ -144,7 +254,13 @@ impl Options {
     }
 
     pub fn to_json(&self) -> serde_json::Value {
-        let mask = |s: &str| if s.is_empty() { String::new() } else { "***".into() };
+        let mask = |s: &str| {
+            if s.is_empty() {
+                String::new()
+            } else {
+                "***".into()
+            }
+        };
         json!({
             "listen": self.listen,
             "databaseUrl": redact_url(&self.database_url),
@@ -189,7 +305,10 @@ mod tests {
         let o = Options::load(&["--listen".into(), "127.0.0.1:9".into(), "--dev".into()]).unwrap();
         assert_eq!(o.listen, "127.0.0.1:9");
         assert!(o.dev);
-        let e = Options::load(&["--body-limit=abc".into()]).err().unwrap().to_string();
+        let e = Options::load(&["--body-limit=abc".into()])
+            .err()
+            .unwrap()
+            .to_string();
         assert!(e.contains("--body-limit"), "{e}");
         let e = Options::load(&["--nope".into()]).err().unwrap().to_string();
         assert!(e.contains("unknown option `--nope`"), "{e}");
@@ -197,7 +316,10 @@ mod tests {
 
     #[test]
     fn redacts_passwords() {
-        assert_eq!(redact_url("postgres://u:pw@h:5/d"), "postgres://u:***@h:5/d");
+        assert_eq!(
+            redact_url("postgres://u:pw@h:5/d"),
+            "postgres://u:***@h:5/d"
+        );
         assert_eq!(redact_url("postgres://u@h/d"), "postgres://u@h/d");
     }
 }

@@ -33,7 +33,10 @@ pub struct Scope {
 
 impl Scope {
     pub fn new(tenant: impl Into<String>, project: impl Into<String>) -> Self {
-        Self { tenant: tenant.into(), project: project.into() }
+        Self {
+            tenant: tenant.into(),
+            project: project.into(),
+        }
     }
 }
 
@@ -55,10 +58,18 @@ impl StoreError {
     /// Errors worth retrying: the database or object store was unreachable for a moment.
     pub fn is_transient(&self) -> bool {
         match self {
-            StoreError::Db(e) => matches!(
-                e,
-                sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::WorkerCrashed
-            ) || e.as_database_error().and_then(|d| d.code()).is_some_and(|c| c.starts_with("08") || c == "57P01"),
+            StoreError::Db(e) => {
+                matches!(
+                    e,
+                    sqlx::Error::Io(_)
+                        | sqlx::Error::PoolTimedOut
+                        | sqlx::Error::PoolClosed
+                        | sqlx::Error::WorkerCrashed
+                ) || e
+                    .as_database_error()
+                    .and_then(|d| d.code())
+                    .is_some_and(|c| c.starts_with("08") || c == "57P01")
+            }
             StoreError::Payload(_) => true,
             _ => false,
         }
@@ -88,12 +99,23 @@ pub struct Store {
 impl Store {
     /// Connects, creates the schema if needed and runs migrations.
     pub async fn connect(opts: &StoreOptions, payloads: Payloads) -> Result<Self> {
-        if !opts.schema.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') || opts.schema.is_empty() {
-            return Err(StoreError::Invalid(format!("schema name `{}` must be [A-Za-z0-9_]+", opts.schema)));
+        if !opts
+            .schema
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_')
+            || opts.schema.is_empty()
+        {
+            return Err(StoreError::Invalid(format!(
+                "schema name `{}` must be [A-Za-z0-9_]+",
+                opts.schema
+            )));
         }
         let base = PgConnectOptions::from_str(&opts.database_url)?;
         {
-            let setup = PgPoolOptions::new().max_connections(1).connect_with(base.clone()).await?;
+            let setup = PgPoolOptions::new()
+                .max_connections(1)
+                .connect_with(base.clone())
+                .await?;
             // Concurrent replicas may race here; IF NOT EXISTS plus a retry covers it.
             let sql = format!("CREATE SCHEMA IF NOT EXISTS \"{}\"", opts.schema);
             if let Err(e) = sqlx::query(&sql).execute(&setup).await {
@@ -108,7 +130,11 @@ impl Store {
             .connect_with(with_schema)
             .await?;
         sqlx::migrate!("./migrations").run(&pool).await?;
-        Ok(Self { pool, payloads: Arc::new(payloads), payload_threshold: opts.payload_threshold })
+        Ok(Self {
+            pool,
+            payloads: Arc::new(payloads),
+            payload_threshold: opts.payload_threshold,
+        })
     }
 
     pub fn pool(&self) -> &PgPool {

@@ -36,7 +36,8 @@ impl Store {
         if rows.is_empty() {
             return Ok(());
         }
-        let col = |f: fn(&(Scope, LogRecord)) -> Option<String>| rows.iter().map(f).collect::<Vec<_>>();
+        let col =
+            |f: fn(&(Scope, LogRecord)) -> Option<String>| rows.iter().map(f).collect::<Vec<_>>();
         let tenants = col(|r| Some(r.0.tenant.clone()));
         let projects = col(|r| Some(r.0.project.clone()));
         let levels = col(|r| Some(r.1.level.clone()));
@@ -68,7 +69,10 @@ impl Store {
 
     /// Newest-last log lines matching the query.
     pub async fn query_logs(&self, scope: &Scope, q: &LogQuery) -> Result<Vec<LogRecord>> {
-        let search = q.search.as_ref().map(|s| format!("%{}%", s.replace('%', "\\%").replace('_', "\\_")));
+        let search = q
+            .search
+            .as_ref()
+            .map(|s| format!("%{}%", s.replace('%', "\\%").replace('_', "\\_")));
         let rows = sqlx::query(
             "SELECT * FROM (
                SELECT id, (extract(epoch from ts) * 1000)::bigint AS ts_ms, level, msg, trace_id, step,

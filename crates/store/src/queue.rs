@@ -92,13 +92,21 @@ pub const NOTIFY_CHANNEL: &str = "cfp_queue";
 
 impl Store {
     /// Offloads payloads above the threshold; returns (inline data, reference) per event.
-    async fn split_payloads(&self, scope: &[&Scope], events: &[&NewEvent]) -> Result<(Vec<Option<Value>>, Vec<Option<String>>)> {
+    async fn split_payloads(
+        &self,
+        scope: &[&Scope],
+        events: &[&NewEvent],
+    ) -> Result<(Vec<Option<Value>>, Vec<Option<String>>)> {
         let mut data = Vec::with_capacity(events.len());
         let mut refs = Vec::with_capacity(events.len());
         for (ev, sc) in events.iter().zip(scope) {
             let size = serde_json::to_vec(&ev.data).map(|v| v.len()).unwrap_or(0);
             if size > self.payload_threshold {
-                refs.push(Some(self.payloads.put(sc, &ev.event_id.to_string(), &ev.data).await?));
+                refs.push(Some(
+                    self.payloads
+                        .put(sc, &ev.event_id.to_string(), &ev.data)
+                        .await?,
+                ));
                 data.push(None);
             } else {
                 refs.push(None);
@@ -110,7 +118,11 @@ impl Store {
 
     /// Inserts one queue row per (event, subscribed step) on `conn`, skipping duplicates (same event id), and
     /// queues a NOTIFY for each woken step (delivered on commit).
-    pub async fn publish_on(&self, conn: &mut PgConnection, items: &[(&Scope, &NewEvent)]) -> Result<Vec<Woken>> {
+    pub async fn publish_on(
+        &self,
+        conn: &mut PgConnection,
+        items: &[(&Scope, &NewEvent)],
+    ) -> Result<Vec<Woken>> {
         if items.is_empty() {
             return Ok(Vec::new());
         }
@@ -156,7 +168,10 @@ impl Store {
         .await?;
         Ok(rows
             .iter()
-            .map(|r| Woken { scope: Scope::new(r.get::<String, _>(0), r.get::<String, _>(1)), step: r.get(2) })
+            .map(|r| Woken {
+                scope: Scope::new(r.get::<String, _>(0), r.get::<String, _>(1)),
+                step: r.get(2),
+            })
             .collect())
     }
 
@@ -261,14 +276,22 @@ impl Store {
 
     /// Records a failed attempt: ready again after `retry_delay_ms`, or dead-lettered when `retry_delay_ms` is
     /// `None` or the attempts are spent.
-    pub async fn fail(&self, seq: i64, attempt: i32, error: &Value, retry_delay_ms: Option<u64>) -> Result<FailOutcome> {
+    pub async fn fail(
+        &self,
+        seq: i64,
+        attempt: i32,
+        error: &Value,
+        retry_delay_ms: Option<u64>,
+    ) -> Result<FailOutcome> {
         let mut tx = self.pool.begin().await?;
         let row = sqlx::query("SELECT max_retries FROM queue WHERE seq = $1 AND attempt = $2 AND status = 1 FOR UPDATE")
             .bind(seq)
             .bind(attempt)
             .fetch_optional(&mut *tx)
             .await?;
-        let Some(row) = row else { return Ok(FailOutcome::Stale) };
+        let Some(row) = row else {
+            return Ok(FailOutcome::Stale);
+        };
         let max_retries: i32 = row.get(0);
         let outcome = match retry_delay_ms {
             Some(delay) if attempt <= max_retries => {
@@ -338,7 +361,10 @@ impl Store {
         tx.commit().await?;
         let mut woken: Vec<Woken> = rows
             .iter()
-            .map(|r| Woken { scope: Scope::new(r.get::<String, _>(0), r.get::<String, _>(1)), step: r.get(2) })
+            .map(|r| Woken {
+                scope: Scope::new(r.get::<String, _>(0), r.get::<String, _>(1)),
+                step: r.get(2),
+            })
             .collect();
         woken.dedup();
         Ok(woken)
@@ -346,7 +372,14 @@ impl Store {
 
     /// Enqueues the run of a cron step for one scheduled tick. The event id is derived from (step, tick), so
     /// replicas that schedule the same tick insert it once: exactly one execution per (step, tick).
-    pub async fn enqueue_cron(&self, scope: &Scope, step: &str, event_id: Uuid, tick_iso: &str, trace_id: &str) -> Result<bool> {
+    pub async fn enqueue_cron(
+        &self,
+        scope: &Scope,
+        step: &str,
+        event_id: Uuid,
+        tick_iso: &str,
+        trace_id: &str,
+    ) -> Result<bool> {
         let inserted = sqlx::query(
             "INSERT INTO queue (tenant_id, project_id, step, event_id, topic, data, trace_id, max_retries)
              SELECT $1, $2, $3, $4, '', jsonb_build_object('scheduledAt', $5::text), $6, s.max_retries
@@ -377,7 +410,12 @@ impl Store {
         Ok(r.rows_affected())
     }
 
-    pub async fn dead_letters(&self, scope: &Scope, step: Option<&str>, limit: i64) -> Result<Vec<DeadLetter>> {
+    pub async fn dead_letters(
+        &self,
+        scope: &Scope,
+        step: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<DeadLetter>> {
         let rows = sqlx::query(
             "SELECT id, step, event_id, topic, data, payload_ref, trace_id, group_id, attempts, error,
                     (extract(epoch from failed_at) * 1000)::bigint AS failed_at_ms
@@ -431,16 +469,21 @@ impl Store {
         .bind(id)
         .fetch_optional(&self.pool)
         .await?;
-        Ok(row.map(|r| Woken { scope: scope.clone(), step: r.get(0) }))
+        Ok(row.map(|r| Woken {
+            scope: scope.clone(),
+            step: r.get(0),
+        }))
     }
 
     pub async fn discard_dead_letter(&self, scope: &Scope, id: i64) -> Result<bool> {
-        let r = sqlx::query("DELETE FROM dead_letters WHERE tenant_id = $1 AND project_id = $2 AND id = $3")
-            .bind(&scope.tenant)
-            .bind(&scope.project)
-            .bind(id)
-            .execute(&self.pool)
-            .await?;
+        let r = sqlx::query(
+            "DELETE FROM dead_letters WHERE tenant_id = $1 AND project_id = $2 AND id = $3",
+        )
+        .bind(&scope.tenant)
+        .bind(&scope.project)
+        .bind(id)
+        .execute(&self.pool)
+        .await?;
         Ok(r.rows_affected() == 1)
     }
 

@@ -17,7 +17,13 @@ impl Store {
         .await?)
     }
 
-    pub async fn state_set(&self, scope: &Scope, group: &str, key: &str, value: &Value) -> Result<()> {
+    pub async fn state_set(
+        &self,
+        scope: &Scope,
+        group: &str,
+        key: &str,
+        value: &Value,
+    ) -> Result<()> {
         sqlx::query(
             "INSERT INTO state (tenant_id, project_id, group_id, key, value) VALUES ($1, $2, $3, $4, $5)
              ON CONFLICT (tenant_id, project_id, group_id, key) DO UPDATE SET value = $5, updated_at = now()",
@@ -32,7 +38,12 @@ impl Store {
         Ok(())
     }
 
-    pub async fn state_delete(&self, scope: &Scope, group: &str, key: &str) -> Result<Option<Value>> {
+    pub async fn state_delete(
+        &self,
+        scope: &Scope,
+        group: &str,
+        key: &str,
+    ) -> Result<Option<Value>> {
         Ok(sqlx::query_scalar(
             "DELETE FROM state WHERE tenant_id = $1 AND project_id = $2 AND group_id = $3 AND key = $4
              RETURNING value",
@@ -57,12 +68,14 @@ impl Store {
     }
 
     pub async fn state_clear(&self, scope: &Scope, group: &str) -> Result<u64> {
-        let r = sqlx::query("DELETE FROM state WHERE tenant_id = $1 AND project_id = $2 AND group_id = $3")
-            .bind(&scope.tenant)
-            .bind(&scope.project)
-            .bind(group)
-            .execute(&self.pool)
-            .await?;
+        let r = sqlx::query(
+            "DELETE FROM state WHERE tenant_id = $1 AND project_id = $2 AND group_id = $3",
+        )
+        .bind(&scope.tenant)
+        .bind(&scope.project)
+        .bind(group)
+        .execute(&self.pool)
+        .await?;
         Ok(r.rows_affected())
     }
 

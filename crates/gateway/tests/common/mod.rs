@@ -1,7 +1,7 @@
 //! Test harness: a real runtime (engine + gateway) on port 0 against the machine's PostgreSQL, in a schema
 //! of its own, and a scripted fake worker speaking the worker protocol.
 
-#![allow(dead_code)]
+#![allow(dead_code, clippy::while_let_loop)]
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -21,7 +21,8 @@ pub const TOKEN: &str = "test-worker-token-0123456789";
 pub const ADMIN: &str = "test-admin-token-0123456789";
 
 pub fn database_url() -> String {
-    std::env::var("CFP_TEST_DATABASE_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
+    std::env::var("CFP_TEST_DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
 }
 
 pub struct Runtime {
@@ -47,15 +48,30 @@ impl Default for RuntimeOptions {
             poll_interval: Duration::from_millis(200),
             ..EngineConfig::default()
         };
-        let gateway = GatewayConfig { admin_token: Some(ADMIN.into()), ..GatewayConfig::default() };
-        Self { gateway, engine, payload_threshold: 256 * 1024, schema: None }
+        let gateway = GatewayConfig {
+            admin_token: Some(ADMIN.into()),
+            ..GatewayConfig::default()
+        };
+        Self {
+            gateway,
+            engine,
+            payload_threshold: 256 * 1024,
+            schema: None,
+        }
     }
 }
 
 pub async fn start(opts: RuntimeOptions) -> Runtime {
-    let schema = opts.schema.unwrap_or_else(|| format!("t_{}", uuid::Uuid::new_v4().simple()));
+    let schema = opts
+        .schema
+        .unwrap_or_else(|| format!("t_{}", uuid::Uuid::new_v4().simple()));
     let store = Store::connect(
-        &StoreOptions { database_url: database_url(), schema: schema.clone(), max_connections: 8, payload_threshold: opts.payload_threshold },
+        &StoreOptions {
+            database_url: database_url(),
+            schema: schema.clone(),
+            max_connections: 8,
+            payload_threshold: opts.payload_threshold,
+        },
         Payloads::memory(),
     )
     .await
@@ -68,7 +84,13 @@ pub async fn start(opts: RuntimeOptions) -> Runtime {
     tokio::spawn(cfp_gateway::serve(listener, app, async move {
         let _ = rx.await;
     }));
-    Runtime { addr, engine, store, schema, stop: Some(tx) }
+    Runtime {
+        addr,
+        engine,
+        store,
+        schema,
+        stop: Some(tx),
+    }
 }
 
 impl Runtime {
@@ -82,7 +104,10 @@ impl Runtime {
         }
         self.engine.shutdown(Duration::from_secs(2)).await;
         let schema = self.schema.clone();
-        sqlx::query(&format!("DROP SCHEMA IF EXISTS \"{schema}\" CASCADE")).execute(self.store.pool()).await.ok();
+        sqlx::query(&format!("DROP SCHEMA IF EXISTS \"{schema}\" CASCADE"))
+            .execute(self.store.pool())
+            .await
+            .ok();
         self.store.close().await;
     }
 }
@@ -95,14 +120,24 @@ pub struct HttpResponse {
 
 impl HttpResponse {
     pub fn json(&self) -> Value {
-        serde_json::from_slice(&self.body).unwrap_or_else(|_| panic!("not JSON: {}", String::from_utf8_lossy(&self.body)))
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|_| panic!("not JSON: {}", String::from_utf8_lossy(&self.body)))
     }
 }
 
 /// A minimal HTTP/1.1 client (one request per connection).
-pub async fn http(addr: SocketAddr, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> HttpResponse {
+pub async fn http(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> HttpResponse {
     let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
-    let mut req = format!("{method} {path} HTTP/1.1\r\nhost: {addr}\r\nconnection: close\r\ncontent-length: {}\r\n", body.len());
+    let mut req = format!(
+        "{method} {path} HTTP/1.1\r\nhost: {addr}\r\nconnection: close\r\ncontent-length: {}\r\n",
+        body.len()
+    );
     for (k, v) in headers {
         req.push_str(&format!("{k}: {v}\r\n"));
     }
@@ -111,25 +146,48 @@ pub async fn http(addr: SocketAddr, method: &str, path: &str, headers: &[(&str, 
     s.write_all(body).await.unwrap();
     let mut buf = Vec::new();
     s.read_to_end(&mut buf).await.unwrap();
-    let split = buf.windows(4).position(|w| w == b"\r\n\r\n").expect("response head");
+    let split = buf
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("response head");
     let head = String::from_utf8_lossy(&buf[..split]).to_string();
     let mut lines = head.split("\r\n");
-    let status: u16 = lines.next().unwrap().split(' ').nth(1).unwrap().parse().unwrap();
+    let status: u16 = lines
+        .next()
+        .unwrap()
+        .split(' ')
+        .nth(1)
+        .unwrap()
+        .parse()
+        .unwrap();
     let headers: HashMap<String, String> = lines
-        .filter_map(|l| l.split_once(':').map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string())))
+        .filter_map(|l| {
+            l.split_once(':')
+                .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
+        })
         .collect();
     let mut body = buf[split + 4..].to_vec();
-    if headers.get("transfer-encoding").is_some_and(|v| v == "chunked") {
+    if headers
+        .get("transfer-encoding")
+        .is_some_and(|v| v == "chunked")
+    {
         body = dechunk(&body);
     }
-    HttpResponse { status, headers, body }
+    HttpResponse {
+        status,
+        headers,
+        body,
+    }
 }
 
 fn dechunk(mut data: &[u8]) -> Vec<u8> {
     let mut out = Vec::new();
     loop {
-        let Some(nl) = data.windows(2).position(|w| w == b"\r\n") else { break };
-        let size = usize::from_str_radix(std::str::from_utf8(&data[..nl]).unwrap().trim(), 16).unwrap_or(0);
+        let Some(nl) = data.windows(2).position(|w| w == b"\r\n") else {
+            break;
+        };
+        let size = usize::from_str_radix(std::str::from_utf8(&data[..nl]).unwrap().trim(), 16)
+            .unwrap_or(0);
         if size == 0 {
             break;
         }
@@ -139,6 +197,9 @@ fn dechunk(mut data: &[u8]) -> Vec<u8> {
     out
 }
 
+/// invocation id -> (invoke received, result sent)
+pub type Timeline = Arc<Mutex<HashMap<String, (std::time::Instant, Option<std::time::Instant>)>>>;
+
 pub type Handler = Arc<dyn Fn(&Value) -> Value + Send + Sync>;
 
 /// A scripted worker: `handlers` map a step name to a function from the invoke frame to the result frame
@@ -146,24 +207,48 @@ pub type Handler = Arc<dyn Fn(&Value) -> Value + Send + Sync>;
 pub struct FakeWorker {
     pub invocations: Arc<Mutex<Vec<Value>>>,
     /// invocation id -> (invoke received, result sent)
-    pub timeline: Arc<Mutex<HashMap<String, (std::time::Instant, Option<std::time::Instant>)>>>,
+    pub timeline: Timeline,
     pub frames: mpsc::UnboundedReceiver<Value>,
     out: mpsc::UnboundedSender<String>,
     task: tokio::task::JoinHandle<()>,
 }
 
 impl FakeWorker {
-    pub async fn connect(url: &str, token: &str, steps: Value, handlers: HashMap<String, Handler>) -> (FakeWorker, Value) {
+    pub async fn connect(
+        url: &str,
+        token: &str,
+        steps: Value,
+        handlers: HashMap<String, Handler>,
+    ) -> (FakeWorker, Value) {
         let (ws, _) = tokio_tungstenite::connect_async(url).await.unwrap();
         let (mut sink, mut stream) = ws.split();
-        sink.send(Message::Text(json!({"type":"hello","protocol":1,"token":token,"worker":{"name":"fake"}}).to_string().into())).await.unwrap();
+        sink.send(Message::Text(
+            json!({"type":"hello","protocol":1,"token":token,"worker":{"name":"fake"}})
+                .to_string()
+                .into(),
+        ))
+        .await
+        .unwrap();
         let welcome = next_json(&mut stream).await;
         if welcome["type"] != "welcome" {
             let (_tx, rx) = mpsc::unbounded_channel();
             let (out, _) = mpsc::unbounded_channel();
-            return (FakeWorker { invocations: Default::default(), timeline: Default::default(), frames: rx, out, task: tokio::spawn(async {}) }, welcome);
+            return (
+                FakeWorker {
+                    invocations: Default::default(),
+                    timeline: Default::default(),
+                    frames: rx,
+                    out,
+                    task: tokio::spawn(async {}),
+                },
+                welcome,
+            );
         }
-        sink.send(Message::Text(json!({"type":"register","steps":steps}).to_string().into())).await.unwrap();
+        sink.send(Message::Text(
+            json!({"type":"register","steps":steps}).to_string().into(),
+        ))
+        .await
+        .unwrap();
         let registered = loop {
             let f = next_json(&mut stream).await;
             if f["type"] == "registered" {
@@ -174,7 +259,7 @@ impl FakeWorker {
         let (ftx, frx) = mpsc::unbounded_channel();
         let (otx, mut orx) = mpsc::unbounded_channel::<String>();
         let inv = invocations.clone();
-        let timeline: Arc<Mutex<HashMap<String, (std::time::Instant, Option<std::time::Instant>)>>> = Default::default();
+        let timeline: Timeline = Default::default();
         let tl = timeline.clone();
         let out_for_handlers = otx.clone();
         let task = tokio::spawn(async move {
@@ -213,7 +298,16 @@ impl FakeWorker {
                 }
             }
         });
-        (FakeWorker { invocations, timeline, frames: frx, out: otx, task }, registered)
+        (
+            FakeWorker {
+                invocations,
+                timeline,
+                frames: frx,
+                out: otx,
+                task,
+            },
+            registered,
+        )
     }
 
     pub fn send(&self, frame: Value) {
@@ -235,7 +329,13 @@ impl FakeWorker {
     }
 
     pub fn invocations_of(&self, step: &str) -> Vec<Value> {
-        self.invocations.lock().unwrap().iter().filter(|f| f["step"] == step).cloned().collect()
+        self.invocations
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|f| f["step"] == step)
+            .cloned()
+            .collect()
     }
 
     /// Drops the connection abruptly.
@@ -249,9 +349,14 @@ where
     S: futures_util::Stream<Item = Result<Message, tokio_tungstenite::tungstenite::Error>> + Unpin,
 {
     loop {
-        match tokio::time::timeout(Duration::from_secs(10), stream.next()).await.expect("frame within 10 s") {
+        match tokio::time::timeout(Duration::from_secs(10), stream.next())
+            .await
+            .expect("frame within 10 s")
+        {
             Some(Ok(Message::Text(t))) => return serde_json::from_str(&t).unwrap(),
-            Some(Ok(Message::Close(c))) => return json!({"type": "closed", "code": c.map(|c| u16::from(c.code))}),
+            Some(Ok(Message::Close(c))) => {
+                return json!({"type": "closed", "code": c.map(|c| u16::from(c.code))})
+            }
             Some(Ok(_)) => continue,
             other => return json!({"type": "closed", "detail": format!("{other:?}")}),
         }

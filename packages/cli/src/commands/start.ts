@@ -1,0 +1,65 @@
+/**
+ * `cfp start --url ws://host:port/__cfp/worker --token T [--dir D]`: a production worker for one project,
+ * connected to a runtime someone else runs. It is `cfp-worker` without `--watch`; signals are passed on and
+ * its exit code becomes ours. The token may come from `CFP_WORKER_TOKEN` instead of the command line. Unlike
+ * `cfp dev`, no `.env` file is read: production settings come from the environment.
+ */
+import { spawn } from 'node:child_process'
+import { existsSync } from 'node:fs'
+import { resolve } from 'node:path'
+import { CliError } from '../util/errors.js'
+import type { CommandIo } from '../util/io.js'
+import { resolveWorkerMain } from '../util/paths.js'
+
+export interface StartOptions {
+  url: string
+  token?: string
+  dir?: string
+}
+
+export function validateWorkerUrl(url: string): string {
+  let parsed: URL
+  try {
+    parsed = new URL(url)
+  } catch {
+    throw new CliError(`--url '${url}' is not a URL`, { action: 'Pass the runtime worker endpoint, e.g. --url wss://runtime.example.com/__cfp/worker.' })
+  }
+  if (parsed.protocol !== 'ws:' && parsed.protocol !== 'wss:') {
+    throw new CliError(`--url must be a ws:// or wss:// URL, got ${parsed.protocol}//`, {
+      action: `Use ${parsed.protocol === 'https:' ? 'wss' : 'ws'}://${parsed.host}/__cfp/worker.`,
+    })
+  }
+  return url
+}
+
+export function runStart(opts: StartOptions, io: CommandIo): Promise<number> {
+  const url = validateWorkerUrl(opts.url)
+  const token = opts.token ?? io.env.CFP_WORKER_TOKEN
+  if (!token) {
+    throw new CliError('No worker token', {
+      explanation: 'A worker proves which project it serves with a worker token issued for that project.',
+      action: 'Pass --token <token> or set CFP_WORKER_TOKEN.',
+    })
+  }
+  const dir = resolve(io.cwd, opts.dir ?? '.')
+  if (!existsSync(dir)) throw new CliError(`${dir} does not exist`, { action: 'Pass the project directory with --dir.' })
+  const main = resolveWorkerMain(io.env)
+  // the token travels in the environment (CFP_WORKER_TOKEN), not in argv where `ps` shows it
+  const args = [main, '--dir', dir, '--url', url]
+  const env = { ...io.env, CFP_WORKER_TOKEN: token }
+  // own process group: a terminal's Ctrl-C reaches the worker once, through us
+  const child = spawn(process.execPath, args, { stdio: 'inherit', env, cwd: dir, detached: process.platform !== 'win32' })
+  const forward = (signal: NodeJS.Signals) => () => child.kill(signal)
+  const handlers = (['SIGINT', 'SIGTERM', 'SIGHUP'] as const).map((s) => [s, forward(s)] as const)
+  for (const [signal, handler] of handlers) process.on(signal, handler)
+  const killOnExit = () => child.kill('SIGKILL')
+  process.on('exit', killOnExit)
+  return new Promise((resolveExit, reject) => {
+    child.once('error', (err) => reject(new CliError(`Could not start the worker: ${err.message}`)))
+    child.once('exit', (code, signal) => {
+      for (const [s, handler] of handlers) process.off(s, handler)
+      process.off('exit', killOnExit)
+      resolveExit(code ?? (signal ? 128 + (signal === 'SIGINT' ? 2 : signal === 'SIGTERM' ? 15 : 1) : 1))
+    })
+  })
+}

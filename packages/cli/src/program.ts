@@ -1,0 +1,117 @@
+/**
+ * The `cfp` command tree (commander). Each action delegates to a `run*` function in `commands/`, which
+ * throws `CliError` for problems the user can fix; `main.ts` turns those into a message and an exit code.
+ */
+import { readFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { Command, InvalidArgumentError, Option } from 'commander'
+import { runCreate } from './commands/create.js'
+import { runDev } from './commands/dev.js'
+import { runDlqDiscard, runDlqList, runDlqReplay } from './commands/dlq.js'
+import { runEmit } from './commands/emit.js'
+import { runGenerateTypes } from './commands/generate-types.js'
+import { runStart } from './commands/start.js'
+import { processIo } from './util/io.js'
+import { cliPackageRoot } from './util/paths.js'
+
+function version(): string {
+  try {
+    return (JSON.parse(readFileSync(join(cliPackageRoot(), 'package.json'), 'utf8')) as { version: string }).version
+  } catch {
+    return 'unknown'
+  }
+}
+
+function port(value: string): number {
+  const n = Number(value)
+  if (!Number.isInteger(n) || n < 0 || n > 65535) throw new InvalidArgumentError('expected a port number (0-65535)')
+  return n
+}
+
+/** Builds the program; `exit` receives each command's exit code. */
+export function buildProgram(exit: (code: number) => void = (code) => process.exit(code)): Command {
+  const io = processIo()
+  const program = new Command('cfp')
+    .description('CFP — Motia-compatible steps on a durable runtime')
+    .version(version(), '-v, --version')
+    .showHelpAfterError('(run `cfp --help` for usage)')
+
+  program
+    .command('create')
+    .description('create a new project from the template')
+    .argument('<dir>', 'directory to create (must not exist, or be empty)')
+    .action((dir: string) => {
+      runCreate(dir, {}, io)
+    })
+
+  program
+    .command('dev')
+    .description('run PostgreSQL, the runtime and a worker for this project, reloading on change')
+    .addOption(new Option('-p, --port <port>', 'HTTP port of the runtime').default(3000).argParser(port))
+    .addOption(new Option('--host <host>', 'address to listen on').default('127.0.0.1'))
+    .addOption(new Option('-d, --dir <dir>', 'project directory').default('.'))
+    .option('--no-types', 'do not refresh types.d.ts on start')
+    .option('--verbose', 'show PostgreSQL routine log lines too')
+    .action(async (opts: { port: number; host: string; dir: string; types: boolean; verbose?: boolean }) => {
+      exit(await runDev({ port: opts.port, host: opts.host, dir: opts.dir, generateTypes: opts.types, verbose: opts.verbose }, io))
+    })
+
+  program
+    .command('start')
+    .description('run a production worker for this project against a runtime')
+    .requiredOption('--url <url>', 'worker endpoint of the runtime, e.g. wss://runtime.example.com/__cfp/worker')
+    .option('--token <token>', 'worker token for this project (or set CFP_WORKER_TOKEN)')
+    .option('-d, --dir <dir>', 'project directory', '.')
+    .action(async (opts: { url: string; token?: string; dir: string }) => {
+      exit(await runStart(opts, io))
+    })
+
+  program
+    .command('emit')
+    .description('publish an event to the dev server (CFP_URL/CFP_TOKEN or .cfp/dev.json)')
+    .requiredOption('-t, --topic <topic>', 'topic to publish to')
+    .option('--data <json>', "event data: JSON text, @file.json, or - for stdin (default {})")
+    .option('-g, --group <id>', 'messageGroupId, for FIFO subscribers')
+    .option('-d, --dir <dir>', 'project directory (to find .cfp/dev.json)')
+    .action(async (opts: { topic: string; data?: string; group?: string; dir?: string }) => {
+      await runEmit(opts, io)
+    })
+
+  const dlq = program.command('dlq').description('the dead-letter queue of the dev server')
+  dlq
+    .command('list')
+    .description('list dead-lettered events')
+    .option('-s, --step <name>', 'only this step')
+    .option('--json', 'print JSON instead of a table')
+    .option('-d, --dir <dir>', 'project directory (to find .cfp/dev.json)')
+    .action(async (opts: { step?: string; json?: boolean; dir?: string }) => {
+      await runDlqList(opts, io)
+    })
+  dlq
+    .command('replay')
+    .description('deliver a dead-lettered event again')
+    .argument('<id>', 'entry id (from `cfp dlq list`)')
+    .option('-d, --dir <dir>', 'project directory (to find .cfp/dev.json)')
+    .action(async (id: string, opts: { dir?: string }) => {
+      await runDlqReplay(id, opts, io)
+    })
+  dlq
+    .command('discard')
+    .description('delete a dead-lettered event')
+    .argument('<id>', 'entry id (from `cfp dlq list`)')
+    .option('-d, --dir <dir>', 'project directory (to find .cfp/dev.json)')
+    .action(async (id: string, opts: { dir?: string }) => {
+      await runDlqDiscard(id, opts, io)
+    })
+
+  program
+    .command('generate-types')
+    .description("write types.d.ts (Handlers['StepName'], streams) from the project's step configs")
+    .option('-d, --dir <dir>', 'project directory', '.')
+    .option('-q, --quiet', 'print only warnings and errors')
+    .action(async (opts: { dir: string; quiet?: boolean }) => {
+      exit(await runGenerateTypes(opts, io))
+    })
+
+  return program
+}

@@ -1,0 +1,194 @@
+/**
+ * Types of Motia's classic (0.17) step API, so that unmodified Motia step files type-check against CFP.
+ *
+ * Names and generic parameters follow Motia's public surface (`ApiRouteConfig`, `Handlers['Name']`,
+ * `FlowContext<TEmitData>`, ...). `Handlers` and `FlowContextStateStreams` are empty interfaces that a project's
+ * generated `types.d.ts` augments with `declare module 'motia' { interface Handlers { ... } }`.
+ */
+import type { Logger } from './logger.js'
+import type { MotiaStream } from './stream-types.js'
+
+/** A zod 3 schema (anything with `_def`). zod 4 classic schemas have it too. */
+export interface Zod3LikeSchema {
+  readonly _def: unknown
+}
+
+/** A zod 4 schema (classic or mini): anything with `_zod`. */
+export interface Zod4LikeSchema {
+  readonly _zod: unknown
+}
+
+/** A plain JSON Schema object. */
+export type JsonSchema = { [key: string]: unknown }
+
+/** What a config accepts where Motia takes a schema: a zod 3 or zod 4 schema, or plain JSON Schema. */
+export type StepSchemaInput = Zod3LikeSchema | Zod4LikeSchema | JsonSchema
+
+/** Motia's name for a zod input schema. */
+export type ZodInput = Zod3LikeSchema | Zod4LikeSchema
+
+export type InternalStateManager = {
+  get<T>(groupId: string, key: string): Promise<T | null>
+  set<T>(groupId: string, key: string, value: T): Promise<T>
+  delete<T>(groupId: string, key: string): Promise<T | null>
+  getGroup<T>(groupId: string): Promise<T[]>
+  clear(groupId: string): Promise<void>
+}
+
+/** What `ctx.emit` takes. `type` is the pre-0.5 spelling of `topic`, still accepted at run time. */
+export type EmitData = { topic: ''; data: unknown; messageGroupId?: string }
+export type Emitter<TData> = (event: TData) => Promise<void>
+
+/** Augmented by the generated `types.d.ts`: one `MotiaStream<T>` per stream file. */
+export interface FlowContextStateStreams {}
+
+export interface FlowContext<TEmitData = never> {
+  emit: Emitter<TEmitData>
+  traceId: string
+  state: InternalStateManager
+  logger: Logger
+  streams: FlowContextStateStreams
+  /**
+   * CFP: a key that is stable across retries of one delivery (`<step>:<eventId>`, `<step>:<tick>`, or the
+   * request's `Idempotency-Key`). Always set by CFP workers; optional so that hand-built test contexts type-check.
+   */
+  idempotencyKey?: string
+}
+
+export type EventHandler<TInput, TEmitData> = (input: TInput, ctx: FlowContext<TEmitData>) => Promise<void>
+
+/** An entry of `emits`: a topic, or a topic with a label for the workbench. */
+export type Emit = string | { topic: string; label?: string; conditional?: boolean }
+
+export type HandlerConfig = {
+  ram: number
+  cpu?: number
+  timeout: number
+}
+
+export type QueueConfig =
+  | { type: 'fifo'; maxRetries: number; visibilityTimeout: number; delaySeconds: number }
+  | { type: 'standard'; maxRetries: number; visibilityTimeout: number; delaySeconds: number; concurrency?: number }
+
+export type InfrastructureConfig = {
+  handler?: Partial<HandlerConfig>
+  queue?: Partial<QueueConfig>
+}
+
+export type EventConfig = {
+  type: 'event'
+  name: string
+  description?: string
+  subscribes: string[]
+  emits: Emit[]
+  virtualEmits?: Emit[]
+  virtualSubscribes?: string[]
+  input?: StepSchemaInput
+  flows?: string[]
+  /** Files to include in the step bundle, relative to the step file. */
+  includeFiles?: string[]
+  infrastructure?: Partial<InfrastructureConfig>
+}
+
+export type NoopConfig = {
+  type: 'noop'
+  name: string
+  description?: string
+  virtualEmits: Emit[]
+  virtualSubscribes: string[]
+  flows?: string[]
+}
+
+export type ApiRouteMethod = 'GET' | 'POST' | 'PUT' | 'DELETE' | 'PATCH' | 'OPTIONS' | 'HEAD'
+
+export type ApiMiddleware<TBody = unknown, TEmitData = never, TResult = unknown> = (
+  req: ApiRequest<TBody>,
+  ctx: FlowContext<TEmitData>,
+  next: () => Promise<ApiResponse<number, TResult>>,
+) => Promise<ApiResponse<number, TResult>>
+
+export interface QueryParam {
+  name: string
+  description: string
+}
+
+export interface ApiRouteConfig {
+  type: 'api'
+  name: string
+  description?: string
+  path: string
+  method: ApiRouteMethod
+  emits: Emit[]
+  virtualEmits?: Emit[]
+  virtualSubscribes?: string[]
+  flows?: string[]
+  middleware?: ApiMiddleware<any, any, any>[]
+  bodySchema?: StepSchemaInput
+  responseSchema?: Record<number, StepSchemaInput>
+  queryParams?: QueryParam[]
+  /** Files to include in the step bundle, relative to the step file. */
+  includeFiles?: string[]
+}
+
+export interface ApiRequest<TBody = unknown> {
+  pathParams: Record<string, string>
+  queryParams: Record<string, string | string[]>
+  body: TBody
+  headers: Record<string, string | string[]>
+  /** The exact request body decoded as UTF-8. */
+  rawBody: string
+}
+
+/** A handler's response. A `Buffer`/`Uint8Array` body is sent as binary. */
+export type ApiResponse<TStatus extends number = number, TBody = string | Uint8Array | Record<string, unknown>> = {
+  status: TStatus
+  headers?: Record<string, string>
+  body: TBody
+}
+
+export type ApiRouteHandler<
+  TRequestBody = unknown,
+  TResponseBody extends ApiResponse<number, unknown> = ApiResponse<number, unknown>,
+  TEmitData = never,
+> = (req: ApiRequest<TRequestBody>, ctx: FlowContext<TEmitData>) => Promise<TResponseBody>
+
+export type CronConfig = {
+  type: 'cron'
+  name: string
+  description?: string
+  cron: string
+  virtualEmits?: Emit[]
+  virtualSubscribes?: string[]
+  emits: Emit[]
+  flows?: string[]
+  /** Files to include in the step bundle, relative to the step file. */
+  includeFiles?: string[]
+}
+
+export type CronHandler<TEmitData = never> = (ctx: FlowContext<TEmitData>) => Promise<void>
+
+type LooseEmit = { topic: string; data: any }
+
+/** @deprecated Use `Handlers['StepName']` instead (kept because older Motia projects use it). */
+export type StepHandler<T> = T extends EventConfig
+  ? EventHandler<unknown, LooseEmit>
+  : T extends ApiRouteConfig
+    ? ApiRouteHandler<any, ApiResponse<number, any>, LooseEmit>
+    : T extends CronConfig
+      ? CronHandler<LooseEmit>
+      : never
+
+export type StepConfig = EventConfig | NoopConfig | ApiRouteConfig | CronConfig
+
+export type Step<TConfig extends StepConfig = StepConfig> = { filePath: string; version: string; config: TConfig }
+
+export type Flow = { name: string; description?: string; steps: Step[] }
+
+/** Augmented by the generated `types.d.ts`: one handler type per step name. */
+export interface Handlers {}
+
+/** Any step handler, as the worker calls it. */
+export type AnyStepHandler =
+  ApiRouteHandler<any, any, any> | EventHandler<any, any> | CronHandler<any>
+
+export type { MotiaStream }

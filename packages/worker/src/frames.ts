@@ -1,0 +1,179 @@
+/**
+ * Frame parsing and validation for the worker protocol (docs/protocol.md). `parseFrame(text)` validates what
+ * the runtime sends the worker; `validateWorkerFrame(value)` checks what the worker sends (used in tests). Both
+ * follow `protocol/schema/worker-frames.schema.json` and are run against `protocol/vectors/worker-frames.json`.
+ */
+import type { RuntimeFrame, WorkerFrame } from './frame-types.js'
+import { any, anyObject, arr, bool, type Check, int, literal, num, obj, oneOf, record, str } from './validate.js'
+
+export * from './frame-types.js'
+
+/** A frame that is not JSON, not an object, of an unknown type or missing a field. */
+export class FrameError extends Error {
+  readonly code = 'bad_frame'
+  constructor(message: string) {
+    super(message)
+    this.name = 'FrameError'
+  }
+}
+
+const nonEmpty = str({ minLength: 1 })
+const strings = arr(str())
+const stringOrStrings = oneOf(str(), strings)
+const jsonSchemaValue = oneOf(anyObject, bool)
+const emitDecl = oneOf(nonEmpty, obj({ topic: nonEmpty }, { label: str(), conditional: bool }))
+const emit = obj({ topic: nonEmpty, data: any }, { messageGroupId: str() })
+
+const stepManifest: Check = obj(
+  { name: nonEmpty, type: literal('api', 'event', 'cron', 'noop'), file: nonEmpty },
+  {
+    description: str(),
+    flows: strings,
+    emits: arr(emitDecl),
+    virtualEmits: arr(emitDecl),
+    virtualSubscribes: strings,
+    path: str({ pattern: /^\// }),
+    method: literal('GET', 'POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS', 'HEAD'),
+    bodySchema: jsonSchemaValue,
+    responseSchema: record(jsonSchemaValue, /^[1-5][0-9][0-9]$/),
+    queryParams: arr(obj({ name: str() }, { description: str() })),
+    subscribes: strings,
+    input: jsonSchemaValue,
+    cron: str(),
+    infrastructure: obj(
+      {},
+      {
+        handler: obj({}, { ram: num(), cpu: num(), timeout: int({ min: 1, max: 900 }) }),
+        queue: obj(
+          {},
+          {
+            type: literal('standard', 'fifo'),
+            maxRetries: int({ min: 0 }),
+            visibilityTimeout: int({ min: 1 }),
+            delaySeconds: int({ min: 0, max: 900 }),
+            concurrency: int({ min: 1 }),
+          },
+        ),
+      },
+    ),
+  },
+  (v, path) => {
+    const m = v as Record<string, unknown>
+    const needs: Record<string, string[]> = { api: ['path', 'method'], event: ['subscribes'], cron: ['cron'] }
+    const missing = (needs[m.type as string] ?? []).find((k) => m[k] === undefined)
+    return missing ? `${path}.${missing} is required for ${String(m.type)} steps` : undefined
+  },
+)
+const streamManifest = obj(
+  { name: nonEmpty, file: str() },
+  { schema: jsonSchemaValue, storageType: literal('default', 'custom'), hasCanAccess: bool },
+)
+const logEntry = obj(
+  { ts: num(), level: literal('debug', 'info', 'warn', 'error'), msg: str() },
+  { traceId: str(), step: str(), invocationId: str(), data: anyObject },
+)
+
+const apiInput = obj({
+  method: str(),
+  path: str(),
+  pathParams: record(str()),
+  queryParams: record(stringOrStrings),
+  headers: record(stringOrStrings),
+  body: any,
+  rawBody: str(),
+})
+const eventInput = obj({ topic: str(), data: any, eventId: str() }, { messageGroupId: str() })
+const cronInput = obj({ scheduledAt: str() })
+const INPUT_BY_TRIGGER: Record<string, Check> = { api: apiInput, event: eventInput, cron: cronInput }
+
+const ping = obj({}, { ts: num() })
+
+/** Frames the worker sends. */
+const WORKER_FRAMES: Record<string, Check> = {
+  hello: obj({ protocol: int(), token: nonEmpty, worker: obj({}, { name: str(), pid: int(), sdk: str(), runtime: str() }) }, { capacity: int({ min: 1 }) }),
+  register: obj({ steps: arr(stepManifest) }, { streams: arr(streamManifest) }),
+  result: obj(
+    { id: nonEmpty, ok: bool },
+    {
+      output: any,
+      emits: arr(emit),
+      error: obj({ message: str() }, { name: str(), stack: str(), retriable: bool, retryAfterMs: num({ min: 0 }) }),
+      durationMs: num({ min: 0 }),
+    },
+  ),
+  log: obj({ entries: arr(logEntry) }),
+  call: obj({ id: int({ min: 0 }), method: nonEmpty, params: anyObject }, { traceId: str(), invocationId: str() }),
+  ping,
+  pong: ping,
+  drain: obj({}),
+}
+
+/** Frames the runtime sends. */
+const RUNTIME_FRAMES: Record<string, Check> = {
+  welcome: obj({
+    protocol: int(),
+    workerId: str(),
+    tenant: str(),
+    project: str(),
+    heartbeatMs: int({ min: 0 }),
+    payloadThreshold: int({ min: 0 }),
+  }),
+  registered: obj({ steps: strings, errors: arr(obj({ step: str(), file: str(), code: str(), message: str() })) }),
+  invoke: obj(
+    {
+      id: nonEmpty,
+      step: nonEmpty,
+      trigger: literal('api', 'event', 'cron'),
+      attempt: int({ min: 1 }),
+      traceId: str(),
+      idempotencyKey: str(),
+      timeoutMs: int({ min: 0 }),
+      input: any,
+    },
+    {},
+    (v, path) => {
+      const f = v as { trigger: string; input: unknown }
+      return INPUT_BY_TRIGGER[f.trigger]?.(f.input, `${path}.input`)
+    },
+  ),
+  reply: obj({ id: int({ min: 0 }), ok: bool }, { result: any, error: obj({ code: str(), message: str() }) }),
+  cancel: obj({ id: nonEmpty, reason: str() }),
+  error: obj({ code: str(), message: str() }),
+  ping,
+  pong: ping,
+  drain: obj({}),
+}
+
+function validate<T>(value: unknown, table: Record<string, Check>, side: string): T {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw new FrameError(`a frame must be a JSON object, got ${Array.isArray(value) ? 'an array' : value === null ? 'null' : typeof value}`)
+  }
+  const type = (value as { type?: unknown }).type
+  if (typeof type !== 'string') throw new FrameError('a frame needs a string "type"')
+  const check = Object.hasOwn(table, type) ? table[type] : undefined
+  if (!check) throw new FrameError(`unknown ${side} frame type "${type}"`)
+  const problem = check(value, type)
+  if (problem) throw new FrameError(`bad "${type}" frame: ${problem}`)
+  return value as T
+}
+
+/** Parses and validates a frame received from the runtime; throws a `FrameError` (code `bad_frame`). */
+export function parseFrame(text: string): RuntimeFrame {
+  let value: unknown
+  try {
+    value = JSON.parse(text)
+  } catch (err) {
+    throw new FrameError(`frame is not JSON: ${(err as Error).message}`)
+  }
+  return validateRuntimeFrame(value)
+}
+
+/** Validates an already-parsed frame sent by the runtime. */
+export function validateRuntimeFrame(value: unknown): RuntimeFrame {
+  return validate<RuntimeFrame>(value, RUNTIME_FRAMES, 'runtime')
+}
+
+/** Validates a frame the worker is about to send (tests and debugging). */
+export function validateWorkerFrame(value: unknown): WorkerFrame {
+  return validate<WorkerFrame>(value, WORKER_FRAMES, 'worker')
+}

@@ -1,0 +1,92 @@
+#!/usr/bin/env node
+/**
+ * `cfp-worker`: the step worker process.
+ *
+ *   cfp-worker --dir <projectDir> --url <ws://host:port/__cfp/worker> --token <token> [--watch] [--name <name>]
+ *
+ * Falls back to CFP_PROJECT_DIR, CFP_RUNTIME_URL and CFP_WORKER_TOKEN. Prints
+ * `cfp-worker: registered N steps (M errors)` after each registration. SIGTERM/SIGINT drain and exit 0.
+ */
+import { parseArgs } from 'node:util'
+import { startWorker } from './runtime/worker.js'
+
+const USAGE = `usage: cfp-worker --dir <projectDir> --url <ws://host:port/__cfp/worker> --token <token> [--watch] [--name <name>] [--capacity <n>]
+  env fallbacks: CFP_PROJECT_DIR, CFP_RUNTIME_URL, CFP_WORKER_TOKEN`
+
+function fail(message: string): never {
+  console.error(`cfp-worker: ${message}\n${USAGE}`)
+  process.exit(2)
+}
+
+async function main(): Promise<void> {
+  let values
+  try {
+    ;({ values } = parseArgs({
+      options: {
+        dir: { type: 'string' },
+        url: { type: 'string' },
+        token: { type: 'string' },
+        watch: { type: 'boolean', default: false },
+        name: { type: 'string' },
+        capacity: { type: 'string' },
+        help: { type: 'boolean', short: 'h' },
+      },
+      strict: true,
+    }))
+  } catch (err) {
+    fail((err as Error).message)
+  }
+  if (values.help) {
+    console.log(USAGE)
+    return
+  }
+  const dir = values.dir ?? process.env.CFP_PROJECT_DIR
+  const url = values.url ?? process.env.CFP_RUNTIME_URL
+  const token = values.token ?? process.env.CFP_WORKER_TOKEN
+  if (!dir) fail('no project directory: pass --dir or set CFP_PROJECT_DIR')
+  if (!url) fail('no runtime URL: pass --url or set CFP_RUNTIME_URL')
+  if (!/^wss?:\/\//.test(url)) fail(`--url must be a ws:// or wss:// URL, got '${url}'`)
+  if (!token) fail('no worker token: pass --token or set CFP_WORKER_TOKEN')
+  const capacity = values.capacity === undefined ? undefined : Number(values.capacity)
+  if (capacity !== undefined && (!Number.isInteger(capacity) || capacity < 1)) fail('--capacity must be a whole number >= 1')
+
+  // A stray promise or timer in a step must not take the other steps down.
+  process.on('unhandledRejection', (reason) => console.error('cfp-worker: unhandled promise rejection in step code:', reason))
+  process.on('uncaughtException', (err) => console.error('cfp-worker: uncaught exception in step code:', err))
+
+  // Step files resolve relative paths (and .env loaders) from the project root, as under Motia.
+  process.chdir(dir)
+  const worker = await startWorker({
+    dir: process.cwd(),
+    url,
+    token,
+    watch: values.watch,
+    ...(values.name !== undefined ? { name: values.name } : {}),
+    ...(capacity !== undefined ? { capacity } : {}),
+    onRegistered: ({ steps, errors, loadErrors }) => {
+      console.log(`cfp-worker: registered ${steps.length} steps (${errors.length + loadErrors.length} errors)`)
+      for (const e of errors) console.error(`cfp-worker: ${e.file}: step '${e.step}' rejected (${e.code}): ${e.message}`)
+    },
+  })
+
+  let signals = 0
+  const onSignal = (sig: NodeJS.Signals): void => {
+    signals += 1
+    if (signals > 1) {
+      console.error(`cfp-worker: ${sig} again; exiting now`)
+      process.exit(1)
+    }
+    console.error(`cfp-worker: ${sig} received; draining (${worker.inFlight()} in flight)`)
+    void worker.stop()
+  }
+  process.on('SIGTERM', onSignal)
+  process.on('SIGINT', onSignal)
+
+  const exit = await worker.exited
+  process.exit(exit.reason === 'stopped' ? 0 : 1)
+}
+
+main().catch((err: unknown) => {
+  console.error(`cfp-worker: ${(err as Error).stack ?? String(err)}`)
+  process.exit(1)
+})

@@ -1,0 +1,120 @@
+/**
+ * Runs one `invoke` frame on a loaded step and builds its `result` frame.
+ *
+ * - api: `req = { pathParams, queryParams, body, headers, rawBody }` (rawBody decoded from base64 to UTF-8);
+ *   middleware `(req, ctx, next)` runs first on the same `req`; the output is `{ status, headers?, body }`, a
+ *   `Buffer`/`Uint8Array` body travelling as base64 with `bodyEncoding: 'base64'`.
+ * - event: `handler(input.data, ctx)`; cron: `handler(ctx)`.
+ * - emits go out only with a successful result; errors are classified (NonRetriableError -> retriable: false,
+ *   RetryAfterError -> retryAfterMs, others retriable).
+ */
+import { classifyError, type FlowContext, NonRetriableError } from '@cfp/sdk'
+import type { ApiInput, ApiOutput, InvokeFrame, ResultFrame } from '../frame-types.js'
+import type { LoadedStep } from '../loader/load.js'
+import { type ContextDeps, createContext } from './context.js'
+
+/** Largest frame the runtime accepts (docs/protocol.md). */
+export const MAX_FRAME_BYTES = 64 * 1024 * 1024
+
+type Fn = (...args: unknown[]) => Promise<unknown>
+
+/** A result frame and its JSON text (serialised once, checked against the frame size limit). */
+export interface EncodedResult {
+  frame: ResultFrame
+  text: string
+}
+
+export async function runInvocation(step: LoadedStep | undefined, invoke: InvokeFrame, deps: ContextDeps): Promise<EncodedResult> {
+  return encode(await execute(step, invoke, deps))
+}
+
+async function execute(step: LoadedStep | undefined, invoke: InvokeFrame, deps: ContextDeps): Promise<ResultFrame> {
+  const started = performance.now()
+  const done = (r: Omit<ResultFrame, 'type' | 'id' | 'durationMs'>): ResultFrame => ({
+    type: 'result',
+    id: invoke.id,
+    ...r,
+    durationMs: Math.round((performance.now() - started) * 1000) / 1000,
+  })
+  if (!step) {
+    return done({ ok: false, error: { message: `step '${invoke.step}' is not hosted by this worker`, retriable: true } })
+  }
+  if (!step.handler || step.config.type === 'noop') {
+    return done({ ok: false, error: { message: `step '${invoke.step}' is a noop step and cannot be invoked`, retriable: false } })
+  }
+  if (invoke.trigger !== step.config.type) {
+    const message = `step '${invoke.step}' is an ${step.config.type} step but was invoked by a ${invoke.trigger} trigger`
+    return done({ ok: false, error: { message, retriable: false } })
+  }
+  const inv = createContext(step, invoke, deps)
+  try {
+    const handler = step.handler as Fn
+    let output: unknown = null
+    if (invoke.trigger === 'api') output = apiOutput(step, await runApi(step, handler, invoke.input, inv.ctx))
+    else if (invoke.trigger === 'event') await handler(invoke.input.data, inv.ctx)
+    else await handler(inv.ctx)
+    inv.close()
+    return done({ ok: true, output, emits: inv.emits })
+  } catch (err) {
+    inv.close()
+    return done({ ok: false, error: classifyError(err) })
+  }
+}
+
+async function runApi(step: LoadedStep, handler: Fn, input: ApiInput, ctx: FlowContext<unknown>): Promise<unknown> {
+  const req = {
+    pathParams: input.pathParams,
+    queryParams: input.queryParams,
+    body: input.body,
+    headers: input.headers,
+    rawBody: Buffer.from(input.rawBody, 'base64').toString('utf8'),
+  }
+  const chain = step.middleware as unknown as ((req: unknown, ctx: unknown, next: () => Promise<unknown>) => Promise<unknown>)[]
+  const run = async (i: number): Promise<unknown> => {
+    const mw = chain[i]
+    return mw ? mw(req, ctx, () => run(i + 1)) : handler(req, ctx)
+  }
+  return run(0)
+}
+
+function apiOutput(step: LoadedStep, res: unknown): ApiOutput {
+  const name = step.manifest.name
+  if (typeof res !== 'object' || res === null) {
+    throw new NonRetriableError(`API step '${name}' returned ${res === null ? 'null' : typeof res}; return { status, headers?, body }`)
+  }
+  const { status, headers, body } = res as { status?: unknown; headers?: unknown; body?: unknown }
+  if (typeof status !== 'number' || !Number.isInteger(status) || status < 100 || status > 599) {
+    throw new NonRetriableError(`API step '${name}' returned status ${JSON.stringify(status)}; it must be an integer HTTP status (100-599)`)
+  }
+  const out: ApiOutput = { status, body: body === undefined ? null : body }
+  if (headers !== undefined && headers !== null) {
+    if (typeof headers !== 'object') throw new NonRetriableError(`API step '${name}' returned headers that are not an object`)
+    out.headers = headers as Record<string, string>
+  }
+  if (body instanceof Uint8Array) {
+    out.body = Buffer.from(body.buffer, body.byteOffset, body.byteLength).toString('base64')
+    out.bodyEncoding = 'base64'
+  }
+  return out
+}
+
+/** Serialises a result; one that cannot be serialised or is too large becomes a non-retriable failure. */
+function encode(result: ResultFrame): EncodedResult {
+  let text: string
+  try {
+    text = JSON.stringify(result)
+  } catch (err) {
+    return encode(failed(result, `the handler's output or emitted data is not JSON-serialisable: ${(err as Error).message}`))
+  }
+  if (text.length > MAX_FRAME_BYTES / 3 && Buffer.byteLength(text) > MAX_FRAME_BYTES) {
+    const mib = (Buffer.byteLength(text) / 1048576).toFixed(1)
+    return encode(failed(result, `the result is ${mib} MiB, above the 64 MiB frame limit; store large data elsewhere and pass a reference`))
+  }
+  return { frame: result, text }
+}
+
+function failed(result: ResultFrame, message: string): ResultFrame {
+  const out: ResultFrame = { type: 'result', id: result.id, ok: false, error: { message, retriable: false } }
+  if (result.durationMs !== undefined) out.durationMs = result.durationMs
+  return out
+}
