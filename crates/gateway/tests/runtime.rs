@@ -546,3 +546,171 @@ async fn large_payloads_travel_by_reference() {
     );
     rt.stop().await;
 }
+
+#[tokio::test]
+async fn every_subscriber_gets_every_event() {
+    let rt = start(RuntimeOptions::default()).await;
+    let steps = json!([
+        event_step("First", &["shared"], &[], json!(null)),
+        event_step("Second", &["shared", "other"], &[], json!(null)),
+        event_step("Unrelated", &["other"], &[], json!(null)),
+    ]);
+    let ok: Handler = Arc::new(|_: &Value| json!({"ok": true}));
+    let (w, _) = FakeWorker::connect(
+        &rt.ws_url(),
+        TOKEN,
+        steps,
+        handlers(vec![
+            ("First", ok.clone()),
+            ("Second", ok.clone()),
+            ("Unrelated", ok),
+        ]),
+    )
+    .await;
+    let scope = cfp_store::Scope::new("default", "default");
+    for i in 0..5 {
+        rt.engine
+            .emit(&scope, "shared", json!({"i": i}), None, "t".into())
+            .await
+            .unwrap();
+    }
+    assert!(
+        eventually(10, || w.invocations_of("First").len() == 5
+            && w.invocations_of("Second").len() == 5)
+        .await
+    );
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(w.invocations_of("Unrelated").len(), 0);
+    rt.stop().await;
+}
+
+#[tokio::test]
+async fn concurrency_caps_deliveries_in_flight() {
+    let rt = start(RuntimeOptions::default()).await;
+    let steps = json!([event_step(
+        "Capped",
+        &["c"],
+        &[],
+        json!({"queue": {"concurrency": 2}})
+    )]);
+    let (w, _) = FakeWorker::connect(
+        &rt.ws_url(),
+        TOKEN,
+        steps,
+        handlers(vec![(
+            "Capped",
+            Arc::new(|_: &Value| json!({"ok": true, "delay_ms": 60})),
+        )]),
+    )
+    .await;
+    let scope = cfp_store::Scope::new("default", "default");
+    for i in 0..8 {
+        rt.engine
+            .emit(&scope, "c", json!({"i": i}), None, "t".into())
+            .await
+            .unwrap();
+    }
+    assert!(
+        eventually(10, || w
+            .timeline
+            .lock()
+            .unwrap()
+            .values()
+            .filter(|(_, e)| e.is_some())
+            .count()
+            == 8)
+        .await
+    );
+    let spans: Vec<_> = w
+        .timeline
+        .lock()
+        .unwrap()
+        .values()
+        .map(|(s, e)| (*s, e.unwrap()))
+        .collect();
+    let max_overlap = spans
+        .iter()
+        .map(|(s, _)| spans.iter().filter(|(s2, e2)| s2 <= s && s < e2).count())
+        .max()
+        .unwrap();
+    assert_eq!(
+        max_overlap, 2,
+        "at most `concurrency` deliveries run at once"
+    );
+    rt.stop().await;
+}
+
+#[tokio::test]
+async fn delay_seconds_defers_delivery() {
+    let rt = start(RuntimeOptions::default()).await;
+    let steps = json!([event_step(
+        "Later",
+        &["d"],
+        &[],
+        json!({"queue": {"delaySeconds": 1}})
+    )]);
+    let (w, _) = FakeWorker::connect(
+        &rt.ws_url(),
+        TOKEN,
+        steps,
+        handlers(vec![("Later", Arc::new(|_: &Value| json!({"ok": true})))]),
+    )
+    .await;
+    let scope = cfp_store::Scope::new("default", "default");
+    let t0 = std::time::Instant::now();
+    rt.engine
+        .emit(&scope, "d", json!({}), None, "t".into())
+        .await
+        .unwrap();
+    assert!(eventually(5, || w.invocations_of("Later").len() == 1).await);
+    let waited = t0.elapsed();
+    assert!(
+        waited >= Duration::from_millis(950),
+        "delivered after {waited:?}"
+    );
+    rt.stop().await;
+}
+
+#[tokio::test]
+async fn event_handler_timeout_fails_the_attempt_and_retries() {
+    let rt = start(RuntimeOptions::default()).await;
+    let steps = json!([event_step(
+        "Hangs",
+        &["h"],
+        &[],
+        json!({"handler": {"timeout": 1}, "queue": {"maxRetries": 1}})
+    )]);
+    let calls = Arc::new(Mutex::new(0));
+    let c2 = calls.clone();
+    let (mut w, _) = FakeWorker::connect(
+        &rt.ws_url(),
+        TOKEN,
+        steps,
+        handlers(vec![(
+            "Hangs",
+            Arc::new(move |_: &Value| {
+                let mut c = c2.lock().unwrap();
+                *c += 1;
+                if *c == 1 {
+                    json!({"never": true})
+                } else {
+                    json!({"ok": true})
+                }
+            }),
+        )]),
+    )
+    .await;
+    let scope = cfp_store::Scope::new("default", "default");
+    rt.engine
+        .emit(&scope, "h", json!({}), None, "t".into())
+        .await
+        .unwrap();
+    let cancel = w.expect("cancel").await;
+    assert_eq!(cancel["reason"], "timeout");
+    assert!(
+        eventually(10, || w.invocations_of("Hangs").len() == 2).await,
+        "retried after the timeout"
+    );
+    assert_eq!(w.invocations_of("Hangs")[1]["attempt"], 2);
+    rt.stop().await;
+}
