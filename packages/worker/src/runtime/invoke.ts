@@ -51,7 +51,10 @@ async function execute(step: LoadedStep | undefined, invoke: InvokeFrame, deps: 
     const handler = step.handler as Fn
     let output: unknown = null
     if (invoke.trigger === 'api') output = apiOutput(step, await runApi(step, handler, invoke.input, inv.ctx))
-    else if (invoke.trigger === 'event') await handler(invoke.input.data, inv.ctx)
+    else if (invoke.trigger === 'event') {
+      warnOnInvalidInput(step, invoke.input.data, inv.ctx)
+      await handler(invoke.input.data, inv.ctx)
+    }
     else await handler(inv.ctx)
     inv.close()
     return done({ ok: true, output, emits: inv.emits })
@@ -59,6 +62,21 @@ async function execute(step: LoadedStep | undefined, invoke: InvokeFrame, deps: 
     inv.close()
     return done({ ok: false, error: classifyError(err) })
   }
+}
+
+/**
+ * Motia only warns when an event's data does not match the step's `input` schema, and so does CFP by default
+ * (strict rejection at emit time is a runtime setting). zod 3 and 4 schemas are checked with `safeParse`.
+ */
+export function warnOnInvalidInput(step: LoadedStep, data: unknown, ctx: FlowContext<unknown>): void {
+  const schema = (step.config as { input?: unknown }).input as
+    | { safeParse?: (v: unknown) => { success: boolean; error?: { issues?: { path: PropertyKey[]; message: string }[] } } }
+    | undefined
+  if (!schema || typeof schema.safeParse !== 'function') return
+  const checked = schema.safeParse(data)
+  if (checked.success) return
+  const issues = (checked.error?.issues ?? []).map((i) => `${i.path.map(String).join('.') || '(root)'}: ${i.message}`)
+  ctx.logger.warn(`input of step '${step.config.name}' does not match its schema`, { issues })
 }
 
 async function runApi(step: LoadedStep, handler: Fn, input: ApiInput, ctx: FlowContext<unknown>): Promise<unknown> {
