@@ -44,9 +44,7 @@ pub(crate) async fn scheduler(engine: Engine) {
                     p.manifests
                         .values()
                         .filter(|m| m.kind == StepKind::Cron)
-                        .filter_map(move |m| {
-                            m.cron.clone().map(|c| (scope.clone(), m.name.clone(), c))
-                        })
+                        .filter_map(move |m| m.cron.clone().map(|c| (scope.clone(), m.name.clone(), c)))
                 })
                 .collect()
         };
@@ -57,9 +55,7 @@ pub(crate) async fn scheduler(engine: Engine) {
                 continue;
             }
             match parse(&expr).and_then(|c| {
-                let next = c
-                    .find_next_occurrence(&now, false)
-                    .map_err(|e| e.to_string())?;
+                let next = c.find_next_occurrence(&now, false).map_err(|e| e.to_string())?;
                 Ok((c, next))
             }) {
                 Ok((cron, next)) => {
@@ -73,18 +69,10 @@ pub(crate) async fn scheduler(engine: Engine) {
             while entry.next <= now {
                 let tick = entry.next;
                 let tick_ms = tick.timestamp_millis();
-                let id = ids::cron_event_id(
-                    &format!("{}/{}", scope.tenant, scope.project),
-                    step,
-                    tick_ms,
-                );
+                let id = ids::cron_event_id(&format!("{}/{}", scope.tenant, scope.project), step, tick_ms);
                 let iso = tick.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
                 let trace = uuid::Uuid::new_v4().to_string();
-                match engine
-                    .store()
-                    .enqueue_cron(scope, step, id, &iso, &trace)
-                    .await
-                {
+                match engine.store().enqueue_cron(scope, step, id, &iso, &trace).await {
                     Ok(true) => engine.wake(&[cfp_store::queue::Woken {
                         scope: scope.clone(),
                         step: step.clone(),

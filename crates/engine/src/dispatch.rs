@@ -56,12 +56,7 @@ pub(crate) async fn run(engine: Engine, d: std::sync::Arc<Dispatcher>) {
             .concurrency
             .unwrap_or(u32::MAX)
             .saturating_sub(d.inflight.load(Ordering::Acquire));
-        let free = engine
-            .inner()
-            .reg
-            .lock()
-            .unwrap()
-            .free_slots(&d.scope, &d.step);
+        let free = engine.inner().reg.lock().unwrap().free_slots(&d.scope, &d.step);
         let want = limit.min(free).min(engine.config().claim_batch);
         let mut claimed_full = false;
         if want > 0 {
@@ -107,12 +102,7 @@ pub(crate) async fn run(engine: Engine, d: std::sync::Arc<Dispatcher>) {
 async fn deliver(engine: &Engine, d: &Dispatcher, rows: Vec<Claimed>, cron: bool, timeout_s: u64) {
     let mut unplaced = Vec::new();
     for row in rows {
-        let worker = engine
-            .inner()
-            .reg
-            .lock()
-            .unwrap()
-            .pick_worker(&d.scope, &d.step);
+        let worker = engine.inner().reg.lock().unwrap().pick_worker(&d.scope, &d.step);
         let Some(worker) = worker else {
             unplaced.push(row.seq);
             continue;
@@ -122,8 +112,7 @@ async fn deliver(engine: &Engine, d: &Dispatcher, rows: Vec<Claimed>, cron: bool
             let at = row.data.get("scheduledAt").cloned().unwrap_or_default();
             (Trigger::Cron, json!({ "scheduledAt": at }))
         } else {
-            let mut input =
-                json!({ "topic": row.topic, "data": row.data, "eventId": row.event_id });
+            let mut input = json!({ "topic": row.topic, "data": row.data, "eventId": row.event_id });
             if let Some(group) = &row.group_id {
                 input["messageGroupId"] = json!(group);
             }
@@ -141,6 +130,7 @@ async fn deliver(engine: &Engine, d: &Dispatcher, rows: Vec<Claimed>, cron: bool
             input,
         };
         let pending = Pending {
+            span: None,
             worker,
             scope: d.scope.clone(),
             step: d.step.clone(),

@@ -17,10 +17,7 @@ pub fn event_id(parent: &str, index: usize) -> Uuid {
 
 /// Id of the run of a cron step for one scheduled tick.
 pub fn cron_event_id(scope_key: &str, step: &str, tick_ms: i64) -> Uuid {
-    Uuid::new_v5(
-        &NAMESPACE,
-        format!("cron:{scope_key}:{step}:{tick_ms}").as_bytes(),
-    )
+    Uuid::new_v5(&NAMESPACE, format!("cron:{scope_key}:{step}:{tick_ms}").as_bytes())
 }
 
 /// Delay before retry number `attempt` (1 = the retry after the first failure):
@@ -54,9 +51,8 @@ mod tests {
         assert_eq!(a3, backoff_ms("k", 3, 1000, 60_000));
         assert!(backoff_ms("k", 40, 1000, 60_000) < 60_000);
         // Different deliveries spread out.
-        let spread: std::collections::HashSet<u64> = (0..20)
-            .map(|i| backoff_ms(&format!("k{i}"), 2, 1000, 60_000))
-            .collect();
+        let spread: std::collections::HashSet<u64> =
+            (0..20).map(|i| backoff_ms(&format!("k{i}"), 2, 1000, 60_000)).collect();
         assert!(spread.len() > 10);
     }
 }

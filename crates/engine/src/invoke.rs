@@ -4,7 +4,7 @@
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use cfp_protocol::{Emit, InvokeFrame, ToWorker, WorkerError};
+use cfp_protocol::{Emit, InvokeFrame, ToWorker, Trigger, WorkerError};
 use cfp_store::queue::{Completion, FailOutcome, NewEvent};
 use cfp_store::{Scope, StoreError};
 use serde_json::{json, Value};
@@ -32,7 +32,19 @@ pub enum PendingKind {
     Queue(Delivery),
 }
 
+/// What a span needs of the invocation that started it.
+#[derive(Debug, Clone)]
+pub struct SpanStart {
+    pub id: String,
+    pub trace_id: String,
+    pub trigger: Trigger,
+    pub attempt: u32,
+    pub started_ms: i64,
+}
+
 pub struct Pending {
+    /// Set by `start_invocation` from the invoke frame.
+    pub span: Option<SpanStart>,
     pub worker: WorkerId,
     pub scope: Scope,
     pub step: String,
@@ -80,24 +92,31 @@ pub fn to_events(key: &str, trace_id: &str, emits: Vec<Emit>) -> Vec<NewEvent> {
 
 impl Engine {
     /// Sends an invocation to a worker and records it as pending. Returns false if the worker is gone.
-    pub(crate) fn start_invocation(
-        &self,
-        worker: WorkerId,
-        frame: InvokeFrame,
-        pending: Pending,
-    ) -> bool {
+    pub(crate) fn start_invocation(&self, worker: WorkerId, frame: InvokeFrame, mut pending: Pending) -> bool {
         let id = frame.id.clone();
+        let span = SpanStart {
+            id: id.clone(),
+            trace_id: frame.trace_id.clone(),
+            trigger: frame.trigger,
+            attempt: frame.attempt,
+            started_ms: chrono::Utc::now().timestamp_millis(),
+        };
+        self.publish_live(
+            &pending.scope,
+            "span",
+            json!({
+                "phase": "start", "traceId": span.trace_id, "step": pending.step, "trigger": span.trigger,
+                "attempt": span.attempt, "startedMs": span.started_ms,
+            }),
+        );
+        pending.span = Some(span);
         {
             let mut reg = self.inner().reg.lock().unwrap();
             let Some(w) = reg.workers.get_mut(&worker) else {
                 return false;
             };
             w.inflight += 1;
-            self.inner()
-                .pending
-                .lock()
-                .unwrap()
-                .insert(id.clone(), pending);
+            self.inner().pending.lock().unwrap().insert(id.clone(), pending);
             if w.tx.send(ToWorker::Invoke(frame)).is_err() {
                 w.inflight -= 1;
                 self.inner().pending.lock().unwrap().remove(&id);
@@ -105,6 +124,42 @@ impl Engine {
             }
         }
         true
+    }
+
+    /// Records the end of an attempt: a span row (batched) and a live event.
+    fn record_span(&self, p: &Pending, ok: bool, error: Option<&WorkerError>) {
+        let Some(span) = &p.span else { return };
+        let ended_ms = chrono::Utc::now().timestamp_millis();
+        let error = error.map(|e| json!({ "message": e.message, "name": e.name }));
+        self.publish_live(
+            &p.scope,
+            "span",
+            json!({
+                "phase": "end", "traceId": span.trace_id, "step": p.step, "trigger": span.trigger,
+                "attempt": span.attempt, "startedMs": span.started_ms, "endedMs": ended_ms, "ok": ok, "error": error,
+            }),
+        );
+        let record = cfp_store::spans::SpanRecord {
+            id: None,
+            trace_id: span.trace_id.clone(),
+            step: p.step.clone(),
+            trigger: match span.trigger {
+                Trigger::Api => "api",
+                Trigger::Event => "event",
+                Trigger::Cron => "cron",
+            }
+            .into(),
+            attempt: span.attempt as i32,
+            invocation_id: Some(span.id.clone()),
+            started_ms: span.started_ms,
+            ended_ms,
+            ok,
+            error,
+        };
+        let _ = self
+            .inner()
+            .writes
+            .send(crate::tasks::Write::Span(p.scope.clone(), record));
     }
 
     /// Removes a pending invocation and frees its worker slot and dispatcher slot.
@@ -146,6 +201,7 @@ impl Engine {
             );
             return;
         }
+        self.record_span(&p, result.ok, result.error.as_ref());
         match p.kind {
             PendingKind::Api { reply } => {
                 let _ = reply.send(Ok(result));
@@ -172,24 +228,13 @@ impl Engine {
     }
 
     /// Records a failed attempt: schedules the retry or dead-letters the delivery.
-    pub(crate) async fn fail_delivery(
-        &self,
-        scope: Scope,
-        step: String,
-        d: Delivery,
-        error: WorkerError,
-    ) {
+    pub(crate) async fn fail_delivery(&self, scope: Scope, step: String, d: Delivery, error: WorkerError) {
         let cfg = &self.inner().cfg;
         let retriable = error.retriable.unwrap_or(true);
         let delay = retriable.then(|| {
-            error.retry_after_ms.unwrap_or_else(|| {
-                ids::backoff_ms(
-                    &d.key,
-                    d.attempt as u32,
-                    cfg.retry_base_ms,
-                    cfg.retry_cap_ms,
-                )
-            })
+            error
+                .retry_after_ms
+                .unwrap_or_else(|| ids::backoff_ms(&d.key, d.attempt as u32, cfg.retry_base_ms, cfg.retry_cap_ms))
         });
         let error_json = json!({
             "message": error.message, "name": error.name, "stack": error.stack, "attempt": d.attempt,
@@ -197,12 +242,7 @@ impl Engine {
         });
         let mut backoff = Duration::from_millis(100);
         let outcome = loop {
-            match self
-                .inner()
-                .store
-                .fail(d.seq, d.attempt, &error_json, delay)
-                .await
-            {
+            match self.inner().store.fail(d.seq, d.attempt, &error_json, delay).await {
                 Ok(o) => break o,
                 Err(e) if e.is_transient() && !self.is_shutting_down() => {
                     tracing::warn!(error = %e, "recording a failed attempt failed; retrying");
@@ -293,6 +333,7 @@ impl Engine {
             input,
         };
         let pending = Pending {
+            span: None,
             worker,
             scope: scope.clone(),
             step: step.to_string(),
@@ -303,9 +344,7 @@ impl Engine {
         if !self.start_invocation(worker, frame, pending) {
             return Err(InvokeError::WorkerGone(step.to_string()));
         }
-        let mut result = rx
-            .await
-            .map_err(|_| InvokeError::WorkerGone(step.to_string()))??;
+        let mut result = rx.await.map_err(|_| InvokeError::WorkerGone(step.to_string()))??;
         if result.ok && !result.emits.is_empty() {
             let key = format!("{step}:{idempotency_key}");
             let events = to_events(&key, trace_id, std::mem::take(&mut result.emits));
@@ -331,18 +370,19 @@ pub(crate) fn fail_worker_invocations(engine: &Engine, worker: WorkerId) {
         let Some(p) = engine.finish_pending(&id) else {
             continue;
         };
+        let error = WorkerError {
+            message: "the worker running this step disconnected before it finished".into(),
+            name: Some("WorkerDisconnected".into()),
+            retriable: Some(true),
+            retry_after_ms: Some(0),
+            ..Default::default()
+        };
+        engine.record_span(&p, false, Some(&error));
         match p.kind {
             PendingKind::Api { reply } => {
                 let _ = reply.send(Err(InvokeError::WorkerGone(p.step)));
             }
             PendingKind::Queue(d) => {
-                let error = WorkerError {
-                    message: "the worker running this step disconnected before it finished".into(),
-                    name: Some("WorkerDisconnected".into()),
-                    retriable: Some(true),
-                    retry_after_ms: Some(0),
-                    ..Default::default()
-                };
                 let engine = engine.clone();
                 tokio::spawn(async move { engine.fail_delivery(p.scope, p.step, d, error).await });
             }
@@ -392,6 +432,13 @@ pub(crate) async fn deadline_watch(engine: Engine) {
                     reason: "timeout".into(),
                 },
             );
+            let error = WorkerError {
+                message: format!("handler timed out after {} ms", p.timeout_ms),
+                name: Some("TimeoutError".into()),
+                retriable: Some(true),
+                ..Default::default()
+            };
+            engine.record_span(&p, false, Some(&error));
             match p.kind {
                 PendingKind::Api { reply } => {
                     let _ = reply.send(Err(InvokeError::Timeout {
@@ -400,16 +447,8 @@ pub(crate) async fn deadline_watch(engine: Engine) {
                     }));
                 }
                 PendingKind::Queue(d) => {
-                    let error = WorkerError {
-                        message: format!("handler timed out after {} ms", p.timeout_ms),
-                        name: Some("TimeoutError".into()),
-                        retriable: Some(true),
-                        ..Default::default()
-                    };
                     let engine = engine.clone();
-                    tokio::spawn(
-                        async move { engine.fail_delivery(p.scope, p.step, d, error).await },
-                    );
+                    tokio::spawn(async move { engine.fail_delivery(p.scope, p.step, d, error).await });
                 }
             }
         }

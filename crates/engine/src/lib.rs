@@ -35,7 +35,7 @@ use cfp_store::logs::LogRecord;
 use cfp_store::queue::{NewEvent, Woken};
 use cfp_store::{Scope, Store, StoreError};
 use serde_json::Value;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{broadcast, mpsc, watch};
 use tokio::task::JoinHandle;
 
 pub use invoke::{InvokeError, WorkerResult};
@@ -63,6 +63,8 @@ pub struct EngineConfig {
     pub lease_stale_after_s: u64,
     /// Done queue rows are kept this long (dedup window and recent runs).
     pub done_retention_s: u64,
+    /// Logs and spans are kept this long.
+    pub observability_retention_s: u64,
     pub default_worker_capacity: u32,
 }
 
@@ -78,9 +80,19 @@ impl Default for EngineConfig {
             poll_interval: Duration::from_millis(1_000),
             lease_stale_after_s: 15,
             done_retention_s: 24 * 3600,
+            observability_retention_s: 7 * 24 * 3600,
             default_worker_capacity: 256,
         }
     }
+}
+
+/// Something the workbench shows live: a log line, a span starting or ending, a registration change.
+#[derive(Debug, Clone)]
+pub struct LiveEvent {
+    pub scope: Scope,
+    /// `log`, `span` or `steps`.
+    pub kind: &'static str,
+    pub data: Value,
 }
 
 /// Handle to the engine. Cheap to clone.
@@ -96,7 +108,8 @@ pub(crate) struct Inner {
     pub pending: Mutex<HashMap<String, Pending>>,
     pub dispatchers: Mutex<HashMap<(Scope, String), Arc<Dispatcher>>>,
     pub completions: mpsc::UnboundedSender<cfp_store::queue::Completion>,
-    pub logs: mpsc::UnboundedSender<(Scope, LogRecord)>,
+    pub writes: mpsc::UnboundedSender<tasks::Write>,
+    pub live: broadcast::Sender<LiveEvent>,
     pub next_worker: AtomicU64,
     /// Completions and log lines sent to the writers and not yet written.
     pub unwritten: std::sync::atomic::AtomicUsize,
@@ -118,7 +131,8 @@ impl Engine {
                 pending: Mutex::new(HashMap::new()),
                 dispatchers: Mutex::new(HashMap::new()),
                 completions: ctx,
-                logs: ltx,
+                writes: ltx,
+                live: broadcast::channel(4096).0,
                 next_worker: AtomicU64::new(1),
                 unwritten: Default::default(),
                 shutdown,
@@ -127,7 +141,7 @@ impl Engine {
         };
         let tasks = vec![
             tokio::spawn(tasks::completer(engine.clone(), crx)),
-            tokio::spawn(tasks::log_writer(engine.clone(), lrx)),
+            tokio::spawn(tasks::writer(engine.clone(), lrx)),
             tokio::spawn(tasks::listener(engine.clone())),
             tokio::spawn(tasks::maintenance(engine.clone())),
             tokio::spawn(invoke::deadline_watch(engine.clone())),
@@ -194,11 +208,7 @@ impl Engine {
     }
 
     /// Registers a worker's steps; persists the project's step set and starts dispatchers.
-    pub async fn register(
-        &self,
-        worker: WorkerId,
-        steps: Vec<StepManifest>,
-    ) -> Result<ToWorker, StoreError> {
+    pub async fn register(&self, worker: WorkerId, steps: Vec<StepManifest>) -> Result<ToWorker, StoreError> {
         let (scope, accepted, errors, manifests) = {
             let mut reg = self.inner.reg.lock().unwrap();
             let Some(scope) = reg.workers.get(&worker).map(|w| w.scope.clone()) else {
@@ -222,6 +232,7 @@ impl Engine {
             tracing::warn!(step = %e.step, file = %e.file, code = %e.code, "{}", e.message);
         }
         tracing::info!(project = %scope.project, worker, steps = accepted.len(), errors = errors.len(), "worker registered steps");
+        self.publish_live(&scope, "steps", serde_json::json!({ "steps": accepted.len() }));
         Ok(ToWorker::Registered {
             steps: accepted.into_iter().map(|s| s.name).collect(),
             errors,
@@ -247,6 +258,7 @@ impl Engine {
         };
         if let Some(scope) = scope {
             tracing::info!(project = %scope.project, worker, "worker disconnected");
+            self.publish_live(&scope, "steps", serde_json::json!({}));
         }
         invoke::fail_worker_invocations(self, worker);
     }
@@ -333,6 +345,7 @@ impl Engine {
         for e in entries {
             let level = e.level.as_str().to_string();
             let rec = LogRecord {
+                id: None,
                 ts_ms: e.ts,
                 level,
                 msg: e.msg,
@@ -341,7 +354,35 @@ impl Engine {
                 invocation_id: e.invocation_id,
                 data: e.data,
             };
-            let _ = self.inner.logs.send((scope.clone(), rec));
+            self.log_record(&scope, rec);
+        }
+    }
+
+    /// Queues a log line for storage and shows it live.
+    pub(crate) fn log_record(&self, scope: &Scope, rec: LogRecord) {
+        if self.inner.live.receiver_count() > 0 {
+            let data = serde_json::to_value(&rec).unwrap_or_default();
+            let _ = self.inner.live.send(LiveEvent {
+                scope: scope.clone(),
+                kind: "log",
+                data,
+            });
+        }
+        let _ = self.inner.writes.send(tasks::Write::Log(scope.clone(), rec));
+    }
+
+    /// Live events of every project; the subscriber filters by scope.
+    pub fn subscribe_live(&self) -> broadcast::Receiver<LiveEvent> {
+        self.inner.live.subscribe()
+    }
+
+    pub(crate) fn publish_live(&self, scope: &Scope, kind: &'static str, data: Value) {
+        if self.inner.live.receiver_count() > 0 {
+            let _ = self.inner.live.send(LiveEvent {
+                scope: scope.clone(),
+                kind,
+                data,
+            });
         }
     }
 
@@ -356,6 +397,7 @@ impl Engine {
         data: Option<Value>,
     ) {
         let rec = LogRecord {
+            id: None,
             ts_ms: chrono::Utc::now().timestamp_millis(),
             level: level.into(),
             msg,
@@ -364,7 +406,7 @@ impl Engine {
             invocation_id: None,
             data,
         };
-        let _ = self.inner.logs.send((scope.clone(), rec));
+        self.log_record(scope, rec);
     }
 
     pub fn send_to_worker(&self, worker: WorkerId, frame: ToWorker) -> bool {
@@ -405,8 +447,7 @@ impl Engine {
             }
         }
         let until = tokio::time::Instant::now() + deadline;
-        while tokio::time::Instant::now() < until && !self.inner.pending.lock().unwrap().is_empty()
-        {
+        while tokio::time::Instant::now() < until && !self.inner.pending.lock().unwrap().is_empty() {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         let leftover = invoke::take_queue_pending(self);

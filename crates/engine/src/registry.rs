@@ -55,11 +55,7 @@ impl Registry {
         // Steps hosted by the project's other workers.
         let mut others: HashMap<String, StepManifest> = HashMap::new();
         let mut routes = RouteTable::default();
-        for w in self
-            .workers
-            .values()
-            .filter(|w| w.scope == scope && w.id != worker)
-        {
+        for w in self.workers.values().filter(|w| w.scope == scope && w.id != worker) {
             for m in w.steps.values() {
                 others.insert(m.name.clone(), m.clone());
                 if let (Some(method), Some(path)) = (&m.method, &m.path) {
@@ -84,10 +80,7 @@ impl Registry {
             if let Some(file) = seen.get(&step.name) {
                 errors.push(err(
                     "duplicate_step",
-                    format!(
-                        "step `{}` is defined in both {} and {}",
-                        step.name, file, step.file
-                    ),
+                    format!("step `{}` is defined in both {} and {}", step.name, file, step.file),
                 ));
                 continue;
             }
@@ -108,10 +101,7 @@ impl Registry {
                 continue;
             }
             if step.kind == StepKind::Api {
-                let (method, path) = (
-                    step.method.as_deref().unwrap_or(""),
-                    step.path.as_deref().unwrap_or(""),
-                );
+                let (method, path) = (step.method.as_deref().unwrap_or(""), step.path.as_deref().unwrap_or(""));
                 if let Err(e) = routes.add(method, path, &step.name) {
                     errors.push(err(
                         "route_conflict",
@@ -124,10 +114,7 @@ impl Registry {
             accepted.push(step);
         }
         if let Some(w) = self.workers.get_mut(&worker) {
-            w.steps = accepted
-                .iter()
-                .map(|s| (s.name.clone(), s.clone()))
-                .collect();
+            w.steps = accepted.iter().map(|s| (s.name.clone(), s.clone())).collect();
         }
         self.rebuild(&scope);
         (accepted, errors)
@@ -136,11 +123,7 @@ impl Registry {
     /// Rebuilds a project's route table and host lists from its connected workers.
     pub fn rebuild(&mut self, scope: &Scope) {
         let mut project = Project::default();
-        let mut ids: Vec<&Worker> = self
-            .workers
-            .values()
-            .filter(|w| &w.scope == scope)
-            .collect();
+        let mut ids: Vec<&Worker> = self.workers.values().filter(|w| &w.scope == scope).collect();
         ids.sort_by_key(|w| w.id);
         for w in ids {
             for m in w.steps.values() {
@@ -148,10 +131,7 @@ impl Registry {
                 if let (StepKind::Api, Some(method), Some(path)) = (m.kind, &m.method, &m.path) {
                     let _ = project.routes.add(method, path, &m.name);
                 }
-                project
-                    .manifests
-                    .entry(m.name.clone())
-                    .or_insert_with(|| m.clone());
+                project.manifests.entry(m.name.clone()).or_insert_with(|| m.clone());
             }
         }
         if project.manifests.is_empty() && !self.workers.values().any(|w| &w.scope == scope) {
@@ -186,9 +166,7 @@ impl Registry {
     }
 
     pub fn is_hosted(&self, scope: &Scope, step: &str) -> bool {
-        self.projects
-            .get(scope)
-            .is_some_and(|p| p.hosts.contains_key(step))
+        self.projects.get(scope).is_some_and(|p| p.hosts.contains_key(step))
     }
 
     /// Every step of every project, for the scheduler and dispatchers.
@@ -207,14 +185,14 @@ fn validate(step: &StepManifest) -> Option<String> {
             if !["GET", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "HEAD"]
                 .contains(&method.to_ascii_uppercase().as_str())
             {
-                return Some(format!("api step `{}` has method `{method}`; expected GET, POST, PUT, DELETE, PATCH, OPTIONS or HEAD", step.name));
+                return Some(format!(
+                    "api step `{}` has method `{method}`; expected GET, POST, PUT, DELETE, PATCH, OPTIONS or HEAD",
+                    step.name
+                ));
             }
             match step.path.as_deref() {
                 Some(p) if p.starts_with('/') => None,
-                _ => Some(format!(
-                    "api step `{}` needs a `path` starting with `/`",
-                    step.name
-                )),
+                _ => Some(format!("api step `{}` needs a `path` starting with `/`", step.name)),
             }
         }
         StepKind::Event if step.subscribes.is_empty() => {
@@ -223,10 +201,7 @@ fn validate(step: &StepManifest) -> Option<String> {
         StepKind::Cron => match step.cron.as_deref().map(crate::cron::parse) {
             Some(Ok(_)) => None,
             Some(Err(e)) => Some(format!("cron step `{}`: {e}", step.name)),
-            None => Some(format!(
-                "cron step `{}` has no `cron` expression",
-                step.name
-            )),
+            None => Some(format!("cron step `{}` has no `cron` expression", step.name)),
         },
         _ => None,
     }

@@ -101,18 +101,14 @@ impl RouteTable {
                 continue;
             }
             let mut params = HashMap::new();
-            let ok = route
-                .segments
-                .iter()
-                .zip(&parts)
-                .all(|(seg, part)| match seg {
-                    Segment::Literal(l) => l == part,
-                    Segment::Param(name) => {
-                        let decoded = percent_decode(part);
-                        params.insert(name.clone(), decoded);
-                        true
-                    }
-                });
+            let ok = route.segments.iter().zip(&parts).all(|(seg, part)| match seg {
+                Segment::Literal(l) => l == part,
+                Segment::Param(name) => {
+                    let decoded = percent_decode(part);
+                    params.insert(name.clone(), decoded);
+                    true
+                }
+            });
             if !ok {
                 continue;
             }
@@ -169,17 +165,13 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
-        assert!(
-            matches!(t.resolve("GET", "/todo/all"), RouteMatch::Found { step, .. } if step == "ListTodos")
-        );
+        assert!(matches!(t.resolve("GET", "/todo/all"), RouteMatch::Found { step, .. } if step == "ListTodos"));
         assert_eq!(
             t.resolve("DELETE", "/todo"),
             RouteMatch::MethodNotAllowed(vec!["POST".into()])
         );
         assert_eq!(t.resolve("GET", "/nothing"), RouteMatch::NotFound);
-        assert!(
-            matches!(t.resolve("GET", "/todo/a%20b"), RouteMatch::Found { params, .. } if params["id"] == "a b")
-        );
+        assert!(matches!(t.resolve("GET", "/todo/a%20b"), RouteMatch::Found { params, .. } if params["id"] == "a b"));
     }
 
     #[test]

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use cfp_store::logs::LogRecord;
 use cfp_store::queue::{Completion, Woken, NOTIFY_CHANNEL};
+use cfp_store::spans::SpanRecord;
 use cfp_store::Scope;
 use sqlx::postgres::PgListener;
 use tokio::sync::mpsc;
@@ -32,10 +33,7 @@ pub(crate) async fn completer(engine: Engine, mut rx: mpsc::UnboundedReceiver<Co
             match engine.store().complete(&batch).await {
                 Ok((accepted, woken)) => {
                     if accepted.len() < n {
-                        tracing::debug!(
-                            dropped = n - accepted.len(),
-                            "results of expired leases dropped"
-                        );
+                        tracing::debug!(dropped = n - accepted.len(), "results of expired leases dropped");
                     }
                     engine.wake(&woken);
                     break;
@@ -55,28 +53,44 @@ pub(crate) async fn completer(engine: Engine, mut rx: mpsc::UnboundedReceiver<Co
     }
 }
 
-pub(crate) async fn log_writer(
-    engine: Engine,
-    mut rx: mpsc::UnboundedReceiver<(Scope, LogRecord)>,
-) {
+/// Observability rows written in batches, off the hot path.
+pub enum Write {
+    Log(Scope, LogRecord),
+    Span(Scope, SpanRecord),
+}
+
+pub(crate) async fn writer(engine: Engine, mut rx: mpsc::UnboundedReceiver<Write>) {
     while let Some(first) = rx.recv().await {
         let mut batch = vec![first];
         // Linger briefly so bursts become one insert.
         tokio::time::sleep(Duration::from_millis(20)).await;
-        while batch.len() < 2000 {
+        while batch.len() < 4000 {
             match rx.try_recv() {
                 Ok(r) => batch.push(r),
                 Err(_) => break,
             }
         }
+        let mut logs = Vec::new();
+        let mut spans = Vec::new();
+        for w in batch {
+            match w {
+                Write::Log(s, r) => logs.push((s, r)),
+                Write::Span(s, r) => spans.push((s, r)),
+            }
+        }
         for attempt in 0..5 {
-            match engine.store().insert_logs(&batch).await {
+            let result = async {
+                engine.store().insert_logs(&logs).await?;
+                engine.store().insert_spans(&spans).await
+            }
+            .await;
+            match result {
                 Ok(()) => break,
                 Err(e) if e.is_transient() && attempt < 4 => {
                     tokio::time::sleep(Duration::from_millis(200 << attempt)).await
                 }
                 Err(e) => {
-                    tracing::warn!(error = %e, lines = batch.len(), "could not store log lines");
+                    tracing::warn!(error = %e, logs = logs.len(), spans = spans.len(), "could not store logs and spans");
                     break;
                 }
             }
@@ -107,8 +121,7 @@ pub(crate) async fn listener(engine: Engine) {
             match listener.try_recv().await {
                 Ok(Some(n)) => {
                     let mut parts = n.payload().splitn(3, '/');
-                    if let (Some(t), Some(p), Some(s)) = (parts.next(), parts.next(), parts.next())
-                    {
+                    if let (Some(t), Some(p), Some(s)) = (parts.next(), parts.next(), parts.next()) {
                         engine.wake(&[Woken {
                             scope: Scope::new(t, p),
                             step: s.to_string(),
@@ -152,11 +165,7 @@ pub(crate) async fn maintenance(engine: Engine) {
             continue;
         }
         if n.is_multiple_of(2) {
-            match engine
-                .store()
-                .reap_leases(engine.config().lease_stale_after_s)
-                .await
-            {
+            match engine.store().reap_leases(engine.config().lease_stale_after_s).await {
                 Ok(woken) if !woken.is_empty() => {
                     tracing::info!(steps = woken.len(), "expired leases returned to the queue");
                     engine.wake(&woken);
@@ -166,11 +175,7 @@ pub(crate) async fn maintenance(engine: Engine) {
             }
         }
         if n.is_multiple_of(60) {
-            if let Err(e) = engine
-                .store()
-                .sweep_done(engine.config().done_retention_s)
-                .await
-            {
+            if let Err(e) = engine.store().sweep_done(engine.config().done_retention_s).await {
                 tracing::warn!(error = %e, "retention sweep failed");
             }
         }

@@ -24,11 +24,12 @@ pub fn routes() -> Router<AppState> {
         .route("/steps", get(steps))
         .route("/logs", get(logs))
         .route("/queues", get(queues))
+        .merge(crate::observe::routes())
 }
 
 type Caller = (State<AppState>, ConnectInfo<SocketAddr>, HeaderMap);
 
-fn check(app: &AppState, peer: SocketAddr, headers: &HeaderMap) -> Result<(), ApiError> {
+pub(crate) fn check(app: &AppState, peer: SocketAddr, headers: &HeaderMap) -> Result<(), ApiError> {
     authenticate(&app.cfg, peer, headers).map(|_| ())
 }
 
@@ -58,22 +59,13 @@ async fn emit(
     }
     let Json(body) = body.map_err(|e| ApiError::bad_request("invalid_body", e.body_text()))?;
     if body.topic.trim().is_empty() {
-        return Err(ApiError::bad_request(
-            "invalid_body",
-            "`topic` must not be empty",
-        ));
+        return Err(ApiError::bad_request("invalid_body", "`topic` must not be empty"));
     }
     let trace_id = uuid::Uuid::new_v4().to_string();
     let scope = &app.cfg.default_scope;
     let event_id = app
         .engine
-        .emit(
-            scope,
-            &body.topic,
-            body.data,
-            body.message_group_id,
-            trace_id.clone(),
-        )
+        .emit(scope, &body.topic, body.data, body.message_group_id, trace_id.clone())
         .await?;
     Ok((
         StatusCode::ACCEPTED,
@@ -105,12 +97,8 @@ async fn dlq_list(
 }
 
 fn parse_id(id: &str) -> Result<i64, ApiError> {
-    id.parse().map_err(|_| {
-        ApiError::bad_request(
-            "invalid_id",
-            format!("dead-letter id `{id}` is not a number"),
-        )
-    })
+    id.parse()
+        .map_err(|_| ApiError::bad_request("invalid_id", format!("dead-letter id `{id}` is not a number")))
 }
 
 async fn dlq_replay(
@@ -153,14 +141,8 @@ async fn dlq_discard(
 
 async fn steps((State(app), ConnectInfo(peer), headers): Caller) -> Result<Json<Value>, ApiError> {
     check(&app, peer, &headers)?;
-    let steps = app
-        .engine
-        .store()
-        .list_steps(&app.cfg.default_scope)
-        .await?;
-    Ok(Json(
-        json!({ "steps": steps, "workers": app.engine.worker_count() }),
-    ))
+    let steps = app.engine.store().list_steps(&app.cfg.default_scope).await?;
+    Ok(Json(json!({ "steps": steps, "workers": app.engine.worker_count() })))
 }
 
 #[derive(Deserialize)]
@@ -170,6 +152,7 @@ struct LogsQuery {
     step: Option<String>,
     level: Option<String>,
     q: Option<String>,
+    after: Option<i64>,
     limit: Option<i64>,
 }
 
@@ -183,22 +166,15 @@ async fn logs(
         step: q.step,
         level: q.level,
         search: q.q,
+        after: q.after,
         limit: q.limit.unwrap_or(200),
     };
-    let logs = app
-        .engine
-        .store()
-        .query_logs(&app.cfg.default_scope, &query)
-        .await?;
+    let logs = app.engine.store().query_logs(&app.cfg.default_scope, &query).await?;
     Ok(Json(json!({ "logs": logs })))
 }
 
 async fn queues((State(app), ConnectInfo(peer), headers): Caller) -> Result<Json<Value>, ApiError> {
     check(&app, peer, &headers)?;
-    let stats = app
-        .engine
-        .store()
-        .queue_stats(&app.cfg.default_scope)
-        .await?;
+    let stats = app.engine.store().queue_stats(&app.cfg.default_scope).await?;
     Ok(Json(json!({ "queues": stats })))
 }

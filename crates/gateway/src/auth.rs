@@ -25,18 +25,12 @@ pub fn bearer(headers: &HeaderMap) -> Option<&str> {
 
 /// In dev mode a loopback caller is the local developer whatever it sends (API steps often use the
 /// `Authorization` header for their own purposes); otherwise the bearer token must be the admin token.
-pub fn authenticate(
-    cfg: &GatewayConfig,
-    peer: SocketAddr,
-    headers: &HeaderMap,
-) -> Result<Principal, ApiError> {
+pub fn authenticate(cfg: &GatewayConfig, peer: SocketAddr, headers: &HeaderMap) -> Result<Principal, ApiError> {
     if cfg.dev && peer.ip().is_loopback() {
         return Ok(Principal::LocalDeveloper);
     }
     match (bearer(headers), cfg.admin_token.as_deref()) {
-        (Some(given), Some(expected))
-            if constant_time_eq(given.as_bytes(), expected.as_bytes()) =>
-        {
+        (Some(given), Some(expected)) if constant_time_eq(given.as_bytes(), expected.as_bytes()) => {
             Ok(Principal::Admin)
         }
         (Some(_), _) => Err(ApiError::new(

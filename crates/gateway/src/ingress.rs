@@ -16,11 +16,7 @@ use crate::auth::authenticate;
 use crate::error::ApiError;
 use crate::AppState;
 
-pub async fn handle(
-    State(app): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    req: Request,
-) -> Response {
+pub async fn handle(State(app): State<AppState>, ConnectInfo(peer): ConnectInfo<SocketAddr>, req: Request) -> Response {
     match call_step(&app, peer, req).await {
         Ok(r) => r,
         Err(e) => e.into_response(),
@@ -29,6 +25,16 @@ pub async fn handle(
 
 async fn call_step(app: &AppState, peer: SocketAddr, req: Request) -> Result<Response, ApiError> {
     let cfg = &app.cfg;
+    // `/` opens the workbench (public, it is the login page) unless a step owns `GET /`.
+    if req.method() == axum::http::Method::GET
+        && req.uri().path() == "/"
+        && !matches!(
+            app.engine.resolve_route(&cfg.default_scope, "GET", "/"),
+            RouteMatch::Found { .. }
+        )
+    {
+        return Ok(axum::response::Redirect::temporary("/__cfp/").into_response());
+    }
     authenticate(cfg, peer, req.headers())?;
     let method = req.method().as_str().to_string();
     let path = req.uri().path().to_string();
@@ -39,10 +45,7 @@ async fn call_step(app: &AppState, peer: SocketAddr, req: Request) -> Result<Res
             let mut r = ApiError::new(
                 StatusCode::METHOD_NOT_ALLOWED,
                 "method_not_allowed",
-                format!(
-                    "{method} is not allowed on {path}; allowed: {}",
-                    allowed.join(", ")
-                ),
+                format!("{method} is not allowed on {path}; allowed: {}", allowed.join(", ")),
             )
             .into_response();
             if let Ok(v) = HeaderValue::from_str(&allowed.join(", ")) {
@@ -50,11 +53,7 @@ async fn call_step(app: &AppState, peer: SocketAddr, req: Request) -> Result<Res
             }
             return Ok(r);
         }
-        RouteMatch::NotFound => {
-            return Err(ApiError::not_found(format!(
-                "no API step handles {method} {path}"
-            )))
-        }
+        RouteMatch::NotFound => return Err(ApiError::not_found(format!("no API step handles {method} {path}"))),
     };
     let limit = cfg.body_limit;
     let too_large = || {
@@ -74,9 +73,7 @@ async fn call_step(app: &AppState, peer: SocketAddr, req: Request) -> Result<Res
     }
     let query = req.uri().query().unwrap_or("").to_string();
     let headers = req.headers().clone();
-    let bytes = to_bytes(req.into_body(), limit)
-        .await
-        .map_err(|_| too_large())?;
+    let bytes = to_bytes(req.into_body(), limit).await.map_err(|_| too_large())?;
     let body = parse_body(&headers, &bytes)?;
     let trace_id = uuid::Uuid::new_v4().to_string();
     let idempotency_key = headers
@@ -95,29 +92,14 @@ async fn call_step(app: &AppState, peer: SocketAddr, req: Request) -> Result<Res
     });
     let result = app
         .engine
-        .invoke_api(
-            scope,
-            &step,
-            input,
-            &trace_id,
-            &idempotency_key,
-            cfg.request_timeout,
-        )
+        .invoke_api(scope, &step, input, &trace_id, &idempotency_key, cfg.request_timeout)
         .await
         .map_err(|e| match e {
-            InvokeError::NoWorker(_) | InvokeError::WorkerGone(_) => ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "worker_unavailable",
-                e.to_string(),
-            ),
-            InvokeError::Timeout { .. } => {
-                ApiError::new(StatusCode::GATEWAY_TIMEOUT, "timeout", e.to_string())
+            InvokeError::NoWorker(_) | InvokeError::WorkerGone(_) => {
+                ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "worker_unavailable", e.to_string())
             }
-            InvokeError::ShuttingDown => ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "shutting_down",
-                e.to_string(),
-            ),
+            InvokeError::Timeout { .. } => ApiError::new(StatusCode::GATEWAY_TIMEOUT, "timeout", e.to_string()),
+            InvokeError::ShuttingDown => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "shutting_down", e.to_string()),
             InvokeError::Store(s) => s.into(),
         })?;
     let mut response = if result.ok {
@@ -150,31 +132,18 @@ fn parse_body(headers: &HeaderMap, bytes: &[u8]) -> Result<Value, ApiError> {
         .unwrap_or("")
         .to_ascii_lowercase();
     let essence = ct.split(';').next().unwrap_or("").trim();
-    if essence == "application/json"
-        || essence.ends_with("+json")
-        || essence.is_empty() && looks_like_json(bytes)
-    {
-        return serde_json::from_slice(bytes).map_err(|e| {
-            ApiError::bad_request(
-                "invalid_json",
-                format!("request body is not valid JSON: {e}"),
-            )
-        });
+    if essence == "application/json" || essence.ends_with("+json") || essence.is_empty() && looks_like_json(bytes) {
+        return serde_json::from_slice(bytes)
+            .map_err(|e| ApiError::bad_request("invalid_json", format!("request body is not valid JSON: {e}")));
     }
-    if essence.starts_with("text/")
-        || essence == "application/x-www-form-urlencoded"
-        || essence == "application/xml"
-    {
+    if essence.starts_with("text/") || essence == "application/x-www-form-urlencoded" || essence == "application/xml" {
         return Ok(Value::String(String::from_utf8_lossy(bytes).into_owned()));
     }
     Ok(Value::Null)
 }
 
 fn looks_like_json(bytes: &[u8]) -> bool {
-    matches!(
-        bytes.iter().find(|b| !b.is_ascii_whitespace()),
-        Some(b'{') | Some(b'[')
-    )
+    matches!(bytes.iter().find(|b| !b.is_ascii_whitespace()), Some(b'{') | Some(b'['))
 }
 
 /// `a=1&a=2&b=x` → `{ a: ["1", "2"], b: "x" }`.
@@ -250,10 +219,7 @@ fn output_response(output: Value) -> Result<Response, ApiError> {
         }
         (Some(Value::String(s)), _) => (s.clone().into_bytes(), Some("text/plain; charset=utf-8")),
         (None, _) | (Some(Value::Null), _) => (Vec::new(), None),
-        (Some(v), _) => (
-            serde_json::to_vec(v).unwrap_or_default(),
-            Some("application/json"),
-        ),
+        (Some(v), _) => (serde_json::to_vec(v).unwrap_or_default(), Some("application/json")),
     };
     if let (false, Some(ct)) = (headers.contains_key(header::CONTENT_TYPE), default_ct) {
         headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(ct));
@@ -286,10 +252,7 @@ mod tests {
     #[test]
     fn json_body_errors_name_the_problem() {
         let mut h = HeaderMap::new();
-        h.insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/json"),
-        );
+        h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
         let e = parse_body(&h, b"{oops").unwrap_err();
         assert_eq!(e.code, "invalid_json");
         assert_eq!(parse_body(&h, br#"{"a":1}"#).unwrap(), json!({"a": 1}));

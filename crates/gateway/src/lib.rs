@@ -3,6 +3,8 @@
 //! - [`ingress`]: API steps — routing, limits (body size → 413, timeout → 504), request/response mapping.
 //! - [`worker_ws`]: the worker protocol endpoint `/__cfp/worker` (see `docs/protocol.md`).
 //! - [`admin`]: the runtime API under `/__cfp/api` (emit, dead letters, steps, logs, queues).
+//! - [`observe`]: traces, state, the layout file and the live feed (SSE) for the workbench.
+//! - [`workbench`]: the workbench SPA under `/__cfp/`.
 //! - [`auth`]: who is calling: the admin token, or the local developer on loopback in dev mode.
 //! - [`error`]: the one JSON error shape and its HTTP mapping.
 
@@ -10,6 +12,8 @@ pub mod admin;
 pub mod auth;
 pub mod error;
 pub mod ingress;
+pub mod observe;
+pub mod workbench;
 pub mod worker_ws;
 
 use std::net::SocketAddr;
@@ -35,6 +39,10 @@ pub struct GatewayConfig {
     pub admin_token: Option<String>,
     /// The project API steps are served for (single-project mode).
     pub default_scope: Scope,
+    /// Built workbench (apps/workbench/dist) served under `/__cfp/`.
+    pub workbench_dir: Option<std::path::PathBuf>,
+    /// The project's `motia-workbench.json` (node positions), read and written by the workbench.
+    pub layout_file: Option<std::path::PathBuf>,
 }
 
 impl Default for GatewayConfig {
@@ -46,6 +54,8 @@ impl Default for GatewayConfig {
             dev_endpoints: false,
             admin_token: None,
             default_scope: Scope::new("default", "default"),
+            workbench_dir: None,
+            layout_file: None,
         }
     }
 }
@@ -65,14 +75,18 @@ pub fn router(engine: Engine, cfg: GatewayConfig) -> Router {
         .route("/__cfp/health", get(health))
         .route("/__cfp/worker", get(worker_ws::upgrade))
         .nest("/__cfp/api", admin::routes())
-        .route("/__cfp/{*rest}", any(error::not_found))
+        .route("/__cfp/api/{*rest}", any(error::not_found))
+        .route(
+            "/__cfp",
+            get(|| async { axum::response::Redirect::temporary("/__cfp/") }),
+        )
+        .route("/__cfp/", get(workbench::index))
+        .route("/__cfp/{*path}", get(workbench::asset))
         .fallback(ingress::handle)
         .with_state(state)
 }
 
-async fn health(
-    axum::extract::State(app): axum::extract::State<AppState>,
-) -> axum::Json<serde_json::Value> {
+async fn health(axum::extract::State(app): axum::extract::State<AppState>) -> axum::Json<serde_json::Value> {
     axum::Json(serde_json::json!({
         "status": if app.engine.is_shutting_down() { "draining" } else { "ok" },
         "workers": app.engine.worker_count(),
@@ -85,10 +99,7 @@ pub async fn serve(
     app: Router,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown)
-    .await
+    axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
+        .with_graceful_shutdown(shutdown)
+        .await
 }

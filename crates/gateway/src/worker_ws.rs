@@ -61,23 +61,23 @@ async fn session(app: AppState, mut socket: WebSocket) {
             capacity,
         }) => {
             if protocol != PROTOCOL_VERSION {
-                return close_with(socket, 4400, ToWorker::error("unsupported_protocol",
-                    format!("this runtime speaks protocol {PROTOCOL_VERSION}; the worker sent {protocol}"))).await;
+                return close_with(
+                    socket,
+                    4400,
+                    ToWorker::error(
+                        "unsupported_protocol",
+                        format!("this runtime speaks protocol {PROTOCOL_VERSION}; the worker sent {protocol}"),
+                    ),
+                )
+                .await;
             }
-            (
-                token,
-                worker.name.unwrap_or_else(|| "worker".into()),
-                capacity,
-            )
+            (token, worker.name.unwrap_or_else(|| "worker".into()), capacity)
         }
         Ok(_) => {
             return close_with(
                 socket,
                 4401,
-                ToWorker::error(
-                    "unauthenticated",
-                    "the first frame must be `hello` with a worker token",
-                ),
+                ToWorker::error("unauthenticated", "the first frame must be `hello` with a worker token"),
             )
             .await
         }
@@ -85,10 +85,7 @@ async fn session(app: AppState, mut socket: WebSocket) {
             return close_with(
                 socket,
                 4401,
-                ToWorker::error(
-                    "unauthenticated",
-                    format!("the first frame must be `hello`: {e}"),
-                ),
+                ToWorker::error("unauthenticated", format!("the first frame must be `hello`: {e}")),
             )
             .await
         }
@@ -153,11 +150,7 @@ async fn session(app: AppState, mut socket: WebSocket) {
             Ok(Some(Ok(m))) => m,
             Ok(Some(Err(_))) | Ok(None) => break,
             Err(_) => {
-                tracing::warn!(
-                    worker = id,
-                    "worker silent for {:?}; dropping the connection",
-                    idle
-                );
+                tracing::warn!(worker = id, "worker silent for {:?}; dropping the connection", idle);
                 break;
             }
         };
@@ -175,10 +168,7 @@ async fn session(app: AppState, mut socket: WebSocket) {
     }
     // Dropping the worker from the registry drops its frame sender, which ends the writer.
     engine.disconnect_worker(id);
-    if tokio::time::timeout(Duration::from_secs(1), writer)
-        .await
-        .is_err()
-    {
+    if tokio::time::timeout(Duration::from_secs(1), writer).await.is_err() {
         tracing::debug!(worker = id, "writer did not finish closing in 1 s");
     }
 }
@@ -200,7 +190,10 @@ async fn on_frame(engine: &Engine, id: WorkerId, scope: &Scope, text: &str) {
                 Ok(r) => r,
                 Err(e) => {
                     tracing::error!(error = %e, "storing the registration failed");
-                    ToWorker::error("registration_failed", "the runtime could not store the registration; it will retry when you re-register")
+                    ToWorker::error(
+                        "registration_failed",
+                        "the runtime could not store the registration; it will retry when you re-register",
+                    )
                 }
             };
             engine.send_to_worker(id, reply);
@@ -260,64 +253,38 @@ async fn on_frame(engine: &Engine, id: WorkerId, scope: &Scope, text: &str) {
 }
 
 fn str_param<'a>(params: &'a Value, name: &str) -> Result<&'a str, RpcError> {
-    params
-        .get(name)
-        .and_then(Value::as_str)
-        .ok_or_else(|| RpcError {
-            code: "bad_request".into(),
-            message: format!("parameter `{name}` must be a string"),
-        })
+    params.get(name).and_then(Value::as_str).ok_or_else(|| RpcError {
+        code: "bad_request".into(),
+        message: format!("parameter `{name}` must be a string"),
+    })
 }
 
 /// State RPC, always within the worker's own project.
-async fn rpc(
-    engine: &Engine,
-    scope: &Scope,
-    method: &str,
-    params: &Value,
-) -> Result<Value, RpcError> {
+async fn rpc(engine: &Engine, scope: &Scope, method: &str, params: &Value) -> Result<Value, RpcError> {
     let store = engine.store();
     let internal = |e: cfp_store::StoreError| {
         tracing::warn!(error = %e, method, "state call failed");
         RpcError {
-            code: if e.is_transient() {
-                "unavailable"
-            } else {
-                "internal"
-            }
-            .into(),
+            code: if e.is_transient() { "unavailable" } else { "internal" }.into(),
             message: format!("{method} failed: {e}"),
         }
     };
     match method {
         "state.get" => Ok(store
-            .state_get(
-                scope,
-                str_param(params, "group")?,
-                str_param(params, "key")?,
-            )
+            .state_get(scope, str_param(params, "group")?, str_param(params, "key")?)
             .await
             .map_err(internal)?
             .unwrap_or(Value::Null)),
         "state.set" => {
             let value = params.get("value").cloned().unwrap_or(Value::Null);
             store
-                .state_set(
-                    scope,
-                    str_param(params, "group")?,
-                    str_param(params, "key")?,
-                    &value,
-                )
+                .state_set(scope, str_param(params, "group")?, str_param(params, "key")?, &value)
                 .await
                 .map_err(internal)?;
             Ok(value)
         }
         "state.delete" => Ok(store
-            .state_delete(
-                scope,
-                str_param(params, "group")?,
-                str_param(params, "key")?,
-            )
+            .state_delete(scope, str_param(params, "group")?, str_param(params, "key")?)
             .await
             .map_err(internal)?
             .unwrap_or(Value::Null)),

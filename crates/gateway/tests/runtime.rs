@@ -42,11 +42,7 @@ async fn api_request_flows_through_an_event_chain() {
         ("Greeted", Arc::new(|f: &Value| json!({"ok": true, "emits": [{"topic": "done", "data": f["input"]["data"]}]}))),
         ("Done", Arc::new(move |f: &Value| { seen2.lock().unwrap().push(f.clone()); json!({"ok": true}) })),
     ])).await;
-    assert_eq!(
-        registered["steps"].as_array().unwrap().len(),
-        3,
-        "{registered}"
-    );
+    assert_eq!(registered["steps"].as_array().unwrap().len(), 3, "{registered}");
 
     let r = http(
         rt.addr,
@@ -57,10 +53,7 @@ async fn api_request_flows_through_an_event_chain() {
     )
     .await;
     assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
-    assert_eq!(
-        r.json(),
-        json!({"hi": "ada", "q": {"x": ["1", "2"], "y": "z"}})
-    );
+    assert_eq!(r.json(), json!({"hi": "ada", "q": {"x": ["1", "2"], "y": "z"}}));
     assert_eq!(r.headers["x-step"], "hello");
     let trace = r.headers["x-trace-id"].clone();
 
@@ -69,20 +62,10 @@ async fn api_request_flows_through_an_event_chain() {
         "the chain did not reach the last step"
     );
     let last = seen.lock().unwrap()[0].clone();
-    assert_eq!(
-        last["input"]["data"],
-        json!({"name": "ada", "body": {"n": 1}})
-    );
-    assert_eq!(
-        last["traceId"],
-        json!(trace),
-        "the trace id travels with every event"
-    );
+    assert_eq!(last["input"]["data"], json!({"name": "ada", "body": {"n": 1}}));
+    assert_eq!(last["traceId"], json!(trace), "the trace id travels with every event");
     assert_eq!(last["trigger"], "event");
-    assert!(last["idempotencyKey"]
-        .as_str()
-        .unwrap()
-        .starts_with("Done:"));
+    assert!(last["idempotencyKey"].as_str().unwrap().starts_with("Done:"));
     drop(w);
     rt.stop().await;
 }
@@ -98,11 +81,23 @@ async fn gateway_errors_are_json_with_stable_codes() {
         api_step("Slow", "GET", "/slow", &[]),
         api_step("Boom", "GET", "/boom", &[])
     ]);
-    let (_w, _) = FakeWorker::connect(&rt.ws_url(), TOKEN, steps, handlers(vec![
-        ("Echo", Arc::new(|f: &Value| json!({"ok": true, "output": {"status": 200, "body": f["input"]["body"]}}))),
-        ("Slow", Arc::new(|_: &Value| json!({"never": true}))),
-        ("Boom", Arc::new(|_: &Value| json!({"ok": false, "error": {"message": "kaboom"}}))),
-    ])).await;
+    let (_w, _) = FakeWorker::connect(
+        &rt.ws_url(),
+        TOKEN,
+        steps,
+        handlers(vec![
+            (
+                "Echo",
+                Arc::new(|f: &Value| json!({"ok": true, "output": {"status": 200, "body": f["input"]["body"]}})),
+            ),
+            ("Slow", Arc::new(|_: &Value| json!({"never": true}))),
+            (
+                "Boom",
+                Arc::new(|_: &Value| json!({"ok": false, "error": {"message": "kaboom"}})),
+            ),
+        ]),
+    )
+    .await;
     let auth = ("authorization", "Bearer test-admin-token-0123456789");
 
     let r = http(
@@ -118,14 +113,7 @@ async fn gateway_errors_are_json_with_stable_codes() {
         (400, json!("invalid_json"))
     );
     let big = vec![b'a'; 2000];
-    let r = http(
-        rt.addr,
-        "POST",
-        "/echo",
-        &[auth, ("content-type", "text/plain")],
-        &big,
-    )
-    .await;
+    let r = http(rt.addr, "POST", "/echo", &[auth, ("content-type", "text/plain")], &big).await;
     assert_eq!(r.status, 413);
     assert_eq!(r.json()["error"]["code"], "body_too_large");
     let r = http(rt.addr, "GET", "/slow", &[auth], b"").await;
@@ -138,28 +126,11 @@ async fn gateway_errors_are_json_with_stable_codes() {
     assert_eq!(r.status, 405);
     let r = http(rt.addr, "GET", "/boom", &[auth], b"").await;
     assert_eq!(r.status, 500);
-    assert!(r.json()["error"]["message"]
-        .as_str()
-        .unwrap()
-        .contains("kaboom"));
+    assert!(r.json()["error"]["message"].as_str().unwrap().contains("kaboom"));
     // No anonymous execution outside dev mode.
-    let r = http(
-        rt.addr,
-        "POST",
-        "/echo",
-        &[("content-type", "text/plain")],
-        b"hi",
-    )
-    .await;
+    let r = http(rt.addr, "POST", "/echo", &[("content-type", "text/plain")], b"hi").await;
     assert_eq!(r.status, 401);
-    let r = http(
-        rt.addr,
-        "POST",
-        "/echo",
-        &[auth, ("content-type", "text/plain")],
-        b"hi",
-    )
-    .await;
+    let r = http(rt.addr, "POST", "/echo", &[auth, ("content-type", "text/plain")], b"hi").await;
     assert_eq!((r.status, r.body.as_slice()), (200, &b"hi"[..]));
     rt.stop().await;
 }
@@ -200,10 +171,7 @@ async fn route_conflicts_are_reported_and_the_rest_registers() {
     assert_eq!(reply["steps"], json!(["A", "C"]));
     assert_eq!(reply["errors"][0]["code"], "route_conflict");
     assert_eq!(reply["errors"][0]["step"], "B");
-    assert!(reply["errors"][0]["message"]
-        .as_str()
-        .unwrap()
-        .contains("`A`"));
+    assert!(reply["errors"][0]["message"].as_str().unwrap().contains("`A`"));
     rt.stop().await;
 }
 
@@ -212,12 +180,7 @@ async fn failing_events_retry_then_dead_letter_and_replay() {
     let rt = start(RuntimeOptions::default()).await;
     let fail = Arc::new(Mutex::new(true));
     let f2 = fail.clone();
-    let steps = json!([event_step(
-        "Flaky",
-        &["job"],
-        &[],
-        json!({"queue": {"maxRetries": 2}})
-    )]);
+    let steps = json!([event_step("Flaky", &["job"], &[], json!({"queue": {"maxRetries": 2}}))]);
     let (w, _) = FakeWorker::connect(
         &rt.ws_url(),
         TOKEN,
@@ -249,11 +212,7 @@ async fn failing_events_retry_then_dead_letter_and_replay() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert_eq!(dead.len(), 1, "the event reached the dead-letter table");
-    assert_eq!(
-        w.invocations_of("Flaky").len(),
-        3,
-        "maxRetries 2 = 3 attempts"
-    );
+    assert_eq!(w.invocations_of("Flaky").len(), 3, "maxRetries 2 = 3 attempts");
     let attempts: Vec<u64> = w
         .invocations_of("Flaky")
         .iter()
@@ -267,11 +226,7 @@ async fn failing_events_retry_then_dead_letter_and_replay() {
         .iter()
         .map(|f| f["idempotencyKey"].as_str().unwrap().to_string())
         .collect();
-    assert_eq!(
-        keys.len(),
-        1,
-        "the idempotency key is stable across retries"
-    );
+    assert_eq!(keys.len(), 1, "the idempotency key is stable across retries");
 
     // Replay through the runtime API.
     *fail.lock().unwrap() = false;
@@ -288,11 +243,7 @@ async fn failing_events_retry_then_dead_letter_and_replay() {
     .await;
     assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
     assert!(eventually(10, || w.invocations_of("Flaky").len() == 4).await);
-    assert!(store
-        .dead_letters(&scope, None, 10)
-        .await
-        .unwrap()
-        .is_empty());
+    assert!(store.dead_letters(&scope, None, 10).await.unwrap().is_empty());
     let r = http(rt.addr, "DELETE", "/__cfp/api/dlq/999999", &[auth], b"").await;
     assert_eq!(r.status, 404);
     rt.stop().await;
@@ -302,14 +253,18 @@ async fn failing_events_retry_then_dead_letter_and_replay() {
 async fn non_retriable_errors_go_straight_to_the_dead_letter_table() {
     let rt = start(RuntimeOptions::default()).await;
     let steps = json!([event_step("Strict", &["t"], &[], json!(null))]);
-    let (w, _) = FakeWorker::connect(&rt.ws_url(), TOKEN, steps, handlers(vec![
-        ("Strict", Arc::new(|_: &Value| json!({"ok": false, "error": {"message": "bad input", "retriable": false}}))),
-    ])).await;
+    let (w, _) = FakeWorker::connect(
+        &rt.ws_url(),
+        TOKEN,
+        steps,
+        handlers(vec![(
+            "Strict",
+            Arc::new(|_: &Value| json!({"ok": false, "error": {"message": "bad input", "retriable": false}})),
+        )]),
+    )
+    .await;
     let scope = cfp_store::Scope::new("default", "default");
-    rt.engine
-        .emit(&scope, "t", json!(1), None, "tr".into())
-        .await
-        .unwrap();
+    rt.engine.emit(&scope, "t", json!(1), None, "tr".into()).await.unwrap();
     let store = rt.store.clone();
     let mut n = 0;
     for _ in 0..100 {
@@ -354,26 +309,13 @@ async fn fifo_groups_run_in_order_and_deliver_every_message() {
     for n in 0..15u64 {
         for g in ["g1", "g2", "g3"] {
             rt.engine
-                .emit(
-                    &scope,
-                    "orders",
-                    json!({"n": n}),
-                    Some(g.into()),
-                    format!("t-{g}-{n}"),
-                )
+                .emit(&scope, "orders", json!({"n": n}), Some(g.into()), format!("t-{g}-{n}"))
                 .await
                 .unwrap();
         }
     }
     assert!(
-        eventually(20, || order
-            .lock()
-            .unwrap()
-            .values()
-            .map(Vec::len)
-            .sum::<usize>()
-            == 45)
-        .await,
+        eventually(20, || order.lock().unwrap().values().map(Vec::len).sum::<usize>() == 45).await,
         "every message of every group is delivered: {:?}",
         order.lock().unwrap()
     );
@@ -381,18 +323,9 @@ async fn fifo_groups_run_in_order_and_deliver_every_message() {
         assert_eq!(seen, &(0..15).collect::<Vec<_>>(), "group {g} out of order");
     }
     // A group never has two deliveries in flight: each invoke arrives after the previous result was sent.
-    assert!(
-        eventually(5, || w
-            .timeline
-            .lock()
-            .unwrap()
-            .values()
-            .all(|(_, e)| e.is_some()))
-        .await
-    );
+    assert!(eventually(5, || w.timeline.lock().unwrap().values().all(|(_, e)| e.is_some())).await);
     let timeline = w.timeline.lock().unwrap().clone();
-    let mut by_group: HashMap<String, Vec<(std::time::Instant, std::time::Instant)>> =
-        HashMap::new();
+    let mut by_group: HashMap<String, Vec<(std::time::Instant, std::time::Instant)>> = HashMap::new();
     let mut overlapping_groups = 0;
     for f in w.invocations_of("Fifo") {
         let (start, end) = timeline[f["id"].as_str().unwrap()];
@@ -415,10 +348,7 @@ async fn fifo_groups_run_in_order_and_deliver_every_message() {
     // Across groups deliveries do overlap (parallelism).
     let mut all: Vec<_> = timeline.values().map(|(s, e)| (*s, e.unwrap())).collect();
     all.sort();
-    assert!(
-        all.windows(2).any(|p| p[1].0 < p[0].1),
-        "groups ran in parallel"
-    );
+    assert!(all.windows(2).any(|p| p[1].0 < p[0].1), "groups ran in parallel");
     drop(w);
     rt.stop().await;
 }
@@ -484,7 +414,8 @@ async fn state_rpc_round_trip() {
 #[tokio::test]
 async fn cron_with_seconds_ticks() {
     let rt = start(RuntimeOptions::default()).await;
-    let steps = json!([{"name": "Tick", "type": "cron", "file": "steps/tick.step.ts", "cron": "* * * * * *", "emits": []}]);
+    let steps =
+        json!([{"name": "Tick", "type": "cron", "file": "steps/tick.step.ts", "cron": "* * * * * *", "emits": []}]);
     let (w, _) = FakeWorker::connect(
         &rt.ws_url(),
         TOKEN,
@@ -560,11 +491,7 @@ async fn every_subscriber_gets_every_event() {
         &rt.ws_url(),
         TOKEN,
         steps,
-        handlers(vec![
-            ("First", ok.clone()),
-            ("Second", ok.clone()),
-            ("Unrelated", ok),
-        ]),
+        handlers(vec![("First", ok.clone()), ("Second", ok.clone()), ("Unrelated", ok)]),
     )
     .await;
     let scope = cfp_store::Scope::new("default", "default");
@@ -587,12 +514,7 @@ async fn every_subscriber_gets_every_event() {
 #[tokio::test]
 async fn concurrency_caps_deliveries_in_flight() {
     let rt = start(RuntimeOptions::default()).await;
-    let steps = json!([event_step(
-        "Capped",
-        &["c"],
-        &[],
-        json!({"queue": {"concurrency": 2}})
-    )]);
+    let steps = json!([event_step("Capped", &["c"], &[], json!({"queue": {"concurrency": 2}}))]);
     let (w, _) = FakeWorker::connect(
         &rt.ws_url(),
         TOKEN,
@@ -633,22 +555,14 @@ async fn concurrency_caps_deliveries_in_flight() {
         .map(|(s, _)| spans.iter().filter(|(s2, e2)| s2 <= s && s < e2).count())
         .max()
         .unwrap();
-    assert_eq!(
-        max_overlap, 2,
-        "at most `concurrency` deliveries run at once"
-    );
+    assert_eq!(max_overlap, 2, "at most `concurrency` deliveries run at once");
     rt.stop().await;
 }
 
 #[tokio::test]
 async fn delay_seconds_defers_delivery() {
     let rt = start(RuntimeOptions::default()).await;
-    let steps = json!([event_step(
-        "Later",
-        &["d"],
-        &[],
-        json!({"queue": {"delaySeconds": 1}})
-    )]);
+    let steps = json!([event_step("Later", &["d"], &[], json!({"queue": {"delaySeconds": 1}}))]);
     let (w, _) = FakeWorker::connect(
         &rt.ws_url(),
         TOKEN,
@@ -658,16 +572,10 @@ async fn delay_seconds_defers_delivery() {
     .await;
     let scope = cfp_store::Scope::new("default", "default");
     let t0 = std::time::Instant::now();
-    rt.engine
-        .emit(&scope, "d", json!({}), None, "t".into())
-        .await
-        .unwrap();
+    rt.engine.emit(&scope, "d", json!({}), None, "t".into()).await.unwrap();
     assert!(eventually(5, || w.invocations_of("Later").len() == 1).await);
     let waited = t0.elapsed();
-    assert!(
-        waited >= Duration::from_millis(950),
-        "delivered after {waited:?}"
-    );
+    assert!(waited >= Duration::from_millis(950), "delivered after {waited:?}");
     rt.stop().await;
 }
 
@@ -701,10 +609,7 @@ async fn event_handler_timeout_fails_the_attempt_and_retries() {
     )
     .await;
     let scope = cfp_store::Scope::new("default", "default");
-    rt.engine
-        .emit(&scope, "h", json!({}), None, "t".into())
-        .await
-        .unwrap();
+    rt.engine.emit(&scope, "h", json!({}), None, "t".into()).await.unwrap();
     let cancel = w.expect("cancel").await;
     assert_eq!(cancel["reason"], "timeout");
     assert!(

@@ -111,11 +111,7 @@ pub enum FromWorker {
         emits: Vec<Emit>,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         error: Option<WorkerError>,
-        #[serde(
-            default,
-            rename = "durationMs",
-            skip_serializing_if = "Option::is_none"
-        )]
+        #[serde(default, rename = "durationMs", skip_serializing_if = "Option::is_none")]
         duration_ms: Option<f64>,
     },
     Log {
@@ -127,11 +123,7 @@ pub enum FromWorker {
         params: Value,
         #[serde(default, rename = "traceId", skip_serializing_if = "Option::is_none")]
         trace_id: Option<String>,
-        #[serde(
-            default,
-            rename = "invocationId",
-            skip_serializing_if = "Option::is_none"
-        )]
+        #[serde(default, rename = "invocationId", skip_serializing_if = "Option::is_none")]
         invocation_id: Option<String>,
     },
     Ping {
@@ -232,19 +224,16 @@ impl ToWorker {
 
 /// Parses a frame from a worker, with a message that says what is wrong.
 pub fn parse_from_worker(text: &str) -> Result<FromWorker, String> {
-    let value: Value =
-        serde_json::from_str(text).map_err(|e| format!("frame is not valid JSON: {e}"))?;
+    let value: Value = serde_json::from_str(text).map_err(|e| format!("frame is not valid JSON: {e}"))?;
     let ty = value
         .get("type")
         .and_then(Value::as_str)
         .ok_or("frame has no string `type`")?
         .to_string();
-    let frame: FromWorker =
-        serde_json::from_value(value).map_err(|e| format!("bad `{ty}` frame: {e}"))?;
+    let frame: FromWorker = serde_json::from_value(value).map_err(|e| format!("bad `{ty}` frame: {e}"))?;
     if let FromWorker::Register { steps, .. } = &frame {
         for step in steps {
-            step.check_shape()
-                .map_err(|e| format!("bad `register` frame: {e}"))?;
+            step.check_shape().map_err(|e| format!("bad `register` frame: {e}"))?;
         }
     }
     Ok(frame)
@@ -256,23 +245,17 @@ mod tests {
 
     #[test]
     fn parses_hello() {
-        let f =
-            parse_from_worker(r#"{"type":"hello","protocol":1,"token":"t","worker":{"name":"w"}}"#)
-                .unwrap();
+        let f = parse_from_worker(r#"{"type":"hello","protocol":1,"token":"t","worker":{"name":"w"}}"#).unwrap();
         assert!(matches!(f, FromWorker::Hello { protocol: 1, .. }));
     }
 
     #[test]
     fn names_the_problem() {
-        assert!(parse_from_worker("{")
-            .unwrap_err()
-            .contains("not valid JSON"));
+        assert!(parse_from_worker("{").unwrap_err().contains("not valid JSON"));
         assert!(parse_from_worker(r#"{"type":"result"}"#)
             .unwrap_err()
             .contains("bad `result` frame"));
-        assert!(parse_from_worker(r#"{"type":"nope"}"#)
-            .unwrap_err()
-            .contains("nope"));
+        assert!(parse_from_worker(r#"{"type":"nope"}"#).unwrap_err().contains("nope"));
     }
 
     #[test]

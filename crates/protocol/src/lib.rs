@@ -13,8 +13,7 @@ pub mod manifest;
 
 pub use errors::ErrorBody;
 pub use frames::{
-    Emit, FromWorker, InvokeFrame, LogEntry, LogLevel, RegistrationError, ToWorker, Trigger,
-    WorkerError,
+    Emit, FromWorker, InvokeFrame, LogEntry, LogLevel, RegistrationError, ToWorker, Trigger, WorkerError,
 };
 pub use manifest::{Emits, QueueKind, StepKind, StepManifest};
 

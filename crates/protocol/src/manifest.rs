@@ -172,13 +172,7 @@ impl StepManifest {
 
     /// The fields a step of its type must have (frame-level check; semantic checks happen at registration).
     pub fn check_shape(&self) -> Result<(), String> {
-        let missing = |field: &str| {
-            Err(format!(
-                "{} step `{}` has no `{field}`",
-                self.kind.as_str(),
-                self.name
-            ))
-        };
+        let missing = |field: &str| Err(format!("{} step `{}` has no `{field}`", self.kind.as_str(), self.name));
         match self.kind {
             StepKind::Api if self.path.is_none() => missing("path"),
             StepKind::Api if self.method.is_none() => missing("method"),
@@ -199,10 +193,8 @@ mod tests {
 
     #[test]
     fn defaults_follow_motia() {
-        let m: StepManifest = serde_json::from_value(
-            serde_json::json!({"name":"a","type":"event","subscribes":["t"]}),
-        )
-        .unwrap();
+        let m: StepManifest =
+            serde_json::from_value(serde_json::json!({"name":"a","type":"event","subscribes":["t"]})).unwrap();
         let p = m.queue_policy();
         assert_eq!(p.max_retries, 3);
         assert_eq!(p.visibility_timeout_s, 900);

@@ -55,16 +55,10 @@ fn invalid_vectors_are_refused() {
         }
         let text = frame.to_string();
         if direction != "runtime_to_worker" {
-            assert!(
-                parse_from_worker(&text).is_err(),
-                "worker frame accepted: {name}"
-            );
+            assert!(parse_from_worker(&text).is_err(), "worker frame accepted: {name}");
         }
         if direction != "worker_to_runtime" {
-            assert!(
-                parse_to_worker(&frame).is_err(),
-                "runtime frame accepted: {name}"
-            );
+            assert!(parse_to_worker(&frame).is_err(), "runtime frame accepted: {name}");
         }
     }
 }

@@ -33,8 +33,7 @@ async fn main() {
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("CFP_LOG")
-                .unwrap_or_else(|_| "info,sqlx=warn".into()),
+            tracing_subscriber::EnvFilter::try_from_env("CFP_LOG").unwrap_or_else(|_| "info,sqlx=warn".into()),
         )
         .init();
     if let Err(e) = run(opts).await {
@@ -67,12 +66,7 @@ async fn connect(opts: &Options) -> Result<Store> {
                 delay = (delay * 2).min(Duration::from_secs(10));
             }
             Err(e) => {
-                return Err(e).with_context(|| {
-                    format!(
-                        "cannot use PostgreSQL at {}",
-                        redact_url(&opts.database_url)
-                    )
-                })
+                return Err(e).with_context(|| format!("cannot use PostgreSQL at {}", redact_url(&opts.database_url)))
             }
         }
     }
@@ -101,6 +95,8 @@ async fn run(opts: Options) -> Result<()> {
         dev_endpoints: opts.dev_endpoints,
         admin_token: opts.admin_token.clone(),
         default_scope: scope,
+        workbench_dir: opts.workbench_dir.as_ref().map(std::path::PathBuf::from),
+        layout_file: opts.layout_file.as_ref().map(std::path::PathBuf::from),
     };
     let app = cfp_gateway::router(engine.clone(), gateway_cfg);
     let listener = tokio::net::TcpListener::bind(&opts.listen)
@@ -115,11 +111,12 @@ async fn run(opts: Options) -> Result<()> {
     if opts.dev {
         tracing::info!("dev mode: requests from loopback run as the local developer");
     }
+    match &opts.workbench_dir {
+        Some(dir) => tracing::info!("workbench at http://{addr}/__cfp/ (from {dir})"),
+        None => tracing::info!("workbench not served (no --workbench-dir)"),
+    }
     // The one line on stdout: supervisors (cfp dev, tests) wait for it.
-    println!(
-        "{}",
-        serde_json::json!({ "ready": true, "addr": addr.to_string() })
-    );
+    println!("{}", serde_json::json!({ "ready": true, "addr": addr.to_string() }));
 
     let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
     let server = tokio::spawn(cfp_gateway::serve(listener, app, async move {
@@ -142,8 +139,8 @@ async fn shutdown_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-            .expect("SIGTERM handler");
+        let mut term =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
         tokio::select! {
             _ = ctrl_c => {}
             _ = term.recv() => {}

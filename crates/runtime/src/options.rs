@@ -23,6 +23,8 @@ pub struct Options {
     pub retry_base_ms: u64,
     pub tenant: String,
     pub project: String,
+    pub workbench_dir: Option<String>,
+    pub layout_file: Option<String>,
     pub print_config: bool,
 }
 
@@ -118,17 +120,24 @@ const SPEC: &[(&str, &str, &str, &str)] = &[
         "1000",
         "first retry delay; doubles per attempt (deterministic jitter)",
     ),
-    (
-        "--tenant",
-        "CFP_TENANT",
-        "default",
-        "tenant id of the default project",
-    ),
+    ("--tenant", "CFP_TENANT", "default", "tenant id of the default project"),
     (
         "--project",
         "CFP_PROJECT",
         "default",
         "project id served at the root of the port",
+    ),
+    (
+        "--workbench-dir",
+        "CFP_WORKBENCH_DIR",
+        "",
+        "built workbench (apps/workbench/dist) to serve under /__cfp/",
+    ),
+    (
+        "--layout-file",
+        "CFP_LAYOUT_FILE",
+        "",
+        "the project's motia-workbench.json (flow node positions)",
     ),
 ];
 
@@ -148,12 +157,7 @@ impl Options {
     pub fn load(args: &[String]) -> Result<Self> {
         let mut values: std::collections::HashMap<&str, String> = SPEC
             .iter()
-            .map(|(flag, env, default, _)| {
-                (
-                    *flag,
-                    std::env::var(env).unwrap_or_else(|_| default.to_string()),
-                )
-            })
+            .map(|(flag, env, default, _)| (*flag, std::env::var(env).unwrap_or_else(|_| default.to_string())))
             .collect();
         let mut print_config = false;
         let mut i = 0;
@@ -209,12 +213,12 @@ impl Options {
             .map(str::trim)
             .filter(|e| !e.is_empty())
         {
-            let (scope, token) = entry.split_once('=').with_context(|| {
-                format!("worker token entry `{entry}` must be `tenant/project=token`")
-            })?;
-            let (t, p) = scope.split_once('/').with_context(|| {
-                format!("worker token scope `{scope}` must be `tenant/project`")
-            })?;
+            let (scope, token) = entry
+                .split_once('=')
+                .with_context(|| format!("worker token entry `{entry}` must be `tenant/project=token`"))?;
+            let (t, p) = scope
+                .split_once('/')
+                .with_context(|| format!("worker token scope `{scope}` must be `tenant/project`"))?;
             worker_tokens.push((token.to_string(), t.to_string(), p.to_string()));
         }
         if let Some((short, ..)) = worker_tokens.iter().find(|(t, ..)| t.len() < 16) {
@@ -249,6 +253,8 @@ impl Options {
             retry_base_ms: num("--retry-base-ms")?.max(1),
             tenant,
             project,
+            workbench_dir: Some(get("--workbench-dir")).filter(|v| !v.is_empty()),
+            layout_file: Some(get("--layout-file")).filter(|v| !v.is_empty()),
             print_config,
         })
     }
@@ -278,6 +284,8 @@ impl Options {
             "retryBaseMs": self.retry_base_ms,
             "tenant": self.tenant,
             "project": self.project,
+            "workbenchDir": self.workbench_dir,
+            "layoutFile": self.layout_file,
         })
     }
 }
@@ -305,10 +313,7 @@ mod tests {
         let o = Options::load(&["--listen".into(), "127.0.0.1:9".into(), "--dev".into()]).unwrap();
         assert_eq!(o.listen, "127.0.0.1:9");
         assert!(o.dev);
-        let e = Options::load(&["--body-limit=abc".into()])
-            .err()
-            .unwrap()
-            .to_string();
+        let e = Options::load(&["--body-limit=abc".into()]).err().unwrap().to_string();
         assert!(e.contains("--body-limit"), "{e}");
         let e = Options::load(&["--nope".into()]).err().unwrap().to_string();
         assert!(e.contains("unknown option `--nope`"), "{e}");
@@ -316,10 +321,7 @@ mod tests {
 
     #[test]
     fn redacts_passwords() {
-        assert_eq!(
-            redact_url("postgres://u:pw@h:5/d"),
-            "postgres://u:***@h:5/d"
-        );
+        assert_eq!(redact_url("postgres://u:pw@h:5/d"), "postgres://u:***@h:5/d");
         assert_eq!(redact_url("postgres://u@h/d"), "postgres://u@h/d");
     }
 }

@@ -4,6 +4,7 @@
 //!   fail/retry, dead letters, lease reaping.
 //! - [`state`]: the key/value state of `ctx.state`.
 //! - [`logs`]: handler and runtime log lines, queryable by trace and step.
+//! - [`spans`]: finished invocation attempts, grouped into traces.
 //! - [`steps`]: the registered step manifests of each project (subscriptions live here).
 //! - [`payloads`]: payloads above the threshold go to object storage and travel as references (FR-7).
 //!
@@ -12,6 +13,7 @@
 pub mod logs;
 pub mod payloads;
 pub mod queue;
+pub mod spans;
 pub mod state;
 pub mod steps;
 
@@ -99,12 +101,7 @@ pub struct Store {
 impl Store {
     /// Connects, creates the schema if needed and runs migrations.
     pub async fn connect(opts: &StoreOptions, payloads: Payloads) -> Result<Self> {
-        if !opts
-            .schema
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '_')
-            || opts.schema.is_empty()
-        {
+        if !opts.schema.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') || opts.schema.is_empty() {
             return Err(StoreError::Invalid(format!(
                 "schema name `{}` must be [A-Za-z0-9_]+",
                 opts.schema

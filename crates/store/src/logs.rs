@@ -9,6 +9,8 @@ use crate::{Result, Scope, Store};
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct LogRecord {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id: Option<i64>,
     pub ts_ms: i64,
     pub level: String,
     pub msg: String,
@@ -28,6 +30,8 @@ pub struct LogQuery {
     pub step: Option<String>,
     pub level: Option<String>,
     pub search: Option<String>,
+    /// Only lines with a greater id (incremental tail).
+    pub after: Option<i64>,
     pub limit: i64,
 }
 
@@ -36,8 +40,7 @@ impl Store {
         if rows.is_empty() {
             return Ok(());
         }
-        let col =
-            |f: fn(&(Scope, LogRecord)) -> Option<String>| rows.iter().map(f).collect::<Vec<_>>();
+        let col = |f: fn(&(Scope, LogRecord)) -> Option<String>| rows.iter().map(f).collect::<Vec<_>>();
         let tenants = col(|r| Some(r.0.tenant.clone()));
         let projects = col(|r| Some(r.0.project.clone()));
         let levels = col(|r| Some(r.1.level.clone()));
@@ -80,6 +83,7 @@ impl Store {
                  FROM logs WHERE tenant_id = $1 AND project_id = $2
                   AND ($3::text IS NULL OR trace_id = $3) AND ($4::text IS NULL OR step = $4)
                   AND ($5::text IS NULL OR level = $5) AND ($6::text IS NULL OR msg ILIKE $6)
+                  AND ($8::bigint IS NULL OR id > $8)
                 ORDER BY id DESC LIMIT $7) x ORDER BY id",
         )
         .bind(&scope.tenant)
@@ -89,11 +93,13 @@ impl Store {
         .bind(&q.level)
         .bind(&search)
         .bind(q.limit.clamp(1, 5000))
+        .bind(q.after)
         .fetch_all(&self.pool)
         .await?;
         Ok(rows
             .iter()
             .map(|r| LogRecord {
+                id: Some(r.get("id")),
                 ts_ms: r.get("ts_ms"),
                 level: r.get("level"),
                 msg: r.get("msg"),

@@ -19,12 +19,8 @@ pub struct Payloads {
 impl Payloads {
     /// Payloads stored as files under `dir` (created if missing).
     pub fn local(dir: &std::path::Path) -> Result<Self> {
-        std::fs::create_dir_all(dir).map_err(|e| {
-            StoreError::Invalid(format!(
-                "cannot create payload directory {}: {e}",
-                dir.display()
-            ))
-        })?;
+        std::fs::create_dir_all(dir)
+            .map_err(|e| StoreError::Invalid(format!("cannot create payload directory {}: {e}", dir.display())))?;
         let fs = LocalFileSystem::new_with_prefix(dir)?;
         Ok(Self {
             store: Arc::new(fs),
@@ -48,22 +44,13 @@ impl Payloads {
         let key = format!("{}/{}/payloads/{id}.json", scope.tenant, scope.project);
         let bytes = serde_json::to_vec(value).map_err(|e| StoreError::Invalid(e.to_string()))?;
         self.store
-            .put(
-                &Path::from(key.as_str()),
-                PutPayload::from(Bytes::from(bytes)),
-            )
+            .put(&Path::from(key.as_str()), PutPayload::from(Bytes::from(bytes)))
             .await?;
         Ok(key)
     }
 
     pub async fn get(&self, reference: &str) -> Result<Value> {
-        let bytes = self
-            .store
-            .get(&Path::from(reference))
-            .await?
-            .bytes()
-            .await?;
-        serde_json::from_slice(&bytes)
-            .map_err(|e| StoreError::Invalid(format!("payload {reference}: {e}")))
+        let bytes = self.store.get(&Path::from(reference)).await?.bytes().await?;
+        serde_json::from_slice(&bytes).map_err(|e| StoreError::Invalid(format!("payload {reference}: {e}")))
     }
 }

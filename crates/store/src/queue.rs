@@ -102,11 +102,7 @@ impl Store {
         for (ev, sc) in events.iter().zip(scope) {
             let size = serde_json::to_vec(&ev.data).map(|v| v.len()).unwrap_or(0);
             if size > self.payload_threshold {
-                refs.push(Some(
-                    self.payloads
-                        .put(sc, &ev.event_id.to_string(), &ev.data)
-                        .await?,
-                ));
+                refs.push(Some(self.payloads.put(sc, &ev.event_id.to_string(), &ev.data).await?));
                 data.push(None);
             } else {
                 refs.push(None);
@@ -118,11 +114,7 @@ impl Store {
 
     /// Inserts one queue row per (event, subscribed step) on `conn`, skipping duplicates (same event id), and
     /// queues a NOTIFY for each woken step (delivered on commit).
-    pub async fn publish_on(
-        &self,
-        conn: &mut PgConnection,
-        items: &[(&Scope, &NewEvent)],
-    ) -> Result<Vec<Woken>> {
+    pub async fn publish_on(&self, conn: &mut PgConnection, items: &[(&Scope, &NewEvent)]) -> Result<Vec<Woken>> {
         if items.is_empty() {
             return Ok(Vec::new());
         }
@@ -284,11 +276,12 @@ impl Store {
         retry_delay_ms: Option<u64>,
     ) -> Result<FailOutcome> {
         let mut tx = self.pool.begin().await?;
-        let row = sqlx::query("SELECT max_retries FROM queue WHERE seq = $1 AND attempt = $2 AND status = 1 FOR UPDATE")
-            .bind(seq)
-            .bind(attempt)
-            .fetch_optional(&mut *tx)
-            .await?;
+        let row =
+            sqlx::query("SELECT max_retries FROM queue WHERE seq = $1 AND attempt = $2 AND status = 1 FOR UPDATE")
+                .bind(seq)
+                .bind(attempt)
+                .fetch_optional(&mut *tx)
+                .await?;
         let Some(row) = row else {
             return Ok(FailOutcome::Stale);
         };
@@ -410,12 +403,7 @@ impl Store {
         Ok(r.rows_affected())
     }
 
-    pub async fn dead_letters(
-        &self,
-        scope: &Scope,
-        step: Option<&str>,
-        limit: i64,
-    ) -> Result<Vec<DeadLetter>> {
+    pub async fn dead_letters(&self, scope: &Scope, step: Option<&str>, limit: i64) -> Result<Vec<DeadLetter>> {
         let rows = sqlx::query(
             "SELECT id, step, event_id, topic, data, payload_ref, trace_id, group_id, attempts, error,
                     (extract(epoch from failed_at) * 1000)::bigint AS failed_at_ms
@@ -476,14 +464,12 @@ impl Store {
     }
 
     pub async fn discard_dead_letter(&self, scope: &Scope, id: i64) -> Result<bool> {
-        let r = sqlx::query(
-            "DELETE FROM dead_letters WHERE tenant_id = $1 AND project_id = $2 AND id = $3",
-        )
-        .bind(&scope.tenant)
-        .bind(&scope.project)
-        .bind(id)
-        .execute(&self.pool)
-        .await?;
+        let r = sqlx::query("DELETE FROM dead_letters WHERE tenant_id = $1 AND project_id = $2 AND id = $3")
+            .bind(&scope.tenant)
+            .bind(&scope.project)
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
         Ok(r.rows_affected() == 1)
     }
 

@@ -17,13 +17,7 @@ impl Store {
         .await?)
     }
 
-    pub async fn state_set(
-        &self,
-        scope: &Scope,
-        group: &str,
-        key: &str,
-        value: &Value,
-    ) -> Result<()> {
+    pub async fn state_set(&self, scope: &Scope, group: &str, key: &str, value: &Value) -> Result<()> {
         sqlx::query(
             "INSERT INTO state (tenant_id, project_id, group_id, key, value) VALUES ($1, $2, $3, $4, $5)
              ON CONFLICT (tenant_id, project_id, group_id, key) DO UPDATE SET value = $5, updated_at = now()",
@@ -38,12 +32,7 @@ impl Store {
         Ok(())
     }
 
-    pub async fn state_delete(
-        &self,
-        scope: &Scope,
-        group: &str,
-        key: &str,
-    ) -> Result<Option<Value>> {
+    pub async fn state_delete(&self, scope: &Scope, group: &str, key: &str) -> Result<Option<Value>> {
         Ok(sqlx::query_scalar(
             "DELETE FROM state WHERE tenant_id = $1 AND project_id = $2 AND group_id = $3 AND key = $4
              RETURNING value",
@@ -68,15 +57,26 @@ impl Store {
     }
 
     pub async fn state_clear(&self, scope: &Scope, group: &str) -> Result<u64> {
-        let r = sqlx::query(
-            "DELETE FROM state WHERE tenant_id = $1 AND project_id = $2 AND group_id = $3",
+        let r = sqlx::query("DELETE FROM state WHERE tenant_id = $1 AND project_id = $2 AND group_id = $3")
+            .bind(&scope.tenant)
+            .bind(&scope.project)
+            .bind(group)
+            .execute(&self.pool)
+            .await?;
+        Ok(r.rows_affected())
+    }
+
+    /// Keys and values of one group, in key order (diagnostics).
+    pub async fn state_items(&self, scope: &Scope, group: &str) -> Result<Vec<(String, Value)>> {
+        Ok(sqlx::query_as(
+            "SELECT key, value FROM state WHERE tenant_id = $1 AND project_id = $2 AND group_id = $3
+              ORDER BY key LIMIT 10000",
         )
         .bind(&scope.tenant)
         .bind(&scope.project)
         .bind(group)
-        .execute(&self.pool)
-        .await?;
-        Ok(r.rows_affected())
+        .fetch_all(&self.pool)
+        .await?)
     }
 
     /// Groups and their key counts (diagnostics).

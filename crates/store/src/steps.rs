@@ -11,21 +11,17 @@ impl Store {
     pub async fn replace_steps(&self, scope: &Scope, steps: &[StepManifest]) -> Result<()> {
         let mut tx = self.pool.begin().await?;
         let names: Vec<&str> = steps.iter().map(|s| s.name.as_str()).collect();
-        sqlx::query(
-            "DELETE FROM steps WHERE tenant_id = $1 AND project_id = $2 AND name <> ALL($3)",
-        )
-        .bind(&scope.tenant)
-        .bind(&scope.project)
-        .bind(&names)
-        .execute(&mut *tx)
-        .await?;
+        sqlx::query("DELETE FROM steps WHERE tenant_id = $1 AND project_id = $2 AND name <> ALL($3)")
+            .bind(&scope.tenant)
+            .bind(&scope.project)
+            .bind(&names)
+            .execute(&mut *tx)
+            .await?;
         for step in steps {
             let policy = step.queue_policy();
             let manifest = serde_json::to_value(step).expect("manifest serializes");
             let subscribes: Value = match step.kind {
-                StepKind::Event => {
-                    serde_json::to_value(&step.subscribes).expect("strings serialize")
-                }
+                StepKind::Event => serde_json::to_value(&step.subscribes).expect("strings serialize"),
                 _ => Value::Array(Vec::new()),
             };
             sqlx::query(
@@ -51,13 +47,11 @@ impl Store {
     }
 
     pub async fn list_steps(&self, scope: &Scope) -> Result<Vec<StepManifest>> {
-        let rows = sqlx::query(
-            "SELECT manifest FROM steps WHERE tenant_id = $1 AND project_id = $2 ORDER BY name",
-        )
-        .bind(&scope.tenant)
-        .bind(&scope.project)
-        .fetch_all(&self.pool)
-        .await?;
+        let rows = sqlx::query("SELECT manifest FROM steps WHERE tenant_id = $1 AND project_id = $2 ORDER BY name")
+            .bind(&scope.tenant)
+            .bind(&scope.project)
+            .fetch_all(&self.pool)
+            .await?;
         Ok(rows
             .iter()
             .filter_map(|r| serde_json::from_value(r.get::<Value, _>(0)).ok())

@@ -21,8 +21,7 @@ pub const TOKEN: &str = "test-worker-token-0123456789";
 pub const ADMIN: &str = "test-admin-token-0123456789";
 
 pub fn database_url() -> String {
-    std::env::var("CFP_TEST_DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
+    std::env::var("CFP_TEST_DATABASE_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
 }
 
 pub struct Runtime {
@@ -126,13 +125,7 @@ impl HttpResponse {
 }
 
 /// A minimal HTTP/1.1 client (one request per connection).
-pub async fn http(
-    addr: SocketAddr,
-    method: &str,
-    path: &str,
-    headers: &[(&str, &str)],
-    body: &[u8],
-) -> HttpResponse {
+pub async fn http(addr: SocketAddr, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> HttpResponse {
     let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
     let mut req = format!(
         "{method} {path} HTTP/1.1\r\nhost: {addr}\r\nconnection: close\r\ncontent-length: {}\r\n",
@@ -146,20 +139,10 @@ pub async fn http(
     s.write_all(body).await.unwrap();
     let mut buf = Vec::new();
     s.read_to_end(&mut buf).await.unwrap();
-    let split = buf
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .expect("response head");
+    let split = buf.windows(4).position(|w| w == b"\r\n\r\n").expect("response head");
     let head = String::from_utf8_lossy(&buf[..split]).to_string();
     let mut lines = head.split("\r\n");
-    let status: u16 = lines
-        .next()
-        .unwrap()
-        .split(' ')
-        .nth(1)
-        .unwrap()
-        .parse()
-        .unwrap();
+    let status: u16 = lines.next().unwrap().split(' ').nth(1).unwrap().parse().unwrap();
     let headers: HashMap<String, String> = lines
         .filter_map(|l| {
             l.split_once(':')
@@ -167,17 +150,10 @@ pub async fn http(
         })
         .collect();
     let mut body = buf[split + 4..].to_vec();
-    if headers
-        .get("transfer-encoding")
-        .is_some_and(|v| v == "chunked")
-    {
+    if headers.get("transfer-encoding").is_some_and(|v| v == "chunked") {
         body = dechunk(&body);
     }
-    HttpResponse {
-        status,
-        headers,
-        body,
-    }
+    HttpResponse { status, headers, body }
 }
 
 fn dechunk(mut data: &[u8]) -> Vec<u8> {
@@ -186,8 +162,7 @@ fn dechunk(mut data: &[u8]) -> Vec<u8> {
         let Some(nl) = data.windows(2).position(|w| w == b"\r\n") else {
             break;
         };
-        let size = usize::from_str_radix(std::str::from_utf8(&data[..nl]).unwrap().trim(), 16)
-            .unwrap_or(0);
+        let size = usize::from_str_radix(std::str::from_utf8(&data[..nl]).unwrap().trim(), 16).unwrap_or(0);
         if size == 0 {
             break;
         }
@@ -354,9 +329,7 @@ where
             .expect("frame within 10 s")
         {
             Some(Ok(Message::Text(t))) => return serde_json::from_str(&t).unwrap(),
-            Some(Ok(Message::Close(c))) => {
-                return json!({"type": "closed", "code": c.map(|c| u16::from(c.code))})
-            }
+            Some(Ok(Message::Close(c))) => return json!({"type": "closed", "code": c.map(|c| u16::from(c.code))}),
             Some(Ok(_)) => continue,
             other => return json!({"type": "closed", "detail": format!("{other:?}")}),
         }

@@ -1,0 +1,183 @@
+//! What the workbench reads besides the queues: traces, state, the flow layout file, and the live feed
+//! (Server-Sent Events of log lines, spans and registration changes). See `docs/runtime-api.md`.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use axum::extract::{ConnectInfo, Path, Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::routing::get;
+use axum::{Json, Router};
+use futures_util::Stream;
+use serde::Deserialize;
+use serde_json::{json, Value};
+use tokio::sync::broadcast::error::RecvError;
+
+use crate::admin::check;
+use crate::error::ApiError;
+use crate::AppState;
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/traces", get(traces))
+        .route("/traces/{trace_id}", get(trace))
+        .route("/state", get(state_groups))
+        .route("/state/{group}", get(state_group))
+        .route("/layout", get(layout_get).put(layout_put))
+        .route("/live", get(live))
+}
+
+type Caller = (State<AppState>, ConnectInfo<SocketAddr>, HeaderMap);
+
+#[derive(Deserialize)]
+struct Limit {
+    limit: Option<i64>,
+}
+
+async fn traces(
+    (State(app), ConnectInfo(peer), headers): Caller,
+    Query(q): Query<Limit>,
+) -> Result<Json<Value>, ApiError> {
+    check(&app, peer, &headers)?;
+    let traces = app
+        .engine
+        .store()
+        .recent_traces(&app.cfg.default_scope, q.limit.unwrap_or(50))
+        .await?;
+    Ok(Json(json!({ "traces": traces })))
+}
+
+async fn trace(
+    (State(app), ConnectInfo(peer), headers): Caller,
+    Path(trace_id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    check(&app, peer, &headers)?;
+    let spans = app
+        .engine
+        .store()
+        .trace_spans(&app.cfg.default_scope, &trace_id)
+        .await?;
+    if spans.is_empty() {
+        return Err(ApiError::not_found(format!(
+            "no trace {trace_id} (it may still be running, or has expired)"
+        )));
+    }
+    Ok(Json(json!({ "traceId": trace_id, "spans": spans })))
+}
+
+async fn state_groups((State(app), ConnectInfo(peer), headers): Caller) -> Result<Json<Value>, ApiError> {
+    check(&app, peer, &headers)?;
+    let groups = app.engine.store().state_groups(&app.cfg.default_scope).await?;
+    let groups: Vec<Value> = groups
+        .into_iter()
+        .map(|(group, keys)| json!({ "group": group, "keys": keys }))
+        .collect();
+    Ok(Json(json!({ "groups": groups })))
+}
+
+async fn state_group(
+    (State(app), ConnectInfo(peer), headers): Caller,
+    Path(group): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    check(&app, peer, &headers)?;
+    let items = app.engine.store().state_items(&app.cfg.default_scope, &group).await?;
+    let items: Vec<Value> = items
+        .into_iter()
+        .map(|(key, value)| json!({ "key": key, "value": value }))
+        .collect();
+    Ok(Json(json!({ "items": items })))
+}
+
+fn layout_path(app: &AppState) -> Result<&std::path::Path, ApiError> {
+    app.cfg.layout_file.as_deref().ok_or_else(|| {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            "layout_unavailable",
+            "this runtime has no layout file (--layout-file)",
+        )
+    })
+}
+
+async fn layout_get((State(app), ConnectInfo(peer), headers): Caller) -> Result<Json<Value>, ApiError> {
+    check(&app, peer, &headers)?;
+    let path = layout_path(&app)?;
+    match tokio::fs::read(path).await {
+        Ok(bytes) => serde_json::from_slice(&bytes).map(Json).map_err(|e| {
+            ApiError::new(
+                StatusCode::CONFLICT,
+                "layout_invalid",
+                format!("{} is not valid JSON: {e}", path.display()),
+            )
+        }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Json(json!([]))),
+        Err(e) => Err(ApiError::internal(format!("reading {}: {e}", path.display()))),
+    }
+}
+
+async fn layout_put(
+    State(app): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    body: Result<Json<Value>, axum::extract::rejection::JsonRejection>,
+) -> Result<Json<Value>, ApiError> {
+    check(&app, peer, &headers)?;
+    let path = layout_path(&app)?.to_path_buf();
+    let Json(layout) = body.map_err(|e| ApiError::bad_request("invalid_body", e.body_text()))?;
+    let text = serde_json::to_string_pretty(&layout).expect("JSON values serialize");
+    // Write to a temporary file and rename, so a crash never leaves a half-written layout.
+    let tmp = path.with_extension("json.tmp");
+    tokio::fs::write(&tmp, text.as_bytes())
+        .await
+        .map_err(|e| ApiError::internal(format!("writing {}: {e}", tmp.display())))?;
+    tokio::fs::rename(&tmp, &path)
+        .await
+        .map_err(|e| ApiError::internal(format!("renaming to {}: {e}", path.display())))?;
+    Ok(Json(json!({ "saved": true })))
+}
+
+#[derive(Deserialize)]
+struct LiveQuery {
+    access_token: Option<String>,
+}
+
+/// Server-Sent Events of the project's log lines, spans and registration changes.
+async fn live(
+    State(app): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    mut headers: HeaderMap,
+    Query(q): Query<LiveQuery>,
+) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
+    if let Some(token) = q.access_token.filter(|_| !headers.contains_key("authorization")) {
+        if let Ok(v) = HeaderValue::from_str(&format!("Bearer {token}")) {
+            headers.insert("authorization", v);
+        }
+    }
+    check(&app, peer, &headers)?;
+    let scope = app.cfg.default_scope.clone();
+    let rx = app.engine.subscribe_live();
+    let stream = futures_util::stream::unfold(rx, move |mut rx| {
+        let scope = scope.clone();
+        async move {
+            loop {
+                match rx.recv().await {
+                    Ok(ev) if ev.scope == scope => {
+                        let event = Event::default().event(ev.kind).data(ev.data.to_string());
+                        return Some((Ok(event), rx));
+                    }
+                    Ok(_) => continue,
+                    Err(RecvError::Lagged(n)) => {
+                        // Tell the client it missed events so it can refetch.
+                        let event = Event::default()
+                            .event("lagged")
+                            .data(json!({ "missed": n }).to_string());
+                        return Some((Ok(event), rx));
+                    }
+                    Err(RecvError::Closed) => return None,
+                }
+            }
+        }
+    });
+    Ok(Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))
+}
