@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, mkdtempSync, rmSync, statSync } from 'node:fs'
+import { existsSync, mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -8,7 +8,7 @@ import { captureIo } from '../test-support/fake-server.js'
 import { type FakeBins, writeFakeBins } from '../test-support/fake-processes.js'
 import { devFilePath, readDevFile } from '../util/dev-file.js'
 import { CliError } from '../util/errors.js'
-import { DevSession, type DevOptions, httpUrl, parseReadyLine } from './dev.js'
+import { DevSession, type DevOptions, httpUrl, parseReadyLine, resolveWorkbenchDir } from './dev.js'
 import { runEmit } from './emit.js'
 
 let bins: FakeBins
@@ -181,5 +181,19 @@ describe('parseReadyLine', () => {
     expect(parseReadyLine('{"ready":false,"addr":"x"}')).toBeUndefined()
     expect(parseReadyLine('{not json')).toBeUndefined()
     expect(parseReadyLine('listening on 3000')).toBeUndefined()
+  })
+})
+
+describe('resolveWorkbenchDir', () => {
+  it('prefers CFP_WORKBENCH_DIR, falls back to the repository build, and needs an index.html', () => {
+    const repo = mkdtempSync(join(tmpdir(), 'cfp-wb-'))
+    expect(resolveWorkbenchDir({}, repo)).toBeUndefined()
+    mkdirSync(join(repo, 'apps', 'workbench', 'dist'), { recursive: true })
+    expect(resolveWorkbenchDir({}, repo)).toBeUndefined()
+    writeFileSync(join(repo, 'apps', 'workbench', 'dist', 'index.html'), '<html></html>')
+    expect(resolveWorkbenchDir({}, repo)).toBe(join(repo, 'apps', 'workbench', 'dist'))
+    const custom = mkdtempSync(join(tmpdir(), 'cfp-wb-custom-'))
+    writeFileSync(join(custom, 'index.html'), '<html></html>')
+    expect(resolveWorkbenchDir({ CFP_WORKBENCH_DIR: custom }, repo)).toBe(custom)
   })
 })

@@ -134,6 +134,15 @@ function assertNotRunning(dir: string): void {
 }
 
 /** One run of `cfp dev`; `done` resolves with the exit code once everything has stopped. */
+/**
+ * The built workbench to serve under /__cfp/: `CFP_WORKBENCH_DIR`, else `<repo>/apps/workbench/dist` when it
+ * has an index.html; undefined when neither exists.
+ */
+export function resolveWorkbenchDir(env: NodeJS.ProcessEnv, repo: string): string | undefined {
+  const candidates = [env.CFP_WORKBENCH_DIR, join(repo, 'apps', 'workbench', 'dist')].filter((d): d is string => !!d)
+  return candidates.map((d) => resolve(d)).find((d) => existsSync(join(d, 'index.html')))
+}
+
 export class DevSession {
   readonly dir: string
   private readonly sink: LineSink
@@ -141,6 +150,7 @@ export class DevSession {
   private runtime: ManagedChild | undefined
   private worker: ManagedChild | undefined
   private typesChild: ManagedChild | undefined
+  private workbenchDir: string | undefined
   private restartTimer: NodeJS.Timeout | undefined
   private restartDelay: number
   private stopping: Promise<number> | undefined
@@ -190,6 +200,7 @@ export class DevSession {
       }
       this.assertNotStopping()
 
+      this.workbenchDir = resolveWorkbenchDir(process.env, repoRoot())
       const adminToken = token()
       const workerToken = token()
       const addr = await this.startRuntime(runtimeBinary.path, {
@@ -199,6 +210,8 @@ export class DevSession {
         CFP_ADMIN_TOKEN: adminToken,
         CFP_DEV: 'true',
         CFP_DATA_DIR: join(this.dir, '.cfp', 'data'),
+        CFP_LAYOUT_FILE: join(this.dir, 'motia-workbench.json'),
+        ...(this.workbenchDir ? { CFP_WORKBENCH_DIR: this.workbenchDir } : {}),
       })
       this.assertNotStopping()
       const url = httpUrl(addr)
@@ -352,7 +365,9 @@ export class DevSession {
       `  CFP dev server ready`,
       '',
       `  URL        ${info.url}`,
-      `  Workbench  ${info.url}/__cfp/  (coming soon)`,
+      this.workbenchDir
+        ? `  Workbench  ${info.url}/__cfp/`
+        : `  Workbench  not built — run \`npm run build -w apps/workbench\` (or set CFP_WORKBENCH_DIR) and restart`,
       `  Project    ${this.dir}`,
       `  Database   ${info.embedded ? `embedded PostgreSQL in ${join(this.dir, '.cfp', 'pg')} (${redactUrl(info.databaseUrl)})` : `DATABASE_URL ${redactUrl(info.databaseUrl)}`}`,
       `  Runtime    ${info.runtimeBinary} (${runtimeSource})`,
