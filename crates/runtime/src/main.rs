@@ -30,8 +30,10 @@ async fn main() {
         println!("{}", serde_json::to_string_pretty(&opts.to_json()).unwrap());
         return;
     }
+    use std::io::IsTerminal;
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("CFP_LOG").unwrap_or_else(|_| "info,sqlx=warn".into()),
         )

@@ -6,6 +6,7 @@
 //! - [`logs`]: handler and runtime log lines, queryable by trace and step.
 //! - [`spans`]: finished invocation attempts, grouped into traces.
 //! - [`steps`]: the registered step manifests of each project (subscriptions live here).
+//! - [`streams`]: stream items, registered stream definitions, change notifications across replicas.
 //! - [`payloads`]: payloads above the threshold go to object storage and travel as references (FR-7).
 //!
 //! Every table is keyed by tenant and project ([`Scope`]).
@@ -16,6 +17,7 @@ pub mod queue;
 pub mod spans;
 pub mod state;
 pub mod steps;
+pub mod streams;
 
 use std::str::FromStr;
 use std::sync::Arc;
@@ -108,6 +110,12 @@ impl Store {
             )));
         }
         let base = PgConnectOptions::from_str(&opts.database_url)?;
+        // One direct connection first: fails fast (connection refused) so the caller can report and retry.
+        {
+            use sqlx::Connection;
+            let conn = sqlx::PgConnection::connect_with(&base).await?;
+            conn.close().await?;
+        }
         {
             let setup = PgPoolOptions::new()
                 .max_connections(1)
