@@ -1,0 +1,61 @@
+/**
+ * Builds the Fastify application: JSON error shape, schemas on every route (unknown body properties are
+ * refused, not stripped), the OpenAPI document, the authentication hook, and every route module.
+ */
+import formbody from '@fastify/formbody'
+import swagger from '@fastify/swagger'
+import Fastify, { type FastifyInstance } from 'fastify'
+import { installAuth } from './auth/authenticate.js'
+import { errorBodySchema, installErrorHandling } from './errors.js'
+import { authRoutes } from './routes/auth.js'
+import { credentialRoutes } from './routes/credentials.js'
+import { idpRoutes } from './routes/idps.js'
+import { memberRoutes } from './routes/members.js'
+import { projectRoutes } from './routes/projects.js'
+import { publicRoutes } from './routes/public.js'
+import { serviceRoutes } from './routes/service.js'
+import { settingsRoutes } from './routes/settings.js'
+import { setupRoutes } from './routes/setup.js'
+import { ssoRoutes } from './routes/sso.js'
+import { systemRoutes } from './routes/system.js'
+import { tenantRoutes } from './routes/tenants.js'
+import type { Services } from './services.js'
+
+export interface AppOptions {
+  /** a pino logger config or `false`; default follows options.logLevel */
+  logger?: boolean | { level: string }
+}
+
+export async function buildApp(s: Services, opts: AppOptions = {}): Promise<FastifyInstance> {
+  const app = Fastify({
+    logger: opts.logger ?? (s.options.logLevel === 'silent' ? false : { level: s.options.logLevel }),
+    bodyLimit: s.options.bodyLimit,
+    trustProxy: false,
+    ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', useDefaults: true, allErrors: false } },
+  })
+  installErrorHandling(app)
+  app.addSchema(errorBodySchema)
+  await app.register(formbody)
+  await app.register(swagger, {
+    openapi: {
+      openapi: '3.1.0',
+      info: { title: 'CFP control plane', version: '0.1.0', description: 'Tenants, teams, projects, roles, SSO and tokens.' },
+      components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
+    },
+    refResolver: { buildLocalReference: (json, _base, _fragment, i) => String(json.$id ?? `def-${i}`) },
+  })
+  installAuth(app, s.authenticator, s.options.serviceToken)
+  publicRoutes(app, s)
+  setupRoutes(app, s)
+  authRoutes(app, s)
+  ssoRoutes(app, s)
+  tenantRoutes(app, s)
+  projectRoutes(app, s)
+  memberRoutes(app, s)
+  credentialRoutes(app, s)
+  settingsRoutes(app, s)
+  idpRoutes(app, s)
+  systemRoutes(app, s)
+  serviceRoutes(app, s)
+  return app
+}

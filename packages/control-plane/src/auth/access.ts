@@ -1,0 +1,116 @@
+/**
+ * Access tokens: ES256 JWTs (`typ: at+jwt`, `kid`) of at most 15 minutes, carrying the tenant (`tid`), its
+ * `region` and the user's role bindings (`rb`) in that tenant plus system-wide ones. Verification pins the
+ * algorithm (no `none`, no HMAC confusion), issuer, audience and lifetime.
+ */
+import { randomUUID } from 'node:crypto'
+import { errors as joseErrors, jwtVerify, SignJWT, type JWTPayload } from 'jose'
+import type { Clock } from '../clock.js'
+import { unauthenticated } from '../errors.js'
+import type { Binding } from '../policy/types.js'
+import { ALG, type SigningKeys } from './keys.js'
+
+export const AUDIENCE_CONTROL = 'cfp-control'
+export const AUDIENCE_RUNTIME = 'cfp-runtime'
+export const MAX_ACCESS_TTL = 900
+
+export interface AccessClaims {
+  sub: string
+  sid: string
+  jti: string
+  iat: number
+  exp: number
+  tid?: string
+  region: string
+  rb: Binding[]
+}
+
+export interface IssueInput {
+  userId: string
+  sessionId: string
+  tenantId?: string
+  region: string
+  bindings: Binding[]
+  /** never issue with an `iat` below this (a `user` revocation in the current second) */
+  minIat?: number
+}
+
+export class AccessTokens {
+  constructor(
+    private readonly keys: SigningKeys,
+    private readonly clock: Clock,
+    private readonly issuer: string,
+    private readonly ttl: number,
+  ) {
+    if (ttl > MAX_ACCESS_TTL) throw new Error('access tokens live at most 900 s')
+  }
+
+  async issue(input: IssueInput): Promise<{ token: string; expiresIn: number; jti: string }> {
+    const { kid, key } = await this.keys.signer()
+    const iat = Math.max(Math.floor(this.clock.now() / 1000), input.minIat ?? 0)
+    const jti = randomUUID()
+    const payload: Record<string, unknown> = { sid: input.sessionId, region: input.region, rb: input.bindings }
+    if (input.tenantId) payload.tid = input.tenantId
+    const token = await new SignJWT(payload)
+      .setProtectedHeader({ alg: ALG, kid, typ: 'at+jwt' })
+      .setIssuer(this.issuer)
+      .setAudience([AUDIENCE_CONTROL, AUDIENCE_RUNTIME])
+      .setSubject(input.userId)
+      .setJti(jti)
+      .setIssuedAt(iat)
+      .setExpirationTime(iat + this.ttl)
+      .sign(key)
+    return { token, expiresIn: this.ttl, jti }
+  }
+
+  /** Verifies signature and claims; throws `unauthenticated` on any problem (the reason stays in the log). */
+  async verify(token: string, audience = AUDIENCE_CONTROL): Promise<AccessClaims> {
+    let payload: JWTPayload
+    try {
+      const result = await jwtVerify(
+        token,
+        async (header) => {
+          if (header.alg !== ALG || typeof header.kid !== 'string') throw new joseErrors.JOSEAlgNotAllowed('bad header')
+          const key = await this.keys.verificationKey(header.kid)
+          if (!key) throw new joseErrors.JWKSNoMatchingKey()
+          return key
+        },
+        {
+          issuer: this.issuer,
+          audience,
+          algorithms: [ALG],
+          typ: 'at+jwt',
+          currentDate: new Date(this.clock.now()),
+          requiredClaims: ['sub', 'jti', 'iat', 'exp'],
+        },
+      )
+      payload = result.payload
+    } catch {
+      throw unauthenticated()
+    }
+    return checkClaims(payload)
+  }
+}
+
+function checkClaims(p: JWTPayload): AccessClaims {
+  const ok =
+    typeof p.sub === 'string' &&
+    typeof p.jti === 'string' &&
+    typeof p.iat === 'number' &&
+    typeof p.exp === 'number' &&
+    p.exp - p.iat <= MAX_ACCESS_TTL &&
+    typeof p.sid === 'string' &&
+    typeof p.region === 'string' &&
+    (p.tid === undefined || typeof p.tid === 'string') &&
+    Array.isArray(p.rb) &&
+    p.rb.every(
+      (b: unknown) =>
+        typeof b === 'object' &&
+        b !== null &&
+        typeof (b as Binding).role === 'string' &&
+        typeof (b as Binding).scope === 'object' &&
+        (p.tid === undefined ? (b as Binding).scope.tenant === undefined : [undefined, p.tid].includes((b as Binding).scope.tenant)),
+    )
+  if (!ok) throw unauthenticated()
+  return p as unknown as AccessClaims
+}

@@ -1,0 +1,73 @@
+/**
+ * Pending SSO logins. Starting a login stores (hashed) a random `state` with the PKCE verifier, nonce or SAML
+ * request id and where to return, and binds it to the browser with a random cookie value; finishing it needs
+ * both, once, within 10 minutes (no login CSRF, no replay).
+ */
+import type { FastifyReply, FastifyRequest } from 'fastify'
+import { ApiError } from '../errors.js'
+import type { Services } from '../services.js'
+import { randomToken, sha256 } from './secrets.js'
+
+export const COOKIE = 'cfp_sso'
+const TTL_MS = 10 * 60_000
+
+export interface PendingLogin {
+  codeVerifier?: string
+  nonce?: string
+  requestId?: string
+  returnTo?: string
+}
+
+const failed = () => new ApiError(401, 'sso_failed', 'the login could not be completed: start it again')
+
+/** Relative paths, or URLs on an allowed origin; anything else is refused (no open redirect). */
+export function checkReturnTo(s: Services, returnTo: string | undefined): string | undefined {
+  if (returnTo === undefined || returnTo === '') return undefined
+  if (returnTo.startsWith('/') && !returnTo.startsWith('//') && !returnTo.includes('\\')) return returnTo
+  try {
+    if (s.options.returnOrigins.includes(new URL(returnTo).origin)) return returnTo
+  } catch {
+    // fall through
+  }
+  throw new ApiError(400, 'invalid_request', 'return_to: a relative path or a URL on an allowed origin')
+}
+
+export async function beginLogin(s: Services, reply: FastifyReply, providerId: string, p: PendingLogin): Promise<string> {
+  const state = randomToken(24)
+  const binding = randomToken(24)
+  await s.db.query(
+    `INSERT INTO login_states (state_hash, provider_id, binding_hash, code_verifier, nonce, request_id, return_to, expires_at)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
+    [sha256(state), providerId, sha256(binding), p.codeVerifier ?? null, p.nonce ?? null, p.requestId ?? null, p.returnTo ?? null, new Date(s.clock.now() + TTL_MS)],
+  )
+  const secure = s.options.publicUrl.startsWith('https:')
+  const attrs = ['Path=/v1/auth/', 'HttpOnly', `Max-Age=${TTL_MS / 1000}`, secure ? 'SameSite=None; Secure' : 'SameSite=Lax']
+  reply.header('set-cookie', `${COOKIE}=${binding}; ${attrs.join('; ')}`)
+  return state
+}
+
+export function cookieValue(request: FastifyRequest, name = COOKIE): string | undefined {
+  for (const part of (request.headers.cookie ?? '').split(';')) {
+    const [k, ...v] = part.trim().split('=')
+    if (k === name) return v.join('=')
+  }
+  return undefined
+}
+
+/** Consumes the pending login for `state` if the browser holds its cookie; throws `sso_failed` otherwise. */
+export async function finishLogin(s: Services, request: FastifyRequest, reply: FastifyReply, providerId: string, state: string | undefined) {
+  const binding = cookieValue(request)
+  reply.header('set-cookie', `${COOKIE}=; Path=/v1/auth/; HttpOnly; Max-Age=0`)
+  if (!state || !binding) throw failed()
+  const { rows } = await s.db.query<{
+    binding_hash: Buffer
+    code_verifier: string | null
+    nonce: string | null
+    request_id: string | null
+    return_to: string | null
+    expires_at: Date
+  }>('DELETE FROM login_states WHERE state_hash = $1 AND provider_id = $2 RETURNING *', [sha256(state), providerId])
+  const r = rows[0]
+  if (!r || !r.binding_hash.equals(sha256(binding)) || r.expires_at.getTime() <= s.clock.now()) throw failed()
+  return r
+}

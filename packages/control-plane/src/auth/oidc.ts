@@ -1,0 +1,82 @@
+/**
+ * OIDC relying party (authorization code flow with PKCE S256, state and nonce) through `openid-client`.
+ * Discovery results are cached per provider for 10 minutes. Plain-http issuers are accepted only on loopback,
+ * and only with `--allow-loopback-idp` (otherwise a tenant admin could point the control plane at local services).
+ */
+import * as client from 'openid-client'
+import { ApiError } from '../errors.js'
+import type { Services } from '../services.js'
+import type { ExternalProfile } from './provision.js'
+
+export interface OidcProvider {
+  id: string
+  tenant_id: string
+  config: { issuer: string; clientId: string; scopes?: string[]; groupsClaim?: string }
+  secret: string
+}
+
+const cache = new Map<string, { at: number; config: client.Configuration }>()
+
+function isLoopback(url: URL): boolean {
+  return ['127.0.0.1', 'localhost', '[::1]'].includes(url.hostname)
+}
+
+async function configuration(s: Services, p: OidcProvider): Promise<client.Configuration> {
+  const hit = cache.get(p.id)
+  if (hit && Date.now() - hit.at < 600_000) return hit.config
+  const issuer = new URL(p.config.issuer)
+  const insecure = issuer.protocol === 'http:' && isLoopback(issuer) && s.options.allowLoopbackIdp
+  if (issuer.protocol !== 'https:' && !insecure) throw new ApiError(502, 'sso_failed', 'the identity provider must use https')
+  const config = await client.discovery(issuer, p.config.clientId, p.secret, client.ClientSecretBasic(p.secret), {
+    ...(insecure ? { execute: [client.allowInsecureRequests] } : {}),
+    timeout: 10,
+  })
+  cache.set(p.id, { at: Date.now(), config })
+  return config
+}
+
+export const callbackUrl = (s: Services, providerId: string) => `${s.options.publicUrl}/v1/auth/oidc/${providerId}/callback`
+
+export async function authorizationUrl(s: Services, p: OidcProvider, state: string, codeVerifier: string, nonce: string): Promise<string> {
+  const config = await configuration(s, p)
+  const url = client.buildAuthorizationUrl(config, {
+    redirect_uri: callbackUrl(s, p.id),
+    scope: ['openid', 'email', 'profile', ...(p.config.scopes ?? [])].join(' '),
+    code_challenge: await client.calculatePKCECodeChallenge(codeVerifier),
+    code_challenge_method: 'S256',
+    state,
+    nonce,
+  })
+  return url.href
+}
+
+/** Redeems the code (checking state, nonce and PKCE) and returns who logged in. */
+export async function redeem(
+  s: Services,
+  p: OidcProvider,
+  currentUrl: URL,
+  expected: { state: string; nonce: string; codeVerifier: string },
+): Promise<ExternalProfile> {
+  const config = await configuration(s, p)
+  const tokens = await client.authorizationCodeGrant(config, currentUrl, {
+    expectedState: expected.state,
+    expectedNonce: expected.nonce,
+    pkceCodeVerifier: expected.codeVerifier,
+    idTokenExpected: true,
+  })
+  const claims = tokens.claims()
+  if (!claims) throw new ApiError(401, 'sso_failed', 'the identity provider returned no ID token')
+  let merged: Record<string, unknown> = { ...claims }
+  const groupsClaim = p.config.groupsClaim ?? 'groups'
+  if ((claims.email === undefined || claims[groupsClaim] === undefined) && tokens.access_token) {
+    const info = await client.fetchUserInfo(config, tokens.access_token, claims.sub)
+    merged = { ...info, ...claims }
+  }
+  const groups = merged[groupsClaim]
+  return {
+    subject: claims.sub,
+    email: typeof merged.email === 'string' ? merged.email : '',
+    displayName: typeof merged.name === 'string' ? merged.name : '',
+    groups: Array.isArray(groups) ? groups.filter((g): g is string => typeof g === 'string') : [],
+  }
+}

@@ -1,0 +1,86 @@
+/**
+ * The one JSON error shape, `{ error: { code, message, details? } }`, and the one place errors become HTTP.
+ * Codes are stable (docs/control-plane.md lists them); 5xx bodies are generic, details go to the log with
+ * the request id.
+ */
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+
+export type ErrorCode =
+  | 'invalid_request'
+  | 'unauthenticated'
+  | 'forbidden'
+  | 'not_found'
+  | 'conflict'
+  | 'invalid_grant'
+  | 'login_failed'
+  | 'setup_unavailable'
+  | 'sso_failed'
+  | 'payload_too_large'
+  | 'unsupported_media_type'
+  | 'internal'
+
+export class ApiError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: ErrorCode,
+    message: string,
+    readonly details?: Record<string, unknown>,
+  ) {
+    super(message)
+    this.name = 'ApiError'
+  }
+}
+
+export const unauthenticated = (): ApiError =>
+  new ApiError(401, 'unauthenticated', 'missing, invalid, expired or revoked credentials')
+export const forbidden = (action: string): ApiError =>
+  new ApiError(403, 'forbidden', `your role bindings do not allow ${action} here`)
+export const notFound = (what = 'resource'): ApiError => new ApiError(404, 'not_found', `${what} not found`)
+export const invalid = (message: string): ApiError => new ApiError(400, 'invalid_request', message)
+export const conflict = (message: string): ApiError => new ApiError(409, 'conflict', message)
+
+export const errorBodySchema = {
+  $id: 'Error',
+  type: 'object',
+  required: ['error'],
+  properties: {
+    error: {
+      type: 'object',
+      required: ['code', 'message'],
+      properties: {
+        code: { type: 'string' },
+        message: { type: 'string' },
+        details: { type: 'object', additionalProperties: true },
+      },
+    },
+  },
+} as const
+
+function send(reply: FastifyReply, status: number, code: ErrorCode, message: string, details?: unknown): FastifyReply {
+  const error: Record<string, unknown> = { code, message }
+  if (details !== undefined) error.details = details
+  return reply.status(status).type('application/json; charset=utf-8').send({ error })
+}
+
+export function installErrorHandling(app: FastifyInstance): void {
+  app.setErrorHandler((err: FastifyError | ApiError, request: FastifyRequest, reply: FastifyReply) => {
+    if (err instanceof ApiError) return send(reply, err.status, err.code, err.message, err.details)
+    const fe = err as FastifyError
+    if (fe.validation) {
+      const where = fe.validationContext ?? 'request'
+      const first = fe.validation[0]
+      const path = first ? `${where}${first.instancePath}` : where
+      return send(reply, 400, 'invalid_request', `${path} ${first?.message ?? 'is invalid'}`.trim())
+    }
+    if (fe.code === 'FST_ERR_CTP_BODY_TOO_LARGE') return send(reply, 413, 'payload_too_large', 'request body too large')
+    if (fe.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') {
+      return send(reply, 415, 'unsupported_media_type', 'unsupported content type')
+    }
+    if (fe.statusCode && fe.statusCode >= 400 && fe.statusCode < 500) {
+      return send(reply, fe.statusCode, 'invalid_request', 'malformed request')
+    }
+    request.log.error({ err }, 'request failed')
+    return send(reply, 500, 'internal', `internal error (request ${request.id})`)
+  })
+  app.setNotFoundHandler((_request, reply) => send(reply, 404, 'not_found', 'no such route'))
+}

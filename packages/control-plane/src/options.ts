@@ -1,0 +1,158 @@
+/**
+ * Options of `cfp-control-plane`: defaults -> environment -> flags, validated at start-up (fail fast with a
+ * message naming the option). `--print-config` prints the result with secrets masked.
+ */
+import { parseArgs } from 'node:util'
+
+export interface Options {
+  /** PostgreSQL URL. Env DATABASE_URL or CFP_CONTROL_DATABASE_URL. Required. */
+  databaseUrl: string
+  /** Schema owning every control-plane table, never shared with the runtime. Default `cfp_control`. */
+  schema: string
+  /** Listen address. Default 127.0.0.1. */
+  host: string
+  /** Listen port (0 = any free port). Default 4100. */
+  port: number
+  /** Base URL users and IdPs reach this service at (setup link, SSO callbacks). Default http://host:port. */
+  publicUrl: string
+  /** `iss` of issued tokens. Default = publicUrl. */
+  issuer: string
+  /** Regions tenants may be pinned to (NFR-6). Default `local`. */
+  regions: string[]
+  /** Access-token lifetime in seconds, 60..900. Default 900. */
+  accessTokenTtl: number
+  /** Refresh-token (session) lifetime in seconds. Default 30 days. */
+  refreshTokenTtl: number
+  /** Rotate the signing key when the active one is older than this many seconds (0 = never). Default 7 days. */
+  keyRotationInterval: number
+  /** A new key is published in the JWKS this many seconds before it signs. Default 300. */
+  keyPrepublish: number
+  /** Base64 of 32 bytes encrypting signing keys and IdP secrets at rest. Env CFP_CONTROL_MASTER_KEY. Required. */
+  masterKey: string
+  /** Bearer token of runtimes calling /v1/service/* (revocations, credential checks). Env CFP_CONTROL_SERVICE_TOKEN. */
+  serviceToken?: string
+  /** Lifetime of the first-start setup link in seconds. Default 3600. */
+  setupTtl: number
+  /** Request body limit in bytes. Default 1 MiB. */
+  bodyLimit: number
+  /** Origins allowed as `return_to` after SSO login (besides relative paths). Env CFP_CONTROL_RETURN_ORIGINS. */
+  returnOrigins: string[]
+  /** fatal | error | warn | info | debug | trace | silent. Default info. */
+  logLevel: string
+  /** Accept plain-http OIDC issuers on loopback (tests, local IdPs). Env CFP_CONTROL_ALLOW_LOOPBACK_IDP=1. Default false. */
+  allowLoopbackIdp: boolean
+}
+
+const HELP = `cfp-control-plane — tenants, teams, projects, roles, SSO and tokens for CFP
+
+Options (flag / environment / default):
+  --database-url URL        DATABASE_URL, CFP_CONTROL_DATABASE_URL   (required)
+  --schema NAME             CFP_CONTROL_SCHEMA                       cfp_control
+  --host ADDR               CFP_CONTROL_HOST                         127.0.0.1
+  --port N                  CFP_CONTROL_PORT                         4100
+  --public-url URL          CFP_CONTROL_PUBLIC_URL                   http://HOST:PORT
+  --issuer URL              CFP_CONTROL_ISSUER                       = public URL
+  --regions A,B             CFP_CONTROL_REGIONS                      local
+  --access-token-ttl S      CFP_CONTROL_ACCESS_TOKEN_TTL             900 (max 900)
+  --refresh-token-ttl S     CFP_CONTROL_REFRESH_TOKEN_TTL            2592000
+  --key-rotation-interval S CFP_CONTROL_KEY_ROTATION_INTERVAL        604800 (0 = never)
+  --key-prepublish S        CFP_CONTROL_KEY_PREPUBLISH               300
+  --master-key B64          CFP_CONTROL_MASTER_KEY                   (required: base64 of 32 bytes)
+  --service-token T         CFP_CONTROL_SERVICE_TOKEN                (unset: /v1/service/* refuses all)
+  --setup-ttl S             CFP_CONTROL_SETUP_TTL                    3600
+  --body-limit BYTES        CFP_CONTROL_BODY_LIMIT                   1048576
+  --return-origins A,B      CFP_CONTROL_RETURN_ORIGINS               (none: only relative return paths)
+  --log-level L             CFP_CONTROL_LOG_LEVEL                    info
+  --allow-loopback-idp      CFP_CONTROL_ALLOW_LOOPBACK_IDP=1         off (accept http://127.0.0.1 OIDC issuers)
+  --print-config            print the resolved options (secrets masked) and exit
+  --help                    this text
+`
+
+type Env = Record<string, string | undefined>
+
+function int(name: string, v: string, min: number, max: number): number {
+  if (!/^\d+$/.test(v)) throw new Error(`option ${name}: expected a whole number, got "${v}"`)
+  const n = Number(v)
+  if (n < min || n > max) throw new Error(`option ${name}: must be between ${min} and ${max}, got ${n}`)
+  return n
+}
+
+const list = (v: string): string[] =>
+  v
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean)
+
+export function parseOptions(argv: string[], env: Env = process.env): { options: Options; print: boolean; help: boolean } {
+  const { values: f } = parseArgs({
+    args: argv,
+    strict: true,
+    options: Object.fromEntries<{ type: 'string' | 'boolean' }>(
+      [
+        'database-url', 'schema', 'host', 'port', 'public-url', 'issuer', 'regions', 'access-token-ttl',
+        'refresh-token-ttl', 'key-rotation-interval', 'key-prepublish', 'master-key', 'service-token',
+        'setup-ttl', 'body-limit', 'return-origins', 'log-level',
+      ]
+        .map((k): [string, { type: 'string' | 'boolean' }] => [k, { type: 'string' }])
+        .concat([
+          ['print-config', { type: 'boolean' }],
+          ['allow-loopback-idp', { type: 'boolean' }],
+          ['help', { type: 'boolean' }],
+        ]),
+    ),
+  }) as { values: Record<string, string | boolean | undefined> }
+  const get = (flag: string, ...envs: string[]): string | undefined => {
+    const v = f[flag]
+    if (typeof v === 'string') return v
+    for (const e of envs) if (env[e]) return env[e]
+    return undefined
+  }
+  const host = get('host', 'CFP_CONTROL_HOST') ?? '127.0.0.1'
+  const port = int('--port', get('port', 'CFP_CONTROL_PORT') ?? '4100', 0, 65535)
+  const publicUrl = (get('public-url', 'CFP_CONTROL_PUBLIC_URL') ?? `http://${host}:${port}`).replace(/\/$/, '')
+  const options: Options = {
+    databaseUrl: get('database-url', 'CFP_CONTROL_DATABASE_URL', 'DATABASE_URL') ?? '',
+    schema: get('schema', 'CFP_CONTROL_SCHEMA') ?? 'cfp_control',
+    host,
+    port,
+    publicUrl,
+    issuer: get('issuer', 'CFP_CONTROL_ISSUER') ?? publicUrl,
+    regions: list(get('regions', 'CFP_CONTROL_REGIONS') ?? 'local'),
+    accessTokenTtl: int('--access-token-ttl', get('access-token-ttl', 'CFP_CONTROL_ACCESS_TOKEN_TTL') ?? '900', 60, 900),
+    refreshTokenTtl: int('--refresh-token-ttl', get('refresh-token-ttl', 'CFP_CONTROL_REFRESH_TOKEN_TTL') ?? '2592000', 300, 31_536_000),
+    keyRotationInterval: int('--key-rotation-interval', get('key-rotation-interval', 'CFP_CONTROL_KEY_ROTATION_INTERVAL') ?? '604800', 0, 31_536_000),
+    keyPrepublish: int('--key-prepublish', get('key-prepublish', 'CFP_CONTROL_KEY_PREPUBLISH') ?? '300', 0, 86_400),
+    masterKey: get('master-key', 'CFP_CONTROL_MASTER_KEY') ?? '',
+    serviceToken: get('service-token', 'CFP_CONTROL_SERVICE_TOKEN'),
+    setupTtl: int('--setup-ttl', get('setup-ttl', 'CFP_CONTROL_SETUP_TTL') ?? '3600', 60, 604_800),
+    bodyLimit: int('--body-limit', get('body-limit', 'CFP_CONTROL_BODY_LIMIT') ?? '1048576', 1024, 104_857_600),
+    returnOrigins: list(get('return-origins', 'CFP_CONTROL_RETURN_ORIGINS') ?? ''),
+    logLevel: get('log-level', 'CFP_CONTROL_LOG_LEVEL') ?? 'info',
+    allowLoopbackIdp: f['allow-loopback-idp'] === true || env.CFP_CONTROL_ALLOW_LOOPBACK_IDP === '1',
+  }
+  return { options, print: f['print-config'] === true, help: f.help === true }
+}
+
+export { HELP }
+
+/** Start-up validation; throws with a message naming the option. */
+export function validateOptions(o: Options): void {
+  if (!o.databaseUrl) throw new Error('option --database-url (or DATABASE_URL) is required')
+  if (!/^[a-z_][a-z0-9_]{0,62}$/.test(o.schema)) throw new Error(`option --schema: "${o.schema}" is not a plain lower-case SQL name`)
+  if (Buffer.from(o.masterKey, 'base64').length !== 32) {
+    throw new Error('option --master-key (or CFP_CONTROL_MASTER_KEY) must be base64 of 32 random bytes: `openssl rand -base64 32`')
+  }
+  if (o.regions.length === 0) throw new Error('option --regions: at least one region')
+  for (const r of o.regions) if (!/^[a-z0-9-]{1,32}$/.test(r)) throw new Error(`option --regions: bad region name "${r}"`)
+  if (!['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].includes(o.logLevel)) {
+    throw new Error(`option --log-level: unknown level "${o.logLevel}"`)
+  }
+  for (const origin of o.returnOrigins) new URL(origin)
+  if (o.serviceToken !== undefined && o.serviceToken.length < 16) throw new Error('option --service-token: at least 16 characters')
+}
+
+export function maskedOptions(o: Options): Record<string, unknown> {
+  const mask = (s?: string) => (s ? '***' : undefined)
+  const db = o.databaseUrl.replace(/\/\/([^:@/]+):[^@/]*@/, '//$1:***@')
+  return { ...o, databaseUrl: db, masterKey: mask(o.masterKey), serviceToken: mask(o.serviceToken) }
+}

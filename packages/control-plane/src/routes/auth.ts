@@ -1,0 +1,147 @@
+/**
+ * Login with a password, the token endpoint (refresh-token rotation, login-code exchange), RFC 7009
+ * revocation, logout and `GET /v1/me`.
+ */
+import type { FastifyInstance } from 'fastify'
+import { issueTokens, tokenResponseSchema } from '../auth/issue.js'
+import { verifyPassword } from '../auth/passwords.js'
+import { isCredentialToken } from '../auth/credentials.js'
+import { REFRESH_PREFIX } from '../auth/sessions.js'
+import { consumeLoginCode } from '../auth/provision.js'
+import { principalOf } from '../authz.js'
+import { ApiError } from '../errors.js'
+import type { Services } from '../services.js'
+import { body, empty, obj, spec, uuid } from './schema.js'
+
+const loginFailed = () => new ApiError(401, 'login_failed', 'e-mail or password is wrong')
+
+export function authRoutes(app: FastifyInstance, s: Services): void {
+  app.post<{ Body: { email: string; password: string; tenant_id?: string } }>(
+    '/v1/auth/login',
+    {
+      config: { auth: 'public' },
+      schema: spec({
+        summary: 'Log in with e-mail and password (local accounts such as the bootstrap admin)',
+        tags: ['auth'],
+        public: true,
+        body: body({ email: { type: 'string', maxLength: 320 }, password: { type: 'string', maxLength: 1024 }, tenant_id: uuid }, ['email', 'password']),
+        response: { 200: tokenResponseSchema },
+      }),
+    },
+    async (request) => {
+      const { rows } = await s.db.query<{ id: string; password_hash: string | null; disabled_at: Date | null }>(
+        'SELECT id, password_hash, disabled_at FROM users WHERE lower(email) = lower($1)',
+        [request.body.email],
+      )
+      const user = rows[0]
+      const ok = await verifyPassword(user?.password_hash, request.body.password)
+      if (!user || !ok || user.disabled_at) throw loginFailed()
+      const session = await s.sessions.create(s.db, user.id, 'password')
+      return issueTokens(s, { userId: user.id, ...session, ...(request.body.tenant_id ? { tenantId: request.body.tenant_id } : {}) })
+    },
+  )
+
+  app.post<{ Body: { grant_type: string; refresh_token?: string; code?: string; tenant_id?: string; region?: string } }>(
+    '/v1/auth/token',
+    {
+      config: { auth: 'public' },
+      schema: spec({
+        summary: 'Exchange a refresh token (rotated on every use) or a one-time login code for a token pair',
+        tags: ['auth'],
+        public: true,
+        body: body(
+          {
+            grant_type: { type: 'string', enum: ['refresh_token', 'login_code'] },
+            refresh_token: { type: 'string', maxLength: 200 },
+            code: { type: 'string', maxLength: 200 },
+            tenant_id: uuid,
+            region: { type: 'string', maxLength: 32 },
+          },
+          ['grant_type'],
+        ),
+        response: { 200: tokenResponseSchema },
+      }),
+    },
+    async (request) => {
+      const b = request.body
+      const scope = { ...(b.tenant_id ? { tenantId: b.tenant_id } : {}), ...(b.region ? { region: b.region } : {}) }
+      if (b.grant_type === 'refresh_token') {
+        if (!b.refresh_token) throw new ApiError(400, 'invalid_request', 'refresh_token is required')
+        const next = await s.sessions.rotate(b.refresh_token)
+        return issueTokens(s, { ...next, ...scope })
+      }
+      if (!b.code) throw new ApiError(400, 'invalid_request', 'code is required')
+      const login = await consumeLoginCode(s, b.code)
+      const session = await s.sessions.create(s.db, login.userId, login.method, login.tenantId)
+      const tenant = scope.tenantId ?? login.tenantId
+      return issueTokens(s, { userId: login.userId, ...session, ...scope, ...(tenant ? { tenantId: tenant } : {}) })
+    },
+  )
+
+  app.post<{ Body: { token: string; token_type_hint?: string } }>(
+    '/v1/auth/revoke',
+    {
+      config: { auth: 'public' },
+      schema: spec({
+        summary: 'RFC 7009 revocation: a refresh token (its whole session), an access token, an API key or worker token',
+        tags: ['auth'],
+        public: true,
+        body: body(
+          { token: { type: 'string', maxLength: 4096 }, token_type_hint: { type: 'string', maxLength: 40 } },
+          ['token'],
+        ),
+        response: { 200: empty },
+      }),
+    },
+    async (request) => {
+      const token = request.body.token
+      if (token.startsWith(REFRESH_PREFIX)) {
+        await s.sessions.revokeByToken(token)
+      } else if (isCredentialToken(token)) {
+        const c = await s.credentials.verify(token)
+        if (c) await s.credentials.revoke(s.db, c.id, 'revoked by holder')
+      } else {
+        const claims = await s.access.verify(token).catch(() => undefined)
+        if (claims) await s.revocations.add(s.db, 'token', claims.jti, 'revoked', { expiresAt: new Date(claims.exp * 1000 + 60_000) })
+      }
+      return {}
+    },
+  )
+
+  app.post(
+    '/v1/auth/logout',
+    { schema: spec({ summary: 'End the session of the calling access token', tags: ['auth'], response: { 200: empty } }) },
+    async (request) => {
+      const p = principalOf(request)
+      if (p.sessionId) await s.sessions.revoke(p.sessionId, 'logout')
+      return {}
+    },
+  )
+
+  app.get(
+    '/v1/me',
+    {
+      schema: spec({
+        summary: 'Who the caller is and what it is bound to',
+        tags: ['auth'],
+        response: {
+          200: obj(
+            {
+              kind: { type: 'string' },
+              id: uuid,
+              tenantId: uuid,
+              region: { type: 'string' },
+              bindings: { type: 'array', items: obj({ role: { type: 'string' }, scope: { type: 'object', additionalProperties: { type: 'string' } } }) },
+              actions: { type: 'array', items: { type: 'string' } },
+            },
+            ['kind', 'id', 'bindings'],
+          ),
+        },
+      }),
+    },
+    async (request) => {
+      const p = principalOf(request)
+      return { kind: p.kind, id: p.id, tenantId: p.tenantId, region: p.region, bindings: p.bindings, actions: p.actions }
+    },
+  )
+}

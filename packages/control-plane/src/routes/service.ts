@@ -1,0 +1,150 @@
+/**
+ * The service API runtimes call with the service token: the revocation feed (poll or long-poll), credential
+ * verification for API keys and worker tokens, and the project settings of a region.
+ */
+import type { FastifyInstance } from 'fastify'
+import type { Services } from '../services.js'
+import { body, obj, spec, uuid } from './schema.js'
+import { effectiveLimits, limitsSchema } from './settings.js'
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
+
+export function serviceRoutes(app: FastifyInstance, s: Services): void {
+  const tags = ['service']
+  const config = { auth: 'service' as const }
+  const revocation = obj(
+    {
+      seq: { type: 'integer' },
+      kind: { type: 'string', enum: ['session', 'user', 'token', 'credential'] },
+      subject: { type: 'string' },
+      issuedBefore: { type: 'string', format: 'date-time' },
+      reason: { type: 'string' },
+      createdAt: { type: 'string', format: 'date-time' },
+      expiresAt: { type: 'string', format: 'date-time' },
+    },
+    ['seq', 'kind', 'subject', 'reason', 'createdAt', 'expiresAt'],
+  )
+
+  app.get<{ Querystring: { since: number; wait: number } }>(
+    '/v1/service/revocations',
+    {
+      config,
+      schema: spec({
+        summary: 'Revocations after `since` (0 = every live one); `wait` seconds long-polls until one arrives',
+        tags,
+        querystring: {
+          type: 'object',
+          additionalProperties: false,
+          properties: { since: { type: 'integer', minimum: 0, default: 0 }, wait: { type: 'integer', minimum: 0, maximum: 25, default: 0 } },
+        },
+        response: { 200: obj({ version: { type: 'integer' }, items: { type: 'array', items: revocation } }) },
+      }),
+    },
+    async (request) => {
+      const deadline = Date.now() + request.query.wait * 1000
+      for (;;) {
+        const page = await s.revocations.since(request.query.since)
+        if (page.items.length > 0 || Date.now() >= deadline || request.raw.destroyed) return page
+        await sleep(250)
+      }
+    },
+  )
+
+  app.post<{ Body: { token: string } }>(
+    '/v1/service/credentials/verify',
+    {
+      config,
+      schema: spec({
+        summary: 'Verify a project API key or worker token; returns its project, region, role and actions',
+        tags,
+        body: body({ token: { type: 'string', maxLength: 200 } }, ['token']),
+        response: {
+          200: obj(
+            {
+              valid: { type: 'boolean' },
+              credential: obj(
+                {
+                  id: uuid,
+                  kind: { type: 'string' },
+                  tenantId: uuid,
+                  teamId: uuid,
+                  projectId: uuid,
+                  region: { type: 'string' },
+                  role: { type: ['string', 'null'] },
+                  actions: { type: ['array', 'null'], items: { type: 'string' } },
+                  expiresAt: { type: ['string', 'null'] },
+                },
+                ['id', 'kind', 'tenantId', 'teamId', 'projectId', 'region'],
+              ),
+            },
+            ['valid'],
+          ),
+        },
+      }),
+    },
+    async (request) => {
+      const c = await s.credentials.verify(request.body.token)
+      if (!c) return { valid: false }
+      const actions = c.kind === 'worker' ? s.policy.credentials.workerToken.actions : c.actions
+      return { valid: true, credential: { ...c, actions } }
+    },
+  )
+
+  app.get<{ Querystring: { region: string; since: number } }>(
+    '/v1/service/projects',
+    {
+      config,
+      schema: spec({
+        summary: "Projects of a region with their settings, changed after settings version `since`",
+        tags,
+        querystring: {
+          type: 'object',
+          additionalProperties: false,
+          required: ['region'],
+          properties: { region: { type: 'string', maxLength: 32 }, since: { type: 'integer', minimum: 0, default: 0 } },
+        },
+        response: {
+          200: obj({
+            version: { type: 'integer' },
+            items: {
+              type: 'array',
+              items: obj({
+                projectId: uuid,
+                tenantId: uuid,
+                teamId: uuid,
+                slug: { type: 'string' },
+                limits: limitsSchema,
+                cors: { type: 'object', additionalProperties: true },
+                validation: { type: 'object', additionalProperties: true },
+                diagnostics: { type: 'object', additionalProperties: true },
+                version: { type: 'integer' },
+              }),
+            },
+          }),
+        },
+      }),
+    },
+    async (request) => {
+      const { rows } = await s.db.query(
+        `SELECT p.id, p.tenant_id, p.team_id, p.slug, ps.limits, ts.limits AS tenant_limits, ps.cors, ps.validation, ps.diagnostics,
+                greatest(ps.version, ts.version) AS version
+           FROM projects p JOIN tenants t ON t.id = p.tenant_id JOIN project_settings ps ON ps.project_id = p.id
+           JOIN tenant_settings ts ON ts.tenant_id = t.id
+          WHERE t.region = $1 AND greatest(ps.version, ts.version) > $2 ORDER BY version`,
+        [request.query.region, request.query.since],
+      )
+      const items = rows.map((r) => ({
+        projectId: r.id,
+        tenantId: r.tenant_id,
+        teamId: r.team_id,
+        slug: r.slug,
+        limits: effectiveLimits(r.tenant_limits, r.limits),
+        cors: r.cors,
+        validation: r.validation,
+        diagnostics: r.diagnostics,
+        version: Number(r.version),
+      }))
+      return { version: items.at(-1)?.version ?? request.query.since, items }
+    },
+  )
+}

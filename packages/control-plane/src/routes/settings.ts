@@ -1,0 +1,161 @@
+/**
+ * Settings the runtime of the tenant's region enforces: limits at tenant and project scope (FR-6; a project
+ * never exceeds its tenant), the project's CORS allowlist (FR-5; never `*` with credentials), strict input
+ * validation (FR-8) and the dev/diagnostic endpoint switches (FR-4). Each change bumps a global `version`
+ * that runtimes sync on (`GET /v1/service/projects`).
+ */
+import type { FastifyInstance } from 'fastify'
+import { authorize } from '../authz.js'
+import { locateProject, locateTenant } from '../db/scopes.js'
+import { invalid } from '../errors.js'
+import type { Services } from '../services.js'
+import { body, idParams, obj, spec } from './schema.js'
+
+export interface Limits {
+  maxBodyBytes?: number
+  requestTimeoutMs?: number
+  maxConcurrency?: number
+}
+
+const limitsProps = {
+  maxBodyBytes: { type: 'integer', minimum: 1, maximum: 104_857_600 },
+  requestTimeoutMs: { type: 'integer', minimum: 100, maximum: 900_000 },
+  maxConcurrency: { type: 'integer', minimum: 1, maximum: 100_000 },
+}
+export const limitsSchema = { type: 'object', properties: limitsProps } as const
+const corsProps = {
+  allowedOrigins: { type: 'array', maxItems: 100, uniqueItems: true, items: { type: 'string', maxLength: 300 } },
+  allowCredentials: { type: 'boolean' },
+}
+const diagProps = { emit: { type: 'boolean' }, stateWrite: { type: 'boolean' }, dlqReplay: { type: 'boolean' }, stepSource: { type: 'boolean' } }
+export const projectSettingsSchema = obj({
+  projectId: { type: 'string' },
+  limits: limitsSchema,
+  effectiveLimits: limitsSchema,
+  cors: obj(corsProps),
+  validation: obj({ strict: { type: 'boolean' } }),
+  diagnostics: obj(diagProps),
+  version: { type: 'integer' },
+})
+
+export function checkOrigins(origins: string[], credentials: boolean): void {
+  for (const o of origins) {
+    if (o === '*') {
+      if (credentials) throw invalid('allowedOrigins: "*" cannot be combined with allowCredentials')
+      continue
+    }
+    let u: URL
+    try {
+      u = new URL(o)
+    } catch {
+      throw invalid(`allowedOrigins: "${o}" is not an origin like https://app.example.com`)
+    }
+    if (!['http:', 'https:'].includes(u.protocol) || u.origin !== o) {
+      throw invalid(`allowedOrigins: "${o}" is not an origin like https://app.example.com (no path, no trailing slash)`)
+    }
+  }
+}
+
+export function effectiveLimits(tenant: Limits, project: Limits): Limits {
+  const out: Limits = {}
+  for (const k of Object.keys(limitsProps) as (keyof Limits)[]) {
+    const vals = [tenant[k], project[k]].filter((v): v is number => typeof v === 'number')
+    if (vals.length) out[k] = Math.min(...vals)
+  }
+  return out
+}
+
+export async function readProjectSettings(s: Services, projectId: string) {
+  const { rows } = await s.db.query(
+    `SELECT ps.*, ts.limits AS tenant_limits FROM project_settings ps JOIN projects p ON p.id = ps.project_id
+       JOIN tenant_settings ts ON ts.tenant_id = p.tenant_id WHERE ps.project_id = $1`,
+    [projectId],
+  )
+  const r = rows[0]
+  return {
+    projectId,
+    limits: r.limits,
+    effectiveLimits: effectiveLimits(r.tenant_limits, r.limits),
+    cors: r.cors,
+    validation: r.validation,
+    diagnostics: r.diagnostics,
+    version: Number(r.version),
+  }
+}
+
+export function settingsRoutes(app: FastifyInstance, s: Services): void {
+  const tags = ['settings']
+  app.get<{ Params: { tenantId: string } }>(
+    '/v1/tenants/:tenantId/limits',
+    { schema: spec({ summary: "A tenant's limits", tags, params: idParams('tenantId'), response: { 200: limitsSchema } }) },
+    async (request) => {
+      authorize(request, s, 'tenant.read', await locateTenant(s.db, request.params.tenantId), 'tenant')
+      const { rows } = await s.db.query('SELECT limits FROM tenant_settings WHERE tenant_id = $1', [request.params.tenantId])
+      return rows[0].limits
+    },
+  )
+
+  app.put<{ Params: { tenantId: string }; Body: Limits }>(
+    '/v1/tenants/:tenantId/limits',
+    {
+      schema: spec({ summary: "Set a tenant's limits", tags, params: idParams('tenantId'), body: body(limitsProps), response: { 200: limitsSchema } }),
+    },
+    async (request) => {
+      authorize(request, s, 'limits.update', await locateTenant(s.db, request.params.tenantId), 'tenant')
+      await s.db.query(
+        "UPDATE tenant_settings SET limits = $2, version = nextval('settings_version'), updated_at = now() WHERE tenant_id = $1",
+        [request.params.tenantId, request.body],
+      )
+      return request.body
+    },
+  )
+
+  app.get<{ Params: { projectId: string } }>(
+    '/v1/projects/:projectId/settings',
+    { schema: spec({ summary: "A project's settings", tags, params: idParams('projectId'), response: { 200: projectSettingsSchema } }) },
+    async (request) => {
+      authorize(request, s, 'project.read', await locateProject(s.db, request.params.projectId), 'project')
+      return readProjectSettings(s, request.params.projectId)
+    },
+  )
+
+  const put = (path: string, action: string, column: string, props: Record<string, unknown>, check?: (b: never, id: string) => Promise<void>) =>
+    app.put<{ Params: { projectId: string }; Body: Record<string, unknown> }>(
+      `/v1/projects/:projectId/${path}`,
+      {
+        schema: spec({
+          summary: `Set a project's ${path} (${action})`,
+          tags,
+          params: idParams('projectId'),
+          body: body(props, column === 'limits' ? [] : Object.keys(props)),
+          response: { 200: projectSettingsSchema },
+        }),
+      },
+      async (request) => {
+        authorize(request, s, action, await locateProject(s.db, request.params.projectId), 'project')
+        if (check) await check(request.body as never, request.params.projectId)
+        await s.db.query(
+          `UPDATE project_settings SET ${column} = $2, version = nextval('settings_version'), updated_at = now() WHERE project_id = $1`,
+          [request.params.projectId, request.body],
+        )
+        return readProjectSettings(s, request.params.projectId)
+      },
+    )
+
+  put('limits', 'limits.update', 'limits', limitsProps, async (b: Limits, id) => {
+    const tenant = await s.db.query(
+      'SELECT ts.limits FROM tenant_settings ts JOIN projects p ON p.tenant_id = ts.tenant_id WHERE p.id = $1',
+      [id],
+    )
+    const ceiling: Limits = tenant.rows[0].limits
+    for (const k of Object.keys(b) as (keyof Limits)[]) {
+      const max = ceiling[k]
+      if (max !== undefined && (b[k] ?? 0) > max) throw invalid(`${k}: the tenant allows at most ${max}`)
+    }
+  })
+  put('cors', 'cors.update', 'cors', corsProps, async (b: { allowedOrigins: string[]; allowCredentials: boolean }) =>
+    checkOrigins(b.allowedOrigins, b.allowCredentials),
+  )
+  put('validation', 'validation.update', 'validation', { strict: { type: 'boolean' } })
+  put('diagnostics', 'diagnostics.update', 'diagnostics', diagProps)
+}

@@ -1,0 +1,141 @@
+/**
+ * SSO login routes. OIDC: `GET /v1/auth/oidc/:idpId/login` redirects to the IdP; `…/callback` redeems the
+ * code. SAML: `GET /v1/auth/saml/:idpId/login` redirects with an AuthnRequest; `POST …/acs` verifies the
+ * signed response; `GET …/metadata` describes the SP. Both then provision the user just in time and either
+ * redirect to `return_to?code=<one-time login code>` or, without `return_to`, answer with the token pair.
+ */
+import type { FastifyInstance, FastifyReply } from 'fastify'
+import * as client from 'openid-client'
+import { issueTokens, tokenResponseSchema } from '../auth/issue.js'
+import { beginLogin, checkReturnTo, finishLogin } from '../auth/login-state.js'
+import { authorizationUrl, redeem, type OidcProvider } from '../auth/oidc.js'
+import { createLoginCode, provisionUser, type ExternalProfile } from '../auth/provision.js'
+import { authnRequestUrl, samlMetadata, verifySamlResponse, type SamlProvider } from '../auth/saml.js'
+import { ApiError } from '../errors.js'
+import type { Services } from '../services.js'
+import { body, idParams, spec } from './schema.js'
+import { SECRET_PURPOSE } from './idps.js'
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
+const notFound = () => new ApiError(404, 'not_found', 'identity provider not found')
+
+async function provider(s: Services, id: string, kind: 'oidc' | 'saml') {
+  if (!UUID.test(id)) throw notFound()
+  const { rows } = await s.db.query('SELECT * FROM identity_providers WHERE id = $1 AND kind = $2 AND enabled', [id, kind])
+  const r = rows[0]
+  if (!r) throw notFound()
+  return { ...r, secret: r.secret_enc ? s.sealer.open(r.secret_enc, SECRET_PURPOSE) : '' }
+}
+
+async function complete(s: Services, reply: FastifyReply, p: { id: string; tenant_id: string }, profile: ExternalProfile, returnTo: string | null, method: string) {
+  const userId = await provisionUser(s, { id: p.id, tenantId: p.tenant_id }, profile)
+  if (returnTo) {
+    const code = await createLoginCode(s, userId, p.tenant_id, method)
+    return reply.redirect(`${returnTo}${returnTo.includes('?') ? '&' : '?'}code=${encodeURIComponent(code)}`, 302)
+  }
+  const session = await s.sessions.create(s.db, userId, method, p.tenant_id)
+  return issueTokens(s, { userId, ...session, tenantId: p.tenant_id })
+}
+
+function ssoError(request: { log: { warn: (o: object, m: string) => void } }, err: unknown): never {
+  if (err instanceof ApiError) throw err
+  request.log.warn({ err }, 'SSO login failed')
+  throw new ApiError(401, 'sso_failed', 'the identity provider response was refused')
+}
+
+export function ssoRoutes(app: FastifyInstance, s: Services): void {
+  const tags = ['sso']
+  const config = { auth: 'public' as const }
+  const loginQuery = { type: 'object', properties: { return_to: { type: 'string', maxLength: 2000 } } }
+  const redirect = { 302: { type: 'null', description: 'redirect to the identity provider' } }
+
+  app.get<{ Params: { idpId: string }; Querystring: { return_to?: string } }>(
+    '/v1/auth/oidc/:idpId/login',
+    { config, schema: spec({ summary: 'Start an OIDC login (PKCE)', tags, public: true, params: idParams('idpId'), querystring: loginQuery, response: redirect }) },
+    async (request, reply) => {
+      const p = (await provider(s, request.params.idpId, 'oidc')) as OidcProvider
+      const returnTo = checkReturnTo(s, request.query.return_to)
+      const codeVerifier = client.randomPKCECodeVerifier()
+      const nonce = client.randomNonce()
+      const state = await beginLogin(s, reply, p.id, { codeVerifier, nonce, ...(returnTo ? { returnTo } : {}) })
+      const url = await authorizationUrl(s, p, state, codeVerifier, nonce).catch((err: unknown) => {
+        if (err instanceof ApiError) throw err
+        request.log.warn({ err }, 'OIDC discovery failed')
+        throw new ApiError(502, 'sso_failed', 'the identity provider cannot be reached or is misconfigured')
+      })
+      return reply.redirect(url, 302)
+    },
+  )
+
+  app.get<{ Params: { idpId: string }; Querystring: Record<string, string> }>(
+    '/v1/auth/oidc/:idpId/callback',
+    {
+      config,
+      schema: spec({
+        summary: 'OIDC redirect target: redeems the code, provisions the user, returns tokens or redirects with a login code',
+        tags,
+        public: true,
+        params: idParams('idpId'),
+        querystring: { type: 'object', additionalProperties: { type: 'string' } },
+        response: { 200: tokenResponseSchema, 302: { type: 'null' } },
+      }),
+    },
+    async (request, reply) => {
+      const p = (await provider(s, request.params.idpId, 'oidc')) as OidcProvider & { tenant_id: string }
+      const pending = await finishLogin(s, request, reply, p.id, request.query.state)
+      const current = new URL(request.url, s.options.publicUrl)
+      const profile = await redeem(s, p, current, {
+        state: request.query.state!,
+        nonce: pending.nonce ?? '',
+        codeVerifier: pending.code_verifier ?? '',
+      }).catch((e) => ssoError(request, e))
+      return complete(s, reply, p, profile, pending.return_to, 'oidc')
+    },
+  )
+
+  app.get<{ Params: { idpId: string }; Querystring: { return_to?: string } }>(
+    '/v1/auth/saml/:idpId/login',
+    { config, schema: spec({ summary: 'Start a SAML login (HTTP-Redirect AuthnRequest)', tags, public: true, params: idParams('idpId'), querystring: loginQuery, response: redirect }) },
+    async (request, reply) => {
+      const p = (await provider(s, request.params.idpId, 'saml')) as SamlProvider
+      const returnTo = checkReturnTo(s, request.query.return_to)
+      const requestId = '_' + client.randomState()
+      const state = await beginLogin(s, reply, p.id, { requestId, ...(returnTo ? { returnTo } : {}) })
+      return reply.redirect(authnRequestUrl(s, p, requestId, state), 302)
+    },
+  )
+
+  app.post<{ Params: { idpId: string }; Body: { SAMLResponse: string; RelayState?: string } }>(
+    '/v1/auth/saml/:idpId/acs',
+    {
+      config,
+      schema: spec({
+        summary: 'SAML assertion consumer service (HTTP-POST binding): verifies the signed response',
+        tags,
+        public: true,
+        params: idParams('idpId'),
+        consumes: ['application/x-www-form-urlencoded'],
+        body: body({ SAMLResponse: { type: 'string', maxLength: 500_000 }, RelayState: { type: 'string', maxLength: 200 } }, ['SAMLResponse']),
+        response: { 200: tokenResponseSchema, 302: { type: 'null' } },
+      }),
+    },
+    async (request, reply) => {
+      const p = (await provider(s, request.params.idpId, 'saml')) as SamlProvider & { tenant_id: string }
+      const pending = await finishLogin(s, request, reply, p.id, request.body.RelayState)
+      const profile = await verifySamlResponse(s, p, request.body.SAMLResponse, pending.request_id ?? '').catch((e) => ssoError(request, e))
+      return complete(s, reply, p, profile, pending.return_to, 'saml')
+    },
+  )
+
+  app.get<{ Params: { idpId: string } }>(
+    '/v1/auth/saml/:idpId/metadata',
+    {
+      config,
+      schema: spec({ summary: 'SAML service-provider metadata', tags, public: true, params: idParams('idpId'), produces: ['application/samlmetadata+xml'], response: { 200: { type: 'string' } } }),
+    },
+    async (request, reply) => {
+      const p = (await provider(s, request.params.idpId, 'saml')) as SamlProvider
+      return reply.type('application/samlmetadata+xml').send(samlMetadata(s, p))
+    },
+  )
+}

@@ -1,0 +1,41 @@
+/** The services one control-plane process is made of, wired from options, a database, a clock and the policy. */
+import { AccessTokens } from './auth/access.js'
+import { Authenticator } from './auth/authenticate.js'
+import { Credentials } from './auth/credentials.js'
+import { SigningKeys } from './auth/keys.js'
+import { Revocations } from './auth/revocations.js'
+import { Sealer } from './auth/secrets.js'
+import { Sessions } from './auth/sessions.js'
+import type { Clock } from './clock.js'
+import type { Db } from './db/pool.js'
+import type { Options } from './options.js'
+import type { Policy } from './policy/types.js'
+
+export interface Services {
+  options: Options
+  db: Db
+  clock: Clock
+  policy: Policy
+  sealer: Sealer
+  keys: SigningKeys
+  access: AccessTokens
+  revocations: Revocations
+  sessions: Sessions
+  credentials: Credentials
+  authenticator: Authenticator
+}
+
+export function createServices(options: Options, db: Db, clock: Clock, policy: Policy): Services {
+  const sealer = new Sealer(options.masterKey)
+  const keys = new SigningKeys(db, sealer, clock, {
+    accessTokenTtl: options.accessTokenTtl,
+    rotationInterval: options.keyRotationInterval,
+    prepublish: options.keyPrepublish,
+  })
+  const access = new AccessTokens(keys, clock, options.issuer, options.accessTokenTtl)
+  const revocations = new Revocations(db, clock)
+  const sessions = new Sessions(db, clock, revocations, options.refreshTokenTtl)
+  const credentials = new Credentials(db, clock, revocations)
+  const authenticator = new Authenticator(access, revocations, credentials)
+  return { options, db, clock, policy, sealer, keys, access, revocations, sessions, credentials, authenticator }
+}
