@@ -67,7 +67,7 @@ export type HandlerConfig = {
 }
 
 export type QueueConfig =
-  | { type: 'fifo'; maxRetries: number; visibilityTimeout: number; delaySeconds: number }
+  | { type: 'fifo'; maxRetries: number; visibilityTimeout: number; delaySeconds: number; concurrency?: number }
   | { type: 'standard'; maxRetries: number; visibilityTimeout: number; delaySeconds: number; concurrency?: number }
 
 export type InfrastructureConfig = {

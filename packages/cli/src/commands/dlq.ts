@@ -8,13 +8,18 @@ import type { CommandIo } from '../util/io.js'
 import { RuntimeApi } from '../util/runtime-api.js'
 import { renderTable } from '../util/table.js'
 
+/** One dead letter as `GET /__cfp/api/dlq` returns it (docs/runtime-api.md). */
 export interface DlqEntry {
-  id: string
+  id: number | string
   step: string
+  eventId?: string
   topic?: string
+  data?: unknown
+  traceId?: string
+  groupId?: string
   attempts?: number
   error?: string | { message?: string; name?: string }
-  failedAt?: string
+  failedAtMs?: number
   [key: string]: unknown
 }
 
@@ -27,16 +32,11 @@ function api(opts: DirOption, io: CommandIo): RuntimeApi {
   return new RuntimeApi(target, io.fetch)
 }
 
-/** Accepts `[...]` or `{items|entries|messages: [...]}` so the CLI survives small changes of the listing. */
+/** The `items` of the runtime's listing; anything else is a protocol mismatch worth saying so. */
 export function entriesOf(body: unknown): DlqEntry[] {
-  if (Array.isArray(body)) return body as DlqEntry[]
-  if (body && typeof body === 'object') {
-    for (const key of ['items', 'entries', 'messages', 'dlq']) {
-      const value = (body as Record<string, unknown>)[key]
-      if (Array.isArray(value)) return value as DlqEntry[]
-    }
-  }
-  return []
+  const items = (body as { items?: unknown } | null)?.items
+  if (!Array.isArray(items)) throw new Error('the runtime answered GET /__cfp/api/dlq without an `items` list; is it a CFP runtime of the same version?')
+  return items as DlqEntry[]
 }
 
 function errorText(error: DlqEntry['error']): string {
@@ -45,10 +45,10 @@ function errorText(error: DlqEntry['error']): string {
   return [error.name, error.message].filter(Boolean).join(': ')
 }
 
-function when(value: string | undefined): string {
-  if (!value) return ''
-  const date = new Date(value)
-  return Number.isNaN(date.getTime()) ? value : date.toISOString().replace('T', ' ').replace(/\.\d+Z$/, 'Z')
+function when(ms: number | undefined): string {
+  if (typeof ms !== 'number') return ''
+  const date = new Date(ms)
+  return Number.isNaN(date.getTime()) ? '' : date.toISOString().replace('T', ' ').replace(/\.\d+Z$/, 'Z')
 }
 
 /** `terminalWidth` (a TTY's columns) narrows the error column so rows fit; without it errors get 80 characters. */
@@ -61,7 +61,7 @@ export function formatDlqTable(entries: readonly DlqEntry[], terminalWidth?: num
     { header: 'topic', get: (e) => String(e.topic ?? ''), maxWidth: 32 },
     { header: 'attempts', get: (e) => (e.attempts === undefined ? '' : String(e.attempts)) },
     { header: 'error', get: (e) => errorText(e.error), maxWidth: errorWidth },
-    { header: 'failedAt', get: (e) => when(e.failedAt) },
+    { header: 'failedAt', get: (e) => when(e.failedAtMs) },
   ])
 }
 
@@ -76,8 +76,8 @@ export async function runDlqList(opts: DirOption & { step?: string; json?: boole
 
 export async function runDlqReplay(id: string, opts: DirOption, io: CommandIo): Promise<unknown> {
   const res = await api(opts, io).request<unknown>('POST', `/__cfp/api/dlq/${encodeURIComponent(id)}/replay`)
-  const eventId = (res as { eventId?: unknown } | undefined)?.eventId
-  io.out(`Replayed dead-letter entry ${id}${typeof eventId === 'string' ? ` as event ${eventId}` : ''}.`)
+  const step = (res as { step?: unknown } | undefined)?.step
+  io.out(`Replayed dead-letter entry ${id}${typeof step === 'string' ? ` on step ${step}` : ''}.`)
   return res
 }
 
