@@ -1,0 +1,36 @@
+/** Routes of the workbench (under the `/__cfp/` base). Pages are code-split: the flow graph is the heavy one. */
+import { lazy, Suspense } from 'react'
+import { Navigate, Route, Routes } from 'react-router'
+import { Shell } from '../components/Shell'
+import { EmptyState, Loading } from '../components/ui'
+
+const FlowsPage = lazy(() => import('../pages/flows/FlowsPage'))
+const EndpointsPage = lazy(() => import('../pages/EndpointsPage'))
+const LogsPage = lazy(() => import('../pages/LogsPage'))
+const TracesPage = lazy(() => import('../pages/TracesPage'))
+const TraceDetailPage = lazy(() => import('../pages/TraceDetailPage'))
+const StatePage = lazy(() => import('../pages/StatePage'))
+const StreamsPage = lazy(() => import('../pages/StreamsPage'))
+const QueuesPage = lazy(() => import('../pages/QueuesPage'))
+
+export function App() {
+  return (
+    <Shell>
+      <Suspense fallback={<Loading />}>
+        <Routes>
+          <Route index element={<Navigate to="/flows" replace />} />
+          <Route path="/flows" element={<FlowsPage />} />
+          <Route path="/flows/:flow" element={<FlowsPage />} />
+          <Route path="/endpoints" element={<EndpointsPage />} />
+          <Route path="/logs" element={<LogsPage />} />
+          <Route path="/traces" element={<TracesPage />} />
+          <Route path="/traces/:traceId" element={<TraceDetailPage />} />
+          <Route path="/state" element={<StatePage />} />
+          <Route path="/streams" element={<StreamsPage />} />
+          <Route path="/queues" element={<QueuesPage />} />
+          <Route path="*" element={<EmptyState title="Page not found">There is no workbench page at this address.</EmptyState>} />
+        </Routes>
+      </Suspense>
+    </Shell>
+  )
+}
