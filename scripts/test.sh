@@ -58,18 +58,31 @@ else
 fi
 [ "$rc" -eq 0 ] || { status=1; [ "$failed" -gt 0 ] || failed=$((failed + 1)); }
 
-for ws in packages/sdk packages/worker packages/cli tests/e2e; do
-  [ -f "$ws/package.json" ] || continue
-  say "TypeScript tests: $ws"
-  npm test --silent -w "$ws" 2>&1 | tee "$logs/$(basename "$ws").log"
+# Every npm workspace with a `test` script (and `test:e2e`, browser tests, where present).
+suites=$(node -e '
+  const fs = require("fs"), path = require("path");
+  const root = require("./package.json");
+  const dirs = root.workspaces.flatMap((w) => w.endsWith("/*")
+    ? fs.readdirSync(w.slice(0, -2)).map((d) => path.join(w.slice(0, -2), d)) : [w]);
+  for (const d of dirs) {
+    const f = path.join(d, "package.json");
+    if (!fs.existsSync(f)) continue;
+    const s = JSON.parse(fs.readFileSync(f, "utf8")).scripts || {};
+    for (const name of ["test", "test:e2e"]) if (s[name]) console.log(d + " " + name);
+  }')
+while read -r ws script; do
+  [ -n "$ws" ] || continue
+  say "TypeScript tests: $ws ($script)"
+  log="$logs/$(echo "$ws-$script" | tr '/:' '__').log"
+  npm run --silent "$script" -w "$ws" </dev/null 2>&1 | tee "$log"
   rc=${PIPESTATUS[0]}
   before=$failed
-  count_vitest "$logs/$(basename "$ws").log"
+  count_vitest "$log"
   if [ "$rc" -ne 0 ]; then
     status=1
     [ "$failed" -gt "$before" ] || failed=$((failed + 1))
   fi
-done
+done <<<"$suites"
 
 echo
 echo "tests: $passed passed, $failed failed"

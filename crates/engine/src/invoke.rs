@@ -131,14 +131,14 @@ impl Engine {
         let Some(span) = &p.span else { return };
         let ended_ms = chrono::Utc::now().timestamp_millis();
         let error = error.map(|e| json!({ "message": e.message, "name": e.name }));
-        self.publish_live(
-            &p.scope,
-            "span",
-            json!({
-                "phase": "end", "traceId": span.trace_id, "step": p.step, "trigger": span.trigger,
-                "attempt": span.attempt, "startedMs": span.started_ms, "endedMs": ended_ms, "ok": ok, "error": error,
-            }),
-        );
+        let mut live = json!({
+            "phase": "end", "traceId": span.trace_id, "step": p.step, "trigger": span.trigger,
+            "attempt": span.attempt, "startedMs": span.started_ms, "endedMs": ended_ms, "ok": ok,
+        });
+        if let Some(e) = &error {
+            live["error"] = e.clone();
+        }
+        self.publish_live(&p.scope, "span", live);
         let record = cfp_store::spans::SpanRecord {
             id: None,
             trace_id: span.trace_id.clone(),
@@ -211,6 +211,7 @@ impl Engine {
                 self.inner().unwritten.fetch_add(1, Ordering::AcqRel);
                 let _ = self.inner().completions.send(Completion {
                     scope: p.scope,
+                    step: p.step,
                     seq: d.seq,
                     attempt: d.attempt,
                     emits,
@@ -278,6 +279,11 @@ impl Engine {
                 });
             }
             FailOutcome::DeadLettered => {
+                // The next message of a FIFO group is eligible now.
+                self.wake(&[cfp_store::queue::Woken {
+                    scope: scope.clone(),
+                    step: step.clone(),
+                }]);
                 let why = if retriable {
                     format!("after {} attempts", d.attempt)
                 } else {

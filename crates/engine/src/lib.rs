@@ -167,7 +167,8 @@ impl Engine {
         *self.inner.shutdown.borrow()
     }
 
-    pub(crate) fn shutdown_signal(&self) -> watch::Receiver<bool> {
+    /// Turns true when shutdown starts (the stream service closes its clients then).
+    pub fn shutdown_signal(&self) -> watch::Receiver<bool> {
         self.inner.shutdown.subscribe()
     }
 
@@ -269,6 +270,26 @@ impl Engine {
             Some(p) => p.routes.resolve(method, path),
             None => RouteMatch::NotFound,
         }
+    }
+
+    /// The API step registered (last time a worker registered) for a route, whether or not a worker hosting
+    /// it is connected now. Used to answer 503 rather than 404 while workers restart.
+    pub async fn registered_route(
+        &self,
+        scope: &Scope,
+        method: &str,
+        path: &str,
+    ) -> Result<Option<String>, StoreError> {
+        let mut table = routes::RouteTable::default();
+        for m in self.inner.store.list_steps(scope).await? {
+            if let (StepKind::Api, Some(method), Some(path)) = (m.kind, &m.method, &m.path) {
+                let _ = table.add(method, path, &m.name);
+            }
+        }
+        Ok(match table.resolve(method, path) {
+            RouteMatch::Found { step, .. } => Some(step),
+            _ => None,
+        })
     }
 
     /// The manifest of a step hosted by a connected worker.

@@ -36,6 +36,20 @@ pub(crate) async fn completer(engine: Engine, mut rx: mpsc::UnboundedReceiver<Co
                         tracing::debug!(dropped = n - accepted.len(), "results of expired leases dropped");
                     }
                     engine.wake(&woken);
+                    // A finished delivery can make the next message of its FIFO group eligible.
+                    let mut finished: Vec<Woken> = batch
+                        .iter()
+                        .filter(|c| accepted.contains(&c.seq))
+                        .map(|c| Woken {
+                            scope: c.scope.clone(),
+                            step: c.step.clone(),
+                        })
+                        .collect();
+                    finished.sort_by(|a, b| {
+                        (&a.scope.tenant, &a.scope.project, &a.step).cmp(&(&b.scope.tenant, &b.scope.project, &b.step))
+                    });
+                    finished.dedup();
+                    engine.wake(&finished);
                     break;
                 }
                 Err(e) if e.is_transient() => {

@@ -69,6 +69,11 @@ impl From<cfp_store::StoreError> for ApiError {
     }
 }
 
+/// An unknown path under `/__cfp/api`: `no_endpoint`, distinct from `not_found` (an unknown thing).
 pub async fn not_found(uri: axum::http::Uri) -> ApiError {
-    ApiError::not_found(format!("no runtime endpoint at {}", uri.path()))
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        "no_endpoint",
+        format!("no runtime endpoint at {}", uri.path()),
+    )
 }

@@ -53,7 +53,20 @@ async fn call_step(app: &AppState, peer: SocketAddr, req: Request) -> Result<Res
             }
             return Ok(r);
         }
-        RouteMatch::NotFound => return Err(ApiError::not_found(format!("no API step handles {method} {path}"))),
+        RouteMatch::NotFound => {
+            if let Ok(Some(step)) = app.engine.registered_route(scope, &method, &path).await {
+                let mut r = ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "worker_unavailable",
+                    format!("step `{step}` serves {method} {path} but no worker hosting it is connected right now; retry shortly"),
+                )
+                .into_response();
+                r.headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+                return Ok(r);
+            }
+            return Err(ApiError::not_found(format!("no API step handles {method} {path}")));
+        }
     };
     let limit = cfg.body_limit;
     let too_large = || {

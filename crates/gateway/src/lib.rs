@@ -5,14 +5,17 @@
 //! - [`admin`]: the runtime API under `/__cfp/api` (emit, dead letters, steps, logs, queues).
 //! - [`observe`]: traces, state, the layout file and the live feed (SSE) for the workbench.
 //! - [`workbench`]: the workbench SPA under `/__cfp/`.
+//! - [`streams_ws`]: the stream websocket for clients (upgrade at `/`, Motia's protocol); [`admin_streams`]: its runtime API.
 //! - [`auth`]: who is calling: the admin token, or the local developer on loopback in dev mode.
 //! - [`error`]: the one JSON error shape and its HTTP mapping.
 
 pub mod admin;
+pub mod admin_streams;
 pub mod auth;
 pub mod error;
 pub mod ingress;
 pub mod observe;
+pub mod streams_ws;
 pub mod workbench;
 pub mod worker_ws;
 
@@ -64,17 +67,19 @@ impl Default for GatewayConfig {
 pub struct AppState {
     pub engine: Engine,
     pub cfg: Arc<GatewayConfig>,
+    pub streams: cfp_streams::Streams,
 }
 
 pub fn router(engine: Engine, cfg: GatewayConfig) -> Router {
     let state = AppState {
+        streams: streams_ws::start_streams(&engine),
         engine,
         cfg: Arc::new(cfg),
     };
     Router::new()
         .route("/__cfp/health", get(health))
         .route("/__cfp/worker", get(worker_ws::upgrade))
-        .nest("/__cfp/api", admin::routes())
+        .nest("/__cfp/api", admin::routes().merge(admin_streams::routes()))
         .route("/__cfp/api/{*rest}", any(error::not_found))
         .route(
             "/__cfp",
@@ -83,7 +88,8 @@ pub fn router(engine: Engine, cfg: GatewayConfig) -> Router {
         .route("/__cfp/", get(workbench::index))
         .route("/__cfp/{*path}", get(workbench::asset))
         .fallback(ingress::handle)
-        .with_state(state)
+        .with_state(state.clone())
+        .layer(axum::middleware::from_fn_with_state(state, streams_ws::intercept))
 }
 
 async fn health(axum::extract::State(app): axum::extract::State<AppState>) -> axum::Json<serde_json::Value> {

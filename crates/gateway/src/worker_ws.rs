@@ -10,6 +10,7 @@ use cfp_engine::{Engine, WorkerId, WorkerResult};
 use cfp_protocol::frames::{parse_from_worker, RpcError};
 use cfp_protocol::{FromWorker, ToWorker, PROTOCOL_VERSION};
 use cfp_store::Scope;
+use cfp_streams::Streams;
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{json, Value};
 
@@ -155,7 +156,7 @@ async fn session(app: AppState, mut socket: WebSocket) {
             }
         };
         match msg {
-            Message::Text(text) => on_frame(&engine, id, &scope, &text).await,
+            Message::Text(text) => on_frame(&engine, &app.streams, id, &scope, &text).await,
             Message::Binary(_) => {
                 engine.send_to_worker(
                     id,
@@ -168,12 +169,13 @@ async fn session(app: AppState, mut socket: WebSocket) {
     }
     // Dropping the worker from the registry drops its frame sender, which ends the writer.
     engine.disconnect_worker(id);
+    app.streams.disconnect_worker(id);
     if tokio::time::timeout(Duration::from_secs(1), writer).await.is_err() {
         tracing::debug!(worker = id, "writer did not finish closing in 1 s");
     }
 }
 
-async fn on_frame(engine: &Engine, id: WorkerId, scope: &Scope, text: &str) {
+async fn on_frame(engine: &Engine, streams: &Streams, id: WorkerId, scope: &Scope, text: &str) {
     let frame = match parse_from_worker(text) {
         Ok(f) => f,
         Err(message) => {
@@ -185,8 +187,11 @@ async fn on_frame(engine: &Engine, id: WorkerId, scope: &Scope, text: &str) {
         FromWorker::Hello { .. } => {
             engine.send_to_worker(id, ToWorker::error("bad_frame", "already authenticated"));
         }
-        FromWorker::Register { steps, .. } => {
-            let reply = match engine.register(id, steps).await {
+        FromWorker::Register { steps, streams: defs } => {
+            // Streams first: once the engine has the steps, invocations may be sent, and `registered` should
+            // follow the engine's registration without another database round trip in between.
+            let stream_errors = streams.register_worker(id, scope, defs).await;
+            let mut reply = match engine.register(id, steps).await {
                 Ok(r) => r,
                 Err(e) => {
                     tracing::error!(error = %e, "storing the registration failed");
@@ -196,8 +201,20 @@ async fn on_frame(engine: &Engine, id: WorkerId, scope: &Scope, text: &str) {
                     )
                 }
             };
+            match (stream_errors, &mut reply) {
+                (Ok(errors), ToWorker::Registered { errors: all, .. }) => all.extend(errors),
+                (Ok(_), _) => {}
+                (Err(e), _) => {
+                    tracing::error!(error = %e, "storing the stream definitions failed");
+                    reply = ToWorker::error(
+                        "registration_failed",
+                        "the runtime could not store the streams; re-register",
+                    );
+                }
+            }
             engine.send_to_worker(id, reply);
         }
+        FromWorker::AccessResult { id: check, allowed } => streams.access_result(id, &check, allowed),
         FromWorker::Result {
             id: inv,
             ok,
@@ -225,9 +242,15 @@ async fn on_frame(engine: &Engine, id: WorkerId, scope: &Scope, text: &str) {
             ..
         } => {
             let engine = engine.clone();
+            let streams = streams.clone();
             let scope = scope.clone();
             tokio::spawn(async move {
-                let reply = match rpc(&engine, &scope, &method, &params).await {
+                let result = if method.starts_with("streams.") {
+                    streams.rpc(&scope, &method, &params).await
+                } else {
+                    rpc(&engine, &scope, &method, &params).await
+                };
+                let reply = match result {
                     Ok(result) => ToWorker::Reply {
                         id: call_id,
                         ok: true,

@@ -187,6 +187,6 @@ async fn workbench_is_served_with_spa_fallback_and_root_redirects() {
     assert_ne!(r.status, 200);
     let r = http(rt.addr, "GET", "/__cfp/api/nothing", &[], b"").await;
     assert_eq!(r.status, 404);
-    assert_eq!(r.json()["error"]["code"], "not_found");
+    assert_eq!(r.json()["error"]["code"], "no_endpoint");
     rt.stop().await;
 }

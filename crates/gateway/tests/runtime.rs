@@ -619,3 +619,36 @@ async fn event_handler_timeout_fails_the_attempt_and_retries() {
     assert_eq!(w.invocations_of("Hangs")[1]["attempt"], 2);
     rt.stop().await;
 }
+
+#[tokio::test]
+async fn a_known_route_without_a_worker_answers_503_not_404() {
+    let rt = start(RuntimeOptions::default()).await;
+    let steps = json!([api_step("Known", "GET", "/known/:id", &[])]);
+    let (w, _) = FakeWorker::connect(
+        &rt.ws_url(),
+        TOKEN,
+        steps,
+        handlers(vec![(
+            "Known",
+            Arc::new(|_: &Value| json!({"ok": true, "output": {"status": 200, "body": "ok"}})),
+        )]),
+    )
+    .await;
+    let auth = ("authorization", "Bearer test-admin-token-0123456789");
+    assert_eq!(http(rt.addr, "GET", "/known/1", &[auth], b"").await.status, 200);
+    w.kill();
+    let mut status = 0;
+    for _ in 0..100 {
+        let r = http(rt.addr, "GET", "/known/1", &[auth], b"").await;
+        status = r.status;
+        if status == 503 {
+            assert_eq!(r.json()["error"]["code"], "worker_unavailable");
+            assert_eq!(r.headers["retry-after"], "1");
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(status, 503);
+    assert_eq!(http(rt.addr, "GET", "/unknown", &[auth], b"").await.status, 404);
+    rt.stop().await;
+}

@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::manifest::StepManifest;
+use crate::manifest::{StepManifest, StreamManifest};
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
 pub struct WorkerInfo {
@@ -100,7 +100,7 @@ pub enum FromWorker {
     Register {
         steps: Vec<StepManifest>,
         #[serde(default)]
-        streams: Vec<Value>,
+        streams: Vec<StreamManifest>,
     },
     Result {
         id: String,
@@ -135,6 +135,12 @@ pub enum FromWorker {
         ts: Option<i64>,
     },
     Drain {},
+    /// The answer to an `access` frame: what the stream's `canAccess` returned.
+    #[serde(rename = "access_result")]
+    AccessResult {
+        id: String,
+        allowed: bool,
+    },
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -197,6 +203,16 @@ pub enum ToWorker {
     Error {
         code: String,
         message: String,
+    },
+    /// Asks the worker to run a stream's `canAccess(subscription, authContext)`; answered by `access_result`.
+    #[serde(rename_all = "camelCase")]
+    Access {
+        id: String,
+        stream: String,
+        group_id: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        item_id: Option<String>,
+        auth_context: Value,
     },
     Ping {
         #[serde(default, skip_serializing_if = "Option::is_none")]

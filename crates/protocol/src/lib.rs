@@ -15,7 +15,7 @@ pub use errors::ErrorBody;
 pub use frames::{
     Emit, FromWorker, InvokeFrame, LogEntry, LogLevel, RegistrationError, ToWorker, Trigger, WorkerError,
 };
-pub use manifest::{Emits, QueueKind, StepKind, StepManifest};
+pub use manifest::{Emits, QueueKind, StepKind, StepManifest, StorageType, StreamManifest};
 
 /// The protocol version this runtime speaks.
 pub const PROTOCOL_VERSION: u32 = 1;

@@ -125,6 +125,30 @@ pub struct StepManifest {
     pub infrastructure: Option<Infrastructure>,
 }
 
+/// A stream file as a worker registers it (`*.stream.ts`: `{ name, schema, baseConfig, canAccess? }`).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct StreamManifest {
+    pub name: String,
+    #[serde(default)]
+    pub file: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schema: Option<Value>,
+    /// `default` or `custom`; CFP keeps every stream in PostgreSQL (a `custom` factory is not used).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub storage_type: Option<StorageType>,
+    /// The config has `canAccess(subscription, authContext)`: the runtime asks the worker (`access` frame).
+    #[serde(default)]
+    pub has_can_access: bool,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum StorageType {
+    Default,
+    Custom,
+}
+
 /// Queue settings of an event or cron step with Motia's defaults applied.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct QueuePolicy {

@@ -40,6 +40,8 @@ pub struct Claimed {
 #[derive(Debug, Clone)]
 pub struct Completion {
     pub scope: Scope,
+    /// The step whose delivery finished (its dispatcher wakes: a FIFO group may advance).
+    pub step: String,
     pub seq: i64,
     pub attempt: i32,
     pub emits: Vec<NewEvent>,

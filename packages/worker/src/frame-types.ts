@@ -31,7 +31,7 @@ export interface StepManifest {
   }
 }
 
-/** A stream file as reported in `register` (streams are discovered, not served yet). */
+/** A stream file as reported in `register`. `hasCanAccess`: the runtime sends `access` frames to run its canAccess. */
 export interface StreamManifest {
   name: string
   file: string
@@ -122,6 +122,9 @@ export type CallFrame = {
   invocationId?: string
 }
 
+/** The answer to an `access` frame: what the stream's canAccess returned (false when it threw). */
+export type AccessResultFrame = { type: 'access_result'; id: string; allowed: boolean }
+
 // both directions
 export type PingFrame = { type: 'ping'; ts?: number }
 export type PongFrame = { type: 'pong'; ts?: number }
@@ -146,14 +149,33 @@ export type InvokeFrame =
 export type ReplyFrame = { type: 'reply'; id: number; ok: boolean; result?: unknown; error?: { code: string; message: string } }
 export type CancelFrame = { type: 'cancel'; id: string; reason: string }
 export type ErrorFrame = { type: 'error'; code: string; message: string }
+/** Run `canAccess({ groupId, id: itemId }, authContext)` of a stream for a client joining it. */
+export type AccessFrame = {
+  type: 'access'
+  id: string
+  stream: string
+  groupId: string
+  itemId?: string
+  authContext: Record<string, unknown>
+}
 
-export type WorkerFrame = HelloFrame | RegisterFrame | ResultFrame | LogFrame | CallFrame | PingFrame | PongFrame | DrainFrame
+export type WorkerFrame =
+  | HelloFrame
+  | RegisterFrame
+  | ResultFrame
+  | LogFrame
+  | CallFrame
+  | AccessResultFrame
+  | PingFrame
+  | PongFrame
+  | DrainFrame
 export type RuntimeFrame =
   | WelcomeFrame
   | RegisteredFrame
   | InvokeFrame
   | ReplyFrame
   | CancelFrame
+  | AccessFrame
   | ErrorFrame
   | PingFrame
   | PongFrame

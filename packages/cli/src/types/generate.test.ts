@@ -38,6 +38,15 @@ declare module 'motia' {
     ])
   })
 
+  it('leaves internal streams out', () => {
+    const { text } = generateTypes([], [
+      { name: '__cfp.logs', schema: { type: 'object' } },
+      { name: 'chat', schema: { type: 'object', properties: { text: { type: 'string' } }, required: ['text'] } },
+    ])
+    expect(text).toContain("    'chat': MotiaStream<{ text: string }>\n  }")
+    expect(text).not.toContain('__cfp')
+  })
+
   it('writes empty interfaces for an empty project', () => {
     const { text } = generateTypes([], [])
     expect(text).toContain('  interface FlowContextStateStreams {\n  }\n')

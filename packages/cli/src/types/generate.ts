@@ -14,6 +14,9 @@
  * }
  * ```
  *
+ * Each stream `'name': MotiaStream<T>` takes `T` from the stream's schema (hidden and internal `__*` streams are
+ * left out), which types `ctx.streams.name.get/set/delete/getGroup/send` in handlers.
+ *
  * The data type of a topic is the input schema of the steps subscribing to it (the intersection when several
  * declare one); emits to a FIFO topic require `messageGroupId`. Where Motia's generator writes `never` and so
  * makes a call impossible to type, CFP is more permissive, never stricter: a topic whose subscribers declare no
@@ -42,6 +45,9 @@ export interface StreamManifestLike {
   schema?: unknown
   hidden?: boolean
 }
+
+/** Stream names the runtime reserves for its internal streams (never served to a project: not typed). */
+export const INTERNAL_STREAM_PREFIX = '__'
 
 export interface GeneratedTypes {
   text: string
@@ -146,7 +152,7 @@ export function generateTypes(
     if (type) handlers.push(`${tsString(step.name)}: ${type}`)
   }
   const streamLines = [...streams]
-    .filter((s) => !s.hidden)
+    .filter((s) => !s.hidden && !s.name.startsWith(INTERNAL_STREAM_PREFIX))
     .sort(byName)
     .map((s) => `${tsString(s.name)}: MotiaStream<${jsonSchemaToTs(s.schema)}>`)
 

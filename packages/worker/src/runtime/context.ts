@@ -1,16 +1,19 @@
 /**
  * The `ctx` a handler receives: `emit` (checked against the step's `emits`, buffered until the result),
- * `traceId`, `idempotencyKey`, `logger` (entries tagged with step, trace and invocation), `state` (RPC to the
- * runtime) and `streams` (not served yet: any use throws a clear error).
+ * `traceId`, `idempotencyKey`, `logger` (entries tagged with step, trace and invocation), `state` and `streams`
+ * (RPC to the runtime; see streams.ts).
  */
 import { type EmitMessage, type FlowContext, type InternalStateManager, Logger, type LogRecord, normalizeEmit } from '@cfp/sdk'
 import type { InvokeFrame, LogEntry } from '../frame-types.js'
 import type { LoadedStep } from '../loader/load.js'
 import type { RpcClient } from './rpc.js'
+import { createStreams } from './streams.js'
 
 export interface ContextDeps {
   rpc: RpcClient
   log: (entry: LogEntry) => void
+  /** Names of the project's loaded streams (what `Object.keys(ctx.streams)` lists). */
+  streamNames?: () => string[]
 }
 
 export interface InvocationContext {
@@ -55,20 +58,7 @@ export function createContext(step: LoadedStep, invoke: InvokeFrame, deps: Conte
     idempotencyKey: invoke.idempotencyKey,
     logger: new Logger({}, sink),
     state,
-    streams: streamsPlaceholder(name),
+    streams: createStreams(call, deps.streamNames),
   }
   return { ctx, emits, close: () => void (open = false) }
-}
-
-/** `ctx.streams`: every stream access throws until the runtime serves streams. */
-function streamsPlaceholder(step: string): FlowContext['streams'] {
-  return new Proxy(
-    {},
-    {
-      get(_t, prop) {
-        if (typeof prop === 'symbol' || prop === 'then' || prop === 'toJSON') return undefined
-        throw new Error(`step '${step}': ctx.streams.${prop}: streams are not yet supported by the CFP worker`)
-      },
-    },
-  )
 }

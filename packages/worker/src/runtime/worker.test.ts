@@ -1,7 +1,7 @@
 import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import type { ApiInput, HelloFrame, RegisterFrame, ResultFrame } from '../frame-types.js'
+import type { AccessResultFrame, ApiInput, HelloFrame, RegisterFrame, ResultFrame } from '../frame-types.js'
 import { FakeRuntime, tempProject } from '../test-support/fake-runtime.js'
 import { type RegisteredInfo, startWorker, type WorkerHandle } from './worker.js'
 
@@ -59,6 +59,24 @@ describe('startWorker against a fake runtime', () => {
     expect(register.steps.find((s) => s.name === 'Echo')).toMatchObject({ file: 'steps/echo.step.ts', method: 'POST', bodySchema: { type: 'object' } })
     await expect.poll(() => registered.length).toBeGreaterThan(0)
     expect(registered[0]?.steps).toHaveLength(4)
+  })
+
+  it("registers the project's streams and answers access checks with their canAccess", async () => {
+    const register = await runtime.waitFor<RegisterFrame>((f) => f.type === 'register')
+    expect(register.streams).toEqual([expect.objectContaining({ name: 'chat', file: 'steps/chat.stream.ts', hasCanAccess: true, storageType: 'default' })])
+    const ask = async (id: string, groupId: string, itemId: string | undefined, principal: string) => {
+      const from = runtime.frames.length
+      const frame: Record<string, unknown> = { type: 'access', id, stream: 'chat', groupId, authContext: { principal } }
+      if (itemId !== undefined) frame.itemId = itemId
+      runtime.send(frame)
+      const answer = await runtime.waitFor<AccessResultFrame>((f) => f.type === 'access_result' && f.id === id, from)
+      return answer.allowed
+    }
+    expect(await ask('a1', 'room', undefined, 'admin')).toBe(true)
+    expect(await ask('a2', 'room', 'secret', 'admin')).toBe(false)
+    expect(await ask('a3', 'room', 'x', 'developer')).toBe(false)
+    expect(await ask('a4', 'boom', undefined, 'admin')).toBe(false)
+    expect(lines.some((l) => l.includes("canAccess of stream 'chat'") && l.includes('canAccess exploded'))).toBe(true)
   })
 
   it('runs an api invocation through middleware and returns status, headers, body and emits', async () => {

@@ -1,13 +1,14 @@
 /**
  * `startWorker(options)`: loads the project, connects to the runtime, registers the steps and runs invocations
  * until stopped. Session per docs/protocol.md: hello -> welcome -> register -> registered, then invoke/result,
- * log, call/reply, ping/pong and drain. Reconnects (re-sending hello and register) when the connection drops;
- * re-registers after every hot reload; `stop()` sends drain and lets in-flight invocations finish (10 s max).
+ * log, call/reply, access/access_result (a stream's canAccess), ping/pong and drain. Reconnects (re-sending hello
+ * and register) when the connection drops; re-registers after every hot reload; `stop()` sends drain and lets
+ * in-flight invocations finish (10 s max).
  */
 import { createRequire } from 'node:module'
 import { relative, resolve } from 'node:path'
 import { type LoadError, type LoadedStep, type LoadResult, loadProject } from '../loader/load.js'
-import { FrameError, type HelloFrame, parseFrame, PROTOCOL_VERSION, type RegistrationError, type RuntimeFrame } from '../frames.js'
+import { type AccessFrame, FrameError, type HelloFrame, parseFrame, PROTOCOL_VERSION, type RegistrationError, type RuntimeFrame } from '../frames.js'
 import { watchProject, type ProjectWatcher } from '../watch.js'
 import { Connection } from './connection.js'
 import { runInvocation } from './invoke.js'
@@ -85,6 +86,7 @@ export async function startWorker(options: WorkerOptions): Promise<WorkerHandle>
   )
   const logs = new LogBatcher({ send: (f) => conn.send(f), print: options.printLogs ?? true })
   const rpc = new RpcClient((f) => conn.send(f))
+  const streamNames = () => lastLoad.streams.map((s) => s.manifest.name)
 
   async function load(): Promise<void> {
     const result = await loadProject(dir)
@@ -149,6 +151,8 @@ export async function startWorker(options: WorkerOptions): Promise<WorkerHandle>
         return startInvocation(frame)
       case 'reply':
         return rpc.handleReply(frame)
+      case 'access':
+        return void checkAccess(frame)
       case 'cancel': {
         const inv = inFlight.get(frame.id)
         if (inv) inv.cancelled = frame.reason
@@ -166,6 +170,25 @@ export async function startWorker(options: WorkerOptions): Promise<WorkerHandle>
       case 'error':
         return handleError(frame.code, frame.message)
     }
+  }
+
+  /** Runs the stream's `canAccess({ groupId, id }, authContext)` (as Motia calls it) and answers `access_result`.
+   * No `canAccess` allows; a stream this worker does not host, a throw or a non-true result refuses. */
+  async function checkAccess(frame: AccessFrame): Promise<void> {
+    const stream = lastLoad.streams.find((s) => s.manifest.name === frame.stream)
+    let allowed = false
+    if (!stream) {
+      print(`cfp-worker: the runtime asked canAccess of stream '${frame.stream}', which this worker does not host; refused`)
+    } else if (typeof stream.config.canAccess !== 'function') {
+      allowed = true
+    } else {
+      try {
+        allowed = Boolean(await stream.config.canAccess({ groupId: frame.groupId, id: frame.itemId }, frame.authContext))
+      } catch (err) {
+        print(`cfp-worker: canAccess of stream '${frame.stream}' (${stream.manifest.file}) threw; access refused: ${(err as Error).stack ?? String(err)}`)
+      }
+    }
+    conn.send({ type: 'access_result', id: frame.id, allowed })
   }
 
   /** A malformed invoke that still names an id gets a failed result, so the runtime does not wait for a timeout. */
@@ -212,7 +235,7 @@ export async function startWorker(options: WorkerOptions): Promise<WorkerHandle>
     const gen = connGen
     const entry: { gen: number; cancelled?: string } = { gen }
     inFlight.set(frame.id, entry)
-    void runInvocation(steps.get(frame.step), frame, { rpc, log: (e) => logs.add(e) })
+    void runInvocation(steps.get(frame.step), frame, { rpc, log: (e) => logs.add(e), streamNames })
       .then(({ text }) => {
         logs.flush()
         if (entry.cancelled) {

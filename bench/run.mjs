@@ -1,0 +1,1167 @@
+#!/usr/bin/env node
+// CFP benchmarks: node bench/run.mjs [api|chain|seq40|all] [options]   (see bench/README.md)
+//
+// Starts the release runtime (own PostgreSQL database per run, dropped afterwards) and one worker hosting
+// bench/project, runs the chosen benchmarks with bench/loadgen, prints a table and writes
+// bench/results/<timestamp>.json (+ the child processes' logs in bench/results/<timestamp>-logs/).
+// Every child process is killed at the end, also on failure, Ctrl-C or the global time limit.
+
+import { spawn, execFileSync } from 'node:child_process'
+import { createHash, randomBytes } from 'node:crypto'
+import { createWriteStream, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs'
+import { cpus, loadavg, tmpdir, totalmem } from 'node:os'
+import { join, relative, resolve } from 'node:path'
+import { createInterface } from 'node:readline'
+import net from 'node:net'
+import { performance } from 'node:perf_hooks'
+import { parseArgs } from 'node:util'
+import pg from 'pg'
+
+const ROOT = resolve(import.meta.dirname, '..')
+let RUNTIME_BIN = join(ROOT, 'target/release/cfp-runtime')
+const LOADGEN_BIN = join(ROOT, 'target/release/cfp-loadgen')
+const WORKER_MAIN = join(ROOT, 'packages/worker/dist/main.js')
+const PROJECT_DIR = join(ROOT, 'bench/project')
+const RESULTS_DIR = join(ROOT, 'bench/results')
+const SCHEMA = 'cfp_runtime'
+const TENANT = 'default'
+const PROJECT = 'default'
+const BENCHES = ['api', 'chain', 'seq40']
+/** Order of execution for `all`: seq40 runs before chain so it sees a small queue table. */
+const ALL_ORDER = ['api', 'seq40', 'chain']
+const TARGETS = { apiRatio: 0.5, apiHalfRateP99Ms: 10, chainExecPerSec: 2000, seq40MedianMs: 500 }
+
+// ---------------------------------------------------------------------------------------------- options
+
+const USAGE = `usage: node bench/run.mjs [api|chain|seq40|all ...] [options]
+  --seconds S        length of each measured load phase (default 10)
+  --warmup S         warm-up before each max-throughput phase (default 2)
+  --connections N    HTTP connections of the load generator (default 64)
+  --seq-runs N       measured seq40 repetitions (default 10, plus one warm-up run)
+  --rounds N         api: rounds of (bare max, CFP max, bare half, CFP half); medians are reported (default 3)
+  --backlog N        chain: chain.a events of the backlog phase (default 1000 x seconds)
+  --quick            smoke run: --seconds 3 --warmup 1 --seq-runs 3 --rounds 1
+  --build            run 'npm run build' and 'cargo build --release' first (done anyway when a binary is missing)
+  --keep-db          do not drop the benchmark database (its name is printed)
+  --quiet-wait S     before each benchmark, wait up to S s (default 30) for the machine to be quiet
+                     (other processes using < 0.25 cores)
+  --no-quiet-wait    same as --quiet-wait 0
+  --pg-url URL       server to create the database on (default $BENCH_PG_URL or postgres://postgres@127.0.0.1:5432/test)
+  --time-limit S     hard limit for the whole run (default 1500)
+  --runtime-bin P    another cfp-runtime binary (A/B comparison of a runtime change; default target/release/cfp-runtime)
+  --db-set K=V       experiment: ALTER DATABASE <bench db> SET K = V before the runtime starts (repeatable),
+                     e.g. --db-set synchronous_commit=off to see how much WAL flushing costs`
+
+let opts
+try {
+  opts = parseArgs({
+    allowPositionals: true,
+    options: {
+      seconds: { type: 'string' },
+      warmup: { type: 'string' },
+      connections: { type: 'string' },
+      'seq-runs': { type: 'string' },
+      rounds: { type: 'string' },
+      backlog: { type: 'string' },
+      quick: { type: 'boolean', default: false },
+      build: { type: 'boolean', default: false },
+      'keep-db': { type: 'boolean', default: false },
+      'no-quiet-wait': { type: 'boolean', default: false },
+      'quiet-wait': { type: 'string' },
+      'pg-url': { type: 'string' },
+      'time-limit': { type: 'string' },
+      'runtime-bin': { type: 'string' },
+      'db-set': { type: 'string', multiple: true },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+  })
+} catch (err) {
+  console.error(`${err.message}\n${USAGE}`)
+  process.exit(2)
+}
+if (opts.values.help) {
+  console.log(USAGE)
+  process.exit(0)
+}
+const num = (v, def, min, max) => {
+  if (v === undefined) return def
+  const n = Number(v)
+  if (!Number.isFinite(n) || n < min || n > max) {
+    console.error(`invalid value '${v}' (expected a number in ${min}..${max})\n${USAGE}`)
+    process.exit(2)
+  }
+  return n
+}
+const quick = opts.values.quick
+const CFG = {
+  seconds: num(opts.values.seconds, quick ? 3 : 10, 1, 120),
+  warmup: num(opts.values.warmup, quick ? 1 : 2, 0, 60),
+  connections: Math.round(num(opts.values.connections, 64, 1, 1024)),
+  seqRuns: Math.round(num(opts.values['seq-runs'], quick ? 3 : 10, 1, 100)),
+  rounds: Math.round(num(opts.values.rounds, quick ? 1 : 3, 1, 10)),
+  backlog: Math.round(num(opts.values.backlog, 1000 * num(opts.values.seconds, quick ? 3 : 10, 1, 120), 0, 1_000_000)),
+  timeLimitS: num(opts.values['time-limit'], 1500, 60, 7200),
+  quietWaitS: opts.values['no-quiet-wait'] ? 0 : num(opts.values['quiet-wait'], 30, 0, 3600),
+  dbSettings: (opts.values['db-set'] ?? []).map((kv) => {
+    const m = /^([a-z_][a-z0-9_.]*)=([A-Za-z0-9_.-]+)$/.exec(kv)
+    if (!m) {
+      console.error(`--db-set expects name=value (letters, digits, _ . -), got '${kv}'`)
+      process.exit(2)
+    }
+    return [m[1], m[2]]
+  }),
+  pgUrl: opts.values['pg-url'] ?? process.env.BENCH_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/test',
+}
+if (opts.values['runtime-bin']) RUNTIME_BIN = resolve(opts.values['runtime-bin'])
+let selected = opts.positionals.length ? opts.positionals : ['all']
+for (const s of selected) {
+  if (s !== 'all' && !BENCHES.includes(s)) {
+    console.error(`unknown benchmark '${s}'\n${USAGE}`)
+    process.exit(2)
+  }
+}
+selected = selected.includes('all') ? ALL_ORDER : ALL_ORDER.filter((b) => selected.includes(b))
+
+// ---------------------------------------------------------------------------------------------- helpers
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms))
+const round = (v, d = 1) => (v === null || v === undefined || !Number.isFinite(v) ? null : Math.round(v * 10 ** d) / 10 ** d)
+const median = (xs) => {
+  if (!xs.length) return null
+  const s = [...xs].sort((a, b) => a - b)
+  const m = s.length >> 1
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2
+}
+const stamp = () => new Date().toISOString().replace(/\.\d+Z$/, 'Z').replace(/:/g, '-')
+const startedWall = Date.now()
+const say = (msg) => console.error(`[${((Date.now() - startedWall) / 1000).toFixed(1).padStart(6)}s] ${msg}`)
+
+class BenchError extends Error {}
+
+function freePort() {
+  return new Promise((res, rej) => {
+    const s = net.createServer()
+    s.unref()
+    s.on('error', rej)
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address()
+      s.close(() => res(port))
+    })
+  })
+}
+
+/** Resolves with `value` or rejects after `ms` with `message`. */
+function withTimeout(promise, ms, message) {
+  let t
+  return Promise.race([promise, new Promise((_, rej) => (t = setTimeout(() => rej(new BenchError(message)), ms)))]).finally(() =>
+    clearTimeout(t),
+  )
+}
+
+// ---------------------------------------------------------------------------------------------- children
+
+const children = new Set()
+
+/**
+ * Spawns a child whose stdout and stderr go to `<logDir>/<name>.log`; `onLine(line, stream)` sees each line.
+ * Returns { child, name, exited: Promise<{code, signal}>, tail(): last log lines }.
+ */
+function startChild(name, cmd, args, { env, cwd, logDir, onLine } = {}) {
+  const child = spawn(cmd, args, { cwd: cwd ?? ROOT, env: env ?? process.env, stdio: ['ignore', 'pipe', 'pipe'] })
+  const log = logDir ? createWriteStream(join(logDir, `${name}.log`), { flags: 'a' }) : undefined
+  const lines = []
+  const exited = new Promise((res) => {
+    child.on('exit', (code, signal) => {
+      children.delete(handle)
+      res({ code, signal })
+    })
+    child.on('error', (err) => {
+      children.delete(handle)
+      lines.push(`spawn error: ${err.message}`)
+      res({ code: -1, signal: null, error: err })
+    })
+  })
+  for (const [stream, src] of [
+    ['stdout', child.stdout],
+    ['stderr', child.stderr],
+  ]) {
+    createInterface({ input: src, crlfDelay: Infinity }).on('line', (line) => {
+      log?.write(`${stream === 'stderr' ? '! ' : ''}${line}\n`)
+      lines.push(line)
+      if (lines.length > 200) lines.shift()
+      onLine?.(line, stream)
+    })
+  }
+  const handle = {
+    name,
+    child,
+    exited,
+    closeLog: () => new Promise((r) => (log ? log.end(r) : r())),
+    tail: (n = 30) => lines.slice(-n).join('\n'),
+    running: () => child.exitCode === null && child.signalCode === null,
+  }
+  children.add(handle)
+  return handle
+}
+
+/** SIGTERM, then SIGKILL after `graceMs`; resolves once the process is gone (or after 5 s more). */
+async function stopChild(h, graceMs = 5000) {
+  if (!h || !h.running()) return
+  try {
+    h.child.kill('SIGTERM')
+  } catch {}
+  const done = await Promise.race([h.exited.then(() => true), sleep(graceMs).then(() => false)])
+  if (!done) {
+    say(`${h.name} did not stop within ${graceMs} ms; killing it`)
+    try {
+      h.child.kill('SIGKILL')
+    } catch {}
+    await Promise.race([h.exited, sleep(5000)])
+  }
+  await h.closeLog()
+}
+
+// Last resort: whatever still runs when this process exits is killed (by pid, only our own children).
+process.on('exit', () => {
+  for (const h of children) {
+    try {
+      process.kill(h.child.pid, 'SIGKILL')
+    } catch {}
+  }
+})
+
+// ---------------------------------------------------------------------------------------------- CPU accounting
+
+const CLK_TCK = (() => {
+  try {
+    return Number(execFileSync('getconf', ['CLK_TCK']).toString().trim()) || 100
+  } catch {
+    return 100
+  }
+})()
+
+function procTicks(pid) {
+  try {
+    const s = readFileSync(`/proc/${pid}/stat`, 'utf8')
+    const f = s.slice(s.lastIndexOf(')') + 2).split(' ')
+    return Number(f[11]) + Number(f[12]) // utime + stime
+  } catch {
+    return null
+  }
+}
+
+/**
+ * CPU ticks of the PostgreSQL processes working for this benchmark: the backends connected to the benchmark
+ * database (the runtime's pool, our monitoring connections, autovacuum) and the server's shared background
+ * processes (WAL writer, checkpointer, ...). Backends of other databases on the same server are left out (they
+ * count as `other`).
+ */
+async function postgresTicks() {
+  const r = await RUN.mon.query(
+    `SELECT pid FROM pg_stat_activity WHERE datname = current_database() OR (datname IS NULL AND backend_type <> 'client backend')`,
+  )
+  const out = new Map()
+  for (const { pid } of r.rows) {
+    const t = procTicks(pid)
+    if (t !== null) out.set(pid, t)
+  }
+  return out
+}
+
+function machineBusyTicks() {
+  const f = readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number)
+  const [user, nice, system, , , irq, softirq, steal] = f
+  return user + nice + system + irq + softirq + (steal ?? 0)
+}
+
+/** A snapshot of CPU time: the machine, our children (by role) and the PostgreSQL processes working for us. */
+async function cpuSnap(roles) {
+  const postgres = await postgresTicks()
+  const procs = {}
+  for (const [role, h] of Object.entries(roles)) if (h?.running()) procs[role] = procTicks(h.child.pid)
+  return { t: performance.now(), busy: machineBusyTicks(), postgres, procs }
+}
+
+/**
+ * CPU used between two snapshots, in cores (1.0 = one core busy for the whole interval). `extraSeconds` adds
+ * CPU seconds reported by short-lived children (the load generator). `other` is everything else on the
+ * machine: background load not caused by the benchmark.
+ */
+function cpuUse(a, b, extraSeconds = {}) {
+  const wall = (b.t - a.t) / 1000
+  const out = {}
+  let ours = 0
+  for (const role of Object.keys(b.procs)) {
+    if (a.procs[role] == null || b.procs[role] == null) continue
+    const secs = (b.procs[role] - a.procs[role]) / CLK_TCK
+    out[role] = round(secs / wall, 2)
+    ours += secs
+  }
+  let pgTicks = 0
+  for (const [pid, t] of b.postgres) pgTicks += t - (a.postgres.get(pid) ?? 0) // a backend new since `a` counts from 0
+  const pgSecs = Math.max(0, pgTicks / CLK_TCK)
+  out.postgres = round(pgSecs / wall, 2)
+  ours += pgSecs
+  for (const [role, secs] of Object.entries(extraSeconds)) {
+    if (secs == null) continue
+    out[role] = round(secs / wall, 2)
+    ours += secs
+  }
+  const busy = (b.busy - a.busy) / CLK_TCK
+  out.machine = round(busy / wall, 2)
+  out.other = round(Math.max(0, busy - ours) / wall, 2)
+  out.seconds = round(wall, 2)
+  return out
+}
+
+/** Waits (up to `maxMs`) until the machine has been nearly idle for 3 s; returns the last 1-s load seen (cores). */
+async function waitQuiet(maxMs) {
+  const until = Date.now() + maxMs
+  let last = null
+  let quietFor = 0
+  for (;;) {
+    const a = { t: performance.now(), busy: machineBusyTicks() }
+    await sleep(1000)
+    last = (machineBusyTicks() - a.busy) / CLK_TCK / ((performance.now() - a.t) / 1000)
+    quietFor = last < 0.25 ? quietFor + 1 : 0
+    if (quietFor >= 3 || Date.now() >= until) return round(last, 2)
+  }
+}
+
+// ---------------------------------------------------------------------------------------------- environment
+
+let RUN = null // { dbName, admin, db, runtime, worker, bare, base, tmp, logDir }
+
+function ensureBuilt() {
+  const missing = [RUNTIME_BIN, LOADGEN_BIN, WORKER_MAIN].filter((p) => !existsSync(p))
+  if (!opts.values.build && missing.length === 0) return
+  if (missing.length) say(`missing ${missing.map((p) => relative(ROOT, p)).join(', ')}; building`)
+  say('npm run build')
+  execFileSync('npm', ['run', 'build'], { cwd: ROOT, stdio: ['ignore', 'ignore', 'inherit'], timeout: 600_000 })
+  say('cargo build --release -p cfp-runtime -p cfp-loadgen')
+  execFileSync('cargo', ['build', '--release', '-p', 'cfp-runtime', '-p', 'cfp-loadgen'], { cwd: ROOT, stdio: ['ignore', 'ignore', 'inherit'], timeout: 1_200_000 })
+}
+
+function expectedStepCount() {
+  let n = 0
+  const walk = (d) => {
+    for (const e of readdirSync(d, { withFileTypes: true })) {
+      if (e.isDirectory()) walk(join(d, e.name))
+      else if (/\.step\.ts$/.test(e.name)) n++
+    }
+  }
+  walk(join(PROJECT_DIR, 'steps'))
+  return n
+}
+
+async function startRuntime(dbUrl, tmp, logDir) {
+  const workerToken = `wt-${randomBytes(18).toString('hex')}`
+  const adminToken = `at-${randomBytes(18).toString('hex')}`
+  for (let attempt = 1; ; attempt++) {
+    const port = await freePort()
+    let ready
+    const readyP = new Promise((r) => (ready = r))
+    const h = startChild('runtime', RUNTIME_BIN, [], {
+      logDir,
+      env: {
+        ...process.env,
+        DATABASE_URL: dbUrl,
+        CFP_LISTEN: `127.0.0.1:${port}`,
+        CFP_WORKER_TOKEN: workerToken,
+        CFP_ADMIN_TOKEN: adminToken,
+        CFP_DEV: 'true',
+        CFP_DATA_DIR: join(tmp, 'data'),
+        CFP_LOG: process.env.CFP_LOG ?? 'info,sqlx=warn',
+      },
+      onLine: (line, stream) => {
+        if (stream !== 'stdout') return
+        try {
+          const v = JSON.parse(line)
+          if (v && v.ready === true) ready(v)
+        } catch {}
+      },
+    })
+    const r = await withTimeout(
+      Promise.race([readyP, h.exited.then((e) => ({ exited: e }))]),
+      180_000,
+      'the runtime did not print its ready line within 180 s',
+    ).catch(async (err) => {
+      await stopChild(h)
+      throw new BenchError(`${err.message}\n--- runtime log ---\n${h.tail()}`)
+    })
+    if (!r.exited) return { h, port, workerToken, adminToken, addr: r.addr }
+    await h.closeLog()
+    const tail = h.tail()
+    if (attempt < 3 && /cannot listen|in use/i.test(tail)) {
+      say(`port ${port} was taken; retrying`)
+      continue
+    }
+    throw new BenchError(`the runtime exited before it was ready (${JSON.stringify(r.exited)})\n--- runtime log ---\n${tail}`)
+  }
+}
+
+async function startWorker(port, token, logDir, expected) {
+  let done
+  const doneP = new Promise((r) => (done = r))
+  const h = startChild(
+    'worker',
+    process.execPath,
+    [WORKER_MAIN, '--dir', PROJECT_DIR, '--url', `ws://127.0.0.1:${port}/__cfp/worker`, '--token', token, '--name', 'bench-worker'],
+    {
+      logDir,
+      env: { ...process.env, LOG_LEVEL: 'warn', NODE_ENV: 'production' },
+      onLine: (line) => {
+        const m = /registered (\d+) steps \((\d+) errors\)/.exec(line)
+        if (m) done({ steps: Number(m[1]), errors: Number(m[2]) })
+      },
+    },
+  )
+  const r = await withTimeout(
+    Promise.race([doneP, h.exited.then((e) => ({ exited: e }))]),
+    180_000,
+    'the worker did not register its steps within 180 s',
+  ).catch(async (err) => {
+    await stopChild(h)
+    throw new BenchError(`${err.message}\n--- worker log ---\n${h.tail()}`)
+  })
+  if (r.exited) throw new BenchError(`the worker exited before registering (${JSON.stringify(r.exited)})\n--- worker log ---\n${h.tail()}`)
+  if (r.errors > 0 || r.steps !== expected) {
+    await stopChild(h)
+    throw new BenchError(`the worker registered ${r.steps} steps with ${r.errors} errors (expected ${expected}, 0 errors)\n--- worker log ---\n${h.tail()}`)
+  }
+  return h
+}
+
+/** Retries a request until it gives the expected status (the runtime may still be settling). */
+async function expectStatus(url, init, status, ms = 30_000) {
+  const until = Date.now() + ms
+  let last
+  for (;;) {
+    try {
+      const res = await fetch(url, { ...init, signal: AbortSignal.timeout(5000) })
+      const text = await res.text()
+      if (res.status === status) return { res, text }
+      last = `${res.status} ${text.slice(0, 300)}`
+    } catch (err) {
+      last = err.message
+    }
+    if (Date.now() > until) throw new BenchError(`${init?.method ?? 'GET'} ${url}: expected ${status}, got ${last}`)
+    await sleep(250)
+  }
+}
+
+/** Runs cfp-loadgen and returns its JSON result (the run is bounded: killed 30 s after its planned end). */
+async function loadgen(mode, { url, method = 'GET', body, connections = CFG.connections, seconds, rate }) {
+  const args = [mode, '--url', url, '--method', method, '--connections', String(connections), '--seconds', String(seconds)]
+  if (body !== undefined) args.push('--body', JSON.stringify(body))
+  if (mode === 'rate') args.push('--rate', String(Math.max(1, Math.round(rate))))
+  let out = ''
+  const h = startChild('loadgen', LOADGEN_BIN, args, { onLine: (line, stream) => stream === 'stdout' && (out += line) })
+  const exit = await withTimeout(h.exited, (seconds + 30) * 1000, `cfp-loadgen ${mode} ${url} did not finish in time`).catch(
+    async (err) => {
+      await stopChild(h, 1000)
+      throw err
+    },
+  )
+  if (exit.code !== 0) throw new BenchError(`cfp-loadgen ${args.join(' ')} failed (${JSON.stringify(exit)}): ${h.tail()}`)
+  try {
+    return JSON.parse(out)
+  } catch {
+    throw new BenchError(`cfp-loadgen printed no JSON: ${out.slice(0, 300)} ${h.tail()}`)
+  }
+}
+
+/** A load phase with CPU accounting: { lg, cpu }. */
+async function measured(mode, params) {
+  const roles = { runtime: RUN.runtime.h, worker: RUN.worker, bareNode: RUN.bare }
+  const a = await cpuSnap(roles)
+  const lg = await loadgen(mode, params)
+  const b = await cpuSnap(roles)
+  return { lg, cpu: cpuUse(a, b, { loadgen: lg.cpuSeconds }) }
+}
+
+// ---------------------------------------------------------------------------------------------- queue queries
+
+const Q = `${SCHEMA}.queue`
+
+/** Deliveries not done yet (ready or leased), via the partial indexes. */
+async function openDeliveries() {
+  const r = await RUN.db.query(
+    `SELECT (SELECT count(*) FROM ${Q} WHERE status = 0)::int AS ready, (SELECT count(*) FROM ${Q} WHERE status = 1)::int AS leased`,
+  )
+  return r.rows[0].ready + r.rows[0].leased
+}
+
+/** Polls until every delivery is done; returns { drained, seconds, left }. */
+async function waitDrained(maxMs) {
+  const t0 = performance.now()
+  for (;;) {
+    const left = await openDeliveries()
+    if (left === 0) return { drained: true, seconds: round((performance.now() - t0) / 1000, 2), left: 0 }
+    if (performance.now() - t0 > maxMs) return { drained: false, seconds: round((performance.now() - t0) / 1000, 2), left }
+    await sleep(200)
+  }
+}
+
+async function deadLetterCount() {
+  const r = await RUN.db.query(`SELECT count(*)::int AS n FROM ${SCHEMA}.dead_letters`)
+  return r.rows[0].n
+}
+
+/** A short name for one of the runtime's statements (crates/store/src/*.rs), for the activity breakdown. */
+function statementName(q) {
+  const names = [
+    [/^WITH e AS \( SELECT \* FROM unnest/, 'publish (queue.rs publish_on)'],
+    [/^UPDATE queue SET status = 1/, 'claim (queue.rs claim)'],
+    [/^UPDATE queue q SET status = 2/, 'complete (queue.rs complete)'],
+    [/^INSERT INTO runtimes/, 'heartbeat'],
+    [/^SELECT seq, attempt > max_retries/, 'reap_leases'],
+    [/^COMMIT/i, 'COMMIT'],
+    [/^BEGIN/i, 'BEGIN'],
+  ]
+  for (const [re, name] of names) if (re.test(q.trim())) return name
+  return q.trim().slice(0, 60)
+}
+
+/**
+ * Samples what the benchmark database's backends are doing (pg_stat_activity) every `ms` until the returned
+ * function is called; that resolves to the average number of backends per activity: `CPU` (active, no wait
+ * event), `<type>:<event>` (active and waiting, e.g. `Lock:object`, `IO:WALSync`), `idle in transaction
+ * (ClientRead)` (inside a transaction, waiting for the runtime's next statement).
+ */
+function pgSampler(ms = 25) {
+  const counts = new Map()
+  const queries = new Map()
+  let samples = 0
+  let stop = false
+  const loop = (async () => {
+    while (!stop) {
+      try {
+        const r = await RUN.mon.query(
+          `SELECT CASE WHEN state = 'active' THEN coalesce(wait_event_type || ':' || wait_event, 'CPU')
+                       ELSE state || coalesce(' (' || wait_event || ')', '') END AS w,
+                  CASE WHEN state = 'active' THEN regexp_replace(left(query, 300), '[[:space:]]+', ' ', 'g') END AS q
+             FROM pg_stat_activity
+            WHERE datname = current_database() AND backend_type = 'client backend' AND state <> 'idle'
+              AND pid <> pg_backend_pid() AND pid <> $1`,
+          [RUN.dbPid],
+        )
+        samples++
+        for (const row of r.rows) {
+          counts.set(row.w, (counts.get(row.w) ?? 0) + 1)
+          if (row.q) {
+            const k = `${row.w} | ${statementName(row.q)}`
+            queries.set(k, (queries.get(k) ?? 0) + 1)
+          }
+        }
+      } catch {}
+      await sleep(ms)
+    }
+  })()
+  return async () => {
+    stop = true
+    await loop
+    const total = [...counts.values()].reduce((a, b) => a + b, 0)
+    const byActivity = Object.fromEntries(
+      [...counts.entries()].sort((a, b) => b[1] - a[1]).slice(0, 8).map(([k, v]) => [k, round(v / Math.max(1, samples), 2)]),
+    )
+    const byStatement = Object.fromEntries(
+      [...queries.entries()].sort((a, b) => b[1] - a[1]).slice(0, 8).map(([k, v]) => [k, round(v / Math.max(1, samples), 2)]),
+    )
+    return { samples, activeBackends: round(total / Math.max(1, samples), 2), byActivity, byStatement }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------- benchmark: api
+
+async function benchApi() {
+  const port = await freePort()
+  let ready
+  const readyP = new Promise((r) => (ready = r))
+  RUN.bare = startChild('bare-node', process.execPath, [join(ROOT, 'bench/bare-node.mjs'), String(port)], {
+    logDir: RUN.logDir,
+    onLine: (l) => l.includes('"ready":true') && ready(),
+  })
+  await withTimeout(Promise.race([readyP, RUN.bare.exited]), 30_000, 'bench/bare-node.mjs did not start')
+  if (!RUN.bare.running()) throw new BenchError(`bench/bare-node.mjs exited: ${RUN.bare.tail()}`)
+  const urls = { bare: `http://127.0.0.1:${port}/hello`, cfp: `${RUN.base}/hello` }
+  for (const [name, url] of Object.entries(urls)) {
+    const { text } = await expectStatus(url, {}, 200)
+    if (JSON.stringify(JSON.parse(text)) !== '{"message":"hello"}') throw new BenchError(`${name} ${url} answered ${text}`)
+  }
+  const rounds = []
+  for (let r = 1; r <= CFG.rounds; r++) {
+    const round_ = { bare: {}, cfp: {} }
+    // Interleaved (bare, cfp, bare, cfp) so drifting background load hits both sides alike.
+    for (const name of ['bare', 'cfp']) {
+      if (CFG.warmup > 0) await loadgen('max', { url: urls[name], seconds: CFG.warmup })
+      // What PostgreSQL does for hello-world API calls (sampled lightly, last round only).
+      const stopSampler = name === 'cfp' && r === CFG.rounds ? pgSampler(100) : null
+      const m = await measured('max', { url: urls[name], seconds: CFG.seconds })
+      if (stopSampler) round_.cfp.maxPg = await stopSampler()
+      round_[name].max = m.lg
+      round_[name].maxCpu = m.cpu
+      say(`api round ${r}/${CFG.rounds}: ${name} max ${m.lg.rps} rps (p50 ${m.lg.p50Ms} ms, p99 ${m.lg.p99Ms} ms, errors ${m.lg.errors}; other load ${m.cpu.other} cores)`)
+    }
+    for (const name of ['bare', 'cfp']) {
+      const rate = Math.max(1, Math.round(round_[name].max.rps / 2))
+      const m = await measured('rate', { url: urls[name], seconds: CFG.seconds, rate })
+      round_[name].half = m.lg
+      round_[name].halfCpu = m.cpu
+      say(`api round ${r}/${CFG.rounds}: ${name} at ${rate}/s: ${m.lg.rps} rps, p50 ${m.lg.p50Ms} ms, p99 ${m.lg.p99Ms} ms, errors ${m.lg.errors}; other load ${m.cpu.other} cores`)
+    }
+    round_.ratio = round(round_.cfp.max.rps / round_.bare.max.rps, 3)
+    rounds.push(round_)
+  }
+  await stopChild(RUN.bare)
+  RUN.bare = undefined
+  const med = (f) => round(median(rounds.map(f)), 3)
+  const side = (name) => ({
+    maxRps: med((x) => x[name].max.rps),
+    maxP50Ms: med((x) => x[name].max.p50Ms),
+    maxP99Ms: med((x) => x[name].max.p99Ms),
+    halfRate: med((x) => x[name].half.targetRate),
+    halfRps: med((x) => x[name].half.rps),
+    halfP50Ms: med((x) => x[name].half.p50Ms),
+    halfP99Ms: med((x) => x[name].half.p99Ms),
+    halfP999Ms: med((x) => x[name].half.p999Ms),
+    bestHalfP99Ms: Math.min(...rounds.map((x) => x[name].half.p99Ms)),
+    errors: rounds.reduce((n, x) => n + x[name].max.errors + x[name].half.errors, 0),
+    maxCpu: rounds.at(-1)[name].maxCpu,
+    maxPg: rounds.at(-1)[name].maxPg,
+    halfCpu: rounds.at(-1)[name].halfCpu,
+  })
+  const bare = side('bare')
+  const cfp = side('cfp')
+  return {
+    connections: CFG.connections,
+    seconds: CFG.seconds,
+    warmupSeconds: CFG.warmup,
+    bare,
+    cfp,
+    // median over rounds of the per-round ratio (each round's bare and CFP runs are adjacent in time)
+    ratio: med((x) => x.ratio),
+    ratios: rounds.map((x) => x.ratio),
+    cfpHalfP99Ms: cfp.halfP99Ms,
+    maxOtherLoad: Math.max(...rounds.flatMap((x) => [x.bare.maxCpu.other, x.cfp.maxCpu.other, x.bare.halfCpu.other, x.cfp.halfCpu.other])),
+    rounds,
+  }
+}
+
+// ---------------------------------------------------------------------------------------------- benchmark: chain
+
+/** Throughput and latency of one driven phase of the chain, from the queue rows tagged with `phase`. */
+async function chainStats(phase, loadStartMs, loadEndMs) {
+  const counts = await RUN.db.query(
+    `SELECT step, count(*)::int AS n,
+            extract(epoch FROM min(finished_at)) * 1000 AS first_ms,
+            extract(epoch FROM max(finished_at)) * 1000 AS last_ms,
+            count(*) FILTER (WHERE finished_at <= to_timestamp($2::float8 / 1000))::int AS n_in_load
+       FROM ${Q}
+      WHERE tenant_id = $3 AND project_id = $4 AND step IN ('ChainA', 'ChainB') AND status = 2 AND data->>'phase' = $1
+      GROUP BY step`,
+    [phase, loadEndMs, TENANT, PROJECT],
+  )
+  const by = Object.fromEntries(counts.rows.map((r) => [r.step, r]))
+  const A = by.ChainA ?? { n: 0 }
+  const B = by.ChainB ?? { n: 0 }
+  const lat = await RUN.db.query(
+    `SELECT percentile_cont(ARRAY[0.5, 0.9, 0.99]) WITHIN GROUP (ORDER BY l) AS p, max(l) AS max, min(t0) AS first_t0
+       FROM (SELECT extract(epoch FROM finished_at) * 1000 - (data->>'t0')::float8 AS l, (data->>'t0')::float8 AS t0
+               FROM ${Q}
+              WHERE tenant_id = $2 AND project_id = $3 AND step = 'ChainB' AND status = 2 AND data->>'phase' = $1) x`,
+    [phase, TENANT, PROJECT],
+  )
+  const L = lat.rows[0]
+  const firstAny = Math.min(A.first_ms ?? Infinity, B.first_ms ?? Infinity)
+  const lastAny = Math.max(A.last_ms ?? -Infinity, B.last_ms ?? -Infinity)
+  const executions = A.n + B.n
+  const inLoad = (A.n_in_load ?? 0) + (B.n_in_load ?? 0)
+  const afterLoad = executions - inLoad
+  return {
+    chains: B.n,
+    executions,
+    stepA: A.n,
+    stepB: B.n,
+    // completed chains per second: first request's t0 to the last ChainB completion (includes the drain)
+    chainsPerSec: round(B.n / ((B.last_ms - L.first_t0) / 1000)),
+    // durable event-step executions per second: first to last ChainA/ChainB completion
+    execPerSec: round(executions / ((lastAny - firstAny) / 1000)),
+    // the same split into the load window (API traffic competing) and the drain after it (events only)
+    execPerSecDuringLoad: round(inLoad / ((Math.min(loadEndMs, lastAny) - Math.max(firstAny, loadStartMs)) / 1000)),
+    execPerSecAfterLoad: afterLoad > 100 ? round(afterLoad / ((lastAny - loadEndMs) / 1000)) : null,
+    executionsDuringLoad: inLoad,
+    e2eP50Ms: round(L.p?.[0]),
+    e2eP90Ms: round(L.p?.[1]),
+    e2eP99Ms: round(L.p?.[2]),
+    e2eMaxMs: round(L.max),
+  }
+}
+
+async function chainPhase(phase, mode, params, drainMs) {
+  const roles = { runtime: RUN.runtime.h, worker: RUN.worker }
+  const a = await cpuSnap(roles)
+  let stopSampler = pgSampler()
+  const loadStartMs = Date.now()
+  const lg = await loadgen(mode, { url: `${RUN.base}/chain`, method: 'POST', body: { phase }, ...params })
+  const loadEndMs = Date.now()
+  const b = await cpuSnap(roles)
+  const pgDuringLoad = await stopSampler()
+  stopSampler = pgSampler()
+  const backlogAtLoadEnd = await openDeliveries()
+  const drain = await waitDrained(drainMs)
+  const c = await cpuSnap(roles)
+  const pgDuringDrain = await stopSampler()
+  const stats = await chainStats(phase, loadStartMs, loadEndMs)
+  return {
+    api: lg,
+    backlogAtLoadEnd,
+    drain,
+    ...stats,
+    lost: lg.requests - stats.chains,
+    cpuDuringLoad: cpuUse(a, b, { loadgen: lg.cpuSeconds }),
+    cpuDuringDrain: drain.seconds >= 1 ? cpuUse(b, c) : null,
+    pgDuringLoad,
+    pgDuringDrain: drain.seconds >= 1 ? pgDuringDrain : null,
+  }
+}
+
+/**
+ * Event-step capacity alone: `n` chain.a events are inserted straight into the queue table (one transaction,
+ * bypassing the API step), the ChainA dispatcher is woken, and ChainA + ChainB executions are counted until the
+ * queue is empty. No HTTP traffic competes with the event steps here.
+ */
+async function chainBacklog(n, drainMs) {
+  const roles = { runtime: RUN.runtime.h, worker: RUN.worker }
+  await RUN.db.query('BEGIN')
+  await RUN.db.query(
+    `INSERT INTO ${Q} (tenant_id, project_id, step, event_id, topic, data, trace_id, max_retries)
+     SELECT $2, $3, 'ChainA', gen_random_uuid(), 'chain.a',
+            jsonb_build_object('t0', (extract(epoch FROM clock_timestamp()) * 1000)::bigint, 'phase', 'backlog'),
+            'bench-backlog-' || g, 3
+       FROM generate_series(1, $1::int) g`,
+    [n, TENANT, PROJECT],
+  )
+  await RUN.db.query('COMMIT')
+  const startMs = Date.now()
+  const a = await cpuSnap(roles)
+  const stopSampler = pgSampler()
+  await RUN.db.query(`SELECT pg_notify('cfp_queue', $1)`, [`${TENANT}/${PROJECT}/ChainA`])
+  const drain = await waitDrained(drainMs)
+  const b = await cpuSnap(roles)
+  const pg = await stopSampler()
+  const stats = await chainStats('backlog', startMs, startMs)
+  return {
+    events: n,
+    drain,
+    chains: stats.chains,
+    executions: stats.executions,
+    execPerSec: stats.execPerSecAfterLoad,
+    chainsPerSec: round(stats.chains / (drain.seconds || 1)),
+    cpu: cpuUse(a, b),
+    pg,
+  }
+}
+
+async function benchChain() {
+  const url = `${RUN.base}/chain`
+  await expectStatus(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"phase":"smoke"}' }, 202)
+  const drainMs = Math.max(120_000, CFG.seconds * 30_000)
+  const smoke = await waitDrained(30_000)
+  if (!smoke.drained) throw new BenchError('chain: one smoke request did not finish within 30 s')
+  const res = { connections: CFG.connections, seconds: CFG.seconds }
+  if (CFG.warmup > 0) {
+    say(`chain: warm-up ${CFG.warmup}s`)
+    await loadgen('max', { url, method: 'POST', body: { phase: 'warmup' }, seconds: CFG.warmup })
+    await waitDrained(drainMs)
+  }
+  say(`chain: driving POST /chain at max rate for ${CFG.seconds}s (${CFG.connections} connections), then draining`)
+  res.max = await chainPhase('max', 'max', { seconds: CFG.seconds }, drainMs)
+  const m = res.max
+  say(
+    `chain: max: API ${m.api.rps} rps; ${m.chains} chains, ${m.chainsPerSec} chains/s, ${m.execPerSec} executions/s ` +
+      `(during load ${m.execPerSecDuringLoad}, after ${m.execPerSecAfterLoad}); backlog ${m.backlogAtLoadEnd}, drained in ${m.drain.seconds}s`,
+  )
+  if (!m.drain.drained) throw new BenchError(`chain: the backlog did not drain within ${drainMs / 1000}s (${m.drain.left} left)`)
+  const rate = Math.max(1, Math.round(0.7 * m.chainsPerSec))
+  say(`chain: sustained ${rate} req/s (70% of ${m.chainsPerSec} chains/s) for ${CFG.seconds}s`)
+  res.sustained = await chainPhase('sustained', 'rate', { seconds: CFG.seconds, rate }, drainMs)
+  res.sustained.targetRate = rate
+  const s = res.sustained
+  say(
+    `chain: sustained: API ${s.api.rps} rps (p99 ${s.api.p99Ms} ms); e2e p50 ${s.e2eP50Ms} ms p99 ${s.e2eP99Ms} ms; ` +
+      `${s.execPerSec} executions/s; backlog at end ${s.backlogAtLoadEnd}`,
+  )
+  if (CFG.backlog > 0) {
+    say(`chain: backlog phase: ${CFG.backlog} chain.a events inserted at once, event steps only`)
+    res.backlog = await chainBacklog(CFG.backlog, drainMs)
+    say(`chain: backlog: ${res.backlog.executions} executions, ${res.backlog.execPerSec} executions/s, drained in ${res.backlog.drain.seconds}s`)
+  }
+  res.deadLetters = await deadLetterCount()
+  return res
+}
+
+// ---------------------------------------------------------------------------------------------- benchmark: seq40
+
+/**
+ * One seq40 run. Completion is detected by polling Seq40's queue row; to keep the poller from loading the
+ * machine while the sequence runs, it polls every 10 ms until the runtime's NOTIFY for Seq40 (sent when
+ * Seq39's completion commits) arrives, then every 1 ms.
+ */
+async function seqRun(run) {
+  let notified = false
+  RUN.onSeq40 = () => (notified = true)
+  const t0 = performance.now()
+  const res = await fetch(`${RUN.base}/seq/start`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ run }),
+    signal: AbortSignal.timeout(10_000),
+  })
+  await res.text()
+  if (res.status !== 202) throw new BenchError(`seq40: POST /seq/start answered ${res.status}`)
+  const tAccepted = performance.now()
+  const traceId = res.headers.get('x-trace-id')
+  const deadline = t0 + 30_000
+  for (;;) {
+    const r = await RUN.db.query(
+      `SELECT status FROM ${Q} WHERE tenant_id = $2 AND project_id = $3 AND step = 'Seq40' AND data->>'run' = $1`,
+      [run, TENANT, PROJECT],
+    )
+    if (r.rows[0]?.status === 2) break
+    if (performance.now() > deadline) throw new BenchError(`seq40: run ${run} did not reach Seq40 within 30 s`)
+    await sleep(notified ? 1 : 10)
+  }
+  const clientMs = performance.now() - t0
+  RUN.onSeq40 = undefined
+  // Server-side timing from the rows of this run: Seq01's row is created when the API step's emit commits;
+  // each finished_at is the start of the transaction that completed the delivery (and published the next event).
+  const rows = await RUN.db.query(
+    `SELECT step, extract(epoch FROM created_at) * 1000 AS created_ms, extract(epoch FROM finished_at) * 1000 AS finished_ms
+       FROM ${Q} WHERE tenant_id = $2 AND project_id = $3 AND step LIKE 'Seq%' AND data->>'run' = $1 ORDER BY step`,
+    [run, TENANT, PROJECT],
+  )
+  if (rows.rows.length !== 40) throw new BenchError(`seq40: run ${run} has ${rows.rows.length} queue rows, expected 40`)
+  const first = rows.rows[0]
+  const last = rows.rows[39]
+  const hops = []
+  let prev = first.created_ms
+  for (const r of rows.rows) {
+    hops.push(r.finished_ms - prev)
+    prev = r.finished_ms
+  }
+  return {
+    run,
+    traceId,
+    clientMs: round(clientMs, 2),
+    acceptMs: round(tAccepted - t0, 2),
+    serverMs: round(last.finished_ms - first.created_ms, 2),
+    hopMedianMs: round(median(hops), 2),
+    hopMaxMs: round(Math.max(...hops), 2),
+  }
+}
+
+async function benchSeq40() {
+  const tag = randomBytes(3).toString('hex')
+  await expectStatus(`${RUN.base}/__cfp/health`, {}, 200)
+  RUN.listen = new pg.Client({ connectionString: RUN.dbUrl })
+  await RUN.listen.connect()
+  RUN.listen.on('notification', (n) => n.payload === `${TENANT}/${PROJECT}/Seq40` && RUN.onSeq40?.())
+  await RUN.listen.query('LISTEN cfp_queue')
+  say('seq40: warm-up run')
+  const warmup = await seqRun(`warm-${tag}`)
+  const runs = []
+  const roles = { runtime: RUN.runtime.h, worker: RUN.worker }
+  const a = await cpuSnap(roles)
+  const stopSampler = pgSampler()
+  for (let i = 1; i <= CFG.seqRuns; i++) {
+    await sleep(200)
+    const r = await seqRun(`r${i}-${tag}`)
+    runs.push(r)
+    say(`seq40: run ${i}/${CFG.seqRuns}: ${r.clientMs} ms (server ${r.serverMs} ms, median hop ${r.hopMedianMs} ms)`)
+  }
+  const b = await cpuSnap(roles)
+  const pgActivity = await stopSampler()
+  await RUN.listen.end().catch(() => {})
+  RUN.listen = undefined
+  const client = runs.map((r) => r.clientMs)
+  return {
+    runs,
+    warmup,
+    medianMs: round(median(client), 2),
+    bestMs: round(Math.min(...client), 2),
+    worstMs: round(Math.max(...client), 2),
+    serverMedianMs: round(median(runs.map((r) => r.serverMs)), 2),
+    hopMedianMs: round(median(runs.map((r) => r.hopMedianMs)), 2),
+    cpu: cpuUse(a, b),
+    pg: pgActivity,
+  }
+}
+
+// ---------------------------------------------------------------------------------------------- report
+
+/** The highest `other` CPU (cores used by processes outside the benchmark) seen in each benchmark's phases. */
+function backgroundLoad(results) {
+  const out = {}
+  const walk = (v, acc) => {
+    if (!v || typeof v !== 'object') return
+    if (typeof v.other === 'number' && typeof v.machine === 'number') acc.push(v.other)
+    for (const x of Object.values(v)) walk(x, acc)
+  }
+  for (const b of BENCHES) {
+    if (!results[b]) continue
+    const acc = []
+    walk(results[b], acc)
+    out[b] = acc.length ? Math.max(...acc) : null
+  }
+  return out
+}
+
+function fmt(v, unit = '') {
+  if (v === null || v === undefined) return '-'
+  if (typeof v === 'number') return `${v.toLocaleString('en-US', { maximumFractionDigits: 2 })}${unit}`
+  return String(v)
+}
+
+function verdict(ok) {
+  return ok === null ? '' : ok ? 'PASS' : 'MISS'
+}
+
+function report(results) {
+  const rows = []
+  const add = (bench, metric, value, target = '', ok = null) => rows.push([bench, metric, value, target, verdict(ok)])
+  const pgText = (p) =>
+    p
+      ? `${p.activeBackends} active: ${Object.entries(p.byActivity).slice(0, 4).map(([k, v]) => `${k} ${v}`).join(', ')}` +
+        `; top: ${Object.entries(p.byStatement).slice(0, 3).map(([k, v]) => `${k} ${v}`).join('; ')}`
+      : '-'
+  const cpuText = (c) => (c ? Object.entries(c).filter(([k]) => k !== 'seconds').map(([k, v]) => `${k} ${v}`).join(', ') : '-')
+  const a = results.api
+  if (a) {
+    const n = a.rounds.length
+    const med = n > 1 ? `median of ${n}: ` : ''
+    add('api', `bare node: max rps`, `${med}${fmt(a.bare.maxRps)}`)
+    add('api', `CFP: max rps`, `${med}${fmt(a.cfp.maxRps)}`)
+    add('api', 'ratio CFP/bare (max rps)', `${med}${fmt(a.ratio)}${n > 1 ? ` (rounds: ${a.ratios.join(', ')})` : ''}`, `>= ${TARGETS.apiRatio}`, a.ratio >= TARGETS.apiRatio)
+    add('api', 'bare node: p50 / p99 at max', `${fmt(a.bare.maxP50Ms)} / ${fmt(a.bare.maxP99Ms)} ms`)
+    add('api', 'CFP: p50 / p99 at max', `${fmt(a.cfp.maxP50Ms)} / ${fmt(a.cfp.maxP99Ms)} ms`)
+    add('api', `bare node: p50 / p99 at half rate (${fmt(a.bare.halfRate)}/s)`, `${fmt(a.bare.halfP50Ms)} / ${fmt(a.bare.halfP99Ms)} ms`)
+    add(
+      'api',
+      `CFP: p50 / p99 at half rate (${fmt(a.cfp.halfRate)}/s)`,
+      `${med}${fmt(a.cfp.halfP50Ms)} / ${fmt(a.cfp.halfP99Ms)} ms (best p99 ${fmt(a.cfp.bestHalfP99Ms)})`,
+      `p99 < ${TARGETS.apiHalfRateP99Ms} ms`,
+      a.cfp.halfP99Ms < TARGETS.apiHalfRateP99Ms,
+    )
+    add('api', 'errors (bare, CFP)', `${a.bare.errors}, ${a.cfp.errors}`)
+    add('api', 'CPU cores, CFP at max (last round)', cpuText(a.cfp.maxCpu))
+    add('api', 'CPU cores, bare at max (last round)', cpuText(a.bare.maxCpu))
+    add('api', 'CPU cores, CFP at half rate', cpuText(a.cfp.halfCpu))
+    if (a.cfp.maxPg) add('api', 'PG backends, CFP at max', pgText(a.cfp.maxPg))
+  }
+  const c = results.chain
+  if (c) {
+    const m = c.max
+    const s = c.sustained
+    add('chain', 'max: API accepted rps (p99)', `${fmt(m.api.rps)} (${fmt(m.api.p99Ms)} ms)`)
+    add('chain', 'max: chains completed', `${fmt(m.chains)} (lost ${m.lost}, API errors ${m.api.errors})`)
+    add('chain', 'max: completed chains/s', fmt(m.chainsPerSec))
+    add('chain', 'max: durable step executions/s', fmt(m.execPerSec), `>= ${TARGETS.chainExecPerSec}`, m.execPerSec >= TARGETS.chainExecPerSec)
+    add('chain', '  during load / after load (drain)', `${fmt(m.execPerSecDuringLoad)} / ${fmt(m.execPerSecAfterLoad)}`)
+    add('chain', 'max: backlog at load end, drain time', `${fmt(m.backlogAtLoadEnd)}, ${fmt(m.drain.seconds)} s`)
+    add('chain', 'max: e2e p50 / p99 (incl. backlog)', `${fmt(m.e2eP50Ms)} / ${fmt(m.e2eP99Ms)} ms`)
+    add('chain', 'CPU cores, max load', cpuText(m.cpuDuringLoad))
+    add('chain', 'CPU cores, drain', cpuText(m.cpuDuringDrain))
+    add('chain', `sustained: target / achieved API rps`, `${fmt(s.targetRate)} / ${fmt(s.api.rps)}`)
+    add('chain', 'sustained: e2e p50 / p90 / p99', `${fmt(s.e2eP50Ms)} / ${fmt(s.e2eP90Ms)} / ${fmt(s.e2eP99Ms)} ms`)
+    add('chain', 'sustained: API p50 / p99', `${fmt(s.api.p50Ms)} / ${fmt(s.api.p99Ms)} ms`)
+    add('chain', 'sustained: executions/s, backlog at end', `${fmt(s.execPerSec)}, ${fmt(s.backlogAtLoadEnd)} (lost ${s.lost})`)
+    add('chain', 'CPU cores, sustained', cpuText(s.cpuDuringLoad))
+    if (c.backlog) {
+      const b = c.backlog
+      add('chain', `backlog (${fmt(b.events)} events, no HTTP): executions/s`, `${fmt(b.execPerSec)} (${fmt(b.chainsPerSec)} chains/s, ${fmt(b.drain.seconds)} s)`)
+      add('chain', 'CPU cores, backlog', cpuText(b.cpu))
+    }
+    add('chain', 'PG backends, max load', pgText(m.pgDuringLoad))
+    if (c.backlog) add('chain', 'PG backends, backlog', pgText(c.backlog.pg))
+    add('chain', 'dead letters', fmt(c.deadLetters))
+  }
+  const q = results.seq40
+  if (q) {
+    add('seq40', `median of ${q.runs.length} runs (trigger -> Seq40 done)`, fmt(q.medianMs, ' ms'), `< ${TARGETS.seq40MedianMs} ms`, q.medianMs < TARGETS.seq40MedianMs)
+    add('seq40', 'best / worst', `${fmt(q.bestMs)} / ${fmt(q.worstMs)} ms`)
+    add('seq40', 'server-side median (DB timestamps)', fmt(q.serverMedianMs, ' ms'))
+    add('seq40', 'median per hop', fmt(q.hopMedianMs, ' ms'))
+    add('seq40', 'CPU cores', cpuText(q.cpu))
+    add('seq40', 'PG backends', pgText(q.pg))
+  }
+  const head = ['benchmark', 'metric', 'value', 'target', '']
+  const w = head.map((h, i) => Math.max(h.length, ...rows.map((r) => String(r[i]).length)))
+  const line = (r) => r.map((v, i) => String(v).padEnd(w[i])).join('  ').trimEnd()
+  return [line(head), w.map((n) => '-'.repeat(n)).join('  '), ...rows.map(line)].join('\n')
+}
+
+// ---------------------------------------------------------------------------------------------- main
+
+let cleaning = null
+async function cleanup() {
+  cleaning ??= (async () => {
+    if (!RUN) return
+    const order = [RUN.worker, RUN.bare, RUN.runtime?.h, ...[...children]]
+    for (const h of order) if (h) await stopChild(h, h === RUN.runtime?.h ? 15_000 : 5000)
+    for (const c of [RUN.db, RUN.mon, RUN.listen]) if (c) await c.end().catch(() => {})
+    if (RUN.admin && RUN.dbName) {
+      if (opts.values['keep-db']) say(`keeping database ${RUN.dbName} (--keep-db)`)
+      else {
+        await RUN.admin.query(`DROP DATABASE IF EXISTS "${RUN.dbName}" WITH (FORCE)`).catch((e) => say(`could not drop ${RUN.dbName}: ${e.message}`))
+      }
+      await RUN.admin.end().catch(() => {})
+    }
+    if (RUN.tmp) rmSync(RUN.tmp, { recursive: true, force: true })
+  })()
+  return cleaning
+}
+
+let interrupted = false
+for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
+  process.on(sig, () => {
+    interrupted = true
+    say(`${sig}: stopping`)
+    cleanup().finally(() => process.exit(130))
+  })
+}
+
+async function main() {
+  const limit = setTimeout(() => {
+    say(`time limit of ${CFG.timeLimitS}s reached; stopping`)
+    cleanup().finally(() => process.exit(1))
+  }, CFG.timeLimitS * 1000)
+  limit.unref()
+
+  ensureBuilt()
+  const ts = stamp()
+  const dbName = `cfp_bench_${ts.replace(/[^0-9]/g, '').slice(0, 14)}_${randomBytes(2).toString('hex')}`
+  const logDir = join(RESULTS_DIR, `${ts}-logs`)
+  mkdirSync(logDir, { recursive: true })
+  RUN = { dbName, logDir, tmp: mkdtempSync(join(tmpdir(), 'cfp-bench-')) }
+
+  const background = CFG.quietWaitS > 0 ? await waitQuiet(CFG.quietWaitS * 1000) : null
+  if (background !== null && background >= 0.25) say(`note: the machine is busy (${background} cores used by other processes); figures will be noisy`)
+
+  RUN.admin = new pg.Client({ connectionString: CFG.pgUrl })
+  await withTimeout(RUN.admin.connect(), 30_000, `cannot connect to PostgreSQL at ${CFG.pgUrl}`)
+  await RUN.admin.query(`CREATE DATABASE "${dbName}"`)
+  for (const [k, v] of CFG.dbSettings) {
+    await RUN.admin.query(`ALTER DATABASE "${dbName}" SET ${k} = '${v}'`)
+    say(`experiment: ALTER DATABASE ${dbName} SET ${k} = '${v}'`)
+  }
+  const dbUrl = (() => {
+    const u = new URL(CFG.pgUrl)
+    u.pathname = `/${dbName}`
+    return u.toString()
+  })()
+  const pgInfo = await RUN.admin.query(
+    `SELECT version() AS version, current_setting('synchronous_commit') AS synchronous_commit, current_setting('fsync') AS fsync,
+            current_setting('shared_buffers') AS shared_buffers, current_setting('max_connections') AS max_connections`,
+  )
+  say(`database ${dbName} created; starting the runtime`)
+
+  RUN.runtime = await startRuntime(dbUrl, RUN.tmp, logDir)
+  RUN.base = `http://127.0.0.1:${RUN.runtime.port}`
+  say(`runtime ready on ${RUN.runtime.addr}; starting the worker`)
+  const expected = expectedStepCount()
+  RUN.worker = await startWorker(RUN.runtime.port, RUN.runtime.workerToken, logDir, expected)
+  say(`worker registered ${expected} steps`)
+  RUN.dbUrl = dbUrl
+  RUN.db = new pg.Client({ connectionString: dbUrl })
+  await RUN.db.connect()
+  RUN.dbPid = (await RUN.db.query('SELECT pg_backend_pid() AS pid')).rows[0].pid
+  RUN.mon = new pg.Client({ connectionString: dbUrl })
+  await RUN.mon.connect()
+  const health = await expectStatus(`${RUN.base}/__cfp/health`, {}, 200)
+  if (JSON.parse(health.text).workers < 1) throw new BenchError(`runtime health shows no worker: ${health.text}`)
+
+  let gitCommit = null
+  let gitDirty = null
+  try {
+    gitCommit = execFileSync('git', ['rev-parse', 'HEAD'], { cwd: ROOT }).toString().trim()
+    gitDirty = execFileSync('git', ['status', '--porcelain', '--', 'crates', 'packages'], { cwd: ROOT }).toString().trim() !== ''
+  } catch {}
+
+  const results = {
+    startedAt: new Date(startedWall).toISOString(),
+    command: `node bench/run.mjs ${process.argv.slice(2).join(' ')}`.trim(),
+    benchmarks: selected,
+    runtimeBin: {
+      path: RUNTIME_BIN.startsWith(ROOT) ? relative(ROOT, RUNTIME_BIN) : RUNTIME_BIN,
+      modified: statSync(RUNTIME_BIN).mtime.toISOString(),
+      sha256: createHash('sha256').update(readFileSync(RUNTIME_BIN)).digest('hex'),
+    },
+    config: { ...CFG, pgUrl: CFG.pgUrl.replace(/\/\/([^:@/]+):[^@/]*@/, '//$1:***@') },
+    machine: {
+      cpus: cpus().length,
+      cpuModel: cpus()[0]?.model,
+      memGb: round(totalmem() / 2 ** 30, 1),
+      loadavgAtStart: loadavg().map((v) => round(v, 2)),
+      backgroundCoresAtStart: background,
+      node: process.version,
+      postgres: pgInfo.rows[0],
+    },
+    git: { commit: gitCommit, crateOrPackageChanges: gitDirty },
+    database: dbName,
+    logs: relative(ROOT, logDir),
+  }
+  for (const b of selected) {
+    let quiet = null
+    if (CFG.quietWaitS > 0 && b !== selected[0]) {
+      quiet = await waitQuiet(CFG.quietWaitS * 1000)
+      if (quiet >= 0.25) say(`note: the machine is busy (${quiet} cores used by other processes)`)
+    }
+    const t = performance.now()
+    say(`=== ${b} ===`)
+    if (b === 'api') results.api = await benchApi()
+    if (b === 'chain') results.chain = await benchChain()
+    if (b === 'seq40') results.seq40 = await benchSeq40()
+    results[b].wallSeconds = round((performance.now() - t) / 1000, 1)
+    if (quiet !== null) results[b].busyCoresBefore = quiet
+    if (!RUN.runtime.h.running()) throw new BenchError(`the runtime exited during ${b}\n${RUN.runtime.h.tail()}`)
+    if (!RUN.worker.running()) throw new BenchError(`the worker exited during ${b}\n${RUN.worker.tail()}`)
+  }
+  results.loadavgAtEnd = loadavg().map((v) => round(v, 2))
+  results.backgroundLoad = backgroundLoad(results)
+  results.targets = {}
+  if (results.api) results.targets.apiRatio = { target: `>= ${TARGETS.apiRatio}`, value: results.api.ratio, pass: results.api.ratio >= TARGETS.apiRatio }
+  if (results.api)
+    results.targets.apiHalfRateP99Ms = { target: `< ${TARGETS.apiHalfRateP99Ms}`, value: results.api.cfpHalfP99Ms, pass: results.api.cfpHalfP99Ms < TARGETS.apiHalfRateP99Ms }
+  if (results.chain)
+    results.targets.chainExecPerSec = { target: `>= ${TARGETS.chainExecPerSec}`, value: results.chain.max.execPerSec, pass: results.chain.max.execPerSec >= TARGETS.chainExecPerSec }
+  if (results.seq40)
+    results.targets.seq40MedianMs = { target: `< ${TARGETS.seq40MedianMs}`, value: results.seq40.medianMs, pass: results.seq40.medianMs < TARGETS.seq40MedianMs }
+
+  await cleanup()
+  const table = report(results)
+  results.table = table.split('\n')
+  const file = join(RESULTS_DIR, `${ts}.json`)
+  writeFileSync(file, `${JSON.stringify(results, null, 2)}\n`)
+  console.log(`\n${table}\n`)
+  console.log(`results: ${relative(ROOT, file)}   logs: ${relative(ROOT, logDir)}/`)
+  const noisy = Object.entries(results.backgroundLoad).filter(([, v]) => v !== null && v > 0.25)
+  if (noisy.length) {
+    console.log(
+      `warning: other processes used up to ${noisy.map(([b, v]) => `${v} cores during ${b}`).join(', ')} of this ${cpus().length}-CPU machine; ` +
+        'latencies and throughput are disturbed (see "other" in the CPU rows). Re-run on a quiet machine for reference figures.',
+    )
+  }
+  const missed = Object.entries(results.targets).filter(([, t]) => !t.pass)
+  if (missed.length) console.log(`targets missed: ${missed.map(([k]) => k).join(', ')}`)
+}
+
+main()
+  .then(() => process.exit(0))
+  .catch(async (err) => {
+    if (interrupted) return // the signal handler cleans up and exits
+    console.error(`\nbench failed: ${err instanceof BenchError ? err.message : (err?.stack ?? err)}`)
+    if (RUN?.logDir) console.error(`logs: ${relative(ROOT, RUN.logDir)}/`)
+    await cleanup().catch(() => {})
+    process.exit(1)
+  })

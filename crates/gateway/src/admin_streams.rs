@@ -1,0 +1,46 @@
+//! The runtime API of streams (under `/__cfp/api`, authenticated like every runtime API route):
+//! `GET /streams` lists the project's streams with their groups and item counts, `GET /streams/{name}/{groupId}`
+//! returns a group's items. Internal streams are never listed.
+
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, Path, State};
+use axum::http::HeaderMap;
+use axum::routing::get;
+use axum::{Json, Router};
+use serde_json::{json, Value};
+
+use crate::admin::check;
+use crate::error::ApiError;
+use crate::AppState;
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/streams", get(list))
+        .route("/streams/{name}/{group_id}", get(group))
+}
+
+async fn list(
+    State(app): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+) -> Result<Json<Value>, ApiError> {
+    check(&app, peer, &headers)?;
+    let streams = app.streams.list(&app.cfg.default_scope).await?;
+    Ok(Json(json!({ "streams": streams })))
+}
+
+async fn group(
+    State(app): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Path((name, group_id)): Path<(String, String)>,
+) -> Result<Json<Value>, ApiError> {
+    check(&app, peer, &headers)?;
+    let scope = &app.cfg.default_scope;
+    if app.streams.find(scope, &name).await?.is_none() {
+        return Err(ApiError::not_found(app.streams.unknown_stream(scope, &name).await));
+    }
+    let items = app.engine.store().stream_group(scope, &name, &group_id).await?;
+    Ok(Json(json!({ "items": items })))
+}

@@ -1,0 +1,276 @@
+//! The stream websocket for clients: a WebSocket upgrade at `/` on the runtime's port (the same origin as the
+//! API steps; a plain `GET /` still goes to the API steps or the workbench redirect). It speaks Motia's stream
+//! protocol (`cfp_streams::wire`), so `@motiadev/stream-client-*` work unchanged.
+//!
+//! Authentication, checked before the upgrade (401 otherwise): in dev mode a loopback client is the local
+//! developer — unless it is a browser page of another origin (an `Origin` that is not localhost/loopback: any
+//! web page can open a WebSocket to localhost); otherwise the admin token, given as `?token=<t>`, as
+//! `Authorization: Bearer <t>`, or as the WebSocket subprotocols `Authorization, <t>` (what Motia's clients send
+//! with `{ protocols: ['Authorization', token] }`; the runtime answers with the subprotocol `Authorization`).
+//!
+//! Each connection has a reader (client messages, handled one at a time) and a writer (its bounded outbox,
+//! pings every 30 s). A connection is closed with 1013 when its outbox overflows, with 1001 at shutdown, and
+//! after 90 s without any frame from the client.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
+use axum::extract::{ConnectInfo, FromRequestParts, Request, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use cfp_engine::Engine;
+use cfp_store::Scope;
+use cfp_streams::{Close, Conn, Outbox, Streams, StreamsConfig};
+use futures_util::stream::SplitSink;
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{json, Value};
+
+use crate::auth::{authenticate, Principal};
+use crate::error::ApiError;
+use crate::AppState;
+
+/// Client messages are small (`join`/`leave`).
+const MAX_CLIENT_MESSAGE: usize = 64 * 1024;
+const PING_EVERY: Duration = Duration::from_secs(30);
+const IDLE_LIMIT: Duration = Duration::from_secs(90);
+/// The subprotocol Motia's clients send before the token.
+const AUTH_PROTOCOL: &str = "Authorization";
+
+/// Starts the stream service of a runtime: it shares the engine's store, instance id and shutdown.
+pub fn start_streams(engine: &Engine) -> Streams {
+    let cfg = StreamsConfig {
+        instance_id: engine.config().instance_id.clone(),
+        ..StreamsConfig::default()
+    };
+    let sender = engine.clone();
+    Streams::start(
+        engine.store().clone(),
+        cfg,
+        Arc::new(move |worker, frame| sender.send_to_worker(worker, frame)),
+        engine.shutdown_signal(),
+    )
+}
+
+/// Middleware in front of every route: a WebSocket upgrade of `/` is a stream client; anything else passes.
+pub async fn intercept(State(app): State<AppState>, req: Request, next: Next) -> Response {
+    if req.uri().path() != "/" || !is_websocket_upgrade(req.headers()) {
+        return next.run(req).await;
+    }
+    upgrade(app, req).await
+}
+
+fn is_websocket_upgrade(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::UPGRADE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.eq_ignore_ascii_case("websocket"))
+}
+
+async fn upgrade(app: AppState, req: Request) -> Response {
+    let (mut parts, _body) = req.into_parts();
+    let Some(peer) = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0) else {
+        return ApiError::internal("stream upgrade without peer address").into_response();
+    };
+    let ws = match WebSocketUpgrade::from_request_parts(&mut parts, &app).await {
+        Ok(ws) => ws,
+        Err(rejection) => return rejection.into_response(),
+    };
+    let offered = offered_protocols(&ws);
+    let principal = match authenticate_client(&app, peer, &parts.headers, parts.uri.query(), &offered) {
+        Ok(p) => p,
+        Err(e) => return e.into_response(),
+    };
+    if app.streams.is_shutting_down() {
+        return ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "shutting_down",
+            "the runtime is shutting down; connect to another replica",
+        )
+        .into_response();
+    }
+    let auth = json!({
+        "principal": match principal { Principal::LocalDeveloper => "developer", Principal::Admin => "admin" },
+        "ip": peer.ip().to_string(),
+    });
+    let mut ws = ws
+        .read_buffer_size(4 * 1024)
+        .write_buffer_size(0)
+        .max_message_size(MAX_CLIENT_MESSAGE)
+        .max_frame_size(MAX_CLIENT_MESSAGE);
+    // Echo the client's own spelling: clients accept only a subprotocol they offered.
+    if let Some(p) = offered.first().filter(|p| p.eq_ignore_ascii_case(AUTH_PROTOCOL)) {
+        if let Ok(v) = HeaderValue::from_str(p) {
+            ws.set_selected_protocol(v);
+        }
+    }
+    let streams = app.streams.clone();
+    let scope = app.cfg.default_scope.clone();
+    ws.on_upgrade(move |socket| session(streams, scope, auth, socket))
+}
+
+fn offered_protocols(ws: &WebSocketUpgrade) -> Vec<String> {
+    ws.requested_protocols()
+        .filter_map(|v| v.to_str().ok())
+        .map(|s| s.trim().to_string())
+        .collect()
+}
+
+/// Who the client is: the shared rule of `auth::authenticate`, with the token also taken from `?token=` or
+/// the subprotocols `Authorization, <token>`.
+fn authenticate_client(
+    app: &AppState,
+    peer: SocketAddr,
+    headers: &HeaderMap,
+    query: Option<&str>,
+    offered: &[String],
+) -> Result<Principal, ApiError> {
+    let from_query = query.and_then(|q| {
+        form_urlencoded::parse(q.as_bytes())
+            .find(|(k, _)| k == "token")
+            .map(|(_, v)| v.into_owned())
+    });
+    let from_protocol = match offered {
+        [first, token, ..] if first.eq_ignore_ascii_case(AUTH_PROTOCOL) => Some(token.clone()),
+        _ => None,
+    };
+    // A page of a foreign origin gets no dev-mode trust: it must present the token like a remote client.
+    let foreign_page = headers
+        .get(header::ORIGIN)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|o| !is_loopback_origin(o));
+    let cfg = if app.cfg.dev && foreign_page {
+        std::borrow::Cow::Owned(crate::GatewayConfig {
+            dev: false,
+            ..(*app.cfg).clone()
+        })
+    } else {
+        std::borrow::Cow::Borrowed(&*app.cfg)
+    };
+    match from_query.or(from_protocol) {
+        Some(token) => {
+            let mut with_token = HeaderMap::new();
+            let value = HeaderValue::from_str(&format!("Bearer {token}"))
+                .map_err(|_| ApiError::new(StatusCode::UNAUTHORIZED, "invalid_token", "the token is not valid"))?;
+            with_token.insert(header::AUTHORIZATION, value);
+            authenticate(&cfg, peer, &with_token)
+        }
+        None => authenticate(&cfg, peer, headers),
+    }
+}
+
+/// `http(s)://localhost[:port]`, `http://127.x.x.x[:port]` or `http://[::1][:port]`.
+fn is_loopback_origin(origin: &str) -> bool {
+    let Some((_, rest)) = origin.split_once("://") else {
+        return false;
+    };
+    let host = match rest.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or(""),
+        None => rest.split(':').next().unwrap_or(""),
+    };
+    host.eq_ignore_ascii_case("localhost") || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
+}
+
+async fn session(streams: Streams, scope: Scope, auth: Value, socket: WebSocket) {
+    let (conn, outbox) = streams.connect(scope, auth);
+    let (sink, mut stream) = socket.split();
+    let writer = tokio::spawn(write_loop(conn.clone(), outbox, sink));
+    let closed = conn.closed();
+    tokio::pin!(closed);
+    loop {
+        let next = tokio::select! {
+            next = tokio::time::timeout(IDLE_LIMIT, stream.next()) => next,
+            _ = &mut closed => break,
+        };
+        match next {
+            Ok(Some(Ok(Message::Text(text)))) => streams.handle_client_text(&conn, &text).await,
+            Ok(Some(Ok(Message::Binary(bytes)))) => match std::str::from_utf8(&bytes) {
+                Ok(text) => streams.handle_client_text(&conn, text).await,
+                Err(_) => streams.reject_client_message(&conn, "a binary frame must hold UTF-8 JSON"),
+            },
+            Ok(Some(Ok(Message::Ping(_) | Message::Pong(_)))) => {}
+            Ok(Some(Ok(Message::Close(_)))) | Ok(Some(Err(_))) | Ok(None) => break,
+            Err(_) => {
+                conn.close(Close {
+                    code: Close::GOING_AWAY,
+                    reason: format!("no frame from the client for {} s", IDLE_LIMIT.as_secs()),
+                });
+                break;
+            }
+        }
+    }
+    streams.disconnect(&conn);
+    conn.close(Close {
+        code: 1000,
+        reason: String::new(),
+    });
+    if tokio::time::timeout(Duration::from_secs(2), writer).await.is_err() {
+        tracing::debug!(conn = conn.id, "stream writer did not finish closing in 2 s");
+    }
+}
+
+type Sink = SplitSink<WebSocket, Message>;
+
+async fn write_loop(conn: Arc<Conn>, mut outbox: Outbox, mut sink: Sink) {
+    let mut ping = tokio::time::interval(PING_EVERY);
+    ping.tick().await;
+    // Created once: the loop runs per message and must stay cheap (10,000 clients of one group).
+    let closed = conn.closed();
+    tokio::pin!(closed);
+    loop {
+        tokio::select! {
+            biased;
+            close = &mut closed => {
+                let frame = CloseFrame { code: close.code, reason: Utf8Bytes::from(close.reason) };
+                let _ = tokio::time::timeout(Duration::from_secs(1), sink.send(Message::Close(Some(frame)))).await;
+                break;
+            }
+            ok = write_batch(&mut sink, &mut outbox) => if !ok { break },
+            _ = ping.tick() => {
+                if sink.send(Message::Ping(Default::default())).await.is_err() { break }
+            }
+        }
+    }
+}
+
+/// Writes the next message and whatever else is queued, then flushes once.
+async fn write_batch(sink: &mut Sink, outbox: &mut Outbox) -> bool {
+    let Some(first) = outbox.recv().await else {
+        return false;
+    };
+    if sink.feed(Message::Text(Utf8Bytes::from(&*first))).await.is_err() {
+        return false;
+    }
+    for _ in 0..63 {
+        let Some(more) = outbox.try_recv() else { break };
+        if sink.feed(Message::Text(Utf8Bytes::from(&*more))).await.is_err() {
+            return false;
+        }
+    }
+    sink.flush().await.is_ok()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn loopback_origins() {
+        for o in [
+            "http://localhost:3000",
+            "http://127.0.0.1",
+            "https://LOCALHOST",
+            "http://[::1]:5173",
+        ] {
+            assert!(super::is_loopback_origin(o), "{o}");
+        }
+        for o in [
+            "https://evil.example",
+            "http://localhost.evil.example",
+            "null",
+            "http://10.0.0.1:3000",
+        ] {
+            assert!(!super::is_loopback_origin(o), "{o}");
+        }
+    }
+}
