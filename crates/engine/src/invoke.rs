@@ -163,29 +163,37 @@ impl Engine {
     }
 
     /// Removes a pending invocation and frees its worker slot and dispatcher slot.
-    fn finish_pending(&self, id: &str) -> Option<Pending> {
+    ///
+    /// A successful queue delivery keeps its step slot until the completer has committed it
+    /// ([`Engine::release_step_slot`]), so claiming cannot outrun committing.
+    fn finish_pending(&self, id: &str, succeeded: bool) -> Option<Pending> {
         let p = self.inner().pending.lock().unwrap().remove(id)?;
         if let Some(w) = self.inner().reg.lock().unwrap().workers.get_mut(&p.worker) {
             w.inflight = w.inflight.saturating_sub(1);
         }
-        if let PendingKind::Queue(_) = p.kind {
-            if let Some(d) = self
-                .inner()
-                .dispatchers
-                .lock()
-                .unwrap()
-                .get(&(p.scope.clone(), p.step.clone()))
-            {
-                d.inflight.fetch_sub(1, Ordering::AcqRel);
-                d.notify.notify_one();
-            }
+        if matches!(p.kind, PendingKind::Queue(_)) && !succeeded {
+            self.release_step_slot(&p.scope, &p.step);
         }
         Some(p)
     }
 
+    /// Frees one in-flight slot of a step's dispatcher and wakes it.
+    pub(crate) fn release_step_slot(&self, scope: &Scope, step: &str) {
+        if let Some(d) = self
+            .inner()
+            .dispatchers
+            .lock()
+            .unwrap()
+            .get(&(scope.clone(), step.to_string()))
+        {
+            d.inflight.fetch_sub(1, Ordering::AcqRel);
+            d.notify.notify_one();
+        }
+    }
+
     /// A `result` frame from a worker.
     pub fn on_result(&self, worker: WorkerId, id: &str, result: WorkerResult) {
-        let Some(p) = self.finish_pending(id) else {
+        let Some(p) = self.finish_pending(id, result.ok) else {
             tracing::debug!(
                 worker,
                 id,
@@ -199,6 +207,9 @@ impl Engine {
                 id,
                 "result from a worker that was not running this invocation; ignored"
             );
+            if result.ok && matches!(p.kind, PendingKind::Queue(_)) {
+                self.release_step_slot(&p.scope, &p.step);
+            }
             return;
         }
         self.record_span(&p, result.ok, result.error.as_ref());
@@ -355,7 +366,7 @@ impl Engine {
             let key = format!("{step}:{idempotency_key}");
             let events = to_events(&key, trace_id, std::mem::take(&mut result.emits));
             let woken = self.inner().store.publish(scope, &events).await?;
-            self.wake(&woken);
+            self.published(&woken);
         }
         Ok(result)
     }
@@ -373,7 +384,7 @@ pub(crate) fn fail_worker_invocations(engine: &Engine, worker: WorkerId) {
         .map(|(k, _)| k.clone())
         .collect();
     for id in ids {
-        let Some(p) = engine.finish_pending(&id) else {
+        let Some(p) = engine.finish_pending(&id, false) else {
             continue;
         };
         let error = WorkerError {
@@ -428,7 +439,7 @@ pub(crate) async fn deadline_watch(engine: Engine) {
             .map(|(k, _)| k.clone())
             .collect();
         for id in expired {
-            let Some(p) = engine.finish_pending(&id) else {
+            let Some(p) = engine.finish_pending(&id, false) else {
                 continue;
             };
             engine.send_to_worker(

@@ -111,6 +111,8 @@ pub(crate) struct Inner {
     pub writes: mpsc::UnboundedSender<tasks::Write>,
     pub live: broadcast::Sender<LiveEvent>,
     pub next_worker: AtomicU64,
+    /// Whether another runtime heart-beated recently: only then are NOTIFYs sent after publishing.
+    pub others_alive: std::sync::atomic::AtomicBool,
     /// Completions and log lines sent to the writers and not yet written.
     pub unwritten: std::sync::atomic::AtomicUsize,
     pub shutdown: watch::Sender<bool>,
@@ -135,6 +137,7 @@ impl Engine {
                 live: broadcast::channel(4096).0,
                 next_worker: AtomicU64::new(1),
                 unwritten: Default::default(),
+                others_alive: Default::default(),
                 shutdown,
                 tasks: Mutex::new(Vec::new()),
             }),
@@ -323,8 +326,26 @@ impl Engine {
             trace_id,
         };
         let woken = self.inner.store.publish(scope, &[ev]).await?;
-        self.wake(&woken);
+        self.published(&woken);
         Ok(event_id)
+    }
+
+    /// After a commit that published events: wakes local dispatchers now and, when other replicas run,
+    /// tells them through one NOTIFY per step (sent outside the publishing transaction).
+    pub(crate) fn published(&self, woken: &[Woken]) {
+        if woken.is_empty() {
+            return;
+        }
+        self.wake(woken);
+        if self.inner.others_alive.load(Ordering::Relaxed) {
+            let engine = self.clone();
+            let woken = woken.to_vec();
+            tokio::spawn(async move {
+                if let Err(e) = engine.inner.store.notify_woken(&woken).await {
+                    tracing::debug!(error = %e, "could not notify other replicas; they poll");
+                }
+            });
+        }
     }
 
     /// Wakes the local dispatchers of the given steps.

@@ -35,21 +35,7 @@ pub(crate) async fn completer(engine: Engine, mut rx: mpsc::UnboundedReceiver<Co
                     if accepted.len() < n {
                         tracing::debug!(dropped = n - accepted.len(), "results of expired leases dropped");
                     }
-                    engine.wake(&woken);
-                    // A finished delivery can make the next message of its FIFO group eligible.
-                    let mut finished: Vec<Woken> = batch
-                        .iter()
-                        .filter(|c| accepted.contains(&c.seq))
-                        .map(|c| Woken {
-                            scope: c.scope.clone(),
-                            step: c.step.clone(),
-                        })
-                        .collect();
-                    finished.sort_by(|a, b| {
-                        (&a.scope.tenant, &a.scope.project, &a.step).cmp(&(&b.scope.tenant, &b.scope.project, &b.step))
-                    });
-                    finished.dedup();
-                    engine.wake(&finished);
+                    engine.published(&woken);
                     break;
                 }
                 Err(e) if e.is_transient() => {
@@ -62,6 +48,10 @@ pub(crate) async fn completer(engine: Engine, mut rx: mpsc::UnboundedReceiver<Co
                     break;
                 }
             }
+        }
+        // Committed (or given up on): the deliveries stop counting against their step's concurrency.
+        for c in &batch {
+            engine.release_step_slot(&c.scope, &c.step);
         }
         engine.inner().unwritten.fetch_sub(n, Ordering::AcqRel);
     }
@@ -177,6 +167,14 @@ pub(crate) async fn maintenance(engine: Engine) {
         if let Err(e) = engine.store().heartbeat(&id).await {
             tracing::warn!(error = %e, "runtime heartbeat failed");
             continue;
+        }
+        match engine
+            .store()
+            .other_runtimes_alive(&id, engine.config().lease_stale_after_s)
+            .await
+        {
+            Ok(alive) => engine.inner().others_alive.store(alive, Ordering::Relaxed),
+            Err(e) => tracing::debug!(error = %e, "could not look for other runtimes"),
         }
         if n.is_multiple_of(2) {
             match engine.store().reap_leases(engine.config().lease_stale_after_s).await {

@@ -114,8 +114,10 @@ impl Store {
         Ok((data, refs))
     }
 
-    /// Inserts one queue row per (event, subscribed step) on `conn`, skipping duplicates (same event id), and
-    /// queues a NOTIFY for each woken step (delivered on commit).
+    /// Inserts one queue row per (event, subscribed step) on `conn`, skipping duplicates (same event id).
+    /// Returns the steps that got work. No NOTIFY here: a NOTIFY inside the transaction would take
+    /// PostgreSQL's global notify lock until the commit is flushed, serialising every publishing commit;
+    /// the engine wakes local dispatchers directly and tells other replicas after the commit.
     pub async fn publish_on(&self, conn: &mut PgConnection, items: &[(&Scope, &NewEvent)]) -> Result<Vec<Woken>> {
         if items.is_empty() {
             return Ok(Vec::new());
@@ -145,10 +147,8 @@ impl Store {
                  ORDER BY e.ord, s.name
                 ON CONFLICT (tenant_id, project_id, step, event_id) DO NOTHING
                 RETURNING tenant_id, project_id, step
-             ), woken AS (SELECT DISTINCT tenant_id, project_id, step FROM ins)
-             SELECT tenant_id, project_id, step,
-                    pg_notify('cfp_queue', tenant_id || '/' || project_id || '/' || step) AS n
-               FROM woken",
+             )
+             SELECT DISTINCT tenant_id, project_id, step FROM ins",
         )
         .bind(&tenants)
         .bind(&projects)
@@ -170,12 +170,36 @@ impl Store {
     }
 
     /// Publishes events outside any invocation (API responses, `cfp emit`, replays).
+    /// One statement, so it commits atomically without an explicit transaction (one round trip less).
     pub async fn publish(&self, scope: &Scope, events: &[NewEvent]) -> Result<Vec<Woken>> {
-        let mut tx = self.pool.begin().await?;
+        let mut conn = self.pool.acquire().await?;
         let items: Vec<(&Scope, &NewEvent)> = events.iter().map(|e| (scope, e)).collect();
-        let woken = self.publish_on(&mut tx, &items).await?;
-        tx.commit().await?;
-        Ok(woken)
+        self.publish_on(&mut conn, &items).await
+    }
+
+    /// Tells other runtime replicas that these steps got work (autocommit, after the publishing commit).
+    pub async fn notify_woken(&self, woken: &[Woken]) -> Result<()> {
+        let keys: Vec<String> = woken
+            .iter()
+            .map(|w| format!("{}/{}/{}", w.scope.tenant, w.scope.project, w.step))
+            .collect();
+        sqlx::query("SELECT pg_notify('cfp_queue', k) FROM unnest($1::text[]) AS k")
+            .bind(&keys)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Whether another runtime process heart-beated recently (then NOTIFYs are worth sending).
+    pub async fn other_runtimes_alive(&self, me: &str, within_s: u64) -> Result<bool> {
+        Ok(sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM runtimes WHERE id <> $1
+                 AND heartbeat_at > now() - make_interval(secs => $2::double precision))",
+        )
+        .bind(me)
+        .bind(within_s as f64)
+        .fetch_one(&self.pool)
+        .await?)
     }
 
     /// Leases up to `limit` ready deliveries of one step. With `fifo`, only the oldest open message of each
@@ -249,9 +273,11 @@ impl Store {
         let attempts: Vec<i32> = batch.iter().map(|c| c.attempt).collect();
         let mut tx = self.pool.begin().await?;
         let accepted: Vec<i64> = sqlx::query_scalar(
+            // Driven by the primary key: a join with unnest() can get a nested-loop plan over the leased
+            // index that degrades as the leased set grows.
             "UPDATE queue q SET status = 2, finished_at = now(), lease_owner = NULL, lease_until = NULL
-               FROM unnest($1::bigint[], $2::int[]) AS c(seq, attempt)
-              WHERE q.seq = c.seq AND q.attempt = c.attempt AND q.status = 1
+              WHERE q.seq = ANY($1::bigint[]) AND q.status = 1
+                AND q.attempt = ($2::int[])[array_position($1::bigint[], q.seq)]
               RETURNING q.seq",
         )
         .bind(&seqs)
