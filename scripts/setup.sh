@@ -18,6 +18,9 @@ fi
 
 say "building TypeScript packages"
 npm run build --silent
+# npm links a workspace's bin only when its target exists, and dist/ appears only now: link them.
+npm rebuild --ignore-scripts --silent @cfp/cli @cfp/worker @cfp/control-plane
+[ -x node_modules/.bin/cfp ] || { echo "setup: node_modules/.bin/cfp is missing after the build" >&2; exit 1; }
 
 say "building cfp-runtime ($profile)"
 if [ "$profile" = release ]; then

@@ -46,6 +46,8 @@ pub struct GatewayConfig {
     pub workbench_dir: Option<std::path::PathBuf>,
     /// The project's `motia-workbench.json` (node positions), read and written by the workbench.
     pub layout_file: Option<std::path::PathBuf>,
+    /// Stream changes cross replicas over Redis pub/sub at this URL instead of PostgreSQL NOTIFY.
+    pub redis_url: Option<String>,
 }
 
 impl Default for GatewayConfig {
@@ -59,6 +61,7 @@ impl Default for GatewayConfig {
             default_scope: Scope::new("default", "default"),
             workbench_dir: None,
             layout_file: None,
+            redis_url: None,
         }
     }
 }
@@ -72,7 +75,7 @@ pub struct AppState {
 
 pub fn router(engine: Engine, cfg: GatewayConfig) -> Router {
     let state = AppState {
-        streams: streams_ws::start_streams(&engine),
+        streams: streams_ws::start_streams(&engine, &cfg),
         engine,
         cfg: Arc::new(cfg),
     };

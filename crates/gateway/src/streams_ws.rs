@@ -39,10 +39,12 @@ const IDLE_LIMIT: Duration = Duration::from_secs(90);
 /// The subprotocol Motia's clients send before the token.
 const AUTH_PROTOCOL: &str = "Authorization";
 
-/// Starts the stream service of a runtime: it shares the engine's store, instance id and shutdown.
-pub fn start_streams(engine: &Engine) -> Streams {
+/// Starts the stream service of a runtime: it shares the engine's store, instance id and shutdown (and fans
+/// changes out over Redis when the gateway is configured with a Redis URL).
+pub fn start_streams(engine: &Engine, gateway: &crate::GatewayConfig) -> Streams {
     let cfg = StreamsConfig {
         instance_id: engine.config().instance_id.clone(),
+        redis_url: gateway.redis_url.clone(),
         ..StreamsConfig::default()
     };
     let sender = engine.clone();

@@ -485,3 +485,113 @@ async fn runtimes_of_other_schemas_in_the_same_database_see_nothing() {
     b.stop().await;
     a.stop().await;
 }
+
+fn redis_url() -> String {
+    std::env::var("CFP_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
+}
+
+#[tokio::test]
+async fn with_redis_changes_cross_runtimes_over_redis_instead_of_notify() {
+    let url = redis_url();
+    let redis = redis::Client::open(url.as_str()).unwrap();
+    let mut conn = match tokio::time::timeout(Duration::from_secs(2), redis.get_multiplexed_async_connection()).await {
+        Ok(Ok(c)) => c,
+        other => {
+            eprintln!("SKIPPED: Redis is not reachable at {url} ({other:?}); start one or set CFP_TEST_REDIS_URL");
+            return;
+        }
+    };
+    let schema = format!("t_{}", uuid::Uuid::new_v4().simple());
+    let with_redis = || {
+        let mut o = RuntimeOptions {
+            schema: Some(schema.clone()),
+            ..Default::default()
+        };
+        o.gateway.redis_url = Some(url.clone());
+        o
+    };
+    let a = start(with_redis()).await;
+    let b = start(with_redis()).await;
+    // a runtime of the same schema without Redis only hears NOTIFY
+    let c = start(RuntimeOptions {
+        schema: Some(schema.clone()),
+        ..Default::default()
+    })
+    .await;
+
+    // the schema's channel (unique per test) — listened to by the test as well
+    let channel = a.store.streams_channel().await.unwrap();
+    let mut spy = redis.get_async_pubsub().await.unwrap();
+    spy.subscribe(&channel).await.unwrap();
+    let mut spy = spy.into_on_message();
+    // both Redis runtimes subscribed (plus the spy)
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let (_, n): (String, i64) = redis::cmd("PUBSUB")
+            .arg("NUMSUB")
+            .arg(&channel)
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+        if n >= 3 {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "runtimes did not subscribe to {channel}: {n}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    let mut worker = stream_worker(&a, json!([todo_stream(false)])).await;
+    let mut on_b = client(&b, &format!("?token={ADMIN}")).await;
+    send(&mut on_b, join("todo", "inbox", None, "g1")).await;
+    assert_eq!(event(&next(&mut on_b).await), ("sync", &json!([])));
+    let mut on_c = client(&c, &format!("?token={ADMIN}")).await;
+    send(&mut on_c, join("todo", "inbox", None, "g1")).await;
+    assert_eq!(event(&next(&mut on_c).await), ("sync", &json!([])));
+
+    let spied = |msg: Option<redis::Msg>| -> String { msg.expect("a Redis message").get_payload().unwrap() };
+    call(
+        &mut worker,
+        1,
+        "streams.set",
+        json!({"stream": "todo", "groupId": "inbox", "id": "t1", "data": {"title": "milk"}}),
+    )
+    .await;
+    assert_eq!(
+        event(&next(&mut on_b).await),
+        ("create", &json!({"id": "t1", "title": "milk"}))
+    );
+    let notice = spied(tokio::time::timeout(Duration::from_secs(5), spy.next()).await.unwrap());
+    match cfp_store::streams::StreamNotice::parse(&notice) {
+        Some(cfp_store::streams::StreamNotice::Inline(change)) => assert_eq!(change.id.as_deref(), Some("t1")),
+        other => panic!("unexpected notice {other:?}"),
+    }
+
+    // a large change still travels by reference: the Redis message stays small
+    let big = "x".repeat(20_000);
+    call(
+        &mut worker,
+        2,
+        "streams.set",
+        json!({"stream": "todo", "groupId": "inbox", "id": "t2", "data": {"title": big}}),
+    )
+    .await;
+    let m = next(&mut on_b).await;
+    assert_eq!(event(&m).0, "create");
+    assert_eq!(m["event"]["data"]["title"].as_str().unwrap().len(), 20_000);
+    let notice = spied(tokio::time::timeout(Duration::from_secs(5), spy.next()).await.unwrap());
+    assert!(notice.len() < 200, "{notice}");
+    assert!(matches!(
+        cfp_store::streams::StreamNotice::parse(&notice),
+        Some(cfp_store::streams::StreamNotice::Stored { .. })
+    ));
+
+    // no NOTIFY was sent: the runtime listening to PostgreSQL saw none of it
+    quiet(&mut on_c, 500).await;
+
+    c.stop().await;
+    b.stop().await;
+    a.stop().await;
+}

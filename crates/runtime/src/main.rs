@@ -99,6 +99,7 @@ async fn run(opts: Options) -> Result<()> {
         default_scope: scope,
         workbench_dir: opts.workbench_dir.as_ref().map(std::path::PathBuf::from),
         layout_file: opts.layout_file.as_ref().map(std::path::PathBuf::from),
+        redis_url: opts.redis_url.clone(),
     };
     let app = cfp_gateway::router(engine.clone(), gateway_cfg);
     let listener = tokio::net::TcpListener::bind(&opts.listen)
@@ -110,6 +111,10 @@ async fn run(opts: Options) -> Result<()> {
         redact_url(&opts.database_url),
         store.payloads().label()
     );
+    match &opts.redis_url {
+        Some(url) => tracing::info!("stream changes cross replicas over Redis at {}", redact_url(url)),
+        None => tracing::info!("stream changes cross replicas over PostgreSQL NOTIFY (no --redis-url)"),
+    }
     if opts.dev {
         tracing::info!("dev mode: requests from loopback run as the local developer");
     }

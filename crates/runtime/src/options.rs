@@ -25,6 +25,7 @@ pub struct Options {
     pub project: String,
     pub workbench_dir: Option<String>,
     pub layout_file: Option<String>,
+    pub redis_url: Option<String>,
     pub print_config: bool,
 }
 
@@ -139,6 +140,12 @@ const SPEC: &[(&str, &str, &str, &str)] = &[
         "",
         "the project's motia-workbench.json (flow node positions)",
     ),
+    (
+        "--redis-url",
+        "CFP_REDIS_URL",
+        "",
+        "fan stream changes out across replicas over Redis pub/sub (redis://…) instead of NOTIFY",
+    ),
 ];
 
 pub fn usage() -> String {
@@ -236,6 +243,15 @@ impl Options {
             bail!("--request-timeout-ms must be greater than 0");
         }
         let admin_token = Some(get("--admin-token")).filter(|t| !t.is_empty());
+        let redis_url = Some(get("--redis-url")).filter(|u| !u.is_empty());
+        if let Some(url) = &redis_url {
+            if !(url.starts_with("redis://") || url.starts_with("redis+unix://") || url.starts_with("unix://")) {
+                bail!(
+                    "--redis-url must be a redis:// (or unix://) URL, got `{}` (TLS rediss:// is not supported)",
+                    redact_url(url)
+                );
+            }
+        }
         Ok(Options {
             listen: get("--listen"),
             database_url: get("--database-url"),
@@ -255,6 +271,7 @@ impl Options {
             project,
             workbench_dir: Some(get("--workbench-dir")).filter(|v| !v.is_empty()),
             layout_file: Some(get("--layout-file")).filter(|v| !v.is_empty()),
+            redis_url,
             print_config,
         })
     }
@@ -286,6 +303,7 @@ impl Options {
             "project": self.project,
             "workbenchDir": self.workbench_dir,
             "layoutFile": self.layout_file,
+            "redisUrl": self.redis_url.as_deref().map(redact_url),
         })
     }
 }
@@ -317,6 +335,14 @@ mod tests {
         assert!(e.contains("--body-limit"), "{e}");
         let e = Options::load(&["--nope".into()]).err().unwrap().to_string();
         assert!(e.contains("unknown option `--nope`"), "{e}");
+        let o = Options::load(&["--redis-url=redis://:pw@127.0.0.1:6379".into()]).unwrap();
+        assert_eq!(o.redis_url.as_deref(), Some("redis://:pw@127.0.0.1:6379"));
+        assert_eq!(o.to_json()["redisUrl"], "redis://:***@127.0.0.1:6379");
+        let e = Options::load(&["--redis-url".into(), "127.0.0.1:6379".into()])
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(e.contains("--redis-url"), "{e}");
     }
 
     #[test]

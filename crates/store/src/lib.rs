@@ -98,6 +98,8 @@ pub struct Store {
     pool: PgPool,
     payloads: Arc<Payloads>,
     payload_threshold: usize,
+    /// Stream writes NOTIFY the schema's channel (off when another transport fans changes out).
+    stream_notify: bool,
 }
 
 impl Store {
@@ -139,7 +141,15 @@ impl Store {
             pool,
             payloads: Arc::new(payloads),
             payload_threshold: opts.payload_threshold,
+            stream_notify: true,
         })
+    }
+
+    /// This store with stream writes announced (NOTIFY) or not: a runtime that fans stream changes out over
+    /// Redis publishes the [`streams::Announced::notice`] of each write itself.
+    pub fn with_stream_notify(mut self, on: bool) -> Self {
+        self.stream_notify = on;
+        self
     }
 
     pub fn pool(&self) -> &PgPool {

@@ -3,7 +3,8 @@
 //!
 //! A write and its notification commit together. A change whose JSON fits in a NOTIFY payload travels inline;
 //! a larger one is stored in `stream_changes` and the notification carries its `seq` (PostgreSQL limits a
-//! payload to 8000 bytes).
+//! payload to 8000 bytes). A store made [`Store::with_stream_notify`]`(false)` sends no NOTIFY: the caller
+//! publishes the returned notice (Redis fan-out); large changes still go by reference.
 
 use cfp_protocol::StreamManifest;
 use serde::{Deserialize, Serialize};
@@ -109,8 +110,16 @@ pub struct GroupCount {
     pub items: i64,
 }
 
-/// Announces a change to every replica, inside the caller's transaction.
-async fn notify(conn: &mut PgConnection, change: &StreamChange) -> Result<()> {
+/// A write and the notice announcing it (what a NOTIFY carries; [`StreamNotice::parse`] reads it back).
+#[derive(Debug, Clone)]
+pub struct Announced {
+    pub change: StreamChange,
+    pub notice: String,
+}
+
+/// Announces a change to every replica, inside the caller's transaction (NOTIFY unless `pg_notify` is false);
+/// returns the notice.
+async fn notify(conn: &mut PgConnection, change: &StreamChange, pg_notify: bool) -> Result<String> {
     let text = serde_json::to_string(change).expect("changes serialize");
     let payload = if text.len() <= INLINE_LIMIT {
         text
@@ -125,11 +134,13 @@ async fn notify(conn: &mut PgConnection, change: &StreamChange) -> Result<()> {
         })
         .expect("refs serialize")
     };
-    sqlx::query(&format!("SELECT pg_notify({CHANNEL_SQL}, $1)"))
-        .bind(payload)
-        .execute(&mut *conn)
-        .await?;
-    Ok(())
+    if pg_notify {
+        sqlx::query(&format!("SELECT pg_notify({CHANNEL_SQL}, $1)"))
+            .bind(&payload)
+            .execute(&mut *conn)
+            .await?;
+    }
+    Ok(payload)
 }
 
 /// `data` with `id` set, as Motia returns items (`{ ...data, id }`). Data must be a JSON object.
@@ -170,7 +181,7 @@ impl Store {
         id: &str,
         data: Value,
         origin: &str,
-    ) -> Result<StreamChange> {
+    ) -> Result<Announced> {
         let item = item_with_id(data, id)?;
         let mut tx = self.pool.begin().await?;
         let row = sqlx::query(
@@ -204,9 +215,9 @@ impl Store {
             seq: Some(row.get("seq")),
             origin: origin.into(),
         };
-        notify(&mut tx, &change).await?;
+        let notice = notify(&mut tx, &change, self.stream_notify).await?;
         tx.commit().await?;
-        Ok(change)
+        Ok(Announced { change, notice })
     }
 
     /// Deletes an item; announces a `delete` change when there was one.
@@ -217,7 +228,7 @@ impl Store {
         group: &str,
         id: &str,
         origin: &str,
-    ) -> Result<Option<StreamChange>> {
+    ) -> Result<Option<Announced>> {
         let mut tx = self.pool.begin().await?;
         let row = sqlx::query(
             "DELETE FROM stream_items
@@ -246,17 +257,17 @@ impl Store {
             seq: Some(row.get("seq")),
             origin: origin.into(),
         };
-        notify(&mut tx, &change).await?;
+        let notice = notify(&mut tx, &change, self.stream_notify).await?;
         tx.commit().await?;
-        Ok(Some(change))
+        Ok(Some(Announced { change, notice }))
     }
 
-    /// Announces a custom event (`send`); nothing is stored but an oversized payload.
-    pub async fn stream_announce(&self, change: &StreamChange) -> Result<()> {
+    /// Announces a custom event (`send`); nothing is stored but an oversized payload. Returns the notice.
+    pub async fn stream_announce(&self, change: &StreamChange) -> Result<String> {
         let mut tx = self.pool.begin().await?;
-        notify(&mut tx, change).await?;
+        let notice = notify(&mut tx, change, self.stream_notify).await?;
         tx.commit().await?;
-        Ok(())
+        Ok(notice)
     }
 
     pub async fn stream_get(&self, scope: &Scope, stream: &str, group: &str, id: &str) -> Result<Option<Value>> {

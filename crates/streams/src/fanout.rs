@@ -3,6 +3,9 @@
 //! delivered its own at once).
 //! After the listening connection was lost, every subscription gets a fresh `sync`: changes made meanwhile are
 //! not lost to clients.
+//!
+//! With Redis configured ([`crate::redis_fanout`]) the same notices travel over Redis pub/sub instead; reading
+//! them ([`on_notice`]), stored large changes and the re-sync after a gap are shared.
 
 use std::time::Duration;
 
@@ -15,7 +18,12 @@ use crate::Streams;
 /// Delivers other runtimes' changes until shutdown; then closes every client connection (1001).
 pub(crate) async fn listener(streams: Streams) {
     tokio::select! {
-        _ = listen(&streams) => {}
+        _ = async {
+            match streams.redis() {
+                Some(redis) => crate::redis_fanout::subscribe(&streams, redis).await,
+                None => listen(&streams).await,
+            }
+        } => {}
         _ = streams.shutting_down() => {}
     }
     streams.hub().close_all(Close {
@@ -69,7 +77,7 @@ async fn listen(streams: &Streams) {
     }
 }
 
-async fn on_notice(streams: &Streams, payload: &str) {
+pub(crate) async fn on_notice(streams: &Streams, payload: &str) {
     let Some(notice) = StreamNotice::parse(payload) else {
         tracing::debug!("ignoring a malformed stream notification");
         return;
@@ -95,7 +103,7 @@ async fn on_notice(streams: &Streams, payload: &str) {
 }
 
 /// Sends every subscription a fresh `sync` from the database.
-async fn resync_all(streams: &Streams) {
+pub(crate) async fn resync_all(streams: &Streams) {
     let targets = streams.hub().targets();
     if targets.is_empty() {
         return;

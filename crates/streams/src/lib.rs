@@ -7,9 +7,11 @@
 //! - [`rpc`]: the worker RPC methods `streams.get|set|delete|getGroup|send` (`ctx.streams.<name>`).
 //! - [`registry`]: streams registered by this runtime's workers; [`access`]: `canAccess` round trips.
 //! - [`fanout`]: changes across replicas (PostgreSQL LISTEN/NOTIFY on the schema's channel), sweeping stored large changes.
+//! - [`redis_fanout`]: the same over Redis pub/sub, when [`StreamsConfig::redis_url`] is set.
 //!
-//! Writes go to PostgreSQL (`cfp_store::streams`) and are announced with NOTIFY in the same transaction; the
-//! runtime that made a change delivers it to its own clients at once, the others when the notification arrives.
+//! Writes go to PostgreSQL (`cfp_store::streams`) and are announced with NOTIFY in the same transaction (or,
+//! with Redis, published right after it commits); the runtime that made a change delivers it to its own clients
+//! at once, the others when the notification arrives.
 //!
 //! ```no_run
 //! # async fn demo(store: cfp_store::Store, shutdown: tokio::sync::watch::Receiver<bool>) {
@@ -27,6 +29,7 @@ pub mod access;
 pub mod client;
 pub mod fanout;
 pub mod hub;
+pub mod redis_fanout;
 pub mod registry;
 pub mod rpc;
 pub mod wire;
@@ -57,6 +60,8 @@ pub struct StreamsConfig {
     pub access_timeout: Duration,
     /// Stored large changes are swept after this long.
     pub changes_retention: Duration,
+    /// Fan changes out across replicas over Redis pub/sub at this URL instead of PostgreSQL NOTIFY.
+    pub redis_url: Option<String>,
 }
 
 impl Default for StreamsConfig {
@@ -66,6 +71,7 @@ impl Default for StreamsConfig {
             limits: Limits::default(),
             access_timeout: Duration::from_secs(5),
             changes_retention: Duration::from_secs(300),
+            redis_url: None,
         }
     }
 }
@@ -92,6 +98,23 @@ struct Inner {
     defs: Mutex<HashMap<Scope, CachedDefs>>,
     shutdown: watch::Receiver<bool>,
     tasks: Mutex<Vec<JoinHandle<()>>>,
+    /// Redis fan-out, when configured (NOTIFY otherwise).
+    redis: Option<redis_fanout::RedisFanout>,
+}
+
+/// The cross-replica transport (`notify` or `redis`) and, for Redis, what went over it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FanoutStats {
+    pub transport: &'static str,
+    /// Notices published to Redis.
+    pub published: u64,
+    /// Notices received from Redis (other runtimes' and this one's own).
+    pub received: u64,
+    /// Notices dropped because Redis stayed unreachable and the publish queue filled up.
+    pub dropped: u64,
+    /// Whether the Redis subscription is currently up.
+    pub subscribed: bool,
 }
 
 /// A registered stream with its groups (runtime API).
@@ -107,9 +130,19 @@ pub struct StreamInfo {
 }
 
 impl Streams {
-    /// Starts the service and its background tasks (change listener, sweeper); they stop when `shutdown`
-    /// turns true (or its sender is dropped), and every client connection is closed with 1001 then.
+    /// Starts the service and its background tasks (change listener, sweeper; with Redis also the
+    /// publisher); they stop when `shutdown` turns true (or its sender is dropped), and every client connection
+    /// is closed with 1001 then.
     pub fn start(store: Store, cfg: StreamsConfig, send: WorkerSender, shutdown: watch::Receiver<bool>) -> Self {
+        let (redis, publish_rx) = match cfg.redis_url.as_deref() {
+            Some(url) => {
+                let (fanout, rx) = redis_fanout::RedisFanout::new(url);
+                (Some(fanout), Some(rx))
+            }
+            None => (None, None),
+        };
+        // With Redis, writes are not NOTIFYed: this service publishes their notices itself.
+        let store = store.with_stream_notify(redis.is_none());
         let streams = Streams {
             inner: Arc::new(Inner {
                 store,
@@ -121,12 +154,16 @@ impl Streams {
                 defs: Mutex::default(),
                 shutdown,
                 tasks: Mutex::default(),
+                redis,
             }),
         };
-        let tasks = vec![
+        let mut tasks = vec![
             tokio::spawn(fanout::listener(streams.clone())),
             tokio::spawn(fanout::sweeper(streams.clone())),
         ];
+        if let Some(rx) = publish_rx {
+            tasks.push(tokio::spawn(redis_fanout::publisher(streams.clone(), rx)));
+        }
         streams.inner.tasks.lock().unwrap().extend(tasks);
         streams
     }
@@ -276,6 +313,29 @@ impl Streams {
             });
         }
         Ok(out)
+    }
+
+    /// How changes reach the other replicas, with counters (diagnostics, tests).
+    pub fn fanout_stats(&self) -> FanoutStats {
+        match &self.inner.redis {
+            None => FanoutStats {
+                transport: "notify",
+                ..FanoutStats::default()
+            },
+            Some(r) => r.stats(),
+        }
+    }
+
+    pub(crate) fn redis(&self) -> Option<&redis_fanout::RedisFanout> {
+        self.inner.redis.as_ref()
+    }
+
+    /// A write of this runtime committed: with Redis, its notice is published to the other replicas (NOTIFY
+    /// went with the transaction otherwise).
+    pub(crate) fn announced(&self, notice: String) {
+        if let Some(r) = &self.inner.redis {
+            r.publish(notice);
+        }
     }
 
     /// Delivers a change to this runtime's clients.

@@ -63,12 +63,13 @@ impl Streams {
                 .unwrap_or(Value::Null)),
             "streams.set" => {
                 let data = params.get("data").cloned().ok_or_else(|| bad("parameter `data` is required"))?;
-                let change = store
+                let written = store
                     .stream_set(scope, stream, group, key(params, "id")?, data, origin)
                     .await
                     .map_err(internal)?;
-                self.deliver(&change);
-                Ok(change.data)
+                self.announced(written.notice);
+                self.deliver(&written.change);
+                Ok(written.change.data)
             }
             "streams.delete" => {
                 let change = store
@@ -76,9 +77,10 @@ impl Streams {
                     .await
                     .map_err(internal)?;
                 Ok(match change {
-                    Some(change) => {
-                        self.deliver(&change);
-                        change.data
+                    Some(written) => {
+                        self.announced(written.notice);
+                        self.deliver(&written.change);
+                        written.change.data
                     }
                     None => Value::Null,
                 })
@@ -105,7 +107,8 @@ impl Streams {
                     seq: None,
                     origin: origin.into(),
                 };
-                store.stream_announce(&change).await.map_err(internal)?;
+                let notice = store.stream_announce(&change).await.map_err(internal)?;
+                self.announced(notice);
                 self.deliver(&change);
                 Ok(Value::Null)
             }
