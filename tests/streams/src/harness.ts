@@ -2,7 +2,7 @@
  * Starts the real processes for stream tests: `cfp-runtime` (debug build) in a PostgreSQL schema of its own on
  * a free port, and `cfp-worker` on a fixture project. `stop()` ends both and drops the schema.
  *
- * - `CFP_RUNTIME_BIN` (default `<repo>/target/debug/cfp-runtime`, `cargo build -p cfp-runtime`)
+ * - `CFP_RUNTIME_BIN` (default `${CARGO_TARGET_DIR:-<repo>/target}/debug/cfp-runtime`, `cargo build -p cfp-runtime`)
  * - `CFP_TEST_DATABASE_URL` (default `postgres://postgres@127.0.0.1:5432/test`)
  */
 import { type ChildProcess, spawn } from 'node:child_process'
@@ -22,7 +22,9 @@ export const ADMIN = `admin-${randomBytes(8).toString('hex')}`
 const WORKER_TOKEN = `worker-${randomBytes(8).toString('hex')}`
 
 export function runtimeBin(): string {
-  return process.env.CFP_RUNTIME_BIN ? resolve(process.env.CFP_RUNTIME_BIN) : join(REPO, 'target', 'debug', 'cfp-runtime')
+  if (process.env.CFP_RUNTIME_BIN) return resolve(process.env.CFP_RUNTIME_BIN)
+  const target = process.env.CARGO_TARGET_DIR ? resolve(REPO, process.env.CARGO_TARGET_DIR) : join(REPO, 'target')
+  return join(target, 'debug', 'cfp-runtime')
 }
 
 /** Why the suite cannot run, or undefined. */
