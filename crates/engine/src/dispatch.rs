@@ -102,7 +102,7 @@ pub(crate) async fn run(engine: Engine, d: std::sync::Arc<Dispatcher>) {
 async fn deliver(engine: &Engine, d: &Dispatcher, rows: Vec<Claimed>, cron: bool, timeout_s: u64) {
     let mut unplaced = Vec::new();
     for row in rows {
-        let worker = engine.inner().reg.lock().unwrap().pick_worker(&d.scope, &d.step);
+        let worker = engine.inner().reg.lock().unwrap().pick_worker(&d.scope, &d.step, true);
         let Some(worker) = worker else {
             unplaced.push(row.seq);
             continue;

@@ -334,7 +334,7 @@ impl Engine {
             .reg
             .lock()
             .unwrap()
-            .pick_worker(scope, step)
+            .pick_worker(scope, step, false)
             .ok_or_else(|| InvokeError::NoWorker(step.to_string()))?;
         let (tx, rx) = oneshot::channel();
         let id = format!("api-{}", uuid::Uuid::new_v4());

@@ -142,12 +142,15 @@ impl Registry {
     }
 
     /// The least-loaded worker with room that hosts `step`.
-    pub fn pick_worker(&self, scope: &Scope, step: &str) -> Option<WorkerId> {
+    ///
+    /// `capacity` bounds queue deliveries (the backlog waits in PostgreSQL); API calls pass `false`: a
+    /// caller is waiting, and a backlog of events must not turn requests away.
+    pub fn pick_worker(&self, scope: &Scope, step: &str, capacity: bool) -> Option<WorkerId> {
         let hosts = self.projects.get(scope)?.hosts.get(step)?;
         hosts
             .iter()
             .filter_map(|id| self.workers.get(id))
-            .filter(|w| w.has_room())
+            .filter(|w| if capacity { w.has_room() } else { !w.draining })
             .min_by_key(|w| w.inflight)
             .map(|w| w.id)
     }

@@ -652,3 +652,50 @@ async fn a_known_route_without_a_worker_answers_503_not_404() {
     assert_eq!(http(rt.addr, "GET", "/unknown", &[auth], b"").await.status, 404);
     rt.stop().await;
 }
+
+#[tokio::test]
+async fn a_busy_worker_still_takes_api_calls() {
+    let rt = start(RuntimeOptions::default()).await;
+    let steps = json!([
+        api_step("Api", "GET", "/api", &[]),
+        event_step("Busy", &["busy"], &[], json!(null))
+    ]);
+    let (w, _) = FakeWorker::connect_with(
+        &rt.ws_url(),
+        TOKEN,
+        steps,
+        handlers(vec![
+            (
+                "Api",
+                Arc::new(|_: &Value| json!({"ok": true, "output": {"status": 200, "body": "served"}})),
+            ),
+            ("Busy", Arc::new(|_: &Value| json!({"never": true}))),
+        ]),
+        Some(1),
+    )
+    .await;
+    let scope = cfp_store::Scope::new("default", "default");
+    rt.engine
+        .emit(&scope, "busy", json!({}), None, "t".into())
+        .await
+        .unwrap();
+    rt.engine
+        .emit(&scope, "busy", json!({}), None, "t".into())
+        .await
+        .unwrap();
+    assert!(
+        eventually(10, || w.invocations_of("Busy").len() == 1).await,
+        "capacity 1 holds the event backlog back"
+    );
+    let r = http(
+        rt.addr,
+        "GET",
+        "/api",
+        &[("authorization", "Bearer test-admin-token-0123456789")],
+        b"",
+    )
+    .await;
+    assert_eq!(r.status, 200, "an event backlog never turns API calls away");
+    assert_eq!(w.invocations_of("Busy").len(), 1);
+    rt.stop().await;
+}

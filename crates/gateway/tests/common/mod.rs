@@ -195,15 +195,23 @@ impl FakeWorker {
         steps: Value,
         handlers: HashMap<String, Handler>,
     ) -> (FakeWorker, Value) {
+        Self::connect_with(url, token, steps, handlers, None).await
+    }
+
+    pub async fn connect_with(
+        url: &str,
+        token: &str,
+        steps: Value,
+        handlers: HashMap<String, Handler>,
+        capacity: Option<u32>,
+    ) -> (FakeWorker, Value) {
         let (ws, _) = tokio_tungstenite::connect_async(url).await.unwrap();
         let (mut sink, mut stream) = ws.split();
-        sink.send(Message::Text(
-            json!({"type":"hello","protocol":1,"token":token,"worker":{"name":"fake"}})
-                .to_string()
-                .into(),
-        ))
-        .await
-        .unwrap();
+        let mut hello = json!({"type":"hello","protocol":1,"token":token,"worker":{"name":"fake"}});
+        if let Some(c) = capacity {
+            hello["capacity"] = json!(c);
+        }
+        sink.send(Message::Text(hello.to_string().into())).await.unwrap();
         let welcome = next_json(&mut stream).await;
         if welcome["type"] != "welcome" {
             let (_tx, rx) = mpsc::unbounded_channel();
