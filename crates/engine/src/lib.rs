@@ -373,15 +373,7 @@ impl Engine {
 
     /// Stores log lines sent by a worker.
     pub fn worker_logs(&self, worker: WorkerId, entries: Vec<LogEntry>) {
-        let Some(scope) = self
-            .inner
-            .reg
-            .lock()
-            .unwrap()
-            .workers
-            .get(&worker)
-            .map(|w| w.scope.clone())
-        else {
+        let Some(scope) = self.worker_scope(worker) else {
             return;
         };
         for e in entries {
@@ -518,7 +510,8 @@ impl Engine {
     }
 }
 
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+/// Compares secrets without an early exit on the first differing byte.
+pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     if a.len() != b.len() {
         return false;
     }

@@ -5,6 +5,8 @@ use std::net::SocketAddr;
 
 use axum::http::HeaderMap;
 
+use cfp_engine::constant_time_eq;
+
 use crate::error::ApiError;
 use crate::GatewayConfig;
 
@@ -40,8 +42,4 @@ pub fn authenticate(cfg: &GatewayConfig, peer: SocketAddr, headers: &HeaderMap) 
         )),
         (None, _) => Err(ApiError::unauthorized()),
     }
-}
-
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
