@@ -117,6 +117,23 @@ describe('cfp dev', () => {
     expect(await session.shutdown('test', 0)).toBe(0)
   })
 
+  it('prints the banner only once the worker registered, or says it gave up waiting', async () => {
+    session = new DevSession(await options())
+    await session.start()
+    const registered = output.findIndex((l) => l.includes('cfp-worker: registered'))
+    const banner = output.findIndex((l) => l.includes('CFP dev server ready'))
+    expect(registered).toBeGreaterThanOrEqual(0)
+    expect(banner).toBeGreaterThan(registered)
+    await session.shutdown('test', 0)
+
+    vi.stubEnv('FAKE_WORKER_SILENT', '1')
+    output.length = 0
+    session = new DevSession(await options({ registerTimeoutMs: 300 }))
+    await session.start()
+    expect(output.some((l) => l.includes('has not registered its steps after 0.3 s'))).toBe(true)
+    expect(output.some((l) => l.includes('CFP dev server ready'))).toBe(true)
+  })
+
   it('stops everything with exit code 1 when the runtime dies', async () => {
     vi.stubEnv('FAKE_RUNTIME_MODE', 'die-after-ready')
     session = new DevSession(await options())

@@ -38,6 +38,8 @@ export interface DevOptions {
   /** Worker restart backoff: first delay and cap (ms). */
   restartMinMs?: number
   restartMaxMs?: number
+  /** How long start-up waits for the worker's first registration before printing the banner anyway. */
+  registerTimeoutMs?: number
   /** Where child output goes; `[name] line` on the process's streams by default. */
   sink?: LineSink
   /** Installs SIGINT/SIGTERM/SIGHUP handlers (default true); tests call `session.shutdown()` instead. */
@@ -226,6 +228,10 @@ export class DevSession {
       await types
       this.assertNotStopping()
       this.startWorker(workerMain)
+      // The banner says "ready": wait (bounded) until the worker has registered the project's steps, so the
+      // first request after it finds its route.
+      await this.workerRegistered(this.opts.registerTimeoutMs ?? 20_000)
+      this.assertNotStopping()
       this.printBanner(this.info, runtimeBinary.source)
       return this.info
     } catch (err) {
@@ -310,6 +316,25 @@ export class DevSession {
     })
   }
 
+  private onRegistered: (() => void) | undefined
+  private registeredOnce = false
+
+  /** Resolves when the worker first prints `cfp-worker: registered …`, or after `timeoutMs` (with a note). */
+  private workerRegistered(timeoutMs: number): Promise<void> {
+    if (this.registeredOnce) return Promise.resolve()
+    return new Promise((done) => {
+      const timer = setTimeout(() => {
+        this.onRegistered = undefined
+        this.say(`the worker has not registered its steps after ${timeoutMs / 1000} s; continuing (see its output above)`)
+        done()
+      }, timeoutMs)
+      this.onRegistered = () => {
+        clearTimeout(timer)
+        done()
+      }
+    })
+  }
+
   private startWorker(main: string): void {
     const args: string[] = []
     const envFile = join(this.dir, '.env')
@@ -317,7 +342,13 @@ export class DevSession {
     args.push(main, '--dir', this.dir, '--url', this.workerUrl(), '--token', this.info?.workerToken ?? '', '--watch')
     const worker = new ManagedChild(
       { name: 'worker', command: process.execPath, args, env: { ...process.env, NODE_ENV: process.env.NODE_ENV ?? 'development' }, cwd: this.dir },
-      this.sink,
+      (name, stream, line) => {
+        this.sink(name, stream, line)
+        if (!this.registeredOnce && line.startsWith('cfp-worker: registered')) {
+          this.registeredOnce = true
+          this.onRegistered?.()
+        }
+      },
     )
     this.worker = worker
     void worker.exited.then((exit) => {
@@ -386,6 +417,8 @@ export class DevSession {
 
   /** Stops worker, runtime and database in that order; idempotent. Resolves `done` with `code`. */
   shutdown(reason: string, code: number): Promise<number> {
+    // Nothing waits for the worker's registration once stopping.
+    this.onRegistered?.()
     if (this.stopping) return this.stopping
     this.stopping = (async () => {
       if (this.restartTimer) clearTimeout(this.restartTimer)
