@@ -359,3 +359,13 @@ pub async fn eventually<F: FnMut() -> bool>(secs: u64, mut f: F) -> bool {
     }
     f()
 }
+
+/// The manifest of an API step (test shorthand).
+pub fn api_step(name: &str, method: &str, path: &str, emits: &[&str]) -> Value {
+    json!({"name": name, "type": "api", "file": format!("steps/{name}.step.ts"), "method": method, "path": path, "emits": emits})
+}
+
+/// The manifest of an event step (test shorthand).
+pub fn event_step(name: &str, subscribes: &[&str], emits: &[&str], infra: Value) -> Value {
+    json!({"name": name, "type": "event", "file": format!("steps/{name}.step.ts"), "subscribes": subscribes, "emits": emits, "infrastructure": infra})
+}
