@@ -52,7 +52,11 @@ describe('retries, then the dead-letter queue (cfp emit, cfp dlq list/replay/dis
 
     // the runtime logged each failed attempt and the move to the DLQ under the event's trace
     const traceId = (await dev.server.fetch('/__cfp/api/dlq')).json.items.find((e: { data: { id: string } }) => e.data.id === 'a').traceId
-    const logs = await dev.server.logs({ traceId, step: 'Flaky' })
+    // log lines are written in batches after the dead letter commits: wait for the last one
+    const logs = await waitFor('the dead-letter log line', async () => {
+      const lines = await dev.server.logs({ traceId, step: 'Flaky' })
+      return lines.some((l) => /moved to the dead-letter queue/.test(l.msg)) && lines
+    })
     const messages = logs.map((l) => l.msg)
     expect(messages.filter((m) => /^attempt \d\/3 of step `Flaky` failed/.test(m))).toHaveLength(2)
     expect(messages.filter((m) => /moved to the dead-letter queue/.test(m))).toHaveLength(1)

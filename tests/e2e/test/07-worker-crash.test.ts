@@ -75,7 +75,11 @@ describe('a worker killed mid-handler', () => {
     // the API step is served again by the new worker
     expect((await dev.server.fetch('/slow?ms=0')).json).toEqual({ slept: 0 })
     // and the runtime said why the first attempts failed
-    const logs = await dev.server.logs({ step: 'SlowJob', level: 'warn' })
-    expect(logs.filter((l) => /^attempt 1\/4 of step `SlowJob` failed: the worker running this step disconnected/.test(l.msg))).toHaveLength(JOBS.length)
+    const disconnected = (l: { msg: string }) => /^attempt 1\/4 of step `SlowJob` failed: the worker running this step disconnected/.test(l.msg)
+    const logs = await waitFor('the runtime log lines of the lost attempts', async () => {
+      const lines = await dev.server.logs({ step: 'SlowJob', level: 'warn' })
+      return lines.filter(disconnected).length >= JOBS.length && lines
+    })
+    expect(logs.filter(disconnected)).toHaveLength(JOBS.length)
   })
 })

@@ -94,8 +94,12 @@ describe('bad input', () => {
       return (res.json.items as Array<{ traceId: string; error: { message: string } }>).find((e) => e.traceId === traceId)
     })
     expect(entry.error.message).toContain("Allowed topics: 'declared.topic'")
-    const logs = await dev.server.logs({ traceId })
-    expect(logs.some((l) => l.level === 'error' && l.msg.includes("emitted topic 'undeclared.topic'") && l.msg.includes("Allowed topics: 'declared.topic'"))).toBe(true)
+    // Log lines are written in batches after the dead letter commits: wait for the runtime's line.
+    const line = await waitFor('the dead-letter log line', async () => {
+      const logs = await dev.server.logs({ traceId })
+      return logs.find((l) => l.level === 'error' && l.msg.includes("emitted topic 'undeclared.topic'") && l.msg.includes("Allowed topics: 'declared.topic'"))
+    })
+    expect(line.step).toBe('WrongEmitEvent')
   })
 
   it('rejects a malformed step file with an error naming the file and the key; the other steps run', async () => {
