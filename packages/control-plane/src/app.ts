@@ -19,6 +19,7 @@ import { setupRoutes } from './routes/setup.js'
 import { ssoRoutes } from './routes/sso.js'
 import { systemRoutes } from './routes/system.js'
 import { tenantRoutes } from './routes/tenants.js'
+import { uiRoutes } from './routes/ui.js'
 import type { Services } from './services.js'
 
 export interface AppOptions {
@@ -57,5 +58,6 @@ export async function buildApp(s: Services, opts: AppOptions = {}): Promise<Fast
   idpRoutes(app, s)
   systemRoutes(app, s)
   serviceRoutes(app, s)
+  uiRoutes(app, s)
   return app
 }

@@ -2,6 +2,9 @@
  * Options of `cfp-control-plane`: defaults -> environment -> flags, validated at start-up (fail fast with a
  * message naming the option). `--print-config` prints the result with secrets masked.
  */
+import { existsSync } from 'node:fs'
+import { dirname, join, resolve } from 'node:path'
+import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
 
 export interface Options {
@@ -41,6 +44,17 @@ export interface Options {
   logLevel: string
   /** Accept plain-http OIDC issuers on loopback (tests, local IdPs). Env CFP_CONTROL_ALLOW_LOOPBACK_IDP=1. Default false. */
   allowLoopbackIdp: boolean
+  /**
+   * The built workbench (`apps/workbench/dist`) served under `/__cfp/`. Env CFP_CONTROL_WORKBENCH_DIR.
+   * Default: `apps/workbench/dist` of the repository this package sits in, when it has an index.html; unset = not served.
+   */
+  workbenchDir?: string
+}
+
+/** `apps/workbench/dist` next to this package (packages/control-plane/{src,dist}/options.*), when it is built. */
+export function defaultWorkbenchDir(): string | undefined {
+  const dir = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'apps', 'workbench', 'dist')
+  return existsSync(join(dir, 'index.html')) ? dir : undefined
 }
 
 const HELP = `cfp-control-plane — tenants, teams, projects, roles, SSO and tokens for CFP
@@ -64,6 +78,7 @@ Options (flag / environment / default):
   --return-origins A,B      CFP_CONTROL_RETURN_ORIGINS               (none: only relative return paths)
   --log-level L             CFP_CONTROL_LOG_LEVEL                    info
   --allow-loopback-idp      CFP_CONTROL_ALLOW_LOOPBACK_IDP=1         off (accept http://127.0.0.1 OIDC issuers)
+  --workbench-dir DIR       CFP_CONTROL_WORKBENCH_DIR                apps/workbench/dist when built (served at /__cfp/)
   --print-config            print the resolved options (secrets masked) and exit
   --help                    this text
 `
@@ -91,7 +106,7 @@ export function parseOptions(argv: string[], env: Env = process.env): { options:
       [
         'database-url', 'schema', 'host', 'port', 'public-url', 'issuer', 'regions', 'access-token-ttl',
         'refresh-token-ttl', 'key-rotation-interval', 'key-prepublish', 'master-key', 'service-token',
-        'setup-ttl', 'body-limit', 'return-origins', 'log-level',
+        'setup-ttl', 'body-limit', 'return-origins', 'log-level', 'workbench-dir',
       ]
         .map((k): [string, { type: 'string' | 'boolean' }] => [k, { type: 'string' }])
         .concat([
@@ -130,6 +145,9 @@ export function parseOptions(argv: string[], env: Env = process.env): { options:
     logLevel: get('log-level', 'CFP_CONTROL_LOG_LEVEL') ?? 'info',
     allowLoopbackIdp: f['allow-loopback-idp'] === true || env.CFP_CONTROL_ALLOW_LOOPBACK_IDP === '1',
   }
+  const workbenchDir = get('workbench-dir', 'CFP_CONTROL_WORKBENCH_DIR')
+  const dir = workbenchDir !== undefined ? resolve(workbenchDir) : defaultWorkbenchDir()
+  if (dir !== undefined) options.workbenchDir = dir
   return { options, print: f['print-config'] === true, help: f.help === true }
 }
 
@@ -148,6 +166,9 @@ export function validateOptions(o: Options): void {
     throw new Error(`option --log-level: unknown level "${o.logLevel}"`)
   }
   for (const origin of o.returnOrigins) new URL(origin)
+  if (o.workbenchDir !== undefined && !existsSync(join(o.workbenchDir, 'index.html'))) {
+    throw new Error(`option --workbench-dir: ${o.workbenchDir} has no index.html (build it: npm run build -w apps/workbench)`)
+  }
   if (o.serviceToken !== undefined && o.serviceToken.length < 16) throw new Error('option --service-token: at least 16 characters')
 }
 
