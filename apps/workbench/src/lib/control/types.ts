@@ -1,0 +1,136 @@
+/** Shapes of the control plane's API (`docs/control-plane.md`), as far as the workbench reads them. */
+
+export type ScopeKind = 'system' | 'tenant' | 'team' | 'project'
+
+/** A place in the hierarchy; its kind is the deepest id present (`{}` is the system). */
+export interface ScopePath {
+  tenant?: string
+  team?: string
+  project?: string
+}
+
+export interface Binding {
+  role: string
+  scope: ScopePath
+}
+
+export interface TokenResponse {
+  access_token: string
+  token_type: 'Bearer'
+  expires_in: number
+  refresh_token: string
+  tenant_id?: string
+  region: string
+}
+
+export interface Me {
+  kind: 'user' | 'api_key' | 'worker'
+  id: string
+  tenantId?: string
+  region?: string
+  bindings: Binding[]
+  actions?: string[]
+}
+
+export interface Tenant {
+  id: string
+  slug: string
+  name: string
+  region: string
+  createdAt: string
+}
+
+export interface Team {
+  id: string
+  tenantId: string
+  slug: string
+  name: string
+  createdAt: string
+}
+
+export interface Project {
+  id: string
+  tenantId: string
+  teamId: string
+  slug: string
+  name: string
+  region: string
+  createdAt: string
+}
+
+export interface Member {
+  userId: string
+  email: string
+  displayName: string
+  createdAt: string
+}
+
+export interface RoleBinding {
+  id: string
+  userId: string
+  role: string
+  scope: { kind: ScopeKind; tenantId?: string; teamId?: string; projectId?: string }
+  source: string
+  createdAt: string
+}
+
+export interface ScopeRef {
+  kind: ScopeKind
+  id?: string
+}
+
+export type CredentialKind = 'apikeys' | 'worker-tokens'
+
+export interface Credential {
+  id: string
+  kind: 'api_key' | 'worker'
+  prefix: string
+  name: string
+  projectId: string
+  role: string | null
+  actions: string[] | null
+  createdAt: string
+  expiresAt: string | null
+  revokedAt: string | null
+  lastUsedAt: string | null
+}
+
+export interface Limits {
+  maxBodyBytes?: number
+  requestTimeoutMs?: number
+  maxConcurrentRequests?: number
+  maxConcurrentExecutions?: number
+}
+
+export interface Cors {
+  allowedOrigins: string[]
+  allowCredentials: boolean
+}
+
+export interface Diagnostics {
+  emit: boolean
+  stateWrite: boolean
+  dlqReplay: boolean
+  stepSource: boolean
+}
+
+export interface ProjectSettings {
+  projectId: string
+  limits: Limits
+  effectiveLimits: Limits
+  cors: Cors
+  validation: { strict: boolean }
+  diagnostics: Diagnostics
+  version: number
+}
+
+export interface Provider {
+  id: string
+  name: string
+  kind: 'oidc' | 'saml'
+  loginUrl: string
+}
+
+export interface Items<T> {
+  items: T[]
+}
