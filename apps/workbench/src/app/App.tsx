@@ -13,6 +13,17 @@ const StatePage = lazy(() => import('../pages/StatePage'))
 const StreamsPage = lazy(() => import('../pages/StreamsPage'))
 const QueuesPage = lazy(() => import('../pages/QueuesPage'))
 
+/** Admin pages exist only where the control plane serves the workbench (lib/mode.ts). */
+function NoControlPlane() {
+  return (
+    <EmptyState title="No control plane here">
+      This workbench is served by a runtime (<code>cfp dev</code>), which has no tenants, teams or sign-in. Tenants,
+      projects, members and access are managed in the workbench the control plane serves: open
+      <code> http://&lt;control plane&gt;/__cfp/</code>.
+    </EmptyState>
+  )
+}
+
 export function App() {
   return (
     <Shell>
@@ -28,6 +39,8 @@ export function App() {
           <Route path="/state" element={<StatePage />} />
           <Route path="/streams" element={<StreamsPage />} />
           <Route path="/queues" element={<QueuesPage />} />
+          <Route path="/login" element={<NoControlPlane />} />
+          <Route path="/admin/*" element={<NoControlPlane />} />
           <Route path="*" element={<EmptyState title="Page not found">There is no workbench page at this address.</EmptyState>} />
         </Routes>
       </Suspense>

@@ -20,7 +20,7 @@ import {
   TracesIcon,
 } from './Icons'
 
-interface NavItem {
+export interface NavItem {
   to: string
   label: string
   icon: ComponentType<{ size?: number }>
@@ -58,9 +58,9 @@ function ThemeToggle() {
   )
 }
 
-function Brand() {
+function Brand({ home }: { home: string }) {
   return (
-    <NavLink to="/flows" className="brand" aria-label="CFP workbench, flows">
+    <NavLink to={home} className="brand" aria-label="CFP workbench, home">
       <span className="brand__mark" aria-hidden="true">
         <svg viewBox="0 0 24 24" width="18" height="18" fill="none" stroke="currentColor" strokeWidth="2.2" strokeLinecap="round">
           <circle cx="6" cy="7" r="2.4" />
@@ -76,10 +76,10 @@ function Brand() {
   )
 }
 
-function NavLinks({ onNavigate }: { onNavigate?: () => void }) {
+function NavLinks({ nav, onNavigate }: { nav: readonly NavItem[]; onNavigate?: () => void }) {
   return (
     <ul className="nav__list">
-      {NAV.map(({ to, label, icon: IconC }) => (
+      {nav.map(({ to, label, icon: IconC }) => (
         <li key={to}>
           <NavLink to={to} className={({ isActive }) => `nav__link${isActive ? ' nav__link--active' : ''}`} onClick={onNavigate}>
             <IconC size={18} />
@@ -91,7 +91,19 @@ function NavLinks({ onNavigate }: { onNavigate?: () => void }) {
   )
 }
 
-export function Shell({ children }: { children: ReactNode }) {
+export interface ShellProps {
+  children: ReactNode
+  /** The navigation; default the runtime pages. */
+  nav?: readonly NavItem[]
+  /** Where the brand links to. */
+  home?: string
+  /** Beside the theme toggle; default the live-connection indicator. */
+  status?: ReactNode
+  /** Above the page (the tenant / team / project switcher of the admin pages). */
+  top?: ReactNode
+}
+
+export function Shell({ children, nav = NAV, home = '/flows', status = <LiveIndicator />, top }: ShellProps) {
   const [menuOpen, setMenuOpen] = useState(false)
   const location = useLocation()
   useEffect(() => setMenuOpen(false), [location.pathname])
@@ -110,12 +122,12 @@ export function Shell({ children }: { children: ReactNode }) {
         Skip to content
       </a>
       <aside className="sidebar" aria-label="Workbench">
-        <Brand />
+        <Brand home={home} />
         <nav aria-label="Main">
-          <NavLinks />
+          <NavLinks nav={nav} />
         </nav>
         <div className="sidebar__footer">
-          <LiveIndicator />
+          {status}
           <ThemeToggle />
         </div>
       </aside>
@@ -130,9 +142,9 @@ export function Shell({ children }: { children: ReactNode }) {
         >
           {menuOpen ? <CloseIcon /> : <MenuIcon />}
         </button>
-        <Brand />
+        <Brand home={home} />
         <div className="topbar__end">
-          <LiveIndicator />
+          {status}
           <ThemeToggle />
         </div>
       </header>
@@ -140,11 +152,12 @@ export function Shell({ children }: { children: ReactNode }) {
         <>
           <div className="drawer-backdrop" onClick={() => setMenuOpen(false)} aria-hidden="true" />
           <nav id="mobile-nav" className="drawer" aria-label="Main">
-            <NavLinks onNavigate={() => setMenuOpen(false)} />
+            <NavLinks nav={nav} onNavigate={() => setMenuOpen(false)} />
           </nav>
         </>
       ) : null}
       <main id="main" className="main" tabIndex={-1}>
+        {top}
         {children}
       </main>
     </div>

@@ -1,0 +1,52 @@
+/** The tenant / team / project switcher above every admin page; each list shows what the caller may read. */
+import { useControl } from '../app/control'
+
+function Select<T extends { id: string; name: string; slug: string }>({
+  id,
+  label,
+  items,
+  value,
+  loading,
+  onChange,
+}: {
+  id: string
+  label: string
+  items: T[] | undefined
+  value: string | undefined
+  loading: boolean
+  onChange: (id: string) => void
+}) {
+  return (
+    <div className="switcher__item">
+      <label className="label" htmlFor={id}>
+        {label}
+      </label>
+      <select id={id} className="select" value={value ?? ''} disabled={!items?.length} onChange={(e) => onChange(e.target.value)}>
+        {!items?.length ? <option value="">{loading ? 'Loading…' : 'none'}</option> : null}
+        {items?.map((i) => (
+          <option key={i.id} value={i.id}>
+            {i.name} ({i.slug})
+          </option>
+        ))}
+      </select>
+    </div>
+  )
+}
+
+export function Switcher() {
+  const { tenants, teams, projects, selection, select } = useControl()
+  return (
+    <nav className="switcher" aria-label="Tenant, team and project">
+      <Select id="switch-tenant" label="Tenant" items={tenants.data?.items} value={selection.tenant?.id} loading={tenants.loading} onChange={(id) => select('tenant', id)} />
+      <Select id="switch-team" label="Team" items={teams.data?.items} value={selection.team?.id} loading={teams.loading} onChange={(id) => select('team', id)} />
+      <Select
+        id="switch-project"
+        label="Project"
+        items={projects.data?.items}
+        value={selection.project?.id}
+        loading={projects.loading}
+        onChange={(id) => select('project', id)}
+      />
+    </nav>
+  )
+}
