@@ -34,9 +34,11 @@ function Select<T extends { id: string; name: string; slug: string }>({
 }
 
 export function Switcher() {
-  const { tenants, teams, projects, selection, select } = useControl()
+  const { me, tenants, teams, projects, selection, select } = useControl()
+  // everything the pages gate on has loaded (tests wait for this before looking for edit controls)
+  const ready = Boolean(me.data && tenants.data && (!selection.tenant || teams.data) && (!selection.team || projects.data))
   return (
-    <nav className="switcher" aria-label="Tenant, team and project">
+    <nav className="switcher" aria-label="Tenant, team and project" data-ready={ready ? 'true' : undefined}>
       <Select id="switch-tenant" label="Tenant" items={tenants.data?.items} value={selection.tenant?.id} loading={tenants.loading} onChange={(id) => select('tenant', id)} />
       <Select id="switch-team" label="Team" items={teams.data?.items} value={selection.team?.id} loading={teams.loading} onChange={(id) => select('team', id)} />
       <Select
