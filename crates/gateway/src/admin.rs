@@ -1,17 +1,17 @@
-//! The runtime API under `/__cfp/api`: every route needs a principal (admin token, or the local developer
-//! in dev mode); `emit` is a dev endpoint, off unless dev mode or `dev_endpoints` is on.
+//! The runtime API under `/__cfp/api`: every route authenticates the caller, selects the project
+//! (`X-CFP-Project` or `?project=`, else the runtime's default) and checks one action of the permission matrix
+//! (`crate::auth`); `emit` and the dead-letter operations are diagnostic: off unless dev endpoints are on.
 
 use std::net::SocketAddr;
 
 use axum::extract::{ConnectInfo, Path, Query, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use cfp_store::logs::LogQuery;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use crate::auth::authenticate;
 use crate::error::ApiError;
 use crate::AppState;
 
@@ -27,11 +27,7 @@ pub fn routes() -> Router<AppState> {
         .merge(crate::observe::routes())
 }
 
-type Caller = (State<AppState>, ConnectInfo<SocketAddr>, HeaderMap);
-
-pub(crate) fn check(app: &AppState, peer: SocketAddr, headers: &HeaderMap) -> Result<(), ApiError> {
-    authenticate(&app.cfg, peer, headers).map(|_| ())
-}
+type Caller = (State<AppState>, ConnectInfo<SocketAddr>, HeaderMap, Uri);
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -47,22 +43,16 @@ async fn emit(
     State(app): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
+    uri: Uri,
     body: Result<Json<EmitBody>, axum::extract::rejection::JsonRejection>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    check(&app, peer, &headers)?;
-    if !(app.cfg.dev || app.cfg.dev_endpoints) {
-        return Err(ApiError::new(
-            StatusCode::FORBIDDEN,
-            "dev_endpoint_disabled",
-            "emit is a dev endpoint; start the runtime with CFP_DEV_ENDPOINTS=true to enable it",
-        ));
-    }
+    let access = crate::auth::access(&app, peer, &headers, uri.query(), "emit").await?;
     let Json(body) = body.map_err(|e| ApiError::bad_request("invalid_body", e.body_text()))?;
     if body.topic.trim().is_empty() {
         return Err(ApiError::bad_request("invalid_body", "`topic` must not be empty"));
     }
     let trace_id = uuid::Uuid::new_v4().to_string();
-    let scope = &app.cfg.default_scope;
+    let scope = &access.scope;
     let event_id = app
         .engine
         .emit(scope, &body.topic, body.data, body.message_group_id, trace_id.clone())
@@ -80,18 +70,14 @@ struct DlqQuery {
 }
 
 async fn dlq_list(
-    (State(app), ConnectInfo(peer), headers): Caller,
+    (State(app), ConnectInfo(peer), headers, uri): Caller,
     Query(q): Query<DlqQuery>,
 ) -> Result<Json<Value>, ApiError> {
-    check(&app, peer, &headers)?;
+    let access = crate::auth::access(&app, peer, &headers, uri.query(), "dlq.read").await?;
     let items = app
         .engine
         .store()
-        .dead_letters(
-            &app.cfg.default_scope,
-            q.step.as_deref(),
-            q.limit.unwrap_or(100).clamp(1, 1000),
-        )
+        .dead_letters(&access.scope, q.step.as_deref(), q.limit.unwrap_or(100).clamp(1, 1000))
         .await?;
     Ok(Json(json!({ "items": items })))
 }
@@ -102,17 +88,12 @@ fn parse_id(id: &str) -> Result<i64, ApiError> {
 }
 
 async fn dlq_replay(
-    (State(app), ConnectInfo(peer), headers): Caller,
+    (State(app), ConnectInfo(peer), headers, uri): Caller,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    check(&app, peer, &headers)?;
+    let access = crate::auth::access(&app, peer, &headers, uri.query(), "dlq.replay").await?;
     let id = parse_id(&id)?;
-    match app
-        .engine
-        .store()
-        .replay_dead_letter(&app.cfg.default_scope, id)
-        .await?
-    {
+    match app.engine.store().replay_dead_letter(&access.scope, id).await? {
         Some(woken) => {
             app.engine.wake(std::slice::from_ref(&woken));
             Ok(Json(json!({ "replayed": id, "step": woken.step })))
@@ -122,26 +103,21 @@ async fn dlq_replay(
 }
 
 async fn dlq_discard(
-    (State(app), ConnectInfo(peer), headers): Caller,
+    (State(app), ConnectInfo(peer), headers, uri): Caller,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    check(&app, peer, &headers)?;
+    let access = crate::auth::access(&app, peer, &headers, uri.query(), "dlq.replay").await?;
     let id = parse_id(&id)?;
-    if app
-        .engine
-        .store()
-        .discard_dead_letter(&app.cfg.default_scope, id)
-        .await?
-    {
+    if app.engine.store().discard_dead_letter(&access.scope, id).await? {
         Ok(Json(json!({ "discarded": id })))
     } else {
         Err(ApiError::not_found(format!("no dead letter with id {id}")))
     }
 }
 
-async fn steps((State(app), ConnectInfo(peer), headers): Caller) -> Result<Json<Value>, ApiError> {
-    check(&app, peer, &headers)?;
-    let steps = app.engine.store().list_steps(&app.cfg.default_scope).await?;
+async fn steps((State(app), ConnectInfo(peer), headers, uri): Caller) -> Result<Json<Value>, ApiError> {
+    let access = crate::auth::access(&app, peer, &headers, uri.query(), "flow.read").await?;
+    let steps = app.engine.store().list_steps(&access.scope).await?;
     Ok(Json(json!({ "steps": steps, "workers": app.engine.worker_count() })))
 }
 
@@ -157,10 +133,10 @@ struct LogsQuery {
 }
 
 async fn logs(
-    (State(app), ConnectInfo(peer), headers): Caller,
+    (State(app), ConnectInfo(peer), headers, uri): Caller,
     Query(q): Query<LogsQuery>,
 ) -> Result<Json<Value>, ApiError> {
-    check(&app, peer, &headers)?;
+    let access = crate::auth::access(&app, peer, &headers, uri.query(), "logs.read").await?;
     let query = LogQuery {
         trace_id: q.trace_id,
         step: q.step,
@@ -169,12 +145,12 @@ async fn logs(
         after: q.after,
         limit: q.limit.unwrap_or(200),
     };
-    let logs = app.engine.store().query_logs(&app.cfg.default_scope, &query).await?;
+    let logs = app.engine.store().query_logs(&access.scope, &query).await?;
     Ok(Json(json!({ "logs": logs })))
 }
 
-async fn queues((State(app), ConnectInfo(peer), headers): Caller) -> Result<Json<Value>, ApiError> {
-    check(&app, peer, &headers)?;
-    let stats = app.engine.store().queue_stats(&app.cfg.default_scope).await?;
+async fn queues((State(app), ConnectInfo(peer), headers, uri): Caller) -> Result<Json<Value>, ApiError> {
+    let access = crate::auth::access(&app, peer, &headers, uri.query(), "flow.read").await?;
+    let stats = app.engine.store().queue_stats(&access.scope).await?;
     Ok(Json(json!({ "queues": stats })))
 }

@@ -5,12 +5,11 @@
 use std::net::SocketAddr;
 
 use axum::extract::{ConnectInfo, Path, State};
-use axum::http::HeaderMap;
+use axum::http::{HeaderMap, Uri};
 use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::{json, Value};
 
-use crate::admin::check;
 use crate::error::ApiError;
 use crate::AppState;
 
@@ -24,9 +23,10 @@ async fn list(
     State(app): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
+    uri: Uri,
 ) -> Result<Json<Value>, ApiError> {
-    check(&app, peer, &headers)?;
-    let streams = app.streams.list(&app.cfg.default_scope).await?;
+    let access = crate::auth::access(&app, peer, &headers, uri.query(), "state.read").await?;
+    let streams = app.streams.list(&access.scope).await?;
     Ok(Json(json!({ "streams": streams })))
 }
 
@@ -34,10 +34,11 @@ async fn group(
     State(app): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
+    uri: Uri,
     Path((name, group_id)): Path<(String, String)>,
 ) -> Result<Json<Value>, ApiError> {
-    check(&app, peer, &headers)?;
-    let scope = &app.cfg.default_scope;
+    let access = crate::auth::access(&app, peer, &headers, uri.query(), "state.read").await?;
+    let scope = &access.scope;
     if app.streams.find(scope, &name).await?.is_none() {
         return Err(ApiError::not_found(app.streams.unknown_stream(scope, &name).await));
     }

@@ -12,22 +12,83 @@ use base64::Engine as _;
 use cfp_engine::{InvokeError, RouteMatch};
 use serde_json::{json, Map, Value};
 
-use crate::auth::authenticate;
 use crate::error::ApiError;
-use crate::AppState;
+use crate::{auth, limits, AppState};
 
 pub async fn handle(State(app): State<AppState>, ConnectInfo(peer): ConnectInfo<SocketAddr>, req: Request) -> Response {
-    match call_step(&app, peer, req).await {
+    let target = Target::of(&app, req.uri().path());
+    let cors = app
+        .cfg
+        .control
+        .as_ref()
+        .and_then(|c| c.project(target.project.as_deref().unwrap_or(&app.cfg.default_scope.project)));
+    let origin_headers = req.headers().clone();
+    let mut response = match call_step(&app, peer, req, &target, cors.as_deref()).await {
         Ok(r) => r,
         Err(e) => e.into_response(),
+    };
+    // Errors carry CORS headers too, so an allowlisted page can read why it was refused.
+    limits::cors_headers(cors.as_deref(), &origin_headers, response.headers_mut());
+    response
+}
+
+/// The project and route path of a request: `/p/{project}/rest` addresses a project by id; any other path
+/// goes to the runtime's default project.
+struct Target {
+    project: Option<String>,
+    path: String,
+}
+
+impl Target {
+    fn of(app: &AppState, path: &str) -> Self {
+        if let Some(rest) = path.strip_prefix("/p/") {
+            let (id, tail) = rest.split_once('/').unwrap_or((rest, ""));
+            // Only a prefix naming a project the control plane knows; otherwise the path is the default project's.
+            if app.cfg.control.as_ref().is_some_and(|c| c.project(id).is_some()) {
+                return Self {
+                    project: Some(id.to_string()),
+                    path: format!("/{tail}"),
+                };
+            }
+        }
+        Self {
+            project: None,
+            path: path.to_string(),
+        }
     }
 }
 
-async fn call_step(app: &AppState, peer: SocketAddr, req: Request) -> Result<Response, ApiError> {
+async fn call_step(
+    app: &AppState,
+    peer: SocketAddr,
+    req: Request,
+    target: &Target,
+    cors: Option<&cfp_access::ProjectSettings>,
+) -> Result<Response, ApiError> {
     let cfg = &app.cfg;
+    let method = req.method().as_str().to_string();
+    let path = target.path.clone();
+    if limits::is_preflight(req.method(), req.headers()) {
+        // Browsers send preflights without credentials: the answer depends only on the allowlist and routes.
+        let wanted = req
+            .headers()
+            .get(header::ACCESS_CONTROL_REQUEST_METHOD)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_ascii_uppercase();
+        let scope = cors
+            .map(|s| cfp_store::Scope::new(&s.tenant_id, &s.project_id))
+            .unwrap_or_else(|| cfg.default_scope.clone());
+        let routed = matches!(
+            app.engine.resolve_route(&scope, &wanted, &path),
+            RouteMatch::Found { .. }
+        );
+        return Ok(limits::preflight(cors, req.headers(), routed));
+    }
     // `/` opens the workbench (public, it is the login page) unless a step owns `GET /`.
     if req.method() == axum::http::Method::GET
-        && req.uri().path() == "/"
+        && target.project.is_none()
+        && path == "/"
         && !matches!(
             app.engine.resolve_route(&cfg.default_scope, "GET", "/"),
             RouteMatch::Found { .. }
@@ -35,10 +96,11 @@ async fn call_step(app: &AppState, peer: SocketAddr, req: Request) -> Result<Res
     {
         return Ok(axum::response::Redirect::temporary("/__cfp/").into_response());
     }
-    authenticate(cfg, peer, req.headers())?;
-    let method = req.method().as_str().to_string();
-    let path = req.uri().path().to_string();
-    let scope = &cfg.default_scope;
+    let principal = auth::authenticate(app, peer, req.headers(), None, true).await?;
+    let (scope, settings) = auth::resolve_project(app, &principal, target.project.as_deref())?;
+    auth::authorize(app, &principal, &scope, settings.as_deref(), "step.invoke")?;
+    let _permit = app.gates.acquire(settings.as_deref())?;
+    let scope = &scope;
     let (step, path_params) = match app.engine.resolve_route(scope, &method, &path) {
         RouteMatch::Found { step, params } => (step, params),
         RouteMatch::MethodNotAllowed(allowed) => {
@@ -68,14 +130,8 @@ async fn call_step(app: &AppState, peer: SocketAddr, req: Request) -> Result<Res
             return Err(ApiError::not_found(format!("no API step handles {method} {path}")));
         }
     };
-    let limit = cfg.body_limit;
-    let too_large = || {
-        ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "body_too_large",
-            format!("request body exceeds the limit of {limit} bytes"),
-        )
-    };
+    let limit = limits::body_limit(cfg, settings.as_deref());
+    let too_large = || limits::too_large(limit);
     let declared = req
         .headers()
         .get(header::CONTENT_LENGTH)
@@ -105,13 +161,27 @@ async fn call_step(app: &AppState, peer: SocketAddr, req: Request) -> Result<Res
     });
     let result = app
         .engine
-        .invoke_api(scope, &step, input, &trace_id, &idempotency_key, cfg.request_timeout)
+        .invoke_api(
+            scope,
+            &step,
+            input,
+            &trace_id,
+            &idempotency_key,
+            limits::request_timeout(cfg, settings.as_deref()),
+        )
         .await
         .map_err(|e| match e {
             InvokeError::NoWorker(_) | InvokeError::WorkerGone(_) => {
                 ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "worker_unavailable", e.to_string())
             }
-            InvokeError::Timeout { .. } => ApiError::new(StatusCode::GATEWAY_TIMEOUT, "timeout", e.to_string()),
+            InvokeError::Timeout { .. } => ApiError::new(
+                StatusCode::GATEWAY_TIMEOUT,
+                "timeout",
+                format!(
+                    "{e} (requestTimeoutMs {})",
+                    limits::request_timeout(cfg, settings.as_deref()).as_millis()
+                ),
+            ),
             InvokeError::ShuttingDown => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "shutting_down", e.to_string()),
             InvokeError::Store(s) => s.into(),
         })?;

@@ -14,6 +14,7 @@ pub mod admin_streams;
 pub mod auth;
 pub mod error;
 pub mod ingress;
+pub mod limits;
 pub mod observe;
 pub mod streams_ws;
 pub mod workbench;
@@ -48,6 +49,10 @@ pub struct GatewayConfig {
     pub layout_file: Option<std::path::PathBuf>,
     /// Stream changes cross replicas over Redis pub/sub at this URL instead of PostgreSQL NOTIFY.
     pub redis_url: Option<String>,
+    /// Dev mode enforces exactly what production enforces: no loopback local developer.
+    pub require_auth: bool,
+    /// The control plane: access tokens, API keys, worker tokens, revocations, project settings.
+    pub control: Option<cfp_access::Control>,
 }
 
 impl Default for GatewayConfig {
@@ -62,6 +67,8 @@ impl Default for GatewayConfig {
             workbench_dir: None,
             layout_file: None,
             redis_url: None,
+            require_auth: false,
+            control: None,
         }
     }
 }
@@ -71,6 +78,8 @@ pub struct AppState {
     pub engine: Engine,
     pub cfg: Arc<GatewayConfig>,
     pub streams: cfp_streams::Streams,
+    pub policy: Arc<cfp_access::Policy>,
+    pub gates: Arc<limits::Gates>,
 }
 
 pub fn router(engine: Engine, cfg: GatewayConfig) -> Router {
@@ -78,6 +87,8 @@ pub fn router(engine: Engine, cfg: GatewayConfig) -> Router {
         streams: streams_ws::start_streams(&engine, &cfg),
         engine,
         cfg: Arc::new(cfg),
+        policy: Arc::new(cfp_access::Policy::builtin()),
+        gates: Default::default(),
     };
     Router::new()
         .route("/__cfp/health", get(health))

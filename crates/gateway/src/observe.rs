@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use axum::extract::{ConnectInfo, Path, Query, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::routing::get;
 use axum::{Json, Router};
@@ -15,7 +15,6 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use tokio::sync::broadcast::error::RecvError;
 
-use crate::admin::check;
 use crate::error::ApiError;
 use crate::AppState;
 
@@ -29,7 +28,7 @@ pub fn routes() -> Router<AppState> {
         .route("/live", get(live))
 }
 
-type Caller = (State<AppState>, ConnectInfo<SocketAddr>, HeaderMap);
+type Caller = (State<AppState>, ConnectInfo<SocketAddr>, HeaderMap, Uri);
 
 #[derive(Deserialize)]
 struct Limit {
@@ -37,28 +36,24 @@ struct Limit {
 }
 
 async fn traces(
-    (State(app), ConnectInfo(peer), headers): Caller,
+    (State(app), ConnectInfo(peer), headers, uri): Caller,
     Query(q): Query<Limit>,
 ) -> Result<Json<Value>, ApiError> {
-    check(&app, peer, &headers)?;
+    let access = crate::auth::access(&app, peer, &headers, uri.query(), "traces.read").await?;
     let traces = app
         .engine
         .store()
-        .recent_traces(&app.cfg.default_scope, q.limit.unwrap_or(50))
+        .recent_traces(&access.scope, q.limit.unwrap_or(50))
         .await?;
     Ok(Json(json!({ "traces": traces })))
 }
 
 async fn trace(
-    (State(app), ConnectInfo(peer), headers): Caller,
+    (State(app), ConnectInfo(peer), headers, uri): Caller,
     Path(trace_id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    check(&app, peer, &headers)?;
-    let spans = app
-        .engine
-        .store()
-        .trace_spans(&app.cfg.default_scope, &trace_id)
-        .await?;
+    let access = crate::auth::access(&app, peer, &headers, uri.query(), "traces.read").await?;
+    let spans = app.engine.store().trace_spans(&access.scope, &trace_id).await?;
     if spans.is_empty() {
         return Err(ApiError::not_found(format!(
             "no trace {trace_id} (it may still be running, or has expired)"
@@ -67,9 +62,9 @@ async fn trace(
     Ok(Json(json!({ "traceId": trace_id, "spans": spans })))
 }
 
-async fn state_groups((State(app), ConnectInfo(peer), headers): Caller) -> Result<Json<Value>, ApiError> {
-    check(&app, peer, &headers)?;
-    let groups = app.engine.store().state_groups(&app.cfg.default_scope).await?;
+async fn state_groups((State(app), ConnectInfo(peer), headers, uri): Caller) -> Result<Json<Value>, ApiError> {
+    let access = crate::auth::access(&app, peer, &headers, uri.query(), "state.read").await?;
+    let groups = app.engine.store().state_groups(&access.scope).await?;
     let groups: Vec<Value> = groups
         .into_iter()
         .map(|(group, keys)| json!({ "group": group, "keys": keys }))
@@ -78,11 +73,11 @@ async fn state_groups((State(app), ConnectInfo(peer), headers): Caller) -> Resul
 }
 
 async fn state_group(
-    (State(app), ConnectInfo(peer), headers): Caller,
+    (State(app), ConnectInfo(peer), headers, uri): Caller,
     Path(group): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    check(&app, peer, &headers)?;
-    let items = app.engine.store().state_items(&app.cfg.default_scope, &group).await?;
+    let access = crate::auth::access(&app, peer, &headers, uri.query(), "state.read").await?;
+    let items = app.engine.store().state_items(&access.scope, &group).await?;
     let items: Vec<Value> = items
         .into_iter()
         .map(|(key, value)| json!({ "key": key, "value": value }))
@@ -100,8 +95,8 @@ fn layout_path(app: &AppState) -> Result<&std::path::Path, ApiError> {
     })
 }
 
-async fn layout_get((State(app), ConnectInfo(peer), headers): Caller) -> Result<Json<Value>, ApiError> {
-    check(&app, peer, &headers)?;
+async fn layout_get((State(app), ConnectInfo(peer), headers, uri): Caller) -> Result<Json<Value>, ApiError> {
+    crate::auth::access(&app, peer, &headers, uri.query(), "flow.read").await?;
     let path = layout_path(&app)?;
     match tokio::fs::read(path).await {
         Ok(bytes) => serde_json::from_slice(&bytes).map(Json).map_err(|e| {
@@ -120,9 +115,21 @@ async fn layout_put(
     State(app): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
+    uri: Uri,
     body: Result<Json<Value>, axum::extract::rejection::JsonRejection>,
 ) -> Result<Json<Value>, ApiError> {
-    check(&app, peer, &headers)?;
+    let access = crate::auth::access(&app, peer, &headers, uri.query(), "flow.read").await?;
+    // The layout file is the local project's (`cfp dev`): only its developer and the operator write it.
+    if !matches!(
+        access.principal,
+        crate::auth::Principal::LocalDeveloper | crate::auth::Principal::Admin
+    ) {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            "the flow layout is saved by the local developer in `cfp dev` only",
+        ));
+    }
     let path = layout_path(&app)?.to_path_buf();
     let Json(layout) = body.map_err(|e| ApiError::bad_request("invalid_body", e.body_text()))?;
     let text = serde_json::to_string_pretty(&layout).expect("JSON values serialize");
@@ -147,6 +154,7 @@ async fn live(
     State(app): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     mut headers: HeaderMap,
+    uri: Uri,
     Query(q): Query<LiveQuery>,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
     if let Some(token) = q.access_token.filter(|_| !headers.contains_key("authorization")) {
@@ -154,8 +162,8 @@ async fn live(
             headers.insert("authorization", v);
         }
     }
-    check(&app, peer, &headers)?;
-    let scope = app.cfg.default_scope.clone();
+    let access = crate::auth::access(&app, peer, &headers, uri.query(), "logs.read").await?;
+    let scope = access.scope.clone();
     let rx = app.engine.subscribe_live();
     let stream = futures_util::stream::unfold(rx, move |mut rx| {
         let scope = scope.clone();

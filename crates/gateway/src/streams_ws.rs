@@ -28,7 +28,7 @@ use futures_util::stream::SplitSink;
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{json, Value};
 
-use crate::auth::{authenticate, Principal};
+use crate::auth::{self, Principal};
 use crate::error::ApiError;
 use crate::AppState;
 
@@ -81,8 +81,8 @@ async fn upgrade(app: AppState, req: Request) -> Response {
         Err(rejection) => return rejection.into_response(),
     };
     let offered = offered_protocols(&ws);
-    let principal = match authenticate_client(&app, peer, &parts.headers, parts.uri.query(), &offered) {
-        Ok(p) => p,
+    let access = match authenticate_client(&app, peer, &parts.headers, parts.uri.query(), &offered).await {
+        Ok(a) => a,
         Err(e) => return e.into_response(),
     };
     if app.streams.is_shutting_down() {
@@ -94,7 +94,14 @@ async fn upgrade(app: AppState, req: Request) -> Response {
         .into_response();
     }
     let auth = json!({
-        "principal": match principal { Principal::LocalDeveloper => "developer", Principal::Admin => "admin" },
+        "principal": match &access.principal {
+            Principal::LocalDeveloper => "developer",
+            Principal::Admin => "admin",
+            Principal::User(_) => "user",
+            Principal::ApiKey(_) => "apiKey",
+        },
+        "userId": match &access.principal { Principal::User(c) => Some(c.sub.clone()), _ => None },
+        "apiKeyId": match &access.principal { Principal::ApiKey(c) => Some(c.id.clone()), _ => None },
         "ip": peer.ip().to_string(),
     });
     let mut ws = ws
@@ -109,7 +116,7 @@ async fn upgrade(app: AppState, req: Request) -> Response {
         }
     }
     let streams = app.streams.clone();
-    let scope = app.cfg.default_scope.clone();
+    let scope = access.scope;
     ws.on_upgrade(move |socket| session(streams, scope, auth, socket))
 }
 
@@ -120,15 +127,16 @@ fn offered_protocols(ws: &WebSocketUpgrade) -> Vec<String> {
         .collect()
 }
 
-/// Who the client is: the shared rule of `auth::authenticate`, with the token also taken from `?token=` or
-/// the subprotocols `Authorization, <token>`.
-fn authenticate_client(
+/// Who the client is and which project it reads (`?project=`, else the runtime's default), checked for
+/// `state.read`. The token may come as `?token=`, `Authorization: Bearer`, or the subprotocols
+/// `Authorization, <token>`.
+async fn authenticate_client(
     app: &AppState,
     peer: SocketAddr,
     headers: &HeaderMap,
     query: Option<&str>,
     offered: &[String],
-) -> Result<Principal, ApiError> {
+) -> Result<crate::auth::Access, ApiError> {
     let from_query = query.and_then(|q| {
         form_urlencoded::parse(q.as_bytes())
             .find(|(k, _)| k == "token")
@@ -138,29 +146,21 @@ fn authenticate_client(
         [first, token, ..] if first.eq_ignore_ascii_case(AUTH_PROTOCOL) => Some(token.clone()),
         _ => None,
     };
-    // A page of a foreign origin gets no dev-mode trust: it must present the token like a remote client.
+    // A page of a foreign origin gets no dev-mode trust: it must present a token like a remote client.
     let foreign_page = headers
         .get(header::ORIGIN)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|o| !is_loopback_origin(o));
-    let cfg = if app.cfg.dev && foreign_page {
-        std::borrow::Cow::Owned(crate::GatewayConfig {
-            dev: false,
-            ..(*app.cfg).clone()
-        })
-    } else {
-        std::borrow::Cow::Borrowed(&*app.cfg)
-    };
-    match from_query.or(from_protocol) {
-        Some(token) => {
-            let mut with_token = HeaderMap::new();
-            let value = HeaderValue::from_str(&format!("Bearer {token}"))
-                .map_err(|_| ApiError::new(StatusCode::UNAUTHORIZED, "invalid_token", "the token is not valid"))?;
-            with_token.insert(header::AUTHORIZATION, value);
-            authenticate(&cfg, peer, &with_token)
-        }
-        None => authenticate(&cfg, peer, headers),
-    }
+    let token = from_query.or(from_protocol);
+    let principal = auth::authenticate(app, peer, headers, token.as_deref(), !foreign_page).await?;
+    let requested = auth::requested_project(headers, query);
+    let (scope, settings) = auth::resolve_project(app, &principal, requested.as_deref())?;
+    auth::authorize(app, &principal, &scope, settings.as_deref(), "state.read")?;
+    Ok(crate::auth::Access {
+        principal,
+        scope,
+        settings,
+    })
 }
 
 /// `http(s)://localhost[:port]`, `http://127.x.x.x[:port]` or `http://[::1][:port]`.

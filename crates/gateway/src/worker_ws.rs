@@ -91,14 +91,11 @@ async fn session(app: AppState, mut socket: WebSocket) {
             .await
         }
     };
-    let Some(scope) = engine.authenticate_worker(&token) else {
-        return close_with(
-            socket,
-            4401,
-            ToWorker::error("unauthenticated", "the worker token is not valid"),
-        )
-        .await;
+    let (scope, credential) = match authenticate(&app, &token).await {
+        Ok(found) => found,
+        Err((code, message)) => return close_with(socket, code, ToWorker::error("unauthenticated", message)).await,
     };
+    let mut revocations = app.cfg.control.as_ref().map(|c| c.credential_revocations());
     if engine.is_shutting_down() {
         return close_with(
             socket,
@@ -147,7 +144,27 @@ async fn session(app: AppState, mut socket: WebSocket) {
     // Silence for three heartbeats means the worker is gone.
     let idle = heartbeat * 3;
     loop {
-        let msg = match tokio::time::timeout(idle, stream.next()).await {
+        let revoked = async {
+            match (revocations.as_mut(), credential.as_deref()) {
+                (Some(rx), Some(mine)) => loop {
+                    match rx.recv().await {
+                        Ok(id) if id == mine => return,
+                        Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
+                        Err(tokio::sync::broadcast::error::RecvError::Closed) => std::future::pending::<()>().await,
+                    }
+                },
+                _ => std::future::pending::<()>().await,
+            }
+        };
+        let next = tokio::select! {
+            next = tokio::time::timeout(idle, stream.next()) => next,
+            _ = revoked => {
+                tracing::warn!(worker = id, "the worker's token was revoked; dropping the connection");
+                engine.send_to_worker(id, ToWorker::error("unauthenticated", "the worker token was revoked"));
+                break;
+            }
+        };
+        let msg = match next {
             Ok(Some(Ok(m))) => m,
             Ok(Some(Err(_))) | Ok(None) => break,
             Err(_) => {
@@ -172,6 +189,32 @@ async fn session(app: AppState, mut socket: WebSocket) {
     app.streams.disconnect_worker(id);
     if tokio::time::timeout(Duration::from_secs(1), writer).await.is_err() {
         tracing::debug!(worker = id, "writer did not finish closing in 1 s");
+    }
+}
+
+/// The project a worker token binds the worker to: a token from the runtime's own list, or a control-plane
+/// worker token (`cfp_wkr_…`) that allows `worker.connect`. Returns the credential id of the latter (a revocation
+/// drops the connection). Errors are (close code, message).
+async fn authenticate(app: &AppState, token: &str) -> Result<(Scope, Option<String>), (u16, String)> {
+    if let Some(scope) = app.engine.authenticate_worker(token) {
+        return Ok((scope, None));
+    }
+    let invalid = || (4401, "the worker token is not valid".to_string());
+    let Some(control) = app.cfg.control.as_ref().filter(|_| token.starts_with("cfp_wkr_")) else {
+        return Err(invalid());
+    };
+    match control.verify_credential(token).await {
+        Ok(Some(c)) if c.kind == "worker" && app.policy.worker_token_allows("worker.connect") => {
+            Ok((Scope::new(&c.tenant_id, &c.project_id), Some(c.id)))
+        }
+        Ok(_) => Err(invalid()),
+        Err(e) => {
+            tracing::warn!(error = %e, "worker token could not be checked");
+            Err((
+                1013,
+                "the worker token cannot be checked right now (control plane unreachable); retrying".into(),
+            ))
+        }
     }
 }
 

@@ -14,7 +14,10 @@ use serde_json::{json, Value};
 
 #[tokio::test]
 async fn failing_events_retry_then_dead_letter_and_replay() {
-    let rt = start(RuntimeOptions::default()).await;
+    // Replaying and discarding dead letters are diagnostic operations: on only with dev endpoints.
+    let mut opts = RuntimeOptions::default();
+    opts.gateway.dev_endpoints = true;
+    let rt = start(opts).await;
     let fail = Arc::new(Mutex::new(true));
     let f2 = fail.clone();
     let steps = json!([event_step("Flaky", &["job"], &[], json!({"queue": {"maxRetries": 2}}))]);

@@ -86,10 +86,34 @@ async fn run(opts: Options) -> Result<()> {
         retry_base_ms: opts.retry_base_ms,
         ..EngineConfig::default()
     };
-    if engine_cfg.worker_tokens.is_empty() {
-        tracing::warn!("no worker token configured (CFP_WORKER_TOKEN): no worker can connect");
+    if engine_cfg.worker_tokens.is_empty() && opts.control_plane_url.is_none() {
+        tracing::warn!("no worker token configured (CFP_WORKER_TOKEN) and no control plane: no worker can connect");
     }
     let engine = Engine::start(store.clone(), engine_cfg);
+    let control = match (&opts.control_plane_url, &opts.service_token) {
+        (Some(url), Some(token)) => {
+            let control = cfp_access::Control::start(
+                cfp_access::ControlConfig {
+                    url: url.clone(),
+                    issuer: opts.control_plane_issuer.clone().unwrap_or_else(|| url.clone()),
+                    service_token: token.clone(),
+                    region: opts.region.clone(),
+                    credential_cache: Duration::from_secs(5),
+                    settings_interval: Duration::from_millis(1000),
+                },
+                engine.shutdown_signal(),
+            );
+            // Tokens can be checked only after the first sync; until then such requests answer 503.
+            if !control.wait_ready(Duration::from_secs(15)).await {
+                tracing::warn!(
+                    "the control plane at {url} has not answered yet; token checks answer 503 until it does"
+                );
+            }
+            tracing::info!(region = %opts.region, "control plane at {url}: access tokens, API keys and worker tokens accepted");
+            Some(control)
+        }
+        _ => None,
+    };
     let gateway_cfg = GatewayConfig {
         body_limit: opts.body_limit,
         request_timeout: opts.request_timeout,
@@ -100,6 +124,8 @@ async fn run(opts: Options) -> Result<()> {
         workbench_dir: opts.workbench_dir.as_ref().map(std::path::PathBuf::from),
         layout_file: opts.layout_file.as_ref().map(std::path::PathBuf::from),
         redis_url: opts.redis_url.clone(),
+        require_auth: opts.require_auth,
+        control,
     };
     let app = cfp_gateway::router(engine.clone(), gateway_cfg);
     let listener = tokio::net::TcpListener::bind(&opts.listen)
@@ -115,8 +141,10 @@ async fn run(opts: Options) -> Result<()> {
         Some(url) => tracing::info!("stream changes cross replicas over Redis at {}", redact_url(url)),
         None => tracing::info!("stream changes cross replicas over PostgreSQL NOTIFY (no --redis-url)"),
     }
-    if opts.dev {
+    if opts.dev && !opts.require_auth {
         tracing::info!("dev mode: requests from loopback run as the local developer");
+    } else if opts.dev {
+        tracing::info!("dev mode with --require-auth: every request needs credentials, as in production");
     }
     match &opts.workbench_dir {
         Some(dir) => tracing::info!("workbench at http://{addr}/__cfp/ (from {dir})"),

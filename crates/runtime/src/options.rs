@@ -26,6 +26,12 @@ pub struct Options {
     pub workbench_dir: Option<String>,
     pub layout_file: Option<String>,
     pub redis_url: Option<String>,
+    pub require_auth: bool,
+    pub control_plane_url: Option<String>,
+    pub control_plane_issuer: Option<String>,
+    pub service_token: Option<String>,
+    pub region: String,
+    pub strict_validation: bool,
     pub print_config: bool,
 }
 
@@ -146,6 +152,42 @@ const SPEC: &[(&str, &str, &str, &str)] = &[
         "",
         "fan stream changes out across replicas over Redis pub/sub (redis://…) instead of NOTIFY",
     ),
+    (
+        "--require-auth",
+        "CFP_REQUIRE_AUTH",
+        "false",
+        "dev mode enforces what production enforces: no loopback local developer",
+    ),
+    (
+        "--control-plane-url",
+        "CFP_CONTROL_PLANE_URL",
+        "",
+        "control plane (http://host:port): access tokens, API keys, worker tokens, project settings",
+    ),
+    (
+        "--control-plane-issuer",
+        "CFP_CONTROL_PLANE_ISSUER",
+        "",
+        "`iss` of its access tokens (default: the control plane URL)",
+    ),
+    (
+        "--service-token",
+        "CFP_SERVICE_TOKEN",
+        "",
+        "bearer token for the control plane's /v1/service API",
+    ),
+    (
+        "--region",
+        "CFP_REGION",
+        "local",
+        "this runtime's region: other regions' tokens and tenants are refused",
+    ),
+    (
+        "--strict-validation",
+        "CFP_STRICT_VALIDATION",
+        "false",
+        "refuse emits whose data fails the topic's schema (projects may override); off: a warning",
+    ),
 ];
 
 pub fn usage() -> String {
@@ -182,7 +224,10 @@ impl Options {
             let Some((name, ..)) = SPEC.iter().find(|(f, ..)| *f == flag) else {
                 bail!("unknown option `{arg}`\n\n{}", usage());
             };
-            let boolean = matches!(*name, "--dev" | "--dev-endpoints");
+            let boolean = matches!(
+                *name,
+                "--dev" | "--dev-endpoints" | "--require-auth" | "--strict-validation"
+            );
             let value = match inline {
                 Some(v) => v,
                 None if boolean => "true".into(),
@@ -252,7 +297,32 @@ impl Options {
                 );
             }
         }
+        let control_plane_url =
+            Some(get("--control-plane-url").trim_end_matches('/').to_string()).filter(|u| !u.is_empty());
+        let service_token = Some(get("--service-token")).filter(|t| !t.is_empty());
+        if let Some(url) = &control_plane_url {
+            if !url.starts_with("http://") {
+                bail!(
+                    "--control-plane-url must be an http:// URL, got `{url}` (reach an https control plane through a local TLS proxy; native TLS is not built yet)"
+                );
+            }
+            if service_token.is_none() {
+                bail!(
+                    "--control-plane-url needs --service-token (CFP_SERVICE_TOKEN) for the control plane's service API"
+                );
+            }
+        }
+        let region = get("--region");
+        if region.is_empty() || region.len() > 32 {
+            bail!("--region must be 1 to 32 characters, got `{region}`");
+        }
         Ok(Options {
+            require_auth: boolean("--require-auth")?,
+            control_plane_issuer: Some(get("--control-plane-issuer")).filter(|v| !v.is_empty()),
+            control_plane_url,
+            service_token,
+            region,
+            strict_validation: boolean("--strict-validation")?,
             listen: get("--listen"),
             database_url: get("--database-url"),
             schema: get("--schema"),
@@ -304,6 +374,12 @@ impl Options {
             "workbenchDir": self.workbench_dir,
             "layoutFile": self.layout_file,
             "redisUrl": self.redis_url.as_deref().map(redact_url),
+            "requireAuth": self.require_auth,
+            "controlPlaneUrl": self.control_plane_url,
+            "controlPlaneIssuer": self.control_plane_issuer,
+            "serviceToken": self.service_token.as_deref().map(mask),
+            "region": self.region,
+            "strictValidation": self.strict_validation,
         })
     }
 }
@@ -343,6 +419,34 @@ mod tests {
             .unwrap()
             .to_string();
         assert!(e.contains("--redis-url"), "{e}");
+    }
+
+    #[test]
+    fn control_plane_options_are_checked() {
+        let e = Options::load(&[
+            "--control-plane-url=https://cp.example".into(),
+            "--service-token=x".into(),
+        ])
+        .err()
+        .unwrap()
+        .to_string();
+        assert!(e.contains("http://"), "{e}");
+        let e = Options::load(&["--control-plane-url=http://127.0.0.1:4100".into()])
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(e.contains("--service-token"), "{e}");
+        let o = Options::load(&[
+            "--control-plane-url=http://127.0.0.1:4100/".into(),
+            "--service-token=secret".into(),
+            "--require-auth".into(),
+            "--region=eu".into(),
+        ])
+        .unwrap();
+        assert_eq!(o.control_plane_url.as_deref(), Some("http://127.0.0.1:4100"));
+        assert!(o.require_auth);
+        assert_eq!(o.to_json()["serviceToken"], "***");
+        assert_eq!(o.region, "eu");
     }
 
     #[test]

@@ -95,8 +95,8 @@ async function requestFor(action: string, t: Node): Promise<Req> {
     case 'workertoken.revoke': return { method: 'DELETE', url: `/v1/projects/${id}/worker-tokens/${await credential('worker')}` }
     case 'limits.update':
       return t.kind === 'tenant'
-        ? { method: 'PUT', url: `/v1/tenants/${id}/limits`, body: { maxConcurrency: 100 } }
-        : { method: 'PUT', url: `/v1/projects/${id}/limits`, body: { maxConcurrency: 10 } }
+        ? { method: 'PUT', url: `/v1/tenants/${id}/limits`, body: { maxConcurrentRequests: 100 } }
+        : { method: 'PUT', url: `/v1/projects/${id}/limits`, body: { maxConcurrentRequests: 10 } }
     case 'cors.update': return { method: 'PUT', url: `/v1/projects/${id}/cors`, body: { allowedOrigins: ['https://app.example.test'], allowCredentials: true } }
     case 'validation.update': return { method: 'PUT', url: `/v1/projects/${id}/validation`, body: { strict: true } }
     case 'diagnostics.update':

@@ -8,6 +8,8 @@ import { body, obj, spec, uuid } from './schema.js'
 import { effectiveLimits, limitsSchema } from './settings.js'
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
+/** A version cursor: bounded so that it stays exact in JavaScript and fits PostgreSQL's bigint. */
+const sinceSchema = { type: 'integer', minimum: 0, maximum: Number.MAX_SAFE_INTEGER, default: 0 } as const
 
 export function serviceRoutes(app: FastifyInstance, s: Services): void {
   const tags = ['service']
@@ -35,7 +37,7 @@ export function serviceRoutes(app: FastifyInstance, s: Services): void {
         querystring: {
           type: 'object',
           additionalProperties: false,
-          properties: { since: { type: 'integer', minimum: 0, default: 0 }, wait: { type: 'integer', minimum: 0, maximum: 25, default: 0 } },
+          properties: { since: sinceSchema, wait: { type: 'integer', minimum: 0, maximum: 25, default: 0 } },
         },
         response: { 200: obj({ version: { type: 'integer' }, items: { type: 'array', items: revocation } }) },
       }),
@@ -101,7 +103,7 @@ export function serviceRoutes(app: FastifyInstance, s: Services): void {
           type: 'object',
           additionalProperties: false,
           required: ['region'],
-          properties: { region: { type: 'string', maxLength: 32 }, since: { type: 'integer', minimum: 0, default: 0 } },
+          properties: { region: { type: 'string', maxLength: 32 }, since: sinceSchema },
         },
         response: {
           200: obj({
@@ -114,6 +116,7 @@ export function serviceRoutes(app: FastifyInstance, s: Services): void {
                 teamId: uuid,
                 slug: { type: 'string' },
                 limits: limitsSchema,
+                tenantLimits: limitsSchema,
                 cors: { type: 'object', additionalProperties: true },
                 validation: { type: 'object', additionalProperties: true },
                 diagnostics: { type: 'object', additionalProperties: true },
@@ -139,6 +142,7 @@ export function serviceRoutes(app: FastifyInstance, s: Services): void {
         teamId: r.team_id,
         slug: r.slug,
         limits: effectiveLimits(r.tenant_limits, r.limits),
+        tenantLimits: r.tenant_limits,
         cors: r.cors,
         validation: r.validation,
         diagnostics: r.diagnostics,

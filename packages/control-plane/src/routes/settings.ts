@@ -14,13 +14,17 @@ import { body, idParams, obj, spec } from './schema.js'
 export interface Limits {
   maxBodyBytes?: number
   requestTimeoutMs?: number
-  maxConcurrency?: number
+  /** API-step requests in flight at once (429 `limit_exceeded` naming `maxConcurrentRequests` beyond). */
+  maxConcurrentRequests?: number
+  /** Step executions in flight at once: API calls plus queue deliveries (API calls get 429 beyond; deliveries wait). */
+  maxConcurrentExecutions?: number
 }
 
 const limitsProps = {
   maxBodyBytes: { type: 'integer', minimum: 1, maximum: 104_857_600 },
   requestTimeoutMs: { type: 'integer', minimum: 100, maximum: 900_000 },
-  maxConcurrency: { type: 'integer', minimum: 1, maximum: 100_000 },
+  maxConcurrentRequests: { type: 'integer', minimum: 1, maximum: 100_000 },
+  maxConcurrentExecutions: { type: 'integer', minimum: 1, maximum: 100_000 },
 }
 export const limitsSchema = { type: 'object', properties: limitsProps } as const
 const corsProps = {

@@ -1,0 +1,507 @@
+//! The runtime's side of the control plane's service API (`docs/control-plane.md`, "What the runtime must do"):
+//! the JWKS (cached; re-fetched at most once a second on an unknown `kid`), the revocation feed (long-poll),
+//! API key and worker token verification (positive answers cached a few seconds), and the settings of the
+//! region's projects (polled every second). The runtime keeps its own copy and never reads control-plane tables.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
+use serde::Deserialize;
+use serde_json::Value;
+use tokio::sync::{broadcast, watch};
+
+use crate::jwt::{self, Claims, KeySet, TokenError};
+use crate::settings::ProjectSettings;
+
+#[derive(Debug, Clone)]
+pub struct ControlConfig {
+    /// Base URL of the control plane (`http://host:port`).
+    pub url: String,
+    /// `iss` of its access tokens (its public URL unless configured otherwise).
+    pub issuer: String,
+    /// Bearer token for `/v1/service/*`.
+    pub service_token: String,
+    /// This runtime's region: tokens and projects of other regions are refused.
+    pub region: String,
+    /// How long a positive credential answer is reused.
+    pub credential_cache: Duration,
+    /// How often settings are polled.
+    pub settings_interval: Duration,
+}
+
+/// An API key or worker token as the control plane describes it.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct Credential {
+    pub id: String,
+    /// `apikey` or `worker`.
+    pub kind: String,
+    pub tenant_id: String,
+    pub team_id: String,
+    pub project_id: String,
+    pub region: String,
+    #[serde(default)]
+    pub role: Option<String>,
+    #[serde(default)]
+    pub actions: Option<Vec<String>>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ControlError {
+    #[error("the control plane cannot be reached: {0}")]
+    Unavailable(String),
+    #[error("the runtime has not completed its first sync with the control plane")]
+    NotReady,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum AuthError {
+    #[error("{0}")]
+    Token(#[from] TokenError),
+    #[error("revoked")]
+    Revoked,
+    #[error("token of region `{0}`")]
+    WrongRegion(String),
+    #[error(transparent)]
+    Control(#[from] ControlError),
+}
+
+#[derive(Default)]
+struct Revocations {
+    /// id → expiry (Unix seconds) for `session`, `token` and `credential` items.
+    sessions: HashMap<String, i64>,
+    tokens: HashMap<String, i64>,
+    credentials: HashMap<String, i64>,
+    /// user id → (issued before, Unix seconds; expiry).
+    users: HashMap<String, (i64, i64)>,
+}
+
+impl Revocations {
+    fn revokes(&self, c: &Claims) -> bool {
+        self.sessions.contains_key(&c.sid)
+            || self.tokens.contains_key(&c.jti)
+            || self.users.get(&c.sub).is_some_and(|(before, _)| c.iat <= *before)
+    }
+
+    fn prune(&mut self, now: i64) {
+        self.sessions.retain(|_, e| *e > now);
+        self.tokens.retain(|_, e| *e > now);
+        self.credentials.retain(|_, e| *e > now);
+        self.users.retain(|_, (_, e)| *e > now);
+    }
+}
+
+struct Inner {
+    cfg: ControlConfig,
+    http: Client<HttpConnector, Full<Bytes>>,
+    keys: RwLock<KeySet>,
+    keys_fetched: tokio::sync::Mutex<Option<Instant>>,
+    revocations: RwLock<Revocations>,
+    revocations_synced: AtomicBool,
+    credentials: Mutex<HashMap<String, (Credential, Instant)>>,
+    projects: RwLock<HashMap<String, Arc<ProjectSettings>>>,
+    settings_synced: AtomicBool,
+    settings_version: watch::Sender<u64>,
+    revoked_credentials: broadcast::Sender<String>,
+}
+
+/// Handle to the control plane. Cheap to clone.
+#[derive(Clone)]
+pub struct Control {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Control {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Control")
+            .field("url", &self.inner.cfg.url)
+            .field("region", &self.inner.cfg.region)
+            .finish_non_exhaustive()
+    }
+}
+
+fn now_s() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+fn parse_time(s: &str) -> Option<i64> {
+    // RFC 3339 as the control plane writes it: 2026-11-27T12:00:00.000Z
+    let b = s.as_bytes();
+    if b.len() < 19 {
+        return None;
+    }
+    let n = |r: std::ops::Range<usize>| s.get(r)?.parse::<i64>().ok();
+    let (y, mo, d, h, mi, se) = (n(0..4)?, n(5..7)?, n(8..10)?, n(11..13)?, n(14..16)?, n(17..19)?);
+    // Days from civil (Howard Hinnant's algorithm).
+    let y2 = if mo <= 2 { y - 1 } else { y };
+    let era = if y2 >= 0 { y2 } else { y2 - 399 } / 400;
+    let yoe = y2 - era * 400;
+    let doy = (153 * (if mo > 2 { mo - 3 } else { mo + 9 }) + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    Some(days * 86_400 + h * 3600 + mi * 60 + se)
+}
+
+impl Control {
+    /// Starts the background sync (revocations, settings, keys). Requests that need it answer 503 until the
+    /// first sync completed ([`Control::ready`]).
+    pub fn start(cfg: ControlConfig, shutdown: watch::Receiver<bool>) -> Self {
+        let control = Self::new(cfg);
+        tokio::spawn(control.clone().revocation_loop(shutdown.clone()));
+        tokio::spawn(control.clone().settings_loop(shutdown.clone()));
+        tokio::spawn(control.clone().keys_loop(shutdown));
+        control
+    }
+
+    fn new(cfg: ControlConfig) -> Self {
+        let mut connector = HttpConnector::new();
+        connector.set_connect_timeout(Some(Duration::from_secs(5)));
+        connector.set_nodelay(true);
+        Self {
+            inner: Arc::new(Inner {
+                cfg,
+                http: Client::builder(TokioExecutor::new()).build(connector),
+                keys: RwLock::new(KeySet::default()),
+                keys_fetched: tokio::sync::Mutex::new(None),
+                revocations: RwLock::new(Revocations::default()),
+                revocations_synced: AtomicBool::new(false),
+                credentials: Mutex::new(HashMap::new()),
+                projects: RwLock::new(HashMap::new()),
+                settings_synced: AtomicBool::new(false),
+                settings_version: watch::channel(0).0,
+                revoked_credentials: broadcast::channel(256).0,
+            }),
+        }
+    }
+
+    pub fn config(&self) -> &ControlConfig {
+        &self.inner.cfg
+    }
+
+    /// Whether the first revocation and settings syncs completed.
+    pub fn ready(&self) -> bool {
+        self.inner.revocations_synced.load(Ordering::Acquire) && self.inner.settings_synced.load(Ordering::Acquire)
+    }
+
+    /// Waits (bounded) for the first sync; start-up uses it to print `ready` only once tokens can be checked.
+    pub async fn wait_ready(&self, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        while !self.ready() {
+            if Instant::now() >= deadline {
+                return false;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        true
+    }
+
+    /// Settings of a project of this region, if the control plane knows it.
+    pub fn project(&self, id: &str) -> Option<Arc<ProjectSettings>> {
+        self.inner.projects.read().unwrap().get(id).cloned()
+    }
+
+    /// Every known project (the engine gets their execution limits and validation switch).
+    pub fn projects(&self) -> Vec<Arc<ProjectSettings>> {
+        self.inner.projects.read().unwrap().values().cloned().collect()
+    }
+
+    /// Bumps whenever settings changed.
+    pub fn settings_changes(&self) -> watch::Receiver<u64> {
+        self.inner.settings_version.subscribe()
+    }
+
+    /// Ids of revoked API keys and worker tokens, as they arrive (connected workers using one are dropped).
+    pub fn credential_revocations(&self) -> broadcast::Receiver<String> {
+        self.inner.revoked_credentials.subscribe()
+    }
+
+    /// Verifies an access token: signature against the JWKS, claims, region, revocations.
+    pub async fn verify_access_token(&self, token: &str) -> Result<Claims, AuthError> {
+        if !self.ready() {
+            return Err(ControlError::NotReady.into());
+        }
+        if let Some(kid) = jwt::kid_of(token) {
+            if !self.inner.keys.read().unwrap().contains(&kid) {
+                self.refresh_keys(true).await;
+            }
+        }
+        let claims = {
+            let keys = self.inner.keys.read().unwrap();
+            jwt::verify(token, &keys, &self.inner.cfg.issuer, now_s())?
+        };
+        if claims.region != self.inner.cfg.region {
+            return Err(AuthError::WrongRegion(claims.region));
+        }
+        if self.inner.revocations.read().unwrap().revokes(&claims) {
+            return Err(AuthError::Revoked);
+        }
+        Ok(claims)
+    }
+
+    /// Verifies an API key or worker token. `Ok(None)`: not valid (unknown, expired, revoked, other region).
+    pub async fn verify_credential(&self, token: &str) -> Result<Option<Credential>, AuthError> {
+        if !self.ready() {
+            return Err(ControlError::NotReady.into());
+        }
+        let ttl = self.inner.cfg.credential_cache;
+        if let Some((c, at)) = self.inner.credentials.lock().unwrap().get(token) {
+            if at.elapsed() < ttl && !self.inner.revocations.read().unwrap().credentials.contains_key(&c.id) {
+                return Ok(Some(c.clone()));
+            }
+        }
+        let body = serde_json::json!({ "token": token });
+        let answer = self
+            .request(
+                "POST",
+                "/v1/service/credentials/verify",
+                Some(body),
+                Duration::from_secs(10),
+            )
+            .await?;
+        if answer["valid"] != Value::Bool(true) {
+            return Ok(None);
+        }
+        let c: Credential = serde_json::from_value(answer["credential"].clone())
+            .map_err(|e| ControlError::Unavailable(format!("credentials/verify answered an unexpected shape: {e}")))?;
+        if c.region != self.inner.cfg.region || self.inner.revocations.read().unwrap().credentials.contains_key(&c.id) {
+            return Ok(None);
+        }
+        let mut cache = self.inner.credentials.lock().unwrap();
+        if cache.len() > 10_000 {
+            cache.retain(|_, (_, at)| at.elapsed() < ttl);
+        }
+        cache.insert(token.to_string(), (c.clone(), Instant::now()));
+        Ok(Some(c))
+    }
+
+    async fn request(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<Value>,
+        timeout: Duration,
+    ) -> Result<Value, ControlError> {
+        let url = format!("{}{}", self.inner.cfg.url.trim_end_matches('/'), path);
+        let mut req = hyper::Request::builder()
+            .method(method)
+            .uri(&url)
+            .header("authorization", format!("Bearer {}", self.inner.cfg.service_token))
+            .header("accept", "application/json");
+        let bytes = match body {
+            Some(b) => {
+                req = req.header("content-type", "application/json");
+                Bytes::from(b.to_string())
+            }
+            None => Bytes::new(),
+        };
+        let req = req
+            .body(Full::new(bytes))
+            .map_err(|e| ControlError::Unavailable(format!("{url}: {e}")))?;
+        let fut = async {
+            let res = self.inner.http.request(req).await.map_err(|e| format!("{url}: {e}"))?;
+            let status = res.status();
+            let body = res
+                .into_body()
+                .collect()
+                .await
+                .map_err(|e| format!("{url}: {e}"))?
+                .to_bytes();
+            if !status.is_success() {
+                let text = String::from_utf8_lossy(&body[..body.len().min(300)]).into_owned();
+                return Err(format!("{url} answered {status}: {text}"));
+            }
+            serde_json::from_slice::<Value>(&body).map_err(|e| format!("{url}: not JSON: {e}"))
+        };
+        match tokio::time::timeout(timeout, fut).await {
+            Ok(r) => r.map_err(ControlError::Unavailable),
+            Err(_) => Err(ControlError::Unavailable(format!(
+                "{url}: no answer within {timeout:?}"
+            ))),
+        }
+    }
+
+    /// Re-fetches the JWKS; `on_demand` ones (unknown kid) at most once a second.
+    async fn refresh_keys(&self, on_demand: bool) {
+        let mut last = self.inner.keys_fetched.lock().await;
+        if on_demand && last.is_some_and(|t| t.elapsed() < Duration::from_secs(1)) {
+            return;
+        }
+        *last = Some(Instant::now());
+        match self
+            .request("GET", "/.well-known/jwks.json", None, Duration::from_secs(10))
+            .await
+        {
+            Ok(doc) => match KeySet::from_jwks(doc.to_string().as_bytes()) {
+                Ok(set) => *self.inner.keys.write().unwrap() = set,
+                Err(e) => tracing::warn!(error = %e, "control plane JWKS unreadable"),
+            },
+            Err(e) => tracing::warn!(error = %e, "JWKS fetch failed; keeping the keys we have"),
+        }
+    }
+
+    async fn keys_loop(self, mut shutdown: watch::Receiver<bool>) {
+        loop {
+            self.refresh_keys(false).await;
+            tokio::select! {
+                _ = tokio::time::sleep(Duration::from_secs(60)) => {}
+                _ = shutdown.changed() => return,
+            }
+        }
+    }
+
+    async fn revocation_loop(self, mut shutdown: watch::Receiver<bool>) {
+        let mut since = 0u64;
+        let mut backoff = Duration::from_millis(200);
+        loop {
+            // Long-poll: answers as soon as something is revoked, else after `wait` seconds.
+            let path = format!("/v1/service/revocations?since={since}&wait=5");
+            let call = self.request("GET", &path, None, Duration::from_secs(15));
+            let result = tokio::select! {
+                r = call => r,
+                _ = shutdown.changed() => return,
+            };
+            match result {
+                Ok(page) => {
+                    backoff = Duration::from_millis(200);
+                    since = page["version"].as_u64().unwrap_or(since);
+                    self.apply_revocations(page["items"].as_array().map(Vec::as_slice).unwrap_or(&[]));
+                    self.inner.revocations_synced.store(true, Ordering::Release);
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, retry_in = ?backoff, "revocation feed unavailable");
+                    tokio::select! {
+                        _ = tokio::time::sleep(backoff) => {}
+                        _ = shutdown.changed() => return,
+                    }
+                    backoff = (backoff * 2).min(Duration::from_secs(2));
+                }
+            }
+        }
+    }
+
+    fn apply_revocations(&self, items: &[Value]) {
+        let now = now_s();
+        let mut revoked_credentials = Vec::new();
+        {
+            let mut r = self.inner.revocations.write().unwrap();
+            for item in items {
+                let (Some(kind), Some(subject)) = (item["kind"].as_str(), item["subject"].as_str()) else {
+                    continue;
+                };
+                let expires = item["expiresAt"].as_str().and_then(parse_time).unwrap_or(now + 3600);
+                match kind {
+                    "session" => {
+                        r.sessions.insert(subject.into(), expires);
+                    }
+                    "token" => {
+                        r.tokens.insert(subject.into(), expires);
+                    }
+                    "credential" => {
+                        r.credentials.insert(subject.into(), expires);
+                        revoked_credentials.push(subject.to_string());
+                    }
+                    "user" => {
+                        let before = item["issuedBefore"].as_str().and_then(parse_time).unwrap_or(now);
+                        r.users.insert(subject.into(), (before, expires));
+                    }
+                    _ => {}
+                }
+            }
+            r.prune(now);
+        }
+        if !revoked_credentials.is_empty() {
+            let mut cache = self.inner.credentials.lock().unwrap();
+            cache.retain(|_, (c, _)| !revoked_credentials.contains(&c.id));
+        }
+        for id in revoked_credentials {
+            let _ = self.inner.revoked_credentials.send(id);
+        }
+    }
+
+    async fn settings_loop(self, mut shutdown: watch::Receiver<bool>) {
+        let mut since = 0u64;
+        let region = self.inner.cfg.region.clone();
+        loop {
+            let path = format!("/v1/service/projects?region={region}&since={since}");
+            match self.request("GET", &path, None, Duration::from_secs(10)).await {
+                Ok(page) => {
+                    let items = page["items"].as_array().cloned().unwrap_or_default();
+                    if !items.is_empty() {
+                        let mut projects = self.inner.projects.write().unwrap();
+                        for item in items {
+                            match ProjectSettings::from_service(&item) {
+                                Ok(p) => {
+                                    projects.insert(p.project_id.clone(), Arc::new(p));
+                                }
+                                Err(e) => tracing::warn!(error = %e, "project settings skipped"),
+                            }
+                        }
+                    }
+                    let version = page["version"].as_u64().unwrap_or(since);
+                    if version != since || !self.inner.settings_synced.load(Ordering::Acquire) {
+                        since = version;
+                        self.inner.settings_synced.store(true, Ordering::Release);
+                        self.inner.settings_version.send_replace(version);
+                    }
+                }
+                Err(e) => tracing::warn!(error = %e, "project settings sync failed; keeping the last ones"),
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(self.inner.cfg.settings_interval) => {}
+                _ = shutdown.changed() => return,
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rfc3339_times_parse() {
+        assert_eq!(parse_time("1970-01-01T00:00:00Z"), Some(0));
+        assert_eq!(parse_time("2026-11-27T12:00:00.123Z"), Some(1_795_780_800));
+        assert_eq!(parse_time("2000-03-01T00:00:00Z"), Some(951_868_800));
+        assert_eq!(parse_time("nope"), None);
+    }
+
+    #[test]
+    fn revocations_match_sessions_tokens_and_users_issued_before() {
+        let c = |sub: &str, sid: &str, jti: &str, iat: i64| Claims {
+            sub: sub.into(),
+            sid: sid.into(),
+            jti: jti.into(),
+            iat,
+            exp: iat + 600,
+            iss: "x".into(),
+            tid: None,
+            region: "r".into(),
+            rb: vec![],
+        };
+        let mut r = Revocations::default();
+        r.sessions.insert("s1".into(), i64::MAX);
+        r.tokens.insert("j1".into(), i64::MAX);
+        r.users.insert("u1".into(), (1000, i64::MAX));
+        assert!(r.revokes(&c("u9", "s1", "j9", 5)));
+        assert!(r.revokes(&c("u9", "s9", "j1", 5)));
+        assert!(r.revokes(&c("u1", "s9", "j9", 1000)));
+        assert!(
+            !r.revokes(&c("u1", "s9", "j9", 1001)),
+            "a token issued after the user revocation is fine"
+        );
+        assert!(!r.revokes(&c("u2", "s2", "j2", 5)));
+        r.prune(i64::MAX);
+        assert!(!r.revokes(&c("u9", "s1", "j9", 5)));
+    }
+}

@@ -1,0 +1,15 @@
+//! Who may do what in the runtime.
+//!
+//! - [`policy`]: the permission matrix `policy/permissions.json`, shared with the control plane.
+//! - [`jwt`]: control-plane access tokens (ES256, JWKS).
+//! - [`control`]: the control plane's service API — keys, revocations, credential checks, project settings.
+//! - [`settings`]: project settings (limits, CORS, strict validation, diagnostics).
+
+pub mod control;
+pub mod jwt;
+pub mod policy;
+pub mod settings;
+
+pub use control::{AuthError, Control, ControlConfig, ControlError, Credential};
+pub use policy::{Binding, BindingScope, Policy, ProjectPath};
+pub use settings::{Cors, CorsGrant, Diagnostics, Limits, ProjectSettings};

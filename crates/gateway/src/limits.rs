@@ -1,0 +1,178 @@
+//! Per-project and per-tenant limits of API-step requests (FR-6): body size (413), request timeout (504) and
+//! concurrent requests (429), each error naming the limit; and CORS from the project's allowlist (FR-5).
+//! Limits come from the control plane (effective project value = min(tenant, project); the tenant's own value
+//! also bounds the sum over its projects); without one, the runtime's flags apply.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use cfp_access::{CorsGrant, ProjectSettings};
+
+use crate::error::ApiError;
+use crate::GatewayConfig;
+
+/// In-flight request counters per project and per tenant.
+#[derive(Default)]
+pub struct Gates {
+    projects: Mutex<HashMap<String, Arc<AtomicU32>>>,
+    tenants: Mutex<HashMap<String, Arc<AtomicU32>>>,
+}
+
+/// Holds one request slot of a project and of its tenant; released on drop.
+pub struct Permit {
+    held: Vec<Arc<AtomicU32>>,
+}
+
+impl Drop for Permit {
+    fn drop(&mut self) {
+        for c in &self.held {
+            c.fetch_sub(1, Ordering::AcqRel);
+        }
+    }
+}
+
+fn counter(map: &Mutex<HashMap<String, Arc<AtomicU32>>>, key: &str) -> Arc<AtomicU32> {
+    map.lock().unwrap().entry(key.to_string()).or_default().clone()
+}
+
+fn too_many(limit: &str, value: u32, whose: &str) -> ApiError {
+    ApiError::new(
+        StatusCode::TOO_MANY_REQUESTS,
+        "limit_exceeded",
+        format!("{limit} ({value}) of {whose} reached; retry shortly"),
+    )
+}
+
+impl Gates {
+    /// Takes a request slot, or answers 429 naming `maxConcurrentRequests` of the project or its tenant.
+    pub fn acquire(&self, settings: Option<&ProjectSettings>) -> Result<Permit, ApiError> {
+        let Some(s) = settings else {
+            return Ok(Permit { held: Vec::new() });
+        };
+        let mut permit = Permit {
+            held: Vec::with_capacity(2),
+        };
+        let checks = [
+            (
+                s.limits.max_concurrent_requests,
+                &self.projects,
+                &s.project_id,
+                format!("project `{}`", s.slug),
+            ),
+            (
+                s.tenant_limits.max_concurrent_requests,
+                &self.tenants,
+                &s.tenant_id,
+                "its tenant".to_string(),
+            ),
+        ];
+        for (limit, map, key, whose) in checks {
+            let Some(limit) = limit else { continue };
+            let c = counter(map, key);
+            if c.fetch_add(1, Ordering::AcqRel) >= limit {
+                c.fetch_sub(1, Ordering::AcqRel);
+                return Err(too_many("maxConcurrentRequests", limit, &whose));
+            }
+            permit.held.push(c);
+        }
+        Ok(permit)
+    }
+}
+
+/// The body limit of a request to the project, and the error when it is exceeded.
+pub fn body_limit(cfg: &GatewayConfig, settings: Option<&ProjectSettings>) -> usize {
+    settings
+        .and_then(|s| s.limits.max_body_bytes)
+        .map(|b| b as usize)
+        .unwrap_or(cfg.body_limit)
+}
+
+pub fn too_large(limit: usize) -> ApiError {
+    ApiError::new(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "body_too_large",
+        format!("the request body exceeds maxBodyBytes ({limit} bytes)"),
+    )
+}
+
+pub fn request_timeout(cfg: &GatewayConfig, settings: Option<&ProjectSettings>) -> Duration {
+    settings
+        .and_then(|s| s.limits.request_timeout_ms)
+        .map(Duration::from_millis)
+        .unwrap_or(cfg.request_timeout)
+}
+
+/// CORS headers for a response to `origin` (none when it is not allowlisted). Projects without settings (the
+/// runtime's own default project) send none: same-origin only.
+pub fn cors_headers(settings: Option<&ProjectSettings>, request: &HeaderMap, out: &mut HeaderMap) {
+    let Some(origin) = request.get(header::ORIGIN).and_then(|v| v.to_str().ok()) else {
+        return;
+    };
+    let Some(s) = settings else { return };
+    out.append(header::VARY, HeaderValue::from_static("Origin"));
+    match s.cors.grant(origin) {
+        CorsGrant::Denied => {}
+        CorsGrant::Any => {
+            out.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, HeaderValue::from_static("*"));
+        }
+        CorsGrant::Origin { credentials } => {
+            if let Ok(v) = HeaderValue::from_str(origin) {
+                out.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, v);
+                if credentials {
+                    out.insert(
+                        header::ACCESS_CONTROL_ALLOW_CREDENTIALS,
+                        HeaderValue::from_static("true"),
+                    );
+                }
+            }
+        }
+    }
+}
+
+/// Whether a request is a CORS preflight.
+pub fn is_preflight(method: &axum::http::Method, headers: &HeaderMap) -> bool {
+    method == axum::http::Method::OPTIONS
+        && headers.contains_key(header::ORIGIN)
+        && headers.contains_key(header::ACCESS_CONTROL_REQUEST_METHOD)
+}
+
+/// The answer to a preflight: 204 with the allowed method and headers when the origin is allowlisted and the
+/// project has a route for the method; 403 `cors_denied` otherwise (browsers then block the real request).
+pub fn preflight(
+    settings: Option<&ProjectSettings>,
+    request: &HeaderMap,
+    method_routed: bool,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let mut out = HeaderMap::new();
+    cors_headers(settings, request, &mut out);
+    if !out.contains_key(header::ACCESS_CONTROL_ALLOW_ORIGIN) || !method_routed {
+        let mut res = ApiError::new(
+            StatusCode::FORBIDDEN,
+            "cors_denied",
+            if method_routed {
+                "this origin is not in the project's CORS allowlist"
+            } else {
+                "no API step answers this method and path"
+            },
+        )
+        .into_response();
+        res.headers_mut().extend(out);
+        return res;
+    }
+    if let Some(m) = request.get(header::ACCESS_CONTROL_REQUEST_METHOD) {
+        out.insert(header::ACCESS_CONTROL_ALLOW_METHODS, m.clone());
+    }
+    if let Some(h) = request.get(header::ACCESS_CONTROL_REQUEST_HEADERS) {
+        out.insert(header::ACCESS_CONTROL_ALLOW_HEADERS, h.clone());
+    }
+    out.insert(header::ACCESS_CONTROL_MAX_AGE, HeaderValue::from_static("600"));
+    out.append(
+        header::VARY,
+        HeaderValue::from_static("Access-Control-Request-Method, Access-Control-Request-Headers"),
+    );
+    (StatusCode::NO_CONTENT, out).into_response()
+}
