@@ -7,6 +7,7 @@ import swagger from '@fastify/swagger'
 import Fastify, { type FastifyInstance } from 'fastify'
 import { installAuth } from './auth/authenticate.js'
 import { errorBodySchema, installErrorHandling } from './errors.js'
+import { installInputGuard } from './input-guard.js'
 import { authRoutes } from './routes/auth.js'
 import { credentialRoutes } from './routes/credentials.js'
 import { idpRoutes } from './routes/idps.js'
@@ -35,6 +36,7 @@ export async function buildApp(s: Services, opts: AppOptions = {}): Promise<Fast
     ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', useDefaults: true, allErrors: false } },
   })
   installErrorHandling(app)
+  installInputGuard(app)
   app.addSchema(errorBodySchema)
   await app.register(formbody)
   await app.register(swagger, {

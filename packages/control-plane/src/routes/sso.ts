@@ -76,7 +76,12 @@ export function ssoRoutes(app: FastifyInstance, s: Services): void {
         tags,
         public: true,
         params: idParams('idpId'),
-        querystring: { type: 'object', additionalProperties: { type: 'string' } },
+        // Named properties: without them the OpenAPI generator turned the schema's own keys into parameters.
+        querystring: {
+          type: 'object',
+          properties: Object.fromEntries(['code', 'state', 'iss', 'error', 'error_description', 'session_state'].map((k) => [k, { type: 'string' }])),
+          additionalProperties: { type: 'string' },
+        },
         response: { 200: tokenResponseSchema, 302: { type: 'null' } },
       }),
     },
