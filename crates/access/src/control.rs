@@ -41,7 +41,7 @@ pub struct ControlConfig {
 #[serde(rename_all = "camelCase")]
 pub struct Credential {
     pub id: String,
-    /// `apikey` or `worker`.
+    /// `api_key` or `worker`.
     pub kind: String,
     pub tenant_id: String,
     pub team_id: String,

@@ -120,7 +120,7 @@ pub async fn authenticate(
     };
     if given.starts_with("cfp_live_") {
         return match control.verify_credential(given).await {
-            Ok(Some(c)) if c.kind == "apikey" => Ok(Principal::ApiKey(Arc::new(c))),
+            Ok(Some(c)) if c.kind == "api_key" => Ok(Principal::ApiKey(Arc::new(c))),
             Ok(_) => Err(invalid_token("the API key is not valid (unknown, expired or revoked)")),
             Err(AuthError::Control(e)) => Err(unavailable(e)),
             Err(e) => Err(invalid_token(&e.to_string())),

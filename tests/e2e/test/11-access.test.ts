@@ -1,0 +1,292 @@
+/**
+ * The runtime enforces the control plane's identities (issue 4): a real control plane (in process, real HTTP
+ * port, seeded with two tenants in two regions, teams, projects and one user per role binding), the real
+ * `cfp-runtime` pointed at it (region eu, dev endpoints on, not dev mode), and real workers that connect with
+ * control-plane worker tokens.
+ *
+ * - every role × every runtime action × own / sibling / foreign-tenant / other-region project, at the HTTP level;
+ * - attacks: no token, forged, `alg: none`, a token of another region, a worker token as a bearer, an API key
+ *   on another project, revoked API keys and sessions (refused within 5 s), a worker token revoked;
+ * - settings from the control plane reach the runtime within 5 s: body limit (413), request timeout (504),
+ *   concurrent requests (429), CORS allowlist (preflight and responses), diagnostics switches.
+ */
+import { randomBytes } from 'node:crypto'
+import { readFileSync } from 'node:fs'
+import { join } from 'node:path'
+import pg from 'pg'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { createHarness, SERVICE_TOKEN, type Harness } from '../../../packages/control-plane/src/test-support/harness.js'
+import { seedWorld, type World } from '../../../packages/control-plane/src/test-support/world.js'
+import { ADMIN_DATABASE_URL, childEnv, FIXTURES, REPO_ROOT, runtimeBin, WORKER_MAIN } from '../src/env.js'
+import { Proc } from '../src/procs.js'
+import { copyProject, http, removeProject, sleep, waitFor } from '../src/util.js'
+
+interface Matrix {
+  actions: Record<string, { plane: string; diagnostic?: boolean }>
+  grants: Record<string, Record<string, string[]>>
+}
+const matrix: Matrix = JSON.parse(readFileSync(join(REPO_ROOT, 'policy', 'permissions.json'), 'utf8'))
+
+let h: Harness
+let w: World
+let runtime: Proc
+let base = ''
+const workers: Proc[] = []
+const schema = `rt_access_${randomBytes(4).toString('hex')}`
+let projectDir = ''
+
+const id = (node: string) => w.nodes[node]!.id as string
+const token = (actor: string) => w.byName(actor).token
+
+async function cp(method: string, path: string, actor: string, body?: unknown) {
+  const res = await h.request(method, path, { token: token(actor), ...(body !== undefined ? { body } : {}) })
+  if (res.status >= 300) throw new Error(`${method} ${path} as ${actor}: ${res.status} ${res.body}`)
+  return res.json as any
+}
+
+async function rt(path: string, init: RequestInit & { json?: unknown; bearer?: string; project?: string } = {}) {
+  const headers: Record<string, string> = { ...(init.headers as Record<string, string>) }
+  if (init.bearer) headers.authorization = `Bearer ${init.bearer}`
+  if (init.project) headers['x-cfp-project'] = init.project
+  return http(base + path, { ...init, headers })
+}
+
+function startWorker(project: string, workerToken: string): Proc {
+  const p = new Proc({
+    name: `worker ${project}`,
+    command: process.execPath,
+    args: [WORKER_MAIN, '--dir', projectDir, '--url', `${base.replace('http', 'ws')}/__cfp/worker`, '--token', workerToken],
+    cwd: projectDir,
+    env: childEnv(),
+  })
+  workers.push(p)
+  return p
+}
+
+beforeAll(async () => {
+  h = await createHarness({ listen: true })
+  w = await seedWorld(h)
+  const issuer = JSON.parse(Buffer.from(token('sys').split('.')[1]!, 'base64url').toString()).iss as string
+  runtime = new Proc({
+    name: 'cfp-runtime',
+    command: runtimeBin(),
+    args: [
+      '--listen', '127.0.0.1:0',
+      '--database-url', ADMIN_DATABASE_URL,
+      '--schema', schema,
+      '--control-plane-url', h.url,
+      '--control-plane-issuer', issuer,
+      '--service-token', SERVICE_TOKEN,
+      '--region', 'eu',
+      '--dev-endpoints',
+    ],
+    cwd: REPO_ROOT,
+    env: childEnv({ RUST_LOG: 'warn' }),
+  })
+  const ready = await runtime.waitForLine(/"ready":true/, 60_000)
+  base = `http://${JSON.parse(ready.text).addr}`
+  projectDir = copyProject(join(FIXTURES, 'access'))
+  for (const p of ['A1', 'A2']) {
+    const created = await cp('POST', `/v1/projects/${id(p)}/worker-tokens`, 't_admin', { name: `worker of ${p}` })
+    const worker = startWorker(p, created.token)
+    await worker.waitForLine(/registered \d+ steps/, 60_000)
+  }
+}, 180_000)
+
+afterAll(async () => {
+  for (const p of workers) await p.stop?.()
+  for (const p of workers) p.signal('SIGKILL')
+  runtime?.signal('SIGTERM')
+  await runtime?.exited
+  await h?.close()
+  const c = new pg.Client({ connectionString: ADMIN_DATABASE_URL })
+  await c.connect()
+  await c.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`)
+  await c.end()
+  if (projectDir) removeProject(projectDir)
+})
+
+/** The request that exercises one runtime action on a project. */
+function request(action: string, project: string): { path: string; init: RequestInit & { json?: unknown; project?: string } } {
+  switch (action) {
+    case 'step.invoke':
+      return { path: `/p/${project}/ping`, init: { method: 'POST', json: { id: 'rbac' } } }
+    case 'flow.read':
+      return { path: '/__cfp/api/steps', init: { project } }
+    case 'logs.read':
+      return { path: '/__cfp/api/logs?limit=1', init: { project } }
+    case 'traces.read':
+      return { path: '/__cfp/api/traces?limit=1', init: { project } }
+    case 'state.read':
+      return { path: '/__cfp/api/state', init: { project } }
+    case 'dlq.read':
+      return { path: '/__cfp/api/dlq', init: { project } }
+    case 'dlq.replay':
+      return { path: '/__cfp/api/dlq/999999', init: { method: 'DELETE', project } }
+    case 'emit':
+      return { path: '/__cfp/api/emit', init: { method: 'POST', json: { topic: 'nobody.listens', data: {} }, project } }
+    default:
+      throw new Error(`no runtime route for ${action}`)
+  }
+}
+
+/** Runtime actions with a route; `worker.connect` is a worker token's, never a role's (tested below). */
+const ROUTED = ['step.invoke', 'flow.read', 'logs.read', 'traces.read', 'state.read', 'dlq.read', 'dlq.replay', 'emit']
+
+/** Relation of an actor's binding node to a project node, or undefined when unrelated. */
+function relation(at: string, project: string): 'self' | 'ancestor' | undefined {
+  if (at === project) return 'self'
+  return w.nodes[project]!.ancestors.includes(at) ? 'ancestor' : undefined
+}
+
+describe('runtime enforcement of control-plane identities', () => {
+  it('serves API steps only to authenticated callers', async () => {
+    const res = await rt(`/p/${id('A1')}/ping`, { method: 'POST', json: { id: 'x' } })
+    expect(res.status).toBe(401)
+    expect(res.json.error.code).toBe('unauthenticated')
+  })
+
+  it('checks every role × runtime action on own, sibling, foreign-tenant and other-region projects', async () => {
+    // Diagnostic actions also need the project's switches: on for A1 only.
+    await cp('PUT', `/v1/projects/${id('A1')}/diagnostics`, 't_admin', { emit: true, stateWrite: true, dlqReplay: true, stepSource: true })
+    await waitFor('diagnostics switched on in the runtime', async () => {
+      const res = await rt('/__cfp/api/dlq/999999', { method: 'DELETE', bearer: token('t_admin'), project: id('A1') })
+      return res.status === 404 && res.json.error.message.includes('dead letter')
+    }, { timeoutMs: 5_000 })
+    expect(ROUTED.sort()).toEqual(Object.keys(matrix.actions).filter((a) => matrix.actions[a]!.plane === 'runtime' && a !== 'worker.connect' && a !== 'state.write' && a !== 'step.source.read').sort())
+    const failures: string[] = []
+    let checked = 0
+    for (const actor of w.actors) {
+      for (const target of ['A1', 'A2', 'B1', 'C1']) {
+        for (const action of ROUTED) {
+          const { path, init } = request(action, id(target))
+          const res = await rt(path, { ...init, bearer: actor.token })
+          checked++
+          const rel = relation(actor.at, target)
+          // C1 lives in region us: a runtime of eu knows no such project.
+          let expected: number
+          if (target === 'C1' || !rel) expected = 404
+          else if (!(matrix.grants[actor.role]?.[action] ?? []).includes(rel)) expected = 403
+          else if (matrix.actions[action]!.diagnostic && target !== 'A1') expected = 403 // switch off on A2/B1
+          else if (action === 'step.invoke' && target === 'B1') expected = 404 // allowed, but no worker hosts B1
+          else expected = action === 'dlq.replay' ? 404 : action === 'emit' || action === 'step.invoke' ? 202 : 200
+          const allowed404 = expected === 404 && /dead letter|no API step/.test(res.json?.error?.message ?? '')
+          const refused404 = expected === 404 && res.json?.error?.message?.includes('no project')
+          const ok = res.status === expected && (expected !== 404 || (rel && target !== 'C1' ? allowed404 : refused404))
+          if (!ok) failures.push(`${actor.name} (${actor.role}@${actor.at}) ${action} on ${target}: ${res.status} ${JSON.stringify(res.json)} (expected ${expected})`)
+        }
+      }
+    }
+    expect(failures).toEqual([])
+    expect(checked).toBe(w.actors.length * 4 * ROUTED.length)
+  }, 180_000)
+
+  it('refuses forged, alg:none, other-region and worker tokens with a JSON error and no detail', async () => {
+    const good = token('p_editor')
+    const [header, payload] = good.split('.')
+    const claims = JSON.parse(Buffer.from(payload!, 'base64url').toString())
+    const forgedPayload = Buffer.from(JSON.stringify({ ...claims, rb: [{ role: 'system_admin', scope: {} }] })).toString('base64url')
+    const forged = `${header}.${forgedPayload}.${good.split('.')[2]}`
+    const none = `${Buffer.from(JSON.stringify({ alg: 'none', typ: 'at+jwt', kid: JSON.parse(Buffer.from(header!, 'base64url').toString()).kid })).toString('base64url')}.${forgedPayload}.`
+    const wt = await cp('POST', `/v1/projects/${id('A1')}/worker-tokens`, 't_admin', { name: 'not a bearer' })
+    for (const [label, bearer] of [['forged', forged], ['alg none', none], ['garbage', 'abc.def.ghi'], ['worker token', wt.token], ['unknown API key', `cfp_live_abcdefghij_${'x'.repeat(40)}`]] as const) {
+      const res = await rt(`/p/${id('A1')}/ping`, { method: 'POST', json: { id: 'x' }, bearer })
+      expect(res.status, label).toBe(401)
+      expect(res.json.error.code, label).toBe('invalid_token')
+      expect(res.text, label).not.toMatch(/stack|sql|panick/i)
+    }
+    // A token of the us region (an admin of tenant T2) is refused by the eu runtime, whatever project it names.
+    const [u] = await h.sql("INSERT INTO users (email, display_name) VALUES ('t2-admin@example.test', 't2') RETURNING id")
+    await h.sql('INSERT INTO memberships (tenant_id, user_id) VALUES ($1, $2)', [id('T2'), u.id])
+    await h.sql("INSERT INTO role_bindings (user_id, role, scope_kind, tenant_id) VALUES ($1, 'tenant_admin', 'tenant', $2)", [u.id, id('T2')])
+    const us = await h.login(u.id, id('T2'))
+    for (const p of ['C1', 'A1']) {
+      const res = await rt('/__cfp/api/steps', { bearer: us.access, project: id(p) })
+      expect(res.status, p).toBe(401)
+    }
+  })
+
+  it('keeps projects apart: an API key of A1 never reaches A2, and state written in A1 is invisible in A2', async () => {
+    const key = await cp('POST', `/v1/projects/${id('A1')}/apikeys`, 't_admin', { name: 'client', role: 'project_editor' })
+    const pingId = `iso-${randomBytes(3).toString('hex')}`
+    const ok = await rt(`/p/${id('A1')}/ping`, { method: 'POST', json: { id: pingId }, bearer: key.token })
+    expect(ok.status).toBe(202)
+    const other = await rt(`/p/${id('A2')}/ping`, { method: 'POST', json: { id: pingId }, bearer: key.token })
+    expect(other.status).toBe(404)
+    const viaHeader = await rt('/__cfp/api/state', { bearer: key.token, project: id('A2') })
+    expect(viaHeader.status).toBe(404)
+    const stateOf = async (p: string) => (await rt('/__cfp/api/state/pongs', { bearer: token('t_admin'), project: id(p) })).json
+    await waitFor('the ping stored in A1', async () => (await stateOf('A1')).items?.some((i: any) => i.key === pingId), { timeoutMs: 10_000 })
+    expect((await stateOf('A2')).items?.some((i: any) => i.key === pingId) ?? false).toBe(false)
+  })
+
+  it('refuses a revoked API key and a logged-out session within 5 s', async () => {
+    const key = await cp('POST', `/v1/projects/${id('A1')}/apikeys`, 't_admin', { name: 'short-lived', role: 'project_viewer' })
+    expect((await rt('/__cfp/api/steps', { bearer: key.token })).status).toBe(200)
+    await cp('DELETE', `/v1/projects/${id('A1')}/apikeys/${key.credential.id}`, 't_admin')
+    const revokedAt = Date.now()
+    await waitFor('API key refused', async () => (await rt('/__cfp/api/steps', { bearer: key.token })).status === 401, { timeoutMs: 5_000 })
+    const keyLatency = Date.now() - revokedAt
+
+    const session = await h.login(w.byName('p_viewer').userId, id('T1'))
+    expect((await rt('/__cfp/api/steps', { bearer: session.access, project: id('A1') })).status).toBe(200)
+    const out = await h.request('POST', '/v1/auth/logout', { token: session.access })
+    expect(out.status).toBe(200)
+    const loggedOutAt = Date.now()
+    await waitFor('session refused', async () => (await rt('/__cfp/api/steps', { bearer: session.access, project: id('A1') })).status === 401, { timeoutMs: 5_000 })
+    console.log(`revocation reached the runtime: API key ${keyLatency} ms, session ${Date.now() - loggedOutAt} ms`)
+  })
+
+  it('applies limits from the control plane within 5 s and names them', async () => {
+    const a1 = id('A1')
+    await cp('PUT', `/v1/projects/${a1}/limits`, 't_admin', { maxBodyBytes: 64, requestTimeoutMs: 300, maxConcurrentRequests: 1 })
+    await waitFor('body limit applied', async () => {
+      const res = await rt(`/p/${a1}/ping`, { method: 'POST', json: { id: 'x'.repeat(100) }, bearer: token('p_admin') })
+      return res.status === 413 && res.json.error.message.includes('maxBodyBytes (64 bytes)')
+    }, { timeoutMs: 5_000 })
+    const slow = await rt(`/p/${a1}/slow?ms=1500`, { bearer: token('p_admin') })
+    expect(slow.status).toBe(504)
+    expect(slow.json.error.message).toContain('requestTimeoutMs 300')
+    const [first, second] = await Promise.all([
+      rt(`/p/${a1}/slow?ms=250`, { bearer: token('p_admin') }),
+      sleep(50).then(() => rt(`/p/${a1}/slow?ms=0`, { bearer: token('p_admin') })),
+    ])
+    expect(first.status).toBe(200)
+    expect(second.status).toBe(429)
+    expect(second.json.error).toMatchObject({ code: 'limit_exceeded' })
+    expect(second.json.error.message).toContain('maxConcurrentRequests (1)')
+    // A2 is untouched by A1's limits.
+    expect((await rt(`/p/${id('A2')}/ping`, { method: 'POST', json: { id: 'y'.repeat(100) }, bearer: token('t_admin') })).status).toBe(202)
+    await cp('PUT', `/v1/projects/${a1}/limits`, 't_admin', {})
+  })
+
+  it('answers CORS from the project allowlist: exact origins, credentials only when allowed', async () => {
+    const a1 = id('A1')
+    await cp('PUT', `/v1/projects/${a1}/cors`, 't_admin', { allowedOrigins: ['https://app.example'], allowCredentials: true })
+    const preflight = (origin: string) =>
+      rt(`/p/${a1}/ping`, { method: 'OPTIONS', headers: { origin, 'access-control-request-method': 'POST', 'access-control-request-headers': 'authorization, content-type' } })
+    await waitFor('CORS allowlist applied', async () => (await preflight('https://app.example')).status === 204, { timeoutMs: 5_000 })
+    const ok = await preflight('https://app.example')
+    expect(ok.headers.get('access-control-allow-origin')).toBe('https://app.example')
+    expect(ok.headers.get('access-control-allow-credentials')).toBe('true')
+    expect(ok.headers.get('access-control-allow-methods')).toBe('POST')
+    const evil = await preflight('https://evil.example')
+    expect(evil.status).toBe(403)
+    expect(evil.headers.get('access-control-allow-origin')).toBeNull()
+    const real = await rt(`/p/${a1}/ping`, { method: 'POST', json: { id: 'cors' }, bearer: token('p_admin'), headers: { origin: 'https://app.example' } })
+    expect(real.status).toBe(202)
+    expect(real.headers.get('access-control-allow-origin')).toBe('https://app.example')
+    expect(real.headers.get('vary')).toMatch(/origin/i)
+    const denied = await rt(`/p/${a1}/ping`, { method: 'POST', json: { id: 'cors' }, bearer: token('p_admin'), headers: { origin: 'https://evil.example' } })
+    expect(denied.headers.get('access-control-allow-origin')).toBeNull()
+  })
+
+  it('drops a worker whose token is revoked and refuses it on reconnect', async () => {
+    const created = await cp('POST', `/v1/projects/${id('A2')}/worker-tokens`, 't_admin', { name: 'to revoke' })
+    const worker = startWorker('A2-extra', created.token)
+    await worker.waitForLine(/registered \d+ steps/, 60_000)
+    const from = worker.lines.length
+    await cp('DELETE', `/v1/projects/${id('A2')}/worker-tokens/${created.credential.id}`, 't_admin')
+    await worker.waitForLine(/revoked|not valid|unauthenticated/i, 10_000, from)
+  })
+})
