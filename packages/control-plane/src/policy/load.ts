@@ -23,7 +23,11 @@ export function findPolicyFile(start = dirname(fileURLToPath(import.meta.url))):
 }
 
 export function loadPolicy(file = process.env.CFP_POLICY_FILE || findPolicyFile()): Policy {
-  const raw = JSON.parse(readFileSync(file, 'utf8')) as unknown
+  // Null-prototype objects: request input indexes these maps (roles, actions, grants), and a plain object
+  // would answer `constructor` or `toString` with Object.prototype's members instead of undefined.
+  const raw = JSON.parse(readFileSync(file, 'utf8'), (_key, value: unknown) =>
+    value !== null && typeof value === 'object' && !Array.isArray(value) ? Object.assign(Object.create(null), value) : value,
+  ) as unknown
   const schemaFile = join(dirname(file), 'permissions.schema.json')
   const schema = JSON.parse(readFileSync(schemaFile, 'utf8')) as object
   const ajv = new Ajv2020({ allErrors: true, strict: false })
