@@ -28,6 +28,7 @@ pub struct Delivery {
 pub enum PendingKind {
     Api {
         reply: oneshot::Sender<Result<WorkerResult, InvokeError>>,
+        trace_id: String,
     },
     Queue(Delivery),
 }
@@ -73,6 +74,22 @@ pub enum InvokeError {
     ShuttingDown,
     #[error(transparent)]
     Store(#[from] StoreError),
+}
+
+/// A successful result whose emits failed strict validation: the attempt fails and is not retried (the same
+/// code would emit the same data again); nothing it emitted is published.
+fn rejected_emit(problem: String) -> WorkerResult {
+    WorkerResult {
+        ok: false,
+        output: None,
+        emits: Vec::new(),
+        error: Some(WorkerError {
+            message: format!("emit rejected by strict validation: {problem}"),
+            name: Some("EmitValidationError".into()),
+            retriable: Some(false),
+            ..Default::default()
+        }),
+    }
 }
 
 /// Converts a handler's emits into events with deterministic ids.
@@ -212,9 +229,19 @@ impl Engine {
             }
             return;
         }
+        let mut result = result;
+        if result.ok {
+            let trace = match &p.kind {
+                PendingKind::Queue(d) => d.trace_id.clone(),
+                PendingKind::Api { trace_id, .. } => trace_id.clone(),
+            };
+            if let Err(problem) = self.check_emits(&p.scope, &p.step, &trace, &result.emits) {
+                result = rejected_emit(problem);
+            }
+        }
         self.record_span(&p, result.ok, result.error.as_ref());
         match p.kind {
-            PendingKind::Api { reply } => {
+            PendingKind::Api { reply, .. } => {
                 let _ = reply.send(Ok(result));
             }
             PendingKind::Queue(d) if result.ok => {
@@ -356,7 +383,10 @@ impl Engine {
             step: step.to_string(),
             deadline: Instant::now() + timeout,
             timeout_ms,
-            kind: PendingKind::Api { reply: tx },
+            kind: PendingKind::Api {
+                reply: tx,
+                trace_id: trace_id.to_string(),
+            },
         };
         if !self.start_invocation(worker, frame, pending) {
             return Err(InvokeError::WorkerGone(step.to_string()));
@@ -396,7 +426,7 @@ pub(crate) fn fail_worker_invocations(engine: &Engine, worker: WorkerId) {
         };
         engine.record_span(&p, false, Some(&error));
         match p.kind {
-            PendingKind::Api { reply } => {
+            PendingKind::Api { reply, .. } => {
                 let _ = reply.send(Err(InvokeError::WorkerGone(p.step)));
             }
             PendingKind::Queue(d) => {
@@ -457,7 +487,7 @@ pub(crate) async fn deadline_watch(engine: Engine) {
             };
             engine.record_span(&p, false, Some(&error));
             match p.kind {
-                PendingKind::Api { reply } => {
+                PendingKind::Api { reply, .. } => {
                     let _ = reply.send(Err(InvokeError::Timeout {
                         step: p.step,
                         ms: p.timeout_ms,

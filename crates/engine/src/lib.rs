@@ -66,6 +66,9 @@ pub struct EngineConfig {
     /// Logs and spans are kept this long.
     pub observability_retention_s: u64,
     pub default_worker_capacity: u32,
+    /// Strict event validation for projects without their own setting: an emit whose data fails the topic's
+    /// schema fails the handler (off: a warning in the logs).
+    pub strict_validation: bool,
 }
 
 impl Default for EngineConfig {
@@ -82,6 +85,7 @@ impl Default for EngineConfig {
             done_retention_s: 24 * 3600,
             observability_retention_s: 7 * 24 * 3600,
             default_worker_capacity: 256,
+            strict_validation: false,
         }
     }
 }
@@ -117,6 +121,8 @@ pub(crate) struct Inner {
     pub unwritten: std::sync::atomic::AtomicUsize,
     pub shutdown: watch::Sender<bool>,
     pub tasks: Mutex<Vec<JoinHandle<()>>>,
+    /// Per-project strict validation (from the control plane); absent: `cfg.strict_validation`.
+    pub strict: std::sync::RwLock<HashMap<Scope, bool>>,
 }
 
 impl Engine {
@@ -140,6 +146,7 @@ impl Engine {
                 others_alive: Default::default(),
                 shutdown,
                 tasks: Mutex::new(Vec::new()),
+                strict: Default::default(),
             }),
         };
         let tasks = vec![
@@ -173,6 +180,78 @@ impl Engine {
     /// Turns true when shutdown starts (the stream service closes its clients then).
     pub fn shutdown_signal(&self) -> watch::Receiver<bool> {
         self.inner.shutdown.subscribe()
+    }
+
+    /// Sets a project's strict-validation switch (`None`: the runtime's default).
+    pub fn set_strict_validation(&self, scope: &Scope, strict: Option<bool>) {
+        let mut map = self.inner.strict.write().unwrap();
+        match strict {
+            Some(v) => map.insert(scope.clone(), v),
+            None => map.remove(scope),
+        };
+    }
+
+    pub fn strict_validation(&self, scope: &Scope) -> bool {
+        self.inner
+            .strict
+            .read()
+            .unwrap()
+            .get(scope)
+            .copied()
+            .unwrap_or(self.inner.cfg.strict_validation)
+    }
+
+    /// Checks an event's data against the input schema of every step of the project subscribed to the topic.
+    /// `Err` names the subscriber and the failing field.
+    pub fn check_event(&self, scope: &Scope, topic: &str, data: &Value) -> Result<(), String> {
+        let reg = self.inner.reg.lock().unwrap();
+        let Some(project) = reg.projects.get(scope) else {
+            return Ok(());
+        };
+        let mut subscribers: Vec<&StepManifest> = project
+            .manifests
+            .values()
+            .filter(|m| m.subscribes.iter().any(|t| t == topic) && m.input.is_some())
+            .collect();
+        subscribers.sort_by(|a, b| a.name.cmp(&b.name));
+        for m in subscribers {
+            if let Some(schema) = &m.input {
+                cfp_protocol::schema::check(schema, data, "data")
+                    .map_err(|e| format!("event `{topic}` does not match the input schema of `{}`: {e}", m.name))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Checks a handler's emits: with strict validation the first failure is returned (the attempt fails,
+    /// not retried); otherwise each failure becomes a warning in the project's logs.
+    pub(crate) fn check_emits(
+        &self,
+        scope: &Scope,
+        step: &str,
+        trace_id: &str,
+        emits: &[cfp_protocol::Emit],
+    ) -> Result<(), String> {
+        if emits.is_empty() {
+            return Ok(());
+        }
+        let strict = self.strict_validation(scope);
+        for e in emits {
+            if let Err(problem) = self.check_event(scope, &e.topic, &e.data) {
+                if strict {
+                    return Err(problem);
+                }
+                self.system_log(
+                    scope,
+                    "warn",
+                    step,
+                    trace_id,
+                    format!("{problem} (strict validation is off: delivered anyway)"),
+                    None,
+                );
+            }
+        }
+        Ok(())
     }
 
     /// The project a worker token is bound to, compared in constant time.

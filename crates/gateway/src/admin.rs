@@ -53,13 +53,23 @@ async fn emit(
     }
     let trace_id = uuid::Uuid::new_v4().to_string();
     let scope = &access.scope;
+    let mut warning = None;
+    if let Err(problem) = app.engine.check_event(scope, &body.topic, &body.data) {
+        if app.engine.strict_validation(scope) {
+            return Err(ApiError::bad_request("invalid_event", problem));
+        }
+        warning = Some(format!("{problem} (strict validation is off: delivered anyway)"));
+    }
     let event_id = app
         .engine
         .emit(scope, &body.topic, body.data, body.message_group_id, trace_id.clone())
         .await?;
     Ok((
         StatusCode::ACCEPTED,
-        Json(json!({ "eventId": event_id, "traceId": trace_id })),
+        Json(match warning {
+            Some(w) => json!({ "eventId": event_id, "traceId": trace_id, "warning": w }),
+            None => json!({ "eventId": event_id, "traceId": trace_id }),
+        }),
     ))
 }
 

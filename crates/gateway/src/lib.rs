@@ -82,7 +82,27 @@ pub struct AppState {
     pub gates: Arc<limits::Gates>,
 }
 
+/// Keeps the engine's per-project switches (strict validation) in step with the control plane's settings.
+fn follow_settings(engine: Engine, control: cfp_access::Control) {
+    let mut changes = control.settings_changes();
+    let mut shutdown = engine.shutdown_signal();
+    tokio::spawn(async move {
+        loop {
+            for p in control.projects() {
+                engine.set_strict_validation(&Scope::new(&p.tenant_id, &p.project_id), p.strict_validation);
+            }
+            tokio::select! {
+                r = changes.changed() => if r.is_err() { return },
+                _ = shutdown.changed() => return,
+            }
+        }
+    });
+}
+
 pub fn router(engine: Engine, cfg: GatewayConfig) -> Router {
+    if let Some(control) = &cfg.control {
+        follow_settings(engine.clone(), control.clone());
+    }
     let state = AppState {
         streams: streams_ws::start_streams(&engine, &cfg),
         engine,

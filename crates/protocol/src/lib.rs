@@ -10,6 +10,7 @@
 pub mod errors;
 pub mod frames;
 pub mod manifest;
+pub mod schema;
 
 pub use errors::ErrorBody;
 pub use frames::{

@@ -84,6 +84,7 @@ async fn run(opts: Options) -> Result<()> {
             .map(|(t, te, p)| (t.clone(), Scope::new(te, p)))
             .collect(),
         retry_base_ms: opts.retry_base_ms,
+        strict_validation: opts.strict_validation,
         ..EngineConfig::default()
     };
     if engine_cfg.worker_tokens.is_empty() && opts.control_plane_url.is_none() {

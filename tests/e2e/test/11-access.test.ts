@@ -281,6 +281,34 @@ describe('runtime enforcement of control-plane identities', () => {
     expect(denied.headers.get('access-control-allow-origin')).toBeNull()
   })
 
+  it('validates events against the topic schema: a warning when lenient, refused naming the field when strict', async () => {
+    const a1 = id('A1')
+    const bad = await rt(`/p/${a1}/ping`, { method: 'POST', json: { id: 42 }, bearer: token('p_editor') })
+    expect(bad.status).toBe(202)
+    const trace = bad.headers.get('x-trace-id')
+    await waitFor('the lenient warning in the logs', async () => {
+      const logs = (await rt(`/__cfp/api/logs?traceId=${trace}`, { bearer: token('p_editor'), project: a1 })).json.logs as any[]
+      return logs.some((l) => l.level === 'warn' && l.msg.includes('data.id: expected string, got integer'))
+    }, { timeoutMs: 5_000 })
+    const lenientEmit = await rt('/__cfp/api/emit', { method: 'POST', json: { topic: 'ping.received', data: { id: 7 } }, bearer: token('p_editor'), project: a1 })
+    expect(lenientEmit.status).toBe(202)
+    expect(lenientEmit.json.warning).toContain('data.id')
+
+    await cp('PUT', `/v1/projects/${a1}/validation`, 't_admin', { strict: true })
+    await waitFor('strict validation applied', async () => {
+      const res = await rt('/__cfp/api/emit', { method: 'POST', json: { topic: 'ping.received', data: { id: 7 } }, bearer: token('p_editor'), project: a1 })
+      return res.status === 400 && res.json.error.code === 'invalid_event' && res.json.error.message.includes('data.id: expected string, got integer')
+    }, { timeoutMs: 5_000 })
+    const refused = await rt(`/p/${a1}/ping`, { method: 'POST', json: { id: 42 }, bearer: token('p_editor') })
+    expect(refused.status).toBe(500)
+    expect(refused.json.error.message).toContain('emit rejected by strict validation')
+    expect(refused.json.error.message).toContain('data.id: expected string, got integer')
+    expect((await rt(`/p/${a1}/ping`, { method: 'POST', json: { id: 'fine' }, bearer: token('p_editor') })).status).toBe(202)
+    // Another project keeps the runtime's default (lenient).
+    expect((await rt(`/p/${id('A2')}/ping`, { method: 'POST', json: { id: 42 }, bearer: token('t_admin') })).status).toBe(202)
+    await cp('PUT', `/v1/projects/${a1}/validation`, 't_admin', { strict: false })
+  })
+
   it('drops a worker whose token is revoked and refuses it on reconnect', async () => {
     const created = await cp('POST', `/v1/projects/${id('A2')}/worker-tokens`, 't_admin', { name: 'to revoke' })
     const worker = startWorker('A2-extra', created.token)
