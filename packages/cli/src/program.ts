@@ -52,8 +52,14 @@ export function buildProgram(exit: (code: number) => void = (code) => process.ex
     .addOption(new Option('-d, --dir <dir>', 'project directory').default('.'))
     .option('--no-types', 'do not refresh types.d.ts on start')
     .option('--verbose', 'show PostgreSQL routine log lines too')
-    .action(async (opts: { port: number; host: string; dir: string; types: boolean; verbose?: boolean }) => {
-      exit(await runDev({ port: opts.port, host: opts.host, dir: opts.dir, generateTypes: opts.types, verbose: opts.verbose }, io))
+    .option('--require-auth', 'enforce what production enforces: no loopback trust, every request needs a token (or set CFP_REQUIRE_AUTH=true)')
+    .action(async (opts: { port: number; host: string; dir: string; types: boolean; verbose?: boolean; requireAuth?: boolean }) => {
+      exit(
+        await runDev(
+          { port: opts.port, host: opts.host, dir: opts.dir, generateTypes: opts.types, verbose: opts.verbose, requireAuth: opts.requireAuth },
+          io,
+        ),
+      )
     })
 
   program

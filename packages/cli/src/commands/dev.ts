@@ -28,6 +28,8 @@ export interface DevOptions {
   generateTypes?: boolean
   /** Forward PostgreSQL's routine log lines too. */
   verbose?: boolean
+  /** No loopback trust: the runtime enforces what production enforces (CFP_REQUIRE_AUTH=true does the same). */
+  requireAuth?: boolean
   /**
    * Deadlines for stopping each child (ms): worker 10 s, runtime 20 s (its own drain deadline,
    * CFP_SHUTDOWN_TIMEOUT_MS, is 10 s), PostgreSQL 10 s; then SIGKILL.
@@ -211,6 +213,9 @@ export class DevSession {
         CFP_WORKER_TOKEN: workerToken,
         CFP_ADMIN_TOKEN: adminToken,
         CFP_DEV: 'true',
+        // Dev endpoints (emit, DLQ operations) stay on in dev, still role-checked under --require-auth.
+        ...(process.env.CFP_DEV_ENDPOINTS === undefined ? { CFP_DEV_ENDPOINTS: 'true' } : {}),
+        ...(this.opts.requireAuth ? { CFP_REQUIRE_AUTH: 'true' } : {}),
         CFP_DATA_DIR: join(this.dir, '.cfp', 'data'),
         CFP_LAYOUT_FILE: join(this.dir, 'motia-workbench.json'),
         ...(this.workbenchDir ? { CFP_WORKBENCH_DIR: this.workbenchDir } : {}),
@@ -402,7 +407,9 @@ export class DevSession {
       `  Project    ${this.dir}`,
       `  Database   ${info.embedded ? `embedded PostgreSQL in ${join(this.dir, '.cfp', 'pg')} (${redactUrl(info.databaseUrl)})` : `DATABASE_URL ${redactUrl(info.databaseUrl)}`}`,
       `  Runtime    ${info.runtimeBinary} (${runtimeSource})`,
-      `  Identity   requests from loopback (127.0.0.1, ::1) run as you, the local developer`,
+      this.opts.requireAuth || /^(true|1|yes)$/i.test(process.env.CFP_REQUIRE_AUTH ?? '')
+        ? `  Identity   --require-auth: every request needs a token, as in production (admin token in .cfp/dev.json)`
+        : `  Identity   requests from loopback (127.0.0.1, ::1) run as you, the local developer`,
     ]
     if (!LOOPBACK.has(this.opts.host)) {
       lines.push(`  Warning    listening on ${this.opts.host}: other machines can reach this server; they need a token`)
