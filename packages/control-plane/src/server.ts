@@ -42,6 +42,12 @@ export async function startControlPlane(options: Options, opts: StartOptions = {
     const address = app.server.address()
     const port = typeof address === 'object' && address ? address.port : options.port
     const url = `http://${options.host.includes(':') ? `[${options.host}]` : options.host}:${port}`
+    if (options.port === 0) {
+      // `--port 0`: the defaults derived from the port (setup link, SSO callbacks, token issuer) use the real one.
+      const placeholder = url.replace(/:\d+$/, ':0')
+      if (options.publicUrl === placeholder) options.publicUrl = url
+      if (options.issuer === placeholder) options.issuer = url
+    }
     const setupUrl = await prepareSetupLink(services)
     const timer = opts.maintenance === false ? undefined : setInterval(() => void maintenance(services, app), 60_000)
     timer?.unref()

@@ -32,7 +32,7 @@ export function createServices(options: Options, db: Db, clock: Clock, policy: P
     rotationInterval: options.keyRotationInterval,
     prepublish: options.keyPrepublish,
   })
-  const access = new AccessTokens(keys, clock, options.issuer, options.accessTokenTtl)
+  const access = new AccessTokens(keys, clock, () => options.issuer, options.accessTokenTtl)
   const revocations = new Revocations(db, clock)
   const sessions = new Sessions(db, clock, revocations, options.refreshTokenTtl)
   const credentials = new Credentials(db, clock, revocations)

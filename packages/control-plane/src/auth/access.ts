@@ -39,10 +39,15 @@ export class AccessTokens {
   constructor(
     private readonly keys: SigningKeys,
     private readonly clock: Clock,
-    private readonly issuer: string,
+    /** a function when the issuer is known only once the server listens (`--port 0` without `--public-url`) */
+    private readonly issuerOf: string | (() => string),
     private readonly ttl: number,
   ) {
     if (ttl > MAX_ACCESS_TTL) throw new Error('access tokens live at most 900 s')
+  }
+
+  private get issuer(): string {
+    return typeof this.issuerOf === 'string' ? this.issuerOf : this.issuerOf()
   }
 
   async issue(input: IssueInput): Promise<{ token: string; expiresIn: number; jti: string }> {
