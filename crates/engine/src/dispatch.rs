@@ -57,7 +57,8 @@ pub(crate) async fn run(engine: Engine, d: std::sync::Arc<Dispatcher>) {
             .unwrap_or(u32::MAX)
             .saturating_sub(d.inflight.load(Ordering::Acquire));
         let free = engine.inner().reg.lock().unwrap().free_slots(&d.scope, &d.step);
-        let want = limit.min(free).min(engine.config().claim_batch);
+        let (room, gates) = engine.inner().exec_limits.room(&d.scope);
+        let want = limit.min(free).min(engine.config().claim_batch).min(room);
         let mut claimed_full = false;
         if want > 0 {
             let lease_s = policy.visibility_timeout_s;
@@ -91,8 +92,12 @@ pub(crate) async fn run(engine: Engine, d: std::sync::Arc<Dispatcher>) {
         if claimed_full {
             continue;
         }
+        // Full project or tenant (maxConcurrentExecutions): also wake when one of their executions ends.
+        let [project_gate, tenant_gate] = &gates;
         tokio::select! {
             _ = d.notify.notified() => {}
+            _ = project_gate.freed.notified(), if room == 0 => {}
+            _ = tenant_gate.freed.notified(), if room == 0 => {}
             _ = tokio::time::sleep(engine.config().poll_interval) => {}
             _ = shutdown.changed() => {}
         }
@@ -129,8 +134,13 @@ async fn deliver(engine: &Engine, d: &Dispatcher, rows: Vec<Claimed>, cron: bool
             timeout_ms,
             input,
         };
+        let Ok(permit) = engine.inner().exec_limits.try_acquire(&d.scope) else {
+            unplaced.push(row.seq);
+            continue;
+        };
         let pending = Pending {
             span: None,
+            permit: Some(permit),
             worker,
             scope: d.scope.clone(),
             step: d.step.clone(),

@@ -46,6 +46,8 @@ pub struct SpanStart {
 pub struct Pending {
     /// Set by `start_invocation` from the invoke frame.
     pub span: Option<SpanStart>,
+    /// The execution's hold on its project's and tenant's `maxConcurrentExecutions`; released with the pending.
+    pub permit: Option<crate::limits::Permit>,
     pub worker: WorkerId,
     pub scope: Scope,
     pub step: String,
@@ -72,6 +74,8 @@ pub enum InvokeError {
     WorkerGone(String),
     #[error("the runtime is shutting down")]
     ShuttingDown,
+    #[error("maxConcurrentExecutions ({}) of {} reached; retry shortly", .0.limit, if .0.scope == "project" { "the project" } else { "its tenant" })]
+    LimitExceeded(crate::limits::LimitReached),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -363,6 +367,11 @@ impl Engine {
             .unwrap()
             .pick_worker(scope, step, false)
             .ok_or_else(|| InvokeError::NoWorker(step.to_string()))?;
+        let permit = self
+            .inner()
+            .exec_limits
+            .try_acquire(scope)
+            .map_err(InvokeError::LimitExceeded)?;
         let (tx, rx) = oneshot::channel();
         let id = format!("api-{}", uuid::Uuid::new_v4());
         let timeout_ms = timeout.as_millis() as u64;
@@ -378,6 +387,7 @@ impl Engine {
         };
         let pending = Pending {
             span: None,
+            permit: Some(permit),
             worker,
             scope: scope.clone(),
             step: step.to_string(),

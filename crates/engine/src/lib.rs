@@ -21,6 +21,7 @@ pub mod cron;
 pub mod dispatch;
 pub mod ids;
 pub mod invoke;
+pub mod limits;
 pub mod registry;
 pub mod routes;
 pub mod tasks;
@@ -123,6 +124,8 @@ pub(crate) struct Inner {
     pub tasks: Mutex<Vec<JoinHandle<()>>>,
     /// Per-project strict validation (from the control plane); absent: `cfg.strict_validation`.
     pub strict: std::sync::RwLock<HashMap<Scope, bool>>,
+    /// `maxConcurrentExecutions` per project and tenant.
+    pub exec_limits: limits::Limits,
 }
 
 impl Engine {
@@ -147,6 +150,7 @@ impl Engine {
                 shutdown,
                 tasks: Mutex::new(Vec::new()),
                 strict: Default::default(),
+                exec_limits: Default::default(),
             }),
         };
         let tasks = vec![
@@ -180,6 +184,11 @@ impl Engine {
     /// Turns true when shutdown starts (the stream service closes its clients then).
     pub fn shutdown_signal(&self) -> watch::Receiver<bool> {
         self.inner.shutdown.subscribe()
+    }
+
+    /// Sets `maxConcurrentExecutions` of a project and of its tenant (`None`: unlimited).
+    pub fn set_execution_limits(&self, scope: &Scope, project: Option<u32>, tenant: Option<u32>) {
+        self.inner.exec_limits.set(scope, project, tenant);
     }
 
     /// Sets a project's strict-validation switch (`None`: the runtime's default).

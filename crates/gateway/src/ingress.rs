@@ -27,6 +27,11 @@ pub async fn handle(State(app): State<AppState>, ConnectInfo(peer): ConnectInfo<
         Ok(r) => r,
         Err(e) => e.into_response(),
     };
+    if response.status() == StatusCode::TOO_MANY_REQUESTS {
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+    }
     // Errors carry CORS headers too, so an allowlisted page can read why it was refused.
     limits::cors_headers(cors.as_deref(), &origin_headers, response.headers_mut());
     response
@@ -183,6 +188,9 @@ async fn call_step(
                 ),
             ),
             InvokeError::ShuttingDown => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "shutting_down", e.to_string()),
+            InvokeError::LimitExceeded(_) => {
+                ApiError::new(StatusCode::TOO_MANY_REQUESTS, "limit_exceeded", e.to_string())
+            }
             InvokeError::Store(s) => s.into(),
         })?;
     let mut response = if result.ok {

@@ -82,14 +82,20 @@ pub struct AppState {
     pub gates: Arc<limits::Gates>,
 }
 
-/// Keeps the engine's per-project switches (strict validation) in step with the control plane's settings.
+/// Keeps the engine's per-project switches (strict validation, maxConcurrentExecutions) in step with the control plane's settings.
 fn follow_settings(engine: Engine, control: cfp_access::Control) {
     let mut changes = control.settings_changes();
     let mut shutdown = engine.shutdown_signal();
     tokio::spawn(async move {
         loop {
             for p in control.projects() {
-                engine.set_strict_validation(&Scope::new(&p.tenant_id, &p.project_id), p.strict_validation);
+                let scope = Scope::new(&p.tenant_id, &p.project_id);
+                engine.set_strict_validation(&scope, p.strict_validation);
+                engine.set_execution_limits(
+                    &scope,
+                    p.limits.max_concurrent_executions,
+                    p.tenant_limits.max_concurrent_executions,
+                );
             }
             tokio::select! {
                 r = changes.changed() => if r.is_err() { return },

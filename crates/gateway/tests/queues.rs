@@ -375,6 +375,54 @@ async fn concurrency_caps_deliveries_in_flight() {
 }
 
 #[tokio::test]
+async fn max_concurrent_executions_caps_a_project_s_deliveries() {
+    let rt = start(RuntimeOptions::default()).await;
+    let scope = cfp_store::Scope::new("default", "default");
+    // The step would take 8 at once; the project's maxConcurrentExecutions (from the control plane) says 3.
+    rt.engine.set_execution_limits(&scope, Some(3), None);
+    let steps = json!([
+        event_step("Wide", &["w"], &[], json!({"queue": {"concurrency": 8}})),
+        event_step("Other", &["o"], &[], json!({"queue": {"concurrency": 8}}))
+    ]);
+    let (w, _) = FakeWorker::connect(
+        &rt.ws_url(),
+        TOKEN,
+        steps,
+        handlers(vec![
+            ("Wide", Arc::new(|_: &Value| json!({"ok": true, "delay_ms": 80}))),
+            ("Other", Arc::new(|_: &Value| json!({"ok": true, "delay_ms": 80}))),
+        ]),
+    )
+    .await;
+    for i in 0..6 {
+        rt.engine
+            .emit(&scope, "w", json!({"i": i}), None, "t".into())
+            .await
+            .unwrap();
+        rt.engine
+            .emit(&scope, "o", json!({"i": i}), None, "t".into())
+            .await
+            .unwrap();
+    }
+    let done = || w.timeline.lock().unwrap().values().filter(|(_, e)| e.is_some()).count();
+    assert!(eventually(15, || done() == 12).await, "every delivery ran: {}", done());
+    let spans: Vec<_> = w
+        .timeline
+        .lock()
+        .unwrap()
+        .values()
+        .map(|(s, e)| (*s, e.unwrap()))
+        .collect();
+    let max_overlap = spans
+        .iter()
+        .map(|(s, _)| spans.iter().filter(|(s2, e2)| s2 <= s && s < e2).count())
+        .max()
+        .unwrap();
+    assert_eq!(max_overlap, 3, "both steps together stay within the project's limit");
+    rt.stop().await;
+}
+
+#[tokio::test]
 async fn delay_seconds_defers_delivery() {
     let rt = start(RuntimeOptions::default()).await;
     let steps = json!([event_step("Later", &["d"], &[], json!({"queue": {"delaySeconds": 1}}))]);

@@ -257,6 +257,27 @@ describe('runtime enforcement of control-plane identities', () => {
     expect(second.json.error.message).toContain('maxConcurrentRequests (1)')
     // A2 is untouched by A1's limits.
     expect((await rt(`/p/${id('A2')}/ping`, { method: 'POST', json: { id: 'y'.repeat(100) }, bearer: token('t_admin') })).status).toBe(202)
+
+    // maxConcurrentExecutions counts the project's step executions (API calls and deliveries).
+    await cp('PUT', `/v1/projects/${a1}/limits`, 't_admin', { maxConcurrentExecutions: 1 })
+    const concurrent = async (first: string, second: string) =>
+      Promise.all([
+        rt(first, { bearer: token('t_admin') }),
+        sleep(60).then(() => rt(second, { bearer: token('t_admin') })),
+      ])
+    await waitFor('maxConcurrentExecutions applied', async () => {
+      const [, b] = await concurrent(`/p/${a1}/slow?ms=300`, `/p/${a1}/slow?ms=0`)
+      return b.status === 429 && b.json.error.message.includes('maxConcurrentExecutions (1) of the project')
+    }, { timeoutMs: 5_000 })
+    await cp('PUT', `/v1/projects/${a1}/limits`, 't_admin', {})
+
+    // A tenant's own limit bounds the sum over its projects: A1 busy leaves no room for A2.
+    await cp('PUT', `/v1/tenants/${id('T1')}/limits`, 't_admin', { maxConcurrentRequests: 1 })
+    await waitFor('tenant maxConcurrentRequests applied', async () => {
+      const [a, b] = await concurrent(`/p/${a1}/slow?ms=300`, `/p/${id('A2')}/slow?ms=0`)
+      return a.status === 200 && b.status === 429 && b.json.error.message.includes('maxConcurrentRequests (1) of its tenant')
+    }, { timeoutMs: 5_000 })
+    await cp('PUT', `/v1/tenants/${id('T1')}/limits`, 't_admin', {})
     await cp('PUT', `/v1/projects/${a1}/limits`, 't_admin', {})
   })
 
