@@ -24,6 +24,10 @@ pub fn routes() -> Router<AppState> {
         .route("/traces/{trace_id}", get(trace))
         .route("/state", get(state_groups))
         .route("/state/{group}", get(state_group))
+        .route(
+            "/state/{group}/{key}",
+            axum::routing::put(state_put).delete(state_delete),
+        )
         .route("/layout", get(layout_get).put(layout_put))
         .route("/live", get(live))
 }
@@ -83,6 +87,50 @@ async fn state_group(
         .map(|(key, value)| json!({ "key": key, "value": value }))
         .collect();
     Ok(Json(json!({ "items": items })))
+}
+
+/// Edits one state value by hand (a diagnostic operation: `state.write`).
+async fn state_put(
+    (State(app), ConnectInfo(peer), headers, uri): Caller,
+    Path((group, key)): Path<(String, String)>,
+    body: Result<Json<Value>, axum::extract::rejection::JsonRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let access = crate::auth::access(&app, peer, &headers, uri.query(), "state.write").await?;
+    let Json(value) = body.map_err(|e| ApiError::bad_request("invalid_body", e.body_text()))?;
+    check_state_name("group", &group)?;
+    check_state_name("key", &key)?;
+    app.engine
+        .store()
+        .state_set(&access.scope, &group, &key, &value)
+        .await?;
+    tracing::info!(project = %access.scope.project, group, key, by = %access.principal.describe(), "state edited by hand");
+    Ok(Json(json!({ "group": group, "key": key, "value": value })))
+}
+
+async fn state_delete(
+    (State(app), ConnectInfo(peer), headers, uri): Caller,
+    Path((group, key)): Path<(String, String)>,
+) -> Result<Json<Value>, ApiError> {
+    let access = crate::auth::access(&app, peer, &headers, uri.query(), "state.write").await?;
+    match app.engine.store().state_delete(&access.scope, &group, &key).await? {
+        Some(old) => {
+            tracing::info!(project = %access.scope.project, group, key, by = %access.principal.describe(), "state deleted by hand");
+            Ok(Json(json!({ "deleted": { "group": group, "key": key, "value": old } })))
+        }
+        None => Err(ApiError::not_found(format!(
+            "no state value `{key}` in group `{group}`"
+        ))),
+    }
+}
+
+fn check_state_name(what: &str, name: &str) -> Result<(), ApiError> {
+    if name.is_empty() || name.len() > 512 || name.contains('\0') {
+        return Err(ApiError::bad_request(
+            "invalid_body",
+            format!("state {what} must be 1 to 512 characters without NUL"),
+        ));
+    }
+    Ok(())
 }
 
 fn layout_path(app: &AppState) -> Result<&std::path::Path, ApiError> {

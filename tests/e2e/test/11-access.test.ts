@@ -119,6 +119,8 @@ function request(action: string, project: string): { path: string; init: Request
       return { path: '/__cfp/api/traces?limit=1', init: { project } }
     case 'state.read':
       return { path: '/__cfp/api/state', init: { project } }
+    case 'state.write':
+      return { path: '/__cfp/api/state/rbac-probe/k', init: { method: 'PUT', json: { edited: true }, project } }
     case 'dlq.read':
       return { path: '/__cfp/api/dlq', init: { project } }
     case 'dlq.replay':
@@ -131,7 +133,7 @@ function request(action: string, project: string): { path: string; init: Request
 }
 
 /** Runtime actions with a route; `worker.connect` is a worker token's, never a role's (tested below). */
-const ROUTED = ['step.invoke', 'flow.read', 'logs.read', 'traces.read', 'state.read', 'dlq.read', 'dlq.replay', 'emit']
+const ROUTED = ['step.invoke', 'flow.read', 'logs.read', 'traces.read', 'state.read', 'state.write', 'dlq.read', 'dlq.replay', 'emit']
 
 /** Relation of an actor's binding node to a project node, or undefined when unrelated. */
 function relation(at: string, project: string): 'self' | 'ancestor' | undefined {
@@ -153,7 +155,7 @@ describe('runtime enforcement of control-plane identities', () => {
       const res = await rt('/__cfp/api/dlq/999999', { method: 'DELETE', bearer: token('t_admin'), project: id('A1') })
       return res.status === 404 && res.json.error.message.includes('dead letter')
     }, { timeoutMs: 5_000 })
-    expect(ROUTED.sort()).toEqual(Object.keys(matrix.actions).filter((a) => matrix.actions[a]!.plane === 'runtime' && a !== 'worker.connect' && a !== 'state.write' && a !== 'step.source.read').sort())
+    expect(ROUTED.sort()).toEqual(Object.keys(matrix.actions).filter((a) => matrix.actions[a]!.plane === 'runtime' && a !== 'worker.connect' && a !== 'step.source.read').sort())
     const failures: string[] = []
     let checked = 0
     for (const actor of w.actors) {
