@@ -6,7 +6,7 @@ import formbody from '@fastify/formbody'
 import swagger from '@fastify/swagger'
 import Fastify, { type FastifyInstance } from 'fastify'
 import { installAuth } from './auth/authenticate.js'
-import { errorBodySchema, installErrorHandling } from './errors.js'
+import { clientErrorHandler, errorBodySchema, frameworkErrors, installErrorHandling } from './errors.js'
 import { installInputGuard } from './input-guard.js'
 import { authRoutes } from './routes/auth.js'
 import { credentialRoutes } from './routes/credentials.js'
@@ -33,6 +33,8 @@ export async function buildApp(s: Services, opts: AppOptions = {}): Promise<Fast
     logger: opts.logger ?? (s.options.logLevel === 'silent' ? false : { level: s.options.logLevel }),
     bodyLimit: s.options.bodyLimit,
     trustProxy: false,
+    frameworkErrors,
+    clientErrorHandler,
     ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', useDefaults: true, allErrors: false } },
   })
   installErrorHandling(app)

@@ -3,6 +3,7 @@
  * Codes are stable (docs/control-plane.md lists them); 5xx bodies are generic, details go to the log with
  * the request id.
  */
+import type { Socket } from 'node:net'
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 
 export type ErrorCode =
@@ -83,4 +84,38 @@ export function installErrorHandling(app: FastifyInstance): void {
     return send(reply, 500, 'internal', `internal error (request ${request.id})`)
   })
   app.setNotFoundHandler((_request, reply) => send(reply, 404, 'not_found', 'no such route'))
+}
+
+/**
+ * Errors the router raises before any route or hook runs (Fastify's `frameworkErrors` option): a path
+ * parameter over the router's length limit (414) or a malformed percent-encoding (400). Without it they
+ * answer in Fastify's own shape.
+ */
+export function frameworkErrors(err: FastifyError, request: FastifyRequest, reply: FastifyReply): void {
+  if (err.code === 'FST_ERR_MAX_PARAM_LENGTH') {
+    void send(reply, 414, 'invalid_request', 'a path parameter is too long')
+  } else if (err.code === 'FST_ERR_BAD_URL') {
+    void send(reply, 400, 'invalid_request', 'the URL is not validly percent-encoded')
+  } else {
+    request.log.error({ err }, 'request failed')
+    void send(reply, 500, 'internal', `internal error (request ${request.id})`)
+  }
+}
+
+/** Requests Node's HTTP parser refuses (Fastify's `clientErrorHandler`): same shape, then close. */
+export function clientErrorHandler(err: NodeJS.ErrnoException, socket: Socket): void {
+  if (err.code === 'ECONNRESET' || socket.destroyed) return
+  const [status, reason, message] =
+    err.code === 'HPE_HEADER_OVERFLOW'
+      ? [431, 'Request Header Fields Too Large', 'request headers too large']
+      : err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+        ? [408, 'Request Timeout', 'request timed out']
+        : [400, 'Bad Request', 'malformed HTTP request']
+  const body = JSON.stringify({ error: { code: 'invalid_request', message } })
+  if (socket.writable) {
+    socket.write(
+      `HTTP/1.1 ${status} ${reason}\r\nContent-Length: ${Buffer.byteLength(body)}\r\nContent-Type: application/json; charset=utf-8\r\nConnection: close\r\n\r\n${body}`,
+    )
+  }
+  socket.destroy(err)
 }

@@ -72,4 +72,15 @@ describe('OpenAPI', () => {
     expect(query.map((p) => p.name)).toEqual(expect.arrayContaining(['code', 'state']))
     for (const p of query) expect(p.schema, p.name).toEqual({ type: 'string' })
   })
+
+  it('documents errors as JSON on routes whose success is HTML or XML (content_type_conformance)', async () => {
+    const doc = (await h.request('GET', '/openapi.json')).json
+    for (const path of ['/v1/setup', '/v1/auth/saml/{idpId}/metadata']) {
+      expect(Object.keys(doc.paths[path].get.responses['4XX'].content), path).toEqual(['application/json'])
+    }
+    const res = await h.request('GET', '/v1/setup')
+    expect(res.status).toBe(400)
+    expect(res.headers['content-type']).toMatch(/^application\/json/)
+    expect(res.json).toEqual(refused(/token/))
+  })
 })

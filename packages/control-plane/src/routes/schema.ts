@@ -43,8 +43,12 @@ export interface RouteSpec {
   produces?: string[]
 }
 
+/** Errors are JSON even where the route's success is not (`produces`): say so per response. */
+const jsonError = { description: 'Error', content: { 'application/json': { schema: errorRef } } }
+
 export function spec(r: RouteSpec): FastifySchema {
-  const response: Record<string, unknown> = { ...r.response, '4XX': errorRef, '5XX': errorRef }
+  const error = r.produces ? jsonError : errorRef
+  const response: Record<string, unknown> = { ...r.response, '4XX': error, '5XX': error }
   const s: Record<string, unknown> = { summary: r.summary, tags: r.tags, response }
   if (r.params) s.params = r.params
   if (r.querystring) s.querystring = r.querystring
