@@ -101,9 +101,17 @@ async fn call_step(
     {
         return Ok(axum::response::Redirect::temporary("/__cfp/").into_response());
     }
-    let principal = auth::authenticate(app, peer, req.headers(), None, true).await?;
-    let (scope, settings) = auth::resolve_project(app, &principal, target.project.as_deref())?;
-    auth::authorize(app, &principal, &scope, settings.as_deref(), "step.invoke")?;
+    let (scope, settings) = match auth::authenticate(app, peer, req.headers(), None, true).await {
+        Ok(principal) => {
+            let (scope, settings) = auth::resolve_project(app, &principal, target.project.as_deref())?;
+            auth::authorize(app, &principal, &scope, settings.as_deref(), "step.invoke")?;
+            (scope, settings)
+        }
+        // No credentials at all: only a signed webhook step may be called that way (its worker checks the
+        // signature before anything runs). Anything else answers 401 without revealing whether the route exists.
+        Err(e) if e.code == "unauthenticated" => webhook_target(app, target, &method, &path).ok_or(e)?,
+        Err(e) => return Err(e),
+    };
     let _permit = app.gates.acquire(settings.as_deref())?;
     let scope = &scope;
     let (step, path_params) = match app.engine.resolve_route(scope, &method, &path) {
@@ -211,6 +219,34 @@ async fn call_step(
         response.headers_mut().insert("x-trace-id", v);
     }
     Ok(response)
+}
+
+/// The project of an uncredentialed request when its route is a signed webhook step.
+fn webhook_target(
+    app: &AppState,
+    target: &Target,
+    method: &str,
+    path: &str,
+) -> Option<(cfp_store::Scope, Option<std::sync::Arc<cfp_access::ProjectSettings>>)> {
+    let (scope, settings) = match &target.project {
+        Some(id) => {
+            let s = app.cfg.control.as_ref()?.project(id)?;
+            (cfp_store::Scope::new(&s.tenant_id, &s.project_id), Some(s))
+        }
+        None => {
+            let settings = app
+                .cfg
+                .control
+                .as_ref()
+                .and_then(|c| c.project(&app.cfg.default_scope.project));
+            (app.cfg.default_scope.clone(), settings)
+        }
+    };
+    let RouteMatch::Found { step, .. } = app.engine.resolve_route(&scope, method, path) else {
+        return None;
+    };
+    app.engine.manifest(&scope, &step)?.webhook.as_ref()?;
+    Some((scope, settings))
 }
 
 fn parse_body(headers: &HeaderMap, bytes: &[u8]) -> Result<Value, ApiError> {

@@ -123,6 +123,29 @@ pub struct StepManifest {
     pub cron: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub infrastructure: Option<Infrastructure>,
+    /// An API step called by a third party that signs its requests (CFP extension): callers without
+    /// credentials reach it, and the worker checks the HMAC signature before the handler runs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub webhook: Option<Webhook>,
+}
+
+/// How a webhook step's requests are signed: `encoding(HMAC-algorithm(secret, body))` in `header`, after
+/// `prefix`; with `timestampHeader`, the signed text is `<timestamp>.<body>` and the timestamp must be within
+/// `toleranceSeconds`. The secret stays with the worker (an environment variable), never in the manifest.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct Webhook {
+    pub header: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub algorithm: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub encoding: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prefix: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timestamp_header: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tolerance_seconds: Option<u64>,
 }
 
 /// A stream file as a worker registers it (`*.stream.ts`: `{ name, schema, baseConfig, canAccess? }`).

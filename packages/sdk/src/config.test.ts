@@ -56,6 +56,18 @@ describe('validateStepConfig', () => {
     expectError({ ...event, infrastructure: { queue: { retries: 1 } } }, 'infrastructure.queue.retries', /unknown key/)
   })
 
+  it('accepts a signed-webhook declaration on API steps and names each bad field', () => {
+    const webhook = { secret: 'GITHUB_WEBHOOK_SECRET', header: 'x-hub-signature-256', prefix: 'sha256=' }
+    expect(validateStepConfig({ ...api, webhook }, FILE).ok).toBe(true)
+    expectError({ ...api, webhook: 'yes' }, 'webhook', /must be \{ secret, header/)
+    expectError({ ...api, webhook: { ...webhook, secret: 'not a name' } }, 'webhook.secret', /environment variable/)
+    expectError({ ...api, webhook: { ...webhook, header: 'bad header' } }, 'webhook.header', /header name/)
+    expectError({ ...api, webhook: { ...webhook, algorithm: 'md5' } }, 'webhook.algorithm', /sha256, sha1 or sha512/)
+    expectError({ ...api, webhook: { ...webhook, toleranceSeconds: 0 } }, 'webhook.toleranceSeconds', /≥ 1/)
+    expectError({ ...api, webhook: { ...webhook, secrett: 'x' } }, 'webhook.secrett', /./)
+    expectError({ ...event, webhook }, 'webhook', /./)
+  })
+
   it('rejects a bad method', () => {
     expectError({ ...api, method: 'FETCH' }, 'method', /'FETCH' is not an HTTP method; use one of GET, POST/)
   })

@@ -20,7 +20,7 @@ export const API_METHODS = ['GET', 'POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS', 
 
 const COMMON_KEYS = ['type', 'name', 'description', 'flows', 'virtualEmits', 'virtualSubscribes']
 const KEYS: Record<(typeof STEP_TYPES)[number], string[]> = {
-  api: [...COMMON_KEYS, 'path', 'method', 'emits', 'middleware', 'bodySchema', 'responseSchema', 'queryParams', 'includeFiles'],
+  api: [...COMMON_KEYS, 'path', 'method', 'emits', 'middleware', 'bodySchema', 'responseSchema', 'queryParams', 'includeFiles', 'webhook'],
   event: [...COMMON_KEYS, 'subscribes', 'emits', 'input', 'includeFiles', 'infrastructure'],
   cron: [...COMMON_KEYS, 'cron', 'emits', 'includeFiles'],
   noop: COMMON_KEYS,
@@ -110,6 +110,7 @@ function checkApi(p: Problems, config: Record<string, unknown>, out: Record<stri
       checkSchema(p, schema, `responseSchema.${status}`, true)
     }
   })
+  optional(config, 'webhook', () => checkWebhook(p, config.webhook))
   optional(config, 'queryParams', () => {
     if (!Array.isArray(config.queryParams)) {
       p.add('queryParams', `must be an array of { name, description }, got ${describeValue(config.queryParams)}`)
@@ -121,6 +122,34 @@ function checkApi(p: Problems, config: Record<string, unknown>, out: Record<stri
       if (isPlainObject(q)) checkKeys(p, q, ['name', 'description'], 'a query parameter', `queryParams[${i}].`)
     })
   })
+}
+
+const WEBHOOK_KEYS = ['secret', 'header', 'algorithm', 'encoding', 'prefix', 'timestampHeader', 'toleranceSeconds']
+const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/
+const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/
+
+/** A signed-webhook declaration (CFP extension): see `WebhookConfig`. */
+function checkWebhook(p: Problems, w: unknown): void {
+  if (!isPlainObject(w)) {
+    p.add('webhook', `must be { secret, header, … }, got ${describeValue(w)}`)
+    return
+  }
+  checkKeys(p, w, WEBHOOK_KEYS, 'a webhook declaration', 'webhook.')
+  if (typeof w.secret !== 'string' || !ENV_NAME.test(w.secret)) {
+    p.add('webhook.secret', `must name the environment variable holding the secret (like STRIPE_WEBHOOK_SECRET), got ${describeValue(w.secret)}`)
+  }
+  if (typeof w.header !== 'string' || !HEADER_NAME.test(w.header)) p.add('webhook.header', `must be an HTTP header name, got ${describeValue(w.header)}`)
+  if (w.algorithm !== undefined && !['sha256', 'sha1', 'sha512'].includes(w.algorithm as string)) {
+    p.add('webhook.algorithm', `must be sha256, sha1 or sha512, got ${describeValue(w.algorithm)}`)
+  }
+  if (w.encoding !== undefined && !['hex', 'base64'].includes(w.encoding as string)) p.add('webhook.encoding', `must be hex or base64, got ${describeValue(w.encoding)}`)
+  if (w.prefix !== undefined && typeof w.prefix !== 'string') p.add('webhook.prefix', `must be a string, got ${describeValue(w.prefix)}`)
+  if (w.timestampHeader !== undefined && (typeof w.timestampHeader !== 'string' || !HEADER_NAME.test(w.timestampHeader))) {
+    p.add('webhook.timestampHeader', `must be an HTTP header name, got ${describeValue(w.timestampHeader)}`)
+  }
+  if (w.toleranceSeconds !== undefined && !(Number.isInteger(w.toleranceSeconds) && (w.toleranceSeconds as number) >= 1)) {
+    p.add('webhook.toleranceSeconds', `must be a whole number of seconds ≥ 1, got ${describeValue(w.toleranceSeconds)}`)
+  }
 }
 
 function checkSchema(p: Problems, schema: unknown, key: string, required = false): void {

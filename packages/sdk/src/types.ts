@@ -128,6 +128,30 @@ export interface ApiRouteConfig {
   queryParams?: QueryParam[]
   /** Files to include in the step bundle, relative to the step file. */
   includeFiles?: string[]
+  /**
+   * CFP extension: the step is a webhook a third party calls with an HMAC signature instead of credentials.
+   * Requests without credentials reach it, and the worker refuses (401 `invalid_signature`) any whose
+   * signature does not verify, before middleware and handler run.
+   */
+  webhook?: WebhookConfig
+}
+
+/** How a webhook's requests are signed. GitHub: `{ secret: 'GITHUB_WEBHOOK_SECRET', header: 'x-hub-signature-256', prefix: 'sha256=' }`. */
+export interface WebhookConfig {
+  /** Name of the environment variable (of the worker) that holds the shared secret. */
+  secret: string
+  /** Header carrying the signature. */
+  header: string
+  /** HMAC hash; default sha256. */
+  algorithm?: 'sha256' | 'sha1' | 'sha512'
+  /** Encoding of the signature; default hex. */
+  encoding?: 'hex' | 'base64'
+  /** Text before the signature in the header, e.g. `sha256=`. */
+  prefix?: string
+  /** Header with a Unix timestamp (seconds); when set, `<timestamp>.<raw body>` is signed and checked for age. */
+  timestampHeader?: string
+  /** Oldest accepted timestamp, in seconds; default 300. */
+  toleranceSeconds?: number
 }
 
 export interface ApiRequest<TBody = unknown> {

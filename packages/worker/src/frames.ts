@@ -40,6 +40,16 @@ const stepManifest: Check = obj(
     subscribes: strings,
     input: jsonSchemaValue,
     cron: str(),
+    webhook: obj(
+      { header: nonEmpty },
+      {
+        algorithm: literal('sha256', 'sha1', 'sha512'),
+        encoding: literal('hex', 'base64'),
+        prefix: str(),
+        timestampHeader: nonEmpty,
+        toleranceSeconds: int({ min: 1 }),
+      },
+    ),
     infrastructure: obj(
       {},
       {

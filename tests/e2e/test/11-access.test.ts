@@ -10,7 +10,7 @@
  * - settings from the control plane reach the runtime within 5 s: body limit (413), request timeout (504),
  *   concurrent requests (429), CORS allowlist (preflight and responses), diagnostics switches.
  */
-import { randomBytes } from 'node:crypto'
+import { createHmac, randomBytes } from 'node:crypto'
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import pg from 'pg'
@@ -35,6 +35,7 @@ const workers: Proc[] = []
 const schema = `rt_access_${randomBytes(4).toString('hex')}`
 let projectDir = ''
 
+const HOOK_SECRET = randomBytes(16).toString('hex')
 const id = (node: string) => w.nodes[node]!.id as string
 const token = (actor: string) => w.byName(actor).token
 
@@ -57,7 +58,7 @@ function startWorker(project: string, workerToken: string): Proc {
     command: process.execPath,
     args: [WORKER_MAIN, '--dir', projectDir, '--url', `${base.replace('http', 'ws')}/__cfp/worker`, '--token', workerToken],
     cwd: projectDir,
-    env: childEnv(),
+    env: childEnv({ ACCESS_HOOK_SECRET: HOOK_SECRET }),
   })
   workers.push(p)
   return p
@@ -330,6 +331,27 @@ describe('runtime enforcement of control-plane identities', () => {
     // Another project keeps the runtime's default (lenient).
     expect((await rt(`/p/${id('A2')}/ping`, { method: 'POST', json: { id: 42 }, bearer: token('t_admin') })).status).toBe(202)
     await cp('PUT', `/v1/projects/${a1}/validation`, 't_admin', { strict: false })
+  })
+
+  it('lets uncredentialed callers reach only signed webhook steps, and only with a valid signature', async () => {
+    const body = JSON.stringify({ action: 'opened' })
+    const signature = `sha256=${createHmac('sha256', HOOK_SECRET).update(body).digest('hex')}`
+    const call = (path: string, headers: Record<string, string>) =>
+      rt(path, { method: 'POST', body, headers: { 'content-type': 'application/json', ...headers } })
+    const ok = await call(`/p/${id('A1')}/hook`, { 'x-hub-signature-256': signature })
+    expect(ok.status).toBe(200)
+    expect(ok.json).toEqual({ received: 'opened' })
+    const forged = await call(`/p/${id('A1')}/hook`, { 'x-hub-signature-256': `sha256=${'0'.repeat(64)}` })
+    expect(forged.status).toBe(401)
+    expect(forged.json.error.code).toBe('invalid_signature')
+    const unsigned = await call(`/p/${id('A1')}/hook`, {})
+    expect(unsigned.status).toBe(401)
+    // Other steps, and routes that do not exist, still need credentials (and reveal nothing).
+    for (const path of [`/p/${id('A1')}/ping`, `/p/${id('A1')}/nowhere`, `/p/${id('B1')}/hook`]) {
+      const res = await call(path, { 'x-hub-signature-256': signature })
+      expect(res.status, path).toBe(401)
+      expect(res.json.error.code, path).toBe('unauthenticated')
+    }
   })
 
   it('drops a worker whose token is revoked and refuses it on reconnect', async () => {

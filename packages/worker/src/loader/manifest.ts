@@ -47,6 +47,11 @@ export function toManifest(config: StepConfig, file: string, convert: Convert): 
         }
       }
       if (config.queryParams !== undefined) m.queryParams = config.queryParams.map((q) => ({ ...q }))
+      if (config.webhook !== undefined) {
+        // The secret's variable name stays in the worker: the runtime learns only how requests are signed.
+        const { secret: _secret, ...signing } = config.webhook
+        m.webhook = signing
+      }
       break
     }
     case 'event':

@@ -12,6 +12,7 @@ import { classifyError, type FlowContext, NonRetriableError } from '@cfp/sdk'
 import type { ApiInput, ApiOutput, InvokeFrame, ResultFrame } from '../frame-types.js'
 import type { LoadedStep } from '../loader/load.js'
 import { type ContextDeps, createContext } from './context.js'
+import { verifyWebhook } from './webhook.js'
 
 /** Largest frame the runtime accepts (docs/protocol.md). */
 export const MAX_FRAME_BYTES = 64 * 1024 * 1024
@@ -80,12 +81,21 @@ export function warnOnInvalidInput(step: LoadedStep, data: unknown, ctx: FlowCon
 }
 
 async function runApi(step: LoadedStep, handler: Fn, input: ApiInput, ctx: FlowContext<unknown>): Promise<unknown> {
+  const raw = Buffer.from(input.rawBody, 'base64')
+  const webhook = step.config.type === 'api' ? step.config.webhook : undefined
+  if (webhook) {
+    const check = verifyWebhook(webhook, input.headers, raw)
+    if (!check.ok) {
+      ctx.logger.warn(`webhook request refused: ${check.message}`, { code: check.code })
+      return { status: check.status, body: { error: { code: check.code, message: check.status === 500 ? 'the webhook is not configured' : check.message } } }
+    }
+  }
   const req = {
     pathParams: input.pathParams,
     queryParams: input.queryParams,
     body: input.body,
     headers: input.headers,
-    rawBody: Buffer.from(input.rawBody, 'base64').toString('utf8'),
+    rawBody: raw.toString('utf8'),
   }
   const chain = step.middleware as unknown as ((req: unknown, ctx: unknown, next: () => Promise<unknown>) => Promise<unknown>)[]
   const run = async (i: number): Promise<unknown> => {
