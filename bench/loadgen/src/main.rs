@@ -11,7 +11,7 @@
 //!   percentiles (no coordinated omission); one whose connection waited for the due time is counted from when
 //!   it was sent (the ~1 ms timer granularity is the generator's, not the server's).
 //!
-//! Options: `--timeout-ms` (per request, default 10000; a request that times out counts as an error and its
+//! Options: `--header 'name: value'` (repeatable), `--timeout-ms` (per request, default 10000; a request that times out counts as an error and its
 //! connection is reopened), `--threads` (tokio worker threads, default: all cores).
 //! Every run is bounded: it stops `--seconds` after the start and gives in-flight requests at most the
 //! request timeout.
@@ -40,7 +40,15 @@ fn arg(args: &[String], name: &str) -> Option<String> {
         .and_then(|i| args.get(i + 1).cloned())
 }
 
-fn parse_target(url: &str, method: &str, body: &str) -> Result<Target, String> {
+/// Every `--header 'name: value'` given.
+fn headers(args: &[String]) -> Vec<String> {
+    args.windows(2)
+        .filter(|w| w[0] == "--header")
+        .map(|w| w[1].clone())
+        .collect()
+}
+
+fn parse_target(url: &str, method: &str, body: &str, extra: &[String]) -> Result<Target, String> {
     let rest = url.strip_prefix("http://").ok_or("only http:// URLs")?;
     let (host, path) = match rest.find('/') {
         Some(i) => (&rest[..i], &rest[i..]),
@@ -58,6 +66,13 @@ fn parse_target(url: &str, method: &str, body: &str) -> Result<Target, String> {
     );
     if !body.is_empty() {
         req.push_str("content-type: application/json\r\n");
+    }
+    for h in extra {
+        if !h.contains(':') || h.contains('\r') || h.contains('\n') {
+            return Err(format!("--header must be `name: value` on one line, got `{h}`"));
+        }
+        req.push_str(h);
+        req.push_str("\r\n");
     }
     req.push_str("\r\n");
     req.push_str(body);
@@ -194,7 +209,7 @@ async fn run(args: Vec<String>) {
             .unwrap_or(10_000u64)
             .clamp(1, 120_000),
     );
-    let target = match parse_target(&url, &method, &body) {
+    let target = match parse_target(&url, &method, &body, &headers(&args)) {
         Ok(t) => Arc::new(t),
         Err(e) => {
             eprintln!("cfp-loadgen: {e}");
@@ -202,7 +217,7 @@ async fn run(args: Vec<String>) {
         }
     };
     if mode != "max" && mode != "rate" {
-        eprintln!("usage: cfp-loadgen max|rate --url http://127.0.0.1:PORT/path [--method M] [--body JSON] [--connections N] [--seconds S] [--rate R] [--timeout-ms T] [--threads N]");
+        eprintln!("usage: cfp-loadgen max|rate --url http://127.0.0.1:PORT/path [--method M] [--body JSON] [--connections N] [--seconds S] [--rate R] [--timeout-ms T] [--threads N] [--header 'name: value']...");
         std::process::exit(2);
     }
     let errors = Arc::new(AtomicU64::new(0));

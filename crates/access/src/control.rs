@@ -106,6 +106,9 @@ struct Inner {
     revocations: RwLock<Revocations>,
     revocations_synced: AtomicBool,
     credentials: Mutex<HashMap<String, (Credential, Instant)>>,
+    /// Access tokens whose signature and claims verified: a repeat costs a lookup, not an ECDSA verification.
+    /// Expiry, region and revocations are still checked on every use.
+    verified: Mutex<HashMap<String, Arc<Claims>>>,
     projects: RwLock<HashMap<String, Arc<ProjectSettings>>>,
     settings_synced: AtomicBool,
     settings_version: watch::Sender<u64>,
@@ -126,6 +129,9 @@ impl std::fmt::Debug for Control {
             .finish_non_exhaustive()
     }
 }
+
+/// Most verified access tokens remembered (each a few hundred bytes of claims).
+const VERIFIED_CACHE: usize = 20_000;
 
 fn now_s() -> i64 {
     std::time::SystemTime::now()
@@ -176,6 +182,7 @@ impl Control {
                 revocations: RwLock::new(Revocations::default()),
                 revocations_synced: AtomicBool::new(false),
                 credentials: Mutex::new(HashMap::new()),
+                verified: Mutex::new(HashMap::new()),
                 projects: RwLock::new(HashMap::new()),
                 settings_synced: AtomicBool::new(false),
                 settings_version: watch::channel(0).0,
@@ -226,21 +233,41 @@ impl Control {
     }
 
     /// Verifies an access token: signature against the JWKS, claims, region, revocations.
-    pub async fn verify_access_token(&self, token: &str) -> Result<Claims, AuthError> {
+    pub async fn verify_access_token(&self, token: &str) -> Result<Arc<Claims>, AuthError> {
         if !self.ready() {
             return Err(ControlError::NotReady.into());
         }
-        if let Some(kid) = jwt::kid_of(token) {
-            if !self.inner.keys.read().unwrap().contains(&kid) {
-                self.refresh_keys(true).await;
+        let cached = self.inner.verified.lock().unwrap().get(token).cloned();
+        let claims = match cached {
+            Some(c) if c.exp + jwt::LEEWAY_S > now_s() => c,
+            Some(_) => {
+                self.inner.verified.lock().unwrap().remove(token);
+                return Err(TokenError::Expired.into());
             }
-        }
-        let claims = {
-            let keys = self.inner.keys.read().unwrap();
-            jwt::verify(token, &keys, &self.inner.cfg.issuer, now_s())?
+            None => {
+                if let Some(kid) = jwt::kid_of(token) {
+                    if !self.inner.keys.read().unwrap().contains(&kid) {
+                        self.refresh_keys(true).await;
+                    }
+                }
+                let claims = {
+                    let keys = self.inner.keys.read().unwrap();
+                    Arc::new(jwt::verify(token, &keys, &self.inner.cfg.issuer, now_s())?)
+                };
+                let mut verified = self.inner.verified.lock().unwrap();
+                if verified.len() >= VERIFIED_CACHE {
+                    let now = now_s();
+                    verified.retain(|_, c| c.exp + jwt::LEEWAY_S > now);
+                    if verified.len() >= VERIFIED_CACHE {
+                        verified.clear();
+                    }
+                }
+                verified.insert(token.to_string(), claims.clone());
+                claims
+            }
         };
         if claims.region != self.inner.cfg.region {
-            return Err(AuthError::WrongRegion(claims.region));
+            return Err(AuthError::WrongRegion(claims.region.clone()));
         }
         if self.inner.revocations.read().unwrap().revokes(&claims) {
             return Err(AuthError::Revoked);

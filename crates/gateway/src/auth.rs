@@ -127,7 +127,7 @@ pub async fn authenticate(
         };
     }
     match control.verify_access_token(given).await {
-        Ok(claims) => Ok(Principal::User(Arc::new(claims))),
+        Ok(claims) => Ok(Principal::User(claims)),
         Err(AuthError::Control(e)) => Err(unavailable(e)),
         Err(AuthError::Token(TokenError::Expired)) => Err(invalid_token("the access token has expired; refresh it")),
         Err(e) => {
