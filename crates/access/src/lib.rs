@@ -2,14 +2,17 @@
 //!
 //! - [`policy`]: the permission matrix `policy/permissions.json`, shared with the control plane.
 //! - [`jwt`]: control-plane access tokens (ES256, JWKS).
+//! - [`oidc`]: end-user tokens from a project's own OIDC provider (RS256/ES256, the provider's JWKS).
 //! - [`control`]: the control plane's service API — keys, revocations, credential checks, project settings.
-//! - [`settings`]: project settings (limits, CORS, strict validation, diagnostics).
+//! - [`settings`]: project settings (limits, CORS, strict validation, diagnostics, end-user OIDC provider).
 
 pub mod control;
 pub mod jwt;
+pub mod oidc;
 pub mod policy;
 pub mod settings;
 
 pub use control::{AuthError, Control, ControlConfig, ControlError, Credential};
+pub use oidc::{EndUser, EndUserTokens, OidcError, OidcOptions, ProjectOidc};
 pub use policy::{Binding, BindingScope, Policy, ProjectPath};
 pub use settings::{Cors, CorsGrant, Diagnostics, Limits, ProjectSettings};

@@ -1,10 +1,11 @@
 //! Project settings as the control plane's service API sends them: effective limits (min of tenant and project),
-//! the tenant's own limits (enforced across all its projects), the CORS allowlist, strict validation and the
-//! diagnostics switches.
+//! the tenant's own limits (enforced across all its projects), the CORS allowlist, strict validation, the
+//! diagnostics switches and the project's own OIDC provider for end-user tokens (`auth.oidc`).
 
 use serde::Deserialize;
 use serde_json::Value;
 
+use crate::oidc::ProjectOidc;
 use crate::policy::ProjectPath;
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
@@ -92,6 +93,9 @@ pub struct ProjectSettings {
     /// `None`: the runtime's default applies.
     pub strict_validation: Option<bool>,
     pub diagnostics: Diagnostics,
+    /// The project's own OIDC provider: API steps also accept its end users' JWTs
+    /// ([`EndUserTokens`](crate::oidc::EndUserTokens)). `None`: no end-user tokens.
+    pub oidc: Option<ProjectOidc>,
     pub version: u64,
 }
 
@@ -120,6 +124,10 @@ impl ProjectSettings {
             cors: serde_json::from_value(parse("cors")?).map_err(|e| format!("cors: {e}"))?,
             strict_validation: v["validation"]["strict"].as_bool(),
             diagnostics: serde_json::from_value(parse("diagnostics")?).map_err(|e| format!("diagnostics: {e}"))?,
+            oidc: match &v["auth"]["oidc"] {
+                Value::Null => None,
+                o => Some(serde_json::from_value(o.clone()).map_err(|e| format!("auth.oidc: {e}"))?),
+            },
             version: v["version"].as_u64().unwrap_or(0),
         })
     }
@@ -155,10 +163,30 @@ mod tests {
         )
         .unwrap();
         assert_eq!(bare.strict_validation, None);
+        assert_eq!(bare.oidc, None);
         assert!(bare.cors.allowed_origins.is_empty());
         assert!(ProjectSettings::from_service(&serde_json::json!({"tenantId": "t"}))
             .unwrap_err()
             .contains("projectId"));
+    }
+
+    #[test]
+    fn the_end_user_oidc_provider_is_read_from_auth() {
+        let item = |auth: Value| serde_json::json!({"projectId": "p", "tenantId": "t", "teamId": "tm", "auth": auth});
+        let oidc = ProjectSettings::from_service(&item(serde_json::json!({"oidc": {
+            "issuer": "https://acme.eu.auth0.com/", "audience": "https://api.acme.example",
+            "jwksUrl": "https://acme.eu.auth0.com/.well-known/jwks.json"
+        }})))
+        .unwrap()
+        .oidc
+        .unwrap();
+        assert_eq!(oidc.issuer, "https://acme.eu.auth0.com/");
+        assert_eq!(oidc.audience, "https://api.acme.example");
+        assert_eq!(oidc.jwks_url, "https://acme.eu.auth0.com/.well-known/jwks.json");
+        let none = ProjectSettings::from_service(&item(serde_json::json!({"oidc": null}))).unwrap();
+        assert_eq!(none.oidc, None);
+        let bad = ProjectSettings::from_service(&item(serde_json::json!({"oidc": {"issuer": "x"}})));
+        assert!(bad.unwrap_err().contains("auth.oidc"));
     }
 
     #[test]

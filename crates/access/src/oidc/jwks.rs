@@ -91,7 +91,8 @@ impl Jwk {
         match self.kty.as_str() {
             "RSA" => {
                 let (n, e) = (b64(&self.n)?, b64(&self.e)?);
-                let key = rsa::RsaPublicKey::new(rsa::BigUint::from_bytes_be(&n), rsa::BigUint::from_bytes_be(&e)).ok()?;
+                let key =
+                    rsa::RsaPublicKey::new(rsa::BigUint::from_bytes_be(&n), rsa::BigUint::from_bytes_be(&e)).ok()?;
                 (key.n().bits() >= MIN_RSA_BITS).then(|| PublicKey::Rsa(rsa::pkcs1v15::VerifyingKey::new(key)))
             }
             "EC" if self.crv.as_deref() == Some("P-256") => {
@@ -135,10 +136,7 @@ impl Keys {
     /// candidates are ambiguous and none is chosen).
     pub fn find(&self, kid: Option<&str>, alg: Alg) -> Option<&Key> {
         match kid {
-            Some(kid) => self
-                .keys
-                .iter()
-                .find(|k| k.kid.as_deref() == Some(kid) && k.fits(alg)),
+            Some(kid) => self.keys.iter().find(|k| k.kid.as_deref() == Some(kid) && k.fits(alg)),
             None => {
                 let mut fitting = self.keys.iter().filter(|k| k.fits(alg));
                 let first = fitting.next()?;
