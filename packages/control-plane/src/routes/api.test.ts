@@ -26,6 +26,8 @@ const PUBLIC = new Set([
   'GET /v1/auth/saml/{idpId}/login',
   'POST /v1/auth/saml/{idpId}/acs',
   'GET /v1/auth/saml/{idpId}/metadata',
+  // the login page's SSO buttons: a tenant's identity providers, nothing secret
+  'GET /v1/auth/providers',
 ])
 
 describe('OpenAPI', () => {
