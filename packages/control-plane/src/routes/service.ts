@@ -1,11 +1,12 @@
 /**
  * The service API runtimes call with the service token: the revocation feed (poll or long-poll), credential
- * verification for API keys and worker tokens, and the project settings of a region.
+ * verification for API keys and worker tokens, and the project settings of a region (with each project's
+ * end-user OIDC provider, `auth.oidc`, or `null`).
  */
 import type { FastifyInstance } from 'fastify'
 import type { Services } from '../services.js'
 import { body, obj, spec, uuid } from './schema.js'
-import { effectiveLimits, limitsSchema } from './settings.js'
+import { authSchema, effectiveLimits, limitsSchema } from './settings.js'
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 /** A version cursor: bounded so that it stays exact in JavaScript and fits PostgreSQL's bigint. */
@@ -120,6 +121,7 @@ export function serviceRoutes(app: FastifyInstance, s: Services): void {
                 cors: { type: 'object', additionalProperties: true },
                 validation: { type: 'object', additionalProperties: true },
                 diagnostics: { type: 'object', additionalProperties: true },
+                auth: authSchema,
                 version: { type: 'integer' },
               }),
             },
@@ -129,7 +131,7 @@ export function serviceRoutes(app: FastifyInstance, s: Services): void {
     },
     async (request) => {
       const { rows } = await s.db.query(
-        `SELECT p.id, p.tenant_id, p.team_id, p.slug, ps.limits, ts.limits AS tenant_limits, ps.cors, ps.validation, ps.diagnostics,
+        `SELECT p.id, p.tenant_id, p.team_id, p.slug, ps.limits, ts.limits AS tenant_limits, ps.cors, ps.validation, ps.diagnostics, ps.auth,
                 greatest(ps.version, ts.version) AS version
            FROM projects p JOIN tenants t ON t.id = p.tenant_id JOIN project_settings ps ON ps.project_id = p.id
            JOIN tenant_settings ts ON ts.tenant_id = t.id
@@ -146,6 +148,7 @@ export function serviceRoutes(app: FastifyInstance, s: Services): void {
         cors: r.cors,
         validation: r.validation,
         diagnostics: r.diagnostics,
+        auth: { oidc: r.auth?.oidc ?? null },
         version: Number(r.version),
       }))
       return { version: items.at(-1)?.version ?? request.query.since, items }

@@ -1,8 +1,9 @@
 /**
  * Settings the runtime of the tenant's region enforces: limits at tenant and project scope (FR-6; a project
  * never exceeds its tenant), the project's CORS allowlist (FR-5; never `*` with credentials), strict input
- * validation (FR-8) and the dev/diagnostic endpoint switches (FR-4). Each change bumps a global `version`
- * that runtimes sync on (`GET /v1/service/projects`).
+ * validation (FR-8), the dev/diagnostic endpoint switches (FR-4) and the project's own OIDC provider whose
+ * end-user JWTs its API steps accept (`auth.oidc`). Each change bumps a global `version` that runtimes sync on
+ * (`GET /v1/service/projects`).
  */
 import type { FastifyInstance } from 'fastify'
 import { authorize } from '../authz.js'
@@ -31,6 +32,18 @@ const corsProps = {
   allowedOrigins: { type: 'array', maxItems: 100, uniqueItems: true, items: { type: 'string', maxLength: 300 } },
   allowCredentials: { type: 'boolean' },
 }
+/** The project's own OIDC provider (Auth0, Okta, Keycloak, Google…) whose JWTs end users call API steps with. */
+export interface ProjectOidc {
+  issuer: string
+  audience: string
+  jwksUrl: string
+}
+const url = { type: 'string', minLength: 1, maxLength: 500 } as const
+const oidcProps = { issuer: url, audience: { type: 'string', minLength: 1, maxLength: 500 }, jwksUrl: url }
+const oidcObject = { type: 'object', additionalProperties: false, required: Object.keys(oidcProps), properties: oidcProps } as const
+/** `null` = no end-user tokens accepted. `const: null`, not `type: 'null'`: type coercion would turn `""`, `0` or `false` into null. */
+const oidcInput = { anyOf: [oidcObject, { const: null }] } as const
+export const authSchema = obj({ oidc: { ...oidcObject, type: ['object', 'null'] } })
 const diagProps = { emit: { type: 'boolean' }, stateWrite: { type: 'boolean' }, dlqReplay: { type: 'boolean' }, stepSource: { type: 'boolean' } }
 export const projectSettingsSchema = obj({
   projectId: { type: 'string' },
@@ -39,8 +52,33 @@ export const projectSettingsSchema = obj({
   cors: obj(corsProps),
   validation: obj({ strict: { type: 'boolean' } }),
   diagnostics: obj(diagProps),
+  auth: authSchema,
   version: { type: 'integer' },
 })
+
+function isLoopback(u: URL): boolean {
+  return ['127.0.0.1', 'localhost', '[::1]'].includes(u.hostname)
+}
+
+/** https URLs only; plain http only on loopback and only with `--allow-loopback-idp` (tests, local IdPs). */
+export function checkOidc(oidc: ProjectOidc | null, allowLoopback: boolean): void {
+  if (oidc === null) return
+  for (const field of ['issuer', 'jwksUrl'] as const) {
+    const value = oidc[field]
+    let u: URL
+    try {
+      u = new URL(value)
+    } catch {
+      throw invalid(`oidc.${field}: "${value}" is not a URL like https://idp.example.com/`)
+    }
+    if (u.username || u.password || u.hash) throw invalid(`oidc.${field}: no credentials or fragment allowed in the URL`)
+    const http = u.protocol === 'http:' && isLoopback(u) && allowLoopback
+    if (u.protocol !== 'https:' && !http) {
+      throw invalid(`oidc.${field}: must be an https URL (plain http only on loopback, with --allow-loopback-idp)`)
+    }
+  }
+  if (!oidc.audience.trim()) throw invalid('oidc.audience: must not be blank')
+}
 
 export function checkOrigins(origins: string[], credentials: boolean): void {
   for (const o of origins) {
@@ -83,6 +121,7 @@ export async function readProjectSettings(s: Services, projectId: string) {
     cors: r.cors,
     validation: r.validation,
     diagnostics: r.diagnostics,
+    auth: { oidc: r.auth?.oidc ?? null },
     version: Number(r.version),
   }
 }
@@ -162,4 +201,7 @@ export function settingsRoutes(app: FastifyInstance, s: Services): void {
   )
   put('validation', 'validation.update', 'validation', { strict: { type: 'boolean' } })
   put('diagnostics', 'diagnostics.update', 'diagnostics', diagProps)
+  put('auth', 'project.update', 'auth', { oidc: oidcInput }, async (b: { oidc: ProjectOidc | null }) =>
+    checkOidc(b.oidc, s.options.allowLoopbackIdp),
+  )
 }
