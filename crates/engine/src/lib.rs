@@ -384,6 +384,11 @@ impl Engine {
     }
 
     /// The manifest of a step hosted by a connected worker.
+    /// A connected worker hosting the step (the least loaded), for requests that are not invocations.
+    pub fn worker_for(&self, scope: &Scope, step: &str) -> Option<WorkerId> {
+        self.inner.reg.lock().unwrap().pick_worker(scope, step, false)
+    }
+
     pub fn manifest(&self, scope: &Scope, step: &str) -> Option<StepManifest> {
         self.inner
             .reg

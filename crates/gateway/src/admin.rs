@@ -22,6 +22,7 @@ pub fn routes() -> Router<AppState> {
         .route("/dlq/{id}/replay", post(dlq_replay))
         .route("/dlq/{id}", axum::routing::delete(dlq_discard))
         .route("/steps", get(steps))
+        .route("/steps/{name}/source", get(crate::source::step_source))
         .route("/logs", get(logs))
         .route("/queues", get(queues))
         .merge(crate::observe::routes())

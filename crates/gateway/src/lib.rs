@@ -16,6 +16,7 @@ pub mod error;
 pub mod ingress;
 pub mod limits;
 pub mod observe;
+pub mod source;
 pub mod streams_ws;
 pub mod workbench;
 pub mod worker_ws;
@@ -80,6 +81,7 @@ pub struct AppState {
     pub streams: cfp_streams::Streams,
     pub policy: Arc<cfp_access::Policy>,
     pub gates: Arc<limits::Gates>,
+    pub sources: Arc<source::Sources>,
 }
 
 /// Keeps the engine's per-project switches (strict validation, maxConcurrentExecutions) in step with the control plane's settings.
@@ -115,6 +117,7 @@ pub fn router(engine: Engine, cfg: GatewayConfig) -> Router {
         cfg: Arc::new(cfg),
         policy: Arc::new(cfp_access::Policy::builtin()),
         gates: Default::default(),
+        sources: Default::default(),
     };
     Router::new()
         .route("/__cfp/health", get(health))

@@ -173,7 +173,7 @@ async fn session(app: AppState, mut socket: WebSocket) {
             }
         };
         match msg {
-            Message::Text(text) => on_frame(&engine, &app.streams, id, &scope, &text).await,
+            Message::Text(text) => on_frame(&engine, &app.streams, &app.sources, id, &scope, &text).await,
             Message::Binary(_) => {
                 engine.send_to_worker(
                     id,
@@ -218,7 +218,14 @@ async fn authenticate(app: &AppState, token: &str) -> Result<(Scope, Option<Stri
     }
 }
 
-async fn on_frame(engine: &Engine, streams: &Streams, id: WorkerId, scope: &Scope, text: &str) {
+async fn on_frame(
+    engine: &Engine,
+    streams: &Streams,
+    sources: &crate::source::Sources,
+    id: WorkerId,
+    scope: &Scope,
+    text: &str,
+) {
     let frame = match parse_from_worker(text) {
         Ok(f) => f,
         Err(message) => {
@@ -258,6 +265,13 @@ async fn on_frame(engine: &Engine, streams: &Streams, id: WorkerId, scope: &Scop
             engine.send_to_worker(id, reply);
         }
         FromWorker::AccessResult { id: check, allowed } => streams.access_result(id, &check, allowed),
+        FromWorker::SourceResult {
+            id: request,
+            ok,
+            file,
+            text,
+            error,
+        } => sources.answer(id, &request, crate::source::Answer { ok, file, text, error }),
         FromWorker::Result {
             id: inv,
             ok,

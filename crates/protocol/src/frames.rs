@@ -141,6 +141,18 @@ pub enum FromWorker {
         id: String,
         allowed: bool,
     },
+    /// The answer to a `source` frame: the step file's text, or why it cannot be read.
+    #[serde(rename = "source_result")]
+    SourceResult {
+        id: String,
+        ok: bool,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        file: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        text: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        error: Option<String>,
+    },
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -213,6 +225,12 @@ pub enum ToWorker {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         item_id: Option<String>,
         auth_context: Value,
+    },
+    /// Asks the worker for the source text of one of its steps (the workbench's code view, a diagnostic
+    /// endpoint); answered by `source_result`.
+    Source {
+        id: String,
+        step: String,
     },
     Ping {
         #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -126,6 +126,8 @@ export type CallFrame = {
 
 /** The answer to an `access` frame: what the stream's canAccess returned (false when it threw). */
 export type AccessResultFrame = { type: 'access_result'; id: string; allowed: boolean }
+/** The answer to a `source` frame: the step file's text, or why it cannot be read. */
+export type SourceResultFrame = { type: 'source_result'; id: string; ok: boolean; file?: string; text?: string; error?: string }
 
 // both directions
 export type PingFrame = { type: 'ping'; ts?: number }
@@ -160,6 +162,8 @@ export type AccessFrame = {
   itemId?: string
   authContext: Record<string, unknown>
 }
+/** Send the source text of one of this worker's steps (the workbench's code view). */
+export type SourceFrame = { type: 'source'; id: string; step: string }
 
 export type WorkerFrame =
   | HelloFrame
@@ -168,6 +172,7 @@ export type WorkerFrame =
   | LogFrame
   | CallFrame
   | AccessResultFrame
+  | SourceResultFrame
   | PingFrame
   | PongFrame
   | DrainFrame
@@ -178,6 +183,7 @@ export type RuntimeFrame =
   | ReplyFrame
   | CancelFrame
   | AccessFrame
+  | SourceFrame
   | ErrorFrame
   | PingFrame
   | PongFrame

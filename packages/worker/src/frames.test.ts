@@ -21,7 +21,7 @@ const parsersFor = (v: Vector) => [
 describe('worker protocol vectors', () => {
   it('covers every frame type in both directions', () => {
     const types = new Set(vectors.valid.map((v) => (v.frame as { type: string }).type))
-    for (const t of ['hello', 'register', 'result', 'log', 'call', 'access_result', 'welcome', 'registered', 'invoke', 'reply', 'cancel', 'access', 'error', 'ping', 'pong', 'drain']) {
+    for (const t of ['hello', 'register', 'result', 'log', 'call', 'access_result', 'source_result', 'welcome', 'registered', 'invoke', 'reply', 'cancel', 'access', 'source', 'error', 'ping', 'pong', 'drain']) {
       expect(types.has(t), `no valid vector for ${t}`).toBe(true)
     }
     expect(vectors.invalid.length).toBeGreaterThan(10)

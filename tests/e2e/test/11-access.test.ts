@@ -122,6 +122,8 @@ function request(action: string, project: string): { path: string; init: Request
       return { path: '/__cfp/api/state', init: { project } }
     case 'state.write':
       return { path: '/__cfp/api/state/rbac-probe/k', init: { method: 'PUT', json: { edited: true }, project } }
+    case 'step.source.read':
+      return { path: '/__cfp/api/steps/Ping/source', init: { project } }
     case 'dlq.read':
       return { path: '/__cfp/api/dlq', init: { project } }
     case 'dlq.replay':
@@ -134,7 +136,7 @@ function request(action: string, project: string): { path: string; init: Request
 }
 
 /** Runtime actions with a route; `worker.connect` is a worker token's, never a role's (tested below). */
-const ROUTED = ['step.invoke', 'flow.read', 'logs.read', 'traces.read', 'state.read', 'state.write', 'dlq.read', 'dlq.replay', 'emit']
+const ROUTED = ['step.invoke', 'flow.read', 'logs.read', 'traces.read', 'state.read', 'state.write', 'dlq.read', 'dlq.replay', 'emit', 'step.source.read']
 
 /** Relation of an actor's binding node to a project node, or undefined when unrelated. */
 function relation(at: string, project: string): 'self' | 'ancestor' | undefined {
@@ -156,7 +158,7 @@ describe('runtime enforcement of control-plane identities', () => {
       const res = await rt('/__cfp/api/dlq/999999', { method: 'DELETE', bearer: token('t_admin'), project: id('A1') })
       return res.status === 404 && res.json.error.message.includes('dead letter')
     }, { timeoutMs: 5_000 })
-    expect(ROUTED.sort()).toEqual(Object.keys(matrix.actions).filter((a) => matrix.actions[a]!.plane === 'runtime' && a !== 'worker.connect' && a !== 'step.source.read').sort())
+    expect(ROUTED.sort()).toEqual(Object.keys(matrix.actions).filter((a) => matrix.actions[a]!.plane === 'runtime' && a !== 'worker.connect').sort())
     const failures: string[] = []
     let checked = 0
     for (const actor of w.actors) {
@@ -331,6 +333,15 @@ describe('runtime enforcement of control-plane identities', () => {
     // Another project keeps the runtime's default (lenient).
     expect((await rt(`/p/${id('A2')}/ping`, { method: 'POST', json: { id: 42 }, bearer: token('t_admin') })).status).toBe(202)
     await cp('PUT', `/v1/projects/${a1}/validation`, 't_admin', { strict: false })
+  })
+
+  it('serves a step\'s source from its worker to editors when the diagnostics switch allows', async () => {
+    const res = await rt('/__cfp/api/steps/Ping/source', { bearer: token('p_editor'), project: id('A1') })
+    expect(res.status).toBe(200)
+    expect(res.json.file).toBe('steps/ping.step.ts')
+    expect(res.json.text).toContain("name: 'Ping'")
+    const missing = await rt('/__cfp/api/steps/Nope/source', { bearer: token('p_editor'), project: id('A1') })
+    expect(missing.status).toBe(404)
   })
 
   it('lets uncredentialed callers reach only signed webhook steps, and only with a valid signature', async () => {

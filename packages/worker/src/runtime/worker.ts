@@ -5,15 +5,19 @@
  * and register) when the connection drops; re-registers after every hot reload; `stop()` sends drain and lets
  * in-flight invocations finish (10 s max).
  */
+import { readFile, stat } from 'node:fs/promises'
 import { createRequire } from 'node:module'
 import { relative, resolve } from 'node:path'
 import { type LoadError, type LoadedStep, type LoadResult, loadProject } from '../loader/load.js'
-import { type AccessFrame, FrameError, type HelloFrame, parseFrame, PROTOCOL_VERSION, type RegistrationError, type RuntimeFrame } from '../frames.js'
+import { type AccessFrame, FrameError, type SourceFrame, type HelloFrame, parseFrame, PROTOCOL_VERSION, type RegistrationError, type RuntimeFrame } from '../frames.js'
 import { watchProject, type ProjectWatcher } from '../watch.js'
 import { Connection } from './connection.js'
 import { runInvocation } from './invoke.js'
 import { LogBatcher } from './logs.js'
 import { RpcClient } from './rpc.js'
+
+/** Largest step file the code view gets. */
+const MAX_SOURCE_BYTES = 1024 * 1024
 
 export interface WorkerOptions {
   /** The project directory (holds steps/ and/or src/). */
@@ -153,6 +157,8 @@ export async function startWorker(options: WorkerOptions): Promise<WorkerHandle>
         return rpc.handleReply(frame)
       case 'access':
         return void checkAccess(frame)
+      case 'source':
+        return void sendSource(frame)
       case 'cancel': {
         const inv = inFlight.get(frame.id)
         if (inv) inv.cancelled = frame.reason
@@ -189,6 +195,26 @@ export async function startWorker(options: WorkerOptions): Promise<WorkerHandle>
       }
     }
     conn.send({ type: 'access_result', id: frame.id, allowed })
+  }
+
+  /** Answers `source` with the text of the step's own file (at most 1 MiB), never any other file. */
+  async function sendSource(frame: SourceFrame): Promise<void> {
+    const step = steps.get(frame.step) ?? lastLoad.steps.find((st) => st.manifest.name === frame.step)
+    if (!step) {
+      conn.send({ type: 'source_result', id: frame.id, ok: false, error: `this worker does not host step '${frame.step}'` })
+      return
+    }
+    try {
+      const info = await stat(step.path)
+      if (info.size > MAX_SOURCE_BYTES) {
+        conn.send({ type: 'source_result', id: frame.id, ok: false, file: step.manifest.file, error: `${step.manifest.file} is ${info.size} bytes; the code view shows files up to 1 MiB` })
+        return
+      }
+      const text = await readFile(step.path, 'utf8')
+      conn.send({ type: 'source_result', id: frame.id, ok: true, file: step.manifest.file, text })
+    } catch (err) {
+      conn.send({ type: 'source_result', id: frame.id, ok: false, file: step.manifest.file, error: `cannot read ${step.manifest.file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}` })
+    }
   }
 
   /** A malformed invoke that still names an id gets a failed result, so the runtime does not wait for a timeout. */
