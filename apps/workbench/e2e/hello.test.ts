@@ -129,10 +129,19 @@ describe('Flows', () => {
         'steps/manual-review.step.ts',
         'steps/process-greeting.step.ts',
       ])
-      // keyboard: a focused step opens with Enter
-      await page.locator('[data-testid="rf__node-LogGreeting"]').focus()
-      await page.keyboard.press('Enter')
-      await page.getByRole('complementary', { name: 'Step LogGreeting' }).waitFor()
+      // keyboard: a focused step opens with Enter. A live refresh of the graph (the layout save above, a
+      // registration event) may re-render the node between focus and key press on a loaded machine: focus again.
+      const logPanel = page.getByRole('complementary', { name: 'Step LogGreeting' })
+      for (let attempt = 1; ; attempt++) {
+        await page.locator('[data-testid="rf__node-LogGreeting"]').focus()
+        await page.keyboard.press('Enter')
+        try {
+          await logPanel.waitFor({ timeout: 5_000 })
+          break
+        } catch (err) {
+          if (attempt === 3) throw err
+        }
+      }
       expect(t.errors).toEqual([])
     } finally {
       await t.close()
