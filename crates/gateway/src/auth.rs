@@ -30,6 +30,11 @@ pub enum Principal {
     Admin,
     User(Arc<Claims>),
     ApiKey(Arc<Credential>),
+    /// An end user of one project, signed in with the project's own OIDC provider: may call its API steps.
+    EndUser {
+        project_id: String,
+        sub: String,
+    },
 }
 
 impl Principal {
@@ -40,6 +45,7 @@ impl Principal {
             Principal::Admin => "admin token".into(),
             Principal::User(c) => format!("user {}", c.sub),
             Principal::ApiKey(c) => format!("API key {}", c.id),
+            Principal::EndUser { sub, .. } => format!("end user {sub}"),
         }
     }
 }
@@ -151,6 +157,15 @@ pub fn resolve_project(
 ) -> Result<(Scope, Option<Arc<ProjectSettings>>), ApiError> {
     let cfg = &app.cfg;
     let control = cfg.control.as_ref();
+    if let Principal::EndUser { project_id, .. } = principal {
+        if requested.is_some_and(|r| r != project_id) {
+            return Err(no_project(requested.unwrap_or_default()));
+        }
+        let s = control
+            .and_then(|ctl| ctl.project(project_id))
+            .ok_or_else(|| no_project(project_id))?;
+        return Ok((Scope::new(&s.tenant_id, &s.project_id), Some(s)));
+    }
     if let Principal::ApiKey(c) = principal {
         if requested.is_some_and(|r| r != c.project_id) {
             return Err(no_project(requested.unwrap_or_default()));
@@ -196,6 +211,12 @@ pub fn authorize(
     }
     match principal {
         Principal::LocalDeveloper | Principal::Admin => return Ok(()),
+        Principal::EndUser { project_id, .. } => {
+            // End users call the API steps of their project and nothing else.
+            if action != "step.invoke" || project_id != &scope.project {
+                return Err(forbidden(action, "an end-user token does not allow"));
+            }
+        }
         Principal::ApiKey(c) => {
             if !policy.api_key_allows(c.role.as_deref().unwrap_or(""), c.actions.as_deref(), action) {
                 return Err(forbidden(action, "this API key does not allow"));
@@ -236,6 +257,58 @@ fn forbidden(action: &str, who: &str) -> ApiError {
         "forbidden",
         format!("{who} `{action}` on this project"),
     )
+}
+
+/// An end-user token for the project an API call addresses: a JWT whose (unverified) issuer is the project's
+/// own OIDC provider rather than the control plane. `None` when that does not apply (the caller then goes
+/// through [`authenticate`]); otherwise the verified end user or why not.
+pub async fn end_user(
+    app: &AppState,
+    headers: &HeaderMap,
+    project: Option<&str>,
+) -> Option<Result<(Principal, Arc<ProjectSettings>), ApiError>> {
+    let token = bearer(headers)?;
+    if token.starts_with("cfp_") || token.split('.').count() != 3 {
+        return None;
+    }
+    let control = app.cfg.control.as_ref()?;
+    let issuer = unverified_issuer(token)?;
+    if issuer == control.config().issuer {
+        return None;
+    }
+    let settings = control.project(project.unwrap_or(&app.cfg.default_scope.project))?;
+    let oidc = settings.oidc.as_ref().filter(|o| o.issuer == issuer)?;
+    Some(match app.end_users.verify(token, oidc).await {
+        Ok(user) => Ok((
+            Principal::EndUser {
+                project_id: settings.project_id.clone(),
+                sub: user.sub,
+            },
+            settings,
+        )),
+        Err(e) if e.is_transient() => {
+            tracing::warn!(error = %e, project = %settings.project_id, "end-user token could not be checked");
+            Err(ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "identity_provider_unavailable",
+                "the project's identity provider cannot be reached to check the token; try again",
+            ))
+        }
+        Err(cfp_access::OidcError::Expired) => Err(invalid_token("the end-user token has expired")),
+        Err(e) => {
+            tracing::debug!(reason = %e, "end-user token refused");
+            Err(invalid_token("the end-user token is not valid for this project"))
+        }
+    })
+}
+
+/// The `iss` of a JWT's payload, unverified: only to pick which issuer's keys verify it.
+fn unverified_issuer(token: &str) -> Option<String> {
+    use base64::Engine as _;
+    let payload = token.split('.').nth(1)?;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload).ok()?;
+    let v: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
+    v.get("iss")?.as_str().map(str::to_string)
 }
 
 /// Authenticates, resolves the project and checks the action: what every runtime route starts with.

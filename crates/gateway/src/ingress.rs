@@ -101,16 +101,26 @@ async fn call_step(
     {
         return Ok(axum::response::Redirect::temporary("/__cfp/").into_response());
     }
-    let (scope, settings) = match auth::authenticate(app, peer, req.headers(), None, true).await {
-        Ok(principal) => {
-            let (scope, settings) = auth::resolve_project(app, &principal, target.project.as_deref())?;
+    let end_user = auth::end_user(app, req.headers(), target.project.as_deref()).await;
+    let (scope, settings) = match end_user {
+        Some(found) => {
+            let (principal, settings) = found?;
+            let (scope, settings) = auth::resolve_project(app, &principal, target.project.as_deref())
+                .map(|(scope, _)| (scope, Some(settings)))?;
             auth::authorize(app, &principal, &scope, settings.as_deref(), "step.invoke")?;
             (scope, settings)
         }
-        // No credentials at all: only a signed webhook step may be called that way (its worker checks the
-        // signature before anything runs). Anything else answers 401 without revealing whether the route exists.
-        Err(e) if e.code == "unauthenticated" => webhook_target(app, target, &method, &path).ok_or(e)?,
-        Err(e) => return Err(e),
+        None => match auth::authenticate(app, peer, req.headers(), None, true).await {
+            Ok(principal) => {
+                let (scope, settings) = auth::resolve_project(app, &principal, target.project.as_deref())?;
+                auth::authorize(app, &principal, &scope, settings.as_deref(), "step.invoke")?;
+                (scope, settings)
+            }
+            // No credentials at all: only a signed webhook step may be called that way (its worker checks the
+            // signature before anything runs). Anything else answers 401 without revealing whether the route exists.
+            Err(e) if e.code == "unauthenticated" => webhook_target(app, target, &method, &path).ok_or(e)?,
+            Err(e) => return Err(e),
+        },
     };
     let _permit = app.gates.acquire(settings.as_deref())?;
     let scope = &scope;

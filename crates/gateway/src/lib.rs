@@ -54,6 +54,8 @@ pub struct GatewayConfig {
     pub require_auth: bool,
     /// The control plane: access tokens, API keys, worker tokens, revocations, project settings.
     pub control: Option<cfp_access::Control>,
+    /// Accept plain-http JWKS URLs on loopback for projects' own OIDC providers (tests, local IdPs).
+    pub allow_loopback_oidc: bool,
 }
 
 impl Default for GatewayConfig {
@@ -70,6 +72,7 @@ impl Default for GatewayConfig {
             redis_url: None,
             require_auth: false,
             control: None,
+            allow_loopback_oidc: false,
         }
     }
 }
@@ -82,6 +85,8 @@ pub struct AppState {
     pub policy: Arc<cfp_access::Policy>,
     pub gates: Arc<limits::Gates>,
     pub sources: Arc<source::Sources>,
+    /// End users' tokens from projects' own OIDC providers.
+    pub end_users: cfp_access::EndUserTokens,
 }
 
 /// Keeps the engine's per-project switches (strict validation, maxConcurrentExecutions) in step with the control plane's settings.
@@ -111,6 +116,10 @@ pub fn router(engine: Engine, cfg: GatewayConfig) -> Router {
     if let Some(control) = &cfg.control {
         follow_settings(engine.clone(), control.clone());
     }
+    let end_users = cfp_access::EndUserTokens::new(cfp_access::OidcOptions {
+        allow_loopback_http: cfg.allow_loopback_oidc,
+        ..Default::default()
+    });
     let state = AppState {
         streams: streams_ws::start_streams(&engine, &cfg),
         engine,
@@ -118,6 +127,7 @@ pub fn router(engine: Engine, cfg: GatewayConfig) -> Router {
         policy: Arc::new(cfp_access::Policy::builtin()),
         gates: Default::default(),
         sources: Default::default(),
+        end_users,
     };
     Router::new()
         .route("/__cfp/health", get(health))

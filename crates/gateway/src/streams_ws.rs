@@ -99,6 +99,7 @@ async fn upgrade(app: AppState, req: Request) -> Response {
             Principal::Admin => "admin",
             Principal::User(_) => "user",
             Principal::ApiKey(_) => "apiKey",
+            Principal::EndUser { .. } => "endUser",
         },
         "userId": match &access.principal { Principal::User(c) => Some(c.sub.clone()), _ => None },
         "apiKeyId": match &access.principal { Principal::ApiKey(c) => Some(c.id.clone()), _ => None },

@@ -127,6 +127,7 @@ async fn run(opts: Options) -> Result<()> {
         redis_url: opts.redis_url.clone(),
         require_auth: opts.require_auth,
         control,
+        allow_loopback_oidc: opts.allow_loopback_oidc,
     };
     let app = cfp_gateway::router(engine.clone(), gateway_cfg);
     let listener = tokio::net::TcpListener::bind(&opts.listen)

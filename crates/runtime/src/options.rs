@@ -32,6 +32,7 @@ pub struct Options {
     pub service_token: Option<String>,
     pub region: String,
     pub strict_validation: bool,
+    pub allow_loopback_oidc: bool,
     pub print_config: bool,
 }
 
@@ -188,6 +189,12 @@ const SPEC: &[(&str, &str, &str, &str)] = &[
         "false",
         "refuse emits whose data fails the topic's schema (projects may override); off: a warning",
     ),
+    (
+        "--allow-loopback-oidc",
+        "CFP_ALLOW_LOOPBACK_OIDC",
+        "false",
+        "accept plain-http JWKS URLs on loopback for projects' own OIDC providers (tests, local IdPs)",
+    ),
 ];
 
 pub fn usage() -> String {
@@ -226,7 +233,7 @@ impl Options {
             };
             let boolean = matches!(
                 *name,
-                "--dev" | "--dev-endpoints" | "--require-auth" | "--strict-validation"
+                "--dev" | "--dev-endpoints" | "--require-auth" | "--strict-validation" | "--allow-loopback-oidc"
             );
             let value = match inline {
                 Some(v) => v,
@@ -323,6 +330,7 @@ impl Options {
             service_token,
             region,
             strict_validation: boolean("--strict-validation")?,
+            allow_loopback_oidc: boolean("--allow-loopback-oidc")?,
             listen: get("--listen"),
             database_url: get("--database-url"),
             schema: get("--schema"),
@@ -380,6 +388,7 @@ impl Options {
             "serviceToken": self.service_token.as_deref().map(mask),
             "region": self.region,
             "strictValidation": self.strict_validation,
+            "allowLoopbackOidc": self.allow_loopback_oidc,
         })
     }
 }

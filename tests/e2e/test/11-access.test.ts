@@ -12,7 +12,10 @@
  */
 import { createHmac, randomBytes } from 'node:crypto'
 import { readFileSync } from 'node:fs'
+import { createServer } from 'node:http'
+import type { AddressInfo } from 'node:net'
 import { join } from 'node:path'
+import { exportJWK, generateKeyPair, SignJWT } from 'jose'
 import pg from 'pg'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createHarness, SERVICE_TOKEN, type Harness } from '../../../packages/control-plane/src/test-support/harness.js'
@@ -80,6 +83,7 @@ beforeAll(async () => {
       '--service-token', SERVICE_TOKEN,
       '--region', 'eu',
       '--dev-endpoints',
+      '--allow-loopback-oidc',
     ],
     cwd: REPO_ROOT,
     env: childEnv({ RUST_LOG: 'warn' }),
@@ -342,6 +346,49 @@ describe('runtime enforcement of control-plane identities', () => {
     expect(res.json.text).toContain("name: 'Ping'")
     const missing = await rt('/__cfp/api/steps/Nope/source', { bearer: token('p_editor'), project: id('A1') })
     expect(missing.status).toBe(404)
+  })
+
+  it("accepts end users' tokens from the project's own OIDC provider for its API steps, and nothing else", async () => {
+    const { privateKey, publicKey } = await generateKeyPair('ES256')
+    const jwk = { ...(await exportJWK(publicKey)), kid: 'idp-1', alg: 'ES256', use: 'sig' }
+    const idp = createServer((req, res) => {
+      res.writeHead(req.url === '/jwks' ? 200 : 404, { 'content-type': 'application/json' })
+      res.end(JSON.stringify(req.url === '/jwks' ? { keys: [jwk] } : {}))
+    })
+    await new Promise<void>((r) => idp.listen(0, '127.0.0.1', r))
+    const issuer = `http://127.0.0.1:${(idp.address() as AddressInfo).port}`
+    try {
+      await cp('PUT', `/v1/projects/${id('A1')}/auth`, 't_admin', { oidc: { issuer, audience: 'shop-app', jwksUrl: `${issuer}/jwks` } })
+      const sign = (claims: Record<string, unknown>, exp = '5m') =>
+        new SignJWT({ email: 'eve@shop.example', ...claims })
+          .setProtectedHeader({ alg: 'ES256', kid: 'idp-1' })
+          .setIssuer(issuer)
+          .setAudience('shop-app')
+          .setSubject('end-user-1')
+          .setIssuedAt()
+          .setExpirationTime(exp)
+          .sign(privateKey)
+      const good = await sign({})
+      await waitFor('the project OIDC provider applied', async () =>
+        (await rt(`/p/${id('A1')}/ping`, { method: 'POST', json: { id: 'end-user' }, bearer: good })).status === 202,
+      { timeoutMs: 5_000 })
+      // only the project's API steps: not the runtime API, not another project
+      expect((await rt('/__cfp/api/steps', { bearer: good, project: id('A1') })).status).toBe(401)
+      expect((await rt(`/p/${id('A2')}/ping`, { method: 'POST', json: { id: 'x' }, bearer: good })).status).toBe(401)
+      const wrongAudience = await new SignJWT({}).setProtectedHeader({ alg: 'ES256', kid: 'idp-1' }).setIssuer(issuer).setAudience('other-app').setSubject('u').setExpirationTime('5m').sign(privateKey)
+      const expired = await sign({}, '-2m')
+      for (const [label, bearer] of [['wrong audience', wrongAudience], ['expired', expired]] as const) {
+        const res = await rt(`/p/${id('A1')}/ping`, { method: 'POST', json: { id: 'x' }, bearer })
+        expect(res.status, label).toBe(401)
+        expect(res.json.error.code, label).toBe('invalid_token')
+      }
+      const { privateKey: otherKey } = await generateKeyPair('ES256')
+      const forged = await new SignJWT({}).setProtectedHeader({ alg: 'ES256', kid: 'idp-1' }).setIssuer(issuer).setAudience('shop-app').setSubject('u').setExpirationTime('5m').sign(otherKey)
+      expect((await rt(`/p/${id('A1')}/ping`, { method: 'POST', json: { id: 'x' }, bearer: forged })).status).toBe(401)
+    } finally {
+      await cp('PUT', `/v1/projects/${id('A1')}/auth`, 't_admin', { oidc: null })
+      idp.close()
+    }
   })
 
   it('lets uncredentialed callers reach only signed webhook steps, and only with a valid signature', async () => {
