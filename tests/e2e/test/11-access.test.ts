@@ -215,6 +215,28 @@ describe('runtime enforcement of control-plane identities', () => {
     }
   })
 
+  it('keeps tenants of the same region apart: tokens of one tenant never see the other', async () => {
+    // Tenant T3 in region eu, like T1, with a project and its own admin.
+    const [t3] = await h.sql("INSERT INTO tenants (slug, name, region) VALUES ('t3-co', 'T3', 'eu') RETURNING id")
+    await h.sql('INSERT INTO tenant_settings (tenant_id) VALUES ($1)', [t3.id])
+    const [team] = await h.sql("INSERT INTO teams (tenant_id, slug, name) VALUES ($1, 't3-team', 't3-team') RETURNING id", [t3.id])
+    const [p3] = await h.sql("INSERT INTO projects (tenant_id, team_id, slug, name) VALUES ($1, $2, 't3-proj', 't3-proj') RETURNING id", [t3.id, team.id])
+    await h.sql('INSERT INTO project_settings (project_id) VALUES ($1)', [p3.id])
+    const [u] = await h.sql("INSERT INTO users (email, display_name) VALUES ('t3-admin@example.test', 't3') RETURNING id")
+    await h.sql('INSERT INTO memberships (tenant_id, user_id) VALUES ($1, $2)', [t3.id, u.id])
+    await h.sql("INSERT INTO role_bindings (user_id, role, scope_kind, tenant_id) VALUES ($1, 'tenant_admin', 'tenant', $2)", [u.id, t3.id])
+    const t3admin = (await h.login(u.id, t3.id)).access
+    await waitFor('T3 synced to the runtime', async () => (await rt('/__cfp/api/steps', { bearer: t3admin, project: p3.id })).status === 200, { timeoutMs: 5_000 })
+    for (const [label, bearer, project] of [['T1 admin on T3', token('t_admin'), p3.id], ['T3 admin on A1', t3admin, id('A1')]] as const) {
+      for (const path of ['/__cfp/api/steps', '/__cfp/api/state', '/__cfp/api/logs', '/__cfp/api/traces']) {
+        const res = await rt(path, { bearer, project })
+        expect(res.status, `${label} ${path}`).toBe(404)
+        expect(res.json.error.message, label).toContain('no project')
+      }
+    }
+    expect((await rt(`/p/${id('A1')}/ping`, { method: 'POST', json: { id: 'x' }, bearer: t3admin })).status).toBe(404)
+  })
+
   it('keeps projects apart: an API key of A1 never reaches A2, and state written in A1 is invisible in A2', async () => {
     const key = await cp('POST', `/v1/projects/${id('A1')}/apikeys`, 't_admin', { name: 'client', role: 'project_editor' })
     const pingId = `iso-${randomBytes(3).toString('hex')}`
