@@ -56,6 +56,8 @@ pub struct GatewayConfig {
     pub control: Option<cfp_access::Control>,
     /// Accept plain-http JWKS URLs on loopback for projects' own OIDC providers (tests, local IdPs).
     pub allow_loopback_oidc: bool,
+    /// Origins of workbenches served elsewhere (the control plane) that may call the runtime API from a browser.
+    pub workbench_origins: Vec<String>,
 }
 
 impl Default for GatewayConfig {
@@ -73,6 +75,7 @@ impl Default for GatewayConfig {
             require_auth: false,
             control: None,
             allow_loopback_oidc: false,
+            workbench_origins: Vec::new(),
         }
     }
 }
@@ -132,7 +135,12 @@ pub fn router(engine: Engine, cfg: GatewayConfig) -> Router {
     Router::new()
         .route("/__cfp/health", get(health))
         .route("/__cfp/worker", get(worker_ws::upgrade))
-        .nest("/__cfp/api", admin::routes().merge(admin_streams::routes()))
+        .nest(
+            "/__cfp/api",
+            admin::routes()
+                .merge(admin_streams::routes())
+                .layer(axum::middleware::from_fn_with_state(state.clone(), limits::api_cors)),
+        )
         .route("/__cfp/api/{*rest}", any(error::not_found))
         .route(
             "/__cfp",

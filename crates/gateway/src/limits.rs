@@ -176,3 +176,41 @@ pub fn preflight(
     );
     (StatusCode::NO_CONTENT, out).into_response()
 }
+
+/// CORS of the runtime API for workbenches served from another origin (`--workbench-origins`, e.g. the control
+/// plane's): exact origins only, bearer tokens in headers (never cookies, so never credentials).
+pub async fn api_cors(
+    axum::extract::State(app): axum::extract::State<crate::AppState>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let origin = req
+        .headers()
+        .get(header::ORIGIN)
+        .and_then(|v| v.to_str().ok())
+        .filter(|o| app.cfg.workbench_origins.iter().any(|w| w == o))
+        .and_then(|o| HeaderValue::from_str(o).ok());
+    let Some(origin) = origin else {
+        return next.run(req).await;
+    };
+    let mut res = if is_preflight(req.method(), req.headers()) {
+        let mut out = HeaderMap::new();
+        out.insert(
+            header::ACCESS_CONTROL_ALLOW_METHODS,
+            HeaderValue::from_static("GET, POST, PUT, DELETE"),
+        );
+        out.insert(
+            header::ACCESS_CONTROL_ALLOW_HEADERS,
+            HeaderValue::from_static("authorization, content-type, x-cfp-project"),
+        );
+        out.insert(header::ACCESS_CONTROL_MAX_AGE, HeaderValue::from_static("600"));
+        (StatusCode::NO_CONTENT, out).into_response()
+    } else {
+        next.run(req).await
+    };
+    res.headers_mut().insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin);
+    res.headers_mut()
+        .append(header::VARY, HeaderValue::from_static("Origin"));
+    res
+}

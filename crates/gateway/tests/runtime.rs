@@ -271,3 +271,43 @@ async fn a_busy_worker_still_takes_api_calls() {
     assert_eq!(w.invocations_of("Busy").len(), 1);
     rt.stop().await;
 }
+
+#[tokio::test]
+async fn the_runtime_api_answers_cors_only_for_configured_workbench_origins() {
+    let mut opts = RuntimeOptions::default();
+    opts.gateway.workbench_origins = vec!["https://cfp.example".into()];
+    let rt = start(opts).await;
+    let preflight = |origin: &'static str| {
+        let addr = rt.addr;
+        async move {
+            http(
+                addr,
+                "OPTIONS",
+                "/__cfp/api/steps",
+                &[
+                    ("origin", origin),
+                    ("access-control-request-method", "GET"),
+                    ("access-control-request-headers", "authorization, x-cfp-project"),
+                ],
+                b"",
+            )
+            .await
+        }
+    };
+    let ok = preflight("https://cfp.example").await;
+    assert_eq!(ok.status, 204);
+    assert_eq!(ok.headers["access-control-allow-origin"], "https://cfp.example");
+    assert!(ok.headers["access-control-allow-headers"].contains("x-cfp-project"));
+    assert!(!ok.headers.contains_key("access-control-allow-credentials"));
+    let other = preflight("https://evil.example").await;
+    assert!(!other.headers.contains_key("access-control-allow-origin"));
+    let auth = ("authorization", "Bearer test-admin-token-0123456789");
+    let get = http(rt.addr, "GET", "/__cfp/api/steps", &[auth, ("origin", "https://cfp.example")], b"").await;
+    assert_eq!(get.status, 200);
+    assert_eq!(get.headers["access-control-allow-origin"], "https://cfp.example");
+    // refusals carry the header too, so the workbench can read why
+    let refused = http(rt.addr, "GET", "/__cfp/api/steps", &[("origin", "https://cfp.example")], b"").await;
+    assert_eq!(refused.status, 401);
+    assert_eq!(refused.headers["access-control-allow-origin"], "https://cfp.example");
+    rt.stop().await;
+}

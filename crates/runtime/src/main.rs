@@ -128,6 +128,7 @@ async fn run(opts: Options) -> Result<()> {
         require_auth: opts.require_auth,
         control,
         allow_loopback_oidc: opts.allow_loopback_oidc,
+        workbench_origins: opts.workbench_origins.clone(),
     };
     let app = cfp_gateway::router(engine.clone(), gateway_cfg);
     let listener = tokio::net::TcpListener::bind(&opts.listen)

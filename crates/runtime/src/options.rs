@@ -33,6 +33,7 @@ pub struct Options {
     pub region: String,
     pub strict_validation: bool,
     pub allow_loopback_oidc: bool,
+    pub workbench_origins: Vec<String>,
     pub print_config: bool,
 }
 
@@ -195,6 +196,12 @@ const SPEC: &[(&str, &str, &str, &str)] = &[
         "false",
         "accept plain-http JWKS URLs on loopback for projects' own OIDC providers (tests, local IdPs)",
     ),
+    (
+        "--workbench-origins",
+        "CFP_WORKBENCH_ORIGINS",
+        "",
+        "comma-separated origins of workbenches served elsewhere (the control plane) allowed to call the runtime API",
+    ),
 ];
 
 pub fn usage() -> String {
@@ -319,6 +326,18 @@ impl Options {
                 );
             }
         }
+        let mut workbench_origins = Vec::new();
+        for o in get("--workbench-origins")
+            .split(',')
+            .map(str::trim)
+            .filter(|o| !o.is_empty())
+        {
+            let (scheme, rest) = o.split_once("://").unwrap_or(("", ""));
+            if !matches!(scheme, "http" | "https") || rest.is_empty() || rest.contains('/') || o == "*" {
+                bail!("--workbench-origins: `{o}` is not an origin like https://cfp.example.com (no path, no *)");
+            }
+            workbench_origins.push(o.to_string());
+        }
         let region = get("--region");
         if region.is_empty() || region.len() > 32 {
             bail!("--region must be 1 to 32 characters, got `{region}`");
@@ -331,6 +350,7 @@ impl Options {
             region,
             strict_validation: boolean("--strict-validation")?,
             allow_loopback_oidc: boolean("--allow-loopback-oidc")?,
+            workbench_origins,
             listen: get("--listen"),
             database_url: get("--database-url"),
             schema: get("--schema"),
@@ -389,6 +409,7 @@ impl Options {
             "region": self.region,
             "strictValidation": self.strict_validation,
             "allowLoopbackOidc": self.allow_loopback_oidc,
+            "workbenchOrigins": self.workbench_origins,
         })
     }
 }
