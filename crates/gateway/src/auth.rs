@@ -266,7 +266,7 @@ pub async fn end_user(
     app: &AppState,
     headers: &HeaderMap,
     project: Option<&str>,
-) -> Option<Result<(Principal, Arc<ProjectSettings>), ApiError>> {
+) -> Option<Result<Principal, ApiError>> {
     let token = bearer(headers)?;
     if token.starts_with("cfp_") || token.split('.').count() != 3 {
         return None;
@@ -279,13 +279,10 @@ pub async fn end_user(
     let settings = control.project(project.unwrap_or(&app.cfg.default_scope.project))?;
     let oidc = settings.oidc.as_ref().filter(|o| o.issuer == issuer)?;
     Some(match app.end_users.verify(token, oidc).await {
-        Ok(user) => Ok((
-            Principal::EndUser {
-                project_id: settings.project_id.clone(),
-                sub: user.sub,
-            },
-            settings,
-        )),
+        Ok(user) => Ok(Principal::EndUser {
+            project_id: settings.project_id.clone(),
+            sub: user.sub,
+        }),
         Err(e) if e.is_transient() => {
             tracing::warn!(error = %e, project = %settings.project_id, "end-user token could not be checked");
             Err(ApiError::new(

@@ -22,7 +22,7 @@ pub async fn handle(State(app): State<AppState>, ConnectInfo(peer): ConnectInfo<
         .control
         .as_ref()
         .and_then(|c| c.project(target.project.as_deref().unwrap_or(&app.cfg.default_scope.project)));
-    let origin_headers = req.headers().clone();
+    let origin = req.headers().get(header::ORIGIN).cloned();
     let mut response = match call_step(&app, peer, req, &target, cors.as_deref()).await {
         Ok(r) => r,
         Err(e) => e.into_response(),
@@ -33,7 +33,7 @@ pub async fn handle(State(app): State<AppState>, ConnectInfo(peer): ConnectInfo<
             .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
     }
     // Errors carry CORS headers too, so an allowlisted page can read why it was refused.
-    limits::cors_headers(cors.as_deref(), &origin_headers, response.headers_mut());
+    limits::cors_headers(cors.as_deref(), origin.as_ref(), response.headers_mut());
     response
 }
 
@@ -101,26 +101,24 @@ async fn call_step(
     {
         return Ok(axum::response::Redirect::temporary("/__cfp/").into_response());
     }
-    let end_user = auth::end_user(app, req.headers(), target.project.as_deref()).await;
-    let (scope, settings) = match end_user {
-        Some(found) => {
-            let (principal, settings) = found?;
-            let (scope, settings) = auth::resolve_project(app, &principal, target.project.as_deref())
-                .map(|(scope, _)| (scope, Some(settings)))?;
+    // Who: an end user of the project's own OIDC provider, or any other principal. No credentials at all may
+    // still call a signed webhook step (its worker checks the signature before anything runs); anything else
+    // then answers 401 without revealing whether the route exists.
+    let principal = match auth::end_user(app, req.headers(), target.project.as_deref()).await {
+        Some(found) => Some(found?),
+        None => match auth::authenticate(app, peer, req.headers(), None, true).await {
+            Ok(principal) => Some(principal),
+            Err(e) if e.code == "unauthenticated" => None,
+            Err(e) => return Err(e),
+        },
+    };
+    let (scope, settings) = match principal {
+        Some(principal) => {
+            let (scope, settings) = auth::resolve_project(app, &principal, target.project.as_deref())?;
             auth::authorize(app, &principal, &scope, settings.as_deref(), "step.invoke")?;
             (scope, settings)
         }
-        None => match auth::authenticate(app, peer, req.headers(), None, true).await {
-            Ok(principal) => {
-                let (scope, settings) = auth::resolve_project(app, &principal, target.project.as_deref())?;
-                auth::authorize(app, &principal, &scope, settings.as_deref(), "step.invoke")?;
-                (scope, settings)
-            }
-            // No credentials at all: only a signed webhook step may be called that way (its worker checks the
-            // signature before anything runs). Anything else answers 401 without revealing whether the route exists.
-            Err(e) if e.code == "unauthenticated" => webhook_target(app, target, &method, &path).ok_or(e)?,
-            Err(e) => return Err(e),
-        },
+        None => webhook_target(app, target, &method, &path).ok_or_else(ApiError::unauthorized)?,
     };
     let _permit = app.gates.acquire(settings.as_deref())?;
     let scope = &scope;

@@ -107,8 +107,8 @@ pub fn request_timeout(cfg: &GatewayConfig, settings: Option<&ProjectSettings>) 
 
 /// CORS headers for a response to `origin` (none when it is not allowlisted). Projects without settings (the
 /// runtime's own default project) send none: same-origin only.
-pub fn cors_headers(settings: Option<&ProjectSettings>, request: &HeaderMap, out: &mut HeaderMap) {
-    let Some(origin) = request.get(header::ORIGIN).and_then(|v| v.to_str().ok()) else {
+pub fn cors_headers(settings: Option<&ProjectSettings>, origin: Option<&HeaderValue>, out: &mut HeaderMap) {
+    let Some(origin) = origin.and_then(|v| v.to_str().ok()) else {
         return;
     };
     let Some(s) = settings else { return };
@@ -148,7 +148,7 @@ pub fn preflight(
 ) -> axum::response::Response {
     use axum::response::IntoResponse;
     let mut out = HeaderMap::new();
-    cors_headers(settings, request, &mut out);
+    cors_headers(settings, request.get(header::ORIGIN), &mut out);
     if !out.contains_key(header::ACCESS_CONTROL_ALLOW_ORIGIN) || !method_routed {
         let mut res = ApiError::new(
             StatusCode::FORBIDDEN,

@@ -302,11 +302,25 @@ async fn the_runtime_api_answers_cors_only_for_configured_workbench_origins() {
     let other = preflight("https://evil.example").await;
     assert!(!other.headers.contains_key("access-control-allow-origin"));
     let auth = ("authorization", "Bearer test-admin-token-0123456789");
-    let get = http(rt.addr, "GET", "/__cfp/api/steps", &[auth, ("origin", "https://cfp.example")], b"").await;
+    let get = http(
+        rt.addr,
+        "GET",
+        "/__cfp/api/steps",
+        &[auth, ("origin", "https://cfp.example")],
+        b"",
+    )
+    .await;
     assert_eq!(get.status, 200);
     assert_eq!(get.headers["access-control-allow-origin"], "https://cfp.example");
     // refusals carry the header too, so the workbench can read why
-    let refused = http(rt.addr, "GET", "/__cfp/api/steps", &[("origin", "https://cfp.example")], b"").await;
+    let refused = http(
+        rt.addr,
+        "GET",
+        "/__cfp/api/steps",
+        &[("origin", "https://cfp.example")],
+        b"",
+    )
+    .await;
     assert_eq!(refused.status, 401);
     assert_eq!(refused.headers["access-control-allow-origin"], "https://cfp.example");
     rt.stop().await;
