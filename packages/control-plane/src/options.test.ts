@@ -24,6 +24,23 @@ describe('options', () => {
     expect(() => validateOptions({ ...base, serviceToken: 'short' })).toThrow(/--service-token/)
   })
 
+  it('--runtime-urls: region=url pairs of known regions, http(s) origins only', () => {
+    const env = { DATABASE_URL: 'postgres://x', CFP_CONTROL_MASTER_KEY: KEY, CFP_CONTROL_REGIONS: 'eu,us' }
+    const o = parseOptions(['--runtime-urls', 'eu=https://rt.eu.example.com/, us=http://127.0.0.1:3000'], env).options
+    expect(o.runtimeUrls).toEqual({ eu: 'https://rt.eu.example.com', us: 'http://127.0.0.1:3000' })
+    expect(() => validateOptions(o)).not.toThrow()
+    expect(parseOptions([], { ...env, CFP_CONTROL_RUNTIME_URLS: 'eu=http://a:1' }).options.runtimeUrls).toEqual({ eu: 'http://a:1' })
+    expect(parseOptions([], env).options.runtimeUrls).toEqual({})
+    expect(() => parseOptions(['--runtime-urls', 'https://rt.example.com'], env)).toThrow(/--runtime-urls: expected region=url/)
+    expect(() => parseOptions(['--runtime-urls', 'eu=http://a,eu=http://b'], env)).toThrow(/--runtime-urls: region "eu" is named twice/)
+    const bad = (v: string) => () => validateOptions(parseOptions(['--runtime-urls', v], env).options)
+    expect(bad('ap=http://a')).toThrow(/--runtime-urls: region "ap" is not one of --regions/)
+    expect(bad('eu=rt.example.com')).toThrow(/--runtime-urls: "rt.example.com" \(region eu\) is not a URL/)
+    expect(bad('eu=ftp://rt.example.com')).toThrow(/--runtime-urls: .*http\(s\) origin/)
+    expect(bad('eu=https://rt.example.com/api')).toThrow(/--runtime-urls: .*without path/)
+    expect(bad('eu=https://u:p@rt.example.com')).toThrow(/--runtime-urls/)
+  })
+
   it('mask secrets when printed', () => {
     const o = parseOptions([], { DATABASE_URL: 'postgres://u:secret@db/x', CFP_CONTROL_MASTER_KEY: KEY, CFP_CONTROL_SERVICE_TOKEN: 'abcdefghijklmnopq' }).options
     const printed = JSON.stringify(maskedOptions(o))

@@ -49,6 +49,12 @@ export interface Options {
    * Default: `apps/workbench/dist` of the repository this package sits in, when it has an index.html; unset = not served.
    */
   workbenchDir?: string
+  /**
+   * Where each region's runtime is reached from a browser (`region=url,…`, http/https without a path), told to the
+   * workbench by `GET /__cfp/control-plane` so its runtime pages call the runtime of the project's region.
+   * Env CFP_CONTROL_RUNTIME_URLS. Default none: the workbench says no runtime is configured.
+   */
+  runtimeUrls: Record<string, string>
 }
 
 /** `apps/workbench/dist` next to this package (packages/control-plane/{src,dist}/options.*), when it is built. */
@@ -79,6 +85,7 @@ Options (flag / environment / default):
   --log-level L             CFP_CONTROL_LOG_LEVEL                    info
   --allow-loopback-idp      CFP_CONTROL_ALLOW_LOOPBACK_IDP=1         off (accept http://127.0.0.1 OIDC issuers)
   --workbench-dir DIR       CFP_CONTROL_WORKBENCH_DIR                apps/workbench/dist when built (served at /__cfp/)
+  --runtime-urls R=URL,…    CFP_CONTROL_RUNTIME_URLS                 (none) each region's runtime, for the workbench's runtime pages
   --print-config            print the resolved options (secrets masked) and exit
   --help                    this text
 `
@@ -90,6 +97,19 @@ function int(name: string, v: string, min: number, max: number): number {
   const n = Number(v)
   if (n < min || n > max) throw new Error(`option ${name}: must be between ${min} and ${max}, got ${n}`)
   return n
+}
+
+/** `region=url,region=url` → `{region: url}`; a malformed entry or a region named twice stops start-up. */
+export function parseRuntimeUrls(v: string): Record<string, string> {
+  const out: Record<string, string> = Object.create(null) as Record<string, string>
+  for (const entry of list(v)) {
+    const eq = entry.indexOf('=')
+    if (eq <= 0 || eq === entry.length - 1) throw new Error(`option --runtime-urls: expected region=url, got "${entry}"`)
+    const region = entry.slice(0, eq).trim()
+    if (region in out) throw new Error(`option --runtime-urls: region "${region}" is named twice`)
+    out[region] = entry.slice(eq + 1).trim().replace(/\/$/, '')
+  }
+  return out
 }
 
 const list = (v: string): string[] =>
@@ -107,6 +127,7 @@ export function parseOptions(argv: string[], env: Env = process.env): { options:
         'database-url', 'schema', 'host', 'port', 'public-url', 'issuer', 'regions', 'access-token-ttl',
         'refresh-token-ttl', 'key-rotation-interval', 'key-prepublish', 'master-key', 'service-token',
         'setup-ttl', 'body-limit', 'return-origins', 'log-level', 'workbench-dir',
+        'runtime-urls',
       ]
         .map((k): [string, { type: 'string' | 'boolean' }] => [k, { type: 'string' }])
         .concat([
@@ -144,6 +165,7 @@ export function parseOptions(argv: string[], env: Env = process.env): { options:
     returnOrigins: list(get('return-origins', 'CFP_CONTROL_RETURN_ORIGINS') ?? ''),
     logLevel: get('log-level', 'CFP_CONTROL_LOG_LEVEL') ?? 'info',
     allowLoopbackIdp: f['allow-loopback-idp'] === true || env.CFP_CONTROL_ALLOW_LOOPBACK_IDP === '1',
+    runtimeUrls: parseRuntimeUrls(get('runtime-urls', 'CFP_CONTROL_RUNTIME_URLS') ?? ''),
   }
   const workbenchDir = get('workbench-dir', 'CFP_CONTROL_WORKBENCH_DIR')
   const dir = workbenchDir !== undefined ? resolve(workbenchDir) : defaultWorkbenchDir()
@@ -168,6 +190,18 @@ export function validateOptions(o: Options): void {
   for (const origin of o.returnOrigins) new URL(origin)
   if (o.workbenchDir !== undefined && !existsSync(join(o.workbenchDir, 'index.html'))) {
     throw new Error(`option --workbench-dir: ${o.workbenchDir} has no index.html (build it: npm run build -w apps/workbench)`)
+  }
+  for (const [region, url] of Object.entries(o.runtimeUrls)) {
+    if (!o.regions.includes(region)) throw new Error(`option --runtime-urls: region "${region}" is not one of --regions (${o.regions.join(', ')})`)
+    let u: URL
+    try {
+      u = new URL(url)
+    } catch {
+      throw new Error(`option --runtime-urls: "${url}" (region ${region}) is not a URL`)
+    }
+    if ((u.protocol !== 'http:' && u.protocol !== 'https:') || u.pathname !== '/' || u.search || u.hash || u.username || u.password) {
+      throw new Error(`option --runtime-urls: "${url}" (region ${region}) must be an http(s) origin without path, query or credentials, e.g. https://runtime.eu.example.com`)
+    }
   }
   if (o.serviceToken !== undefined && o.serviceToken.length < 16) throw new Error('option --service-token: at least 16 characters')
 }

@@ -2,7 +2,8 @@
  * The workbench in the browser: the built SPA (`--workbench-dir`, normally `apps/workbench/dist`) under
  * `/__cfp/` — files by path, `index.html` for client routes, immutable caching of hashed assets, a strict
  * content-security policy on the shell — and `GET /` redirecting there. `GET /__cfp/control-plane` tells the
- * SPA it is served by a control plane (the runtime answers the same path with the shell). `GET
+ * SPA it is served by a control plane (the runtime answers the same path with the shell) and where each region's
+ * runtime is (`--runtime-urls`), which the shell's `connect-src` then allows. `GET
  * /v1/auth/providers?tenant=<slug>` lists a tenant's enabled SSO providers for the login page: id, name, kind and
  * login URL, nothing else; an unknown tenant gets an empty list (no enumeration of tenants).
  *
@@ -33,8 +34,16 @@ const TYPES: Record<string, string> = {
   '.txt': 'text/plain; charset=utf-8',
 }
 
-/** `script-src` hashes of the shell's inline scripts (the theme is set before first paint), so no 'unsafe-inline'. */
-export function shellPolicy(html: string): string {
+/** What `GET /__cfp/control-plane` answers: the marker the SPA detects, and each region's runtime URL. */
+export function controlPlaneInfo(runtimeUrls: Record<string, string>): { service: string; api: string; runtimes: Record<string, string> } {
+  return { service: 'cfp-control-plane', api: '/v1', runtimes: { ...runtimeUrls } }
+}
+
+/**
+ * `script-src` hashes of the shell's inline scripts (the theme is set before first paint), so no 'unsafe-inline';
+ * `connect-src` adds the runtimes' origins the runtime pages call (API, live feed, API steps).
+ */
+export function shellPolicy(html: string, runtimeOrigins: readonly string[] = []): string {
   const hashes = [...html.matchAll(/<script(?![^>]*\bsrc=)[^>]*>([\s\S]*?)<\/script>/g)].map(
     (m) => `'sha256-${createHash('sha256').update(m[1] ?? '').digest('base64')}'`,
   )
@@ -43,7 +52,7 @@ export function shellPolicy(html: string): string {
     `script-src 'self' ${hashes.join(' ')}`.trim(),
     "style-src 'self' 'unsafe-inline'",
     "img-src 'self' data:",
-    "connect-src 'self'",
+    ["connect-src 'self'", ...new Set(runtimeOrigins)].join(' '),
     "object-src 'none'",
     "base-uri 'none'",
     "frame-ancestors 'none'",
@@ -94,7 +103,7 @@ export function uiRoutes(app: FastifyInstance, s: Services): void {
 
   app.get('/__cfp/control-plane', { config, schema: hide }, async (_request, reply) => {
     reply.header('cache-control', 'no-store')
-    return { service: 'cfp-control-plane', api: '/v1' }
+    return controlPlaneInfo(s.options.runtimeUrls)
   })
 
   const sendShell = async (reply: FastifyReply, root: string) => {
@@ -103,7 +112,7 @@ export function uiRoutes(app: FastifyInstance, s: Services): void {
     return reply
       .type('text/html; charset=utf-8')
       .header('cache-control', 'no-cache')
-      .header('content-security-policy', shellPolicy(html))
+      .header('content-security-policy', shellPolicy(html, Object.values(s.options.runtimeUrls)))
       .header('x-content-type-options', 'nosniff')
       .header('referrer-policy', 'same-origin')
       .send(html)
