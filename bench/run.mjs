@@ -1,6 +1,5 @@
 #!/usr/bin/env node
 // CFP benchmarks: node bench/run.mjs [api|chain|seq40|all] [options]   (see bench/README.md)
-//
 // Starts the release runtime (own PostgreSQL database per run, dropped afterwards) and one worker hosting
 // bench/project, runs the chosen benchmarks with bench/loadgen, prints a table and writes
 // bench/results/<timestamp>.json (+ the child processes' logs in bench/results/<timestamp>-logs/).
@@ -14,7 +13,10 @@ import { join, relative, resolve } from 'node:path'
 import { performance } from 'node:perf_hooks'
 import { parseArgs } from 'node:util'
 import pg from 'pg'
-import { setMonitor, sleep, round, median, stamp, startedWall, say, freePort, withTimeout, children, startChild, stopChild, CLK_TCK, procTicks, postgresTicks, machineBusyTicks, cpuSnap, cpuUse, waitQuiet } from './lib/proc.mjs'
+import { pgSampler } from './lib/pg-sampler.mjs'
+import { backgroundLoad, report } from './lib/report.mjs'
+import { expectStatus, startRuntime, startWorker } from './lib/services.mjs'
+import { BenchError, setMonitor, sleep, round, median, stamp, startedWall, say, freePort, withTimeout, children, startChild, stopChild, cpuSnap, cpuUse, waitQuiet } from './lib/proc.mjs'
 
 const ROOT = resolve(import.meta.dirname, '..')
 let RUNTIME_BIN = join(ROOT, 'target/release/cfp-runtime')
@@ -147,102 +149,6 @@ function expectedStepCount() {
   return n
 }
 
-async function startRuntime(dbUrl, tmp, logDir) {
-  const workerToken = `wt-${randomBytes(18).toString('hex')}`
-  const adminToken = `at-${randomBytes(18).toString('hex')}`
-  for (let attempt = 1; ; attempt++) {
-    const port = await freePort()
-    let ready
-    const readyP = new Promise((r) => (ready = r))
-    const h = startChild('runtime', RUNTIME_BIN, [], {
-      logDir,
-      env: {
-        ...process.env,
-        DATABASE_URL: dbUrl,
-        CFP_LISTEN: `127.0.0.1:${port}`,
-        CFP_WORKER_TOKEN: workerToken,
-        CFP_ADMIN_TOKEN: adminToken,
-        CFP_DEV: 'true',
-        CFP_DATA_DIR: join(tmp, 'data'),
-        CFP_LOG: process.env.CFP_LOG ?? 'info,sqlx=warn',
-      },
-      onLine: (line, stream) => {
-        if (stream !== 'stdout') return
-        try {
-          const v = JSON.parse(line)
-          if (v && v.ready === true) ready(v)
-        } catch {}
-      },
-    })
-    const r = await withTimeout(
-      Promise.race([readyP, h.exited.then((e) => ({ exited: e }))]),
-      180_000,
-      'the runtime did not print its ready line within 180 s',
-    ).catch(async (err) => {
-      await stopChild(h)
-      throw new BenchError(`${err.message}\n--- runtime log ---\n${h.tail()}`)
-    })
-    if (!r.exited) return { h, port, workerToken, adminToken, addr: r.addr }
-    await h.closeLog()
-    const tail = h.tail()
-    if (attempt < 3 && /cannot listen|in use/i.test(tail)) {
-      say(`port ${port} was taken; retrying`)
-      continue
-    }
-    throw new BenchError(`the runtime exited before it was ready (${JSON.stringify(r.exited)})\n--- runtime log ---\n${tail}`)
-  }
-}
-
-async function startWorker(port, token, logDir, expected) {
-  let done
-  const doneP = new Promise((r) => (done = r))
-  const h = startChild(
-    'worker',
-    process.execPath,
-    [WORKER_MAIN, '--dir', PROJECT_DIR, '--url', `ws://127.0.0.1:${port}/__cfp/worker`, '--token', token, '--name', 'bench-worker'],
-    {
-      logDir,
-      env: { ...process.env, LOG_LEVEL: 'warn', NODE_ENV: 'production' },
-      onLine: (line) => {
-        const m = /registered (\d+) steps \((\d+) errors\)/.exec(line)
-        if (m) done({ steps: Number(m[1]), errors: Number(m[2]) })
-      },
-    },
-  )
-  const r = await withTimeout(
-    Promise.race([doneP, h.exited.then((e) => ({ exited: e }))]),
-    180_000,
-    'the worker did not register its steps within 180 s',
-  ).catch(async (err) => {
-    await stopChild(h)
-    throw new BenchError(`${err.message}\n--- worker log ---\n${h.tail()}`)
-  })
-  if (r.exited) throw new BenchError(`the worker exited before registering (${JSON.stringify(r.exited)})\n--- worker log ---\n${h.tail()}`)
-  if (r.errors > 0 || r.steps !== expected) {
-    await stopChild(h)
-    throw new BenchError(`the worker registered ${r.steps} steps with ${r.errors} errors (expected ${expected}, 0 errors)\n--- worker log ---\n${h.tail()}`)
-  }
-  return h
-}
-
-/** Retries a request until it gives the expected status (the runtime may still be settling). */
-async function expectStatus(url, init, status, ms = 30_000) {
-  const until = Date.now() + ms
-  let last
-  for (;;) {
-    try {
-      const res = await fetch(url, { ...init, signal: AbortSignal.timeout(5000) })
-      const text = await res.text()
-      if (res.status === status) return { res, text }
-      last = `${res.status} ${text.slice(0, 300)}`
-    } catch (err) {
-      last = err.message
-    }
-    if (Date.now() > until) throw new BenchError(`${init?.method ?? 'GET'} ${url}: expected ${status}, got ${last}`)
-    await sleep(250)
-  }
-}
-
 /** Runs cfp-loadgen and returns its JSON result (the run is bounded: killed 30 s after its planned end). */
 async function loadgen(mode, { url, method = 'GET', body, connections = CFG.connections, seconds, rate }) {
   const args = [mode, '--url', url, '--method', method, '--connections', String(connections), '--seconds', String(seconds)]
@@ -301,70 +207,6 @@ async function deadLetterCount() {
   return r.rows[0].n
 }
 
-/** A short name for one of the runtime's statements (crates/store/src/*.rs), for the activity breakdown. */
-function statementName(q) {
-  const names = [
-    [/^WITH e AS \( SELECT \* FROM unnest/, 'publish (queue.rs publish_on)'],
-    [/^UPDATE queue SET status = 1/, 'claim (queue.rs claim)'],
-    [/^UPDATE queue q SET status = 2/, 'complete (queue.rs complete)'],
-    [/^INSERT INTO runtimes/, 'heartbeat'],
-    [/^SELECT seq, attempt > max_retries/, 'reap_leases'],
-    [/^COMMIT/i, 'COMMIT'],
-    [/^BEGIN/i, 'BEGIN'],
-  ]
-  for (const [re, name] of names) if (re.test(q.trim())) return name
-  return q.trim().slice(0, 60)
-}
-
-/**
- * Samples what the benchmark database's backends are doing (pg_stat_activity) every `ms` until the returned
- * function is called; that resolves to the average number of backends per activity: `CPU` (active, no wait
- * event), `<type>:<event>` (active and waiting, e.g. `Lock:object`, `IO:WALSync`), `idle in transaction
- * (ClientRead)` (inside a transaction, waiting for the runtime's next statement).
- */
-function pgSampler(ms = 25) {
-  const counts = new Map()
-  const queries = new Map()
-  let samples = 0
-  let stop = false
-  const loop = (async () => {
-    while (!stop) {
-      try {
-        const r = await RUN.mon.query(
-          `SELECT CASE WHEN state = 'active' THEN coalesce(wait_event_type || ':' || wait_event, 'CPU')
-                       ELSE state || coalesce(' (' || wait_event || ')', '') END AS w,
-                  CASE WHEN state = 'active' THEN regexp_replace(left(query, 300), '[[:space:]]+', ' ', 'g') END AS q
-             FROM pg_stat_activity
-            WHERE datname = current_database() AND backend_type = 'client backend' AND state <> 'idle'
-              AND pid <> pg_backend_pid() AND pid <> $1`,
-          [RUN.dbPid],
-        )
-        samples++
-        for (const row of r.rows) {
-          counts.set(row.w, (counts.get(row.w) ?? 0) + 1)
-          if (row.q) {
-            const k = `${row.w} | ${statementName(row.q)}`
-            queries.set(k, (queries.get(k) ?? 0) + 1)
-          }
-        }
-      } catch {}
-      await sleep(ms)
-    }
-  })()
-  return async () => {
-    stop = true
-    await loop
-    const total = [...counts.values()].reduce((a, b) => a + b, 0)
-    const byActivity = Object.fromEntries(
-      [...counts.entries()].sort((a, b) => b[1] - a[1]).slice(0, 8).map(([k, v]) => [k, round(v / Math.max(1, samples), 2)]),
-    )
-    const byStatement = Object.fromEntries(
-      [...queries.entries()].sort((a, b) => b[1] - a[1]).slice(0, 8).map(([k, v]) => [k, round(v / Math.max(1, samples), 2)]),
-    )
-    return { samples, activeBackends: round(total / Math.max(1, samples), 2), byActivity, byStatement }
-  }
-}
-
 // ---------------------------------------------------------------------------------------------- benchmark: api
 
 async function benchApi() {
@@ -389,7 +231,7 @@ async function benchApi() {
     for (const name of ['bare', 'cfp']) {
       if (CFG.warmup > 0) await loadgen('max', { url: urls[name], seconds: CFG.warmup })
       // What PostgreSQL does for hello-world API calls (sampled lightly, last round only).
-      const stopSampler = name === 'cfp' && r === CFG.rounds ? pgSampler(100) : null
+      const stopSampler = name === 'cfp' && r === CFG.rounds ? pgSampler(RUN.mon, RUN.dbPid, 100) : null
       const m = await measured('max', { url: urls[name], seconds: CFG.seconds })
       if (stopSampler) round_.cfp.maxPg = await stopSampler()
       round_[name].max = m.lg
@@ -494,13 +336,13 @@ async function chainStats(phase, loadStartMs, loadEndMs) {
 async function chainPhase(phase, mode, params, drainMs) {
   const roles = { runtime: RUN.runtime.h, worker: RUN.worker }
   const a = await cpuSnap(roles)
-  let stopSampler = pgSampler()
+  let stopSampler = pgSampler(RUN.mon, RUN.dbPid)
   const loadStartMs = Date.now()
   const lg = await loadgen(mode, { url: `${RUN.base}/chain`, method: 'POST', body: { phase }, ...params })
   const loadEndMs = Date.now()
   const b = await cpuSnap(roles)
   const pgDuringLoad = await stopSampler()
-  stopSampler = pgSampler()
+  stopSampler = pgSampler(RUN.mon, RUN.dbPid)
   const backlogAtLoadEnd = await openDeliveries()
   const drain = await waitDrained(drainMs)
   const c = await cpuSnap(roles)
@@ -538,7 +380,7 @@ async function chainBacklog(n, drainMs) {
   await RUN.db.query('COMMIT')
   const startMs = Date.now()
   const a = await cpuSnap(roles)
-  const stopSampler = pgSampler()
+  const stopSampler = pgSampler(RUN.mon, RUN.dbPid)
   await RUN.db.query(`SELECT pg_notify('cfp_queue', $1)`, [`${TENANT}/${PROJECT}/ChainA`])
   const drain = await waitDrained(drainMs)
   const b = await cpuSnap(roles)
@@ -666,7 +508,7 @@ async function benchSeq40() {
   const runs = []
   const roles = { runtime: RUN.runtime.h, worker: RUN.worker }
   const a = await cpuSnap(roles)
-  const stopSampler = pgSampler()
+  const stopSampler = pgSampler(RUN.mon, RUN.dbPid)
   for (let i = 1; i <= CFG.seqRuns; i++) {
     await sleep(200)
     const r = await seqRun(`r${i}-${tag}`)
@@ -689,109 +531,6 @@ async function benchSeq40() {
     cpu: cpuUse(a, b),
     pg: pgActivity,
   }
-}
-
-// ---------------------------------------------------------------------------------------------- report
-
-/** The highest `other` CPU (cores used by processes outside the benchmark) seen in each benchmark's phases. */
-function backgroundLoad(results) {
-  const out = {}
-  const walk = (v, acc) => {
-    if (!v || typeof v !== 'object') return
-    if (typeof v.other === 'number' && typeof v.machine === 'number') acc.push(v.other)
-    for (const x of Object.values(v)) walk(x, acc)
-  }
-  for (const b of BENCHES) {
-    if (!results[b]) continue
-    const acc = []
-    walk(results[b], acc)
-    out[b] = acc.length ? Math.max(...acc) : null
-  }
-  return out
-}
-
-function fmt(v, unit = '') {
-  if (v === null || v === undefined) return '-'
-  if (typeof v === 'number') return `${v.toLocaleString('en-US', { maximumFractionDigits: 2 })}${unit}`
-  return String(v)
-}
-
-function verdict(ok) {
-  return ok === null ? '' : ok ? 'PASS' : 'MISS'
-}
-
-function report(results) {
-  const rows = []
-  const add = (bench, metric, value, target = '', ok = null) => rows.push([bench, metric, value, target, verdict(ok)])
-  const pgText = (p) =>
-    p
-      ? `${p.activeBackends} active: ${Object.entries(p.byActivity).slice(0, 4).map(([k, v]) => `${k} ${v}`).join(', ')}` +
-        `; top: ${Object.entries(p.byStatement).slice(0, 3).map(([k, v]) => `${k} ${v}`).join('; ')}`
-      : '-'
-  const cpuText = (c) => (c ? Object.entries(c).filter(([k]) => k !== 'seconds').map(([k, v]) => `${k} ${v}`).join(', ') : '-')
-  const a = results.api
-  if (a) {
-    const n = a.rounds.length
-    const med = n > 1 ? `median of ${n}: ` : ''
-    add('api', `bare node: max rps`, `${med}${fmt(a.bare.maxRps)}`)
-    add('api', `CFP: max rps`, `${med}${fmt(a.cfp.maxRps)}`)
-    add('api', 'ratio CFP/bare (max rps)', `${med}${fmt(a.ratio)}${n > 1 ? ` (rounds: ${a.ratios.join(', ')})` : ''}`, `>= ${TARGETS.apiRatio}`, a.ratio >= TARGETS.apiRatio)
-    add('api', 'bare node: p50 / p99 at max', `${fmt(a.bare.maxP50Ms)} / ${fmt(a.bare.maxP99Ms)} ms`)
-    add('api', 'CFP: p50 / p99 at max', `${fmt(a.cfp.maxP50Ms)} / ${fmt(a.cfp.maxP99Ms)} ms`)
-    add('api', `bare node: p50 / p99 at half rate (${fmt(a.bare.halfRate)}/s)`, `${fmt(a.bare.halfP50Ms)} / ${fmt(a.bare.halfP99Ms)} ms`)
-    add(
-      'api',
-      `CFP: p50 / p99 at half rate (${fmt(a.cfp.halfRate)}/s)`,
-      `${med}${fmt(a.cfp.halfP50Ms)} / ${fmt(a.cfp.halfP99Ms)} ms (best p99 ${fmt(a.cfp.bestHalfP99Ms)})`,
-      `p99 < ${TARGETS.apiHalfRateP99Ms} ms`,
-      a.cfp.halfP99Ms < TARGETS.apiHalfRateP99Ms,
-    )
-    add('api', 'errors (bare, CFP)', `${a.bare.errors}, ${a.cfp.errors}`)
-    add('api', 'CPU cores, CFP at max (last round)', cpuText(a.cfp.maxCpu))
-    add('api', 'CPU cores, bare at max (last round)', cpuText(a.bare.maxCpu))
-    add('api', 'CPU cores, CFP at half rate', cpuText(a.cfp.halfCpu))
-    if (a.cfp.maxPg) add('api', 'PG backends, CFP at max', pgText(a.cfp.maxPg))
-  }
-  const c = results.chain
-  if (c) {
-    const m = c.max
-    const s = c.sustained
-    add('chain', 'max: API accepted rps (p99)', `${fmt(m.api.rps)} (${fmt(m.api.p99Ms)} ms)`)
-    add('chain', 'max: chains completed', `${fmt(m.chains)} (lost ${m.lost}, API errors ${m.api.errors})`)
-    add('chain', 'max: completed chains/s', fmt(m.chainsPerSec))
-    add('chain', 'max: durable step executions/s', fmt(m.execPerSec), `>= ${TARGETS.chainExecPerSec}`, m.execPerSec >= TARGETS.chainExecPerSec)
-    add('chain', '  during load / after load (drain)', `${fmt(m.execPerSecDuringLoad)} / ${fmt(m.execPerSecAfterLoad)}`)
-    add('chain', 'max: backlog at load end, drain time', `${fmt(m.backlogAtLoadEnd)}, ${fmt(m.drain.seconds)} s`)
-    add('chain', 'max: e2e p50 / p99 (incl. backlog)', `${fmt(m.e2eP50Ms)} / ${fmt(m.e2eP99Ms)} ms`)
-    add('chain', 'CPU cores, max load', cpuText(m.cpuDuringLoad))
-    add('chain', 'CPU cores, drain', cpuText(m.cpuDuringDrain))
-    add('chain', `sustained: target / achieved API rps`, `${fmt(s.targetRate)} / ${fmt(s.api.rps)}`)
-    add('chain', 'sustained: e2e p50 / p90 / p99', `${fmt(s.e2eP50Ms)} / ${fmt(s.e2eP90Ms)} / ${fmt(s.e2eP99Ms)} ms`)
-    add('chain', 'sustained: API p50 / p99', `${fmt(s.api.p50Ms)} / ${fmt(s.api.p99Ms)} ms`)
-    add('chain', 'sustained: executions/s, backlog at end', `${fmt(s.execPerSec)}, ${fmt(s.backlogAtLoadEnd)} (lost ${s.lost})`)
-    add('chain', 'CPU cores, sustained', cpuText(s.cpuDuringLoad))
-    if (c.backlog) {
-      const b = c.backlog
-      add('chain', `backlog (${fmt(b.events)} events, no HTTP): executions/s`, `${fmt(b.execPerSec)} (${fmt(b.chainsPerSec)} chains/s, ${fmt(b.drain.seconds)} s)`)
-      add('chain', 'CPU cores, backlog', cpuText(b.cpu))
-    }
-    add('chain', 'PG backends, max load', pgText(m.pgDuringLoad))
-    if (c.backlog) add('chain', 'PG backends, backlog', pgText(c.backlog.pg))
-    add('chain', 'dead letters', fmt(c.deadLetters))
-  }
-  const q = results.seq40
-  if (q) {
-    add('seq40', `median of ${q.runs.length} runs (trigger -> Seq40 done)`, fmt(q.medianMs, ' ms'), `< ${TARGETS.seq40MedianMs} ms`, q.medianMs < TARGETS.seq40MedianMs)
-    add('seq40', 'best / worst', `${fmt(q.bestMs)} / ${fmt(q.worstMs)} ms`)
-    add('seq40', 'server-side median (DB timestamps)', fmt(q.serverMedianMs, ' ms'))
-    add('seq40', 'median per hop', fmt(q.hopMedianMs, ' ms'))
-    add('seq40', 'CPU cores', cpuText(q.cpu))
-    add('seq40', 'PG backends', pgText(q.pg))
-  }
-  const head = ['benchmark', 'metric', 'value', 'target', '']
-  const w = head.map((h, i) => Math.max(h.length, ...rows.map((r) => String(r[i]).length)))
-  const line = (r) => r.map((v, i) => String(v).padEnd(w[i])).join('  ').trimEnd()
-  return [line(head), w.map((n) => '-'.repeat(n)).join('  '), ...rows.map(line)].join('\n')
 }
 
 // ---------------------------------------------------------------------------------------------- main
@@ -859,11 +598,11 @@ async function main() {
   )
   say(`database ${dbName} created; starting the runtime`)
 
-  RUN.runtime = await startRuntime(dbUrl, RUN.tmp, logDir)
+  RUN.runtime = await startRuntime(RUNTIME_BIN, dbUrl, RUN.tmp, logDir)
   RUN.base = `http://127.0.0.1:${RUN.runtime.port}`
   say(`runtime ready on ${RUN.runtime.addr}; starting the worker`)
   const expected = expectedStepCount()
-  RUN.worker = await startWorker(RUN.runtime.port, RUN.runtime.workerToken, logDir, expected)
+  RUN.worker = await startWorker(WORKER_MAIN, PROJECT_DIR, RUN.runtime.port, RUN.runtime.workerToken, logDir, expected)
   say(`worker registered ${expected} steps`)
   RUN.dbUrl = dbUrl
   RUN.db = new pg.Client({ connectionString: dbUrl })
@@ -922,7 +661,7 @@ async function main() {
     if (!RUN.worker.running()) throw new BenchError(`the worker exited during ${b}\n${RUN.worker.tail()}`)
   }
   results.loadavgAtEnd = loadavg().map((v) => round(v, 2))
-  results.backgroundLoad = backgroundLoad(results)
+  results.backgroundLoad = backgroundLoad(results, BENCHES)
   results.targets = {}
   if (results.api) results.targets.apiRatio = { target: `>= ${TARGETS.apiRatio}`, value: results.api.ratio, pass: results.api.ratio >= TARGETS.apiRatio }
   if (results.api)
@@ -933,7 +672,7 @@ async function main() {
     results.targets.seq40MedianMs = { target: `< ${TARGETS.seq40MedianMs}`, value: results.seq40.medianMs, pass: results.seq40.medianMs < TARGETS.seq40MedianMs }
 
   await cleanup()
-  const table = report(results)
+  const table = report(results, TARGETS)
   results.table = table.split('\n')
   const file = join(RESULTS_DIR, `${ts}.json`)
   writeFileSync(file, `${JSON.stringify(results, null, 2)}\n`)

@@ -24,7 +24,8 @@ export const stamp = () => new Date().toISOString().replace(/\.\d+Z$/, 'Z').repl
 export const startedWall = Date.now()
 export const say = (msg) => console.error(`[${((Date.now() - startedWall) / 1000).toFixed(1).padStart(6)}s] ${msg}`)
 
-class BenchError extends Error {}
+/** A benchmark that cannot go on: its message says why (with the relevant log tail). */
+export class BenchError extends Error {}
 
 export function freePort() {
   return new Promise((res, rej) => {
