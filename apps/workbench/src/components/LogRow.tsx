@@ -1,6 +1,7 @@
 /** One log line: time, level, step, message, data (expandable) and a link to its trace. */
 import { memo, useState } from 'react'
 import { Link } from 'react-router'
+import { usePagePath } from '../app/context'
 import type { LogLine } from '../lib/api/types'
 import { formatClock, formatDateTime, previewJson, shortId } from '../lib/format'
 import { ChevronIcon } from './Icons'
@@ -14,6 +15,7 @@ function hasData(data: unknown): boolean {
 
 export const LogRow = memo(function LogRow({ line, showTrace = true }: { line: LogLine; showTrace?: boolean }) {
   const [open, setOpen] = useState(false)
+  const page = usePagePath()
   const withData = hasData(line.data)
   return (
     <li className={`log log--${line.level}`} data-testid="log-line">
@@ -36,7 +38,7 @@ export const LogRow = memo(function LogRow({ line, showTrace = true }: { line: L
       {showTrace ? (
         <span className="log__trace">
           {line.traceId ? (
-            <Link to={`/traces/${encodeURIComponent(line.traceId)}`} title={`Trace ${line.traceId}`}>
+            <Link to={page(`/traces/${encodeURIComponent(line.traceId)}`)} title={`Trace ${line.traceId}`}>
               {shortId(line.traceId)}
             </Link>
           ) : null}

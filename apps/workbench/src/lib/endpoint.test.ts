@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import {
   buildRequestUrl,
+  callFailureText,
   formatResponseBody,
   headersFromRows,
   methodHasBody,
@@ -86,5 +87,10 @@ describe('responses', () => {
 
   it('colours statuses', () => {
     expect([200, 302, 404, 500, 0].map(statusTone)).toEqual(['ok', 'ok', 'warn', 'error', 'error'])
+  })
+
+  it('explains a blocked cross-origin call with the origin to allow', () => {
+    expect(callFailureText('Failed to fetch')).toBe('Failed to fetch')
+    expect(callFailureText('Failed to fetch', 'https://cp.example.com')).toMatch(/CORS allowlist .* must list https:\/\/cp\.example\.com\.$/)
   })
 })

@@ -137,3 +137,12 @@ export function statusTone(status: number): 'ok' | 'warn' | 'error' {
   if (status >= 400) return 'warn'
   return 'ok'
 }
+
+/**
+ * Why a call from the page got no response. Served by the control plane, the call goes to another origin: the
+ * browser withholds the answer unless the project's CORS allowlist lists this workbench's origin.
+ */
+export function callFailureText(message: string, crossOriginFrom?: string): string {
+  if (!crossOriginFrom) return message
+  return `${message}. The runtime did not answer, or the browser blocked the call: the project's CORS allowlist (Project settings → CORS in the control plane) must list ${crossOriginFrom}.`
+}

@@ -1,10 +1,12 @@
 /**
- * Endpoints: every API step with its schemas, and a form that calls it from the page (same origin) and shows
- * the response: status, duration, headers, body, and a link to the trace it started.
+ * Endpoints: every API step with its schemas, and a form that calls it from the page and shows the response:
+ * status, duration, headers, body, and a link to the trace it started. Served by the runtime the call goes to
+ * the same origin; served by the control plane it goes to `<runtime>/p/<project><path>` with the caller's token
+ * (the project's CORS allowlist must list the control plane's origin), and only for callers with `step.invoke`.
  */
 import { memo, useEffect, useMemo, useState } from 'react'
 import { Link, useSearchParams } from 'react-router'
-import { useSteps } from '../app/context'
+import { useApi, usePagePath, useRuntimeScope, useSteps } from '../app/context'
 import { ErrorNotice } from '../components/ErrorNotice'
 import { CloseIcon, SendIcon } from '../components/Icons'
 import { JsonView } from '../components/JsonView'
@@ -12,6 +14,7 @@ import { Badge, EmptyState, Loading, MethodBadge, PageHeader } from '../componen
 import type { StepManifest } from '../lib/api/types'
 import {
   buildRequestUrl,
+  callFailureText,
   formatResponseBody,
   headersFromRows,
   type KeyValue,
@@ -96,8 +99,12 @@ function RequestForm({ step }: { step: StepManifest }) {
   const [busy, setBusy] = useState(false)
   const [result, setResult] = useState<CallResult | undefined>(undefined)
   const [formError, setFormError] = useState<string | undefined>(undefined)
+  const api = useApi()
+  const { remote, can } = useRuntimeScope()
+  const mayCall = can('step.invoke')
   const hasBody = methodHasBody(method)
   const url = buildRequestUrl(path, pathValues, query)
+  const shownUrl = remote ? api.stepUrl(url) : url
 
   const send = async () => {
     setFormError(undefined)
@@ -114,12 +121,12 @@ function RequestForm({ step }: { step: StepManifest }) {
     setBusy(true)
     const started = performance.now()
     try {
-      const res = await fetch(url, { method, headers: headersFromRows(headers), body: parsed.body })
+      const res = await api.callStep(method, url, { headers: headersFromRows(headers), ...(parsed.body !== undefined ? { body: parsed.body } : {}) })
       const text = await res.text()
       const durationMs = performance.now() - started
       const responseHeaders = [...res.headers.entries()].sort(([a], [b]) => a.localeCompare(b))
       setResult({
-        url,
+        url: shownUrl,
         method,
         status: res.status,
         statusText: res.statusText,
@@ -131,7 +138,7 @@ function RequestForm({ step }: { step: StepManifest }) {
       })
     } catch (e) {
       setResult({
-        url,
+        url: shownUrl,
         method,
         status: 0,
         statusText: '',
@@ -139,7 +146,7 @@ function RequestForm({ step }: { step: StepManifest }) {
         headers: [],
         body: { kind: 'empty', text: '' },
         size: 0,
-        error: e instanceof Error ? e.message : String(e),
+        error: callFailureText(e instanceof Error ? e.message : String(e), remote ? window.location.origin : undefined),
       })
     } finally {
       setBusy(false)
@@ -159,12 +166,14 @@ function RequestForm({ step }: { step: StepManifest }) {
         <div className="request__line">
           <MethodBadge method={method} />
           <code className="request__url" data-testid="request-url">
-            {url}
+            {shownUrl}
           </code>
-          <button type="submit" className="btn btn--primary" disabled={busy}>
-            <SendIcon size={16} />
-            <span>{busy ? 'Sending…' : 'Send'}</span>
-          </button>
+          {mayCall ? (
+            <button type="submit" className="btn btn--primary" disabled={busy} data-edit>
+              <SendIcon size={16} />
+              <span>{busy ? 'Sending…' : 'Send'}</span>
+            </button>
+          ) : null}
         </div>
         {paramNames.length > 0 ? (
           <fieldset className="kv">
@@ -192,6 +201,11 @@ function RequestForm({ step }: { step: StepManifest }) {
             <textarea className="input input--mono textarea" rows={8} value={body} onChange={(e) => setBody(e.target.value)} spellCheck={false} name="body" />
           </label>
         ) : null}
+        {!mayCall ? (
+          <p className="muted small" data-testid="no-invoke">
+            Your role bindings do not allow calling this project's API steps (<code>step.invoke</code>).
+          </p>
+        ) : null}
         {formError ? (
           <p className="text-error small" role="alert">
             {formError}
@@ -204,6 +218,7 @@ function RequestForm({ step }: { step: StepManifest }) {
 }
 
 const ResponseView = memo(function ResponseView({ result }: { result: CallResult }) {
+  const page = usePagePath()
   const tone = statusTone(result.status)
   return (
     <section className="card response" aria-label="Response" data-testid="response">
@@ -214,7 +229,7 @@ const ResponseView = memo(function ResponseView({ result }: { result: CallResult
         <span className="muted small">{formatDuration(result.durationMs)}</span>
         <span className="muted small">{result.size.toLocaleString()} B</span>
         {result.traceId ? (
-          <Link className="small" to={`/traces/${encodeURIComponent(result.traceId)}`} data-testid="response-trace">
+          <Link className="small" to={page(`/traces/${encodeURIComponent(result.traceId)}`)} data-testid="response-trace">
             Trace {shortId(result.traceId)} →
           </Link>
         ) : null}

@@ -4,7 +4,7 @@
  */
 import { useState } from 'react'
 import { Link } from 'react-router'
-import { useApi } from '../app/context'
+import { useApi, usePagePath, useRuntimeScope } from '../app/context'
 import { ConfirmDialog } from '../components/ConfirmDialog'
 import { ErrorNotice } from '../components/ErrorNotice'
 import { RefreshIcon } from '../components/Icons'
@@ -28,6 +28,9 @@ const COLUMNS = [
 
 export default function QueuesPage() {
   const api = useApi()
+  const page = usePagePath()
+  // replay and discard are `dlq.replay` (a diagnostic action: the runtime may still say it is switched off)
+  const mayAct = useRuntimeScope().can('dlq.replay')
   const queues = useResource(() => api.queues(), [api], { intervalMs: 3000 })
   const dlq = useResource(() => api.dlq(), [api], { intervalMs: 5000 })
   const [pending, setPending] = useState<Pending | undefined>(undefined)
@@ -146,21 +149,23 @@ export default function QueuesPage() {
                 </div>
                 <p className="dlq__error text-error">{dlqErrorText(item)}</p>
                 <div className="dlq__foot">
-                  <Link className="small" to={`/traces/${encodeURIComponent(item.traceId)}`}>
+                  <Link className="small" to={page(`/traces/${encodeURIComponent(item.traceId)}`)}>
                     Trace {shortId(item.traceId)}
                   </Link>
                   <details className="disclosure disclosure--inline">
                     <summary>Event data</summary>
                     <JsonView value={item.data} maxHeight={240} />
                   </details>
-                  <span className="dlq__actions">
-                    <button type="button" className="btn btn--small btn--primary" onClick={() => setPending({ kind: 'replay', item })}>
-                      Replay
-                    </button>
-                    <button type="button" className="btn btn--small btn--danger" onClick={() => setPending({ kind: 'discard', item })}>
-                      Discard
-                    </button>
-                  </span>
+                  {mayAct ? (
+                    <span className="dlq__actions">
+                      <button type="button" className="btn btn--small btn--primary" data-edit onClick={() => setPending({ kind: 'replay', item })}>
+                        Replay
+                      </button>
+                      <button type="button" className="btn btn--small btn--danger" data-edit onClick={() => setPending({ kind: 'discard', item })}>
+                        Discard
+                      </button>
+                    </span>
+                  ) : null}
                 </div>
               </li>
             ))}

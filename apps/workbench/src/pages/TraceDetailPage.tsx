@@ -4,7 +4,7 @@
  */
 import { useEffect, useMemo, useState } from 'react'
 import { Link, useParams } from 'react-router'
-import { useApi, useHub } from '../app/context'
+import { useApi, useHub, usePagePath } from '../app/context'
 import { ErrorNotice } from '../components/ErrorNotice'
 import { LogRow } from '../components/LogRow'
 import { Badge, CopyButton, EmptyState, Loading, PageHeader } from '../components/ui'
@@ -81,6 +81,7 @@ export default function TraceDetailPage() {
   const { traceId = '' } = useParams()
   const api = useApi()
   const hub = useHub()
+  const page = usePagePath()
   const trace = useResource(() => api.trace(traceId), [traceId], { intervalMs: 3000 })
   const logs = useResource(() => api.logs({ traceId, limit: 500 }), [traceId], { intervalMs: 3000 })
 
@@ -100,7 +101,7 @@ export default function TraceDetailPage() {
   return (
     <div className="page">
       <nav className="crumbs small" aria-label="Breadcrumb">
-        <Link to="/traces">Traces</Link> <span aria-hidden="true">/</span> <span className="mono">{traceId.slice(0, 8)}</span>
+        <Link to={page('/traces')}>Traces</Link> <span aria-hidden="true">/</span> <span className="mono">{traceId.slice(0, 8)}</span>
       </nav>
       <PageHeader
         title="Trace"
@@ -113,7 +114,7 @@ export default function TraceDetailPage() {
           </span>
         }
         actions={
-          <Link className="btn" to={`/logs?traceId=${encodeURIComponent(traceId)}`}>
+          <Link className="btn" to={page(`/logs?traceId=${encodeURIComponent(traceId)}`)}>
             Open in Logs
           </Link>
         }

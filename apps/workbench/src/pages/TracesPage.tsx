@@ -1,7 +1,7 @@
 /** Traces: the latest traces (GET /traces), newest first, refreshed while live spans end. */
 import { useEffect, useState } from 'react'
 import { Link, useNavigate } from 'react-router'
-import { useApi, useHub } from '../app/context'
+import { useApi, useHub, usePagePath } from '../app/context'
 import { ErrorNotice } from '../components/ErrorNotice'
 import { RefreshIcon } from '../components/Icons'
 import { EmptyState, Loading, PageHeader, StatusDot } from '../components/ui'
@@ -14,6 +14,7 @@ export default function TracesPage() {
   const api = useApi()
   const hub = useHub()
   const navigate = useNavigate()
+  const page = usePagePath()
   const traces = useResource(() => api.traces(100), [api], { intervalMs: 5000 })
   const [now, setNow] = useState(Date.now())
 
@@ -75,7 +76,7 @@ export default function TracesPage() {
             </thead>
             <tbody>
               {list.map((t) => (
-                <tr key={t.traceId} onClick={() => navigate(`/traces/${encodeURIComponent(t.traceId)}`)} data-testid="trace-row">
+                <tr key={t.traceId} onClick={() => navigate(page(`/traces/${encodeURIComponent(t.traceId)}`))} data-testid="trace-row">
                   <td data-label="Status">
                     <span className="inline">
                       <StatusDot status={t.status} />
@@ -83,7 +84,7 @@ export default function TracesPage() {
                     </span>
                   </td>
                   <td data-label="Trace">
-                    <Link to={`/traces/${encodeURIComponent(t.traceId)}`} onClick={(e) => e.stopPropagation()} className="mono" title={t.traceId}>
+                    <Link to={page(`/traces/${encodeURIComponent(t.traceId)}`)} onClick={(e) => e.stopPropagation()} className="mono" title={t.traceId}>
                       {shortId(t.traceId)}
                     </Link>
                   </td>

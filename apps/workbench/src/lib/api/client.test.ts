@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { ApiError, createApiClient, queryString } from './client'
+import { remoteRuntime, runtimeFor, sameOriginRuntime } from './location'
 
 function fakeFetch(responses: Array<{ status: number; body?: unknown; text?: string }>) {
   const calls: Array<{ url: string; init: RequestInit | undefined }> = []
@@ -58,9 +59,80 @@ describe('createApiClient', () => {
     expect(await api.steps().catch((e: ApiError) => [e.status, e.code])).toEqual([0, 'network'])
   })
 
-  it('puts the token in the query for the event stream', () => {
-    expect(createApiClient({ token: () => 'a b' }).liveUrl()).toBe('/__cfp/api/live?access_token=a+b')
-    expect(createApiClient({}).liveUrl()).toBe('/__cfp/api/live')
+  it('puts the token in the query for the event stream', async () => {
+    expect(await createApiClient({ token: () => 'a b' }).liveUrl()).toBe('/__cfp/api/live?access_token=a+b')
+    expect(await createApiClient({}).liveUrl()).toBe('/__cfp/api/live')
     expect(queryString({ a: undefined, b: null, c: '', d: 0 })).toBe('?d=0')
   })
+
+describe('where the runtime is (location.ts)', () => {
+  const session = (tokens: string[]) => {
+    let current = tokens.shift()!
+    let refreshes = 0
+    return {
+      accessToken: async () => current,
+      refresh: async () => {
+        refreshes++
+        current = tokens.shift() ?? current
+        return current
+      },
+      get refreshes() {
+        return refreshes
+      },
+    }
+  }
+
+  it('served by the runtime: same origin, no project header, the admin token only when there is one', async () => {
+    const { fetch, calls } = fakeFetch([{ status: 200, body: { steps: [] } }, { status: 202, text: '{}' }])
+    const api = createApiClient({ ...sameOriginRuntime(), fetch })
+    await api.steps()
+    await api.callStep('POST', '/hello?x=1', { headers: { 'content-type': 'application/json' }, body: '{}' })
+    expect(calls.map((c) => c.url)).toEqual(['/__cfp/api/steps', '/hello?x=1'])
+    expect(calls[0]!.init!.headers).toEqual({ accept: 'application/json' })
+    expect(calls[1]!.init!.headers).toEqual({ 'content-type': 'application/json' })
+    expect(api.stepUrl('/hello')).toBe('/hello')
+    expect(await api.liveUrl()).toBe('/__cfp/api/live')
+  })
+
+  it('served by the control plane: the runtime URL, the bearer token and X-CFP-Project; API steps under /p/<project>', async () => {
+    const { fetch, calls } = fakeFetch([{ status: 200, body: { logs: [] } }, { status: 202, text: '{}' }, { status: 200, text: '{}' }])
+    const api = createApiClient({ ...remoteRuntime('https://rt.eu.example.com/', 'p 1', session(['jwt1'])), fetch })
+    await api.logs({ step: 'A' })
+    await api.callStep('POST', '/hello', { headers: { 'content-type': 'application/json' }, body: '{"name":"Ada"}' })
+    await api.callStep('GET', '/whoami', { headers: { Authorization: 'Bearer cfp_live_x' } })
+    expect(calls.map((c) => c.url)).toEqual(['https://rt.eu.example.com/__cfp/api/logs?step=A', 'https://rt.eu.example.com/p/p%201/hello', 'https://rt.eu.example.com/p/p%201/whoami'])
+    expect(calls[0]!.init!.headers).toEqual({ accept: 'application/json', authorization: 'Bearer jwt1', 'x-cfp-project': 'p 1' })
+    // API steps: the bearer token, no project header (the path names the project; the project's CORS decides)
+    expect(calls[1]!.init!.headers).toEqual({ authorization: 'Bearer jwt1', 'content-type': 'application/json' })
+    expect(calls[2]!.init!.headers).toEqual({ Authorization: 'Bearer cfp_live_x' })
+    expect(api.stepUrl('/hello?a=1')).toBe('https://rt.eu.example.com/p/p%201/hello?a=1')
+    expect(await api.liveUrl()).toBe('https://rt.eu.example.com/__cfp/api/live?access_token=jwt1&project=p+1')
+  })
+
+  it('a 401 refreshes the token once and retries; a token refused right after a refresh is not refreshed again', async () => {
+    const s = session(['old', 'new'])
+    const { fetch, calls } = fakeFetch([
+      { status: 401, body: { error: { code: 'unauthenticated', message: 'expired' } } },
+      { status: 200, body: { steps: [] } },
+      { status: 401, body: { error: { code: 'unauthenticated', message: 'other region' } } },
+      { status: 401, body: { error: { code: 'unauthenticated', message: 'other region' } } },
+      { status: 401, body: { error: { code: 'unauthenticated', message: 'other region' } } },
+    ])
+    const api = createApiClient({ ...remoteRuntime('http://127.0.0.1:3000', 'p1', s), fetch })
+    expect(await api.steps()).toEqual({ steps: [] })
+    expect(calls.map((c) => (c.init!.headers as Record<string, string>).authorization)).toEqual(['Bearer old', 'Bearer new'])
+    expect(s.refreshes).toBe(1)
+    // the runtime refuses the fresh token too: one refresh (no new token), then no more refresh storms
+    expect(await api.queues().catch((e: ApiError) => [e.status, e.isUnauthenticated])).toEqual([401, true])
+    expect(await api.queues().catch((e: ApiError) => e.status)).toBe(401)
+    expect(s.refreshes).toBe(2)
+  })
+
+  it('finds the runtime of a region', () => {
+    expect(runtimeFor({ eu: 'https://rt.eu' }, 'eu')).toBe('https://rt.eu')
+    expect(runtimeFor({ eu: 'https://rt.eu' }, 'us')).toBeUndefined()
+    expect(runtimeFor({ eu: 'https://rt.eu' }, 'toString')).toBeUndefined()
+    expect(runtimeFor(undefined, 'eu')).toBeUndefined()
+  })
+})
 })

@@ -2,6 +2,11 @@
  * A typed client of the runtime API (`docs/runtime-api.md`). Every method resolves with the documented
  * response or rejects with an {@link ApiError} carrying the runtime's `{error: {code, message}}`.
  *
+ * Where the runtime is and how to call it comes from one place, the options (see `location.ts`): served by the
+ * runtime, calls go to the same origin (`/__cfp/api`, the project's steps at the root) with an optional admin
+ * token; served by the control plane, they go to the runtime of the project's region with the session's access
+ * token and `X-CFP-Project`, and a 401 refreshes the token once and retries.
+ *
  * @example
  * const api = createApiClient({ token: () => localStorage.getItem('cfp.adminToken') ?? undefined })
  * const { steps } = await api.steps()
@@ -49,11 +54,31 @@ export class ApiError extends Error {
 }
 
 export interface ApiClientOptions {
-  /** Default `/__cfp/api` (same origin). */
+  /** Base of the runtime API. Default `/__cfp/api` (same origin). */
   baseUrl?: string
+  /** Base of the project's API steps (`<runtime>/p/<project>`). Default '' (same origin, the default project). */
+  stepBase?: string
+  /** Sent as `X-CFP-Project` (and `?project=` on the live feed). */
+  project?: string
   fetch?: typeof fetch
-  /** Admin token, sent as `Authorization: Bearer`; not needed for the local developer in dev mode. */
-  token?: () => string | undefined
+  /** Bearer token: the admin token, or the session's access token; not needed for the local developer in dev mode. */
+  token?: () => string | undefined | Promise<string | undefined>
+  /** After a 401: a fresh token to retry with once (the control-plane session's refresh). */
+  refresh?: () => Promise<string | undefined>
+}
+
+/** Headers of a runtime API call. */
+export function runtimeHeaders(options: Pick<ApiClientOptions, 'project'>, token: string | undefined, json: boolean): Record<string, string> {
+  const headers: Record<string, string> = { accept: 'application/json' }
+  if (token) headers.authorization = `Bearer ${token}`
+  if (options.project) headers['x-cfp-project'] = options.project
+  if (json) headers['content-type'] = 'application/json'
+  return headers
+}
+
+/** URL of the live feed: EventSource cannot send headers, so token and project go in the query. */
+export function liveFeedUrl(options: Pick<ApiClientOptions, 'baseUrl' | 'project'>, token: string | undefined): string {
+  return `${options.baseUrl ?? '/__cfp/api'}/live${queryString({ access_token: token, project: options.project })}`
 }
 
 /** Builds `?a=1&b=2` from the defined, non-empty values. */
@@ -79,24 +104,42 @@ function errorFromBody(status: number, body: unknown, path: string, statusText: 
 
 export function createApiClient(options: ApiClientOptions = {}) {
   const base = options.baseUrl ?? '/__cfp/api'
+  const stepBase = options.stepBase ?? ''
   const doFetch = options.fetch ?? ((input: RequestInfo | URL, init?: RequestInit) => globalThis.fetch(input, init))
+  /** A token the runtime refused even right after a refresh: not refreshed again (another region, revoked…). */
+  let refused: string | undefined
 
-  async function request<T>(method: string, path: string, body?: unknown, url = `${base}${path}`): Promise<T> {
-    const headers: Record<string, string> = { accept: 'application/json' }
-    const token = options.token?.()
-    if (token) headers.authorization = `Bearer ${token}`
-    if (body !== undefined) headers['content-type'] = 'application/json'
-    let res: Response
+  async function send(url: string, path: string, init: RequestInit): Promise<Response> {
     try {
-      res = await doFetch(url, {
-        method,
-        headers,
-        body: body === undefined ? undefined : JSON.stringify(body),
-      })
+      return await doFetch(url, init)
     } catch (e) {
       const reason = e instanceof Error ? e.message : String(e)
       throw new ApiError(0, 'network', `The runtime is not reachable (${reason})`, path)
     }
+  }
+
+  /** Sends with the current token; on a 401, once: refresh the token and send again. */
+  async function authorized(url: string, path: string, init: (token: string | undefined) => RequestInit): Promise<Response> {
+    const token = await options.token?.()
+    let res = await send(url, path, init(token))
+    if (res.status === 401 && options.refresh && token !== refused) {
+      const next = await options.refresh().catch(() => undefined)
+      if (next && next !== token) {
+        res = await send(url, path, init(next))
+        if (res.status === 401) refused = next
+      } else {
+        refused = token
+      }
+    }
+    return res
+  }
+
+  async function request<T>(method: string, path: string, body?: unknown, url = `${base}${path}`): Promise<T> {
+    const res = await authorized(url, path, (token) => ({
+      method,
+      headers: runtimeHeaders(options, token, body !== undefined),
+      body: body === undefined ? undefined : JSON.stringify(body),
+    }))
     const text = await res.text()
     let parsed: unknown = undefined
     if (text) {
@@ -134,10 +177,23 @@ export function createApiClient(options: ApiClientOptions = {}) {
     streams: () => request<StreamsResponse>('GET', '/streams'),
     streamGroup: (name: string, groupId: string) =>
       request<StreamItemsResponse>('GET', `/streams/${enc(name)}/${enc(groupId)}`),
-    /** URL of the `GET /live` event stream (EventSource cannot send headers: the token goes in the query). */
-    liveUrl: () => {
-      const token = options.token?.()
-      return `${base}/live${queryString({ access_token: token })}`
+    /** URL of the `GET /live` event stream (EventSource cannot send headers: token and project go in the query). */
+    liveUrl: async () => liveFeedUrl({ baseUrl: base, ...(options.project ? { project: options.project } : {}) }, await options.token?.()),
+    /** Where an API step's path is called (`/hello` → `<runtime>/p/<project>/hello`, or same origin). */
+    stepUrl: (pathAndQuery: string) => `${stepBase}${pathAndQuery}`,
+    /**
+     * Calls one of the project's API steps, as the Endpoints page does: the caller's token is added unless the
+     * request sets its own `authorization`; the raw response is returned whatever its status.
+     */
+    callStep: (method: string, pathAndQuery: string, init: { headers?: Record<string, string>; body?: string } = {}) => {
+      const url = `${stepBase}${pathAndQuery}`
+      const own = Object.keys(init.headers ?? {}).some((h) => h.toLowerCase() === 'authorization')
+      if (own) return send(url, pathAndQuery, { method, headers: init.headers ?? {}, body: init.body })
+      return authorized(url, pathAndQuery, (token) => ({
+        method,
+        headers: { ...(token ? { authorization: `Bearer ${token}` } : {}), ...init.headers },
+        body: init.body,
+      }))
     },
   }
 }

@@ -69,4 +69,25 @@ describe('LiveHub', () => {
     expect(sources[0]!.closed).toBe(true)
     expect(timers).toHaveLength(0)
   })
+
+  it('waits for an asynchronous connect (a fresh token), and closes it when stopped meanwhile', async () => {
+    let release: (s: EventSourceLike) => void = () => undefined
+    const first = new FakeSource()
+    const hub = new LiveHub(() => new Promise<EventSourceLike>((r) => (release = r)), { minDelayMs: 10, setTimeout: () => 0, clearTimeout: () => undefined })
+    hub.start()
+    expect(hub.status).toBe('connecting')
+    release(first as unknown as EventSourceLike)
+    await Promise.resolve()
+    first.onopen?.call(undefined as never, new Event('open'))
+    expect(hub.status).toBe('open')
+    hub.stop()
+    expect(first.closed).toBe(true)
+
+    const late = new FakeSource()
+    hub.start()
+    hub.stop()
+    release(late as unknown as EventSourceLike)
+    await Promise.resolve()
+    expect(late.closed).toBe(true)
+  })
 })

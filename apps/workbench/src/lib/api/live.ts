@@ -4,7 +4,7 @@
  * status so pages can fall back to polling while it is down.
  *
  * @example
- * const hub = new LiveHub(() => new EventSource(api.liveUrl()))
+ * const hub = new LiveHub(async () => new EventSource(await api.liveUrl()))
  * const off = hub.on('log', (line) => console.log(line.msg))
  */
 import type { LogLine, SpanEvent } from './types'
@@ -48,9 +48,12 @@ export class LiveHub {
   private delay: number
   private timer: unknown
   private stopped = true
+  /** Bumped by stop(): a connection still being prepared (awaiting a token) is then closed, not attached. */
+  private generation = 0
 
   constructor(
-    private readonly connect: () => EventSourceLike,
+    /** Opens the stream; may first await something (a fresh access token for the URL). */
+    private readonly connect: () => EventSourceLike | Promise<EventSourceLike>,
     private readonly options: LiveHubOptions = {},
   ) {
     this.delay = options.minDelayMs ?? 2000
@@ -68,6 +71,7 @@ export class LiveHub {
 
   stop(): void {
     this.stopped = true
+    this.generation++
     this.source?.close()
     this.source = undefined
     if (this.timer !== undefined) (this.options.clearTimeout ?? clearTimeout)(this.timer as never)
@@ -108,13 +112,30 @@ export class LiveHub {
 
   private open(): void {
     this.setStatus('connecting')
-    let source: EventSourceLike
+    let pending: EventSourceLike | Promise<EventSourceLike>
     try {
-      source = this.connect()
+      pending = this.connect()
     } catch {
       this.retry()
       return
     }
+    if (!(pending instanceof Promise)) {
+      this.attach(pending)
+      return
+    }
+    const generation = this.generation
+    pending.then(
+      (source) => {
+        if (this.stopped || generation !== this.generation) source.close()
+        else this.attach(source)
+      },
+      () => {
+        if (!this.stopped && generation === this.generation) this.retry()
+      },
+    )
+  }
+
+  private attach(source: EventSourceLike): void {
     this.source = source
     source.onopen = () => {
       this.delay = this.options.minDelayMs ?? 2000

@@ -18,7 +18,7 @@ import {
 import '@xyflow/react/dist/style.css'
 import { useCallback, useEffect, useMemo, useRef, useState } from 'react'
 import { useNavigate, useParams, useSearchParams } from 'react-router'
-import { useApi, useSteps } from '../../app/context'
+import { useApi, usePagePath, useRuntimeScope, useSteps } from '../../app/context'
 import { ErrorNotice } from '../../components/ErrorNotice'
 import { LayoutIcon } from '../../components/Icons'
 import { EmptyState, Loading, PageHeader } from '../../components/ui'
@@ -209,6 +209,8 @@ export default function FlowsPage() {
   const steps = useSteps()
   const params = useParams()
   const navigate = useNavigate()
+  const page = usePagePath()
+  const mayMove = useRuntimeScope().can('layout.write')
   const [search, setSearch] = useSearchParams()
   const [layout, setLayout] = useState<LayoutState | undefined>(undefined)
   const [saveState, setSaveState] = useState<SaveState>({ kind: 'idle' })
@@ -249,7 +251,7 @@ export default function FlowsPage() {
 
   const onSave = useCallback(
     (positions: Array<[string, Point]>) => {
-      if (!flow || !layout || layout.unavailable) return
+      if (!flow || !layout || layout.unavailable || !mayMove) return
       setSaveState({ kind: 'saving' })
       void (async () => {
         try {
@@ -263,7 +265,7 @@ export default function FlowsPage() {
         }
       })()
     },
-    [api, flow, layout],
+    [api, flow, layout, mayMove],
   )
 
   let body
@@ -288,7 +290,7 @@ export default function FlowsPage() {
         </div>
         <div className="flow-footer">
           <Legend />
-          <SaveStatus state={saveState} unavailable={layout.unavailable} />
+          <SaveStatus state={saveState} unavailable={layout.unavailable ?? (mayMove ? undefined : 'only the local developer (cfp dev) or an operator saves the layout file')} />
         </div>
       </>
     )
@@ -308,7 +310,7 @@ export default function FlowsPage() {
                 id="flow-select"
                 className="select"
                 value={flow}
-                onChange={(e) => navigate(`/flows?flow=${encodeURIComponent(e.target.value)}`)}
+                onChange={(e) => navigate(page(`/flows?flow=${encodeURIComponent(e.target.value)}`))}
               >
                 {flows.map((f) => (
                   <option key={f} value={f}>

@@ -1,6 +1,6 @@
 /** The side panel of a selected step: its config, schemas, and recent runs. */
 import { Link } from 'react-router'
-import { useApi } from '../../app/context'
+import { useApi, usePagePath } from '../../app/context'
 import { JsonView } from '../../components/JsonView'
 import { CloseIcon } from '../../components/Icons'
 import { Badge, Field, MethodBadge, StatusDot, StepTypeBadge } from '../../components/ui'
@@ -74,6 +74,7 @@ function Schemas({ step }: { step: StepManifest }) {
 
 function RecentRuns({ step }: { step: StepManifest }) {
   const api = useApi()
+  const page = usePagePath()
   const traces = useResource(() => api.traces(200), [step.name], { intervalMs: 5000 })
   const runs = (traces.data?.traces ?? []).filter((t) => t.steps.includes(step.name)).slice(0, 8)
   const now = Date.now()
@@ -92,7 +93,7 @@ function RecentRuns({ step }: { step: StepManifest }) {
         <ul className="runs">
           {runs.map((t) => (
             <li key={t.traceId}>
-              <Link to={`/traces/${encodeURIComponent(t.traceId)}`} className="runs__link">
+              <Link to={page(`/traces/${encodeURIComponent(t.traceId)}`)} className="runs__link">
                 <StatusDot status={t.status} />
                 <code>{shortId(t.traceId)}</code>
                 <span className="muted">{formatRelative(t.startedMs, now)}</span>
@@ -103,13 +104,14 @@ function RecentRuns({ step }: { step: StepManifest }) {
         </ul>
       )}
       <p className="small">
-        <Link to={`/logs?step=${encodeURIComponent(step.name)}`}>Logs of {step.name} →</Link>
+        <Link to={page(`/logs?step=${encodeURIComponent(step.name)}`)}>Logs of {step.name} →</Link>
       </p>
     </section>
   )
 }
 
 export function StepPanel({ step, onClose }: { step: StepManifest; onClose: () => void }) {
+  const page = usePagePath()
   const queue = step.infrastructure?.queue
   const handler = step.infrastructure?.handler
   return (
@@ -130,7 +132,7 @@ export function StepPanel({ step, onClose }: { step: StepManifest; onClose: () =
           {step.type === 'api' ? (
             <Field label="Route">
               <MethodBadge method={step.method ?? 'GET'} /> <code>{step.path}</code>{' '}
-              <Link className="small" to={`/endpoints?step=${encodeURIComponent(step.name)}`}>
+              <Link className="small" to={page(`/endpoints?step=${encodeURIComponent(step.name)}`)}>
                 Try it →
               </Link>
             </Field>
