@@ -8,7 +8,7 @@ import { createRoot } from 'react-dom/client'
 import { BrowserRouter } from 'react-router'
 import { App } from './app/App'
 import { AppProviders } from './app/context'
-import { detectMode } from './lib/mode'
+import { detectServer } from './lib/mode'
 import './styles/base.css'
 import './styles/components.css'
 import './styles/pages.css'
@@ -18,7 +18,7 @@ const root = document.getElementById('root')
 if (!root) throw new Error('index.html has no #root element')
 
 async function start(el: HTMLElement): Promise<void> {
-  const mode = await detectMode(undefined, import.meta.env.BASE_URL)
+  const { mode, runtimes } = await detectServer(undefined, import.meta.env.BASE_URL)
   document.documentElement.dataset.mode = mode
   // the admin pages (and the permission matrix) load only where a control plane serves the workbench
   const ControlApp = mode === 'control' ? (await import('./app/ControlApp')).ControlApp : undefined
@@ -26,7 +26,7 @@ async function start(el: HTMLElement): Promise<void> {
     <StrictMode>
       <BrowserRouter basename={import.meta.env.BASE_URL.replace(/\/$/, '')}>
         {ControlApp ? (
-          <ControlApp />
+          <ControlApp runtimes={runtimes} />
         ) : (
           <AppProviders>
             <App />

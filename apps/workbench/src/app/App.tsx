@@ -1,5 +1,9 @@
-/** Routes of the workbench (under the `/__cfp/` base). Pages are code-split: the flow graph is the heavy one. */
-import { lazy, Suspense } from 'react'
+/**
+ * Routes of the runtime pages (under the `/__cfp/` base when the runtime serves the workbench, under
+ * `/__cfp/p/<project>/` when the control plane does). Paths are relative so both can mount them. Pages are
+ * code-split: the flow graph is the heavy one.
+ */
+import { lazy, type ReactNode, Suspense } from 'react'
 import { Navigate, Route, Routes } from 'react-router'
 import { Shell } from '../components/Shell'
 import { EmptyState, Loading } from '../components/ui'
@@ -24,26 +28,39 @@ function NoControlPlane() {
   )
 }
 
+/** The runtime pages, relative to where they are mounted; `extra` routes come before the catch-all. */
+export function RuntimeRoutes({ extra }: { extra?: ReactNode }) {
+  return (
+    <Suspense fallback={<Loading />}>
+      <Routes>
+        <Route index element={<Navigate to="flows" replace />} />
+        <Route path="flows" element={<FlowsPage />} />
+        <Route path="flows/:flow" element={<FlowsPage />} />
+        <Route path="endpoints" element={<EndpointsPage />} />
+        <Route path="logs" element={<LogsPage />} />
+        <Route path="traces" element={<TracesPage />} />
+        <Route path="traces/:traceId" element={<TraceDetailPage />} />
+        <Route path="state" element={<StatePage />} />
+        <Route path="streams" element={<StreamsPage />} />
+        <Route path="queues" element={<QueuesPage />} />
+        {extra}
+        <Route path="*" element={<EmptyState title="Page not found">There is no workbench page at this address.</EmptyState>} />
+      </Routes>
+    </Suspense>
+  )
+}
+
 export function App() {
   return (
     <Shell>
-      <Suspense fallback={<Loading />}>
-        <Routes>
-          <Route index element={<Navigate to="/flows" replace />} />
-          <Route path="/flows" element={<FlowsPage />} />
-          <Route path="/flows/:flow" element={<FlowsPage />} />
-          <Route path="/endpoints" element={<EndpointsPage />} />
-          <Route path="/logs" element={<LogsPage />} />
-          <Route path="/traces" element={<TracesPage />} />
-          <Route path="/traces/:traceId" element={<TraceDetailPage />} />
-          <Route path="/state" element={<StatePage />} />
-          <Route path="/streams" element={<StreamsPage />} />
-          <Route path="/queues" element={<QueuesPage />} />
-          <Route path="/login" element={<NoControlPlane />} />
-          <Route path="/admin/*" element={<NoControlPlane />} />
-          <Route path="*" element={<EmptyState title="Page not found">There is no workbench page at this address.</EmptyState>} />
-        </Routes>
-      </Suspense>
+      <RuntimeRoutes
+        extra={
+          <>
+            <Route path="login" element={<NoControlPlane />} />
+            <Route path="admin/*" element={<NoControlPlane />} />
+          </>
+        }
+      />
     </Shell>
   )
 }

@@ -1,7 +1,7 @@
 /**
  * The workbench as served by the control plane: the login page and the admin pages (tenants, teams,
- * projects, members, role bindings, credentials, limits, project settings) behind a sign-in. Runtime pages
- * (flows, logs, …) belong to a runtime's own workbench and are explained instead.
+ * projects, members, role bindings, credentials, limits, project settings) behind a sign-in, and the runtime
+ * pages (flows, logs, …) of a project under `/p/<project>/`, talking to the runtime of its region.
  */
 import { lazy, Suspense, useEffect, useState } from 'react'
 import { Navigate, Route, Routes, useLocation } from 'react-router'
@@ -10,6 +10,7 @@ import { Switcher } from '../components/Switcher'
 import { EndpointsIcon, FlowsIcon, LogsIcon, QueuesIcon, StateIcon, StreamsIcon, TracesIcon } from '../components/Icons'
 import { EmptyState, Loading } from '../components/ui'
 import { ControlProviders, useControl } from './control'
+import { ProjectRuntime } from './ProjectRuntime'
 
 const LoginPage = lazy(() => import('../pages/LoginPage'))
 const TenantsPage = lazy(() => import('../pages/admin/TenantsPage'))
@@ -83,7 +84,7 @@ function AdminRoutes() {
   )
 }
 
-export function ControlApp() {
+export function ControlApp({ runtimes = {} }: { runtimes?: Record<string, string> }) {
   return (
     <ControlProviders>
       <Suspense fallback={<Loading />}>
@@ -92,13 +93,20 @@ export function ControlApp() {
           <Route path="/login" element={<LoginPage />} />
           <Route path="/admin/*" element={<AdminRoutes />} />
           <Route
+            path="/p/:projectId/*"
+            element={
+              <RequireSession>
+                <ProjectRuntime runtimes={runtimes} account={<Account />} />
+              </RequireSession>
+            }
+          />
+          <Route
             path="*"
             element={
               <main className="main">
-                <EmptyState title="This page belongs to a runtime">
-                  This workbench is served by the control plane, which manages tenants, teams, projects and access. Flows,
-                  logs, traces, state and queues are shown by the workbench of the runtime that runs the project (its
-                  /__cfp/). <a href="/__cfp/admin/tenants">Go to the admin pages</a>.
+                <EmptyState title="Pick a project first">
+                  Flows, logs, traces, state and queues belong to a project: they are at <code>/__cfp/p/&lt;project&gt;/flows</code>.
+                  Choose the project in the switcher of the <a href="/__cfp/admin/projects">admin pages</a> and open its runtime pages.
                 </EmptyState>
               </main>
             }

@@ -39,6 +39,8 @@ interface ControlValue {
   projects: Resource<Items<Project>>
   selection: Selection
   select(kind: 'tenant' | 'team' | 'project', id: string): void
+  /** Selects a project with its tenant and team (a project opened by its URL). */
+  choose(project: Project): void
 }
 
 const ControlContext = createContext<ControlValue | undefined>(undefined)
@@ -81,13 +83,7 @@ export function ControlProviders({ children }: { children: ReactNode }) {
   const projects = useResource(() => cp.projects(team!.id), [cp, team?.id, generation], { enabled: signedIn && Boolean(team) })
   const project = pick(projects.data?.items, chosen.project)
 
-  const select = (kind: 'tenant' | 'team' | 'project', id: string) => {
-    const next: Record<string, string> =
-      kind === 'tenant'
-        ? { tenant: id }
-        : kind === 'team'
-          ? { tenant: tenant?.id ?? '', team: id }
-          : { tenant: tenant?.id ?? '', team: team?.id ?? '', project: id }
+  const remember = (next: Record<string, string>) => {
     try {
       browserStorage('localStorage')?.setItem(SELECTION_KEY, JSON.stringify(next))
     } catch {
@@ -95,6 +91,15 @@ export function ControlProviders({ children }: { children: ReactNode }) {
     }
     setChosen(next)
   }
+  const select = (kind: 'tenant' | 'team' | 'project', id: string) =>
+    remember(
+      kind === 'tenant'
+        ? { tenant: id }
+        : kind === 'team'
+          ? { tenant: tenant?.id ?? '', team: id }
+          : { tenant: tenant?.id ?? '', team: team?.id ?? '', project: id },
+    )
+  const choose = (p: Project) => remember({ tenant: p.tenantId, team: p.teamId, project: p.id })
 
   const value: ControlValue = {
     session,
@@ -107,6 +112,7 @@ export function ControlProviders({ children }: { children: ReactNode }) {
     projects,
     selection: { ...(tenant ? { tenant } : {}), ...(team ? { team } : {}), ...(project ? { project } : {}) },
     select,
+    choose,
   }
   return <ControlContext.Provider value={value}>{children}</ControlContext.Provider>
 }

@@ -38,7 +38,7 @@ export const NAV: readonly NavItem[] = [
 
 const LIVE_LABEL = { open: 'Live', connecting: 'Connecting…', down: 'Live updates off' } as const
 
-function LiveIndicator() {
+export function LiveIndicator() {
   const status = useLiveStatus()
   return (
     <span className={`live live--${status}`} role="status" title={status === 'down' ? 'GET /__cfp/api/live is not reachable; pages poll instead' : undefined}>

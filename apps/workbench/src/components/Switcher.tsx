@@ -1,4 +1,8 @@
-/** The tenant / team / project switcher above every admin page; each list shows what the caller may read. */
+/**
+ * The tenant / team / project switcher above every admin page and the runtime pages; each list shows what the
+ * caller may read. On admin pages it links to the selected project's runtime pages.
+ */
+import { Link, useLocation } from 'react-router'
 import { useControl } from '../app/control'
 
 function Select<T extends { id: string; name: string; slug: string }>({
@@ -35,6 +39,7 @@ function Select<T extends { id: string; name: string; slug: string }>({
 
 export function Switcher() {
   const { me, tenants, teams, projects, selection, select } = useControl()
+  const onRuntimePages = useLocation().pathname.startsWith('/p/')
   // everything the pages gate on has loaded (tests wait for this before looking for edit controls)
   const ready = Boolean(me.data && tenants.data && (!selection.tenant || teams.data) && (!selection.team || projects.data))
   return (
@@ -49,6 +54,11 @@ export function Switcher() {
         loading={projects.loading}
         onChange={(id) => select('project', id)}
       />
+      {selection.project && !onRuntimePages ? (
+        <Link className="switcher__open small" to={`/p/${encodeURIComponent(selection.project.id)}/flows`} data-testid="open-runtime">
+          Flows, logs &amp; queues of {selection.project.name} →
+        </Link>
+      ) : null}
     </nav>
   )
 }

@@ -76,6 +76,7 @@ export function createControlClient(session: Pick<Session, 'accessToken' | 'refr
     createTenant: (t: { slug: string; name: string; region: string }) => request<Tenant>('POST', '/v1/tenants', t),
     teams: (tenantId: string) => request<Items<Team>>('GET', `/v1/tenants/${enc(tenantId)}/teams`),
     createTeam: (tenantId: string, t: { slug: string; name: string }) => request<Team>('POST', `/v1/tenants/${enc(tenantId)}/teams`, t),
+    project: (projectId: string) => request<Project>('GET', `/v1/projects/${enc(projectId)}`),
     projects: (teamId: string) => request<Items<Project>>('GET', `/v1/teams/${enc(teamId)}/projects`),
     createProject: (teamId: string, p: { slug: string; name: string }) => request<Project>('POST', `/v1/teams/${enc(teamId)}/projects`, p),
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { can, grantableRoles, POLICY, relation, scopeRef } from './permissions'
+import { can, grantableRoles, POLICY, relation, runtimeCan, scopeRef } from './permissions'
 import type { Me } from './types'
 
 const T = 'tenant-1'
@@ -58,5 +58,17 @@ describe('permission gating', () => {
     expect(scopeRef({})).toEqual({ kind: 'system' })
     expect(scopeRef(p1)).toEqual({ kind: 'project', id: P1 })
     expect(scopeRef({ tenant: T, team: A })).toEqual({ kind: 'team', id: A })
+  })
+
+  it('runtime pages: a viewer reads logs, flows and dead letters but may not invoke, emit, replay or edit state', () => {
+    const v = runtimeCan(POLICY, viewer, p1)
+    for (const action of ['flow.read', 'logs.read', 'traces.read', 'state.read', 'dlq.read']) expect(v(action), action).toBe(true)
+    for (const action of ['step.invoke', 'emit', 'dlq.replay', 'state.write', 'layout.write']) expect(v(action), action).toBe(false)
+    expect(runtimeCan(POLICY, viewer, { tenant: T, team: A, project: P2 })('logs.read')).toBe(false)
+    const a = runtimeCan(POLICY, admin, p1)
+    for (const action of ['step.invoke', 'emit', 'dlq.replay', 'state.write']) expect(a(action), action).toBe(true)
+    // control-plane actions and the layout file are not runtime actions of a signed-in user
+    expect(a('project.update')).toBe(false)
+    expect(a('layout.write')).toBe(false)
   })
 })

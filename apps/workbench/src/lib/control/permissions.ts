@@ -77,3 +77,11 @@ export function scopeRef(path: ScopePath): ScopeRef {
   const kind = scopeKind(path)
   return kind === 'system' ? { kind } : { kind, id: path[kind] }
 }
+
+/**
+ * The runtime actions the caller may take on a project's runtime pages (emit, `dlq.replay`, `step.invoke`, …),
+ * by the same matrix. `layout.write` (saving flow positions) is the local developer's and the operator's only.
+ */
+export function runtimeCan(policy: Policy, me: Me | undefined, project: ScopePath): (action: string) => boolean {
+  return (action) => action !== 'layout.write' && policy.actions[action]?.plane === 'runtime' && can(policy, me, action, project)
+}

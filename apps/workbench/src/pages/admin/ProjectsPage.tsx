@@ -1,4 +1,5 @@
 /** Projects of the selected team (they inherit the tenant's region). */
+import { Link } from 'react-router'
 import { useCan, useControl, useScopes } from '../../app/control'
 import { ControlErrorNotice, NeedSelection, Section } from '../../components/admin'
 import { EmptyState, Loading, PageHeader } from '../../components/ui'
@@ -19,6 +20,12 @@ export default function ProjectsPage() {
         {projects.loading && !projects.data ? <Loading /> : null}
         {projects.data && !items.length ? <EmptyState title="No projects you can see" /> : null}
         {items.length ? <StructureTable label="Projects" rows={items} selected={selection.project?.id} onSelect={(id) => select('project', id)} /> : null}
+        {selection.project ? (
+          <p className="small">
+            <Link to={`/p/${encodeURIComponent(selection.project.id)}/flows`}>Open the runtime pages of {selection.project.name}</Link> (flows,
+            endpoints, logs, traces, state, streams, queues).
+          </p>
+        ) : null}
       </Section>
       {mayCreate ? (
         <Section title="New project">
