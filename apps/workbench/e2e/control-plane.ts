@@ -23,7 +23,12 @@ export interface ControlPlane {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 
-export async function startControlPlane(): Promise<ControlPlane> {
+export interface ControlPlaneOptions {
+  /** More flags, e.g. `--runtime-urls local=http://…` and `--service-token …`. */
+  extraArgs?: string[]
+}
+
+export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise<ControlPlane> {
   if (!existsSync(join(REPO_ROOT, 'packages', 'control-plane', 'dist', 'routes', 'ui.js'))) {
     throw new Error(`${CONTROL_MAIN} is missing or older than the workbench routes: npm run build -w packages/control-plane`)
   }
@@ -43,8 +48,9 @@ export async function startControlPlane(): Promise<ControlPlane> {
     '--workbench-dir', DIST_DIR,
     '--allow-loopback-idp',
     '--log-level', 'warn',
+    ...(opts.extraArgs ?? []),
   ]
-  log.write(`\n--- ${new Date().toISOString()} node ${args.join(' ').replace(/--master-key \S+/, '--master-key ***')}\n`)
+  log.write(`\n--- ${new Date().toISOString()} node ${args.join(' ').replace(/--(master-key|service-token) \S+/g, '--$1 ***')}\n`)
   const child: ChildProcess = spawn(process.execPath, args, {
     env: { ...process.env, DATABASE_URL: dbUrl },
     cwd: REPO_ROOT,
