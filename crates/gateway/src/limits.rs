@@ -113,7 +113,15 @@ pub fn cors_headers(settings: Option<&ProjectSettings>, origin: Option<&HeaderVa
     };
     let Some(s) = settings else { return };
     out.append(header::VARY, HeaderValue::from_static("Origin"));
-    match s.cors.grant(origin) {
+    let granted = s.cors.grant(origin);
+    if granted != CorsGrant::Denied {
+        // Pages may read the trace id of their call (and the limit's retry hint).
+        out.insert(
+            header::ACCESS_CONTROL_EXPOSE_HEADERS,
+            HeaderValue::from_static("x-trace-id, retry-after"),
+        );
+    }
+    match granted {
         CorsGrant::Denied => {}
         CorsGrant::Any => {
             out.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, HeaderValue::from_static("*"));

@@ -328,6 +328,7 @@ describe('runtime enforcement of control-plane identities', () => {
     const real = await rt(`/p/${a1}/ping`, { method: 'POST', json: { id: 'cors' }, bearer: token('p_admin'), headers: { origin: 'https://app.example' } })
     expect(real.status).toBe(202)
     expect(real.headers.get('access-control-allow-origin')).toBe('https://app.example')
+    expect(real.headers.get('access-control-expose-headers')).toContain('x-trace-id')
     expect(real.headers.get('vary')).toMatch(/origin/i)
     const denied = await rt(`/p/${a1}/ping`, { method: 'POST', json: { id: 'cors' }, bearer: token('p_admin'), headers: { origin: 'https://evil.example' } })
     expect(denied.headers.get('access-control-allow-origin')).toBeNull()
