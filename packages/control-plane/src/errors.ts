@@ -17,6 +17,7 @@ export type ErrorCode =
   | 'setup_unavailable'
   | 'sso_failed'
   | 'payload_too_large'
+  | 'too_many_attempts'
   | 'unsupported_media_type'
   | 'internal'
 
@@ -65,7 +66,11 @@ function send(reply: FastifyReply, status: number, code: ErrorCode, message: str
 
 export function installErrorHandling(app: FastifyInstance): void {
   app.setErrorHandler((err: FastifyError | ApiError, request: FastifyRequest, reply: FastifyReply) => {
-    if (err instanceof ApiError) return send(reply, err.status, err.code, err.message, err.details)
+    if (err instanceof ApiError) {
+      const retry = err.details?.retryAfterSeconds
+      if (typeof retry === 'number') reply.header('retry-after', String(retry))
+      return send(reply, err.status, err.code, err.message, err.details)
+    }
     const fe = err as FastifyError
     if (fe.validation) {
       const where = fe.validationContext ?? 'request'

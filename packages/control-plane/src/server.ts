@@ -73,6 +73,7 @@ export async function maintenance(s: Services, app?: FastifyInstance): Promise<v
   try {
     await s.keys.maybeRotate()
     await s.revocations.prune()
+    await s.loginThrottle.prune()
     const now = new Date(s.clock.now())
     await s.db.query('DELETE FROM login_states WHERE expires_at < $1', [now])
     await s.db.query('DELETE FROM login_codes WHERE expires_at < $1', [now])

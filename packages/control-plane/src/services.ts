@@ -7,6 +7,7 @@ import { Revocations } from './auth/revocations.js'
 import { Sealer } from './auth/secrets.js'
 import { Sessions } from './auth/sessions.js'
 import type { Clock } from './clock.js'
+import { LoginThrottle } from './auth/throttle.js'
 import type { Db } from './db/pool.js'
 import type { Options } from './options.js'
 import type { Policy } from './policy/types.js'
@@ -23,6 +24,7 @@ export interface Services {
   sessions: Sessions
   credentials: Credentials
   authenticator: Authenticator
+  loginThrottle: LoginThrottle
 }
 
 export function createServices(options: Options, db: Db, clock: Clock, policy: Policy): Services {
@@ -37,5 +39,6 @@ export function createServices(options: Options, db: Db, clock: Clock, policy: P
   const sessions = new Sessions(db, clock, revocations, options.refreshTokenTtl)
   const credentials = new Credentials(db, clock, revocations)
   const authenticator = new Authenticator(access, revocations, credentials)
-  return { options, db, clock, policy, sealer, keys, access, revocations, sessions, credentials, authenticator }
+  const loginThrottle = new LoginThrottle(db, clock)
+  return { options, db, clock, policy, sealer, keys, access, revocations, sessions, credentials, authenticator, loginThrottle }
 }

@@ -3,6 +3,7 @@
  * revocation, logout and `GET /v1/me`.
  */
 import type { FastifyInstance } from 'fastify'
+import { LoginThrottle } from '../auth/throttle.js'
 import { issueTokens, tokenResponseSchema } from '../auth/issue.js'
 import { verifyPassword } from '../auth/passwords.js'
 import { isCredentialToken } from '../auth/credentials.js'
@@ -29,13 +30,19 @@ export function authRoutes(app: FastifyInstance, s: Services): void {
       }),
     },
     async (request) => {
+      const keys = LoginThrottle.keys(request.body.email, request.ip)
+      await s.loginThrottle.check([keys.account, keys.address])
       const { rows } = await s.db.query<{ id: string; password_hash: string | null; disabled_at: Date | null }>(
         'SELECT id, password_hash, disabled_at FROM users WHERE lower(email) = lower($1)',
         [request.body.email],
       )
       const user = rows[0]
       const ok = await verifyPassword(user?.password_hash, request.body.password)
-      if (!user || !ok || user.disabled_at) throw loginFailed()
+      if (!user || !ok || user.disabled_at) {
+        await s.loginThrottle.fail(keys.account, keys.address)
+        throw loginFailed()
+      }
+      await s.loginThrottle.succeed(keys.account)
       const session = await s.sessions.create(s.db, user.id, 'password')
       return issueTokens(s, { userId: user.id, ...session, ...(request.body.tenant_id ? { tenantId: request.body.tenant_id } : {}) })
     },
