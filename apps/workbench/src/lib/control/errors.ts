@@ -31,6 +31,8 @@ export function describeControlError(e: ApiError): ErrorText {
       return { title: 'Check the input', detail: e.message }
     case 'setup_unavailable':
       return { title: 'Setup link unavailable', detail: 'The setup link was used, expired, or replaced by a newer one.' }
+    case 'too_many_attempts':
+      return { title: 'Too many failed sign-ins', detail: `${e.message}. Sign-in for this account is paused to stop password guessing.` }
     case 'payload_too_large':
       return { title: 'Too large', detail: 'The request is larger than the control plane accepts.' }
     case 'network':
