@@ -53,7 +53,11 @@ export function ProjectRuntime({ runtimes, account }: { runtimes: Record<string,
     // eslint-disable-next-line react-hooks/exhaustive-deps
     [prefix, me.data, path?.project],
   )
-  const client = useMemo(() => (runtimeUrl ? remoteRuntime(runtimeUrl, projectId, session) : undefined), [runtimeUrl, projectId, session])
+  const region = project?.region
+  const client = useMemo(
+    () => (runtimeUrl ? remoteRuntime(runtimeUrl, projectId, session, region) : undefined),
+    [runtimeUrl, projectId, session, region],
+  )
 
   const top = (
     <>

@@ -70,8 +70,8 @@ describe('where the runtime is (location.ts)', () => {
     let current = tokens.shift()!
     let refreshes = 0
     return {
-      accessToken: async () => current,
-      refresh: async () => {
+      accessTokenFor: async () => current,
+      refreshFor: async () => {
         refreshes++
         current = tokens.shift() ?? current
         return current

@@ -13,22 +13,24 @@ import type { ApiClientOptions } from './client'
 
 /** The part of the control-plane session the runtime client needs (kept structural: no admin code here). */
 export interface TokenSource {
-  accessToken(): Promise<string | undefined>
-  refresh(): Promise<string>
+  /** A token the runtime of `region` accepts. */
+  accessTokenFor(region: string | undefined): Promise<string | undefined>
+  /** A fresh one after the runtime refused the last. */
+  refreshFor(region: string | undefined): Promise<string>
 }
 
 export function sameOriginRuntime(token?: () => string | undefined): ApiClientOptions {
   return token ? { token } : {}
 }
 
-export function remoteRuntime(runtimeUrl: string, projectId: string, session: TokenSource): ApiClientOptions {
+export function remoteRuntime(runtimeUrl: string, projectId: string, session: TokenSource, region?: string): ApiClientOptions {
   const origin = runtimeUrl.replace(/\/+$/, '')
   return {
     baseUrl: `${origin}/__cfp/api`,
     stepBase: `${origin}/p/${encodeURIComponent(projectId)}`,
     project: projectId,
-    token: () => session.accessToken(),
-    refresh: () => session.refresh(),
+    token: () => session.accessTokenFor(region),
+    refresh: () => session.refreshFor(region),
   }
 }
 

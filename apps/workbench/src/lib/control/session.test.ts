@@ -183,3 +183,32 @@ describe('control client', () => {
     expect(calls[0]).toMatchObject({ url: '/v1/auth/providers?tenant=acme', auth: null })
   })
 })
+
+describe('Session tokens for other regions', () => {
+  it("a system-wide session gets one token per runtime region through the refresh grant, keeping its own", async () => {
+    const storage = memoryStorage()
+    let n = 1
+    const { fetch, calls } = fakeServer({
+      '/v1/auth/login': () => json(200, pair(1)),
+      '/v1/auth/token': (c) => json(200, { ...pair(++n), region: c.body.region ?? 'local' }),
+    })
+    const s = new Session({ fetch, storage, ...manualTimers() })
+    await s.login('root@x.dev', 'pw-pw-pw-pw-pw')
+    expect(await s.accessTokenFor('local')).toBe('at1')
+    expect(await s.accessTokenFor('eu')).toBe('at2')
+    expect(calls.at(-1)!.body).toEqual({ grant_type: 'refresh_token', refresh_token: 'rt1', region: 'eu' })
+    expect(storage.m.get(REFRESH_KEY)).toBe('rt2') // the rotated refresh token is kept
+    expect(await s.accessTokenFor('eu')).toBe('at2') // cached
+    expect(await s.accessToken()).toBe('at1') // the session's own token is unchanged
+    expect(await s.refreshFor('eu')).toBe('at3') // refused by the runtime: a fresh one for that region
+    expect(calls.at(-1)!.body).toMatchObject({ refresh_token: 'rt2', region: 'eu' })
+  })
+
+  it("a tenant's session uses its own token everywhere (the runtime of another region refuses it, rightly)", async () => {
+    const { fetch, calls } = fakeServer({ '/v1/auth/login': () => json(200, { ...pair(1), tenant_id: 't1', region: 'eu' }) })
+    const s = new Session({ fetch, storage: memoryStorage(), ...manualTimers() })
+    await s.login('ann@x.dev', 'pw-pw-pw-pw-pw')
+    expect(await s.accessTokenFor('us')).toBe('at1')
+    expect(calls).toHaveLength(1)
+  })
+})

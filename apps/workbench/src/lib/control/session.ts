@@ -71,6 +71,9 @@ export class Session {
   private access: string | undefined
   private expiresAt = 0
   private tenant: string | undefined
+  private region: string | undefined
+  /** Access tokens for runtimes of other regions than the session's (a system-wide session's runtime pages). */
+  private regional = new Map<string, { access: string; expiresAt: number }>()
   private inflight: Promise<string> | undefined
   private timer: Timer | undefined
   private listeners = new Set<(e: SessionEvent) => void>()
@@ -165,6 +168,44 @@ export class Session {
     return this.refresh()
   }
 
+  /**
+   * An access token for a runtime of `region`. A runtime accepts only tokens of its own region: a tenant's
+   * session already has its tenant's; a system-wide session gets one per region through the refresh grant with
+   * `region` (the rotated refresh token is kept; the session's own token is unchanged). Requests are serialized
+   * with refreshes, since two concurrent uses of one refresh token end the session (reuse detection).
+   */
+  async accessTokenFor(region: string | undefined): Promise<string | undefined> {
+    const own = await this.accessToken()
+    if (!own || !region || region === this.region || this.tenant) return own
+    const cached = this.regional.get(region)
+    if (cached && this.now() < cached.expiresAt - 5_000) return cached.access
+    const refreshToken = this.readRefresh()
+    if (!refreshToken) return undefined
+    const request = postJson<TokenResponse>(this.fetch, `${this.base}/v1/auth/token`, { grant_type: 'refresh_token', refresh_token: refreshToken, region })
+    this.inflight = request.then((t) => {
+      this.writeRefresh(t.refresh_token)
+      this.regional.set(region, { access: t.access_token, expiresAt: this.now() + t.expires_in * 1000 })
+      return t.access_token
+    })
+    try {
+      return await this.inflight
+    } catch (e) {
+      if (e instanceof ApiError && e.status !== 0 && e.status < 500 && e.code === 'invalid_grant') this.end(e)
+      throw e
+    } finally {
+      this.inflight = undefined
+    }
+  }
+
+  /** A fresh token for the runtime of `region` after it refused the last one. */
+  async refreshFor(region: string | undefined): Promise<string> {
+    if (!region || region === this.region || this.tenant) return this.refresh()
+    this.regional.delete(region)
+    const token = await this.accessTokenFor(region)
+    if (!token) throw new ApiError(401, 'unauthenticated', 'not signed in', '/v1/auth/token')
+    return token
+  }
+
   /** Ends the session on the server (logout, then revoke the refresh token) and forgets both tokens. */
   async logout(): Promise<void> {
     const access = this.access
@@ -182,6 +223,8 @@ export class Session {
     this.access = undefined
     this.expiresAt = 0
     this.tenant = undefined
+    this.region = undefined
+    this.regional.clear()
     if (this.timer !== undefined) this.clearTimer(this.timer)
     this.timer = undefined
     try {
@@ -197,11 +240,8 @@ export class Session {
     this.access = t.access_token
     this.expiresAt = this.now() + t.expires_in * 1000
     this.tenant = t.tenant_id
-    try {
-      this.storage?.setItem(REFRESH_KEY, t.refresh_token)
-    } catch {
-      // storage unavailable: the session lasts as long as this page
-    }
+    this.region = t.region
+    this.writeRefresh(t.refresh_token)
     this.schedule(Math.max(1_000, t.expires_in * 1000 - REFRESH_MARGIN_MS, (t.expires_in * 1000) / 2))
     if (was !== 'signed-in') this.emit({ state: 'signed-in' })
   }
@@ -212,6 +252,14 @@ export class Session {
       this.timer = undefined
       this.refresh().catch(() => undefined)
     }, ms)
+  }
+
+  private writeRefresh(token: string): void {
+    try {
+      this.storage?.setItem(REFRESH_KEY, token)
+    } catch {
+      // storage unavailable: the session lasts as long as this page
+    }
   }
 
   private readRefresh(): string | undefined {
