@@ -34,8 +34,11 @@ export async function provisionUser(s: Services, provider: ProviderRef, profile:
     let userId = linked.rows[0]?.user_id
     if (!userId) {
       const { rows } = await c.query<{ id: string }>(
+        // an invited user (added by e-mail, maybe without a name) takes the IdP's name at the first link; a
+        // name already set (by the inviting admin or an earlier login) is kept
         `INSERT INTO users (email, display_name) VALUES ($1, $2)
-         ON CONFLICT (lower(email)) DO UPDATE SET email = users.email RETURNING id`,
+         ON CONFLICT (lower(email)) DO UPDATE SET display_name = coalesce(nullif(users.display_name, ''), EXCLUDED.display_name)
+         RETURNING id`,
         [profile.email, profile.displayName ?? ''],
       )
       userId = rows[0]!.id
