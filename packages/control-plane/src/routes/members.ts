@@ -186,6 +186,11 @@ export function memberRoutes(app: FastifyInstance, s: Services): void {
       const p = authorize(request, s, 'rolebinding.delete', target, 'role binding')
       if (!canGrant(s.policy, p, row.role, target!.path)) throw forbidden(`removing ${row.role}`)
       await s.db.tx(async (c) => {
+        if (row.role === 'system_admin') {
+          // Never leave the installation without an operator: the rows are locked, so two removals cannot race.
+          const admins = await c.query("SELECT id FROM role_bindings WHERE role = 'system_admin' FOR UPDATE")
+          if (admins.rows.length <= 1) throw conflict('this is the last system_admin binding; bind another system admin before removing it')
+        }
         await c.query('DELETE FROM role_bindings WHERE id = $1', [row.id])
         await s.revocations.add(c, 'user', row.user_id, 'role binding removed')
       })
