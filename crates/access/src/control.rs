@@ -100,7 +100,7 @@ impl Revocations {
 
 struct Inner {
     cfg: ControlConfig,
-    http: Client<HttpConnector, Full<Bytes>>,
+    http: Client<hyper_rustls::HttpsConnector<HttpConnector>, Full<Bytes>>,
     keys: RwLock<KeySet>,
     keys_fetched: tokio::sync::Mutex<Option<Instant>>,
     revocations: RwLock<Revocations>,
@@ -170,9 +170,17 @@ impl Control {
     }
 
     fn new(cfg: ControlConfig) -> Self {
-        let mut connector = HttpConnector::new();
-        connector.set_connect_timeout(Some(Duration::from_secs(5)));
-        connector.set_nodelay(true);
+        let mut tcp = HttpConnector::new();
+        tcp.enforce_http(false);
+        tcp.set_connect_timeout(Some(Duration::from_secs(5)));
+        tcp.set_nodelay(true);
+        // https (rustls, the Mozilla roots compiled in) or plain http on a private network / loopback.
+        let connector = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_provider_and_webpki_roots(rustls::crypto::ring::default_provider())
+            .expect("the ring provider supports rustls' default protocol versions")
+            .https_or_http()
+            .enable_http1()
+            .wrap_connector(tcp);
         Self {
             inner: Arc::new(Inner {
                 cfg,

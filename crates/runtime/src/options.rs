@@ -164,7 +164,7 @@ const SPEC: &[(&str, &str, &str, &str)] = &[
         "--control-plane-url",
         "CFP_CONTROL_PLANE_URL",
         "",
-        "control plane (http://host:port): access tokens, API keys, worker tokens, project settings",
+        "control plane (https://host or http://host:port): access tokens, API keys, worker tokens, project settings",
     ),
     (
         "--control-plane-issuer",
@@ -315,10 +315,8 @@ impl Options {
             Some(get("--control-plane-url").trim_end_matches('/').to_string()).filter(|u| !u.is_empty());
         let service_token = Some(get("--service-token")).filter(|t| !t.is_empty());
         if let Some(url) = &control_plane_url {
-            if !url.starts_with("http://") {
-                bail!(
-                    "--control-plane-url must be an http:// URL, got `{url}` (reach an https control plane through a local TLS proxy; native TLS is not built yet)"
-                );
+            if !(url.starts_with("https://") || url.starts_with("http://")) {
+                bail!("--control-plane-url must be an https:// (or http://) URL, got `{url}`");
             }
             if service_token.is_none() {
                 bail!(
@@ -453,14 +451,16 @@ mod tests {
 
     #[test]
     fn control_plane_options_are_checked() {
-        let e = Options::load(&[
+        let e = Options::load(&["--control-plane-url=cp.example".into(), "--service-token=x".into()])
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(e.contains("https://"), "{e}");
+        let https = Options::load(&[
             "--control-plane-url=https://cp.example".into(),
             "--service-token=x".into(),
-        ])
-        .err()
-        .unwrap()
-        .to_string();
-        assert!(e.contains("http://"), "{e}");
+        ]);
+        assert_eq!(https.unwrap().control_plane_url.as_deref(), Some("https://cp.example"));
         let e = Options::load(&["--control-plane-url=http://127.0.0.1:4100".into()])
             .err()
             .unwrap()
