@@ -271,10 +271,12 @@ describe('runtime enforcement of control-plane identities', () => {
   it('applies limits from the control plane within 5 s and names them', async () => {
     const a1 = id('A1')
     await cp('PUT', `/v1/projects/${a1}/limits`, 't_admin', { maxBodyBytes: 64, requestTimeoutMs: 300, maxConcurrentRequests: 1 })
+    const changedAt = Date.now()
     await waitFor('body limit applied', async () => {
       const res = await rt(`/p/${a1}/ping`, { method: 'POST', json: { id: 'x'.repeat(100) }, bearer: token('p_admin') })
       return res.status === 413 && res.json.error.message.includes('maxBodyBytes (64 bytes)')
-    }, { timeoutMs: 5_000 })
+    }, { timeoutMs: 5_000, intervalMs: 50 })
+    console.log(`a limit changed in the control plane applied on the runtime after ${Date.now() - changedAt} ms`)
     const slow = await rt(`/p/${a1}/slow?ms=1500`, { bearer: token('p_admin') })
     expect(slow.status).toBe(504)
     expect(slow.json.error.message).toContain('requestTimeoutMs 300')
