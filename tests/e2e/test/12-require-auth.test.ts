@@ -13,8 +13,9 @@ describe('cfp dev --require-auth', () => {
   const dev = useDevProject({ source: join(FIXTURES, 'minimal'), args: ['--no-types', '--require-auth'] })
   const adminToken = () => JSON.parse(readFileSync(join(dev.server.dir, '.cfp', 'dev.json'), 'utf8')).adminToken as string
 
-  it('says so in the banner', () => {
-    expect(dev.server.output()).toContain('--require-auth: every request needs a token')
+  it('says so in the banner', async () => {
+    // the banner's lines follow the URL line start-up waits for: wait for this one too
+    await dev.server.proc.waitForLine(/--require-auth: every request needs a token/, 10_000)
   })
 
   it('refuses anonymous loopback calls to API steps and the runtime API', async () => {
