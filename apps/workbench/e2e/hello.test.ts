@@ -112,6 +112,11 @@ describe('Flows', () => {
       await panel.waitFor()
       expect(await panel.innerText()).toContain('steps/hello-api.step.ts')
       expect(await panel.innerText()).toContain('Body schema')
+      // the step's source, read from the worker on first open
+      await panel.getByText('Source', { exact: true }).click()
+      const source = panel.getByLabel('Source of steps/hello-api.step.ts')
+      await source.waitFor()
+      expect(await source.innerText()).toContain("name: 'HelloApi'")
 
       const box = (await node.boundingBox())!
       await page.mouse.move(box.x + box.width / 2, box.y + 20)

@@ -19,6 +19,7 @@ import type {
   LogsResponse,
   QueuesResponse,
   StateGroupsResponse,
+  StepSourceResponse,
   StateItemsResponse,
   StepsResponse,
   StreamItemsResponse,
@@ -166,6 +167,8 @@ export function createApiClient(options: ApiClientOptions = {}) {
       ),
     traces: (limit = 100) => request<TracesResponse>('GET', `/traces${queryString({ limit })}`),
     trace: (traceId: string) => request<TraceDetail>('GET', `/traces/${enc(traceId)}`),
+    /** A step's source file, read by a worker hosting it (a diagnostic endpoint: `step.source.read`). */
+    stepSource: (step: string) => request<StepSourceResponse>('GET', `/steps/${enc(step)}/source`),
     stateGroups: () => request<StateGroupsResponse>('GET', '/state'),
     stateGroup: (group: string) => request<StateItemsResponse>('GET', `/state/${enc(group)}`),
     queues: () => request<QueuesResponse>('GET', '/queues'),

@@ -118,6 +118,13 @@ export interface TraceDetail {
   spans: Span[]
 }
 
+/** `GET /steps/{name}/source`: the step file as the worker hosting it read it. */
+export interface StepSourceResponse {
+  step: string
+  file: string
+  text: string
+}
+
 export interface StateGroupsResponse {
   groups: Array<{ group: string; keys: number }>
 }

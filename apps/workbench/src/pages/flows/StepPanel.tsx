@@ -1,6 +1,7 @@
 /** The side panel of a selected step: its config, schemas, and recent runs. */
+import { useState } from 'react'
 import { Link } from 'react-router'
-import { useApi, usePagePath } from '../../app/context'
+import { useApi, usePagePath, useRuntimeScope } from '../../app/context'
 import { JsonView } from '../../components/JsonView'
 import { CloseIcon } from '../../components/Icons'
 import { Badge, Field, MethodBadge, StatusDot, StepTypeBadge } from '../../components/ui'
@@ -110,8 +111,34 @@ function RecentRuns({ step }: { step: StepManifest }) {
   )
 }
 
+/** The step's file, fetched from a worker hosting it when first opened (a diagnostic endpoint). */
+function Source({ step }: { step: StepManifest }) {
+  const api = useApi()
+  const [open, setOpen] = useState(false)
+  const source = useResource(() => api.stepSource(step.name), [step.name], { enabled: open })
+  return (
+    <section className="panel__section">
+      <details className="disclosure" onToggle={(e) => setOpen((e.currentTarget as HTMLDetailsElement).open)}>
+        <summary>Source</summary>
+        {source.error ? (
+          <p className="muted small" role="status">
+            {source.error.code === 'dev_endpoint_disabled' ? source.error.message : `The source is not available: ${source.error.message}`}
+          </p>
+        ) : !source.data ? (
+          <p className="muted small">Loading…</p>
+        ) : (
+          <pre className="code-block" aria-label={`Source of ${source.data.file}`}>
+            <code>{source.data.text}</code>
+          </pre>
+        )}
+      </details>
+    </section>
+  )
+}
+
 export function StepPanel({ step, onClose }: { step: StepManifest; onClose: () => void }) {
   const page = usePagePath()
+  const mayReadSource = useRuntimeScope().can('step.source.read')
   const queue = step.infrastructure?.queue
   const handler = step.infrastructure?.handler
   return (
@@ -160,6 +187,7 @@ export function StepPanel({ step, onClose }: { step: StepManifest; onClose: () =
         </dl>
       </section>
       <Schemas step={step} />
+      {mayReadSource && step.file ? <Source step={step} /> : null}
       {step.type !== 'noop' ? <RecentRuns step={step} /> : null}
     </aside>
   )
