@@ -79,7 +79,9 @@ describe('cfp dev', () => {
 
     await until(() => bins.lines().some((l) => l.startsWith('worker:start')))
     const workerArgs = JSON.parse(bins.lines().find((l) => l.startsWith('worker:start'))?.slice(13) ?? '[]') as string[]
-    expect(workerArgs).toEqual(['--dir', project, '--url', `ws://127.0.0.1:${opts.port}/__cfp/worker`, '--token', info.workerToken, '--watch'])
+    // the token goes in the environment, never on the command line (ps; a value starting with '-')
+    expect(workerArgs).toEqual(['--dir', project, '--url', `ws://127.0.0.1:${opts.port}/__cfp/worker`, '--watch'])
+    expect(bins.lines()).toContain(`worker:env-token ${info.workerToken}`)
 
     const dev = readDevFile(devFilePath(project))
     expect(dev).toMatchObject({ url: info.url, adminToken: info.adminToken, pid: process.pid })

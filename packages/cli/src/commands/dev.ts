@@ -344,9 +344,12 @@ export class DevSession {
     const args: string[] = []
     const envFile = join(this.dir, '.env')
     if (existsSync(envFile)) args.push(`--env-file=${envFile}`)
-    args.push(main, '--dir', this.dir, '--url', this.workerUrl(), '--token', this.info?.workerToken ?? '', '--watch')
+    // The token travels in the environment: never visible in the process list, and a value starting with `-`
+    // (base64url) cannot be mistaken for an option.
+    args.push(main, '--dir', this.dir, '--url', this.workerUrl(), '--watch')
+    const env = { ...process.env, NODE_ENV: process.env.NODE_ENV ?? 'development', CFP_WORKER_TOKEN: this.info?.workerToken ?? '' }
     const worker = new ManagedChild(
-      { name: 'worker', command: process.execPath, args, env: { ...process.env, NODE_ENV: process.env.NODE_ENV ?? 'development' }, cwd: this.dir },
+      { name: 'worker', command: process.execPath, args, env, cwd: this.dir },
       (name, stream, line) => {
         this.sink(name, stream, line)
         if (!this.registeredOnce && line.startsWith('cfp-worker: registered')) {
