@@ -24,7 +24,7 @@ describe('runtime SIGKILL under load, then restart', () => {
   let db: TestDb
   let dir: string
   let port: number
-  const workerToken = randomBytes(24).toString('base64url')
+  const workerToken = randomBytes(24).toString('hex') // hex: a value starting with '-' would read as an option
   const adminToken = randomBytes(24).toString('base64url')
   const runtimes: Proc[] = []
   let worker: Proc
