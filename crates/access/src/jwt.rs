@@ -9,6 +9,7 @@ use p256::ecdsa::signature::Verifier;
 use p256::ecdsa::{Signature, VerifyingKey};
 use serde::Deserialize;
 
+use crate::jws;
 use crate::policy::Binding;
 
 pub const AUDIENCE: &str = "cfp-runtime";
@@ -122,22 +123,13 @@ impl KeySet {
 
 /// The `kid` of a token's header, if it is a well-formed JWS header (to decide whether to re-fetch the JWKS).
 pub fn kid_of(token: &str) -> Option<String> {
-    let header = token.split('.').next()?;
-    let h: Header = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(header).ok()?).ok()?;
-    h.kid
+    jws::decode_json::<Header>(jws::split(token)?.header)?.kid
 }
 
 /// Verifies signature and claims. `now` is Unix seconds.
 pub fn verify(token: &str, keys: &KeySet, issuer: &str, now: i64) -> Result<Claims, TokenError> {
-    let mut parts = token.split('.');
-    let (Some(h), Some(p), Some(s), None) = (parts.next(), parts.next(), parts.next(), parts.next()) else {
-        return Err(TokenError::Malformed);
-    };
-    let header: Header = URL_SAFE_NO_PAD
-        .decode(h)
-        .ok()
-        .and_then(|b| serde_json::from_slice(&b).ok())
-        .ok_or(TokenError::Malformed)?;
+    let token = jws::split(token).ok_or(TokenError::Malformed)?;
+    let header: Header = jws::decode_json(token.header).ok_or(TokenError::Malformed)?;
     if header.alg != "ES256" {
         return Err(TokenError::Header(format!("alg `{}` is not accepted", header.alg)));
     }
@@ -146,17 +138,12 @@ pub fn verify(token: &str, keys: &KeySet, issuer: &str, now: i64) -> Result<Clai
     }
     let kid = header.kid.ok_or_else(|| TokenError::Header("no kid".into()))?;
     let key = keys.keys.get(&kid).ok_or(TokenError::UnknownKey(kid))?;
-    let sig = URL_SAFE_NO_PAD.decode(s).map_err(|_| TokenError::Malformed)?;
+    let sig = jws::decode(token.signature).ok_or(TokenError::Malformed)?;
     let sig = Signature::from_slice(&sig).map_err(|_| TokenError::Signature)?;
-    let signing_input = &token[..h.len() + 1 + p.len()];
-    key.verify(signing_input.as_bytes(), &sig)
+    key.verify(token.signing_input.as_bytes(), &sig)
         .map_err(|_| TokenError::Signature)?;
 
-    let payload: serde_json::Value = URL_SAFE_NO_PAD
-        .decode(p)
-        .ok()
-        .and_then(|b| serde_json::from_slice(&b).ok())
-        .ok_or(TokenError::Malformed)?;
+    let payload: serde_json::Value = jws::decode_json(token.payload).ok_or(TokenError::Malformed)?;
     let audience_ok = match &payload["aud"] {
         serde_json::Value::String(a) => a == AUDIENCE,
         serde_json::Value::Array(list) => list.iter().any(|a| a == AUDIENCE),

@@ -1,12 +1,14 @@
 //! Who may do what in the runtime.
 //!
 //! - [`policy`]: the permission matrix `policy/permissions.json`, shared with the control plane.
+//! - [`jws`]: splitting and decoding compact JWS, shared by [`jwt`] and [`oidc`].
 //! - [`jwt`]: control-plane access tokens (ES256, JWKS).
 //! - [`oidc`]: end-user tokens from a project's own OIDC provider (RS256/ES256, the provider's JWKS).
 //! - [`control`]: the control plane's service API — keys, revocations, credential checks, project settings.
 //! - [`settings`]: project settings (limits, CORS, strict validation, diagnostics, end-user OIDC provider).
 
 pub mod control;
+pub mod jws;
 pub mod jwt;
 pub mod oidc;
 pub mod policy;

@@ -37,10 +37,10 @@ mod jwks;
 use std::sync::Arc;
 use std::time::Duration;
 
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine as _;
 use serde::Deserialize;
 use serde_json::Value;
+
+use crate::jws;
 
 /// A project's end-user identity provider, as the control plane sends it (`auth.oidc`).
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -183,15 +183,8 @@ fn parse(token: &str) -> Result<Jws<'_>, OidcError> {
     if token.len() > MAX_TOKEN_BYTES {
         return Err(OidcError::Malformed);
     }
-    let mut parts = token.split('.');
-    let (Some(h), Some(p), Some(s), None) = (parts.next(), parts.next(), parts.next(), parts.next()) else {
-        return Err(OidcError::Malformed);
-    };
-    let header: Header = URL_SAFE_NO_PAD
-        .decode(h)
-        .ok()
-        .and_then(|b| serde_json::from_slice(&b).ok())
-        .ok_or(OidcError::Malformed)?;
+    let parts = jws::split(token).ok_or(OidcError::Malformed)?;
+    let header: Header = jws::decode_json(parts.header).ok_or(OidcError::Malformed)?;
     let alg = match header.alg.as_str() {
         "RS256" => Alg::Rs256,
         "ES256" => Alg::Es256,
@@ -200,15 +193,15 @@ fn parse(token: &str) -> Result<Jws<'_>, OidcError> {
     if header.crit.is_some() {
         return Err(OidcError::Header("`crit` extensions are not understood".into()));
     }
-    let payload = URL_SAFE_NO_PAD.decode(p).map_err(|_| OidcError::Malformed)?;
-    let signature = URL_SAFE_NO_PAD.decode(s).map_err(|_| OidcError::Malformed)?;
+    let payload = jws::decode(parts.payload).ok_or(OidcError::Malformed)?;
+    let signature = jws::decode(parts.signature).ok_or(OidcError::Malformed)?;
     if signature.is_empty() {
         return Err(OidcError::Signature);
     }
     Ok(Jws {
         alg,
         kid: header.kid,
-        signing_input: &token[..h.len() + 1 + p.len()],
+        signing_input: parts.signing_input,
         payload,
         signature,
     })
