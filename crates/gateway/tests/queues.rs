@@ -347,29 +347,8 @@ async fn concurrency_caps_deliveries_in_flight() {
             .await
             .unwrap();
     }
-    assert!(
-        eventually(10, || w
-            .timeline
-            .lock()
-            .unwrap()
-            .values()
-            .filter(|(_, e)| e.is_some())
-            .count()
-            == 8)
-        .await
-    );
-    let spans: Vec<_> = w
-        .timeline
-        .lock()
-        .unwrap()
-        .values()
-        .map(|(s, e)| (*s, e.unwrap()))
-        .collect();
-    let max_overlap = spans
-        .iter()
-        .map(|(s, _)| spans.iter().filter(|(s2, e2)| s2 <= s && s < e2).count())
-        .max()
-        .unwrap();
+    assert!(eventually(10, || w.finished() == 8).await);
+    let max_overlap = w.max_overlap();
     assert_eq!(max_overlap, 2, "at most `concurrency` deliveries run at once");
     rt.stop().await;
 }
@@ -404,20 +383,12 @@ async fn max_concurrent_executions_caps_a_project_s_deliveries() {
             .await
             .unwrap();
     }
-    let done = || w.timeline.lock().unwrap().values().filter(|(_, e)| e.is_some()).count();
-    assert!(eventually(15, || done() == 12).await, "every delivery ran: {}", done());
-    let spans: Vec<_> = w
-        .timeline
-        .lock()
-        .unwrap()
-        .values()
-        .map(|(s, e)| (*s, e.unwrap()))
-        .collect();
-    let max_overlap = spans
-        .iter()
-        .map(|(s, _)| spans.iter().filter(|(s2, e2)| s2 <= s && s < e2).count())
-        .max()
-        .unwrap();
+    assert!(
+        eventually(15, || w.finished() == 12).await,
+        "every delivery ran: {}",
+        w.finished()
+    );
+    let max_overlap = w.max_overlap();
     assert_eq!(max_overlap, 3, "both steps together stay within the project's limit");
     rt.stop().await;
 }

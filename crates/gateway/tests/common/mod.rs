@@ -311,6 +311,32 @@ impl FakeWorker {
         .unwrap_or_else(|_| panic!("no `{ty}` frame within 10 s"))
     }
 
+    /// Invocations that finished.
+    pub fn finished(&self) -> usize {
+        self.timeline
+            .lock()
+            .unwrap()
+            .values()
+            .filter(|(_, e)| e.is_some())
+            .count()
+    }
+
+    /// The most invocations that ran at the same moment (from the finished ones' start and end times).
+    pub fn max_overlap(&self) -> usize {
+        let spans: Vec<_> = self
+            .timeline
+            .lock()
+            .unwrap()
+            .values()
+            .filter_map(|(s, e)| Some((*s, (*e)?)))
+            .collect();
+        spans
+            .iter()
+            .map(|(s, _)| spans.iter().filter(|(s2, e2)| s2 <= s && s < e2).count())
+            .max()
+            .unwrap_or(0)
+    }
+
     pub fn invocations_of(&self, step: &str) -> Vec<Value> {
         self.invocations
             .lock()
