@@ -143,6 +143,43 @@ describe('OIDC login', () => {
     expect((await exchange()).json.error.code).toBe('invalid_grant')
   })
 
+  it('a provider disabled during a login refuses its callback; enabled again, it logs in', async () => {
+    const admin = w.byName('t_admin').token
+    const setEnabled = async (enabled: boolean) =>
+      expect((await h.request('PATCH', `/v1/idps/${idpId}`, { token: admin, body: { enabled } })).status).toBe(200)
+    idp.nextAccount = { sub: 'erin', email: 'erin@corp.example', groups: ['eng'] }
+    const b = new Browser()
+    const cb = await toCallback(b)
+    await setEnabled(false)
+    try {
+      expect((await b.go(cb)).status).toBe(404)
+      expect((await new Browser().go(loginUrl())).status).toBe(404)
+      expect(await h.sql("SELECT 1 FROM users WHERE email = 'erin@corp.example'")).toEqual([])
+    } finally {
+      await setEnabled(true)
+    }
+    const b2 = new Browser()
+    expect((await b2.go(await toCallback(b2))).status).toBe(200)
+  })
+
+  it('uses a changed client secret at the next login (no stale discovery)', async () => {
+    const admin = w.byName('t_admin').token
+    const setSecret = async (clientSecret: string) =>
+      expect((await h.request('PATCH', `/v1/idps/${idpId}`, { token: admin, body: { clientSecret } })).status).toBe(200)
+    idp.nextAccount = { sub: 'frank', email: 'frank@corp.example', groups: [] }
+    await setSecret('not-the-client-secret')
+    try {
+      const b = new Browser()
+      const res = await b.go(await toCallback(b))
+      expect(res.status).toBe(401)
+      expect(((await res.json()) as { error: { code: string } }).error.code).toBe('sso_failed')
+    } finally {
+      await setSecret(idp.clientSecret)
+    }
+    const b2 = new Browser()
+    expect((await b2.go(await toCallback(b2))).status).toBe(200)
+  })
+
   it('refuses a plain-http issuer unless --allow-loopback-idp is set', async () => {
     const created = await h.request('POST', `/v1/tenants/${w.nodes.T1!.id}/idps`, {
       token: w.byName('t_admin').token,

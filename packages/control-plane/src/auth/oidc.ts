@@ -3,6 +3,7 @@
  * Discovery results are cached per provider for 10 minutes. Plain-http issuers are accepted only on loopback,
  * and only with `--allow-loopback-idp` (otherwise a tenant admin could point the control plane at local services).
  */
+import { createHash } from 'node:crypto'
 import * as client from 'openid-client'
 import { ApiError } from '../errors.js'
 import type { Services } from '../services.js'
@@ -15,15 +16,22 @@ export interface OidcProvider {
   secret: string
 }
 
-const cache = new Map<string, { at: number; config: client.Configuration }>()
+/**
+ * Discovery per provider, for 10 minutes. The key holds what the configuration was built from (issuer, client
+ * id, a hash of the secret), so a provider changed through `PATCH /v1/idps/{id}` is discovered again at its
+ * next login, on every replica.
+ */
+const cache = new Map<string, { at: number; key: string; config: client.Configuration }>()
+const cacheKey = (p: OidcProvider) => [p.config.issuer, p.config.clientId, createHash('sha256').update(p.secret).digest('base64')].join('\n')
 
 function isLoopback(url: URL): boolean {
   return ['127.0.0.1', 'localhost', '[::1]'].includes(url.hostname)
 }
 
 async function configuration(s: Services, p: OidcProvider): Promise<client.Configuration> {
+  const key = cacheKey(p)
   const hit = cache.get(p.id)
-  if (hit && Date.now() - hit.at < 600_000) return hit.config
+  if (hit && hit.key === key && Date.now() - hit.at < 600_000) return hit.config
   const issuer = new URL(p.config.issuer)
   const insecure = issuer.protocol === 'http:' && isLoopback(issuer) && s.options.allowLoopbackIdp
   if (issuer.protocol !== 'https:' && !insecure) throw new ApiError(502, 'sso_failed', 'the identity provider must use https')
@@ -31,7 +39,7 @@ async function configuration(s: Services, p: OidcProvider): Promise<client.Confi
     ...(insecure ? { execute: [client.allowInsecureRequests] } : {}),
     timeout: 10,
   })
-  cache.set(p.id, { at: Date.now(), config })
+  cache.set(p.id, { at: Date.now(), key, config })
   return config
 }
 

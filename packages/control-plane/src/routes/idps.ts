@@ -2,10 +2,17 @@
  * Identity providers of a tenant (OIDC, SAML) and their IdP-group -> role mappings, used for just-in-time
  * provisioning at every SSO login. Secrets (the OIDC client secret) are sealed and never returned. A mapping
  * may only name a role the caller could grant at that scope.
+ *
+ * Reading needs `idp.read` on the provider's tenant, every change `idp.manage`. A provider the caller cannot
+ * see (unknown id, or another tenant's) is 404, whatever the method. Deleting a provider takes its mappings,
+ * linked external identities and pending logins with it (FK cascade); the users it provisioned keep their
+ * accounts, memberships and role bindings (source `idp:<id>`, never replaced again). A disabled provider
+ * refuses every SSO login route and is left out of `GET /v1/auth/providers`.
  */
 import type { FastifyInstance } from 'fastify'
 import { authorize } from '../authz.js'
-import { locate, locateTenant } from '../db/scopes.js'
+import { locate, locateTenant, type Located } from '../db/scopes.js'
+import type { Queryable } from '../db/pool.js'
 import { conflict, forbidden, invalid, notFound } from '../errors.js'
 import { canGrant } from '../policy/evaluate.js'
 import type { Services } from '../services.js'
@@ -25,6 +32,19 @@ const samlConfig = {
   idpCertificate: { type: 'string', minLength: 1, maxLength: 20_000 },
   groupsAttribute: { type: 'string', maxLength: 200 },
 }
+const OIDC_REQUIRED = ['issuer', 'clientId']
+const SAML_REQUIRED = ['ssoUrl', 'idpEntityId', 'idpCertificate']
+/** The field that names who the IdP is: changing it unlinks the provider's external identities. */
+const IDENTITY_FIELD = { oidc: 'issuer', saml: 'idpEntityId' } as const
+
+/**
+ * A PATCH of a kind's configuration: the create schemas, every field optional; an optional field may be
+ * `null` (back to its default). `const: null` first: with type coercion a string schema would take null as "".
+ */
+function patchOf(fields: Record<string, unknown>, required: string[]) {
+  return body(Object.fromEntries(Object.entries(fields).map(([k, v]) => [k, required.includes(k) ? v : { anyOf: [{ const: null }, v] }])))
+}
+
 const mappingSchema = obj({ group: { type: 'string' }, role: { type: 'string' }, teamId: uuid, projectId: uuid }, ['group', 'role'])
 const idpSchema = obj(
   {
@@ -34,6 +54,7 @@ const idpSchema = obj(
     name: { type: 'string' },
     enabled: { type: 'boolean' },
     config: { type: 'object', additionalProperties: true },
+    hasClientSecret: { type: 'boolean' },
     loginUrl: { type: 'string' },
     callbackUrl: { type: 'string' },
     mappings: { type: 'array', items: mappingSchema },
@@ -52,6 +73,7 @@ export function idpView(s: Services, r: Row, mappings?: Row[]) {
     name: r.name,
     enabled: r.enabled,
     config: r.config,
+    hasClientSecret: r.secret_enc !== null && r.secret_enc !== undefined,
     loginUrl: `${base}/login`,
     callbackUrl: r.kind === 'oidc' ? `${base}/callback` : `${base}/acs`,
     ...(mappings
@@ -60,8 +82,31 @@ export function idpView(s: Services, r: Row, mappings?: Row[]) {
   }
 }
 
+const uniqueName = (e: { code?: string }): never => {
+  if (e.code === '23505') throw conflict('an identity provider with this name exists in this tenant')
+  throw e
+}
+
+/** The provider and where it sits (its tenant), or undefined; `lock` holds the row for the transaction. */
+async function findIdp(q: Queryable, id: string, lock = false): Promise<{ row: Row; tenant: Located | undefined } | undefined> {
+  const { rows } = await q.query(`SELECT * FROM identity_providers WHERE id = $1${lock ? ' FOR UPDATE' : ''}`, [id])
+  return rows[0] ? { row: rows[0], tenant: await locateTenant(q, rows[0].tenant_id) } : undefined
+}
+
+const mappingsOf = async (q: Queryable, id: string) =>
+  (await q.query('SELECT * FROM group_mappings WHERE provider_id = $1 ORDER BY idp_group, role', [id])).rows
+
+interface PatchBody {
+  name?: string
+  enabled?: boolean
+  clientSecret?: string
+  oidc?: Record<string, unknown>
+  saml?: Record<string, unknown>
+}
+
 export function idpRoutes(app: FastifyInstance, s: Services): void {
   const tags = ['identity providers']
+  const what = 'identity provider'
   app.post<{ Params: { tenantId: string }; Body: { kind: 'oidc' | 'saml'; name: string; clientSecret?: string; oidc?: Row; saml?: Row } }>(
     '/v1/tenants/:tenantId/idps',
     {
@@ -74,8 +119,8 @@ export function idpRoutes(app: FastifyInstance, s: Services): void {
             kind: { type: 'string', enum: ['oidc', 'saml'] },
             name,
             clientSecret: { type: 'string', maxLength: 500 },
-            oidc: body(oidcConfig, ['issuer', 'clientId']),
-            saml: body(samlConfig, ['ssoUrl', 'idpEntityId', 'idpCertificate']),
+            oidc: body(oidcConfig, OIDC_REQUIRED),
+            saml: body(samlConfig, SAML_REQUIRED),
           },
           ['kind', 'name'],
         ),
@@ -97,10 +142,7 @@ export function idpRoutes(app: FastifyInstance, s: Services): void {
           config,
           secret,
         ])
-        .catch((e: { code?: string }) => {
-          if (e.code === '23505') throw conflict('an identity provider with this name exists')
-          throw e
-        })
+        .catch(uniqueName)
       reply.status(201)
       return idpView(s, rows[0], [])
     },
@@ -113,10 +155,90 @@ export function idpRoutes(app: FastifyInstance, s: Services): void {
       authorize(request, s, 'idp.read', await locateTenant(s.db, request.params.tenantId), 'tenant')
       const { rows } = await s.db.query('SELECT * FROM identity_providers WHERE tenant_id = $1 ORDER BY name', [request.params.tenantId])
       const { rows: maps } = await s.db.query(
-        'SELECT g.* FROM group_mappings g JOIN identity_providers i ON i.id = g.provider_id WHERE i.tenant_id = $1',
+        'SELECT g.* FROM group_mappings g JOIN identity_providers i ON i.id = g.provider_id WHERE i.tenant_id = $1 ORDER BY g.idp_group, g.role',
         [request.params.tenantId],
       )
       return { items: rows.map((r) => idpView(s, r, maps.filter((m) => m.provider_id === r.id))) }
+    },
+  )
+
+  app.get<{ Params: { idpId: string } }>(
+    '/v1/idps/:idpId',
+    { schema: spec({ summary: 'Read an identity provider with its group mappings (never its secret)', tags, params: idParams('idpId'), response: { 200: idpSchema } }) },
+    async (request) => {
+      const found = await findIdp(s.db, request.params.idpId)
+      authorize(request, s, 'idp.read', found?.tenant, what)
+      return idpView(s, found!.row, await mappingsOf(s.db, found!.row.id))
+    },
+  )
+
+  app.patch<{ Params: { idpId: string }; Body: PatchBody }>(
+    '/v1/idps/:idpId',
+    {
+      schema: spec({
+        summary:
+          "Change a provider's name, enabled switch, configuration (merged into the kind's: null resets an optional field) or client secret " +
+          '(re-sealed, never returned); a new issuer or IdP entity id unlinks its users, who are linked again by e-mail at their next login',
+        tags,
+        params: idParams('idpId'),
+        body: body({
+          name,
+          enabled: { type: 'boolean' },
+          clientSecret: { type: 'string', maxLength: 500 },
+          oidc: patchOf(oidcConfig, OIDC_REQUIRED),
+          saml: patchOf(samlConfig, SAML_REQUIRED),
+        }),
+        response: { 200: idpSchema },
+      }),
+    },
+    async (request) => {
+      const b = request.body
+      return s.db.tx(async (c) => {
+        const found = await findIdp(c, request.params.idpId, true)
+        authorize(request, s, 'idp.manage', found?.tenant, what)
+        const row = found!.row
+        const kind = row.kind as 'oidc' | 'saml'
+        const other = kind === 'oidc' ? 'saml' : 'oidc'
+        if (b[other] !== undefined) throw invalid(`${other}: this provider is ${kind.toUpperCase()} (a provider's kind never changes)`)
+        if (b.clientSecret !== undefined && kind !== 'oidc') throw invalid('clientSecret: only OIDC providers have a client secret')
+        if (b.clientSecret === '') throw invalid('clientSecret: must not be empty (leave it out to keep the current one)')
+        const config: Record<string, unknown> = { ...row.config }
+        for (const [k, v] of Object.entries(b[kind] ?? {})) {
+          if (v === null) delete config[k]
+          else config[k] = v
+        }
+        const { rows } = await c
+          .query(
+            `UPDATE identity_providers SET name = coalesce($2, name), enabled = coalesce($3, enabled), config = $4,
+                    secret_enc = coalesce($5, secret_enc) WHERE id = $1 RETURNING *`,
+            [row.id, b.name ?? null, b.enabled ?? null, config, b.clientSecret ? s.sealer.seal(b.clientSecret, SECRET_PURPOSE) : null],
+          )
+          .catch(uniqueName)
+        const field = IDENTITY_FIELD[kind]
+        if (config[field] !== row.config[field]) await c.query('DELETE FROM external_identities WHERE provider_id = $1', [row.id])
+        return idpView(s, rows[0], await mappingsOf(c, row.id))
+      })
+    },
+  )
+
+  app.delete<{ Params: { idpId: string } }>(
+    '/v1/idps/:idpId',
+    {
+      schema: spec({
+        summary:
+          'Delete an identity provider with its group mappings; the users it provisioned keep their accounts, memberships and role bindings',
+        tags,
+        params: idParams('idpId'),
+        response: { 204: { type: 'null' } },
+      }),
+    },
+    async (request, reply) => {
+      await s.db.tx(async (c) => {
+        const found = await findIdp(c, request.params.idpId, true)
+        authorize(request, s, 'idp.manage', found?.tenant, what)
+        await c.query('DELETE FROM identity_providers WHERE id = $1', [found!.row.id])
+      })
+      return reply.status(204).send()
     },
   )
 
@@ -141,10 +263,10 @@ export function idpRoutes(app: FastifyInstance, s: Services): void {
       }),
     },
     async (request) => {
-      const { rows } = await s.db.query('SELECT * FROM identity_providers WHERE id = $1', [request.params.idpId])
-      const idp = rows[0]
-      const p = authorize(request, s, 'idp.manage', idp ? await locateTenant(s.db, idp.tenant_id) : undefined, 'identity provider')
       return s.db.tx(async (c) => {
+        const found = await findIdp(c, request.params.idpId, true)
+        const p = authorize(request, s, 'idp.manage', found?.tenant, what)
+        const idp = found!.row
         await c.query('DELETE FROM group_mappings WHERE provider_id = $1', [idp.id])
         for (const m of request.body.mappings) {
           const target = m.projectId ? await locate(c, 'project', m.projectId) : m.teamId ? await locate(c, 'team', m.teamId) : await locate(c, 'tenant', idp.tenant_id)
@@ -161,8 +283,7 @@ export function idpRoutes(app: FastifyInstance, s: Services): void {
             m.projectId ?? null,
           ])
         }
-        const { rows: maps } = await c.query('SELECT * FROM group_mappings WHERE provider_id = $1', [idp.id])
-        return idpView(s, idp, maps)
+        return idpView(s, idp, await mappingsOf(c, idp.id))
       })
     },
   )

@@ -43,10 +43,17 @@ async function freshMember(tenantId: string): Promise<string> {
   return u.id
 }
 
+/** A SAML provider of the tenant, created directly in the database (the route under test is not involved). */
+async function freshIdp(tenantId: string): Promise<string> {
+  const config = { ssoUrl: 'https://idp.example.test/sso', idpEntityId: 'idp', idpCertificate: 'pem' }
+  const [r] = await h.sql("INSERT INTO identity_providers (tenant_id, kind, name, config) VALUES ($1, 'saml', $2, $3) RETURNING id", [tenantId, `idp-${uniq()}`, config])
+  return r.id
+}
+
 type Req = { method: string; url: string; body?: unknown }
 
-/** The HTTP request that performs `action` on `t` (with whatever setup it needs). */
-async function requestFor(action: string, t: Node): Promise<Req> {
+/** The HTTP requests that perform `action` on `t` (with whatever setup they need): each route of the action. */
+async function requestFor(action: string, t: Node): Promise<Req | Req[]> {
   const id = t.id
   const scope = t.kind === 'system' ? { kind: 'system' } : { kind: t.kind, id }
   const pathOf = (n: Node) => ({ tenant: n.path.tenant, team: n.path.team, project: n.path.project })
@@ -80,13 +87,18 @@ async function requestFor(action: string, t: Node): Promise<Req> {
       )
       return { method: 'DELETE', url: `/v1/rolebindings/${b.id}` }
     }
-    case 'idp.read': return { method: 'GET', url: `/v1/tenants/${id}/idps` }
+    case 'idp.read': return [{ method: 'GET', url: `/v1/tenants/${id}/idps` }, { method: 'GET', url: `/v1/idps/${await freshIdp(id!)}` }]
     case 'idp.manage':
-      return {
-        method: 'POST',
-        url: `/v1/tenants/${id}/idps`,
-        body: { kind: 'saml', name: `idp-${uniq()}`, saml: { ssoUrl: 'https://idp.example.test/sso', idpEntityId: 'idp', idpCertificate: 'pem' } },
-      }
+      return [
+        {
+          method: 'POST',
+          url: `/v1/tenants/${id}/idps`,
+          body: { kind: 'saml', name: `idp-${uniq()}`, saml: { ssoUrl: 'https://idp.example.test/sso', idpEntityId: 'idp', idpCertificate: 'pem' } },
+        },
+        { method: 'PATCH', url: `/v1/idps/${await freshIdp(id!)}`, body: { name: `renamed-${uniq()}`, enabled: false, saml: { groupsAttribute: 'memberOf' } } },
+        { method: 'DELETE', url: `/v1/idps/${await freshIdp(id!)}` },
+        { method: 'PUT', url: `/v1/idps/${await freshIdp(id!)}/group-mappings`, body: { mappings: [{ group: 'g', role: 'tenant_viewer' }] } },
+      ]
     case 'apikey.read': return { method: 'GET', url: `/v1/projects/${id}/apikeys` }
     case 'apikey.create': return { method: 'POST', url: `/v1/projects/${id}/apikeys`, body: { name: 'k', role: 'project_viewer' } }
     case 'apikey.revoke': return { method: 'DELETE', url: `/v1/projects/${id}/apikeys/${await credential('api_key')}` }
@@ -117,14 +129,17 @@ describe('every role x every action x own and foreign scope', () => {
           cases.map(async (target) => {
             const rel = expectedRelation(w.nodes[at]!, target)
             const allowed = rel !== null && (policy.grants[role]?.[action]?.includes(rel) ?? false)
-            const req = await requestFor(action, target)
-            const res = await h.request(req.method, req.url, { token: a.token, body: req.body })
-            const ok = viaCheck(req)
-              ? res.status === 200 && res.json.allowed === allowed
-              : allowed
-                ? res.status >= 200 && res.status < 300
-                : (res.status === 403 || res.status === 404) && typeof res.json?.error?.code === 'string'
-            return ok ? [] : [`${target.name} (${rel ?? 'unrelated'}): expected ${allowed ? 'allowed' : 'denied'}, got ${res.status} ${res.body.slice(0, 160)}`]
+            const out: string[] = []
+            for (const req of [await requestFor(action, target)].flat()) {
+              const res = await h.request(req.method, req.url, { token: a.token, body: req.body })
+              const ok = viaCheck(req)
+                ? res.status === 200 && res.json.allowed === allowed
+                : allowed
+                  ? res.status >= 200 && res.status < 300
+                  : res.status === (rel === null ? 404 : 403) && typeof res.json?.error?.code === 'string'
+              if (!ok) out.push(`${req.method} ${target.name} (${rel ?? 'unrelated'}): expected ${allowed ? 'allowed' : 'denied'}, got ${res.status} ${res.body.slice(0, 160)}`)
+            }
+            return out
           }),
         )
         expect(failures.flat()).toEqual([])
