@@ -16,11 +16,16 @@ const NASTY = [...PROTOTYPE_KEYS, '\u0000', 'a\u0000b', '9223372036854775808', '
 const ROLES = ['system_admin', 'tenant_admin', 'team_admin', 'project_admin', 'project_editor', 'project_viewer', 'auditor']
 const ACTIONS = ['tenant.read', 'project.read', 'project.update', 'apikey.create', 'rolebinding.create', 'limits.update']
 
-/** [method, path regex] of operations whose ids come from the dictionaries and generation only. */
+/**
+ * [method, path regex, dictionary of `path.idpId`?] of operations whose ids come from the dictionaries and
+ * generation only. PATCH and DELETE of a provider get providers of their own, never the two the login routes use.
+ */
 const DICTIONARY_ONLY = [
   ['DELETE', '^/v1/rolebindings/\\{bindingId\\}$'],
   ['DELETE', '^/v1/tenants/\\{tenantId\\}/members/\\{userId\\}$'],
   ['GET', '^/v1/auth/oidc/\\{idpId\\}/(login|callback)$'],
+  ['PATCH', '^/v1/idps/\\{idpId\\}$', 'idpPatched'],
+  ['DELETE', '^/v1/idps/\\{idpId\\}$', 'idpDeleted'],
 ]
 
 export function buildConfig({ url, adminToken, serviceToken, logoutToken, ids, credentialTokens, maxExamples, seed }) {
@@ -33,6 +38,8 @@ export function buildConfig({ url, adminToken, serviceToken, logoutToken, ids, c
     binding: [ids.binding],
     credential: ids.credentials,
     idp: ids.idps,
+    idpPatched: ids.idpsPatched,
+    idpDeleted: ids.idpsDeleted,
     scope: scopeIds,
     region: ['eu', 'us'],
     zero: [0],
@@ -104,12 +111,14 @@ export function buildConfig({ url, adminToken, serviceToken, logoutToken, ids, c
     `"query.wait" = ${bind('zero', 0.9)}`,
     '',
     // Ids learnt from responses are not used where they would do harm: they could name the admin's own
-    // binding or membership (removing either revokes the admin's tokens and ends the run early), or an OIDC
-    // provider the fuzzer created with an issuer on the internet (login would fetch its discovery document).
-    ...DICTIONARY_ONLY.flatMap(([method, regex]) => [
+    // binding or membership (removing either revokes the admin's tokens and ends the run early), an OIDC
+    // provider the fuzzer created with an issuer on the internet (login would fetch its discovery document),
+    // or the providers the login routes use (a PATCH could repoint or disable them, a DELETE remove them).
+    ...DICTIONARY_ONLY.flatMap(([method, regex, idpDictionary]) => [
       '[[operations]]',
       `include-method = "${method}"`,
       `include-path-regex = '${regex}'`,
+      ...(idpDictionary ? ['[operations.parameters]', `"path.idpId" = ${bind(idpDictionary)}`] : []),
       '[operations.phases.coverage.extra-data-sources]',
       'responses = false',
       '[operations.phases.fuzzing.extra-data-sources]',

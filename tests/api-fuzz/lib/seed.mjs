@@ -1,8 +1,9 @@
 /**
  * Real objects for the fuzzer to aim at, created through the public API exactly as an operator would: the
  * system admin (setup link), its tokens, a tenant with a team and a project, a member with a binding, an API
- * key, two worker tokens (one revoked, so the revocation feed is never empty), and an OIDC and a SAML
- * identity provider. The OIDC issuer is a discovery document served on loopback by `startIssuer()`.
+ * key, two worker tokens (one revoked, so the revocation feed is never empty), an OIDC and a SAML identity
+ * provider, and four more providers only PATCH and DELETE aim at. The OIDC issuer is a discovery document served
+ * on loopback by `startIssuer()`.
  */
 import { randomBytes } from 'node:crypto'
 import http from 'node:http'
@@ -87,6 +88,20 @@ export async function seed(base, setupToken, issuerUrl) {
     name: 'fuzz saml',
     saml: { ssoUrl: 'https://idp.example.test/sso', idpEntityId: 'https://idp.example.test', idpCertificate: 'MIIB' },
   })
+  // What PATCH and DELETE /v1/idps/{idpId} aim at, apart from the two above: a fuzzed PATCH may disable a
+  // provider or point its issuer at the internet (the login routes only ever see the two above), and a
+  // DELETE removes it for the rest of the run.
+  const samlConfig = { ssoUrl: 'https://idp.example.test/sso', idpEntityId: 'https://idp.example.test', idpCertificate: 'MIIB' }
+  const patchOidc = await as('POST', `/v1/tenants/${tenant.id}/idps`, {
+    kind: 'oidc',
+    name: 'fuzz oidc patched',
+    clientSecret: 'fuzz-client-secret',
+    oidc: { issuer: issuerUrl, clientId: 'fuzz-client' },
+  })
+  const patchSaml = await as('POST', `/v1/tenants/${tenant.id}/idps`, { kind: 'saml', name: 'fuzz saml patched', saml: samlConfig })
+  const doomed = []
+  for (const name of ['fuzz deleted 1', 'fuzz deleted 2']) doomed.push((await as('POST', `/v1/tenants/${tenant.id}/idps`, { kind: 'saml', name, saml: samlConfig })).id)
+  await as('PUT', `/v1/idps/${doomed[0]}/group-mappings`, { mappings: [{ group: 'fuzz', role: 'project_viewer', projectId: project.id }] }, 200)
   // The logout operation ends the session of the token it is called with: give it a session of its own.
   const logoutSession = await login()
   return {
@@ -100,6 +115,8 @@ export async function seed(base, setupToken, issuerUrl) {
       binding: member.binding.id,
       credentials: [apiKey.credential.id, worker.credential.id],
       idps: [oidc.id, saml.id],
+      idpsPatched: [patchOidc.id, patchSaml.id],
+      idpsDeleted: doomed,
     },
     credentialTokens: [apiKey.token, worker.token, revoked.token],
   }
