@@ -15,7 +15,14 @@ export function describeControlError(e: ApiError): ErrorText {
     case 'invalid_grant':
       return {
         title: 'Session ended',
-        detail: 'Your session expired, was ended elsewhere, or this tab was duplicated (a session belongs to one tab). Sign in again.',
+        detail: 'Your session expired or was ended elsewhere. Sign in again.',
+      }
+    case 'signed_out_elsewhere':
+      return { title: 'Signed out in another tab', detail: 'You logged out in another tab of this browser, which ended this session here too. Sign in again.' }
+    case 'session_moved':
+      return {
+        title: 'Session continued in another tab',
+        detail: 'Another tab of this browser renewed this session and did not hand it over to this tab, so this tab signed out (the session goes on there). Sign in again.',
       }
     case 'sso_failed':
       return e.status >= 500

@@ -1,16 +1,38 @@
 /**
  * The signed-in session of the workbench against the control plane. The access token (≤ 15 min) lives in
- * memory only; the refresh token — rotated on every use, and whose reuse ends the whole session — is kept in
- * `sessionStorage`, so a reload in the same tab stays signed in and closing the tab forgets it. Refreshes are
- * single-flight (two concurrent refreshes would present a spent token and end the session) and scheduled a
+ * memory only; the refresh token — rotated on every use, and whose reuse ends the whole session on the server
+ * (`refresh_token_reuse`) — is kept in this tab's `sessionStorage`, so a reload in the same tab stays signed in
+ * and closing the tab forgets it (it is never written to `localStorage` or a cookie). Refreshes are scheduled a
  * minute before the access token expires.
  *
+ * Tabs of one origin that hold tokens of the same session (a duplicated tab copies `sessionStorage`) cooperate,
+ * so that no refresh token is ever presented twice:
+ * - Every refresh grant (the session's own and the per-region one of {@link Session.accessTokenFor}) is made
+ *   under the Web Lock `cfp.session.refresh`, so at most one tab of the origin rotates at a time; concurrent
+ *   callers within a tab share one request. Without `navigator.locks` (old browsers, insecure contexts) only the
+ *   in-tab single-flight remains.
+ * - The tab that rotated tells the others on the BroadcastChannel `cfp.session`: `{type:'rotated', previous,
+ *   next}`; a tab whose stored token equals `previous` stores `next`.
+ * - Before releasing the lock it adds `sha256(previous)` (a hash, never the token) to `cfp.session.spent` in
+ *   `localStorage` (the last 200, none older than a day). A tab that, holding the lock, finds its own token's
+ *   hash there does not present it: it asks (`{type:'need', spent}`; a tab that held that token answers with
+ *   a `rotated` to the token it holds now) and waits up to 2 s for the successor; if none comes, it ends only
+ *   its own session, locally, without calling the server (`session_moved`: "continued in another tab").
+ * - Logout sends `{type:'logout', tokens}` with every refresh token the tab held in this session (since it
+ *   loaded or signed in: its own and those it adopted); every tab that held any of them — i.e. every tab of the
+ *   same session that kept up with its rotations — ends at once, locally (`signed_out_elsewhere`). Tabs of other
+ *   sessions (another sign-in) share no token and stay.
+ * Only same-origin tabs can listen on the channel, so tokens may travel on it; they are never logged. What
+ * remains: a tab closed between the server's rotation and its broadcast, or a tab asleep longer than the spent
+ * list remembers, can still present a spent token (the server then ends the session, as before).
+ *
  * @example
- * const session = new Session({ storage: sessionStorage })
+ * const session = new Session({ storage: sessionStorage, ...browserTabs() })
  * await session.login('admin@example.com', 'correct horse battery')
  * const token = await session.accessToken()   // refreshed when about to expire
  */
 import { ApiError } from '../api/client'
+import { LOCK_NAME, parseTabMessage, type SharedStorage, SpentList, type TabChannel, type TabLocks, type TabMessage, webDigest } from './tabs'
 import type { TokenResponse } from './types'
 
 export const REFRESH_KEY = 'cfp.refreshToken'
@@ -35,7 +57,30 @@ export interface SessionDeps {
   clearTimer?: (t: Timer) => void
   /** Origin-relative base of the control plane's API; default '' (same origin). */
   baseUrl?: string
+  /** The origin's lock manager (`navigator.locks`); absent: refreshes are single-flight within this tab only. */
+  locks?: TabLocks
+  /** The channel to the origin's other tabs (BroadcastChannel `cfp.session`); absent: they are not told. */
+  channel?: TabChannel
+  /** Storage shared by the origin's tabs (`localStorage`), for the spent list; absent (or no digest): no list. */
+  shared?: SharedStorage
+  /** Hex SHA-256; default Web Crypto's, where `crypto.subtle` exists. */
+  digest?: (text: string) => Promise<string>
 }
+
+/** How long a tab whose token another tab spent waits for the successor before it ends its own session. */
+export const HANDOFF_TIMEOUT_MS = 2_000
+/** How many refresh tokens of its session a tab remembers (to answer `need` and to match a `logout`). */
+const FAMILY_MAX = 256
+const TOKEN_PATH = '/v1/auth/token'
+
+const notSignedIn = () => new ApiError(401, 'unauthenticated', 'not signed in', TOKEN_PATH)
+/** This tab's refresh token was spent by another tab, which did not hand over its successor in time. */
+export const sessionMoved = () =>
+  new ApiError(401, 'session_moved', 'another tab of this browser renewed the session and did not hand it over to this tab', TOKEN_PATH)
+/** Another tab of this session logged out. */
+export const signedOutElsewhere = () => new ApiError(401, 'signed_out_elsewhere', 'signed out in another tab', '/v1/auth/logout')
+/** The server refused the grant (as opposed to a network failure or a 5xx, after which the session is kept). */
+const refused = (e: unknown): e is ApiError => e instanceof ApiError && e.status !== 0 && e.status < 500
 
 /** POSTs JSON to the control plane, turning `{error: {code, message}}` into an {@link ApiError}. */
 export async function postJson<T>(doFetch: typeof fetch, url: string, body: unknown, token?: string): Promise<T> {
@@ -74,7 +119,16 @@ export class Session {
   private region: string | undefined
   /** Access tokens for runtimes of other regions than the session's (a system-wide session's runtime pages). */
   private regional = new Map<string, { access: string; expiresAt: number }>()
+  private regionalInflight = new Map<string, Promise<string>>()
   private inflight: Promise<string> | undefined
+  /** In-tab queue of refresh grants (each then also takes the origin-wide lock, where there is one). */
+  private queue: Promise<unknown> = Promise.resolve()
+  /** Bumped whenever the session ends: a grant that started before must not sign this tab in again. */
+  private epoch = 0
+  /** Refresh tokens this tab held in its current session, oldest first (its own and those it adopted). */
+  private family: string[] = []
+  /** Grants waiting for another tab to hand over the successor of their spent token. */
+  private waiters = new Set<() => void>()
   private timer: Timer | undefined
   private listeners = new Set<(e: SessionEvent) => void>()
   private readonly fetch: typeof fetch
@@ -83,6 +137,10 @@ export class Session {
   private readonly setTimer: (fn: () => void, ms: number) => Timer
   private readonly clearTimer: (t: Timer) => void
   private readonly base: string
+  private readonly locks: TabLocks | undefined
+  private readonly channel: TabChannel | undefined
+  private readonly spent: SpentList | undefined
+  private readonly digest: ((text: string) => Promise<string>) | undefined
 
   constructor(deps: SessionDeps = {}) {
     this.fetch = deps.fetch ?? ((i: RequestInfo | URL, init?: RequestInit) => globalThis.fetch(i, init))
@@ -91,6 +149,11 @@ export class Session {
     this.setTimer = deps.setTimer ?? ((fn, ms) => setTimeout(fn, ms))
     this.clearTimer = deps.clearTimer ?? ((t) => clearTimeout(t))
     this.base = deps.baseUrl ?? ''
+    this.locks = deps.locks
+    this.channel = deps.channel
+    this.digest = deps.digest ?? webDigest()
+    this.spent = deps.shared && this.digest ? new SpentList(deps.shared, this.now) : undefined
+    this.channel?.addEventListener('message', (e) => this.onMessage(e.data))
   }
 
   get state(): SessionState {
@@ -114,12 +177,12 @@ export class Session {
 
   async login(email: string, password: string, tenantId?: string): Promise<void> {
     const body = { email, password, ...(tenantId ? { tenant_id: tenantId } : {}) }
-    this.accept(await postJson<TokenResponse>(this.fetch, `${this.base}/v1/auth/login`, body))
+    this.begin(await postJson<TokenResponse>(this.fetch, `${this.base}/v1/auth/login`, body))
   }
 
   /** Redeems the one-time login code an SSO login redirected back with. */
   async exchangeCode(code: string): Promise<void> {
-    this.accept(await postJson<TokenResponse>(this.fetch, `${this.base}/v1/auth/token`, { grant_type: 'login_code', code }))
+    this.begin(await postJson<TokenResponse>(this.fetch, `${this.base}${TOKEN_PATH}`, { grant_type: 'login_code', code }))
   }
 
   /** Signs in again from the stored refresh token (after a reload). False when there is none or it is dead. */
@@ -139,18 +202,21 @@ export class Session {
    */
   refresh(tenantId?: string): Promise<string> {
     if (this.inflight) return this.inflight
-    const refreshToken = this.readRefresh()
-    if (!refreshToken) return Promise.reject(new ApiError(401, 'unauthenticated', 'not signed in', '/v1/auth/token'))
-    const body = { grant_type: 'refresh_token', refresh_token: refreshToken, ...((tenantId ?? this.tenant) ? { tenant_id: tenantId ?? this.tenant } : {}) }
-    this.inflight = postJson<TokenResponse>(this.fetch, `${this.base}/v1/auth/token`, body)
+    if (!this.readRefresh()) return Promise.reject(notSignedIn())
+    const tenant = tenantId ?? this.tenant
+    const epoch = this.epoch
+    this.inflight = this.grant(tenant ? { tenant_id: tenant } : {})
       .then(
         (t) => {
+          if (epoch !== this.epoch) throw notSignedIn()
           this.accept(t)
           return t.access_token
         },
         (e: unknown) => {
-          if (e instanceof ApiError && e.status !== 0 && e.status < 500) this.end(e)
-          else this.schedule(30_000)
+          if (epoch === this.epoch) {
+            if (refused(e)) this.end(e)
+            else this.schedule(30_000)
+          }
           throw e
         },
       )
@@ -172,29 +238,34 @@ export class Session {
    * An access token for a runtime of `region`. A runtime accepts only tokens of its own region: a tenant's
    * session already has its tenant's; a system-wide session gets one per region through the refresh grant with
    * `region` (the rotated refresh token is kept; the session's own token is unchanged). Requests are serialized
-   * with refreshes, since two concurrent uses of one refresh token end the session (reuse detection).
+   * with refreshes (in this tab and, under the lock, across tabs), since two uses of one refresh token end the
+   * session (reuse detection); concurrent requests for one region share one grant.
    */
   async accessTokenFor(region: string | undefined): Promise<string | undefined> {
     const own = await this.accessToken()
     if (!own || !region || region === this.region || this.tenant) return own
     const cached = this.regional.get(region)
     if (cached && this.now() < cached.expiresAt - 5_000) return cached.access
-    const refreshToken = this.readRefresh()
-    if (!refreshToken) return undefined
-    const request = postJson<TokenResponse>(this.fetch, `${this.base}/v1/auth/token`, { grant_type: 'refresh_token', refresh_token: refreshToken, region })
-    this.inflight = request.then((t) => {
-      this.writeRefresh(t.refresh_token)
-      this.regional.set(region, { access: t.access_token, expiresAt: this.now() + t.expires_in * 1000 })
-      return t.access_token
-    })
-    try {
-      return await this.inflight
-    } catch (e) {
-      if (e instanceof ApiError && e.status !== 0 && e.status < 500 && e.code === 'invalid_grant') this.end(e)
-      throw e
-    } finally {
-      this.inflight = undefined
+    if (!this.readRefresh()) return undefined
+    let pending = this.regionalInflight.get(region)
+    if (!pending) {
+      const epoch = this.epoch
+      pending = this.grant({ region })
+        .then(
+          (t) => {
+            if (epoch !== this.epoch) throw notSignedIn()
+            this.regional.set(region, { access: t.access_token, expiresAt: this.now() + t.expires_in * 1000 })
+            return t.access_token
+          },
+          (e: unknown) => {
+            if (epoch === this.epoch && refused(e) && e.code === 'invalid_grant') this.end(e)
+            throw e
+          },
+        )
+        .finally(() => this.regionalInflight.delete(region))
+      this.regionalInflight.set(region, pending)
     }
+    return pending
   }
 
   /** A fresh token for the runtime of `region` after it refused the last one. */
@@ -202,29 +273,40 @@ export class Session {
     if (!region || region === this.region || this.tenant) return this.refresh()
     this.regional.delete(region)
     const token = await this.accessTokenFor(region)
-    if (!token) throw new ApiError(401, 'unauthenticated', 'not signed in', '/v1/auth/token')
+    if (!token) throw notSignedIn()
     return token
   }
 
-  /** Ends the session on the server (logout, then revoke the refresh token) and forgets both tokens. */
+  /**
+   * Ends the session on the server (logout, then revoke the refresh token) and forgets both tokens; the other
+   * tabs of this session (those that held any of its refresh tokens) end at once.
+   */
   async logout(): Promise<void> {
     const access = this.access
     const refreshToken = this.readRefresh()
+    const tokens = [...this.family]
     this.end()
+    if (tokens.length > 0) this.post({ type: 'logout', tokens })
     await Promise.allSettled([
       access ? postJson(this.fetch, `${this.base}/v1/auth/logout`, {}, access) : Promise.resolve(),
       refreshToken ? postJson(this.fetch, `${this.base}/v1/auth/revoke`, { token: refreshToken, token_type_hint: 'refresh_token' }) : Promise.resolve(),
     ])
   }
 
-  /** Forgets the tokens (the server refused them); `reason` is shown by the login page. */
+  /**
+   * Forgets the tokens (the server refused them, or another tab ended the session); `reason` is shown by the
+   * login page. A session already over (signed out, nothing stored) keeps the reason it ended with.
+   */
   end(reason?: ApiError): void {
     const was = this.state
+    const hadToken = Boolean(this.readRefresh())
+    this.epoch++
     this.access = undefined
     this.expiresAt = 0
     this.tenant = undefined
     this.region = undefined
     this.regional.clear()
+    this.family = []
     if (this.timer !== undefined) this.clearTimer(this.timer)
     this.timer = undefined
     try {
@@ -232,7 +314,25 @@ export class Session {
     } catch {
       // storage unavailable: nothing was kept
     }
-    if (was === 'signed-in' || reason) this.emit({ state: 'anonymous', ...(reason ? { reason } : {}) })
+    this.wake()
+    if (was === 'signed-in' || (reason && hadToken)) this.emit({ state: 'anonymous', ...(reason ? { reason } : {}) })
+  }
+
+  /** Stops listening to the other tabs and cancels the scheduled refresh (the page goes away). */
+  dispose(): void {
+    if (this.timer !== undefined) this.clearTimer(this.timer)
+    this.timer = undefined
+    try {
+      this.channel?.close()
+    } catch {
+      // already closed
+    }
+  }
+
+  /** A new session (login, SSO): its own token family. */
+  private begin(t: TokenResponse): void {
+    this.family = []
+    this.accept(t)
   }
 
   private accept(t: TokenResponse): void {
@@ -246,6 +346,125 @@ export class Session {
     if (was !== 'signed-in') this.emit({ state: 'signed-in' })
   }
 
+  /**
+   * One refresh grant: in this tab's queue and under the origin's lock, presents the stored refresh token
+   * (unless another tab spent it: see {@link presentable}), then — still under the lock — records the spent
+   * token's hash, keeps the successor and tells the other tabs. The rotation is recorded and announced even when
+   * this tab's session ended meanwhile: other tabs may hold the token the server just spent.
+   */
+  private grant(extra: Record<string, string>): Promise<TokenResponse> {
+    const epoch = this.epoch
+    return this.exclusive(async () => {
+      if (epoch !== this.epoch) throw notSignedIn()
+      const { token, hash } = await this.presentable()
+      const t = await postJson<TokenResponse>(this.fetch, `${this.base}${TOKEN_PATH}`, { grant_type: 'refresh_token', refresh_token: token, ...extra })
+      if (hash !== undefined) this.spent?.add(hash)
+      if (epoch === this.epoch) this.writeRefresh(t.refresh_token)
+      this.post({ type: 'rotated', previous: token, next: t.refresh_token })
+      return t
+    })
+  }
+
+  /** Runs `fn` after this tab's earlier grants, holding the origin-wide lock where there is one. */
+  private exclusive<T>(fn: () => Promise<T>): Promise<T> {
+    const run = async (): Promise<T> => {
+      if (!this.locks) return fn()
+      let started = false
+      try {
+        return await this.locks.request(LOCK_NAME, () => {
+          started = true
+          return fn()
+        })
+      } catch (e) {
+        if (started) throw e
+        return fn() // the lock manager itself failed (e.g. an opaque origin): as without one
+      }
+    }
+    const result = this.queue.then(run, run)
+    this.queue = result.catch(() => undefined)
+    return result
+  }
+
+  /**
+   * The stored refresh token, once it is not in the spent list. A spent one is never presented (the server
+   * would end the whole session): this tab asks for its successor and waits for it up to
+   * {@link HANDOFF_TIMEOUT_MS}; without one it ends its own session locally and throws `session_moved`.
+   */
+  private async presentable(): Promise<{ token: string; hash?: string }> {
+    const epoch = this.epoch
+    const deadline = this.now() + HANDOFF_TIMEOUT_MS
+    let token = this.readRefresh()
+    for (let round = 0; ; round++) {
+      if (!token || epoch !== this.epoch) throw notSignedIn()
+      let hash: string | undefined
+      try {
+        hash = this.spent && this.digest ? await this.digest(token) : undefined
+      } catch {
+        hash = undefined
+      }
+      if (hash === undefined || !this.spent?.has(hash)) return { token, ...(hash !== undefined ? { hash } : {}) }
+      let next: string | undefined
+      if (round < 4) {
+        this.post({ type: 'need', spent: token })
+        next = await this.successorOf(token, deadline - this.now())
+      }
+      if (next === undefined) {
+        if (epoch !== this.epoch) throw notSignedIn() // ended meanwhile (a logout in another tab)
+        const reason = sessionMoved()
+        this.end(reason)
+        throw reason
+      }
+      token = next
+    }
+  }
+
+  /** Resolves with the token stored instead of `token` once another tab hands it over; undefined after `ms`. */
+  private successorOf(token: string, ms: number): Promise<string | undefined> {
+    return new Promise((resolve) => {
+      let done = false
+      const finish = (timedOut: boolean) => {
+        if (done) return
+        const current = this.readRefresh()
+        if (current === token && !timedOut) return
+        done = true
+        this.waiters.delete(onChange)
+        this.clearTimer(timer)
+        resolve(current === token ? undefined : current)
+      }
+      const onChange = () => finish(false)
+      this.waiters.add(onChange)
+      const timer = this.setTimer(() => finish(true), Math.max(0, ms))
+      finish(false)
+    })
+  }
+
+  private wake(): void {
+    for (const w of [...this.waiters]) w()
+  }
+
+  private onMessage(data: unknown): void {
+    const m = parseTabMessage(data)
+    if (!m) return
+    const stored = this.readRefresh()
+    if (m.type === 'rotated') {
+      if (!stored || stored !== m.previous) return
+      this.writeRefresh(m.next)
+      this.wake()
+    } else if (m.type === 'need') {
+      if (stored && stored !== m.spent && this.family.includes(m.spent)) this.post({ type: 'rotated', previous: m.spent, next: stored })
+    } else if (m.tokens.some((t) => this.family.includes(t))) {
+      this.end(signedOutElsewhere())
+    }
+  }
+
+  private post(m: TabMessage): void {
+    try {
+      this.channel?.postMessage(m)
+    } catch {
+      // channel closed: the other tabs learn it from the spent list, or not at all
+    }
+  }
+
   private schedule(ms: number): void {
     if (this.timer !== undefined) this.clearTimer(this.timer)
     this.timer = this.setTimer(() => {
@@ -254,7 +473,14 @@ export class Session {
     }, ms)
   }
 
+  private remember(token: string): void {
+    if (this.family.includes(token)) return
+    this.family.push(token)
+    if (this.family.length > FAMILY_MAX) this.family.splice(0, this.family.length - FAMILY_MAX)
+  }
+
   private writeRefresh(token: string): void {
+    this.remember(token)
     try {
       this.storage?.setItem(REFRESH_KEY, token)
     } catch {
@@ -263,11 +489,14 @@ export class Session {
   }
 
   private readRefresh(): string | undefined {
+    let token: string | undefined
     try {
-      return this.storage?.getItem(REFRESH_KEY) ?? undefined
+      token = this.storage?.getItem(REFRESH_KEY) ?? undefined
     } catch {
       return undefined
     }
+    if (token) this.remember(token)
+    return token
   }
 
   private emit(e: SessionEvent): void {
