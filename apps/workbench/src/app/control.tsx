@@ -9,6 +9,7 @@ import type { ApiError } from '../lib/api/client'
 import { type ControlClient, createControlClient } from '../lib/control/client'
 import { can, grantableRoles, POLICY } from '../lib/control/permissions'
 import { Session, type SessionState } from '../lib/control/session'
+import { browserTabs } from '../lib/control/tabs'
 import type { Items, Me, Project, ScopePath, Team, Tenant } from '../lib/control/types'
 
 function browserStorage(kind: 'sessionStorage' | 'localStorage'): Storage | undefined {
@@ -20,6 +21,13 @@ function browserStorage(kind: 'sessionStorage' | 'localStorage'): Storage | unde
 }
 
 const SELECTION_KEY = 'cfp.admin.selection'
+
+/**
+ * The page's one session: it listens to the other tabs (lib/control/tabs.ts), so it is made once per page rather
+ * than per render (StrictMode calls `useMemo` factories twice in development).
+ */
+let pageSession: Session | undefined
+const theSession = () => (pageSession ??= new Session({ storage: browserStorage('sessionStorage'), ...browserTabs() }))
 
 export interface Selection {
   tenant?: Tenant
@@ -57,7 +65,7 @@ const pick = <T extends { id: string }>(items: T[] | undefined, id: string | und
   items?.find((i) => i.id === id) ?? items?.[0]
 
 export function ControlProviders({ children }: { children: ReactNode }) {
-  const session = useMemo(() => new Session({ storage: browserStorage('sessionStorage') }), [])
+  const session = useMemo(theSession, [])
   const cp = useMemo(() => createControlClient(session), [session])
   const [state, setState] = useState<SessionState>(session.state)
   const [endReason, setEndReason] = useState<ApiError | undefined>(undefined)
