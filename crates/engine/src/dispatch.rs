@@ -57,7 +57,7 @@ pub(crate) async fn run(engine: Engine, d: std::sync::Arc<Dispatcher>) {
             .unwrap_or(u32::MAX)
             .saturating_sub(d.inflight.load(Ordering::Acquire));
         let free = engine.inner().reg.lock().unwrap().free_slots(&d.scope, &d.step);
-        let (room, gates) = engine.inner().exec_limits.room(&d.scope);
+        let (room, gates) = engine.inner().exec_limits.room(&d.scope).await;
         let want = limit.min(free).min(engine.config().claim_batch).min(room);
         let mut claimed_full = false;
         if want > 0 {
@@ -134,7 +134,7 @@ async fn deliver(engine: &Engine, d: &Dispatcher, rows: Vec<Claimed>, cron: bool
             timeout_ms,
             input,
         };
-        let Ok(permit) = engine.inner().exec_limits.try_acquire(&d.scope) else {
+        let Ok(permit) = engine.inner().exec_limits.try_acquire(&d.scope).await else {
             unplaced.push(row.seq);
             continue;
         };

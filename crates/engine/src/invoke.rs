@@ -371,6 +371,7 @@ impl Engine {
             .inner()
             .exec_limits
             .try_acquire(scope)
+            .await
             .map_err(InvokeError::LimitExceeded)?;
         let (tx, rx) = oneshot::channel();
         let id = format!("api-{}", uuid::Uuid::new_v4());

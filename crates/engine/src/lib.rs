@@ -24,6 +24,7 @@ pub mod invoke;
 pub mod limits;
 pub mod registry;
 pub mod routes;
+pub mod shared_limits;
 pub mod tasks;
 
 use std::collections::HashMap;
@@ -184,6 +185,16 @@ impl Engine {
     /// Turns true when shutdown starts (the stream service closes its clients then).
     pub fn shutdown_signal(&self) -> watch::Receiver<bool> {
         self.inner.shutdown.subscribe()
+    }
+
+    /// Counts concurrency limits across the region's replicas through Redis (`--redis-url`): executions here,
+    /// and the gateway's requests through [`Engine::shared_limits`].
+    pub fn share_limits(&self, counters: shared_limits::SharedCounters) {
+        self.inner.exec_limits.share(counters);
+    }
+
+    pub fn shared_limits(&self) -> Option<&shared_limits::SharedCounters> {
+        self.inner.exec_limits.shared()
     }
 
     /// Sets `maxConcurrentExecutions` of a project and of its tenant (`None`: unlimited).

@@ -120,7 +120,10 @@ async fn call_step(
         }
         None => webhook_target(app, target, &method, &path).ok_or_else(ApiError::unauthorized)?,
     };
-    let _permit = app.gates.acquire(settings.as_deref())?;
+    let _permit = app
+        .gates
+        .acquire(settings.as_deref(), app.engine.shared_limits())
+        .await?;
     let scope = &scope;
     let (step, path_params) = match app.engine.resolve_route(scope, &method, &path) {
         RouteMatch::Found { step, params } => (step, params),

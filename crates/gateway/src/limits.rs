@@ -1,7 +1,8 @@
 //! Per-project and per-tenant limits of API-step requests (FR-6): body size (413), request timeout (504) and
 //! concurrent requests (429), each error naming the limit; and CORS from the project's allowlist (FR-5).
 //! Limits come from the control plane (effective project value = min(tenant, project); the tenant's own value
-//! also bounds the sum over its projects); without one, the runtime's flags apply.
+//! also bounds the sum over its projects); without one, the runtime's flags apply. Concurrent requests are
+//! counted per replica, and across the region's replicas when the runtime has `--redis-url`.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -10,6 +11,7 @@ use std::time::Duration;
 
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use cfp_access::{CorsGrant, ProjectSettings};
+use cfp_engine::shared_limits::{Acquired, Lease, SharedCounters};
 
 use crate::error::ApiError;
 use crate::GatewayConfig;
@@ -21,9 +23,11 @@ pub struct Gates {
     tenants: Mutex<HashMap<String, Arc<AtomicU32>>>,
 }
 
-/// Holds one request slot of a project and of its tenant; released on drop.
+/// Holds one request slot of a project and of its tenant (and its lease in the region's counts); released on
+/// drop.
 pub struct Permit {
     held: Vec<Arc<AtomicU32>>,
+    _lease: Option<Lease>,
 }
 
 impl Drop for Permit {
@@ -47,36 +51,59 @@ fn too_many(limit: &str, value: u32, whose: &str) -> ApiError {
 }
 
 impl Gates {
-    /// Takes a request slot, or answers 429 naming `maxConcurrentRequests` of the project or its tenant.
-    pub fn acquire(&self, settings: Option<&ProjectSettings>) -> Result<Permit, ApiError> {
+    /// Takes a request slot, or answers 429 naming `maxConcurrentRequests` of the project or its tenant. With
+    /// `shared` (`--redis-url`) the slot is also taken in the region's counts, so the limit holds across
+    /// replicas.
+    pub async fn acquire(
+        &self,
+        settings: Option<&ProjectSettings>,
+        shared: Option<&SharedCounters>,
+    ) -> Result<Permit, ApiError> {
         let Some(s) = settings else {
-            return Ok(Permit { held: Vec::new() });
+            return Ok(Permit {
+                held: Vec::new(),
+                _lease: None,
+            });
         };
         let mut permit = Permit {
             held: Vec::with_capacity(2),
+            _lease: None,
         };
-        let checks = [
-            (
-                s.limits.max_concurrent_requests,
-                &self.projects,
-                &s.project_id,
-                format!("project `{}`", s.slug),
-            ),
-            (
-                s.tenant_limits.max_concurrent_requests,
-                &self.tenants,
-                &s.tenant_id,
-                "its tenant".to_string(),
-            ),
+        let limits = [
+            s.limits.max_concurrent_requests,
+            s.tenant_limits.max_concurrent_requests,
         ];
-        for (limit, map, key, whose) in checks {
-            let Some(limit) = limit else { continue };
+        let whose = |i: usize| {
+            if i == 0 {
+                format!("project `{}`", s.slug)
+            } else {
+                "its tenant".to_string()
+            }
+        };
+        for (i, (map, key)) in [(&self.projects, &s.project_id), (&self.tenants, &s.tenant_id)]
+            .into_iter()
+            .enumerate()
+        {
+            let Some(limit) = limits[i] else { continue };
             let c = counter(map, key);
             if c.fetch_add(1, Ordering::AcqRel) >= limit {
                 c.fetch_sub(1, Ordering::AcqRel);
-                return Err(too_many("maxConcurrentRequests", limit, &whose));
+                return Err(too_many("maxConcurrentRequests", limit, &whose(i)));
             }
             permit.held.push(c);
+        }
+        if let Some(shared) = shared {
+            match shared.acquire("rq", &s.tenant_id, &s.project_id, limits).await {
+                Acquired::Held(lease) => permit._lease = Some(lease),
+                Acquired::Full { index, .. } => {
+                    return Err(too_many(
+                        "maxConcurrentRequests",
+                        limits[index].unwrap_or_default(),
+                        &whose(index),
+                    ))
+                }
+                Acquired::Unavailable => {}
+            }
         }
         Ok(permit)
     }

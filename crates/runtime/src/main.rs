@@ -91,6 +91,11 @@ async fn run(opts: Options) -> Result<()> {
         tracing::warn!("no worker token configured (CFP_WORKER_TOKEN) and no control plane: no worker can connect");
     }
     let engine = Engine::start(store.clone(), engine_cfg);
+    if let Some(url) = &opts.redis_url {
+        let counters = cfp_engine::shared_limits::SharedCounters::new(url, &engine.config().instance_id)
+            .map_err(anyhow::Error::msg)?;
+        engine.share_limits(counters);
+    }
     let control = match (&opts.control_plane_url, &opts.service_token) {
         (Some(url), Some(token)) => {
             let control = cfp_access::Control::start(
@@ -141,8 +146,13 @@ async fn run(opts: Options) -> Result<()> {
         store.payloads().label()
     );
     match &opts.redis_url {
-        Some(url) => tracing::info!("stream changes cross replicas over Redis at {}", redact_url(url)),
-        None => tracing::info!("stream changes cross replicas over PostgreSQL NOTIFY (no --redis-url)"),
+        Some(url) => tracing::info!(
+            "stream changes and concurrency limits cross replicas over Redis at {}",
+            redact_url(url)
+        ),
+        None => tracing::info!(
+            "stream changes cross replicas over PostgreSQL NOTIFY; concurrency limits are counted per replica (no --redis-url)"
+        ),
     }
     if opts.dev && !opts.require_auth {
         tracing::info!("dev mode: requests from loopback run as the local developer");

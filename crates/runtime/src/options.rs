@@ -152,7 +152,7 @@ const SPEC: &[(&str, &str, &str, &str)] = &[
         "--redis-url",
         "CFP_REDIS_URL",
         "",
-        "fan stream changes out across replicas over Redis pub/sub (redis://…) instead of NOTIFY",
+        "Redis (redis://…) shared by the region's replicas: stream fan-out instead of NOTIFY, and concurrency limits counted across replicas",
     ),
     (
         "--require-auth",
