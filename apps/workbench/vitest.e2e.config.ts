@@ -8,5 +8,7 @@ export default defineConfig({
     fileParallelism: false,
     testTimeout: 120_000,
     hookTimeout: 180_000,
+    // a page fetches before it renders; under CI load 1 s (vitest's default) is too short for a poll
+    expect: { poll: { timeout: 10_000 } },
   },
 })

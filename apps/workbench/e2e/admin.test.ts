@@ -166,7 +166,7 @@ describe('served by the control plane', () => {
     await v.getByRole('link', { name: /Sign in with Corp/ }).click()
     await v.waitForURL(/\/__cfp\/admin\/tenants/, { timeout: 30_000 })
     await v.locator('.switcher[data-ready="true"]').waitFor()
-    expect(await v.locator('#switch-project option').allInnerTexts()).toEqual(['Alpha (alpha)'])
+    await expect.poll(() => v.locator('#switch-project option').allInnerTexts()).toEqual(['Alpha (alpha)'])
 
     for (const name of PAGES) {
       await openAdmin(v, name)

@@ -204,7 +204,7 @@ describe('journey: SSO sign-up, a tenant set up through the pages, each role exa
     await signInSso(t, OWNER)
     const { page } = t
     // the session is confined to Acme: Globex is not offered
-    expect(await page.locator('#switch-tenant option').allInnerTexts()).toEqual(['Acme (acme)'])
+    await expect.poll(() => page.locator('#switch-tenant option').allInnerTexts()).toEqual(['Acme (acme)'])
     const me = await call('GET', '/v1/me', token())
     expect(me.status).toBe(200)
     expect(me.json.tenantId).toBe(ids.acme)
@@ -285,9 +285,9 @@ describe('journey: SSO sign-up, a tenant set up through the pages, each role exa
       users.set(u.key, { tab: t, token, who })
 
       // the switcher holds only what they may read
-      expect(await page.locator('#switch-tenant option').allInnerTexts(), u.key).toEqual(['Acme (acme)'])
-      expect(await page.locator('#switch-team option').allInnerTexts(), u.key).toEqual(['Platform (platform)'])
-      expect(await page.locator('#switch-project option').allInnerTexts(), u.key).toEqual([`${u.project} (${u.project.toLowerCase()})`])
+      await expect.poll(() => page.locator('#switch-tenant option').allInnerTexts(), { message: u.key }).toEqual(['Acme (acme)'])
+      await expect.poll(() => page.locator('#switch-team option').allInnerTexts(), { message: u.key }).toEqual(['Platform (platform)'])
+      await expect.poll(() => page.locator('#switch-project option').allInnerTexts(), { message: u.key }).toEqual([`${u.project} (${u.project.toLowerCase()})`])
 
       const expected = editablePages(who, u.path())
       const seen: Record<string, boolean> = {}
@@ -346,7 +346,7 @@ describe('journey: SSO sign-up, a tenant set up through the pages, each role exa
       await page.goto(app(`/p/${ids.alpha}/flows`))
       await page.locator('[data-code="not_found"]').waitFor({ timeout: 15_000 })
       expect(await page.locator('main').innerText()).not.toContain('Alpha')
-      expect(await page.locator('#switch-project option').allInnerTexts()).toEqual(['Beta (beta)'])
+      await expect.poll(() => page.locator('#switch-project option').allInnerTexts()).toEqual(['Beta (beta)'])
       await page.goto(app(`/p/${ids.beta}/flows`))
       await expect.poll(() => page.getByTestId('project-bar').innerText()).toContain('Beta')
     }
