@@ -1,13 +1,14 @@
 /**
  * The workbench as served by the control plane: the login page and the admin pages (tenants, teams,
- * projects, members, role bindings, credentials, limits, project settings) behind a sign-in, and the runtime
- * pages (flows, logs, …) of a project under `/p/<project>/`, talking to the runtime of its region.
+ * projects, members, role bindings, identity providers, credentials, limits, project settings) behind a
+ * sign-in, and the runtime pages (flows, logs, …) of a project under `/p/<project>/`, talking to the runtime
+ * of its region.
  */
 import { lazy, Suspense, useEffect, useState } from 'react'
 import { Navigate, Route, Routes, useLocation } from 'react-router'
 import { Shell, type NavItem } from '../components/Shell'
 import { Switcher } from '../components/Switcher'
-import { EndpointsIcon, FlowsIcon, LogsIcon, QueuesIcon, StateIcon, StreamsIcon, TracesIcon } from '../components/Icons'
+import { EndpointsIcon, EventIcon, FlowsIcon, LogsIcon, QueuesIcon, StateIcon, StreamsIcon, TracesIcon } from '../components/Icons'
 import { EmptyState, Loading } from '../components/ui'
 import { ControlProviders, useControl } from './control'
 import { ProjectRuntime } from './ProjectRuntime'
@@ -21,6 +22,7 @@ const AccessPage = lazy(() => import('../pages/admin/AccessPage'))
 const CredentialsPage = lazy(() => import('../pages/admin/CredentialsPage'))
 const LimitsPage = lazy(() => import('../pages/admin/LimitsPage'))
 const SettingsPage = lazy(() => import('../pages/admin/SettingsPage'))
+const IdentityProvidersPage = lazy(() => import('../pages/admin/IdentityProvidersPage'))
 
 export const ADMIN_NAV: readonly NavItem[] = [
   { to: '/admin/tenants', label: 'Tenants', icon: FlowsIcon },
@@ -28,6 +30,7 @@ export const ADMIN_NAV: readonly NavItem[] = [
   { to: '/admin/projects', label: 'Projects', icon: StateIcon },
   { to: '/admin/members', label: 'Members', icon: LogsIcon },
   { to: '/admin/access', label: 'Role bindings', icon: TracesIcon },
+  { to: '/admin/idps', label: 'Identity providers', icon: EventIcon },
   { to: '/admin/credentials', label: 'API keys & tokens', icon: EndpointsIcon },
   { to: '/admin/limits', label: 'Limits', icon: QueuesIcon },
   { to: '/admin/settings', label: 'Project settings', icon: StateIcon },
@@ -73,6 +76,7 @@ function AdminRoutes() {
             <Route path="projects" element={<ProjectsPage />} />
             <Route path="members" element={<MembersPage />} />
             <Route path="access" element={<AccessPage />} />
+            <Route path="idps" element={<IdentityProvidersPage />} />
             <Route path="credentials" element={<CredentialsPage />} />
             <Route path="limits" element={<LimitsPage />} />
             <Route path="settings" element={<SettingsPage />} />

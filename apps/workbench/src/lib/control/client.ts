@@ -13,10 +13,14 @@ import type {
   Credential,
   CredentialKind,
   Diagnostics,
+  GroupMapping,
+  IdentityProvider,
+  IdentityProviderPatch,
   Items,
   Limits,
   Me,
   Member,
+  NewIdentityProvider,
   Project,
   ProjectSettings,
   Provider,
@@ -101,6 +105,13 @@ export function createControlClient(session: Pick<Session, 'accessToken' | 'refr
     setCors: (projectId: string, c: Cors) => request<ProjectSettings>('PUT', `/v1/projects/${enc(projectId)}/cors`, c),
     setValidation: (projectId: string, v: { strict: boolean }) => request<ProjectSettings>('PUT', `/v1/projects/${enc(projectId)}/validation`, v),
     setDiagnostics: (projectId: string, d: Diagnostics) => request<ProjectSettings>('PUT', `/v1/projects/${enc(projectId)}/diagnostics`, d),
+
+    idps: (tenantId: string) => request<Items<IdentityProvider>>('GET', `/v1/tenants/${enc(tenantId)}/idps`),
+    idp: (id: string) => request<IdentityProvider>('GET', `/v1/idps/${enc(id)}`),
+    createIdp: (tenantId: string, p: NewIdentityProvider) => request<IdentityProvider>('POST', `/v1/tenants/${enc(tenantId)}/idps`, p),
+    updateIdp: (id: string, p: IdentityProviderPatch) => request<IdentityProvider>('PATCH', `/v1/idps/${enc(id)}`, p),
+    deleteIdp: (id: string) => request<void>('DELETE', `/v1/idps/${enc(id)}`),
+    setGroupMappings: (id: string, mappings: GroupMapping[]) => request<IdentityProvider>('PUT', `/v1/idps/${enc(id)}/group-mappings`, { mappings }),
   }
 }
 

@@ -131,6 +131,54 @@ export interface Provider {
   loginUrl: string
 }
 
+/** An IdP group mapped to a role at the provider's tenant, or at one of its teams or projects. */
+export interface GroupMapping {
+  group: string
+  role: string
+  teamId?: string
+  projectId?: string
+}
+
+export interface OidcConfig {
+  issuer: string
+  clientId: string
+  scopes?: string[]
+  groupsClaim?: string
+}
+
+export interface SamlConfig {
+  ssoUrl: string
+  idpEntityId: string
+  idpCertificate: string
+  groupsAttribute?: string
+}
+
+/** A tenant's identity provider as `GET /v1/idps/{id}` returns it (never its client secret). */
+export type IdentityProvider = {
+  id: string
+  tenantId: string
+  name: string
+  enabled: boolean
+  hasClientSecret?: boolean
+  loginUrl: string
+  /** OIDC: the redirect URI; SAML: the assertion consumer service URL. */
+  callbackUrl: string
+  mappings?: GroupMapping[]
+} & ({ kind: 'oidc'; config: OidcConfig } | { kind: 'saml'; config: SamlConfig })
+
+export type NewIdentityProvider = { kind: 'oidc'; name: string; clientSecret: string; oidc: OidcConfig } | { kind: 'saml'; name: string; saml: SamlConfig }
+
+/** `null` resets an optional field to its default. */
+type Nullable<T> = { [K in keyof T]?: T[K] | null }
+
+export interface IdentityProviderPatch {
+  name?: string
+  enabled?: boolean
+  clientSecret?: string
+  oidc?: Nullable<OidcConfig>
+  saml?: Nullable<SamlConfig>
+}
+
 export interface Items<T> {
   items: T[]
 }
