@@ -34,6 +34,8 @@ pub struct ControlConfig {
     pub credential_cache: Duration,
     /// How often settings are polled.
     pub settings_interval: Duration,
+    /// A private CA and/or client certificate for https (`None`: the public roots, no client certificate).
+    pub tls: Option<crate::ControlTls>,
 }
 
 /// An API key or worker token as the control plane describes it.
@@ -174,13 +176,18 @@ impl Control {
         tcp.enforce_http(false);
         tcp.set_connect_timeout(Some(Duration::from_secs(5)));
         tcp.set_nodelay(true);
-        // https (rustls, the Mozilla roots compiled in) or plain http on a private network / loopback.
-        let connector = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_provider_and_webpki_roots(rustls::crypto::ring::default_provider())
-            .expect("the ring provider supports rustls' default protocol versions")
-            .https_or_http()
-            .enable_http1()
-            .wrap_connector(tcp);
+        // https (rustls: the Mozilla roots compiled in, or the configured CA and client certificate) or plain
+        // http on a private network / loopback.
+        let builder = hyper_rustls::HttpsConnectorBuilder::new();
+        let connector = match &cfg.tls {
+            Some(tls) => builder.with_tls_config((*tls.0).clone()),
+            None => builder
+                .with_provider_and_webpki_roots(rustls::crypto::ring::default_provider())
+                .expect("the ring provider supports rustls' default protocol versions"),
+        }
+        .https_or_http()
+        .enable_http1()
+        .wrap_connector(tcp);
         Self {
             inner: Arc::new(Inner {
                 cfg,

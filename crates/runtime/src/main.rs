@@ -74,6 +74,43 @@ async fn connect(opts: &Options) -> Result<Store> {
     }
 }
 
+/// The TLS client configuration for the control plane from `--control-plane-ca` and the client certificate.
+fn control_tls(opts: &Options) -> Result<Option<cfp_access::ControlTls>> {
+    if opts.control_plane_ca.is_none() && opts.control_plane_client.is_none() {
+        return Ok(None);
+    }
+    let read = |flag: &str, path: &str| std::fs::read(path).with_context(|| format!("{flag}: cannot read `{path}`"));
+    let ca = match &opts.control_plane_ca {
+        Some(path) => Some(read("--control-plane-ca", path)?),
+        None => None,
+    };
+    let client = match &opts.control_plane_client {
+        Some((cert, key)) => Some((
+            read("--control-plane-client-cert", cert)?,
+            read("--control-plane-client-key", key)?,
+        )),
+        None => None,
+    };
+    let tls = cfp_access::ControlTls::from_pem(
+        ca.as_deref(),
+        client.as_ref().map(|(c, k)| (c.as_slice(), k.as_slice())),
+    )
+    .map_err(|e| {
+        let flags = match (&opts.control_plane_ca, &opts.control_plane_client) {
+            (Some(ca), None) => format!("--control-plane-ca `{ca}`"),
+            (None, Some((c, k))) => format!("--control-plane-client-cert `{c}` / --control-plane-client-key `{k}`"),
+            (Some(ca), Some((c, k))) => {
+                format!(
+                    "--control-plane-ca `{ca}` or --control-plane-client-cert `{c}` / --control-plane-client-key `{k}`"
+                )
+            }
+            (None, None) => unreachable!(),
+        };
+        anyhow::anyhow!("{flags}: {e}")
+    })?;
+    Ok(Some(tls))
+}
+
 async fn run(opts: Options) -> Result<()> {
     let store = connect(&opts).await?;
     let scope = Scope::new(&opts.tenant, &opts.project);
@@ -106,6 +143,7 @@ async fn run(opts: Options) -> Result<()> {
                     region: opts.region.clone(),
                     credential_cache: Duration::from_secs(5),
                     settings_interval: Duration::from_millis(1000),
+                    tls: control_tls(&opts)?,
                 },
                 engine.shutdown_signal(),
             );

@@ -28,6 +28,10 @@ pub struct Options {
     pub redis_url: Option<String>,
     pub require_auth: bool,
     pub control_plane_url: Option<String>,
+    /// PEM file of the CA to trust for the control plane.
+    pub control_plane_ca: Option<String>,
+    /// PEM files of the client certificate and key for the control plane (mTLS).
+    pub control_plane_client: Option<(String, String)>,
     pub control_plane_issuer: Option<String>,
     pub service_token: Option<String>,
     pub region: String,
@@ -171,6 +175,24 @@ const SPEC: &[(&str, &str, &str, &str)] = &[
         "CFP_CONTROL_PLANE_ISSUER",
         "",
         "`iss` of its access tokens (default: the control plane URL)",
+    ),
+    (
+        "--control-plane-ca",
+        "CFP_CONTROL_PLANE_CA",
+        "",
+        "PEM file of the CA(s) to trust for an https control plane instead of the public roots",
+    ),
+    (
+        "--control-plane-client-cert",
+        "CFP_CONTROL_PLANE_CLIENT_CERT",
+        "",
+        "PEM certificate (chain) this runtime presents to the control plane (mTLS); needs the key",
+    ),
+    (
+        "--control-plane-client-key",
+        "CFP_CONTROL_PLANE_CLIENT_KEY",
+        "",
+        "PEM private key of --control-plane-client-cert",
     ),
     (
         "--service-token",
@@ -324,6 +346,21 @@ impl Options {
                 );
             }
         }
+        let file = |k: &str| Some(get(k)).filter(|v| !v.is_empty());
+        let control_plane_ca = file("--control-plane-ca");
+        let control_plane_client = match (file("--control-plane-client-cert"), file("--control-plane-client-key")) {
+            (Some(cert), Some(key)) => Some((cert, key)),
+            (None, None) => None,
+            _ => bail!("--control-plane-client-cert and --control-plane-client-key go together: give both or neither"),
+        };
+        if control_plane_ca.is_some() || control_plane_client.is_some() {
+            match &control_plane_url {
+                Some(url) if url.starts_with("https://") => {}
+                _ => {
+                    bail!("--control-plane-ca and --control-plane-client-cert apply to an https:// --control-plane-url")
+                }
+            }
+        }
         let mut workbench_origins = Vec::new();
         for o in get("--workbench-origins")
             .split(',')
@@ -344,6 +381,8 @@ impl Options {
             require_auth: boolean("--require-auth")?,
             control_plane_issuer: Some(get("--control-plane-issuer")).filter(|v| !v.is_empty()),
             control_plane_url,
+            control_plane_ca,
+            control_plane_client,
             service_token,
             region,
             strict_validation: boolean("--strict-validation")?,
@@ -402,6 +441,8 @@ impl Options {
             "redisUrl": self.redis_url.as_deref().map(redact_url),
             "requireAuth": self.require_auth,
             "controlPlaneUrl": self.control_plane_url,
+            "controlPlaneCa": self.control_plane_ca,
+            "controlPlaneClientCert": self.control_plane_client.as_ref().map(|(c, _)| c),
             "controlPlaneIssuer": self.control_plane_issuer,
             "serviceToken": self.service_token.as_deref().map(mask),
             "region": self.region,
