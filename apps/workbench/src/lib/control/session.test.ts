@@ -1,7 +1,7 @@
 import { describe, expect, it, vi } from 'vitest'
 import { ApiError } from '../api/client'
 import { createControlClient } from './client'
-import { REFRESH_KEY, Session } from './session'
+import { postJson, REFRESH_KEY, Session } from './session'
 
 function memoryStorage() {
   const m = new Map<string, string>()
@@ -210,5 +210,20 @@ describe('Session tokens for other regions', () => {
     await s.login('ann@x.dev', 'pw-pw-pw-pw-pw')
     expect(await s.accessTokenFor('us')).toBe('at1')
     expect(calls).toHaveLength(1)
+  })
+})
+
+describe('postJson', () => {
+  it('gives up on a control plane that does not answer, as unreachable (so a hung grant cannot hold the lock)', async () => {
+    let signal: AbortSignal | undefined
+    const hung = ((_: RequestInfo | URL, init?: RequestInit) => {
+      signal = init?.signal ?? undefined
+      return new Promise<Response>((_resolve, reject) => signal?.addEventListener('abort', () => reject(signal!.reason)))
+    }) as typeof fetch
+    const pending = postJson(hung, '/v1/auth/token', {})
+    expect(signal).toBeInstanceOf(AbortSignal)
+    // what AbortSignal.timeout(REQUEST_TIMEOUT_MS) does when the time is up
+    ;(signal as unknown as { dispatchEvent(e: Event): boolean }).dispatchEvent(new Event('abort'))
+    await expect(pending).rejects.toMatchObject({ status: 0, code: 'network' })
   })
 })

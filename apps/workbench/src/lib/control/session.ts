@@ -82,13 +82,20 @@ export const signedOutElsewhere = () => new ApiError(401, 'signed_out_elsewhere'
 /** The server refused the grant (as opposed to a network failure or a 5xx, after which the session is kept). */
 const refused = (e: unknown): e is ApiError => e instanceof ApiError && e.status !== 0 && e.status < 500
 
+/**
+ * A call to the control plane that has not answered after this long fails as unreachable (the session is kept and
+ * retried later). Without it a hung refresh grant would hold the origin-wide lock, and every tab's refresh, forever.
+ */
+export const REQUEST_TIMEOUT_MS = 30_000
+
 /** POSTs JSON to the control plane, turning `{error: {code, message}}` into an {@link ApiError}. */
 export async function postJson<T>(doFetch: typeof fetch, url: string, body: unknown, token?: string): Promise<T> {
   const headers: Record<string, string> = { accept: 'application/json', 'content-type': 'application/json' }
   if (token) headers.authorization = `Bearer ${token}`
   let res: Response
   try {
-    res = await doFetch(url, { method: 'POST', headers, body: JSON.stringify(body), credentials: 'same-origin' })
+    const signal = typeof AbortSignal.timeout === 'function' ? AbortSignal.timeout(REQUEST_TIMEOUT_MS) : undefined
+    res = await doFetch(url, { method: 'POST', headers, body: JSON.stringify(body), credentials: 'same-origin', ...(signal ? { signal } : {}) })
   } catch (e) {
     throw new ApiError(0, 'network', `The control plane is not reachable (${e instanceof Error ? e.message : String(e)})`, url)
   }
