@@ -405,8 +405,14 @@ impl Control {
         let mut since = 0u64;
         let mut backoff = Duration::from_millis(200);
         loop {
-            // Long-poll: answers as soon as something is revoked, else after `wait` seconds.
-            let path = format!("/v1/service/revocations?since={since}&wait=5");
+            // Long-poll: answers as soon as something is revoked, else after `wait` seconds. The first call
+            // does not wait: with nothing revoked yet it would hold the runtime's start-up for 5 s.
+            let wait = if self.inner.revocations_synced.load(Ordering::Acquire) {
+                5
+            } else {
+                0
+            };
+            let path = format!("/v1/service/revocations?since={since}&wait={wait}");
             let call = self.request("GET", &path, None, Duration::from_secs(15));
             let result = tokio::select! {
                 r = call => r,
@@ -481,6 +487,13 @@ impl Control {
                     if !items.is_empty() {
                         let mut projects = self.inner.projects.write().unwrap();
                         for item in items {
+                            // A deleted project: forget it, so that it answers 404 like any unknown project.
+                            if item["deleted"] == serde_json::Value::Bool(true) {
+                                if let Some(id) = item["projectId"].as_str() {
+                                    projects.remove(id);
+                                }
+                                continue;
+                            }
                             match ProjectSettings::from_service(&item) {
                                 Ok(p) => {
                                     projects.insert(p.project_id.clone(), Arc::new(p));
