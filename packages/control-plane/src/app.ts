@@ -10,6 +10,7 @@ import { clientErrorHandler, errorBodySchema, frameworkErrors, installErrorHandl
 import { installInputGuard } from './input-guard.js'
 import { authRoutes } from './routes/auth.js'
 import { credentialRoutes } from './routes/credentials.js'
+import { deletionRoutes } from './routes/deletion.js'
 import { idpRoutes } from './routes/idps.js'
 import { memberRoutes } from './routes/members.js'
 import { projectRoutes } from './routes/projects.js'
@@ -17,6 +18,7 @@ import { publicRoutes } from './routes/public.js'
 import { serviceRoutes } from './routes/service.js'
 import { settingsRoutes } from './routes/settings.js'
 import { setupRoutes } from './routes/setup.js'
+import { samlLogoutRoutes } from './routes/saml-slo.js'
 import { ssoRoutes } from './routes/sso.js'
 import { systemRoutes } from './routes/system.js'
 import { tenantRoutes } from './routes/tenants.js'
@@ -54,8 +56,10 @@ export async function buildApp(s: Services, opts: AppOptions = {}): Promise<Fast
   setupRoutes(app, s)
   authRoutes(app, s)
   ssoRoutes(app, s)
+  samlLogoutRoutes(app, s)
   tenantRoutes(app, s)
   projectRoutes(app, s)
+  deletionRoutes(app, s)
   memberRoutes(app, s)
   credentialRoutes(app, s)
   settingsRoutes(app, s)

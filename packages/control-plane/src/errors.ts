@@ -12,10 +12,12 @@ export type ErrorCode =
   | 'forbidden'
   | 'not_found'
   | 'conflict'
+  | 'not_empty'
   | 'invalid_grant'
   | 'login_failed'
   | 'setup_unavailable'
   | 'sso_failed'
+  | 'slo_failed'
   | 'payload_too_large'
   | 'too_many_attempts'
   | 'unsupported_media_type'
@@ -40,6 +42,8 @@ export const forbidden = (action: string): ApiError =>
 export const notFound = (what = 'resource'): ApiError => new ApiError(404, 'not_found', `${what} not found`)
 export const invalid = (message: string): ApiError => new ApiError(400, 'invalid_request', message)
 export const conflict = (message: string): ApiError => new ApiError(409, 'conflict', message)
+/** A tenant or team that still holds teams or projects cannot be deleted; `details` counts them. */
+export const notEmpty = (message: string, details: Record<string, number>): ApiError => new ApiError(409, 'not_empty', message, details)
 
 export const errorBodySchema = {
   $id: 'Error',

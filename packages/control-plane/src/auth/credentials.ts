@@ -2,7 +2,7 @@
  * Project API keys (`cfp_live_<prefix>_<secret>`) and worker tokens (`cfp_wkr_<prefix>_<secret>`). Both are
  * bound to one project. Only `sha256(token)` is stored; the prefix (10 characters, shown in listings) finds
  * the row. A key acts as one project role, optionally narrowed to actions; a worker token only connects a
- * worker. Revoking one writes a `credential` row to the revocation feed.
+ * worker. Revoking one writes a `credential` row to the revocation feed; deleting the project revokes them all.
  */
 import { timingSafeEqual } from 'node:crypto'
 import type { Clock } from '../clock.js'
@@ -126,7 +126,11 @@ export class Credentials {
   async verify(token: string): Promise<CredentialInfo | undefined> {
     const m = PATTERN.exec(token)
     if (!m) return undefined
-    const { rows } = await this.db.query<Row>(`${SELECT} WHERE c.prefix = $1`, [m[2]])
+    // a deleted project's credentials were revoked with it; the join also refuses one created while it was deleted
+    const { rows } = await this.db.query<Row>(
+      `${SELECT} JOIN projects p ON p.id = c.project_id WHERE c.prefix = $1 AND p.deleted_at IS NULL`,
+      [m[2]],
+    )
     const row = rows[0]
     if (!row || !timingSafeEqual(row.secret_hash, sha256(token))) return undefined
     if ((m[1] === 'live') !== (row.kind === 'api_key')) return undefined

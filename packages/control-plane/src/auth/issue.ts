@@ -81,6 +81,6 @@ export async function issueTokens(
 
 async function tenantRegion(s: Services, tenantId: string): Promise<{ region: string } | undefined> {
   if (!/^[0-9a-f-]{36}$/i.test(tenantId)) return undefined
-  const { rows } = await s.db.query<{ region: string }>('SELECT region FROM tenants WHERE id = $1', [tenantId])
+  const { rows } = await s.db.query<{ region: string }>('SELECT region FROM tenants WHERE id = $1 AND deleted_at IS NULL', [tenantId])
   return rows[0]
 }

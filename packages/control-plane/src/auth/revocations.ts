@@ -59,7 +59,7 @@ export class Revocations {
                 (kind = 'session' AND subject = $2) OR (kind = 'token' AND subject = $3) OR
                 (kind = 'user' AND subject = $4 AND $5 <= floor(extract(epoch FROM issued_before))))) AS revoked,
               EXISTS (SELECT 1 FROM sessions WHERE id = $2::uuid AND revoked_at IS NULL) AS live,
-              (SELECT region FROM tenants WHERE id = $6) AS region`,
+              (SELECT region FROM tenants WHERE id = $6 AND deleted_at IS NULL) AS region`,
       [new Date(this.clock.now()), claims.sid, claims.jti, claims.sub, claims.iat, claims.tid ?? null],
     )
     const r = rows[0]!

@@ -1,4 +1,7 @@
-/** Reads of the hierarchy: the scope path (tenant, team, project ids) and region of a target, and bindings. */
+/**
+ * Reads of the hierarchy: the scope path (tenant, team, project ids) and region of a target, and bindings. A deleted
+ * tenant, team or project (`deleted_at`) is not found, exactly like an id that never existed.
+ */
 import type { Queryable } from './pool.js'
 import type { Binding, ScopePath } from '../policy/types.js'
 
@@ -11,14 +14,15 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
 
 export async function locateTenant(q: Queryable, id: string): Promise<Located | undefined> {
   if (!UUID.test(id)) return undefined
-  const { rows } = await q.query<{ region: string }>('SELECT region FROM tenants WHERE id = $1', [id])
+  const { rows } = await q.query<{ region: string }>('SELECT region FROM tenants WHERE id = $1 AND deleted_at IS NULL', [id])
   return rows[0] ? { path: { tenant: id }, region: rows[0].region } : undefined
 }
 
 export async function locateTeam(q: Queryable, id: string): Promise<Located | undefined> {
   if (!UUID.test(id)) return undefined
   const { rows } = await q.query<{ tenant_id: string; region: string }>(
-    'SELECT tm.tenant_id, t.region FROM teams tm JOIN tenants t ON t.id = tm.tenant_id WHERE tm.id = $1',
+    `SELECT tm.tenant_id, t.region FROM teams tm JOIN tenants t ON t.id = tm.tenant_id
+      WHERE tm.id = $1 AND tm.deleted_at IS NULL AND t.deleted_at IS NULL`,
     [id],
   )
   const r = rows[0]
@@ -28,7 +32,8 @@ export async function locateTeam(q: Queryable, id: string): Promise<Located | un
 export async function locateProject(q: Queryable, id: string): Promise<Located | undefined> {
   if (!UUID.test(id)) return undefined
   const { rows } = await q.query<{ tenant_id: string; team_id: string; region: string }>(
-    'SELECT p.tenant_id, p.team_id, t.region FROM projects p JOIN tenants t ON t.id = p.tenant_id WHERE p.id = $1',
+    `SELECT p.tenant_id, p.team_id, t.region FROM projects p JOIN teams tm ON tm.id = p.team_id JOIN tenants t ON t.id = p.tenant_id
+      WHERE p.id = $1 AND p.deleted_at IS NULL AND tm.deleted_at IS NULL AND t.deleted_at IS NULL`,
     [id],
   )
   const r = rows[0]

@@ -1,8 +1,8 @@
-/** Projects: created in a team, inheriting the tenant's region. */
+/** Projects: created in a team, inheriting the tenant's region. Deleting one: routes/deletion.ts. */
 import type { FastifyInstance } from 'fastify'
 import { authorize, visible } from '../authz.js'
 import { locateProject, locateTeam } from '../db/scopes.js'
-import { conflict } from '../errors.js'
+import { conflict, notFound } from '../errors.js'
 import type { Services } from '../services.js'
 import { body, idParams, list, name, projectSchema, slug, spec, toProject } from './schema.js'
 
@@ -25,6 +25,9 @@ export function projectRoutes(app: FastifyInstance, s: Services): void {
       authorize(request, s, 'project.create', team, 'team')
       const id = await s.db
         .tx(async (c) => {
+          // the team stays live until the project exists (a concurrent DELETE of the team waits, then counts it)
+          const live = await c.query('SELECT 1 FROM teams WHERE id = $1 AND deleted_at IS NULL FOR SHARE', [request.params.teamId])
+          if (!live.rowCount) throw notFound('team')
           const { rows } = await c.query<{ id: string }>(
             'INSERT INTO projects (tenant_id, team_id, slug, name) VALUES ($1, $2, $3, $4) RETURNING id',
             [team!.path.tenant, request.params.teamId, request.body.slug, request.body.name],
@@ -49,7 +52,7 @@ export function projectRoutes(app: FastifyInstance, s: Services): void {
     },
     async (request) => {
       const p = authorize(request, s, 'team.read', await locateTeam(s.db, request.params.teamId), 'team')
-      const { rows } = await s.db.query(`${SELECT} WHERE p.team_id = $1 ORDER BY p.slug`, [request.params.teamId])
+      const { rows } = await s.db.query(`${SELECT} WHERE p.team_id = $1 AND p.deleted_at IS NULL ORDER BY p.slug`, [request.params.teamId])
       const items = visible(s, p, 'project.read', rows, (r) => ({ tenant: r.tenant_id, team: r.team_id, project: r.id }))
       return { items: items.map(toProject) }
     },
@@ -78,7 +81,11 @@ export function projectRoutes(app: FastifyInstance, s: Services): void {
     },
     async (request) => {
       authorize(request, s, 'project.update', await locateProject(s.db, request.params.projectId), 'project')
-      await s.db.query('UPDATE projects SET name = $2, updated_at = now() WHERE id = $1', [request.params.projectId, request.body.name])
+      const updated = await s.db.query('UPDATE projects SET name = $2, updated_at = now() WHERE id = $1 AND deleted_at IS NULL', [
+        request.params.projectId,
+        request.body.name,
+      ])
+      if (!updated.rowCount) throw notFound('project')
       const { rows } = await s.db.query(`${SELECT} WHERE p.id = $1`, [request.params.projectId])
       return toProject(rows[0])
     },

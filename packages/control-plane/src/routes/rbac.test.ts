@@ -2,7 +2,8 @@
  * RBAC at the HTTP level, generated from the matrix: every role x every action x own, sibling and foreign
  * targets. The expected outcome is read from `policy/permissions.json` with the relation computed from the
  * fixture tree (not by the evaluator under test). Control-plane actions go through their real routes; runtime
- * actions (and audit.read, which has no route yet) through `POST /v1/authz/check`.
+ * actions (and audit.read, which has no route yet) through `POST /v1/authz/check`. Deletions that should succeed
+ * delete fresh siblings of the fixture (see `victim`), so the tree stays whole for the other cases.
  */
 import { randomBytes } from 'node:crypto'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -52,8 +53,33 @@ async function freshIdp(tenantId: string): Promise<string> {
 
 type Req = { method: string; url: string; body?: unknown }
 
+const slugOf = async (t: Node) => (await h.sql(`SELECT slug FROM ${t.kind}s WHERE id = $1`, [t.id]))[0].slug as string
+
+/**
+ * What a DELETE of `t` aims at. A refused one aims at `t` itself (nothing happens to it). An allowed one would
+ * delete it, so it aims at a fresh, empty sibling instead — the same relation to the caller as `t` for a binding
+ * above it, which is the only relation the matrix grants deletion through (checked).
+ */
+async function victim(t: Node, allowed: boolean, rel: Relation | null): Promise<{ id: string; slug: string }> {
+  if (!allowed) return { id: t.id!, slug: await slugOf(t) }
+  if (rel !== 'ancestor') throw new Error(`fresh victims stand in for ${t.name} only under an ancestor binding, not ${rel}`)
+  const slug = `${t.kind.slice(0, 2)}-${uniq()}`
+  if (t.kind === 'tenant') {
+    const [r] = await h.sql("INSERT INTO tenants (slug, name, region) VALUES ($1, $1, 'eu') RETURNING id", [slug])
+    await h.sql('INSERT INTO tenant_settings (tenant_id) VALUES ($1)', [r.id])
+    return { id: r.id, slug }
+  }
+  if (t.kind === 'team') {
+    const [r] = await h.sql('INSERT INTO teams (tenant_id, slug, name) VALUES ($1, $2, $2) RETURNING id', [t.path.tenant, slug])
+    return { id: r.id, slug }
+  }
+  const [r] = await h.sql('INSERT INTO projects (tenant_id, team_id, slug, name) VALUES ($1, $2, $3, $3) RETURNING id', [t.path.tenant, t.path.team, slug])
+  await h.sql('INSERT INTO project_settings (project_id) VALUES ($1)', [r.id])
+  return { id: r.id, slug }
+}
+
 /** The HTTP requests that perform `action` on `t` (with whatever setup they need): each route of the action. */
-async function requestFor(action: string, t: Node): Promise<Req | Req[]> {
+async function requestFor(action: string, t: Node, allowed: boolean, rel: Relation | null): Promise<Req | Req[]> {
   const id = t.id
   const scope = t.kind === 'system' ? { kind: 'system' } : { kind: t.kind, id }
   const pathOf = (n: Node) => ({ tenant: n.path.tenant, team: n.path.team, project: n.path.project })
@@ -63,14 +89,26 @@ async function requestFor(action: string, t: Node): Promise<Req | Req[]> {
     case 'tenant.create': return { method: 'POST', url: '/v1/tenants', body: { slug: `t-${uniq()}`, name: 'n', region: 'eu' } }
     case 'tenant.read': return { method: 'GET', url: `/v1/tenants/${id}` }
     case 'tenant.update': return { method: 'PATCH', url: `/v1/tenants/${id}`, body: { name: 'renamed' } }
+    case 'tenant.delete': {
+      const v = await victim(t, allowed, rel)
+      return { method: 'DELETE', url: `/v1/tenants/${v.id}`, body: { confirm: v.slug } }
+    }
     case 'user.read': return { method: 'GET', url: '/v1/users' }
     case 'keys.rotate': return { method: 'POST', url: '/v1/system/keys/rotate', body: { prepublishSeconds: 3600 } }
     case 'team.create': return { method: 'POST', url: `/v1/tenants/${id}/teams`, body: { slug: `tm-${uniq()}`, name: 'n' } }
     case 'team.read': return { method: 'GET', url: `/v1/teams/${id}` }
     case 'team.update': return { method: 'PATCH', url: `/v1/teams/${id}`, body: { name: 'renamed' } }
+    case 'team.delete': {
+      const v = await victim(t, allowed, rel)
+      return { method: 'DELETE', url: `/v1/teams/${v.id}`, body: { confirm: v.slug } }
+    }
     case 'project.create': return { method: 'POST', url: `/v1/teams/${id}/projects`, body: { slug: `p-${uniq()}`, name: 'n' } }
     case 'project.read': return { method: 'GET', url: `/v1/projects/${id}` }
     case 'project.update': return { method: 'PATCH', url: `/v1/projects/${id}`, body: { name: 'renamed' } }
+    case 'project.delete': {
+      const v = await victim(t, allowed, rel)
+      return { method: 'DELETE', url: `/v1/projects/${v.id}`, body: { confirm: v.slug } }
+    }
     case 'member.read': return { method: 'GET', url: `/v1/tenants/${id}/members` }
     case 'member.invite': return { method: 'POST', url: `/v1/tenants/${id}/members`, body: { email: `i-${uniq()}@example.test` } }
     case 'member.remove': return { method: 'DELETE', url: `/v1/tenants/${id}/members/${await freshMember(id!)}` }
@@ -130,7 +168,7 @@ describe('every role x every action x own and foreign scope', () => {
             const rel = expectedRelation(w.nodes[at]!, target)
             const allowed = rel !== null && (policy.grants[role]?.[action]?.includes(rel) ?? false)
             const out: string[] = []
-            for (const req of [await requestFor(action, target)].flat()) {
+            for (const req of [await requestFor(action, target, allowed, rel)].flat()) {
               const res = await h.request(req.method, req.url, { token: a.token, body: req.body })
               const ok = viaCheck(req)
                 ? res.status === 200 && res.json.allowed === allowed

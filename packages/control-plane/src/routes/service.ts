@@ -1,7 +1,9 @@
 /**
  * The service API runtimes call with the service token: the revocation feed (poll or long-poll), credential
  * verification for API keys and worker tokens, and the project settings of a region (with each project's
- * end-user OIDC provider, `auth.oidc`, or `null`).
+ * end-user OIDC provider, `auth.oidc`, or `null`). Deleting a project bumps its settings version: a runtime that
+ * synced before gets it once more marked `deleted: true` and forgets it; a first sync (`since=0`) leaves deleted
+ * projects out.
  */
 import type { FastifyInstance } from 'fastify'
 import type { Services } from '../services.js'
@@ -111,19 +113,23 @@ export function serviceRoutes(app: FastifyInstance, s: Services): void {
             version: { type: 'integer' },
             items: {
               type: 'array',
-              items: obj({
-                projectId: uuid,
-                tenantId: uuid,
-                teamId: uuid,
-                slug: { type: 'string' },
-                limits: limitsSchema,
-                tenantLimits: limitsSchema,
-                cors: { type: 'object', additionalProperties: true },
-                validation: { type: 'object', additionalProperties: true },
-                diagnostics: { type: 'object', additionalProperties: true },
-                auth: authSchema,
-                version: { type: 'integer' },
-              }),
+              items: obj(
+                {
+                  projectId: uuid,
+                  tenantId: uuid,
+                  teamId: uuid,
+                  slug: { type: 'string' },
+                  limits: limitsSchema,
+                  tenantLimits: limitsSchema,
+                  cors: { type: 'object', additionalProperties: true },
+                  validation: { type: 'object', additionalProperties: true },
+                  diagnostics: { type: 'object', additionalProperties: true },
+                  auth: authSchema,
+                  version: { type: 'integer' },
+                  deleted: { type: 'boolean', const: true, description: 'the project was deleted: forget it (only when `since` > 0)' },
+                },
+                ['projectId', 'tenantId', 'teamId', 'slug', 'limits', 'tenantLimits', 'cors', 'validation', 'diagnostics', 'auth', 'version'],
+              ),
             },
           }),
         },
@@ -132,10 +138,11 @@ export function serviceRoutes(app: FastifyInstance, s: Services): void {
     async (request) => {
       const { rows } = await s.db.query(
         `SELECT p.id, p.tenant_id, p.team_id, p.slug, ps.limits, ts.limits AS tenant_limits, ps.cors, ps.validation, ps.diagnostics, ps.auth,
-                greatest(ps.version, ts.version) AS version
+                greatest(ps.version, ts.version) AS version, p.deleted_at IS NOT NULL AS deleted
            FROM projects p JOIN tenants t ON t.id = p.tenant_id JOIN project_settings ps ON ps.project_id = p.id
            JOIN tenant_settings ts ON ts.tenant_id = t.id
-          WHERE t.region = $1 AND greatest(ps.version, ts.version) > $2 ORDER BY version`,
+          WHERE t.region = $1 AND greatest(ps.version, ts.version) > $2 AND (p.deleted_at IS NULL OR $2 > 0)
+          ORDER BY version`,
         [request.query.region, request.query.since],
       )
       const items = rows.map((r) => ({
@@ -150,6 +157,7 @@ export function serviceRoutes(app: FastifyInstance, s: Services): void {
         diagnostics: r.diagnostics,
         auth: { oidc: r.auth?.oidc ?? null },
         version: Number(r.version),
+        ...(r.deleted ? { deleted: true } : {}),
       }))
       return { version: items.at(-1)?.version ?? request.query.since, items }
     },

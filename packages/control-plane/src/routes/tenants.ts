@@ -1,8 +1,8 @@
-/** Tenants (pinned to a region at creation) and their teams. */
+/** Tenants (pinned to a region at creation) and their teams. Deleting either: routes/deletion.ts. */
 import type { FastifyInstance } from 'fastify'
 import { authorize, principalOf, visible } from '../authz.js'
 import { locate, locateTeam, locateTenant } from '../db/scopes.js'
-import { conflict, invalid } from '../errors.js'
+import { conflict, invalid, notFound } from '../errors.js'
 import type { Services } from '../services.js'
 import { body, idParams, list, name, slug, spec, teamSchema, tenantSchema, toTeam, toTenant } from './schema.js'
 
@@ -43,7 +43,7 @@ export function tenantRoutes(app: FastifyInstance, s: Services): void {
     { schema: spec({ summary: 'Tenants the caller may read', tags: ['tenants'], response: { 200: list(tenantSchema) } }) },
     async (request) => {
       const p = principalOf(request)
-      const { rows } = await s.db.query('SELECT * FROM tenants ORDER BY slug')
+      const { rows } = await s.db.query('SELECT * FROM tenants WHERE deleted_at IS NULL ORDER BY slug')
       return { items: visible(s, p, 'tenant.read', rows, (r) => ({ tenant: r.id })).map(toTenant) }
     },
   )
@@ -71,10 +71,11 @@ export function tenantRoutes(app: FastifyInstance, s: Services): void {
     },
     async (request) => {
       authorize(request, s, 'tenant.update', await locateTenant(s.db, request.params.tenantId), 'tenant')
-      const { rows } = await s.db.query('UPDATE tenants SET name = $2, updated_at = now() WHERE id = $1 RETURNING *', [
+      const { rows } = await s.db.query('UPDATE tenants SET name = $2, updated_at = now() WHERE id = $1 AND deleted_at IS NULL RETURNING *', [
         request.params.tenantId,
         request.body.name,
       ])
+      if (!rows[0]) throw notFound('tenant')
       return toTenant(rows[0])
     },
   )
@@ -91,16 +92,23 @@ export function tenantRoutes(app: FastifyInstance, s: Services): void {
       }),
     },
     async (request, reply) => {
-      authorize(request, s, 'team.create', await locateTenant(s.db, request.params.tenantId), 'tenant')
-      const { rows } = await s.db
-        .query('INSERT INTO teams (tenant_id, slug, name) VALUES ($1, $2, $3) RETURNING *', [
-          request.params.tenantId,
-          request.body.slug,
-          request.body.name,
-        ])
+      const tenantId = request.params.tenantId
+      authorize(request, s, 'team.create', await locateTenant(s.db, tenantId), 'tenant')
+      const row = await s.db
+        .tx(async (c) => {
+          // the tenant stays live until the team exists (a concurrent DELETE of the tenant waits, then finds it)
+          const live = await c.query('SELECT 1 FROM tenants WHERE id = $1 AND deleted_at IS NULL FOR SHARE', [tenantId])
+          if (!live.rowCount) throw notFound('tenant')
+          const { rows } = await c.query('INSERT INTO teams (tenant_id, slug, name) VALUES ($1, $2, $3) RETURNING *', [
+            tenantId,
+            request.body.slug,
+            request.body.name,
+          ])
+          return rows[0]
+        })
         .catch((e) => unique(e, 'a team with this slug'))
       reply.status(201)
-      return toTeam(rows[0])
+      return toTeam(row)
     },
   )
 
@@ -111,7 +119,7 @@ export function tenantRoutes(app: FastifyInstance, s: Services): void {
     },
     async (request) => {
       const p = authorize(request, s, 'tenant.read', await locateTenant(s.db, request.params.tenantId), 'tenant')
-      const { rows } = await s.db.query('SELECT * FROM teams WHERE tenant_id = $1 ORDER BY slug', [request.params.tenantId])
+      const { rows } = await s.db.query('SELECT * FROM teams WHERE tenant_id = $1 AND deleted_at IS NULL ORDER BY slug', [request.params.tenantId])
       return { items: visible(s, p, 'team.read', rows, (r) => ({ tenant: r.tenant_id, team: r.id })).map(toTeam) }
     },
   )
@@ -133,10 +141,11 @@ export function tenantRoutes(app: FastifyInstance, s: Services): void {
     },
     async (request) => {
       authorize(request, s, 'team.update', await locateTeam(s.db, request.params.teamId), 'team')
-      const { rows } = await s.db.query('UPDATE teams SET name = $2, updated_at = now() WHERE id = $1 RETURNING *', [
+      const { rows } = await s.db.query('UPDATE teams SET name = $2, updated_at = now() WHERE id = $1 AND deleted_at IS NULL RETURNING *', [
         request.params.teamId,
         request.body.name,
       ])
+      if (!rows[0]) throw notFound('team')
       return toTeam(rows[0])
     },
   )

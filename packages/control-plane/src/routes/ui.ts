@@ -165,7 +165,7 @@ export function uiRoutes(app: FastifyInstance, s: Services): void {
       if (!/^[a-z0-9][a-z0-9-]{1,62}$/.test(slug)) return { items: [] }
       const { rows } = await s.db.query<{ id: string; name: string; kind: 'oidc' | 'saml' }>(
         `SELECT i.id, i.name, i.kind FROM identity_providers i JOIN tenants t ON t.id = i.tenant_id
-          WHERE t.slug = $1 AND i.enabled ORDER BY i.name`,
+          WHERE t.slug = $1 AND t.deleted_at IS NULL AND i.enabled ORDER BY i.name`,
         [slug],
       )
       return { items: rows.map((r) => ({ id: r.id, name: r.name, kind: r.kind, loginUrl: `${s.options.publicUrl}/v1/auth/${r.kind}/${r.id}/login` })) }
