@@ -78,6 +78,7 @@ export async function maintenance(s: Services, app?: FastifyInstance): Promise<v
     await s.db.query('DELETE FROM login_states WHERE expires_at < $1', [now])
     await s.db.query('DELETE FROM login_codes WHERE expires_at < $1', [now])
     await s.db.query('DELETE FROM saml_assertions_seen WHERE expires_at < $1', [now])
+    await s.db.query('DELETE FROM saml_logout_requests WHERE expires_at < $1', [now])
     await s.db.query('DELETE FROM refresh_tokens WHERE expires_at < $1', [now])
   } catch (err) {
     app?.log.error({ err }, 'maintenance failed')

@@ -6,6 +6,7 @@
  */
 import { ApiError } from '../errors.js'
 import type { Services } from '../services.js'
+import type { SamlLink } from './saml.js'
 import { randomToken, sha256 } from './secrets.js'
 
 export interface ExternalProfile {
@@ -75,25 +76,30 @@ export async function provisionUser(s: Services, provider: ProviderRef, profile:
   })
 }
 
-export async function createLoginCode(s: Services, userId: string, tenantId: string, method: string): Promise<string> {
+/** `saml`: the SAML login behind the code, remembered with the session it opens (for single logout). */
+export async function createLoginCode(s: Services, userId: string, tenantId: string, method: string, saml?: SamlLink): Promise<string> {
   const code = randomToken(32)
-  await s.db.query('INSERT INTO login_codes (code_hash, user_id, tenant_id, auth_method, expires_at) VALUES ($1, $2, $3, $4, $5)', [
+  await s.db.query('INSERT INTO login_codes (code_hash, user_id, tenant_id, auth_method, expires_at, saml) VALUES ($1, $2, $3, $4, $5, $6)', [
     sha256(code),
     userId,
     tenantId,
     method,
     new Date(s.clock.now() + 60_000),
+    saml ?? null,
   ])
   return code
 }
 
 /** Spends a login code: returns who logged in, through which method, confined to which tenant. */
-export async function consumeLoginCode(s: Services, code: string): Promise<{ userId: string; tenantId?: string; method: string }> {
-  const { rows } = await s.db.query<{ user_id: string; tenant_id: string | null; auth_method: string; expires_at: Date }>(
-    'DELETE FROM login_codes WHERE code_hash = $1 RETURNING user_id, tenant_id, auth_method, expires_at',
+export async function consumeLoginCode(
+  s: Services,
+  code: string,
+): Promise<{ userId: string; tenantId?: string; method: string; saml?: SamlLink }> {
+  const { rows } = await s.db.query<{ user_id: string; tenant_id: string | null; auth_method: string; expires_at: Date; saml: SamlLink | null }>(
+    'DELETE FROM login_codes WHERE code_hash = $1 RETURNING user_id, tenant_id, auth_method, expires_at, saml',
     [sha256(code)],
   )
   const r = rows[0]
   if (!r || r.expires_at.getTime() <= s.clock.now()) throw new ApiError(400, 'invalid_grant', 'login code is invalid, expired or used')
-  return { userId: r.user_id, method: r.auth_method, ...(r.tenant_id ? { tenantId: r.tenant_id } : {}) }
+  return { userId: r.user_id, method: r.auth_method, ...(r.tenant_id ? { tenantId: r.tenant_id } : {}), ...(r.saml ? { saml: r.saml } : {}) }
 }

@@ -24,6 +24,9 @@ beforeAll(async () => {
   })
   expect(created.status).toBe(201)
   idpId = created.json.id
+  // the IdP imports the SP metadata and requires signed AuthnRequests (new providers sign them by default)
+  idp.requireSignedRequests = true
+  idp.trustSp(await (await fetch(`${h.url}/v1/auth/saml/${idpId}/metadata`)).text())
   await h.request('PUT', `/v1/idps/${idpId}/group-mappings`, {
     token: admin,
     body: { mappings: [{ group: 'auditors', role: 'auditor' }, { group: 'eng', role: 'project_viewer', projectId: w.nodes.A1!.id }] },
@@ -41,6 +44,7 @@ async function start() {
   expect(res.status).toBe(302)
   const loc = res.headers.get('location')!
   expect(loc.startsWith(idp.ssoUrl)).toBe(true)
+  expect(idp.receiveAuthnRequest(loc).signed).toBe(true)
   return { b, requestId: TestSamlIdp.requestIdOf(loc), relay: new URL(loc).searchParams.get('RelayState')! }
 }
 

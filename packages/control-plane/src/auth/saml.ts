@@ -1,88 +1,85 @@
 /**
- * SAML 2.0 service provider: SP-initiated login (HTTP-Redirect AuthnRequest) and the HTTP-POST assertion
- * consumer. A response is accepted only when one XML signature (on the assertion or the whole response)
- * verifies with the IdP's configured certificate or public key (RSA-SHA256/512; embedded KeyInfo is never
- * trusted), and everything read afterwards comes from the signed bytes (no signature wrapping). The assertion
- * must name the IdP as issuer, this SP as audience and the ACS as recipient, answer our request id, be within
- * its validity window, and never have been seen before.
+ * SAML 2.0 service provider: SP-initiated login (HTTP-Redirect AuthnRequest, signed with the provider's SP key
+ * when `signRequests` is on) and the HTTP-POST assertion consumer. A response is accepted only when one XML
+ * signature (on the assertion or the whole response) verifies with the IdP's configured certificate or public
+ * key (RSA-SHA256/512; embedded KeyInfo is never trusted), and everything read afterwards comes from the signed
+ * bytes (no signature wrapping). The assertion must name the IdP as issuer, this SP as audience and the ACS as
+ * recipient, answer our request id, be within its validity window, and never have been seen before. Single
+ * logout lives in saml-logout.ts, the bindings' signatures in saml-binding.ts.
  */
-import { deflateRawSync } from 'node:zlib'
-import { DOMParser, type Element, type Node } from '@xmldom/xmldom'
+import type { Element } from '@xmldom/xmldom'
 import { SignedXml } from 'xml-crypto'
 import type { Services } from '../services.js'
 import type { ExternalProfile } from './provision.js'
+import { redirectUrl } from './saml-binding.js'
+import { spKey, type SpKeyRow } from './saml-sp-key.js'
+import { ALLOWED_SIG, esc, kids, NS_A, NS_DS, NS_P, one, parse, refuse, SKEW_MS, text, time } from './saml-xml.js'
 
-export interface SamlProvider {
+export { SamlError } from './saml-xml.js'
+
+export interface SamlConfig {
+  ssoUrl: string
+  idpEntityId: string
+  idpCertificate: string
+  groupsAttribute?: string
+  /** sign HTTP-Redirect AuthnRequests with the SP key (stored explicitly; absent = off) */
+  signRequests?: boolean
+  /** the IdP's SingleLogoutService (HTTP-Redirect); without it there is no SP-initiated logout */
+  sloUrl?: string
+}
+
+export interface SamlProvider extends SpKeyRow {
   id: string
   tenant_id: string
-  config: { ssoUrl: string; idpEntityId: string; idpCertificate: string; groupsAttribute?: string }
+  config: SamlConfig
 }
 
-const NS_P = 'urn:oasis:names:tc:SAML:2.0:protocol'
-const NS_A = 'urn:oasis:names:tc:SAML:2.0:assertion'
-const NS_DS = 'http://www.w3.org/2000/09/xmldsig#'
-const ALLOWED_SIG = ['http://www.w3.org/2001/04/xmldsig-more#rsa-sha256', 'http://www.w3.org/2001/04/xmldsig-more#rsa-sha512']
-const SKEW_MS = 60_000
+/** What single logout needs to name a SAML login to its IdP: the NameID as sent, and the IdP's session index. */
+export interface SamlLink {
+  providerId: string
+  nameId: string
+  format?: string
+  nameQualifier?: string
+  spNameQualifier?: string
+  sessionIndex?: string
+}
+
 const EMAIL_ATTRS = ['email', 'mail', 'emailaddress', 'urn:oid:0.9.2342.19200300.100.1.3', 'http://schemas.xmlsoap.org/ws/2005/05/identity/claims/emailaddress']
-
-export class SamlError extends Error {}
-const refuse = (why: string): never => {
-  throw new SamlError(why)
-}
+const REDIRECT = 'urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect'
+const POST = 'urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST'
 
 export const acsUrl = (s: Services, id: string) => `${s.options.publicUrl}/v1/auth/saml/${id}/acs`
 export const spEntityId = (s: Services, id: string) => `${s.options.publicUrl}/v1/auth/saml/${id}/metadata`
-const esc = (v: string) => v.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/"/g, '&quot;')
+export const sloEndpoint = (s: Services, id: string) => `${s.options.publicUrl}/v1/auth/saml/${id}/slo`
+export const instant = (s: Services) => new Date(s.clock.now()).toISOString()
 
-export function authnRequestUrl(s: Services, p: SamlProvider, requestId: string, relayState: string): string {
+export async function authnRequestUrl(s: Services, p: SamlProvider, requestId: string, relayState: string): Promise<string> {
   const xml =
     `<samlp:AuthnRequest xmlns:samlp="${NS_P}" xmlns:saml="${NS_A}" ID="${esc(requestId)}" Version="2.0" ` +
-    `IssueInstant="${new Date(s.clock.now()).toISOString()}" Destination="${esc(p.config.ssoUrl)}" ` +
-    `AssertionConsumerServiceURL="${esc(acsUrl(s, p.id))}" ProtocolBinding="urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST">` +
+    `IssueInstant="${instant(s)}" Destination="${esc(p.config.ssoUrl)}" ` +
+    `AssertionConsumerServiceURL="${esc(acsUrl(s, p.id))}" ProtocolBinding="${POST}">` +
     `<saml:Issuer>${esc(spEntityId(s, p.id))}</saml:Issuer></samlp:AuthnRequest>`
-  const url = new URL(p.config.ssoUrl)
-  url.searchParams.set('SAMLRequest', deflateRawSync(Buffer.from(xml)).toString('base64'))
-  url.searchParams.set('RelayState', relayState)
-  return url.href
+  const key = p.config.signRequests === true ? (await spKey(s, p)).privateKey : undefined
+  return redirectUrl(p.config.ssoUrl, 'SAMLRequest', xml, relayState, key)
 }
 
-export function samlMetadata(s: Services, p: SamlProvider): string {
+/** SP metadata: entity id, the signing certificate (AuthnRequests when switched on, always logout messages), SLO and ACS. */
+export async function samlMetadata(s: Services, p: SamlProvider): Promise<string> {
+  const { certificate } = await spKey(s, p)
+  const slo = esc(sloEndpoint(s, p.id))
   return (
     `<?xml version="1.0"?>\n<md:EntityDescriptor xmlns:md="urn:oasis:names:tc:SAML:2.0:metadata" entityID="${esc(spEntityId(s, p.id))}">` +
-    `<md:SPSSODescriptor AuthnRequestsSigned="false" WantAssertionsSigned="true" protocolSupportEnumeration="${NS_P}">` +
+    `<md:SPSSODescriptor AuthnRequestsSigned="${p.config.signRequests === true}" WantAssertionsSigned="true" protocolSupportEnumeration="${NS_P}">` +
+    `<md:KeyDescriptor use="signing"><ds:KeyInfo xmlns:ds="${NS_DS}"><ds:X509Data><ds:X509Certificate>${certificate}</ds:X509Certificate>` +
+    `</ds:X509Data></ds:KeyInfo></md:KeyDescriptor>` +
+    `<md:SingleLogoutService Binding="${REDIRECT}" Location="${slo}"/>` +
+    `<md:SingleLogoutService Binding="${POST}" Location="${slo}"/>` +
     `<md:NameIDFormat>urn:oasis:names:tc:SAML:1.1:nameid-format:emailAddress</md:NameIDFormat>` +
-    `<md:AssertionConsumerService Binding="urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST" Location="${esc(acsUrl(s, p.id))}" index="0"/>` +
+    `<md:AssertionConsumerService Binding="${POST}" Location="${esc(acsUrl(s, p.id))}" index="0"/>` +
     `</md:SPSSODescriptor></md:EntityDescriptor>\n`
   )
 }
 
-function parse(xml: string): Element {
-  if (/<!DOCTYPE|<!ENTITY/i.test(xml)) refuse('DTDs are not accepted')
-  const doc = new DOMParser({ onError: (level, msg) => (level === 'warning' ? undefined : refuse(`malformed XML: ${msg}`)) }).parseFromString(
-    xml,
-    'text/xml',
-  )
-  return doc.documentElement ?? refuse('empty document')
-}
-
-function kids(el: Element | Node, ns: string, name: string): Element[] {
-  const out: Element[] = []
-  for (let n = el.firstChild; n; n = n.nextSibling) {
-    if (n.nodeType === 1 && (n as Element).localName === name && (n as Element).namespaceURI === ns) out.push(n as Element)
-  }
-  return out
-}
-const one = (el: Element, ns: string, name: string): Element => {
-  const found = kids(el, ns, name)
-  return found.length === 1 ? found[0]! : refuse(`expected exactly one ${name}`)
-}
-const text = (el: Element) => (el.textContent ?? '').trim()
-const time = (el: Element, attr: string): number | undefined => {
-  const v = el.getAttribute(attr)
-  if (!v) return undefined
-  const t = Date.parse(v)
-  return Number.isNaN(t) ? refuse(`bad ${attr}`) : t
-}
 
 /** Verifies the signature and returns the signed assertion element (re-parsed from the signed bytes). */
 function signedAssertion(xml: string, certificate: string): Element {
@@ -105,7 +102,13 @@ function signedAssertion(xml: string, certificate: string): Element {
   return refuse('the signature covers neither the response nor the assertion')
 }
 
-export async function verifySamlResponse(s: Services, p: SamlProvider, samlResponse: string, requestId: string): Promise<ExternalProfile> {
+/** The login's profile, and what single logout will need to name this login to the IdP. */
+export async function verifySamlResponse(
+  s: Services,
+  p: SamlProvider,
+  samlResponse: string,
+  requestId: string,
+): Promise<{ profile: ExternalProfile; link: SamlLink }> {
   const xml = Buffer.from(samlResponse, 'base64').toString('utf8')
   const a = signedAssertion(xml, p.config.idpCertificate)
   const now = s.clock.now()
@@ -145,10 +148,19 @@ export async function verifySamlResponse(s: Services, p: SamlProvider, samlRespo
   if (!rowCount) refuse('assertion replayed')
   const emailAttr = EMAIL_ATTRS.map((n) => attrs.get(n)?.[0]).find(Boolean)
   const isEmailId = (nameId.getAttribute('Format') ?? '').endsWith(':emailAddress')
+  const attr = (name: string) => nameId.getAttribute(name) || undefined
+  const sessionIndex = kids(a, NS_A, 'AuthnStatement')[0]?.getAttribute('SessionIndex') || undefined
+  const link: SamlLink = { providerId: p.id, nameId: text(nameId) }
+  for (const [k, v] of [['format', attr('Format')], ['nameQualifier', attr('NameQualifier')], ['spNameQualifier', attr('SPNameQualifier')], ['sessionIndex', sessionIndex]] as const) {
+    if (v) link[k] = v
+  }
   return {
-    subject: text(nameId),
-    email: emailAttr ?? (isEmailId ? text(nameId) : ''),
-    displayName: attrs.get('displayname')?.[0] ?? attrs.get('name')?.[0] ?? '',
-    groups: attrs.get((p.config.groupsAttribute ?? 'groups').toLowerCase()) ?? [],
+    profile: {
+      subject: text(nameId),
+      email: emailAttr ?? (isEmailId ? text(nameId) : ''),
+      displayName: attrs.get('displayname')?.[0] ?? attrs.get('name')?.[0] ?? '',
+      groups: attrs.get((p.config.groupsAttribute ?? 'groups').toLowerCase()) ?? [],
+    },
+    link,
   }
 }

@@ -26,6 +26,9 @@ const PUBLIC = new Set([
   'GET /v1/auth/saml/{idpId}/login',
   'POST /v1/auth/saml/{idpId}/acs',
   'GET /v1/auth/saml/{idpId}/metadata',
+  // single logout: messages from the IdP, authenticated by their SAML signatures
+  'GET /v1/auth/saml/{idpId}/slo',
+  'POST /v1/auth/saml/{idpId}/slo',
   // the login page's SSO buttons: a tenant's identity providers, nothing secret
   'GET /v1/auth/providers',
 ])

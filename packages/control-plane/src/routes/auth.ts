@@ -1,6 +1,7 @@
 /**
  * Login with a password, the token endpoint (refresh-token rotation, login-code exchange), RFC 7009
- * revocation, logout and `GET /v1/me`.
+ * revocation, logout (with SAML single logout: the IdP's logout URL for a session opened through SAML) and
+ * `GET /v1/me`.
  */
 import type { FastifyInstance } from 'fastify'
 import { LoginThrottle } from '../auth/throttle.js'
@@ -8,7 +9,9 @@ import { issueTokens, tokenResponseSchema } from '../auth/issue.js'
 import { verifyPassword } from '../auth/passwords.js'
 import { isCredentialToken } from '../auth/credentials.js'
 import { REFRESH_PREFIX } from '../auth/sessions.js'
+import { checkReturnTo } from '../auth/login-state.js'
 import { consumeLoginCode } from '../auth/provision.js'
+import { openSession, samlLogoutTarget, startLogout } from '../auth/saml-logout.js'
 import { principalOf } from '../authz.js'
 import { ApiError } from '../errors.js'
 import type { Services } from '../services.js'
@@ -79,7 +82,7 @@ export function authRoutes(app: FastifyInstance, s: Services): void {
       }
       if (!b.code) throw new ApiError(400, 'invalid_request', 'code is required')
       const login = await consumeLoginCode(s, b.code)
-      const session = await s.sessions.create(s.db, login.userId, login.method, login.tenantId)
+      const session = await openSession(s, login.userId, login.method, login.tenantId, login.saml)
       const tenant = scope.tenantId ?? login.tenantId
       return issueTokens(s, { userId: login.userId, ...session, ...scope, ...(tenant ? { tenantId: tenant } : {}) })
     },
@@ -115,13 +118,27 @@ export function authRoutes(app: FastifyInstance, s: Services): void {
     },
   )
 
-  app.post(
+  app.post<{ Querystring: { return_to?: string } }>(
     '/v1/auth/logout',
-    { schema: spec({ summary: 'End the session of the calling access token', tags: ['auth'], response: { 200: empty } }) },
+    {
+      schema: spec({
+        summary:
+          'End the session of the calling access token. A session opened through a SAML provider with single logout ' +
+          'also gets `idpLogoutUrl`: send the browser there (a signed LogoutRequest); the IdP returns it to `return_to` ' +
+          '(a relative path or an allowed origin; default /__cfp/login)',
+        tags: ['auth'],
+        querystring: { type: 'object', properties: { return_to: { type: 'string', maxLength: 2000 } } },
+        response: { 200: obj({ idpLogoutUrl: { type: 'string', format: 'uri' } }, []) },
+      }),
+    },
     async (request) => {
       const p = principalOf(request)
-      if (p.sessionId) await s.sessions.revoke(p.sessionId, 'logout')
-      return {}
+      const returnTo = checkReturnTo(s, request.query.return_to)
+      if (!p.sessionId) return {}
+      const saml = await samlLogoutTarget(s.db, p.sessionId)
+      await s.sessions.revoke(p.sessionId, 'logout')
+      if (!saml) return {}
+      return { idpLogoutUrl: await startLogout(s, saml.provider, saml.link, returnTo) }
     },
   )
 

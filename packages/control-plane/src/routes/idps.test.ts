@@ -117,6 +117,24 @@ describe('PATCH /v1/idps/{idpId}', () => {
     }
   })
 
+  it('SAML signRequests: on for new providers unless the body says false, switchable, null restores the default; sloUrl is optional', async () => {
+    const on = await create(samlBody())
+    expect((await h.request('GET', `/v1/idps/${on.id}`, { token: admin })).json.config.signRequests).toBe(true)
+    const offBody = samlBody()
+    const off = await create({ ...offBody, saml: { ...offBody.saml, signRequests: false, sloUrl: 'https://idp.example.test/slo' } })
+    expect((await row(off.id)).config).toMatchObject({ signRequests: false, sloUrl: 'https://idp.example.test/slo' })
+    const patched = await h.request('PATCH', `/v1/idps/${off.id}`, { token: admin, body: { saml: { signRequests: true, sloUrl: null } } })
+    expect(patched.status, patched.body).toBe(200)
+    expect(patched.json.config.signRequests).toBe(true)
+    expect(patched.json.config).not.toHaveProperty('sloUrl')
+    await h.request('PATCH', `/v1/idps/${off.id}`, { token: admin, body: { saml: { signRequests: false } } })
+    const reset = await h.request('PATCH', `/v1/idps/${off.id}`, { token: admin, body: { saml: { signRequests: null } } })
+    expect(reset.json.config.signRequests).toBe(true)
+    const bad = await h.request('PATCH', `/v1/idps/${off.id}`, { token: admin, body: { saml: { sloUrl: 'not a url' } } })
+    expect(bad.status).toBe(400)
+    expect(bad.json.error.message).toMatch(/saml\/sloUrl/)
+  })
+
   it('refuses an empty client secret and a duplicate name (409), writing nothing', async () => {
     const a = await create(oidcBody())
     const b = await create(oidcBody())
@@ -216,6 +234,7 @@ describe('a disabled provider', () => {
         headers: { 'content-type': 'application/x-www-form-urlencoded' },
         body: 'SAMLResponse=PHg%2B&RelayState=x',
       }),
+      await h.request('GET', `/v1/auth/saml/${saml.id}/slo?SAMLRequest=eA%3D%3D`),
       await h.request('GET', `/v1/auth/oidc/${oidc.id}/login`),
       await h.request('GET', `/v1/auth/oidc/${oidc.id}/callback?code=c&state=s`),
     ]

@@ -8,6 +8,11 @@
  * linked external identities and pending logins with it (FK cascade); the users it provisioned keep their
  * accounts, memberships and role bindings (source `idp:<id>`, never replaced again). A disabled provider
  * refuses every SSO login route and is left out of `GET /v1/auth/providers`.
+ *
+ * SAML: `signRequests` (sign AuthnRequests with the provider's SP key) is always stored: true unless the
+ * create body says false, and true again after a PATCH with null (providers older than the flag were migrated
+ * to false); `sloUrl` (the IdP's single-logout endpoint) is optional. The SP key lives in its own columns and
+ * never appears here.
  */
 import type { FastifyInstance } from 'fastify'
 import { authorize } from '../authz.js'
@@ -31,9 +36,13 @@ const samlConfig = {
   idpEntityId: { type: 'string', minLength: 1, maxLength: 500 },
   idpCertificate: { type: 'string', minLength: 1, maxLength: 20_000 },
   groupsAttribute: { type: 'string', maxLength: 200 },
+  signRequests: { type: 'boolean' },
+  sloUrl: { type: 'string', format: 'uri', maxLength: 500 },
 }
 const OIDC_REQUIRED = ['issuer', 'clientId']
 const SAML_REQUIRED = ['ssoUrl', 'idpEntityId', 'idpCertificate']
+/** Defaults written into a new provider's configuration (and back by a PATCH with null). */
+const DEFAULTS: Record<'oidc' | 'saml', Record<string, unknown>> = { oidc: {}, saml: { signRequests: true } }
 /** The field that names who the IdP is: changing it unlinks the provider's external identities. */
 const IDENTITY_FIELD = { oidc: 'issuer', saml: 'idpEntityId' } as const
 
@@ -130,8 +139,9 @@ export function idpRoutes(app: FastifyInstance, s: Services): void {
     async (request, reply) => {
       authorize(request, s, 'idp.manage', await locateTenant(s.db, request.params.tenantId), 'tenant')
       const b = request.body
-      const config = b.kind === 'oidc' ? b.oidc : b.saml
-      if (!config) throw invalid(`${b.kind}: the provider's configuration is required`)
+      const given = b.kind === 'oidc' ? b.oidc : b.saml
+      if (!given) throw invalid(`${b.kind}: the provider's configuration is required`)
+      const config = { ...DEFAULTS[b.kind], ...given }
       if (b.kind === 'oidc' && !b.clientSecret) throw invalid('clientSecret: required for OIDC')
       const secret = b.clientSecret ? s.sealer.seal(b.clientSecret, SECRET_PURPOSE) : null
       const { rows } = await s.db
@@ -204,8 +214,9 @@ export function idpRoutes(app: FastifyInstance, s: Services): void {
         if (b.clientSecret === '') throw invalid('clientSecret: must not be empty (leave it out to keep the current one)')
         const config: Record<string, unknown> = { ...row.config }
         for (const [k, v] of Object.entries(b[kind] ?? {})) {
-          if (v === null) delete config[k]
-          else config[k] = v
+          if (v !== null) config[k] = v
+          else if (k in DEFAULTS[kind]) config[k] = DEFAULTS[kind][k]
+          else delete config[k]
         }
         const { rows } = await c
           .query(

@@ -1,8 +1,9 @@
 /**
  * SSO login routes. OIDC: `GET /v1/auth/oidc/:idpId/login` redirects to the IdP; `…/callback` redeems the
  * code. SAML: `GET /v1/auth/saml/:idpId/login` redirects with an AuthnRequest; `POST …/acs` verifies the
- * signed response; `GET …/metadata` describes the SP. Both then provision the user just in time and either
- * redirect to `return_to?code=<one-time login code>` or, without `return_to`, answer with the token pair.
+ * signed response; `GET …/metadata` describes the SP; `GET|POST …/slo` is single logout (saml-slo.ts). Both
+ * then provision the user just in time and either redirect to `return_to?code=<one-time login code>` or, without
+ * `return_to`, answer with the token pair (a SAML login's session remembers its NameID and SessionIndex).
  */
 import type { FastifyInstance, FastifyReply } from 'fastify'
 import * as client from 'openid-client'
@@ -10,7 +11,8 @@ import { issueTokens, tokenResponseSchema } from '../auth/issue.js'
 import { beginLogin, checkReturnTo, finishLogin } from '../auth/login-state.js'
 import { authorizationUrl, redeem, type OidcProvider } from '../auth/oidc.js'
 import { createLoginCode, provisionUser, type ExternalProfile } from '../auth/provision.js'
-import { authnRequestUrl, samlMetadata, verifySamlResponse, type SamlProvider } from '../auth/saml.js'
+import { authnRequestUrl, samlMetadata, verifySamlResponse, type SamlLink, type SamlProvider } from '../auth/saml.js'
+import { openSession } from '../auth/saml-logout.js'
 import { ApiError } from '../errors.js'
 import type { Services } from '../services.js'
 import { body, idParams, spec } from './schema.js'
@@ -19,7 +21,7 @@ import { SECRET_PURPOSE } from './idps.js'
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
 const notFound = () => new ApiError(404, 'not_found', 'identity provider not found')
 
-async function provider(s: Services, id: string, kind: 'oidc' | 'saml') {
+export async function provider(s: Services, id: string, kind: 'oidc' | 'saml') {
   if (!UUID.test(id)) throw notFound()
   const { rows } = await s.db.query('SELECT * FROM identity_providers WHERE id = $1 AND kind = $2 AND enabled', [id, kind])
   const r = rows[0]
@@ -27,13 +29,21 @@ async function provider(s: Services, id: string, kind: 'oidc' | 'saml') {
   return { ...r, secret: r.secret_enc ? s.sealer.open(r.secret_enc, SECRET_PURPOSE) : '' }
 }
 
-async function complete(s: Services, reply: FastifyReply, p: { id: string; tenant_id: string }, profile: ExternalProfile, returnTo: string | null, method: string) {
+async function complete(
+  s: Services,
+  reply: FastifyReply,
+  p: { id: string; tenant_id: string },
+  profile: ExternalProfile,
+  returnTo: string | null,
+  method: string,
+  link?: SamlLink,
+) {
   const userId = await provisionUser(s, { id: p.id, tenantId: p.tenant_id }, profile)
   if (returnTo) {
-    const code = await createLoginCode(s, userId, p.tenant_id, method)
+    const code = await createLoginCode(s, userId, p.tenant_id, method, link)
     return reply.redirect(`${returnTo}${returnTo.includes('?') ? '&' : '?'}code=${encodeURIComponent(code)}`, 302)
   }
-  const session = await s.sessions.create(s.db, userId, method, p.tenant_id)
+  const session = await openSession(s, userId, method, p.tenant_id, link)
   return issueTokens(s, { userId, ...session, tenantId: p.tenant_id })
 }
 
@@ -106,7 +116,7 @@ export function ssoRoutes(app: FastifyInstance, s: Services): void {
       const returnTo = checkReturnTo(s, request.query.return_to)
       const requestId = '_' + client.randomState()
       const state = await beginLogin(s, reply, p.id, { requestId, ...(returnTo ? { returnTo } : {}) })
-      return reply.redirect(authnRequestUrl(s, p, requestId, state), 302)
+      return reply.redirect(await authnRequestUrl(s, p, requestId, state), 302)
     },
   )
 
@@ -127,8 +137,8 @@ export function ssoRoutes(app: FastifyInstance, s: Services): void {
     async (request, reply) => {
       const p = (await provider(s, request.params.idpId, 'saml')) as SamlProvider & { tenant_id: string }
       const pending = await finishLogin(s, request, reply, p.id, request.body.RelayState)
-      const profile = await verifySamlResponse(s, p, request.body.SAMLResponse, pending.request_id ?? '').catch((e) => ssoError(request, e))
-      return complete(s, reply, p, profile, pending.return_to, 'saml')
+      const login = await verifySamlResponse(s, p, request.body.SAMLResponse, pending.request_id ?? '').catch((e) => ssoError(request, e))
+      return complete(s, reply, p, login.profile, pending.return_to, 'saml', login.link)
     },
   )
 
@@ -140,7 +150,7 @@ export function ssoRoutes(app: FastifyInstance, s: Services): void {
     },
     async (request, reply) => {
       const p = (await provider(s, request.params.idpId, 'saml')) as SamlProvider
-      return reply.type('application/samlmetadata+xml').send(samlMetadata(s, p))
+      return reply.type('application/samlmetadata+xml').send(await samlMetadata(s, p))
     },
   )
 }

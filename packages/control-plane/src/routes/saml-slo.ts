@@ -1,0 +1,87 @@
+/**
+ * `GET|POST /v1/auth/saml/:idpId/slo`: the SAML single-logout endpoint of a provider (HTTP-Redirect and
+ * HTTP-POST bindings). A LogoutRequest from the IdP revokes the NameID's sessions and is answered with a signed
+ * LogoutResponse (a redirect to the IdP); a LogoutResponse answering our LogoutRequest sends the browser on to
+ * the login page (or the logout's `return_to`). A refused message answers `slo_failed` with a stable
+ * `details.reason` (saml-xml.ts `SamlReason`): 400 for `malformed`, 401 otherwise.
+ */
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import { handleLogoutRequest, handleLogoutResponse, type Incoming } from '../auth/saml-logout.js'
+import type { SamlProvider } from '../auth/saml.js'
+import { SamlError } from '../auth/saml-xml.js'
+import { ApiError } from '../errors.js'
+import type { Services } from '../services.js'
+import { body, idParams, spec } from './schema.js'
+import { provider } from './sso.js'
+
+const MESSAGE = { type: 'string', maxLength: 500_000 }
+const RELAY_STATE = { type: 'string', maxLength: 1000 }
+
+export function samlLogoutRoutes(app: FastifyInstance, s: Services): void {
+  const tags = ['sso']
+  const config = { auth: 'public' as const }
+  const redirect = { 302: { type: 'null', description: 'to the IdP with a signed LogoutResponse, or to the login page' } }
+
+  async function handle(request: FastifyRequest, reply: FastifyReply, p: SamlProvider, fields: { request: boolean; response: boolean }, m: Incoming) {
+    try {
+      if (fields.request === fields.response) throw new SamlError('send exactly one of SAMLRequest and SAMLResponse', 'malformed')
+      if (fields.request) {
+        const { location, revoked } = await handleLogoutRequest(s, p, m)
+        request.log.info({ provider: p.id, sessions: revoked.length }, 'SAML logout requested by the IdP')
+        return reply.redirect(location, 302)
+      }
+      return reply.redirect(await handleLogoutResponse(s, p, m), 302)
+    } catch (err) {
+      if (!(err instanceof SamlError)) throw err
+      request.log.warn({ provider: p.id, reason: err.reason, why: err.message }, 'SAML logout message refused')
+      throw new ApiError(err.reason === 'malformed' ? 400 : 401, 'slo_failed', `SAML logout refused: ${err.message}`, { reason: err.reason })
+    }
+  }
+
+  app.get<{ Params: { idpId: string }; Querystring: Record<string, string> }>(
+    '/v1/auth/saml/:idpId/slo',
+    {
+      config,
+      schema: spec({
+        summary: 'SAML single logout, HTTP-Redirect binding: a signed LogoutRequest or LogoutResponse from the IdP',
+        tags,
+        public: true,
+        params: idParams('idpId'),
+        querystring: {
+          type: 'object',
+          properties: { SAMLRequest: MESSAGE, SAMLResponse: MESSAGE, RelayState: RELAY_STATE, SigAlg: { type: 'string', maxLength: 200 }, Signature: { type: 'string', maxLength: 2000 } },
+          additionalProperties: { type: 'string' },
+        },
+        response: redirect,
+      }),
+    },
+    async (request, reply) => {
+      const p = (await provider(s, request.params.idpId, 'saml')) as SamlProvider
+      const q = request.query
+      return handle(request, reply, p, { request: q.SAMLRequest !== undefined, response: q.SAMLResponse !== undefined }, { binding: 'redirect', url: request.url })
+    },
+  )
+
+  app.post<{ Params: { idpId: string }; Body: { SAMLRequest?: string; SAMLResponse?: string; RelayState?: string } }>(
+    '/v1/auth/saml/:idpId/slo',
+    {
+      config,
+      schema: spec({
+        summary: 'SAML single logout, HTTP-POST binding: a LogoutRequest or LogoutResponse with an enveloped XML signature',
+        tags,
+        public: true,
+        params: idParams('idpId'),
+        consumes: ['application/x-www-form-urlencoded'],
+        body: body({ SAMLRequest: MESSAGE, SAMLResponse: MESSAGE, RelayState: RELAY_STATE }),
+        response: redirect,
+      }),
+    },
+    async (request, reply) => {
+      const p = (await provider(s, request.params.idpId, 'saml')) as SamlProvider
+      const b = request.body
+      const fields = { request: b.SAMLRequest !== undefined, response: b.SAMLResponse !== undefined }
+      const message = b.SAMLRequest ?? b.SAMLResponse ?? ''
+      return handle(request, reply, p, fields, { binding: 'post', message, ...(b.RelayState !== undefined ? { relayState: b.RelayState } : {}) })
+    },
+  )
+}
