@@ -137,6 +137,12 @@ export function useCan(action: string, target: ScopePath | undefined): boolean {
   return target !== undefined && can(POLICY, me.data, action, target)
 }
 
+/** `can` for many targets at once (e.g. one per row of a list); every answer is false while `/v1/me` loads. */
+export function useCanOn(): (action: string, target: ScopePath) => boolean {
+  const { me } = useControl()
+  return (action, target) => can(POLICY, me.data, action, target)
+}
+
 export function useGrantableRoles(scope: ScopePath | undefined): string[] {
   const { me } = useControl()
   return scope ? grantableRoles(POLICY, me.data, scope) : []

@@ -8,11 +8,26 @@ export interface ConfirmDialogProps {
   confirmLabel: string
   tone?: 'primary' | 'danger'
   busy?: boolean
+  /** Keeps the confirm button disabled (e.g. until the user typed what the dialog asks for). */
+  confirmDisabled?: boolean
+  /** id of the title, when a page has more than one dialog */
+  titleId?: string
   onConfirm: () => void
   onCancel: () => void
 }
 
-export function ConfirmDialog({ open, title, children, confirmLabel, tone = 'primary', busy, onConfirm, onCancel }: ConfirmDialogProps) {
+export function ConfirmDialog({
+  open,
+  title,
+  children,
+  confirmLabel,
+  tone = 'primary',
+  busy,
+  confirmDisabled,
+  titleId = 'confirm-title',
+  onConfirm,
+  onCancel,
+}: ConfirmDialogProps) {
   const ref = useRef<HTMLDialogElement>(null)
   useEffect(() => {
     const d = ref.current
@@ -24,7 +39,7 @@ export function ConfirmDialog({ open, title, children, confirmLabel, tone = 'pri
     <dialog
       ref={ref}
       className="dialog"
-      aria-labelledby="confirm-title"
+      aria-labelledby={titleId}
       onCancel={(e) => {
         e.preventDefault()
         onCancel()
@@ -34,16 +49,16 @@ export function ConfirmDialog({ open, title, children, confirmLabel, tone = 'pri
         method="dialog"
         onSubmit={(e) => {
           e.preventDefault()
-          onConfirm()
+          if (!confirmDisabled && !busy) onConfirm()
         }}
       >
-        <h2 id="confirm-title">{title}</h2>
+        <h2 id={titleId}>{title}</h2>
         {children ? <div className="dialog__body">{children}</div> : null}
         <div className="dialog__actions">
           <button type="button" className="btn" onClick={onCancel} autoFocus>
             Cancel
           </button>
-          <button type="submit" className={`btn btn--${tone}`} disabled={busy}>
+          <button type="submit" className={`btn btn--${tone}`} disabled={busy || confirmDisabled}>
             {busy ? 'Working…' : confirmLabel}
           </button>
         </div>

@@ -78,11 +78,20 @@ export function createControlClient(session: Pick<Session, 'accessToken' | 'refr
 
     tenants: () => request<Items<Tenant>>('GET', '/v1/tenants'),
     createTenant: (t: { slug: string; name: string; region: string }) => request<Tenant>('POST', '/v1/tenants', t),
+    renameTenant: (tenantId: string, name: string) => request<Tenant>('PATCH', `/v1/tenants/${enc(tenantId)}`, { name }),
+    /** `confirm` is the tenant's slug, typed by the user; 409 `not_empty` while it has teams. */
+    deleteTenant: (tenantId: string, confirm: string) => request<void>('DELETE', `/v1/tenants/${enc(tenantId)}`, { confirm }),
     teams: (tenantId: string) => request<Items<Team>>('GET', `/v1/tenants/${enc(tenantId)}/teams`),
     createTeam: (tenantId: string, t: { slug: string; name: string }) => request<Team>('POST', `/v1/tenants/${enc(tenantId)}/teams`, t),
+    renameTeam: (teamId: string, name: string) => request<Team>('PATCH', `/v1/teams/${enc(teamId)}`, { name }),
+    /** `confirm` is the team's slug; 409 `not_empty` while it has projects. */
+    deleteTeam: (teamId: string, confirm: string) => request<void>('DELETE', `/v1/teams/${enc(teamId)}`, { confirm }),
     project: (projectId: string) => request<Project>('GET', `/v1/projects/${enc(projectId)}`),
     projects: (teamId: string) => request<Items<Project>>('GET', `/v1/teams/${enc(teamId)}/projects`),
     createProject: (teamId: string, p: { slug: string; name: string }) => request<Project>('POST', `/v1/teams/${enc(teamId)}/projects`, p),
+    renameProject: (projectId: string, name: string) => request<Project>('PATCH', `/v1/projects/${enc(projectId)}`, { name }),
+    /** `confirm` is the project's slug; revokes its API keys and worker tokens. */
+    deleteProject: (projectId: string, confirm: string) => request<void>('DELETE', `/v1/projects/${enc(projectId)}`, { confirm }),
 
     members: (tenantId: string) => request<Items<Member>>('GET', `/v1/tenants/${enc(tenantId)}/members`),
     invite: (tenantId: string, m: { email: string; displayName?: string; role?: string; scope?: ScopeRef }) =>

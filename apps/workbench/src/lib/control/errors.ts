@@ -34,6 +34,8 @@ export function describeControlError(e: ApiError): ErrorText {
       return { title: 'Not found', detail: 'It does not exist, or it is not visible to you.' }
     case 'conflict':
       return { title: 'Already exists', detail: e.message }
+    case 'not_empty':
+      return { title: 'Not empty', detail: `${e.message.charAt(0).toUpperCase()}${e.message.slice(1)}.` }
     case 'invalid_request':
       return { title: 'Check the input', detail: e.message }
     case 'setup_unavailable':

@@ -47,6 +47,24 @@ describe('permission gating', () => {
     expect(can(POLICY, undefined, 'project.read', p1)).toBe(false)
   })
 
+  it('rename and delete controls: deleting is a decision of the level above (never of the object’s own admin)', () => {
+    const tenant = { tenant: T }
+    const team = { tenant: T, team: A }
+    const tenantAdmin = user([{ role: 'tenant_admin', scope: tenant }], T)
+    const teamAdmin = user([{ role: 'team_admin', scope: team }], T)
+    const d = (who: Me | undefined, action: string, target: typeof p1 | typeof team | typeof tenant) => can(POLICY, who, action, target)
+    expect([d(admin, 'tenant.delete', tenant), d(admin, 'team.delete', team), d(admin, 'project.delete', p1)]).toEqual([true, true, true])
+    expect([d(tenantAdmin, 'tenant.update', tenant), d(tenantAdmin, 'tenant.delete', tenant)]).toEqual([true, false])
+    expect([d(tenantAdmin, 'team.delete', team), d(tenantAdmin, 'project.delete', p1)]).toEqual([true, true])
+    expect([d(teamAdmin, 'team.update', team), d(teamAdmin, 'team.delete', team), d(teamAdmin, 'project.delete', p1)]).toEqual([true, false, true])
+    expect([d(projectAdmin, 'project.update', p1), d(projectAdmin, 'project.delete', p1)]).toEqual([true, false])
+    for (const action of ['tenant.update', 'tenant.delete', 'team.update', 'team.delete', 'project.update', 'project.delete']) {
+      const target = action.startsWith('tenant') ? tenant : action.startsWith('team') ? team : p1
+      expect(d(viewer, action, target), action).toBe(false)
+      expect(d(user([{ role: 'tenant_viewer', scope: tenant }], T), action, target), action).toBe(false)
+    }
+  })
+
   it('an API key narrowed to actions gets only those', () => {
     const key: Me = { kind: 'api_key', id: 'k', bindings: [{ role: 'project_admin', scope: p1 }], actions: ['project.read'] }
     expect(can(POLICY, key, 'project.read', p1)).toBe(true)

@@ -1,15 +1,29 @@
-/** Tenants the caller may read; a system admin creates them (each pinned to a region for good). */
+/**
+ * Tenants the caller may read; a system admin creates them (each pinned to a region for good). Rename and delete
+ * per row where the matrix allows (`tenant.update`, `tenant.delete`).
+ */
 import { useState } from 'react'
-import { useCan, useControl } from '../../app/control'
+import { useCan, useCanOn, useControl } from '../../app/control'
 import { ControlErrorNotice, FormField, Section } from '../../components/admin'
 import { EmptyState, Loading, PageHeader } from '../../components/ui'
+import type { Tenant } from '../../lib/control/types'
+import { useLifecycle } from './lifecycle'
 import { CreateForm, StructureTable } from './parts'
 
 export default function TenantsPage() {
   const { cp, tenants, me, selection, select } = useControl()
   const mayCreate = useCan('tenant.create', {})
+  const canOn = useCanOn()
   const [region, setRegion] = useState<string | undefined>(undefined)
   const items = tenants.data?.items ?? []
+  const life = useLifecycle<Tenant>({
+    kind: 'tenant',
+    mayRename: (t) => canOn('tenant.update', { tenant: t.id }),
+    mayDelete: (t) => canOn('tenant.delete', { tenant: t.id }),
+    rename: (t, name) => cp.renameTenant(t.id, name),
+    remove: (t, confirm) => cp.deleteTenant(t.id, confirm),
+    changed: () => tenants.reload(),
+  })
   return (
     <div className="page">
       <PageHeader title="Tenants" description="Organisations, each pinned to one region." />
@@ -17,7 +31,10 @@ export default function TenantsPage() {
       <Section title="Tenants">
         {tenants.loading && !tenants.data ? <Loading /> : null}
         {tenants.data && !items.length ? <EmptyState title="No tenants you can see" /> : null}
-        {items.length ? <StructureTable label="Tenants" rows={items} selected={selection.tenant?.id} onSelect={(id) => select('tenant', id)} /> : null}
+        {items.length ? (
+          <StructureTable label="Tenants" rows={items} selected={selection.tenant?.id} onSelect={(id) => select('tenant', id)} actions={life.actions} />
+        ) : null}
+        {life.dialogs}
       </Section>
       {mayCreate ? (
         <Section title="New tenant">

@@ -1,4 +1,7 @@
-/** Pieces shared by the tenant, team and project pages: the create form (name, slug) and the listing. */
+/**
+ * Pieces shared by the tenant, team and project pages: the create form (name, slug) and the listing (with each
+ * row's rename / delete buttons from lifecycle.tsx, where allowed).
+ */
 import { type ReactNode, useState } from 'react'
 import { ActionResult, FormField, slugify, useAction } from '../../components/admin'
 import { formatDateTime } from '../../lib/format'
@@ -78,7 +81,20 @@ export interface Row {
   region?: string
 }
 
-export function StructureTable({ rows, selected, onSelect, label }: { rows: Row[]; selected?: string; onSelect: (id: string) => void; label: string }) {
+export function StructureTable<T extends Row>({
+  rows,
+  selected,
+  onSelect,
+  label,
+  actions,
+}: {
+  rows: T[]
+  selected?: string
+  onSelect: (id: string) => void
+  label: string
+  /** more buttons of a row (rename, delete) */
+  actions?: (row: T) => ReactNode
+}) {
   const withRegion = rows.some((r) => r.region)
   return (
     <div className="table-scroll">
@@ -104,13 +120,16 @@ export function StructureTable({ rows, selected, onSelect, label }: { rows: Row[
               {withRegion ? <td data-label="Region">{r.region}</td> : null}
               <td data-label="Created">{formatDateTime(Date.parse(r.createdAt))}</td>
               <td>
-                {r.id === selected ? (
-                  <span className="badge badge--accent">selected</span>
-                ) : (
-                  <button type="button" className="btn btn--small" onClick={() => onSelect(r.id)}>
-                    Select
-                  </button>
-                )}
+                <span className="inline wrap row-actions">
+                  {r.id === selected ? (
+                    <span className="badge badge--accent">selected</span>
+                  ) : (
+                    <button type="button" className="btn btn--small" onClick={() => onSelect(r.id)}>
+                      Select
+                    </button>
+                  )}
+                  {actions?.(r)}
+                </span>
               </td>
             </tr>
           ))}
