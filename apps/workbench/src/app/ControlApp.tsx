@@ -41,7 +41,7 @@ export const ADMIN_PATHS = ADMIN_NAV.map((n) => n.to)
 function Account() {
   const { session } = useControl()
   return (
-    <button type="button" className="btn btn--small" onClick={() => void session.logout()}>
+    <button type="button" className="btn btn--small" onClick={() => void session.logout().then((r) => r.idpLogoutUrl && window.location.assign(r.idpLogoutUrl))}>
       Log out
     </button>
   )

@@ -227,3 +227,30 @@ describe('postJson', () => {
     await expect(pending).rejects.toMatchObject({ status: 0, code: 'network' })
   })
 })
+
+describe('Session.logout', () => {
+  it('logs out before revoking and returns the SAML IdP logout URL the server gives', async () => {
+    const storage = memoryStorage()
+    const server = fakeServer({
+      '/v1/auth/login': () => json(200, pair(1)),
+      '/v1/auth/logout': () => json(200, { idpLogoutUrl: 'https://idp.example/slo?SAMLRequest=x' }),
+      '/v1/auth/revoke': () => json(200, {}),
+    })
+    const s = new Session({ fetch: server.fetch, storage, ...manualTimers() })
+    await s.login('a@example.com', 'pw')
+    expect(await s.logout()).toEqual({ idpLogoutUrl: 'https://idp.example/slo?SAMLRequest=x' })
+    expect(server.calls.map((c) => c.url)).toEqual(['/v1/auth/login', '/v1/auth/logout', '/v1/auth/revoke'])
+    expect(s.state).toBe('anonymous')
+  })
+
+  it('ignores a logout URL that is not http(s)', async () => {
+    const server = fakeServer({
+      '/v1/auth/login': () => json(200, pair(1)),
+      '/v1/auth/logout': () => json(200, { idpLogoutUrl: 'javascript:alert(1)' }),
+      '/v1/auth/revoke': () => json(200, {}),
+    })
+    const s = new Session({ fetch: server.fetch, storage: memoryStorage(), ...manualTimers() })
+    await s.login('a@example.com', 'pw')
+    expect(await s.logout()).toEqual({})
+  })
+})

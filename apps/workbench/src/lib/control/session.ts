@@ -286,18 +286,26 @@ export class Session {
 
   /**
    * Ends the session on the server (logout, then revoke the refresh token) and forgets both tokens; the other
-   * tabs of this session (those that held any of its refresh tokens) end at once.
+   * tabs of this session (those that held any of its refresh tokens) end at once. A session opened through a
+   * SAML IdP with single logout returns the IdP's logout URL; the tab that logged out sends the browser there.
    */
-  async logout(): Promise<void> {
+  async logout(): Promise<{ idpLogoutUrl?: string }> {
     const access = this.access
     const refreshToken = this.readRefresh()
     const tokens = [...this.family]
     this.end()
     if (tokens.length > 0) this.post({ type: 'logout', tokens })
-    await Promise.allSettled([
-      access ? postJson(this.fetch, `${this.base}/v1/auth/logout`, {}, access) : Promise.resolve(),
-      refreshToken ? postJson(this.fetch, `${this.base}/v1/auth/revoke`, { token: refreshToken, token_type_hint: 'refresh_token' }) : Promise.resolve(),
-    ])
+    // logout first: a revoked refresh token ends the session, and the logout call would then be refused and
+    // lose the SAML IdP's logout URL
+    let idpLogoutUrl: string | undefined
+    if (access) {
+      const r = await postJson<{ idpLogoutUrl?: unknown }>(this.fetch, `${this.base}/v1/auth/logout`, {}, access).catch(() => undefined)
+      if (typeof r?.idpLogoutUrl === 'string' && /^https?:\/\//.test(r.idpLogoutUrl)) idpLogoutUrl = r.idpLogoutUrl
+    }
+    if (refreshToken) {
+      await postJson(this.fetch, `${this.base}/v1/auth/revoke`, { token: refreshToken, token_type_hint: 'refresh_token' }).catch(() => undefined)
+    }
+    return idpLogoutUrl ? { idpLogoutUrl } : {}
   }
 
   /**
