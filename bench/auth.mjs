@@ -7,8 +7,12 @@
 //   apikey    a project API key — verified once with the control plane, then served from the runtime's cache
 //   jwt       a control-plane access token — ES256 verified once, then served from the verified-token cache;
 //             every call still checks expiry, region, revocations and the permission matrix
+//   jwt+limits  the same with maxConcurrentRequests and maxConcurrentExecutions set on the project (high enough
+//             never to refuse): the runtime runs with --redis-url, so each call takes and gives back a lease in
+//             Redis for both limits (4 Redis round trips) — what counting limits across replicas costs
 //
-// Reported: max requests/s (closed loop, --connections), p50/p99, and each ratio to `admin` in the same run.
+// Reported: max requests/s (closed loop, --connections), p50/p99, and each ratio to `admin` in the same run
+// (jwt+limits also to `jwt`).
 // Usage: node bench/auth.mjs [--seconds 8] [--connections 64] [--rounds 2]
 // Loopback only; bounded (every load run stops after --seconds); every child is stopped on exit.
 import { randomBytes } from 'node:crypto'
@@ -49,7 +53,10 @@ async function json(method, url, token, body) {
 
 function waitLine(h, re, what, ms = 120_000) {
   return withTimeout(
-    new Promise((resolveLine) => h.onMatch.push([re, resolveLine])),
+    Promise.race([
+      new Promise((resolveLine) => h.onMatch.push([re, resolveLine])),
+      h.exited.then(() => Promise.reject(new Error(`${h.name} exited before ${what} appeared\n${h.tail()}`))),
+    ]),
     ms,
     `${what} did not appear within ${ms / 1000} s\n${h.tail()}`,
   )
@@ -113,6 +120,7 @@ async function main() {
     CFP_CONTROL_PLANE_URL: cpUrl,
     CFP_SERVICE_TOKEN: serviceToken,
     CFP_REGION: 'local',
+    CFP_REDIS_URL: process.env.CFP_BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379',
     CFP_DATA_DIR: join(logDir, 'data'),
     CFP_LOG: 'warn',
   })
@@ -130,15 +138,23 @@ async function main() {
     const res = await fetch(url, { headers: { authorization: `Bearer ${token}` } })
     if (res.status !== 200) throw new Error(`${name}: GET ${url} answered ${res.status} ${await res.text()}`)
   }
-  const results = Object.fromEntries(Object.keys(modes).map((m) => [m, []]))
+  const results = Object.fromEntries([...Object.keys(modes), 'jwt+limits'].map((m) => [m, []]))
+  const measure = async (r, name, token) => {
+    const lg = await loadgen(url, `authorization: Bearer ${token}`)
+    const non200 = Object.entries(lg.statuses ?? {}).filter(([code]) => code !== '200')
+    if (lg.errors > 0 || non200.length > 0) throw new Error(`${name}: ${lg.errors} errors, statuses ${JSON.stringify(lg.statuses)}`)
+    say(`round ${r}/${CFG.rounds} ${name}: ${lg.rps} rps, p50 ${lg.p50Ms} ms, p99 ${lg.p99Ms} ms`)
+    results[name].push(lg)
+  }
+  const setLimits = async (limits) => {
+    await json('PUT', `${cpUrl}/v1/projects/${project.id}/limits`, jwt, limits)
+    await new Promise((r) => setTimeout(r, 2_500)) // settings reach the runtime within its 1 s poll
+  }
   for (let r = 1; r <= CFG.rounds; r++) {
-    for (const [name, token] of Object.entries(modes)) {
-      const lg = await loadgen(url, `authorization: Bearer ${token}`)
-      const non200 = Object.entries(lg.statuses ?? {}).filter(([code]) => code !== '200')
-      if (lg.errors > 0 || non200.length > 0) throw new Error(`${name}: ${lg.errors} errors, statuses ${JSON.stringify(lg.statuses)}`)
-      say(`round ${r}/${CFG.rounds} ${name}: ${lg.rps} rps, p50 ${lg.p50Ms} ms, p99 ${lg.p99Ms} ms`)
-      results[name].push(lg)
-    }
+    for (const [name, token] of Object.entries(modes)) await measure(r, name, token)
+    await setLimits({ maxConcurrentRequests: 100_000, maxConcurrentExecutions: 100_000 })
+    await measure(r, 'jwt+limits', jwt)
+    await setLimits({})
   }
   const summary = Object.fromEntries(
     Object.entries(results).map(([name, runs]) => [
@@ -151,6 +167,7 @@ async function main() {
   for (const [name, s] of Object.entries(summary)) {
     console.log(`${name.padEnd(12)} ${String(s.rps).padEnd(8)} ${String(s.p50Ms).padEnd(8)} ${String(s.p99Ms).padEnd(8)} ${round(s.rps / base, 2)}`)
   }
+  console.log(`jwt+limits / jwt: ${round(summary['jwt+limits'].rps / summary.jwt.rps, 2)} (limits counted in Redis)`)
   console.log(JSON.stringify({ bench: 'auth', config: CFG, summary }))
 }
 
