@@ -17,15 +17,20 @@ const ROLES = ['system_admin', 'tenant_admin', 'team_admin', 'project_admin', 'p
 const ACTIONS = ['tenant.read', 'project.read', 'project.update', 'apikey.create', 'rolebinding.create', 'limits.update']
 
 /**
- * [method, path regex, dictionary of `path.idpId`?] of operations whose ids come from the dictionaries and
- * generation only. PATCH and DELETE of a provider get providers of their own, never the two the login routes use.
+ * [method, path regex, { parameter: dictionary }?] of operations whose ids come from the dictionaries and
+ * generation only. PATCH and DELETE of a provider get providers of their own, never the two the login routes use;
+ * DELETE of a project, team or tenant gets victims of its own (and their slugs as `confirm`), never the tenant,
+ * team and project every other operation aims at.
  */
 const DICTIONARY_ONLY = [
   ['DELETE', '^/v1/rolebindings/\\{bindingId\\}$'],
   ['DELETE', '^/v1/tenants/\\{tenantId\\}/members/\\{userId\\}$'],
   ['GET', '^/v1/auth/oidc/\\{idpId\\}/(login|callback)$'],
-  ['PATCH', '^/v1/idps/\\{idpId\\}$', 'idpPatched'],
-  ['DELETE', '^/v1/idps/\\{idpId\\}$', 'idpDeleted'],
+  ['PATCH', '^/v1/idps/\\{idpId\\}$', { 'path.idpId': 'idpPatched' }],
+  ['DELETE', '^/v1/idps/\\{idpId\\}$', { 'path.idpId': 'idpDeleted' }],
+  ['DELETE', '^/v1/projects/\\{projectId\\}$', { 'path.projectId': 'projectDeleted', 'body.confirm': 'deletedSlug' }],
+  ['DELETE', '^/v1/teams/\\{teamId\\}$', { 'path.teamId': 'teamDeleted', 'body.confirm': 'deletedSlug' }],
+  ['DELETE', '^/v1/tenants/\\{tenantId\\}$', { 'path.tenantId': 'tenantDeleted', 'body.confirm': 'deletedSlug' }],
 ]
 
 export function buildConfig({ url, adminToken, serviceToken, logoutToken, ids, credentialTokens, maxExamples, seed }) {
@@ -40,6 +45,10 @@ export function buildConfig({ url, adminToken, serviceToken, logoutToken, ids, c
     idp: ids.idps,
     idpPatched: ids.idpsPatched,
     idpDeleted: ids.idpsDeleted,
+    projectDeleted: ids.projectsDeleted,
+    teamDeleted: ids.teamsDeleted,
+    tenantDeleted: ids.tenantsDeleted,
+    deletedSlug: ids.deletedSlugs,
     scope: scopeIds,
     region: ['eu', 'us'],
     zero: [0],
@@ -113,12 +122,13 @@ export function buildConfig({ url, adminToken, serviceToken, logoutToken, ids, c
     // Ids learnt from responses are not used where they would do harm: they could name the admin's own
     // binding or membership (removing either revokes the admin's tokens and ends the run early), an OIDC
     // provider the fuzzer created with an issuer on the internet (login would fetch its discovery document),
-    // or the providers the login routes use (a PATCH could repoint or disable them, a DELETE remove them).
-    ...DICTIONARY_ONLY.flatMap(([method, regex, idpDictionary]) => [
+    // or the providers the login routes use (a PATCH could repoint or disable them, a DELETE remove them), or the
+    // tenant, team and project the other operations need (a DELETE with the right slug removes them).
+    ...DICTIONARY_ONLY.flatMap(([method, regex, dictionaries]) => [
       '[[operations]]',
       `include-method = "${method}"`,
       `include-path-regex = '${regex}'`,
-      ...(idpDictionary ? ['[operations.parameters]', `"path.idpId" = ${bind(idpDictionary)}`] : []),
+      ...(dictionaries ? ['[operations.parameters]', ...Object.entries(dictionaries).map(([param, d]) => `${str(param)} = ${bind(d)}`)] : []),
       '[operations.phases.coverage.extra-data-sources]',
       'responses = false',
       '[operations.phases.fuzzing.extra-data-sources]',

@@ -2,8 +2,8 @@
  * Real objects for the fuzzer to aim at, created through the public API exactly as an operator would: the
  * system admin (setup link), its tokens, a tenant with a team and a project, a member with a binding, an API
  * key, two worker tokens (one revoked, so the revocation feed is never empty), an OIDC and a SAML identity
- * provider, and four more providers only PATCH and DELETE aim at. The OIDC issuer is a discovery document served
- * on loopback by `startIssuer()`.
+ * provider, four more providers only PATCH and DELETE aim at, and projects, teams and tenants only their DELETE
+ * aims at. The OIDC issuer is a discovery document served on loopback by `startIssuer()`.
  */
 import { randomBytes } from 'node:crypto'
 import http from 'node:http'
@@ -102,6 +102,18 @@ export async function seed(base, setupToken, issuerUrl) {
   const doomed = []
   for (const name of ['fuzz deleted 1', 'fuzz deleted 2']) doomed.push((await as('POST', `/v1/tenants/${tenant.id}/idps`, { kind: 'saml', name, saml: samlConfig })).id)
   await as('PUT', `/v1/idps/${doomed[0]}/group-mappings`, { mappings: [{ group: 'fuzz', role: 'project_viewer', projectId: project.id }] }, 200)
+  // What DELETE /v1/projects|teams|tenants/{id} aim at (with these slugs as `confirm`): two projects (one with an
+  // API key, so its revocation runs), an empty team and a team with a project (409 not_empty), an empty tenant and
+  // a tenant with a team. The tenant, team and project above are never deleted.
+  const victimProjects = []
+  for (const slug of ['fuzz-doomed-project-1', 'fuzz-doomed-project-2']) victimProjects.push(await as('POST', `/v1/teams/${team.id}/projects`, { slug, name: slug }))
+  await as('POST', `/v1/projects/${victimProjects[0].id}/apikeys`, { name: 'fuzz doomed key', role: 'project_viewer' })
+  const emptyTeam = await as('POST', `/v1/tenants/${tenant.id}/teams`, { slug: 'fuzz-doomed-team', name: 'Fuzz doomed team' })
+  const fullTeam = await as('POST', `/v1/tenants/${tenant.id}/teams`, { slug: 'fuzz-full-team', name: 'Fuzz full team' })
+  await as('POST', `/v1/teams/${fullTeam.id}/projects`, { slug: 'fuzz-kept-project', name: 'Fuzz kept project' })
+  const emptyTenant = await as('POST', '/v1/tenants', { slug: 'fuzz-doomed-tenant', name: 'Fuzz doomed tenant', region: 'eu' })
+  const fullTenant = await as('POST', '/v1/tenants', { slug: 'fuzz-full-tenant', name: 'Fuzz full tenant', region: 'eu' })
+  await as('POST', `/v1/tenants/${fullTenant.id}/teams`, { slug: 'fuzz-kept-team', name: 'Fuzz kept team' })
   // The logout operation ends the session of the token it is called with: give it a session of its own.
   const logoutSession = await login()
   return {
@@ -117,6 +129,10 @@ export async function seed(base, setupToken, issuerUrl) {
       idps: [oidc.id, saml.id],
       idpsPatched: [patchOidc.id, patchSaml.id],
       idpsDeleted: doomed,
+      projectsDeleted: victimProjects.map((p) => p.id),
+      teamsDeleted: [emptyTeam.id, fullTeam.id],
+      tenantsDeleted: [emptyTenant.id, fullTenant.id],
+      deletedSlugs: [...victimProjects, emptyTeam, fullTeam, emptyTenant, fullTenant].map((o) => o.slug),
     },
     credentialTokens: [apiKey.token, worker.token, revoked.token],
   }
