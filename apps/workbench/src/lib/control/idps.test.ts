@@ -21,7 +21,7 @@ const saml: IdentityProvider = {
   kind: 'saml',
   name: 'Okta',
   enabled: false,
-  config: { ssoUrl: 'https://okta.example.com/sso', idpEntityId: 'okta', idpCertificate: 'PEM' },
+  config: { ssoUrl: 'https://okta.example.com/sso', idpEntityId: 'okta', idpCertificate: 'PEM', signRequests: false },
   loginUrl: `${base}/saml/i2/login`,
   callbackUrl: `${base}/saml/i2/acs`,
 }
@@ -41,8 +41,13 @@ describe('identity provider forms', () => {
     })
     const s = emptyDraft('saml')
     s.name = 'Okta'
-    s.saml = { ssoUrl: 'https://okta.example.com/sso', idpEntityId: 'okta', idpCertificate: '  PEM\n', groupsAttribute: 'memberOf' }
-    expect(createBody(s)).toEqual({ kind: 'saml', name: 'Okta', saml: { ssoUrl: 'https://okta.example.com/sso', idpEntityId: 'okta', idpCertificate: 'PEM', groupsAttribute: 'memberOf' } })
+    s.saml = { ...s.saml, ssoUrl: 'https://okta.example.com/sso', idpEntityId: 'okta', idpCertificate: '  PEM\n', groupsAttribute: 'memberOf' }
+    expect(s.saml.signRequests).toBe(true) // new providers sign their requests
+    expect(createBody(s)).toEqual({
+      kind: 'saml',
+      name: 'Okta',
+      saml: { ssoUrl: 'https://okta.example.com/sso', idpEntityId: 'okta', idpCertificate: 'PEM', groupsAttribute: 'memberOf', signRequests: true },
+    })
   })
 
   it('patch only what changed; a cleared optional field is null; the secret only when typed', () => {
@@ -58,6 +63,10 @@ describe('identity provider forms', () => {
     s.saml.groupsAttribute = 'memberOf'
     s.clientSecret = 'ignored for SAML'
     expect(patchBody(s, saml)).toEqual({ saml: { groupsAttribute: 'memberOf' } })
+    expect(s.saml.signRequests).toBe(false)
+    s.saml.signRequests = true
+    s.saml.sloUrl = ' https://okta.example.com/slo '
+    expect(patchBody(s, saml)).toEqual({ saml: { groupsAttribute: 'memberOf', sloUrl: 'https://okta.example.com/slo', signRequests: true } })
   })
 
   it('scopes split on spaces and commas, without duplicates', () => {
@@ -67,7 +76,7 @@ describe('identity provider forms', () => {
 
   it('names the URLs to register at the identity provider', () => {
     expect(spUrls(oidc)).toEqual([{ label: 'Redirect (callback) URL', url: `${base}/oidc/i1/callback` }])
-    expect(spUrls(saml).map((u) => u.url)).toEqual([`${base}/saml/i2/acs`, `${base}/saml/i2/metadata`])
+    expect(spUrls(saml).map((u) => u.url)).toEqual([`${base}/saml/i2/acs`, `${base}/saml/i2/metadata`, `${base}/saml/i2/slo`])
   })
 })
 

@@ -18,7 +18,7 @@ export interface ProviderDraft {
   /** OIDC only; empty when editing = keep the current secret */
   clientSecret: string
   oidc: { issuer: string; clientId: string; scopes: string; groupsClaim: string }
-  saml: { ssoUrl: string; idpEntityId: string; idpCertificate: string; groupsAttribute: string }
+  saml: { ssoUrl: string; idpEntityId: string; idpCertificate: string; groupsAttribute: string; sloUrl: string; signRequests: boolean }
 }
 
 export const KIND_LABEL: Record<IdpKind, string> = { oidc: 'OpenID Connect', saml: 'SAML 2.0' }
@@ -29,7 +29,7 @@ export function emptyDraft(kind: IdpKind = 'oidc'): ProviderDraft {
     name: '',
     clientSecret: '',
     oidc: { issuer: '', clientId: '', scopes: '', groupsClaim: '' },
-    saml: { ssoUrl: '', idpEntityId: '', idpCertificate: '', groupsAttribute: '' },
+    saml: { ssoUrl: '', idpEntityId: '', idpCertificate: '', groupsAttribute: '', sloUrl: '', signRequests: true },
   }
 }
 
@@ -42,7 +42,14 @@ export function draftOf(p: IdentityProvider): ProviderDraft {
     d.oidc = { issuer: c.issuer ?? '', clientId: c.clientId ?? '', scopes: (c.scopes ?? []).join(' '), groupsClaim: c.groupsClaim ?? '' }
   } else {
     const c = p.config
-    d.saml = { ssoUrl: c.ssoUrl ?? '', idpEntityId: c.idpEntityId ?? '', idpCertificate: c.idpCertificate ?? '', groupsAttribute: c.groupsAttribute ?? '' }
+    d.saml = {
+      ssoUrl: c.ssoUrl ?? '',
+      idpEntityId: c.idpEntityId ?? '',
+      idpCertificate: c.idpCertificate ?? '',
+      groupsAttribute: c.groupsAttribute ?? '',
+      sloUrl: c.sloUrl ?? '',
+      signRequests: c.signRequests === true,
+    }
   }
   return d
 }
@@ -60,7 +67,15 @@ function oidcConfig(d: ProviderDraft): OidcConfig {
 
 function samlConfig(d: ProviderDraft): SamlConfig {
   const attr = d.saml.groupsAttribute.trim()
-  return { ssoUrl: d.saml.ssoUrl.trim(), idpEntityId: d.saml.idpEntityId.trim(), idpCertificate: d.saml.idpCertificate.trim(), ...(attr ? { groupsAttribute: attr } : {}) }
+  const slo = d.saml.sloUrl.trim()
+  return {
+    ssoUrl: d.saml.ssoUrl.trim(),
+    idpEntityId: d.saml.idpEntityId.trim(),
+    idpCertificate: d.saml.idpCertificate.trim(),
+    ...(attr ? { groupsAttribute: attr } : {}),
+    ...(slo ? { sloUrl: slo } : {}),
+    signRequests: d.saml.signRequests,
+  }
 }
 
 export function createBody(d: ProviderDraft): NewIdentityProvider {
@@ -77,7 +92,7 @@ export function patchBody(d: ProviderDraft, p: IdentityProvider): IdentityProvid
   if (name && name !== p.name) out.name = name
   const next: Record<string, unknown> = p.kind === 'oidc' ? { ...oidcConfig(d) } : { ...samlConfig(d) }
   const current = p.config as unknown as Record<string, unknown>
-  const fields = p.kind === 'oidc' ? ['issuer', 'clientId', 'scopes', 'groupsClaim'] : ['ssoUrl', 'idpEntityId', 'idpCertificate', 'groupsAttribute']
+  const fields = p.kind === 'oidc' ? ['issuer', 'clientId', 'scopes', 'groupsClaim'] : ['ssoUrl', 'idpEntityId', 'idpCertificate', 'groupsAttribute', 'sloUrl', 'signRequests']
   const changed: Record<string, unknown> = {}
   for (const f of fields) {
     if (same(next[f], current[f])) continue
@@ -97,6 +112,7 @@ export function spUrls(p: Pick<IdentityProvider, 'kind' | 'loginUrl' | 'callback
   return [
     { label: 'ACS URL (assertion consumer service)', url: p.callbackUrl },
     { label: 'SP entity ID (metadata URL)', url: p.loginUrl.replace(/\/login$/, '/metadata') },
+    { label: 'Single logout URL', url: p.loginUrl.replace(/\/login$/, '/slo') },
   ]
 }
 

@@ -151,6 +151,10 @@ export interface SamlConfig {
   idpEntityId: string
   idpCertificate: string
   groupsAttribute?: string
+  /** The IdP's single-logout endpoint (HTTP-Redirect); without it logout ends the CFP session only. */
+  sloUrl?: string
+  /** AuthnRequests are signed with the provider's SP key (its certificate is in the SP metadata). */
+  signRequests?: boolean
 }
 
 /** A tenant's identity provider as `GET /v1/idps/{id}` returns it (never its client secret). */

@@ -102,7 +102,14 @@ export function IdpForm({
             <FormField label="Groups attribute" htmlFor={f('groups-attribute')} hint="empty: groups">
               <input id={f('groups-attribute')} className="input input--mono" maxLength={200} placeholder="groups" value={d.saml.groupsAttribute} onChange={(e) => setSaml({ groupsAttribute: e.target.value })} />
             </FormField>
+            <FormField label="Single logout URL" htmlFor={f('slo-url')} hint="optional: the IdP's HTTP-Redirect logout endpoint">
+              <input id={f('slo-url')} className="input input--mono" type="url" maxLength={500} value={d.saml.sloUrl} onChange={(e) => setSaml({ sloUrl: e.target.value })} />
+            </FormField>
           </div>
+          <label className="check" htmlFor={f('sign-requests')}>
+            <input id={f('sign-requests')} type="checkbox" checked={d.saml.signRequests} onChange={(e) => setSaml({ signRequests: e.target.checked })} /> Sign
+            authentication requests (import the SP metadata into the IdP first: it holds the signing certificate)
+          </label>
           <FormField label="IdP signing certificate (PEM)" htmlFor={f('certificate')} hint="responses must be signed with it (RSA-SHA256/512)">
             <textarea
               id={f('certificate')}
