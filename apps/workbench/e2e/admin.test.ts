@@ -109,19 +109,19 @@ describe('served by the control plane', () => {
   it('creates a tenant, a team and two projects through the pages', async () => {
     const { page } = adminTab
     await openAdmin(page, 'tenants')
-    await page.getByLabel('Name').fill('Acme Corp')
+    await page.getByLabel('Name', { exact: true }).fill('Acme Corp')
     await page.getByLabel('Slug').fill('acme')
     await page.getByRole('button', { name: 'Create tenant' }).click()
     await expect.poll(() => page.locator('table[aria-label="Tenants"]').innerText()).toContain('Acme Corp')
 
     await openAdmin(page, 'teams')
-    await page.getByLabel('Name').fill('Core')
+    await page.getByLabel('Name', { exact: true }).fill('Core')
     await page.getByRole('button', { name: 'Create team' }).click()
     await expect.poll(() => page.locator('table[aria-label="Teams"]').innerText()).toContain('core')
 
     await openAdmin(page, 'projects')
     for (const name of ['Alpha', 'Beta']) {
-      await page.getByLabel('Name').fill(name)
+      await page.getByLabel('Name', { exact: true }).fill(name)
       await page.getByRole('button', { name: 'Create project' }).click()
       await expect.poll(() => page.locator('table[aria-label="Projects"]').innerText()).toContain(name.toLowerCase())
     }
