@@ -445,4 +445,23 @@ describe('runtime enforcement of control-plane identities', () => {
     await cp('DELETE', `/v1/projects/${id('A2')}/worker-tokens/${created.credential.id}`, 't_admin')
     await worker.waitForLine(/revoked|not valid|unauthenticated/i, 10_000, from)
   })
+
+  // last: it deletes A2
+  it('forgets a deleted project within 5 s: its calls answer 404 like any unknown project, and its workers are dropped', async () => {
+    const a2 = id('A2')
+    expect((await rt(`/p/${a2}/ping`, { method: 'POST', json: { id: 'before' }, bearer: token('t_admin') })).status).toBe(202)
+    const worker = workers[1]!
+    const from = worker.lines.length
+    await cp('DELETE', `/v1/projects/${a2}`, 't_admin', { confirm: 'a2-proj' })
+    const deletedAt = Date.now()
+    await waitFor('the deleted project unknown to the runtime', async () => {
+      const res = await rt(`/p/${a2}/ping`, { method: 'POST', json: { id: 'after' }, bearer: token('t_admin') })
+      return res.status === 404 && res.json.error.code === 'not_found'
+    }, { timeoutMs: 5_000, intervalMs: 50 })
+    console.log(`a deleted project answered 404 on the runtime after ${Date.now() - deletedAt} ms`)
+    expect((await rt('/__cfp/api/steps', { bearer: token('sys'), project: a2 })).status).toBe(404)
+    await worker.waitForLine(/revoked|not valid|unauthenticated/i, 10_000, from)
+    // A1 is untouched
+    expect((await rt(`/p/${id('A1')}/ping`, { method: 'POST', json: { id: 'still' }, bearer: token('t_admin') })).status).toBe(202)
+  })
 })
