@@ -1,23 +1,32 @@
 //! Concurrency limits counted across runtime replicas (`--redis-url`): `maxConcurrentRequests` and
 //! `maxConcurrentExecutions` of a project and of its tenant hold for the whole region, not for each replica.
 //!
-//! Every request or execution that a limit applies to takes a lease in Redis: a member of a sorted set per
-//! (limit, project) and per (limit, tenant), scored by its expiry in Redis's own clock. One Lua script drops
-//! expired leases, checks the counts against the limits and adds the lease to every set — or to none, naming
-//! the set that was full. Releasing removes the lease; a replica that dies leaves leases that expire after
-//! [`LEASE`], and a live replica renews the ones it holds every [`RENEW_EVERY`] so long work keeps its place.
-//! Project and tenant keys share a `{tenant}` hash tag, so the script touches one Redis Cluster slot.
+//! Each replica holds a **reservation** of places in Redis per (limit kind, project, limits): a hash per counted
+//! set — the project's and, when it has one, the tenant's — maps each replica's reservation to its number of
+//! places, and a sorted set beside it scores each reservation by its expiry in Redis's own clock. One Lua script
+//! drops expired reservations, sums the others and grants places in every set at once, or names the set that
+//! is full. A request or execution takes a place from its replica's reservation; only when the reservation is
+//! used up does the replica ask Redis for more, and what it does not use it gives back:
 //!
-//! The local counters of [`crate::limits`] and of the gateway stay in front: a replica never admits more
-//! than the limit by itself, and Redis is asked only when a limit is set. When Redis is unreachable or slow
-//! (> [`COMMAND_TIMEOUT`]), the replica falls back to its local count for [`RETRY_AFTER_FAILURE`] and says so
-//! in the log (at most once a minute): a limit may then be exceeded up to (replicas × limit), never refused
-//! for want of Redis.
+//! - Near a limit the replica reserves one place at a time and gives each back when its work ends, so the count
+//!   is exact: N replicas never run more than the limit together.
+//! - Far from it (the script also answers the room left after the grant) the replica reserves up to an eighth
+//!   of that room at once ([`MAX_CHUNK`] at most) and keeps as much spare: a busy replica then goes to Redis once
+//!   per batch instead of twice per request. Spare places idle for [`IDLE`] are given back, so another replica
+//!   is refused for want of room only while this one was actually busy.
+//! - A replica renews its reservations every [`RENEW_EVERY`]; one that dies leaves reservations that expire after
+//!   [`LEASE`]. Places it failed to give back (Redis down) are retried until Redis takes them.
+//! - Project and tenant keys share a `{tenant}` hash tag, so the script touches one Redis Cluster slot.
+//!
+//! The local counters of [`crate::limits`] and of the gateway stay in front: a replica never admits more than
+//! the limit by itself. When Redis is unreachable or slow (> [`COMMAND_TIMEOUT`]), the replica counts on its
+//! own for [`RETRY_AFTER_FAILURE`] and says so in the log (at most once a minute): a limit may then be exceeded
+//! up to (replicas × limit), never refused for want of Redis.
 //!
 //! ```ignore
 //! let shared = SharedCounters::new("redis://127.0.0.1:6379", "rt-1")?;
 //! match shared.acquire("ex", &tenant, &project, [Some(4), Some(10)]).await {
-//!     Acquired::Held(lease) => { /* run; dropping `lease` releases it */ }
+//!     Acquired::Held(lease) => { /* run; dropping `lease` gives the place back */ }
 //!     Acquired::Full { index, count } => { /* index 0: the project's limit, 1: the tenant's */ }
 //!     Acquired::Unavailable => { /* counted locally only */ }
 //! }
@@ -28,65 +37,111 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
-/// How long a lease lives without renewal (a crashed replica's leases are gone after this).
+/// How long a reservation lives without renewal (a crashed replica's places are free after this).
 pub const LEASE: Duration = Duration::from_secs(30);
-/// How often a replica renews the leases it holds.
+/// How often a replica renews its reservations.
 pub const RENEW_EVERY: Duration = Duration::from_secs(10);
+/// Spare places unused this long are given back.
+pub const IDLE: Duration = Duration::from_millis(250);
+/// The most places reserved in one call.
+pub const MAX_CHUNK: u32 = 64;
 /// A Redis call slower than this counts as a failure (the request then proceeds on local counts).
 pub const COMMAND_TIMEOUT: Duration = Duration::from_millis(250);
 /// After a failure, Redis is left alone this long before the next try.
 pub const RETRY_AFTER_FAILURE: Duration = Duration::from_secs(1);
 
-/// KEYS: the sets; ARGV: lease ms, member, then one limit per key. Returns 0 when the lease was taken in every
-/// set, else the 1-based index of the first full set and its count.
-const ACQUIRE: &str = r"
+/// Drops the expired reservations of the set `KEYS[i]` (its expiries in `KEYS[i]..':exp'`) and returns the sum
+/// of the others. Shared by the scripts below.
+const SUM: &str = r"
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local function live_sum(key)
+  local exp = key .. ':exp'
+  local dead = redis.call('ZRANGEBYSCORE', exp, '-inf', now)
+  for _, m in ipairs(dead) do redis.call('HDEL', key, m) end
+  if #dead > 0 then redis.call('ZREMRANGEBYSCORE', exp, '-inf', now) end
+  local sum = 0
+  for _, v in ipairs(redis.call('HVALS', key)) do sum = sum + tonumber(v) end
+  return sum
+end
+";
+
+/// KEYS: the sets; ARGV: lease ms, member, places wanted, then one limit per key. Grants up to the places wanted
+/// in every set, as many as the fullest allows: `{granted, 0, room left after}`; or `{0, i, count}` when set `i`
+/// (1-based) is full.
+const ACQUIRE: &str = r"
 local lease = tonumber(ARGV[1])
+local grant = tonumber(ARGV[3])
+local rooms = {}
 for i, key in ipairs(KEYS) do
-  redis.call('ZREMRANGEBYSCORE', key, '-inf', now)
-  local n = redis.call('ZCARD', key)
-  if n >= tonumber(ARGV[2 + i]) then return {i, n} end
+  local room = tonumber(ARGV[3 + i]) - live_sum(key)
+  if room <= 0 then return {0, i, tonumber(ARGV[3 + i]) - room} end
+  if room < grant then grant = room end
+  rooms[i] = room
 end
+local left = nil
 for i, key in ipairs(KEYS) do
-  redis.call('ZADD', key, now + lease, ARGV[2])
+  redis.call('HINCRBY', key, ARGV[2], grant)
+  redis.call('ZADD', key .. ':exp', now + lease, ARGV[2])
   redis.call('PEXPIRE', key, lease * 2)
+  redis.call('PEXPIRE', key .. ':exp', lease * 2)
+  if left == nil or rooms[i] - grant < left then left = rooms[i] - grant end
 end
-return {0, 0}
+return {grant, 0, left}
+";
+
+/// KEYS: the sets; ARGV: member, places. Gives places back.
+const RELEASE: &str = r"
+for _, key in ipairs(KEYS) do
+  if redis.call('HINCRBY', key, ARGV[1], -tonumber(ARGV[2])) <= 0 then
+    redis.call('HDEL', key, ARGV[1])
+    redis.call('ZREM', key .. ':exp', ARGV[1])
+  end
+end
+return 0
 ";
 
 /// KEYS: the sets; returns the live count of each.
 const COUNT: &str = r"
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local out = {}
-for i, key in ipairs(KEYS) do
-  redis.call('ZREMRANGEBYSCORE', key, '-inf', now)
-  out[i] = redis.call('ZCARD', key)
-end
+for i, key in ipairs(KEYS) do out[i] = live_sum(key) end
 return out
 ";
 
-/// KEYS: one set; ARGV: lease ms, then members. Pushes the expiry of the members still present.
+/// KEYS: the sets; ARGV: lease ms, member. Pushes the expiry of the member's reservation.
 const RENEW: &str = r"
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local lease = tonumber(ARGV[1])
-for i = 2, #ARGV do
-  redis.call('ZADD', KEYS[1], 'XX', now + lease, ARGV[i])
+for _, key in ipairs(KEYS) do
+  redis.call('ZADD', key .. ':exp', 'XX', now + tonumber(ARGV[1]), ARGV[2])
+  redis.call('PEXPIRE', key, tonumber(ARGV[1]) * 2)
+  redis.call('PEXPIRE', key .. ':exp', tonumber(ARGV[1]) * 2)
 end
-redis.call('PEXPIRE', KEYS[1], lease * 2)
 return 0
 ";
 
 /// The outcome of [`SharedCounters::acquire`].
 pub enum Acquired {
-    /// A lease in every set with a limit; released when dropped.
+    /// A place in every set with a limit; given back when dropped.
     Held(Lease),
-    /// The set at `index` (0: project, 1: tenant) already holds `count` leases.
+    /// The set at `index` (0: project, 1: tenant) already holds `count` places.
     Full { index: usize, count: u32 },
     /// No limit applies, or Redis did not answer: only the local count applies.
     Unavailable,
+}
+
+/// This replica's reservation for one (kind, project, limits).
+struct Reservation {
+    keys: Vec<String>,
+    /// The member naming this reservation in the sets.
+    member: String,
+    /// Places held in Redis.
+    reserved: u32,
+    /// Of which in use.
+    used: u32,
+    /// Places given back locally that Redis has not taken yet (it was unreachable).
+    owed: u32,
+    /// How many places the next top-up asks for, and how many spare places are kept.
+    chunk: u32,
+    last_acquire: Instant,
 }
 
 struct Inner {
@@ -94,16 +149,17 @@ struct Inner {
     client: redis::Client,
     replica: String,
     conn: tokio::sync::Mutex<Option<redis::aio::MultiplexedConnection>>,
-    /// Leases held by this replica: member → sets (renewed by [`renew_loop`]).
-    held: Mutex<HashMap<String, Vec<String>>>,
-    next: AtomicU64,
+    /// Reservations by slot (kind, tenant, project and limits).
+    slots: Mutex<HashMap<String, Reservation>>,
     /// Until when Redis is skipped after a failure.
     skip_until: Mutex<Option<Instant>>,
     last_warning: Mutex<Option<Instant>>,
     acquire: redis::Script,
+    release: redis::Script,
     count: redis::Script,
     renew: redis::Script,
     failures: AtomicU64,
+    calls: AtomicU64,
 }
 
 /// Counters shared by the replicas of a region through Redis. Cheap to clone.
@@ -113,27 +169,29 @@ pub struct SharedCounters(Arc<Inner>);
 /// One request's or execution's place in the shared counts; given back on drop.
 pub struct Lease {
     inner: Arc<Inner>,
-    member: String,
+    slot: String,
 }
 
 impl Drop for Lease {
     fn drop(&mut self) {
-        let Some(keys) = self.inner.held.lock().unwrap().remove(&self.member) else {
-            return;
+        let give_back = {
+            let mut slots = self.inner.slots.lock().unwrap();
+            let Some(r) = slots.get_mut(&self.slot) else { return };
+            r.used = r.used.saturating_sub(1);
+            let keep = r.used + r.chunk;
+            (r.reserved > keep).then(|| {
+                let n = r.reserved - keep;
+                r.reserved = keep;
+                (r.keys.clone(), r.member.clone(), n)
+            })
         };
-        let inner = self.inner.clone();
-        let member = std::mem::take(&mut self.member);
-        // Never block the dropping task; if this fails the lease expires by itself.
-        if let Ok(rt) = tokio::runtime::Handle::try_current() {
-            rt.spawn(async move {
-                let mut pipe = redis::pipe();
-                for k in &keys {
-                    pipe.cmd("ZREM").arg(k).arg(&member).ignore();
-                }
-                let _ = inner
-                    .run(|mut c| async move { pipe.query_async::<()>(&mut c).await })
-                    .await;
-            });
+        if let Some((keys, member, n)) = give_back {
+            let inner = self.inner.clone();
+            let slot = std::mem::take(&mut self.slot);
+            // Never block the dropping task; what Redis does not take is owed and retried.
+            if let Ok(rt) = tokio::runtime::Handle::try_current() {
+                rt.spawn(async move { inner.give_back(&slot, keys, member, n).await });
+            }
         }
     }
 }
@@ -153,66 +211,98 @@ fn key(kind: &str, tenant: &str, project: Option<&str>) -> String {
 
 impl SharedCounters {
     /// Counters over the Redis at `url` for the replica `replica` (its instance id). Connects lazily and
-    /// starts renewing held leases on the current Tokio runtime.
+    /// starts renewing and trimming reservations on the current Tokio runtime.
     pub fn new(url: &str, replica: &str) -> Result<Self, String> {
         let client = redis::Client::open(url).map_err(|e| format!("--redis-url: {e}"))?;
+        let script = |body: &str| redis::Script::new(&format!("{SUM}{body}"));
         let inner = Arc::new(Inner {
             label: redact(url),
             client,
             replica: replica.to_string(),
             conn: tokio::sync::Mutex::new(None),
-            held: Mutex::new(HashMap::new()),
-            next: AtomicU64::new(0),
+            slots: Mutex::new(HashMap::new()),
             skip_until: Mutex::new(None),
             last_warning: Mutex::new(None),
-            acquire: redis::Script::new(ACQUIRE),
-            count: redis::Script::new(COUNT),
-            renew: redis::Script::new(RENEW),
+            acquire: script(ACQUIRE),
+            release: redis::Script::new(RELEASE),
+            count: script(COUNT),
+            renew: script(RENEW),
             failures: AtomicU64::new(0),
+            calls: AtomicU64::new(0),
         });
-        tokio::spawn(renew_loop(Arc::downgrade(&inner)));
+        tokio::spawn(upkeep(Arc::downgrade(&inner)));
         Ok(Self(inner))
     }
 
-    /// Takes a lease of `kind` (`rq`: requests, `ex`: executions) for a project and its tenant, each against its
+    /// Takes a place of `kind` (`rq`: requests, `ex`: executions) for a project and its tenant, each against its
     /// limit (`None`: that scope has none and is not counted).
     pub async fn acquire(&self, kind: &str, tenant: &str, project: &str, limits: [Option<u32>; 2]) -> Acquired {
         let (keys, values) = sets(kind, tenant, project, limits);
         if keys.is_empty() {
             return Acquired::Unavailable;
         }
-        let n = self.0.next.fetch_add(1, Ordering::Relaxed);
-        let member = format!("{}:{n}", self.0.replica);
+        let slot = format!("{kind}|{tenant}|{project}|{limits:?}");
+        let want = {
+            let mut slots = self.0.slots.lock().unwrap();
+            match slots.get_mut(&slot) {
+                Some(r) if r.used < r.reserved => {
+                    r.used += 1;
+                    r.last_acquire = Instant::now();
+                    return self.held(slot);
+                }
+                Some(r) => r.chunk.max(1),
+                None => 1,
+            }
+        };
+        let member = format!("{}|{slot}", self.0.replica);
         let mut inv = self.0.acquire.prepare_invoke();
         for k in &keys {
             inv.key(k);
         }
-        inv.arg(LEASE.as_millis() as u64).arg(&member);
+        inv.arg(LEASE.as_millis() as u64).arg(&member).arg(want);
         for v in &values {
             inv.arg(*v);
         }
-        let outcome: Option<(usize, u32)> = self
+        let outcome: Option<(u32, usize, u32)> = self
             .0
-            .run(|mut c| async move { inv.invoke_async::<(usize, u32)>(&mut c).await })
+            .run(|mut c| async move { inv.invoke_async::<(u32, usize, u32)>(&mut c).await })
             .await;
         match outcome {
             None => Acquired::Unavailable,
-            Some((0, _)) => {
-                self.0.held.lock().unwrap().insert(member.clone(), keys);
-                Acquired::Held(Lease {
-                    inner: self.0.clone(),
-                    member,
-                })
-            }
-            Some((i, count)) => Acquired::Full {
-                index: scope_index(limits, i - 1),
+            Some((0, i, count)) => Acquired::Full {
+                index: scope_index(limits, i.saturating_sub(1)),
                 count,
             },
+            Some((granted, _, left)) => {
+                let mut slots = self.0.slots.lock().unwrap();
+                let r = slots.entry(slot.clone()).or_insert_with(|| Reservation {
+                    keys,
+                    member,
+                    reserved: 0,
+                    used: 0,
+                    owed: 0,
+                    chunk: 0,
+                    last_acquire: Instant::now(),
+                });
+                r.reserved += granted;
+                r.used += 1;
+                r.chunk = (left / 8).min(MAX_CHUNK);
+                r.last_acquire = Instant::now();
+                drop(slots);
+                self.held(slot)
+            }
         }
     }
 
-    /// How many more of `kind` the project may start now across all replicas (`None`: Redis did not answer, or
-    /// no limit is set).
+    fn held(&self, slot: String) -> Acquired {
+        Acquired::Held(Lease {
+            inner: self.0.clone(),
+            slot,
+        })
+    }
+
+    /// How many more of `kind` the project may start now across all replicas, counting this replica's spare
+    /// places (`None`: Redis did not answer, or no limit is set).
     pub async fn room(&self, kind: &str, tenant: &str, project: &str, limits: [Option<u32>; 2]) -> Option<u32> {
         let (keys, values) = sets(kind, tenant, project, limits);
         if keys.is_empty() {
@@ -226,12 +316,26 @@ impl SharedCounters {
             .0
             .run(|mut c| async move { inv.invoke_async::<Vec<u32>>(&mut c).await })
             .await?;
-        counts.iter().zip(&values).map(|(n, l)| l.saturating_sub(*n)).min()
+        let slot = format!("{kind}|{tenant}|{project}|{limits:?}");
+        let spare = self
+            .0
+            .slots
+            .lock()
+            .unwrap()
+            .get(&slot)
+            .map_or(0, |r| r.reserved.saturating_sub(r.used));
+        let free = counts.iter().zip(&values).map(|(n, l)| l.saturating_sub(*n)).min()?;
+        Some(free + spare)
     }
 
     /// Redis calls that failed or timed out since start.
     pub fn failures(&self) -> u64 {
         self.0.failures.load(Ordering::Relaxed)
+    }
+
+    /// Redis calls made since start (successful or not).
+    pub fn calls(&self) -> u64 {
+        self.0.calls.load(Ordering::Relaxed)
     }
 }
 
@@ -271,6 +375,7 @@ impl Inner {
                 return None;
             }
         }
+        self.calls.fetch_add(1, Ordering::Relaxed);
         let attempt = async {
             let conn = {
                 let mut slot = self.conn.lock().await;
@@ -299,24 +404,71 @@ impl Inner {
         }
         None
     }
-}
 
-async fn renew_loop(inner: Weak<Inner>) {
-    loop {
-        tokio::time::sleep(RENEW_EVERY).await;
-        let Some(inner) = inner.upgrade() else { return };
-        let mut by_key: HashMap<String, Vec<String>> = HashMap::new();
-        for (member, keys) in inner.held.lock().unwrap().iter() {
-            for k in keys {
-                by_key.entry(k.clone()).or_default().push(member.clone());
+    /// Gives `n` places of a reservation back to Redis; what it does not take is owed and retried by [`upkeep`].
+    async fn give_back(&self, slot: &str, keys: Vec<String>, member: String, n: u32) {
+        let mut inv = self.release.prepare_invoke();
+        for k in &keys {
+            inv.key(k);
+        }
+        inv.arg(&member).arg(n);
+        let done = self
+            .run(|mut c| async move { inv.invoke_async::<i64>(&mut c).await })
+            .await
+            .is_some();
+        let mut slots = self.slots.lock().unwrap();
+        if let Some(r) = slots.get_mut(slot) {
+            if !done {
+                r.owed += n;
+            } else if r.reserved == 0 && r.used == 0 && r.owed == 0 {
+                slots.remove(slot);
             }
         }
-        for (k, members) in by_key {
-            let mut inv = inner.renew.prepare_invoke();
-            inv.key(&k).arg(LEASE.as_millis() as u64);
-            for m in &members {
-                inv.arg(m);
+    }
+}
+
+/// Gives back spare places idle for [`IDLE`] and places owed, and renews reservations every [`RENEW_EVERY`].
+async fn upkeep(inner: Weak<Inner>) {
+    let mut last_renewal = Instant::now();
+    loop {
+        tokio::time::sleep(IDLE).await;
+        let Some(inner) = inner.upgrade() else { return };
+        let mut work = Vec::new();
+        {
+            let mut slots = inner.slots.lock().unwrap();
+            for (slot, r) in slots.iter_mut() {
+                let mut n = std::mem::take(&mut r.owed);
+                if r.reserved > r.used && r.last_acquire.elapsed() >= IDLE {
+                    n += r.reserved - r.used;
+                    r.reserved = r.used;
+                    r.chunk = 0;
+                }
+                if n > 0 {
+                    work.push((slot.clone(), r.keys.clone(), r.member.clone(), n));
+                }
             }
+        }
+        for (slot, keys, member, n) in work {
+            inner.give_back(&slot, keys, member, n).await;
+        }
+        if last_renewal.elapsed() < RENEW_EVERY {
+            continue;
+        }
+        last_renewal = Instant::now();
+        let held: Vec<(Vec<String>, String)> = inner
+            .slots
+            .lock()
+            .unwrap()
+            .values()
+            .filter(|r| r.reserved + r.owed > 0)
+            .map(|r| (r.keys.clone(), r.member.clone()))
+            .collect();
+        for (keys, member) in held {
+            let mut inv = inner.renew.prepare_invoke();
+            for k in &keys {
+                inv.key(k);
+            }
+            inv.arg(LEASE.as_millis() as u64).arg(&member);
             let _ = inner
                 .run(|mut c| async move { inv.invoke_async::<i64>(&mut c).await })
                 .await;
@@ -384,6 +536,67 @@ mod tests {
         assert_eq!(room, Some(1), "a released lease frees its place on every replica");
         drop(l2);
         assert_eq!(a.failures() + b.failures(), 0);
+    }
+
+    #[tokio::test]
+    async fn far_from_the_limit_places_are_reserved_in_batches_and_idle_ones_given_back() {
+        let a = SharedCounters::new(URL, "rt-a").unwrap();
+        let b = SharedCounters::new(URL, "rt-b").unwrap();
+        let (tenant, p) = ids();
+        let limits = [Some(1000), None];
+        let mut held = Vec::new();
+        for _ in 0..200 {
+            match a.acquire("rq", &tenant, &p, limits).await {
+                Acquired::Held(l) => held.push(l),
+                _ => panic!("room for 200 of 1000 (is Redis running at {URL}?)"),
+            }
+        }
+        let calls = a.calls();
+        assert!(calls < 20, "200 places in batches took {calls} Redis calls");
+        // the other replica sees them: at most the limit minus what replica a holds
+        let room = b.room("rq", &tenant, &p, limits).await.unwrap();
+        assert!((1000 - 200 - 64..=800).contains(&room), "room {room}");
+        drop(held);
+        let mut room = 0;
+        for _ in 0..100 {
+            room = b.room("rq", &tenant, &p, limits).await.unwrap();
+            if room == 1000 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert_eq!(room, 1000, "spare places are given back once idle");
+        assert_eq!(a.failures(), 0);
+    }
+
+    #[tokio::test]
+    async fn near_the_limit_no_place_is_kept_spare() {
+        let a = SharedCounters::new(URL, "rt-a").unwrap();
+        let b = SharedCounters::new(URL, "rt-b").unwrap();
+        let (tenant, p) = ids();
+        let limits = [Some(8), None];
+        let mut held = Vec::new();
+        for _ in 0..8 {
+            let Acquired::Held(l) = a.acquire("ex", &tenant, &p, limits).await else {
+                panic!("room for 8 of 8")
+            };
+            held.push(l);
+        }
+        assert!(matches!(
+            b.acquire("ex", &tenant, &p, limits).await,
+            Acquired::Full { index: 0, count: 8 }
+        ));
+        held.pop();
+        // the freed place is given back at once (no spare near the limit): the other replica gets it
+        let mut got = None;
+        for _ in 0..50 {
+            if let Acquired::Held(l) = b.acquire("ex", &tenant, &p, limits).await {
+                got = Some(l);
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert!(got.is_some(), "a place freed on replica a reaches replica b");
     }
 
     #[tokio::test]
