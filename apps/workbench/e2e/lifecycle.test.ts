@@ -151,7 +151,7 @@ describe('rename and delete through the admin pages', () => {
     const explained = await d.innerText()
     expect(explained).toContain('API keys and worker tokens are revoked')
     expect(explained).toContain('disconnect its workers')
-    expect(explained).toContain('not purged')
+    expect(explained).toContain('purged after the runtime’s retention')
     const confirm = d.getByRole('button', { name: 'Delete project', exact: true })
     expect(await confirm.isDisabled()).toBe(true)
     for (const wrong of ['bet', 'Beta', 'beta ', 'alpha']) {

@@ -112,6 +112,8 @@ struct Inner {
     /// Expiry, region and revocations are still checked on every use.
     verified: Mutex<HashMap<String, Arc<Claims>>>,
     projects: RwLock<HashMap<String, Arc<ProjectSettings>>>,
+    /// Projects the control plane deleted, as (tenant, project), until [`Control::take_deleted`].
+    deleted: Mutex<Vec<(String, String)>>,
     settings_synced: AtomicBool,
     settings_version: watch::Sender<u64>,
     revoked_credentials: broadcast::Sender<String>,
@@ -199,6 +201,7 @@ impl Control {
                 credentials: Mutex::new(HashMap::new()),
                 verified: Mutex::new(HashMap::new()),
                 projects: RwLock::new(HashMap::new()),
+                deleted: Mutex::new(Vec::new()),
                 settings_synced: AtomicBool::new(false),
                 settings_version: watch::channel(0).0,
                 revoked_credentials: broadcast::channel(256).0,
@@ -235,6 +238,13 @@ impl Control {
     /// Every known project (the engine gets their execution limits and validation switch).
     pub fn projects(&self) -> Vec<Arc<ProjectSettings>> {
         self.inner.projects.read().unwrap().values().cloned().collect()
+    }
+
+    /// Projects deleted in the control plane since the last call, as (tenant, project): the runtime records them
+    /// and purges their data after its retention. The feed says it again at every start, so nothing is lost
+    /// when this runtime was down at the time.
+    pub fn take_deleted(&self) -> Vec<(String, String)> {
+        std::mem::take(&mut *self.inner.deleted.lock().unwrap())
     }
 
     /// Bumps whenever settings changed.
@@ -487,10 +497,18 @@ impl Control {
                     if !items.is_empty() {
                         let mut projects = self.inner.projects.write().unwrap();
                         for item in items {
-                            // A deleted project: forget it, so that it answers 404 like any unknown project.
+                            // A deleted project: forget it, so that it answers 404 like any unknown project,
+                            // and queue it for the purge of its data (see `take_deleted`).
                             if item["deleted"] == serde_json::Value::Bool(true) {
-                                if let Some(id) = item["projectId"].as_str() {
-                                    projects.remove(id);
+                                if let (Some(tenant), Some(project)) =
+                                    (item["tenantId"].as_str(), item["projectId"].as_str())
+                                {
+                                    projects.remove(project);
+                                    self.inner
+                                        .deleted
+                                        .lock()
+                                        .unwrap()
+                                        .push((tenant.to_string(), project.to_string()));
                                 }
                                 continue;
                             }

@@ -161,6 +161,7 @@ async fn run(opts: Options) -> Result<()> {
     let gateway_cfg = GatewayConfig {
         body_limit: opts.body_limit,
         request_timeout: opts.request_timeout,
+        purge_deleted_after: opts.purge_deleted_after,
         dev: opts.dev,
         dev_endpoints: opts.dev_endpoints,
         admin_token: opts.admin_token.clone(),

@@ -18,6 +18,8 @@ pub struct Options {
     pub data_dir: String,
     pub body_limit: usize,
     pub request_timeout: Duration,
+    /// Retention of a deleted project's data.
+    pub purge_deleted_after: Duration,
     pub payload_threshold: usize,
     pub shutdown_timeout: Duration,
     pub retry_base_ms: u64,
@@ -108,6 +110,12 @@ const SPEC: &[(&str, &str, &str, &str)] = &[
         "CFP_BODY_LIMIT",
         "1048576",
         "largest API request body in bytes (413 beyond)",
+    ),
+    (
+        "--purge-deleted-after-s",
+        "CFP_PURGE_DELETED_AFTER_S",
+        "604800",
+        "seconds the data of a project deleted in the control plane is kept before it is purged (0: at once)",
     ),
     (
         "--request-timeout-ms",
@@ -399,6 +407,7 @@ impl Options {
             data_dir: get("--data-dir"),
             body_limit,
             request_timeout: Duration::from_millis(timeout),
+            purge_deleted_after: Duration::from_secs(num("--purge-deleted-after-s")?),
             payload_threshold: num("--payload-threshold")? as usize,
             shutdown_timeout: Duration::from_millis(num("--shutdown-timeout-ms")?),
             retry_base_ms: num("--retry-base-ms")?.max(1),
@@ -431,6 +440,7 @@ impl Options {
             "dataDir": self.data_dir,
             "bodyLimit": self.body_limit,
             "requestTimeoutMs": self.request_timeout.as_millis() as u64,
+            "purgeDeletedAfterS": self.purge_deleted_after.as_secs(),
             "payloadThreshold": self.payload_threshold,
             "shutdownTimeoutMs": self.shutdown_timeout.as_millis() as u64,
             "retryBaseMs": self.retry_base_ms,

@@ -8,11 +8,13 @@
 //! - [`steps`]: the registered step manifests of each project (subscriptions live here).
 //! - [`streams`]: stream items, registered stream definitions, change notifications across replicas.
 //! - [`payloads`]: payloads above the threshold go to object storage and travel as references (FR-7).
+//! - [`purge`]: projects deleted in the control plane, and the purge of their data after the retention.
 //!
 //! Every table is keyed by tenant and project ([`Scope`]).
 
 pub mod logs;
 pub mod payloads;
+pub mod purge;
 pub mod queue;
 pub mod spans;
 pub mod state;

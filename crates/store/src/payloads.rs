@@ -53,4 +53,40 @@ impl Payloads {
         let bytes = self.store.get(&Path::from(reference)).await?.bytes().await?;
         serde_json::from_slice(&bytes).map_err(|e| StoreError::Invalid(format!("payload {reference}: {e}")))
     }
+
+    /// Removes every payload of a project (its data is being purged); returns how many.
+    pub async fn remove_project(&self, scope: &Scope) -> Result<u64> {
+        use futures_util::TryStreamExt;
+        let prefix = Path::from(format!("{}/{}", scope.tenant, scope.project).as_str());
+        let objects: Vec<_> = self.store.list(Some(&prefix)).try_collect().await?;
+        for o in &objects {
+            match self.store.delete(&o.location).await {
+                Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(objects.len() as u64)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn removing_a_project_removes_its_payloads_only() {
+        let p = Payloads::memory();
+        let (a, b) = (Scope::new("t", "a"), Scope::new("t", "ab"));
+        let ra = p.put(&a, "1", &serde_json::json!({"x": 1})).await.unwrap();
+        p.put(&a, "2", &serde_json::json!({"x": 2})).await.unwrap();
+        let rb = p.put(&b, "1", &serde_json::json!({"y": 1})).await.unwrap();
+        assert_eq!(p.remove_project(&a).await.unwrap(), 2);
+        assert!(p.get(&ra).await.is_err());
+        assert_eq!(
+            p.get(&rb).await.unwrap(),
+            serde_json::json!({"y": 1}),
+            "a project whose id starts alike keeps its own"
+        );
+        assert_eq!(p.remove_project(&a).await.unwrap(), 0);
+    }
 }

@@ -84,6 +84,7 @@ beforeAll(async () => {
       '--region', 'eu',
       '--dev-endpoints',
       '--allow-loopback-oidc',
+      '--purge-deleted-after-s', '0',
     ],
     cwd: REPO_ROOT,
     env: childEnv({ RUST_LOG: 'warn' }),
@@ -447,7 +448,7 @@ describe('runtime enforcement of control-plane identities', () => {
   })
 
   // last: it deletes A2
-  it('forgets a deleted project within 5 s: its calls answer 404 like any unknown project, and its workers are dropped', async () => {
+  it('forgets a deleted project within 5 s (404 like any unknown project), drops its workers and purges its data after the retention', async () => {
     const a2 = id('A2')
     expect((await rt(`/p/${a2}/ping`, { method: 'POST', json: { id: 'before' }, bearer: token('t_admin') })).status).toBe(202)
     const worker = workers[1]!
@@ -463,5 +464,29 @@ describe('runtime enforcement of control-plane identities', () => {
     await worker.waitForLine(/revoked|not valid|unauthenticated/i, 10_000, from)
     // A1 is untouched
     expect((await rt(`/p/${id('A1')}/ping`, { method: 'POST', json: { id: 'still' }, bearer: token('t_admin') })).status).toBe(202)
+
+    // with a retention of 0 the runtime purges A2's data at once: every table, nothing of A1
+    const db = new pg.Client({ connectionString: ADMIN_DATABASE_URL })
+    await db.connect()
+    try {
+      const count = async (project: string) => {
+        let n = 0
+        for (const t of ['queue', 'dead_letters', 'state', 'logs', 'spans', 'stream_items', 'stream_defs', 'steps']) {
+          n += Number((await db.query(`SELECT count(*) AS n FROM ${schema}.${t} WHERE project_id = $1`, [project])).rows[0].n)
+        }
+        return n
+      }
+      await waitFor('the deleted project purged', async () => {
+        const { rows } = await db.query(`SELECT purged_at, purged_rows FROM ${schema}.deleted_projects WHERE project_id = $1`, [a2])
+        return rows[0]?.purged_at != null
+      }, { timeoutMs: 10_000, intervalMs: 100 })
+      const { rows } = await db.query(`SELECT purged_rows FROM ${schema}.deleted_projects WHERE project_id = $1`, [a2])
+      console.log(`purged ${rows[0].purged_rows} rows of the deleted project`)
+      expect(Number(rows[0].purged_rows)).toBeGreaterThan(0)
+      expect(await count(a2)).toBe(0)
+      expect(await count(id('A1'))).toBeGreaterThan(0)
+    } finally {
+      await db.end()
+    }
   })
 })

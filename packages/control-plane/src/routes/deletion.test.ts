@@ -70,8 +70,10 @@ describe('DELETE /v1/projects/{id}', () => {
     expect((await call('t_admin', 'GET', `/v1/projects/${p.id}/settings`)).status).toBe(404)
     expect((await call('t_admin', 'GET', `/v1/teams/${team}/projects`)).json.items.map((i: { id: string }) => i.id)).not.toContain(p.id)
     expect((await call('sys', 'GET', `/v1/rolebindings?kind=project&id=${p.id}`)).status).toBe(404)
-    // the runtimes' settings feed: a first sync leaves it out; a runtime that synced before is told to forget it
-    expect((await service('GET', '/v1/service/projects?region=eu')).json.items.map((i: { projectId: string }) => i.projectId)).not.toContain(p.id)
+    // the runtimes' settings feed: a first sync lists it as deleted (a runtime down at the time still purges its
+    // data); a runtime that synced before is told to forget it
+    const first = (await service('GET', '/v1/service/projects?region=eu')).json.items.filter((i: { projectId: string }) => i.projectId === p.id)
+    expect(first).toEqual([expect.objectContaining({ projectId: p.id, tenantId: expect.any(String), deleted: true })])
     const changed = (await service('GET', `/v1/service/projects?region=eu&since=${settings.version}`)).json
     expect(changed.items).toEqual([expect.objectContaining({ projectId: p.id, deleted: true })])
     expect(changed.version).toBeGreaterThan(settings.version)

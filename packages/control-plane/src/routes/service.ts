@@ -2,8 +2,8 @@
  * The service API runtimes call with the service token: the revocation feed (poll or long-poll), credential
  * verification for API keys and worker tokens, and the project settings of a region (with each project's
  * end-user OIDC provider, `auth.oidc`, or `null`). Deleting a project bumps its settings version: a runtime that
- * synced before gets it once more marked `deleted: true` and forgets it; a first sync (`since=0`) leaves deleted
- * projects out.
+ * synced before gets it once more marked `deleted: true` and forgets it; a first sync (`since=0`) lists deleted
+ * projects too, marked so, so that a runtime that was down when one was deleted still purges its data.
  */
 import type { FastifyInstance } from 'fastify'
 import type { Services } from '../services.js'
@@ -126,7 +126,7 @@ export function serviceRoutes(app: FastifyInstance, s: Services): void {
                   diagnostics: { type: 'object', additionalProperties: true },
                   auth: authSchema,
                   version: { type: 'integer' },
-                  deleted: { type: 'boolean', const: true, description: 'the project was deleted: forget it (only when `since` > 0)' },
+                  deleted: { type: 'boolean', const: true, description: 'the project was deleted: forget it and purge its data after the retention' },
                 },
                 ['projectId', 'tenantId', 'teamId', 'slug', 'limits', 'tenantLimits', 'cors', 'validation', 'diagnostics', 'auth', 'version'],
               ),
@@ -141,7 +141,7 @@ export function serviceRoutes(app: FastifyInstance, s: Services): void {
                 greatest(ps.version, ts.version) AS version, p.deleted_at IS NOT NULL AS deleted
            FROM projects p JOIN tenants t ON t.id = p.tenant_id JOIN project_settings ps ON ps.project_id = p.id
            JOIN tenant_settings ts ON ts.tenant_id = t.id
-          WHERE t.region = $1 AND greatest(ps.version, ts.version) > $2 AND (p.deleted_at IS NULL OR $2 > 0)
+          WHERE t.region = $1 AND greatest(ps.version, ts.version) > $2
           ORDER BY version`,
         [request.query.region, request.query.since],
       )

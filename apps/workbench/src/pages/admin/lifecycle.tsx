@@ -19,7 +19,7 @@ export function consequences(kind: Kind, slug: string): string[] {
       return [
         'Its API keys and worker tokens are revoked: runtimes refuse them within seconds and disconnect its workers.',
         'Its role bindings are removed; it disappears from every list, and runtimes answer 404 for it.',
-        'Its runtime data (state, logs, traces, queued events) is not purged yet: it stays in the runtime’s database.',
+        'Its runtime data (state, logs, traces, queued events, streams) is purged after the runtime’s retention, 7 days by default. There is no undo.',
         reuse,
       ]
     case 'team':
@@ -32,7 +32,7 @@ export function consequences(kind: Kind, slug: string): string[] {
       return [
         'Only a tenant without teams can be deleted: delete its teams first.',
         'Its members, role bindings and identity providers are removed, and sessions opened through its providers end.',
-        'Runtime data of its former projects is not purged yet.',
+        'Runtime data of its former projects is purged after the runtime’s retention.',
         reuse,
       ]
   }
