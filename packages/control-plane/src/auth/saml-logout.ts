@@ -9,8 +9,8 @@
  *   SessionIndex, when given) through the session revocation — refresh tokens die, access tokens enter the
  *   revocation feed — and is answered with a signed LogoutResponse to the IdP's `sloUrl`.
  *
- * Every message must be signed by the IdP's configured key, name the IdP as issuer, be addressed to our SLO
- * endpoint (when it names a destination), be fresh (IssueInstant within 10 min) and carry an ID never seen
+ * Every message must be signed by the IdP's configured key, name the IdP as issuer, be addressed to this
+ * provider's SLO endpoint (Destination is required), be fresh (IssueInstant within 10 min) and carry an ID never seen
  * before from this IdP. What we send is always signed with the provider's SP key.
  */
 import type { Element } from '@xmldom/xmldom'
@@ -103,8 +103,10 @@ async function receive(s: Services, p: SamlProvider, m: Incoming, kind: 'LogoutR
   if (root.getAttribute('Version') !== '2.0') refuse('not SAML 2.0', 'malformed')
   const id = root.getAttribute('ID') || refuse(`${kind} without ID`, 'malformed')
   if (text(one(root, NS_A, 'Issuer')) !== p.config.idpEntityId) refuse(`the ${kind} names another issuer`, 'wrong_issuer')
+  // Required: a signed message must name where it was sent (SAML bindings §3.4.5.2, §3.5.5.2). Without it, a
+  // message for one provider would be valid at every other provider that trusts the same IdP (another tenant's).
   const destination = root.getAttribute('Destination')
-  if (destination && destination !== sloEndpoint(s, p.id)) refuse(`the ${kind} is addressed to ${destination}`, 'wrong_destination')
+  if (destination !== sloEndpoint(s, p.id)) refuse(`the ${kind} is addressed to ${destination || 'no destination'}`, 'wrong_destination')
   const now = s.clock.now()
   const issued = time(root, 'IssueInstant') ?? refuse(`${kind} without IssueInstant`, 'malformed')
   if (issued > now + SKEW_MS || issued < now - MAX_AGE_MS - SKEW_MS) refuse(`the ${kind} was issued at ${new Date(issued).toISOString()}`, 'expired')

@@ -3,11 +3,14 @@
  * by namespace, and the error every SAML refusal is (with a stable reason).
  */
 import { DOMParser, type Element, type Node } from '@xmldom/xmldom'
+import type { SignedXml } from 'xml-crypto'
 
 export const NS_P = 'urn:oasis:names:tc:SAML:2.0:protocol'
 export const NS_A = 'urn:oasis:names:tc:SAML:2.0:assertion'
 export const NS_DS = 'http://www.w3.org/2000/09/xmldsig#'
 export const ALLOWED_SIG = ['http://www.w3.org/2001/04/xmldsig-more#rsa-sha256', 'http://www.w3.org/2001/04/xmldsig-more#rsa-sha512']
+/** Reference digests: SHA-1 is refused like RSA-SHA1 (a collision would let a signed reference stand for other bytes). */
+export const ALLOWED_DIGEST = ['http://www.w3.org/2001/04/xmlenc#sha256', 'http://www.w3.org/2001/04/xmlenc#sha512']
 export const SKEW_MS = 60_000
 
 /** Why a SAML message was refused; single logout reports it as `details.reason` (stable values). */
@@ -34,6 +37,15 @@ export class SamlError extends Error {
 }
 export const refuse = (why: string, reason?: SamlReason): never => {
   throw new SamlError(why, reason)
+}
+
+/** The loaded XML signature's algorithms: RSA-SHA256/512 over SignedInfo, SHA-256/512 for every reference. */
+export function checkAlgorithms(sig: SignedXml): void {
+  if (!ALLOWED_SIG.includes(sig.signatureAlgorithm ?? '')) {
+    refuse(`signature algorithm ${sig.signatureAlgorithm} is not allowed (RSA-SHA256 or RSA-SHA512)`, 'signature_algorithm')
+  }
+  const digests = sig.getReferences().map((r) => r.digestAlgorithm)
+  if (digests.some((d) => !ALLOWED_DIGEST.includes(d))) refuse(`digest algorithm ${digests.join(', ')} is not allowed (SHA-256 or SHA-512)`, 'signature_algorithm')
 }
 
 export const esc = (v: string) => v.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;')

@@ -13,7 +13,7 @@ import type { Services } from '../services.js'
 import type { ExternalProfile } from './provision.js'
 import { redirectUrl } from './saml-binding.js'
 import { spKey, type SpKeyRow } from './saml-sp-key.js'
-import { ALLOWED_SIG, esc, kids, NS_A, NS_DS, NS_P, one, parse, refuse, SKEW_MS, text, time } from './saml-xml.js'
+import { checkAlgorithms, esc, kids, NS_A, NS_DS, NS_P, one, parse, refuse, SKEW_MS, text, time } from './saml-xml.js'
 
 export { SamlError } from './saml-xml.js'
 
@@ -92,7 +92,7 @@ function signedAssertion(xml: string, certificate: string): Element {
   const signature = kids(assertion, NS_DS, 'Signature')[0] ?? kids(root, NS_DS, 'Signature')[0] ?? refuse('unsigned response')
   const sig = new SignedXml({ publicCert: certificate, getCertFromKeyInfo: () => null })
   sig.loadSignature(signature as unknown as globalThis.Node)
-  if (!ALLOWED_SIG.includes(sig.signatureAlgorithm ?? '')) refuse(`signature algorithm ${sig.signatureAlgorithm} not allowed`)
+  checkAlgorithms(sig)
   if (!sig.checkSignature(xml)) refuse('signature does not verify')
   const refs = sig.getSignedReferences()
   if (refs.length !== 1) refuse('expected one signed reference')

@@ -31,13 +31,15 @@ const oidcConfig = {
   scopes: { type: 'array', items: { type: 'string', pattern: '^[\\x21-\\x7e]+$' }, maxItems: 20 },
   groupsClaim: { type: 'string', maxLength: 100 },
 }
+/** Where browsers are sent (AuthnRequest, logout messages): an http(s) URL only, never javascript:, data: or file:. */
+const browserUrl = { type: 'string', format: 'uri', pattern: '^[Hh][Tt][Tt][Pp][Ss]?://', maxLength: 500 }
 const samlConfig = {
-  ssoUrl: { type: 'string', format: 'uri', maxLength: 500 },
+  ssoUrl: browserUrl,
   idpEntityId: { type: 'string', minLength: 1, maxLength: 500 },
   idpCertificate: { type: 'string', minLength: 1, maxLength: 20_000 },
   groupsAttribute: { type: 'string', maxLength: 200 },
   signRequests: { type: 'boolean' },
-  sloUrl: { type: 'string', format: 'uri', maxLength: 500 },
+  sloUrl: browserUrl,
 }
 const OIDC_REQUIRED = ['issuer', 'clientId']
 const SAML_REQUIRED = ['ssoUrl', 'idpEntityId', 'idpCertificate']

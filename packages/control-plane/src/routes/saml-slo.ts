@@ -8,7 +8,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { handleLogoutRequest, handleLogoutResponse, type Incoming } from '../auth/saml-logout.js'
 import type { SamlProvider } from '../auth/saml.js'
-import { SamlError } from '../auth/saml-xml.js'
+import { SamlError, type SamlReason } from '../auth/saml-xml.js'
 import { ApiError } from '../errors.js'
 import type { Services } from '../services.js'
 import { body, idParams, spec } from './schema.js'
@@ -16,6 +16,21 @@ import { provider } from './sso.js'
 
 const MESSAGE = { type: 'string', maxLength: 500_000 }
 const RELAY_STATE = { type: 'string', maxLength: 1000 }
+
+/** The public reason of a refusal, per `details.reason` (the details, which quote the message, go to the log). */
+const EXPLAIN: Record<SamlReason, string> = {
+  refused: 'the message was refused',
+  malformed: 'not a readable SAML logout message (one of SAMLRequest or SAMLResponse, DEFLATEd/base64 XML without DTD)',
+  unsigned: 'the message is not signed',
+  signature_algorithm: 'only RSA-SHA256/512 signatures with SHA-256/512 digests are accepted',
+  bad_signature: 'the signature does not verify with the configured IdP certificate, or does not cover the message',
+  wrong_issuer: 'the message is not from the configured IdP',
+  wrong_destination: "the message's Destination is not this provider's single-logout endpoint",
+  expired: 'the message is too old, from the future, or past NotOnOrAfter',
+  replayed: 'this message was received before',
+  unknown_request: 'the LogoutResponse answers no pending logout of this provider',
+  unsupported: 'only a plain NameID is supported',
+}
 
 export function samlLogoutRoutes(app: FastifyInstance, s: Services): void {
   const tags = ['sso']
@@ -34,7 +49,8 @@ export function samlLogoutRoutes(app: FastifyInstance, s: Services): void {
     } catch (err) {
       if (!(err instanceof SamlError)) throw err
       request.log.warn({ provider: p.id, reason: err.reason, why: err.message }, 'SAML logout message refused')
-      throw new ApiError(err.reason === 'malformed' ? 400 : 401, 'slo_failed', `SAML logout refused: ${err.message}`, { reason: err.reason })
+      // the answer says why in fixed words only: err.message quotes the message (destination, id, XML errors)
+      throw new ApiError(err.reason === 'malformed' ? 400 : 401, 'slo_failed', `SAML logout refused: ${EXPLAIN[err.reason]}`, { reason: err.reason })
     }
   }
 

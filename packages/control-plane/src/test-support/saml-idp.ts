@@ -26,6 +26,8 @@ export interface ResponseInput {
   notOnOrAfter?: Date
   sign?: 'assertion' | 'response' | 'none'
   sessionIndex?: string
+  /** digest the signed reference with SHA-1 instead of SHA-256 */
+  digest?: 'sha1'
 }
 
 export const RSA_SHA256 = 'http://www.w3.org/2001/04/xmldsig-more#rsa-sha256'
@@ -40,7 +42,8 @@ export interface RedirectOptions {
 }
 
 export interface LogoutRequestInput {
-  destination: string
+  /** null: no Destination attribute */
+  destination: string | null
   nameId: string
   sessionIndexes?: string[]
   id?: string
@@ -49,7 +52,8 @@ export interface LogoutRequestInput {
 }
 
 export interface LogoutResponseInput {
-  destination: string
+  /** null: no Destination attribute */
+  destination: string | null
   inResponseTo: string
   status?: string
   id?: string
@@ -145,7 +149,7 @@ export class TestSamlIdp {
     const at = (i.issueInstant ?? new Date()).toISOString()
     return (
       `<samlp:LogoutRequest xmlns:samlp="${NS_P}" xmlns:saml="${NS_A}" ID="${i.id ?? '_' + randomUUID()}" Version="2.0" IssueInstant="${at}" ` +
-      `Destination="${i.destination}"><saml:Issuer>${i.issuer ?? this.entityId}</saml:Issuer>` +
+      `${i.destination === null ? '' : `Destination="${i.destination}"`}><saml:Issuer>${i.issuer ?? this.entityId}</saml:Issuer>` +
       `<saml:NameID Format="urn:oasis:names:tc:SAML:1.1:nameid-format:emailAddress">${i.nameId}</saml:NameID>` +
       (i.sessionIndexes ?? []).map((x) => `<samlp:SessionIndex>${x}</samlp:SessionIndex>`).join('') +
       `</samlp:LogoutRequest>`
@@ -155,7 +159,7 @@ export class TestSamlIdp {
   logoutResponseXml(i: LogoutResponseInput): string {
     return (
       `<samlp:LogoutResponse xmlns:samlp="${NS_P}" xmlns:saml="${NS_A}" ID="${i.id ?? '_' + randomUUID()}" Version="2.0" ` +
-      `IssueInstant="${new Date().toISOString()}" Destination="${i.destination}" InResponseTo="${i.inResponseTo}">` +
+      `IssueInstant="${new Date().toISOString()}" ${i.destination === null ? '' : `Destination="${i.destination}" `}InResponseTo="${i.inResponseTo}">` +
       `<saml:Issuer>${i.issuer ?? this.entityId}</saml:Issuer><samlp:Status><samlp:StatusCode ` +
       `Value="${i.status ?? 'urn:oasis:names:tc:SAML:2.0:status:Success'}"/></samlp:Status></samlp:LogoutResponse>`
     )
@@ -173,14 +177,17 @@ export class TestSamlIdp {
     return `${target}?${q}`
   }
 
-  /** `xml` for the POST binding (base64), with an enveloped RSA-SHA256 signature over the root unless `sign` is 'none'. */
-  postMessage(xml: string, o: { sign?: 'none'; key?: string } = {}): string {
+  /**
+   * `xml` for the POST binding (base64), with an enveloped RSA-SHA256 signature over the root unless `sign` is 'none';
+   * `digest: 'sha1'` digests the reference with SHA-1 (as some old IdPs do), `xpath` signs another element.
+   */
+  postMessage(xml: string, o: { sign?: 'none'; key?: string; digest?: 'sha1'; xpath?: string } = {}): string {
     if (o.sign === 'none') return Buffer.from(xml).toString('base64')
     const root = /^<(?:\w+:)?(\w+)/.exec(xml)![1]!
     const sig = new SignedXml({ privateKey: o.key ?? this.privateKeyPem, signatureAlgorithm: RSA_SHA256, canonicalizationAlgorithm: 'http://www.w3.org/2001/10/xml-exc-c14n#' })
     sig.addReference({
-      xpath: `/*[local-name(.)='${root}']`,
-      digestAlgorithm: 'http://www.w3.org/2001/04/xmlenc#sha256',
+      xpath: o.xpath ?? `/*[local-name(.)='${root}']`,
+      digestAlgorithm: o.digest === 'sha1' ? 'http://www.w3.org/2000/09/xmldsig#sha1' : 'http://www.w3.org/2001/04/xmlenc#sha256',
       transforms: ['http://www.w3.org/2000/09/xmldsig#enveloped-signature', 'http://www.w3.org/2001/10/xml-exc-c14n#'],
     })
     sig.computeSignature(xml, { location: { reference: `/*[local-name(.)='${root}']/*[local-name(.)='Issuer']`, action: 'after' } })
@@ -223,7 +230,7 @@ export class TestSamlIdp {
     })
     sig.addReference({
       xpath: target,
-      digestAlgorithm: 'http://www.w3.org/2001/04/xmlenc#sha256',
+      digestAlgorithm: i.digest === 'sha1' ? 'http://www.w3.org/2000/09/xmldsig#sha1' : 'http://www.w3.org/2001/04/xmlenc#sha256',
       transforms: ['http://www.w3.org/2000/09/xmldsig#enveloped-signature', 'http://www.w3.org/2001/10/xml-exc-c14n#'],
     })
     sig.computeSignature(xml, { location: { reference: `${target}/*[local-name(.)='Issuer']`, action: 'after' } })
