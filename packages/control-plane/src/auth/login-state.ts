@@ -20,16 +20,29 @@ export interface PendingLogin {
 
 const failed = () => new ApiError(401, 'sso_failed', 'the login could not be completed: start it again')
 
-/** Relative paths, or URLs on an allowed origin; anything else is refused (no open redirect). */
+/** Where a relative return_to is resolved to check that it stays on our origin (never used as a URL). */
+const SAME_ORIGIN = 'https://return-to.invalid'
+
+/**
+ * Relative paths, or URLs on an allowed origin; anything else is refused (no open redirect). Browsers drop tabs
+ * and newlines anywhere in a URL and read a backslash as a slash, so "/\t/evil.example" or "/\\evil.example" would
+ * be "//evil.example": control characters, spaces and backslashes are refused outright, and a relative path must
+ * still resolve to our own origin.
+ */
 export function checkReturnTo(s: Services, returnTo: string | undefined): string | undefined {
   if (returnTo === undefined || returnTo === '') return undefined
-  if (returnTo.startsWith('/') && !returnTo.startsWith('//') && !returnTo.includes('\\')) return returnTo
+  const refused = new ApiError(400, 'invalid_request', 'return_to: a relative path or a URL on an allowed origin')
+  if (/[\x00-\x20\x7f\\]/.test(returnTo)) throw refused
   try {
-    if (s.options.returnOrigins.includes(new URL(returnTo).origin)) return returnTo
+    if (returnTo.startsWith('/')) {
+      if (!returnTo.startsWith('//') && new URL(returnTo, SAME_ORIGIN).origin === SAME_ORIGIN) return returnTo
+    } else if (s.options.returnOrigins.includes(new URL(returnTo).origin)) {
+      return returnTo
+    }
   } catch {
-    // fall through
+    // not a URL: refused below
   }
-  throw new ApiError(400, 'invalid_request', 'return_to: a relative path or a URL on an allowed origin')
+  throw refused
 }
 
 export async function beginLogin(s: Services, reply: FastifyReply, providerId: string, p: PendingLogin): Promise<string> {
