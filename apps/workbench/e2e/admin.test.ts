@@ -236,8 +236,13 @@ describe('served by the control plane', () => {
     const v = viewerTab.page
     await openAdmin(v, 'tenants')
     const refresh = await v.evaluate(() => sessionStorage.getItem('cfp.refreshToken'))
+    // the page ends the session locally at once, then tells the server (logout, then revoke): wait for both
+    const revoked = v.waitForResponse((r) => r.url().endsWith('/v1/auth/revoke'))
+    const loggedOut = v.waitForResponse((r) => r.url().endsWith('/v1/auth/logout'))
     await v.locator('button:visible', { hasText: 'Log out' }).click()
     await v.waitForURL(/\/__cfp\/login/)
+    expect((await loggedOut).status()).toBe(200)
+    expect((await revoked).status()).toBe(200)
     expect(await v.evaluate(() => sessionStorage.getItem('cfp.refreshToken'))).toBeNull()
     const res = await fetch(`${cp.url}/v1/auth/token`, {
       method: 'POST',
