@@ -16,6 +16,9 @@ use tokio::time::Instant;
 use crate::invoke::{Delivery, Pending, PendingKind};
 use crate::Engine;
 
+/// How often a dispatcher blocked by a region-wide execution limit asks Redis for room again.
+const REGION_RECHECK: Duration = Duration::from_millis(100);
+
 pub struct Dispatcher {
     pub scope: Scope,
     pub step: String,
@@ -92,13 +95,18 @@ pub(crate) async fn run(engine: Engine, d: std::sync::Arc<Dispatcher>) {
         if claimed_full {
             continue;
         }
-        // Full project or tenant (maxConcurrentExecutions): also wake when one of their executions ends.
+        // Full project or tenant (maxConcurrentExecutions): also wake when one of their executions ends here; a
+        // place freed on another replica (limits counted in Redis) is looked for every REGION_RECHECK.
         let [project_gate, tenant_gate] = &gates;
+        let mut wait = engine.config().poll_interval;
+        if room == 0 && engine.shared_limits().is_some() {
+            wait = wait.min(REGION_RECHECK);
+        }
         tokio::select! {
             _ = d.notify.notified() => {}
             _ = project_gate.freed.notified(), if room == 0 => {}
             _ = tenant_gate.freed.notified(), if room == 0 => {}
-            _ = tokio::time::sleep(engine.config().poll_interval) => {}
+            _ = tokio::time::sleep(wait) => {}
             _ = shutdown.changed() => {}
         }
     }

@@ -5,7 +5,8 @@
 //!
 //! With [`Limits::share`] (`--redis-url`) the limits hold across the region's replicas: a permit also holds a
 //! lease in Redis ([`crate::shared_limits`]), and a dispatcher's room is the smaller of this replica's and the
-//! region's. A place freed on another replica is noticed at the dispatcher's next poll (≤ `poll_interval`).
+//! region's. A dispatcher blocked by the region's count asks again every 100 ms (a place freed on another
+//! replica wakes nothing here).
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU32, Ordering};
