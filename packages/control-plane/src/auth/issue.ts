@@ -34,7 +34,7 @@ export async function issueTokens(
 ): Promise<TokenResponse> {
   const bad = (m: string) => new ApiError(400, 'invalid_request', m)
   const { rows } = await s.db.query<{ tenant_id: string; region: string }>(
-    'SELECT m.tenant_id, t.region FROM memberships m JOIN tenants t ON t.id = m.tenant_id WHERE m.user_id = $1',
+    'SELECT m.tenant_id, t.region FROM memberships m JOIN tenants t ON t.id = m.tenant_id WHERE m.user_id = $1 AND t.deleted_at IS NULL',
     [input.userId],
   )
   const { rows: sess } = await s.db.query<{ tenant_id: string | null }>('SELECT tenant_id FROM sessions WHERE id = $1', [

@@ -27,6 +27,10 @@ export async function provisionUser(s: Services, provider: ProviderRef, profile:
   if (!profile.subject) throw ssoFailed('the identity provider sent no subject')
   if (!/^[^@\s]+@[^@\s]+$/.test(profile.email)) throw ssoFailed('the identity provider sent no usable e-mail address')
   return s.db.tx(async (c) => {
+    // The provider's tenant must be live, and stays so until commit: a deleted tenant gets no member. Locked first,
+    // before the provider's rows, in the order a DELETE of the tenant takes them (no deadlock).
+    const live = await c.query('SELECT 1 FROM tenants WHERE id = $1 AND deleted_at IS NULL FOR SHARE', [provider.tenantId])
+    if (!live.rowCount) throw ssoFailed('the identity provider has no tenant')
     const now = new Date(s.clock.now())
     const linked = await c.query<{ user_id: string }>(
       'SELECT user_id FROM external_identities WHERE provider_id = $1 AND subject = $2 FOR UPDATE',
@@ -68,8 +72,10 @@ export async function provisionUser(s: Services, provider: ProviderRef, profile:
        SELECT DISTINCT $1::uuid, g.role,
               CASE WHEN g.project_id IS NOT NULL THEN 'project' WHEN g.team_id IS NOT NULL THEN 'team' ELSE 'tenant' END,
               $2::uuid, coalesce(g.team_id, p.team_id), g.project_id, $3
-         FROM group_mappings g LEFT JOIN projects p ON p.id = g.project_id
-        WHERE g.provider_id = $4 AND g.idp_group = ANY($5::text[])`,
+         FROM group_mappings g LEFT JOIN projects p ON p.id = g.project_id LEFT JOIN teams tm ON tm.id = coalesce(g.team_id, p.team_id)
+        WHERE g.provider_id = $4 AND g.idp_group = ANY($5::text[])
+          -- never a binding at a deleted project or team (a mapping a racing DELETE left behind)
+          AND (g.project_id IS NULL OR p.deleted_at IS NULL) AND (tm.id IS NULL OR tm.deleted_at IS NULL)`,
       [userId, provider.tenantId, source, provider.id, profile.groups],
     )
     return userId

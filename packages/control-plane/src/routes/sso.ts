@@ -23,7 +23,12 @@ const notFound = () => new ApiError(404, 'not_found', 'identity provider not fou
 
 export async function provider(s: Services, id: string, kind: 'oidc' | 'saml') {
   if (!UUID.test(id)) throw notFound()
-  const { rows } = await s.db.query('SELECT * FROM identity_providers WHERE id = $1 AND kind = $2 AND enabled', [id, kind])
+  // a provider of a deleted tenant (its DELETE removes them; one a racing create left behind) is not found either
+  const { rows } = await s.db.query(
+    `SELECT i.* FROM identity_providers i JOIN tenants t ON t.id = i.tenant_id
+      WHERE i.id = $1 AND i.kind = $2 AND i.enabled AND t.deleted_at IS NULL`,
+    [id, kind],
+  )
   const r = rows[0]
   if (!r) throw notFound()
   return { ...r, secret: r.secret_enc ? s.sealer.open(r.secret_enc, SECRET_PURPOSE) : '' }
