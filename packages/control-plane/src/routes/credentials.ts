@@ -87,14 +87,18 @@ function register(app: FastifyInstance, s: Services, k: Kind): void {
       const days = b.expiresInDays ?? k.defaultDays
       const expiresAt = new Date(s.clock.now() + days * 86_400_000)
       const path = target!.path as { tenant: string; team: string; project: string }
-      const created = await s.credentials.create(s.db, {
-        kind: k.kind,
-        project: path,
-        name: b.name,
-        expiresAt,
-        ...(b.role ? { role: b.role } : {}),
-        ...(b.actions ? { actions: b.actions } : {}),
-        ...(p.kind === 'user' ? { createdBy: p.id } : {}),
+      const created = await s.db.tx(async (c) => {
+        // the project stays live until the credential exists (a concurrent DELETE waits for it, then revokes it)
+        if (!(await locateProject(c, path.project, true))) throw notFound('project')
+        return s.credentials.create(c, {
+          kind: k.kind,
+          project: path,
+          name: b.name,
+          expiresAt,
+          ...(b.role ? { role: b.role } : {}),
+          ...(b.actions ? { actions: b.actions } : {}),
+          ...(p.kind === 'user' ? { createdBy: p.id } : {}),
+        })
       })
       reply.status(201)
       return { token: created.token, credential: created.info }

@@ -146,17 +146,19 @@ export function idpRoutes(app: FastifyInstance, s: Services): void {
       const config = { ...DEFAULTS[b.kind], ...given }
       if (b.kind === 'oidc' && !b.clientSecret) throw invalid('clientSecret: required for OIDC')
       const secret = b.clientSecret ? s.sealer.seal(b.clientSecret, SECRET_PURPOSE) : null
-      const { rows } = await s.db
-        .query('INSERT INTO identity_providers (tenant_id, kind, name, config, secret_enc) VALUES ($1, $2, $3, $4, $5) RETURNING *', [
-          request.params.tenantId,
-          b.kind,
-          b.name,
-          config,
-          secret,
-        ])
+      const row = await s.db
+        .tx(async (c) => {
+          // the tenant stays live until the provider exists (a concurrent DELETE of the tenant waits, then deletes it)
+          if (!(await locateTenant(c, request.params.tenantId, true))) throw notFound('tenant')
+          const { rows } = await c.query(
+            'INSERT INTO identity_providers (tenant_id, kind, name, config, secret_enc) VALUES ($1, $2, $3, $4, $5) RETURNING *',
+            [request.params.tenantId, b.kind, b.name, config, secret],
+          )
+          return rows[0]
+        })
         .catch(uniqueName)
       reply.status(201)
-      return idpView(s, rows[0], [])
+      return idpView(s, row, [])
     },
   )
 
@@ -282,7 +284,12 @@ export function idpRoutes(app: FastifyInstance, s: Services): void {
         const idp = found!.row
         await c.query('DELETE FROM group_mappings WHERE provider_id = $1', [idp.id])
         for (const m of request.body.mappings) {
-          const target = m.projectId ? await locate(c, 'project', m.projectId) : m.teamId ? await locate(c, 'team', m.teamId) : await locate(c, 'tenant', idp.tenant_id)
+          // locked FOR SHARE: a concurrent DELETE of the target waits for this mapping and removes it, or wins and is not found
+          const target = m.projectId
+            ? await locate(c, 'project', m.projectId, true)
+            : m.teamId
+              ? await locate(c, 'team', m.teamId, true)
+              : await locate(c, 'tenant', idp.tenant_id, true)
           if (!target || target.path.tenant !== idp.tenant_id) throw notFound('team or project')
           if (m.projectId && m.teamId && target.path.team !== m.teamId) throw invalid('teamId: the project is in another team')
           const kind = m.projectId ? 'project' : m.teamId ? 'team' : 'tenant'

@@ -21,14 +21,15 @@ interface ScopeRef {
 
 const memberSchema = obj({ userId: uuid, email: { type: 'string' }, displayName: { type: 'string' }, createdAt: timestamp })
 
-async function grantTarget(q: Queryable, scope: ScopeRef): Promise<Located | undefined> {
+/** `lock`: held FOR SHARE until commit, so that a concurrent DELETE of the scope cannot leave the binding behind. */
+async function grantTarget(q: Queryable, scope: ScopeRef, lock = false): Promise<Located | undefined> {
   if (scope.kind !== 'system' && !scope.id) throw invalid('scope.id is required unless scope.kind is system')
-  return locate(q, scope.kind, scope.id)
+  return locate(q, scope.kind, scope.id, lock)
 }
 
 /** Checks and inserts one binding inside a transaction. */
 async function bind(s: Services, request: FastifyRequest, c: pg.PoolClient, userId: string, role: string, scope: ScopeRef) {
-  const target = await grantTarget(c, scope)
+  const target = await grantTarget(c, scope, true)
   const p = authorize(request, s, 'rolebinding.create', target, 'scope')
   if (!s.policy.roles[role]) throw invalid(`role: unknown role ${role}`)
   if (!s.policy.roles[role].bindableAt.includes(scope.kind)) throw invalid(`role: ${role} cannot be bound at a ${scope.kind}`)
@@ -89,6 +90,8 @@ export function memberRoutes(app: FastifyInstance, s: Services): void {
       const b = request.body
       if ((b.role === undefined) !== (b.scope === undefined)) throw invalid('role and scope go together')
       const result = await s.db.tx(async (c) => {
+        // the tenant stays live until the membership exists (a concurrent DELETE of the tenant waits, then removes it)
+        if (!(await locateTenant(c, tenantId, true))) throw notFound('tenant')
         const { rows } = await c.query(
           `INSERT INTO users (email, display_name) VALUES ($1, $2)
            ON CONFLICT (lower(email)) DO UPDATE SET email = users.email RETURNING id, email, display_name`,
