@@ -112,6 +112,9 @@ struct Inner {
     /// Expiry, region and revocations are still checked on every use.
     verified: Mutex<HashMap<String, Arc<Claims>>>,
     projects: RwLock<HashMap<String, Arc<ProjectSettings>>>,
+    /// The control plane's permission matrix when it differs from the one built in (see [`Control::policy`]).
+    policy: RwLock<Option<(Value, Arc<crate::Policy>)>>,
+    policy_synced: AtomicBool,
     /// Projects the control plane deleted, as (tenant, project), until [`Control::take_deleted`].
     deleted: Mutex<Vec<(String, String)>>,
     settings_synced: AtomicBool,
@@ -202,6 +205,8 @@ impl Control {
                 verified: Mutex::new(HashMap::new()),
                 projects: RwLock::new(HashMap::new()),
                 deleted: Mutex::new(Vec::new()),
+                policy: RwLock::new(None),
+                policy_synced: AtomicBool::new(false),
                 settings_synced: AtomicBool::new(false),
                 settings_version: watch::channel(0).0,
                 revoked_credentials: broadcast::channel(256).0,
@@ -215,7 +220,16 @@ impl Control {
 
     /// Whether the first revocation and settings syncs completed.
     pub fn ready(&self) -> bool {
-        self.inner.revocations_synced.load(Ordering::Acquire) && self.inner.settings_synced.load(Ordering::Acquire)
+        self.inner.revocations_synced.load(Ordering::Acquire)
+            && self.inner.settings_synced.load(Ordering::Acquire)
+            && self.inner.policy_synced.load(Ordering::Acquire)
+    }
+
+    /// The permission matrix the control plane enforces, when it differs from the one compiled into this
+    /// runtime (`None`: the same, or not known yet). The runtime then checks with the control plane's, so a
+    /// change of `policy/permissions.json` needs no rebuilt runtime; it is fetched at start and every minute.
+    pub fn policy(&self) -> Option<Arc<crate::Policy>> {
+        self.inner.policy.read().unwrap().as_ref().map(|(_, p)| p.clone())
     }
 
     /// Waits (bounded) for the first sync; start-up uses it to print `ready` only once tokens can be checked.
@@ -403,12 +417,66 @@ impl Control {
 
     async fn keys_loop(self, mut shutdown: watch::Receiver<bool>) {
         loop {
+            self.refresh_policy().await;
             self.refresh_keys(false).await;
             tokio::select! {
                 _ = tokio::time::sleep(Duration::from_secs(60)) => {}
                 _ = shutdown.changed() => return,
             }
         }
+    }
+
+    /// Fetches the control plane's permission matrix; keeps the one in use when that fails, when it does not
+    /// parse, or when it lacks an action this runtime's routes check.
+    async fn refresh_policy(&self) {
+        let served = match self
+            .request("GET", "/v1/service/policy", None, Duration::from_secs(10))
+            .await
+        {
+            Ok(page) => page["policy"].clone(),
+            // A control plane without this route enforces the matrix it was built with: use ours.
+            Err(ControlError::Unavailable(e)) if e.contains(" answered 404 ") => Value::Null,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot fetch the permission matrix; keeping the one in use");
+                return;
+            }
+        };
+        let builtin: Value = serde_json::from_str(crate::policy::BUILTIN).expect("the built-in matrix is JSON");
+        let next = if served.is_null() || served == builtin {
+            None
+        } else {
+            let parsed = crate::Policy::parse(&served.to_string()).and_then(|p| {
+                let ours = crate::Policy::builtin();
+                match ours.runtime_actions().into_iter().find(|a| p.action(a).is_none()) {
+                    Some(missing) => Err(format!("it has no action `{missing}`, which this runtime checks")),
+                    None => Ok(p),
+                }
+            });
+            match parsed {
+                Ok(p) => Some((served, Arc::new(p))),
+                Err(e) => {
+                    tracing::warn!(error = %e, "the control plane's permission matrix cannot be used; keeping the one in use");
+                    self.inner.policy_synced.store(true, Ordering::Release);
+                    return;
+                }
+            }
+        };
+        let mut current = self.inner.policy.write().unwrap();
+        let changed = current.as_ref().map(|(v, _)| v) != next.as_ref().map(|(v, _)| v);
+        if changed {
+            match &next {
+                Some(_) => tracing::info!(
+                    "the control plane's permission matrix differs from the one built into this runtime; checking with the control plane's"
+                ),
+                None if current.is_some() => {
+                    tracing::info!("the control plane's permission matrix is the built-in one again")
+                }
+                None => {}
+            }
+        }
+        *current = next;
+        drop(current);
+        self.inner.policy_synced.store(true, Ordering::Release);
     }
 
     async fn revocation_loop(self, mut shutdown: watch::Receiver<bool>) {

@@ -199,7 +199,7 @@ pub fn authorize(
     settings: Option<&ProjectSettings>,
     action: &str,
 ) -> Result<(), ApiError> {
-    let policy = &app.policy;
+    let policy = app.policy();
     let Some(info) = policy.action(action) else {
         return Err(ApiError::internal(format!("route checks unknown action `{action}`")));
     };

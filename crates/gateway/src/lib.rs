@@ -88,11 +88,23 @@ pub struct AppState {
     pub engine: Engine,
     pub cfg: Arc<GatewayConfig>,
     pub streams: cfp_streams::Streams,
-    pub policy: Arc<cfp_access::Policy>,
+    /// The permission matrix compiled in; [`AppState::policy`] is the one to check with.
+    pub builtin_policy: Arc<cfp_access::Policy>,
     pub gates: Arc<limits::Gates>,
     pub sources: Arc<source::Sources>,
     /// End users' tokens from projects' own OIDC providers.
     pub end_users: cfp_access::EndUserTokens,
+}
+
+impl AppState {
+    /// The permission matrix to check with: the control plane's when it differs from the one compiled in.
+    pub fn policy(&self) -> Arc<cfp_access::Policy> {
+        self.cfg
+            .control
+            .as_ref()
+            .and_then(|c| c.policy())
+            .unwrap_or_else(|| self.builtin_policy.clone())
+    }
 }
 
 /// Keeps the engine's per-project switches (strict validation, maxConcurrentExecutions) in step with the control
@@ -158,7 +170,7 @@ pub fn router(engine: Engine, cfg: GatewayConfig) -> Router {
         streams: streams_ws::start_streams(&engine, &cfg),
         engine,
         cfg: Arc::new(cfg),
-        policy: Arc::new(cfp_access::Policy::builtin()),
+        builtin_policy: Arc::new(cfp_access::Policy::builtin()),
         gates: Default::default(),
         sources: Default::default(),
         end_users,

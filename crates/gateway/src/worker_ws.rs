@@ -204,7 +204,7 @@ async fn authenticate(app: &AppState, token: &str) -> Result<(Scope, Option<Stri
         return Err(invalid());
     };
     match control.verify_credential(token).await {
-        Ok(Some(c)) if c.kind == "worker" && app.policy.worker_token_allows("worker.connect") => {
+        Ok(Some(c)) if c.kind == "worker" && app.policy().worker_token_allows("worker.connect") => {
             Ok((Scope::new(&c.tenant_id, &c.project_id), Some(c.id)))
         }
         Ok(_) => Err(invalid()),

@@ -141,6 +141,16 @@ describe('settings', () => {
     expect(ok.json.effectiveLimits).toEqual({ maxConcurrentRequests: 20, maxBodyBytes: 1000 })
   })
 
+  it('serves runtimes the permission matrix it enforces, the file itself', async () => {
+    const { SERVICE_TOKEN } = await import('../test-support/harness.js')
+    const { readFileSync } = await import('node:fs')
+    const { findPolicyFile } = await import('../policy/load.js')
+    const res = await h.request('GET', '/v1/service/policy', { token: SERVICE_TOKEN })
+    expect(res.status).toBe(200)
+    expect(res.json.policy).toEqual(JSON.parse(readFileSync(findPolicyFile(), 'utf8')))
+    expect((await h.request('GET', '/v1/service/policy', { token: w.byName('sys').token })).status).toBe(401)
+  })
+
   it('are synced by runtimes per region with a growing version', async () => {
     const { SERVICE_TOKEN } = await import('../test-support/harness.js')
     const all = await h.request('GET', '/v1/service/projects?region=eu', { token: SERVICE_TOKEN })

@@ -55,6 +55,19 @@ export function serviceRoutes(app: FastifyInstance, s: Services): void {
     },
   )
 
+  app.get(
+    '/v1/service/policy',
+    {
+      config,
+      schema: spec({
+        summary: 'The permission matrix this control plane enforces (policy/permissions.json); runtimes check with it',
+        tags,
+        response: { 200: obj({ policy: { type: 'object', additionalProperties: true } }, ['policy']) },
+      }),
+    },
+    async () => ({ policy: s.policy }),
+  )
+
   app.post<{ Body: { token: string } }>(
     '/v1/service/credentials/verify',
     {

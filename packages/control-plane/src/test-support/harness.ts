@@ -13,6 +13,7 @@ import { migrate } from '../db/migrate.js'
 import { openDb } from '../db/pool.js'
 import { parseOptions, type Options } from '../options.js'
 import { createServices, type Services } from '../services.js'
+import type { Policy } from '../policy/types.js'
 
 export const DB_URL = process.env.CFP_TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test'
 export const SERVICE_TOKEN = 'service-token-for-tests-0123456789'
@@ -35,7 +36,7 @@ export interface Harness {
   close(): Promise<void>
 }
 
-export async function createHarness(opts: { clock?: Clock; options?: Partial<Options>; listen?: boolean } = {}): Promise<Harness> {
+export async function createHarness(opts: { clock?: Clock; options?: Partial<Options>; listen?: boolean; policy?: Policy } = {}): Promise<Harness> {
   const schema = `cfp_control_t_${randomBytes(5).toString('hex')}`
   const { options: parsed } = parseOptions([], {
     DATABASE_URL: DB_URL,
@@ -52,7 +53,7 @@ export async function createHarness(opts: { clock?: Clock; options?: Partial<Opt
   await migrate(db)
   const { loadPolicy } = await import('../policy/load.js')
   const { systemClock } = await import('../clock.js')
-  const s = createServices(options, db, opts.clock ?? systemClock, loadPolicy())
+  const s = createServices(options, db, opts.clock ?? systemClock, opts.policy ?? loadPolicy())
   await s.keys.ensureKey()
   const app = await buildApp(s, { logger: false })
   let url = ''

@@ -1,0 +1,86 @@
+/**
+ * The runtime checks with the permission matrix the control plane enforces, not only the one compiled into it:
+ * a control plane started with a changed `policy/permissions.json` (project viewers may no longer read logs, and
+ * may write state) and a real `cfp-runtime` built with the original file. The runtime fetches the control
+ * plane's matrix at start (`GET /v1/service/policy`) and every minute, and says in its log that they differ.
+ */
+import { randomBytes } from 'node:crypto'
+import pg from 'pg'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { createHarness, SERVICE_TOKEN, type Harness } from '../../../packages/control-plane/src/test-support/harness.js'
+import { seedWorld, type World } from '../../../packages/control-plane/src/test-support/world.js'
+import { loadPolicy } from '../../../packages/control-plane/src/policy/load.js'
+import { ADMIN_DATABASE_URL, childEnv, REPO_ROOT, runtimeBin } from '../src/env.js'
+import { Proc } from '../src/procs.js'
+import { http } from '../src/util.js'
+
+let h: Harness
+let w: World
+let runtime: Proc
+let base = ''
+const schema = `rt_policy_${randomBytes(4).toString('hex')}`
+
+beforeAll(async () => {
+  const policy = loadPolicy()
+  const viewer = policy.grants.project_viewer as Record<string, string[]>
+  delete viewer['logs.read']
+  viewer['state.write'] = ['self']
+  h = await createHarness({ listen: true, policy })
+  w = await seedWorld(h)
+  const issuer = JSON.parse(Buffer.from(w.byName('sys').token.split('.')[1]!, 'base64url').toString()).iss as string
+  runtime = new Proc({
+    name: 'cfp-runtime',
+    command: runtimeBin(),
+    args: [
+      '--listen', '127.0.0.1:0',
+      '--database-url', ADMIN_DATABASE_URL,
+      '--schema', schema,
+      '--control-plane-url', h.url,
+      '--control-plane-issuer', issuer,
+      '--service-token', SERVICE_TOKEN,
+      '--region', 'eu',
+      '--dev-endpoints',
+    ],
+    cwd: REPO_ROOT,
+    env: childEnv({ CFP_LOG: 'info,sqlx=warn' }),
+  })
+  const ready = await runtime.waitForLine(/"ready":true/, 60_000)
+  base = `http://${JSON.parse(ready.text).addr}`
+}, 120_000)
+
+afterAll(async () => {
+  runtime?.signal('SIGTERM')
+  await runtime?.exited
+  await h?.close()
+  const c = new pg.Client({ connectionString: ADMIN_DATABASE_URL })
+  await c.connect()
+  await c.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`)
+  await c.end()
+})
+
+describe('the permission matrix of the control plane', () => {
+  it('is the one the runtime checks with, and the runtime says it differs from its own', async () => {
+    await runtime.waitForLine(/permission matrix differs from the one built into this runtime/, 10_000)
+    const a1 = w.nodes.A1!.id as string
+    const call = (path: string, init: RequestInit & { json?: unknown } = {}) =>
+      http(base + path, { ...init, headers: { authorization: `Bearer ${w.byName('p_viewer').token}`, 'x-cfp-project': a1 } })
+    // still granted by both matrices
+    expect((await call('/__cfp/api/steps')).status).toBe(200)
+    // taken away by the control plane's matrix
+    const logs = await call('/__cfp/api/logs?limit=1')
+    expect(logs.status).toBe(403)
+    expect(logs.json.error.message).toContain('logs.read')
+    // granted by the control plane's matrix (and then refused only by the project's diagnostics switch)
+    const switched = await h.request('PUT', `/v1/projects/${a1}/diagnostics`, {
+      token: w.byName('t_admin').token,
+      body: { emit: false, stateWrite: true, dlqReplay: false, stepSource: false },
+    })
+    expect(switched.status, switched.body).toBe(200)
+    let write = await call('/__cfp/api/state/probe/k', { method: 'PUT', json: { v: 1 } })
+    for (let i = 0; i < 50 && write.status !== 200; i++) {
+      await new Promise((r) => setTimeout(r, 100))
+      write = await call('/__cfp/api/state/probe/k', { method: 'PUT', json: { v: 1 } })
+    }
+    expect(write.status, JSON.stringify(write.json)).toBe(200)
+  })
+})
