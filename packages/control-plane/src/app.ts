@@ -18,6 +18,7 @@ import { publicRoutes } from './routes/public.js'
 import { serviceRoutes } from './routes/service.js'
 import { settingsRoutes } from './routes/settings.js'
 import { setupRoutes } from './routes/setup.js'
+import { samlKeyRoutes } from './routes/saml-keys.js'
 import { samlLogoutRoutes } from './routes/saml-slo.js'
 import { ssoRoutes } from './routes/sso.js'
 import { systemRoutes } from './routes/system.js'
@@ -64,6 +65,7 @@ export async function buildApp(s: Services, opts: AppOptions = {}): Promise<Fast
   credentialRoutes(app, s)
   settingsRoutes(app, s)
   idpRoutes(app, s)
+  samlKeyRoutes(app, s)
   systemRoutes(app, s)
   serviceRoutes(app, s)
   uiRoutes(app, s)

@@ -6,6 +6,7 @@
 import type { FastifyInstance } from 'fastify'
 import { buildApp, type AppOptions } from './app.js'
 import { prepareSetupLink } from './auth/bootstrap.js'
+import { pruneSpKeys } from './auth/saml-sp-key.js'
 import { systemClock, type Clock } from './clock.js'
 import { migrate } from './db/migrate.js'
 import { openDb } from './db/pool.js'
@@ -79,6 +80,7 @@ export async function maintenance(s: Services, app?: FastifyInstance): Promise<v
     await s.db.query('DELETE FROM login_codes WHERE expires_at < $1', [now])
     await s.db.query('DELETE FROM saml_assertions_seen WHERE expires_at < $1', [now])
     await s.db.query('DELETE FROM saml_logout_requests WHERE expires_at < $1', [now])
+    await pruneSpKeys(s)
     await s.db.query('DELETE FROM refresh_tokens WHERE expires_at < $1', [now])
   } catch (err) {
     app?.log.error({ err }, 'maintenance failed')

@@ -12,7 +12,7 @@ import { SignedXml } from 'xml-crypto'
 import type { Services } from '../services.js'
 import type { ExternalProfile } from './provision.js'
 import { redirectUrl } from './saml-binding.js'
-import { spKey, type SpKeyRow } from './saml-sp-key.js'
+import { publishedCertificates, spKey } from './saml-sp-key.js'
 import { checkAlgorithms, esc, kids, NS_A, NS_DS, NS_P, one, parse, refuse, SKEW_MS, text, time } from './saml-xml.js'
 
 export { SamlError } from './saml-xml.js'
@@ -28,7 +28,7 @@ export interface SamlConfig {
   sloUrl?: string
 }
 
-export interface SamlProvider extends SpKeyRow {
+export interface SamlProvider {
   id: string
   tenant_id: string
   config: SamlConfig
@@ -63,15 +63,23 @@ export async function authnRequestUrl(s: Services, p: SamlProvider, requestId: s
   return redirectUrl(p.config.ssoUrl, 'SAMLRequest', xml, relayState, key)
 }
 
-/** SP metadata: entity id, the signing certificate (AuthnRequests when switched on, always logout messages), SLO and ACS. */
+/**
+ * SP metadata: entity id, the signing certificates (AuthnRequests when switched on, always logout messages: the
+ * current key's first, then a next key's and a previous key's during a rotation), SLO and ACS.
+ */
 export async function samlMetadata(s: Services, p: SamlProvider): Promise<string> {
-  const { certificate } = await spKey(s, p)
+  const certificates = await publishedCertificates(s, p)
   const slo = esc(sloEndpoint(s, p.id))
   return (
     `<?xml version="1.0"?>\n<md:EntityDescriptor xmlns:md="urn:oasis:names:tc:SAML:2.0:metadata" entityID="${esc(spEntityId(s, p.id))}">` +
     `<md:SPSSODescriptor AuthnRequestsSigned="${p.config.signRequests === true}" WantAssertionsSigned="true" protocolSupportEnumeration="${NS_P}">` +
-    `<md:KeyDescriptor use="signing"><ds:KeyInfo xmlns:ds="${NS_DS}"><ds:X509Data><ds:X509Certificate>${certificate}</ds:X509Certificate>` +
-    `</ds:X509Data></ds:KeyInfo></md:KeyDescriptor>` +
+    certificates
+      .map(
+        (c) =>
+          `<md:KeyDescriptor use="signing"><ds:KeyInfo xmlns:ds="${NS_DS}"><ds:X509Data><ds:X509Certificate>${c}</ds:X509Certificate>` +
+          `</ds:X509Data></ds:KeyInfo></md:KeyDescriptor>`,
+      )
+      .join('') +
     `<md:SingleLogoutService Binding="${REDIRECT}" Location="${slo}"/>` +
     `<md:SingleLogoutService Binding="${POST}" Location="${slo}"/>` +
     `<md:NameIDFormat>urn:oasis:names:tc:SAML:1.1:nameid-format:emailAddress</md:NameIDFormat>` +

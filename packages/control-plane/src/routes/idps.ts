@@ -11,8 +11,8 @@
  *
  * SAML: `signRequests` (sign AuthnRequests with the provider's SP key) is always stored: true unless the
  * create body says false, and true again after a PATCH with null (providers older than the flag were migrated
- * to false); `sloUrl` (the IdP's single-logout endpoint) is optional. The SP key lives in its own columns and
- * never appears here.
+ * to false); `sloUrl` (the IdP's single-logout endpoint) is optional. The SP signing keys live in their own table
+ * (rotation routes in saml-keys.ts) and never appear here.
  */
 import type { FastifyInstance } from 'fastify'
 import { authorize } from '../authz.js'
@@ -99,7 +99,7 @@ const uniqueName = (e: { code?: string }): never => {
 }
 
 /** The provider and where it sits (its tenant), or undefined; `lock` holds the row for the transaction. */
-async function findIdp(q: Queryable, id: string, lock = false): Promise<{ row: Row; tenant: Located | undefined } | undefined> {
+export async function findIdp(q: Queryable, id: string, lock = false): Promise<{ row: Row; tenant: Located | undefined } | undefined> {
   const { rows } = await q.query(`SELECT * FROM identity_providers WHERE id = $1${lock ? ' FOR UPDATE' : ''}`, [id])
   return rows[0] ? { row: rows[0], tenant: await locateTenant(q, rows[0].tenant_id) } : undefined
 }
