@@ -95,14 +95,16 @@ describe('SP signing key and metadata', () => {
   })
 
   it('keeps the private key sealed: not in the database in clear, never in an API answer', async () => {
-    const [row] = await h.sql('SELECT sp_key_enc, sp_certificate FROM identity_providers WHERE id = $1', [idpId])
-    expect(row.sp_key_enc).toMatch(/^v1\./)
-    expect(row.sp_key_enc).not.toContain('PRIVATE KEY')
+    const [row] = await h.sql("SELECT private_enc FROM saml_sp_keys WHERE provider_id = $1 AND state = 'current'", [idpId])
+    expect(row.private_enc).toMatch(/^v1\./)
+    expect(row.private_enc).not.toContain('PRIVATE KEY')
     const read = await h.request('GET', `/v1/idps/${idpId}`, { token: admin })
     const list = await h.request('GET', `/v1/tenants/${w.nodes.T1!.id}/idps`, { token: admin })
-    for (const body of [read.body, list.body, await metadata()]) {
-      expect(body).not.toContain(row.sp_key_enc.split('.')[2].slice(0, 24))
-      expect(body).not.toMatch(/PRIVATE KEY|sp_key/)
+    const keys = await h.request('GET', `/v1/idps/${idpId}/saml/signing-keys`, { token: admin })
+    expect(keys.status).toBe(200)
+    for (const body of [read.body, list.body, keys.body, await metadata()]) {
+      expect(body).not.toContain(row.private_enc.split('.')[2].slice(0, 24))
+      expect(body).not.toMatch(/PRIVATE KEY|sp_key|private/i)
     }
     expect(read.json.config).toMatchObject({ signRequests: true, sloUrl: idp.sloUrl })
   })

@@ -3,10 +3,11 @@
  * response) with RSA-SHA256 through xml-crypto, the way real IdPs do, so the SP's verification is exercised
  * against genuine XML signatures. For signed requests and single logout it also acts as an IdP that trusts
  * the SP's metadata: it verifies the SP's redirect-binding signatures (AuthnRequest, LogoutRequest,
- * LogoutResponse) with the certificate published there, refuses unsigned AuthnRequests when it requires
- * signatures, and sends LogoutRequests and LogoutResponses of its own (redirect binding with a query-string
- * signature, or POST binding with an enveloped XML signature). Its URL encoding is URLSearchParams', not the
- * SP's, so the SP must verify the octets as received.
+ * LogoutResponse) with the certificates published there (any of them, as during a key rotation, and says
+ * which one verified), refuses unsigned AuthnRequests when it requires signatures, and sends LogoutRequests
+ * and LogoutResponses of its own (redirect binding with a query-string signature, or POST binding with an
+ * enveloped XML signature). Its URL encoding is URLSearchParams', not the SP's, so the SP must verify the
+ * octets as received.
  */
 import { generateKeyPairSync, randomUUID, sign, verify, X509Certificate } from 'node:crypto'
 import { deflateRawSync, inflateRawSync } from 'node:zlib'
@@ -79,22 +80,29 @@ export class TestSamlIdp {
   readonly sloUrl = 'https://idp.corp.example/slo'
   /** refuse AuthnRequests without a valid signature (as IdPs configured to require signed requests do) */
   requireSignedRequests = false
-  /** the SP's signing certificate, from its metadata (`trustSp`) */
-  spCertificate: X509Certificate | undefined
+  /** the SP's signing certificates, from its metadata (`trustSp`): a signature verifying with any of them is the SP's */
+  spCertificates: X509Certificate[] = []
 
-  /** Reads the SP's signing certificate from its metadata, as an IdP admin's metadata import does. */
+  /**
+   * Reads the SP's signing certificates from its metadata (every `<md:KeyDescriptor use="signing">`, as an IdP
+   * admin's metadata import does, so a key published ahead of a rotation is trusted too); returns the first.
+   */
   trustSp(metadata: string): X509Certificate {
-    const b64 = /<ds:X509Certificate>([^<]+)<\/ds:X509Certificate>/.exec(metadata)?.[1]
-    if (!b64) throw new Error('the SP metadata has no signing certificate')
-    this.spCertificate = new X509Certificate(Buffer.from(b64, 'base64'))
-    return this.spCertificate
+    const found = [...metadata.matchAll(/<md:KeyDescriptor use="signing">[\s\S]*?<ds:X509Certificate>([^<]+)<\/ds:X509Certificate>/g)]
+    if (!found.length) throw new Error('the SP metadata has no signing certificate')
+    this.spCertificates = found.map((m) => new X509Certificate(Buffer.from(m[1]!, 'base64')))
+    return this.spCertificates[0]!
   }
 
   /**
    * Verifies the SP's redirect-binding signature over the raw query (SAML bindings §3.4.4.1) and returns the
    * inflated message; throws when it is unsigned (and `required`) or the signature does not verify.
    */
-  receiveRedirect(url: string, param: 'SAMLRequest' | 'SAMLResponse', required = true): { xml: string; signed: boolean; relayState?: string } {
+  receiveRedirect(
+    url: string,
+    param: 'SAMLRequest' | 'SAMLResponse',
+    required = true,
+  ): { xml: string; signed: boolean; relayState?: string; signedBy?: X509Certificate } {
     const raw = rawParams(url)
     const message = raw.get(param)
     if (!message) throw new Error(`no ${param}`)
@@ -108,24 +116,28 @@ export class TestSamlIdp {
       return { ...out, signed: false }
     }
     if (decode(sigAlg) !== RSA_SHA256) throw new Error(`unexpected SigAlg ${decode(sigAlg)}`)
-    if (!this.spCertificate) throw new Error('the SP certificate is not configured at the IdP')
+    if (!this.spCertificates.length) throw new Error('the SP certificate is not configured at the IdP')
     const octets = `${param}=${message}${relay !== undefined ? `&RelayState=${relay}` : ''}&SigAlg=${sigAlg}`
-    if (!verify('sha256', Buffer.from(octets), this.spCertificate.publicKey, Buffer.from(decode(signature), 'base64'))) {
-      throw new Error('the SP signature does not verify')
-    }
-    return { ...out, signed: true }
+    const signedBy = this.spCertificates.find((c) => verify('sha256', Buffer.from(octets), c.publicKey, Buffer.from(decode(signature), 'base64')))
+    if (!signedBy) throw new Error('the SP signature does not verify')
+    return { ...out, signed: true, signedBy }
   }
 
   /** An AuthnRequest as this IdP accepts it: signature checked when present, required when `requireSignedRequests`. */
-  receiveAuthnRequest(url: string): { id: string; signed: boolean; relayState?: string } {
+  receiveAuthnRequest(url: string): { id: string; signed: boolean; relayState?: string; signedBy?: X509Certificate } {
     const r = this.receiveRedirect(url, 'SAMLRequest', this.requireSignedRequests)
     if (!r.xml.includes('<samlp:AuthnRequest')) throw new Error('not an AuthnRequest')
-    return { id: attr(r.xml, 'ID')!, signed: r.signed, ...(r.relayState !== undefined ? { relayState: r.relayState } : {}) }
+    return {
+      id: attr(r.xml, 'ID')!,
+      signed: r.signed,
+      ...(r.relayState !== undefined ? { relayState: r.relayState } : {}),
+      ...(r.signedBy ? { signedBy: r.signedBy } : {}),
+    }
   }
 
-  /** The SP's LogoutRequest (always signed), its fields as sent. */
+  /** The SP's LogoutRequest (always signed), its fields as sent, and the certificate its signature verified with. */
   receiveLogoutRequest(url: string) {
-    const { xml } = this.receiveRedirect(url, 'SAMLRequest')
+    const { xml, signedBy } = this.receiveRedirect(url, 'SAMLRequest')
     if (!xml.includes('<samlp:LogoutRequest')) throw new Error('not a LogoutRequest')
     return {
       id: attr(xml, 'ID')!,
@@ -134,6 +146,7 @@ export class TestSamlIdp {
       nameId: element(xml, 'NameID'),
       nameIdFormat: /<saml:NameID[^>]*\sFormat="([^"]*)"/.exec(xml)?.[1],
       sessionIndex: element(xml, 'SessionIndex'),
+      signedBy: signedBy!,
       xml,
     }
   }
