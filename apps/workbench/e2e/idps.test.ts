@@ -3,7 +3,8 @@
  * 375 px: the system admin adds an OIDC provider and its group mappings through the page (the API then has
  * them), a tenant auditor signed in through that provider sees it without any edit control, a tenant viewer
  * (no `idp.read`) sees neither; disabling takes it off the login page's sign-in buttons, deleting removes it
- * while the people it signed in stay members.
+ * while the people it signed in stay members. A SAML provider's SP signing key is rotated on the page (published,
+ * then activated), which the auditor sees without a button.
  */
 import type { Browser, Page } from 'playwright-core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -29,6 +30,7 @@ let browser: Browser
 const idp = new TestOidcIdp()
 const tabs: TestPage[] = []
 let admin: TestPage
+let auditor: TestPage
 let token: string
 let tenantId: string
 let teamId: string
@@ -165,6 +167,8 @@ describe('identity providers page', () => {
     await edit.getByLabel('Groups claim').fill('groups')
     await edit.getByRole('button', { name: 'Save provider' }).click()
     await expect.poll(() => card.innerText()).toContain('Provider saved.')
+    // the reloaded page shows "Other" too and reads its SAML signing keys: deleted only after that (else a 404)
+    await expect.poll(() => page.getByRole('table', { name: 'SP signing keys of Other' }).count()).toBe(1)
     expect((await fetch(`${cp.url}/v1/idps/${other.id}`, { method: 'DELETE', headers: { authorization: `Bearer ${token}` } })).status).toBe(204)
 
     const saved = (await (await getIdp(idpId)).json()) as Idp
@@ -184,7 +188,7 @@ describe('identity providers page', () => {
   })
 
   it('an auditor signed in through it sees the provider and no edit control; a tenant viewer sees neither', async () => {
-    const auditor = await phoneTab()
+    auditor = await phoneTab()
     await ssoSignIn(auditor.page, AUDITOR)
     await openIdps(auditor.page)
     const main = auditor.page.locator('main')
@@ -232,5 +236,52 @@ describe('identity providers page', () => {
     const members = await cp.api<{ items: { email: string }[] }>('GET', `/v1/tenants/${tenantId}/members`, undefined, token)
     expect(members.items.map((m) => m.email)).toEqual(expect.arrayContaining([AUDITOR.email, VIEWER.email]))
     expect([...unexpected(admin), ...login.errors]).toEqual([])
+  })
+
+  it("a SAML provider's SP signing key is rotated on the page; the auditor sees the keys and no button", async () => {
+    const saml = await cp.api<{ id: string }>(
+      'POST',
+      `/v1/tenants/${tenantId}/idps`,
+      { kind: 'saml', name: 'Corp SAML', saml: { ssoUrl: 'https://idp.example.test/sso', idpEntityId: 'corp-saml', idpCertificate: 'PEM' } },
+      token,
+    )
+    const keys = async () =>
+      (await cp.api<{ items: { state: string; fingerprintSha256: string }[] }>('GET', `/v1/idps/${saml.id}/saml/signing-keys`, undefined, token)).items
+    const certificates = async () => ((await (await fetch(`${cp.url}/v1/auth/saml/${saml.id}/metadata`)).text()).match(/<ds:X509Certificate>/g) ?? []).length
+    const { page } = admin
+    await openIdps(page)
+    const card = page.locator('section', { has: page.getByRole('heading', { name: 'Corp SAML', exact: true }) })
+    const table = card.getByRole('table', { name: 'SP signing keys of Corp SAML' })
+    await expect.poll(() => table.locator('tbody tr').count()).toBe(1)
+    const [old] = await keys()
+    expect(await table.locator('tr[data-state="current"]').innerText()).toContain(old!.fingerprintSha256)
+    expect(await certificates()).toBe(1)
+
+    await card.getByRole('button', { name: 'Publish a new key' }).click()
+    await expect.poll(() => card.innerText()).toContain('New key published in the metadata')
+    await expect.poll(() => table.locator('tr[data-state="next"]').count()).toBe(1)
+    const next = (await keys()).find((k) => k.state === 'next')!
+    expect(await certificates()).toBe(2)
+    await fits375(page, 'SP signing keys during a rotation')
+    await card.getByRole('button', { name: 'Activate the new key' }).click()
+    const dialog = page.getByRole('dialog')
+    expect(await dialog.innerText()).toContain(next.fingerprintSha256)
+    await dialog.getByRole('button', { name: 'Activate', exact: true }).click()
+    await expect.poll(() => card.innerText()).toContain('The new key signs from now on')
+    await expect.poll(() => table.locator('tr[data-state="current"]').innerText()).toContain(next.fingerprintSha256)
+    expect(await table.locator('tr[data-state="previous"]').innerText()).toContain(old!.fingerprintSha256)
+    expect((await keys()).map((k) => [k.state, k.fingerprintSha256])).toEqual([
+      ['current', next.fingerprintSha256],
+      ['previous', old!.fingerprintSha256],
+    ])
+    expect(await card.getByRole('button', { name: 'Publish a new key' }).count()).toBe(1)
+    await screenshot(page, 'admin-idps-saml-keys-phone')
+
+    await openIdps(auditor.page)
+    const seen = auditor.page.getByRole('table', { name: 'SP signing keys of Corp SAML' })
+    await expect.poll(() => seen.innerText()).toContain(next.fingerprintSha256)
+    expect(await auditor.page.locator('[data-edit]').count()).toBe(0)
+    expect(await auditor.page.getByRole('button', { name: /Publish a new key|Activate/ }).count()).toBe(0)
+    expect([...unexpected(admin), ...auditor.errors]).toEqual([])
   })
 })

@@ -26,6 +26,7 @@ import type {
   Provider,
   RoleBinding,
   ScopeRef,
+  SpSigningKey,
   Team,
   Tenant,
 } from './types'
@@ -121,6 +122,11 @@ export function createControlClient(session: Pick<Session, 'accessToken' | 'refr
     updateIdp: (id: string, p: IdentityProviderPatch) => request<IdentityProvider>('PATCH', `/v1/idps/${enc(id)}`, p),
     deleteIdp: (id: string) => request<void>('DELETE', `/v1/idps/${enc(id)}`),
     setGroupMappings: (id: string, mappings: GroupMapping[]) => request<IdentityProvider>('PUT', `/v1/idps/${enc(id)}/group-mappings`, { mappings }),
+    samlSigningKeys: (id: string) => request<Items<SpSigningKey>>('GET', `/v1/idps/${enc(id)}/saml/signing-keys`),
+    /** Starts a rotation: a next SP key, in the metadata at once; requests stay signed with the current key. */
+    createSamlSigningKey: (id: string) => request<SpSigningKey>('POST', `/v1/idps/${enc(id)}/saml/signing-keys`),
+    /** The next key signs from now on; the replaced one stays in the metadata for 7 days. */
+    activateSamlSigningKey: (id: string) => request<Items<SpSigningKey>>('POST', `/v1/idps/${enc(id)}/saml/signing-keys/activate`),
   }
 }
 

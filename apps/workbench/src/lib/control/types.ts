@@ -170,6 +170,22 @@ export type IdentityProvider = {
   mappings?: GroupMapping[]
 } & ({ kind: 'oidc'; config: OidcConfig } | { kind: 'saml'; config: SamlConfig })
 
+/** A SAML provider's SP signing key as `GET /v1/idps/{id}/saml/signing-keys` lists it (never its private key). */
+export interface SpSigningKey {
+  id: string
+  /** current: signs; next: in the metadata, not signing yet; previous: replaced, in the metadata until `publishedUntil` */
+  state: 'current' | 'next' | 'previous'
+  /** PEM */
+  certificate: string
+  /** SHA-256 of the certificate, colon-separated hex */
+  fingerprintSha256: string
+  notBefore: string
+  notAfter: string
+  createdAt: string
+  activatedAt?: string
+  publishedUntil?: string
+}
+
 export type NewIdentityProvider = { kind: 'oidc'; name: string; clientSecret: string; oidc: OidcConfig } | { kind: 'saml'; name: string; saml: SamlConfig }
 
 /** `null` resets an optional field to its default. */

@@ -1,7 +1,8 @@
 /**
  * The selected tenant's identity providers (OIDC, SAML): what each is, the URLs to register at the IdP
- * (copyable), its group → role mappings. Holders of `idp.manage` add, edit, enable/disable and delete providers
- * and edit the mappings; holders of `idp.read` see the same values without any control.
+ * (copyable), a SAML provider's SP signing keys, its group → role mappings. Holders of `idp.manage` add, edit,
+ * enable/disable and delete providers, edit the mappings and rotate SAML signing keys; holders of `idp.read` see
+ * the same values without any control.
  */
 import { type ReactNode, useState } from 'react'
 import { useCan, useControl, useScopes } from '../../app/control'
@@ -12,6 +13,7 @@ import { useResource } from '../../hooks/useResource'
 import { createBody, draftOf, KIND_LABEL, patchBody, spUrls } from '../../lib/control/idps'
 import type { IdentityProvider, Tenant } from '../../lib/control/types'
 import { IdpForm } from './IdpForm'
+import { SigningKeys } from './IdpSigningKeys'
 import { MappingsEditor, MappingsTable, type Tree } from './IdpMappings'
 
 function Copyable({ label, url }: { label: string; url: string }) {
@@ -130,6 +132,7 @@ function ProviderCard({ p, tenant, tree, mayManage, reload }: { p: IdentityProvi
       ) : (
         <ConfigView p={p} />
       )}
+      {p.kind === 'saml' ? <SigningKeys p={p} mayManage={mayManage} /> : null}
       <h3 className="idp__subtitle">Group mappings</h3>
       {mode === 'mappings' ? (
         <MappingsEditor p={p} tree={tree} onSave={(m) => saved(cp.setGroupMappings(p.id, m), 'Group mappings saved.')} onCancel={() => setMode('view')} />
