@@ -32,7 +32,8 @@ pub struct ControlConfig {
     pub region: String,
     /// How long a positive credential answer is reused.
     pub credential_cache: Duration,
-    /// How often settings are polled.
+    /// The pause after a failed settings sync, and the poll interval for a control plane that cannot long-poll
+    /// (settings are long-polled otherwise: a change arrives as soon as it is made).
     pub settings_interval: Duration,
     /// A private CA and/or client certificate for https (`None`: the public roots, no client certificate).
     pub tls: Option<crate::ControlTls>,
@@ -164,6 +165,9 @@ fn parse_time(s: &str) -> Option<i64> {
     let days = era * 146_097 + doe - 719_468;
     Some(days * 86_400 + h * 3600 + mi * 60 + se)
 }
+
+/// How long a settings long-poll waits for a change before it answers with none.
+const SETTINGS_WAIT_S: u64 = 10;
 
 impl Control {
     /// Starts the background sync (revocations, settings, keys). Requests that need it answer 503 until the
@@ -557,10 +561,35 @@ impl Control {
     async fn settings_loop(self, mut shutdown: watch::Receiver<bool>) {
         let mut since = 0u64;
         let region = self.inner.cfg.region.clone();
+        // Long-poll once synced: the control plane answers as soon as a setting changes (or after `wait` s). A
+        // control plane that does not know `wait` (400) is polled every `settings_interval` instead.
+        let mut long_poll = true;
         loop {
-            let path = format!("/v1/service/projects?region={region}&since={since}");
-            match self.request("GET", &path, None, Duration::from_secs(10)).await {
+            let wait = if long_poll && self.inner.settings_synced.load(Ordering::Acquire) {
+                SETTINGS_WAIT_S
+            } else {
+                0
+            };
+            let path = match wait {
+                0 => format!("/v1/service/projects?region={region}&since={since}"),
+                w => format!("/v1/service/projects?region={region}&since={since}&wait={w}"),
+            };
+            let started = Instant::now();
+            let call = self.request("GET", &path, None, Duration::from_secs(wait + 10));
+            let result = tokio::select! {
+                r = call => r,
+                _ = shutdown.changed() => return,
+            };
+            let mut pause = self.inner.cfg.settings_interval;
+            match result {
                 Ok(page) => {
+                    // after a long-poll ask again at once, unless it came back early with nothing new
+                    if wait > 0
+                        && (page["items"].as_array().is_some_and(|i| !i.is_empty())
+                            || started.elapsed() >= Duration::from_secs(wait))
+                    {
+                        pause = Duration::ZERO;
+                    }
                     let items = page["items"].as_array().cloned().unwrap_or_default();
                     if !items.is_empty() {
                         let mut projects = self.inner.projects.write().unwrap();
@@ -595,11 +624,17 @@ impl Control {
                         self.inner.settings_version.send_replace(version);
                     }
                 }
+                Err(ControlError::Unavailable(e)) if wait > 0 && e.contains(" answered 400 ") => {
+                    long_poll = false;
+                    tracing::info!(error = %e, "the control plane does not long-poll settings; polling instead");
+                }
                 Err(e) => tracing::warn!(error = %e, "project settings sync failed; keeping the last ones"),
             }
-            tokio::select! {
-                _ = tokio::time::sleep(self.inner.cfg.settings_interval) => {}
-                _ = shutdown.changed() => return,
+            if pause > Duration::ZERO {
+                tokio::select! {
+                    _ = tokio::time::sleep(pause) => {}
+                    _ = shutdown.changed() => return,
+                }
             }
         }
     }

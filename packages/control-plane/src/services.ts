@@ -10,6 +10,7 @@ import type { Clock } from './clock.js'
 import { LoginThrottle } from './auth/throttle.js'
 import type { Db } from './db/pool.js'
 import type { Options } from './options.js'
+import { ChangeFeed } from './db/changes.js'
 import type { Policy } from './policy/types.js'
 
 export interface Services {
@@ -25,6 +26,8 @@ export interface Services {
   credentials: Credentials
   authenticator: Authenticator
   loginThrottle: LoginThrottle
+  /** Wakes the runtimes' long-polls when settings or revocations change. */
+  changes: ChangeFeed
 }
 
 export function createServices(options: Options, db: Db, clock: Clock, policy: Policy): Services {
@@ -40,5 +43,6 @@ export function createServices(options: Options, db: Db, clock: Clock, policy: P
   const credentials = new Credentials(db, clock, revocations)
   const authenticator = new Authenticator(access, revocations, credentials)
   const loginThrottle = new LoginThrottle(db, clock)
-  return { options, db, clock, policy, sealer, keys, access, revocations, sessions, credentials, authenticator, loginThrottle }
+  const changes = new ChangeFeed(options.databaseUrl, db.schema)
+  return { options, db, clock, policy, sealer, keys, access, revocations, sessions, credentials, authenticator, loginThrottle, changes }
 }

@@ -151,6 +151,29 @@ describe('settings', () => {
     expect((await h.request('GET', '/v1/service/policy', { token: w.byName('sys').token })).status).toBe(401)
   })
 
+  it('wake a runtime long-polling for settings or revocations as soon as one changes (NOTIFY), not at the next re-read', async () => {
+    const { SERVICE_TOKEN } = await import('../test-support/harness.js')
+    const token = SERVICE_TOKEN
+    const all = await h.request('GET', '/v1/service/projects?region=eu', { token })
+    const settings = h.request('GET', `/v1/service/projects?region=eu&since=${all.json.version}&wait=10`, { token })
+    await new Promise((r) => setTimeout(r, 100))
+    await h.request('PUT', url('validation'), { token: pa(), body: { strict: false } })
+    let changedAt = Date.now()
+    const woken = await settings
+    expect(woken.json.items).toEqual([expect.objectContaining({ projectId: w.nodes.A1!.id, validation: { strict: false } })])
+    // the fallback re-read comes a second after the poll began: ~900 ms after the change
+    expect(Date.now() - changedAt).toBeLessThan(600)
+
+    const feed = await h.request('GET', '/v1/service/revocations?since=0', { token })
+    const revocations = h.request('GET', `/v1/service/revocations?since=${feed.json.version}&wait=10`, { token })
+    await new Promise((r) => setTimeout(r, 100))
+    const session = await h.login(w.byName('p_viewer').userId, w.nodes.T1!.id)
+    await h.request('POST', '/v1/auth/logout', { token: session.access })
+    changedAt = Date.now()
+    expect((await revocations).json.items.length).toBeGreaterThan(0)
+    expect(Date.now() - changedAt).toBeLessThan(600)
+  })
+
   it('are synced by runtimes per region with a growing version', async () => {
     const { SERVICE_TOKEN } = await import('../test-support/harness.js')
     const all = await h.request('GET', '/v1/service/projects?region=eu', { token: SERVICE_TOKEN })
