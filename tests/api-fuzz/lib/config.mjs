@@ -68,7 +68,7 @@ export function buildConfig({ url, adminToken, serviceToken, logoutToken, ids, c
     'path.idpId': bind('idp'),
     'query.id': bind('scope'),
     'query.region': bind('region'),
-    // the revocation long-poll waits up to `wait` seconds when nothing newer exists: keep most calls short
+    // the service feeds long-poll up to `wait` seconds when nothing newer exists: keep most calls short
     'query.wait': bind('zero', 0.9),
     'body.region': bind('region'),
     'body.tenant_id': bind('tenant', 0.5),
@@ -84,7 +84,9 @@ export function buildConfig({ url, adminToken, serviceToken, logoutToken, ids, c
   const lines = [
     `base-url = ${str(url)}`,
     `seed = ${seed}`,
-    'workers = 2',
+    // one worker: hypothesis parses lambdas with ast.parse, which races across threads on CPython 3.11.7
+    // ("AST constructor recursion depth mismatch", a crash of the tool, not of the API)
+    'workers = 1',
     'request-timeout = 30',
     `headers = ${table({ Authorization: `Bearer ${adminToken}` })}`,
     '',
@@ -117,7 +119,8 @@ export function buildConfig({ url, adminToken, serviceToken, logoutToken, ids, c
     '[operations.parameters]',
     `"body.token" = ${bind('credentialToken')}`,
     `"query.region" = ${bind('region')}`,
-    `"query.wait" = ${bind('zero', 0.9)}`,
+    // both feeds long-poll (revocations, projects): nearly always 0, a few real waits still get through
+    `"query.wait" = ${bind('zero', 0.98)}`,
     '',
     // Ids learnt from responses are not used where they would do harm: they could name the admin's own
     // binding or membership (removing either revokes the admin's tokens and ends the run early), an OIDC
