@@ -18,9 +18,10 @@ import { join } from 'node:path'
 import { exportJWK, generateKeyPair, SignJWT } from 'jose'
 import pg from 'pg'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { createHarness, SERVICE_TOKEN, type Harness } from '../../../packages/control-plane/src/test-support/harness.js'
+import { createHarness, type Harness } from '../../../packages/control-plane/src/test-support/harness.js'
 import { seedWorld, type World } from '../../../packages/control-plane/src/test-support/world.js'
-import { ADMIN_DATABASE_URL, childEnv, FIXTURES, REPO_ROOT, runtimeBin, WORKER_MAIN } from '../src/env.js'
+import { ADMIN_DATABASE_URL, childEnv, FIXTURES, REPO_ROOT, WORKER_MAIN } from '../src/env.js'
+import { dropSchema, issuerOf, startControlledRuntime, type ControlledRuntime } from '../src/controlled.js'
 import { Proc } from '../src/procs.js'
 import { copyProject, http, removeProject, sleep, waitFor } from '../src/util.js'
 
@@ -32,7 +33,7 @@ const matrix: Matrix = JSON.parse(readFileSync(join(REPO_ROOT, 'policy', 'permis
 
 let h: Harness
 let w: World
-let runtime: Proc
+let runtime: ControlledRuntime
 let base = ''
 const workers: Proc[] = []
 const schema = `rt_access_${randomBytes(4).toString('hex')}`
@@ -70,27 +71,12 @@ function startWorker(project: string, workerToken: string): Proc {
 beforeAll(async () => {
   h = await createHarness({ listen: true })
   w = await seedWorld(h)
-  const issuer = JSON.parse(Buffer.from(token('sys').split('.')[1]!, 'base64url').toString()).iss as string
-  runtime = new Proc({
-    name: 'cfp-runtime',
-    command: runtimeBin(),
-    args: [
-      '--listen', '127.0.0.1:0',
-      '--database-url', ADMIN_DATABASE_URL,
-      '--schema', schema,
-      '--control-plane-url', h.url,
-      '--control-plane-issuer', issuer,
-      '--service-token', SERVICE_TOKEN,
-      '--region', 'eu',
-      '--dev-endpoints',
-      '--allow-loopback-oidc',
-      '--purge-deleted-after-s', '0',
-    ],
-    cwd: REPO_ROOT,
-    env: childEnv({ RUST_LOG: 'warn' }),
+  runtime = await startControlledRuntime(h, {
+    schema,
+    issuer: issuerOf(token('sys')),
+    args: ['--dev-endpoints', '--allow-loopback-oidc', '--purge-deleted-after-s', '0'],
   })
-  const ready = await runtime.waitForLine(/"ready":true/, 60_000)
-  base = `http://${JSON.parse(ready.text).addr}`
+  base = runtime.base
   projectDir = copyProject(join(FIXTURES, 'access'))
   for (const p of ['A1', 'A2']) {
     const created = await cp('POST', `/v1/projects/${id(p)}/worker-tokens`, 't_admin', { name: `worker of ${p}` })
@@ -102,13 +88,9 @@ beforeAll(async () => {
 afterAll(async () => {
   for (const p of workers) await p.stop?.()
   for (const p of workers) p.signal('SIGKILL')
-  runtime?.signal('SIGTERM')
-  await runtime?.exited
+  await runtime?.stop()
   await h?.close()
-  const c = new pg.Client({ connectionString: ADMIN_DATABASE_URL })
-  await c.connect()
-  await c.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`)
-  await c.end()
+  await dropSchema(schema)
   if (projectDir) removeProject(projectDir)
 })
 

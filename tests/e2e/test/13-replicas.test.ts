@@ -8,11 +8,11 @@
 import { randomBytes } from 'node:crypto'
 import { rmSync } from 'node:fs'
 import { join } from 'node:path'
-import pg from 'pg'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { createHarness, SERVICE_TOKEN, type Harness } from '../../../packages/control-plane/src/test-support/harness.js'
+import { createHarness, type Harness } from '../../../packages/control-plane/src/test-support/harness.js'
 import { seedWorld, type World } from '../../../packages/control-plane/src/test-support/world.js'
-import { ADMIN_DATABASE_URL, childEnv, FIXTURES, REPO_ROOT, runtimeBin, WORKER_MAIN } from '../src/env.js'
+import { childEnv, FIXTURES, WORKER_MAIN } from '../src/env.js'
+import { dropSchema, issuerOf, startControlledRuntime, type ControlledRuntime } from '../src/controlled.js'
 import { Proc } from '../src/procs.js'
 import { copyProject, http, removeProject, sleep, waitFor } from '../src/util.js'
 
@@ -20,7 +20,7 @@ const REDIS_URL = process.env.CFP_TEST_REDIS_URL ?? 'redis://127.0.0.1:6379'
 
 let h: Harness
 let w: World
-const replicas: { runtime: Proc; base: string }[] = []
+const replicas: ControlledRuntime[] = []
 const workers: Proc[] = []
 const schema = `rt_replicas_${randomBytes(4).toString('hex')}`
 /** Replica 0's worker hosts every step but Job: jobs run on replica 1 only, beside what replica 0 runs. */
@@ -40,25 +40,9 @@ const call = (r: number, path: string, init: RequestInit & { json?: unknown } = 
   http(replicas[r]!.base + path, { ...init, headers: { authorization: `Bearer ${admin()}`, 'x-cfp-project': id('A1'), ...(init.headers as Record<string, string>) } })
 
 async function startReplica(n: number, issuer: string): Promise<void> {
-  const runtime = new Proc({
-    name: `cfp-runtime ${n}`,
-    command: runtimeBin(),
-    args: [
-      '--listen', '127.0.0.1:0',
-      '--database-url', ADMIN_DATABASE_URL,
-      '--schema', schema,
-      '--redis-url', REDIS_URL,
-      '--control-plane-url', h.url,
-      '--control-plane-issuer', issuer,
-      '--service-token', SERVICE_TOKEN,
-      '--region', 'eu',
-    ],
-    cwd: REPO_ROOT,
-    env: childEnv({ RUST_LOG: 'warn' }),
-  })
-  const ready = await runtime.waitForLine(/"ready":true/, 60_000)
-  const base = `http://${JSON.parse(ready.text).addr}`
-  replicas.push({ runtime, base })
+  const runtime = await startControlledRuntime(h, { schema, issuer, name: `cfp-runtime ${n}`, args: ['--redis-url', REDIS_URL] })
+  const base = runtime.base
+  replicas.push(runtime)
   const created = await cp('POST', `/v1/projects/${id('A1')}/worker-tokens`, { name: `worker on replica ${n}` })
   const worker = new Proc({
     name: `worker ${n}`,
@@ -74,7 +58,7 @@ async function startReplica(n: number, issuer: string): Promise<void> {
 beforeAll(async () => {
   h = await createHarness({ listen: true })
   w = await seedWorld(h)
-  const issuer = JSON.parse(Buffer.from(admin().split('.')[1]!, 'base64url').toString()).iss as string
+  const issuer = issuerOf(admin())
   projectDirs.push(copyProject(join(FIXTURES, 'replicas')), copyProject(join(FIXTURES, 'replicas')))
   rmSync(join(projectDirs[0]!, 'steps', 'job.step.ts'))
   // one after the other: the first creates the schema
@@ -85,13 +69,9 @@ beforeAll(async () => {
 afterAll(async () => {
   for (const p of workers) await p.stop?.()
   for (const p of workers) p.signal('SIGKILL')
-  for (const { runtime } of replicas) runtime.signal('SIGTERM')
-  for (const { runtime } of replicas) await runtime.exited
+  await Promise.all(replicas.map((r) => r.stop()))
   await h?.close()
-  const c = new pg.Client({ connectionString: ADMIN_DATABASE_URL })
-  await c.connect()
-  await c.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`)
-  await c.end()
+  await dropSchema(schema)
   for (const dir of projectDirs) removeProject(dir)
 })
 

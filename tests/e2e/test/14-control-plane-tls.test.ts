@@ -12,12 +12,11 @@ import { connect, type AddressInfo, type Server } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { createServer } from 'node:tls'
-import pg from 'pg'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { createHarness, SERVICE_TOKEN, type Harness } from '../../../packages/control-plane/src/test-support/harness.js'
+import { createHarness, type Harness } from '../../../packages/control-plane/src/test-support/harness.js'
 import { seedWorld, type World } from '../../../packages/control-plane/src/test-support/world.js'
-import { ADMIN_DATABASE_URL, childEnv, REPO_ROOT, runtimeBin } from '../src/env.js'
-import { Proc } from '../src/procs.js'
+import { ADMIN_DATABASE_URL, runtimeBin } from '../src/env.js'
+import { dropSchema, issuerOf, startControlledRuntime, type ControlledRuntime } from '../src/controlled.js'
 import { http } from '../src/util.js'
 
 let h: Harness
@@ -26,7 +25,7 @@ let dir = ''
 let proxy: Server
 let proxyUrl = ''
 const handshakeErrors: string[] = []
-const runtimes: Proc[] = []
+const runtimes: ControlledRuntime[] = []
 const schema = `rt_tls_${randomBytes(4).toString('hex')}`
 
 const pem = (name: string) => join(dir, name)
@@ -50,29 +49,13 @@ function makeCertificates() {
 
 /** Starts a runtime with `args` added; resolves with its base URL once it printed ready. */
 async function startRuntime(issuer: string, args: string[]): Promise<string> {
-  const runtime = new Proc({
-    name: 'cfp-runtime',
-    command: runtimeBin(),
-    args: [
-      '--listen', '127.0.0.1:0',
-      '--database-url', ADMIN_DATABASE_URL,
-      '--schema', schema,
-      '--control-plane-url', proxyUrl,
-      '--control-plane-issuer', issuer,
-      '--service-token', SERVICE_TOKEN,
-      '--region', 'eu',
-      ...args,
-    ],
-    cwd: REPO_ROOT,
-    env: childEnv({ RUST_LOG: 'warn' }),
-  })
+  const runtime = await startControlledRuntime(h, { schema, issuer, args, controlPlaneUrl: proxyUrl })
   runtimes.push(runtime)
-  const ready = await runtime.waitForLine(/"ready":true/, 60_000)
-  return `http://${JSON.parse(ready.text).addr}`
+  return runtime.base
 }
 
 const steps = (base: string) =>
-  http(`${base}/__cfp/api/steps`, { headers: { authorization: `Bearer ${w.byName('t_admin').token}`, 'x-cfp-project': w.nodes.A1!.id } })
+  http(`${base}/__cfp/api/steps`, { headers: { authorization: `Bearer ${w.byName('t_admin').token}`, 'x-cfp-project': w.nodes.A1!.id as string } })
 
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'cfp-tls-'))
@@ -96,20 +79,16 @@ beforeAll(async () => {
 }, 120_000)
 
 afterAll(async () => {
-  for (const r of runtimes) r.signal('SIGTERM')
-  for (const r of runtimes) await r.exited
+  await Promise.all(runtimes.map((r) => r.stop()))
   proxy?.close()
   await h?.close()
-  const c = new pg.Client({ connectionString: ADMIN_DATABASE_URL })
-  await c.connect()
-  await c.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`)
-  await c.end()
+  await dropSchema(schema)
   if (dir) rmSync(dir, { recursive: true, force: true })
 })
 
 describe('the control plane behind TLS with a private CA and client certificates', () => {
   it('serves tokens checked through the control plane when the runtime trusts the CA and presents its certificate', async () => {
-    const issuer = JSON.parse(Buffer.from(w.byName('sys').token.split('.')[1]!, 'base64url').toString()).iss as string
+    const issuer = issuerOf(w.byName('sys').token)
     const base = await startRuntime(issuer, [
       '--control-plane-ca', pem('ca.pem'),
       '--control-plane-client-cert', pem('client.pem'),
@@ -118,12 +97,12 @@ describe('the control plane behind TLS with a private CA and client certificates
     const res = await steps(base)
     expect(res.status).toBe(200)
     // a forged token is still refused: TLS changes how the keys travel, not what is checked
-    const forged = await http(`${base}/__cfp/api/steps`, { headers: { authorization: 'Bearer eyJhbGciOiJub25lIn0.e30.', 'x-cfp-project': w.nodes.A1!.id } })
+    const forged = await http(`${base}/__cfp/api/steps`, { headers: { authorization: 'Bearer eyJhbGciOiJub25lIn0.e30.', 'x-cfp-project': w.nodes.A1!.id as string } })
     expect(forged.status).toBe(401)
   })
 
   it('trusts nothing it cannot verify: without the client certificate or without the CA, token checks answer 503', async () => {
-    const issuer = JSON.parse(Buffer.from(w.byName('sys').token.split('.')[1]!, 'base64url').toString()).iss as string
+    const issuer = issuerOf(w.byName('sys').token)
     handshakeErrors.length = 0
     // both wait for the control plane up to 15 s before they print ready: start them together
     const [noClientCert, noCa] = await Promise.all([

@@ -5,13 +5,12 @@
  * plane's matrix at start (`GET /v1/service/policy`) and every minute, and says in its log that they differ.
  */
 import { randomBytes } from 'node:crypto'
-import pg from 'pg'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { createHarness, SERVICE_TOKEN, type Harness } from '../../../packages/control-plane/src/test-support/harness.js'
+import { createHarness, type Harness } from '../../../packages/control-plane/src/test-support/harness.js'
 import { seedWorld, type World } from '../../../packages/control-plane/src/test-support/world.js'
 import { loadPolicy } from '../../../packages/control-plane/src/policy/load.js'
-import { ADMIN_DATABASE_URL, childEnv, REPO_ROOT, runtimeBin } from '../src/env.js'
-import { Proc } from '../src/procs.js'
+import { dropSchema, issuerOf, startControlledRuntime } from '../src/controlled.js'
+import type { Proc } from '../src/procs.js'
 import { http } from '../src/util.js'
 
 let h: Harness
@@ -27,35 +26,21 @@ beforeAll(async () => {
   viewer['state.write'] = ['self']
   h = await createHarness({ listen: true, policy })
   w = await seedWorld(h)
-  const issuer = JSON.parse(Buffer.from(w.byName('sys').token.split('.')[1]!, 'base64url').toString()).iss as string
-  runtime = new Proc({
-    name: 'cfp-runtime',
-    command: runtimeBin(),
-    args: [
-      '--listen', '127.0.0.1:0',
-      '--database-url', ADMIN_DATABASE_URL,
-      '--schema', schema,
-      '--control-plane-url', h.url,
-      '--control-plane-issuer', issuer,
-      '--service-token', SERVICE_TOKEN,
-      '--region', 'eu',
-      '--dev-endpoints',
-    ],
-    cwd: REPO_ROOT,
-    env: childEnv({ CFP_LOG: 'info,sqlx=warn' }),
+  const rt = await startControlledRuntime(h, {
+    schema,
+    issuer: issuerOf(w.byName('sys').token),
+    args: ['--dev-endpoints'],
+    env: { CFP_LOG: 'info,sqlx=warn' },
   })
-  const ready = await runtime.waitForLine(/"ready":true/, 60_000)
-  base = `http://${JSON.parse(ready.text).addr}`
+  runtime = rt.proc
+  base = rt.base
 }, 120_000)
 
 afterAll(async () => {
   runtime?.signal('SIGTERM')
   await runtime?.exited
   await h?.close()
-  const c = new pg.Client({ connectionString: ADMIN_DATABASE_URL })
-  await c.connect()
-  await c.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`)
-  await c.end()
+  await dropSchema(schema)
 })
 
 describe('the permission matrix of the control plane', () => {
