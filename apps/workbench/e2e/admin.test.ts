@@ -8,6 +8,7 @@ import type { Browser, Page } from 'playwright-core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { TestOidcIdp } from '../../../packages/control-plane/src/test-support/oidc-idp'
 import { type ControlPlane, startControlPlane } from './control-plane'
+import { adminPages } from './admin-pages'
 import { horizontalOverflow, launchBrowser, openPage, screenshot, type TestPage } from './harness'
 
 const ADMIN = { email: 'root@cfp.test', password: 'correct-horse-battery-staple' }
@@ -34,15 +35,7 @@ afterAll(async () => {
   await cp?.stop()
 })
 
-const app = (path: string) => `${cp.url}/__cfp/${path.replace(/^\//, '')}`
-
-/** Opens an admin page and waits until the caller, the switcher's lists and the page's data have loaded. */
-async function openAdmin(page: Page, name: string): Promise<void> {
-  await page.goto(app(`/admin/${name}`))
-  await page.locator('.switcher[data-ready="true"]').waitFor({ timeout: 15_000 })
-  await page.locator('h1').first().waitFor()
-  await page.waitForFunction(() => !document.querySelector('.loading'), undefined, { timeout: 15_000 })
-}
+const { app, openAdmin } = adminPages(() => cp)
 
 async function editControls(page: Page): Promise<number> {
   return page.locator('[data-edit]').count()

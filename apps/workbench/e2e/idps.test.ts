@@ -8,9 +8,10 @@
  */
 import type { Browser, Page } from 'playwright-core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { TestOidcIdp } from '../../../packages/control-plane/src/test-support/oidc-idp'
+import { type Account, TestOidcIdp } from '../../../packages/control-plane/src/test-support/oidc-idp'
 import { type ControlPlane, startControlPlane } from './control-plane'
-import { horizontalOverflow, launchBrowser, openPage, screenshot, type TestPage } from './harness'
+import { adminPages, fits375 } from './admin-pages'
+import { launchBrowser, openPage, screenshot, type TestPage } from './harness'
 
 const ADMIN = { email: 'root@cfp.test', password: 'correct-horse-battery-staple' }
 const AUDITOR = { sub: 'auditor-1', email: 'auditor@corp.example', name: 'Ada Auditor', groups: ['auditors'] }
@@ -55,7 +56,8 @@ afterAll(async () => {
   await cp?.stop()
 })
 
-const app = (path: string) => `${cp.url}/__cfp/${path.replace(/^\//, '')}`
+const { app, openAdmin, ssoSignIn: signIn } = adminPages(() => cp)
+const ssoSignIn = (page: Page, account: Account) => signIn(page, idp, account)
 
 async function phoneTab(): Promise<TestPage> {
   const t = await openPage(browser, 'phone')
@@ -64,25 +66,8 @@ async function phoneTab(): Promise<TestPage> {
 }
 
 async function openIdps(page: Page): Promise<void> {
-  await page.goto(app('/admin/idps'))
-  await page.locator('.switcher[data-ready="true"]').waitFor({ timeout: 15_000 })
+  await openAdmin(page, 'idps')
   await page.locator('h1', { hasText: 'Identity providers' }).waitFor()
-  await page.waitForFunction(() => !document.querySelector('.loading'), undefined, { timeout: 15_000 })
-}
-
-async function fits375(page: Page, what: string): Promise<void> {
-  const o = await horizontalOverflow(page)
-  expect(o.scrollWidth, `${what}: ${o.culprits.join(', ')}`).toBeLessThanOrEqual(375)
-}
-
-/** Signs in through the login page's single sign-on button of Acme's provider, as `account`. */
-async function ssoSignIn(page: Page, account: typeof AUDITOR): Promise<void> {
-  idp.nextAccount = account
-  await page.goto(app('/login'))
-  await page.getByLabel('Tenant').fill('acme')
-  await page.getByRole('button', { name: 'Show sign-in options' }).click()
-  await page.getByRole('link', { name: /Sign in with Corp/ }).click()
-  await page.waitForURL(/\/__cfp\/admin\/tenants/, { timeout: 30_000 })
 }
 
 /** Console errors other than the refused rename (409) the first test provokes on purpose. */

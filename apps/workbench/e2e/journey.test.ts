@@ -22,6 +22,7 @@ import type { Browser, Page } from 'playwright-core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { type Account, TestOidcIdp } from '../../../packages/control-plane/src/test-support/oidc-idp'
 import { type ControlPlane, startControlPlane } from './control-plane'
+import { adminPages } from './admin-pages'
 import { launchBrowser, openPage, REPO_ROOT, screenshot, type TestPage } from './harness'
 
 const ADMIN = { email: 'root@cfp.test', password: 'correct-horse-battery-staple' }
@@ -88,7 +89,7 @@ const ids = { acme: '', globex: '', team: '', alpha: '', beta: '', globexProject
 /** Per user: their tab and the bearer token their page last sent to /v1 (the SPA keeps it in memory only). */
 const users = new Map<string, { tab: TestPage; token: () => string; who: Who }>()
 
-const app = (path: string) => `${cp.url}/__cfp/${path.replace(/^\//, '')}`
+const { app, openAdmin } = adminPages(() => cp)
 
 async function cleanup(): Promise<void> {
   const steps: Array<() => Promise<unknown> | undefined> = [...tabs.map((t) => () => t.close()), () => browser?.close(), () => idp.close(), () => cp?.stop()]
@@ -136,13 +137,6 @@ async function signInSso(t: TestPage, account: Account): Promise<void> {
   await page.getByRole('link', { name: /Sign in with Acme SSO/ }).click()
   await page.waitForURL(/\/__cfp\/admin\/tenants/, { timeout: 30_000 })
   await page.locator('.switcher[data-ready="true"]').waitFor({ timeout: 15_000 })
-}
-
-async function openAdmin(page: Page, name: PageName): Promise<void> {
-  await page.goto(app(`/admin/${name}`))
-  await page.locator('.switcher[data-ready="true"]').waitFor({ timeout: 15_000 })
-  await page.locator('h1').first().waitFor()
-  await page.waitForFunction(() => !document.querySelector('.loading'), undefined, { timeout: 15_000 })
 }
 
 async function call(method: string, path: string, token: string, body?: unknown): Promise<{ status: number; json: any }> {

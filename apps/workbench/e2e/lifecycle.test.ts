@@ -8,9 +8,10 @@
  */
 import type { Browser, Page } from 'playwright-core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { TestOidcIdp } from '../../../packages/control-plane/src/test-support/oidc-idp'
+import { type Account, TestOidcIdp } from '../../../packages/control-plane/src/test-support/oidc-idp'
 import { type ControlPlane, startControlPlane } from './control-plane'
-import { horizontalOverflow, launchBrowser, openPage, screenshot, type TestPage } from './harness'
+import { adminPages, fits375 } from './admin-pages'
+import { launchBrowser, openPage, screenshot, type TestPage } from './harness'
 
 const ADMIN = { email: 'root@cfp.test', password: 'correct-horse-battery-staple' }
 const VIEWER = { sub: 'viewer-1', email: 'viewer@corp.example', name: 'Vic Viewer', groups: [] as string[] }
@@ -62,35 +63,13 @@ afterAll(async () => {
   await cp?.stop()
 })
 
-const app = (path: string) => `${cp.url}/__cfp/${path.replace(/^\//, '')}`
+const { app, openAdmin, ssoSignIn: signIn } = adminPages(() => cp)
+const ssoSignIn = (page: Page, account: Account) => signIn(page, idp, account)
 
 async function phoneTab(): Promise<TestPage> {
   const t = await openPage(browser, 'phone')
   tabs.push(t)
   return t
-}
-
-/** Opens an admin page and waits until the caller, the switcher's lists and the page's data have loaded. */
-async function openAdmin(page: Page, name: string): Promise<void> {
-  await page.goto(app(`/admin/${name}`))
-  await page.locator('.switcher[data-ready="true"]').waitFor({ timeout: 15_000 })
-  await page.locator('h1').first().waitFor()
-  await page.waitForFunction(() => !document.querySelector('.loading'), undefined, { timeout: 15_000 })
-}
-
-async function fits375(page: Page, what: string): Promise<void> {
-  const o = await horizontalOverflow(page)
-  expect(o.scrollWidth, `${what}: ${o.culprits.join(', ')}`).toBeLessThanOrEqual(375)
-}
-
-async function ssoSignIn(page: Page, account: typeof VIEWER): Promise<void> {
-  idp.nextAccount = account
-  await page.goto(app('/login'))
-  await page.getByLabel('Tenant').fill('acme')
-  await page.getByRole('button', { name: 'Show sign-in options' }).click()
-  await page.getByRole('link', { name: /Sign in with Corp/ }).click()
-  await page.waitForURL(/\/__cfp\/admin\/tenants/, { timeout: 30_000 })
-  await page.locator('.switcher[data-ready="true"]').waitFor()
 }
 
 /** The open dialog (there is at most one). */
