@@ -192,7 +192,8 @@ export class Proc {
 
   private note(stream: 'stdout' | 'stderr', text: string): void {
     this.lines.push({ stream, text, at: Date.now() })
-    this.log?.write(`${new Date().toISOString()} ${stream === 'stderr' ? 'E' : 'O'} ${text}\n`)
+    // a grandchild may still print after the log was closed (the process itself exited): keep it in `lines` only
+    if (this.log && !this.log.writableEnded) this.log.write(`${new Date().toISOString()} ${stream === 'stderr' ? 'E' : 'O'} ${text}\n`)
     for (const l of this.listeners) l()
   }
 
