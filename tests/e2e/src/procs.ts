@@ -94,7 +94,11 @@ export class ProcessTree {
     const found = root ? [root, ...descendants(this.root)] : []
     for (const p of found) {
       const prev = this.known.get(p.pid)
-      if (!prev || prev.start !== p.start) this.known.set(p.pid, { ...p, cmd: cmdline(p.pid) })
+      // A process seen between fork and exec still shows its parent's name and command line, and exec keeps
+      // the start time: so both are read again at every scan while it runs (the last ones read are kept after)
+      const cmd = cmdline(p.pid)
+      if (!prev || prev.start !== p.start) this.known.set(p.pid, { ...p, cmd })
+      else if (cmd !== '' && (cmd !== prev.cmd || p.comm !== prev.comm)) this.known.set(p.pid, { ...p, cmd })
     }
   }
 
