@@ -39,7 +39,18 @@ async function revocations(): Promise<{ kind: string; reason: string }[]> {
 }
 
 async function signedIn(p: Page): Promise<void> {
-  await p.locator('.switcher[data-ready="true"]').waitFor({ timeout: 20_000 })
+  try {
+    await p.locator('.switcher[data-ready="true"]').waitFor({ timeout: 20_000 })
+  } catch (e) {
+    // say where the page is and why, rather than only that the switcher never came
+    const alert = await p.locator('[role="alert"]').allInnerTexts().catch(() => [])
+    const revoked = await revocations().catch(() => [])
+    throw new Error(
+      `page ${nameOf(p)} is not signed in (${(e as Error).message.split('\n')[0]}): at ${p.url()}, alert ${JSON.stringify(alert)}, ` +
+        `revocations ${JSON.stringify(revoked)}, grants ${JSON.stringify(grants.map((g) => ({ page: g.page, token: g.token.slice(-6), status: g.status })))}, ` +
+        `errors ${JSON.stringify(errors)}`,
+    )
+  }
   expect(p.url()).toContain('/__cfp/admin/tenants')
 }
 
@@ -135,6 +146,19 @@ describe('a duplicated tab', () => {
     const spent = JSON.parse(local['cfp.session.spent'] ?? '[]') as { h: string }[]
     expect(spent.length).toBeGreaterThanOrEqual(presented.length)
     for (const e of spent) expect(e.h).toMatch(/^[0-9a-f]{64}$/)
+    // …and so has IndexedDB, which is what the next tab to take the lock reads
+    const inIdb = await a.evaluate(
+      () =>
+        new Promise<string[]>((resolve, reject) => {
+          const open = indexedDB.open('cfp.session')
+          open.onerror = () => reject(open.error)
+          open.onsuccess = () => {
+            const req = open.result.transaction('spent').objectStore('spent').getAllKeys()
+            req.onsuccess = () => resolve(req.result.map(String))
+          }
+        }),
+    )
+    expect(inIdb.sort()).toEqual(spent.map((e) => e.h).sort())
     expect(errors).toEqual([])
   })
 

@@ -13,8 +13,9 @@
  *   in-tab single-flight remains.
  * - The tab that rotated tells the others on the BroadcastChannel `cfp.session`: `{type:'rotated', previous,
  *   next}`; a tab whose stored token equals `previous` stores `next`.
- * - Before releasing the lock it adds `sha256(previous)` (a hash, never the token) to `cfp.session.spent` in
- *   `localStorage` (the last 200, none older than a day). A tab that, holding the lock, finds its own token's
+ * - Before releasing the lock it adds `sha256(previous)` (a hash, never the token) to the spent list — IndexedDB
+ *   `cfp.session`, with a copy in `localStorage` `cfp.session.spent` (the last 200, none older than a day) — and
+ *   waits until it is committed, so the next tab to take the lock sees it. A tab that, holding the lock, finds its own token's
  *   hash there does not present it: it asks (`{type:'need', spent}`; a tab that held that token answers with
  *   a `rotated` to the token it holds now) and waits up to 2 s for the successor; if none comes, it ends only
  *   its own session, locally, without calling the server (`session_moved`: "continued in another tab").
@@ -32,7 +33,7 @@
  * const token = await session.accessToken()   // refreshed when about to expire
  */
 import { ApiError } from '../api/client'
-import { LOCK_NAME, parseTabMessage, type SharedStorage, SpentList, type TabChannel, type TabLocks, type TabMessage, webDigest } from './tabs'
+import { LOCK_NAME, parseTabMessage, type SharedStorage, SpentList, type SpentStore, type TabChannel, type TabLocks, type TabMessage, webDigest } from './tabs'
 import type { TokenResponse } from './types'
 
 export const REFRESH_KEY = 'cfp.refreshToken'
@@ -61,8 +62,10 @@ export interface SessionDeps {
   locks?: TabLocks
   /** The channel to the origin's other tabs (BroadcastChannel `cfp.session`); absent: they are not told. */
   channel?: TabChannel
-  /** Storage shared by the origin's tabs (`localStorage`), for the spent list; absent (or no digest): no list. */
+  /** Storage shared by the origin's tabs (`localStorage`), for the spent list when `spent` is absent. */
   shared?: SharedStorage
+  /** The origin's list of spent refresh-token hashes (IndexedDB); absent: the one in `shared`, or none. */
+  spent?: SpentStore
   /** Hex SHA-256; default Web Crypto's, where `crypto.subtle` exists. */
   digest?: (text: string) => Promise<string>
 }
@@ -146,7 +149,7 @@ export class Session {
   private readonly base: string
   private readonly locks: TabLocks | undefined
   private readonly channel: TabChannel | undefined
-  private readonly spent: SpentList | undefined
+  private readonly spent: SpentStore | undefined
   private readonly digest: ((text: string) => Promise<string>) | undefined
 
   constructor(deps: SessionDeps = {}) {
@@ -159,7 +162,7 @@ export class Session {
     this.locks = deps.locks
     this.channel = deps.channel
     this.digest = deps.digest ?? webDigest()
-    this.spent = deps.shared && this.digest ? new SpentList(deps.shared, this.now) : undefined
+    this.spent = !this.digest ? undefined : (deps.spent ?? (deps.shared ? new SpentList(deps.shared, this.now) : undefined))
     this.channel?.addEventListener('message', (e) => this.onMessage(e.data))
   }
 
@@ -373,7 +376,8 @@ export class Session {
       if (epoch !== this.epoch) throw notSignedIn()
       const { token, hash } = await this.presentable()
       const t = await postJson<TokenResponse>(this.fetch, `${this.base}${TOKEN_PATH}`, { grant_type: 'refresh_token', refresh_token: token, ...extra })
-      if (hash !== undefined) this.spent?.add(hash)
+      // awaited: the next tab to take the lock must find it (see tabs.ts on why IndexedDB)
+      if (hash !== undefined) await this.spent?.add(hash).catch(() => undefined)
       if (epoch === this.epoch) this.writeRefresh(t.refresh_token)
       this.post({ type: 'rotated', previous: token, next: t.refresh_token })
       return t
@@ -417,7 +421,8 @@ export class Session {
       } catch {
         hash = undefined
       }
-      if (hash === undefined || !this.spent?.has(hash)) return { token, ...(hash !== undefined ? { hash } : {}) }
+      const spent = hash !== undefined && this.spent ? await this.spent.has(hash).catch(() => false) : false
+      if (!spent) return { token, ...(hash !== undefined ? { hash } : {}) }
       let next: string | undefined
       if (round < 4) {
         this.post({ type: 'need', spent: token })

@@ -6,7 +6,8 @@
  */
 import { describe, expect, it, vi } from 'vitest'
 import { HANDOFF_TIMEOUT_MS, REFRESH_KEY, Session } from './session'
-import { parseTabMessage, SPENT_KEY, SPENT_MAX, SPENT_MAX_AGE_MS, SpentList, type TabChannel, type TabLocks, type TabMessage } from './tabs'
+import { IDBFactory } from 'fake-indexeddb'
+import { IdbSpentList, parseTabMessage, SPENT_DB, SPENT_KEY, SPENT_MAX, SPENT_MAX_AGE_MS, SPENT_STORE, SpentList, type TabChannel, type TabLocks, type TabMessage } from './tabs'
 
 function memoryStorage(from?: Map<string, string>) {
   const m = new Map<string, string>(from)
@@ -158,13 +159,18 @@ interface Tab {
 }
 
 /** A browser with an origin's tabs: open one fresh, or duplicate one (its sessionStorage is copied). */
-function browser(opts: { locks?: boolean; channel?: boolean; shared?: boolean } = {}) {
+function browser(opts: { locks?: boolean; channel?: boolean; shared?: boolean; staleLocal?: boolean; idb?: boolean } = {}) {
   const server = controlPlane()
   const locks = opts.locks === false ? undefined : fakeLocks()
   const hub = channelHub()
   const local = memoryStorage()
+  const idb = opts.idb ? new IDBFactory() : undefined
   let count = 0
   const open = (storage = memoryStorage()): Tab => {
+    // `staleLocal`: each tab reads its own copy of localStorage that the other tabs' writes have not reached yet
+    // (Chrome's per-process cache, at its worst)
+    const view = opts.staleLocal ? memoryStorage() : local
+    const copy = new SpentList(view, () => 1_000_000)
     const name = `tab${++count}`
     const timers: { fn: () => void; ms: number }[] = []
     const channel = opts.channel === false ? undefined : hub.channel()
@@ -179,7 +185,8 @@ function browser(opts: { locks?: boolean; channel?: boolean; shared?: boolean } 
       clearTimer: () => undefined,
       ...(locks ? { locks } : {}),
       ...(channel ? { channel } : {}),
-      ...(opts.shared === false ? {} : { shared: local }),
+      ...(opts.shared === false ? {} : { shared: view }),
+      ...(idb ? { spent: new IdbSpentList(idb, () => 1_000_000, copy) } : {}),
     })
     const events: string[] = []
     s.subscribe((e) => events.push(e.reason?.code ?? e.state))
@@ -246,6 +253,30 @@ describe('tabs sharing a session', () => {
     await vi.waitFor(() => expect(stored(a)).toBe('rt3'))
     expect(b.server.revoked.size).toBe(0)
     expect(dup.events).toEqual(['signed-in'])
+  })
+
+  it('the spent list is read through IndexedDB: a tab whose localStorage has not seen the other tab’s write still finds the hash', async () => {
+    const run = async (idb: boolean) => {
+      const b = browser({ staleLocal: true, idb })
+      const a = b.open()
+      await a.s.login('root@x.dev', 'pw')
+      const dup = b.duplicate(a)
+      b.hub.hold() // the broadcast is slow too: the list is all the next tab has
+      await a.s.refresh()
+      const pending = dup.s.refresh().catch((e: unknown) => e)
+      await vi.waitFor(() => expect(b.server.presented.length > 1 || dup.timers.some((t) => t.ms === HANDOFF_TIMEOUT_MS)).toBe(true))
+      b.hub.flush()
+      await pending
+      return b.server
+    }
+    // localStorage alone, read stale: the duplicate presents the spent token and the server ends the session
+    const stale = await run(false)
+    expect(stale.presented).toEqual(['rt1', 'rt1'])
+    expect(stale.revoked.size).toBeGreaterThan(0)
+    // with IndexedDB it waits for the successor instead
+    const fixed = await run(true)
+    expect(fixed.presented).toEqual(['rt1', 'rt2'])
+    expect(fixed.revoked.size).toBe(0)
   })
 
   it('a tab that missed a rotation (asleep) asks for its successor and gets it from a tab that held its token', async () => {
@@ -382,21 +413,66 @@ describe('tab messages and the spent list', () => {
     }
   })
 
-  it('keeps the newest hashes, none older than the maximum age, and survives garbage', () => {
+  it('keeps the newest hashes, none older than the maximum age, and survives garbage', async () => {
     let now = 0
     const storage = memoryStorage()
     const list = new SpentList(storage, () => now)
     const hash = (i: number) => i.toString(16).padStart(64, '0')
-    list.add(hash(0))
+    await list.add(hash(0))
     now = SPENT_MAX_AGE_MS + 1
-    expect(list.has(hash(0))).toBe(false)
-    for (let i = 1; i <= SPENT_MAX + 5; i++) list.add(hash(i))
-    expect(list.has(hash(5))).toBe(false)
-    expect(list.has(hash(6))).toBe(true)
+    expect(await list.has(hash(0))).toBe(false)
+    for (let i = 1; i <= SPENT_MAX + 5; i++) await list.add(hash(i))
+    expect(await list.has(hash(5))).toBe(false)
+    expect(await list.has(hash(6))).toBe(true)
     expect(JSON.parse(storage.m.get(SPENT_KEY)!)).toHaveLength(SPENT_MAX)
     storage.setItem(SPENT_KEY, '{not json')
-    expect(list.has(hash(6))).toBe(false)
-    list.add(hash(7))
-    expect(list.has(hash(7))).toBe(true)
+    expect(await list.has(hash(6))).toBe(false)
+    await list.add(hash(7))
+    expect(await list.has(hash(7))).toBe(true)
+  })
+
+  it('in IndexedDB: a hash added through one connection is seen through another at once; old and surplus ones go', async () => {
+    let now = 0
+    const idb = new IDBFactory()
+    const writer = new IdbSpentList(idb, () => now)
+    const reader = new IdbSpentList(idb, () => now) // another tab: its own connection, no localStorage copy
+    const hash = (i: number) => i.toString(16).padStart(64, '0')
+    expect(await reader.has(hash(0))).toBe(false)
+    await writer.add(hash(0))
+    expect(await reader.has(hash(0))).toBe(true)
+    now = SPENT_MAX_AGE_MS + 1
+    expect(await reader.has(hash(0))).toBe(false)
+    for (let i = 1; i <= SPENT_MAX + 5; i++) {
+      now++
+      await writer.add(hash(i))
+    }
+    expect(await reader.has(hash(5))).toBe(false)
+    expect(await reader.has(hash(6))).toBe(true)
+    expect(await reader.has(hash(SPENT_MAX + 5))).toBe(true)
+    const count = await new Promise<number>((resolve, reject) => {
+      const open = idb.open(SPENT_DB)
+      open.onerror = () => reject(open.error)
+      open.onsuccess = () => {
+        const req = open.result.transaction(SPENT_STORE).objectStore(SPENT_STORE).count()
+        req.onsuccess = () => resolve(req.result)
+      }
+    })
+    expect(count).toBe(SPENT_MAX)
+  })
+
+  it('in IndexedDB with a localStorage copy: written to both, either one is enough to refuse, a broken IndexedDB is survived', async () => {
+    const storage = memoryStorage()
+    const copy = new SpentList(storage, () => 0)
+    const both = new IdbSpentList(new IDBFactory(), () => 0, copy)
+    const hash = 'a'.repeat(64)
+    await both.add(hash)
+    expect(await copy.has(hash)).toBe(true)
+    // an IndexedDB whose open fails (a private window of some browsers): the copy still answers, nothing throws
+    const broken = { open: () => { throw new Error('blocked') } } as unknown as IDBFactory
+    const fallback = new IdbSpentList(broken, () => 0, copy)
+    expect(await fallback.has(hash)).toBe(true)
+    await fallback.add('b'.repeat(64))
+    expect(await copy.has('b'.repeat(64))).toBe(true)
+    expect(await new IdbSpentList(broken, () => 0).has(hash)).toBe(false)
   })
 })

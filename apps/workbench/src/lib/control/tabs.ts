@@ -1,9 +1,15 @@
 /**
  * What the tabs of one origin share so that the tabs holding one control-plane session never present a spent
  * refresh token (the rules are in session.ts): the cross-tab lock (Web Locks), the channel (BroadcastChannel),
- * the list of spent refresh-token hashes (localStorage, hashes only) and SHA-256. Each piece is optional: a
- * browser without it (or an insecure context, where Web Locks and `crypto.subtle` are missing) gets the
- * behaviour of one tab alone.
+ * the list of spent refresh-token hashes (hashes only; IndexedDB, and a copy in localStorage) and SHA-256. Each
+ * piece is optional: a browser without it (or an insecure context, where Web Locks and `crypto.subtle` are
+ * missing) gets the behaviour of one tab alone.
+ *
+ * Why IndexedDB: the list is written by the tab that rotated just before it releases the lock, and read by the
+ * next tab just after it takes the lock, so the read must see the write. A committed IndexedDB transaction is
+ * seen by every transaction started after it, in any tab. localStorage is not enough: Chrome gives each renderer
+ * process a cached copy that other processes' writes reach asynchronously, so a tab taking the lock a moment
+ * after another released it could still read the old list, present the spent token, and end the session.
  *
  * @example
  * new Session({ storage: sessionStorage, ...browserTabs() })
@@ -15,6 +21,9 @@ export const LOCK_NAME = 'cfp.session.refresh'
 export const CHANNEL_NAME = 'cfp.session'
 /** localStorage key of the spent refresh tokens' SHA-256 hashes (never a token). */
 export const SPENT_KEY = 'cfp.session.spent'
+/** IndexedDB database and object store of the same hashes (keyPath `h`, index `t`). */
+export const SPENT_DB = 'cfp.session'
+export const SPENT_STORE = 'spent'
 /** The spent list keeps this many hashes at most… */
 export const SPENT_MAX = 200
 /** …and none older than this: long enough for a frozen or discarded background tab that wakes up hours later. */
@@ -76,20 +85,29 @@ interface SpentEntry {
 }
 
 /**
- * The hashes of refresh tokens spent by any tab of this origin, newest last. Written by the tab that rotated
- * (while it holds the lock), read by a tab about to present its token (while it holds the lock).
+ * The hashes of refresh tokens spent by any tab of this origin. `add` is awaited by the tab that rotated while
+ * it holds the lock, `has` by a tab about to present its token while it holds the lock.
  */
-export class SpentList {
+export interface SpentStore {
+  has(hash: string): Promise<boolean>
+  add(hash: string): Promise<void>
+}
+
+/**
+ * The spent list in localStorage, newest last: what a browser without IndexedDB has, and the copy kept next to
+ * it (see the module's comment for why it alone is not enough in Chrome).
+ */
+export class SpentList implements SpentStore {
   constructor(
     private readonly storage: SharedStorage,
     private readonly now: () => number,
   ) {}
 
-  has(hash: string): boolean {
+  async has(hash: string): Promise<boolean> {
     return this.read().some((e) => e.h === hash)
   }
 
-  add(hash: string): void {
+  async add(hash: string): Promise<void> {
     const entries = this.read().filter((e) => e.h !== hash)
     entries.push({ h: hash, t: this.now() })
     try {
@@ -114,9 +132,107 @@ export class SpentList {
   }
 }
 
-/** The browser's lock manager, channel and localStorage, each only where it exists. */
-export function browserTabs(): { locks?: TabLocks; channel?: TabChannel; shared?: SharedStorage } {
-  const out: { locks?: TabLocks; channel?: TabChannel; shared?: SharedStorage } = {}
+const done = (req: IDBRequest | IDBTransaction): Promise<void> =>
+  new Promise((resolve, reject) => {
+    if ('oncomplete' in req) {
+      req.oncomplete = () => resolve()
+      req.onabort = () => reject(req.error ?? new Error('IndexedDB transaction aborted'))
+      req.onerror = () => reject(req.error ?? new Error('IndexedDB transaction failed'))
+    } else {
+      req.onsuccess = () => resolve()
+      req.onerror = () => reject(req.error ?? new Error('IndexedDB request failed'))
+    }
+  })
+
+/**
+ * The spent list in IndexedDB (database `cfp.session`, store `spent`: `{h, t}`), with the localStorage list as a
+ * copy: `add` writes both, `has` is true when either has the hash. An IndexedDB failure (a browser that refuses
+ * it, say in a private window) leaves the localStorage list alone, as before.
+ */
+export class IdbSpentList implements SpentStore {
+  private db: Promise<IDBDatabase> | undefined
+
+  constructor(
+    private readonly idb: IDBFactory,
+    private readonly now: () => number,
+    private readonly copy?: SpentStore,
+  ) {}
+
+  async has(hash: string): Promise<boolean> {
+    if (await this.copy?.has(hash)) return true
+    try {
+      const db = await this.open()
+      const req = db.transaction(SPENT_STORE, 'readonly').objectStore(SPENT_STORE).get(hash)
+      await done(req)
+      const entry = req.result as SpentEntry | undefined
+      return entry !== undefined && entry.t >= this.now() - SPENT_MAX_AGE_MS
+    } catch {
+      return false
+    }
+  }
+
+  async add(hash: string): Promise<void> {
+    await this.copy?.add(hash)
+    try {
+      const db = await this.open()
+      const tx = db.transaction(SPENT_STORE, 'readwrite')
+      const store = tx.objectStore(SPENT_STORE)
+      store.put({ h: hash, t: this.now() } satisfies SpentEntry)
+      // oldest first: forget what is older than the maximum age, and the oldest beyond the maximum count
+      const oldest = this.now() - SPENT_MAX_AGE_MS
+      const counted = store.count()
+      counted.onsuccess = () => {
+        let extra = counted.result - SPENT_MAX
+        store.index('t').openCursor().onsuccess = function () {
+          const cursor = this.result
+          if (!cursor || ((cursor.value as SpentEntry).t >= oldest && extra <= 0)) return
+          cursor.delete()
+          extra--
+          cursor.continue()
+        }
+      }
+      await done(tx)
+    } catch {
+      // IndexedDB refused: the localStorage copy holds it
+    }
+  }
+
+  private open(): Promise<IDBDatabase> {
+    if (!this.db) {
+      const opening = new Promise<IDBDatabase>((resolve, reject) => {
+        const req = this.idb.open(SPENT_DB, 1)
+        req.onupgradeneeded = () => req.result.createObjectStore(SPENT_STORE, { keyPath: 'h' }).createIndex('t', 't')
+        req.onsuccess = () => {
+          const db = req.result
+          // a newer page version upgrading the database: let it, and open again on the next call
+          db.onversionchange = () => {
+            db.close()
+            this.db = undefined
+          }
+          resolve(db)
+        }
+        req.onerror = () => reject(req.error ?? new Error('IndexedDB open failed'))
+      })
+      this.db = opening
+      opening.catch(() => {
+        if (this.db === opening) this.db = undefined
+      })
+    }
+    return this.db
+  }
+}
+
+/** What a browser offers its tabs: lock manager, channel, localStorage and the spent list, each where it exists. */
+export interface BrowserTabs {
+  locks?: TabLocks
+  channel?: TabChannel
+  shared?: SharedStorage
+  spent?: SpentStore
+}
+
+/** The browser's lock manager, channel, localStorage and spent list (IndexedDB with a localStorage copy). */
+export function browserTabs(): BrowserTabs {
+  const out: BrowserTabs = {}
   try {
     const locks = globalThis.navigator?.locks
     // the DOM typing wraps the callback's promise once more; at run time `request` resolves with its value
@@ -139,7 +255,13 @@ export function browserTabs(): { locks?: TabLocks; channel?: TabChannel; shared?
   try {
     if (globalThis.localStorage) out.shared = globalThis.localStorage
   } catch {
-    // localStorage blocked: no spent list
+    // localStorage blocked: no copy of the spent list there
+  }
+  try {
+    const idb = globalThis.indexedDB
+    if (idb) out.spent = new IdbSpentList(idb, Date.now, out.shared ? new SpentList(out.shared, Date.now) : undefined)
+  } catch {
+    // IndexedDB blocked: the localStorage list alone
   }
   return out
 }
