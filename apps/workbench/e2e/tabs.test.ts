@@ -153,8 +153,13 @@ describe('a duplicated tab', () => {
           const open = indexedDB.open('cfp.session')
           open.onerror = () => reject(open.error)
           open.onsuccess = () => {
-            const req = open.result.transaction('spent').objectStore('spent').getAllKeys()
-            req.onsuccess = () => resolve(req.result.map(String))
+            try {
+              const req = open.result.transaction('spent').objectStore('spent').getAllKeys()
+              req.onsuccess = () => resolve(req.result.map(String))
+              req.onerror = () => reject(req.error)
+            } catch (e) {
+              reject(e) // no such store: nothing was written there
+            }
           }
         }),
     )

@@ -17,7 +17,7 @@
  *   `cfp.session`, with a copy in `localStorage` `cfp.session.spent` (the last 200, none older than a day) — and
  *   waits until it is committed, so the next tab to take the lock sees it. A tab that, holding the lock, finds its own token's
  *   hash there does not present it: it asks (`{type:'need', spent}`; a tab that held that token answers with
- *   a `rotated` to the token it holds now) and waits up to 2 s for the successor; if none comes, it ends only
+ *   a `rotated` to the token it holds now) and waits up to 5 s for the successor; if none comes, it ends only
  *   its own session, locally, without calling the server (`session_moved`: "continued in another tab").
  * - Logout sends `{type:'logout', tokens}` with every refresh token the tab held in this session (since it
  *   loaded or signed in: its own and those it adopted); every tab that held any of them — i.e. every tab of the
@@ -70,8 +70,12 @@ export interface SessionDeps {
   digest?: (text: string) => Promise<string>
 }
 
-/** How long a tab whose token another tab spent waits for the successor before it ends its own session. */
-export const HANDOFF_TIMEOUT_MS = 2_000
+/**
+ * How long a tab whose token another tab spent waits for the successor before it ends its own session. The tab
+ * that holds it may be busy loading or rendering (both tabs reloaded at once, on a loaded machine), so this is
+ * generous; the wait only happens when a tab missed a rotation.
+ */
+export const HANDOFF_TIMEOUT_MS = 5_000
 /** How many refresh tokens of its session a tab remembers (to answer `need` and to match a `logout`). */
 const FAMILY_MAX = 256
 const TOKEN_PATH = '/v1/auth/token'
