@@ -7,6 +7,10 @@
 //! [`CLAIM`] before purging it, so replicas never purge the same project at once and a purge interrupted by a
 //! crash is taken up again. Rows go in batches of [`BATCH`] so that a large project never holds long locks.
 //!
+//! A write already under way when the project was deleted (a worker's last result, a request in flight) can land
+//! after a purge that ran soon after the deletion (a short retention). So a project purged less than [`SETTLE`]
+//! after its deletion is swept once more, [`SETTLE`] after the deletion (`swept_at`).
+//!
 //! ```ignore
 //! store.mark_project_deleted(&scope).await?;
 //! let purged = store.purge_due(Duration::from_secs(7 * 86_400), "rt-1").await?; // [(scope, rows)]
@@ -33,6 +37,10 @@ const TABLES: [&str; 8] = [
 pub const BATCH: i64 = 5_000;
 /// How long a replica holds a project it purges.
 pub const CLAIM: Duration = Duration::from_secs(300);
+/// How long after a project's deletion writes already under way for it may still land: every replica has learned
+/// of the deletion (seconds) and dropped its workers, and what they were running has ended. A project purged
+/// earlier than this is swept again once it has passed.
+pub const SETTLE: Duration = Duration::from_secs(600);
 
 impl Store {
     /// Records that a project was deleted (from now on, or as it was already recorded).
@@ -55,8 +63,9 @@ impl Store {
         Ok(row.is_some())
     }
 
-    /// Purges every project deleted longer than `retention` ago that no other replica is purging; returns each
-    /// purged project with the number of rows removed.
+    /// Purges every project deleted longer than `retention` ago that no other replica is purging, and sweeps
+    /// again those purged less than [`SETTLE`] after their deletion once it has passed; returns each purged or
+    /// swept project with the number of rows removed.
     pub async fn purge_due(&self, retention: Duration, instance: &str) -> Result<Vec<(Scope, u64)>> {
         let mut done = Vec::new();
         loop {
@@ -64,7 +73,10 @@ impl Store {
                 "UPDATE deleted_projects SET purging_by = $1, purging_until = now() + make_interval(secs => $2)
                   WHERE (tenant_id, project_id) = (
                         SELECT tenant_id, project_id FROM deleted_projects
-                         WHERE purged_at IS NULL AND deleted_at <= now() - make_interval(secs => $3)
+                         WHERE ((purged_at IS NULL AND deleted_at <= now() - make_interval(secs => $3))
+                                OR (purged_at IS NOT NULL AND swept_at IS NULL
+                                    AND purged_at < deleted_at + make_interval(secs => $4)
+                                    AND deleted_at <= now() - make_interval(secs => $4)))
                            AND (purging_until IS NULL OR purging_until < now())
                          ORDER BY deleted_at LIMIT 1 FOR UPDATE SKIP LOCKED)
                   RETURNING tenant_id, project_id",
@@ -72,14 +84,19 @@ impl Store {
             .bind(instance)
             .bind(CLAIM.as_secs_f64())
             .bind(retention.as_secs_f64())
+            .bind(SETTLE.as_secs_f64())
             .fetch_optional(&self.pool)
             .await?;
             let Some(row) = claimed else { return Ok(done) };
             let scope = Scope::new(row.get::<String, _>(0), row.get::<String, _>(1));
             let rows = self.purge(&scope).await?;
             self.payloads.remove_project(&scope).await?;
+            // the first pass sets purged_at; a second one (purged_at already set) sets swept_at
             sqlx::query(
-                "UPDATE deleted_projects SET purged_at = now(), purged_rows = $3, purging_by = NULL, purging_until = NULL
+                "UPDATE deleted_projects
+                    SET purged_at = COALESCE(purged_at, now()),
+                        swept_at = CASE WHEN purged_at IS NULL THEN NULL ELSE now() END,
+                        purged_rows = COALESCE(purged_rows, 0) + $3, purging_by = NULL, purging_until = NULL
                   WHERE tenant_id = $1 AND project_id = $2",
             )
             .bind(&scope.tenant)
