@@ -224,6 +224,29 @@ describe('IdP-initiated single logout', () => {
   })
 })
 
+describe('a disabled provider', () => {
+  it('signs nobody in, but its signed LogoutRequest still ends the sessions opened through it before', async () => {
+    const email = 'disabled-idp@corp.example'
+    const session = await login(email)
+    const disable = (enabled: boolean) => h.request('PATCH', `/v1/idps/${idpId}`, { token: admin, body: { enabled } })
+    expect((await disable(false)).status).toBe(200)
+    try {
+      expect((await go(`${base()}/login`)).status).toBe(404)
+      expect(await me(session.access)).toBe(200)
+      const res = await go(idp.redirect(slo(), 'SAMLRequest', logoutRequest({ nameId: email, sessionIndexes: [session.sessionIndex] })))
+      expect(res.status).toBe(302)
+      expect(idp.receiveLogoutResponse(res.headers.get('location')!)).toMatchObject({ status: 'urn:oasis:names:tc:SAML:2.0:status:Success' })
+      expect(await me(session.access)).toBe(401)
+      expect((await refresh(session.refresh)).json.error.code).toBe('invalid_grant')
+      // and it still checks what it takes: an unsigned request is refused
+      const unsigned = await go(idp.redirect(slo(), 'SAMLRequest', logoutRequest({ nameId: email }), { sign: 'none' }))
+      expect([unsigned.status, ((await unsigned.json()) as { error: { details: unknown } }).error.details]).toEqual([401, { reason: 'unsigned' }])
+    } finally {
+      expect((await disable(true)).status).toBe(200)
+    }
+  })
+})
+
 describe('refused logout messages', () => {
   let victim: Login
   beforeAll(async () => {

@@ -3,7 +3,8 @@
  * HTTP-POST bindings). A LogoutRequest from the IdP revokes the NameID's sessions and is answered with a signed
  * LogoutResponse (a redirect to the IdP); a LogoutResponse answering our LogoutRequest sends the browser on to
  * the login page (or the logout's `return_to`). A refused message answers `slo_failed` with a stable
- * `details.reason` (saml-xml.ts `SamlReason`): 400 for `malformed`, 401 otherwise.
+ * `details.reason` (saml-xml.ts `SamlReason`): 400 for `malformed`, 401 otherwise. A disabled provider (no new
+ * logins) still takes logout messages: sessions opened through it before must end when the user logs out there.
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { handleLogoutRequest, handleLogoutResponse, type Incoming } from '../auth/saml-logout.js'
@@ -72,7 +73,7 @@ export function samlLogoutRoutes(app: FastifyInstance, s: Services): void {
       }),
     },
     async (request, reply) => {
-      const p = (await provider(s, request.params.idpId, 'saml')) as SamlProvider
+      const p = (await provider(s, request.params.idpId, 'saml', { disabled: true })) as SamlProvider
       const q = request.query
       return handle(request, reply, p, { request: q.SAMLRequest !== undefined, response: q.SAMLResponse !== undefined }, { binding: 'redirect', url: request.url })
     },
@@ -93,7 +94,7 @@ export function samlLogoutRoutes(app: FastifyInstance, s: Services): void {
       }),
     },
     async (request, reply) => {
-      const p = (await provider(s, request.params.idpId, 'saml')) as SamlProvider
+      const p = (await provider(s, request.params.idpId, 'saml', { disabled: true })) as SamlProvider
       const b = request.body
       const fields = { request: b.SAMLRequest !== undefined, response: b.SAMLResponse !== undefined }
       const message = b.SAMLRequest ?? b.SAMLResponse ?? ''

@@ -21,13 +21,17 @@ import { SECRET_PURPOSE } from './idps.js'
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
 const notFound = () => new ApiError(404, 'not_found', 'identity provider not found')
 
-export async function provider(s: Services, id: string, kind: 'oidc' | 'saml') {
+/**
+ * The provider an SSO route names. A disabled one is not found, except with `disabled: true` (single logout: a
+ * session opened through it before it was disabled must still end when the user logs out at the IdP).
+ */
+export async function provider(s: Services, id: string, kind: 'oidc' | 'saml', opts: { disabled?: boolean } = {}) {
   if (!UUID.test(id)) throw notFound()
   // a provider of a deleted tenant (its DELETE removes them; one a racing create left behind) is not found either
   const { rows } = await s.db.query(
     `SELECT i.* FROM identity_providers i JOIN tenants t ON t.id = i.tenant_id
-      WHERE i.id = $1 AND i.kind = $2 AND i.enabled AND t.deleted_at IS NULL`,
-    [id, kind],
+      WHERE i.id = $1 AND i.kind = $2 AND (i.enabled OR $3) AND t.deleted_at IS NULL`,
+    [id, kind, opts.disabled === true],
   )
   const r = rows[0]
   if (!r) throw notFound()
