@@ -7,7 +7,7 @@
 import { describe, expect, it, vi } from 'vitest'
 import { HANDOFF_TIMEOUT_MS, REFRESH_KEY, Session } from './session'
 import { IDBFactory } from 'fake-indexeddb'
-import { IdbSpentList, parseTabMessage, SPENT_DB, SPENT_KEY, SPENT_MAX, SPENT_MAX_AGE_MS, SPENT_STORE, SpentList, type TabChannel, type TabLocks, type TabMessage } from './tabs'
+import { IDB_TIMEOUT_MS, IdbSpentList, parseTabMessage, SPENT_DB, SPENT_KEY, SPENT_MAX, SPENT_MAX_AGE_MS, SPENT_STORE, SpentList, type TabChannel, type TabLocks, type TabMessage } from './tabs'
 
 function memoryStorage(from?: Map<string, string>) {
   const m = new Map<string, string>(from)
@@ -474,5 +474,17 @@ describe('tab messages and the spent list', () => {
     await fallback.add('b'.repeat(64))
     expect(await copy.has('b'.repeat(64))).toBe(true)
     expect(await new IdbSpentList(broken, () => 0).has(hash)).toBe(false)
+    // one whose open never answers: the first call gives up after IDB_TIMEOUT_MS rather than holding the lock,
+    // and later ones do not wait again
+    const hung = new IdbSpentList({ open: () => ({}) } as unknown as IDBFactory, () => 0, copy)
+    let started = Date.now()
+    await hung.add('c'.repeat(64))
+    expect(Date.now() - started).toBeGreaterThanOrEqual(IDB_TIMEOUT_MS - 50)
+    started = Date.now()
+    expect(await hung.has('c'.repeat(64))).toBe(true)
+    expect(await hung.has('d'.repeat(64))).toBe(false)
+    await hung.add('d'.repeat(64))
+    expect(Date.now() - started).toBeLessThan(IDB_TIMEOUT_MS / 2)
+    expect(await copy.has('d'.repeat(64))).toBe(true)
   })
 })

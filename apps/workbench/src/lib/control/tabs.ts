@@ -132,6 +132,29 @@ export class SpentList implements SpentStore {
   }
 }
 
+/**
+ * How long an IndexedDB step may take before the list counts it as failed (and relies on the localStorage copy):
+ * a browser whose IndexedDB never answers (some versions have hung on `open`) must not hold the lock forever.
+ */
+export const IDB_TIMEOUT_MS = 1_000
+
+class IdbTimeout extends Error {}
+
+const within = <T>(p: Promise<T>, ms: number): Promise<T> =>
+  new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new IdbTimeout(`IndexedDB did not answer within ${ms} ms`)), ms)
+    p.then(
+      (v) => {
+        clearTimeout(timer)
+        resolve(v)
+      },
+      (e: unknown) => {
+        clearTimeout(timer)
+        reject(e)
+      },
+    )
+  })
+
 const done = (req: IDBRequest | IDBTransaction): Promise<void> =>
   new Promise((resolve, reject) => {
     if ('oncomplete' in req) {
@@ -151,6 +174,8 @@ const done = (req: IDBRequest | IDBTransaction): Promise<void> =>
  */
 export class IdbSpentList implements SpentStore {
   private db: Promise<IDBDatabase> | undefined
+  /** IndexedDB hung once: this page relies on the localStorage copy from then on instead of waiting each time. */
+  private hung = false
 
   constructor(
     private readonly idb: IDBFactory,
@@ -160,41 +185,53 @@ export class IdbSpentList implements SpentStore {
 
   async has(hash: string): Promise<boolean> {
     if (await this.copy?.has(hash)) return true
+    if (this.hung) return false
     try {
-      const db = await this.open()
-      const req = db.transaction(SPENT_STORE, 'readonly').objectStore(SPENT_STORE).get(hash)
-      await done(req)
-      const entry = req.result as SpentEntry | undefined
-      return entry !== undefined && entry.t >= this.now() - SPENT_MAX_AGE_MS
-    } catch {
+      return await within(this.read(hash), IDB_TIMEOUT_MS)
+    } catch (e) {
+      this.hung ||= e instanceof IdbTimeout
       return false
     }
   }
 
   async add(hash: string): Promise<void> {
     await this.copy?.add(hash)
+    if (this.hung) return
     try {
-      const db = await this.open()
-      const tx = db.transaction(SPENT_STORE, 'readwrite')
-      const store = tx.objectStore(SPENT_STORE)
-      store.put({ h: hash, t: this.now() } satisfies SpentEntry)
-      // oldest first: forget what is older than the maximum age, and the oldest beyond the maximum count
-      const oldest = this.now() - SPENT_MAX_AGE_MS
-      const counted = store.count()
-      counted.onsuccess = () => {
-        let extra = counted.result - SPENT_MAX
-        store.index('t').openCursor().onsuccess = function () {
-          const cursor = this.result
-          if (!cursor || ((cursor.value as SpentEntry).t >= oldest && extra <= 0)) return
-          cursor.delete()
-          extra--
-          cursor.continue()
-        }
-      }
-      await done(tx)
-    } catch {
-      // IndexedDB refused: the localStorage copy holds it
+      await within(this.write(hash), IDB_TIMEOUT_MS)
+    } catch (e) {
+      // IndexedDB refused or hung: the localStorage copy holds it
+      this.hung ||= e instanceof IdbTimeout
     }
+  }
+
+  private async read(hash: string): Promise<boolean> {
+    const db = await this.open()
+    const req = db.transaction(SPENT_STORE, 'readonly').objectStore(SPENT_STORE).get(hash)
+    await done(req)
+    const entry = req.result as SpentEntry | undefined
+    return entry !== undefined && entry.t >= this.now() - SPENT_MAX_AGE_MS
+  }
+
+  private async write(hash: string): Promise<void> {
+    const db = await this.open()
+    const tx = db.transaction(SPENT_STORE, 'readwrite')
+    const store = tx.objectStore(SPENT_STORE)
+    store.put({ h: hash, t: this.now() } satisfies SpentEntry)
+    // oldest first: forget what is older than the maximum age, and the oldest beyond the maximum count
+    const oldest = this.now() - SPENT_MAX_AGE_MS
+    const counted = store.count()
+    counted.onsuccess = () => {
+      let extra = counted.result - SPENT_MAX
+      store.index('t').openCursor().onsuccess = function () {
+        const cursor = this.result
+        if (!cursor || ((cursor.value as SpentEntry).t >= oldest && extra <= 0)) return
+        cursor.delete()
+        extra--
+        cursor.continue()
+      }
+    }
+    await done(tx)
   }
 
   private open(): Promise<IDBDatabase> {
