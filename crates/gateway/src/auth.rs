@@ -14,6 +14,7 @@ use std::sync::Arc;
 use axum::http::{HeaderMap, StatusCode};
 use cfp_access::jws;
 use cfp_access::jwt::{Claims, TokenError};
+use cfp_access::policy::{Decision, Subject};
 use cfp_access::{AuthError, Credential, ProjectSettings};
 use cfp_engine::constant_time_eq;
 use cfp_store::Scope;
@@ -227,13 +228,14 @@ pub fn authorize(
             let Some(s) = settings else {
                 return Err(no_project(&scope.project));
             };
-            let path = s.path();
-            let visible = claims.tid.as_ref().is_none_or(|t| t == &s.tenant_id) && policy.sees(&claims.rb, &path);
-            if !visible {
-                return Err(no_project(&scope.project));
-            }
-            if !policy.allows(&claims.rb, action, &path) {
-                return Err(forbidden(action, "your role bindings do not allow"));
+            let who = Subject::User {
+                tenant: claims.tid.as_deref(),
+                bindings: &claims.rb,
+            };
+            match policy.decide(&who, action, &s.path()) {
+                Decision::Allowed => {}
+                Decision::Invisible => return Err(no_project(&scope.project)),
+                Decision::Forbidden => return Err(forbidden(action, "your role bindings do not allow")),
             }
         }
     }
