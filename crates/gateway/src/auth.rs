@@ -10,6 +10,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::http::{HeaderMap, StatusCode};
 use cfp_access::jws;
@@ -321,4 +322,74 @@ pub async fn access(
         scope,
         settings,
     })
+}
+
+/// How a long-lived connection (the `/live` feed, a stream socket) was authenticated, so that its credential can
+/// be checked again while it stays open.
+#[derive(Clone)]
+pub struct Held {
+    pub peer: SocketAddr,
+    pub headers: HeaderMap,
+    /// A token given outside the headers (query string, subprotocol).
+    pub token: Option<String>,
+    pub dev_trust: bool,
+    pub action: &'static str,
+}
+
+/// Longest wait between two checks of a held credential when nothing happened (revocations and settings changes
+/// wake it at once; a token's expiry is waited for exactly).
+const RECHECK_AT_MOST: Duration = Duration::from_secs(60);
+
+/// Resolves, with the refusal a new request would now get, when the credential a long-lived connection was opened
+/// with no longer allows its action on its project: the access token expired, its session, the token or the user
+/// was revoked (a removed role binding or membership revokes the user's earlier tokens), an API key was revoked or
+/// expired, or the project was deleted. The local developer and the admin token never end. While the control plane
+/// cannot be reached the connection stays: only a definite refusal ends it.
+pub async fn credential_ended(app: AppState, access: Access, held: Held) -> ApiError {
+    let control = match (&access.principal, app.cfg.control.clone()) {
+        (Principal::LocalDeveloper | Principal::Admin, _) | (_, None) => std::future::pending().await,
+        (_, Some(control)) => control,
+    };
+    let expires = match &access.principal {
+        Principal::User(claims) => Some(claims.exp),
+        Principal::ApiKey(c) => c.expires_unix(),
+        _ => None,
+    };
+    let mut revocations = control.revocation_changes();
+    let mut settings = control.settings_changes();
+    loop {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs() as i64)
+            .unwrap_or(0);
+        let wait = expires
+            .map(|e| Duration::from_secs(e.saturating_sub(now).max(0) as u64 + 1))
+            .unwrap_or(RECHECK_AT_MOST)
+            .min(RECHECK_AT_MOST);
+        tokio::select! {
+            _ = revocations.changed() => {}
+            _ = settings.changed() => {}
+            _ = tokio::time::sleep(wait) => {}
+        }
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs() as i64)
+            .unwrap_or(0);
+        // Exactly at expiry: verification allows a little clock skew, a connection kept open does not need it.
+        if expires.is_some_and(|e| now >= e) {
+            return invalid_token(
+                "the credential this connection was opened with has expired; reconnect with a new one",
+            );
+        }
+        let check = async {
+            let principal = authenticate(&app, held.peer, &held.headers, held.token.as_deref(), held.dev_trust).await?;
+            let (scope, settings) = resolve_project(&app, &principal, Some(&access.scope.project))?;
+            authorize(&app, &principal, &scope, settings.as_deref(), held.action)
+        };
+        match check.await {
+            Ok(()) => {}
+            Err(e) if e.status == StatusCode::SERVICE_UNAVAILABLE => {}
+            Err(e) => return e,
+        }
+    }
 }

@@ -213,14 +213,32 @@ async fn live(
     let access = crate::auth::access(&app, peer, &headers, uri.query(), "logs.read").await?;
     let scope = access.scope.clone();
     let rx = app.engine.subscribe_live();
-    let stream = futures_util::stream::unfold(rx, move |mut rx| {
+    // The feed ends, with a last `credential_ended` event, when the credential stops allowing `logs.read`.
+    let held = crate::auth::Held {
+        peer,
+        headers,
+        token: None,
+        dev_trust: true,
+        action: "logs.read",
+    };
+    let ended: std::pin::Pin<Box<dyn std::future::Future<Output = ApiError> + Send>> =
+        Box::pin(crate::auth::credential_ended(app.clone(), access, held));
+    let stream = futures_util::stream::unfold(Some((rx, ended)), move |state| {
         let scope = scope.clone();
         async move {
+            let (mut rx, mut ended) = state?;
             loop {
-                match rx.recv().await {
+                let next = tokio::select! {
+                    next = rx.recv() => next,
+                    e = &mut ended => {
+                        let data = json!({ "error": { "code": e.code, "message": e.message } }).to_string();
+                        return Some((Ok(Event::default().event("credential_ended").data(data)), None));
+                    }
+                };
+                match next {
                     Ok(ev) if ev.scope == scope => {
                         let event = Event::default().event(ev.kind).data(ev.data.to_string());
-                        return Some((Ok(event), rx));
+                        return Some((Ok(event), Some((rx, ended))));
                     }
                     Ok(_) => continue,
                     Err(RecvError::Lagged(n)) => {
@@ -228,7 +246,7 @@ async fn live(
                         let event = Event::default()
                             .event("lagged")
                             .data(json!({ "missed": n }).to_string());
-                        return Some((Ok(event), rx));
+                        return Some((Ok(event), Some((rx, ended))));
                     }
                     Err(RecvError::Closed) => return None,
                 }
