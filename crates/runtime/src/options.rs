@@ -109,7 +109,7 @@ const SPEC: &[(&str, &str, &str, &str)] = &[
         "--body-limit",
         "CFP_BODY_LIMIT",
         "1048576",
-        "largest API request body in bytes (413 beyond)",
+        "largest API request body in bytes (413 beyond); the ceiling: a project's maxBodyBytes never exceeds it",
     ),
     (
         "--purge-deleted-after-s",
@@ -121,7 +121,7 @@ const SPEC: &[(&str, &str, &str, &str)] = &[
         "--request-timeout-ms",
         "CFP_REQUEST_TIMEOUT_MS",
         "30000",
-        "API step timeout in ms (504 beyond)",
+        "API step timeout in ms (504 beyond); the ceiling: a project's requestTimeoutMs never exceeds it",
     ),
     (
         "--payload-threshold",
