@@ -162,6 +162,10 @@ describe('runtime pages served by the control plane', () => {
     const body = page.locator('textarea[name="body"]')
     await body.waitFor()
     await body.fill(JSON.stringify({ name: greeted }))
+    // without the "Send my token" box the call carries no credential: the runtime refuses it
+    await page.getByRole('button', { name: 'Send' }).click()
+    await expect.poll(() => page.getByTestId('response-status').textContent(), { timeout: 15_000 }).toBe('401')
+    await page.getByRole('checkbox', { name: /Send my token with this call/ }).check()
     await page.getByRole('button', { name: 'Send' }).click()
     await expect.poll(() => page.getByTestId('response-status').textContent(), { timeout: 15_000 }).toBe('202')
 
