@@ -535,3 +535,46 @@ pub async fn access(
         settings,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn loopback_names_are_recognised_and_rebound_names_are_not() {
+        for h in [
+            "localhost",
+            "localhost:3000",
+            "LOCALHOST.",
+            "app.localhost:5173",
+            "127.0.0.1",
+            "127.9.8.7:80",
+            "[::1]:3000",
+            "::1",
+        ] {
+            assert!(is_loopback_host(h), "{h}");
+        }
+        for h in [
+            "",
+            "evil.example",
+            "localhost.evil.example:3000",
+            "127.0.0.1.nip.io",
+            "192.168.1.2:3000",
+            "[::2]:3000",
+            "0.0.0.0:3000",
+        ] {
+            assert!(!is_loopback_host(h), "{h}");
+        }
+        assert!(is_loopback_origin("http://localhost:5173"));
+        assert!(is_loopback_origin("https://app.localhost"));
+        assert!(!is_loopback_origin("null"));
+        assert!(!is_loopback_origin("https://evil.example"));
+    }
+
+    #[test]
+    fn the_token_of_an_authorization_value_is_found_whatever_its_scheme() {
+        assert_eq!(authorization_token("Bearer abc"), "abc");
+        assert_eq!(authorization_token("token  abc "), "abc");
+        assert_eq!(authorization_token("abc"), "abc");
+    }
+}
