@@ -1,4 +1,9 @@
 //! API-step ingress: every request not under `/__cfp/` is routed to the API step owning its method and path.
+//!
+//! The step sees the request minus every CFP credential (see [`crate::auth`]): `Authorization`, `X-API-Key`
+//! and `Proxy-Authorization` holding one are dropped, so are cookies whose value is one and the query
+//! parameters `access_token` and `token` when they hold one. Everything else (an application's own
+//! `Authorization: Bearer <its token>`) passes unchanged; the verified caller comes as `auth`.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -112,14 +117,15 @@ async fn call_step(
             Err(e) => return Err(e),
         },
     };
-    let (scope, settings) = match principal {
+    let (scope, settings) = match &principal {
         Some(principal) => {
-            let (scope, settings) = auth::resolve_project(app, &principal, target.project.as_deref())?;
-            auth::authorize(app, &principal, &scope, settings.as_deref(), "step.invoke")?;
+            let (scope, settings) = auth::resolve_project(app, principal, target.project.as_deref())?;
+            auth::authorize(app, principal, &scope, settings.as_deref(), "step.invoke")?;
             (scope, settings)
         }
         None => webhook_target(app, target, &method, &path).ok_or_else(ApiError::unauthorized)?,
     };
+    let caller = auth::step_auth(principal.as_ref(), &scope, settings.as_deref());
     let _permit = app
         .gates
         .acquire(settings.as_deref(), app.engine.shared_limits())
@@ -178,8 +184,9 @@ async fn call_step(
         "method": method,
         "path": path,
         "pathParams": path_params,
-        "queryParams": query_params(&query),
-        "headers": header_map(&headers),
+        "queryParams": step_query_params(app, &query),
+        "headers": header_map(app, &headers),
+        "auth": caller,
         "body": body,
         "rawBody": B64.encode(&bytes),
     });
@@ -293,14 +300,61 @@ pub fn query_params(query: &str) -> Value {
     collapse(map)
 }
 
-fn header_map(headers: &HeaderMap) -> Value {
+/// The query parameters a step sees: `access_token` and `token` holding a CFP credential are left out.
+fn step_query_params(app: &AppState, query: &str) -> Value {
     let mut map: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    for (k, v) in headers {
-        map.entry(k.as_str().to_string())
-            .or_default()
-            .push(String::from_utf8_lossy(v.as_bytes()).into_owned());
+    for (k, v) in form_urlencoded::parse(query.as_bytes()) {
+        if matches!(&*k, "access_token" | "token") && auth::is_cfp_credential(app, &v) {
+            continue;
+        }
+        map.entry(k.into_owned()).or_default().push(v.into_owned());
     }
     collapse(map)
+}
+
+/// Headers whose value may be a credential, checked whatever the mode.
+const CREDENTIAL_HEADERS: [&str; 3] = ["authorization", "proxy-authorization", "x-api-key"];
+
+/// The headers a step sees: every one, minus CFP credentials.
+fn header_map(app: &AppState, headers: &HeaderMap) -> Value {
+    let mut map: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for (k, v) in headers {
+        let name = k.as_str();
+        let text = String::from_utf8_lossy(v.as_bytes()).into_owned();
+        let text = if CREDENTIAL_HEADERS.contains(&name) {
+            if auth::header_holds_credential(app, name, &text) {
+                continue;
+            }
+            text
+        } else if name == "cookie" {
+            match without_credential_cookies(app, &text) {
+                Some(kept) => kept,
+                None => continue,
+            }
+        } else {
+            text
+        };
+        map.entry(name.to_string()).or_default().push(text);
+    }
+    collapse(map)
+}
+
+/// A `Cookie` header minus the pairs whose value is a CFP credential (CFP sets no cookie, but a browser or a
+/// client may carry one); `None` when nothing remains.
+fn without_credential_cookies(app: &AppState, cookie: &str) -> Option<String> {
+    let pairs: Vec<&str> = cookie.split(';').map(str::trim).filter(|p| !p.is_empty()).collect();
+    let kept: Vec<&str> = pairs
+        .iter()
+        .copied()
+        .filter(|pair| {
+            let value = pair.split_once('=').map_or(*pair, |(_, v)| v).trim().trim_matches('"');
+            !auth::is_cfp_credential(app, value)
+        })
+        .collect();
+    if kept.len() == pairs.len() {
+        return Some(cookie.to_string());
+    }
+    (!kept.is_empty()).then(|| kept.join("; "))
 }
 
 fn collapse(map: BTreeMap<String, Vec<String>>) -> Value {

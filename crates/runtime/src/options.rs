@@ -354,6 +354,13 @@ impl Options {
                 );
             }
         }
+        if control_plane_url.is_some() && boolean("--dev")? {
+            bail!(
+                "--dev cannot be combined with --control-plane-url: dev mode trusts loopback callers as the local \
+                 developer, which a runtime serving the control plane's projects must not; drop --dev (use \
+                 --dev-endpoints for the diagnostic endpoints)"
+            );
+        }
         let file = |k: &str| Some(get(k)).filter(|v| !v.is_empty());
         let control_plane_ca = file("--control-plane-ca");
         let control_plane_client = match (file("--control-plane-client-cert"), file("--control-plane-client-key")) {
@@ -517,6 +524,15 @@ mod tests {
             .unwrap()
             .to_string();
         assert!(e.contains("--service-token"), "{e}");
+        let e = Options::load(&[
+            "--control-plane-url=http://127.0.0.1:4100".into(),
+            "--service-token=x".into(),
+            "--dev".into(),
+        ])
+        .err()
+        .unwrap()
+        .to_string();
+        assert!(e.contains("--dev cannot be combined with --control-plane-url"), "{e}");
         let o = Options::load(&[
             "--control-plane-url=http://127.0.0.1:4100/".into(),
             "--service-token=secret".into(),
