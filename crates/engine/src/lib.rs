@@ -353,19 +353,27 @@ impl Engine {
         calls.try_acquire_owned().ok()
     }
 
-    /// Registers a worker's steps; persists the project's step set and starts dispatchers.
-    pub async fn register(&self, worker: WorkerId, steps: Vec<StepManifest>) -> Result<ToWorker, StoreError> {
+    /// Why a `register` frame is refused whole before anything of it is applied: more steps than
+    /// `max_steps_per_registration`.
+    pub fn registration_refusal(&self, steps: &[StepManifest]) -> Option<ToWorker> {
         let max = self.inner.cfg.max_steps_per_registration;
-        if steps.len() > max {
-            tracing::warn!(worker, steps = steps.len(), max, "registration refused: too many steps");
-            return Ok(ToWorker::error(
+        (steps.len() > max).then(|| {
+            ToWorker::error(
                 "too_many_steps",
                 format!(
                     "the registration has {} steps; at most {max} are allowed per registration (nothing was \
                      registered)",
                     steps.len()
                 ),
-            ));
+            )
+        })
+    }
+
+    /// Registers a worker's steps; persists the project's step set and starts dispatchers.
+    pub async fn register(&self, worker: WorkerId, steps: Vec<StepManifest>) -> Result<ToWorker, StoreError> {
+        if let Some(refusal) = self.registration_refusal(&steps) {
+            tracing::warn!(worker, steps = steps.len(), "registration refused: too many steps");
+            return Ok(refusal);
         }
         let (scope, accepted, errors, manifests) = {
             let mut reg = self.inner.reg.lock().unwrap();

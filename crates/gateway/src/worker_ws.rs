@@ -241,6 +241,10 @@ async fn on_frame(
             engine.send_to_worker(id, ToWorker::error("bad_frame", "already authenticated"));
         }
         FromWorker::Register { steps, streams: defs } => {
+            if let Some(refusal) = engine.registration_refusal(&steps) {
+                engine.send_to_worker(id, refusal);
+                return;
+            }
             // Streams first: once the engine has the steps, invocations may be sent, and `registered` should
             // follow the engine's registration without another database round trip in between.
             let stream_errors = streams.register_worker(id, scope, defs).await;

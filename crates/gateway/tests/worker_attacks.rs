@@ -468,17 +468,29 @@ async fn registrations_beyond_the_step_cap_are_refused_whole() {
             .map(|i| event_step(&format!("S{i}"), &["t"], &[], json!(null)))
             .collect()
     };
-    w.send(json!({"type": "register", "steps": steps(11)}));
+    let stream = json!({"name": "todo", "file": "steps/todo.stream.ts", "schema": {"type": "object"}});
+    w.send(json!({"type": "register", "steps": steps(11), "streams": [stream]}));
     let e = w.expect("error").await;
     assert_eq!(e["code"], "too_many_steps", "{e}");
     assert!(e["message"].as_str().unwrap().contains("at most 10"), "{e}");
     assert!(
         rt.engine.manifest(&main_scope(), "S0").is_none(),
-        "nothing was registered"
+        "no step was registered"
     );
-    w.send(json!({"type": "register", "steps": steps(10)}));
+    let defs: i64 = sqlx::query_scalar(&format!("SELECT count(*) FROM \"{}\".stream_defs", rt.schema))
+        .fetch_one(rt.store.pool())
+        .await
+        .unwrap();
+    assert_eq!(defs, 0, "nor its stream");
+    w.send(json!({"type": "register", "steps": steps(10), "streams": [stream]}));
     let r = w.expect("registered").await;
-    assert_eq!(r["steps"].as_array().unwrap().len(), 10);
+    assert_eq!(r["steps"].as_array().unwrap().len(), 10, "{r}");
+    assert_eq!(r["errors"], json!([]), "{r}");
+    let defs: i64 = sqlx::query_scalar(&format!("SELECT count(*) FROM \"{}\".stream_defs", rt.schema))
+        .fetch_one(rt.store.pool())
+        .await
+        .unwrap();
+    assert_eq!(defs, 1, "a registration within the cap stores its stream");
     rt.stop().await;
 }
 
@@ -527,6 +539,7 @@ async fn idle_steps_back_off_their_database_poll_and_still_run_work_at_once() {
     let before = rt.engine.idle_claims();
     tokio::time::sleep(Duration::from_secs(3)).await;
     let polls = rt.engine.idle_claims() - before;
+    eprintln!("21 idle steps: {polls} idle claims in 3 s");
     // Polling every 100 ms, 21 steps would claim ~630 times in 3 s; backing off (100, 200, 400, … ms) ~5 each.
     assert!(polls <= 21 * 7, "idle steps polled the database {polls} times in 3 s");
     // New work still runs at once (a local wake-up), and a deferred delivery on time.
