@@ -568,3 +568,59 @@ async fn idle_steps_back_off_their_database_poll_and_still_run_work_at_once() {
     );
     rt.stop().await;
 }
+
+#[tokio::test]
+async fn a_result_the_database_refuses_fails_alone_and_the_rest_of_its_batch_commits() {
+    // Not NUL this time: a messageGroupId too large for the queue's group index (PostgreSQL refuses index rows
+    // over ~2.7 KB), which only the database finds out. The batch falls back to one commit per delivery.
+    let rt = start(RuntimeOptions::default()).await;
+    let scope = main_scope();
+    let steps = json!([
+        event_step("Work", &["job"], &["next"], json!({"queue": {"concurrency": 32}})),
+        event_step("Sink", &["next"], &[], json!(null)),
+    ]);
+    // Random, so that compression cannot shrink it under the limit.
+    let huge: String = (0..700).map(|_| uuid::Uuid::new_v4().simple().to_string()).collect();
+    let (w, _) = FakeWorker::connect(
+        &rt.ws_url(),
+        TOKEN,
+        steps,
+        handlers(vec![
+            (
+                "Work",
+                Arc::new(move |f: &Value| {
+                    let n = f["input"]["data"]["n"].as_u64().unwrap();
+                    let mut emit = json!({"topic": "next", "data": { "n": n }});
+                    if n == 3 {
+                        emit["messageGroupId"] = json!(huge.clone());
+                    }
+                    json!({"ok": true, "delay_ms": 300, "emits": [emit]})
+                }),
+            ),
+            ("Sink", Arc::new(|_: &Value| json!({"ok": true}))),
+        ]),
+    )
+    .await;
+    for n in 0..20u64 {
+        rt.engine
+            .emit(&scope, "job", json!({ "n": n }), None, format!("tr-{n}"))
+            .await
+            .unwrap();
+    }
+    assert!(
+        eventually(5, || w.invocations_of("Sink").len() == 19).await,
+        "the 19 innocent deliveries completed promptly: {} sinks ran",
+        w.invocations_of("Sink").len()
+    );
+    assert!(settled(&rt, "Work", 5).await, "nothing of Work waits on a lease");
+    let dead = rt.store.dead_letters(&scope, None, 10).await.unwrap();
+    assert_eq!(
+        dead.len(),
+        1,
+        "the refused delivery alone failed, not retried: {dead:?}"
+    );
+    assert_eq!(dead[0].data["n"], 3);
+    assert_eq!(dead[0].error["name"], "UnstorableResultError", "{}", dead[0].error);
+    assert_eq!(w.invocations_of("Work").len(), 20, "no delivery ran twice");
+    rt.stop().await;
+}
