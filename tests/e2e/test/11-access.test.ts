@@ -17,6 +17,7 @@ import type { AddressInfo } from 'node:net'
 import { join } from 'node:path'
 import { exportJWK, generateKeyPair, SignJWT } from 'jose'
 import pg from 'pg'
+import { WebSocket } from 'ws'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createHarness, type Harness } from '../../../packages/control-plane/src/test-support/harness.js'
 import { seedWorld, type World } from '../../../packages/control-plane/src/test-support/world.js'
@@ -310,6 +311,81 @@ describe('runtime enforcement of control-plane identities', () => {
     const loggedOutAt = Date.now()
     await waitFor('session refused', async () => (await rt('/__cfp/api/steps', { bearer: session.access, project: id('A1') })).status === 401, { timeoutMs: 5_000 })
     console.log(`revocation reached the runtime: API key ${keyLatency} ms, session ${Date.now() - loggedOutAt} ms`)
+  })
+
+  it('ends /live feeds and stream sockets within 5 s when their credential ends (revoked key, removed binding, logout)', async () => {
+    // A /live feed read with fetch: resolves with the `credential_ended` event's data, or rejects if the feed
+    // ends without it.
+    const feed = async (credential: string) => {
+      const res = await fetch(`${base}/__cfp/api/live?project=${id('A1')}`, { headers: { authorization: `Bearer ${credential}` } })
+      expect(res.status).toBe(200)
+      const reader = res.body!.getReader()
+      // Wrapped: an async function returning a promise would be awaited whole by the caller.
+      return { ended: (async () => {
+        let text = ''
+        for (;;) {
+          const { done, value } = await reader.read()
+          if (done) throw new Error(`the feed ended without credential_ended: ${text.slice(-300)}`)
+          text += Buffer.from(value).toString()
+          const m = /event: credential_ended\ndata: (.*)\n/.exec(text)
+          if (m) return JSON.parse(m[1]!) as { error: { code: string } }
+        }
+      })() }
+    }
+    // A stream socket: resolves with its close code and reason.
+    const socket = async (credential: string) => {
+      const ws = new WebSocket(`${base.replace('http', 'ws')}/?project=${id('A1')}`, { headers: { authorization: `Bearer ${credential}` } })
+      await new Promise<void>((resolve, reject) => {
+        ws.once('open', () => resolve())
+        ws.once('unexpected-response', (_req, res) => reject(new Error(`stream socket refused: ${res.statusCode}`)))
+        ws.once('error', reject)
+      })
+      return { closed: new Promise<{ code: number; reason: string }>((resolve) => ws.once('close', (code, reason) => resolve({ code, reason: reason.toString() }))) }
+    }
+    const within = async <T>(what: string, p: Promise<T>, from: number): Promise<{ value: T; ms: number }> => {
+      const value = await Promise.race([p, sleep(5_000).then(() => Promise.reject(new Error(`${what} still open 5 s after its credential ended`)))])
+      return { value, ms: Date.now() - from }
+    }
+
+    // 1. An API key, revoked.
+    const key = await cp('POST', `/v1/projects/${id('A1')}/apikeys`, 't_admin', { name: 'held', role: 'project_viewer' })
+    const keyFeed = await feed(key.token)
+    const keySocket = await socket(key.token)
+    await sleep(300)
+    let at = Date.now()
+    await cp('DELETE', `/v1/projects/${id('A1')}/apikeys/${key.credential.id}`, 't_admin')
+    const keyEnded = await within('the API key feed', keyFeed.ended, at)
+    expect(keyEnded.value.error.code).toBe('invalid_token')
+    const keyClosed = await within('the API key socket', keySocket.closed, at)
+    expect(keyClosed.value).toEqual({ code: 4401, reason: 'invalid_token' })
+
+    // 2. A user whose only role binding is removed: their earlier tokens are revoked.
+    const [u] = await h.sql('INSERT INTO users (email, display_name) VALUES ($1, $1) RETURNING id', [`held-${randomBytes(4).toString('hex')}@example.test`])
+    await h.sql('INSERT INTO memberships (tenant_id, user_id) VALUES ($1, $2)', [id('T1'), u.id])
+    const binding = await cp('POST', '/v1/rolebindings', 't_admin', { userId: u.id, role: 'project_viewer', scope: { kind: 'project', id: id('A1') } })
+    const session = await h.login(u.id, id('T1'))
+    const userToken = await runtimeToken(session.access)
+    const userFeed = await feed(userToken)
+    const userSocket = await socket(userToken)
+    await sleep(300)
+    at = Date.now()
+    await cp('DELETE', `/v1/rolebindings/${binding.id}`, 't_admin')
+    const userEnded = await within('the user feed', userFeed.ended, at)
+    expect(userEnded.value.error.code).toBe('invalid_token')
+    const userClosed = await within('the user socket', userSocket.closed, at)
+    expect(userClosed.value.code).toBe(4401)
+
+    // 3. A session logged out.
+    const viewer = await h.login(w.byName('p_viewer').userId, id('T1'))
+    const viewerFeed = await feed(await runtimeToken(viewer.access))
+    await sleep(300)
+    at = Date.now()
+    expect((await h.request('POST', '/v1/auth/logout', { token: viewer.access })).status).toBe(200)
+    const viewerEnded = await within('the logged-out feed', viewerFeed.ended, at)
+    expect(viewerEnded.value.error.code).toBe('invalid_token')
+    console.log(
+      `held connections ended after: API key feed ${keyEnded.ms} ms, socket ${keyClosed.ms} ms; removed binding feed ${userEnded.ms} ms, socket ${userClosed.ms} ms; logout ${viewerEnded.ms} ms`,
+    )
   })
 
   it('applies limits from the control plane within 5 s and names them', async () => {
