@@ -502,3 +502,24 @@ async fn a_malformed_chunked_body_is_400_and_a_413_is_readable_after_a_whole_bod
     }
     rt.stop().await;
 }
+
+#[tokio::test]
+async fn nul_characters_in_an_api_request_do_not_answer_500() {
+    let (rt, _worker) = echo_runtime(64 * 1024).await;
+    let auth = format!("Bearer {ADMIN}");
+    let h = [("authorization", auth.as_str()), ("content-type", "application/json")];
+    for (path, body) in [
+        ("/echo", br#"{"a":"x\u0000y"}"#.as_slice()),
+        ("/echo?q=%00", b"{}".as_slice()),
+        ("/echo", b"\"\\u0000\"".as_slice()),
+    ] {
+        let res = http(rt.addr, "POST", path, &h, body).await;
+        assert!(
+            res.status < 500,
+            "{path}: {} {}",
+            res.status,
+            String::from_utf8_lossy(&res.body)
+        );
+    }
+    rt.stop().await;
+}
