@@ -4,7 +4,8 @@
 //! Until `hello` is authenticated a connection costs little and is bounded: at most
 //! [`GatewayConfig::worker_max_unauthenticated`] such connections (and
 //! [`GatewayConfig::worker_max_unauthenticated_per_peer`] from one address) wait at once, each may send
-//! [`HELLO_MAX_BYTES`] (more closes it with 1009 before it is buffered) and must do so within
+//! [`HELLO_MAX_BYTES`] (more closes it with 1009, after at most that much was read, whatever size its frame
+//! announces) and must do so within
 //! [`GatewayConfig::worker_hello_timeout`]. After `hello`, frames up to [`GatewayConfig::worker_max_frame`].
 
 use std::collections::HashMap;
@@ -44,23 +45,21 @@ pub struct Admission {
 /// One place among the connections waiting to authenticate; given back on drop.
 pub struct Waiting {
     admission: Arc<Admission>,
-    peer: Option<IpAddr>,
+    peer: IpAddr,
 }
 
 impl Admission {
     /// A place for a connection from `peer`, or None when the runtime or that address has too many waiting.
-    fn admit(self: &Arc<Self>, peer: Option<IpAddr>, cfg: &GatewayConfig) -> Option<Waiting> {
+    fn admit(self: &Arc<Self>, peer: IpAddr, cfg: &GatewayConfig) -> Option<Waiting> {
         let mut waiting = self.waiting.lock().unwrap();
         if waiting.0 >= cfg.worker_max_unauthenticated {
             return None;
         }
-        if let Some(ip) = peer {
-            let n = waiting.1.entry(ip).or_default();
-            if *n >= cfg.worker_max_unauthenticated_per_peer {
-                return None;
-            }
-            *n += 1;
+        let n = waiting.1.entry(peer).or_default();
+        if *n >= cfg.worker_max_unauthenticated_per_peer {
+            return None;
         }
+        *n += 1;
         waiting.0 += 1;
         Some(Waiting {
             admission: self.clone(),
@@ -73,12 +72,10 @@ impl Drop for Waiting {
     fn drop(&mut self) {
         let mut waiting = self.admission.waiting.lock().unwrap();
         waiting.0 -= 1;
-        if let Some(ip) = self.peer {
-            if let Some(n) = waiting.1.get_mut(&ip) {
-                *n -= 1;
-                if *n == 0 {
-                    waiting.1.remove(&ip);
-                }
+        if let Some(n) = waiting.1.get_mut(&self.peer) {
+            *n -= 1;
+            if *n == 0 {
+                waiting.1.remove(&self.peer);
             }
         }
     }
@@ -90,7 +87,7 @@ pub async fn upgrade(
     meter: Option<Extension<Arc<ReadMeter>>>,
     ws: WebSocketUpgrade,
 ) -> Response {
-    let Some(waiting) = app.worker_admission.admit(Some(peer.ip()), &app.cfg) else {
+    let Some(waiting) = app.worker_admission.admit(peer.ip(), &app.cfg) else {
         tracing::warn!("refused a worker connection: too many connections waiting to authenticate");
         let mut res = ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
