@@ -91,7 +91,7 @@ impl Default for GatewayConfig {
             worker_hello_timeout: Duration::from_secs(3),
             worker_max_unauthenticated: 256,
             worker_max_unauthenticated_per_peer: 16,
-            worker_max_frame: 16 << 20,
+            worker_max_frame: 64 << 20,
         }
     }
 }

@@ -97,6 +97,9 @@ pub async fn upgrade(
         .into_response();
         res.headers_mut()
             .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        // Nothing more is served to a refused connection: it closes instead of idling until the header deadline.
+        res.headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
         return res;
     };
     let meter = meter.map(|Extension(m)| m);

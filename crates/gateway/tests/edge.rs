@@ -137,6 +137,7 @@ async fn unauthenticated_worker_connections_are_capped_in_all_and_per_address() 
     let (status, head) = upgrade(&mut s, rt.addr).await;
     assert_eq!(status, 503, "{head}");
     assert!(head.to_ascii_lowercase().contains("retry-after: 1"), "{head}");
+    assert!(head.to_ascii_lowercase().contains("connection: close"), "{head}");
     let mut rest = vec![0u8; 4096];
     let n = s.read(&mut rest).await.unwrap();
     let body: Value = serde_json::from_slice(&rest[..n]).unwrap();

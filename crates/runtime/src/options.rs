@@ -108,7 +108,7 @@ const SPEC: &[(&str, &str, &str, &str)] = &[
     (
         "--worker-max-frame-bytes",
         "CFP_WORKER_MAX_FRAME_BYTES",
-        "16777216",
+        "67108864",
         "largest frame an authenticated worker may send (closed with 1009 beyond)",
     ),
     (
@@ -597,6 +597,27 @@ mod tests {
         assert!(o.require_auth);
         assert_eq!(o.to_json()["serviceToken"], "***");
         assert_eq!(o.region, "eu");
+    }
+
+    #[test]
+    fn edge_limits_have_defaults_and_are_checked() {
+        let o = Options::load(&[]).unwrap();
+        assert_eq!(o.worker_hello_timeout, Duration::from_secs(3));
+        assert_eq!(
+            (o.worker_max_unauthenticated, o.worker_max_unauthenticated_per_peer),
+            (256, 16)
+        );
+        assert_eq!(o.worker_max_frame, 64 << 20);
+        assert_eq!(o.header_read_timeout, Duration::from_secs(10));
+        assert_eq!(o.db_acquire_timeout, Duration::from_secs(2));
+        for bad in [
+            "--hello-timeout-ms=0",
+            "--max-unauthenticated=0",
+            "--worker-max-frame-bytes=1024",
+        ] {
+            let e = Options::load(&[bad.into()]).err().unwrap().to_string();
+            assert!(e.contains(bad.split('=').next().unwrap()), "{e}");
+        }
     }
 
     #[test]
