@@ -152,22 +152,32 @@ pub async fn serve(
             _ = stopped(&mut stop) => break,
         };
         let _ = tcp.set_nodelay(true);
-        let meter = Arc::new(ReadMeter::default());
-        let io = TokioIo::new(Metered {
-            io: tcp,
-            meter: meter.clone(),
-        });
-        let router = app.clone();
-        let service = hyper::service::service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
-            req.extensions_mut().insert(ConnectInfo::<SocketAddr>(peer));
-            req.extensions_mut().insert(meter.clone());
-            let mut router = router.clone();
-            async move { router.call(req.map(Body::new)).await }
-        });
-        let conn = http.serve_connection(io, service).with_upgrades();
+        let (app, mut http, header_read_timeout) = (app.clone(), http.clone(), opts.header_read_timeout);
         let mut stop = stop_rx.clone();
         let done = done_rx.clone();
-        tokio::spawn(async move {
+        let fut = async move {
+            // Until the client sends something the connection costs no buffer (hyper allocates its read buffer
+            // as soon as it serves a connection); the request-head deadline counts from the accept.
+            let accepted = tokio::time::Instant::now();
+            let mut first = [0u8; 1];
+            tokio::select! {
+                r = tokio::time::timeout(header_read_timeout, tcp.peek(&mut first)) => if !matches!(r, Ok(Ok(1))) { return },
+                _ = stopped(&mut stop) => return,
+            }
+            let left = header_read_timeout.saturating_sub(accepted.elapsed());
+            http.header_read_timeout(left.max(Duration::from_millis(100)));
+            let meter = Arc::new(ReadMeter::default());
+            let io = TokioIo::new(Metered {
+                io: tcp,
+                meter: meter.clone(),
+            });
+            let service = hyper::service::service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
+                req.extensions_mut().insert(ConnectInfo::<SocketAddr>(peer));
+                req.extensions_mut().insert(meter.clone());
+                let mut router = app.clone();
+                async move { router.call(req.map(Body::new)).await }
+            });
+            let conn = http.serve_connection(io, service).with_upgrades();
             let mut conn = std::pin::pin!(conn);
             tokio::select! {
                 r = conn.as_mut() => { if let Err(e) = r { tracing::trace!(error = %e, "connection ended"); } }
@@ -177,7 +187,8 @@ pub async fn serve(
                 }
             }
             drop(done);
-        });
+        };
+        tokio::spawn(fut);
     }
     drop(listener);
     drop(done_rx);
