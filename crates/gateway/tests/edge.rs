@@ -350,6 +350,7 @@ async fn with_the_database_unreachable_requests_answer_503_promptly() {
         assert_eq!(res.json()["error"]["code"], "unavailable");
         assert!(res.headers.contains_key("retry-after"), "{path}: no Retry-After");
     }
+    eprintln!("with the database unreachable, the slowest 503 took {slowest:?}");
     assert!(
         slowest < Duration::from_millis(3500),
         "the slowest answer took {slowest:?}"
