@@ -5,7 +5,8 @@
 //
 //   admin     the runtime's admin token — a constant-time compare: the baseline of the ratio
 //   apikey    a project API key — verified once with the control plane, then served from the runtime's cache
-//   jwt       a control-plane access token — ES256 verified once, then served from the verified-token cache;
+//   jwt       a runtime access token (exchanged for the admin's control-plane token at POST /v1/tokens/runtime;
+//             a runtime refuses control-plane tokens) — ES256 verified once, then served from the verified-token cache;
 //             every call still checks expiry, region, revocations and the permission matrix
 //   jwt+limits  the same with maxConcurrentRequests and maxConcurrentExecutions set on the project (high enough
 //             never to refuse): the runtime runs with --redis-url, so each call takes and gives back a lease in
@@ -133,7 +134,9 @@ async function main() {
   await waitLine(worker, /registered \d+ steps/, 'the worker registration')
 
   const url = `http://127.0.0.1:${rtPort}/p/${project.id}/hello`
-  const modes = { admin: adminToken, apikey: apiKey, jwt }
+  // runtimes take runtime tokens only (audience cfp-runtime, ≤ 5 min: enough for the default rounds)
+  const { access_token: runtimeJwt } = await json('POST', `${cpUrl}/v1/tokens/runtime`, jwt, {})
+  const modes = { admin: adminToken, apikey: apiKey, jwt: runtimeJwt }
   for (const [name, token] of Object.entries(modes)) {
     const res = await fetch(url, { headers: { authorization: `Bearer ${token}` } })
     if (res.status !== 200) throw new Error(`${name}: GET ${url} answered ${res.status} ${await res.text()}`)
@@ -153,7 +156,7 @@ async function main() {
   for (let r = 1; r <= CFG.rounds; r++) {
     for (const [name, token] of Object.entries(modes)) await measure(r, name, token)
     await setLimits({ maxConcurrentRequests: 100_000, maxConcurrentExecutions: 100_000 })
-    await measure(r, 'jwt+limits', jwt)
+    await measure(r, 'jwt+limits', runtimeJwt)
     await setLimits({})
   }
   const summary = Object.fromEntries(

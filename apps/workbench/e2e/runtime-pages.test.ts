@@ -162,6 +162,10 @@ describe('runtime pages served by the control plane', () => {
     const body = page.locator('textarea[name="body"]')
     await body.waitFor()
     await body.fill(JSON.stringify({ name: greeted }))
+    // the caller's token goes with a step call only when the call's box is ticked (off by default)
+    const sendToken = page.getByRole('checkbox', { name: /Send my token with this call/ })
+    expect(await sendToken.isChecked()).toBe(false)
+    await sendToken.check()
     await page.getByRole('button', { name: 'Send' }).click()
     await expect.poll(() => page.getByTestId('response-status').textContent(), { timeout: 15_000 }).toBe('202')
 

@@ -15,6 +15,7 @@ use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use serde::Deserialize;
 use serde_json::Value;
+use sha2::{Digest, Sha256};
 use tokio::sync::{broadcast, watch};
 
 use crate::jwt::{self, Claims, KeySet, TokenError};
@@ -54,6 +55,16 @@ pub struct Credential {
     pub role: Option<String>,
     #[serde(default)]
     pub actions: Option<Vec<String>>,
+    /// RFC 3339, when the credential stops being valid (none: it does not expire).
+    #[serde(default)]
+    pub expires_at: Option<String>,
+}
+
+impl Credential {
+    /// [`Credential::expires_at`] in Unix seconds.
+    pub fn expires_unix(&self) -> Option<i64> {
+        self.expires_at.as_deref().and_then(parse_time)
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -121,7 +132,17 @@ struct Inner {
     settings_synced: AtomicBool,
     settings_version: watch::Sender<u64>,
     revoked_credentials: broadcast::Sender<String>,
+    /// Bumped whenever revocations arrive, so long-lived connections re-check their credential.
+    revocations_version: watch::Sender<u64>,
+    /// Tokens the control plane answered "not valid" for, with when: asked again only after
+    /// [`NEGATIVE_CREDENTIAL_TTL`], so a flood of made-up `cfp_live_…` keys costs a lookup, not a call each.
+    unknown_credentials: Mutex<HashMap<[u8; 32], Instant>>,
 }
+
+/// How long an API key or worker token the control plane did not know is refused without asking it again.
+pub const NEGATIVE_CREDENTIAL_TTL: Duration = Duration::from_secs(10);
+/// Most unknown tokens remembered (32-byte hashes).
+const NEGATIVE_CACHE: usize = 50_000;
 
 /// Handle to the control plane. Cheap to clone.
 #[derive(Clone)]
@@ -214,6 +235,8 @@ impl Control {
                 settings_synced: AtomicBool::new(false),
                 settings_version: watch::channel(0).0,
                 revoked_credentials: broadcast::channel(256).0,
+                revocations_version: watch::channel(0).0,
+                unknown_credentials: Mutex::new(HashMap::new()),
             }),
         }
     }
@@ -275,6 +298,11 @@ impl Control {
         self.inner.revoked_credentials.subscribe()
     }
 
+    /// Changes whenever revocations of any kind arrive (sessions, tokens, users, credentials).
+    pub fn revocation_changes(&self) -> watch::Receiver<u64> {
+        self.inner.revocations_version.subscribe()
+    }
+
     /// Verifies an access token: signature against the JWKS, claims, region, revocations.
     pub async fn verify_access_token(&self, token: &str) -> Result<Arc<Claims>, AuthError> {
         if !self.ready() {
@@ -329,6 +357,17 @@ impl Control {
                 return Ok(Some(c.clone()));
             }
         }
+        let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
+        if self
+            .inner
+            .unknown_credentials
+            .lock()
+            .unwrap()
+            .get(&digest)
+            .is_some_and(|at| at.elapsed() < NEGATIVE_CREDENTIAL_TTL)
+        {
+            return Ok(None);
+        }
         let body = serde_json::json!({ "token": token });
         let answer = self
             .request(
@@ -339,6 +378,14 @@ impl Control {
             )
             .await?;
         if answer["valid"] != Value::Bool(true) {
+            let mut unknown = self.inner.unknown_credentials.lock().unwrap();
+            if unknown.len() >= NEGATIVE_CACHE {
+                unknown.retain(|_, at| at.elapsed() < NEGATIVE_CREDENTIAL_TTL);
+                if unknown.len() >= NEGATIVE_CACHE {
+                    unknown.clear();
+                }
+            }
+            unknown.insert(digest, Instant::now());
             return Ok(None);
         }
         let c: Credential = serde_json::from_value(answer["credential"].clone())
@@ -556,6 +603,9 @@ impl Control {
         for id in revoked_credentials {
             let _ = self.inner.revoked_credentials.send(id);
         }
+        if !items.is_empty() {
+            self.inner.revocations_version.send_modify(|v| *v += 1);
+        }
     }
 
     async fn settings_loop(self, mut shutdown: watch::Receiver<bool>) {
@@ -650,6 +700,67 @@ mod tests {
         assert_eq!(parse_time("2026-11-27T12:00:00.123Z"), Some(1_795_780_800));
         assert_eq!(parse_time("2000-03-01T00:00:00Z"), Some(951_868_800));
         assert_eq!(parse_time("nope"), None);
+    }
+
+    /// A flood of made-up API keys costs the control plane one call per key and TTL, not one per request; a
+    /// known key is never refused because an unknown one was.
+    #[tokio::test]
+    async fn unknown_credentials_are_negatively_cached() {
+        use std::sync::atomic::AtomicUsize;
+        let calls = Arc::new(AtomicUsize::new(0));
+        let counted = calls.clone();
+        let app = axum::Router::new().route(
+            "/v1/service/credentials/verify",
+            axum::routing::post(move |axum::Json(body): axum::Json<Value>| {
+                let counted = counted.clone();
+                async move {
+                    counted.fetch_add(1, Ordering::SeqCst);
+                    if body["token"] == "cfp_live_known" {
+                        axum::Json(serde_json::json!({ "valid": true, "credential": {
+                            "id": "k1", "kind": "api_key", "tenantId": "t", "teamId": "tm", "projectId": "p",
+                            "region": "r", "role": "project_editor", "expiresAt": "2100-01-01T00:00:00.000Z" } }))
+                    } else {
+                        axum::Json(serde_json::json!({ "valid": false }))
+                    }
+                }
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        let control = Control::new(ControlConfig {
+            url: format!("http://{addr}"),
+            issuer: "http://cp".into(),
+            service_token: "s".into(),
+            region: "r".into(),
+            credential_cache: Duration::from_secs(5),
+            settings_interval: Duration::from_secs(1),
+            tls: None,
+        });
+        for flag in [
+            &control.inner.revocations_synced,
+            &control.inner.settings_synced,
+            &control.inner.policy_synced,
+        ] {
+            flag.store(true, Ordering::Release);
+        }
+        for _ in 0..50 {
+            assert_eq!(control.verify_credential("cfp_live_made_up").await.unwrap(), None);
+        }
+        assert_eq!(
+            calls.load(Ordering::SeqCst),
+            1,
+            "one call for 50 tries of one unknown key"
+        );
+        for i in 0..20 {
+            assert_eq!(
+                control.verify_credential(&format!("cfp_live_guess_{i}")).await.unwrap(),
+                None
+            );
+        }
+        assert_eq!(calls.load(Ordering::SeqCst), 21);
+        let known = control.verify_credential("cfp_live_known").await.unwrap().unwrap();
+        assert_eq!(known.expires_unix(), Some(4_102_444_800));
     }
 
     #[test]

@@ -1,5 +1,10 @@
 //! Control-plane access tokens: compact JWS, `alg` ES256 only (no `none`, no HMAC confusion), `typ: at+jwt`,
 //! a `kid` found in the control plane's JWKS, issuer, audience `cfp-runtime`, lifetime ≤ 900 s.
+//!
+//! Runtime tokens and control-plane tokens have disjoint audiences: a token that also names the control plane's
+//! (`cfp-control`) is refused here, as the control plane refuses one naming `cfp-runtime`. A token a step could
+//! harvest at a runtime is then worth nothing at the control plane (the workbench exchanges its control-plane
+//! token for a runtime one, `POST /v1/tokens/runtime`).
 
 use std::collections::HashMap;
 
@@ -13,6 +18,8 @@ use crate::jws;
 use crate::policy::Binding;
 
 pub const AUDIENCE: &str = "cfp-runtime";
+/// The control plane's audience: never accepted by a runtime.
+pub const CONTROL_AUDIENCE: &str = "cfp-control";
 pub const MAX_TTL_S: i64 = 900;
 /// Clock skew tolerated on `exp` and `iat`.
 pub const LEEWAY_S: i64 = 30;
@@ -144,13 +151,18 @@ pub fn verify(token: &str, keys: &KeySet, issuer: &str, now: i64) -> Result<Clai
         .map_err(|_| TokenError::Signature)?;
 
     let payload: serde_json::Value = jws::decode_json(token.payload).ok_or(TokenError::Malformed)?;
-    let audience_ok = match &payload["aud"] {
-        serde_json::Value::String(a) => a == AUDIENCE,
-        serde_json::Value::Array(list) => list.iter().any(|a| a == AUDIENCE),
-        _ => false,
+    let audiences: Vec<&str> = match &payload["aud"] {
+        serde_json::Value::String(a) => vec![a.as_str()],
+        serde_json::Value::Array(list) => list.iter().filter_map(|a| a.as_str()).collect(),
+        _ => Vec::new(),
     };
-    if !audience_ok {
+    if !audiences.contains(&AUDIENCE) {
         return Err(TokenError::Claims(format!("audience does not include {AUDIENCE}")));
+    }
+    if audiences.contains(&CONTROL_AUDIENCE) {
+        return Err(TokenError::Claims(format!(
+            "audience includes {CONTROL_AUDIENCE}: a control-plane token, not a runtime one"
+        )));
     }
     let claims: Claims = serde_json::from_value(payload).map_err(|e| TokenError::Claims(e.to_string()))?;
     if claims.iss != issuer {
@@ -227,7 +239,7 @@ pub(crate) mod tests {
 
     pub(crate) fn claims(now: i64) -> serde_json::Value {
         serde_json::json!({
-            "iss": "http://cp", "aud": ["cfp-control", "cfp-runtime"], "sub": "u1", "sid": "s1", "jti": "j1",
+            "iss": "http://cp", "aud": "cfp-runtime", "sub": "u1", "sid": "s1", "jti": "j1",
             "iat": now, "exp": now + 600, "tid": "t1", "region": "eu",
             "rb": [{"role": "project_viewer", "scope": {"tenant": "t1", "team": "tm1", "project": "p1"}}]
         })
@@ -315,6 +327,13 @@ pub(crate) mod tests {
         ));
         let mut c = claims(now);
         c["aud"] = "cfp-control".into();
+        assert!(matches!(
+            verify(&k.token(c), &keys, "http://cp", now),
+            Err(TokenError::Claims(_))
+        ));
+        // A control-plane token that also names the runtime (what a step could harvest) is refused too.
+        let mut c = claims(now);
+        c["aud"] = serde_json::json!(["cfp-control", "cfp-runtime"]);
         assert!(matches!(
             verify(&k.token(c), &keys, "http://cp", now),
             Err(TokenError::Claims(_))

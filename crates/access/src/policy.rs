@@ -64,6 +64,34 @@ impl BindingScope {
     }
 }
 
+/// Who asks, as far as the matrix is concerned.
+#[derive(Debug, Clone, Copy)]
+pub enum Subject<'a> {
+    /// A user's access token: its role bindings, and the tenant it is confined to (`tid`), if any.
+    User {
+        tenant: Option<&'a str>,
+        bindings: &'a [Binding],
+    },
+    /// A project API key: one role on its own project, optionally narrowed to a list of actions.
+    ApiKey {
+        role: &'a str,
+        actions: Option<&'a [String]>,
+        own: &'a ProjectPath,
+    },
+    /// A worker token: its own project only.
+    Worker { own: &'a ProjectPath },
+}
+
+/// The answer of [`Policy::decide`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Decision {
+    Allowed,
+    /// The principal sees the project but may not perform the action (403).
+    Forbidden,
+    /// The principal has no relation to the project (404, as for one that does not exist).
+    Invisible,
+}
+
 #[derive(Debug)]
 pub struct Policy {
     grants: HashMap<String, HashMap<String, HashSet<Relation>>>,
@@ -188,6 +216,42 @@ impl Policy {
 
     pub fn worker_token_allows(&self, action: &str) -> bool {
         self.worker_actions.contains(action)
+    }
+
+    /// The decision for a principal on a project: what the runtime's routes enforce (`cfp-gateway::auth`), and
+    /// what `policy/vectors/decisions.json` checks against the control plane's and the workbench's evaluators.
+    /// A project the principal has no relation to is [`Decision::Invisible`] (answered like a missing one).
+    pub fn decide(&self, who: &Subject<'_>, action: &str, project: &ProjectPath) -> Decision {
+        let known = self.actions.get(action).is_some_and(|a| a.runtime);
+        match who {
+            Subject::User { tenant, bindings } => {
+                if tenant.is_some_and(|t| t != project.tenant) || !self.sees(bindings, project) {
+                    Decision::Invisible
+                } else if known && self.allows(bindings, action, project) {
+                    Decision::Allowed
+                } else {
+                    Decision::Forbidden
+                }
+            }
+            Subject::ApiKey { role, actions, own } => {
+                if *own != project {
+                    Decision::Invisible
+                } else if known && self.api_key_allows(role, *actions, action) {
+                    Decision::Allowed
+                } else {
+                    Decision::Forbidden
+                }
+            }
+            Subject::Worker { own } => {
+                if *own != project {
+                    Decision::Invisible
+                } else if known && self.worker_token_allows(action) {
+                    Decision::Allowed
+                } else {
+                    Decision::Forbidden
+                }
+            }
+        }
     }
 
     /// Runtime actions, sorted (for tests and docs).
@@ -318,6 +382,63 @@ mod tests {
             !policy.api_key_allows("tenant_admin", None, "step.invoke"),
             "not a role an API key may hold"
         );
+    }
+
+    /// `policy/vectors/decisions.json`, shared with the control plane's and the workbench's evaluators: every case
+    /// with a project target and a runtime action gives its hand-written answer here too.
+    #[test]
+    fn the_shared_decision_vectors_pass() {
+        let policy = Policy::builtin();
+        let file: serde_json::Value =
+            serde_json::from_str(include_str!("../../../policy/vectors/decisions.json")).unwrap();
+        let text = |v: &serde_json::Value, k: &str| v.get(k).and_then(|x| x.as_str()).map(str::to_string);
+        let mut checked = 0;
+        for case in file["cases"].as_array().unwrap() {
+            let name = case["name"].as_str().unwrap();
+            let runtime_case = case
+                .get("evaluators")
+                .and_then(|e| e.as_array())
+                .is_none_or(|e| e.iter().any(|x| x == "runtime"));
+            let t = &case["target"];
+            let (Some(tenant), Some(team), Some(project)) = (text(t, "tenant"), text(t, "team"), text(t, "project"))
+            else {
+                continue;
+            };
+            let action = case["action"].as_str().unwrap();
+            let runtime_action = policy.action(action).is_none_or(|a| a.runtime);
+            if !runtime_case || !runtime_action {
+                continue;
+            }
+            let target = ProjectPath { tenant, team, project };
+            let p = &case["principal"];
+            let bindings: Vec<Binding> = serde_json::from_value(p["bindings"].clone()).unwrap();
+            let actions: Option<Vec<String>> = p.get("actions").map(|a| serde_json::from_value(a.clone()).unwrap());
+            let own = bindings.first().map(|b| ProjectPath {
+                tenant: b.scope.tenant.clone().unwrap_or_default(),
+                team: b.scope.team.clone().unwrap_or_default(),
+                project: b.scope.project.clone().unwrap_or_default(),
+            });
+            let tid = text(p, "tenantId");
+            let subject = match p["kind"].as_str().unwrap() {
+                "user" => Subject::User {
+                    tenant: tid.as_deref(),
+                    bindings: &bindings,
+                },
+                "api_key" => Subject::ApiKey {
+                    role: &bindings[0].role,
+                    actions: actions.as_deref(),
+                    own: own.as_ref().unwrap(),
+                },
+                "worker" => Subject::Worker {
+                    own: own.as_ref().unwrap(),
+                },
+                other => panic!("{name}: unknown principal kind {other}"),
+            };
+            let allowed = policy.decide(&subject, action, &target) == Decision::Allowed;
+            assert_eq!(allowed, case["allowed"].as_bool().unwrap(), "{name}");
+            checked += 1;
+        }
+        assert!(checked >= 30, "only {checked} cases apply to the runtime");
     }
 
     #[test]

@@ -41,6 +41,8 @@ impl Dispatcher {
 pub(crate) async fn run(engine: Engine, d: std::sync::Arc<Dispatcher>) {
     let mut shutdown = engine.shutdown_signal();
     let mut error_backoff = Duration::from_millis(100);
+    // The safety poll of an idle step: doubles while claims find nothing, back to `poll_interval` on work.
+    let mut idle_poll = engine.config().poll_interval;
     loop {
         if *shutdown.borrow() {
             break;
@@ -63,6 +65,8 @@ pub(crate) async fn run(engine: Engine, d: std::sync::Arc<Dispatcher>) {
         let (room, gates) = engine.inner().exec_limits.room(&d.scope).await;
         let want = limit.min(free).min(engine.config().claim_batch).min(room);
         let mut claimed_full = false;
+        // Set when a claim found nothing: how long until a deferred delivery becomes visible.
+        let mut idle: Option<Option<Duration>> = None;
         if want > 0 {
             let lease_s = policy.visibility_timeout_s;
             let fifo = policy.kind == QueueKind::Fifo;
@@ -81,6 +85,16 @@ pub(crate) async fn run(engine: Engine, d: std::sync::Arc<Dispatcher>) {
                 Ok(rows) => {
                     error_backoff = Duration::from_millis(100);
                     claimed_full = rows.len() as u32 == want;
+                    if rows.is_empty() {
+                        engine.inner().idle_claims.fetch_add(1, Ordering::Relaxed);
+                        let next = engine.store().next_visible_in(&d.scope, &d.step).await;
+                        idle = Some(next.unwrap_or_else(|e| {
+                            tracing::debug!(step = %d.step, error = %e, "could not look for deferred deliveries");
+                            Some(engine.config().poll_interval)
+                        }));
+                    } else {
+                        idle_poll = engine.config().poll_interval;
+                    }
                     let cron = manifest.kind == StepKind::Cron;
                     deliver(&engine, &d, rows, cron, policy.timeout_s).await;
                 }
@@ -99,6 +113,15 @@ pub(crate) async fn run(engine: Engine, d: std::sync::Arc<Dispatcher>) {
         // place freed on another replica (limits counted in Redis) is looked for every REGION_RECHECK.
         let [project_gate, tenant_gate] = &gates;
         let mut wait = engine.config().poll_interval;
+        if let Some(next_visible) = idle {
+            // Nothing to claim: wake-ups bring new work (local publishes, NOTIFY from other replicas, retry
+            // timers, freed slots); the poll is only a safety net, and a deferred delivery is awaited exactly.
+            wait = idle_poll;
+            idle_poll = (idle_poll * 2).min(engine.config().max_idle_poll.max(engine.config().poll_interval));
+            if let Some(next) = next_visible {
+                wait = wait.min(next + Duration::from_millis(5));
+            }
+        }
         if room == 0 && engine.shared_limits().is_some() {
             wait = wait.min(REGION_RECHECK);
         }
@@ -133,7 +156,9 @@ async fn deliver(engine: &Engine, d: &Dispatcher, rows: Vec<Claimed>, cron: bool
         };
         let timeout_ms = timeout_s * 1000;
         let frame = InvokeFrame {
-            id: format!("{}.{}", row.seq, row.attempt),
+            // Unguessable: only the worker it is sent to knows it (the sequence number and attempt stay in the
+            // pending delivery).
+            id: uuid::Uuid::new_v4().to_string(),
             step: d.step.clone(),
             trigger,
             attempt: row.attempt as u32,

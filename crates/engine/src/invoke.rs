@@ -96,6 +96,26 @@ fn rejected_emit(problem: String) -> WorkerResult {
     }
 }
 
+/// A successful result emitting something PostgreSQL cannot store (U+0000): the attempt fails and is not retried
+/// (the same code would emit the same data again); nothing it emitted is published, and no other delivery of
+/// its batch is held up.
+fn unstorable_emit(field: String) -> WorkerResult {
+    WorkerResult {
+        ok: false,
+        output: None,
+        emits: Vec::new(),
+        error: Some(WorkerError {
+            message: format!(
+                "emit refused: {field} contains the character U+0000 (NUL), which cannot be stored; remove or \
+                 encode it"
+            ),
+            name: Some("UnstorableEmitError".into()),
+            retriable: Some(false),
+            ..Default::default()
+        }),
+    }
+}
+
 /// Converts a handler's emits into events with deterministic ids.
 pub fn to_events(key: &str, trace_id: &str, emits: Vec<Emit>) -> Vec<NewEvent> {
     emits
@@ -183,19 +203,45 @@ impl Engine {
             .send(crate::tasks::Write::Span(p.scope.clone(), record));
     }
 
-    /// Removes a pending invocation and frees its worker slot and dispatcher slot.
+    /// Removes a pending invocation and frees its worker slot and dispatcher slot. With `owner`, only when that
+    /// worker is the one running it: nothing is touched for any other worker.
     ///
-    /// A successful queue delivery keeps its step slot until the completer has committed it
+    /// A successful queue delivery (`keep_step_slot`) keeps its step slot until the completer has committed it
     /// ([`Engine::release_step_slot`]), so claiming cannot outrun committing.
-    fn finish_pending(&self, id: &str, succeeded: bool) -> Option<Pending> {
-        let p = self.inner().pending.lock().unwrap().remove(id)?;
+    fn finish_pending(&self, id: &str, owner: Option<WorkerId>, keep_step_slot: bool) -> Option<Pending> {
+        let p = {
+            let mut pending = self.inner().pending.lock().unwrap();
+            let p = pending.get(id)?;
+            if owner.is_some_and(|w| w != p.worker) {
+                return None;
+            }
+            pending.remove(id)?
+        };
         if let Some(w) = self.inner().reg.lock().unwrap().workers.get_mut(&p.worker) {
             w.inflight = w.inflight.saturating_sub(1);
+            w.recent.insert(id.to_string());
         }
-        if matches!(p.kind, PendingKind::Queue(_)) && !succeeded {
+        if matches!(p.kind, PendingKind::Queue(_)) && !keep_step_slot {
             self.release_step_slot(&p.scope, &p.step);
         }
         Some(p)
+    }
+
+    /// Whether `worker` is running the invocation `id` or finished it lately (its late log lines and calls
+    /// may name it). Frames naming any other invocation are not acted on.
+    pub fn owns_invocation(&self, worker: WorkerId, id: &str) -> bool {
+        let reg = self.inner().reg.lock().unwrap();
+        let Some(w) = reg.workers.get(&worker) else {
+            return false;
+        };
+        w.recent.contains(id)
+            || self
+                .inner()
+                .pending
+                .lock()
+                .unwrap()
+                .get(id)
+                .is_some_and(|p| p.worker == worker)
     }
 
     /// Frees one in-flight slot of a step's dispatcher and wakes it.
@@ -212,35 +258,38 @@ impl Engine {
         }
     }
 
-    /// A `result` frame from a worker.
-    pub fn on_result(&self, worker: WorkerId, id: &str, result: WorkerResult) {
-        let Some(p) = self.finish_pending(id, result.ok) else {
+    /// A `result` frame from a worker. Only the worker running the invocation can end it: a result naming an
+    /// invocation of another worker (or of none) changes nothing and is logged at debug level.
+    pub fn on_result(&self, worker: WorkerId, id: &str, mut result: WorkerResult) {
+        let Some(p) = self.finish_pending(id, Some(worker), result.ok) else {
             tracing::debug!(
                 worker,
                 id,
-                "result for an invocation no longer waited for (timed out or cancelled)"
+                "result for an invocation this worker is not running (finished, timed out, or not its own); ignored"
             );
             return;
         };
-        if p.worker != worker {
-            tracing::warn!(
-                worker,
-                id,
-                "result from a worker that was not running this invocation; ignored"
-            );
-            if result.ok && matches!(p.kind, PendingKind::Queue(_)) {
-                self.release_step_slot(&p.scope, &p.step);
-            }
-            return;
+        if let Some(e) = result.error.as_mut() {
+            crate::nul::scrub_error(e);
         }
-        let mut result = result;
         if result.ok {
             let trace = match &p.kind {
                 PendingKind::Queue(d) => d.trace_id.clone(),
                 PendingKind::Api { trace_id, .. } => trace_id.clone(),
             };
-            if let Err(problem) = self.check_emits(&p.scope, &p.step, &trace, &result.emits) {
-                result = rejected_emit(problem);
+            let refused = match crate::nul::find_in_emits(&result.emits) {
+                Some(field) => Some(unstorable_emit(field)),
+                None => self
+                    .check_emits(&p.scope, &p.step, &trace, &result.emits)
+                    .err()
+                    .map(rejected_emit),
+            };
+            if let Some(refused) = refused {
+                result = refused;
+                // The delivery fails after all: it stops counting against its step now.
+                if matches!(p.kind, PendingKind::Queue(_)) {
+                    self.release_step_slot(&p.scope, &p.step);
+                }
             }
         }
         self.record_span(&p, result.ok, result.error.as_ref());
@@ -251,12 +300,16 @@ impl Engine {
             PendingKind::Queue(d) if result.ok => {
                 let emits = to_events(&d.key, &d.trace_id, result.emits);
                 self.inner().unwritten.fetch_add(1, Ordering::AcqRel);
-                let _ = self.inner().completions.send(Completion {
+                let completion = Completion {
                     scope: p.scope,
                     step: p.step,
                     seq: d.seq,
                     attempt: d.attempt,
                     emits,
+                };
+                let _ = self.inner().completions.send(crate::tasks::Finished {
+                    completion,
+                    delivery: d,
                 });
             }
             PendingKind::Queue(d) => {
@@ -271,7 +324,8 @@ impl Engine {
     }
 
     /// Records a failed attempt: schedules the retry or dead-letters the delivery.
-    pub(crate) async fn fail_delivery(&self, scope: Scope, step: String, d: Delivery, error: WorkerError) {
+    pub(crate) async fn fail_delivery(&self, scope: Scope, step: String, d: Delivery, mut error: WorkerError) {
+        crate::nul::scrub_error(&mut error);
         let cfg = &self.inner().cfg;
         let retriable = error.retriable.unwrap_or(true);
         let delay = retriable.then(|| {
@@ -425,7 +479,7 @@ pub(crate) fn fail_worker_invocations(engine: &Engine, worker: WorkerId) {
         .map(|(k, _)| k.clone())
         .collect();
     for id in ids {
-        let Some(p) = engine.finish_pending(&id, false) else {
+        let Some(p) = engine.finish_pending(&id, None, false) else {
             continue;
         };
         let error = WorkerError {
@@ -480,7 +534,7 @@ pub(crate) async fn deadline_watch(engine: Engine) {
             .map(|(k, _)| k.clone())
             .collect();
         for id in expired {
-            let Some(p) = engine.finish_pending(&id, false) else {
+            let Some(p) = engine.finish_pending(&id, None, false) else {
                 continue;
             };
             engine.send_to_worker(

@@ -22,6 +22,7 @@ pub mod dispatch;
 pub mod ids;
 pub mod invoke;
 pub mod limits;
+pub mod nul;
 pub mod registry;
 pub mod routes;
 pub mod shared_limits;
@@ -71,6 +72,19 @@ pub struct EngineConfig {
     /// Strict event validation for projects without their own setting: an emit whose data fails the topic's
     /// schema fails the handler (off: a warning in the logs).
     pub strict_validation: bool,
+    /// Log lines (and their bytes) of one worker waiting to be written; beyond, its lines are dropped and
+    /// counted.
+    pub max_queued_log_lines: usize,
+    pub max_queued_log_bytes: usize,
+    /// `call` frames of one worker answered at the same time; beyond, a call is answered `too_many_calls`.
+    pub max_calls_per_worker: usize,
+    /// Steps in one `register` frame; beyond, the registration is refused (`too_many_steps`).
+    pub max_steps_per_registration: usize,
+    /// Connected workers per project; beyond, a connection is refused (`too_many_workers`).
+    pub max_workers_per_project: usize,
+    /// An idle dispatcher's safety poll starts at `poll_interval` and doubles up to this (it relies on
+    /// wake-ups: local publishes, NOTIFY from other replicas, retry timers, freed slots).
+    pub max_idle_poll: Duration,
 }
 
 impl Default for EngineConfig {
@@ -88,6 +102,12 @@ impl Default for EngineConfig {
             observability_retention_s: 7 * 24 * 3600,
             default_worker_capacity: 256,
             strict_validation: false,
+            max_queued_log_lines: 10_000,
+            max_queued_log_bytes: 16 << 20,
+            max_calls_per_worker: 64,
+            max_steps_per_registration: 1_000,
+            max_workers_per_project: 64,
+            max_idle_poll: Duration::from_secs(30),
         }
     }
 }
@@ -113,12 +133,14 @@ pub(crate) struct Inner {
     pub reg: Mutex<registry::Registry>,
     pub pending: Mutex<HashMap<String, Pending>>,
     pub dispatchers: Mutex<HashMap<(Scope, String), Arc<Dispatcher>>>,
-    pub completions: mpsc::UnboundedSender<cfp_store::queue::Completion>,
+    pub completions: mpsc::UnboundedSender<tasks::Finished>,
     pub writes: mpsc::UnboundedSender<tasks::Write>,
     pub live: broadcast::Sender<LiveEvent>,
     pub next_worker: AtomicU64,
     /// Whether another runtime heart-beated recently: only then are NOTIFYs sent after publishing.
     pub others_alive: std::sync::atomic::AtomicBool,
+    /// Claims that found nothing to deliver (idle polls), since the start.
+    pub idle_claims: AtomicU64,
     /// Completions and log lines sent to the writers and not yet written.
     pub unwritten: std::sync::atomic::AtomicUsize,
     pub shutdown: watch::Sender<bool>,
@@ -146,6 +168,7 @@ impl Engine {
                 writes: ltx,
                 live: broadcast::channel(4096).0,
                 next_worker: AtomicU64::new(1),
+                idle_claims: AtomicU64::new(0),
                 unwritten: Default::default(),
                 others_alive: Default::default(),
                 shutdown,
@@ -284,18 +307,28 @@ impl Engine {
             .map(|(_, s)| s.clone())
     }
 
-    /// Adds an authenticated worker connection; frames for it arrive on the returned receiver.
+    /// Adds an authenticated worker connection; frames for it arrive on the returned receiver. Refused (the
+    /// message says why) when the project already has `max_workers_per_project` workers connected.
     pub fn connect_worker(
         &self,
         scope: Scope,
         name: String,
         capacity: Option<u32>,
-    ) -> (WorkerId, mpsc::UnboundedReceiver<ToWorker>) {
+    ) -> Result<(WorkerId, mpsc::UnboundedReceiver<ToWorker>), String> {
         let id = self.inner.next_worker.fetch_add(1, Ordering::Relaxed);
         let (tx, rx) = mpsc::unbounded_channel();
         let capacity = capacity
             .filter(|c| *c > 0)
             .unwrap_or(self.inner.cfg.default_worker_capacity);
+        let max = self.inner.cfg.max_workers_per_project;
+        let mut reg = self.inner.reg.lock().unwrap();
+        if reg.workers.values().filter(|w| w.scope == scope).count() >= max {
+            tracing::warn!(project = %scope.project, max, "worker refused: the project has the most workers allowed");
+            return Err(format!(
+                "project `{}` already has {max} workers connected, the most allowed; retry later",
+                scope.project
+            ));
+        }
         let worker = registry::Worker {
             id,
             scope,
@@ -305,13 +338,43 @@ impl Engine {
             inflight: 0,
             steps: HashMap::new(),
             draining: false,
+            recent: Default::default(),
+            logs: Default::default(),
+            calls: Arc::new(tokio::sync::Semaphore::new(self.inner.cfg.max_calls_per_worker.max(1))),
         };
-        self.inner.reg.lock().unwrap().workers.insert(id, worker);
-        (id, rx)
+        reg.workers.insert(id, worker);
+        Ok((id, rx))
+    }
+
+    /// A place for one `call` frame of the worker, held while the call is answered; `None` when the worker
+    /// already has `max_calls_per_worker` calls being answered (or is gone): answer `too_many_calls` at once.
+    pub fn call_permit(&self, worker: WorkerId) -> Option<tokio::sync::OwnedSemaphorePermit> {
+        let calls = self.inner.reg.lock().unwrap().workers.get(&worker)?.calls.clone();
+        calls.try_acquire_owned().ok()
+    }
+
+    /// Why a `register` frame is refused whole before anything of it is applied: more steps than
+    /// `max_steps_per_registration`.
+    pub fn registration_refusal(&self, steps: &[StepManifest]) -> Option<ToWorker> {
+        let max = self.inner.cfg.max_steps_per_registration;
+        (steps.len() > max).then(|| {
+            ToWorker::error(
+                "too_many_steps",
+                format!(
+                    "the registration has {} steps; at most {max} are allowed per registration (nothing was \
+                     registered)",
+                    steps.len()
+                ),
+            )
+        })
     }
 
     /// Registers a worker's steps; persists the project's step set and starts dispatchers.
     pub async fn register(&self, worker: WorkerId, steps: Vec<StepManifest>) -> Result<ToWorker, StoreError> {
+        if let Some(refusal) = self.registration_refusal(&steps) {
+            tracing::warn!(worker, steps = steps.len(), "registration refused: too many steps");
+            return Ok(refusal);
+        }
         let (scope, accepted, errors, manifests) = {
             let mut reg = self.inner.reg.lock().unwrap();
             let Some(scope) = reg.workers.get(&worker).map(|w| w.scope.clone()) else {
@@ -353,7 +416,13 @@ impl Engine {
     pub fn disconnect_worker(&self, worker: WorkerId) {
         let scope = {
             let mut reg = self.inner.reg.lock().unwrap();
-            let scope = reg.workers.remove(&worker).map(|w| w.scope);
+            let gone = reg.workers.remove(&worker);
+            if let Some(w) = &gone {
+                if let Some(n) = w.logs.report(None) {
+                    tasks::report_dropped_logs(self, &w.scope, worker, &w.name, n);
+                }
+            }
+            let scope = gone.map(|w| w.scope);
             if let Some(scope) = &scope {
                 reg.rebuild(scope);
             }
@@ -475,29 +544,65 @@ impl Engine {
         self.inner.tasks.lock().unwrap().push(handle);
     }
 
-    /// Stores log lines sent by a worker.
+    /// Stores log lines sent by a worker. A line naming an invocation the worker is not running (nor finished
+    /// lately) is dropped; NULs become U+FFFD; lines beyond the worker's share of the writer's queue are dropped
+    /// and counted (reported every [`tasks::LOG_DROP_REPORT_EVERY`]).
     pub fn worker_logs(&self, worker: WorkerId, entries: Vec<LogEntry>) {
-        let Some(scope) = self.worker_scope(worker) else {
+        let Some((scope, budget)) = self
+            .inner
+            .reg
+            .lock()
+            .unwrap()
+            .workers
+            .get(&worker)
+            .map(|w| (w.scope.clone(), w.logs.clone()))
+        else {
             return;
         };
+        let mut foreign = 0usize;
         for e in entries {
-            let level = e.level.as_str().to_string();
-            let rec = LogRecord {
+            if let Some(inv) = &e.invocation_id {
+                if !self.owns_invocation(worker, inv) {
+                    foreign += 1;
+                    continue;
+                }
+            }
+            let mut rec = LogRecord {
                 id: None,
                 ts_ms: e.ts,
-                level,
+                level: e.level.as_str().to_string(),
                 msg: e.msg,
                 trace_id: e.trace_id,
                 step: e.step,
                 invocation_id: e.invocation_id,
                 data: e.data,
             };
-            self.log_record(&scope, rec);
+            let Some(charge) = budget.charge(&rec, &self.inner.cfg) else {
+                continue;
+            };
+            nul::scrub(&mut rec.msg);
+            nul::scrub_opt(&mut rec.trace_id);
+            nul::scrub_opt(&mut rec.step);
+            if let Some(d) = rec.data.as_mut() {
+                nul::scrub_value(d);
+            }
+            self.queue_log(&scope, rec, Some(charge));
+        }
+        if foreign > 0 {
+            tracing::debug!(
+                worker,
+                lines = foreign,
+                "log lines naming another worker's invocation dropped"
+            );
         }
     }
 
     /// Queues a log line for storage and shows it live.
     pub(crate) fn log_record(&self, scope: &Scope, rec: LogRecord) {
+        self.queue_log(scope, rec, None);
+    }
+
+    fn queue_log(&self, scope: &Scope, rec: LogRecord, charge: Option<tasks::Charge>) {
         if self.inner.live.receiver_count() > 0 {
             let data = serde_json::to_value(&rec).unwrap_or_default();
             let _ = self.inner.live.send(LiveEvent {
@@ -506,7 +611,7 @@ impl Engine {
                 data,
             });
         }
-        let _ = self.inner.writes.send(tasks::Write::Log(scope.clone(), rec));
+        let _ = self.inner.writes.send(tasks::Write::Log(scope.clone(), rec, charge));
     }
 
     /// Live events of every project; the subscriber filters by scope.
@@ -565,6 +670,11 @@ impl Engine {
             .workers
             .get(&worker)
             .map(|w| w.scope.clone())
+    }
+
+    /// Claims by dispatchers that found nothing to deliver, since the start (idle database polls).
+    pub fn idle_claims(&self) -> u64 {
+        self.inner.idle_claims.load(Ordering::Relaxed)
     }
 
     /// Number of connected workers (all projects).

@@ -1,6 +1,6 @@
 //! Connected workers and, per project, the steps they host and the API route table built from them.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, HashSet, VecDeque};
 
 use cfp_protocol::{RegistrationError, StepKind, StepManifest, ToWorker};
 use cfp_store::Scope;
@@ -19,11 +19,43 @@ pub struct Worker {
     pub inflight: u32,
     pub steps: HashMap<String, StepManifest>,
     pub draining: bool,
+    /// Invocations this worker finished lately: its late log lines and calls may still name them.
+    pub recent: RecentIds,
+    /// The worker's share of the log writer's queue.
+    pub logs: std::sync::Arc<crate::tasks::LogBudget>,
+    /// Its `call` frames being answered (at most `EngineConfig::max_calls_per_worker`).
+    pub calls: std::sync::Arc<tokio::sync::Semaphore>,
 }
 
 impl Worker {
     pub fn has_room(&self) -> bool {
         !self.draining && self.inflight < self.capacity
+    }
+}
+
+/// The last [`RecentIds::KEEP`] invocation ids a worker finished (a bounded set, oldest evicted first).
+#[derive(Default)]
+pub struct RecentIds {
+    order: VecDeque<String>,
+    set: HashSet<String>,
+}
+
+impl RecentIds {
+    pub const KEEP: usize = 1024;
+
+    pub fn insert(&mut self, id: String) {
+        if self.set.insert(id.clone()) {
+            self.order.push_back(id);
+            if self.order.len() > Self::KEEP {
+                if let Some(old) = self.order.pop_front() {
+                    self.set.remove(&old);
+                }
+            }
+        }
+    }
+
+    pub fn contains(&self, id: &str) -> bool {
+        self.set.contains(id)
     }
 }
 

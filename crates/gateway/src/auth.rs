@@ -7,13 +7,30 @@
 //!
 //! A project the caller has no binding for is invisible (404, the same answer as for one that does not exist);
 //! one it can see but may not act on answers 403 naming the action.
+//!
+//! **CFP credentials are recognised by their form alone** ([`is_cfp_credential`]): a `cfp_` prefix (API keys,
+//! worker tokens, refresh tokens), the exact admin token, or a JWT of the control plane (its `iss`, or one of
+//! CFP's own audiences, read without verification only to classify). Only such a value authenticates a call,
+//! taken from `Authorization: Bearer` first, else from `X-API-Key`; any other `Authorization` is the
+//! application's own (a Motia app checking `Bearer <its token>` in a middleware) and reaches the step untouched,
+//! while CFP credentials never do ([`crate::ingress`] removes them and gives the step `req.auth` instead).
+//!
+//! **Loopback trust** (dev mode without `--require-auth`) is narrow: a peer on loopback, no proxy headers
+//! (`Forwarded`, `X-Forwarded-For`, `X-Real-IP`, `Via`), a loopback `Host` (DNS rebinding), no foreign `Origin`
+//! (a web page's request), and the runtime's default project only. A state-changing request of a foreign page
+//! that would otherwise have been trusted answers 403 `cross_origin_refused` ([`refuse_cross_origin`]).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
-use axum::http::{HeaderMap, StatusCode};
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::{header, HeaderMap, Method, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
 use cfp_access::jws;
 use cfp_access::jwt::{Claims, TokenError};
+use cfp_access::policy::{Decision, Subject};
 use cfp_access::{AuthError, Credential, ProjectSettings};
 use cfp_engine::constant_time_eq;
 use cfp_store::Scope;
@@ -51,6 +68,44 @@ impl Principal {
     }
 }
 
+/// What a step learns about its verified caller (`req.auth`): kind, subject, tenant, project and the roles
+/// that apply to the project. Never a secret; `null` for an uncredentialed call of a signed webhook step.
+pub fn step_auth(
+    principal: Option<&Principal>,
+    scope: &Scope,
+    settings: Option<&ProjectSettings>,
+) -> serde_json::Value {
+    let Some(principal) = principal else {
+        return serde_json::Value::Null;
+    };
+    let (kind, subject, roles): (&str, String, Vec<String>) = match principal {
+        Principal::LocalDeveloper => ("local_developer", "local-developer".into(), Vec::new()),
+        Principal::Admin => ("admin", "admin".into(), Vec::new()),
+        Principal::User(c) => {
+            let roles = match settings {
+                Some(s) => {
+                    let path = s.path();
+                    c.rb.iter()
+                        .filter(|b| b.scope.relation_to(&path).is_some())
+                        .map(|b| b.role.clone())
+                        .collect()
+                }
+                None => Vec::new(),
+            };
+            ("user", c.sub.clone(), roles)
+        }
+        Principal::ApiKey(c) => ("api_key", c.id.clone(), c.role.iter().cloned().collect()),
+        Principal::EndUser { sub, .. } => ("end_user", sub.clone(), Vec::new()),
+    };
+    serde_json::json!({
+        "kind": kind,
+        "subject": subject,
+        "tenant": scope.tenant,
+        "project": scope.project,
+        "roles": roles,
+    })
+}
+
 /// An authorized request: who, and the project it acts on.
 #[derive(Debug, Clone)]
 pub struct Access {
@@ -58,6 +113,147 @@ pub struct Access {
     pub scope: Scope,
     /// The project's settings from the control plane (none for the runtime's own default project).
     pub settings: Option<Arc<ProjectSettings>>,
+}
+
+/// The audiences of CFP's own access tokens (runtime and control plane): a JWT naming one is CFP's.
+const CFP_AUDIENCES: [&str; 2] = [cfp_access::jwt::AUDIENCE, cfp_access::jwt::CONTROL_AUDIENCE];
+
+/// Whether `value` is a CFP credential, by its form alone: `cfp_…`, the admin token, or a control-plane JWT.
+pub fn is_cfp_credential(app: &AppState, value: &str) -> bool {
+    let value = value.trim();
+    if value.is_empty() {
+        return false;
+    }
+    if value.starts_with("cfp_") {
+        return true;
+    }
+    if let Some(admin) = app.cfg.admin_token.as_deref() {
+        if constant_time_eq(value.as_bytes(), admin.as_bytes()) {
+            return true;
+        }
+    }
+    control_plane_jwt(app, value)
+}
+
+/// A JWT whose (unverified) issuer is the configured control plane, or that names a CFP audience.
+fn control_plane_jwt(app: &AppState, token: &str) -> bool {
+    let Some(parts) = jws::split(token) else {
+        return false;
+    };
+    let Some(claims) = jws::decode_json::<serde_json::Value>(parts.payload) else {
+        return false;
+    };
+    let issuer = app.cfg.control.as_ref().map(|c| c.config().issuer.as_str());
+    if issuer.is_some_and(|i| claims.get("iss").and_then(|v| v.as_str()) == Some(i)) {
+        return true;
+    }
+    let names = |a: &serde_json::Value| a.as_str().is_some_and(|a| CFP_AUDIENCES.contains(&a));
+    match claims.get("aud") {
+        Some(serde_json::Value::Array(list)) => list.iter().any(names),
+        Some(a) => names(a),
+        None => false,
+    }
+}
+
+/// The token of an `Authorization` value whatever its scheme (`Bearer x`, `token x`, or a bare `x`).
+fn authorization_token(value: &str) -> &str {
+    let value = value.trim();
+    match value.split_once(char::is_whitespace) {
+        Some((_, rest)) => rest.trim(),
+        None => value,
+    }
+}
+
+/// Whether a header value carries a CFP credential: the whole value, or the token after an auth scheme.
+pub fn header_holds_credential(app: &AppState, name: &str, value: &str) -> bool {
+    match name {
+        "authorization" | "proxy-authorization" => {
+            is_cfp_credential(app, value) || is_cfp_credential(app, authorization_token(value))
+        }
+        _ => is_cfp_credential(app, value),
+    }
+}
+
+/// The CFP credential a request presents: `Authorization: Bearer` when it holds one, else `X-API-Key`.
+pub fn presented_credential<'a>(app: &AppState, headers: &'a HeaderMap) -> Option<&'a str> {
+    bearer(headers).filter(|t| is_cfp_credential(app, t)).or_else(|| {
+        headers
+            .get("x-api-key")
+            .and_then(|v| v.to_str().ok())
+            .map(str::trim)
+            .filter(|t| is_cfp_credential(app, t))
+    })
+}
+
+/// Headers that say the request came through a proxy: its loopback peer is not the real client.
+const PROXY_HEADERS: [&str; 4] = ["forwarded", "x-forwarded-for", "x-real-ip", "via"];
+
+/// `localhost`, `*.localhost`, `127.x.x.x`, `::1` (with or without brackets), any port.
+pub fn is_loopback_host(host: &str) -> bool {
+    let host = host.trim();
+    let name = match host.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or(""),
+        None if host.matches(':').count() > 1 => host,
+        None => host.split(':').next().unwrap_or(""),
+    };
+    let name = name.trim_end_matches('.').to_ascii_lowercase();
+    name == "localhost"
+        || name.ends_with(".localhost")
+        || name.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
+}
+
+/// An `Origin` of a page served from a loopback name (`null` and opaque origins are foreign).
+pub fn is_loopback_origin(origin: &str) -> bool {
+    origin
+        .split_once("://")
+        .is_some_and(|(_, rest)| is_loopback_host(rest.split('/').next().unwrap_or("")))
+}
+
+/// Whether the request would be trusted for being on loopback, `Origin` aside: dev mode without
+/// `--require-auth`, a loopback peer, no proxy header, a loopback `Host`.
+fn loopback_peer(app: &AppState, peer: SocketAddr, headers: &HeaderMap) -> bool {
+    let cfg = &app.cfg;
+    cfg.dev
+        && !cfg.require_auth
+        && peer.ip().is_loopback()
+        && !PROXY_HEADERS.iter().any(|h| headers.contains_key(*h))
+        && headers
+            .get(header::HOST)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(is_loopback_host)
+}
+
+/// A page of another origin sent the request (browsers send `Origin` on every cross-origin fetch and POST).
+fn foreign_origin(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::ORIGIN)
+        .is_some_and(|o| o.to_str().map_or(true, |o| !is_loopback_origin(o)))
+}
+
+/// Middleware: a state-changing request that a web page of a foreign origin sends to a dev-mode runtime on
+/// loopback without a CFP credential is refused (CSRF against the local developer), 403 `cross_origin_refused`.
+pub async fn refuse_cross_origin(
+    State(app): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    req: Request,
+    next: Next,
+) -> Response {
+    let safe = matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
+    let headers = req.headers();
+    if !safe
+        && foreign_origin(headers)
+        && loopback_peer(&app, peer, headers)
+        && presented_credential(&app, headers).is_none()
+    {
+        return ApiError::new(
+            StatusCode::FORBIDDEN,
+            "cross_origin_refused",
+            "a page of another origin may not change anything through the local developer's dev-mode runtime; \
+             send a credential (Authorization or X-API-Key) or call from a loopback origin",
+        )
+        .into_response();
+    }
+    next.run(req).await
 }
 
 pub fn bearer(headers: &HeaderMap) -> Option<&str> {
@@ -95,8 +291,9 @@ pub fn requested_project(headers: &HeaderMap, query: Option<&str>) -> Option<Str
     })
 }
 
-/// Who is calling. `token` overrides the `Authorization` header (stream clients send it in the query or a
-/// subprotocol); `dev_trust` is false for callers that must not get the loopback convenience (foreign pages).
+/// Who is calling. `token` overrides the headers (stream clients send it in the query or a subprotocol);
+/// `dev_trust` is false for callers that must not get the loopback convenience (foreign pages). Only a CFP
+/// credential authenticates ([`presented_credential`]); a request without one is `unauthenticated`.
 pub async fn authenticate(
     app: &AppState,
     peer: SocketAddr,
@@ -105,14 +302,12 @@ pub async fn authenticate(
     dev_trust: bool,
 ) -> Result<Principal, ApiError> {
     let cfg = &app.cfg;
-    if cfg.dev && !cfg.require_auth && dev_trust && peer.ip().is_loopback() {
+    if dev_trust && loopback_peer(app, peer, headers) && !foreign_origin(headers) {
         return Ok(Principal::LocalDeveloper);
     }
-    let given = token
-        .or_else(|| bearer(headers))
-        .or_else(|| headers.get("x-api-key").and_then(|v| v.to_str().ok()).map(str::trim));
+    let given = token.map(str::trim).or_else(|| presented_credential(app, headers));
     let Some(given) = given.filter(|t| !t.is_empty()) else {
-        return Err(ApiError::unauthorized());
+        return Err(no_credential(headers));
     };
     if let Some(expected) = cfg.admin_token.as_deref() {
         if constant_time_eq(given.as_bytes(), expected.as_bytes()) {
@@ -146,6 +341,19 @@ pub async fn authenticate(
     }
 }
 
+/// 401 `unauthenticated`, saying why an `Authorization` header that was sent did not count.
+fn no_credential(headers: &HeaderMap) -> ApiError {
+    if headers.contains_key(header::AUTHORIZATION) {
+        return ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthenticated",
+            "authentication required: the Authorization header holds no CFP credential (it is passed to the step \
+             as is); send the API key or token in `X-API-Key`, or as `Authorization: Bearer <token>`",
+        );
+    }
+    ApiError::unauthorized()
+}
+
 fn no_project(id: &str) -> ApiError {
     ApiError::not_found(format!("no project `{id}` on this runtime"))
 }
@@ -175,6 +383,14 @@ pub fn resolve_project(
         return Ok((Scope::new(&c.tenant_id, &c.project_id), settings));
     }
     let id = requested.unwrap_or(&cfg.default_scope.project);
+    if matches!(principal, Principal::LocalDeveloper) {
+        // The local developer's trust is the loopback's: it covers the runtime's own default project only.
+        return if id == cfg.default_scope.project {
+            Ok((cfg.default_scope.clone(), None))
+        } else {
+            Err(no_project(id))
+        };
+    }
     if let Some(s) = control.and_then(|ctl| ctl.project(id)) {
         return Ok((Scope::new(&s.tenant_id, &s.project_id), Some(s)));
     }
@@ -211,6 +427,7 @@ pub fn authorize(
         ));
     }
     match principal {
+        Principal::LocalDeveloper if scope != &app.cfg.default_scope => return Err(no_project(&scope.project)),
         Principal::LocalDeveloper | Principal::Admin => return Ok(()),
         Principal::EndUser { project_id, .. } => {
             // End users call the API steps of their project and nothing else.
@@ -227,13 +444,14 @@ pub fn authorize(
             let Some(s) = settings else {
                 return Err(no_project(&scope.project));
             };
-            let path = s.path();
-            let visible = claims.tid.as_ref().is_none_or(|t| t == &s.tenant_id) && policy.sees(&claims.rb, &path);
-            if !visible {
-                return Err(no_project(&scope.project));
-            }
-            if !policy.allows(&claims.rb, action, &path) {
-                return Err(forbidden(action, "your role bindings do not allow"));
+            let who = Subject::User {
+                tenant: claims.tid.as_deref(),
+                bindings: &claims.rb,
+            };
+            match policy.decide(&who, action, &s.path()) {
+                Decision::Allowed => {}
+                Decision::Invisible => return Err(no_project(&scope.project)),
+                Decision::Forbidden => return Err(forbidden(action, "your role bindings do not allow")),
             }
         }
     }
@@ -319,4 +537,117 @@ pub async fn access(
         scope,
         settings,
     })
+}
+
+/// How a long-lived connection (the `/live` feed, a stream socket) was authenticated, so that its credential can
+/// be checked again while it stays open.
+#[derive(Clone)]
+pub struct Held {
+    pub peer: SocketAddr,
+    pub headers: HeaderMap,
+    /// A token given outside the headers (query string, subprotocol).
+    pub token: Option<String>,
+    pub dev_trust: bool,
+    pub action: &'static str,
+}
+
+/// Longest wait between two checks of a held credential when nothing happened (revocations and settings changes
+/// wake it at once; a token's expiry is waited for exactly).
+const RECHECK_AT_MOST: Duration = Duration::from_secs(60);
+
+/// Resolves, with the refusal a new request would now get, when the credential a long-lived connection was opened
+/// with no longer allows its action on its project: the access token expired, its session, the token or the user
+/// was revoked (a removed role binding or membership revokes the user's earlier tokens), an API key was revoked or
+/// expired, or the project was deleted. The local developer and the admin token never end. While the control plane
+/// cannot be reached the connection stays: only a definite refusal ends it.
+pub async fn credential_ended(app: AppState, access: Access, held: Held) -> ApiError {
+    let control = match (&access.principal, app.cfg.control.clone()) {
+        (Principal::LocalDeveloper | Principal::Admin, _) | (_, None) => std::future::pending().await,
+        (_, Some(control)) => control,
+    };
+    let expires = match &access.principal {
+        Principal::User(claims) => Some(claims.exp),
+        Principal::ApiKey(c) => c.expires_unix(),
+        _ => None,
+    };
+    let mut revocations = control.revocation_changes();
+    let mut settings = control.settings_changes();
+    loop {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs() as i64)
+            .unwrap_or(0);
+        let wait = expires
+            .map(|e| Duration::from_secs(e.saturating_sub(now).max(0) as u64 + 1))
+            .unwrap_or(RECHECK_AT_MOST)
+            .min(RECHECK_AT_MOST);
+        tokio::select! {
+            _ = revocations.changed() => {}
+            _ = settings.changed() => {}
+            _ = tokio::time::sleep(wait) => {}
+        }
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs() as i64)
+            .unwrap_or(0);
+        // Exactly at expiry: verification allows a little clock skew, a connection kept open does not need it.
+        if expires.is_some_and(|e| now >= e) {
+            return invalid_token(
+                "the credential this connection was opened with has expired; reconnect with a new one",
+            );
+        }
+        let check = async {
+            let principal = authenticate(&app, held.peer, &held.headers, held.token.as_deref(), held.dev_trust).await?;
+            let (scope, settings) = resolve_project(&app, &principal, Some(&access.scope.project))?;
+            authorize(&app, &principal, &scope, settings.as_deref(), held.action)
+        };
+        match check.await {
+            Ok(()) => {}
+            Err(e) if e.status == StatusCode::SERVICE_UNAVAILABLE => {}
+            Err(e) => return e,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn loopback_names_are_recognised_and_rebound_names_are_not() {
+        for h in [
+            "localhost",
+            "localhost:3000",
+            "LOCALHOST.",
+            "app.localhost:5173",
+            "127.0.0.1",
+            "127.9.8.7:80",
+            "[::1]:3000",
+            "::1",
+        ] {
+            assert!(is_loopback_host(h), "{h}");
+        }
+        for h in [
+            "",
+            "evil.example",
+            "localhost.evil.example:3000",
+            "127.0.0.1.nip.io",
+            "192.168.1.2:3000",
+            "[::2]:3000",
+            "0.0.0.0:3000",
+        ] {
+            assert!(!is_loopback_host(h), "{h}");
+        }
+        assert!(is_loopback_origin("http://localhost:5173"));
+        assert!(is_loopback_origin("https://app.localhost"));
+        assert!(!is_loopback_origin("null"));
+        assert!(!is_loopback_origin("https://evil.example"));
+    }
+
+    #[test]
+    fn the_token_of_an_authorization_value_is_found_whatever_its_scheme() {
+        assert_eq!(authorization_token("Bearer abc"), "abc");
+        assert_eq!(authorization_token("token  abc "), "abc");
+        assert_eq!(authorization_token("abc"), "abc");
+    }
 }

@@ -144,21 +144,14 @@ pub async fn json_errors(req: axum::extract::Request, next: axum::middleware::Ne
     out
 }
 
-/// Refuses JSON that PostgreSQL cannot store: a NUL character (`\u0000`) in any string or key of `value`.
+/// Refuses JSON that PostgreSQL cannot store: a NUL character (`\u0000`) in any string or key of `value` (the
+/// message names the first one, e.g. `data.items[0].name`).
 pub fn refuse_nul(what: &str, value: &serde_json::Value) -> Result<(), ApiError> {
-    fn has_nul(v: &serde_json::Value) -> bool {
-        match v {
-            serde_json::Value::String(s) => s.contains('\0'),
-            serde_json::Value::Array(items) => items.iter().any(has_nul),
-            serde_json::Value::Object(map) => map.iter().any(|(k, v)| k.contains('\0') || has_nul(v)),
-            _ => false,
-        }
-    }
-    if has_nul(value) {
-        return Err(ApiError::bad_request(
+    match cfp_engine::nul::find(value, what) {
+        Some(path) => Err(ApiError::bad_request(
             "invalid_body",
-            format!("{what} must not contain NUL characters (\\u0000): they cannot be stored"),
-        ));
+            format!("{path} contains the character U+0000 (NUL), which cannot be stored"),
+        )),
+        None => Ok(()),
     }
-    Ok(())
 }

@@ -1,4 +1,9 @@
 //! API-step ingress: every request not under `/__cfp/` is routed to the API step owning its method and path.
+//!
+//! The step sees the request minus every CFP credential (see [`crate::auth`]): `Authorization`, `X-API-Key`
+//! and `Proxy-Authorization` holding one are dropped, so are cookies whose value is one and the query
+//! parameters `access_token` and `token` when they hold one. Everything else (an application's own
+//! `Authorization: Bearer <its token>`) passes unchanged; the verified caller comes as `auth`.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -112,14 +117,15 @@ async fn call_step(
             Err(e) => return Err(e),
         },
     };
-    let (scope, settings) = match principal {
+    let (scope, settings) = match &principal {
         Some(principal) => {
-            let (scope, settings) = auth::resolve_project(app, &principal, target.project.as_deref())?;
-            auth::authorize(app, &principal, &scope, settings.as_deref(), "step.invoke")?;
+            let (scope, settings) = auth::resolve_project(app, principal, target.project.as_deref())?;
+            auth::authorize(app, principal, &scope, settings.as_deref(), "step.invoke")?;
             (scope, settings)
         }
         None => webhook_target(app, target, &method, &path).ok_or_else(ApiError::unauthorized)?,
     };
+    let caller = auth::step_auth(principal.as_ref(), &scope, settings.as_deref());
     let _permit = app
         .gates
         .acquire(settings.as_deref(), app.engine.shared_limits())
@@ -174,8 +180,9 @@ async fn call_step(
         "method": method,
         "path": path,
         "pathParams": path_params,
-        "queryParams": query_params(&query),
-        "headers": header_map(&headers),
+        "queryParams": step_query_params(app, &query),
+        "headers": header_map(app, &headers),
+        "auth": caller,
         "body": body,
         "rawBody": B64.encode(&bytes),
     });
@@ -289,14 +296,61 @@ pub fn query_params(query: &str) -> Value {
     collapse(map)
 }
 
-fn header_map(headers: &HeaderMap) -> Value {
+/// The query parameters a step sees: `access_token` and `token` holding a CFP credential are left out.
+fn step_query_params(app: &AppState, query: &str) -> Value {
     let mut map: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    for (k, v) in headers {
-        map.entry(k.as_str().to_string())
-            .or_default()
-            .push(String::from_utf8_lossy(v.as_bytes()).into_owned());
+    for (k, v) in form_urlencoded::parse(query.as_bytes()) {
+        if matches!(&*k, "access_token" | "token") && auth::is_cfp_credential(app, &v) {
+            continue;
+        }
+        map.entry(k.into_owned()).or_default().push(v.into_owned());
     }
     collapse(map)
+}
+
+/// Headers whose value may be a credential, checked whatever the mode.
+const CREDENTIAL_HEADERS: [&str; 3] = ["authorization", "proxy-authorization", "x-api-key"];
+
+/// The headers a step sees: every one, minus CFP credentials.
+fn header_map(app: &AppState, headers: &HeaderMap) -> Value {
+    let mut map: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for (k, v) in headers {
+        let name = k.as_str();
+        let text = String::from_utf8_lossy(v.as_bytes()).into_owned();
+        let text = if CREDENTIAL_HEADERS.contains(&name) {
+            if auth::header_holds_credential(app, name, &text) {
+                continue;
+            }
+            text
+        } else if name == "cookie" {
+            match without_credential_cookies(app, &text) {
+                Some(kept) => kept,
+                None => continue,
+            }
+        } else {
+            text
+        };
+        map.entry(name.to_string()).or_default().push(text);
+    }
+    collapse(map)
+}
+
+/// A `Cookie` header minus the pairs whose value is a CFP credential (CFP sets no cookie, but a browser or a
+/// client may carry one); `None` when nothing remains.
+fn without_credential_cookies(app: &AppState, cookie: &str) -> Option<String> {
+    let pairs: Vec<&str> = cookie.split(';').map(str::trim).filter(|p| !p.is_empty()).collect();
+    let kept: Vec<&str> = pairs
+        .iter()
+        .copied()
+        .filter(|pair| {
+            let value = pair.split_once('=').map_or(*pair, |(_, v)| v).trim().trim_matches('"');
+            !auth::is_cfp_credential(app, value)
+        })
+        .collect();
+    if kept.len() == pairs.len() {
+        return Some(cookie.to_string());
+    }
+    (!kept.is_empty()).then(|| kept.join("; "))
 }
 
 fn collapse(map: BTreeMap<String, Vec<String>>) -> Value {
@@ -358,10 +412,72 @@ fn output_response(output: Value) -> Result<Response, ApiError> {
     if let (false, Some(ct)) = (headers.contains_key(header::CONTENT_TYPE), default_ct) {
         headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(ct));
     }
+    confine(&mut headers);
     let mut response = Response::new(Body::from(bytes));
     *response.status_mut() = status;
     *response.headers_mut() = headers;
     Ok(response)
+}
+
+/// What a step's response may not do on the runtime's origin, which also serves the workbench (see
+/// `docs/threat-model.md`, "Step content and the runtime's origin"):
+/// - Its documents run sandboxed (`Content-Security-Policy: sandbox …` without `allow-same-origin`): a page a step
+///   serves gets an opaque origin, so its scripts cannot read the origin's `localStorage` (the workbench's admin
+///   token), its cookies, or read answers of the runtime API; what they send carries `Origin: null`.
+/// - CORS is the project's allowlist, set by the gateway: a handler's `Access-Control-*` headers are dropped.
+/// - Cookies are host-only and not the platform's: a `Set-Cookie` with a `Domain` attribute (it would reach the
+///   console or the control plane on a sibling host), a `Path` under `/__cfp`, or a `cfp`-prefixed name is dropped.
+/// - No `Clear-Site-Data` (it would wipe the workbench's storage) and no `Service-Worker-Allowed`.
+pub(crate) fn confine(headers: &mut HeaderMap) {
+    let names: Vec<HeaderName> = headers.keys().cloned().collect();
+    for name in names {
+        let n = name.as_str();
+        if n.starts_with("access-control-") || n == "clear-site-data" || n == "service-worker-allowed" {
+            headers.remove(&name);
+        }
+    }
+    let cookies: Vec<HeaderValue> = headers.get_all(header::SET_COOKIE).iter().cloned().collect();
+    if !cookies.is_empty() {
+        headers.remove(header::SET_COOKIE);
+        for cookie in cookies.into_iter().filter(|c| tenant_cookie(c.as_bytes())) {
+            headers.append(header::SET_COOKIE, cookie);
+        }
+    }
+    headers.append(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(STEP_SANDBOX));
+    headers
+        .entry(header::X_CONTENT_TYPE_OPTIONS)
+        .or_insert(HeaderValue::from_static("nosniff"));
+}
+
+/// The sandbox every step response is served in: scripts, forms, pop-ups, dialogs and downloads work, the origin
+/// does not.
+pub const STEP_SANDBOX: &str = "sandbox allow-scripts allow-forms allow-popups allow-modals allow-downloads";
+
+/// Whether a step's `Set-Cookie` may pass: host-only, not under `/__cfp`, not named like the platform's cookies.
+fn tenant_cookie(raw: &[u8]) -> bool {
+    let text = String::from_utf8_lossy(raw);
+    let mut parts = text.split(';');
+    let name = parts
+        .next()
+        .and_then(|pair| pair.split('=').next())
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    let name = name
+        .strip_prefix("__host-")
+        .or_else(|| name.strip_prefix("__secure-"))
+        .unwrap_or(&name);
+    if name.is_empty() || name.starts_with("cfp") || name.starts_with("__cfp") {
+        return false;
+    }
+    parts.all(|attr| {
+        let (key, value) = attr.split_once('=').unwrap_or((attr, ""));
+        match key.trim().to_ascii_lowercase().as_str() {
+            "domain" => false,
+            "path" => !value.trim().to_ascii_lowercase().starts_with("/__cfp"),
+            _ => true,
+        }
+    })
 }
 
 fn value_text(v: &Value) -> String {
@@ -381,6 +497,52 @@ mod tests {
             query_params("a=1&a=2&b=x%20y&c="),
             json!({"a": ["1", "2"], "b": "x y", "c": ""})
         );
+    }
+
+    #[test]
+    fn step_responses_are_confined() {
+        let out = json!({
+            "status": 200,
+            "headers": {
+                "content-type": "text/html",
+                "access-control-allow-origin": "*",
+                "Access-Control-Allow-Credentials": "true",
+                "clear-site-data": "\"storage\"",
+                "service-worker-allowed": "/",
+                "set-cookie": [
+                    "theme=dark; Path=/; HttpOnly",
+                    "sid=1; Domain=example.com; Path=/",
+                    "x=1; path=/__cfp/api",
+                    "cfp_login=stolen; Path=/",
+                    "__Host-cfp.session=1; Path=/; Secure",
+                    "CFP_X=1"
+                ],
+                "content-security-policy": "default-src *"
+            },
+            "body": "<script>localStorage.getItem('cfp.adminToken')</script>"
+        });
+        let r = output_response(out).unwrap();
+        let h = r.headers();
+        assert!(h.keys().all(|k| !k.as_str().starts_with("access-control-")), "{h:?}");
+        assert!(h.get("clear-site-data").is_none() && h.get("service-worker-allowed").is_none());
+        let cookies: Vec<&str> = h
+            .get_all(header::SET_COOKIE)
+            .iter()
+            .map(|v| v.to_str().unwrap())
+            .collect();
+        assert_eq!(cookies, vec!["theme=dark; Path=/; HttpOnly"]);
+        let csp: Vec<&str> = h
+            .get_all(header::CONTENT_SECURITY_POLICY)
+            .iter()
+            .map(|v| v.to_str().unwrap())
+            .collect();
+        assert!(
+            csp.contains(&STEP_SANDBOX),
+            "ours is added, the handler's kept (both apply): {csp:?}"
+        );
+        assert!(!STEP_SANDBOX.contains("allow-same-origin"));
+        assert_eq!(h.get(header::X_CONTENT_TYPE_OPTIONS).unwrap(), "nosniff");
+        assert_eq!(h.get(header::CONTENT_TYPE).unwrap(), "text/html");
     }
 
     #[test]

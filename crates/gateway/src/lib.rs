@@ -211,7 +211,11 @@ pub fn router(engine: Engine, cfg: GatewayConfig) -> Router {
         .route_layer(axum::middleware::from_fn(error::json_errors))
         .fallback(ingress::handle)
         .with_state(state.clone())
-        .layer(axum::middleware::from_fn_with_state(state, streams_ws::intercept))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            streams_ws::intercept,
+        ))
+        .layer(axum::middleware::from_fn_with_state(state, auth::refuse_cross_origin))
 }
 
 async fn health(axum::extract::State(app): axum::extract::State<AppState>) -> axum::Json<serde_json::Value> {

@@ -110,10 +110,12 @@ impl Gates {
 }
 
 /// The body limit of a request to the project, and the error when it is exceeded.
+/// The project's `maxBodyBytes`, never above the runtime's own `--body-limit`: the operator's flag is the
+/// platform's ceiling, which no tenant or project setting raises.
 pub fn body_limit(cfg: &GatewayConfig, settings: Option<&ProjectSettings>) -> usize {
     settings
         .and_then(|s| s.limits.max_body_bytes)
-        .map(|b| b as usize)
+        .map(|b| (b as usize).min(cfg.body_limit))
         .unwrap_or(cfg.body_limit)
 }
 
@@ -172,10 +174,11 @@ fn malformed_body(e: axum::Error) -> ApiError {
     )
 }
 
+/// The project's `requestTimeoutMs`, never above the runtime's own `--request-timeout` (the ceiling).
 pub fn request_timeout(cfg: &GatewayConfig, settings: Option<&ProjectSettings>) -> Duration {
     settings
         .and_then(|s| s.limits.request_timeout_ms)
-        .map(Duration::from_millis)
+        .map(|ms| Duration::from_millis(ms).min(cfg.request_timeout))
         .unwrap_or(cfg.request_timeout)
 }
 
@@ -295,4 +298,52 @@ pub async fn api_cors(
     res.headers_mut()
         .append(header::VARY, HeaderValue::from_static("Origin"));
     res
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use cfp_access::{Cors, Diagnostics, Limits};
+
+    fn project(limits: Limits) -> ProjectSettings {
+        ProjectSettings {
+            project_id: "p".into(),
+            tenant_id: "t".into(),
+            team_id: "tm".into(),
+            slug: "p".into(),
+            limits,
+            tenant_limits: Limits::default(),
+            cors: Cors::default(),
+            strict_validation: None,
+            diagnostics: Diagnostics::default(),
+            oidc: None,
+            version: 1,
+        }
+    }
+
+    /// A tenant admin who sets 100 MiB and 900 s on a project gets the runtime's ceiling, not more; lower
+    /// settings apply as they are.
+    #[test]
+    fn project_limits_never_exceed_the_runtimes_flags() {
+        let cfg = GatewayConfig {
+            body_limit: 1 << 20,
+            request_timeout: Duration::from_secs(30),
+            ..GatewayConfig::default()
+        };
+        let raised = project(Limits {
+            max_body_bytes: Some(100 << 20),
+            request_timeout_ms: Some(900_000),
+            ..Limits::default()
+        });
+        assert_eq!(body_limit(&cfg, Some(&raised)), 1 << 20);
+        assert_eq!(request_timeout(&cfg, Some(&raised)), Duration::from_secs(30));
+        let lowered = project(Limits {
+            max_body_bytes: Some(64),
+            request_timeout_ms: Some(300),
+            ..Limits::default()
+        });
+        assert_eq!(body_limit(&cfg, Some(&lowered)), 64);
+        assert_eq!(request_timeout(&cfg, Some(&lowered)), Duration::from_millis(300));
+        assert_eq!(body_limit(&cfg, None), 1 << 20);
+    }
 }

@@ -99,7 +99,7 @@ async fn state_put(
     let Json(value) = body.map_err(|e| ApiError::bad_request("invalid_body", e.body_text()))?;
     check_state_name("group", &group)?;
     check_state_name("key", &key)?;
-    crate::error::refuse_nul("the state value", &value)?;
+    crate::error::refuse_nul("value", &value)?;
     app.engine
         .store()
         .state_set(&access.scope, &group, &key, &value)
@@ -214,14 +214,32 @@ async fn live(
     let access = crate::auth::access(&app, peer, &headers, uri.query(), "logs.read").await?;
     let scope = access.scope.clone();
     let rx = app.engine.subscribe_live();
-    let stream = futures_util::stream::unfold(rx, move |mut rx| {
+    // The feed ends, with a last `credential_ended` event, when the credential stops allowing `logs.read`.
+    let held = crate::auth::Held {
+        peer,
+        headers,
+        token: None,
+        dev_trust: true,
+        action: "logs.read",
+    };
+    let ended: std::pin::Pin<Box<dyn std::future::Future<Output = ApiError> + Send>> =
+        Box::pin(crate::auth::credential_ended(app.clone(), access, held));
+    let stream = futures_util::stream::unfold(Some((rx, ended)), move |state| {
         let scope = scope.clone();
         async move {
+            let (mut rx, mut ended) = state?;
             loop {
-                match rx.recv().await {
+                let next = tokio::select! {
+                    next = rx.recv() => next,
+                    e = &mut ended => {
+                        let data = json!({ "error": { "code": e.code, "message": e.message } }).to_string();
+                        return Some((Ok(Event::default().event("credential_ended").data(data)), None));
+                    }
+                };
+                match next {
                     Ok(ev) if ev.scope == scope => {
                         let event = Event::default().event(ev.kind).data(ev.data.to_string());
-                        return Some((Ok(event), rx));
+                        return Some((Ok(event), Some((rx, ended))));
                     }
                     Ok(_) => continue,
                     Err(RecvError::Lagged(n)) => {
@@ -229,7 +247,7 @@ async fn live(
                         let event = Event::default()
                             .event("lagged")
                             .data(json!({ "missed": n }).to_string());
-                        return Some((Ok(event), rx));
+                        return Some((Ok(event), Some((rx, ended))));
                     }
                     Err(RecvError::Closed) => return None,
                 }

@@ -36,6 +36,9 @@ use crate::AppState;
 const MAX_CLIENT_MESSAGE: usize = 64 * 1024;
 const PING_EVERY: Duration = Duration::from_secs(30);
 const IDLE_LIMIT: Duration = Duration::from_secs(90);
+/// Close code when the credential a client connected with stops allowing it (expired, revoked, binding removed,
+/// project deleted); the reason is the refusal's error code (`invalid_token`, `forbidden`, `not_found`).
+pub const CREDENTIAL_ENDED: u16 = 4401;
 /// The subprotocol Motia's clients send before the token.
 const AUTH_PROTOCOL: &str = "Authorization";
 
@@ -81,7 +84,7 @@ async fn upgrade(app: AppState, req: Request) -> Response {
         Err(rejection) => return rejection.into_response(),
     };
     let offered = offered_protocols(&ws);
-    let access = match authenticate_client(&app, peer, &parts.headers, parts.uri.query(), &offered).await {
+    let (access, held) = match authenticate_client(&app, peer, &parts.headers, parts.uri.query(), &offered).await {
         Ok(a) => a,
         Err(e) => return e.into_response(),
     };
@@ -117,8 +120,9 @@ async fn upgrade(app: AppState, req: Request) -> Response {
         }
     }
     let streams = app.streams.clone();
-    let scope = access.scope;
-    ws.on_upgrade(move |socket| session(streams, scope, auth, socket))
+    let scope = access.scope.clone();
+    let ended = crate::auth::credential_ended(app, access, held);
+    ws.on_upgrade(move |socket| session(streams, scope, auth, socket, ended))
 }
 
 fn offered_protocols(ws: &WebSocketUpgrade) -> Vec<String> {
@@ -137,7 +141,7 @@ async fn authenticate_client(
     headers: &HeaderMap,
     query: Option<&str>,
     offered: &[String],
-) -> Result<crate::auth::Access, ApiError> {
+) -> Result<(crate::auth::Access, crate::auth::Held), ApiError> {
     let from_query = query.and_then(|q| {
         form_urlencoded::parse(q.as_bytes())
             .find(|(k, _)| k == "token")
@@ -157,11 +161,19 @@ async fn authenticate_client(
     let requested = auth::requested_project(headers, query);
     let (scope, settings) = auth::resolve_project(app, &principal, requested.as_deref())?;
     auth::authorize(app, &principal, &scope, settings.as_deref(), "state.read")?;
-    Ok(crate::auth::Access {
+    let held = crate::auth::Held {
+        peer,
+        headers: headers.clone(),
+        token,
+        dev_trust: !foreign_page,
+        action: "state.read",
+    };
+    let access = crate::auth::Access {
         principal,
         scope,
         settings,
-    })
+    };
+    Ok((access, held))
 }
 
 /// `http(s)://localhost[:port]`, `http://127.x.x.x[:port]` or `http://[::1][:port]`.
@@ -176,16 +188,28 @@ fn is_loopback_origin(origin: &str) -> bool {
     host.eq_ignore_ascii_case("localhost") || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
 }
 
-async fn session(streams: Streams, scope: Scope, auth: Value, socket: WebSocket) {
+async fn session(
+    streams: Streams,
+    scope: Scope,
+    auth: Value,
+    socket: WebSocket,
+    ended: impl std::future::Future<Output = ApiError>,
+) {
     let (conn, outbox) = streams.connect(scope, auth);
     let (sink, mut stream) = socket.split();
     let writer = tokio::spawn(write_loop(conn.clone(), outbox, sink));
     let closed = conn.closed();
     tokio::pin!(closed);
+    tokio::pin!(ended);
     loop {
         let next = tokio::select! {
             next = tokio::time::timeout(IDLE_LIMIT, stream.next()) => next,
             _ = &mut closed => break,
+            e = &mut ended => {
+                // The credential no longer allows reading this project: close with the refusal's code as reason.
+                conn.close(Close { code: CREDENTIAL_ENDED, reason: e.code.to_string() });
+                break;
+            }
         };
         match next {
             Ok(Some(Ok(Message::Text(text)))) => streams.handle_client_text(&conn, &text).await,

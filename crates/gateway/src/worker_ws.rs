@@ -202,7 +202,10 @@ async fn session(app: AppState, mut socket: WebSocket, waiting: Waiting, meter: 
         )
         .await;
     }
-    let (id, mut rx) = engine.connect_worker(scope.clone(), name, capacity);
+    let (id, mut rx) = match engine.connect_worker(scope.clone(), name, capacity) {
+        Ok(connected) => connected,
+        Err(message) => return close_with(socket, 4429, ToWorker::error("too_many_workers", message)).await,
+    };
     let welcome = ToWorker::Welcome {
         protocol: PROTOCOL_VERSION,
         worker_id: id.to_string(),
@@ -370,6 +373,10 @@ async fn on_frame(
             engine.send_to_worker(id, ToWorker::error("bad_frame", "already authenticated"));
         }
         FromWorker::Register { steps, streams: defs } => {
+            if let Some(refusal) = engine.registration_refusal(&steps) {
+                engine.send_to_worker(id, refusal);
+                return;
+            }
             // Streams first: once the engine has the steps, invocations may be sent, and `registered` should
             // follow the engine's registration without another database round trip in between.
             let stream_errors = streams.register_worker(id, scope, defs).await;
@@ -428,8 +435,44 @@ async fn on_frame(
             id: call_id,
             method,
             params,
+            invocation_id,
             ..
         } => {
+            let refuse = |code: &str, message: String| {
+                engine.send_to_worker(
+                    id,
+                    ToWorker::Reply {
+                        id: call_id,
+                        ok: false,
+                        result: None,
+                        error: Some(RpcError {
+                            code: code.into(),
+                            message,
+                        }),
+                    },
+                );
+            };
+            if let Some(inv) = invocation_id.as_deref().filter(|inv| !engine.owns_invocation(id, inv)) {
+                return refuse(
+                    "unknown_invocation",
+                    format!("`{method}` names invocation `{inv}`, which this worker is not running"),
+                );
+            }
+            if let Some(path) = cfp_engine::nul::find(&params, "params") {
+                return refuse(
+                    "bad_request",
+                    format!("{path} contains the character U+0000 (NUL), which cannot be stored"),
+                );
+            }
+            let Some(permit) = engine.call_permit(id) else {
+                return refuse(
+                    "too_many_calls",
+                    format!(
+                        "this worker already has {} calls being answered; wait for their replies",
+                        engine.config().max_calls_per_worker
+                    ),
+                );
+            };
             let engine = engine.clone();
             let streams = streams.clone();
             let scope = scope.clone();
@@ -439,6 +482,7 @@ async fn on_frame(
                 } else {
                     rpc(&engine, &scope, &method, &params).await
                 };
+                drop(permit);
                 let reply = match result {
                     Ok(result) => ToWorker::Reply {
                         id: call_id,

@@ -151,7 +151,7 @@ const SPEC: &[(&str, &str, &str, &str)] = &[
         "--body-limit",
         "CFP_BODY_LIMIT",
         "1048576",
-        "largest API request body in bytes (413 beyond)",
+        "largest API request body in bytes (413 beyond); the ceiling: a project's maxBodyBytes never exceeds it",
     ),
     (
         "--purge-deleted-after-s",
@@ -163,7 +163,7 @@ const SPEC: &[(&str, &str, &str, &str)] = &[
         "--request-timeout-ms",
         "CFP_REQUEST_TIMEOUT_MS",
         "30000",
-        "API step timeout in ms (504 beyond)",
+        "API step timeout in ms (504 beyond); the ceiling: a project's requestTimeoutMs never exceeds it",
     ),
     (
         "--payload-threshold",
@@ -396,6 +396,13 @@ impl Options {
                 );
             }
         }
+        if control_plane_url.is_some() && boolean("--dev")? {
+            bail!(
+                "--dev cannot be combined with --control-plane-url: dev mode trusts loopback callers as the local \
+                 developer, which a runtime serving the control plane's projects must not; drop --dev (use \
+                 --dev-endpoints for the diagnostic endpoints)"
+            );
+        }
         let file = |k: &str| Some(get(k)).filter(|v| !v.is_empty());
         let control_plane_ca = file("--control-plane-ca");
         let control_plane_client = match (file("--control-plane-client-cert"), file("--control-plane-client-key")) {
@@ -586,6 +593,15 @@ mod tests {
             .unwrap()
             .to_string();
         assert!(e.contains("--service-token"), "{e}");
+        let e = Options::load(&[
+            "--control-plane-url=http://127.0.0.1:4100".into(),
+            "--service-token=x".into(),
+            "--dev".into(),
+        ])
+        .err()
+        .unwrap()
+        .to_string();
+        assert!(e.contains("--dev cannot be combined with --control-plane-url"), "{e}");
         let o = Options::load(&[
             "--control-plane-url=http://127.0.0.1:4100/".into(),
             "--service-token=secret".into(),

@@ -263,6 +263,21 @@ impl Store {
         Ok(out)
     }
 
+    /// How long until the earliest delivery of a step that is not ready yet becomes visible (`delaySeconds`,
+    /// retry backoff), for an idle dispatcher's wait; `None` when there is none.
+    pub async fn next_visible_in(&self, scope: &Scope, step: &str) -> Result<Option<std::time::Duration>> {
+        let ms: Option<f64> = sqlx::query_scalar(
+            "SELECT (extract(epoch from (min(visible_at) - now())) * 1000)::float8 FROM queue
+              WHERE tenant_id = $1 AND project_id = $2 AND step = $3 AND status = 0 AND visible_at > now()",
+        )
+        .bind(&scope.tenant)
+        .bind(&scope.project)
+        .bind(step)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(ms.map(|ms| std::time::Duration::from_millis(ms.max(0.0) as u64)))
+    }
+
     /// Marks a batch of attempts done and publishes the emits of those accepted, in one transaction.
     /// Returns the accepted sequence numbers and the steps woken by the emits.
     pub async fn complete(&self, batch: &[Completion]) -> Result<(Vec<i64>, Vec<Woken>)> {

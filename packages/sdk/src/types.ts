@@ -154,13 +154,32 @@ export interface WebhookConfig {
   toleranceSeconds?: number
 }
 
+/**
+ * The caller the runtime verified (`req.auth`): never a secret. CFP's own credentials (API keys, worker and
+ * admin tokens, control-plane and runtime access tokens) are removed from `headers` and `queryParams`; this is
+ * what stands in for them. `null` for an uncredentialed call of a signed webhook step.
+ */
+export interface ApiAuth {
+  /** `local_developer` (dev mode on loopback), `admin` (the admin token), `user` (an access token), `api_key`, `end_user` (the project's own OIDC provider) */
+  kind: 'local_developer' | 'admin' | 'user' | 'api_key' | 'end_user'
+  /** The user id, API-key id or end user's `sub` (`admin`, `local-developer` for those). */
+  subject: string
+  tenant: string
+  project: string
+  /** The caller's roles that apply to this project (a user's bindings, an API key's role). */
+  roles: string[]
+}
+
 export interface ApiRequest<TBody = unknown> {
   pathParams: Record<string, string>
   queryParams: Record<string, string | string[]>
   body: TBody
+  /** Every request header except CFP credentials; an application's own `Authorization` passes unchanged. */
   headers: Record<string, string | string[]>
   /** The exact request body decoded as UTF-8. */
   rawBody: string
+  /** Who called, as the runtime verified it (absent on runtimes that predate it). */
+  auth?: ApiAuth | null
 }
 
 /** A handler's response. A `Buffer`/`Uint8Array` body is sent as binary. */

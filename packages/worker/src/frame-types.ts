@@ -76,6 +76,8 @@ export interface ApiInput {
   body: unknown
   /** base64 of the exact request bytes */
   rawBody: string
+  /** the verified caller (`req.auth`), never a secret; null for an uncredentialed webhook call */
+  auth?: { kind: string; subject: string; tenant: string; project: string; roles: string[] } | null
 }
 
 export interface EventInput {

@@ -16,6 +16,28 @@ import { Proc } from './procs.js'
 export const issuerOf = (token: string): string =>
   JSON.parse(Buffer.from(token.split('.')[1]!, 'base64url').toString()).iss as string
 
+/**
+ * Runtime tokens for control-plane access tokens: runtimes accept only `aud: cfp-runtime`, which the control
+ * plane's `POST /v1/tokens/runtime` gives for a user's token (as the workbench does). Cached for 4 minutes per
+ * token (they live 5), so a test that revokes a session afterwards sees the runtime drop the runtime token it
+ * holds. Values that are not a JWT, or that the control plane refuses to exchange (forged, revoked), are
+ * returned unchanged: the runtime then judges them.
+ */
+export function runtimeTokens(controlPlane: {
+  request(method: string, url: string, opts?: { token?: string; body?: unknown }): Promise<{ status: number; json: any }>
+}): (token: string) => Promise<string> {
+  const cache = new Map<string, { token: string; until: number }>()
+  return async (token) => {
+    if (token.startsWith('cfp_') || token.split('.').length !== 3) return token
+    const hit = cache.get(token)
+    if (hit && hit.until > Date.now()) return hit.token
+    const res = await controlPlane.request('POST', '/v1/tokens/runtime', { token, body: {} })
+    if (res.status !== 200) return token
+    cache.set(token, { token: res.json.access_token, until: Date.now() + 240_000 })
+    return res.json.access_token as string
+  }
+}
+
 export interface ControlledRuntime {
   proc: Proc
   /** `http://127.0.0.1:<port>` */

@@ -21,7 +21,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createHarness, type Harness } from '../../../packages/control-plane/src/test-support/harness.js'
 import { seedWorld, type World } from '../../../packages/control-plane/src/test-support/world.js'
 import { ADMIN_DATABASE_URL, childEnv, FIXTURES, REPO_ROOT, WORKER_MAIN } from '../src/env.js'
-import { dropSchema, issuerOf, startControlledRuntime, type ControlledRuntime } from '../src/controlled.js'
+import { dropSchema, issuerOf, runtimeTokens, startControlledRuntime, type ControlledRuntime } from '../src/controlled.js'
 import { Proc } from '../src/procs.js'
 import { copyProject, http, removeProject, sleep, waitFor } from '../src/util.js'
 
@@ -49,9 +49,13 @@ async function cp(method: string, path: string, actor: string, body?: unknown) {
   return res.json as any
 }
 
+let runtimeToken: (token: string) => Promise<string>
+const ADMIN_TOKEN = `admin-${randomBytes(16).toString('hex')}`
+
+/** A runtime request; a user's control-plane token given as `bearer` goes as the runtime token it exchanges for. */
 async function rt(path: string, init: RequestInit & { json?: unknown; bearer?: string; project?: string } = {}) {
   const headers: Record<string, string> = { ...(init.headers as Record<string, string>) }
-  if (init.bearer) headers.authorization = `Bearer ${init.bearer}`
+  if (init.bearer) headers.authorization = `Bearer ${await runtimeToken(init.bearer)}`
   if (init.project) headers['x-cfp-project'] = init.project
   return http(base + path, { ...init, headers })
 }
@@ -71,12 +75,13 @@ function startWorker(project: string, workerToken: string): Proc {
 beforeAll(async () => {
   h = await createHarness({ listen: true })
   w = await seedWorld(h)
+  runtimeToken = runtimeTokens(h)
   runtime = await startControlledRuntime(h, {
     schema,
     issuer: issuerOf(token('sys')),
     // a retention of a few seconds, not 0: writes already under way for a deleted project (its worker's last
     // logs, the runtime's note that the worker left) land before the purge, as they do with the default 7 days
-    args: ['--dev-endpoints', '--allow-loopback-oidc', '--purge-deleted-after-s', '3'],
+    args: ['--dev-endpoints', '--allow-loopback-oidc', '--purge-deleted-after-s', '3', '--admin-token', ADMIN_TOKEN],
   })
   base = runtime.base
   projectDir = copyProject(join(FIXTURES, 'access'))
@@ -186,7 +191,8 @@ describe('runtime enforcement of control-plane identities', () => {
     for (const [label, bearer] of [['forged', forged], ['alg none', none], ['garbage', 'abc.def.ghi'], ['worker token', wt.token], ['unknown API key', `cfp_live_abcdefghij_${'x'.repeat(40)}`]] as const) {
       const res = await rt(`/p/${id('A1')}/ping`, { method: 'POST', json: { id: 'x' }, bearer })
       expect(res.status, label).toBe(401)
-      expect(res.json.error.code, label).toBe('invalid_token')
+      // a value of no CFP form is no credential at all (an app's own token, passed to the step): unauthenticated
+      expect(res.json.error.code, label).toBe(label === 'garbage' ? 'unauthenticated' : 'invalid_token')
       expect(res.text, label).not.toMatch(/stack|sql|panick/i)
     }
     // A token of the us region (an admin of tenant T2) is refused by the eu runtime, whatever project it names.
@@ -198,6 +204,59 @@ describe('runtime enforcement of control-plane identities', () => {
       const res = await rt('/__cfp/api/steps', { bearer: us.access, project: id(p) })
       expect(res.status, p).toBe(401)
     }
+  })
+
+  it('ATTACK (issue 9): a step that returns its request sees no CFP credential, only the verified principal', async () => {
+    const key = await cp('POST', `/v1/projects/${id('A1')}/apikeys`, 't_admin', { name: 'echo', role: 'project_editor' })
+    const adminCp = token('t_admin')
+    const adminRt = await runtimeToken(adminCp)
+    expect(adminRt).not.toBe(adminCp)
+    const secrets = [adminCp, adminRt, key.token, ADMIN_TOKEN]
+    const echo = (headers: Record<string, string>, query = '') =>
+      http(`${base}/p/${id('A1')}/echo${query}`, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: '{}' })
+    const cases: [string, Record<string, string>, string, string?][] = [
+      ["an admin's access token", { authorization: `Bearer ${adminRt}` }, 'user'],
+      ['an API key in Authorization', { authorization: `Bearer ${key.token}` }, 'api_key'],
+      ['an API key in X-API-Key', { 'x-api-key': key.token }, 'api_key'],
+      ['the admin token', { authorization: `Bearer ${ADMIN_TOKEN}` }, 'admin'],
+      ['the admin token in X-API-Key, tokens in a cookie and the query', { 'x-api-key': ADMIN_TOKEN, cookie: `theme=dark; cfp=${adminCp}` }, 'admin', `?access_token=${adminRt}&q=1`],
+    ]
+    for (const [label, headers, kind, query] of cases) {
+      const res = await echo(headers, query)
+      expect(res.status, `${label}: ${res.text}`).toBe(200)
+      for (const secret of secrets) expect(res.text.includes(secret), `${label}: the step saw a credential`).toBe(false)
+      expect(res.json.headers.authorization, label).toBeUndefined()
+      expect(res.json.auth, label).toMatchObject({ kind, tenant: id('T1'), project: id('A1') })
+    }
+    expect((await echo({ cookie: `theme=dark; cfp=${adminCp}`, 'x-api-key': ADMIN_TOKEN }, '?access_token=x&q=1')).json).toMatchObject({
+      headers: { cookie: 'theme=dark' },
+      query: { access_token: 'x', q: '1' },
+    })
+    const user = (await echo({ authorization: `Bearer ${adminRt}` })).json.auth
+    expect(user).toEqual({ kind: 'user', subject: w.byName('t_admin').userId, tenant: id('T1'), project: id('A1'), roles: ['tenant_admin'] })
+    // and what a step could have harvested before is worth nothing at the control plane
+    const grant = { userId: w.byName('p_editor').userId, role: 'tenant_admin', scope: { kind: 'tenant', id: id('T1') } }
+    expect((await h.request('POST', '/v1/rolebindings', { token: adminRt, body: grant })).status).toBe(401)
+  })
+
+  it("keeps a Motia app's own auth working: its Authorization reaches the middleware, the CFP credential goes in X-API-Key", async () => {
+    const key = await cp('POST', `/v1/projects/${id('A1')}/apikeys`, 't_admin', { name: 'own-auth', role: 'project_editor' })
+    const call = (headers: Record<string, string>) =>
+      http(`${base}/p/${id('A1')}/own-auth`, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: '{}' })
+    for (const credential of [key.token, await runtimeToken(token('p_editor'))]) {
+      const ok = await call({ authorization: 'Bearer my-app-token', 'x-api-key': credential })
+      expect(ok.status, ok.text).toBe(200)
+      expect(ok.json.headers.authorization).toBe('Bearer my-app-token')
+      expect(ok.json.headers['x-api-key']).toBeUndefined()
+      // the app's own middleware still decides about its own token
+      const noAppToken = await call({ 'x-api-key': credential })
+      expect(noAppToken.status).toBe(401)
+      expect(noAppToken.json).toEqual({ error: 'the app wants its own token' })
+    }
+    // without a CFP credential the runtime refuses before any step code runs
+    const none = await call({ authorization: 'Bearer my-app-token' })
+    expect(none.status).toBe(401)
+    expect(none.json.error.code).toBe('unauthenticated')
   })
 
   it('keeps tenants of the same region apart: tokens of one tenant never see the other', async () => {

@@ -12,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createHarness, type Harness } from '../../../packages/control-plane/src/test-support/harness.js'
 import { seedWorld, type World } from '../../../packages/control-plane/src/test-support/world.js'
 import { childEnv, FIXTURES, WORKER_MAIN } from '../src/env.js'
-import { dropSchema, issuerOf, startControlledRuntime, type ControlledRuntime } from '../src/controlled.js'
+import { dropSchema, issuerOf, runtimeTokens, startControlledRuntime, type ControlledRuntime } from '../src/controlled.js'
 import { Proc } from '../src/procs.js'
 import { copyProject, http, removeProject, sleep, waitFor } from '../src/util.js'
 
@@ -35,9 +35,14 @@ async function cp(method: string, path: string, body?: unknown) {
   return res.json as any
 }
 
-/** A call to replica `r` (0 or 1) as the tenant admin. */
-const call = (r: number, path: string, init: RequestInit & { json?: unknown } = {}) =>
-  http(replicas[r]!.base + path, { ...init, headers: { authorization: `Bearer ${admin()}`, 'x-cfp-project': id('A1'), ...(init.headers as Record<string, string>) } })
+let runtimeToken: (token: string) => Promise<string>
+
+/** A call to replica `r` (0 or 1) as the tenant admin (with the runtime token its access token exchanges for). */
+const call = async (r: number, path: string, init: RequestInit & { json?: unknown } = {}) =>
+  http(replicas[r]!.base + path, {
+    ...init,
+    headers: { authorization: `Bearer ${await runtimeToken(admin())}`, 'x-cfp-project': id('A1'), ...(init.headers as Record<string, string>) },
+  })
 
 async function startReplica(n: number, issuer: string): Promise<void> {
   const runtime = await startControlledRuntime(h, { schema, issuer, name: `cfp-runtime ${n}`, args: ['--redis-url', REDIS_URL] })
@@ -58,6 +63,8 @@ async function startReplica(n: number, issuer: string): Promise<void> {
 beforeAll(async () => {
   h = await createHarness({ listen: true })
   w = await seedWorld(h)
+  runtimeToken = runtimeTokens(h)
+  await runtimeToken(admin()) // exchanged once up front: the concurrent calls below start together
   const issuer = issuerOf(admin())
   projectDirs.push(copyProject(join(FIXTURES, 'replicas')), copyProject(join(FIXTURES, 'replicas')))
   rmSync(join(projectDirs[0]!, 'steps', 'job.step.ts'))

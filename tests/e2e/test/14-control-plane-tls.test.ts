@@ -16,7 +16,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createHarness, type Harness } from '../../../packages/control-plane/src/test-support/harness.js'
 import { seedWorld, type World } from '../../../packages/control-plane/src/test-support/world.js'
 import { ADMIN_DATABASE_URL, runtimeBin } from '../src/env.js'
-import { dropSchema, issuerOf, startControlledRuntime, type ControlledRuntime } from '../src/controlled.js'
+import { dropSchema, issuerOf, runtimeTokens, startControlledRuntime, type ControlledRuntime } from '../src/controlled.js'
 import { http } from '../src/util.js'
 
 let h: Harness
@@ -54,8 +54,10 @@ async function startRuntime(issuer: string, args: string[]): Promise<string> {
   return runtime.base
 }
 
-const steps = (base: string) =>
-  http(`${base}/__cfp/api/steps`, { headers: { authorization: `Bearer ${w.byName('t_admin').token}`, 'x-cfp-project': w.nodes.A1!.id as string } })
+const steps = async (base: string) =>
+  http(`${base}/__cfp/api/steps`, {
+    headers: { authorization: `Bearer ${await runtimeTokens(h)(w.byName('t_admin').token)}`, 'x-cfp-project': w.nodes.A1!.id as string },
+  })
 
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'cfp-tls-'))

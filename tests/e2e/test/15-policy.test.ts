@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createHarness, type Harness } from '../../../packages/control-plane/src/test-support/harness.js'
 import { seedWorld, type World } from '../../../packages/control-plane/src/test-support/world.js'
 import { loadPolicy } from '../../../packages/control-plane/src/policy/load.js'
-import { dropSchema, issuerOf, startControlledRuntime } from '../src/controlled.js'
+import { dropSchema, issuerOf, runtimeTokens, startControlledRuntime } from '../src/controlled.js'
 import type { Proc } from '../src/procs.js'
 import { http } from '../src/util.js'
 
@@ -47,8 +47,9 @@ describe('the permission matrix of the control plane', () => {
   it('is the one the runtime checks with, and the runtime says it differs from its own', async () => {
     await runtime.waitForLine(/permission matrix differs from the one built into this runtime/, 10_000)
     const a1 = w.nodes.A1!.id as string
+    const viewer = await runtimeTokens(h)(w.byName('p_viewer').token)
     const call = (path: string, init: RequestInit & { json?: unknown } = {}) =>
-      http(base + path, { ...init, headers: { authorization: `Bearer ${w.byName('p_viewer').token}`, 'x-cfp-project': a1 } })
+      http(base + path, { ...init, headers: { authorization: `Bearer ${viewer}`, 'x-cfp-project': a1 } })
     // still granted by both matrices
     expect((await call('/__cfp/api/steps')).status).toBe(200)
     // taken away by the control plane's matrix

@@ -51,6 +51,18 @@ export function headersFromRows(rows: readonly KeyValue[]): Record<string, strin
   return headers
 }
 
+/**
+ * What the Endpoints page sends for one call: the header rows and body as given, and the caller's token only
+ * when the call's "Send my token" box is ticked (`sendToken`, off by default). See `ApiClient.callStep`.
+ */
+export function endpointCall(
+  headers: Record<string, string>,
+  body: string | undefined,
+  sendToken: boolean,
+): { headers: Record<string, string>; body?: string; sendToken: boolean } {
+  return { headers, ...(body !== undefined ? { body } : {}), sendToken }
+}
+
 export function methodHasBody(method: string): boolean {
   return !['GET', 'HEAD', 'OPTIONS', 'DELETE'].includes(method.toUpperCase())
 }

@@ -1,8 +1,11 @@
 /**
  * Endpoints: every API step with its schemas, and a form that calls it from the page and shows the response:
  * status, duration, headers, body, and a link to the trace it started. Served by the runtime the call goes to
- * the same origin; served by the control plane it goes to `<runtime>/p/<project><path>` with the caller's token
- * (the project's CORS allowlist must list the control plane's origin), and only for callers with `step.invoke`.
+ * the same origin; served by the control plane it goes to `<runtime>/p/<project><path>` (the project's CORS
+ * allowlist must list the control plane's origin), and only for callers with `step.invoke`. The caller's token
+ * goes with a call only when its "Send my token" box is ticked (off by default, per endpoint form): a step is
+ * tenant code and sees what it is sent (the runtime removes CFP credentials, and the workbench's is a runtime
+ * token worthless at the control plane, but the page does not rely on either).
  */
 import { memo, useEffect, useMemo, useState } from 'react'
 import { Link, useSearchParams } from 'react-router'
@@ -15,6 +18,7 @@ import type { StepManifest } from '../lib/api/types'
 import {
   buildRequestUrl,
   callFailureText,
+  endpointCall,
   formatResponseBody,
   headersFromRows,
   type KeyValue,
@@ -96,6 +100,7 @@ function RequestForm({ step }: { step: StepManifest }) {
     methodHasBody(method) ? [{ key: 'content-type', value: 'application/json', enabled: true }] : [],
   )
   const [body, setBody] = useState(() => sampleBody(step))
+  const [sendToken, setSendToken] = useState(false)
   const [busy, setBusy] = useState(false)
   const [result, setResult] = useState<CallResult | undefined>(undefined)
   const [formError, setFormError] = useState<string | undefined>(undefined)
@@ -121,7 +126,7 @@ function RequestForm({ step }: { step: StepManifest }) {
     setBusy(true)
     const started = performance.now()
     try {
-      const res = await api.callStep(method, url, { headers: headersFromRows(headers), ...(parsed.body !== undefined ? { body: parsed.body } : {}) })
+      const res = await api.callStep(method, url, endpointCall(headersFromRows(headers), parsed.body, sendToken))
       const text = await res.text()
       const durationMs = performance.now() - started
       const responseHeaders = [...res.headers.entries()].sort(([a], [b]) => a.localeCompare(b))
@@ -195,6 +200,10 @@ function RequestForm({ step }: { step: StepManifest }) {
         ) : null}
         <KeyValueEditor label="Query" rows={query} onChange={setQuery} idPrefix="q" />
         <KeyValueEditor label="Headers" rows={headers} onChange={setHeaders} idPrefix="h" />
+        <label className="small" data-testid="send-token">
+          <input type="checkbox" checked={sendToken} onChange={(e) => setSendToken(e.target.checked)} /> Send my token with this call
+          <span className="muted"> — the step's code sees what it is sent; leave off unless the step needs your identity</span>
+        </label>
         {hasBody ? (
           <label className="stack">
             <span className="label">Body (JSON)</span>

@@ -2,6 +2,12 @@
  * Access tokens: ES256 JWTs (`typ: at+jwt`, `kid`) of at most 15 minutes, carrying the tenant (`tid`), its
  * `region` and the user's role bindings (`rb`) in that tenant plus system-wide ones. Verification pins the
  * algorithm (no `none`, no HMAC confusion), issuer, audience and lifetime.
+ *
+ * Two disjoint audiences: a control-plane token (`aud: cfp-control`, what logins and refreshes issue) is valid
+ * here only; a runtime token (`aud: cfp-runtime`, obtained by exchanging a control-plane token at
+ * `POST /v1/tokens/runtime`, at most 5 minutes) is valid at runtimes only. A token naming the runtime's
+ * audience is refused here whatever else it names, so a token that tenant code on a runtime could see is
+ * worth nothing against the control plane.
  */
 import { randomUUID } from 'node:crypto'
 import { errors as joseErrors, jwtVerify, SignJWT, type JWTPayload } from 'jose'
@@ -13,6 +19,8 @@ import { ALG, type SigningKeys } from './keys.js'
 export const AUDIENCE_CONTROL = 'cfp-control'
 export const AUDIENCE_RUNTIME = 'cfp-runtime'
 export const MAX_ACCESS_TTL = 900
+/** Runtime tokens live at most this long (and never beyond the control-plane token they were exchanged for). */
+export const RUNTIME_TOKEN_TTL = 300
 
 export interface AccessClaims {
   sub: string
@@ -35,6 +43,11 @@ export interface IssueInput {
   minIat?: number
 }
 
+export interface RuntimeIssueInput extends IssueInput {
+  /** Unix seconds the runtime token may live to at most (the exchanged control-plane token's `exp`). */
+  notAfter: number
+}
+
 export class AccessTokens {
   constructor(
     private readonly keys: SigningKeys,
@@ -50,7 +63,23 @@ export class AccessTokens {
     return typeof this.issuerOf === 'string' ? this.issuerOf : this.issuerOf()
   }
 
+  /** A control-plane token (audience `cfp-control` only). */
   async issue(input: IssueInput): Promise<{ token: string; expiresIn: number; jti: string }> {
+    return this.sign(input, AUDIENCE_CONTROL, this.ttl)
+  }
+
+  /**
+   * A runtime token (audience `cfp-runtime` only) with the same subject, session, tenant and bindings, living
+   * at most {@link RUNTIME_TOKEN_TTL} and never past `notAfter`.
+   */
+  async issueRuntime(input: RuntimeIssueInput): Promise<{ token: string; expiresIn: number; jti: string }> {
+    const now = Math.max(Math.floor(this.clock.now() / 1000), input.minIat ?? 0)
+    const ttl = Math.min(RUNTIME_TOKEN_TTL, this.ttl, input.notAfter - now)
+    if (ttl < 1) throw unauthenticated()
+    return this.sign(input, AUDIENCE_RUNTIME, ttl)
+  }
+
+  private async sign(input: IssueInput, audience: string, ttl: number): Promise<{ token: string; expiresIn: number; jti: string }> {
     const { kid, key } = await this.keys.signer()
     const iat = Math.max(Math.floor(this.clock.now() / 1000), input.minIat ?? 0)
     const jti = randomUUID()
@@ -59,16 +88,19 @@ export class AccessTokens {
     const token = await new SignJWT(payload)
       .setProtectedHeader({ alg: ALG, kid, typ: 'at+jwt' })
       .setIssuer(this.issuer)
-      .setAudience([AUDIENCE_CONTROL, AUDIENCE_RUNTIME])
+      .setAudience(audience)
       .setSubject(input.userId)
       .setJti(jti)
       .setIssuedAt(iat)
-      .setExpirationTime(iat + this.ttl)
+      .setExpirationTime(iat + ttl)
       .sign(key)
-    return { token, expiresIn: this.ttl, jti }
+    return { token, expiresIn: ttl, jti }
   }
 
-  /** Verifies signature and claims; throws `unauthenticated` on any problem (the reason stays in the log). */
+  /**
+   * Verifies signature and claims; throws `unauthenticated` on any problem (the reason stays in the log). With
+   * the control plane's audience (the default), a token that also names the runtime's is refused.
+   */
   async verify(token: string, audience = AUDIENCE_CONTROL): Promise<AccessClaims> {
     let payload: JWTPayload
     try {
@@ -93,6 +125,8 @@ export class AccessTokens {
     } catch {
       throw unauthenticated()
     }
+    const audiences = typeof payload.aud === 'string' ? [payload.aud] : (payload.aud ?? [])
+    if (audience === AUDIENCE_CONTROL && audiences.includes(AUDIENCE_RUNTIME)) throw unauthenticated()
     return checkClaims(payload)
   }
 }

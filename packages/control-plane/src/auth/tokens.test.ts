@@ -1,5 +1,5 @@
 /** Access tokens, refresh rotation with reuse detection, logout, RFC 7009 revocation, the revocation feed, JWKS rotation. */
-import { decodeJwt, decodeProtectedHeader } from 'jose'
+import { decodeJwt, decodeProtectedHeader, SignJWT } from 'jose'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { ManualClock } from '../clock.js'
 import { maintenance } from '../server.js'
@@ -27,7 +27,7 @@ describe('access tokens', () => {
     const claims = decodeJwt(a.token)
     expect(header).toMatchObject({ alg: 'ES256', typ: 'at+jwt' })
     expect(typeof header.kid).toBe('string')
-    expect(claims.aud).toEqual(['cfp-control', 'cfp-runtime'])
+    expect(claims.aud).toEqual('cfp-control')
     expect(claims.exp! - claims.iat!).toBeLessThanOrEqual(900)
     expect(claims).toMatchObject({ tid: w.nodes.T1!.id, region: 'eu', sub: a.userId })
     expect(claims.rb).toEqual([{ role: 'project_admin', scope: w.nodes.A1!.path }])
@@ -40,6 +40,74 @@ describe('access tokens', () => {
     const res = await me(t.access)
     expect(res.status).toBe(401)
     expect(res.json.error.code).toBe('unauthenticated')
+  })
+})
+
+describe('runtime tokens (disjoint audiences)', () => {
+  const exchange = (token: string, body: object = {}) => h.request('POST', '/v1/tokens/runtime', { token, body })
+  const grant = (token: string, userId: string) =>
+    h.request('POST', '/v1/rolebindings', { token, body: { userId, role: 'system_admin', scope: { kind: 'system' } } })
+
+  it('are obtained by exchange: audience cfp-runtime only, same user, session, tenant and bindings, ≤ 5 min', async () => {
+    const t = await h.login(w.byName('p_admin').userId, w.nodes.T1!.id)
+    const res = await exchange(t.access)
+    expect(res.status).toBe(200)
+    const cp = decodeJwt(t.access)
+    const rt = decodeJwt(res.json.access_token)
+    expect(rt.aud).toBe('cfp-runtime')
+    expect(rt).toMatchObject({ sub: cp.sub, sid: cp.sid, tid: cp.tid, region: cp.region, rb: cp.rb, iss: cp.iss })
+    expect(rt.jti).not.toBe(cp.jti)
+    expect(rt.exp! - rt.iat!).toBeLessThanOrEqual(300)
+    expect(rt.exp!).toBeLessThanOrEqual(cp.exp!)
+    expect(res.json).toMatchObject({ token_type: 'Bearer', region: 'eu', tenant_id: w.nodes.T1!.id })
+    // a runtime token is not exchanged again, and a tenant token cannot move to another region
+    expect((await exchange(res.json.access_token)).status).toBe(401)
+    expect((await exchange(t.access, { region: 'us' })).status).toBe(400)
+  })
+
+  it('ATTACK: a runtime token (what a step could harvest) is refused by the control plane: 401 on POST /v1/rolebindings', async () => {
+    const sys = await h.login(w.byName('sys').userId)
+    const victim = w.byName('p_editor').userId
+    const rt = (await exchange(sys.access)).json.access_token as string
+    const refused = await grant(rt, victim)
+    expect(refused.status).toBe(401)
+    expect(refused.json.error.code).toBe('unauthenticated')
+    expect((await me(rt)).status).toBe(401)
+    // the token shape runtimes accepted before (both audiences, validly signed) is refused as well
+    const cp = decodeJwt(sys.access)
+    const { kid, key } = await h.s.keys.signer()
+    const both = await new SignJWT({ sid: cp.sid, region: cp.region, rb: cp.rb })
+      .setProtectedHeader({ alg: 'ES256', kid, typ: 'at+jwt' })
+      .setIssuer(cp.iss!)
+      .setAudience(['cfp-control', 'cfp-runtime'])
+      .setSubject(cp.sub!)
+      .setJti('harvested-1')
+      .setIssuedAt(cp.iat!)
+      .setExpirationTime(cp.exp!)
+      .sign(key)
+    expect((await grant(both, victim)).status).toBe(401)
+    expect(await h.sql("SELECT 1 FROM role_bindings WHERE user_id = $1 AND role = 'system_admin'", [victim])).toHaveLength(0)
+    // the control-plane token itself still works there
+    expect((await me(sys.access)).status).toBe(200)
+  })
+
+  it('follow the session: logout ends them too (same sid on the revocation feed); RFC 7009 revokes one', async () => {
+    const t = await h.login(w.byName('t_viewer').userId, w.nodes.T1!.id)
+    const rt = (await exchange(t.access)).json.access_token as string
+    expect(decodeJwt(rt).sid).toBe(decodeJwt(t.access).sid)
+    expect((await h.request('POST', '/v1/auth/revoke', { body: { token: rt } })).status).toBe(200)
+    const feed = await h.request('GET', '/v1/service/revocations?since=0', { token: SERVICE_TOKEN })
+    expect(feed.json.items).toContainEqual(expect.objectContaining({ kind: 'token', subject: decodeJwt(rt).jti }))
+  })
+
+  it('a system-wide session gets one for another region; API keys cannot exchange', async () => {
+    const sys = await h.login(w.byName('sys').userId)
+    const us = await exchange(sys.access, { region: 'us' })
+    expect(us.status).toBe(200)
+    expect(decodeJwt(us.json.access_token).region).toBe('us')
+    expect((await exchange(sys.access, { region: 'mars' })).status).toBe(400)
+    const key = await h.request('POST', `/v1/projects/${w.nodes.A1!.id}/api-keys`, { token: sys.access, body: { name: 'x', role: 'project_viewer' } })
+    if (key.status === 201) expect((await exchange(key.json.token)).status).toBe(403)
   })
 })
 

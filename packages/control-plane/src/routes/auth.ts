@@ -1,13 +1,15 @@
 /**
- * Login with a password, the token endpoint (refresh-token rotation, login-code exchange), RFC 7009
- * revocation, logout (with SAML single logout: the IdP's logout URL for a session opened through SAML) and
- * `GET /v1/me`.
+ * Login with a password, the token endpoint (refresh-token rotation, login-code exchange), the exchange of a
+ * control-plane token for a runtime token, RFC 7009 revocation, logout (with SAML single logout: the IdP's
+ * logout URL for a session opened through SAML) and `GET /v1/me`.
  */
 import type { FastifyInstance } from 'fastify'
 import { LoginThrottle } from '../auth/throttle.js'
 import { issueTokens, tokenResponseSchema } from '../auth/issue.js'
 import { verifyPassword } from '../auth/passwords.js'
 import { isCredentialToken } from '../auth/credentials.js'
+import { AUDIENCE_RUNTIME } from '../auth/access.js'
+import { bearer } from '../auth/authenticate.js'
 import { REFRESH_PREFIX } from '../auth/sessions.js'
 import { checkReturnTo } from '../auth/login-state.js'
 import { consumeLoginCode } from '../auth/provision.js'
@@ -88,6 +90,57 @@ export function authRoutes(app: FastifyInstance, s: Services): void {
     },
   )
 
+  app.post<{ Body: { region?: string } }>(
+    '/v1/tokens/runtime',
+    {
+      schema: spec({
+        summary:
+          'Exchange the calling control-plane access token for a runtime token: audience `cfp-runtime` only (refused ' +
+          'by the control plane), the same user, session, tenant and role bindings, at most 5 minutes and never past ' +
+          'the exchanged token. A system-wide token may name another `region`',
+        tags: ['auth'],
+        body: body({ region: { type: 'string', maxLength: 32 } }),
+        response: {
+          200: obj(
+            {
+              access_token: { type: 'string' },
+              token_type: { type: 'string', enum: ['Bearer'] },
+              expires_in: { type: 'integer' },
+              tenant_id: uuid,
+              region: { type: 'string' },
+            },
+            ['access_token', 'token_type', 'expires_in', 'region'],
+          ),
+        },
+      }),
+    },
+    async (request) => {
+      const p = principalOf(request)
+      if (p.kind !== 'user' || !p.sessionId) {
+        throw new ApiError(403, 'forbidden', "only a user's access token can be exchanged for a runtime token")
+      }
+      const claims = await s.access.verify(bearer(request.headers.authorization) ?? '')
+      let region = claims.region
+      const wanted = request.body?.region
+      if (wanted && wanted !== region) {
+        if (claims.tid !== undefined) throw new ApiError(400, 'invalid_request', `region: the tenant lives in region ${region}`)
+        if (!s.options.regions.includes(wanted)) throw new ApiError(400, 'invalid_request', `region: unknown region ${wanted}`)
+        region = wanted
+      }
+      const minIat = await s.revocations.minIat(claims.sub)
+      const t = await s.access.issueRuntime({
+        userId: claims.sub,
+        sessionId: claims.sid,
+        region,
+        bindings: claims.rb,
+        minIat,
+        notAfter: claims.exp,
+        ...(claims.tid ? { tenantId: claims.tid } : {}),
+      })
+      return { access_token: t.token, token_type: 'Bearer' as const, expires_in: t.expiresIn, region, ...(claims.tid ? { tenant_id: claims.tid } : {}) }
+    },
+  )
+
   app.post<{ Body: { token: string; token_type_hint?: string } }>(
     '/v1/auth/revoke',
     {
@@ -111,7 +164,8 @@ export function authRoutes(app: FastifyInstance, s: Services): void {
         const c = await s.credentials.verify(token)
         if (c) await s.credentials.revoke(s.db, c.id, 'revoked by holder')
       } else {
-        const claims = await s.access.verify(token).catch(() => undefined)
+        const claims =
+          (await s.access.verify(token).catch(() => undefined)) ?? (await s.access.verify(token, AUDIENCE_RUNTIME).catch(() => undefined))
         if (claims) await s.revocations.add(s.db, 'token', claims.jti, 'revoked', { expiresAt: new Date(claims.exp * 1000 + 60_000) })
       }
       return {}

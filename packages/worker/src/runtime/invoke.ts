@@ -1,7 +1,8 @@
 /**
  * Runs one `invoke` frame on a loaded step and builds its `result` frame.
  *
- * - api: `req = { pathParams, queryParams, body, headers, rawBody }` (rawBody decoded from base64 to UTF-8);
+ * - api: `req = { pathParams, queryParams, body, headers, rawBody, auth }` (rawBody decoded from base64 to UTF-8;
+ *   `auth` the caller the runtime verified — the runtime removed CFP credentials from headers and query);
  *   middleware `(req, ctx, next)` runs first on the same `req`; the output is `{ status, headers?, body }`, a
  *   `Buffer`/`Uint8Array` body travelling as base64 with `bodyEncoding: 'base64'`.
  * - event: `handler(input.data, ctx)`; cron: `handler(ctx)`.
@@ -96,6 +97,7 @@ async function runApi(step: LoadedStep, handler: Fn, input: ApiInput, ctx: FlowC
     body: input.body,
     headers: input.headers,
     rawBody: raw.toString('utf8'),
+    auth: input.auth ?? null,
   }
   const chain = step.middleware as unknown as ((req: unknown, ctx: unknown, next: () => Promise<unknown>) => Promise<unknown>)[]
   const run = async (i: number): Promise<unknown> => {

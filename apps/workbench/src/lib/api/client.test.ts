@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import { ApiError, createApiClient, queryString } from './client'
 import { remoteRuntime, runtimeFor, sameOriginRuntime } from './location'
+import { endpointCall } from '../endpoint'
 
 function fakeFetch(responses: Array<{ status: number; body?: unknown; text?: string }>) {
   const calls: Array<{ url: string; init: RequestInit | undefined }> = []
@@ -70,8 +71,8 @@ describe('where the runtime is (location.ts)', () => {
     let current = tokens.shift()!
     let refreshes = 0
     return {
-      accessTokenFor: async () => current,
-      refreshFor: async () => {
+      runtimeTokenFor: async () => current,
+      refreshRuntimeFor: async () => {
         refreshes++
         current = tokens.shift() ?? current
         return current
@@ -98,15 +99,36 @@ describe('where the runtime is (location.ts)', () => {
     const { fetch, calls } = fakeFetch([{ status: 200, body: { logs: [] } }, { status: 202, text: '{}' }, { status: 200, text: '{}' }])
     const api = createApiClient({ ...remoteRuntime('https://rt.eu.example.com/', 'p 1', session(['jwt1'])), fetch })
     await api.logs({ step: 'A' })
-    await api.callStep('POST', '/hello', { headers: { 'content-type': 'application/json' }, body: '{"name":"Ada"}' })
+    await api.callStep('POST', '/hello', { headers: { 'content-type': 'application/json' }, body: '{"name":"Ada"}', sendToken: true })
     await api.callStep('GET', '/whoami', { headers: { Authorization: 'Bearer cfp_live_x' } })
     expect(calls.map((c) => c.url)).toEqual(['https://rt.eu.example.com/__cfp/api/logs?step=A', 'https://rt.eu.example.com/p/p%201/hello', 'https://rt.eu.example.com/p/p%201/whoami'])
     expect(calls[0]!.init!.headers).toEqual({ accept: 'application/json', authorization: 'Bearer jwt1', 'x-cfp-project': 'p 1' })
-    // API steps: the bearer token, no project header (the path names the project; the project's CORS decides)
+    // API steps (the token only when asked for): no project header (the path names the project; its CORS decides)
     expect(calls[1]!.init!.headers).toEqual({ authorization: 'Bearer jwt1', 'content-type': 'application/json' })
     expect(calls[2]!.init!.headers).toEqual({ Authorization: 'Bearer cfp_live_x' })
     expect(api.stepUrl('/hello?a=1')).toBe('https://rt.eu.example.com/p/p%201/hello?a=1')
     expect(await api.liveUrl()).toBe('https://rt.eu.example.com/__cfp/api/live?access_token=jwt1&project=p+1')
+  })
+
+  it('the Endpoints call carries no Authorization unless its box is ticked (endpointCall)', async () => {
+    for (const options of [remoteRuntime('https://rt.eu.example.com', 'p1', session(['rt-token'])), sameOriginRuntime(() => 'admin-token')]) {
+      const { fetch, calls } = fakeFetch([{ status: 401, text: '' }, { status: 200, text: '{}' }, { status: 200, text: '{}' }])
+      const api = createApiClient({ ...options, fetch })
+      const rows = { 'content-type': 'application/json' }
+      // unticked: nothing but the rows, and a 401 is shown as is (no token fetched, no retry with one)
+      expect((await api.callStep('POST', '/hello', endpointCall(rows, '{}', false))).status).toBe(401)
+      expect(calls[0]!.init!.headers).toEqual(rows)
+      // ticked: the token as the bearer
+      await api.callStep('POST', '/hello', endpointCall(rows, '{}', true))
+      const sent = calls[1]!.init!.headers as Record<string, string>
+      expect(sent.authorization).toMatch(/^Bearer (rt-token|admin-token)$/)
+      // ticked, with the app's own Authorization row: that one stays, the token goes as X-API-Key
+      await api.callStep('GET', '/me', endpointCall({ authorization: 'Bearer my-app-token' }, undefined, true))
+      const own = calls[2]!.init!.headers as Record<string, string>
+      expect(own.authorization).toBe('Bearer my-app-token')
+      expect(own['x-api-key']).toMatch(/^(rt-token|admin-token)$/)
+      expect(calls).toHaveLength(3)
+    }
   })
 
   it('a 401 refreshes the token once and retries; a token refused right after a refresh is not refreshed again', async () => {

@@ -185,16 +185,24 @@ export function createApiClient(options: ApiClientOptions = {}) {
     /** Where an API step's path is called (`/hello` → `<runtime>/p/<project>/hello`, or same origin). */
     stepUrl: (pathAndQuery: string) => `${stepBase}${pathAndQuery}`,
     /**
-     * Calls one of the project's API steps, as the Endpoints page does: the caller's token is added unless the
-     * request sets its own `authorization`; the raw response is returned whatever its status.
+     * Calls one of the project's API steps, as the Endpoints page does; the raw response is returned whatever
+     * its status. The caller's token goes with the call only when `sendToken` is set (the page's per-call
+     * checkbox, off by default): step code sees what it is sent, and a step is tenant code. It goes as
+     * `Authorization: Bearer`, or as `X-API-Key` when the request sets its own `authorization` (an app doing its
+     * own auth), which the runtime then passes to the step unchanged.
      */
-    callStep: (method: string, pathAndQuery: string, init: { headers?: Record<string, string>; body?: string } = {}) => {
+    callStep: (
+      method: string,
+      pathAndQuery: string,
+      init: { headers?: Record<string, string>; body?: string; sendToken?: boolean } = {},
+    ) => {
       const url = `${stepBase}${pathAndQuery}`
-      const own = Object.keys(init.headers ?? {}).some((h) => h.toLowerCase() === 'authorization')
-      if (own) return send(url, pathAndQuery, { method, headers: init.headers ?? {}, body: init.body })
+      const headers = init.headers ?? {}
+      if (!init.sendToken) return send(url, pathAndQuery, { method, headers, body: init.body })
+      const own = Object.keys(headers).some((h) => h.toLowerCase() === 'authorization')
       return authorized(url, pathAndQuery, (token) => ({
         method,
-        headers: { ...(token ? { authorization: `Bearer ${token}` } : {}), ...init.headers },
+        headers: { ...headers, ...(token ? (own ? { 'x-api-key': token } : { authorization: `Bearer ${token}` }) : {}) },
         body: init.body,
       }))
     },

@@ -4,7 +4,8 @@
  * - served by the runtime (`cfp dev`): same origin, `/__cfp/api`, the project's steps at the root, the admin
  *   token from this browser when there is one (loopback callers need none);
  * - served by the control plane: the runtime of the project's region (`runtimes` of `GET /__cfp/control-plane`),
- *   the session's access token, `X-CFP-Project`, API steps under `/p/<project>`, one refresh on a 401.
+ *   a runtime token exchanged for the session's (never the session's control-plane token itself),
+ *   `X-CFP-Project`, API steps under `/p/<project>`, one fresh exchange on a 401.
  *
  * @example
  * createApiClient(remoteRuntime('https://rt.eu.example.com', project.id, session))
@@ -13,10 +14,10 @@ import type { ApiClientOptions } from './client'
 
 /** The part of the control-plane session the runtime client needs (kept structural: no admin code here). */
 export interface TokenSource {
-  /** A token the runtime of `region` accepts. */
-  accessTokenFor(region: string | undefined): Promise<string | undefined>
+  /** A runtime token the runtime of `region` accepts (audience `cfp-runtime`: worthless at the control plane). */
+  runtimeTokenFor(region: string | undefined): Promise<string | undefined>
   /** A fresh one after the runtime refused the last. */
-  refreshFor(region: string | undefined): Promise<string>
+  refreshRuntimeFor(region: string | undefined): Promise<string>
 }
 
 export function sameOriginRuntime(token?: () => string | undefined): ApiClientOptions {
@@ -29,8 +30,8 @@ export function remoteRuntime(runtimeUrl: string, projectId: string, session: To
     baseUrl: `${origin}/__cfp/api`,
     stepBase: `${origin}/p/${encodeURIComponent(projectId)}`,
     project: projectId,
-    token: () => session.accessTokenFor(region),
-    refresh: () => session.refreshFor(region),
+    token: () => session.runtimeTokenFor(region),
+    refresh: () => session.refreshRuntimeFor(region),
   }
 }
 

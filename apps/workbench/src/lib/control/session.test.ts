@@ -184,32 +184,52 @@ describe('control client', () => {
   })
 })
 
-describe('Session tokens for other regions', () => {
-  it("a system-wide session gets one token per runtime region through the refresh grant, keeping its own", async () => {
-    const storage = memoryStorage()
-    let n = 1
+describe('Session runtime tokens (exchanged, never the session token)', () => {
+  const runtimeToken = (c: Call, n: number) =>
+    json(200, { access_token: `rt-${c.body.region ?? 'own'}-${n}`, token_type: 'Bearer', expires_in: 300, region: c.body.region ?? 'local' })
+
+  it('a runtime gets a runtime token exchanged for the session token, cached; the session token never goes there', async () => {
+    let n = 0
     const { fetch, calls } = fakeServer({
       '/v1/auth/login': () => json(200, pair(1)),
-      '/v1/auth/token': (c) => json(200, { ...pair(++n), region: c.body.region ?? 'local' }),
+      '/v1/tokens/runtime': (c) => runtimeToken(c, ++n),
     })
-    const s = new Session({ fetch, storage, ...manualTimers() })
+    const s = new Session({ fetch, storage: memoryStorage(), ...manualTimers() })
     await s.login('root@x.dev', 'pw-pw-pw-pw-pw')
-    expect(await s.accessTokenFor('local')).toBe('at1')
-    expect(await s.accessTokenFor('eu')).toBe('at2')
-    expect(calls.at(-1)!.body).toEqual({ grant_type: 'refresh_token', refresh_token: 'rt1', region: 'eu' })
-    expect(storage.m.get(REFRESH_KEY)).toBe('rt2') // the rotated refresh token is kept
-    expect(await s.accessTokenFor('eu')).toBe('at2') // cached
+    expect(await s.runtimeTokenFor('local')).toBe('rt-own-1')
+    expect(calls.at(-1)).toMatchObject({ url: '/v1/tokens/runtime', body: {}, auth: 'Bearer at1' })
+    expect(await s.runtimeTokenFor('local')).toBe('rt-own-1') // cached
+    // a system-wide session's other region: named in the exchange; no refresh grant is spent on it
+    expect(await s.runtimeTokenFor('eu')).toBe('rt-eu-2')
+    expect(calls.at(-1)!.body).toEqual({ region: 'eu' })
+    expect(calls.filter((c) => c.url === '/v1/auth/token')).toEqual([])
+    expect(await s.refreshRuntimeFor('eu')).toBe('rt-eu-3') // refused by the runtime: a fresh exchange
     expect(await s.accessToken()).toBe('at1') // the session's own token is unchanged
-    expect(await s.refreshFor('eu')).toBe('at3') // refused by the runtime: a fresh one for that region
-    expect(calls.at(-1)!.body).toMatchObject({ refresh_token: 'rt2', region: 'eu' })
   })
 
-  it("a tenant's session uses its own token everywhere (the runtime of another region refuses it, rightly)", async () => {
-    const { fetch, calls } = fakeServer({ '/v1/auth/login': () => json(200, { ...pair(1), tenant_id: 't1', region: 'eu' }) })
+  it("a tenant's session exchanges for its own region; a refused exchange refreshes the session token once", async () => {
+    let refused = true
+    const { fetch, calls } = fakeServer({
+      '/v1/auth/login': () => json(200, { ...pair(1), tenant_id: 't1', region: 'eu' }),
+      '/v1/auth/token': () => json(200, { ...pair(2), tenant_id: 't1', region: 'eu' }),
+      '/v1/tokens/runtime': (c) => {
+        if (refused) {
+          refused = false
+          return json(401, { error: { code: 'unauthenticated', message: 'expired' } })
+        }
+        return runtimeToken(c, 1)
+      },
+    })
     const s = new Session({ fetch, storage: memoryStorage(), ...manualTimers() })
     await s.login('ann@x.dev', 'pw-pw-pw-pw-pw')
-    expect(await s.accessTokenFor('us')).toBe('at1')
-    expect(calls).toHaveLength(1)
+    expect(await s.runtimeTokenFor('us')).toBe('rt-own-1')
+    expect(calls.map((c) => [c.url, c.auth])).toEqual([
+      ['/v1/auth/login', null],
+      ['/v1/tokens/runtime', 'Bearer at1'],
+      ['/v1/auth/token', null],
+      ['/v1/tokens/runtime', 'Bearer at2'],
+    ])
+    expect(calls[1]!.body).toEqual({}) // a tenant token cannot move region: the runtime of `us` refuses, rightly
   })
 })
 

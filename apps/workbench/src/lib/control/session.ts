@@ -3,13 +3,14 @@
  * memory only; the refresh token — rotated on every use, and whose reuse ends the whole session on the server
  * (`refresh_token_reuse`) — is kept in this tab's `sessionStorage`, so a reload in the same tab stays signed in
  * and closing the tab forgets it (it is never written to `localStorage` or a cookie). Refreshes are scheduled a
- * minute before the access token expires.
+ * minute before the access token expires. That token is the control plane's only: runtimes get a runtime token
+ * obtained by exchange ({@link Session.runtimeTokenFor}), so nothing a runtime (or a step on it) sees is valid at
+ * the control plane.
  *
  * Tabs of one origin that hold tokens of the same session (a duplicated tab copies `sessionStorage`) cooperate,
  * so that no refresh token is ever presented twice:
- * - Every refresh grant (the session's own and the per-region one of {@link Session.accessTokenFor}) is made
- *   under the Web Lock `cfp.session.refresh`, so at most one tab of the origin rotates at a time; concurrent
- *   callers within a tab share one request. Without `navigator.locks` (old browsers, insecure contexts) only the
+ * - Every refresh grant is made under the Web Lock `cfp.session.refresh`, so at most one tab of the origin
+ *   rotates at a time; concurrent callers within a tab share one request. Without `navigator.locks` (old browsers, insecure contexts) only the
  *   in-tab single-flight remains.
  * - The tab that rotated tells the others on the BroadcastChannel `cfp.session`: `{type:'rotated', previous,
  *   next}`; a tab whose stored token equals `previous` stores `next`.
@@ -79,6 +80,13 @@ export const HANDOFF_TIMEOUT_MS = 5_000
 /** How many refresh tokens of its session a tab remembers (to answer `need` and to match a `logout`). */
 const FAMILY_MAX = 256
 const TOKEN_PATH = '/v1/auth/token'
+const RUNTIME_TOKEN_PATH = '/v1/tokens/runtime'
+
+interface RuntimeTokenResponse {
+  access_token: string
+  expires_in: number
+  region: string
+}
 
 const notSignedIn = () => new ApiError(401, 'unauthenticated', 'not signed in', TOKEN_PATH)
 /** This tab's refresh token was spent by another tab, which did not hand over its successor in time. */
@@ -131,9 +139,9 @@ export class Session {
   private expiresAt = 0
   private tenant: string | undefined
   private region: string | undefined
-  /** Access tokens for runtimes of other regions than the session's (a system-wide session's runtime pages). */
-  private regional = new Map<string, { access: string; expiresAt: number }>()
-  private regionalInflight = new Map<string, Promise<string>>()
+  /** Runtime tokens by region (see {@link runtimeTokenFor}). */
+  private runtime = new Map<string, { access: string; expiresAt: number }>()
+  private runtimeInflight = new Map<string, Promise<string | undefined>>()
   private inflight: Promise<string> | undefined
   /** In-tab queue of refresh grants (each then also takes the origin-wide lock, where there is one). */
   private queue: Promise<unknown> = Promise.resolve()
@@ -249,46 +257,52 @@ export class Session {
   }
 
   /**
-   * An access token for a runtime of `region`. A runtime accepts only tokens of its own region: a tenant's
-   * session already has its tenant's; a system-wide session gets one per region through the refresh grant with
-   * `region` (the rotated refresh token is kept; the session's own token is unchanged). Requests are serialized
-   * with refreshes (in this tab and, under the lock, across tabs), since two uses of one refresh token end the
-   * session (reuse detection); concurrent requests for one region share one grant.
+   * A token for the runtime of `region`. The session's own access token is the control plane's (audience
+   * `cfp-control`) and never goes to a runtime, where step code could read it; runtimes get a runtime token
+   * (audience `cfp-runtime`, refused by the control plane, ≤ 5 min, the same bindings), obtained by exchange:
+   * `POST /v1/tokens/runtime` with the session's token (and `region` for a system-wide session's other
+   * regions). Cached per region until shortly before it expires; concurrent callers share one exchange. The
+   * exchange spends no refresh token, so it needs no lock.
    */
-  async accessTokenFor(region: string | undefined): Promise<string | undefined> {
-    const own = await this.accessToken()
-    if (!own || !region || region === this.region || this.tenant) return own
-    const cached = this.regional.get(region)
+  async runtimeTokenFor(region: string | undefined): Promise<string | undefined> {
+    const key = region ?? this.region ?? ''
+    const cached = this.runtime.get(key)
     if (cached && this.now() < cached.expiresAt - 5_000) return cached.access
-    if (!this.readRefresh()) return undefined
-    let pending = this.regionalInflight.get(region)
+    let pending = this.runtimeInflight.get(key)
     if (!pending) {
       const epoch = this.epoch
-      pending = this.grant({ region })
-        .then(
-          (t) => {
-            if (epoch !== this.epoch) throw notSignedIn()
-            this.regional.set(region, { access: t.access_token, expiresAt: this.now() + t.expires_in * 1000 })
-            return t.access_token
-          },
-          (e: unknown) => {
-            if (epoch === this.epoch && refused(e) && e.code === 'invalid_grant') this.end(e)
-            throw e
-          },
-        )
-        .finally(() => this.regionalInflight.delete(region))
-      this.regionalInflight.set(region, pending)
+      pending = this.exchange(region)
+        .then((t) => {
+          if (epoch !== this.epoch) throw notSignedIn()
+          if (t) this.runtime.set(key, { access: t.access_token, expiresAt: this.now() + t.expires_in * 1000 })
+          return t?.access_token
+        })
+        .finally(() => this.runtimeInflight.delete(key))
+      this.runtimeInflight.set(key, pending)
     }
     return pending
   }
 
-  /** A fresh token for the runtime of `region` after it refused the last one. */
-  async refreshFor(region: string | undefined): Promise<string> {
-    if (!region || region === this.region || this.tenant) return this.refresh()
-    this.regional.delete(region)
-    const token = await this.accessTokenFor(region)
+  /** A fresh runtime token for `region` after the runtime refused the last one. */
+  async refreshRuntimeFor(region: string | undefined): Promise<string> {
+    this.runtime.delete(region ?? this.region ?? '')
+    const token = await this.runtimeTokenFor(region)
     if (!token) throw notSignedIn()
     return token
+  }
+
+  /** One exchange; a 401 (the control-plane token just expired or was revoked) refreshes it and tries once more. */
+  private async exchange(region: string | undefined): Promise<RuntimeTokenResponse | undefined> {
+    const own = await this.accessToken()
+    if (!own) return undefined
+    const body = region && region !== this.region && !this.tenant ? { region } : {}
+    const url = `${this.base}${RUNTIME_TOKEN_PATH}`
+    try {
+      return await postJson<RuntimeTokenResponse>(this.fetch, url, body, own)
+    } catch (e) {
+      if (!(e instanceof ApiError) || e.status !== 401) throw e
+      return postJson<RuntimeTokenResponse>(this.fetch, url, body, await this.refresh())
+    }
   }
 
   /**
@@ -327,7 +341,7 @@ export class Session {
     this.expiresAt = 0
     this.tenant = undefined
     this.region = undefined
-    this.regional.clear()
+    this.runtime.clear()
     this.family = []
     if (this.timer !== undefined) this.clearTimer(this.timer)
     this.timer = undefined
