@@ -52,6 +52,11 @@ async fn emit(
     if body.topic.trim().is_empty() {
         return Err(ApiError::bad_request("invalid_body", "`topic` must not be empty"));
     }
+    crate::error::refuse_nul("topic", &Value::String(body.topic.clone()))?;
+    crate::error::refuse_nul("data", &body.data)?;
+    if let Some(group) = &body.message_group_id {
+        crate::error::refuse_nul("messageGroupId", &Value::String(group.clone()))?;
+    }
     let trace_id = uuid::Uuid::new_v4().to_string();
     let scope = &access.scope;
     let mut warning = None;

@@ -1,6 +1,6 @@
 //! Errors as `{ "error": { "code", "message" } }` with the right status; 5xx bodies stay generic.
 
-use axum::http::StatusCode;
+use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use cfp_protocol::ErrorBody;
@@ -51,7 +51,14 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        (self.status, Json(ErrorBody::new(self.code, self.message))).into_response()
+        let unavailable = self.status == StatusCode::SERVICE_UNAVAILABLE;
+        let mut res = (self.status, Json(ErrorBody::new(self.code, self.message))).into_response();
+        // Every 503 is worth retrying (the database, the control plane or a worker will be back): say when.
+        if unavailable {
+            res.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        }
+        res
     }
 }
 
@@ -76,4 +83,75 @@ pub async fn not_found(uri: axum::http::Uri) -> ApiError {
         "no_endpoint",
         format!("no runtime endpoint at {}", uri.path()),
     )
+}
+
+/// Makes every error answer of the runtime's own routes JSON with a code: axum's rejections (a query that does
+/// not parse, a path parameter that is not UTF-8, an unsupported method, …) are plain text or empty. Requests
+/// with a NUL character (`%00`) in the path or query are refused here too: PostgreSQL cannot store or compare
+/// text with NUL.
+pub async fn json_errors(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    let uri = req.uri();
+    let nul = |s: &str| s.as_bytes().windows(3).any(|w| w.eq_ignore_ascii_case(b"%00"));
+    if nul(uri.path()) {
+        return ApiError::bad_request("invalid_path", "the path must not contain NUL characters (%00)").into_response();
+    }
+    if uri.query().is_some_and(nul) {
+        return ApiError::bad_request(
+            "invalid_query",
+            "the query string must not contain NUL characters (%00)",
+        )
+        .into_response();
+    }
+    let res = next.run(req).await;
+    let status = res.status();
+    let is_json = res
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if !(status.is_client_error() || status.is_server_error()) || is_json {
+        return res;
+    }
+    let (parts, body) = res.into_parts();
+    let text = axum::body::to_bytes(body, 16 * 1024).await.unwrap_or_default();
+    let text = String::from_utf8_lossy(&text).trim().to_string();
+    let (code, fallback) = match status {
+        StatusCode::METHOD_NOT_ALLOWED => ("method_not_allowed", "this endpoint does not answer this method"),
+        StatusCode::PAYLOAD_TOO_LARGE => ("body_too_large", "the request body is too large"),
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => ("unsupported_media_type", "send the body as application/json"),
+        StatusCode::NOT_FOUND => ("not_found", "not found"),
+        StatusCode::BAD_REQUEST if text.starts_with("Failed to deserialize query string") => {
+            ("invalid_query", "the query string is not valid")
+        }
+        StatusCode::BAD_REQUEST if text.starts_with("Invalid URL") || text.starts_with("Invalid UTF-8") => {
+            ("invalid_path", "a path parameter is not valid")
+        }
+        s if s.is_server_error() => ("internal", "internal error"),
+        _ => ("bad_request", "the request is not valid"),
+    };
+    // axum's rejection texts name what was wrong and carry no internal detail; 5xx texts are not passed on.
+    let message = if text.is_empty() || status.is_server_error() {
+        fallback.to_string()
+    } else {
+        text
+    };
+    let mut out = ApiError::new(status, code, message).into_response();
+    for name in [header::ALLOW, header::RETRY_AFTER] {
+        if let Some(v) = parts.headers.get(&name) {
+            out.headers_mut().insert(name, v.clone());
+        }
+    }
+    out
+}
+
+/// Refuses JSON that PostgreSQL cannot store: a NUL character (`\u0000`) in any string or key of `value` (the
+/// message names the first one, e.g. `data.items[0].name`).
+pub fn refuse_nul(what: &str, value: &serde_json::Value) -> Result<(), ApiError> {
+    match cfp_engine::nul::find(value, what) {
+        Some(path) => Err(ApiError::bad_request(
+            "invalid_body",
+            format!("{path} contains the character U+0000 (NUL), which cannot be stored"),
+        )),
+        None => Ok(()),
+    }
 }

@@ -8,7 +8,7 @@
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 
-use axum::body::{to_bytes, Body};
+use axum::body::Body;
 use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{header, HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -161,18 +161,14 @@ async fn call_step(
         }
     };
     let limit = limits::body_limit(cfg, settings.as_deref());
-    let too_large = || limits::too_large(limit);
     let declared = req
         .headers()
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<usize>().ok());
-    if declared.is_some_and(|n| n > limit) {
-        return Err(too_large());
-    }
     let query = req.uri().query().unwrap_or("").to_string();
     let headers = req.headers().clone();
-    let bytes = to_bytes(req.into_body(), limit).await.map_err(|_| too_large())?;
+    let bytes = limits::read_body(req.into_body(), declared, limit).await?;
     let body = parse_body(&headers, &bytes)?;
     let trace_id = uuid::Uuid::new_v4().to_string();
     let idempotency_key = headers

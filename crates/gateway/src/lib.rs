@@ -8,10 +8,12 @@
 //! - [`streams_ws`]: the stream websocket for clients (upgrade at `/`, Motia's protocol); [`admin_streams`]: its runtime API.
 //! - [`auth`]: who is calling: the admin token, or the local developer on loopback in dev mode.
 //! - [`error`]: the one JSON error shape and its HTTP mapping.
+//! - [`conn`]: serving connections (request-head deadline, graceful shutdown, per-connection read limits).
 
 pub mod admin;
 pub mod admin_streams;
 pub mod auth;
+pub mod conn;
 pub mod error;
 pub mod ingress;
 pub mod limits;
@@ -21,7 +23,6 @@ pub mod streams_ws;
 pub mod workbench;
 pub mod worker_ws;
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -60,6 +61,14 @@ pub struct GatewayConfig {
     pub workbench_origins: Vec<String>,
     /// How long the data of a project deleted in the control plane is kept before it is purged.
     pub purge_deleted_after: Duration,
+    /// How long a worker connection may take to send its `hello` (closed with 4401 after).
+    pub worker_hello_timeout: Duration,
+    /// Worker connections waiting to authenticate, at most, in all (more: 503 `too_many_connections`).
+    pub worker_max_unauthenticated: usize,
+    /// Worker connections waiting to authenticate, at most, from one peer address.
+    pub worker_max_unauthenticated_per_peer: usize,
+    /// Largest frame (and message) an authenticated worker may send, in bytes (closed with 1009 beyond).
+    pub worker_max_frame: usize,
 }
 
 impl Default for GatewayConfig {
@@ -79,6 +88,10 @@ impl Default for GatewayConfig {
             allow_loopback_oidc: false,
             workbench_origins: Vec::new(),
             purge_deleted_after: Duration::from_secs(7 * 86_400),
+            worker_hello_timeout: Duration::from_secs(3),
+            worker_max_unauthenticated: 256,
+            worker_max_unauthenticated_per_peer: 16,
+            worker_max_frame: 64 << 20,
         }
     }
 }
@@ -94,6 +107,8 @@ pub struct AppState {
     pub sources: Arc<source::Sources>,
     /// End users' tokens from projects' own OIDC providers.
     pub end_users: cfp_access::EndUserTokens,
+    /// Worker connections waiting to authenticate.
+    pub worker_admission: Arc<worker_ws::Admission>,
 }
 
 impl AppState {
@@ -174,6 +189,7 @@ pub fn router(engine: Engine, cfg: GatewayConfig) -> Router {
         gates: Default::default(),
         sources: Default::default(),
         end_users,
+        worker_admission: Default::default(),
     };
     Router::new()
         .route("/__cfp/health", get(health))
@@ -191,6 +207,8 @@ pub fn router(engine: Engine, cfg: GatewayConfig) -> Router {
         )
         .route("/__cfp/", get(workbench::index))
         .route("/__cfp/{*path}", get(workbench::asset))
+        // The runtime's own routes (not API steps: their answers are the project's) answer errors as JSON.
+        .route_layer(axum::middleware::from_fn(error::json_errors))
         .fallback(ingress::handle)
         .with_state(state.clone())
         .layer(axum::middleware::from_fn_with_state(
@@ -207,13 +225,12 @@ async fn health(axum::extract::State(app): axum::extract::State<AppState>) -> ax
     }))
 }
 
-/// Serves until `shutdown` resolves, then stops accepting connections and lets in-flight requests finish.
+/// Serves until `shutdown` resolves, then stops accepting connections and lets in-flight requests finish
+/// (with the default [`conn::ServeOptions`]).
 pub async fn serve(
     listener: tokio::net::TcpListener,
     app: Router,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
-        .with_graceful_shutdown(shutdown)
-        .await
+    conn::serve(listener, app, conn::ServeOptions::default(), shutdown).await
 }

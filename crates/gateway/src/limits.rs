@@ -127,6 +127,53 @@ pub fn too_large(limit: usize) -> ApiError {
     )
 }
 
+/// How much of the rest of a refused body is read (and dropped) before the 413 is sent, and for how long at most.
+/// A client that writes its whole body before reading (curl, most HTTP libraries) would otherwise get a reset
+/// instead of the answer when the connection is closed with unread data (what common servers do, too).
+const DRAIN_BYTES: usize = 1 << 20;
+const DRAIN_TIME: Duration = Duration::from_secs(1);
+
+/// Reads a request body of at most `limit` bytes (`declared`: its Content-Length). Over the limit: 413 after
+/// draining a bounded remainder; a body that cannot be read (malformed chunked encoding, …): 400
+/// `malformed_body`.
+pub async fn read_body(
+    body: axum::body::Body,
+    declared: Option<usize>,
+    limit: usize,
+) -> Result<bytes::Bytes, ApiError> {
+    use futures_util::StreamExt;
+    let mut stream = body.into_data_stream();
+    let mut buf = bytes::BytesMut::new();
+    let mut over = declared.is_some_and(|n| n > limit);
+    while !over {
+        match stream.next().await {
+            None => return Ok(buf.freeze()),
+            Some(Ok(chunk)) if buf.len() + chunk.len() > limit => over = true,
+            Some(Ok(chunk)) => buf.extend_from_slice(&chunk),
+            Some(Err(e)) => return Err(malformed_body(e)),
+        }
+    }
+    drop(buf);
+    let drain = async {
+        let mut drained = 0;
+        while let Some(Ok(chunk)) = stream.next().await {
+            drained += chunk.len();
+            if drained >= DRAIN_BYTES {
+                break;
+            }
+        }
+    };
+    let _ = tokio::time::timeout(DRAIN_TIME, drain).await;
+    Err(too_large(limit))
+}
+
+fn malformed_body(e: axum::Error) -> ApiError {
+    ApiError::bad_request(
+        "malformed_body",
+        format!("the request body could not be read (malformed chunked encoding or a broken upload): {e}"),
+    )
+}
+
 /// The project's `requestTimeoutMs`, never above the runtime's own `--request-timeout` (the ceiling).
 pub fn request_timeout(cfg: &GatewayConfig, settings: Option<&ProjectSettings>) -> Duration {
     settings

@@ -99,6 +99,7 @@ async fn state_put(
     let Json(value) = body.map_err(|e| ApiError::bad_request("invalid_body", e.body_text()))?;
     check_state_name("group", &group)?;
     check_state_name("key", &key)?;
+    crate::error::refuse_nul("value", &value)?;
     app.engine
         .store()
         .state_set(&access.scope, &group, &key, &value)

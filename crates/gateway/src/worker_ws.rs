@@ -1,11 +1,23 @@
 //! `/__cfp/worker`: the worker protocol over WebSocket (see `docs/protocol.md`).
 //! A connection must authenticate with `hello` before anything else; then frames are routed to the engine.
+//!
+//! Until `hello` is authenticated a connection costs little and is bounded: at most
+//! [`GatewayConfig::worker_max_unauthenticated`] such connections (and
+//! [`GatewayConfig::worker_max_unauthenticated_per_peer`] from one address) wait at once, each may send
+//! [`HELLO_MAX_BYTES`] (more closes it with 1009, after at most that much was read, whatever size its frame
+//! announces) and must do so within
+//! [`GatewayConfig::worker_hello_timeout`]. After `hello`, frames up to [`GatewayConfig::worker_max_frame`].
 
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
-use axum::extract::State;
-use axum::response::Response;
+use axum::extract::{ConnectInfo, State};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Extension;
 use cfp_engine::{Engine, WorkerId, WorkerResult};
 use cfp_protocol::frames::{parse_from_worker, RpcError};
 use cfp_protocol::{FromWorker, ToWorker, PROTOCOL_VERSION};
@@ -14,15 +26,92 @@ use cfp_streams::Streams;
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{json, Value};
 
-use crate::AppState;
+use crate::conn::ReadMeter;
+use crate::error::ApiError;
+use crate::{AppState, GatewayConfig};
 
-const MAX_FRAME: usize = 64 << 20;
-const HELLO_TIMEOUT: Duration = Duration::from_secs(10);
+/// What a connection may send before its `hello` is authenticated (the hello frame is a few hundred bytes).
+pub const HELLO_MAX_BYTES: usize = 16 * 1024;
 
-pub async fn upgrade(State(app): State<AppState>, ws: WebSocketUpgrade) -> Response {
-    ws.max_message_size(MAX_FRAME)
-        .max_frame_size(MAX_FRAME)
-        .on_upgrade(move |socket| session(app, socket))
+/// Close code of a frame over the limit (RFC 6455 "message too big").
+const CLOSE_TOO_BIG: u16 = 1009;
+
+/// The connections waiting to authenticate, in all and per peer address.
+#[derive(Default)]
+pub struct Admission {
+    waiting: Mutex<(usize, HashMap<IpAddr, usize>)>,
+}
+
+/// One place among the connections waiting to authenticate; given back on drop.
+pub struct Waiting {
+    admission: Arc<Admission>,
+    peer: IpAddr,
+}
+
+impl Admission {
+    /// A place for a connection from `peer`, or None when the runtime or that address has too many waiting.
+    fn admit(self: &Arc<Self>, peer: IpAddr, cfg: &GatewayConfig) -> Option<Waiting> {
+        let mut waiting = self.waiting.lock().unwrap();
+        if waiting.0 >= cfg.worker_max_unauthenticated {
+            return None;
+        }
+        let n = waiting.1.entry(peer).or_default();
+        if *n >= cfg.worker_max_unauthenticated_per_peer {
+            return None;
+        }
+        *n += 1;
+        waiting.0 += 1;
+        Some(Waiting {
+            admission: self.clone(),
+            peer,
+        })
+    }
+}
+
+impl Drop for Waiting {
+    fn drop(&mut self) {
+        let mut waiting = self.admission.waiting.lock().unwrap();
+        waiting.0 -= 1;
+        if let Some(n) = waiting.1.get_mut(&self.peer) {
+            *n -= 1;
+            if *n == 0 {
+                waiting.1.remove(&self.peer);
+            }
+        }
+    }
+}
+
+pub async fn upgrade(
+    State(app): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    meter: Option<Extension<Arc<ReadMeter>>>,
+    ws: WebSocketUpgrade,
+) -> Response {
+    let Some(waiting) = app.worker_admission.admit(peer.ip(), &app.cfg) else {
+        tracing::warn!("refused a worker connection: too many connections waiting to authenticate");
+        let mut res = ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "too_many_connections",
+            "too many worker connections are waiting to authenticate; retry shortly",
+        )
+        .into_response();
+        res.headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        // Nothing more is served to a refused connection: it closes instead of idling until the header deadline.
+        res.headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+        return res;
+    };
+    let meter = meter.map(|Extension(m)| m);
+    if let Some(m) = &meter {
+        m.limit(HELLO_MAX_BYTES);
+    }
+    let max = app.cfg.worker_max_frame;
+    ws.max_message_size(max)
+        .max_frame_size(max)
+        // Allocated per connection up front: small, it grows for larger frames.
+        .read_buffer_size(8 * 1024)
+        .on_upgrade(move |socket| session(app, socket, waiting, meter))
 }
 
 async fn close_with(mut socket: WebSocket, code: u16, frame: ToWorker) {
@@ -39,22 +128,32 @@ async fn close_with(mut socket: WebSocket, code: u16, frame: ToWorker) {
         .await;
 }
 
-async fn session(app: AppState, mut socket: WebSocket) {
-    let engine = app.engine.clone();
-    // 1. hello
-    let first = match tokio::time::timeout(HELLO_TIMEOUT, socket.next()).await {
-        Ok(Some(Ok(Message::Text(t)))) => t,
-        Ok(_) => return,
-        Err(_) => {
-            return close_with(
-                socket,
-                4401,
-                ToWorker::error("unauthenticated", "no hello frame within 10 s"),
-            )
-            .await
-        }
+/// The hello's token, worker name and capacity, or the close that ends the connection.
+async fn read_hello(
+    socket: &mut WebSocket,
+    timeout: Duration,
+    meter: Option<&ReadMeter>,
+) -> Result<(String, String, Option<u32>), Option<(u16, ToWorker)>> {
+    let too_big = || {
+        Some((
+            CLOSE_TOO_BIG,
+            ToWorker::error(
+                "frame_too_large",
+                format!("before `welcome` a worker may send only its `hello` (at most {HELLO_MAX_BYTES} bytes)"),
+            ),
+        ))
     };
-    let (token, name, capacity) = match parse_from_worker(&first) {
+    let not_hello = |why: String| Some((4401, ToWorker::error("unauthenticated", why)));
+    let first = match tokio::time::timeout(timeout, socket.next()).await {
+        Ok(Some(Ok(Message::Text(t)))) if t.len() > HELLO_MAX_BYTES => return Err(too_big()),
+        Ok(Some(Ok(Message::Text(t)))) => t,
+        Ok(Some(Ok(Message::Close(_)))) | Ok(None) => return Err(None),
+        Ok(Some(Ok(_))) => return Err(not_hello("the first frame must be `hello` (a text frame)".into())),
+        Ok(Some(Err(_))) if meter.is_some_and(ReadMeter::exceeded) => return Err(too_big()),
+        Ok(Some(Err(_))) => return Err(None),
+        Err(_) => return Err(not_hello(format!("no hello frame within {} ms", timeout.as_millis()))),
+    };
+    match parse_from_worker(&first) {
         Ok(FromWorker::Hello {
             protocol,
             token,
@@ -62,39 +161,38 @@ async fn session(app: AppState, mut socket: WebSocket) {
             capacity,
         }) => {
             if protocol != PROTOCOL_VERSION {
-                return close_with(
-                    socket,
+                return Err(Some((
                     4400,
                     ToWorker::error(
                         "unsupported_protocol",
                         format!("this runtime speaks protocol {PROTOCOL_VERSION}; the worker sent {protocol}"),
                     ),
-                )
-                .await;
+                )));
             }
-            (token, worker.name.unwrap_or_else(|| "worker".into()), capacity)
+            Ok((token, worker.name.unwrap_or_else(|| "worker".into()), capacity))
         }
-        Ok(_) => {
-            return close_with(
-                socket,
-                4401,
-                ToWorker::error("unauthenticated", "the first frame must be `hello` with a worker token"),
-            )
-            .await
-        }
-        Err(e) => {
-            return close_with(
-                socket,
-                4401,
-                ToWorker::error("unauthenticated", format!("the first frame must be `hello`: {e}")),
-            )
-            .await
-        }
+        Ok(_) => Err(not_hello("the first frame must be `hello` with a worker token".into())),
+        Err(e) => Err(not_hello(format!("the first frame must be `hello`: {e}"))),
+    }
+}
+
+async fn session(app: AppState, mut socket: WebSocket, waiting: Waiting, meter: Option<Arc<ReadMeter>>) {
+    let engine = app.engine.clone();
+    // 1. hello
+    let (token, name, capacity) = match read_hello(&mut socket, app.cfg.worker_hello_timeout, meter.as_deref()).await {
+        Ok(hello) => hello,
+        Err(Some((code, frame))) => return close_with(socket, code, frame).await,
+        Err(None) => return,
     };
     let (scope, credential) = match authenticate(&app, &token).await {
         Ok(found) => found,
         Err((code, message)) => return close_with(socket, code, ToWorker::error("unauthenticated", message)).await,
     };
+    // Authenticated: the connection no longer counts as waiting, and may send frames up to the configured limit.
+    drop(waiting);
+    if let Some(m) = &meter {
+        m.unlimit();
+    }
     let mut revocations = app.cfg.control.as_ref().map(|c| c.credential_revocations());
     if engine.is_shutting_down() {
         return close_with(
@@ -120,6 +218,9 @@ async fn session(app: AppState, mut socket: WebSocket) {
 
     let (mut sink, mut stream) = socket.split();
     let heartbeat = Duration::from_millis(engine.config().heartbeat_ms.max(1000));
+    // The close code the writer ends with when the reader refused a frame (0: a plain close).
+    let close_code = Arc::new(std::sync::atomic::AtomicU16::new(0));
+    let writer_close = close_code.clone();
     let writer = tokio::spawn(async move {
         let mut ping = tokio::time::interval(heartbeat);
         ping.tick().await;
@@ -141,6 +242,15 @@ async fn session(app: AppState, mut socket: WebSocket) {
             }
         }
         // Completes the close handshake when the worker closed, or closes from our side.
+        let code = writer_close.load(std::sync::atomic::Ordering::Acquire);
+        if code != 0 {
+            let _ = sink
+                .send(Message::Close(Some(CloseFrame {
+                    code,
+                    reason: Utf8Bytes::from_static("frame_too_large"),
+                })))
+                .await;
+        }
         let _ = sink.close().await;
     });
 
@@ -169,6 +279,19 @@ async fn session(app: AppState, mut socket: WebSocket) {
         };
         let msg = match next {
             Ok(Some(Ok(m))) => m,
+            Ok(Some(Err(e))) if is_too_big(&e) => {
+                let max = app.cfg.worker_max_frame;
+                tracing::warn!(
+                    worker = id,
+                    "the worker sent a frame over {max} bytes; closing with 1009"
+                );
+                engine.send_to_worker(
+                    id,
+                    ToWorker::error("frame_too_large", format!("frames may be at most {max} bytes")),
+                );
+                close_code.store(CLOSE_TOO_BIG, std::sync::atomic::Ordering::Release);
+                break;
+            }
             Ok(Some(Err(_))) | Ok(None) => break,
             Err(_) => {
                 tracing::warn!(worker = id, "worker silent for {:?}; dropping the connection", idle);
@@ -193,6 +316,15 @@ async fn session(app: AppState, mut socket: WebSocket) {
     if tokio::time::timeout(Duration::from_secs(1), writer).await.is_err() {
         tracing::debug!(worker = id, "writer did not finish closing in 1 s");
     }
+}
+
+/// Whether a read failed on a frame or message over the configured limit.
+fn is_too_big(e: &axum::Error) -> bool {
+    use std::error::Error;
+    matches!(
+        e.source().and_then(|inner| inner.downcast_ref::<tungstenite::Error>()),
+        Some(tungstenite::Error::Capacity(_))
+    )
 }
 
 /// The project a worker token binds the worker to: a token from the runtime's own list, or a control-plane

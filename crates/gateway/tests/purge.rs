@@ -17,6 +17,7 @@ async fn store() -> (Store, String) {
         schema: schema.clone(),
         max_connections: 4,
         payload_threshold: 256 * 1024,
+        acquire_timeout: Duration::from_secs(2),
     };
     let store = Store::connect(&opts, Payloads::memory())
         .await

@@ -276,18 +276,26 @@ async fn a_nul_in_an_error_message_retries_on_time() {
         "the failed attempt was retried on time"
     );
     assert!(settled(&rt, "Flaky", 5).await);
-    let logs = rt
-        .store
-        .query_logs(
-            &scope,
-            &cfp_store::logs::LogQuery {
-                trace_id: Some("tr-nul".into()),
-                limit: 10,
-                ..Default::default()
-            },
-        )
-        .await
-        .unwrap();
+    // Log lines are written in batches, after the deliveries settle: wait for the line (up to 3 s).
+    let until = tokio::time::Instant::now() + Duration::from_secs(3);
+    let logs = loop {
+        let logs = rt
+            .store
+            .query_logs(
+                &scope,
+                &cfp_store::logs::LogQuery {
+                    trace_id: Some("tr-nul".into()),
+                    limit: 10,
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap();
+        if logs.iter().any(|l| l.msg.contains("bad\u{FFFD}byte")) || tokio::time::Instant::now() >= until {
+            break logs;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    };
     assert!(
         logs.iter().any(|l| l.msg.contains("bad\u{FFFD}byte")),
         "the retry's log line keeps the message, NUL replaced: {logs:?}"

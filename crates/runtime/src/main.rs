@@ -39,10 +39,26 @@ async fn main() {
         )
         .init();
     if let Err(e) = run(opts).await {
-        tracing::error!("{e:#}");
-        eprintln!("cfp-runtime: {e:#}");
+        // Once (the log goes to stderr), and each cause once: wrapped errors repeat their source's text.
+        tracing::error!("{}", describe(&e));
         std::process::exit(1);
     }
+}
+
+/// An error and its causes, leaving out a cause whose text is already said (`database error: X: X` → once).
+fn describe(e: &anyhow::Error) -> String {
+    let mut out = String::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if out.contains(&text) {
+            continue;
+        }
+        if !out.is_empty() {
+            out.push_str(": ");
+        }
+        out.push_str(&text);
+    }
+    out
 }
 
 async fn connect(opts: &Options) -> Result<Store> {
@@ -51,6 +67,7 @@ async fn connect(opts: &Options) -> Result<Store> {
         schema: opts.schema.clone(),
         max_connections: opts.max_db_connections,
         payload_threshold: opts.payload_threshold,
+        acquire_timeout: opts.db_acquire_timeout,
     };
     let mut delay = Duration::from_millis(250);
     let started = std::time::Instant::now();
@@ -173,6 +190,10 @@ async fn run(opts: Options) -> Result<()> {
         control,
         allow_loopback_oidc: opts.allow_loopback_oidc,
         workbench_origins: opts.workbench_origins.clone(),
+        worker_hello_timeout: opts.worker_hello_timeout,
+        worker_max_unauthenticated: opts.worker_max_unauthenticated,
+        worker_max_unauthenticated_per_peer: opts.worker_max_unauthenticated_per_peer,
+        worker_max_frame: opts.worker_max_frame,
     };
     let app = cfp_gateway::router(engine.clone(), gateway_cfg);
     let listener = tokio::net::TcpListener::bind(&opts.listen)
@@ -206,7 +227,10 @@ async fn run(opts: Options) -> Result<()> {
     println!("{}", serde_json::json!({ "ready": true, "addr": addr.to_string() }));
 
     let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
-    let server = tokio::spawn(cfp_gateway::serve(listener, app, async move {
+    let serve_opts = cfp_gateway::conn::ServeOptions {
+        header_read_timeout: opts.header_read_timeout,
+    };
+    let server = tokio::spawn(cfp_gateway::conn::serve(listener, app, serve_opts, async move {
         let _ = stop_rx.wait_for(|v| *v).await;
     }));
     shutdown_signal().await;

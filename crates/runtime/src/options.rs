@@ -41,6 +41,12 @@ pub struct Options {
     pub allow_loopback_oidc: bool,
     pub workbench_origins: Vec<String>,
     pub print_config: bool,
+    pub db_acquire_timeout: Duration,
+    pub header_read_timeout: Duration,
+    pub worker_hello_timeout: Duration,
+    pub worker_max_unauthenticated: usize,
+    pub worker_max_unauthenticated_per_peer: usize,
+    pub worker_max_frame: usize,
 }
 
 /// (flag, env, default, help)
@@ -68,6 +74,42 @@ const SPEC: &[(&str, &str, &str, &str)] = &[
         "CFP_MAX_DB_CONNECTIONS",
         "16",
         "size of the database connection pool",
+    ),
+    (
+        "--db-acquire-timeout-ms",
+        "CFP_DB_ACQUIRE_TIMEOUT_MS",
+        "2000",
+        "how long a request waits for a database connection before answering 503 unavailable",
+    ),
+    (
+        "--header-read-timeout-ms",
+        "CFP_HEADER_READ_TIMEOUT_MS",
+        "10000",
+        "an HTTP connection that sends no complete request head within this many ms is closed",
+    ),
+    (
+        "--hello-timeout-ms",
+        "CFP_HELLO_TIMEOUT_MS",
+        "3000",
+        "a worker connection that sends no hello within this many ms is closed (4401)",
+    ),
+    (
+        "--max-unauthenticated",
+        "CFP_MAX_UNAUTHENTICATED",
+        "256",
+        "worker connections waiting for their hello, at most (503 too_many_connections beyond)",
+    ),
+    (
+        "--max-unauthenticated-per-peer",
+        "CFP_MAX_UNAUTHENTICATED_PER_PEER",
+        "16",
+        "worker connections waiting for their hello from one IP address, at most",
+    ),
+    (
+        "--worker-max-frame-bytes",
+        "CFP_WORKER_MAX_FRAME_BYTES",
+        "67108864",
+        "largest frame an authenticated worker may send (closed with 1009 beyond)",
     ),
     (
         "--worker-token",
@@ -388,6 +430,21 @@ impl Options {
             }
             workbench_origins.push(o.to_string());
         }
+        let positive = |k: &str| -> Result<u64> {
+            match num(k)? {
+                0 => bail!("{k} must be greater than 0"),
+                n => Ok(n),
+            }
+        };
+        let db_acquire_timeout = Duration::from_millis(positive("--db-acquire-timeout-ms")?);
+        let header_read_timeout = Duration::from_millis(positive("--header-read-timeout-ms")?);
+        let worker_hello_timeout = Duration::from_millis(positive("--hello-timeout-ms")?);
+        let worker_max_unauthenticated = positive("--max-unauthenticated")? as usize;
+        let worker_max_unauthenticated_per_peer = positive("--max-unauthenticated-per-peer")? as usize;
+        let worker_max_frame = positive("--worker-max-frame-bytes")? as usize;
+        if worker_max_frame < 64 * 1024 {
+            bail!("--worker-max-frame-bytes must be at least 65536 (a worker's register frame can be large)");
+        }
         let region = get("--region");
         if region.is_empty() || region.len() > 32 {
             bail!("--region must be 1 to 32 characters, got `{region}`");
@@ -424,6 +481,12 @@ impl Options {
             layout_file: Some(get("--layout-file")).filter(|v| !v.is_empty()),
             redis_url,
             print_config,
+            db_acquire_timeout,
+            header_read_timeout,
+            worker_hello_timeout,
+            worker_max_unauthenticated,
+            worker_max_unauthenticated_per_peer,
+            worker_max_frame,
         })
     }
 
@@ -466,6 +529,12 @@ impl Options {
             "strictValidation": self.strict_validation,
             "allowLoopbackOidc": self.allow_loopback_oidc,
             "workbenchOrigins": self.workbench_origins,
+            "dbAcquireTimeoutMs": self.db_acquire_timeout.as_millis() as u64,
+            "headerReadTimeoutMs": self.header_read_timeout.as_millis() as u64,
+            "helloTimeoutMs": self.worker_hello_timeout.as_millis() as u64,
+            "maxUnauthenticated": self.worker_max_unauthenticated,
+            "maxUnauthenticatedPerPeer": self.worker_max_unauthenticated_per_peer,
+            "workerMaxFrameBytes": self.worker_max_frame,
         })
     }
 }
@@ -544,6 +613,27 @@ mod tests {
         assert!(o.require_auth);
         assert_eq!(o.to_json()["serviceToken"], "***");
         assert_eq!(o.region, "eu");
+    }
+
+    #[test]
+    fn edge_limits_have_defaults_and_are_checked() {
+        let o = Options::load(&[]).unwrap();
+        assert_eq!(o.worker_hello_timeout, Duration::from_secs(3));
+        assert_eq!(
+            (o.worker_max_unauthenticated, o.worker_max_unauthenticated_per_peer),
+            (256, 16)
+        );
+        assert_eq!(o.worker_max_frame, 64 << 20);
+        assert_eq!(o.header_read_timeout, Duration::from_secs(10));
+        assert_eq!(o.db_acquire_timeout, Duration::from_secs(2));
+        for bad in [
+            "--hello-timeout-ms=0",
+            "--max-unauthenticated=0",
+            "--worker-max-frame-bytes=1024",
+        ] {
+            let e = Options::load(&[bad.into()]).err().unwrap().to_string();
+            assert!(e.contains(bad.split('=').next().unwrap()), "{e}");
+        }
     }
 
     #[test]

@@ -92,6 +92,10 @@ pub struct StoreOptions {
     pub max_connections: u32,
     /// Payloads whose JSON is larger than this many bytes are stored in object storage.
     pub payload_threshold: usize,
+    /// How long a query waits for a pool connection (while the database is unreachable, new connections fail
+    /// and are retried until then) before failing with a transient error (`PoolTimedOut`): callers answer
+    /// `503 unavailable` promptly instead of hanging.
+    pub acquire_timeout: Duration,
 }
 
 /// Handle to the runtime's database and payload storage. Cheap to clone.
@@ -135,7 +139,7 @@ impl Store {
         let with_schema = base.options([("search_path", opts.schema.as_str())]);
         let pool = PgPoolOptions::new()
             .max_connections(opts.max_connections)
-            .acquire_timeout(Duration::from_secs(10))
+            .acquire_timeout(opts.acquire_timeout)
             .connect_with(with_schema)
             .await?;
         sqlx::migrate!("./migrations").run(&pool).await?;

@@ -37,6 +37,10 @@ pub struct RuntimeOptions {
     pub engine: EngineConfig,
     pub payload_threshold: usize,
     pub schema: Option<String>,
+    /// How connections are served (the request-head deadline).
+    pub serve: cfp_gateway::conn::ServeOptions,
+    /// The database to use instead of [`database_url`] (a proxy the test can cut).
+    pub database_url: Option<String>,
 }
 
 impl Default for RuntimeOptions {
@@ -56,6 +60,8 @@ impl Default for RuntimeOptions {
             engine,
             payload_threshold: 256 * 1024,
             schema: None,
+            serve: Default::default(),
+            database_url: None,
         }
     }
 }
@@ -66,10 +72,11 @@ pub async fn start(opts: RuntimeOptions) -> Runtime {
         .unwrap_or_else(|| format!("t_{}", uuid::Uuid::new_v4().simple()));
     let store = Store::connect(
         &StoreOptions {
-            database_url: database_url(),
+            database_url: opts.database_url.unwrap_or_else(database_url),
             schema: schema.clone(),
             max_connections: 8,
             payload_threshold: opts.payload_threshold,
+            acquire_timeout: Duration::from_secs(2),
         },
         Payloads::memory(),
     )
@@ -80,7 +87,7 @@ pub async fn start(opts: RuntimeOptions) -> Runtime {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(cfp_gateway::serve(listener, app, async move {
+    tokio::spawn(cfp_gateway::conn::serve(listener, app, opts.serve, async move {
         let _ = rx.await;
     }));
     Runtime {
