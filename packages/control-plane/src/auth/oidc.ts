@@ -12,7 +12,7 @@ import type { ExternalProfile } from './provision.js'
 export interface OidcProvider {
   id: string
   tenant_id: string
-  config: { issuer: string; clientId: string; scopes?: string[]; groupsClaim?: string }
+  config: { issuer: string; clientId: string; scopes?: string[]; groupsClaim?: string; trustEmail?: boolean }
   secret: string
 }
 
@@ -76,7 +76,7 @@ export async function redeem(
   if (!claims) throw new ApiError(401, 'sso_failed', 'the identity provider returned no ID token')
   let merged: Record<string, unknown> = { ...claims }
   const groupsClaim = p.config.groupsClaim ?? 'groups'
-  if ((claims.email === undefined || claims[groupsClaim] === undefined) && tokens.access_token) {
+  if ((claims.email === undefined || claims.email_verified === undefined || claims[groupsClaim] === undefined) && tokens.access_token) {
     const info = await client.fetchUserInfo(config, tokens.access_token, claims.sub)
     merged = { ...info, ...claims }
   }
@@ -84,6 +84,8 @@ export async function redeem(
   return {
     subject: claims.sub,
     email: typeof merged.email === 'string' ? merged.email : '',
+    // some IdPs send the claim as a string; anything but true (or "true") is unverified
+    emailVerified: merged.email_verified === true || merged.email_verified === 'true',
     displayName: typeof merged.name === 'string' ? merged.name : '',
     groups: Array.isArray(groups) ? groups.filter((g): g is string => typeof g === 'string') : [],
   }
