@@ -52,6 +52,12 @@ export interface Options {
    */
   trustedProxies: string[]
   /**
+   * Let requests to identity providers (OIDC discovery, token, userinfo, JWKS) go to private (10/8, 172.16/12,
+   * 192.168/16, 100.64/10, fc00::/7) and loopback addresses: an IdP on the company network. Link-local addresses
+   * (cloud metadata) never. Env CFP_CONTROL_ALLOW_PRIVATE_IDP_ADDRESSES=1. Default false.
+   */
+  allowPrivateIdpAddresses: boolean
+  /**
    * The built workbench (`apps/workbench/dist`) served under `/__cfp/`. Env CFP_CONTROL_WORKBENCH_DIR.
    * Default: `apps/workbench/dist` of the repository this package sits in, when it has an index.html; unset = not served.
    */
@@ -92,6 +98,7 @@ Options (flag / environment / default):
   --log-level L             CFP_CONTROL_LOG_LEVEL                    info
   --allow-loopback-idp      CFP_CONTROL_ALLOW_LOOPBACK_IDP=1         off (accept http://127.0.0.1 OIDC issuers)
   --trusted-proxies A,CIDR  CFP_CONTROL_TRUSTED_PROXIES              (none: X-Forwarded-For is ignored)
+  --allow-private-idp-addresses  CFP_CONTROL_ALLOW_PRIVATE_IDP_ADDRESSES=1  off (IdP requests to private/loopback addresses)
   --workbench-dir DIR       CFP_CONTROL_WORKBENCH_DIR                apps/workbench/dist when built (served at /__cfp/)
   --runtime-urls R=URL,…    CFP_CONTROL_RUNTIME_URLS                 (none) each region's runtime, for the workbench's runtime pages
   --print-config            print the resolved options (secrets masked) and exit
@@ -141,6 +148,7 @@ export function parseOptions(argv: string[], env: Env = process.env): { options:
         .concat([
           ['print-config', { type: 'boolean' }],
           ['allow-loopback-idp', { type: 'boolean' }],
+          ['allow-private-idp-addresses', { type: 'boolean' }],
           ['help', { type: 'boolean' }],
         ]),
     ),
@@ -175,6 +183,7 @@ export function parseOptions(argv: string[], env: Env = process.env): { options:
     allowLoopbackIdp: f['allow-loopback-idp'] === true || env.CFP_CONTROL_ALLOW_LOOPBACK_IDP === '1',
     runtimeUrls: parseRuntimeUrls(get('runtime-urls', 'CFP_CONTROL_RUNTIME_URLS') ?? ''),
     trustedProxies: list(get('trusted-proxies', 'CFP_CONTROL_TRUSTED_PROXIES') ?? ''),
+    allowPrivateIdpAddresses: f['allow-private-idp-addresses'] === true || env.CFP_CONTROL_ALLOW_PRIVATE_IDP_ADDRESSES === '1',
   }
   const workbenchDir = get('workbench-dir', 'CFP_CONTROL_WORKBENCH_DIR')
   const dir = workbenchDir !== undefined ? resolve(workbenchDir) : defaultWorkbenchDir()
