@@ -95,6 +95,9 @@ struct Revocations {
     credentials: HashMap<String, i64>,
     /// user id → (issued before, Unix seconds; expiry).
     users: HashMap<String, (i64, i64)>,
+    /// (user id, tenant id) → (issued before; expiry): a `user` item naming a tenant (the user left it or lost a
+    /// binding there) ends only the tokens issued for that tenant.
+    members: HashMap<(String, String), (i64, i64)>,
 }
 
 impl Revocations {
@@ -102,6 +105,52 @@ impl Revocations {
         self.sessions.contains_key(&c.sid)
             || self.tokens.contains_key(&c.jti)
             || self.users.get(&c.sub).is_some_and(|(before, _)| c.iat <= *before)
+            || c.tid.as_ref().is_some_and(|tid| {
+                self.members
+                    .get(&(c.sub.clone(), tid.clone()))
+                    .is_some_and(|(before, _)| c.iat <= *before)
+            })
+    }
+
+    /// Records one item of the feed; returns the id of a revoked credential.
+    fn apply(&mut self, item: &Value, now: i64) -> Option<String> {
+        let (Some(kind), Some(subject)) = (item["kind"].as_str(), item["subject"].as_str()) else {
+            return None;
+        };
+        let expires = item["expiresAt"].as_str().and_then(parse_time).unwrap_or(now + 3600);
+        match kind {
+            "session" => {
+                self.sessions.insert(subject.into(), expires);
+            }
+            "token" => {
+                self.tokens.insert(subject.into(), expires);
+            }
+            "credential" => {
+                self.credentials.insert(subject.into(), expires);
+                return Some(subject.to_string());
+            }
+            "user" => {
+                let before = item["issuedBefore"].as_str().and_then(parse_time).unwrap_or(now);
+                // keep the latest cut-off when rows repeat (a later removal after a re-invite)
+                let latest = |old: Option<&(i64, i64)>| match old {
+                    Some(&(b, e)) => (b.max(before), e.max(expires)),
+                    None => (before, expires),
+                };
+                match item["tenantId"].as_str() {
+                    Some(tenant) => {
+                        let key = (subject.to_string(), tenant.to_string());
+                        let v = latest(self.members.get(&key));
+                        self.members.insert(key, v);
+                    }
+                    None => {
+                        let v = latest(self.users.get(subject));
+                        self.users.insert(subject.into(), v);
+                    }
+                }
+            }
+            _ => {}
+        }
+        None
     }
 
     fn prune(&mut self, now: i64) {
@@ -109,6 +158,7 @@ impl Revocations {
         self.tokens.retain(|_, e| *e > now);
         self.credentials.retain(|_, e| *e > now);
         self.users.retain(|_, (_, e)| *e > now);
+        self.members.retain(|_, (_, e)| *e > now);
     }
 }
 
@@ -572,26 +622,8 @@ impl Control {
         {
             let mut r = self.inner.revocations.write().unwrap();
             for item in items {
-                let (Some(kind), Some(subject)) = (item["kind"].as_str(), item["subject"].as_str()) else {
-                    continue;
-                };
-                let expires = item["expiresAt"].as_str().and_then(parse_time).unwrap_or(now + 3600);
-                match kind {
-                    "session" => {
-                        r.sessions.insert(subject.into(), expires);
-                    }
-                    "token" => {
-                        r.tokens.insert(subject.into(), expires);
-                    }
-                    "credential" => {
-                        r.credentials.insert(subject.into(), expires);
-                        revoked_credentials.push(subject.to_string());
-                    }
-                    "user" => {
-                        let before = item["issuedBefore"].as_str().and_then(parse_time).unwrap_or(now);
-                        r.users.insert(subject.into(), (before, expires));
-                    }
-                    _ => {}
+                if let Some(credential) = r.apply(item, now) {
+                    revoked_credentials.push(credential);
                 }
             }
             r.prune(now);
@@ -790,5 +822,30 @@ mod tests {
         assert!(!r.revokes(&c("u2", "s2", "j2", 5)));
         r.prune(i64::MAX);
         assert!(!r.revokes(&c("u9", "s1", "j9", 5)));
+    }
+
+    #[test]
+    fn a_user_revocation_naming_a_tenant_ends_only_that_tenants_tokens() {
+        let c = |tid: Option<&str>, iat: i64| Claims {
+            sub: "u1".into(),
+            sid: "s".into(),
+            jti: "j".into(),
+            iat,
+            exp: iat + 600,
+            iss: "x".into(),
+            tid: tid.map(Into::into),
+            region: "r".into(),
+            rb: vec![],
+        };
+        let mut r = Revocations::default();
+        let item = serde_json::json!({
+            "kind": "user", "subject": "u1", "tenantId": "t2",
+            "issuedBefore": "1970-01-01T00:16:40Z", "expiresAt": "2999-01-01T00:00:00Z",
+        });
+        assert_eq!(r.apply(&item, 0), None);
+        assert!(r.revokes(&c(Some("t2"), 1000)));
+        assert!(!r.revokes(&c(Some("t2"), 1001)), "issued after the removal");
+        assert!(!r.revokes(&c(Some("t1"), 1000)), "another tenant's token");
+        assert!(!r.revokes(&c(None, 1000)), "a system-wide token carries nothing of t2");
     }
 }

@@ -35,7 +35,8 @@ export async function buildApp(s: Services, opts: AppOptions = {}): Promise<Fast
   const app = Fastify({
     logger: opts.logger ?? (s.options.logLevel === 'silent' ? false : { level: s.options.logLevel }),
     bodyLimit: s.options.bodyLimit,
-    trustProxy: false,
+    // X-Forwarded-For counts only from the configured proxies (request.ip: the rightmost untrusted address)
+    trustProxy: s.options.trustedProxies.length > 0 ? s.options.trustedProxies : false,
     frameworkErrors,
     clientErrorHandler,
     ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', useDefaults: true, allErrors: false } },

@@ -17,6 +17,7 @@ export type ErrorCode =
   | 'login_failed'
   | 'setup_unavailable'
   | 'sso_failed'
+  | 'email_not_verified'
   | 'slo_failed'
   | 'payload_too_large'
   | 'too_many_attempts'

@@ -20,6 +20,10 @@ describe('options', () => {
     expect(() => validateOptions(base)).not.toThrow()
     expect(() => validateOptions({ ...base, masterKey: 'abc' })).toThrow(/--master-key/)
     expect(() => validateOptions({ ...base, databaseUrl: '' })).toThrow(/--database-url/)
+    expect(() => validateOptions({ ...base, trustedProxies: ['10.0.0.0/8', '192.0.2.1', 'fd00::/8'] })).not.toThrow()
+    for (const bad of ['proxy.example', '10.0.0.0/33', '10.0.0.1/8/1', '']) {
+      expect(() => validateOptions({ ...base, trustedProxies: [bad] }), bad).toThrow(/--trusted-proxies/)
+    }
     expect(() => validateOptions({ ...base, schema: 'x; drop table' })).toThrow(/--schema/)
     expect(() => validateOptions({ ...base, serviceToken: 'short' })).toThrow(/--service-token/)
   })

@@ -3,6 +3,7 @@
  * message naming the option). `--print-config` prints the result with secrets masked.
  */
 import { existsSync } from 'node:fs'
+import { isIP } from 'node:net'
 import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
@@ -45,6 +46,18 @@ export interface Options {
   /** Accept plain-http OIDC issuers on loopback (tests, local IdPs). Env CFP_CONTROL_ALLOW_LOOPBACK_IDP=1. Default false. */
   allowLoopbackIdp: boolean
   /**
+   * Addresses or CIDR ranges of reverse proxies whose `X-Forwarded-For` (and `-Proto`, `-Host`) is believed: the
+   * client address (login throttling, logs) is then the rightmost address not in the list. Env
+   * CFP_CONTROL_TRUSTED_PROXIES. Default none: the header is ignored and the client is the peer of the connection.
+   */
+  trustedProxies: string[]
+  /**
+   * Let requests to identity providers (OIDC discovery, token, userinfo, JWKS) go to private (10/8, 172.16/12,
+   * 192.168/16, 100.64/10, fc00::/7) and loopback addresses: an IdP on the company network. Link-local addresses
+   * (cloud metadata) never. Env CFP_CONTROL_ALLOW_PRIVATE_IDP_ADDRESSES=1. Default false.
+   */
+  allowPrivateIdpAddresses: boolean
+  /**
    * The built workbench (`apps/workbench/dist`) served under `/__cfp/`. Env CFP_CONTROL_WORKBENCH_DIR.
    * Default: `apps/workbench/dist` of the repository this package sits in, when it has an index.html; unset = not served.
    */
@@ -84,6 +97,8 @@ Options (flag / environment / default):
   --return-origins A,B      CFP_CONTROL_RETURN_ORIGINS               (none: only relative return paths)
   --log-level L             CFP_CONTROL_LOG_LEVEL                    info
   --allow-loopback-idp      CFP_CONTROL_ALLOW_LOOPBACK_IDP=1         off (accept http://127.0.0.1 OIDC issuers)
+  --trusted-proxies A,CIDR  CFP_CONTROL_TRUSTED_PROXIES              (none: X-Forwarded-For is ignored)
+  --allow-private-idp-addresses  CFP_CONTROL_ALLOW_PRIVATE_IDP_ADDRESSES=1  off (IdP requests to private/loopback addresses)
   --workbench-dir DIR       CFP_CONTROL_WORKBENCH_DIR                apps/workbench/dist when built (served at /__cfp/)
   --runtime-urls R=URL,…    CFP_CONTROL_RUNTIME_URLS                 (none) each region's runtime, for the workbench's runtime pages
   --print-config            print the resolved options (secrets masked) and exit
@@ -127,12 +142,13 @@ export function parseOptions(argv: string[], env: Env = process.env): { options:
         'database-url', 'schema', 'host', 'port', 'public-url', 'issuer', 'regions', 'access-token-ttl',
         'refresh-token-ttl', 'key-rotation-interval', 'key-prepublish', 'master-key', 'service-token',
         'setup-ttl', 'body-limit', 'return-origins', 'log-level', 'workbench-dir',
-        'runtime-urls',
+        'runtime-urls', 'trusted-proxies',
       ]
         .map((k): [string, { type: 'string' | 'boolean' }] => [k, { type: 'string' }])
         .concat([
           ['print-config', { type: 'boolean' }],
           ['allow-loopback-idp', { type: 'boolean' }],
+          ['allow-private-idp-addresses', { type: 'boolean' }],
           ['help', { type: 'boolean' }],
         ]),
     ),
@@ -166,6 +182,8 @@ export function parseOptions(argv: string[], env: Env = process.env): { options:
     logLevel: get('log-level', 'CFP_CONTROL_LOG_LEVEL') ?? 'info',
     allowLoopbackIdp: f['allow-loopback-idp'] === true || env.CFP_CONTROL_ALLOW_LOOPBACK_IDP === '1',
     runtimeUrls: parseRuntimeUrls(get('runtime-urls', 'CFP_CONTROL_RUNTIME_URLS') ?? ''),
+    trustedProxies: list(get('trusted-proxies', 'CFP_CONTROL_TRUSTED_PROXIES') ?? ''),
+    allowPrivateIdpAddresses: f['allow-private-idp-addresses'] === true || env.CFP_CONTROL_ALLOW_PRIVATE_IDP_ADDRESSES === '1',
   }
   const workbenchDir = get('workbench-dir', 'CFP_CONTROL_WORKBENCH_DIR')
   const dir = workbenchDir !== undefined ? resolve(workbenchDir) : defaultWorkbenchDir()
@@ -201,6 +219,14 @@ export function validateOptions(o: Options): void {
     }
     if ((u.protocol !== 'http:' && u.protocol !== 'https:') || u.pathname !== '/' || u.search || u.hash || u.username || u.password) {
       throw new Error(`option --runtime-urls: "${url}" (region ${region}) must be an http(s) origin without path, query or credentials, e.g. https://runtime.eu.example.com`)
+    }
+  }
+  for (const entry of o.trustedProxies) {
+    const [addr, bits, extra] = entry.split('/')
+    const family = isIP(addr ?? '')
+    const max = family === 4 ? 32 : 128
+    if (!family || extra !== undefined || (bits !== undefined && !(/^\d{1,3}$/.test(bits) && Number(bits) <= max))) {
+      throw new Error(`option --trusted-proxies: "${entry}" is not an IP address or CIDR range (e.g. 10.0.0.5, 10.0.0.0/8, fd00::/8)`)
     }
   }
   if (o.serviceToken !== undefined && o.serviceToken.length < 16) throw new Error('option --service-token: at least 16 characters')

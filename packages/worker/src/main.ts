@@ -6,6 +6,10 @@
  *
  * Falls back to CFP_PROJECT_DIR, CFP_RUNTIME_URL and CFP_WORKER_TOKEN. Prints
  * `cfp-worker: registered N steps (M errors)` after each registration. SIGTERM/SIGINT drain and exit 0.
+ *
+ * Started with an IPC channel (as `cfp start` and `cfp dev` do), the worker lives no longer than its parent:
+ * the channel closes when the parent dies, even by SIGKILL, and the worker then drains and exits as on SIGTERM.
+ * A supervisor restarting `cfp start` therefore never finds the previous worker still serving.
  */
 import { parseArgs } from 'node:util'
 import { startWorker } from './runtime/worker.js'
@@ -54,6 +58,11 @@ async function main(): Promise<void> {
   process.on('unhandledRejection', (reason) => console.error('cfp-worker: unhandled promise rejection in step code:', reason))
   process.on('uncaughtException', (err) => console.error('cfp-worker: uncaught exception in step code:', err))
 
+  // The parent may die while the project loads: remember it, act once the worker exists.
+  const watchesParent = process.channel !== undefined
+  let onParentGone: () => void = () => {}
+  if (watchesParent) process.once('disconnect', () => onParentGone())
+
   // Step files resolve relative paths (and .env loaders) from the project root, as under Motia.
   process.chdir(dir)
   const worker = await startWorker({
@@ -81,6 +90,12 @@ async function main(): Promise<void> {
   }
   process.on('SIGTERM', onSignal)
   process.on('SIGINT', onSignal)
+  onParentGone = () => {
+    console.error('cfp-worker: the parent process is gone; draining and exiting')
+    signals = 1 // a later SIGTERM/SIGINT forces the exit
+    void worker.stop()
+  }
+  if (watchesParent && !process.connected) onParentGone()
 
   const exit = await worker.exited
   process.exit(exit.reason === 'stopped' ? 0 : 1)

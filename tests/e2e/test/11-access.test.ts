@@ -388,6 +388,27 @@ describe('runtime enforcement of control-plane identities', () => {
     )
   })
 
+  it("ends a removed member's tokens for that tenant within 5 s, and keeps their tokens for their other tenants", async () => {
+    // Tenant T4 in region eu, with a project; p_viewer (project_viewer of A1 in T1) also joins T4 as its viewer.
+    const [t4] = await h.sql("INSERT INTO tenants (slug, name, region) VALUES ('t4-co', 'T4', 'eu') RETURNING id")
+    await h.sql('INSERT INTO tenant_settings (tenant_id) VALUES ($1)', [t4.id])
+    const [team] = await h.sql("INSERT INTO teams (tenant_id, slug, name) VALUES ($1, 't4-team', 't4-team') RETURNING id", [t4.id])
+    const [p4] = await h.sql("INSERT INTO projects (tenant_id, team_id, slug, name) VALUES ($1, $2, 't4-proj', 't4-proj') RETURNING id", [t4.id, team.id])
+    await h.sql('INSERT INTO project_settings (project_id) VALUES ($1)', [p4.id])
+    const user = w.byName('p_viewer').userId
+    await h.sql('INSERT INTO memberships (tenant_id, user_id) VALUES ($1, $2)', [t4.id, user])
+    await h.sql("INSERT INTO role_bindings (user_id, role, scope_kind, tenant_id) VALUES ($1, 'tenant_viewer', 'tenant', $2)", [user, t4.id])
+    const forT1 = (await h.login(user, id('T1'))).access
+    const forT4 = (await h.login(user, t4.id)).access
+    await waitFor('T4 synced to the runtime', async () => (await rt('/__cfp/api/steps', { bearer: forT4, project: p4.id })).status === 200, { timeoutMs: 5_000 })
+    expect((await rt('/__cfp/api/steps', { bearer: forT1, project: id('A1') })).status).toBe(200)
+
+    expect((await h.request('DELETE', `/v1/tenants/${t4.id}/members/${user}`, { token: token('sys') })).status).toBe(204)
+    await waitFor('the T4 token refused', async () => (await rt('/__cfp/api/steps', { bearer: forT4, project: p4.id })).status === 401, { timeoutMs: 5_000 })
+    // the revocation has reached the runtime: the user's T1 token is still good there
+    expect((await rt('/__cfp/api/steps', { bearer: forT1, project: id('A1') })).status).toBe(200)
+  })
+
   it('applies limits from the control plane within 5 s and names them', async () => {
     const a1 = id('A1')
     await cp('PUT', `/v1/projects/${a1}/limits`, 't_admin', { maxBodyBytes: 64, requestTimeoutMs: 300, maxConcurrentRequests: 1 })

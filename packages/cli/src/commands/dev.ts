@@ -10,6 +10,7 @@ import { randomBytes } from 'node:crypto'
 import { existsSync, readFileSync, statSync } from 'node:fs'
 import { dirname, join, resolve } from 'node:path'
 import { killAllSync, type LineSink, ManagedChild, prefixedSink } from '../dev/child.js'
+import { Guardian } from '../dev/guardian.js'
 import { assertPortFree } from '../dev/ports.js'
 import { type RunningPostgres, redactUrl, startEmbeddedPostgres } from '../dev/postgres.js'
 import { resolveRuntimeBinary } from '../dev/runtime-bin.js'
@@ -163,6 +164,8 @@ export class DevSession {
   info: DevSessionInfo | undefined
   private readonly signalHandlers: Array<[NodeJS.Signals, () => void]> = []
   private readonly onExit = () => killAllSync('SIGKILL')
+  /** Stops the children if this process is killed outright (SIGKILL), when no handler of ours runs. */
+  private guardian: Guardian | undefined
 
   constructor(private readonly opts: DevOptions) {
     this.dir = resolve(opts.dir)
@@ -171,6 +174,14 @@ export class DevSession {
     this.done = new Promise((r) => {
       this.resolveDone = r
     })
+  }
+
+  /** Has the guardian stop `child` (its process group) if cfp dev dies without doing it. */
+  private guard(child: ManagedChild, signal: NodeJS.Signals, graceMs: number): void {
+    if (!this.guardian || child.pid === undefined) return
+    const pid = child.pid
+    this.guardian.watch(pid, signal, graceMs)
+    void child.exited.then(() => this.guardian?.forget(pid))
   }
 
   private say(line: string): void {
@@ -186,6 +197,7 @@ export class DevSession {
     await assertPortFree(host, port)
     warnMissingModules(this.dir, this.sink)
     process.on('exit', this.onExit)
+    this.guardian = Guardian.start()
     if (this.opts.handleSignals !== false) this.installSignalHandlers()
     // types.d.ts is refreshed while the database and runtime start, and before the worker starts, so
     // the worker's file watcher does not reload for it
@@ -198,7 +210,13 @@ export class DevSession {
         databaseUrl = external
       } else {
         this.say('starting the embedded PostgreSQL (.cfp/pg)…')
-        this.pg = await startEmbeddedPostgres({ projectDir: this.dir, sink: this.sink, verbose: this.opts.verbose })
+        this.pg = await startEmbeddedPostgres({
+          projectDir: this.dir,
+          sink: this.sink,
+          verbose: this.opts.verbose,
+          // SIGINT is PostgreSQL's fast shutdown
+          onSpawn: (child) => this.guard(child, 'SIGINT', this.opts.postgresGraceMs ?? 10_000),
+        })
         databaseUrl = this.pg.url
         this.watchUnexpectedExit(this.pg.child, 'PostgreSQL')
       }
@@ -279,6 +297,7 @@ export class DevSession {
       this.sink,
     )
     this.runtime = runtime
+    this.guard(runtime, 'SIGTERM', this.opts.runtimeGraceMs ?? 20_000)
     const timeoutMs = this.opts.readyTimeoutMs ?? (Number(process.env.CFP_DEV_READY_TIMEOUT_MS) || 60_000)
     const ready = new Promise<string>((resolveReady) => {
       runtime.onStdoutLine((line) => {
@@ -349,7 +368,8 @@ export class DevSession {
     args.push(main, '--dir', this.dir, '--url', this.workerUrl(), '--watch')
     const env = { ...process.env, NODE_ENV: process.env.NODE_ENV ?? 'development', CFP_WORKER_TOKEN: this.info?.workerToken ?? '' }
     const worker = new ManagedChild(
-      { name: 'worker', command: process.execPath, args, env, cwd: this.dir },
+      // the IPC channel lets the worker itself notice at once when cfp dev is gone (it drains and exits)
+      { name: 'worker', command: process.execPath, args, env, cwd: this.dir, ipc: true },
       (name, stream, line) => {
         this.sink(name, stream, line)
         if (!this.registeredOnce && line.startsWith('cfp-worker: registered')) {
@@ -359,6 +379,7 @@ export class DevSession {
       },
     )
     this.worker = worker
+    this.guard(worker, 'SIGTERM', this.opts.workerGraceMs ?? 10_000)
     void worker.exited.then((exit) => {
       if (this.stopping || this.worker !== worker) return
       const lived = Date.now() - worker.startedAt
@@ -449,6 +470,7 @@ export class DevSession {
         }
       }
       removeDevFile(this.dir)
+      await this.guardian?.release()
       for (const [signal, handler] of this.signalHandlers) process.off(signal, handler)
       process.off('exit', this.onExit)
       if (reason !== 'startup failed') this.say(code === 0 ? 'stopped' : `stopped (${reason})`)

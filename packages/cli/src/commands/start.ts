@@ -3,6 +3,9 @@
  * connected to a runtime someone else runs. It is `cfp-worker` without `--watch`; signals are passed on and
  * its exit code becomes ours. The token may come from `CFP_WORKER_TOKEN` instead of the command line. Unlike
  * `cfp dev`, no `.env` file is read: production settings come from the environment.
+ *
+ * The worker is bound to this process's life by an IPC channel: if `cfp start` dies, even by SIGKILL, the
+ * channel closes and the worker drains and exits, so a supervisor restarting `cfp start` never runs two workers.
  */
 import { spawn } from 'node:child_process'
 import { existsSync } from 'node:fs'
@@ -47,8 +50,14 @@ export function runStart(opts: StartOptions, io: CommandIo): Promise<number> {
   // the token travels in the environment (CFP_WORKER_TOKEN), not in argv where `ps` shows it
   const args = [main, '--dir', dir, '--url', url]
   const env = { ...io.env, CFP_WORKER_TOKEN: token }
-  // own process group: a terminal's Ctrl-C reaches the worker once, through us
-  const child = spawn(process.execPath, args, { stdio: 'inherit', env, cwd: dir, detached: process.platform !== 'win32' })
+  // own process group: a terminal's Ctrl-C reaches the worker once, through us; the IPC channel (no messages
+  // travel on it) tells the worker when we are gone
+  const child = spawn(process.execPath, args, {
+    stdio: ['inherit', 'inherit', 'inherit', 'ipc'],
+    env,
+    cwd: dir,
+    detached: process.platform !== 'win32',
+  })
   const forward = (signal: NodeJS.Signals) => () => child.kill(signal)
   const handlers = (['SIGINT', 'SIGTERM', 'SIGHUP'] as const).map((s) => [s, forward(s)] as const)
   for (const [signal, handler] of handlers) process.on(signal, handler)

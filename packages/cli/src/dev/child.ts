@@ -3,7 +3,8 @@
  * stopped within a deadline (signal, then SIGKILL).
  *
  * Children run in their own process group (`detached`), so Ctrl-C reaches only `cfp dev`, which then stops
- * them in order: worker, runtime, PostgreSQL. `killAllSync` is the safety net when `cfp dev` itself dies.
+ * them in order: worker, runtime, PostgreSQL. `killAllSync` is the safety net when `cfp dev` exits; the
+ * guardian process (guardian.ts) is the one when `cfp dev` is killed outright.
  *
  * @example
  * const child = new ManagedChild({ name: 'runtime', command: bin, args: [], env }, prefixedSink(process.stderr))
@@ -21,6 +22,8 @@ export interface ChildSpec {
   cwd?: string
   uid?: number
   gid?: number
+  /** Give the child an IPC channel (unused for messages): a Node child sees it close when we die. */
+  ipc?: boolean
 }
 
 export interface ChildExit {
@@ -54,7 +57,7 @@ export class ManagedChild {
       uid: spec.uid,
       gid: spec.gid,
       detached: process.platform !== 'win32',
-      stdio: ['ignore', 'pipe', 'pipe'],
+      stdio: spec.ipc ? ['ignore', 'pipe', 'pipe', 'ipc'] : ['ignore', 'pipe', 'pipe'],
     })
     live.add(this)
     this.exited = new Promise((resolve) => {

@@ -32,6 +32,8 @@ export interface EmbeddedPostgresOptions {
   /** Forward PostgreSQL's LOG lines too, not only warnings and errors. */
   verbose?: boolean
   readyTimeoutMs?: number
+  /** Called as soon as the server process exists (before it is ready). */
+  onSpawn?: (child: ManagedChild) => void
 }
 
 export interface RunningPostgres {
@@ -270,6 +272,7 @@ export async function startEmbeddedPostgres(opts: EmbeddedPostgresOptions): Prom
       if (opts.verbose || INTERESTING.test(line)) opts.sink(name, stream, line)
     },
   )
+  opts.onSpawn?.(child)
   const ready = new Promise<boolean>((resolveReady) => {
     const check = (chunk: Buffer) => {
       if (chunk.toString('utf8').includes('ready to accept connections')) resolveReady(true)

@@ -60,7 +60,7 @@ export async function issueTokens(
   }
   let bindings = await loadBindings(s.db, input.userId, tenantId)
   if (confined) bindings = bindings.filter((b) => b.scope.tenant === confined)
-  const minIat = await s.revocations.minIat(input.userId)
+  const minIat = await s.revocations.minIat(input.userId, tenantId)
   const at = await s.access.issue({
     userId: input.userId,
     sessionId: input.sessionId,

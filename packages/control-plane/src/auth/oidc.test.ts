@@ -136,7 +136,15 @@ describe('OIDC login', () => {
     const to = new URL(res.headers.get('location')!, h.url)
     expect(to.pathname).toBe('/app/home')
     const code = to.searchParams.get('code')!
-    const exchange = () => h.request('POST', '/v1/auth/token', { body: { grant_type: 'login_code', code } })
+    // redeemed by the browser that logged in: the code is bound to its cookie (sso-link.test.ts tries without)
+    const exchange = async () => {
+      const res = await b.go(`${h.url}/v1/auth/token`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ grant_type: 'login_code', code }),
+      })
+      return { status: res.status, json: (await res.json()) as { access_token: string; error: { code: string } } }
+    }
     const first = await exchange()
     expect(first.status).toBe(200)
     expect(decodeJwt(first.json.access_token).tid).toBe(w.nodes.T1!.id)

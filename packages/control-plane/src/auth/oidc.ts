@@ -2,17 +2,20 @@
  * OIDC relying party (authorization code flow with PKCE S256, state and nonce) through `openid-client`.
  * Discovery results are cached per provider for 10 minutes. Plain-http issuers are accepted only on loopback,
  * and only with `--allow-loopback-idp` (otherwise a tenant admin could point the control plane at local services).
+ * Every request to the IdP (discovery, token, userinfo, JWKS) goes through `guardedFetch`: only to public
+ * addresses unless the options allow loopback or private ones (outbound.ts).
  */
 import { createHash } from 'node:crypto'
 import * as client from 'openid-client'
 import { ApiError } from '../errors.js'
 import type { Services } from '../services.js'
+import { guardedFetch, OutboundRefused } from './outbound.js'
 import type { ExternalProfile } from './provision.js'
 
 export interface OidcProvider {
   id: string
   tenant_id: string
-  config: { issuer: string; clientId: string; scopes?: string[]; groupsClaim?: string }
+  config: { issuer: string; clientId: string; scopes?: string[]; groupsClaim?: string; trustEmail?: boolean }
   secret: string
 }
 
@@ -35,12 +38,29 @@ async function configuration(s: Services, p: OidcProvider): Promise<client.Confi
   const issuer = new URL(p.config.issuer)
   const insecure = issuer.protocol === 'http:' && isLoopback(issuer) && s.options.allowLoopbackIdp
   if (issuer.protocol !== 'https:' && !insecure) throw new ApiError(502, 'sso_failed', 'the identity provider must use https')
-  const config = await client.discovery(issuer, p.config.clientId, p.secret, client.ClientSecretBasic(p.secret), {
-    ...(insecure ? { execute: [client.allowInsecureRequests] } : {}),
-    timeout: 10,
-  })
+  const policy = { allowLoopback: s.options.allowLoopbackIdp, allowPrivate: s.options.allowPrivateIdpAddresses }
+  const config = await client
+    .discovery(issuer, p.config.clientId, p.secret, client.ClientSecretBasic(p.secret), {
+      ...(insecure ? { execute: [client.allowInsecureRequests] } : {}),
+      timeout: 10,
+      [client.customFetch]: guardedFetch(policy) as client.CustomFetch,
+    })
+    .catch((err: unknown) => {
+      throw refusedAddress(err) ?? err
+    })
   cache.set(p.id, { at: Date.now(), key, config })
   return config
+}
+
+/** `sso_failed` naming the refused address class, when the cause of `err` is an OutboundRefused. */
+export function refusedAddress(err: unknown): ApiError | undefined {
+  for (let e = err; e instanceof Error; e = (e as { cause?: unknown }).cause) {
+    if (e instanceof OutboundRefused) {
+      const allow = e.addressClass === 'private' || e.addressClass === 'loopback' ? ' (allowed only with --allow-private-idp-addresses)' : ''
+      return new ApiError(502, 'sso_failed', `the identity provider's host is (or resolves to) a ${e.addressClass} address; refused${allow}`)
+    }
+  }
+  return undefined
 }
 
 export const callbackUrl = (s: Services, providerId: string) => `${s.options.publicUrl}/v1/auth/oidc/${providerId}/callback`
@@ -76,7 +96,7 @@ export async function redeem(
   if (!claims) throw new ApiError(401, 'sso_failed', 'the identity provider returned no ID token')
   let merged: Record<string, unknown> = { ...claims }
   const groupsClaim = p.config.groupsClaim ?? 'groups'
-  if ((claims.email === undefined || claims[groupsClaim] === undefined) && tokens.access_token) {
+  if ((claims.email === undefined || claims.email_verified === undefined || claims[groupsClaim] === undefined) && tokens.access_token) {
     const info = await client.fetchUserInfo(config, tokens.access_token, claims.sub)
     merged = { ...info, ...claims }
   }
@@ -84,6 +104,8 @@ export async function redeem(
   return {
     subject: claims.sub,
     email: typeof merged.email === 'string' ? merged.email : '',
+    // some IdPs send the claim as a string; anything but true (or "true") is unverified
+    emailVerified: merged.email_verified === true || merged.email_verified === 'true',
     displayName: typeof merged.name === 'string' ? merged.name : '',
     groups: Array.isArray(groups) ? groups.filter((g): g is string => typeof g === 'string') : [],
   }

@@ -3,7 +3,19 @@
  * provider's tenant, and replace their IdP-managed role bindings from the provider's group mappings. Then a
  * one-time login code (60 s) hands the login to the client, which exchanges it at `/v1/auth/token`; the
  * session it opens is confined to the provider's tenant.
+ *
+ * An existing account is linked by e-mail only when the e-mail is verified: the IdP says so (`email_verified`
+ * of OIDC) or the provider is trusted for e-mail (`trustEmail` in its configuration; SAML has no such claim).
+ * Otherwise (an IdP that lets users type any address) the login is refused with `email_not_verified`, except
+ * for an unclaimed invite of the provider's own tenant (no password, no linked identity, no membership or
+ * binding elsewhere), which the first login through that tenant's provider claims as before. An unverified
+ * e-mail nobody has yet gets a new account.
+ *
+ * A login code is bound to who started the login: the browser's cookie (`bindingHash`), or the S256
+ * `codeChallenge` given at the start, whose verifier must come with the code.
  */
+import { createHash } from 'node:crypto'
+import type { Queryable } from '../db/pool.js'
 import { ApiError } from '../errors.js'
 import type { Services } from '../services.js'
 import type { SamlLink } from './saml.js'
@@ -12,6 +24,8 @@ import { randomToken, sha256 } from './secrets.js'
 export interface ExternalProfile {
   subject: string
   email: string
+  /** The IdP vouches for the address (OIDC `email_verified: true`). */
+  emailVerified?: boolean
   displayName?: string
   groups: string[]
 }
@@ -19,9 +33,35 @@ export interface ExternalProfile {
 export interface ProviderRef {
   id: string
   tenantId: string
+  /** `trustEmail` of the provider's configuration: its e-mail addresses count as verified. */
+  trustEmail?: boolean
 }
 
 const ssoFailed = (m: string) => new ApiError(401, 'sso_failed', m)
+const unverified = () =>
+  new ApiError(
+    403,
+    'email_not_verified',
+    'the identity provider did not verify this e-mail address, and an account with it exists: ask your tenant admin ' +
+      'to have the identity provider verify addresses, or to mark the provider as trusted for e-mail (trustEmail)',
+  )
+
+/**
+ * An account that a tenant admin of `tenantId` invited by e-mail and nobody has claimed: no password, no linked
+ * identity, a member of that tenant only, with no binding elsewhere. Only its invite vouches for it.
+ */
+async function unclaimedInvite(c: Queryable, userId: string, tenantId: string): Promise<boolean> {
+  const { rows } = await c.query<{ ok: boolean }>(
+    `SELECT u.password_hash IS NULL
+        AND NOT EXISTS (SELECT 1 FROM external_identities e WHERE e.user_id = u.id)
+        AND EXISTS (SELECT 1 FROM memberships m WHERE m.user_id = u.id AND m.tenant_id = $2)
+        AND NOT EXISTS (SELECT 1 FROM memberships m WHERE m.user_id = u.id AND m.tenant_id <> $2)
+        AND NOT EXISTS (SELECT 1 FROM role_bindings b WHERE b.user_id = u.id AND b.tenant_id IS DISTINCT FROM $2) AS ok
+       FROM users u WHERE u.id = $1`,
+    [userId, tenantId],
+  )
+  return rows[0]?.ok === true
+}
 
 export async function provisionUser(s: Services, provider: ProviderRef, profile: ExternalProfile): Promise<string> {
   if (!profile.subject) throw ssoFailed('the identity provider sent no subject')
@@ -38,6 +78,11 @@ export async function provisionUser(s: Services, provider: ProviderRef, profile:
     )
     let userId = linked.rows[0]?.user_id
     if (!userId) {
+      if (!(profile.emailVerified === true || provider.trustEmail === true)) {
+        const existing = await c.query<{ id: string }>('SELECT id FROM users WHERE lower(email) = lower($1) FOR UPDATE', [profile.email])
+        const id = existing.rows[0]?.id
+        if (id && !(await unclaimedInvite(c, id, provider.tenantId))) throw unverified()
+      }
       const { rows } = await c.query<{ id: string }>(
         // an invited user (added by e-mail, maybe without a name) takes the IdP's name at the first link; a
         // name already set (by the inviting admin or an earlier login) is kept
@@ -82,30 +127,58 @@ export async function provisionUser(s: Services, provider: ProviderRef, profile:
   })
 }
 
+/** Who may redeem a login code: the browser holding the cookie value, or the holder of the challenge's verifier. */
+export type CodeBinding = { cookie: string } | { codeChallenge: string }
+
+/** The S256 challenge of a PKCE-style verifier (RFC 7636), as base64url. */
+export const s256 = (verifier: string) => createHash('sha256').update(verifier).digest('base64url')
+
 /** `saml`: the SAML login behind the code, remembered with the session it opens (for single logout). */
-export async function createLoginCode(s: Services, userId: string, tenantId: string, method: string, saml?: SamlLink): Promise<string> {
+export async function createLoginCode(
+  s: Services,
+  userId: string,
+  tenantId: string,
+  method: string,
+  binding: CodeBinding,
+  saml?: SamlLink,
+): Promise<string> {
   const code = randomToken(32)
-  await s.db.query('INSERT INTO login_codes (code_hash, user_id, tenant_id, auth_method, expires_at, saml) VALUES ($1, $2, $3, $4, $5, $6)', [
-    sha256(code),
-    userId,
-    tenantId,
-    method,
-    new Date(s.clock.now() + 60_000),
-    saml ?? null,
-  ])
+  await s.db.query(
+    `INSERT INTO login_codes (code_hash, user_id, tenant_id, auth_method, expires_at, saml, binding_hash, code_challenge)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
+    [
+      sha256(code),
+      userId,
+      tenantId,
+      method,
+      new Date(s.clock.now() + 60_000),
+      saml ?? null,
+      'cookie' in binding ? sha256(binding.cookie) : null,
+      'codeChallenge' in binding ? binding.codeChallenge : null,
+    ],
+  )
   return code
 }
 
-/** Spends a login code: returns who logged in, through which method, confined to which tenant. */
+/**
+ * Spends a login code: returns who logged in, through which method, confined to which tenant. The code must come
+ * with its binding (the starting browser's cookie, or the verifier of its challenge); a code presented without it
+ * is refused and stays redeemable by its owner until it expires.
+ */
 export async function consumeLoginCode(
   s: Services,
   code: string,
+  proof: { cookie?: string; codeVerifier?: string },
 ): Promise<{ userId: string; tenantId?: string; method: string; saml?: SamlLink }> {
   const { rows } = await s.db.query<{ user_id: string; tenant_id: string | null; auth_method: string; expires_at: Date; saml: SamlLink | null }>(
-    'DELETE FROM login_codes WHERE code_hash = $1 RETURNING user_id, tenant_id, auth_method, expires_at, saml',
-    [sha256(code)],
+    `DELETE FROM login_codes WHERE code_hash = $1
+        AND ((code_challenge IS NOT NULL AND code_challenge = $2) OR (code_challenge IS NULL AND binding_hash = $3))
+     RETURNING user_id, tenant_id, auth_method, expires_at, saml`,
+    [sha256(code), proof.codeVerifier ? s256(proof.codeVerifier) : null, proof.cookie ? sha256(proof.cookie) : null],
   )
   const r = rows[0]
-  if (!r || r.expires_at.getTime() <= s.clock.now()) throw new ApiError(400, 'invalid_grant', 'login code is invalid, expired or used')
+  if (!r || r.expires_at.getTime() <= s.clock.now()) {
+    throw new ApiError(400, 'invalid_grant', 'login code is invalid, expired or used, or this client did not start its login')
+  }
   return { userId: r.user_id, method: r.auth_method, ...(r.tenant_id ? { tenantId: r.tenant_id } : {}), ...(r.saml ? { saml: r.saml } : {}) }
 }

@@ -25,7 +25,8 @@ const metadata = async (id: string) => (await fetch(`${base(id)}/metadata`)).tex
 async function addProvider(tenantId: string, name: string): Promise<string> {
   const res = await h.request('POST', `/v1/tenants/${tenantId}/idps`, {
     token: w.byName('sys').token,
-    body: { kind: 'saml', name, saml: { ssoUrl: idp.ssoUrl, idpEntityId: idp.entityId, idpCertificate: idp.publicKeyPem, sloUrl: idp.sloUrl } },
+    // trusted for e-mail: one person logs in to both tenants through the same IdP (their one account is linked)
+    body: { kind: 'saml', name, saml: { ssoUrl: idp.ssoUrl, idpEntityId: idp.entityId, idpCertificate: idp.publicKeyPem, sloUrl: idp.sloUrl, trustEmail: true } },
   })
   expect(res.status, res.body).toBe(201)
   return res.json.id

@@ -62,7 +62,13 @@ async function login(email: string, viaCode = false): Promise<Login> {
   if (viaCode) {
     expect(res.status).toBe(302)
     const code = new URL(res.headers.get('location')!, h.url).searchParams.get('code')!
-    tokens = (await h.request('POST', '/v1/auth/token', { body: { grant_type: 'login_code', code } })).json
+    // redeemed by the browser that logged in (the code is bound to its cookie)
+    const redeemed = await b.go(`${h.url}/v1/auth/token`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ grant_type: 'login_code', code }),
+    })
+    tokens = (await redeemed.json()) as typeof tokens
   } else {
     expect(res.status).toBe(200)
     tokens = (await res.json()) as typeof tokens

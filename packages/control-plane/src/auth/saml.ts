@@ -26,6 +26,8 @@ export interface SamlConfig {
   signRequests?: boolean
   /** the IdP's SingleLogoutService (HTTP-Redirect); without it there is no SP-initiated logout */
   sloUrl?: string
+  /** the IdP's e-mail addresses count as verified (SAML has no verified claim): it may link existing accounts */
+  trustEmail?: boolean
 }
 
 export interface SamlProvider {

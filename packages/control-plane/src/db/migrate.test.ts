@@ -17,7 +17,7 @@ describe('migrations', () => {
     const all = readMigrations()
     expect(all.map((m) => m.version)).toEqual(all.map((_, i) => i + 1))
     const [a, b] = await Promise.all([migrate(db), migrate(db)])
-    expect([...a!, ...b!].sort()).toEqual(all.map((m) => m.version))
+    expect([...a!, ...b!].sort((x, y) => x - y)).toEqual(all.map((m) => m.version))
     expect(await migrate(db)).toEqual([])
     const { rows } = await db.query("SELECT count(*)::int AS n FROM information_schema.tables WHERE table_schema = $1 AND table_name = 'tenants'", [schema])
     expect(rows[0].n).toBe(1)

@@ -11,7 +11,7 @@ import { isCredentialToken } from '../auth/credentials.js'
 import { AUDIENCE_RUNTIME } from '../auth/access.js'
 import { bearer } from '../auth/authenticate.js'
 import { REFRESH_PREFIX } from '../auth/sessions.js'
-import { checkReturnTo } from '../auth/login-state.js'
+import { checkReturnTo, clearCodeCookie, CODE_COOKIE, cookieValue } from '../auth/login-state.js'
 import { consumeLoginCode } from '../auth/provision.js'
 import { openSession, samlLogoutTarget, startLogout } from '../auth/saml-logout.js'
 import { principalOf } from '../authz.js'
@@ -53,12 +53,15 @@ export function authRoutes(app: FastifyInstance, s: Services): void {
     },
   )
 
-  app.post<{ Body: { grant_type: string; refresh_token?: string; code?: string; tenant_id?: string; region?: string } }>(
+  app.post<{ Body: { grant_type: string; refresh_token?: string; code?: string; code_verifier?: string; tenant_id?: string; region?: string } }>(
     '/v1/auth/token',
     {
       config: { auth: 'public' },
       schema: spec({
-        summary: 'Exchange a refresh token (rotated on every use) or a one-time login code for a token pair',
+        summary:
+          'Exchange a refresh token (rotated on every use) or a one-time login code for a token pair. A login code is ' +
+          'redeemed by the browser that started the SSO login (its cfp_login cookie), or with the code_verifier of the ' +
+          'code_challenge the login started with',
         tags: ['auth'],
         public: true,
         body: body(
@@ -66,6 +69,7 @@ export function authRoutes(app: FastifyInstance, s: Services): void {
             grant_type: { type: 'string', enum: ['refresh_token', 'login_code'] },
             refresh_token: { type: 'string', maxLength: 200 },
             code: { type: 'string', maxLength: 200 },
+            code_verifier: { type: 'string', minLength: 43, maxLength: 128, description: 'the verifier of the code_challenge the SSO login started with' },
             tenant_id: uuid,
             region: { type: 'string', maxLength: 32 },
           },
@@ -74,7 +78,7 @@ export function authRoutes(app: FastifyInstance, s: Services): void {
         response: { 200: tokenResponseSchema },
       }),
     },
-    async (request) => {
+    async (request, reply) => {
       const b = request.body
       const scope = { ...(b.tenant_id ? { tenantId: b.tenant_id } : {}), ...(b.region ? { region: b.region } : {}) }
       if (b.grant_type === 'refresh_token') {
@@ -83,7 +87,9 @@ export function authRoutes(app: FastifyInstance, s: Services): void {
         return issueTokens(s, { ...next, ...scope })
       }
       if (!b.code) throw new ApiError(400, 'invalid_request', 'code is required')
-      const login = await consumeLoginCode(s, b.code)
+      const cookie = cookieValue(request, CODE_COOKIE)
+      if (cookie !== undefined) clearCodeCookie(reply)
+      const login = await consumeLoginCode(s, b.code, { ...(cookie ? { cookie } : {}), ...(b.code_verifier ? { codeVerifier: b.code_verifier } : {}) })
       const session = await openSession(s, login.userId, login.method, login.tenantId, login.saml)
       const tenant = scope.tenantId ?? login.tenantId
       return issueTokens(s, { userId: login.userId, ...session, ...scope, ...(tenant ? { tenantId: tenant } : {}) })

@@ -30,6 +30,7 @@ const oidcConfig = {
   clientId: { type: 'string', minLength: 1, maxLength: 300 },
   scopes: { type: 'array', items: { type: 'string', pattern: '^[\\x21-\\x7e]+$' }, maxItems: 20 },
   groupsClaim: { type: 'string', maxLength: 100 },
+  trustEmail: { type: 'boolean' },
 }
 /** Where browsers are sent (AuthnRequest, logout messages): an http(s) URL only, never javascript:, data: or file:. */
 const browserUrl = { type: 'string', format: 'uri', pattern: '^[Hh][Tt][Tt][Pp][Ss]?://', maxLength: 500 }
@@ -40,6 +41,7 @@ const samlConfig = {
   groupsAttribute: { type: 'string', maxLength: 200 },
   signRequests: { type: 'boolean' },
   sloUrl: browserUrl,
+  trustEmail: { type: 'boolean' },
 }
 const OIDC_REQUIRED = ['issuer', 'clientId']
 const SAML_REQUIRED = ['ssoUrl', 'idpEntityId', 'idpCertificate']

@@ -1,16 +1,23 @@
 /**
  * Tenant members and role bindings. Granting needs `rolebinding.create` on the scope *and* a binding on or
  * above it whose role may grant the role (`mayGrant`); a binding's user must be a member of its tenant.
- * Removing a binding or a member writes a `user` revocation, so older tokens die everywhere within seconds.
+ * Removing a binding or a member writes a `user` revocation, so older tokens die everywhere within seconds; one
+ * confined to the tenant when the binding or membership was in a tenant (the user's tokens for their other
+ * tenants carry nothing of it and live on).
+ *
+ * Adding an existing user to a tenant by e-mail needs `member.invite` in every tenant they already belong to (and
+ * at the system scope when they hold a system-wide binding): a tenant admin cannot make another tenant's user a
+ * member of theirs (then bind them roles) without that tenant's say. A new address, or a user with no membership
+ * and no binding, is added as before.
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify'
 import type pg from 'pg'
 import { authorize } from '../authz.js'
 import type { Queryable } from '../db/pool.js'
 import { locate, locateTenant, type Located } from '../db/scopes.js'
-import { conflict, forbidden, invalid, notFound } from '../errors.js'
-import { canGrant } from '../policy/evaluate.js'
-import type { ScopeKind } from '../policy/types.js'
+import { ApiError, conflict, forbidden, invalid, notFound } from '../errors.js'
+import { can, canGrant } from '../policy/evaluate.js'
+import type { Principal, ScopeKind } from '../policy/types.js'
 import type { Services } from '../services.js'
 import { bindingSchema, body, idParams, list, obj, scopeSchema, spec, timestamp, toBindingView, uuid } from './schema.js'
 
@@ -55,6 +62,22 @@ async function bind(s: Services, request: FastifyRequest, c: pg.PoolClient, user
   return rows[0]
 }
 
+/** Refuses to add an existing user whose other tenants (or system-wide bindings) the caller does not administer. */
+async function assertMayAdopt(s: Services, c: Queryable, p: Principal, userId: string, tenantId: string): Promise<void> {
+  const { rows } = await c.query<{ tenant_id: string | null }>(
+    `SELECT tenant_id FROM memberships WHERE user_id = $1 AND tenant_id <> $2
+     UNION SELECT NULL FROM role_bindings WHERE user_id = $1 AND tenant_id IS NULL`,
+    [userId, tenantId],
+  )
+  if (rows.every((r) => can(s.policy, p, 'member.invite', r.tenant_id ? { tenant: r.tenant_id } : {}))) return
+  throw new ApiError(
+    403,
+    'forbidden',
+    'this user belongs to another tenant (or the installation) that you do not administer: they join this tenant through ' +
+      "its single sign-on, or an administrator of each of their tenants (or a system admin) adds them",
+  )
+}
+
 export function memberRoutes(app: FastifyInstance, s: Services): void {
   app.get<{ Params: { tenantId: string } }>(
     '/v1/tenants/:tenantId/members',
@@ -86,7 +109,7 @@ export function memberRoutes(app: FastifyInstance, s: Services): void {
     },
     async (request, reply) => {
       const tenantId = request.params.tenantId
-      authorize(request, s, 'member.invite', await locateTenant(s.db, tenantId), 'tenant')
+      const p = authorize(request, s, 'member.invite', await locateTenant(s.db, tenantId), 'tenant')
       const b = request.body
       if ((b.role === undefined) !== (b.scope === undefined)) throw invalid('role and scope go together')
       const result = await s.db.tx(async (c) => {
@@ -98,6 +121,7 @@ export function memberRoutes(app: FastifyInstance, s: Services): void {
           [b.email, b.displayName ?? ''],
         )
         const user = rows[0]
+        await assertMayAdopt(s, c, p, user.id, tenantId)
         const m = await c.query(
           'INSERT INTO memberships (tenant_id, user_id) VALUES ($1, $2) ON CONFLICT DO NOTHING RETURNING created_at',
           [tenantId, user.id],
@@ -131,7 +155,8 @@ export function memberRoutes(app: FastifyInstance, s: Services): void {
         const { rowCount } = await c.query('DELETE FROM memberships WHERE tenant_id = $1 AND user_id = $2', [tenantId, userId])
         if (!rowCount) throw notFound('member')
         await c.query('DELETE FROM role_bindings WHERE tenant_id = $1 AND user_id = $2', [tenantId, userId])
-        await s.revocations.add(c, 'user', userId, 'member removed')
+        // their tokens for this tenant end; those for their other tenants carry nothing of it
+        await s.revocations.add(c, 'user', userId, 'member removed', { tenantId })
       })
       return reply.status(204).send()
     },
@@ -195,7 +220,8 @@ export function memberRoutes(app: FastifyInstance, s: Services): void {
           if (admins.rows.length <= 1) throw conflict('this is the last system_admin binding; bind another system admin before removing it')
         }
         await c.query('DELETE FROM role_bindings WHERE id = $1', [row.id])
-        await s.revocations.add(c, 'user', row.user_id, 'role binding removed')
+        // a binding in a tenant is in that tenant's tokens only; a system-wide one is in all of them
+        await s.revocations.add(c, 'user', row.user_id, 'role binding removed', row.tenant_id ? { tenantId: row.tenant_id } : {})
       })
       return reply.status(204).send()
     },

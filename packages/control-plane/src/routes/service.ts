@@ -34,6 +34,7 @@ export function serviceRoutes(app: FastifyInstance, s: Services): void {
       kind: { type: 'string', enum: ['session', 'user', 'token', 'credential'] },
       subject: { type: 'string' },
       issuedBefore: { type: 'string', format: 'date-time' },
+      tenantId: { type: 'string', format: 'uuid', description: "'user' only: the row ends only the tokens issued for this tenant (tid)" },
       reason: { type: 'string' },
       createdAt: { type: 'string', format: 'date-time' },
       expiresAt: { type: 'string', format: 'date-time' },

@@ -8,7 +8,7 @@
 import type { FastifyInstance, FastifyReply } from 'fastify'
 import * as client from 'openid-client'
 import { issueTokens, tokenResponseSchema } from '../auth/issue.js'
-import { beginLogin, checkReturnTo, finishLogin } from '../auth/login-state.js'
+import { beginLogin, bindCodeToBrowser, checkCodeChallenge, checkReturnTo, finishLogin } from '../auth/login-state.js'
 import { authorizationUrl, redeem, type OidcProvider } from '../auth/oidc.js'
 import { createLoginCode, provisionUser, type ExternalProfile } from '../auth/provision.js'
 import { authnRequestUrl, samlMetadata, verifySamlResponse, type SamlLink, type SamlProvider } from '../auth/saml.js'
@@ -41,15 +41,18 @@ export async function provider(s: Services, id: string, kind: 'oidc' | 'saml', o
 async function complete(
   s: Services,
   reply: FastifyReply,
-  p: { id: string; tenant_id: string },
+  p: { id: string; tenant_id: string; config: { trustEmail?: boolean } },
   profile: ExternalProfile,
-  returnTo: string | null,
+  pending: { return_to: string | null; code_challenge: string | null },
   method: string,
   link?: SamlLink,
 ) {
-  const userId = await provisionUser(s, { id: p.id, tenantId: p.tenant_id }, profile)
+  const userId = await provisionUser(s, { id: p.id, tenantId: p.tenant_id, trustEmail: p.config.trustEmail === true }, profile)
+  const returnTo = pending.return_to
   if (returnTo) {
-    const code = await createLoginCode(s, userId, p.tenant_id, method, link)
+    // the code is redeemable only by this browser (its cookie) or the holder of the challenge's verifier
+    const binding = pending.code_challenge ? { codeChallenge: pending.code_challenge } : { cookie: bindCodeToBrowser(s, reply) }
+    const code = await createLoginCode(s, userId, p.tenant_id, method, binding, link)
     return reply.redirect(`${returnTo}${returnTo.includes('?') ? '&' : '?'}code=${encodeURIComponent(code)}`, 302)
   }
   const session = await openSession(s, userId, method, p.tenant_id, link)
@@ -65,18 +68,27 @@ function ssoError(request: { log: { warn: (o: object, m: string) => void } }, er
 export function ssoRoutes(app: FastifyInstance, s: Services): void {
   const tags = ['sso']
   const config = { auth: 'public' as const }
-  const loginQuery = { type: 'object', properties: { return_to: { type: 'string', maxLength: 2000 } } }
+  const loginQuery = {
+    type: 'object',
+    properties: {
+      return_to: { type: 'string', maxLength: 2000 },
+      code_challenge: { type: 'string', maxLength: 128, description: 'S256 challenge: the login code will need its verifier (code_verifier) instead of the browser cookie' },
+      code_challenge_method: { type: 'string', maxLength: 16 },
+    },
+  }
+  type LoginQuery = { return_to?: string; code_challenge?: string; code_challenge_method?: string }
   const redirect = { 302: { type: 'null', description: 'redirect to the identity provider' } }
 
-  app.get<{ Params: { idpId: string }; Querystring: { return_to?: string } }>(
+  app.get<{ Params: { idpId: string }; Querystring: LoginQuery }>(
     '/v1/auth/oidc/:idpId/login',
     { config, schema: spec({ summary: 'Start an OIDC login (PKCE)', tags, public: true, params: idParams('idpId'), querystring: loginQuery, response: redirect }) },
     async (request, reply) => {
       const p = (await provider(s, request.params.idpId, 'oidc')) as OidcProvider
       const returnTo = checkReturnTo(s, request.query.return_to)
+      const codeChallenge = checkCodeChallenge(request.query.code_challenge, request.query.code_challenge_method)
       const codeVerifier = client.randomPKCECodeVerifier()
       const nonce = client.randomNonce()
-      const state = await beginLogin(s, reply, p.id, { codeVerifier, nonce, ...(returnTo ? { returnTo } : {}) })
+      const state = await beginLogin(s, reply, p.id, { codeVerifier, nonce, ...(returnTo ? { returnTo } : {}), ...(codeChallenge ? { codeChallenge } : {}) })
       const url = await authorizationUrl(s, p, state, codeVerifier, nonce).catch((err: unknown) => {
         if (err instanceof ApiError) throw err
         request.log.warn({ err }, 'OIDC discovery failed')
@@ -113,18 +125,19 @@ export function ssoRoutes(app: FastifyInstance, s: Services): void {
         nonce: pending.nonce ?? '',
         codeVerifier: pending.code_verifier ?? '',
       }).catch((e) => ssoError(request, e))
-      return complete(s, reply, p, profile, pending.return_to, 'oidc')
+      return complete(s, reply, p, profile, pending, 'oidc')
     },
   )
 
-  app.get<{ Params: { idpId: string }; Querystring: { return_to?: string } }>(
+  app.get<{ Params: { idpId: string }; Querystring: LoginQuery }>(
     '/v1/auth/saml/:idpId/login',
     { config, schema: spec({ summary: 'Start a SAML login (HTTP-Redirect AuthnRequest)', tags, public: true, params: idParams('idpId'), querystring: loginQuery, response: redirect }) },
     async (request, reply) => {
       const p = (await provider(s, request.params.idpId, 'saml')) as SamlProvider
       const returnTo = checkReturnTo(s, request.query.return_to)
+      const codeChallenge = checkCodeChallenge(request.query.code_challenge, request.query.code_challenge_method)
       const requestId = '_' + client.randomState()
-      const state = await beginLogin(s, reply, p.id, { requestId, ...(returnTo ? { returnTo } : {}) })
+      const state = await beginLogin(s, reply, p.id, { requestId, ...(returnTo ? { returnTo } : {}), ...(codeChallenge ? { codeChallenge } : {}) })
       return reply.redirect(await authnRequestUrl(s, p, requestId, state), 302)
     },
   )
@@ -147,7 +160,7 @@ export function ssoRoutes(app: FastifyInstance, s: Services): void {
       const p = (await provider(s, request.params.idpId, 'saml')) as SamlProvider & { tenant_id: string }
       const pending = await finishLogin(s, request, reply, p.id, request.body.RelayState)
       const login = await verifySamlResponse(s, p, request.body.SAMLResponse, pending.request_id ?? '').catch((e) => ssoError(request, e))
-      return complete(s, reply, p, login.profile, pending.return_to, 'saml', login.link)
+      return complete(s, reply, p, login.profile, pending, 'saml', login.link)
     },
   )
 

@@ -13,6 +13,8 @@ export interface Account {
   email: string
   name?: string
   groups: string[]
+  /** The `email_verified` claim (default true); null leaves the claim out. */
+  emailVerified?: boolean | null
 }
 
 export class TestOidcIdp {
@@ -53,7 +55,8 @@ export class TestOidcIdp {
         accountId: id,
         claims: async () => {
           const a = accounts()
-          return { sub: id, email: a.email, email_verified: true, name: a.name ?? a.sub, groups: a.groups }
+          const verified = a.emailVerified === undefined ? { email_verified: true } : a.emailVerified === null ? {} : { email_verified: a.emailVerified }
+          return { sub: id, email: a.email, ...verified, name: a.name ?? a.sub, groups: a.groups }
         },
       }),
     })
