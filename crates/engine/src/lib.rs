@@ -247,27 +247,31 @@ impl Engine {
     /// Checks an event's data against the input schema of every step of the project subscribed to the topic.
     /// `Err` names the subscriber and the failing field.
     pub fn check_event(&self, scope: &Scope, topic: &str, data: &Value) -> Result<(), String> {
-        let reg = self.inner.reg.lock().unwrap();
-        let Some(project) = reg.projects.get(scope) else {
-            return Ok(());
-        };
-        let mut subscribers: Vec<&StepManifest> = project
-            .manifests
-            .values()
-            .filter(|m| m.subscribes.iter().any(|t| t == topic) && m.input.is_some())
-            .collect();
-        subscribers.sort_by(|a, b| a.name.cmp(&b.name));
-        for m in subscribers {
-            if let Some(schema) = &m.input {
-                cfp_protocol::schema::check(schema, data, "data")
-                    .map_err(|e| format!("event `{topic}` does not match the input schema of `{}`: {e}", m.name))?;
+        self.check_event_within(scope, topic, data, &mut cfp_protocol::schema::CHECK_BUDGET.clone())
+    }
+
+    /// [`Engine::check_event`] within what is left of a budget of schema applications. The compiled schemas
+    /// are cloned out of the registry and checked after its lock is released: a slow check delays no other
+    /// project.
+    fn check_event_within(&self, scope: &Scope, topic: &str, data: &Value, budget: &mut u64) -> Result<(), String> {
+        let subscribers = {
+            let reg = self.inner.reg.lock().unwrap();
+            match reg.projects.get(scope).and_then(|p| p.inputs.get(topic)) {
+                Some(list) => list.clone(),
+                None => return Ok(()),
             }
+        };
+        for (step, schema) in subscribers {
+            schema
+                .check(data, "data", budget)
+                .map_err(|e| format!("event `{topic}` does not match the input schema of `{step}`: {e}"))?;
         }
         Ok(())
     }
 
     /// Checks a handler's emits: with strict validation the first failure is returned (the attempt fails,
-    /// not retried); otherwise each failure becomes a warning in the project's logs.
+    /// not retried); otherwise each failure becomes a warning in the project's logs. One budget covers all of
+    /// a result's emits.
     pub(crate) fn check_emits(
         &self,
         scope: &Scope,
@@ -279,8 +283,9 @@ impl Engine {
             return Ok(());
         }
         let strict = self.strict_validation(scope);
+        let mut budget = cfp_protocol::schema::CHECK_BUDGET;
         for e in emits {
-            if let Err(problem) = self.check_event(scope, &e.topic, &e.data) {
+            if let Err(problem) = self.check_event_within(scope, &e.topic, &e.data, &mut budget) {
                 if strict {
                     return Err(problem);
                 }
@@ -337,6 +342,7 @@ impl Engine {
             capacity,
             inflight: 0,
             steps: HashMap::new(),
+            schemas: HashMap::new(),
             draining: false,
             recent: Default::default(),
             logs: Default::default(),
@@ -369,18 +375,35 @@ impl Engine {
         })
     }
 
-    /// Registers a worker's steps; persists the project's step set and starts dispatchers.
+    /// Registers a worker's steps; persists the project's step set and starts dispatchers. Input schemas are
+    /// compiled here, once, on the blocking pool, before the registry is locked.
     pub async fn register(&self, worker: WorkerId, steps: Vec<StepManifest>) -> Result<ToWorker, StoreError> {
         if let Some(refusal) = self.registration_refusal(&steps) {
             tracing::warn!(worker, steps = steps.len(), "registration refused: too many steps");
             return Ok(refusal);
         }
+        // Compiling is bounded per schema but CPU work all the same: on the blocking pool, not on a thread
+        // that serves requests.
+        let compiling = tokio::task::spawn_blocking(move || {
+            let compiled: registry::CompiledInputs = steps
+                .iter()
+                .map(|s| Some(cfp_protocol::schema::Schema::compile(s.input.as_ref()?).map(Arc::new)))
+                .collect();
+            (steps, compiled)
+        });
+        let Ok((steps, compiled)) = compiling.await else {
+            tracing::error!(worker, "compiling input schemas failed");
+            return Ok(ToWorker::error(
+                "invalid_schema",
+                "the input schemas could not be compiled",
+            ));
+        };
         let (scope, accepted, errors, manifests) = {
             let mut reg = self.inner.reg.lock().unwrap();
             let Some(scope) = reg.workers.get(&worker).map(|w| w.scope.clone()) else {
                 return Ok(ToWorker::error("unknown_worker", "connection is closed"));
             };
-            let (accepted, errors) = reg.register(worker, steps);
+            let (accepted, errors) = reg.register(worker, steps, compiled);
             let manifests: Vec<StepManifest> = reg
                 .projects
                 .get(&scope)

@@ -1,7 +1,9 @@
 //! Connected workers and, per project, the steps they host and the API route table built from them.
 
 use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::Arc;
 
+use cfp_protocol::schema::Schema;
 use cfp_protocol::{RegistrationError, StepKind, StepManifest, ToWorker};
 use cfp_store::Scope;
 use tokio::sync::mpsc;
@@ -18,6 +20,8 @@ pub struct Worker {
     pub capacity: u32,
     pub inflight: u32,
     pub steps: HashMap<String, StepManifest>,
+    /// Compiled `input` schemas of `steps` (compiled once, at registration).
+    pub schemas: HashMap<String, Arc<Schema>>,
     pub draining: bool,
     /// Invocations this worker finished lately: its late log lines and calls may still name them.
     pub recent: RecentIds,
@@ -26,6 +30,9 @@ pub struct Worker {
     /// Its `call` frames being answered (at most `EngineConfig::max_calls_per_worker`).
     pub calls: std::sync::Arc<tokio::sync::Semaphore>,
 }
+
+/// Per step of a registration, in order: its compiled input schema, or why it was refused (`None`: no schema).
+pub type CompiledInputs = Vec<Option<Result<Arc<Schema>, String>>>;
 
 impl Worker {
     pub fn has_room(&self) -> bool {
@@ -65,6 +72,8 @@ pub struct Project {
     /// step name -> workers hosting it
     pub hosts: HashMap<String, Vec<WorkerId>>,
     pub manifests: HashMap<String, StepManifest>,
+    /// topic -> (subscribed step, its compiled input schema), by step name: what strict validation checks.
+    pub inputs: HashMap<String, Vec<(String, Arc<Schema>)>>,
 }
 
 #[derive(Default)]
@@ -75,11 +84,13 @@ pub struct Registry {
 
 impl Registry {
     /// Validates a worker's step set against what other workers of the project host, stores the accepted
-    /// steps on the worker, and rebuilds the project's tables. Returns accepted names and errors.
+    /// steps (and their input schemas, compiled beforehand, outside the lock) on the worker, and rebuilds the
+    /// project's tables. Returns accepted names and errors.
     pub fn register(
         &mut self,
         worker: WorkerId,
         steps: Vec<StepManifest>,
+        compiled: CompiledInputs,
     ) -> (Vec<StepManifest>, Vec<RegistrationError>) {
         let Some(scope) = self.workers.get(&worker).map(|w| w.scope.clone()) else {
             return (Vec::new(), Vec::new());
@@ -98,7 +109,9 @@ impl Registry {
         let mut accepted = Vec::new();
         let mut errors = Vec::new();
         let mut seen: HashMap<String, String> = HashMap::new();
-        for step in steps {
+        let mut schemas: HashMap<String, Arc<Schema>> = HashMap::new();
+        let compiled = compiled.into_iter().chain(std::iter::repeat_with(|| None));
+        for (step, schema) in steps.into_iter().zip(compiled) {
             let err = |code: &str, message: String| RegistrationError {
                 step: step.name.clone(),
                 file: step.file.clone(),
@@ -132,6 +145,17 @@ impl Registry {
                 errors.push(err("invalid_manifest", e));
                 continue;
             }
+            let schema = match schema {
+                Some(Err(e)) => {
+                    errors.push(err(
+                        "invalid_schema",
+                        format!("step `{}` ({}): input schema refused: {e}", step.name, step.file),
+                    ));
+                    continue;
+                }
+                Some(Ok(schema)) => Some(schema),
+                None => None,
+            };
             if step.kind == StepKind::Api {
                 let (method, path) = (step.method.as_deref().unwrap_or(""), step.path.as_deref().unwrap_or(""));
                 if let Err(e) = routes.add(method, path, &step.name) {
@@ -143,10 +167,14 @@ impl Registry {
                 }
             }
             seen.insert(step.name.clone(), step.file.clone());
+            if let Some(schema) = schema {
+                schemas.insert(step.name.clone(), schema);
+            }
             accepted.push(step);
         }
         if let Some(w) = self.workers.get_mut(&worker) {
             w.steps = accepted.iter().map(|s| (s.name.clone(), s.clone())).collect();
+            w.schemas = schemas;
         }
         self.rebuild(&scope);
         (accepted, errors)
@@ -163,8 +191,23 @@ impl Registry {
                 if let (StepKind::Api, Some(method), Some(path)) = (m.kind, &m.method, &m.path) {
                     let _ = project.routes.add(method, path, &m.name);
                 }
-                project.manifests.entry(m.name.clone()).or_insert_with(|| m.clone());
+                if project.manifests.contains_key(&m.name) {
+                    continue;
+                }
+                project.manifests.insert(m.name.clone(), m.clone());
+                if let Some(schema) = w.schemas.get(&m.name) {
+                    for topic in &m.subscribes {
+                        project
+                            .inputs
+                            .entry(topic.clone())
+                            .or_default()
+                            .push((m.name.clone(), schema.clone()));
+                    }
+                }
             }
+        }
+        for subscribers in project.inputs.values_mut() {
+            subscribers.sort_by(|a, b| a.0.cmp(&b.0));
         }
         if project.manifests.is_empty() && !self.workers.values().any(|w| &w.scope == scope) {
             self.projects.remove(scope);

@@ -90,6 +90,8 @@ impl Schema {
             .with_draft(draft)
             .offline()
             .should_validate_formats(true)
+            // zod 3 emits `format: "uuid"` in draft-07 schemas, which only names it from 2019-09 on.
+            .with_format("uuid", is_uuid)
             .with_pattern_options(
                 PatternOptions::regex()
                     .size_limit(MAX_REGEX_BYTES)
@@ -153,6 +155,16 @@ fn serialized_size(v: &Value, limit: usize) -> usize {
     let mut c = Counter(0, limit);
     let _ = serde_json::to_writer(&mut c, v);
     c.0
+}
+
+/// `8-4-4-4-12` hexadecimal digits (RFC 9562's text form).
+fn is_uuid(s: &str) -> bool {
+    let b = s.as_bytes();
+    b.len() == 36
+        && b.iter().enumerate().all(|(i, c)| match i {
+            8 | 13 | 18 | 23 => *c == b'-',
+            _ => c.is_ascii_hexdigit(),
+        })
 }
 
 /// Long messages (an `enum` of a thousand values) are cut.
@@ -855,6 +867,11 @@ mod tests {
         assert_eq!(
             s.check(&bad, "data", &mut b).unwrap_err(),
             "data.order.items[0].qty: must be > 0"
+        );
+        let bad_id = json!({"order": {"id": "5b7f3f4e-6c1d-4a53-9a43", "items": []}});
+        assert_eq!(
+            s.check(&bad_id, "data", &mut b).unwrap_err(),
+            "data.order.id: must be a valid `uuid`"
         );
         let tuple = json!({"order": {"id": "5b7f3f4e-6c1d-4a53-9a43-4f5d8b0e6a11", "items": []}, "point": [1, "x"]});
         assert_eq!(
