@@ -14,8 +14,9 @@
 //!   `$ref`s are followed (a chain of definitions each referring twice to the next doubles at every step);
 //! - a `$ref` that is not local (`#…`), points to nothing, or is dynamic (`$dynamicRef`, `$recursiveRef`), and
 //!   a nested `$id` (it would change what local references mean);
-//! - a `pattern` that compiles beyond [`MAX_REGEX_BYTES`]: patterns run on the `regex` crate, whose matching
-//!   time is linear in the input (no backtracking), so no pattern can be catastrophic.
+//! - a `pattern` that compiles beyond [`MAX_REGEX_BYTES`], or more than [`MAX_PATTERNS`] of them: patterns run
+//!   on the `regex` crate, whose matching time is linear in the input (no backtracking), so no pattern can be
+//!   catastrophic.
 //!
 //! Checking is bounded too: before the data is checked, the schema applications it would take (every
 //! subschema applied to every value it reaches, along every path, as the validator does) are counted against a
@@ -37,7 +38,9 @@ pub const MAX_SCHEMA_DEPTH: usize = 64;
 /// Most subschemas a schema may expand to when its `$ref`s are followed (a recursive reference counts once).
 pub const MAX_EXPANDED_SUBSCHEMAS: usize = 50_000;
 /// Compiled size limit of one `pattern` (and of its lazy DFA cache), in bytes.
-pub const MAX_REGEX_BYTES: usize = 256 * 1024;
+pub const MAX_REGEX_BYTES: usize = 64 * 1024;
+/// Most `pattern`s and `patternProperties` one schema may hold (each compiles to at most [`MAX_REGEX_BYTES`]).
+pub const MAX_PATTERNS: usize = 256;
 /// Most schema applications one check may take (a data value checked against one subschema is one).
 pub const CHECK_BUDGET: u64 = 250_000;
 
@@ -80,23 +83,14 @@ impl Schema {
         rewrite_nullable(&mut source, 0);
         let draft = detect_draft(&source)?;
         let mut anchors = HashMap::new();
-        let mut refs = Vec::new();
-        collect(&source, draft, "", true, &mut anchors, &mut refs, 0)?;
-        for r in &refs {
+        let mut found = Found::default();
+        collect(&source, draft, "", true, &mut anchors, &mut found, 0)?;
+        for r in &found.refs {
             resolve(&source, &anchors, r).ok_or_else(|| format!("`$ref` `{r}` points to nothing in the schema"))?;
         }
         Expansion::measure(&source, &anchors, draft)?;
-        let validator = jsonschema::options()
-            .with_draft(draft)
-            .offline()
-            .should_validate_formats(true)
-            // zod 3 emits `format: "uuid"` in draft-07 schemas, which only names it from 2019-09 on.
-            .with_format("uuid", is_uuid)
-            .with_pattern_options(
-                PatternOptions::regex()
-                    .size_limit(MAX_REGEX_BYTES)
-                    .dfa_size_limit(MAX_REGEX_BYTES),
-            )
+        patterns(&mut source, draft, 0)?;
+        let validator = options(draft)
             .build(&source)
             .map_err(|e| format!("invalid schema: {}", short(&e.to_string())))?;
         Ok(Schema {
@@ -135,6 +129,89 @@ impl Schema {
             Err(e) => Err(short(&describe(&e, root))),
         }
     }
+}
+
+fn options(draft: Draft) -> jsonschema::ValidationOptions<'static> {
+    jsonschema::options()
+        .with_draft(draft)
+        .offline()
+        .should_validate_formats(true)
+        // zod 3 emits `format: "uuid"` in draft-07 schemas, which only names it from 2019-09 on.
+        .with_format("uuid", is_uuid)
+        .with_pattern_options(
+            PatternOptions::regex()
+                .size_limit(MAX_REGEX_BYTES)
+                .dfa_size_limit(MAX_REGEX_BYTES),
+        )
+}
+
+/// Look-around and back-references: ECMAScript has them, the linear-time `regex` crate does not.
+fn needs_backtracking(pattern: &str) -> bool {
+    ["(?=", "(?!", "(?<=", "(?<!", "\\k<"]
+        .iter()
+        .any(|m| pattern.contains(m))
+        || pattern
+            .as_bytes()
+            .windows(2)
+            .any(|w| w[0] == b'\\' && (b'1'..=b'9').contains(&w[1]))
+}
+
+/// Checks every `pattern` and `patternProperties` key on the linear-time engine. A `pattern` that needs
+/// backtracking (zod 4's email pattern has look-aheads; its `format: "email"` checks the same) is removed:
+/// not checked, as before. Such a `patternProperties` key, an invalid pattern or one compiling beyond
+/// [`MAX_REGEX_BYTES`] refuses the schema.
+fn patterns(v: &mut Value, draft: Draft, depth: usize) -> Result<(), String> {
+    let Value::Object(map) = v else {
+        return Ok(());
+    };
+    if depth > MAX_SCHEMA_DEPTH {
+        return Ok(()); // refused before
+    }
+    let compiles = |p: &str| options(draft).build(&serde_json::json!({ "pattern": p })).is_ok();
+    let refused = |p: &str| {
+        format!(
+            "pattern `{}` is not a valid regular expression or compiles beyond {} KiB (the limit)",
+            short(p),
+            MAX_REGEX_BYTES / 1024
+        )
+    };
+    if let Some(Value::String(p)) = map.get("pattern") {
+        if needs_backtracking(p) {
+            map.remove("pattern");
+        } else if !compiles(p) {
+            return Err(refused(p));
+        }
+    }
+    if let Some(Value::Object(props)) = map.get("patternProperties") {
+        for p in props.keys() {
+            if needs_backtracking(p) {
+                return Err(format!(
+                    "`patternProperties` `{}` uses look-around or back-references, which are not supported",
+                    short(p)
+                ));
+            }
+            if !compiles(p) {
+                return Err(refused(p));
+            }
+        }
+    }
+    for (k, child) in map.iter_mut() {
+        match (in_place(k).or_else(|| nested(k, child)), child) {
+            (Some(Holds::One), s) => patterns(s, draft, depth + 1)?,
+            (Some(Holds::List), Value::Array(list)) => {
+                for s in list {
+                    patterns(s, draft, depth + 1)?;
+                }
+            }
+            (Some(Holds::Map), Value::Object(m)) => {
+                for s in m.values_mut() {
+                    patterns(s, draft, depth + 1)?;
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(())
 }
 
 /// Serialized length of `v`, counting stops a little past `limit`.
@@ -326,6 +403,13 @@ fn subschemas(holds: Holds, v: &Value) -> Vec<(String, &Value)> {
     }
 }
 
+/// What [`collect`] finds besides anchors.
+#[derive(Default)]
+struct Found {
+    refs: Vec<String>,
+    patterns: usize,
+}
+
 /// Walks every subschema (without following `$ref`s): collects anchors and references, refuses remote,
 /// dynamic and unresolvable-by-design references and nested `$id`s.
 fn collect(
@@ -334,7 +418,7 @@ fn collect(
     pointer: &str,
     is_root: bool,
     anchors: &mut HashMap<String, String>,
-    refs: &mut Vec<String>,
+    found: &mut Found,
     depth: usize,
 ) -> Result<(), String> {
     if depth > MAX_SCHEMA_DEPTH {
@@ -357,7 +441,7 @@ fn collect(
                 short(r)
             ));
         }
-        refs.push(r.clone());
+        found.refs.push(r.clone());
     }
     if let Some(Value::String(id)) = map.get("$id") {
         match id.strip_prefix('#') {
@@ -371,12 +455,21 @@ fn collect(
     if let Some(Value::String(name)) = map.get("$anchor") {
         anchors.insert(name.clone(), pointer.to_string());
     }
+    if map.get("pattern").is_some_and(Value::is_string) {
+        found.patterns += 1;
+    }
+    if let Some(Value::Object(p)) = map.get("patternProperties") {
+        found.patterns += p.len();
+    }
+    if found.patterns > MAX_PATTERNS {
+        return Err(format!("schema has more than {MAX_PATTERNS} patterns (the limit)"));
+    }
     for (k, child) in map {
         let holds = in_place(k).or_else(|| nested(k, child));
         if let Some(holds) = holds {
             let at = format!("{pointer}/{k}");
             for (suffix, s) in subschemas(holds, child) {
-                collect(s, draft, &format!("{at}{suffix}"), false, anchors, refs, depth + 1)?;
+                collect(s, draft, &format!("{at}{suffix}"), false, anchors, found, depth + 1)?;
             }
         }
     }
@@ -934,7 +1027,42 @@ mod tests {
         assert!(t.elapsed() < std::time::Duration::from_millis(500), "{:?}", t.elapsed());
         let huge = json!({"type": "string", "pattern": "(\\w{100}){100}"});
         let e = Schema::compile(&huge).unwrap_err();
-        assert!(e.starts_with("invalid schema"), "{e}");
+        assert!(e.contains("compiles beyond 64 KiB (the limit)"), "{e}");
+    }
+
+    /// Patterns as zod and pydantic emit them compile within the size limit; a pattern nested a hundred
+    /// thousand groups deep is refused, not a stack overflow.
+    #[test]
+    fn patterns_within_limits() {
+        for p in [
+            r"^\w{1,64}$",
+            r"^(?!\.)(?!.*\.\.)([A-Za-z0-9_'+\-\.]*)[A-Za-z0-9_+-]@([A-Za-z0-9][A-Za-z0-9\-]*\.)+[A-Za-z]{2,}$",
+            r"^[\p{L}\p{M} .'-]{1,200}$",
+            r"^[0-9a-fA-F]{8}\b-[0-9a-fA-F]{4}\b-[0-9a-fA-F]{4}\b-[0-9a-fA-F]{4}\b-[0-9a-fA-F]{12}$",
+            r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$",
+        ] {
+            let s = json!({"type": "string", "pattern": p});
+            assert!(Schema::compile(&s).is_ok(), "{p}: {:?}", Schema::compile(&s).err());
+        }
+        // zod 4's email pattern needs look-ahead: not checked (its `format: "email"` is).
+        let email = json!({"type": "string", "format": "email",
+            "pattern": r"^(?!\.)(?!.*\.\.)([A-Za-z0-9_'+\-\.]*)[A-Za-z0-9_+-]@([A-Za-z0-9][A-Za-z0-9\-]*\.)+[A-Za-z]{2,}$"});
+        assert!(check(&email, &json!("ada@example.com"), "data").is_ok());
+        assert_eq!(
+            check(&email, &json!("ada"), "data").unwrap_err(),
+            "data: must be a valid `email`"
+        );
+        let nested = format!("{}a{}", "(".repeat(100_000), ")".repeat(100_000));
+        let e = Schema::compile(&json!({"pattern": nested})).unwrap_err();
+        assert!(
+            e.ends_with("is not a valid regular expression or compiles beyond 64 KiB (the limit)"),
+            "{e}"
+        );
+        let many: Vec<Value> = (0..300).map(|i| json!({"pattern": format!("^a{i}$")})).collect();
+        assert_eq!(
+            Schema::compile(&json!({"allOf": many})).unwrap_err(),
+            format!("schema has more than {MAX_PATTERNS} patterns (the limit)")
+        );
     }
 
     #[test]
