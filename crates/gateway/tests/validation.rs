@@ -111,6 +111,7 @@ async fn a_costly_schema_does_not_stall_other_projects() {
         slowest = slowest.max(took);
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+    eprintln!("slowest of 10 calls of another project during the attack: {slowest:?}");
     assert!(
         slowest < Duration::from_millis(500),
         "slowest call of another project: {slowest:?}"
