@@ -80,7 +80,6 @@ impl Schema {
             ));
         }
         let mut source = schema.clone();
-        rewrite_nullable(&mut source, 0);
         let draft = detect_draft(&source)?;
         let mut anchors = HashMap::new();
         let mut found = Found::default();
@@ -88,8 +87,8 @@ impl Schema {
         for r in &found.refs {
             resolve(&source, &anchors, r).ok_or_else(|| format!("`$ref` `{r}` points to nothing in the schema"))?;
         }
-        Expansion::measure(&source, &anchors, draft)?;
-        patterns(&mut source, draft, 0)?;
+        Expansion::measure(&source, &anchors)?;
+        prepare(&mut source, draft, 0)?;
         let validator = options(draft)
             .build(&source)
             .map_err(|e| format!("invalid schema: {}", short(&e.to_string())))?;
@@ -113,7 +112,6 @@ impl Schema {
         let mut cost = Cost {
             root: &self.source,
             anchors: &self.anchors,
-            draft: self.draft,
             left: *budget,
             stack: Vec::new(),
         };
@@ -156,17 +154,18 @@ fn needs_backtracking(pattern: &str) -> bool {
             .any(|w| w[0] == b'\\' && (b'1'..=b'9').contains(&w[1]))
 }
 
-/// Checks every `pattern` and `patternProperties` key on the linear-time engine. A `pattern` that needs
-/// backtracking (zod 4's email pattern has look-aheads; its `format: "email"` checks the same) is removed:
-/// not checked, as before. Such a `patternProperties` key, an invalid pattern or one compiling beyond
-/// [`MAX_REGEX_BYTES`] refuses the schema.
-fn patterns(v: &mut Value, draft: Draft, depth: usize) -> Result<(), String> {
+/// Rewrites `nullable` in every subschema, and checks every `pattern` and `patternProperties` key on the
+/// linear-time engine. A `pattern` that needs backtracking (zod 4's email pattern had look-aheads; its
+/// `format: "email"` checks the same) is removed: not checked, as before. Such a `patternProperties` key, an
+/// invalid pattern or one compiling beyond [`MAX_REGEX_BYTES`] refuses the schema.
+fn prepare(v: &mut Value, draft: Draft, depth: usize) -> Result<(), String> {
     let Value::Object(map) = v else {
         return Ok(());
     };
     if depth > MAX_SCHEMA_DEPTH {
         return Ok(()); // refused before
     }
+    rewrite_nullable(map);
     let compiles = |p: &str| options(draft).build(&serde_json::json!({ "pattern": p })).is_ok();
     let refused = |p: &str| {
         format!(
@@ -197,15 +196,15 @@ fn patterns(v: &mut Value, draft: Draft, depth: usize) -> Result<(), String> {
     }
     for (k, child) in map.iter_mut() {
         match (in_place(k).or_else(|| nested(k, child)), child) {
-            (Some(Holds::One), s) => patterns(s, draft, depth + 1)?,
+            (Some(Holds::One), s) => prepare(s, draft, depth + 1)?,
             (Some(Holds::List), Value::Array(list)) => {
                 for s in list {
-                    patterns(s, draft, depth + 1)?;
+                    prepare(s, draft, depth + 1)?;
                 }
             }
             (Some(Holds::Map), Value::Object(m)) => {
                 for s in m.values_mut() {
-                    patterns(s, draft, depth + 1)?;
+                    prepare(s, draft, depth + 1)?;
                 }
             }
             _ => {}
@@ -259,27 +258,16 @@ fn short(s: &str) -> String {
 
 /// `type: X` with `nullable: true` (OpenAPI 3.0, accepted by the checker before this one) becomes
 /// `type: [X, "null"]`.
-fn rewrite_nullable(v: &mut Value, depth: usize) {
-    if depth > 256 {
+fn rewrite_nullable(map: &mut Map<String, Value>) {
+    if map.get("nullable") != Some(&Value::Bool(true)) {
         return;
     }
-    match v {
-        Value::Object(map) => {
-            if map.get("nullable") == Some(&Value::Bool(true)) {
-                match map.get_mut("type") {
-                    Some(Value::String(t)) if t != "null" => {
-                        let t = std::mem::take(t);
-                        map.insert("type".into(), serde_json::json!([t, "null"]));
-                    }
-                    Some(Value::Array(list)) if !list.iter().any(|t| t == "null") => list.push("null".into()),
-                    _ => {}
-                }
-            }
-            for (_, child) in map.iter_mut() {
-                rewrite_nullable(child, depth + 1);
-            }
+    match map.get_mut("type") {
+        Some(Value::String(t)) if t != "null" => {
+            let t = std::mem::take(t);
+            map.insert("type".into(), serde_json::json!([t, "null"]));
         }
-        Value::Array(list) => list.iter_mut().for_each(|c| rewrite_nullable(c, depth + 1)),
+        Some(Value::Array(list)) if !list.iter().any(|t| t == "null") => list.push("null".into()),
         _ => {}
     }
 }
@@ -516,17 +504,15 @@ struct Expansion<'a> {
     count: usize,
     /// References being followed (a reference to one of these is recursive: counted once, not followed).
     path: Vec<*const Value>,
-    draft: Draft,
 }
 
 impl<'a> Expansion<'a> {
-    fn measure(root: &'a Value, anchors: &'a HashMap<String, String>, draft: Draft) -> Result<(), String> {
+    fn measure(root: &'a Value, anchors: &'a HashMap<String, String>) -> Result<(), String> {
         let mut e = Expansion {
             root,
             anchors,
             count: 0,
             path: Vec::new(),
-            draft,
         };
         e.walk(root, 1)
     }
@@ -546,7 +532,7 @@ impl<'a> Expansion<'a> {
         let Value::Object(map) = v else {
             return Ok(());
         };
-        if let Some(target) = schema_ref(map, self.draft).and_then(|r| resolve(self.root, self.anchors, r)) {
+        if let Some(target) = schema_ref(map).and_then(|r| resolve(self.root, self.anchors, r)) {
             let id = target as *const Value;
             if !self.path.contains(&id) {
                 self.path.push(id);
@@ -571,7 +557,7 @@ impl<'a> Expansion<'a> {
 
 /// The `$ref` of a subschema (draft-07 and older ignore every other keyword beside it; the cost counts them
 /// anyway, which only overestimates).
-fn schema_ref(map: &Map<String, Value>, _draft: Draft) -> Option<&str> {
+fn schema_ref(map: &Map<String, Value>) -> Option<&str> {
     map.get("$ref").and_then(Value::as_str)
 }
 
@@ -580,7 +566,6 @@ fn schema_ref(map: &Map<String, Value>, _draft: Draft) -> Option<&str> {
 struct Cost<'a> {
     root: &'a Value,
     anchors: &'a HashMap<String, String>,
-    draft: Draft,
     left: u64,
     /// (subschema, value) pairs being applied through a `$ref`: the validator stops such a cycle.
     stack: Vec<(*const Value, *const Value)>,
@@ -606,7 +591,7 @@ impl<'a> Cost<'a> {
         if let Some(Value::Array(options)) = map.get("enum") {
             self.spend(options.len() as u64)?;
         }
-        if let Some(target) = schema_ref(map, self.draft).and_then(|r| resolve(self.root, self.anchors, r)) {
+        if let Some(target) = schema_ref(map).and_then(|r| resolve(self.root, self.anchors, r)) {
             let key = (target as *const Value, data as *const Value);
             if !self.stack.contains(&key) {
                 self.stack.push(key);
@@ -902,6 +887,9 @@ mod tests {
             check(&s, &json!({"n": 1}), "data").unwrap_err(),
             "data.n: expected string or null, got integer"
         );
+        // Inside `const` it is data, not a schema.
+        let c = json!({"const": {"type": "string", "nullable": true}});
+        assert!(check(&c, &json!({"type": "string", "nullable": true}), "data").is_ok());
     }
 
     #[test]
