@@ -1067,6 +1067,8 @@ mod tests {
             Schema::compile(&missing).unwrap_err(),
             "`$ref` `#/$defs/Nope` points to nothing in the schema"
         );
+        let e = Schema::compile(&json!({"type": "strng"})).unwrap_err();
+        assert!(e.starts_with("invalid schema: "), "{e}");
         let dynamic = json!({"$dynamicRef": "#node"});
         assert!(Schema::compile(&dynamic)
             .unwrap_err()
