@@ -132,7 +132,10 @@ export function parseRuntimeUrls(v: string): Record<string, string> {
     if (eq <= 0 || eq === entry.length - 1) throw new Error(`option --runtime-urls: expected region=url, got "${entry}"`)
     const region = entry.slice(0, eq).trim()
     if (region in out) throw new Error(`option --runtime-urls: region "${region}" is named twice`)
-    out[region] = entry.slice(eq + 1).trim().replace(/\/$/, '')
+    out[region] = entry
+      .slice(eq + 1)
+      .trim()
+      .replace(/\/$/, '')
   }
   return out
 }
@@ -149,11 +152,30 @@ export function parseOptions(argv: string[], env: Env = process.env): { options:
     strict: true,
     options: Object.fromEntries<{ type: 'string' | 'boolean' }>(
       [
-        'database-url', 'schema', 'host', 'port', 'public-url', 'issuer', 'regions', 'access-token-ttl',
-        'refresh-token-ttl', 'key-rotation-interval', 'key-prepublish', 'master-key', 'service-token',
-        'setup-ttl', 'body-limit', 'ceiling-body-bytes', 'ceiling-request-timeout-ms', 'ceiling-concurrent-requests',
-        'ceiling-concurrent-executions', 'return-origins', 'log-level', 'workbench-dir',
-        'runtime-urls', 'trusted-proxies',
+        'database-url',
+        'schema',
+        'host',
+        'port',
+        'public-url',
+        'issuer',
+        'regions',
+        'access-token-ttl',
+        'refresh-token-ttl',
+        'key-rotation-interval',
+        'key-prepublish',
+        'master-key',
+        'service-token',
+        'setup-ttl',
+        'body-limit',
+        'ceiling-body-bytes',
+        'ceiling-request-timeout-ms',
+        'ceiling-concurrent-requests',
+        'ceiling-concurrent-executions',
+        'return-origins',
+        'log-level',
+        'workbench-dir',
+        'runtime-urls',
+        'trusted-proxies',
       ]
         .map((k): [string, { type: 'string' | 'boolean' }] => [k, { type: 'string' }])
         .concat([
@@ -250,7 +272,9 @@ export function validateOptions(o: Options): void {
       throw new Error(`option --runtime-urls: "${url}" (region ${region}) is not a URL`)
     }
     if ((u.protocol !== 'http:' && u.protocol !== 'https:') || u.pathname !== '/' || u.search || u.hash || u.username || u.password) {
-      throw new Error(`option --runtime-urls: "${url}" (region ${region}) must be an http(s) origin without path, query or credentials, e.g. https://runtime.eu.example.com`)
+      throw new Error(
+        `option --runtime-urls: "${url}" (region ${region}) must be an http(s) origin without path, query or credentials, e.g. https://runtime.eu.example.com`,
+      )
     }
   }
   for (const entry of o.trustedProxies) {

@@ -43,7 +43,10 @@ describe('limit ceilings', () => {
   it('never sends runtimes more than the ceiling, whatever was stored', async () => {
     const a2 = w.nodes.A2!.id
     // as if stored before the ceiling was lowered
-    await h.sql(`UPDATE project_settings SET limits = '{"maxBodyBytes": 50000000, "maxConcurrentRequests": 9000}', version = nextval('settings_version') WHERE project_id = $1`, [a2])
+    await h.sql(
+      `UPDATE project_settings SET limits = '{"maxBodyBytes": 50000000, "maxConcurrentRequests": 9000}', version = nextval('settings_version') WHERE project_id = $1`,
+      [a2],
+    )
     await h.sql(`UPDATE tenant_settings SET limits = '{"maxConcurrentExecutions": 90000}' WHERE tenant_id = $1`, [w.nodes.T1!.id])
     const feed = await h.request('GET', '/v1/service/projects?region=eu&since=0', { token: SERVICE_TOKEN })
     const p = feed.json.items.find((i: { projectId: string }) => i.projectId === a2)

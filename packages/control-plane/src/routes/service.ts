@@ -126,7 +126,7 @@ export function serviceRoutes(app: FastifyInstance, s: Services): void {
     {
       config,
       schema: spec({
-        summary: "Projects of a region with their settings, changed after settings version `since`; `wait` seconds long-polls until one changes",
+        summary: 'Projects of a region with their settings, changed after settings version `since`; `wait` seconds long-polls until one changes',
         tags,
         querystring: {
           type: 'object',

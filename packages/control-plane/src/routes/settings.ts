@@ -165,10 +165,10 @@ export function settingsRoutes(app: FastifyInstance, s: Services): void {
     async (request) => {
       authorize(request, s, 'limits.update', await locateTenant(s.db, request.params.tenantId), 'tenant')
       checkCeilings(request.body, s.options.limitCeilings)
-      await s.db.query(
-        "UPDATE tenant_settings SET limits = $2, version = nextval('settings_version'), updated_at = now() WHERE tenant_id = $1",
-        [request.params.tenantId, request.body],
-      )
+      await s.db.query("UPDATE tenant_settings SET limits = $2, version = nextval('settings_version'), updated_at = now() WHERE tenant_id = $1", [
+        request.params.tenantId,
+        request.body,
+      ])
       return request.body
     },
   )
@@ -197,20 +197,17 @@ export function settingsRoutes(app: FastifyInstance, s: Services): void {
       async (request) => {
         authorize(request, s, action, await locateProject(s.db, request.params.projectId), 'project')
         if (check) await check(request.body as never, request.params.projectId)
-        await s.db.query(
-          `UPDATE project_settings SET ${column} = $2, version = nextval('settings_version'), updated_at = now() WHERE project_id = $1`,
-          [request.params.projectId, request.body],
-        )
+        await s.db.query(`UPDATE project_settings SET ${column} = $2, version = nextval('settings_version'), updated_at = now() WHERE project_id = $1`, [
+          request.params.projectId,
+          request.body,
+        ])
         return readProjectSettings(s, request.params.projectId)
       },
     )
 
   put('limits', 'limits.update', 'limits', limitsProps, async (b: Limits, id) => {
     checkCeilings(b, s.options.limitCeilings)
-    const tenant = await s.db.query(
-      'SELECT ts.limits FROM tenant_settings ts JOIN projects p ON p.tenant_id = ts.tenant_id WHERE p.id = $1',
-      [id],
-    )
+    const tenant = await s.db.query('SELECT ts.limits FROM tenant_settings ts JOIN projects p ON p.tenant_id = ts.tenant_id WHERE p.id = $1', [id])
     const ceiling: Limits = tenant.rows[0].limits
     for (const k of Object.keys(b) as (keyof Limits)[]) {
       const max = ceiling[k]
@@ -222,7 +219,5 @@ export function settingsRoutes(app: FastifyInstance, s: Services): void {
   )
   put('validation', 'validation.update', 'validation', { strict: { type: 'boolean' } })
   put('diagnostics', 'diagnostics.update', 'diagnostics', diagProps)
-  put('auth', 'project.update', 'auth', { oidc: oidcInput }, async (b: { oidc: ProjectOidc | null }) =>
-    checkOidc(b.oidc, s.options.allowLoopbackIdp),
-  )
+  put('auth', 'project.update', 'auth', { oidc: oidcInput }, async (b: { oidc: ProjectOidc | null }) => checkOidc(b.oidc, s.options.allowLoopbackIdp))
 }

@@ -56,8 +56,7 @@ async function execute(step: LoadedStep | undefined, invoke: InvokeFrame, deps: 
     else if (invoke.trigger === 'event') {
       warnOnInvalidInput(step, invoke.input.data, inv.ctx)
       await handler(invoke.input.data, inv.ctx)
-    }
-    else await handler(inv.ctx)
+    } else await handler(inv.ctx)
     inv.close()
     return done({ ok: true, output, emits: inv.emits })
   } catch (err) {

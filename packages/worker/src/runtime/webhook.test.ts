@@ -24,11 +24,21 @@ describe('verifyWebhook', () => {
   })
 
   it('checks timestamped signatures and their age', () => {
-    const cfg = { secret: 'HOOK_SECRET', header: 'x-sig', timestampHeader: 'x-ts', encoding: 'base64' as const, algorithm: 'sha512' as const, toleranceSeconds: 60 }
+    const cfg = {
+      secret: 'HOOK_SECRET',
+      header: 'x-sig',
+      timestampHeader: 'x-ts',
+      encoding: 'base64' as const,
+      algorithm: 'sha512' as const,
+      toleranceSeconds: 60,
+    }
     const now = 1_800_000_000
     const sig = sign(`${now}.${body}`, 'sha512', 'base64')
     expect(verifyWebhook(cfg, { 'x-sig': sig, 'x-ts': String(now) }, body, env, now + 30)).toEqual({ ok: true })
-    expect(verifyWebhook(cfg, { 'x-sig': sig, 'x-ts': String(now) }, body, env, now + 61)).toMatchObject({ status: 401, message: expect.stringContaining('61 s') })
+    expect(verifyWebhook(cfg, { 'x-sig': sig, 'x-ts': String(now) }, body, env, now + 61)).toMatchObject({
+      status: 401,
+      message: expect.stringContaining('61 s'),
+    })
     expect(verifyWebhook(cfg, { 'x-sig': sig, 'x-ts': String(now + 1) }, body, env, now)).toMatchObject({ status: 401 })
     expect(verifyWebhook(cfg, { 'x-sig': sig }, body, env, now)).toMatchObject({ status: 401, message: expect.stringContaining('x-ts') })
   })

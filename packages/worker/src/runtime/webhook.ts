@@ -25,7 +25,12 @@ export function verifyWebhook(
   const secret = env[cfg.secret]
   if (!secret) {
     // The step's owner must fix this; nothing about the secret is revealed to the caller.
-    return { ok: false, status: 500, code: 'webhook_misconfigured', message: `the webhook secret variable ${cfg.secret} is not set in the worker's environment` }
+    return {
+      ok: false,
+      status: 500,
+      code: 'webhook_misconfigured',
+      message: `the webhook secret variable ${cfg.secret} is not set in the worker's environment`,
+    }
   }
   const refuse = (message: string): WebhookCheck => ({ ok: false, status: 401, code: 'invalid_signature', message })
   const given = header(headers, cfg.header)
@@ -41,7 +46,9 @@ export function verifyWebhook(
     if (age > tolerance) return refuse(`the request was signed ${age} s away from now; at most ${tolerance} s is accepted`)
     signed = Buffer.concat([Buffer.from(`${ts}.`), rawBody])
   }
-  const expected = createHmac(cfg.algorithm ?? 'sha256', secret).update(signed).digest()
+  const expected = createHmac(cfg.algorithm ?? 'sha256', secret)
+    .update(signed)
+    .digest()
   const encoding = cfg.encoding ?? 'hex'
   const text = given.slice(prefix.length).trim()
   const actual = encoding === 'hex' ? (/^[0-9a-fA-F]*$/.test(text) ? Buffer.from(text, 'hex') : Buffer.alloc(0)) : Buffer.from(text, 'base64')
