@@ -128,7 +128,7 @@ function checkApi(p: Problems, config: Record<string, unknown>, out: Record<stri
   })
 }
 
-const WEBHOOK_KEYS = ['secret', 'header', 'algorithm', 'encoding', 'prefix', 'timestampHeader', 'toleranceSeconds']
+const WEBHOOK_KEYS = ['secret', 'header', 'algorithm', 'encoding', 'prefix', 'timestampHeader', 'toleranceSeconds', 'replayWindowSeconds']
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/
 const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/
 
@@ -154,6 +154,10 @@ function checkWebhook(p: Problems, w: unknown): void {
   }
   if (w.toleranceSeconds !== undefined && !(Number.isInteger(w.toleranceSeconds) && (w.toleranceSeconds as number) >= 1)) {
     p.add('webhook.toleranceSeconds', `must be a whole number of seconds ≥ 1, got ${describeValue(w.toleranceSeconds)}`)
+  }
+  const window = w.replayWindowSeconds
+  if (window !== undefined && !(Number.isInteger(window) && (window as number) >= 0 && (window as number) <= 604_800)) {
+    p.add('webhook.replayWindowSeconds', `must be a whole number of seconds from 0 (off) to 604800 (7 days), got ${describeValue(window)}`)
   }
 }
 

@@ -152,6 +152,12 @@ export interface WebhookConfig {
   timestampHeader?: string
   /** Oldest accepted timestamp, in seconds; default 300. */
   toleranceSeconds?: number
+  /**
+   * Replay protection: a request whose signature was already accepted within this many seconds is refused
+   * (`409 webhook_replayed`). Default: 86400 (a day) without `timestampHeader`, `toleranceSeconds` × 2 with it;
+   * 0 turns it off (for senders that legitimately repeat a signed request).
+   */
+  replayWindowSeconds?: number
 }
 
 /**

@@ -634,7 +634,7 @@ describe('runtime enforcement of control-plane identities', () => {
     }
   })
 
-  it('lets uncredentialed callers reach only signed webhook steps, and only with a valid signature', async () => {
+  it('lets uncredentialed callers reach only signed webhook steps, only with a valid signature, and only once', async () => {
     const body = JSON.stringify({ action: 'opened' })
     const signature = `sha256=${createHmac('sha256', HOOK_SECRET).update(body).digest('hex')}`
     const call = (path: string, headers: Record<string, string>) =>
@@ -642,6 +642,10 @@ describe('runtime enforcement of control-plane identities', () => {
     const ok = await call(`/p/${id('A1')}/hook`, { 'x-hub-signature-256': signature })
     expect(ok.status).toBe(200)
     expect(ok.json).toEqual({ received: 'opened' })
+    // ATTACK (issue 9 item 7): the captured request replayed, signature and all, is refused (no timestamp header).
+    const replayed = await call(`/p/${id('A1')}/hook`, { 'x-hub-signature-256': signature })
+    expect(replayed.status).toBe(409)
+    expect(replayed.json.error.code).toBe('webhook_replayed')
     const forged = await call(`/p/${id('A1')}/hook`, { 'x-hub-signature-256': `sha256=${'0'.repeat(64)}` })
     expect(forged.status).toBe(401)
     expect(forged.json.error.code).toBe('invalid_signature')
