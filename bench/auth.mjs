@@ -78,17 +78,19 @@ function start(name, cmd, args, env) {
 }
 
 async function loadgen(url, header) {
-  const out = execFileSync(
-    LOADGEN_BIN,
-    ['max', '--url', url, '--connections', String(CFG.connections), '--seconds', String(CFG.seconds), '--header', header],
-    { timeout: (CFG.seconds + 30) * 1000 },
-  ).toString()
+  const out = execFileSync(LOADGEN_BIN, ['max', '--url', url, '--connections', String(CFG.connections), '--seconds', String(CFG.seconds), '--header', header], {
+    timeout: (CFG.seconds + 30) * 1000,
+  }).toString()
   return JSON.parse(out)
 }
 
 async function main() {
   say('cargo build --release -p cfp-runtime -p cfp-loadgen')
-  execFileSync('cargo', ['build', '--release', '-p', 'cfp-runtime', '-p', 'cfp-loadgen'], { cwd: ROOT, stdio: ['ignore', 'ignore', 'inherit'], timeout: 1_800_000 })
+  execFileSync('cargo', ['build', '--release', '-p', 'cfp-runtime', '-p', 'cfp-loadgen'], {
+    cwd: ROOT,
+    stdio: ['ignore', 'ignore', 'inherit'],
+    timeout: 1_800_000,
+  })
 
   const serviceToken = randomBytes(24).toString('hex')
   const cpPort = await freePort()
@@ -127,10 +129,15 @@ async function main() {
   })
   await waitLine(rt, /"ready":true/, 'the runtime ready line')
   mkdirSync(join(logDir, 'data'), { recursive: true })
-  const worker = start('worker', process.execPath, [WORKER_MAIN, '--dir', join(ROOT, 'bench/project'), '--url', `ws://127.0.0.1:${rtPort}/__cfp/worker`, '--token', workerToken], {
-    LOG_LEVEL: 'warn',
-    NODE_ENV: 'production',
-  })
+  const worker = start(
+    'worker',
+    process.execPath,
+    [WORKER_MAIN, '--dir', join(ROOT, 'bench/project'), '--url', `ws://127.0.0.1:${rtPort}/__cfp/worker`, '--token', workerToken],
+    {
+      LOG_LEVEL: 'warn',
+      NODE_ENV: 'production',
+    },
+  )
   await waitLine(worker, /registered \d+ steps/, 'the worker registration')
 
   const url = `http://127.0.0.1:${rtPort}/p/${project.id}/hello`

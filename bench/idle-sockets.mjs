@@ -97,7 +97,10 @@ async function main() {
       const deadline = started + HOLD_MS
       while (Date.now() < deadline && conns.some((c) => !c.socket.destroyed && !c.closedAt)) await sleep(200)
       const stillOpen = conns.filter((c) => !c.closedAt).length
-      const closedBy = conns.filter((c) => c.closedAt).map((c) => c.closedAt - started).sort((a, b) => a - b)
+      const closedBy = conns
+        .filter((c) => c.closedAt)
+        .map((c) => c.closedAt - started)
+        .sort((a, b) => a - b)
       for (const c of conns) c.socket.destroy()
       await sleep(2000)
       report[what] = {

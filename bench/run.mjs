@@ -16,7 +16,24 @@ import pg from 'pg'
 import { pgSampler } from './lib/pg-sampler.mjs'
 import { backgroundLoad, report } from './lib/report.mjs'
 import { expectStatus, startRuntime, startWorker } from './lib/services.mjs'
-import { BenchError, setMonitor, sleep, round, median, stamp, startedWall, say, freePort, withTimeout, children, startChild, stopChild, cpuSnap, cpuUse, waitQuiet } from './lib/proc.mjs'
+import {
+  BenchError,
+  setMonitor,
+  sleep,
+  round,
+  median,
+  stamp,
+  startedWall,
+  say,
+  freePort,
+  withTimeout,
+  children,
+  startChild,
+  stopChild,
+  cpuSnap,
+  cpuUse,
+  waitQuiet,
+} from './lib/proc.mjs'
 
 const ROOT = resolve(import.meta.dirname, '..')
 let RUNTIME_BIN = join(ROOT, 'target/release/cfp-runtime')
@@ -134,7 +151,11 @@ function ensureBuilt() {
   say('npm run build')
   execFileSync('npm', ['run', 'build'], { cwd: ROOT, stdio: ['ignore', 'ignore', 'inherit'], timeout: 600_000 })
   say('cargo build --release -p cfp-runtime -p cfp-loadgen')
-  execFileSync('cargo', ['build', '--release', '-p', 'cfp-runtime', '-p', 'cfp-loadgen'], { cwd: ROOT, stdio: ['ignore', 'ignore', 'inherit'], timeout: 1_200_000 })
+  execFileSync('cargo', ['build', '--release', '-p', 'cfp-runtime', '-p', 'cfp-loadgen'], {
+    cwd: ROOT,
+    stdio: ['ignore', 'ignore', 'inherit'],
+    timeout: 1_200_000,
+  })
 }
 
 function expectedStepCount() {
@@ -156,12 +177,10 @@ async function loadgen(mode, { url, method = 'GET', body, connections = CFG.conn
   if (mode === 'rate') args.push('--rate', String(Math.max(1, Math.round(rate))))
   let out = ''
   const h = startChild('loadgen', LOADGEN_BIN, args, { onLine: (line, stream) => stream === 'stdout' && (out += line) })
-  const exit = await withTimeout(h.exited, (seconds + 30) * 1000, `cfp-loadgen ${mode} ${url} did not finish in time`).catch(
-    async (err) => {
-      await stopChild(h, 1000)
-      throw err
-    },
-  )
+  const exit = await withTimeout(h.exited, (seconds + 30) * 1000, `cfp-loadgen ${mode} ${url} did not finish in time`).catch(async (err) => {
+    await stopChild(h, 1000)
+    throw err
+  })
   if (exit.code !== 0) throw new BenchError(`cfp-loadgen ${args.join(' ')} failed (${JSON.stringify(exit)}): ${h.tail()}`)
   try {
     return JSON.parse(out)
@@ -185,9 +204,7 @@ const Q = `${SCHEMA}.queue`
 
 /** Deliveries not done yet (ready or leased), via the partial indexes. */
 async function openDeliveries() {
-  const r = await RUN.db.query(
-    `SELECT (SELECT count(*) FROM ${Q} WHERE status = 0)::int AS ready, (SELECT count(*) FROM ${Q} WHERE status = 1)::int AS leased`,
-  )
+  const r = await RUN.db.query(`SELECT (SELECT count(*) FROM ${Q} WHERE status = 0)::int AS ready, (SELECT count(*) FROM ${Q} WHERE status = 1)::int AS leased`)
   return r.rows[0].ready + r.rows[0].leased
 }
 
@@ -236,14 +253,18 @@ async function benchApi() {
       if (stopSampler) round_.cfp.maxPg = await stopSampler()
       round_[name].max = m.lg
       round_[name].maxCpu = m.cpu
-      say(`api round ${r}/${CFG.rounds}: ${name} max ${m.lg.rps} rps (p50 ${m.lg.p50Ms} ms, p99 ${m.lg.p99Ms} ms, errors ${m.lg.errors}; other load ${m.cpu.other} cores)`)
+      say(
+        `api round ${r}/${CFG.rounds}: ${name} max ${m.lg.rps} rps (p50 ${m.lg.p50Ms} ms, p99 ${m.lg.p99Ms} ms, errors ${m.lg.errors}; other load ${m.cpu.other} cores)`,
+      )
     }
     for (const name of ['bare', 'cfp']) {
       const rate = Math.max(1, Math.round(round_[name].max.rps / 2))
       const m = await measured('rate', { url: urls[name], seconds: CFG.seconds, rate })
       round_[name].half = m.lg
       round_[name].halfCpu = m.cpu
-      say(`api round ${r}/${CFG.rounds}: ${name} at ${rate}/s: ${m.lg.rps} rps, p50 ${m.lg.p50Ms} ms, p99 ${m.lg.p99Ms} ms, errors ${m.lg.errors}; other load ${m.cpu.other} cores`)
+      say(
+        `api round ${r}/${CFG.rounds}: ${name} at ${rate}/s: ${m.lg.rps} rps, p50 ${m.lg.p50Ms} ms, p99 ${m.lg.p99Ms} ms, errors ${m.lg.errors}; other load ${m.cpu.other} cores`,
+      )
     }
     round_.ratio = round(round_.cfp.max.rps / round_.bare.max.rps, 3)
     rounds.push(round_)
@@ -459,10 +480,11 @@ async function seqRun(run) {
   const traceId = res.headers.get('x-trace-id')
   const deadline = t0 + 30_000
   for (;;) {
-    const r = await RUN.db.query(
-      `SELECT status FROM ${Q} WHERE tenant_id = $2 AND project_id = $3 AND step = 'Seq40' AND data->>'run' = $1`,
-      [run, TENANT, PROJECT],
-    )
+    const r = await RUN.db.query(`SELECT status FROM ${Q} WHERE tenant_id = $2 AND project_id = $3 AND step = 'Seq40' AND data->>'run' = $1`, [
+      run,
+      TENANT,
+      PROJECT,
+    ])
     if (r.rows[0]?.status === 2) break
     if (performance.now() > deadline) throw new BenchError(`seq40: run ${run} did not reach Seq40 within 30 s`)
     await sleep(notified ? 1 : 10)
@@ -665,11 +687,23 @@ async function main() {
   results.targets = {}
   if (results.api) results.targets.apiRatio = { target: `>= ${TARGETS.apiRatio}`, value: results.api.ratio, pass: results.api.ratio >= TARGETS.apiRatio }
   if (results.api)
-    results.targets.apiHalfRateP99Ms = { target: `< ${TARGETS.apiHalfRateP99Ms}`, value: results.api.cfpHalfP99Ms, pass: results.api.cfpHalfP99Ms < TARGETS.apiHalfRateP99Ms }
+    results.targets.apiHalfRateP99Ms = {
+      target: `< ${TARGETS.apiHalfRateP99Ms}`,
+      value: results.api.cfpHalfP99Ms,
+      pass: results.api.cfpHalfP99Ms < TARGETS.apiHalfRateP99Ms,
+    }
   if (results.chain)
-    results.targets.chainExecPerSec = { target: `>= ${TARGETS.chainExecPerSec}`, value: results.chain.max.execPerSec, pass: results.chain.max.execPerSec >= TARGETS.chainExecPerSec }
+    results.targets.chainExecPerSec = {
+      target: `>= ${TARGETS.chainExecPerSec}`,
+      value: results.chain.max.execPerSec,
+      pass: results.chain.max.execPerSec >= TARGETS.chainExecPerSec,
+    }
   if (results.seq40)
-    results.targets.seq40MedianMs = { target: `< ${TARGETS.seq40MedianMs}`, value: results.seq40.medianMs, pass: results.seq40.medianMs < TARGETS.seq40MedianMs }
+    results.targets.seq40MedianMs = {
+      target: `< ${TARGETS.seq40MedianMs}`,
+      value: results.seq40.medianMs,
+      pass: results.seq40.medianMs < TARGETS.seq40MedianMs,
+    }
 
   await cleanup()
   const table = report(results, TARGETS)

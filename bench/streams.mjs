@@ -71,7 +71,9 @@ async function main() {
   if (soft < need && !o['fd-raised']) {
     const hard = execFileSync('bash', ['-c', 'ulimit -Hn']).toString().trim()
     if (hard !== 'unlimited' && Number(hard) < need) {
-      console.error(`bench/streams: ${clients} clients need ${need} open files; the hard limit is ${hard}. Raise it (ulimit -Hn) or pass --clients ${Number(hard) - 1024}.`)
+      console.error(
+        `bench/streams: ${clients} clients need ${need} open files; the hard limit is ${hard}. Raise it (ulimit -Hn) or pass --clients ${Number(hard) - 1024}.`,
+      )
       process.exit(2)
     }
     const args = [...process.argv.slice(1), '--fd-raised'].map((a) => `'${a.replaceAll("'", "'\\''")}'`).join(' ')
@@ -81,7 +83,10 @@ async function main() {
 
   const cleanups = []
   const cleanup = async () => {
-    while (cleanups.length) await cleanups.pop()().catch((e) => console.error(`cleanup: ${e.message}`))
+    while (cleanups.length)
+      await cleanups
+        .pop()()
+        .catch((e) => console.error(`cleanup: ${e.message}`))
   }
   const limit = setTimeout(async () => {
     console.error(`bench/streams: time limit of ${o['time-limit']} s reached; stopping`)
@@ -141,15 +146,20 @@ async function benchCfp({ clients, broadcasts, threads, pgUrl, bin, cleanups }) 
   const data = mkdtempSync(join(tmpdir(), 'cfp-bench-streams-'))
   cleanups.push(async () => rmSync(data, { recursive: true, force: true }))
   const token = randomBytes(12).toString('hex')
-  const runtime = await startChild(runtimeBin, [], {
-    DATABASE_URL: url.toString(),
-    CFP_LISTEN: '127.0.0.1:0',
-    CFP_WORKER_TOKEN: token,
-    CFP_ADMIN_TOKEN: randomBytes(12).toString('hex'),
-    CFP_DEV: 'true',
-    CFP_DATA_DIR: data,
-    CFP_LOG: 'warn',
-  }, cleanups)
+  const runtime = await startChild(
+    runtimeBin,
+    [],
+    {
+      DATABASE_URL: url.toString(),
+      CFP_LISTEN: '127.0.0.1:0',
+      CFP_WORKER_TOKEN: token,
+      CFP_ADMIN_TOKEN: randomBytes(12).toString('hex'),
+      CFP_DEV: 'true',
+      CFP_DATA_DIR: data,
+      CFP_LOG: 'warn',
+    },
+    cleanups,
+  )
   const worker = spawn(process.execPath, [WORKER_MAIN, '--dir', PROJECT_DIR, '--url', `ws://${runtime.addr}/__cfp/worker`, '--token', token], {
     stdio: ['ignore', 'pipe', 'pipe'],
   })
@@ -217,7 +227,12 @@ async function quiet(excludePids) {
     calm = (cur.busyMs - prev.busyMs) / (cur.at - prev.at) < 0.5 ? calm + 1 : 0
     prev = cur
   }
-  if (calm < 3) console.error(`(the machine stayed busy for ${quietWaitS} s; measuring anyway: load average ${loadavg().map((x) => x.toFixed(2)).join(' ')})`)
+  if (calm < 3)
+    console.error(
+      `(the machine stayed busy for ${quietWaitS} s; measuring anyway: load average ${loadavg()
+        .map((x) => x.toFixed(2))
+        .join(' ')})`,
+    )
 }
 
 async function measure(name, server, { clients, broadcasts, threads, update }) {
@@ -433,7 +448,9 @@ function report({ clients, broadcasts, loadavgAtStart, cfp, motia }) {
   const f = (x) => (Number.isFinite(x) ? x.toFixed(1) : '-')
   const load = loadavgAtStart.map((x) => x.toFixed(2)).join(' ')
   console.log(`\nstreams: ${clients} subscribers of one group, ${broadcasts} updates (loopback; load average at start ${load})\n`)
-  console.log('server                     subscribed  lost  p50 ms  p99 ms  max ms  all-reached p99  after-stamp p99  KiB/conn  RSS idle MiB  CPU ms/update  clients CPU ms/update')
+  console.log(
+    'server                     subscribed  lost  p50 ms  p99 ms  max ms  all-reached p99  after-stamp p99  KiB/conn  RSS idle MiB  CPU ms/update  clients CPU ms/update',
+  )
   for (const r of rows) {
     console.log(
       `${r.name.padEnd(26)} ${String(r.subscribed).padStart(10)} ${String(r.lost).padStart(5)} ${f(r.latencyMs.p50).padStart(7)} ${f(r.latencyMs.p99).padStart(7)} ${f(r.latencyMs.max).padStart(7)} ${f(r.allReachedMs.p99).padStart(16)} ${f(r.afterServerStampMs.p99).padStart(16)} ${f(r.kibPerConnection).padStart(9)} ${f(r.rssIdleMiB).padStart(13)} ${f(r.serverCpuMsPerBroadcast).padStart(14)} ${f(r.clientsCpuMsPerBroadcast).padStart(22)}`,

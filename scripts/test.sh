@@ -23,9 +23,11 @@ fi
 say "setup"
 ./scripts/setup.sh debug || { echo "setup failed"; exit 1; }
 
-say "lint: cargo fmt, clippy"
+say "lint: cargo fmt, clippy, biome"
 if ! cargo fmt --all --check; then echo "cargo fmt found unformatted code"; status=1; fi
 if ! cargo clippy --workspace --all-targets --quiet -- -D warnings; then status=1; fi
+# TypeScript and JavaScript: Biome's formatter and linter (biome.jsonc); `npx biome format --write .` fixes format.
+if ! node_modules/.bin/biome ci --reporter=summary; then echo "biome found unformatted or failing TypeScript"; status=1; fi
 
 count_rust() {
   local line

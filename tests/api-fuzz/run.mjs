@@ -64,14 +64,24 @@ async function main() {
   writeFileSync(configFile, buildConfig({ url: cp.url, serviceToken: cp.serviceToken, ...seeded, maxExamples, seed: runSeed }), { mode: 0o600 })
   const junit = path.join(reports, 'junit.xml')
   const args = [
-    '--config-file', configFile,
-    'run', `${cp.url}/openapi.json`,
-    '--checks', process.env.API_FUZZ_CHECKS ?? CHECKS,
-    '--report', process.env.API_FUZZ_HAR ? 'junit,har' : 'junit', '--report-junit-path', junit, '--report-har-path', path.join(reports, 'requests.har'),
+    '--config-file',
+    configFile,
+    'run',
+    `${cp.url}/openapi.json`,
+    '--checks',
+    process.env.API_FUZZ_CHECKS ?? CHECKS,
+    '--report',
+    process.env.API_FUZZ_HAR ? 'junit,har' : 'junit',
+    '--report-junit-path',
+    junit,
+    '--report-har-path',
+    path.join(reports, 'requests.har'),
     '--no-color',
-    '--output-truncate', 'true',
+    '--output-truncate',
+    'true',
     ...(process.env.API_FUZZ_HAR ? ['--output-sanitize', 'false'] : []),
-    '--warnings', 'off',
+    '--warnings',
+    'off',
   ]
   // Plain output in logs: rich (schemathesis' console) treats any FORCE_COLOR, even 0, as a terminal.
   const { FORCE_COLOR: _ignored, ...env } = process.env

@@ -59,7 +59,12 @@ describe('served by the control plane', () => {
     const js = await fetch(`${cp.url}${asset}`)
     expect(js.headers.get('cache-control')).toBe('public, max-age=31536000, immutable')
     expect(js.headers.get('content-type')).toMatch(/javascript/)
-    for (const bad of ['/__cfp/..%2f..%2fpackage.json', '/__cfp/%2e%2e/%2e%2e/package.json', '/__cfp/assets/..%2f..%2f..%2f..%2fpackage.json', '/__cfp/assets/missing.js']) {
+    for (const bad of [
+      '/__cfp/..%2f..%2fpackage.json',
+      '/__cfp/%2e%2e/%2e%2e/package.json',
+      '/__cfp/assets/..%2f..%2f..%2f..%2fpackage.json',
+      '/__cfp/assets/missing.js',
+    ]) {
       const res = await fetch(`${cp.url}${bad}`)
       expect(res.status, bad).toBe(404)
       expect(await res.text()).not.toContain('"workspaces"')

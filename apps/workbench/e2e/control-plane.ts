@@ -41,13 +41,19 @@ export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise
   const log = createWriteStream(join(RESULTS_DIR, 'control-plane.log'), { flags: 'a' })
   const args = [
     CONTROL_MAIN,
-    '--host', '127.0.0.1',
-    '--port', String(port),
-    '--schema', schema,
-    '--master-key', randomBytes(32).toString('base64'),
-    '--workbench-dir', DIST_DIR,
+    '--host',
+    '127.0.0.1',
+    '--port',
+    String(port),
+    '--schema',
+    schema,
+    '--master-key',
+    randomBytes(32).toString('base64'),
+    '--workbench-dir',
+    DIST_DIR,
     '--allow-loopback-idp',
-    '--log-level', 'warn',
+    '--log-level',
+    'warn',
     ...(opts.extraArgs ?? []),
   ]
   log.write(`\n--- ${new Date().toISOString()} node ${args.join(' ').replace(/--(master-key|service-token) \S+/g, '--$1 ***')}\n`)

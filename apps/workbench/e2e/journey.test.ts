@@ -147,7 +147,8 @@ async function call(method: string, path: string, token: string, body?: unknown)
   return { status: res.status, json: text ? JSON.parse(text) : undefined }
 }
 
-const sortBindings = (bs: Binding[]) => [...bs].map((b) => ({ role: b.role, scope: { ...b.scope } })).sort((a, b) => JSON.stringify(a).localeCompare(JSON.stringify(b)))
+const sortBindings = (bs: Binding[]) =>
+  [...bs].map((b) => ({ role: b.role, scope: { ...b.scope } })).sort((a, b) => JSON.stringify(a).localeCompare(JSON.stringify(b)))
 
 /** Which admin pages should carry edit controls (`data-edit`) for a user, from the matrix and the selection. */
 function editablePages(w: Who, project: Path): Record<PageName, boolean> {
@@ -334,7 +335,12 @@ describe('journey: SSO sign-up, a tenant set up through the pages, each role exa
       await page.locator('#project-limits-maxBodyBytes').fill('65536')
       await page.getByRole('button', { name: 'Save limits' }).click()
       await expect.poll(() => page.locator('main').innerText()).toContain('Limits saved.')
-      const settings = await cp.api<{ cors: { allowedOrigins: string[] }; limits: { maxBodyBytes?: number } }>('GET', `/v1/projects/${ids.beta}/settings`, undefined, adminToken)
+      const settings = await cp.api<{ cors: { allowedOrigins: string[] }; limits: { maxBodyBytes?: number } }>(
+        'GET',
+        `/v1/projects/${ids.beta}/settings`,
+        undefined,
+        adminToken,
+      )
       expect(settings.cors.allowedOrigins).toEqual(['https://beta.example.com'])
       expect(settings.limits.maxBodyBytes).toBe(65536)
 
@@ -351,7 +357,10 @@ describe('journey: SSO sign-up, a tenant set up through the pages, each role exa
       await openAdmin(page, 'members')
       const rows = await page.locator('table[aria-label="Members"] tbody tr').allInnerTexts()
       for (const a of [OWNER, EDITOR, VIEWER, BETA_ADMIN]) {
-        expect(rows.find((r) => r.includes(a.email)), a.email).toContain(a.name)
+        expect(
+          rows.find((r) => r.includes(a.email)),
+          a.email,
+        ).toContain(a.name)
       }
     }
     for (const u of invited) {
@@ -373,39 +382,162 @@ describe('journey: SSO sign-up, a tenant set up through the pages, each role exa
       calls.push(
         { label: `GET /v1/projects/{${name}}`, method: 'GET', path: `/v1/projects/${id}`, action: 'project.read', target: p },
         { label: `GET /v1/projects/{${name}}/settings`, method: 'GET', path: `/v1/projects/${id}/settings`, action: 'project.read', target: p },
-        { label: `PATCH /v1/projects/{${name}}`, method: 'PATCH', path: `/v1/projects/${id}`, action: 'project.update', target: p, body: () => ({ name: name === 'p1' ? 'Alpha' : 'Beta' }) },
-        { label: `PUT /v1/projects/{${name}}/limits`, method: 'PUT', path: `/v1/projects/${id}/limits`, action: 'limits.update', target: p, body: () => ({ maxBodyBytes: 65536 }) },
-        { label: `PUT /v1/projects/{${name}}/cors`, method: 'PUT', path: `/v1/projects/${id}/cors`, action: 'cors.update', target: p, body: () => ({ allowedOrigins: ['https://app.example.com'], allowCredentials: false }) },
-        { label: `PUT /v1/projects/{${name}}/validation`, method: 'PUT', path: `/v1/projects/${id}/validation`, action: 'validation.update', target: p, body: () => ({ strict: false }) },
-        { label: `PUT /v1/projects/{${name}}/diagnostics`, method: 'PUT', path: `/v1/projects/${id}/diagnostics`, action: 'diagnostics.update', target: p, body: () => ({ emit: false, stateWrite: false, dlqReplay: false, stepSource: false }) },
+        {
+          label: `PATCH /v1/projects/{${name}}`,
+          method: 'PATCH',
+          path: `/v1/projects/${id}`,
+          action: 'project.update',
+          target: p,
+          body: () => ({ name: name === 'p1' ? 'Alpha' : 'Beta' }),
+        },
+        {
+          label: `PUT /v1/projects/{${name}}/limits`,
+          method: 'PUT',
+          path: `/v1/projects/${id}/limits`,
+          action: 'limits.update',
+          target: p,
+          body: () => ({ maxBodyBytes: 65536 }),
+        },
+        {
+          label: `PUT /v1/projects/{${name}}/cors`,
+          method: 'PUT',
+          path: `/v1/projects/${id}/cors`,
+          action: 'cors.update',
+          target: p,
+          body: () => ({ allowedOrigins: ['https://app.example.com'], allowCredentials: false }),
+        },
+        {
+          label: `PUT /v1/projects/{${name}}/validation`,
+          method: 'PUT',
+          path: `/v1/projects/${id}/validation`,
+          action: 'validation.update',
+          target: p,
+          body: () => ({ strict: false }),
+        },
+        {
+          label: `PUT /v1/projects/{${name}}/diagnostics`,
+          method: 'PUT',
+          path: `/v1/projects/${id}/diagnostics`,
+          action: 'diagnostics.update',
+          target: p,
+          body: () => ({ emit: false, stateWrite: false, dlqReplay: false, stepSource: false }),
+        },
         { label: `GET /v1/projects/{${name}}/apikeys`, method: 'GET', path: `/v1/projects/${id}/apikeys`, action: 'apikey.read', target: p },
-        { label: `POST /v1/projects/{${name}}/apikeys`, method: 'POST', path: `/v1/projects/${id}/apikeys`, action: 'apikey.create', target: p, body: () => ({ name: uniq(), role: 'project_viewer' }) },
+        {
+          label: `POST /v1/projects/{${name}}/apikeys`,
+          method: 'POST',
+          path: `/v1/projects/${id}/apikeys`,
+          action: 'apikey.create',
+          target: p,
+          body: () => ({ name: uniq(), role: 'project_viewer' }),
+        },
         { label: `GET /v1/projects/{${name}}/worker-tokens`, method: 'GET', path: `/v1/projects/${id}/worker-tokens`, action: 'workertoken.read', target: p },
-        { label: `POST /v1/projects/{${name}}/worker-tokens`, method: 'POST', path: `/v1/projects/${id}/worker-tokens`, action: 'workertoken.create', target: p, body: () => ({ name: uniq() }) },
-        { label: `GET /v1/rolebindings?project={${name}}`, method: 'GET', path: `/v1/rolebindings?kind=project&id=${id}`, action: 'rolebinding.read', target: p },
+        {
+          label: `POST /v1/projects/{${name}}/worker-tokens`,
+          method: 'POST',
+          path: `/v1/projects/${id}/worker-tokens`,
+          action: 'workertoken.create',
+          target: p,
+          body: () => ({ name: uniq() }),
+        },
+        {
+          label: `GET /v1/rolebindings?project={${name}}`,
+          method: 'GET',
+          path: `/v1/rolebindings?kind=project&id=${id}`,
+          action: 'rolebinding.read',
+          target: p,
+        },
       )
     }
     const acme = { tenant: ids.acme }
     const team = { tenant: ids.acme, team: ids.team }
     calls.push(
       { label: 'GET /v1/tenants/{acme}', method: 'GET', path: `/v1/tenants/${ids.acme}`, action: 'tenant.read', target: acme },
-      { label: 'PATCH /v1/tenants/{acme}', method: 'PATCH', path: `/v1/tenants/${ids.acme}`, action: 'tenant.update', target: acme, body: () => ({ name: 'Acme' }) },
+      {
+        label: 'PATCH /v1/tenants/{acme}',
+        method: 'PATCH',
+        path: `/v1/tenants/${ids.acme}`,
+        action: 'tenant.update',
+        target: acme,
+        body: () => ({ name: 'Acme' }),
+      },
       { label: 'GET /v1/tenants/{acme}/members', method: 'GET', path: `/v1/tenants/${ids.acme}/members`, action: 'member.read', target: acme },
-      { label: 'POST /v1/tenants/{acme}/members', method: 'POST', path: `/v1/tenants/${ids.acme}/members`, action: 'member.invite', target: acme, body: () => ({ email: `${uniq()}@acme.example` }) },
-      { label: 'PUT /v1/tenants/{acme}/limits', method: 'PUT', path: `/v1/tenants/${ids.acme}/limits`, action: 'limits.update', target: acme, body: () => ({}) },
+      {
+        label: 'POST /v1/tenants/{acme}/members',
+        method: 'POST',
+        path: `/v1/tenants/${ids.acme}/members`,
+        action: 'member.invite',
+        target: acme,
+        body: () => ({ email: `${uniq()}@acme.example` }),
+      },
+      {
+        label: 'PUT /v1/tenants/{acme}/limits',
+        method: 'PUT',
+        path: `/v1/tenants/${ids.acme}/limits`,
+        action: 'limits.update',
+        target: acme,
+        body: () => ({}),
+      },
       { label: 'GET /v1/tenants/{acme}/idps', method: 'GET', path: `/v1/tenants/${ids.acme}/idps`, action: 'idp.read', target: acme },
-      { label: 'PUT /v1/idps/{acme sso}/group-mappings', method: 'PUT', path: `/v1/idps/${idpId}/group-mappings`, action: 'idp.manage', target: acme, body: () => ({ mappings: [{ group: ADMIN_GROUP, role: 'tenant_admin' }] }) },
-      { label: 'GET /v1/rolebindings?tenant={acme}', method: 'GET', path: `/v1/rolebindings?kind=tenant&id=${ids.acme}`, action: 'rolebinding.read', target: acme },
-      { label: 'POST /v1/tenants/{acme}/teams', method: 'POST', path: `/v1/tenants/${ids.acme}/teams`, action: 'team.create', target: acme, body: () => ({ name: 'Extra', slug: uniq() }) },
+      {
+        label: 'PUT /v1/idps/{acme sso}/group-mappings',
+        method: 'PUT',
+        path: `/v1/idps/${idpId}/group-mappings`,
+        action: 'idp.manage',
+        target: acme,
+        body: () => ({ mappings: [{ group: ADMIN_GROUP, role: 'tenant_admin' }] }),
+      },
+      {
+        label: 'GET /v1/rolebindings?tenant={acme}',
+        method: 'GET',
+        path: `/v1/rolebindings?kind=tenant&id=${ids.acme}`,
+        action: 'rolebinding.read',
+        target: acme,
+      },
+      {
+        label: 'POST /v1/tenants/{acme}/teams',
+        method: 'POST',
+        path: `/v1/tenants/${ids.acme}/teams`,
+        action: 'team.create',
+        target: acme,
+        body: () => ({ name: 'Extra', slug: uniq() }),
+      },
       { label: 'GET /v1/teams/{team}', method: 'GET', path: `/v1/teams/${ids.team}`, action: 'team.read', target: team },
-      { label: 'PATCH /v1/teams/{team}', method: 'PATCH', path: `/v1/teams/${ids.team}`, action: 'team.update', target: team, body: () => ({ name: 'Platform' }) },
-      { label: 'POST /v1/teams/{team}/projects', method: 'POST', path: `/v1/teams/${ids.team}/projects`, action: 'project.create', target: team, body: () => ({ name: 'Extra', slug: uniq() }) },
-      { label: 'POST /v1/tenants', method: 'POST', path: '/v1/tenants', action: 'tenant.create', target: {}, body: () => ({ name: 'Nope', slug: uniq(), region: 'local' }) },
+      {
+        label: 'PATCH /v1/teams/{team}',
+        method: 'PATCH',
+        path: `/v1/teams/${ids.team}`,
+        action: 'team.update',
+        target: team,
+        body: () => ({ name: 'Platform' }),
+      },
+      {
+        label: 'POST /v1/teams/{team}/projects',
+        method: 'POST',
+        path: `/v1/teams/${ids.team}/projects`,
+        action: 'project.create',
+        target: team,
+        body: () => ({ name: 'Extra', slug: uniq() }),
+      },
+      {
+        label: 'POST /v1/tenants',
+        method: 'POST',
+        path: '/v1/tenants',
+        action: 'tenant.create',
+        target: {},
+        body: () => ({ name: 'Nope', slug: uniq(), region: 'local' }),
+      },
       { label: 'GET /v1/users', method: 'GET', path: '/v1/users', action: 'user.read', target: {} },
       { label: 'POST /v1/system/keys/rotate', method: 'POST', path: '/v1/system/keys/rotate', action: 'keys.rotate', target: {}, body: () => ({}) },
       // another tenant: nobody here may even learn that it exists
       { label: 'GET /v1/tenants/{globex}', method: 'GET', path: `/v1/tenants/${ids.globex}`, action: 'tenant.read', target: { tenant: ids.globex } },
-      { label: 'GET /v1/projects/{globex project}', method: 'GET', path: `/v1/projects/${ids.globexProject}`, action: 'project.read', target: { tenant: ids.globex, team: '?', project: ids.globexProject } },
+      {
+        label: 'GET /v1/projects/{globex project}',
+        method: 'GET',
+        path: `/v1/projects/${ids.globexProject}`,
+        action: 'project.read',
+        target: { tenant: ids.globex, team: '?', project: ids.globexProject },
+      },
     )
     // every control-plane action of the matrix is exercised, except those without a route to call harmlessly
     // (deleting is tested in lifecycle.test.ts)

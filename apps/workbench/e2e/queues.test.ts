@@ -48,8 +48,7 @@ afterAll(async () => {
   if (server) rmSync(server.projectDir, { recursive: true, force: true })
 })
 
-const post = (path: string, body: unknown) =>
-  server.api(path, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) })
+const post = (path: string, body: unknown) => server.api(path, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) })
 
 describe('Queues page', () => {
   it('discards one dead letter and replays another, which then succeeds', async () => {
@@ -67,9 +66,7 @@ describe('Queues page', () => {
       await page.goto(`${server.appUrl}queues`)
       const items = page.getByTestId('dlq-item')
       await expect.poll(() => items.count(), { timeout: 10_000 }).toBe(2)
-      await expect
-        .poll(() => page.locator('[data-testid="queue-row"][data-step="RunJob"] td').last().textContent(), { timeout: 10_000 })
-        .toBe('2')
+      await expect.poll(() => page.locator('[data-testid="queue-row"][data-step="RunJob"] td').last().textContent(), { timeout: 10_000 }).toBe('2')
       expect(await items.first().innerText()).toContain('gate closed')
       await screenshot(page, 'queues-dlq-desktop-light')
 
@@ -113,9 +110,7 @@ describe('Queues page', () => {
         async () => (await server.api<{ logs: unknown[] }>('/__cfp/api/logs?q=job%20finished')).logs.length > 0,
         20_000,
       )
-      await expect
-        .poll(() => page.locator('[data-testid="queue-row"][data-step="RunJob"] td').last().textContent(), { timeout: 10_000 })
-        .toBe('0')
+      await expect.poll(() => page.locator('[data-testid="queue-row"][data-step="RunJob"] td').last().textContent(), { timeout: 10_000 }).toBe('0')
       const o = await horizontalOverflow(page)
       expect(o.scrollWidth).toBeLessThanOrEqual(o.innerWidth)
       expect(t.errors).toEqual([])

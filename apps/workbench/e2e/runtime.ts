@@ -48,7 +48,8 @@ export function spawnProc(name: string, command: string, args: string[], env: No
       while (Date.now() < deadline) {
         const line = out.split('\n').find((l) => re.test(l))
         if (line) return line
-        if (child.exitCode !== null || child.signalCode !== null) throw new Error(`${name} exited (${child.exitCode ?? child.signalCode}); see test-results/${name}.log`)
+        if (child.exitCode !== null || child.signalCode !== null)
+          throw new Error(`${name} exited (${child.exitCode ?? child.signalCode}); see test-results/${name}.log`)
         await sleep(100)
       }
       throw new Error(`${name} printed no line matching ${re} within ${timeoutMs} ms; see test-results/${name}.log`)
@@ -76,7 +77,12 @@ export interface RemoteRuntime {
  * Starts the runtime on `port` (chosen before the control plane starts, which must name the runtime's URL in
  * `--runtime-urls`; the runtime needs the control plane's URL in turn) and waits for its ready line.
  */
-export async function startRemoteRuntime(opts: { port: number; controlPlaneUrl: string; serviceToken: string; workbenchOrigin: string }): Promise<RemoteRuntime> {
+export async function startRemoteRuntime(opts: {
+  port: number
+  controlPlaneUrl: string
+  serviceToken: string
+  workbenchOrigin: string
+}): Promise<RemoteRuntime> {
   const dbUrl = process.env.CFP_E2E_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/test'
   const schema = `cfp_wb_rt_${process.pid}_${randomBytes(4).toString('hex')}`
   const dataDir = join(RESULTS_DIR, `rt-data-${schema}`)
@@ -84,15 +90,23 @@ export async function startRemoteRuntime(opts: { port: number; controlPlaneUrl: 
     'cfp-runtime-remote',
     runtimeBinary(),
     [
-      '--listen', `127.0.0.1:${opts.port}`,
-      '--database-url', dbUrl,
-      '--schema', schema,
-      '--control-plane-url', opts.controlPlaneUrl,
-      '--service-token', opts.serviceToken,
-      '--region', 'local',
+      '--listen',
+      `127.0.0.1:${opts.port}`,
+      '--database-url',
+      dbUrl,
+      '--schema',
+      schema,
+      '--control-plane-url',
+      opts.controlPlaneUrl,
+      '--service-token',
+      opts.serviceToken,
+      '--region',
+      'local',
       '--dev-endpoints',
-      '--workbench-origins', opts.workbenchOrigin,
-      '--data-dir', dataDir,
+      '--workbench-origins',
+      opts.workbenchOrigin,
+      '--data-dir',
+      dataDir,
     ],
     { ...process.env, RUST_LOG: 'warn', NO_COLOR: '1' },
   )

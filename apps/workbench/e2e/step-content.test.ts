@@ -73,7 +73,7 @@ describe('a page served by a step', () => {
   })
 
   it('is answered with the sandbox, no handler CORS grant and only the tenant cookie', async () => {
-    const res = await fetch(`${server.runtimeUrl}/trap`, { headers: { origin: 'https://evil.example' } })
+    const res = await fetch(`${server.runtimeUrl}/trap`, { headers: { origin: 'http://localhost' } })
     expect(res.status).toBe(200)
     expect(res.headers.get('content-security-policy')).toMatch(/^sandbox allow-scripts/)
     expect(res.headers.get('content-security-policy')).not.toContain('allow-same-origin')

@@ -43,7 +43,10 @@ async function signedIn(p: Page): Promise<void> {
     await p.locator('.switcher[data-ready="true"]').waitFor({ timeout: 20_000 })
   } catch (e) {
     // say where the page is and why, rather than only that the switcher never came
-    const alert = await p.locator('[role="alert"]').allInnerTexts().catch(() => [])
+    const alert = await p
+      .locator('[role="alert"]')
+      .allInnerTexts()
+      .catch(() => [])
     const revoked = await revocations().catch(() => [])
     throw new Error(
       `page ${nameOf(p)} is not signed in (${(e as Error).message.split('\n')[0]}): at ${p.url()}, alert ${JSON.stringify(alert)}, ` +
@@ -181,9 +184,9 @@ describe('a duplicated tab', () => {
     // only A told the server; the session is revoked for the logout, never for a reuse
     await expect.poll(() => calls.slice(before).sort(), { timeout: 5_000 }).toEqual(['A POST /v1/auth/logout', 'A POST /v1/auth/revoke'])
     // (`logout` and `revoke` race: the session is revoked once, for whichever came first)
-    await expect.poll(async () => (await revocations()).map((r) => `${r.kind} ${r.reason}`), { timeout: 5_000 }).toEqual([
-      expect.stringMatching(/^session (logout|revoked)$/),
-    ])
+    await expect
+      .poll(async () => (await revocations()).map((r) => `${r.kind} ${r.reason}`), { timeout: 5_000 })
+      .toEqual([expect.stringMatching(/^session (logout|revoked)$/)])
     expect(errors).toEqual([])
   })
 })

@@ -411,6 +411,9 @@ pub(crate) async fn maintenance(engine: Engine) {
             if let Err(e) = engine.store().sweep_done(engine.config().done_retention_s).await {
                 tracing::warn!(error = %e, "retention sweep failed");
             }
+            if let Err(e) = engine.store().sweep_webhooks().await {
+                tracing::warn!(error = %e, "sweeping expired webhook records failed");
+            }
         }
     }
 }

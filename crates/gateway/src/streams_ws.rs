@@ -96,18 +96,7 @@ async fn upgrade(app: AppState, req: Request) -> Response {
         )
         .into_response();
     }
-    let auth = json!({
-        "principal": match &access.principal {
-            Principal::LocalDeveloper => "developer",
-            Principal::Admin => "admin",
-            Principal::User(_) => "user",
-            Principal::ApiKey(_) => "apiKey",
-            Principal::EndUser { .. } => "endUser",
-        },
-        "userId": match &access.principal { Principal::User(c) => Some(c.sub.clone()), _ => None },
-        "apiKeyId": match &access.principal { Principal::ApiKey(c) => Some(c.id.clone()), _ => None },
-        "ip": peer.ip().to_string(),
-    });
+    let auth = auth_context(&access.principal, peer);
     let mut ws = ws
         .read_buffer_size(4 * 1024)
         .write_buffer_size(0)
@@ -123,6 +112,23 @@ async fn upgrade(app: AppState, req: Request) -> Response {
     let scope = access.scope.clone();
     let ended = crate::auth::credential_ended(app, access, held);
     ws.on_upgrade(move |socket| session(streams, scope, auth, socket, ended))
+}
+
+/// What a stream's `canAccess` learns of the caller (never a secret): the same for a socket join and for the
+/// runtime API's group read.
+pub fn auth_context(principal: &Principal, peer: SocketAddr) -> Value {
+    json!({
+        "principal": match principal {
+            Principal::LocalDeveloper => "developer",
+            Principal::Admin => "admin",
+            Principal::User(_) => "user",
+            Principal::ApiKey(_) => "apiKey",
+            Principal::EndUser { .. } => "endUser",
+        },
+        "userId": match principal { Principal::User(c) => Some(c.sub.clone()), _ => None },
+        "apiKeyId": match principal { Principal::ApiKey(c) => Some(c.id.clone()), _ => None },
+        "ip": peer.ip().to_string(),
+    })
 }
 
 fn offered_protocols(ws: &WebSocketUpgrade) -> Vec<String> {

@@ -555,9 +555,32 @@ async fn rpc(engine: &Engine, scope: &Scope, method: &str, params: &Value) -> Re
                 .map_err(internal)?;
             Ok(Value::Null)
         }
+        "webhook.claim" => {
+            // A signed webhook request the worker verified: recorded by the digest of its signature, so the same
+            // request presented again within the window is a replay.
+            let bad = |message: &str| RpcError {
+                code: "bad_request".into(),
+                message: message.into(),
+            };
+            let digest = str_param(params, "digest")?;
+            let digest = hex::decode(digest)
+                .ok()
+                .filter(|d| (16..=64).contains(&d.len()))
+                .ok_or_else(|| bad("`digest` must be 16 to 64 bytes in hex"))?;
+            let ttl = params
+                .get("ttlSeconds")
+                .and_then(Value::as_u64)
+                .filter(|t| (1..=WEBHOOK_WINDOW_MAX_S).contains(t))
+                .ok_or_else(|| bad("`ttlSeconds` must be a whole number from 1 to 604800 (7 days)"))?;
+            let claimed = store.webhook_claim(scope, &digest, ttl).await.map_err(internal)?;
+            Ok(json!({ "claimed": claimed }))
+        }
         other => Err(RpcError {
             code: "bad_request".into(),
             message: format!("unknown method `{other}`"),
         }),
     }
 }
+
+/// The longest replay window a webhook step may ask for.
+const WEBHOOK_WINDOW_MAX_S: u64 = 7 * 24 * 3600;

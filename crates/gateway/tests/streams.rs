@@ -389,6 +389,45 @@ async fn can_access_runs_in_the_worker() {
     let m = next(&mut ws).await;
     assert_eq!((m["groupId"].as_str(), event(&m).0), (Some("public"), "create"));
 
+    // The runtime API's group read follows the same rule (it ignored canAccess before).
+    let auth = format!("Bearer {ADMIN}");
+    let read = |group: &'static str| {
+        let auth = auth.clone();
+        let addr = rt.addr;
+        tokio::spawn(async move {
+            http(
+                addr,
+                "GET",
+                &format!("/__cfp/api/streams/todo/{group}"),
+                &[("authorization", &auth)],
+                b"",
+            )
+            .await
+        })
+    };
+    let denied = read("secret");
+    let access = worker.expect("access").await;
+    assert_eq!(
+        (access["groupId"].as_str(), access["authContext"]["principal"].as_str()),
+        (Some("secret"), Some("admin"))
+    );
+    assert!(access.get("itemId").is_none());
+    assert!(
+        access["id"].as_str().unwrap().len() > 20,
+        "access ids are not guessable: {}",
+        access["id"]
+    );
+    worker.send(json!({"type": "access_result", "id": access["id"], "allowed": false}));
+    let denied = denied.await.unwrap();
+    assert_eq!(denied.status, 403);
+    assert_eq!(denied.json()["error"]["code"], "stream_access_denied");
+    let allowed = read("public");
+    let access = worker.expect("access").await;
+    worker.send(json!({"type": "access_result", "id": access["id"], "allowed": true}));
+    let allowed = allowed.await.unwrap();
+    assert_eq!(allowed.status, 200);
+    assert_eq!(allowed.json()["items"].as_array().map(Vec::len), Some(1));
+
     // no worker left to run canAccess: refused
     worker.kill();
     tokio::time::sleep(Duration::from_millis(200)).await;

@@ -139,6 +139,10 @@ async fn run(opts: Options) -> Result<()> {
             .collect(),
         retry_base_ms: opts.retry_base_ms,
         strict_validation: opts.strict_validation,
+        max_workers_per_project: opts.max_workers_per_project,
+        max_steps_per_registration: opts.max_steps_per_registration,
+        max_calls_per_worker: opts.max_calls_per_worker,
+        max_queued_log_lines: opts.max_queued_log_lines,
         ..EngineConfig::default()
     };
     if engine_cfg.worker_tokens.is_empty() && opts.control_plane_url.is_none() {

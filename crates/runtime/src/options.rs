@@ -47,6 +47,10 @@ pub struct Options {
     pub worker_max_unauthenticated: usize,
     pub worker_max_unauthenticated_per_peer: usize,
     pub worker_max_frame: usize,
+    pub max_workers_per_project: usize,
+    pub max_steps_per_registration: usize,
+    pub max_calls_per_worker: usize,
+    pub max_queued_log_lines: usize,
 }
 
 /// (flag, env, default, help)
@@ -92,6 +96,30 @@ const SPEC: &[(&str, &str, &str, &str)] = &[
         "CFP_HELLO_TIMEOUT_MS",
         "3000",
         "a worker connection that sends no hello within this many ms is closed (4401)",
+    ),
+    (
+        "--max-workers-per-project",
+        "CFP_MAX_WORKERS_PER_PROJECT",
+        "64",
+        "connected workers per project, at most (close 4429 too_many_workers beyond)",
+    ),
+    (
+        "--max-steps-per-registration",
+        "CFP_MAX_STEPS_PER_REGISTRATION",
+        "1000",
+        "steps in one worker registration, at most (too_many_steps beyond: nothing registered)",
+    ),
+    (
+        "--max-calls-per-worker",
+        "CFP_MAX_CALLS_PER_WORKER",
+        "64",
+        "state and stream calls of one worker answered at once (too_many_calls beyond)",
+    ),
+    (
+        "--max-queued-log-lines",
+        "CFP_MAX_QUEUED_LOG_LINES",
+        "10000",
+        "log lines of one worker waiting to be written; beyond, its lines are dropped, counted and reported",
     ),
     (
         "--max-unauthenticated",
@@ -442,6 +470,10 @@ impl Options {
         let worker_max_unauthenticated = positive("--max-unauthenticated")? as usize;
         let worker_max_unauthenticated_per_peer = positive("--max-unauthenticated-per-peer")? as usize;
         let worker_max_frame = positive("--worker-max-frame-bytes")? as usize;
+        let max_workers_per_project = positive("--max-workers-per-project")? as usize;
+        let max_steps_per_registration = positive("--max-steps-per-registration")? as usize;
+        let max_calls_per_worker = positive("--max-calls-per-worker")? as usize;
+        let max_queued_log_lines = positive("--max-queued-log-lines")? as usize;
         if worker_max_frame < 64 * 1024 {
             bail!("--worker-max-frame-bytes must be at least 65536 (a worker's register frame can be large)");
         }
@@ -487,6 +519,10 @@ impl Options {
             worker_max_unauthenticated,
             worker_max_unauthenticated_per_peer,
             worker_max_frame,
+            max_workers_per_project,
+            max_steps_per_registration,
+            max_calls_per_worker,
+            max_queued_log_lines,
         })
     }
 
@@ -535,6 +571,10 @@ impl Options {
             "maxUnauthenticated": self.worker_max_unauthenticated,
             "maxUnauthenticatedPerPeer": self.worker_max_unauthenticated_per_peer,
             "workerMaxFrameBytes": self.worker_max_frame,
+            "maxWorkersPerProject": self.max_workers_per_project,
+            "maxStepsPerRegistration": self.max_steps_per_registration,
+            "maxCallsPerWorker": self.max_calls_per_worker,
+            "maxQueuedLogLines": self.max_queued_log_lines,
         })
     }
 }
@@ -556,6 +596,27 @@ pub fn redact_url(url: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn worker_caps_are_flags() {
+        let o = Options::load(&[
+            "--max-workers-per-project=2".into(),
+            "--max-steps-per-registration=10".into(),
+            "--max-calls-per-worker=3".into(),
+            "--max-queued-log-lines=50".into(),
+        ])
+        .unwrap();
+        assert_eq!(
+            (
+                o.max_workers_per_project,
+                o.max_steps_per_registration,
+                o.max_calls_per_worker,
+                o.max_queued_log_lines
+            ),
+            (2, 10, 3, 50)
+        );
+        assert!(Options::load(&["--max-calls-per-worker=0".into()]).is_err());
+    }
 
     #[test]
     fn flags_override_defaults_and_errors_name_the_option() {

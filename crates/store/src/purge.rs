@@ -23,7 +23,8 @@ use sqlx::Row;
 use crate::{Result, Scope, Store};
 
 /// The tables that hold a project's data, all keyed by `(tenant_id, project_id)`.
-const TABLES: [&str; 8] = [
+const TABLES: [&str; 9] = [
+    "webhook_deliveries",
     "queue",
     "dead_letters",
     "state",

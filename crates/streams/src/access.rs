@@ -18,7 +18,12 @@ pub struct AccessChecks {
 impl AccessChecks {
     /// A new check sent to `worker`: its id and the receiver of the answer.
     pub fn start(&self, worker: WorkerId) -> (String, oneshot::Receiver<bool>) {
-        let id = format!("a{}", self.next.fetch_add(1, Ordering::Relaxed) + 1);
+        // Unguessable, like invocation ids: a worker answers only checks it was asked, and cannot name others'.
+        let id = format!(
+            "a{}-{}",
+            self.next.fetch_add(1, Ordering::Relaxed) + 1,
+            uuid::Uuid::new_v4().simple()
+        );
         let (tx, rx) = oneshot::channel();
         self.pending.lock().unwrap().insert(id.clone(), (worker, tx));
         (id, rx)

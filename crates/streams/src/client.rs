@@ -95,27 +95,47 @@ impl Streams {
     /// Asks a worker hosting the stream to run its `canAccess`. Refused when no worker of this runtime hosts
     /// it, the worker does not answer within the access timeout, or the function threw.
     async fn can_access(&self, conn: &Arc<Conn>, sub: &Subscription) -> bool {
-        let hosts = self
-            .inner
-            .registry
-            .lock()
-            .unwrap()
-            .access_hosts(&conn.scope, &sub.stream_name);
+        self.check_access(
+            &conn.scope,
+            &sub.stream_name,
+            &sub.group_id,
+            sub.id.as_deref(),
+            &conn.auth,
+            conn.id as usize,
+        )
+        .await
+    }
+
+    /// Runs the stream's `canAccess` on a worker of this runtime hosting it (the `spread`-th of them, so checks
+    /// spread over workers) with `auth` as the auth context. Refused when no worker of this runtime hosts it, the
+    /// worker does not answer within the access timeout, or the function threw. Used for socket joins and for
+    /// the runtime API's group read, so both follow the same rule.
+    pub async fn check_access(
+        &self,
+        scope: &cfp_store::Scope,
+        stream: &str,
+        group_id: &str,
+        item_id: Option<&str>,
+        auth: &Value,
+        spread: usize,
+    ) -> bool {
+        let hosts = self.inner.registry.lock().unwrap().access_hosts(scope, stream);
         if hosts.is_empty() {
-            tracing::warn!(stream = %sub.stream_name,
-                "no worker connected to this runtime hosts stream `{}` to run its canAccess; access refused",
-                sub.stream_name);
+            tracing::warn!(
+                stream,
+                "no worker connected to this runtime hosts stream `{stream}` to run its canAccess; access refused"
+            );
             return false;
         }
-        let worker = hosts[(conn.id as usize) % hosts.len()];
+        let worker = hosts[spread % hosts.len()];
         let (id, rx) = self.inner.checks.start(worker);
         let frame = ToWorker::Access {
             id: id.clone(),
-            stream: sub.stream_name.clone(),
-            group_id: sub.group_id.clone(),
-            item_id: sub.id.clone(),
-            auth_context: match &conn.auth {
-                Value::Object(_) => conn.auth.clone(),
+            stream: stream.to_string(),
+            group_id: group_id.to_string(),
+            item_id: item_id.map(str::to_string),
+            auth_context: match auth {
+                Value::Object(_) => auth.clone(),
                 _ => Value::Object(Default::default()),
             },
         };
@@ -128,8 +148,12 @@ impl Streams {
             Ok(Err(_)) => false,
             Err(_) => {
                 self.inner.checks.cancel(&id);
-                tracing::warn!(stream = %sub.stream_name, worker,
-                    "canAccess did not answer within {:?}; access refused", self.config().access_timeout);
+                tracing::warn!(
+                    stream,
+                    worker,
+                    "canAccess did not answer within {:?}; access refused",
+                    self.config().access_timeout
+                );
                 false
             }
         }

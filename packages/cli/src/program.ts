@@ -55,10 +55,7 @@ export function buildProgram(exit: (code: number) => void = (code) => process.ex
     .option('--require-auth', 'enforce what production enforces: no loopback trust, every request needs a token (or set CFP_REQUIRE_AUTH=true)')
     .action(async (opts: { port: number; host: string; dir: string; types: boolean; verbose?: boolean; requireAuth?: boolean }) => {
       exit(
-        await runDev(
-          { port: opts.port, host: opts.host, dir: opts.dir, generateTypes: opts.types, verbose: opts.verbose, requireAuth: opts.requireAuth },
-          io,
-        ),
+        await runDev({ port: opts.port, host: opts.host, dir: opts.dir, generateTypes: opts.types, verbose: opts.verbose, requireAuth: opts.requireAuth }, io),
       )
     })
 
@@ -76,7 +73,7 @@ export function buildProgram(exit: (code: number) => void = (code) => process.ex
     .command('emit')
     .description('publish an event to the dev server (CFP_URL/CFP_TOKEN or .cfp/dev.json)')
     .requiredOption('-t, --topic <topic>', 'topic to publish to')
-    .option('--data <json>', "event data: JSON text, @file.json, or - for stdin (default {})")
+    .option('--data <json>', 'event data: JSON text, @file.json, or - for stdin (default {})')
     .option('-g, --group <id>', 'messageGroupId, for FIFO subscribers')
     .option('-d, --dir <dir>', 'project directory (to find .cfp/dev.json)')
     .action(async (opts: { topic: string; data?: string; group?: string; dir?: string }) => {

@@ -27,13 +27,39 @@ import { uiRoutes } from './routes/ui.js'
 import type { Services } from './services.js'
 
 export interface AppOptions {
-  /** a pino logger config or `false`; default follows options.logLevel */
-  logger?: boolean | { level: string }
+  /** a pino logger config (`stream`: where lines go, for tests) or `false`; default follows options.logLevel */
+  logger?: boolean | { level: string; stream?: { write(line: string): void } }
+}
+
+/**
+ * A URL as request logs show it: the path, and the query's parameter names with every value replaced by `…`.
+ * Query values can be credentials (a login code, an OIDC `code` and `state`, a token given where headers cannot
+ * be set) and never enter a log.
+ */
+export function loggedUrl(url: string): string {
+  const at = url.indexOf('?')
+  if (at < 0) return url
+  const names = url
+    .slice(at + 1)
+    .split('&')
+    .filter(Boolean)
+    .map((pair) => `${pair.split('=')[0]}=…`)
+  return `${url.slice(0, at)}?${names.join('&')}`
+}
+
+const requestSerializers = {
+  req: (req: { method?: string; url?: string; hostname?: string; ip?: string }) => ({
+    method: req.method,
+    url: loggedUrl(req.url ?? ''),
+    hostname: req.hostname,
+    remoteAddress: req.ip,
+  }),
 }
 
 export async function buildApp(s: Services, opts: AppOptions = {}): Promise<FastifyInstance> {
+  const logger = opts.logger ?? (s.options.logLevel === 'silent' ? false : { level: s.options.logLevel })
   const app = Fastify({
-    logger: opts.logger ?? (s.options.logLevel === 'silent' ? false : { level: s.options.logLevel }),
+    logger: logger === false || logger === true ? logger : { ...logger, serializers: requestSerializers },
     bodyLimit: s.options.bodyLimit,
     // X-Forwarded-For counts only from the configured proxies (request.ip: the rightmost untrusted address)
     trustProxy: s.options.trustedProxies.length > 0 ? s.options.trustedProxies : false,

@@ -15,13 +15,7 @@ export function principalOf(request: FastifyRequest): Principal {
   return request.principal
 }
 
-export function authorize(
-  request: FastifyRequest,
-  s: Services,
-  action: string,
-  target: Located | undefined,
-  what = 'resource',
-): Principal {
+export function authorize(request: FastifyRequest, s: Services, action: string, target: Located | undefined, what = 'resource'): Principal {
   const principal = principalOf(request)
   if (!target) throw notFound(what)
   if (can(s.policy, principal, action, target.path)) return principal

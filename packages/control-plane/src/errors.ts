@@ -36,10 +36,8 @@ export class ApiError extends Error {
   }
 }
 
-export const unauthenticated = (): ApiError =>
-  new ApiError(401, 'unauthenticated', 'missing, invalid, expired or revoked credentials')
-export const forbidden = (action: string): ApiError =>
-  new ApiError(403, 'forbidden', `your role bindings do not allow ${action} here`)
+export const unauthenticated = (): ApiError => new ApiError(401, 'unauthenticated', 'missing, invalid, expired or revoked credentials')
+export const forbidden = (action: string): ApiError => new ApiError(403, 'forbidden', `your role bindings do not allow ${action} here`)
 export const notFound = (what = 'resource'): ApiError => new ApiError(404, 'not_found', `${what} not found`)
 export const invalid = (message: string): ApiError => new ApiError(400, 'invalid_request', message)
 export const conflict = (message: string): ApiError => new ApiError(409, 'conflict', message)

@@ -31,7 +31,11 @@ export function findNul(value: unknown, path = '', depth = 0): string | undefine
 
 export function installInputGuard(app: FastifyInstance): void {
   app.addHook('preValidation', async (request) => {
-    for (const [where, value] of [['params', request.params], ['querystring', request.query], ['body', request.body]] as const) {
+    for (const [where, value] of [
+      ['params', request.params],
+      ['querystring', request.query],
+      ['body', request.body],
+    ] as const) {
       const at = findNul(value)
       if (at) throw invalid(`${where}${at === '/' ? '' : at} must not contain NUL characters`)
     }

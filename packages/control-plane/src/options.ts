@@ -39,6 +39,12 @@ export interface Options {
   setupTtl: number
   /** Request body limit in bytes. Default 1 MiB. */
   bodyLimit: number
+  /**
+   * The platform's ceilings on the limits tenants and projects may set (issue 9 item 5): a tenant or project limit
+   * above one is refused (400 naming it), and effective limits never exceed them, whatever was stored before.
+   * Defaults: 10 MiB bodies, 300 s request timeout, 10,000 concurrent requests and executions.
+   */
+  limitCeilings: { maxBodyBytes: number; requestTimeoutMs: number; maxConcurrentRequests: number; maxConcurrentExecutions: number }
   /** Origins allowed as `return_to` after SSO login (besides relative paths). Env CFP_CONTROL_RETURN_ORIGINS. */
   returnOrigins: string[]
   /** fatal | error | warn | info | debug | trace | silent. Default info. */
@@ -94,6 +100,10 @@ Options (flag / environment / default):
   --service-token T         CFP_CONTROL_SERVICE_TOKEN                (unset: /v1/service/* refuses all)
   --setup-ttl S             CFP_CONTROL_SETUP_TTL                    3600
   --body-limit BYTES        CFP_CONTROL_BODY_LIMIT                   1048576
+  --ceiling-body-bytes N    CFP_CONTROL_CEILING_BODY_BYTES           10485760 (no tenant or project maxBodyBytes above it)
+  --ceiling-request-timeout-ms N  CFP_CONTROL_CEILING_REQUEST_TIMEOUT_MS  300000 (likewise requestTimeoutMs)
+  --ceiling-concurrent-requests N  CFP_CONTROL_CEILING_CONCURRENT_REQUESTS  10000 (likewise maxConcurrentRequests)
+  --ceiling-concurrent-executions N  CFP_CONTROL_CEILING_CONCURRENT_EXECUTIONS  10000 (likewise maxConcurrentExecutions)
   --return-origins A,B      CFP_CONTROL_RETURN_ORIGINS               (none: only relative return paths)
   --log-level L             CFP_CONTROL_LOG_LEVEL                    info
   --allow-loopback-idp      CFP_CONTROL_ALLOW_LOOPBACK_IDP=1         off (accept http://127.0.0.1 OIDC issuers)
@@ -122,7 +132,10 @@ export function parseRuntimeUrls(v: string): Record<string, string> {
     if (eq <= 0 || eq === entry.length - 1) throw new Error(`option --runtime-urls: expected region=url, got "${entry}"`)
     const region = entry.slice(0, eq).trim()
     if (region in out) throw new Error(`option --runtime-urls: region "${region}" is named twice`)
-    out[region] = entry.slice(eq + 1).trim().replace(/\/$/, '')
+    out[region] = entry
+      .slice(eq + 1)
+      .trim()
+      .replace(/\/$/, '')
   }
   return out
 }
@@ -139,10 +152,30 @@ export function parseOptions(argv: string[], env: Env = process.env): { options:
     strict: true,
     options: Object.fromEntries<{ type: 'string' | 'boolean' }>(
       [
-        'database-url', 'schema', 'host', 'port', 'public-url', 'issuer', 'regions', 'access-token-ttl',
-        'refresh-token-ttl', 'key-rotation-interval', 'key-prepublish', 'master-key', 'service-token',
-        'setup-ttl', 'body-limit', 'return-origins', 'log-level', 'workbench-dir',
-        'runtime-urls', 'trusted-proxies',
+        'database-url',
+        'schema',
+        'host',
+        'port',
+        'public-url',
+        'issuer',
+        'regions',
+        'access-token-ttl',
+        'refresh-token-ttl',
+        'key-rotation-interval',
+        'key-prepublish',
+        'master-key',
+        'service-token',
+        'setup-ttl',
+        'body-limit',
+        'ceiling-body-bytes',
+        'ceiling-request-timeout-ms',
+        'ceiling-concurrent-requests',
+        'ceiling-concurrent-executions',
+        'return-origins',
+        'log-level',
+        'workbench-dir',
+        'runtime-urls',
+        'trusted-proxies',
       ]
         .map((k): [string, { type: 'string' | 'boolean' }] => [k, { type: 'string' }])
         .concat([
@@ -178,6 +211,27 @@ export function parseOptions(argv: string[], env: Env = process.env): { options:
     serviceToken: get('service-token', 'CFP_CONTROL_SERVICE_TOKEN'),
     setupTtl: int('--setup-ttl', get('setup-ttl', 'CFP_CONTROL_SETUP_TTL') ?? '3600', 60, 604_800),
     bodyLimit: int('--body-limit', get('body-limit', 'CFP_CONTROL_BODY_LIMIT') ?? '1048576', 1024, 104_857_600),
+    limitCeilings: {
+      maxBodyBytes: int('--ceiling-body-bytes', get('ceiling-body-bytes', 'CFP_CONTROL_CEILING_BODY_BYTES') ?? '10485760', 1, 104_857_600),
+      requestTimeoutMs: int(
+        '--ceiling-request-timeout-ms',
+        get('ceiling-request-timeout-ms', 'CFP_CONTROL_CEILING_REQUEST_TIMEOUT_MS') ?? '300000',
+        100,
+        900_000,
+      ),
+      maxConcurrentRequests: int(
+        '--ceiling-concurrent-requests',
+        get('ceiling-concurrent-requests', 'CFP_CONTROL_CEILING_CONCURRENT_REQUESTS') ?? '10000',
+        1,
+        100_000,
+      ),
+      maxConcurrentExecutions: int(
+        '--ceiling-concurrent-executions',
+        get('ceiling-concurrent-executions', 'CFP_CONTROL_CEILING_CONCURRENT_EXECUTIONS') ?? '10000',
+        1,
+        100_000,
+      ),
+    },
     returnOrigins: list(get('return-origins', 'CFP_CONTROL_RETURN_ORIGINS') ?? ''),
     logLevel: get('log-level', 'CFP_CONTROL_LOG_LEVEL') ?? 'info',
     allowLoopbackIdp: f['allow-loopback-idp'] === true || env.CFP_CONTROL_ALLOW_LOOPBACK_IDP === '1',
@@ -218,7 +272,9 @@ export function validateOptions(o: Options): void {
       throw new Error(`option --runtime-urls: "${url}" (region ${region}) is not a URL`)
     }
     if ((u.protocol !== 'http:' && u.protocol !== 'https:') || u.pathname !== '/' || u.search || u.hash || u.username || u.password) {
-      throw new Error(`option --runtime-urls: "${url}" (region ${region}) must be an http(s) origin without path, query or credentials, e.g. https://runtime.eu.example.com`)
+      throw new Error(
+        `option --runtime-urls: "${url}" (region ${region}) must be an http(s) origin without path, query or credentials, e.g. https://runtime.eu.example.com`,
+      )
     }
   }
   for (const entry of o.trustedProxies) {

@@ -119,6 +119,10 @@ describe('validateStepConfig', () => {
   })
 
   it('reports every problem at once', () => {
-    expect(errorsOf({ ...api, method: 'FETCH', path: 'x', extra: 1 }).map((e) => e.key).sort()).toEqual(['extra', 'method', 'path'])
+    expect(
+      errorsOf({ ...api, method: 'FETCH', path: 'x', extra: 1 })
+        .map((e) => e.key)
+        .sort(),
+    ).toEqual(['extra', 'method', 'path'])
   })
 })

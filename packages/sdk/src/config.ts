@@ -40,7 +40,10 @@ export function validateStepConfig(config: unknown, file: string): ValidateStepC
   }
   const type = config.type
   if (typeof type !== 'string' || !(STEP_TYPES as readonly string[]).includes(type)) {
-    p.add('type', `${type === undefined ? 'is missing' : `${describeValue(type)} is not a step type`}; use one of ${STEP_TYPES.map((t) => `'${t}'`).join(', ')}`)
+    p.add(
+      'type',
+      `${type === undefined ? 'is missing' : `${describeValue(type)} is not a step type`}; use one of ${STEP_TYPES.map((t) => `'${t}'`).join(', ')}`,
+    )
     return { ok: false, errors: p.errors }
   }
   const stepType = type as (typeof STEP_TYPES)[number]
@@ -95,7 +98,8 @@ function checkApi(p: Problems, config: Record<string, unknown>, out: Record<stri
   } else out.method = method.toUpperCase()
   optional(config, 'middleware', () => {
     if (!Array.isArray(config.middleware)) p.add('middleware', `must be an array of functions, got ${describeValue(config.middleware)}`)
-    else config.middleware.forEach((m, i) => typeof m !== 'function' && p.add(`middleware[${i}]`, `must be a function (req, ctx, next), got ${describeValue(m)}`))
+    else
+      config.middleware.forEach((m, i) => typeof m !== 'function' && p.add(`middleware[${i}]`, `must be a function (req, ctx, next), got ${describeValue(m)}`))
   })
   checkSchema(p, config.bodySchema, 'bodySchema')
   if (config.bodySchema === null) delete out.bodySchema
@@ -124,7 +128,7 @@ function checkApi(p: Problems, config: Record<string, unknown>, out: Record<stri
   })
 }
 
-const WEBHOOK_KEYS = ['secret', 'header', 'algorithm', 'encoding', 'prefix', 'timestampHeader', 'toleranceSeconds']
+const WEBHOOK_KEYS = ['secret', 'header', 'algorithm', 'encoding', 'prefix', 'timestampHeader', 'toleranceSeconds', 'replayWindowSeconds']
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/
 const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/
 
@@ -142,13 +146,18 @@ function checkWebhook(p: Problems, w: unknown): void {
   if (w.algorithm !== undefined && !['sha256', 'sha1', 'sha512'].includes(w.algorithm as string)) {
     p.add('webhook.algorithm', `must be sha256, sha1 or sha512, got ${describeValue(w.algorithm)}`)
   }
-  if (w.encoding !== undefined && !['hex', 'base64'].includes(w.encoding as string)) p.add('webhook.encoding', `must be hex or base64, got ${describeValue(w.encoding)}`)
+  if (w.encoding !== undefined && !['hex', 'base64'].includes(w.encoding as string))
+    p.add('webhook.encoding', `must be hex or base64, got ${describeValue(w.encoding)}`)
   if (w.prefix !== undefined && typeof w.prefix !== 'string') p.add('webhook.prefix', `must be a string, got ${describeValue(w.prefix)}`)
   if (w.timestampHeader !== undefined && (typeof w.timestampHeader !== 'string' || !HEADER_NAME.test(w.timestampHeader))) {
     p.add('webhook.timestampHeader', `must be an HTTP header name, got ${describeValue(w.timestampHeader)}`)
   }
   if (w.toleranceSeconds !== undefined && !(Number.isInteger(w.toleranceSeconds) && (w.toleranceSeconds as number) >= 1)) {
     p.add('webhook.toleranceSeconds', `must be a whole number of seconds ≥ 1, got ${describeValue(w.toleranceSeconds)}`)
+  }
+  const window = w.replayWindowSeconds
+  if (window !== undefined && !(Number.isInteger(window) && (window as number) >= 0 && (window as number) <= 604_800)) {
+    p.add('webhook.replayWindowSeconds', `must be a whole number of seconds from 0 (off) to 604800 (7 days), got ${describeValue(window)}`)
   }
 }
 
@@ -189,8 +198,8 @@ function emitList(p: Problems, v: unknown, key: string): void {
     }
     if (typeof e.topic !== 'string' || e.topic === '') p.add(`${key}[${i}].topic`, `must be a non-empty string, got ${describeValue(e.topic)}`)
     if (e.label !== undefined && typeof e.label !== 'string') p.add(`${key}[${i}].label`, `must be a string, got ${describeValue(e.label)}`)
-    if (e.conditional !== undefined && typeof e.conditional !== 'boolean') p.add(`${key}[${i}].conditional`, `must be a boolean, got ${describeValue(e.conditional)}`)
+    if (e.conditional !== undefined && typeof e.conditional !== 'boolean')
+      p.add(`${key}[${i}].conditional`, `must be a boolean, got ${describeValue(e.conditional)}`)
     checkKeys(p, e, ['topic', 'label', 'conditional'], 'an emit entry', `${key}[${i}].`)
   })
 }
-

@@ -10,7 +10,7 @@ describe("the 'motia' compat types", () => {
     const parsed = ts.parseJsonConfigFileContent(file.config, ts.sys, dir)
     const program = ts.createProgram(parsed.fileNames, parsed.options)
     const diagnostics = ts.getPreEmitDiagnostics(program).map((d) => {
-      const where = d.file ? `${d.file.fileName.replace(dir, "")}:${d.file.getLineAndCharacterOfPosition(d.start ?? 0).line + 1}` : ''
+      const where = d.file ? `${d.file.fileName.replace(dir, '')}:${d.file.getLineAndCharacterOfPosition(d.start ?? 0).line + 1}` : ''
       return `${where} ${ts.flattenDiagnosticMessageText(d.messageText, '\n')}`
     })
     expect(parsed.fileNames.length).toBeGreaterThan(6)

@@ -30,8 +30,7 @@ export class SchemaConversionError extends Error {
 }
 
 export const isZod4Schema = (s: unknown): boolean => typeof s === 'object' && s !== null && '_zod' in s
-export const isZod3Schema = (s: unknown): boolean =>
-  typeof s === 'object' && s !== null && '_def' in s && !('_zod' in s)
+export const isZod3Schema = (s: unknown): boolean => typeof s === 'object' && s !== null && '_def' in s && !('_zod' in s)
 
 /** Converts `schema` into JSON Schema; throws a `SchemaConversionError` saying why it cannot. */
 export function toJsonSchema(schema: unknown, options: ToJsonSchemaOptions = {}): JsonSchema {
@@ -63,10 +62,9 @@ function zod4ToJson(schema: Record<string, unknown>, io: SchemaIo, fromProject?:
   try {
     core = require('zod/v4/core') as { toJSONSchema?: Zod4ToJsonSchema }
   } catch (err) {
-    throw new SchemaConversionError(
-      'a zod 4 schema was found but zod 4 is not installed where @cfp/sdk can load it; install zod (>= 3.25) in the project',
-      { cause: err },
-    )
+    throw new SchemaConversionError('a zod 4 schema was found but zod 4 is not installed where @cfp/sdk can load it; install zod (>= 3.25) in the project', {
+      cause: err,
+    })
   }
   if (typeof core.toJSONSchema !== 'function') throw new SchemaConversionError('zod/v4/core has no toJSONSchema')
   return core.toJSONSchema(schema as never, params)
@@ -77,10 +75,9 @@ function zod3ToJson(schema: unknown, io: SchemaIo): unknown {
   try {
     mod = require('zod-to-json-schema') as typeof mod
   } catch (err) {
-    throw new SchemaConversionError(
-      'a zod 3 schema was found but zod-to-json-schema could not be loaded (it needs zod >= 3.25 next to @cfp/sdk)',
-      { cause: err },
-    )
+    throw new SchemaConversionError('a zod 3 schema was found but zod-to-json-schema could not be loaded (it needs zod >= 3.25 next to @cfp/sdk)', {
+      cause: err,
+    })
   }
   return mod.zodToJsonSchema(schema, { target: 'jsonSchema7', $refStrategy: 'root', pipeStrategy: io })
 }

@@ -40,7 +40,7 @@ export type EmitData = { topic: ''; data: unknown; messageGroupId?: string }
 export type Emitter<TData> = (event: TData) => Promise<void>
 
 /** Augmented by the generated `types.d.ts`: one `MotiaStream<T>` per stream file. */
-export interface FlowContextStateStreams {}
+export type FlowContextStateStreams = {}
 
 export interface FlowContext<TEmitData = never> {
   emit: Emitter<TEmitData>
@@ -152,6 +152,12 @@ export interface WebhookConfig {
   timestampHeader?: string
   /** Oldest accepted timestamp, in seconds; default 300. */
   toleranceSeconds?: number
+  /**
+   * Replay protection: a request whose signature was already accepted within this many seconds is refused
+   * (`409 webhook_replayed`). Default: 86400 (a day) without `timestampHeader`, `toleranceSeconds` × 2 with it;
+   * 0 turns it off (for senders that legitimately repeat a signed request).
+   */
+  replayWindowSeconds?: number
 }
 
 /**
@@ -189,11 +195,10 @@ export type ApiResponse<TStatus extends number = number, TBody = string | Uint8A
   body: TBody
 }
 
-export type ApiRouteHandler<
-  TRequestBody = unknown,
-  TResponseBody extends ApiResponse<number, unknown> = ApiResponse<number, unknown>,
-  TEmitData = never,
-> = (req: ApiRequest<TRequestBody>, ctx: FlowContext<TEmitData>) => Promise<TResponseBody>
+export type ApiRouteHandler<TRequestBody = unknown, TResponseBody extends ApiResponse<number, unknown> = ApiResponse<number, unknown>, TEmitData = never> = (
+  req: ApiRequest<TRequestBody>,
+  ctx: FlowContext<TEmitData>,
+) => Promise<TResponseBody>
 
 export type CronConfig = {
   type: 'cron'
@@ -228,10 +233,9 @@ export type Step<TConfig extends StepConfig = StepConfig> = { filePath: string; 
 export type Flow = { name: string; description?: string; steps: Step[] }
 
 /** Augmented by the generated `types.d.ts`: one handler type per step name. */
-export interface Handlers {}
+export type Handlers = {}
 
 /** Any step handler, as the worker calls it. */
-export type AnyStepHandler =
-  ApiRouteHandler<any, any, any> | EventHandler<any, any> | CronHandler<any>
+export type AnyStepHandler = ApiRouteHandler<any, any, any> | EventHandler<any, any> | CronHandler<any>
 
 export type { MotiaStream }

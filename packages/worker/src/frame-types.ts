@@ -26,7 +26,14 @@ export interface StepManifest {
   input?: JsonSchema
   cron?: string
   /** A signed webhook (CFP extension): how requests are signed; the secret stays in the worker. */
-  webhook?: { header: string; algorithm?: 'sha256' | 'sha1' | 'sha512'; encoding?: 'hex' | 'base64'; prefix?: string; timestampHeader?: string; toleranceSeconds?: number }
+  webhook?: {
+    header: string
+    algorithm?: 'sha256' | 'sha1' | 'sha512'
+    encoding?: 'hex' | 'base64'
+    prefix?: string
+    timestampHeader?: string
+    toleranceSeconds?: number
+  }
   infrastructure?: {
     handler?: { ram?: number; cpu?: number; timeout?: number }
     queue?: { type?: 'standard' | 'fifo'; maxRetries?: number; visibilityTimeout?: number; delaySeconds?: number; concurrency?: number }

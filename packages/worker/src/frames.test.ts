@@ -21,7 +21,26 @@ const parsersFor = (v: Vector) => [
 describe('worker protocol vectors', () => {
   it('covers every frame type in both directions', () => {
     const types = new Set(vectors.valid.map((v) => (v.frame as { type: string }).type))
-    for (const t of ['hello', 'register', 'result', 'log', 'call', 'access_result', 'source_result', 'welcome', 'registered', 'invoke', 'reply', 'cancel', 'access', 'source', 'error', 'ping', 'pong', 'drain']) {
+    for (const t of [
+      'hello',
+      'register',
+      'result',
+      'log',
+      'call',
+      'access_result',
+      'source_result',
+      'welcome',
+      'registered',
+      'invoke',
+      'reply',
+      'cancel',
+      'access',
+      'source',
+      'error',
+      'ping',
+      'pong',
+      'drain',
+    ]) {
       expect(types.has(t), `no valid vector for ${t}`).toBe(true)
     }
     expect(vectors.invalid.length).toBeGreaterThan(10)
@@ -58,7 +77,14 @@ describe('worker protocol vectors', () => {
 
   it('treats null optional fields as absent (serde Option), which the JSON Schema does not allow', () => {
     const invoke = {
-      type: 'invoke', id: 'i', step: 's', trigger: 'event', attempt: 1, traceId: 't', idempotencyKey: 'k', timeoutMs: 1,
+      type: 'invoke',
+      id: 'i',
+      step: 's',
+      trigger: 'event',
+      attempt: 1,
+      traceId: 't',
+      idempotencyKey: 'k',
+      timeoutMs: 1,
       input: { topic: 't', data: null, eventId: 'e', messageGroupId: null },
     }
     expect(parseFrame(JSON.stringify(invoke))).toEqual(invoke)

@@ -74,10 +74,7 @@ const stepManifest: Check = obj(
     return missing ? `${path}.${missing} is required for ${String(m.type)} steps` : undefined
   },
 )
-const streamManifest = obj(
-  { name: nonEmpty, file: str() },
-  { schema: jsonSchemaValue, storageType: literal('default', 'custom'), hasCanAccess: bool },
-)
+const streamManifest = obj({ name: nonEmpty, file: str() }, { schema: jsonSchemaValue, storageType: literal('default', 'custom'), hasCanAccess: bool })
 const logEntry = obj(
   { ts: num(), level: literal('debug', 'info', 'warn', 'error'), msg: str() },
   { traceId: str(), step: str(), invocationId: str(), data: anyObject },

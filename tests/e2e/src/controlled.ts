@@ -13,8 +13,7 @@ import { ADMIN_DATABASE_URL, childEnv, REPO_ROOT, runtimeBin } from './env.js'
 import { Proc } from './procs.js'
 
 /** The `iss` of a control-plane access token (the runtime must be told it when it is not the URL it calls). */
-export const issuerOf = (token: string): string =>
-  JSON.parse(Buffer.from(token.split('.')[1]!, 'base64url').toString()).iss as string
+export const issuerOf = (token: string): string => JSON.parse(Buffer.from(token.split('.')[1]!, 'base64url').toString()).iss as string
 
 /**
  * Runtime tokens for control-plane access tokens: runtimes accept only `aud: cfp-runtime`, which the control
@@ -53,13 +52,20 @@ export async function startControlledRuntime(
     name: opts.name ?? 'cfp-runtime',
     command: runtimeBin(),
     args: [
-      '--listen', '127.0.0.1:0',
-      '--database-url', ADMIN_DATABASE_URL,
-      '--schema', opts.schema,
-      '--control-plane-url', opts.controlPlaneUrl ?? controlPlane.url,
-      '--control-plane-issuer', opts.issuer,
-      '--service-token', SERVICE_TOKEN,
-      '--region', 'eu',
+      '--listen',
+      '127.0.0.1:0',
+      '--database-url',
+      ADMIN_DATABASE_URL,
+      '--schema',
+      opts.schema,
+      '--control-plane-url',
+      opts.controlPlaneUrl ?? controlPlane.url,
+      '--control-plane-issuer',
+      opts.issuer,
+      '--service-token',
+      SERVICE_TOKEN,
+      '--region',
+      'eu',
       ...(opts.args ?? []),
     ],
     cwd: REPO_ROOT,

@@ -96,12 +96,15 @@ export function useDevProject(opts: DevOptions): { readonly server: DevServer; r
   let db: TestDb | undefined
   let dir: string | undefined
 
-  beforeAll(async () => {
-    dir = copyProject(opts.source)
-    db = opts.embedded ? undefined : await TestDb.create()
-    server = new DevServer(dir, db, opts)
-    await server.start()
-  }, (opts.readyTimeoutMs ?? 90_000) + 30_000)
+  beforeAll(
+    async () => {
+      dir = copyProject(opts.source)
+      db = opts.embedded ? undefined : await TestDb.create()
+      server = new DevServer(dir, db, opts)
+      await server.start()
+    },
+    (opts.readyTimeoutMs ?? 90_000) + 30_000,
+  )
 
   afterEach((ctx) => {
     if (ctx.task.result?.state === 'fail' && !ctx.task.fails && server?.proc) {

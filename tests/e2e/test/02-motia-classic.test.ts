@@ -110,9 +110,7 @@ describe('examples/motia-classic under cfp dev', () => {
     const id = res.json.id as string
     const entry = await waitFor('the dead letter of ChargePayment', async () => {
       const list = await dev.server.fetch('/__cfp/api/dlq?step=ChargePayment')
-      return (list.json.items as Array<{ data: { orderId: string }; attempts: number; error: { message: string } }>).find(
-        (e) => e.data.orderId === id,
-      )
+      return (list.json.items as Array<{ data: { orderId: string }; attempts: number; error: { message: string } }>).find((e) => e.data.orderId === id)
     })
     expect(entry.attempts).toBe(3)
     expect(entry.error.message).toBe(`Payment declined for ${id}: amount 25000 over the limit`)

@@ -36,10 +36,14 @@ describe('retries, then the dead-letter queue (cfp emit, cfp dlq list/replay/dis
       expect(res.code, res.stderr).toBe(0)
       expect(JSON.parse(res.stdout)).toMatchObject({ eventId: expect.any(String), traceId: expect.any(String) })
     }
-    entries = await waitFor('two dead letters', async () => {
-      const list = await dlqList()
-      return list.length === 2 && list
-    }, { timeoutMs: 20_000, intervalMs: 250 })
+    entries = await waitFor(
+      'two dead letters',
+      async () => {
+        const list = await dlqList()
+        return list.length === 2 && list
+      },
+      { timeoutMs: 20_000, intervalMs: 250 },
+    )
     for (const id of ['a', 'b']) {
       const entry = entries.find((e) => e.data.id === id) as DlqEntry
       expect(entry).toMatchObject({ step: 'Flaky', topic: 'flaky.run', attempts: 3 })

@@ -67,9 +67,7 @@ describe('a worker killed mid-handler', () => {
     expect(finished.length).toBe(JOBS.length)
 
     // the queue: each job's delivery done on attempt 2, each follow-up done on attempt 1
-    const rows = await dev.db.query<{ step: string; status: number; attempt: number }>(
-      `SELECT step, status, attempt FROM cfp_runtime.queue ORDER BY step, seq`,
-    )
+    const rows = await dev.db.query<{ step: string; status: number; attempt: number }>(`SELECT step, status, attempt FROM cfp_runtime.queue ORDER BY step, seq`)
     expect(rows.filter((r) => r.step === 'SlowJob')).toEqual(JOBS.map(() => ({ step: 'SlowJob', status: 2, attempt: 2 })))
     expect(rows.filter((r) => r.step === 'JobFinished')).toEqual(JOBS.map(() => ({ step: 'JobFinished', status: 2, attempt: 1 })))
     // the API step is served again by the new worker

@@ -136,7 +136,9 @@ describe('runtime SIGKILL under load, then restart', () => {
 
     await Promise.all([...clients, crash])
     expect(accepted.size).toBe(TOTAL)
-    console.log(`runtime crash: all ${TOTAL} orders accepted; runtime down for ${downMs} ms; failed requests retried: ${JSON.stringify(Object.fromEntries(failures))}`)
+    console.log(
+      `runtime crash: all ${TOTAL} orders accepted; runtime down for ${downMs} ms; failed requests retried: ${JSON.stringify(Object.fromEntries(failures))}`,
+    )
     expect(runtimes).toHaveLength(2)
     expect(failures.size).toBeGreaterThan(0) // the crash was felt by the client
 
@@ -210,10 +212,9 @@ describe('runtime SIGKILL under load, then restart', () => {
     expect((await post(orderId, `k1-${orderId}`)).status).toBe(201) // a client retry: same key, same event
     expect((await post(orderId, `k2-${orderId}`)).status).toBe(201) // a new request: a new event
     const rows = await waitFor('both events to complete both steps', async () => {
-      const found = await db.query<{ step: string; status: number }>(
-        `SELECT step, status FROM cfp_runtime.queue WHERE data->>'orderId' = $1 ORDER BY step`,
-        [orderId],
-      )
+      const found = await db.query<{ step: string; status: number }>(`SELECT step, status FROM cfp_runtime.queue WHERE data->>'orderId' = $1 ORDER BY step`, [
+        orderId,
+      ])
       return found.length >= 4 && found.every((r) => r.status === 2) && found
     })
     await sleep(300)

@@ -149,11 +149,19 @@ describe('runtime enforcement of control-plane identities', () => {
   it('checks every role × runtime action on own, sibling, foreign-tenant and other-region projects', async () => {
     // Diagnostic actions also need the project's switches: on for A1 only.
     await cp('PUT', `/v1/projects/${id('A1')}/diagnostics`, 't_admin', { emit: true, stateWrite: true, dlqReplay: true, stepSource: true })
-    await waitFor('diagnostics switched on in the runtime', async () => {
-      const res = await rt('/__cfp/api/dlq/999999', { method: 'DELETE', bearer: token('t_admin'), project: id('A1') })
-      return res.status === 404 && res.json.error.message.includes('dead letter')
-    }, { timeoutMs: 5_000 })
-    expect(ROUTED.sort()).toEqual(Object.keys(matrix.actions).filter((a) => matrix.actions[a]!.plane === 'runtime' && a !== 'worker.connect').sort())
+    await waitFor(
+      'diagnostics switched on in the runtime',
+      async () => {
+        const res = await rt('/__cfp/api/dlq/999999', { method: 'DELETE', bearer: token('t_admin'), project: id('A1') })
+        return res.status === 404 && res.json.error.message.includes('dead letter')
+      },
+      { timeoutMs: 5_000 },
+    )
+    expect(ROUTED.sort()).toEqual(
+      Object.keys(matrix.actions)
+        .filter((a) => matrix.actions[a]!.plane === 'runtime' && a !== 'worker.connect')
+        .sort(),
+    )
     const failures: string[] = []
     let checked = 0
     for (const actor of w.actors) {
@@ -167,13 +175,16 @@ describe('runtime enforcement of control-plane identities', () => {
           let expected: number
           if (target === 'C1' || !rel) expected = 404
           else if (!(matrix.grants[actor.role]?.[action] ?? []).includes(rel)) expected = 403
-          else if (matrix.actions[action]!.diagnostic && target !== 'A1') expected = 403 // switch off on A2/B1
-          else if (action === 'step.invoke' && target === 'B1') expected = 404 // allowed, but no worker hosts B1
+          else if (matrix.actions[action]!.diagnostic && target !== 'A1')
+            expected = 403 // switch off on A2/B1
+          else if (action === 'step.invoke' && target === 'B1')
+            expected = 404 // allowed, but no worker hosts B1
           else expected = action === 'dlq.replay' ? 404 : action === 'emit' || action === 'step.invoke' ? 202 : 200
           const allowed404 = expected === 404 && /dead letter|no API step/.test(res.json?.error?.message ?? '')
           const refused404 = expected === 404 && res.json?.error?.message?.includes('no project')
           const ok = res.status === expected && (expected !== 404 || (rel && target !== 'C1' ? allowed404 : refused404))
-          if (!ok) failures.push(`${actor.name} (${actor.role}@${actor.at}) ${action} on ${target}: ${res.status} ${JSON.stringify(res.json)} (expected ${expected})`)
+          if (!ok)
+            failures.push(`${actor.name} (${actor.role}@${actor.at}) ${action} on ${target}: ${res.status} ${JSON.stringify(res.json)} (expected ${expected})`)
         }
       }
     }
@@ -189,7 +200,13 @@ describe('runtime enforcement of control-plane identities', () => {
     const forged = `${header}.${forgedPayload}.${good.split('.')[2]}`
     const none = `${Buffer.from(JSON.stringify({ alg: 'none', typ: 'at+jwt', kid: JSON.parse(Buffer.from(header!, 'base64url').toString()).kid })).toString('base64url')}.${forgedPayload}.`
     const wt = await cp('POST', `/v1/projects/${id('A1')}/worker-tokens`, 't_admin', { name: 'not a bearer' })
-    for (const [label, bearer] of [['forged', forged], ['alg none', none], ['garbage', 'abc.def.ghi'], ['worker token', wt.token], ['unknown API key', `cfp_live_abcdefghij_${'x'.repeat(40)}`]] as const) {
+    for (const [label, bearer] of [
+      ['forged', forged],
+      ['alg none', none],
+      ['garbage', 'abc.def.ghi'],
+      ['worker token', wt.token],
+      ['unknown API key', `cfp_live_abcdefghij_${'x'.repeat(40)}`],
+    ] as const) {
       const res = await rt(`/p/${id('A1')}/ping`, { method: 'POST', json: { id: 'x' }, bearer })
       expect(res.status, label).toBe(401)
       // a value of no CFP form is no credential at all (an app's own token, passed to the step): unauthenticated
@@ -220,7 +237,12 @@ describe('runtime enforcement of control-plane identities', () => {
       ['an API key in Authorization', { authorization: `Bearer ${key.token}` }, 'api_key'],
       ['an API key in X-API-Key', { 'x-api-key': key.token }, 'api_key'],
       ['the admin token', { authorization: `Bearer ${ADMIN_TOKEN}` }, 'admin'],
-      ['the admin token in X-API-Key, tokens in a cookie and the query', { 'x-api-key': ADMIN_TOKEN, cookie: `theme=dark; cfp=${adminCp}` }, 'admin', `?access_token=${adminRt}&q=1`],
+      [
+        'the admin token in X-API-Key, tokens in a cookie and the query',
+        { 'x-api-key': ADMIN_TOKEN, cookie: `theme=dark; cfp=${adminCp}` },
+        'admin',
+        `?access_token=${adminRt}&q=1`,
+      ],
     ]
     for (const [label, headers, kind, query] of cases) {
       const res = await echo(headers, query)
@@ -271,8 +293,13 @@ describe('runtime enforcement of control-plane identities', () => {
     await h.sql('INSERT INTO memberships (tenant_id, user_id) VALUES ($1, $2)', [t3.id, u.id])
     await h.sql("INSERT INTO role_bindings (user_id, role, scope_kind, tenant_id) VALUES ($1, 'tenant_admin', 'tenant', $2)", [u.id, t3.id])
     const t3admin = (await h.login(u.id, t3.id)).access
-    await waitFor('T3 synced to the runtime', async () => (await rt('/__cfp/api/steps', { bearer: t3admin, project: p3.id })).status === 200, { timeoutMs: 5_000 })
-    for (const [label, bearer, project] of [['T1 admin on T3', token('t_admin'), p3.id], ['T3 admin on A1', t3admin, id('A1')]] as const) {
+    await waitFor('T3 synced to the runtime', async () => (await rt('/__cfp/api/steps', { bearer: t3admin, project: p3.id })).status === 200, {
+      timeoutMs: 5_000,
+    })
+    for (const [label, bearer, project] of [
+      ['T1 admin on T3', token('t_admin'), p3.id],
+      ['T3 admin on A1', t3admin, id('A1')],
+    ] as const) {
       for (const path of ['/__cfp/api/steps', '/__cfp/api/state', '/__cfp/api/logs', '/__cfp/api/traces']) {
         const res = await rt(path, { bearer, project })
         expect(res.status, `${label} ${path}`).toBe(404)
@@ -309,7 +336,9 @@ describe('runtime enforcement of control-plane identities', () => {
     const out = await h.request('POST', '/v1/auth/logout', { token: session.access })
     expect(out.status).toBe(200)
     const loggedOutAt = Date.now()
-    await waitFor('session refused', async () => (await rt('/__cfp/api/steps', { bearer: session.access, project: id('A1') })).status === 401, { timeoutMs: 5_000 })
+    await waitFor('session refused', async () => (await rt('/__cfp/api/steps', { bearer: session.access, project: id('A1') })).status === 401, {
+      timeoutMs: 5_000,
+    })
     console.log(`revocation reached the runtime: API key ${keyLatency} ms, session ${Date.now() - loggedOutAt} ms`)
   })
 
@@ -321,16 +350,18 @@ describe('runtime enforcement of control-plane identities', () => {
       expect(res.status).toBe(200)
       const reader = res.body!.getReader()
       // Wrapped: an async function returning a promise would be awaited whole by the caller.
-      return { ended: (async () => {
-        let text = ''
-        for (;;) {
-          const { done, value } = await reader.read()
-          if (done) throw new Error(`the feed ended without credential_ended: ${text.slice(-300)}`)
-          text += Buffer.from(value).toString()
-          const m = /event: credential_ended\ndata: (.*)\n/.exec(text)
-          if (m) return JSON.parse(m[1]!) as { error: { code: string } }
-        }
-      })() }
+      return {
+        ended: (async () => {
+          let text = ''
+          for (;;) {
+            const { done, value } = await reader.read()
+            if (done) throw new Error(`the feed ended without credential_ended: ${text.slice(-300)}`)
+            text += Buffer.from(value).toString()
+            const m = /event: credential_ended\ndata: (.*)\n/.exec(text)
+            if (m) return JSON.parse(m[1]!) as { error: { code: string } }
+          }
+        })(),
+      }
     }
     // A stream socket: resolves with its close code and reason.
     const socket = async (credential: string) => {
@@ -340,7 +371,9 @@ describe('runtime enforcement of control-plane identities', () => {
         ws.once('unexpected-response', (_req, res) => reject(new Error(`stream socket refused: ${res.statusCode}`)))
         ws.once('error', reject)
       })
-      return { closed: new Promise<{ code: number; reason: string }>((resolve) => ws.once('close', (code, reason) => resolve({ code, reason: reason.toString() }))) }
+      return {
+        closed: new Promise<{ code: number; reason: string }>((resolve) => ws.once('close', (code, reason) => resolve({ code, reason: reason.toString() }))),
+      }
     }
     const within = async <T>(what: string, p: Promise<T>, from: number): Promise<{ value: T; ms: number }> => {
       const value = await Promise.race([p, sleep(5_000).then(() => Promise.reject(new Error(`${what} still open 5 s after its credential ended`)))])
@@ -400,7 +433,9 @@ describe('runtime enforcement of control-plane identities', () => {
     await h.sql("INSERT INTO role_bindings (user_id, role, scope_kind, tenant_id) VALUES ($1, 'tenant_viewer', 'tenant', $2)", [user, t4.id])
     const forT1 = (await h.login(user, id('T1'))).access
     const forT4 = (await h.login(user, t4.id)).access
-    await waitFor('T4 synced to the runtime', async () => (await rt('/__cfp/api/steps', { bearer: forT4, project: p4.id })).status === 200, { timeoutMs: 5_000 })
+    await waitFor('T4 synced to the runtime', async () => (await rt('/__cfp/api/steps', { bearer: forT4, project: p4.id })).status === 200, {
+      timeoutMs: 5_000,
+    })
     expect((await rt('/__cfp/api/steps', { bearer: forT1, project: id('A1') })).status).toBe(200)
 
     expect((await h.request('DELETE', `/v1/tenants/${t4.id}/members/${user}`, { token: token('sys') })).status).toBe(204)
@@ -413,10 +448,14 @@ describe('runtime enforcement of control-plane identities', () => {
     const a1 = id('A1')
     await cp('PUT', `/v1/projects/${a1}/limits`, 't_admin', { maxBodyBytes: 64, requestTimeoutMs: 300, maxConcurrentRequests: 1 })
     const changedAt = Date.now()
-    await waitFor('body limit applied', async () => {
-      const res = await rt(`/p/${a1}/ping`, { method: 'POST', json: { id: 'x'.repeat(100) }, bearer: token('p_admin') })
-      return res.status === 413 && res.json.error.message.includes('maxBodyBytes (64 bytes)')
-    }, { timeoutMs: 5_000, intervalMs: 50 })
+    await waitFor(
+      'body limit applied',
+      async () => {
+        const res = await rt(`/p/${a1}/ping`, { method: 'POST', json: { id: 'x'.repeat(100) }, bearer: token('p_admin') })
+        return res.status === 413 && res.json.error.message.includes('maxBodyBytes (64 bytes)')
+      },
+      { timeoutMs: 5_000, intervalMs: 50 },
+    )
     console.log(`a limit changed in the control plane applied on the runtime after ${Date.now() - changedAt} ms`)
     const slow = await rt(`/p/${a1}/slow?ms=1500`, { bearer: token('p_admin') })
     expect(slow.status).toBe(504)
@@ -435,22 +474,27 @@ describe('runtime enforcement of control-plane identities', () => {
     // maxConcurrentExecutions counts the project's step executions (API calls and deliveries).
     await cp('PUT', `/v1/projects/${a1}/limits`, 't_admin', { maxConcurrentExecutions: 1 })
     const concurrent = async (first: string, second: string) =>
-      Promise.all([
-        rt(first, { bearer: token('t_admin') }),
-        sleep(60).then(() => rt(second, { bearer: token('t_admin') })),
-      ])
-    await waitFor('maxConcurrentExecutions applied', async () => {
-      const [, b] = await concurrent(`/p/${a1}/slow?ms=300`, `/p/${a1}/slow?ms=0`)
-      return b.status === 429 && b.json.error.message.includes('maxConcurrentExecutions (1) of the project')
-    }, { timeoutMs: 5_000 })
+      Promise.all([rt(first, { bearer: token('t_admin') }), sleep(60).then(() => rt(second, { bearer: token('t_admin') }))])
+    await waitFor(
+      'maxConcurrentExecutions applied',
+      async () => {
+        const [, b] = await concurrent(`/p/${a1}/slow?ms=300`, `/p/${a1}/slow?ms=0`)
+        return b.status === 429 && b.json.error.message.includes('maxConcurrentExecutions (1) of the project')
+      },
+      { timeoutMs: 5_000 },
+    )
     await cp('PUT', `/v1/projects/${a1}/limits`, 't_admin', {})
 
     // A tenant's own limit bounds the sum over its projects: A1 busy leaves no room for A2.
     await cp('PUT', `/v1/tenants/${id('T1')}/limits`, 't_admin', { maxConcurrentRequests: 1 })
-    await waitFor('tenant maxConcurrentRequests applied', async () => {
-      const [a, b] = await concurrent(`/p/${a1}/slow?ms=300`, `/p/${id('A2')}/slow?ms=0`)
-      return a.status === 200 && b.status === 429 && b.json.error.message.includes('maxConcurrentRequests (1) of its tenant')
-    }, { timeoutMs: 5_000 })
+    await waitFor(
+      'tenant maxConcurrentRequests applied',
+      async () => {
+        const [a, b] = await concurrent(`/p/${a1}/slow?ms=300`, `/p/${id('A2')}/slow?ms=0`)
+        return a.status === 200 && b.status === 429 && b.json.error.message.includes('maxConcurrentRequests (1) of its tenant')
+      },
+      { timeoutMs: 5_000 },
+    )
     await cp('PUT', `/v1/tenants/${id('T1')}/limits`, 't_admin', {})
     await cp('PUT', `/v1/projects/${a1}/limits`, 't_admin', {})
   })
@@ -459,7 +503,10 @@ describe('runtime enforcement of control-plane identities', () => {
     const a1 = id('A1')
     await cp('PUT', `/v1/projects/${a1}/cors`, 't_admin', { allowedOrigins: ['https://app.example'], allowCredentials: true })
     const preflight = (origin: string) =>
-      rt(`/p/${a1}/ping`, { method: 'OPTIONS', headers: { origin, 'access-control-request-method': 'POST', 'access-control-request-headers': 'authorization, content-type' } })
+      rt(`/p/${a1}/ping`, {
+        method: 'OPTIONS',
+        headers: { origin, 'access-control-request-method': 'POST', 'access-control-request-headers': 'authorization, content-type' },
+      })
     await waitFor('CORS allowlist applied', async () => (await preflight('https://app.example')).status === 204, { timeoutMs: 5_000 })
     const ok = await preflight('https://app.example')
     expect(ok.headers.get('access-control-allow-origin')).toBe('https://app.example')
@@ -482,19 +529,32 @@ describe('runtime enforcement of control-plane identities', () => {
     const bad = await rt(`/p/${a1}/ping`, { method: 'POST', json: { id: 42 }, bearer: token('p_editor') })
     expect(bad.status).toBe(202)
     const trace = bad.headers.get('x-trace-id')
-    await waitFor('the lenient warning in the logs', async () => {
-      const logs = (await rt(`/__cfp/api/logs?traceId=${trace}`, { bearer: token('p_editor'), project: a1 })).json.logs as any[]
-      return logs.some((l) => l.level === 'warn' && l.msg.includes('data.id: expected string, got integer'))
-    }, { timeoutMs: 5_000 })
-    const lenientEmit = await rt('/__cfp/api/emit', { method: 'POST', json: { topic: 'ping.received', data: { id: 7 } }, bearer: token('p_editor'), project: a1 })
+    await waitFor(
+      'the lenient warning in the logs',
+      async () => {
+        const logs = (await rt(`/__cfp/api/logs?traceId=${trace}`, { bearer: token('p_editor'), project: a1 })).json.logs as any[]
+        return logs.some((l) => l.level === 'warn' && l.msg.includes('data.id: expected string, got integer'))
+      },
+      { timeoutMs: 5_000 },
+    )
+    const lenientEmit = await rt('/__cfp/api/emit', {
+      method: 'POST',
+      json: { topic: 'ping.received', data: { id: 7 } },
+      bearer: token('p_editor'),
+      project: a1,
+    })
     expect(lenientEmit.status).toBe(202)
     expect(lenientEmit.json.warning).toContain('data.id')
 
     await cp('PUT', `/v1/projects/${a1}/validation`, 't_admin', { strict: true })
-    await waitFor('strict validation applied', async () => {
-      const res = await rt('/__cfp/api/emit', { method: 'POST', json: { topic: 'ping.received', data: { id: 7 } }, bearer: token('p_editor'), project: a1 })
-      return res.status === 400 && res.json.error.code === 'invalid_event' && res.json.error.message.includes('data.id: expected string, got integer')
-    }, { timeoutMs: 5_000 })
+    await waitFor(
+      'strict validation applied',
+      async () => {
+        const res = await rt('/__cfp/api/emit', { method: 'POST', json: { topic: 'ping.received', data: { id: 7 } }, bearer: token('p_editor'), project: a1 })
+        return res.status === 400 && res.json.error.code === 'invalid_event' && res.json.error.message.includes('data.id: expected string, got integer')
+      },
+      { timeoutMs: 5_000 },
+    )
     const refused = await rt(`/p/${a1}/ping`, { method: 'POST', json: { id: 42 }, bearer: token('p_editor') })
     expect(refused.status).toBe(500)
     expect(refused.json.error.message).toContain('emit rejected by strict validation')
@@ -505,7 +565,7 @@ describe('runtime enforcement of control-plane identities', () => {
     await cp('PUT', `/v1/projects/${a1}/validation`, 't_admin', { strict: false })
   })
 
-  it('serves a step\'s source from its worker to editors when the diagnostics switch allows', async () => {
+  it("serves a step's source from its worker to editors when the diagnostics switch allows", async () => {
     const res = await rt('/__cfp/api/steps/Ping/source', { bearer: token('p_editor'), project: id('A1') })
     expect(res.status).toBe(200)
     expect(res.json.file).toBe('steps/ping.step.ts')
@@ -535,21 +595,38 @@ describe('runtime enforcement of control-plane identities', () => {
           .setExpirationTime(exp)
           .sign(privateKey)
       const good = await sign({})
-      await waitFor('the project OIDC provider applied', async () =>
-        (await rt(`/p/${id('A1')}/ping`, { method: 'POST', json: { id: 'end-user' }, bearer: good })).status === 202,
-      { timeoutMs: 5_000 })
+      await waitFor(
+        'the project OIDC provider applied',
+        async () => (await rt(`/p/${id('A1')}/ping`, { method: 'POST', json: { id: 'end-user' }, bearer: good })).status === 202,
+        { timeoutMs: 5_000 },
+      )
       // only the project's API steps: not the runtime API, not another project
       expect((await rt('/__cfp/api/steps', { bearer: good, project: id('A1') })).status).toBe(401)
       expect((await rt(`/p/${id('A2')}/ping`, { method: 'POST', json: { id: 'x' }, bearer: good })).status).toBe(401)
-      const wrongAudience = await new SignJWT({}).setProtectedHeader({ alg: 'ES256', kid: 'idp-1' }).setIssuer(issuer).setAudience('other-app').setSubject('u').setExpirationTime('5m').sign(privateKey)
+      const wrongAudience = await new SignJWT({})
+        .setProtectedHeader({ alg: 'ES256', kid: 'idp-1' })
+        .setIssuer(issuer)
+        .setAudience('other-app')
+        .setSubject('u')
+        .setExpirationTime('5m')
+        .sign(privateKey)
       const expired = await sign({}, '-2m')
-      for (const [label, bearer] of [['wrong audience', wrongAudience], ['expired', expired]] as const) {
+      for (const [label, bearer] of [
+        ['wrong audience', wrongAudience],
+        ['expired', expired],
+      ] as const) {
         const res = await rt(`/p/${id('A1')}/ping`, { method: 'POST', json: { id: 'x' }, bearer })
         expect(res.status, label).toBe(401)
         expect(res.json.error.code, label).toBe('invalid_token')
       }
       const { privateKey: otherKey } = await generateKeyPair('ES256')
-      const forged = await new SignJWT({}).setProtectedHeader({ alg: 'ES256', kid: 'idp-1' }).setIssuer(issuer).setAudience('shop-app').setSubject('u').setExpirationTime('5m').sign(otherKey)
+      const forged = await new SignJWT({})
+        .setProtectedHeader({ alg: 'ES256', kid: 'idp-1' })
+        .setIssuer(issuer)
+        .setAudience('shop-app')
+        .setSubject('u')
+        .setExpirationTime('5m')
+        .sign(otherKey)
       expect((await rt(`/p/${id('A1')}/ping`, { method: 'POST', json: { id: 'x' }, bearer: forged })).status).toBe(401)
     } finally {
       await cp('PUT', `/v1/projects/${id('A1')}/auth`, 't_admin', { oidc: null })
@@ -557,7 +634,7 @@ describe('runtime enforcement of control-plane identities', () => {
     }
   })
 
-  it('lets uncredentialed callers reach only signed webhook steps, and only with a valid signature', async () => {
+  it('lets uncredentialed callers reach only signed webhook steps, only with a valid signature, and only once', async () => {
     const body = JSON.stringify({ action: 'opened' })
     const signature = `sha256=${createHmac('sha256', HOOK_SECRET).update(body).digest('hex')}`
     const call = (path: string, headers: Record<string, string>) =>
@@ -565,6 +642,10 @@ describe('runtime enforcement of control-plane identities', () => {
     const ok = await call(`/p/${id('A1')}/hook`, { 'x-hub-signature-256': signature })
     expect(ok.status).toBe(200)
     expect(ok.json).toEqual({ received: 'opened' })
+    // ATTACK (issue 9 item 7): the captured request replayed, signature and all, is refused (no timestamp header).
+    const replayed = await call(`/p/${id('A1')}/hook`, { 'x-hub-signature-256': signature })
+    expect(replayed.status).toBe(409)
+    expect(replayed.json.error.code).toBe('webhook_replayed')
     const forged = await call(`/p/${id('A1')}/hook`, { 'x-hub-signature-256': `sha256=${'0'.repeat(64)}` })
     expect(forged.status).toBe(401)
     expect(forged.json.error.code).toBe('invalid_signature')
@@ -595,10 +676,14 @@ describe('runtime enforcement of control-plane identities', () => {
     const from = worker.lines.length
     await cp('DELETE', `/v1/projects/${a2}`, 't_admin', { confirm: 'a2-proj' })
     const deletedAt = Date.now()
-    await waitFor('the deleted project unknown to the runtime', async () => {
-      const res = await rt(`/p/${a2}/ping`, { method: 'POST', json: { id: 'after' }, bearer: token('t_admin') })
-      return res.status === 404 && res.json.error.code === 'not_found'
-    }, { timeoutMs: 5_000, intervalMs: 50 })
+    await waitFor(
+      'the deleted project unknown to the runtime',
+      async () => {
+        const res = await rt(`/p/${a2}/ping`, { method: 'POST', json: { id: 'after' }, bearer: token('t_admin') })
+        return res.status === 404 && res.json.error.code === 'not_found'
+      },
+      { timeoutMs: 5_000, intervalMs: 50 },
+    )
     console.log(`a deleted project answered 404 on the runtime after ${Date.now() - deletedAt} ms`)
     expect((await rt('/__cfp/api/steps', { bearer: token('sys'), project: a2 })).status).toBe(404)
     await worker.waitForLine(/revoked|not valid|unauthenticated/i, 10_000, from)
@@ -616,10 +701,14 @@ describe('runtime enforcement of control-plane identities', () => {
         }
         return n
       }
-      await waitFor('the deleted project purged', async () => {
-        const { rows } = await db.query(`SELECT purged_at, purged_rows FROM ${schema}.deleted_projects WHERE project_id = $1`, [a2])
-        return rows[0]?.purged_at != null
-      }, { timeoutMs: 15_000, intervalMs: 100 })
+      await waitFor(
+        'the deleted project purged',
+        async () => {
+          const { rows } = await db.query(`SELECT purged_at, purged_rows FROM ${schema}.deleted_projects WHERE project_id = $1`, [a2])
+          return rows[0]?.purged_at != null
+        },
+        { timeoutMs: 15_000, intervalMs: 100 },
+      )
       const { rows } = await db.query(`SELECT purged_rows FROM ${schema}.deleted_projects WHERE project_id = $1`, [a2])
       console.log(`purged ${rows[0].purged_rows} rows of the deleted project`)
       expect(Number(rows[0].purged_rows)).toBeGreaterThan(0)

@@ -94,23 +94,35 @@ describe('limits across two runtime replicas sharing Redis', () => {
   it('counts maxConcurrentRequests over both replicas', async () => {
     await cp('PUT', `/v1/projects/${id('A1')}/limits`, { maxConcurrentRequests: 2 })
     // replica 0 alone holds one request: a per-replica count would admit the third
-    await waitFor('the region-wide request limit refuses a third request', async () => {
-      const { held, third } = await thirdWhileTwoRun()
-      return held.every((r) => r.status === 200) && third.status === 429 && third.json.error.message.includes('maxConcurrentRequests (2) of project')
-    }, { timeoutMs: 8_000 })
+    await waitFor(
+      'the region-wide request limit refuses a third request',
+      async () => {
+        const { held, third } = await thirdWhileTwoRun()
+        return held.every((r) => r.status === 200) && third.status === 429 && third.json.error.message.includes('maxConcurrentRequests (2) of project')
+      },
+      { timeoutMs: 8_000 },
+    )
     // the places are given back: both replicas answer again
-    await waitFor('places released', async () => (await call(0, `/p/${id('A1')}/slow?ms=0`)).status === 200 && (await call(1, `/p/${id('A1')}/slow?ms=0`)).status === 200, { timeoutMs: 3_000 })
+    await waitFor(
+      'places released',
+      async () => (await call(0, `/p/${id('A1')}/slow?ms=0`)).status === 200 && (await call(1, `/p/${id('A1')}/slow?ms=0`)).status === 200,
+      { timeoutMs: 3_000 },
+    )
     await cp('PUT', `/v1/projects/${id('A1')}/limits`, {})
   })
 
   it('counts maxConcurrentExecutions of API calls over both replicas', async () => {
     await cp('PUT', `/v1/projects/${id('A1')}/limits`, { maxConcurrentExecutions: 1 })
-    await waitFor('the region-wide execution limit refuses a call on the other replica', async () => {
-      const first = call(0, `/p/${id('A1')}/slow?ms=600`)
-      await sleep(200)
-      const second = await call(1, `/p/${id('A1')}/slow?ms=0`)
-      return (await first).status === 200 && second.status === 429 && second.json.error.message.includes('maxConcurrentExecutions (1) of the project')
-    }, { timeoutMs: 8_000 })
+    await waitFor(
+      'the region-wide execution limit refuses a call on the other replica',
+      async () => {
+        const first = call(0, `/p/${id('A1')}/slow?ms=600`)
+        await sleep(200)
+        const second = await call(1, `/p/${id('A1')}/slow?ms=0`)
+        return (await first).status === 200 && second.status === 429 && second.json.error.message.includes('maxConcurrentExecutions (1) of the project')
+      },
+      { timeoutMs: 8_000 },
+    )
     await cp('PUT', `/v1/projects/${id('A1')}/limits`, {})
   })
 
@@ -119,10 +131,14 @@ describe('limits across two runtime replicas sharing Redis', () => {
     const JOBS = 6
     const MS = 200
     await cp('PUT', `/v1/projects/${id('A1')}/limits`, { maxConcurrentExecutions: LIMIT })
-    await waitFor('the limit reached both replicas', async () => {
-      const { third } = await thirdWhileTwoRun()
-      return third.status === 429
-    }, { timeoutMs: 8_000 })
+    await waitFor(
+      'the limit reached both replicas',
+      async () => {
+        const { third } = await thirdWhileTwoRun()
+        return third.status === 429
+      },
+      { timeoutMs: 8_000 },
+    )
     await sleep(800) // the probe's executions end
     const started = Date.now()
     // replica 0 runs one long execution; the jobs, which only replica 1 can run, have one place left
@@ -133,11 +149,15 @@ describe('limits across two runtime replicas sharing Redis', () => {
     expect((await long).status).toBe(200)
     type Line = { msg: string; data?: { n: number; at: number; replica?: string } }
     let lines: Line[] = []
-    await waitFor(`${JOBS} jobs finished`, async () => {
-      const res = await call(1, '/__cfp/api/logs?q=job&limit=500')
-      lines = (res.json.logs as Line[]).filter((l) => l.data && l.data.at >= started)
-      return lines.filter((l) => l.msg === 'job finished').length >= JOBS + 1
-    }, { timeoutMs: 30_000, intervalMs: 200 })
+    await waitFor(
+      `${JOBS} jobs finished`,
+      async () => {
+        const res = await call(1, '/__cfp/api/logs?q=job&limit=500')
+        lines = (res.json.logs as Line[]).filter((l) => l.data && l.data.at >= started)
+        return lines.filter((l) => l.msg === 'job finished').length >= JOBS + 1
+      },
+      { timeoutMs: 30_000, intervalMs: 200 },
+    )
     const spans = new Map<number, { start: number; end: number; replica?: string }>()
     for (const l of lines) {
       const s = spans.get(l.data!.n) ?? { start: NaN, end: NaN }

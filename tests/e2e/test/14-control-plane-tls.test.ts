@@ -34,16 +34,46 @@ const pem = (name: string) => join(dir, name)
 function makeCertificates() {
   const openssl = (...args: string[]) => execFileSync('openssl', args, { cwd: dir, stdio: 'pipe' })
   const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes']
-  openssl('req', '-x509', ...ec, '-keyout', 'ca.key', '-out', 'ca.pem', '-days', '2', '-subj', '/CN=CFP test CA',
-    '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign')
+  openssl(
+    'req',
+    '-x509',
+    ...ec,
+    '-keyout',
+    'ca.key',
+    '-out',
+    'ca.pem',
+    '-days',
+    '2',
+    '-subj',
+    '/CN=CFP test CA',
+    '-addext',
+    'basicConstraints=critical,CA:TRUE',
+    '-addext',
+    'keyUsage=critical,keyCertSign,cRLSign',
+  )
   for (const [name, usage, san] of [
     ['server', 'serverAuth', 'subjectAltName=IP:127.0.0.1'],
     ['client', 'clientAuth', 'subjectAltName=DNS:runtime.eu.cfp.test'],
   ] as const) {
     writeFileSync(pem(`${name}.ext`), `${san}\nbasicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=${usage}\n`)
     openssl('req', ...ec, '-keyout', `${name}.key`, '-out', `${name}.csr`, '-subj', `/CN=${name}`)
-    openssl('x509', '-req', '-in', `${name}.csr`, '-CA', 'ca.pem', '-CAkey', 'ca.key', '-CAcreateserial', '-out', `${name}.pem`,
-      '-days', '2', '-extfile', `${name}.ext`)
+    openssl(
+      'x509',
+      '-req',
+      '-in',
+      `${name}.csr`,
+      '-CA',
+      'ca.pem',
+      '-CAkey',
+      'ca.key',
+      '-CAcreateserial',
+      '-out',
+      `${name}.pem`,
+      '-days',
+      '2',
+      '-extfile',
+      `${name}.ext`,
+    )
   }
 }
 
@@ -67,7 +97,13 @@ beforeAll(async () => {
   const target = new URL(h.url)
   // TLS in front of the control plane: only clients with a certificate of the test CA get through.
   proxy = createServer(
-    { key: readFileSync(pem('server.key')), cert: readFileSync(pem('server.pem')), ca: readFileSync(pem('ca.pem')), requestCert: true, rejectUnauthorized: true },
+    {
+      key: readFileSync(pem('server.key')),
+      cert: readFileSync(pem('server.pem')),
+      ca: readFileSync(pem('ca.pem')),
+      requestCert: true,
+      rejectUnauthorized: true,
+    },
     (socket) => {
       const upstream = connect(Number(target.port), target.hostname)
       socket.pipe(upstream).pipe(socket)
@@ -92,14 +128,19 @@ describe('the control plane behind TLS with a private CA and client certificates
   it('serves tokens checked through the control plane when the runtime trusts the CA and presents its certificate', async () => {
     const issuer = issuerOf(w.byName('sys').token)
     const base = await startRuntime(issuer, [
-      '--control-plane-ca', pem('ca.pem'),
-      '--control-plane-client-cert', pem('client.pem'),
-      '--control-plane-client-key', pem('client.key'),
+      '--control-plane-ca',
+      pem('ca.pem'),
+      '--control-plane-client-cert',
+      pem('client.pem'),
+      '--control-plane-client-key',
+      pem('client.key'),
     ])
     const res = await steps(base)
     expect(res.status).toBe(200)
     // a forged token is still refused: TLS changes how the keys travel, not what is checked
-    const forged = await http(`${base}/__cfp/api/steps`, { headers: { authorization: 'Bearer eyJhbGciOiJub25lIn0.e30.', 'x-cfp-project': w.nodes.A1!.id as string } })
+    const forged = await http(`${base}/__cfp/api/steps`, {
+      headers: { authorization: 'Bearer eyJhbGciOiJub25lIn0.e30.', 'x-cfp-project': w.nodes.A1!.id as string },
+    })
     expect(forged.status).toBe(401)
   })
 
@@ -117,14 +158,34 @@ describe('the control plane behind TLS with a private CA and client certificates
       expect(JSON.stringify(res.json)).not.toMatch(/BEGIN|certificate verify/i)
     }
     // the terminator saw the handshake without a client certificate fail
-    expect(handshakeErrors.some((e) => /certificate/i.test(e)), handshakeErrors.join('; ')).toBe(true)
+    expect(
+      handshakeErrors.some((e) => /certificate/i.test(e)),
+      handshakeErrors.join('; '),
+    ).toBe(true)
   }, 60_000)
 
   it('refuses a CA file that holds no certificate, naming the flag and the file', () => {
     writeFileSync(pem('empty.pem'), 'not a certificate\n')
     let out = ''
     try {
-      execFileSync(runtimeBin(), ['--control-plane-url', proxyUrl, '--service-token', 'x', '--control-plane-ca', pem('empty.pem'), '--database-url', ADMIN_DATABASE_URL, '--schema', schema, '--listen', '127.0.0.1:0'], { stdio: 'pipe', timeout: 20_000 })
+      execFileSync(
+        runtimeBin(),
+        [
+          '--control-plane-url',
+          proxyUrl,
+          '--service-token',
+          'x',
+          '--control-plane-ca',
+          pem('empty.pem'),
+          '--database-url',
+          ADMIN_DATABASE_URL,
+          '--schema',
+          schema,
+          '--listen',
+          '127.0.0.1:0',
+        ],
+        { stdio: 'pipe', timeout: 20_000 },
+      )
     } catch (e) {
       out = String((e as { stderr?: Buffer }).stderr ?? '')
     }

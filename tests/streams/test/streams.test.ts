@@ -232,4 +232,3 @@ describe('streams in dev mode', () => {
     }
   })
 })
-

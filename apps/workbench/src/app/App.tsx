@@ -21,8 +21,8 @@ const QueuesPage = lazy(() => import('../pages/QueuesPage'))
 function NoControlPlane() {
   return (
     <EmptyState title="No control plane here">
-      This workbench is served by a runtime (<code>cfp dev</code>), which has no tenants, teams or sign-in. Tenants,
-      projects, members and access are managed in the workbench the control plane serves: open
+      This workbench is served by a runtime (<code>cfp dev</code>), which has no tenants, teams or sign-in. Tenants, projects, members and access are managed in
+      the workbench the control plane serves: open
       <code> http://&lt;control plane&gt;/__cfp/</code>.
     </EmptyState>
   )

@@ -41,7 +41,11 @@ export const ADMIN_PATHS = ADMIN_NAV.map((n) => n.to)
 function Account() {
   const { session } = useControl()
   return (
-    <button type="button" className="btn btn--small" onClick={() => void session.logout().then((r) => r.idpLogoutUrl && window.location.assign(r.idpLogoutUrl))}>
+    <button
+      type="button"
+      className="btn btn--small"
+      onClick={() => void session.logout().then((r) => r.idpLogoutUrl && window.location.assign(r.idpLogoutUrl))}
+    >
       Log out
     </button>
   )
@@ -109,8 +113,8 @@ export function ControlApp({ runtimes = {} }: { runtimes?: Record<string, string
             element={
               <main className="main">
                 <EmptyState title="Pick a project first">
-                  Flows, logs, traces, state and queues belong to a project: they are at <code>/__cfp/p/&lt;project&gt;/flows</code>.
-                  Choose the project in the switcher of the <a href="/__cfp/admin/projects">admin pages</a> and open its runtime pages.
+                  Flows, logs, traces, state and queues belong to a project: they are at <code>/__cfp/p/&lt;project&gt;/flows</code>. Choose the project in the
+                  switcher of the <a href="/__cfp/admin/projects">admin pages</a> and open its runtime pages.
                 </EmptyState>
               </main>
             }

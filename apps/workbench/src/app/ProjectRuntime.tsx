@@ -54,10 +54,7 @@ export function ProjectRuntime({ runtimes, account }: { runtimes: Record<string,
     [prefix, me.data, path?.project],
   )
   const region = project?.region
-  const client = useMemo(
-    () => (runtimeUrl ? remoteRuntime(runtimeUrl, projectId, session, region) : undefined),
-    [runtimeUrl, projectId, session, region],
-  )
+  const client = useMemo(() => (runtimeUrl ? remoteRuntime(runtimeUrl, projectId, session, region) : undefined), [runtimeUrl, projectId, session, region])
 
   const top = (
     <>
@@ -65,7 +62,12 @@ export function ProjectRuntime({ runtimes, account }: { runtimes: Record<string,
       {project ? (
         <p className="project-bar small muted" data-testid="project-bar">
           <strong>{project.name}</strong> · region {project.region}
-          {runtimeUrl ? <> · runtime <code>{runtimeUrl}</code></> : null}
+          {runtimeUrl ? (
+            <>
+              {' '}
+              · runtime <code>{runtimeUrl}</code>
+            </>
+          ) : null}
         </p>
       ) : null}
     </>
@@ -79,9 +81,9 @@ export function ProjectRuntime({ runtimes, account }: { runtimes: Record<string,
     else
       body = (
         <EmptyState title="No runtime configured for this region">
-          Project {project.name} lives in region <code>{project.region}</code>, and the control plane names no runtime for it. An
-          operator adds one with <code>--runtime-urls {project.region}=https://…</code> (or <code>CFP_CONTROL_RUNTIME_URLS</code>); the
-          runtime needs <code>--workbench-origins {window.location.origin}</code>. <Link to="/admin/projects">Back to the admin pages</Link>.
+          Project {project.name} lives in region <code>{project.region}</code>, and the control plane names no runtime for it. An operator adds one with{' '}
+          <code>--runtime-urls {project.region}=https://…</code> (or <code>CFP_CONTROL_RUNTIME_URLS</code>); the runtime needs{' '}
+          <code>--workbench-origins {window.location.origin}</code>. <Link to="/admin/projects">Back to the admin pages</Link>.
         </EmptyState>
       )
     return (

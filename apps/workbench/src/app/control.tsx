@@ -61,8 +61,7 @@ function readSelection(): Record<string, string> {
   }
 }
 
-const pick = <T extends { id: string }>(items: T[] | undefined, id: string | undefined): T | undefined =>
-  items?.find((i) => i.id === id) ?? items?.[0]
+const pick = <T extends { id: string }>(items: T[] | undefined, id: string | undefined): T | undefined => items?.find((i) => i.id === id) ?? items?.[0]
 
 export function ControlProviders({ children }: { children: ReactNode }) {
   const session = useMemo(theSession, [])

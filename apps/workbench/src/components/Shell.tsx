@@ -6,19 +6,7 @@ import { type ComponentType, type ReactNode, useEffect, useState } from 'react'
 import { NavLink, useLocation } from 'react-router'
 import { useLiveStatus } from '../app/context'
 import { useTheme } from '../hooks/useTheme'
-import {
-  CloseIcon,
-  EndpointsIcon,
-  FlowsIcon,
-  LogsIcon,
-  MenuIcon,
-  MoonIcon,
-  QueuesIcon,
-  StateIcon,
-  StreamsIcon,
-  SunIcon,
-  TracesIcon,
-} from './Icons'
+import { CloseIcon, EndpointsIcon, FlowsIcon, LogsIcon, MenuIcon, MoonIcon, QueuesIcon, StateIcon, StreamsIcon, SunIcon, TracesIcon } from './Icons'
 
 export interface NavItem {
   to: string

@@ -44,8 +44,22 @@ export function Switcher() {
   const ready = Boolean(me.data && tenants.data && (!selection.tenant || teams.data) && (!selection.team || projects.data))
   return (
     <nav className="switcher" aria-label="Tenant, team and project" data-ready={ready ? 'true' : undefined}>
-      <Select id="switch-tenant" label="Tenant" items={tenants.data?.items} value={selection.tenant?.id} loading={tenants.loading} onChange={(id) => select('tenant', id)} />
-      <Select id="switch-team" label="Team" items={teams.data?.items} value={selection.team?.id} loading={teams.loading} onChange={(id) => select('team', id)} />
+      <Select
+        id="switch-tenant"
+        label="Tenant"
+        items={tenants.data?.items}
+        value={selection.tenant?.id}
+        loading={tenants.loading}
+        onChange={(id) => select('tenant', id)}
+      />
+      <Select
+        id="switch-team"
+        label="Team"
+        items={teams.data?.items}
+        value={selection.team?.id}
+        loading={teams.loading}
+        onChange={(id) => select('team', id)}
+      />
       <Select
         id="switch-project"
         label="Project"

@@ -32,7 +32,12 @@ describe('request building', () => {
   })
 
   it('turns header rows into lower-case headers', () => {
-    expect(headersFromRows([{ key: 'Content-Type', value: 'application/json', enabled: true }, { key: 'X-Off', value: '1', enabled: false }])).toEqual({
+    expect(
+      headersFromRows([
+        { key: 'Content-Type', value: 'application/json', enabled: true },
+        { key: 'X-Off', value: '1', enabled: false },
+      ]),
+    ).toEqual({
       'content-type': 'application/json',
     })
   })

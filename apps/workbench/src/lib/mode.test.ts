@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest'
 import { detectMode, detectServer } from './mode'
 
-const respond = (body: string, type: string, status = 200) => (async () => new Response(body, { status, headers: { 'content-type': type } })) as unknown as typeof fetch
+const respond = (body: string, type: string, status = 200) =>
+  (async () => new Response(body, { status, headers: { 'content-type': type } })) as unknown as typeof fetch
 
 describe('detectMode', () => {
   it('is control when the control plane answers its marker', async () => {
@@ -14,8 +15,14 @@ describe('detectMode', () => {
     expect(await detectMode((async () => Promise.reject(new TypeError('down'))) as unknown as typeof fetch)).toBe('runtime')
   })
   it("keeps the control plane's runtime URLs (http and https origins only)", async () => {
-    const body = JSON.stringify({ service: 'cfp-control-plane', runtimes: { eu: 'https://rt.eu.example.com/', local: 'http://127.0.0.1:3000', bad: 'javascript:alert(1)', n: 3 } })
-    expect(await detectServer(respond(body, 'application/json'))).toEqual({ mode: 'control', runtimes: { eu: 'https://rt.eu.example.com', local: 'http://127.0.0.1:3000' } })
+    const body = JSON.stringify({
+      service: 'cfp-control-plane',
+      runtimes: { eu: 'https://rt.eu.example.com/', local: 'http://127.0.0.1:3000', bad: 'javascript:alert(1)', n: 3 },
+    })
+    expect(await detectServer(respond(body, 'application/json'))).toEqual({
+      mode: 'control',
+      runtimes: { eu: 'https://rt.eu.example.com', local: 'http://127.0.0.1:3000' },
+    })
     expect(await detectServer(respond('{"service":"cfp-control-plane"}', 'application/json'))).toEqual({ mode: 'control', runtimes: {} })
   })
 })

@@ -73,7 +73,12 @@ function KeyValueEditor({ label, rows, onChange, idPrefix }: { label: string; ro
             aria-label={`${label} value ${i + 1}`}
             onChange={(e) => update(i, { value: e.target.value })}
           />
-          <button type="button" className="btn btn--ghost btn--icon" aria-label={`Remove ${label} row ${i + 1}`} onClick={() => onChange(rows.filter((_, j) => j !== i))}>
+          <button
+            type="button"
+            className="btn btn--ghost btn--icon"
+            aria-label={`Remove ${label} row ${i + 1}`}
+            onClick={() => onChange(rows.filter((_, j) => j !== i))}
+          >
             <CloseIcon size={15} />
           </button>
         </div>
@@ -96,9 +101,7 @@ function RequestForm({ step }: { step: StepManifest }) {
   const paramNames = useMemo(() => pathParamNames(path), [path])
   const [pathValues, setPathValues] = useState<Record<string, string>>({})
   const [query, setQuery] = useState<KeyValue[]>(() => (step.queryParams ?? []).map((q) => ({ key: q.name, value: '', enabled: false })))
-  const [headers, setHeaders] = useState<KeyValue[]>(() =>
-    methodHasBody(method) ? [{ key: 'content-type', value: 'application/json', enabled: true }] : [],
-  )
+  const [headers, setHeaders] = useState<KeyValue[]>(() => (methodHasBody(method) ? [{ key: 'content-type', value: 'application/json', enabled: true }] : []))
   const [body, setBody] = useState(() => sampleBody(step))
   const [sendToken, setSendToken] = useState(false)
   const [busy, setBusy] = useState(false)
@@ -339,7 +342,12 @@ export default function EndpointsPage() {
   let body
   if (steps.error && !steps.data) body = <ErrorNotice error={steps.error} what="the steps" onRetry={() => void steps.reload()} />
   else if (!steps.data) body = <Loading />
-  else if (apis.length === 0) body = <EmptyState title="No API steps">Steps with <code>type: 'api'</code> appear here.</EmptyState>
+  else if (apis.length === 0)
+    body = (
+      <EmptyState title="No API steps">
+        Steps with <code>type: 'api'</code> appear here.
+      </EmptyState>
+    )
   else
     body = (
       <div className="split">

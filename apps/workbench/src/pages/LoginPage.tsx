@@ -149,7 +149,15 @@ export default function LoginPage() {
           </h2>
           <form className="login__form" onSubmit={(e) => void submit(e)}>
             <FormField label="E-mail" htmlFor="login-email">
-              <input id="login-email" className="input" type="email" value={email} onChange={(e) => setEmail(e.target.value)} autoComplete="username" required />
+              <input
+                id="login-email"
+                className="input"
+                type="email"
+                value={email}
+                onChange={(e) => setEmail(e.target.value)}
+                autoComplete="username"
+                required
+              />
             </FormField>
             <FormField label="Password" htmlFor="login-password">
               <input

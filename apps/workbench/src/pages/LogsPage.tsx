@@ -170,7 +170,9 @@ export default function LogsPage() {
               <LogRow key={logKey(line)} line={line} />
             ))}
           </ul>
-          {shown.length > RENDER_LIMIT ? <p className="muted small log-card__more">Showing the newest {RENDER_LIMIT} lines; narrow the filters to see older ones.</p> : null}
+          {shown.length > RENDER_LIMIT ? (
+            <p className="muted small log-card__more">Showing the newest {RENDER_LIMIT} lines; narrow the filters to see older ones.</p>
+          ) : null}
         </div>
       )}
     </div>

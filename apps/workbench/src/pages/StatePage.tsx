@@ -16,10 +16,7 @@ export default function StatePage() {
   const list = groups.data?.groups ?? []
   const group = search.get('group') ?? list[0]?.group
   const items = useResource(() => api.stateGroup(group ?? ''), [group], { intervalMs: 5000, enabled: group !== undefined })
-  const shown = useMemo(
-    () => (items.data?.items ?? []).filter((i) => i.key.toLowerCase().includes(filter.trim().toLowerCase())),
-    [items.data, filter],
-  )
+  const shown = useMemo(() => (items.data?.items ?? []).filter((i) => i.key.toLowerCase().includes(filter.trim().toLowerCase())), [items.data, filter])
 
   return (
     <div className="page">

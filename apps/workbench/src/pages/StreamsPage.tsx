@@ -43,8 +43,8 @@ export default function StreamsPage() {
       {missing ? (
         <EmptyState title="Streams are not available on this runtime">
           <p>
-            The runtime answered 404 to <code>GET /__cfp/api/streams</code>: this build has no streams API yet. Step files that
-            declare streams still load; their data shows here once the runtime serves it.
+            The runtime answered 404 to <code>GET /__cfp/api/streams</code>: this build has no streams API yet. Step files that declare streams still load;
+            their data shows here once the runtime serves it.
           </p>
         </EmptyState>
       ) : streams.error ? (
@@ -53,7 +53,9 @@ export default function StreamsPage() {
       {missing ? null : streams.loading && !streams.data ? (
         <Loading />
       ) : !streams.data ? null : list.length === 0 ? (
-        <EmptyState title="No streams">Declare one in a <code>*.stream.ts</code> file.</EmptyState>
+        <EmptyState title="No streams">
+          Declare one in a <code>*.stream.ts</code> file.
+        </EmptyState>
       ) : (
         <div className="split">
           <nav className="split__list card" aria-label="Streams and groups">

@@ -54,7 +54,9 @@ function Timeline({ spans }: { spans: Parameters<typeof traceTimeline>[0] }) {
           </div>
           <div className="timeline__track" role="cell">
             {ticks.map((t) =>
-              t > 0 && timeline.totalMs > 0 ? <span key={t} className="timeline__grid" style={{ left: `${(t / timeline.totalMs) * 100}%` }} aria-hidden="true" /> : null,
+              t > 0 && timeline.totalMs > 0 ? (
+                <span key={t} className="timeline__grid" style={{ left: `${(t / timeline.totalMs) * 100}%` }} aria-hidden="true" />
+              ) : null,
             )}
             <div
               className={`timeline__bar timeline__bar--${row.failed ? 'error' : row.running ? 'running' : String(row.span.trigger)}`}
@@ -120,9 +122,7 @@ export default function TraceDetailPage() {
         }
       />
       {trace.error && trace.error.status === 404 && !trace.error.isMissingEndpoint ? (
-        <EmptyState title="No spans recorded for this trace yet">
-          {trace.error.message}. This page checks again every few seconds.
-        </EmptyState>
+        <EmptyState title="No spans recorded for this trace yet">{trace.error.message}. This page checks again every few seconds.</EmptyState>
       ) : trace.error ? (
         <ErrorNotice error={trace.error} what="Traces" onRetry={() => void trace.reload()} />
       ) : null}
@@ -133,7 +133,15 @@ export default function TraceDetailPage() {
           <dl className="stats stats--trace">
             <div>
               <dt>Status</dt>
-              <dd>{stats.errors > 0 ? <Badge tone="error">failed</Badge> : spans.some((s) => s.endedMs == null) ? <Badge tone="info">running</Badge> : <Badge tone="ok">succeeded</Badge>}</dd>
+              <dd>
+                {stats.errors > 0 ? (
+                  <Badge tone="error">failed</Badge>
+                ) : spans.some((s) => s.endedMs == null) ? (
+                  <Badge tone="info">running</Badge>
+                ) : (
+                  <Badge tone="ok">succeeded</Badge>
+                )}
+              </dd>
             </div>
             <div>
               <dt>Started</dt>

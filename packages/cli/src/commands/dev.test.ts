@@ -78,7 +78,12 @@ describe('cfp dev', () => {
     expect(info.adminToken.length).toBeGreaterThanOrEqual(40)
 
     await until(() => bins.lines().some((l) => l.startsWith('worker:start')))
-    const workerArgs = JSON.parse(bins.lines().find((l) => l.startsWith('worker:start'))?.slice(13) ?? '[]') as string[]
+    const workerArgs = JSON.parse(
+      bins
+        .lines()
+        .find((l) => l.startsWith('worker:start'))
+        ?.slice(13) ?? '[]',
+    ) as string[]
     // the token goes in the environment, never on the command line (ps; a value starting with '-')
     expect(workerArgs).toEqual(['--dir', project, '--url', `ws://127.0.0.1:${opts.port}/__cfp/worker`, '--watch'])
     expect(bins.lines()).toContain(`worker:env-token ${info.workerToken}`)

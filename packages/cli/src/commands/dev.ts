@@ -292,10 +292,7 @@ export class DevSession {
   private async startRuntime(bin: string, extraEnv: Record<string, string>): Promise<string> {
     // its logs are re-prefixed here; colours only help when they end up on a terminal
     const colour = process.stderr.isTTY || process.env.NO_COLOR !== undefined ? {} : { NO_COLOR: '1' }
-    const runtime = new ManagedChild(
-      { name: 'runtime', command: bin, args: [], env: { ...process.env, ...colour, ...extraEnv }, cwd: this.dir },
-      this.sink,
-    )
+    const runtime = new ManagedChild({ name: 'runtime', command: bin, args: [], env: { ...process.env, ...colour, ...extraEnv }, cwd: this.dir }, this.sink)
     this.runtime = runtime
     this.guard(runtime, 'SIGTERM', this.opts.runtimeGraceMs ?? 20_000)
     const timeoutMs = this.opts.readyTimeoutMs ?? (Number(process.env.CFP_DEV_READY_TIMEOUT_MS) || 60_000)
@@ -438,11 +435,7 @@ export class DevSession {
     if (!LOOPBACK.has(this.opts.host)) {
       lines.push(`  Warning    listening on ${this.opts.host}: other machines can reach this server; they need a token`)
     }
-    lines.push(
-      `  Try        cfp emit --topic <topic> --data '{}'   ·   cfp dlq list`,
-      `  Stop       Ctrl-C`,
-      '',
-    )
+    lines.push(`  Try        cfp emit --topic <topic> --data '{}'   ·   cfp dlq list`, `  Stop       Ctrl-C`, '')
     for (const line of lines) this.sink('cfp', 'stdout', line)
   }
 

@@ -23,7 +23,17 @@ const entries = [
     error: { name: 'Error', message: 'boom\nat line 3' },
     failedAtMs: Date.parse('2025-03-01T10:00:00.123Z'),
   },
-  { id: 2, step: 'LogGreeting', eventId: 'e2', topic: 'hello.processed', data: null, traceId: 't-2', attempts: 1, error: { message: 'x'.repeat(300) }, failedAtMs: 0 },
+  {
+    id: 2,
+    step: 'LogGreeting',
+    eventId: 'e2',
+    topic: 'hello.processed',
+    data: null,
+    traceId: 't-2',
+    attempts: 1,
+    error: { message: 'x'.repeat(300) },
+    failedAtMs: 0,
+  },
 ]
 
 describe('cfp dlq', () => {

@@ -48,7 +48,12 @@ function errorText(error: DlqEntry['error']): string {
 function when(ms: number | undefined): string {
   if (typeof ms !== 'number') return ''
   const date = new Date(ms)
-  return Number.isNaN(date.getTime()) ? '' : date.toISOString().replace('T', ' ').replace(/\.\d+Z$/, 'Z')
+  return Number.isNaN(date.getTime())
+    ? ''
+    : date
+        .toISOString()
+        .replace('T', ' ')
+        .replace(/\.\d+Z$/, 'Z')
 }
 
 /** `terminalWidth` (a TTY's columns) narrows the error column so rows fit; without it errors get 80 characters. */

@@ -46,11 +46,7 @@ describe('cfp generate-types', () => {
   })
 
   it('accepts stream entries as manifests, configs or wrappers, and errors of any shape', () => {
-    expect(streamManifests([{ name: 'a' }, { config: { name: 'b' } }, { manifest: { name: 'c' } }, { nope: 1 }]).map((s) => s.name)).toEqual([
-      'a',
-      'b',
-      'c',
-    ])
+    expect(streamManifests([{ name: 'a' }, { config: { name: 'b' } }, { manifest: { name: 'c' } }, { nope: 1 }]).map((s) => s.name)).toEqual(['a', 'b', 'c'])
     expect(describeLoadError('plain', '/')).toBe('plain')
     expect(describeLoadError({ step: 'X', message: 'm' }, '/')).toBe("step 'X': m")
     expect(describeLoadError(new Error('e'), '/')).toBe('e')

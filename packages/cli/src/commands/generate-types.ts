@@ -55,7 +55,7 @@ export function streamManifests(streams: readonly unknown[] | undefined): Stream
   const out: StreamManifestLike[] = []
   for (const entry of streams ?? []) {
     const e = entry as { name?: unknown; manifest?: { name?: unknown }; config?: { name?: unknown } }
-    const candidate = (typeof e.name === 'string' ? e : e.manifest ?? e.config) as StreamManifestLike | undefined
+    const candidate = (typeof e.name === 'string' ? e : (e.manifest ?? e.config)) as StreamManifestLike | undefined
     if (candidate && typeof candidate.name === 'string') out.push(candidate)
   }
   return out

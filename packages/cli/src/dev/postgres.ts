@@ -130,8 +130,7 @@ function assertReachableBy(uid: number, gid: number, dir: string): void {
       st = undefined
     }
     if (st) {
-      const canEnter =
-        st.uid === uid ? (st.mode & 0o100) !== 0 : st.gid === gid ? (st.mode & 0o010) !== 0 : (st.mode & 0o001) !== 0
+      const canEnter = st.uid === uid ? (st.mode & 0o100) !== 0 : st.gid === gid ? (st.mode & 0o010) !== 0 : (st.mode & 0o001) !== 0
       if (!canEnter) {
         throw new CliError(`The embedded PostgreSQL cannot reach ${dir}`, {
           explanation: `You run cfp as root, so PostgreSQL runs as the 'postgres' user, which may not enter ${current}.`,
@@ -257,13 +256,7 @@ export async function startEmbeddedPostgres(opts: EmbeddedPostgresOptions): Prom
     {
       name: 'postgres',
       command: bins.postgres,
-      args: [
-        '-D', dataDir,
-        '-p', String(port),
-        '-c', 'listen_addresses=127.0.0.1',
-        '-c', 'unix_socket_directories=',
-        '-c', 'lc_messages=C',
-      ],
+      args: ['-D', dataDir, '-p', String(port), '-c', 'listen_addresses=127.0.0.1', '-c', 'unix_socket_directories=', '-c', 'lc_messages=C'],
       env: { ...process.env, LC_MESSAGES: 'C' },
       uid: user?.uid,
       gid: user?.gid,
@@ -292,9 +285,7 @@ export async function startEmbeddedPostgres(opts: EmbeddedPostgresOptions): Prom
   if (outcome !== true) {
     await child.stop('SIGQUIT', 2_000)
     throw new CliError(
-      outcome === 'timeout'
-        ? `The embedded PostgreSQL did not become ready within ${timeoutMs / 1000} s`
-        : 'The embedded PostgreSQL stopped while starting',
+      outcome === 'timeout' ? `The embedded PostgreSQL did not become ready within ${timeoutMs / 1000} s` : 'The embedded PostgreSQL stopped while starting',
       {
         explanation: child.tail.slice(-12).join('\n  ') || undefined,
         action: `Check the messages above; delete ${dataDir} to start over, or set DATABASE_URL.`,

@@ -33,16 +33,17 @@ declare module 'motia' {
   }
 }
 `)
-    expect(warnings).toEqual([
-      "step 'ReserveStock' (steps/reserve.step.ts) emits 'stock.reserved', but no step subscribes to it; events on it go nowhere.",
-    ])
+    expect(warnings).toEqual(["step 'ReserveStock' (steps/reserve.step.ts) emits 'stock.reserved', but no step subscribes to it; events on it go nowhere."])
   })
 
   it('leaves internal streams out', () => {
-    const { text } = generateTypes([], [
-      { name: '__cfp.logs', schema: { type: 'object' } },
-      { name: 'chat', schema: { type: 'object', properties: { text: { type: 'string' } }, required: ['text'] } },
-    ])
+    const { text } = generateTypes(
+      [],
+      [
+        { name: '__cfp.logs', schema: { type: 'object' } },
+        { name: 'chat', schema: { type: 'object', properties: { text: { type: 'string' } }, required: ['text'] } },
+      ],
+    )
     expect(text).toContain("    'chat': MotiaStream<{ text: string }>\n  }")
     expect(text).not.toContain('__cfp')
   })
@@ -61,9 +62,7 @@ declare module 'motia' {
   })
 
   it('escapes quotes in topic and step names', () => {
-    const { text } = generateTypes([
-      { name: "It's", type: 'event', subscribes: ["o'clock"], emits: ["o'clock"], input: { type: 'string' } },
-    ])
+    const { text } = generateTypes([{ name: "It's", type: 'event', subscribes: ["o'clock"], emits: ["o'clock"], input: { type: 'string' } }])
     expect(text).toContain(`'It\\'s': EventHandler<string, { topic: 'o\\'clock'; data: string }>`)
   })
 })

@@ -132,10 +132,7 @@ export function handlerType(step: StepManifestLike, topics: Map<string, Topic>, 
 const byName = <T extends { name: string }>(a: T, b: T) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0)
 
 /** Renders the whole `types.d.ts`. Entries are sorted by name so the file diffs cleanly. */
-export function generateTypes(
-  steps: readonly StepManifestLike[],
-  streams: readonly StreamManifestLike[] = [],
-): GeneratedTypes {
+export function generateTypes(steps: readonly StepManifestLike[], streams: readonly StreamManifestLike[] = []): GeneratedTypes {
   const warnings: string[] = []
   const seen = new Map<string, StepManifestLike>()
   for (const step of steps) {

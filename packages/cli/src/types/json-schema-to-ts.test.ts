@@ -93,12 +93,17 @@ describe('jsonSchemaToTs', () => {
     expect(fromZod(z.object({ v: z.union([z.string(), z.number()]).nullable() }))).toBe('{ v: string | number | null }')
     expect(fromZod(z.object({ kind: z.literal('a'), at: z.iso.datetime() }))).toBe("{ kind: 'a'; at: string }")
     expect(fromZod(z.looseObject({ a: z.boolean() }))).toBe('{ a: boolean; [key: string]: unknown }')
-    const Node: z.ZodType = z.object({ value: z.string(), get next() { return Node.optional() } })
+    const Node: z.ZodType = z.object({
+      value: z.string(),
+      get next() {
+        return Node.optional()
+      },
+    })
     expect(fromZod(Node)).toBe('{ value: string; next?: unknown }')
   })
 
   it('escapes string literals and keys', () => {
-    expect(tsString('a\\b\'c\nd')).toBe("'a\\\\b\\'c\\nd'")
+    expect(tsString("a\\b'c\nd")).toBe("'a\\\\b\\'c\\nd'")
     expect(tsKey('valid_$1')).toBe('valid_$1')
     expect(tsKey('1abc')).toBe("'1abc'")
   })

@@ -64,7 +64,7 @@ export class RuntimeApi {
       )
     }
     const text = await res.text()
-    let parsed: unknown = undefined
+    let parsed: unknown
     if (text.length > 0) {
       try {
         parsed = JSON.parse(text)

@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest'
 import { copySdkTypes } from './sdk-types.js'
 
 describe('syncSdkTypes', () => {
-  it("copies only the declaration files into .cfp/sdk, keeping sub-directories", () => {
+  it('copies only the declaration files into .cfp/sdk, keeping sub-directories', () => {
     const dist = mkdtempSync(join(tmpdir(), 'cfp-sdkdist-'))
     mkdirSync(join(dist, 'sub'))
     for (const f of ['motia.d.ts', 'types.d.ts', 'motia.js', 'motia.d.ts.map', 'sub/x.d.ts']) writeFileSync(join(dist, f), '')

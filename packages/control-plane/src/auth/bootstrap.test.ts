@@ -53,7 +53,10 @@ describe('setup link', () => {
     const ok = await h.request('POST', '/v1/auth/login', { body: { email: 'ROOT@example.test', password: 'correct horse battery' } })
     expect(ok.status).toBe(200)
     expect(ok.json.refresh_token).toMatch(/^cfp_rt_/)
-    for (const body of [{ email: 'root@example.test', password: 'wrong' }, { email: 'nobody@example.test', password: 'wrong' }]) {
+    for (const body of [
+      { email: 'root@example.test', password: 'wrong' },
+      { email: 'nobody@example.test', password: 'wrong' },
+    ]) {
       const res = await h.request('POST', '/v1/auth/login', { body })
       expect(res.status).toBe(401)
       expect(res.json.error).toEqual({ code: 'login_failed', message: 'e-mail or password is wrong' })
@@ -64,7 +67,14 @@ describe('setup link', () => {
 describe('cfp-control-plane binary', () => {
   const main = fileURLToPath(new URL('../../dist/main.js', import.meta.url))
   const schema = `cfp_control_bin_${randomBytes(4).toString('hex')}`
-  const env = { ...process.env, DATABASE_URL: DB_URL, CFP_CONTROL_SCHEMA: schema, CFP_CONTROL_MASTER_KEY: randomBytes(32).toString('base64'), CFP_CONTROL_PORT: '0', CFP_CONTROL_LOG_LEVEL: 'warn' }
+  const env = {
+    ...process.env,
+    DATABASE_URL: DB_URL,
+    CFP_CONTROL_SCHEMA: schema,
+    CFP_CONTROL_MASTER_KEY: randomBytes(32).toString('base64'),
+    CFP_CONTROL_PORT: '0',
+    CFP_CONTROL_LOG_LEVEL: 'warn',
+  }
 
   afterAll(async () => {
     const c = new pg.Client({ connectionString: DB_URL })

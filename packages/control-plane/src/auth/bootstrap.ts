@@ -30,19 +30,15 @@ export async function prepareSetupLink(s: Services): Promise<string | undefined>
 }
 
 /** Consumes the setup token and creates the first system admin in one transaction. */
-export async function completeSetup(
-  s: Services,
-  input: { token: string; email: string; password: string; displayName?: string },
-): Promise<{ userId: string }> {
+export async function completeSetup(s: Services, input: { token: string; email: string; password: string; displayName?: string }): Promise<{ userId: string }> {
   if (input.password.length < MIN_PASSWORD_LENGTH) {
     throw new ApiError(400, 'invalid_request', `password: at least ${MIN_PASSWORD_LENGTH} characters`)
   }
   const passwordHash = await hashPassword(input.password)
   return s.db.tx(async (c) => {
-    const { rows } = await c.query<{ expires_at: Date }>(
-      'DELETE FROM setup_tokens WHERE id = 1 AND token_hash = $1 RETURNING expires_at',
-      [sha256(input.token)],
-    )
+    const { rows } = await c.query<{ expires_at: Date }>('DELETE FROM setup_tokens WHERE id = 1 AND token_hash = $1 RETURNING expires_at', [
+      sha256(input.token),
+    ])
     if (!rows[0] || rows[0].expires_at.getTime() <= s.clock.now()) throw unavailable()
     const { rowCount } = await c.query("SELECT 1 FROM role_bindings WHERE role = 'system_admin' LIMIT 1 FOR UPDATE")
     if (rowCount) throw unavailable()
@@ -52,10 +48,7 @@ export async function completeSetup(
       [input.email, input.displayName ?? '', passwordHash],
     )
     const userId = users[0]!.id
-    await c.query(
-      "INSERT INTO role_bindings (user_id, role, scope_kind, source) VALUES ($1, 'system_admin', 'system', 'bootstrap')",
-      [userId],
-    )
+    await c.query("INSERT INTO role_bindings (user_id, role, scope_kind, source) VALUES ($1, 'system_admin', 'system', 'bootstrap')", [userId])
     return { userId }
   })
 }

@@ -101,8 +101,18 @@ export class Credentials {
                                 created_by, created_at, expires_at)
        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING id`,
       [
-        input.kind, prefix, sha256(token), input.project.tenant, input.project.team, input.project.project, input.name,
-        input.role ?? null, input.actions ?? null, input.createdBy ?? null, new Date(this.clock.now()), input.expiresAt ?? null,
+        input.kind,
+        prefix,
+        sha256(token),
+        input.project.tenant,
+        input.project.team,
+        input.project.project,
+        input.name,
+        input.role ?? null,
+        input.actions ?? null,
+        input.createdBy ?? null,
+        new Date(this.clock.now()),
+        input.expiresAt ?? null,
       ],
     )
     const { rows: full } = await q.query<Row>(`${SELECT} WHERE c.id = $1`, [rows[0]!.id])
@@ -110,10 +120,7 @@ export class Credentials {
   }
 
   async list(projectId: string, kind: CredentialKind): Promise<CredentialInfo[]> {
-    const { rows } = await this.db.query<Row>(`${SELECT} WHERE c.project_id = $1 AND c.kind = $2 ORDER BY c.created_at`, [
-      projectId,
-      kind,
-    ])
+    const { rows } = await this.db.query<Row>(`${SELECT} WHERE c.project_id = $1 AND c.kind = $2 ORDER BY c.created_at`, [projectId, kind])
     return rows.map(toInfo)
   }
 
@@ -127,10 +134,7 @@ export class Credentials {
     const m = PATTERN.exec(token)
     if (!m) return undefined
     // a deleted project's credentials were revoked with it; the join also refuses one created while it was deleted
-    const { rows } = await this.db.query<Row>(
-      `${SELECT} JOIN projects p ON p.id = c.project_id WHERE c.prefix = $1 AND p.deleted_at IS NULL`,
-      [m[2]],
-    )
+    const { rows } = await this.db.query<Row>(`${SELECT} JOIN projects p ON p.id = c.project_id WHERE c.prefix = $1 AND p.deleted_at IS NULL`, [m[2]])
     const row = rows[0]
     if (!row || !timingSafeEqual(row.secret_hash, sha256(token))) return undefined
     if ((m[1] === 'live') !== (row.kind === 'api_key')) return undefined

@@ -37,9 +37,7 @@ export async function issueTokens(
     'SELECT m.tenant_id, t.region FROM memberships m JOIN tenants t ON t.id = m.tenant_id WHERE m.user_id = $1 AND t.deleted_at IS NULL',
     [input.userId],
   )
-  const { rows: sess } = await s.db.query<{ tenant_id: string | null }>('SELECT tenant_id FROM sessions WHERE id = $1', [
-    input.sessionId,
-  ])
+  const { rows: sess } = await s.db.query<{ tenant_id: string | null }>('SELECT tenant_id FROM sessions WHERE id = $1', [input.sessionId])
   const confined = sess[0]?.tenant_id ?? undefined
   if (confined && input.tenantId && input.tenantId !== confined) {
     throw bad('tenant_id: this login (through a tenant identity provider) is valid for its tenant only')

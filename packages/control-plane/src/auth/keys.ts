@@ -60,10 +60,7 @@ export class SigningKeys {
     await this.db.tx(async (c) => {
       await c.query("SELECT pg_advisory_xact_lock(hashtext('cfp_control_keys'))")
       const now = new Date(this.clock.now())
-      const { rowCount } = await c.query(
-        'SELECT 1 FROM signing_keys WHERE not_before <= $1 AND (expires_at IS NULL OR expires_at > $1)',
-        [now],
-      )
+      const { rowCount } = await c.query('SELECT 1 FROM signing_keys WHERE not_before <= $1 AND (expires_at IS NULL OR expires_at > $1)', [now])
       if (!rowCount) await this.insertKey(c, now)
     })
     this.cache = undefined

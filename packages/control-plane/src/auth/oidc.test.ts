@@ -84,7 +84,9 @@ describe('OIDC login', () => {
     expect((await h.request('GET', `/v1/projects/${w.nodes.A1!.id}`, { token: tokens.access_token })).status).toBe(200)
     const [user] = await h.sql("SELECT id, display_name FROM users WHERE email = 'alice@corp.example'")
     expect(user.display_name).toBe('Alice')
-    const other = await h.request('POST', '/v1/auth/token', { body: { grant_type: 'refresh_token', refresh_token: tokens.refresh_token, tenant_id: w.nodes.T2!.id } })
+    const other = await h.request('POST', '/v1/auth/token', {
+      body: { grant_type: 'refresh_token', refresh_token: tokens.refresh_token, tenant_id: w.nodes.T2!.id },
+    })
     expect(other.status).toBe(400)
 
     idp.nextAccount = { ...idp.nextAccount, groups: ['ops'] }
@@ -153,8 +155,7 @@ describe('OIDC login', () => {
 
   it('a provider disabled during a login refuses its callback; enabled again, it logs in', async () => {
     const admin = w.byName('t_admin').token
-    const setEnabled = async (enabled: boolean) =>
-      expect((await h.request('PATCH', `/v1/idps/${idpId}`, { token: admin, body: { enabled } })).status).toBe(200)
+    const setEnabled = async (enabled: boolean) => expect((await h.request('PATCH', `/v1/idps/${idpId}`, { token: admin, body: { enabled } })).status).toBe(200)
     idp.nextAccount = { sub: 'erin', email: 'erin@corp.example', groups: ['eng'] }
     const b = new Browser()
     const cb = await toCallback(b)

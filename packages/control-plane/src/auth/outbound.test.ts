@@ -85,7 +85,12 @@ describe('outbound requests to identity providers', () => {
 
   it('the fetch itself refuses literals and names without sending anything', async () => {
     const strict = guardedFetch({ allowLoopback: false, allowPrivate: false })
-    for (const url of ['http://169.254.169.254/latest/meta-data/', 'https://10.0.0.1/.well-known/openid-configuration', 'http://[fe80::1]/', 'http://0.0.0.0/']) {
+    for (const url of [
+      'http://169.254.169.254/latest/meta-data/',
+      'https://10.0.0.1/.well-known/openid-configuration',
+      'http://[fe80::1]/',
+      'http://0.0.0.0/',
+    ]) {
       await expect(strict(url), url).rejects.toBeInstanceOf(OutboundRefused)
     }
     await expect(strict(`http://localhost:${(listener.address() as AddressInfo).port}/`)).rejects.toBeInstanceOf(OutboundRefused)

@@ -72,10 +72,10 @@ export async function provisionUser(s: Services, provider: ProviderRef, profile:
     const live = await c.query('SELECT 1 FROM tenants WHERE id = $1 AND deleted_at IS NULL FOR SHARE', [provider.tenantId])
     if (!live.rowCount) throw ssoFailed('the identity provider has no tenant')
     const now = new Date(s.clock.now())
-    const linked = await c.query<{ user_id: string }>(
-      'SELECT user_id FROM external_identities WHERE provider_id = $1 AND subject = $2 FOR UPDATE',
-      [provider.id, profile.subject],
-    )
+    const linked = await c.query<{ user_id: string }>('SELECT user_id FROM external_identities WHERE provider_id = $1 AND subject = $2 FOR UPDATE', [
+      provider.id,
+      profile.subject,
+    ])
     let userId = linked.rows[0]?.user_id
     if (!userId) {
       if (!(profile.emailVerified === true || provider.trustEmail === true)) {
@@ -101,11 +101,7 @@ export async function provisionUser(s: Services, provider: ProviderRef, profile:
         now,
       ])
     } else {
-      await c.query('UPDATE external_identities SET last_login_at = $3 WHERE provider_id = $1 AND subject = $2', [
-        provider.id,
-        profile.subject,
-        now,
-      ])
+      await c.query('UPDATE external_identities SET last_login_at = $3 WHERE provider_id = $1 AND subject = $2', [provider.id, profile.subject, now])
     }
     const { rows: u } = await c.query<{ disabled_at: Date | null }>('SELECT disabled_at FROM users WHERE id = $1', [userId])
     if (u[0]?.disabled_at) throw ssoFailed('this account is disabled')
@@ -134,14 +130,7 @@ export type CodeBinding = { cookie: string } | { codeChallenge: string }
 export const s256 = (verifier: string) => createHash('sha256').update(verifier).digest('base64url')
 
 /** `saml`: the SAML login behind the code, remembered with the session it opens (for single logout). */
-export async function createLoginCode(
-  s: Services,
-  userId: string,
-  tenantId: string,
-  method: string,
-  binding: CodeBinding,
-  saml?: SamlLink,
-): Promise<string> {
+export async function createLoginCode(s: Services, userId: string, tenantId: string, method: string, binding: CodeBinding, saml?: SamlLink): Promise<string> {
   const code = randomToken(32)
   await s.db.query(
     `INSERT INTO login_codes (code_hash, user_id, tenant_id, auth_method, expires_at, saml, binding_hash, code_challenge)

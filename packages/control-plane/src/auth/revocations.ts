@@ -119,9 +119,7 @@ export class Revocations {
 
   /** Deletes rows that no longer matter. */
   async prune(): Promise<number> {
-    const { rowCount } = await this.db.query('DELETE FROM revocations WHERE expires_at < $1', [
-      new Date(this.clock.now() - 3600_000),
-    ])
+    const { rowCount } = await this.db.query('DELETE FROM revocations WHERE expires_at < $1', [new Date(this.clock.now() - 3600_000)])
     return rowCount ?? 0
   }
 }

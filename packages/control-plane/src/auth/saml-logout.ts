@@ -41,7 +41,15 @@ export async function openSession(s: Services, userId: string, method: string, t
       await c.query(
         `INSERT INTO saml_sessions (session_id, provider_id, name_id, name_id_format, name_qualifier, sp_name_qualifier, session_index)
          VALUES ($1, $2, $3, $4, $5, $6, $7)`,
-        [session.sessionId, link.providerId, link.nameId, link.format ?? null, link.nameQualifier ?? null, link.spNameQualifier ?? null, link.sessionIndex ?? null],
+        [
+          session.sessionId,
+          link.providerId,
+          link.nameId,
+          link.format ?? null,
+          link.nameQualifier ?? null,
+          link.spNameQualifier ?? null,
+          link.sessionIndex ?? null,
+        ],
       )
     }
     return session
@@ -111,10 +119,11 @@ async function receive(s: Services, p: SamlProvider, m: Incoming, kind: 'LogoutR
   const issued = time(root, 'IssueInstant') ?? refuse(`${kind} without IssueInstant`, 'malformed')
   if (issued > now + SKEW_MS || issued < now - MAX_AGE_MS - SKEW_MS) refuse(`the ${kind} was issued at ${new Date(issued).toISOString()}`, 'expired')
   if ((time(root, 'NotOnOrAfter') ?? Infinity) <= now - SKEW_MS) refuse(`the ${kind} has expired`, 'expired')
-  const { rowCount } = await s.db.query(
-    'INSERT INTO saml_assertions_seen (provider_id, assertion_id, expires_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING',
-    [p.id, id, new Date(issued + MAX_AGE_MS + 2 * SKEW_MS)],
-  )
+  const { rowCount } = await s.db.query('INSERT INTO saml_assertions_seen (provider_id, assertion_id, expires_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING', [
+    p.id,
+    id,
+    new Date(issued + MAX_AGE_MS + 2 * SKEW_MS),
+  ])
   if (!rowCount) refuse(`the ${kind} ${id} was seen before`, 'replayed')
   return { root, id, relayState: got.relayState }
 }

@@ -282,11 +282,13 @@ describe('migration 0008', () => {
   it("makes a provider's existing key its current one, still sealed with the same purpose", async () => {
     const db = openDb(DB_URL, `cfp_control_mig8_${randomBytes(4).toString('hex')}`, 2)
     try {
-      await migrate(db, readMigrations().filter((m) => m.version < 8))
+      await migrate(
+        db,
+        readMigrations().filter((m) => m.version < 8),
+      )
       const [tenant] = (await db.query("INSERT INTO tenants (slug, name, region) VALUES ('m8', 'm8', 'eu') RETURNING id")).rows
-      const [p] = (
-        await db.query("INSERT INTO identity_providers (tenant_id, kind, name, config) VALUES ($1, 'saml', 'old', '{}') RETURNING id", [tenant.id])
-      ).rows
+      const [p] = (await db.query("INSERT INTO identity_providers (tenant_id, kind, name, config) VALUES ($1, 'saml', 'old', '{}') RETURNING id", [tenant.id]))
+        .rows
       await db.query("INSERT INTO identity_providers (tenant_id, kind, name, config) VALUES ($1, 'saml', 'keyless', '{}')", [tenant.id])
       const sealer = new Sealer(randomBytes(32).toString('base64'))
       const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 })
@@ -294,7 +296,11 @@ describe('migration 0008', () => {
       const cert = selfSignedCertificate({ privateKey, commonName: 'old', notBefore: new Date(), notAfter: new Date(Date.now() + 3600_000) }).toString('base64')
       await db.query('UPDATE identity_providers SET sp_key_enc = $2, sp_certificate = $3 WHERE id = $1', [p.id, sealed, cert])
 
-      expect(await migrate(db)).toEqual(readMigrations().filter((m) => m.version >= 8).map((m) => m.version))
+      expect(await migrate(db)).toEqual(
+        readMigrations()
+          .filter((m) => m.version >= 8)
+          .map((m) => m.version),
+      )
       const { rows } = await db.query('SELECT * FROM saml_sp_keys')
       expect(rows).toEqual([expect.objectContaining({ provider_id: p.id, state: 'current', private_enc: sealed, certificate: cert, published_until: null })])
       expect(rows[0].activated_at).toBeInstanceOf(Date)

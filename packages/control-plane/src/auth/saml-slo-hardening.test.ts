@@ -26,7 +26,11 @@ async function addProvider(tenantId: string, name: string): Promise<string> {
   const res = await h.request('POST', `/v1/tenants/${tenantId}/idps`, {
     token: w.byName('sys').token,
     // trusted for e-mail: one person logs in to both tenants through the same IdP (their one account is linked)
-    body: { kind: 'saml', name, saml: { ssoUrl: idp.ssoUrl, idpEntityId: idp.entityId, idpCertificate: idp.publicKeyPem, sloUrl: idp.sloUrl, trustEmail: true } },
+    body: {
+      kind: 'saml',
+      name,
+      saml: { ssoUrl: idp.ssoUrl, idpEntityId: idp.entityId, idpCertificate: idp.publicKeyPem, sloUrl: idp.sloUrl, trustEmail: true },
+    },
   })
   expect(res.status, res.body).toBe(201)
   return res.json.id
@@ -67,9 +71,18 @@ async function login(provider: string, email: string, returnTo?: string): Promis
 const me = async (access: string) => (await h.request('GET', '/v1/me', { token: access })).status
 const go = (url: string) => fetch(url, { redirect: 'manual' })
 const postSlo = (provider: string, fields: Record<string, string>) =>
-  fetch(slo(provider), { method: 'POST', redirect: 'manual', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams(fields).toString() })
-const logoutRequest = (provider: string, over: Partial<LogoutRequestInput> & { nameId: string }) => idp.logoutRequestXml({ destination: slo(provider), ...over })
-const refusal = async (res: Response) => ({ status: res.status, body: (await res.json()) as { error: { code: string; message: string; details: { reason: string } } } })
+  fetch(slo(provider), {
+    method: 'POST',
+    redirect: 'manual',
+    headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    body: new URLSearchParams(fields).toString(),
+  })
+const logoutRequest = (provider: string, over: Partial<LogoutRequestInput> & { nameId: string }) =>
+  idp.logoutRequestXml({ destination: slo(provider), ...over })
+const refusal = async (res: Response) => ({
+  status: res.status,
+  body: (await res.json()) as { error: { code: string; message: string; details: { reason: string } } },
+})
 
 describe('return_to', () => {
   // WHATWG URL parsing drops tabs and newlines: "/\t/evil.example" is "//evil.example", another origin
@@ -170,9 +183,15 @@ describe('POST-binding signatures', () => {
 describe('refusals echo nothing of the message', () => {
   const marker = 'ECHO-7f3a'
   const cases: [string, () => Promise<Response>][] = [
-    ['a foreign Destination', () => go(idp.redirect(slo(x), 'SAMLRequest', logoutRequest(x, { nameId: 'a@corp.example', destination: `https://${marker}.example/slo` })))],
+    [
+      'a foreign Destination',
+      () => go(idp.redirect(slo(x), 'SAMLRequest', logoutRequest(x, { nameId: 'a@corp.example', destination: `https://${marker}.example/slo` }))),
+    ],
     ['a foreign issuer', () => go(idp.redirect(slo(x), 'SAMLRequest', logoutRequest(x, { nameId: 'a@corp.example', issuer: `https://${marker}.example` })))],
-    ['an unknown SigAlg', () => go(idp.redirect(slo(x), 'SAMLRequest', logoutRequest(x, { nameId: 'a@corp.example' })).replace(/SigAlg=[^&]+/, `SigAlg=${marker}`))],
+    [
+      'an unknown SigAlg',
+      () => go(idp.redirect(slo(x), 'SAMLRequest', logoutRequest(x, { nameId: 'a@corp.example' })).replace(/SigAlg=[^&]+/, `SigAlg=${marker}`)),
+    ],
     ['broken XML', () => go(idp.redirect(slo(x), 'SAMLRequest', `<samlp:LogoutRequest xmlns:samlp="urn:oasis:names:tc:SAML:2.0:protocol"><${marker}></x>`))],
   ]
   it.each(cases)('%s', async (_name, send) => {

@@ -80,14 +80,24 @@ const refresh = (token: string) => h.request('POST', '/v1/auth/token', { body: {
 const me = async (access: string) => (await h.request('GET', '/v1/me', { token: access })).status
 const go = (url: string) => fetch(url, { redirect: 'manual' })
 const postSlo = (fields: Record<string, string>) =>
-  fetch(slo(), { method: 'POST', redirect: 'manual', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams(fields).toString() })
+  fetch(slo(), {
+    method: 'POST',
+    redirect: 'manual',
+    headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    body: new URLSearchParams(fields).toString(),
+  })
 const logoutRequest = (over: Partial<LogoutRequestInput> & { nameId: string }) => idp.logoutRequestXml({ destination: slo(), ...over })
 
 describe('SP signing key and metadata', () => {
   it('publishes the signing certificate, the SLO endpoints and AuthnRequestsSigned, in schema order', async () => {
     const xml = await metadata()
     expect(xml).toContain('AuthnRequestsSigned="true"')
-    const order = ['<md:KeyDescriptor use="signing">', `<md:SingleLogoutService Binding="urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect" Location="${slo()}"/>`, '<md:NameIDFormat>', '<md:AssertionConsumerService']
+    const order = [
+      '<md:KeyDescriptor use="signing">',
+      `<md:SingleLogoutService Binding="urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect" Location="${slo()}"/>`,
+      '<md:NameIDFormat>',
+      '<md:AssertionConsumerService',
+    ]
     const at = order.map((s) => xml.indexOf(s))
     expect(at.every((i) => i > 0)).toBe(true)
     expect([...at].sort((a, b) => a - b)).toEqual(at)
@@ -265,7 +275,12 @@ describe('refused logout messages', () => {
   const cases: [string, () => Promise<Response>, number, string][] = [
     ['unsigned (redirect)', () => go(idp.redirect(slo(), 'SAMLRequest', req(), { sign: 'none' })), 401, 'unsigned'],
     ['signed by another key', () => go(idp.redirect(slo(), 'SAMLRequest', req(), { key: other.privateKeyPem })), 401, 'bad_signature'],
-    ['altered after signing', () => go(idp.redirect(slo(), 'SAMLRequest', req(), { relayState: 'a' }).replace('RelayState=a', 'RelayState=b')), 401, 'bad_signature'],
+    [
+      'altered after signing',
+      () => go(idp.redirect(slo(), 'SAMLRequest', req(), { relayState: 'a' }).replace('RelayState=a', 'RelayState=b')),
+      401,
+      'bad_signature',
+    ],
     ['signed with RSA-SHA1', () => go(idp.redirect(slo(), 'SAMLRequest', req(), { sigAlg: RSA_SHA1 })), 401, 'signature_algorithm'],
     ['from another issuer', () => go(idp.redirect(slo(), 'SAMLRequest', req({ issuer: 'https://evil.example' }))), 401, 'wrong_issuer'],
     ['for another SP', () => go(idp.redirect(slo(), 'SAMLRequest', req({ destination: 'https://other-sp.example/slo' }))), 401, 'wrong_destination'],
@@ -282,8 +297,18 @@ describe('refused logout messages', () => {
       401,
       'bad_signature',
     ],
-    ['a LogoutResponse to no request', () => go(idp.redirect(slo(), 'SAMLResponse', idp.logoutResponseXml({ destination: slo(), inResponseTo: '_never-sent' }))), 401, 'unknown_request'],
-    ['an unsigned LogoutResponse', () => go(idp.redirect(slo(), 'SAMLResponse', idp.logoutResponseXml({ destination: slo(), inResponseTo: '_x' }), { sign: 'none' })), 401, 'unsigned'],
+    [
+      'a LogoutResponse to no request',
+      () => go(idp.redirect(slo(), 'SAMLResponse', idp.logoutResponseXml({ destination: slo(), inResponseTo: '_never-sent' }))),
+      401,
+      'unknown_request',
+    ],
+    [
+      'an unsigned LogoutResponse',
+      () => go(idp.redirect(slo(), 'SAMLResponse', idp.logoutResponseXml({ destination: slo(), inResponseTo: '_x' }), { sign: 'none' })),
+      401,
+      'unsigned',
+    ],
     ['both a request and a response', () => postSlo({ SAMLRequest: b64('x'), SAMLResponse: b64('y') }), 400, 'malformed'],
     ['neither', () => go(`${slo()}?RelayState=x`), 400, 'malformed'],
   ]

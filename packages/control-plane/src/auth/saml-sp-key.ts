@@ -132,10 +132,11 @@ export async function activateNextKey(s: Services, c: Queryable, providerId: str
 
 /** Deletes the provider's `previous` (ends its grace period now) or `next` key (abandons a rotation); false when it has none. */
 export async function deleteKey(s: Services, c: Queryable, providerId: string, state: 'previous' | 'next'): Promise<boolean> {
-  const { rowCount } = await c.query(
-    'DELETE FROM saml_sp_keys WHERE provider_id = $1 AND state = $2 AND (published_until IS NULL OR published_until > $3)',
-    [providerId, state, new Date(s.clock.now())],
-  )
+  const { rowCount } = await c.query('DELETE FROM saml_sp_keys WHERE provider_id = $1 AND state = $2 AND (published_until IS NULL OR published_until > $3)', [
+    providerId,
+    state,
+    new Date(s.clock.now()),
+  ])
   return (rowCount ?? 0) > 0
 }
 

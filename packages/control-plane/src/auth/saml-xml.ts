@@ -45,7 +45,8 @@ export function checkAlgorithms(sig: SignedXml): void {
     refuse(`signature algorithm ${sig.signatureAlgorithm} is not allowed (RSA-SHA256 or RSA-SHA512)`, 'signature_algorithm')
   }
   const digests = sig.getReferences().map((r) => r.digestAlgorithm)
-  if (digests.some((d) => !ALLOWED_DIGEST.includes(d))) refuse(`digest algorithm ${digests.join(', ')} is not allowed (SHA-256 or SHA-512)`, 'signature_algorithm')
+  if (digests.some((d) => !ALLOWED_DIGEST.includes(d)))
+    refuse(`digest algorithm ${digests.join(', ')} is not allowed (SHA-256 or SHA-512)`, 'signature_algorithm')
 }
 
 export const esc = (v: string) => v.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;')

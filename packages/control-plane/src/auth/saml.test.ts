@@ -29,7 +29,12 @@ beforeAll(async () => {
   idp.trustSp(await (await fetch(`${h.url}/v1/auth/saml/${idpId}/metadata`)).text())
   await h.request('PUT', `/v1/idps/${idpId}/group-mappings`, {
     token: admin,
-    body: { mappings: [{ group: 'auditors', role: 'auditor' }, { group: 'eng', role: 'project_viewer', projectId: w.nodes.A1!.id }] },
+    body: {
+      mappings: [
+        { group: 'auditors', role: 'auditor' },
+        { group: 'eng', role: 'project_viewer', projectId: w.nodes.A1!.id },
+      ],
+    },
   })
 })
 afterAll(async () => h?.close())
@@ -147,7 +152,10 @@ describe('SAML login', () => {
   })
 
   it('refuses DTDs and a login without the browser cookie', async () => {
-    const dtd = await attempt((i) => i, (xml) => `<!DOCTYPE r [<!ENTITY x "y">]>${xml}`)
+    const dtd = await attempt(
+      (i) => i,
+      (xml) => `<!DOCTYPE r [<!ENTITY x "y">]>${xml}`,
+    )
     expect(dtd.status).toBe(401)
     const { requestId, relay } = await start()
     const xml = idp.responseXml({ requestId, acs: acs(), audience: audience(), email: 'nocookie@corp.example' })

@@ -90,7 +90,6 @@ export async function samlMetadata(s: Services, p: SamlProvider): Promise<string
   )
 }
 
-
 /** Verifies the signature and returns the signed assertion element (re-parsed from the signed bytes). */
 function signedAssertion(xml: string, certificate: string): Element {
   const root = parse(xml)
@@ -125,9 +124,7 @@ export async function verifySamlResponse(
   if (text(one(a, NS_A, 'Issuer')) !== p.config.idpEntityId) refuse('wrong issuer')
   const subject = one(a, NS_A, 'Subject')
   const nameId = one(subject, NS_A, 'NameID')
-  const confirmations = kids(subject, NS_A, 'SubjectConfirmation').filter(
-    (c) => c.getAttribute('Method') === 'urn:oasis:names:tc:SAML:2.0:cm:bearer',
-  )
+  const confirmations = kids(subject, NS_A, 'SubjectConfirmation').filter((c) => c.getAttribute('Method') === 'urn:oasis:names:tc:SAML:2.0:cm:bearer')
   const ok = confirmations.some((c) => {
     const d = kids(c, NS_A, 'SubjectConfirmationData')[0]
     return (
@@ -151,17 +148,23 @@ export async function verifySamlResponse(
     }
   }
   const assertionId = a.getAttribute('ID') ?? refuse('assertion without ID')
-  const { rowCount } = await s.db.query(
-    'INSERT INTO saml_assertions_seen (provider_id, assertion_id, expires_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING',
-    [p.id, assertionId, new Date(notOnOrAfter + SKEW_MS)],
-  )
+  const { rowCount } = await s.db.query('INSERT INTO saml_assertions_seen (provider_id, assertion_id, expires_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING', [
+    p.id,
+    assertionId,
+    new Date(notOnOrAfter + SKEW_MS),
+  ])
   if (!rowCount) refuse('assertion replayed')
   const emailAttr = EMAIL_ATTRS.map((n) => attrs.get(n)?.[0]).find(Boolean)
   const isEmailId = (nameId.getAttribute('Format') ?? '').endsWith(':emailAddress')
   const attr = (name: string) => nameId.getAttribute(name) || undefined
   const sessionIndex = kids(a, NS_A, 'AuthnStatement')[0]?.getAttribute('SessionIndex') || undefined
   const link: SamlLink = { providerId: p.id, nameId: text(nameId) }
-  for (const [k, v] of [['format', attr('Format')], ['nameQualifier', attr('NameQualifier')], ['spNameQualifier', attr('SPNameQualifier')], ['sessionIndex', sessionIndex]] as const) {
+  for (const [k, v] of [
+    ['format', attr('Format')],
+    ['nameQualifier', attr('NameQualifier')],
+    ['spNameQualifier', attr('SPNameQualifier')],
+    ['sessionIndex', sessionIndex],
+  ] as const) {
     if (v) link[k] = v
   }
   return {

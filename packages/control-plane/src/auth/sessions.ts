@@ -22,12 +22,7 @@ export class Sessions {
   ) {}
 
   /** Starts a session for a user who just authenticated; returns its first refresh token. */
-  async create(
-    q: Queryable,
-    userId: string,
-    method: string,
-    confineToTenant?: string,
-  ): Promise<{ sessionId: string; refreshToken: string }> {
+  async create(q: Queryable, userId: string, method: string, confineToTenant?: string): Promise<{ sessionId: string; refreshToken: string }> {
     const now = new Date(this.clock.now())
     const expires = new Date(now.getTime() + this.ttlSeconds * 1000)
     const { rows } = await q.query<{ id: string }>(
@@ -42,10 +37,13 @@ export class Sessions {
 
   private async insertToken(q: Queryable, sessionId: string, parent: string | null, expires: Date): Promise<string> {
     const token = REFRESH_PREFIX + randomToken(32)
-    await q.query(
-      'INSERT INTO refresh_tokens (session_id, token_hash, parent_id, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)',
-      [sessionId, sha256(token), parent, new Date(this.clock.now()), expires],
-    )
+    await q.query('INSERT INTO refresh_tokens (session_id, token_hash, parent_id, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)', [
+      sessionId,
+      sha256(token),
+      parent,
+      new Date(this.clock.now()),
+      expires,
+    ])
     return token
   }
 
@@ -89,19 +87,17 @@ export class Sessions {
   }
 
   async revokeIn(c: Queryable, sessionId: string, reason: string): Promise<void> {
-    const { rowCount } = await c.query(
-      'UPDATE sessions SET revoked_at = $2, revoke_reason = $3 WHERE id = $1 AND revoked_at IS NULL',
-      [sessionId, new Date(this.clock.now()), reason],
-    )
+    const { rowCount } = await c.query('UPDATE sessions SET revoked_at = $2, revoke_reason = $3 WHERE id = $1 AND revoked_at IS NULL', [
+      sessionId,
+      new Date(this.clock.now()),
+      reason,
+    ])
     if (rowCount) await this.revocations.add(c, 'session', sessionId, reason)
   }
 
   /** Revokes the session a refresh token belongs to, whether or not the token was spent (RFC 7009). */
   async revokeByToken(refreshToken: string): Promise<boolean> {
-    const { rows } = await this.db.query<{ session_id: string }>(
-      'SELECT session_id FROM refresh_tokens WHERE token_hash = $1',
-      [sha256(refreshToken)],
-    )
+    const { rows } = await this.db.query<{ session_id: string }>('SELECT session_id FROM refresh_tokens WHERE token_hash = $1', [sha256(refreshToken)])
     if (!rows[0]) return false
     await this.revoke(rows[0].session_id, 'revoked')
     return true

@@ -30,8 +30,8 @@ describe('migrations', () => {
 
   it('enforce the scope shape of role bindings in the database', async () => {
     const [u] = (await db.query("INSERT INTO users (email) VALUES ('x@example.test') RETURNING id")).rows
-    await expect(
-      db.query("INSERT INTO role_bindings (user_id, role, scope_kind) VALUES ($1, 'tenant_admin', 'tenant')", [u.id]),
-    ).rejects.toThrow(/check constraint/)
+    await expect(db.query("INSERT INTO role_bindings (user_id, role, scope_kind) VALUES ($1, 'tenant_admin', 'tenant')", [u.id])).rejects.toThrow(
+      /check constraint/,
+    )
   })
 })

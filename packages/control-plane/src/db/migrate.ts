@@ -59,11 +59,7 @@ export async function migrate(db: Db, migrations = readMigrations()): Promise<nu
         try {
           await client.query(`SET LOCAL search_path TO ${db.schema}`)
           await client.query(m.sql)
-          await client.query(`INSERT INTO ${db.schema}.schema_migrations (version, name, checksum) VALUES ($1, $2, $3)`, [
-            m.version,
-            m.name,
-            m.checksum,
-          ])
+          await client.query(`INSERT INTO ${db.schema}.schema_migrations (version, name, checksum) VALUES ($1, $2, $3)`, [m.version, m.name, m.checksum])
           await client.query('COMMIT')
         } catch (err) {
           await client.query('ROLLBACK')

@@ -17,7 +17,7 @@ export function renderPermissionsDoc(policy: Policy): string {
   out.push('[`policy/permissions.schema.json`](../policy/permissions.schema.json)); the control plane (TypeScript) and the')
   out.push('runtime (Rust) both read it. A principal holds **role bindings**: a role bound at a scope of the hierarchy')
   out.push('system > tenant > team > project. A binding allows an action on a target when the role grants the action for the')
-  out.push('**relation** between the binding\'s scope and the target:')
+  out.push("**relation** between the binding's scope and the target:")
   out.push('')
   for (const [rel, text] of Object.entries(policy.relations)) out.push(`- **${ABBR[rel as Relation]}** — \`${rel}\`: ${text}.`)
   out.push('')
@@ -40,7 +40,7 @@ export function renderPermissionsDoc(policy: Policy): string {
   out.push('## Matrix')
   out.push('')
   out.push('Cells list the relations under which the role may perform the action: S self, A ancestor, D descendant;')
-  out.push('empty = never. *diag* marks dev/diagnostic actions, which the runtime additionally requires the project\'s')
+  out.push("empty = never. *diag* marks dev/diagnostic actions, which the runtime additionally requires the project's")
   out.push('diagnostics switch for (FR-4).')
   out.push('')
   for (const plane of ['control', 'runtime'] as const) {

@@ -22,9 +22,18 @@ const user = (role: string, scope: object, tenantId?: string): Principal => ({
 describe('the matrix file', () => {
   it('matches its schema and is internally consistent', () => {
     expect(checkPolicy(policy)).toEqual([])
-    expect(Object.keys(policy.roles).sort()).toEqual(
-      ['auditor', 'project_admin', 'project_editor', 'project_viewer', 'support', 'system_admin', 'team_admin', 'team_viewer', 'tenant_admin', 'tenant_viewer'],
-    )
+    expect(Object.keys(policy.roles).sort()).toEqual([
+      'auditor',
+      'project_admin',
+      'project_editor',
+      'project_viewer',
+      'support',
+      'system_admin',
+      'team_admin',
+      'team_viewer',
+      'tenant_admin',
+      'tenant_viewer',
+    ])
   })
 
   it('reports grants that name unknown actions or impossible relations', () => {
@@ -47,7 +56,11 @@ describe('the matrix file', () => {
       for (const [action, rels] of Object.entries(grants)) if (rels.includes('descendant')) expect(action, role).toMatch(/\.read$/)
     }
     expect(policy.grants.auditor!['state.read']).toBeUndefined()
-    expect(Object.entries(policy.grants).filter(([, g]) => g['tenant.create']).map(([r]) => r)).toEqual(['system_admin'])
+    expect(
+      Object.entries(policy.grants)
+        .filter(([, g]) => g['tenant.create'])
+        .map(([r]) => r),
+    ).toEqual(['system_admin'])
   })
 
   it('docs/permissions.md is generated from the current file', () => {

@@ -79,7 +79,5 @@ export function checkPolicy(policy: Policy): string[] {
 }
 
 function reachable(bindable: ScopeKind[], targets: ScopeKind[], rel: Relation): boolean {
-  return bindable.some((b) =>
-    targets.some((t) => (rel === 'self' ? DEPTH[b] === DEPTH[t] : rel === 'ancestor' ? DEPTH[b] < DEPTH[t] : DEPTH[b] > DEPTH[t])),
-  )
+  return bindable.some((b) => targets.some((t) => (rel === 'self' ? DEPTH[b] === DEPTH[t] : rel === 'ancestor' ? DEPTH[b] < DEPTH[t] : DEPTH[b] > DEPTH[t])))
 }

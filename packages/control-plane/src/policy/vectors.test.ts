@@ -20,9 +20,7 @@ interface Case {
 
 const policy = loadPolicy()
 const file = join(dirname(findPolicyFile()), 'vectors', 'decisions.json')
-const cases = (JSON.parse(readFileSync(file, 'utf8')) as { cases: Case[] }).cases.filter(
-  (c) => !c.evaluators || c.evaluators.includes('control-plane'),
-)
+const cases = (JSON.parse(readFileSync(file, 'utf8')) as { cases: Case[] }).cases.filter((c) => !c.evaluators || c.evaluators.includes('control-plane'))
 
 describe('policy/vectors/decisions.json', () => {
   it('has cases', () => expect(cases.length).toBeGreaterThan(40))

@@ -134,7 +134,10 @@ describe('settings', () => {
   })
 
   it('keep project limits under the tenant ceiling and report effective limits (FR-6)', async () => {
-    await h.request('PUT', `/v1/tenants/${w.nodes.T1!.id}/limits`, { token: w.byName('t_admin').token, body: { maxConcurrentRequests: 50, maxBodyBytes: 1000 } })
+    await h.request('PUT', `/v1/tenants/${w.nodes.T1!.id}/limits`, {
+      token: w.byName('t_admin').token,
+      body: { maxConcurrentRequests: 50, maxBodyBytes: 1000 },
+    })
     expect((await h.request('PUT', url('limits'), { token: pa(), body: { maxConcurrentRequests: 51 } })).status).toBe(400)
     const ok = await h.request('PUT', url('limits'), { token: pa(), body: { maxConcurrentRequests: 20 } })
     expect(ok.status).toBe(200)

@@ -155,10 +155,7 @@ export function authRoutes(app: FastifyInstance, s: Services): void {
         summary: 'RFC 7009 revocation: a refresh token (its whole session), an access token, an API key or worker token',
         tags: ['auth'],
         public: true,
-        body: body(
-          { token: { type: 'string', maxLength: 4096 }, token_type_hint: { type: 'string', maxLength: 40 } },
-          ['token'],
-        ),
+        body: body({ token: { type: 'string', maxLength: 4096 }, token_type_hint: { type: 'string', maxLength: 40 } }, ['token']),
         response: { 200: empty },
       }),
     },
@@ -170,8 +167,7 @@ export function authRoutes(app: FastifyInstance, s: Services): void {
         const c = await s.credentials.verify(token)
         if (c) await s.credentials.revoke(s.db, c.id, 'revoked by holder')
       } else {
-        const claims =
-          (await s.access.verify(token).catch(() => undefined)) ?? (await s.access.verify(token, AUDIENCE_RUNTIME).catch(() => undefined))
+        const claims = (await s.access.verify(token).catch(() => undefined)) ?? (await s.access.verify(token, AUDIENCE_RUNTIME).catch(() => undefined))
         if (claims) await s.revocations.add(s.db, 'token', claims.jti, 'revoked', { expiresAt: new Date(claims.exp * 1000 + 60_000) })
       }
       return {}

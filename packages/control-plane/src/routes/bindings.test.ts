@@ -20,7 +20,10 @@ describe('system_admin bindings', () => {
     expect(refused.json.error.message).toContain('last system_admin')
     expect(await h.sql("SELECT id FROM role_bindings WHERE role = 'system_admin'")).toHaveLength(1)
     const other = w.byName('t_admin')
-    const added = await h.request('POST', '/v1/rolebindings', { token: sys.token, body: { userId: other.userId, role: 'system_admin', scope: { kind: 'system' } } })
+    const added = await h.request('POST', '/v1/rolebindings', {
+      token: sys.token,
+      body: { userId: other.userId, role: 'system_admin', scope: { kind: 'system' } },
+    })
     expect(added.status).toBe(201)
     const removed = await h.request('DELETE', `/v1/rolebindings/${only.id}`, { token: sys.token })
     expect(removed.status).toBe(204)

@@ -51,7 +51,12 @@ async function member(tenant: string): Promise<string> {
  * Runs `racing` while a DELETE of `table`/`id` is under way: marked deleted and cleaned up by `cleanup` (what the
  * route removes) in a transaction that commits only after the request had 300 ms to get in.
  */
-async function whileDeleting(table: 'tenants' | 'teams' | 'projects', id: string, cleanup: (c: pg.PoolClient) => Promise<unknown>, racing: () => Promise<Reply>) {
+async function whileDeleting(
+  table: 'tenants' | 'teams' | 'projects',
+  id: string,
+  cleanup: (c: pg.PoolClient) => Promise<unknown>,
+  racing: () => Promise<Reply>,
+) {
   const c = await h.s.db.pool.connect()
   try {
     await c.query('BEGIN')

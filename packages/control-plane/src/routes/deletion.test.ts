@@ -31,7 +31,8 @@ async function created(actor: string, url: string, body: unknown): Promise<{ id:
   return res.json
 }
 const newTeam = (tenantId = w.nodes.T1!.id!, actor = 't_admin') => created(actor, `/v1/tenants/${tenantId}/teams`, { slug: `tm-${uniq()}`, name: 'Team' })
-const newProject = (teamId = w.nodes.A!.id!, actor = 't_admin', slug = `p-${uniq()}`) => created(actor, `/v1/teams/${teamId}/projects`, { slug, name: 'Project' })
+const newProject = (teamId = w.nodes.A!.id!, actor = 't_admin', slug = `p-${uniq()}`) =>
+  created(actor, `/v1/teams/${teamId}/projects`, { slug, name: 'Project' })
 
 /** A member of T1 bound as project_viewer of the project, with a fresh token. */
 async function viewerOf(projectId: string, teamId: string): Promise<{ userId: string; token: string }> {
@@ -166,7 +167,11 @@ describe('DELETE /v1/teams/{id}', () => {
     // a binding at the team goes, with a user revocation
     const [u] = await h.sql('INSERT INTO users (email) VALUES ($1) RETURNING id', [`tv-${uniq()}@example.test`])
     await h.sql('INSERT INTO memberships (tenant_id, user_id) VALUES ($1, $2)', [w.nodes.T1!.id, u.id])
-    await h.sql("INSERT INTO role_bindings (user_id, role, scope_kind, tenant_id, team_id) VALUES ($1, 'team_viewer', 'team', $2, $3)", [u.id, w.nodes.T1!.id, team.id])
+    await h.sql("INSERT INTO role_bindings (user_id, role, scope_kind, tenant_id, team_id) VALUES ($1, 'team_viewer', 'team', $2, $3)", [
+      u.id,
+      w.nodes.T1!.id,
+      team.id,
+    ])
     const since = await feedVersion()
     expect((await call('t_admin', 'DELETE', `/v1/teams/${team.id}`, { confirm: 'nope' })).status).toBe(400)
     expect((await call('t_admin', 'DELETE', `/v1/teams/${team.id}`, {})).json.error.message).toMatch(/confirm/)
@@ -201,7 +206,11 @@ describe('DELETE /v1/tenants/{id}', () => {
     expect(full.json.error).toMatchObject({ code: 'not_empty', details: { teams: 1 }, message: expect.stringContaining('1 team') })
     expect((await call('sys', 'DELETE', `/v1/teams/${team.id}`, { confirm: team.slug })).status).toBe(204)
 
-    const invited = await call('sys', 'POST', `/v1/tenants/${t.id}/members`, { email: `m-${uniq()}@example.test`, role: 'tenant_admin', scope: { kind: 'tenant', id: t.id } })
+    const invited = await call('sys', 'POST', `/v1/tenants/${t.id}/members`, {
+      email: `m-${uniq()}@example.test`,
+      role: 'tenant_admin',
+      scope: { kind: 'tenant', id: t.id },
+    })
     expect(invited.status).toBe(201)
     const userId = invited.json.member.userId
     const idp = await call('sys', 'POST', `/v1/tenants/${t.id}/idps`, {

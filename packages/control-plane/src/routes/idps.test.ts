@@ -47,7 +47,10 @@ const row = async (id: string) => (await h.sql('SELECT * FROM identity_providers
 describe('GET /v1/idps/{idpId}', () => {
   it('reads one provider with its mappings, never its secret', async () => {
     const p = await create(oidcBody())
-    await h.request('PUT', `/v1/idps/${p.id}/group-mappings`, { token: admin, body: { mappings: [{ group: 'eng', role: 'project_viewer', projectId: w.nodes.A1!.id }] } })
+    await h.request('PUT', `/v1/idps/${p.id}/group-mappings`, {
+      token: admin,
+      body: { mappings: [{ group: 'eng', role: 'project_viewer', projectId: w.nodes.A1!.id }] },
+    })
     const res = await h.request('GET', `/v1/idps/${p.id}`, { token: w.byName('auditor_t').token })
     expect(res.status).toBe(200)
     expect(res.json).toMatchObject({
@@ -98,7 +101,10 @@ describe('PATCH /v1/idps/{idpId}', () => {
 
   it('changes a SAML provider through saml fields only', async () => {
     const p = await create(samlBody())
-    const ok = await h.request('PATCH', `/v1/idps/${p.id}`, { token: admin, body: { saml: { ssoUrl: 'https://idp2.example.test/sso', groupsAttribute: 'memberOf' } } })
+    const ok = await h.request('PATCH', `/v1/idps/${p.id}`, {
+      token: admin,
+      body: { saml: { ssoUrl: 'https://idp2.example.test/sso', groupsAttribute: 'memberOf' } },
+    })
     expect(ok.status).toBe(200)
     expect(ok.json.config).toMatchObject({ ssoUrl: 'https://idp2.example.test/sso', idpEntityId: 'https://idp.example.test', groupsAttribute: 'memberOf' })
     expect(ok.json.hasClientSecret).toBe(false)
@@ -166,7 +172,11 @@ describe('DELETE /v1/idps/{idpId}', () => {
     const [u] = await h.sql("INSERT INTO users (email) VALUES ('provisioned@corp.example') RETURNING id")
     await h.sql("INSERT INTO external_identities (provider_id, subject, user_id, last_login_at) VALUES ($1, 'sub-p', $2, now())", [p.id, u.id])
     await h.sql('INSERT INTO memberships (tenant_id, user_id) VALUES ($1, $2)', [T1, u.id])
-    await h.sql("INSERT INTO role_bindings (user_id, role, scope_kind, tenant_id, source) VALUES ($1, 'tenant_viewer', 'tenant', $2, $3)", [u.id, T1, `idp:${p.id}`])
+    await h.sql("INSERT INTO role_bindings (user_id, role, scope_kind, tenant_id, source) VALUES ($1, 'tenant_viewer', 'tenant', $2, $3)", [
+      u.id,
+      T1,
+      `idp:${p.id}`,
+    ])
 
     const res = await h.request('DELETE', `/v1/idps/${p.id}`, { token: admin })
     expect(res.status).toBe(204)
@@ -192,7 +202,12 @@ describe('refusals', () => {
     const own = await create(samlBody())
     const unknown = '00000000-0000-4000-8000-000000000000'
     const body = { name: 'hijacked', enabled: false }
-    for (const [method, withBody] of [['GET', false], ['PATCH', true], ['DELETE', false], ['PUT', true]] as const) {
+    for (const [method, withBody] of [
+      ['GET', false],
+      ['PATCH', true],
+      ['DELETE', false],
+      ['PUT', true],
+    ] as const) {
       const path = (id: string) => (method === 'PUT' ? `/v1/idps/${id}/group-mappings` : `/v1/idps/${id}`)
       const payload = method === 'PUT' ? { mappings: [] } : withBody ? body : undefined
       const missing = await h.request(method, path(unknown), { token: admin, body: payload })

@@ -90,7 +90,14 @@ export function idpView(s: Services, r: Row, mappings?: Row[]) {
     loginUrl: `${base}/login`,
     callbackUrl: r.kind === 'oidc' ? `${base}/callback` : `${base}/acs`,
     ...(mappings
-      ? { mappings: mappings.map((m) => ({ group: m.idp_group, role: m.role, ...(m.team_id ? { teamId: m.team_id } : {}), ...(m.project_id ? { projectId: m.project_id } : {}) })) }
+      ? {
+          mappings: mappings.map((m) => ({
+            group: m.idp_group,
+            role: m.role,
+            ...(m.team_id ? { teamId: m.team_id } : {}),
+            ...(m.project_id ? { projectId: m.project_id } : {}),
+          })),
+        }
       : {}),
   }
 }
@@ -152,10 +159,13 @@ export function idpRoutes(app: FastifyInstance, s: Services): void {
         .tx(async (c) => {
           // the tenant stays live until the provider exists (a concurrent DELETE of the tenant waits, then deletes it)
           if (!(await locateTenant(c, request.params.tenantId, true))) throw notFound('tenant')
-          const { rows } = await c.query(
-            'INSERT INTO identity_providers (tenant_id, kind, name, config, secret_enc) VALUES ($1, $2, $3, $4, $5) RETURNING *',
-            [request.params.tenantId, b.kind, b.name, config, secret],
-          )
+          const { rows } = await c.query('INSERT INTO identity_providers (tenant_id, kind, name, config, secret_enc) VALUES ($1, $2, $3, $4, $5) RETURNING *', [
+            request.params.tenantId,
+            b.kind,
+            b.name,
+            config,
+            secret,
+          ])
           return rows[0]
         })
         .catch(uniqueName)
@@ -174,13 +184,28 @@ export function idpRoutes(app: FastifyInstance, s: Services): void {
         'SELECT g.* FROM group_mappings g JOIN identity_providers i ON i.id = g.provider_id WHERE i.tenant_id = $1 ORDER BY g.idp_group, g.role',
         [request.params.tenantId],
       )
-      return { items: rows.map((r) => idpView(s, r, maps.filter((m) => m.provider_id === r.id))) }
+      return {
+        items: rows.map((r) =>
+          idpView(
+            s,
+            r,
+            maps.filter((m) => m.provider_id === r.id),
+          ),
+        ),
+      }
     },
   )
 
   app.get<{ Params: { idpId: string } }>(
     '/v1/idps/:idpId',
-    { schema: spec({ summary: 'Read an identity provider with its group mappings (never its secret)', tags, params: idParams('idpId'), response: { 200: idpSchema } }) },
+    {
+      schema: spec({
+        summary: 'Read an identity provider with its group mappings (never its secret)',
+        tags,
+        params: idParams('idpId'),
+        response: { 200: idpSchema },
+      }),
+    },
     async (request) => {
       const found = await findIdp(s.db, request.params.idpId)
       authorize(request, s, 'idp.read', found?.tenant, what)
@@ -242,8 +267,7 @@ export function idpRoutes(app: FastifyInstance, s: Services): void {
     '/v1/idps/:idpId',
     {
       schema: spec({
-        summary:
-          'Delete an identity provider with its group mappings; the users it provisioned keep their accounts, memberships and role bindings',
+        summary: 'Delete an identity provider with its group mappings; the users it provisioned keep their accounts, memberships and role bindings',
         tags,
         params: idParams('idpId'),
         response: { 204: { type: 'null' } },
@@ -271,7 +295,10 @@ export function idpRoutes(app: FastifyInstance, s: Services): void {
             mappings: {
               type: 'array',
               maxItems: 200,
-              items: body({ group: { type: 'string', minLength: 1, maxLength: 300 }, role: { type: 'string' }, teamId: uuid, projectId: uuid }, ['group', 'role']),
+              items: body({ group: { type: 'string', minLength: 1, maxLength: 300 }, role: { type: 'string' }, teamId: uuid, projectId: uuid }, [
+                'group',
+                'role',
+              ]),
             },
           },
           ['mappings'],

@@ -29,7 +29,12 @@ describe('guessing ids of another tenant', () => {
     const missing = await get(`/v1/projects/${randomUUID()}`, t)
     expect(foreign.status).toBe(404)
     expect(foreign.json).toEqual(missing.json)
-    for (const url of [`/v1/tenants/${w.nodes.T2!.id}`, `/v1/teams/${w.nodes.C!.id}`, `/v1/projects/${w.nodes.C1!.id}/apikeys`, `/v1/projects/${w.nodes.C1!.id}/settings`]) {
+    for (const url of [
+      `/v1/tenants/${w.nodes.T2!.id}`,
+      `/v1/teams/${w.nodes.C!.id}`,
+      `/v1/projects/${w.nodes.C1!.id}/apikeys`,
+      `/v1/projects/${w.nodes.C1!.id}/settings`,
+    ]) {
       expect((await get(url, t)).status, url).toBe(404)
     }
     const patch = await h.request('PATCH', `/v1/projects/${w.nodes.C1!.id}`, { token: t, body: { name: 'pwned' } })
@@ -82,13 +87,22 @@ describe('forged and tampered tokens', () => {
 
   it('refuses a token of our key with a foreign issuer', async () => {
     const { kid, key } = await h.s.keys.signer()
-    const t = await new SignJWT(claimsLike(w.byName('sys').token)).setProtectedHeader({ alg: 'ES256', kid, typ: 'at+jwt' }).setIssuer('https://evil.example').sign(key)
+    const t = await new SignJWT(claimsLike(w.byName('sys').token))
+      .setProtectedHeader({ alg: 'ES256', kid, typ: 'at+jwt' })
+      .setIssuer('https://evil.example')
+      .sign(key)
     expect((await get('/v1/me', t)).status).toBe(401)
   })
 
   it('refuses a token whose region is not its tenant region', async () => {
     const a = w.byName('t_admin')
-    const t = await h.s.access.issue({ userId: a.userId, sessionId: decodeJwt(a.token).sid as string, tenantId: w.nodes.T1!.id, region: 'us', bindings: [{ role: 'tenant_admin', scope: { tenant: w.nodes.T1!.id } }] })
+    const t = await h.s.access.issue({
+      userId: a.userId,
+      sessionId: decodeJwt(a.token).sid as string,
+      tenantId: w.nodes.T1!.id,
+      region: 'us',
+      bindings: [{ role: 'tenant_admin', scope: { tenant: w.nodes.T1!.id } }],
+    })
     expect((await get(`/v1/tenants/${w.nodes.T1!.id}`, t.token)).status).toBe(401)
   })
 
@@ -138,7 +152,10 @@ describe('API keys and worker tokens', () => {
     const editor = w.byName('p_editor').token
     expect((await h.request('POST', `/v1/projects/${w.nodes.A1!.id}/apikeys`, { token: editor, body: { name: 'k', role: 'project_viewer' } })).status).toBe(403)
     const admin = w.byName('p_admin').token
-    const bad = await h.request('POST', `/v1/projects/${w.nodes.A1!.id}/apikeys`, { token: admin, body: { name: 'k', role: 'project_viewer', actions: ['state.write'] } })
+    const bad = await h.request('POST', `/v1/projects/${w.nodes.A1!.id}/apikeys`, {
+      token: admin,
+      body: { name: 'k', role: 'project_viewer', actions: ['state.write'] },
+    })
     expect(bad.status).toBe(400)
   })
 

@@ -74,7 +74,7 @@ async function assertMayAdopt(s: Services, c: Queryable, p: Principal, userId: s
     403,
     'forbidden',
     'this user belongs to another tenant (or the installation) that you do not administer: they join this tenant through ' +
-      "its single sign-on, or an administrator of each of their tenants (or a system admin) adds them",
+      'its single sign-on, or an administrator of each of their tenants (or a system admin) adds them',
   )
 }
 
@@ -101,7 +101,12 @@ export function memberRoutes(app: FastifyInstance, s: Services): void {
         tags: ['members'],
         params: idParams('tenantId'),
         body: body(
-          { email: { type: 'string', format: 'email', maxLength: 320 }, displayName: { type: 'string', maxLength: 200 }, role: { type: 'string' }, scope: scopeSchema },
+          {
+            email: { type: 'string', format: 'email', maxLength: 320 },
+            displayName: { type: 'string', maxLength: 200 },
+            role: { type: 'string' },
+            scope: scopeSchema,
+          },
           ['email'],
         ),
         response: { 201: obj({ member: memberSchema, binding: bindingSchema }, ['member']) },
@@ -122,10 +127,7 @@ export function memberRoutes(app: FastifyInstance, s: Services): void {
         )
         const user = rows[0]
         await assertMayAdopt(s, c, p, user.id, tenantId)
-        const m = await c.query(
-          'INSERT INTO memberships (tenant_id, user_id) VALUES ($1, $2) ON CONFLICT DO NOTHING RETURNING created_at',
-          [tenantId, user.id],
-        )
+        const m = await c.query('INSERT INTO memberships (tenant_id, user_id) VALUES ($1, $2) ON CONFLICT DO NOTHING RETURNING created_at', [tenantId, user.id])
         if (!m.rowCount) throw conflict('already a member of this tenant')
         const member = { userId: user.id, email: user.email, displayName: user.display_name, createdAt: m.rows[0].created_at.toISOString() }
         if (!b.role || !b.scope) return { member }

@@ -76,7 +76,10 @@ describe('removing a member from one tenant ends their tokens for that tenant on
 
   it('removing one of the user’s T2 role bindings ends their T2 tokens only', async () => {
     const user = w.byName('p_editor') // added to T2 by the system admin above
-    const bound = await h.request('POST', '/v1/rolebindings', { token: t2Admin, body: { userId: user.userId, role: 'tenant_viewer', scope: { kind: 'tenant', id: t2 } } })
+    const bound = await h.request('POST', '/v1/rolebindings', {
+      token: t2Admin,
+      body: { userId: user.userId, role: 'tenant_viewer', scope: { kind: 'tenant', id: t2 } },
+    })
     expect(bound.status).toBe(201)
     const forT1 = (await h.login(user.userId, w.nodes.T1!.id)).access
     const forT2 = (await h.login(user.userId, t2)).access

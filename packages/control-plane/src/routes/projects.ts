@@ -28,10 +28,12 @@ export function projectRoutes(app: FastifyInstance, s: Services): void {
           // the team stays live until the project exists (a concurrent DELETE of the team waits, then counts it)
           const live = await c.query('SELECT 1 FROM teams WHERE id = $1 AND deleted_at IS NULL FOR SHARE', [request.params.teamId])
           if (!live.rowCount) throw notFound('team')
-          const { rows } = await c.query<{ id: string }>(
-            'INSERT INTO projects (tenant_id, team_id, slug, name) VALUES ($1, $2, $3, $4) RETURNING id',
-            [team!.path.tenant, request.params.teamId, request.body.slug, request.body.name],
-          )
+          const { rows } = await c.query<{ id: string }>('INSERT INTO projects (tenant_id, team_id, slug, name) VALUES ($1, $2, $3, $4) RETURNING id', [
+            team!.path.tenant,
+            request.params.teamId,
+            request.body.slug,
+            request.body.name,
+          ])
           await c.query('INSERT INTO project_settings (project_id) VALUES ($1)', [rows[0]!.id])
           return rows[0]!.id
         })
@@ -48,7 +50,12 @@ export function projectRoutes(app: FastifyInstance, s: Services): void {
   app.get<{ Params: { teamId: string } }>(
     '/v1/teams/:teamId/projects',
     {
-      schema: spec({ summary: 'Projects of a team the caller may read', tags: ['projects'], params: idParams('teamId'), response: { 200: list(projectSchema) } }),
+      schema: spec({
+        summary: 'Projects of a team the caller may read',
+        tags: ['projects'],
+        params: idParams('teamId'),
+        response: { 200: list(projectSchema) },
+      }),
     },
     async (request) => {
       const p = authorize(request, s, 'team.read', await locateTeam(s.db, request.params.teamId), 'team')

@@ -47,7 +47,11 @@ async function freshMember(tenantId: string): Promise<string> {
 /** A SAML provider of the tenant, created directly in the database (the route under test is not involved). */
 async function freshIdp(tenantId: string): Promise<string> {
   const config = { ssoUrl: 'https://idp.example.test/sso', idpEntityId: 'idp', idpCertificate: 'pem' }
-  const [r] = await h.sql("INSERT INTO identity_providers (tenant_id, kind, name, config) VALUES ($1, 'saml', $2, $3) RETURNING id", [tenantId, `idp-${uniq()}`, config])
+  const [r] = await h.sql("INSERT INTO identity_providers (tenant_id, kind, name, config) VALUES ($1, 'saml', $2, $3) RETURNING id", [
+    tenantId,
+    `idp-${uniq()}`,
+    config,
+  ])
   return r.id
 }
 
@@ -86,46 +90,69 @@ async function requestFor(action: string, t: Node, allowed: boolean, rel: Relati
   const credential = async (kind: 'api_key' | 'worker') =>
     (await h.s.credentials.create(h.s.db, { kind, project: pathOf(t) as any, name: 'x', ...(kind === 'api_key' ? { role: 'project_viewer' } : {}) })).info.id
   switch (action) {
-    case 'tenant.create': return { method: 'POST', url: '/v1/tenants', body: { slug: `t-${uniq()}`, name: 'n', region: 'eu' } }
-    case 'tenant.read': return { method: 'GET', url: `/v1/tenants/${id}` }
-    case 'tenant.update': return { method: 'PATCH', url: `/v1/tenants/${id}`, body: { name: 'renamed' } }
+    case 'tenant.create':
+      return { method: 'POST', url: '/v1/tenants', body: { slug: `t-${uniq()}`, name: 'n', region: 'eu' } }
+    case 'tenant.read':
+      return { method: 'GET', url: `/v1/tenants/${id}` }
+    case 'tenant.update':
+      return { method: 'PATCH', url: `/v1/tenants/${id}`, body: { name: 'renamed' } }
     case 'tenant.delete': {
       const v = await victim(t, allowed, rel)
       return { method: 'DELETE', url: `/v1/tenants/${v.id}`, body: { confirm: v.slug } }
     }
-    case 'user.read': return { method: 'GET', url: '/v1/users' }
-    case 'keys.rotate': return { method: 'POST', url: '/v1/system/keys/rotate', body: { prepublishSeconds: 3600 } }
-    case 'team.create': return { method: 'POST', url: `/v1/tenants/${id}/teams`, body: { slug: `tm-${uniq()}`, name: 'n' } }
-    case 'team.read': return { method: 'GET', url: `/v1/teams/${id}` }
-    case 'team.update': return { method: 'PATCH', url: `/v1/teams/${id}`, body: { name: 'renamed' } }
+    case 'user.read':
+      return { method: 'GET', url: '/v1/users' }
+    case 'keys.rotate':
+      return { method: 'POST', url: '/v1/system/keys/rotate', body: { prepublishSeconds: 3600 } }
+    case 'team.create':
+      return { method: 'POST', url: `/v1/tenants/${id}/teams`, body: { slug: `tm-${uniq()}`, name: 'n' } }
+    case 'team.read':
+      return { method: 'GET', url: `/v1/teams/${id}` }
+    case 'team.update':
+      return { method: 'PATCH', url: `/v1/teams/${id}`, body: { name: 'renamed' } }
     case 'team.delete': {
       const v = await victim(t, allowed, rel)
       return { method: 'DELETE', url: `/v1/teams/${v.id}`, body: { confirm: v.slug } }
     }
-    case 'project.create': return { method: 'POST', url: `/v1/teams/${id}/projects`, body: { slug: `p-${uniq()}`, name: 'n' } }
-    case 'project.read': return { method: 'GET', url: `/v1/projects/${id}` }
-    case 'project.update': return { method: 'PATCH', url: `/v1/projects/${id}`, body: { name: 'renamed' } }
+    case 'project.create':
+      return { method: 'POST', url: `/v1/teams/${id}/projects`, body: { slug: `p-${uniq()}`, name: 'n' } }
+    case 'project.read':
+      return { method: 'GET', url: `/v1/projects/${id}` }
+    case 'project.update':
+      return { method: 'PATCH', url: `/v1/projects/${id}`, body: { name: 'renamed' } }
     case 'project.delete': {
       const v = await victim(t, allowed, rel)
       return { method: 'DELETE', url: `/v1/projects/${v.id}`, body: { confirm: v.slug } }
     }
-    case 'member.read': return { method: 'GET', url: `/v1/tenants/${id}/members` }
-    case 'member.invite': return { method: 'POST', url: `/v1/tenants/${id}/members`, body: { email: `i-${uniq()}@example.test` } }
-    case 'member.remove': return { method: 'DELETE', url: `/v1/tenants/${id}/members/${await freshMember(id!)}` }
-    case 'rolebinding.read': return { method: 'GET', url: `/v1/rolebindings?${new URLSearchParams(scope as Record<string, string>)}` }
+    case 'member.read':
+      return { method: 'GET', url: `/v1/tenants/${id}/members` }
+    case 'member.invite':
+      return { method: 'POST', url: `/v1/tenants/${id}/members`, body: { email: `i-${uniq()}@example.test` } }
+    case 'member.remove':
+      return { method: 'DELETE', url: `/v1/tenants/${id}/members/${await freshMember(id!)}` }
+    case 'rolebinding.read':
+      return { method: 'GET', url: `/v1/rolebindings?${new URLSearchParams(scope as Record<string, string>)}` }
     case 'rolebinding.create': {
-      const userId = t.path.tenant ? await freshMember(t.path.tenant) : (await h.sql("INSERT INTO users (email) VALUES ($1) RETURNING id", [`s-${uniq()}@x.test`]))[0].id
+      const userId = t.path.tenant
+        ? await freshMember(t.path.tenant)
+        : (await h.sql('INSERT INTO users (email) VALUES ($1) RETURNING id', [`s-${uniq()}@x.test`]))[0].id
       return { method: 'POST', url: '/v1/rolebindings', body: { userId, role: GRANT_ROLE[t.kind], scope } }
     }
     case 'rolebinding.delete': {
-      const userId = t.path.tenant ? await freshMember(t.path.tenant) : (await h.sql("INSERT INTO users (email) VALUES ($1) RETURNING id", [`s-${uniq()}@x.test`]))[0].id
+      const userId = t.path.tenant
+        ? await freshMember(t.path.tenant)
+        : (await h.sql('INSERT INTO users (email) VALUES ($1) RETURNING id', [`s-${uniq()}@x.test`]))[0].id
       const [b] = await h.sql(
         'INSERT INTO role_bindings (user_id, role, scope_kind, tenant_id, team_id, project_id) VALUES ($1, $2, $3, $4, $5, $6) RETURNING id',
         [userId, GRANT_ROLE[t.kind], t.kind, t.path.tenant ?? null, t.path.team ?? null, t.path.project ?? null],
       )
       return { method: 'DELETE', url: `/v1/rolebindings/${b.id}` }
     }
-    case 'idp.read': return [{ method: 'GET', url: `/v1/tenants/${id}/idps` }, { method: 'GET', url: `/v1/idps/${await freshIdp(id!)}` }]
+    case 'idp.read':
+      return [
+        { method: 'GET', url: `/v1/tenants/${id}/idps` },
+        { method: 'GET', url: `/v1/idps/${await freshIdp(id!)}` },
+      ]
     case 'idp.manage':
       return [
         {
@@ -137,21 +164,30 @@ async function requestFor(action: string, t: Node, allowed: boolean, rel: Relati
         { method: 'DELETE', url: `/v1/idps/${await freshIdp(id!)}` },
         { method: 'PUT', url: `/v1/idps/${await freshIdp(id!)}/group-mappings`, body: { mappings: [{ group: 'g', role: 'tenant_viewer' }] } },
       ]
-    case 'apikey.read': return { method: 'GET', url: `/v1/projects/${id}/apikeys` }
-    case 'apikey.create': return { method: 'POST', url: `/v1/projects/${id}/apikeys`, body: { name: 'k', role: 'project_viewer' } }
-    case 'apikey.revoke': return { method: 'DELETE', url: `/v1/projects/${id}/apikeys/${await credential('api_key')}` }
-    case 'workertoken.read': return { method: 'GET', url: `/v1/projects/${id}/worker-tokens` }
-    case 'workertoken.create': return { method: 'POST', url: `/v1/projects/${id}/worker-tokens`, body: { name: 'w' } }
-    case 'workertoken.revoke': return { method: 'DELETE', url: `/v1/projects/${id}/worker-tokens/${await credential('worker')}` }
+    case 'apikey.read':
+      return { method: 'GET', url: `/v1/projects/${id}/apikeys` }
+    case 'apikey.create':
+      return { method: 'POST', url: `/v1/projects/${id}/apikeys`, body: { name: 'k', role: 'project_viewer' } }
+    case 'apikey.revoke':
+      return { method: 'DELETE', url: `/v1/projects/${id}/apikeys/${await credential('api_key')}` }
+    case 'workertoken.read':
+      return { method: 'GET', url: `/v1/projects/${id}/worker-tokens` }
+    case 'workertoken.create':
+      return { method: 'POST', url: `/v1/projects/${id}/worker-tokens`, body: { name: 'w' } }
+    case 'workertoken.revoke':
+      return { method: 'DELETE', url: `/v1/projects/${id}/worker-tokens/${await credential('worker')}` }
     case 'limits.update':
       return t.kind === 'tenant'
         ? { method: 'PUT', url: `/v1/tenants/${id}/limits`, body: { maxConcurrentRequests: 100 } }
         : { method: 'PUT', url: `/v1/projects/${id}/limits`, body: { maxConcurrentRequests: 10 } }
-    case 'cors.update': return { method: 'PUT', url: `/v1/projects/${id}/cors`, body: { allowedOrigins: ['https://app.example.test'], allowCredentials: true } }
-    case 'validation.update': return { method: 'PUT', url: `/v1/projects/${id}/validation`, body: { strict: true } }
+    case 'cors.update':
+      return { method: 'PUT', url: `/v1/projects/${id}/cors`, body: { allowedOrigins: ['https://app.example.test'], allowCredentials: true } }
+    case 'validation.update':
+      return { method: 'PUT', url: `/v1/projects/${id}/validation`, body: { strict: true } }
     case 'diagnostics.update':
       return { method: 'PUT', url: `/v1/projects/${id}/diagnostics`, body: { emit: true, stateWrite: false, dlqReplay: false, stepSource: false } }
-    default: return { method: 'POST', url: '/v1/authz/check', body: { action, scope } }
+    default:
+      return { method: 'POST', url: '/v1/authz/check', body: { action, scope } }
   }
 }
 
@@ -175,7 +211,10 @@ describe('every role x every action x own and foreign scope', () => {
                 : allowed
                   ? res.status >= 200 && res.status < 300
                   : res.status === (rel === null ? 404 : 403) && typeof res.json?.error?.code === 'string'
-              if (!ok) out.push(`${req.method} ${target.name} (${rel ?? 'unrelated'}): expected ${allowed ? 'allowed' : 'denied'}, got ${res.status} ${res.body.slice(0, 160)}`)
+              if (!ok)
+                out.push(
+                  `${req.method} ${target.name} (${rel ?? 'unrelated'}): expected ${allowed ? 'allowed' : 'denied'}, got ${res.status} ${res.body.slice(0, 160)}`,
+                )
             }
             return out
           }),

@@ -66,7 +66,13 @@ export function samlLogoutRoutes(app: FastifyInstance, s: Services): void {
         params: idParams('idpId'),
         querystring: {
           type: 'object',
-          properties: { SAMLRequest: MESSAGE, SAMLResponse: MESSAGE, RelayState: RELAY_STATE, SigAlg: { type: 'string', maxLength: 200 }, Signature: { type: 'string', maxLength: 2000 } },
+          properties: {
+            SAMLRequest: MESSAGE,
+            SAMLResponse: MESSAGE,
+            RelayState: RELAY_STATE,
+            SigAlg: { type: 'string', maxLength: 200 },
+            Signature: { type: 'string', maxLength: 2000 },
+          },
           additionalProperties: { type: 'string' },
         },
         response: redirect,
@@ -75,7 +81,13 @@ export function samlLogoutRoutes(app: FastifyInstance, s: Services): void {
     async (request, reply) => {
       const p = (await provider(s, request.params.idpId, 'saml', { disabled: true })) as SamlProvider
       const q = request.query
-      return handle(request, reply, p, { request: q.SAMLRequest !== undefined, response: q.SAMLResponse !== undefined }, { binding: 'redirect', url: request.url })
+      return handle(
+        request,
+        reply,
+        p,
+        { request: q.SAMLRequest !== undefined, response: q.SAMLResponse !== undefined },
+        { binding: 'redirect', url: request.url },
+      )
     },
   )
 

@@ -126,7 +126,7 @@ export function serviceRoutes(app: FastifyInstance, s: Services): void {
     {
       config,
       schema: spec({
-        summary: "Projects of a region with their settings, changed after settings version `since`; `wait` seconds long-polls until one changes",
+        summary: 'Projects of a region with their settings, changed after settings version `since`; `wait` seconds long-polls until one changes',
         tags,
         querystring: {
           type: 'object',
@@ -189,8 +189,8 @@ async function projectsSince(s: Services, region: string, since: number) {
     tenantId: r.tenant_id,
     teamId: r.team_id,
     slug: r.slug,
-    limits: effectiveLimits(r.tenant_limits, r.limits),
-    tenantLimits: r.tenant_limits,
+    limits: effectiveLimits(r.tenant_limits, r.limits, s.options.limitCeilings),
+    tenantLimits: effectiveLimits(r.tenant_limits, {}, s.options.limitCeilings),
     cors: r.cors,
     validation: r.validation,
     diagnostics: r.diagnostics,

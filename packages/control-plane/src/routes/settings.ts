@@ -98,13 +98,32 @@ export function checkOrigins(origins: string[], credentials: boolean): void {
   }
 }
 
-export function effectiveLimits(tenant: Limits, project: Limits): Limits {
+/** What a project gets: the least of its own limit, its tenant's and the platform's ceiling (when one is given). */
+export function effectiveLimits(tenant: Limits, project: Limits, ceilings: Limits = {}): Limits {
   const out: Limits = {}
   for (const k of Object.keys(limitsProps) as (keyof Limits)[]) {
     const vals = [tenant[k], project[k]].filter((v): v is number => typeof v === 'number')
-    if (vals.length) out[k] = Math.min(...vals)
+    if (vals.length) out[k] = Math.min(...vals, ...(typeof ceilings[k] === 'number' ? [ceilings[k]] : []))
   }
   return out
+}
+
+const CEILING_FLAGS: Record<keyof Limits, string> = {
+  maxBodyBytes: '--ceiling-body-bytes',
+  requestTimeoutMs: '--ceiling-request-timeout-ms',
+  maxConcurrentRequests: '--ceiling-concurrent-requests',
+  maxConcurrentExecutions: '--ceiling-concurrent-executions',
+}
+
+/** Refuses a limit above the platform's ceiling, naming it: no tenant or project admin raises it. */
+export function checkCeilings(limits: Limits, ceilings: Limits): void {
+  for (const k of Object.keys(limits) as (keyof Limits)[]) {
+    const max = ceilings[k]
+    const value = limits[k]
+    if (typeof max === 'number' && typeof value === 'number' && value > max) {
+      throw invalid(`${k}: the platform allows at most ${max} (the operator's ${CEILING_FLAGS[k]})`)
+    }
+  }
 }
 
 export async function readProjectSettings(s: Services, projectId: string) {
@@ -117,7 +136,7 @@ export async function readProjectSettings(s: Services, projectId: string) {
   return {
     projectId,
     limits: r.limits,
-    effectiveLimits: effectiveLimits(r.tenant_limits, r.limits),
+    effectiveLimits: effectiveLimits(r.tenant_limits, r.limits, s.options.limitCeilings),
     cors: r.cors,
     validation: r.validation,
     diagnostics: r.diagnostics,
@@ -145,10 +164,11 @@ export function settingsRoutes(app: FastifyInstance, s: Services): void {
     },
     async (request) => {
       authorize(request, s, 'limits.update', await locateTenant(s.db, request.params.tenantId), 'tenant')
-      await s.db.query(
-        "UPDATE tenant_settings SET limits = $2, version = nextval('settings_version'), updated_at = now() WHERE tenant_id = $1",
-        [request.params.tenantId, request.body],
-      )
+      checkCeilings(request.body, s.options.limitCeilings)
+      await s.db.query("UPDATE tenant_settings SET limits = $2, version = nextval('settings_version'), updated_at = now() WHERE tenant_id = $1", [
+        request.params.tenantId,
+        request.body,
+      ])
       return request.body
     },
   )
@@ -177,19 +197,17 @@ export function settingsRoutes(app: FastifyInstance, s: Services): void {
       async (request) => {
         authorize(request, s, action, await locateProject(s.db, request.params.projectId), 'project')
         if (check) await check(request.body as never, request.params.projectId)
-        await s.db.query(
-          `UPDATE project_settings SET ${column} = $2, version = nextval('settings_version'), updated_at = now() WHERE project_id = $1`,
-          [request.params.projectId, request.body],
-        )
+        await s.db.query(`UPDATE project_settings SET ${column} = $2, version = nextval('settings_version'), updated_at = now() WHERE project_id = $1`, [
+          request.params.projectId,
+          request.body,
+        ])
         return readProjectSettings(s, request.params.projectId)
       },
     )
 
   put('limits', 'limits.update', 'limits', limitsProps, async (b: Limits, id) => {
-    const tenant = await s.db.query(
-      'SELECT ts.limits FROM tenant_settings ts JOIN projects p ON p.tenant_id = ts.tenant_id WHERE p.id = $1',
-      [id],
-    )
+    checkCeilings(b, s.options.limitCeilings)
+    const tenant = await s.db.query('SELECT ts.limits FROM tenant_settings ts JOIN projects p ON p.tenant_id = ts.tenant_id WHERE p.id = $1', [id])
     const ceiling: Limits = tenant.rows[0].limits
     for (const k of Object.keys(b) as (keyof Limits)[]) {
       const max = ceiling[k]
@@ -201,7 +219,5 @@ export function settingsRoutes(app: FastifyInstance, s: Services): void {
   )
   put('validation', 'validation.update', 'validation', { strict: { type: 'boolean' } })
   put('diagnostics', 'diagnostics.update', 'diagnostics', diagProps)
-  put('auth', 'project.update', 'auth', { oidc: oidcInput }, async (b: { oidc: ProjectOidc | null }) =>
-    checkOidc(b.oidc, s.options.allowLoopbackIdp),
-  )
+  put('auth', 'project.update', 'auth', { oidc: oidcInput }, async (b: { oidc: ProjectOidc | null }) => checkOidc(b.oidc, s.options.allowLoopbackIdp))
 }

@@ -23,13 +23,13 @@ label{display:block;margin:.8rem 0}input{width:100%;padding:.5rem;box-sizing:bor
 <label>Password (12+ characters) <input name="password" type="password" minlength="12" required autocomplete="new-password"></label>
 <button type="submit">Create admin</button></form></body></html>`
 
-const escape = (s: string) => s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`)
+const escapeHtml = (s: string) => s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`)
 
 /** A small page after the form was posted (no script, no token). */
 const notice = (title: string, text: string) => `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
 <title>CFP setup</title><style>body{font:16px system-ui;max-width:28rem;margin:2rem auto;padding:0 1rem}code{font-size:.9em}</style></head>
-<body><h1>${escape(title)}</h1><p>${text}</p></body></html>`
+<body><h1>${escapeHtml(title)}</h1><p>${text}</p></body></html>`
 
 function sendPage(reply: FastifyReply, status: number, html: string) {
   reply.header('content-security-policy', "default-src 'none'; style-src 'unsafe-inline'")
@@ -95,13 +95,13 @@ export function setupRoutes(app: FastifyInstance, s: Services): void {
         await completeSetup(s, request.body)
       } catch (err) {
         if (!(err instanceof ApiError) || err.status >= 500) throw err
-        return sendPage(reply, err.status, notice('Setup failed', `${escape(err.message)}.`))
+        return sendPage(reply, err.status, notice('Setup failed', `${escapeHtml(err.message)}.`))
       }
       if (s.options.workbenchDir !== undefined) {
         reply.header('cache-control', 'no-store')
         return reply.redirect('/__cfp/login?setup=done', 303)
       }
-      const email = escape(request.body.email)
+      const email = escapeHtml(request.body.email)
       return sendPage(
         reply,
         200,

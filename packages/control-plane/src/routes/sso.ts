@@ -72,7 +72,11 @@ export function ssoRoutes(app: FastifyInstance, s: Services): void {
     type: 'object',
     properties: {
       return_to: { type: 'string', maxLength: 2000 },
-      code_challenge: { type: 'string', maxLength: 128, description: 'S256 challenge: the login code will need its verifier (code_verifier) instead of the browser cookie' },
+      code_challenge: {
+        type: 'string',
+        maxLength: 128,
+        description: 'S256 challenge: the login code will need its verifier (code_verifier) instead of the browser cookie',
+      },
       code_challenge_method: { type: 'string', maxLength: 16 },
     },
   }
@@ -81,7 +85,10 @@ export function ssoRoutes(app: FastifyInstance, s: Services): void {
 
   app.get<{ Params: { idpId: string }; Querystring: LoginQuery }>(
     '/v1/auth/oidc/:idpId/login',
-    { config, schema: spec({ summary: 'Start an OIDC login (PKCE)', tags, public: true, params: idParams('idpId'), querystring: loginQuery, response: redirect }) },
+    {
+      config,
+      schema: spec({ summary: 'Start an OIDC login (PKCE)', tags, public: true, params: idParams('idpId'), querystring: loginQuery, response: redirect }),
+    },
     async (request, reply) => {
       const p = (await provider(s, request.params.idpId, 'oidc')) as OidcProvider
       const returnTo = checkReturnTo(s, request.query.return_to)
@@ -131,7 +138,17 @@ export function ssoRoutes(app: FastifyInstance, s: Services): void {
 
   app.get<{ Params: { idpId: string }; Querystring: LoginQuery }>(
     '/v1/auth/saml/:idpId/login',
-    { config, schema: spec({ summary: 'Start a SAML login (HTTP-Redirect AuthnRequest)', tags, public: true, params: idParams('idpId'), querystring: loginQuery, response: redirect }) },
+    {
+      config,
+      schema: spec({
+        summary: 'Start a SAML login (HTTP-Redirect AuthnRequest)',
+        tags,
+        public: true,
+        params: idParams('idpId'),
+        querystring: loginQuery,
+        response: redirect,
+      }),
+    },
     async (request, reply) => {
       const p = (await provider(s, request.params.idpId, 'saml')) as SamlProvider
       const returnTo = checkReturnTo(s, request.query.return_to)
@@ -168,7 +185,14 @@ export function ssoRoutes(app: FastifyInstance, s: Services): void {
     '/v1/auth/saml/:idpId/metadata',
     {
       config,
-      schema: spec({ summary: 'SAML service-provider metadata', tags, public: true, params: idParams('idpId'), produces: ['application/samlmetadata+xml'], response: { 200: { type: 'string' } } }),
+      schema: spec({
+        summary: 'SAML service-provider metadata',
+        tags,
+        public: true,
+        params: idParams('idpId'),
+        produces: ['application/samlmetadata+xml'],
+        response: { 200: { type: 'string' } },
+      }),
     },
     async (request, reply) => {
       const p = (await provider(s, request.params.idpId, 'saml')) as SamlProvider

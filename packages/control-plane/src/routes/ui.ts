@@ -45,7 +45,10 @@ export function controlPlaneInfo(runtimeUrls: Record<string, string>): { service
  */
 export function shellPolicy(html: string, runtimeOrigins: readonly string[] = []): string {
   const hashes = [...html.matchAll(/<script(?![^>]*\bsrc=)[^>]*>([\s\S]*?)<\/script>/g)].map(
-    (m) => `'sha256-${createHash('sha256').update(m[1] ?? '').digest('base64')}'`,
+    (m) =>
+      `'sha256-${createHash('sha256')
+        .update(m[1] ?? '')
+        .digest('base64')}'`,
   )
   return [
     "default-src 'self'",

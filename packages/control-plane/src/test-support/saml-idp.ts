@@ -64,7 +64,12 @@ export interface LogoutResponseInput {
 /** The query's parameters with their values as sent (still URL-encoded). */
 function rawParams(url: string): Map<string, string> {
   const query = new URL(url).search.slice(1)
-  return new Map(query.split('&').filter(Boolean).map((p) => [p.slice(0, p.indexOf('=')), p.slice(p.indexOf('=') + 1)]))
+  return new Map(
+    query
+      .split('&')
+      .filter(Boolean)
+      .map((p) => [p.slice(0, p.indexOf('=')), p.slice(p.indexOf('=') + 1)]),
+  )
 }
 const decode = (v: string) => decodeURIComponent(v.replace(/\+/g, ' '))
 const attr = (xml: string, name: string) => new RegExp(`\\s${name}="([^"]*)"`).exec(xml)?.[1]
@@ -155,7 +160,13 @@ export class TestSamlIdp {
   receiveLogoutResponse(url: string) {
     const { xml, relayState } = this.receiveRedirect(url, 'SAMLResponse')
     if (!xml.includes('<samlp:LogoutResponse')) throw new Error('not a LogoutResponse')
-    return { inResponseTo: attr(xml, 'InResponseTo'), destination: attr(xml, 'Destination'), issuer: element(xml, 'Issuer'), status: attr(xml, 'Value'), relayState }
+    return {
+      inResponseTo: attr(xml, 'InResponseTo'),
+      destination: attr(xml, 'Destination'),
+      issuer: element(xml, 'Issuer'),
+      status: attr(xml, 'Value'),
+      relayState,
+    }
   }
 
   logoutRequestXml(i: LogoutRequestInput): string {
@@ -197,7 +208,11 @@ export class TestSamlIdp {
   postMessage(xml: string, o: { sign?: 'none'; key?: string; digest?: 'sha1'; xpath?: string } = {}): string {
     if (o.sign === 'none') return Buffer.from(xml).toString('base64')
     const root = /^<(?:\w+:)?(\w+)/.exec(xml)![1]!
-    const sig = new SignedXml({ privateKey: o.key ?? this.privateKeyPem, signatureAlgorithm: RSA_SHA256, canonicalizationAlgorithm: 'http://www.w3.org/2001/10/xml-exc-c14n#' })
+    const sig = new SignedXml({
+      privateKey: o.key ?? this.privateKeyPem,
+      signatureAlgorithm: RSA_SHA256,
+      canonicalizationAlgorithm: 'http://www.w3.org/2001/10/xml-exc-c14n#',
+    })
     sig.addReference({
       xpath: o.xpath ?? `/*[local-name(.)='${root}']`,
       digestAlgorithm: o.digest === 'sha1' ? 'http://www.w3.org/2000/09/xmldsig#sha1' : 'http://www.w3.org/2001/04/xmlenc#sha256',

@@ -81,16 +81,24 @@ export async function seedWorld(h: Harness): Promise<World> {
     const [u] = await h.sql('INSERT INTO users (email, display_name) VALUES ($1, $2) RETURNING id', [`${name}@example.test`, name])
     const node = nodes[at]!
     if (node.path.tenant) await h.sql('INSERT INTO memberships (tenant_id, user_id) VALUES ($1, $2)', [node.path.tenant, u.id])
-    await h.sql(
-      'INSERT INTO role_bindings (user_id, role, scope_kind, tenant_id, team_id, project_id) VALUES ($1, $2, $3, $4, $5, $6)',
-      [u.id, role, node.kind, node.path.tenant ?? null, node.path.team ?? null, node.path.project ?? null],
-    )
+    await h.sql('INSERT INTO role_bindings (user_id, role, scope_kind, tenant_id, team_id, project_id) VALUES ($1, $2, $3, $4, $5, $6)', [
+      u.id,
+      role,
+      node.kind,
+      node.path.tenant ?? null,
+      node.path.team ?? null,
+      node.path.project ?? null,
+    ])
     const t = await h.login(u.id, node.path.tenant)
     actors.push({ name, role, at, userId: u.id, token: t.access, refresh: t.refresh })
   }
   return {
     nodes,
     actors,
-    byName: (n) => actors.find((a) => a.name === n) ?? (() => { throw new Error(n) })(),
+    byName: (n) =>
+      actors.find((a) => a.name === n) ??
+      (() => {
+        throw new Error(n)
+      })(),
   }
 }

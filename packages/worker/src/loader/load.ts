@@ -6,14 +6,7 @@
 import { createRequire } from 'node:module'
 import { relative, resolve, sep } from 'node:path'
 import { pathToFileURL } from 'node:url'
-import {
-  type AnyStepHandler,
-  type ApiMiddleware,
-  type StepConfig,
-  type StreamConfig,
-  validateStepConfig,
-  type Zod4ToJsonSchema,
-} from '@cfp/sdk'
+import { type AnyStepHandler, type ApiMiddleware, type StepConfig, type StreamConfig, validateStepConfig, type Zod4ToJsonSchema } from '@cfp/sdk'
 import type { StepManifest, StreamManifest } from '../frame-types.js'
 import { discoverFiles } from './discover.js'
 import { clearRequireCache, installHooks, nativeImport } from './hooks.js'
@@ -114,13 +107,7 @@ function pickExports(ns: Record<string, unknown>): Record<string, unknown> {
   return ns
 }
 
-async function loadStep(
-  path: string,
-  file: string,
-  gen: number,
-  zod4: Zod4ToJsonSchema | undefined,
-  errors: LoadError[],
-): Promise<LoadedStep | undefined> {
+async function loadStep(path: string, file: string, gen: number, zod4: Zod4ToJsonSchema | undefined, errors: LoadError[]): Promise<LoadedStep | undefined> {
   const ns = await importFile(path, file, gen, errors)
   if (!ns) return undefined
   const exp = pickExports(ns)
@@ -164,13 +151,7 @@ async function loadStep(
 
 const STREAM_KEYS = ['name', 'schema', 'baseConfig', 'canAccess']
 
-async function loadStream(
-  path: string,
-  file: string,
-  gen: number,
-  zod4: Zod4ToJsonSchema | undefined,
-  errors: LoadError[],
-): Promise<LoadedStream | undefined> {
+async function loadStream(path: string, file: string, gen: number, zod4: Zod4ToJsonSchema | undefined, errors: LoadError[]): Promise<LoadedStream | undefined> {
   const ns = await importFile(path, file, gen, errors)
   if (!ns) return undefined
   const config = pickExports(ns).config as Record<string, unknown> | undefined
@@ -178,7 +159,8 @@ async function loadStream(
     errors.push({ file, code, key, message: `${file}: config.${key}: ${reason}` })
     return undefined
   }
-  if (typeof config !== 'object' || config === null) return fail('config', "a stream file must export 'config' = { name, schema, baseConfig }", 'missing_export')
+  if (typeof config !== 'object' || config === null)
+    return fail('config', "a stream file must export 'config' = { name, schema, baseConfig }", 'missing_export')
   const unknown = Object.keys(config).find((k) => !STREAM_KEYS.includes(k))
   if (unknown) return fail(unknown, `unknown key '${unknown}' in a stream config; allowed keys: ${STREAM_KEYS.join(', ')}`)
   if (typeof config.name !== 'string' || config.name === '') return fail('name', 'must be a non-empty string')

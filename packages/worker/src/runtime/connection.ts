@@ -115,7 +115,9 @@ export class Connection {
       this.events.onClose(code, reason)
       if (this.stopped) return
       const delay = this.nextDelay()
-      const why = lastError ? (lastError.message || (lastError as NodeJS.ErrnoException).code || 'connection failed') : `closed (${code}${reason ? ` ${reason}` : ''})`
+      const why = lastError
+        ? lastError.message || (lastError as NodeJS.ErrnoException).code || 'connection failed'
+        : `closed (${code}${reason ? ` ${reason}` : ''})`
       const what = opened ? 'lost the connection to the runtime at' : 'cannot reach the runtime at'
       this.events.print(`cfp-worker: ${what} ${this.opts.url}: ${why}; retrying in ${(delay / 1000).toFixed(1)}s`)
       this.retryTimer = setTimeout(() => this.connect(), delay)

@@ -52,12 +52,14 @@ async function execute(step: LoadedStep | undefined, invoke: InvokeFrame, deps: 
   try {
     const handler = step.handler as Fn
     let output: unknown = null
-    if (invoke.trigger === 'api') output = apiOutput(step, await runApi(step, handler, invoke.input, inv.ctx))
-    else if (invoke.trigger === 'event') {
+    if (invoke.trigger === 'api') {
+      const claim = (digest: string, ttlSeconds: number) =>
+        deps.rpc.call('webhook.claim', { digest, ttlSeconds }, { traceId: invoke.traceId, invocationId: invoke.id }) as Promise<{ claimed: boolean }>
+      output = apiOutput(step, await runApi(step, handler, invoke.input, inv.ctx, claim))
+    } else if (invoke.trigger === 'event') {
       warnOnInvalidInput(step, invoke.input.data, inv.ctx)
       await handler(invoke.input.data, inv.ctx)
-    }
-    else await handler(inv.ctx)
+    } else await handler(inv.ctx)
     inv.close()
     return done({ ok: true, output, emits: inv.emits })
   } catch (err) {
@@ -81,7 +83,13 @@ export function warnOnInvalidInput(step: LoadedStep, data: unknown, ctx: FlowCon
   ctx.logger.warn(`input of step '${step.config.name}' does not match its schema`, { issues })
 }
 
-async function runApi(step: LoadedStep, handler: Fn, input: ApiInput, ctx: FlowContext<unknown>): Promise<unknown> {
+async function runApi(
+  step: LoadedStep,
+  handler: Fn,
+  input: ApiInput,
+  ctx: FlowContext<unknown>,
+  claim: (digest: string, ttlSeconds: number) => Promise<{ claimed: boolean }>,
+): Promise<unknown> {
   const raw = Buffer.from(input.rawBody, 'base64')
   const webhook = step.config.type === 'api' ? step.config.webhook : undefined
   if (webhook) {
@@ -89,6 +97,11 @@ async function runApi(step: LoadedStep, handler: Fn, input: ApiInput, ctx: FlowC
     if (!check.ok) {
       ctx.logger.warn(`webhook request refused: ${check.message}`, { code: check.code })
       return { status: check.status, body: { error: { code: check.code, message: check.status === 500 ? 'the webhook is not configured' : check.message } } }
+    }
+    if (check.replay && !(await claim(check.replay.digest, check.replay.windowSeconds)).claimed) {
+      const message = `this signed request was already accepted within the last ${check.replay.windowSeconds} s; a replay is refused`
+      ctx.logger.warn(`webhook request refused: ${message}`, { code: 'webhook_replayed' })
+      return { status: 409, body: { error: { code: 'webhook_replayed', message } } }
     }
   }
   const req = {

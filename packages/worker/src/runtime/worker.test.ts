@@ -125,7 +125,12 @@ describe('startWorker against a fake runtime', () => {
     expect(calls.map((c) => c.type === 'call' && c.method)).toEqual(['state.set', 'state.get', 'state.getGroup'])
     expect(calls[0]).toMatchObject({ params: { group: 'jobs', key: 'j1' }, traceId: `tr_${r.id}`, invocationId: r.id })
     const log = await runtime.waitFor((f) => f.type === 'log' && f.entries.some((e) => e.msg === 'stored'))
-    expect(log.type === 'log' && log.entries.find((e) => e.msg === 'stored')).toMatchObject({ level: 'info', step: 'Job', invocationId: r.id, data: { job: 'j1' } })
+    expect(log.type === 'log' && log.entries.find((e) => e.msg === 'stored')).toMatchObject({
+      level: 'info',
+      step: 'Job',
+      invocationId: r.id,
+      data: { job: 'j1' },
+    })
   })
 
   it('reports RetryAfterError with retryAfterMs, and runs cron handlers with ctx first', async () => {
@@ -137,7 +142,17 @@ describe('startWorker against a fake runtime', () => {
 
   it('answers a malformed invoke with a failed result instead of leaving it to time out', async () => {
     const from = runtime.frames.length
-    runtime.send({ type: 'invoke', id: 'bad_1', step: 'Job', trigger: 'event', attempt: 1, traceId: 't', idempotencyKey: 'k', timeoutMs: 1000, input: { topic: 'job' } })
+    runtime.send({
+      type: 'invoke',
+      id: 'bad_1',
+      step: 'Job',
+      trigger: 'event',
+      attempt: 1,
+      traceId: 't',
+      idempotencyKey: 'k',
+      timeoutMs: 1000,
+      input: { topic: 'job' },
+    })
     const r = await runtime.waitFor<ResultFrame>((f) => f.type === 'result' && f.id === 'bad_1', from)
     expect(r).toMatchObject({ ok: false, error: { message: expect.stringContaining('invoke.input.data is required'), retriable: false } })
   })
@@ -192,7 +207,10 @@ export const handler = async (_input: unknown, { emit }: any) => { await emit({ 
 
   it('unregisters a file that breaks on reload, keeping the others', async () => {
     const from = runtime.frames.length
-    writeFileSync(join(project.dir, 'steps/version.step.ts'), 'export const config = { type: "api", name: "Version", path: "/version", method: "FETCH", emits: [] }\nexport const handler = async () => ({ status: 200, body: {} })\n')
+    writeFileSync(
+      join(project.dir, 'steps/version.step.ts'),
+      'export const config = { type: "api", name: "Version", path: "/version", method: "FETCH", emits: [] }\nexport const handler = async () => ({ status: 200, body: {} })\n',
+    )
     const reg = await runtime.waitFor<RegisterFrame>((f) => f.type === 'register', from)
     expect(reg.steps.map((s) => s.name).sort()).toEqual(['Echo', 'Job', 'Tick'])
     expect(lines.some((l) => l.includes("steps/version.step.ts: config.method: 'FETCH' is not an HTTP method"))).toBe(true)

@@ -9,7 +9,16 @@ import { readFile, stat } from 'node:fs/promises'
 import { createRequire } from 'node:module'
 import { relative, resolve } from 'node:path'
 import { type LoadError, type LoadedStep, type LoadResult, loadProject } from '../loader/load.js'
-import { type AccessFrame, FrameError, type SourceFrame, type HelloFrame, parseFrame, PROTOCOL_VERSION, type RegistrationError, type RuntimeFrame } from '../frames.js'
+import {
+  type AccessFrame,
+  FrameError,
+  type SourceFrame,
+  type HelloFrame,
+  parseFrame,
+  PROTOCOL_VERSION,
+  type RegistrationError,
+  type RuntimeFrame,
+} from '../frames.js'
 import { watchProject, type ProjectWatcher } from '../watch.js'
 import { Connection } from './connection.js'
 import { runInvocation } from './invoke.js'
@@ -84,10 +93,7 @@ export async function startWorker(options: WorkerOptions): Promise<WorkerHandle>
   let exit!: (e: WorkerExit) => void
   const exited = new Promise<WorkerExit>((r) => (exit = r))
 
-  const conn: Connection = new Connection(
-    { url: options.url, ...options.reconnect },
-    { onOpen, onMessage, onClose: handleClose, print },
-  )
+  const conn: Connection = new Connection({ url: options.url, ...options.reconnect }, { onOpen, onMessage, onClose: handleClose, print })
   const logs = new LogBatcher({ send: (f) => conn.send(f), print: options.printLogs ?? true })
   const rpc = new RpcClient((f) => conn.send(f))
   const streamNames = () => lastLoad.streams.map((s) => s.manifest.name)
@@ -106,7 +112,12 @@ export async function startWorker(options: WorkerOptions): Promise<WorkerHandle>
     const ts = Date.now()
     conn.send({
       type: 'log',
-      entries: lastLoad.errors.map((e) => ({ ts, level: 'error' as const, msg: e.message, data: { file: e.file, code: e.code, ...(e.key ? { key: e.key } : {}) } })),
+      entries: lastLoad.errors.map((e) => ({
+        ts,
+        level: 'error' as const,
+        msg: e.message,
+        data: { file: e.file, code: e.code, ...(e.key ? { key: e.key } : {}) },
+      })),
     })
   }
 
@@ -207,13 +218,25 @@ export async function startWorker(options: WorkerOptions): Promise<WorkerHandle>
     try {
       const info = await stat(step.path)
       if (info.size > MAX_SOURCE_BYTES) {
-        conn.send({ type: 'source_result', id: frame.id, ok: false, file: step.manifest.file, error: `${step.manifest.file} is ${info.size} bytes; the code view shows files up to 1 MiB` })
+        conn.send({
+          type: 'source_result',
+          id: frame.id,
+          ok: false,
+          file: step.manifest.file,
+          error: `${step.manifest.file} is ${info.size} bytes; the code view shows files up to 1 MiB`,
+        })
         return
       }
       const text = await readFile(step.path, 'utf8')
       conn.send({ type: 'source_result', id: frame.id, ok: true, file: step.manifest.file, text })
     } catch (err) {
-      conn.send({ type: 'source_result', id: frame.id, ok: false, file: step.manifest.file, error: `cannot read ${step.manifest.file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}` })
+      conn.send({
+        type: 'source_result',
+        id: frame.id,
+        ok: false,
+        file: step.manifest.file,
+        error: `cannot read ${step.manifest.file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`,
+      })
     }
   }
 

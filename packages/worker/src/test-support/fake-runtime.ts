@@ -7,7 +7,7 @@ import type { AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { WebSocket, WebSocketServer } from 'ws'
+import { type WebSocket, WebSocketServer } from 'ws'
 import type { InvokeFrame, ResultFrame, WorkerFrame } from '../frame-types.js'
 import { validateWorkerFrame } from '../frames.js'
 
@@ -55,8 +55,7 @@ export class FakeRuntime {
       const { group, key, value } = frame.params as { group: string; key: string; value: unknown }
       const g = this.state.get(group) ?? new Map<string, unknown>()
       this.state.set(group, g)
-      const result =
-        frame.method === 'state.set' ? (g.set(key, value), value) : frame.method === 'state.get' ? (g.get(key) ?? null) : [...g.values()]
+      const result = frame.method === 'state.set' ? (g.set(key, value), value) : frame.method === 'state.get' ? (g.get(key) ?? null) : [...g.values()]
       this.send({ type: 'reply', id: frame.id, ok: true, result })
     }
     const i = this.frames.length - 1

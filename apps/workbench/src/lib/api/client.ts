@@ -142,7 +142,7 @@ export function createApiClient(options: ApiClientOptions = {}) {
       body: body === undefined ? undefined : JSON.stringify(body),
     }))
     const text = await res.text()
-    let parsed: unknown = undefined
+    let parsed: unknown
     if (text) {
       try {
         parsed = JSON.parse(text)
@@ -161,10 +161,7 @@ export function createApiClient(options: ApiClientOptions = {}) {
     layout: () => request<unknown>('GET', '/layout'),
     saveLayout: (file: unknown) => request<unknown>('PUT', '/layout', file),
     logs: (q: LogQuery = {}) =>
-      request<LogsResponse>(
-        'GET',
-        `/logs${queryString({ traceId: q.traceId, step: q.step, level: q.level, q: q.q, limit: q.limit, after: q.after })}`,
-      ),
+      request<LogsResponse>('GET', `/logs${queryString({ traceId: q.traceId, step: q.step, level: q.level, q: q.q, limit: q.limit, after: q.after })}`),
     traces: (limit = 100) => request<TracesResponse>('GET', `/traces${queryString({ limit })}`),
     trace: (traceId: string) => request<TraceDetail>('GET', `/traces/${enc(traceId)}`),
     /** A step's source file, read by a worker hosting it (a diagnostic endpoint: `step.source.read`). */
@@ -178,8 +175,7 @@ export function createApiClient(options: ApiClientOptions = {}) {
     emit: (topic: string, data: unknown, messageGroupId?: string) =>
       request<EmitResponse>('POST', '/emit', { topic, data, ...(messageGroupId ? { messageGroupId } : {}) }),
     streams: () => request<StreamsResponse>('GET', '/streams'),
-    streamGroup: (name: string, groupId: string) =>
-      request<StreamItemsResponse>('GET', `/streams/${enc(name)}/${enc(groupId)}`),
+    streamGroup: (name: string, groupId: string) => request<StreamItemsResponse>('GET', `/streams/${enc(name)}/${enc(groupId)}`),
     /** URL of the `GET /live` event stream (EventSource cannot send headers: token and project go in the query). */
     liveUrl: async () => liveFeedUrl({ baseUrl: base, ...(options.project ? { project: options.project } : {}) }, await options.token?.()),
     /** Where an API step's path is called (`/hello` → `<runtime>/p/<project>/hello`, or same origin). */
@@ -191,11 +187,7 @@ export function createApiClient(options: ApiClientOptions = {}) {
      * `Authorization: Bearer`, or as `X-API-Key` when the request sets its own `authorization` (an app doing its
      * own auth), which the runtime then passes to the step unchanged.
      */
-    callStep: (
-      method: string,
-      pathAndQuery: string,
-      init: { headers?: Record<string, string>; body?: string; sendToken?: boolean } = {},
-    ) => {
+    callStep: (method: string, pathAndQuery: string, init: { headers?: Record<string, string>; body?: string; sendToken?: boolean } = {}) => {
       const url = `${stepBase}${pathAndQuery}`
       const headers = init.headers ?? {}
       if (!init.sendToken) return send(url, pathAndQuery, { method, headers, body: init.body })

@@ -22,12 +22,19 @@ export function describeControlError(e: ApiError): ErrorText {
     case 'session_moved':
       return {
         title: 'Session continued in another tab',
-        detail: 'Another tab of this browser renewed this session and did not hand it over to this tab, so this tab signed out (the session goes on there). Sign in again.',
+        detail:
+          'Another tab of this browser renewed this session and did not hand it over to this tab, so this tab signed out (the session goes on there). Sign in again.',
       }
     case 'sso_failed':
       return e.status >= 500
-        ? { title: 'Identity provider unavailable', detail: 'The identity provider cannot be reached or is misconfigured. Try again later or ask your tenant admin.' }
-        : { title: 'Single sign-on failed', detail: 'The login expired, was refused by the identity provider, or was started in another browser. Start it again.' }
+        ? {
+            title: 'Identity provider unavailable',
+            detail: 'The identity provider cannot be reached or is misconfigured. Try again later or ask your tenant admin.',
+          }
+        : {
+            title: 'Single sign-on failed',
+            detail: 'The login expired, was refused by the identity provider, or was started in another browser. Start it again.',
+          }
     case 'forbidden':
       return { title: 'Not allowed', detail: 'Your role bindings let you see this, but not change it. Ask an admin of this scope.' }
     case 'not_found':

@@ -13,7 +13,10 @@ const oidc: IdentityProvider = {
   config: { issuer: 'https://idp.example.com', clientId: 'cfp', scopes: ['groups'], groupsClaim: 'roles' },
   loginUrl: `${base}/oidc/i1/login`,
   callbackUrl: `${base}/oidc/i1/callback`,
-  mappings: [{ group: 'eng', role: 'project_editor', teamId: 'tm1', projectId: 'p1' }, { group: 'admins', role: 'tenant_admin' }],
+  mappings: [
+    { group: 'eng', role: 'project_editor', teamId: 'tm1', projectId: 'p1' },
+    { group: 'admins', role: 'tenant_admin' },
+  ],
 }
 const saml: IdentityProvider = {
   id: 'i2',

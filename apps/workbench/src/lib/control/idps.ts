@@ -92,7 +92,10 @@ export function patchBody(d: ProviderDraft, p: IdentityProvider): IdentityProvid
   if (name && name !== p.name) out.name = name
   const next: Record<string, unknown> = p.kind === 'oidc' ? { ...oidcConfig(d) } : { ...samlConfig(d) }
   const current = p.config as unknown as Record<string, unknown>
-  const fields = p.kind === 'oidc' ? ['issuer', 'clientId', 'scopes', 'groupsClaim'] : ['ssoUrl', 'idpEntityId', 'idpCertificate', 'groupsAttribute', 'sloUrl', 'signRequests']
+  const fields =
+    p.kind === 'oidc'
+      ? ['issuer', 'clientId', 'scopes', 'groupsClaim']
+      : ['ssoUrl', 'idpEntityId', 'idpCertificate', 'groupsAttribute', 'sloUrl', 'signRequests']
   const changed: Record<string, unknown> = {}
   for (const f of fields) {
     if (same(next[f], current[f])) continue

@@ -23,7 +23,16 @@ describe('permission gating', () => {
 
   it('a project viewer reads its project but may change nothing', () => {
     expect(can(POLICY, viewer, 'project.read', p1)).toBe(true)
-    for (const action of ['project.update', 'rolebinding.create', 'apikey.create', 'workertoken.create', 'limits.update', 'cors.update', 'validation.update', 'diagnostics.update']) {
+    for (const action of [
+      'project.update',
+      'rolebinding.create',
+      'apikey.create',
+      'workertoken.create',
+      'limits.update',
+      'cors.update',
+      'validation.update',
+      'diagnostics.update',
+    ]) {
       expect(can(POLICY, viewer, action, p1), action).toBe(false)
     }
     expect(can(POLICY, viewer, 'member.invite', { tenant: T })).toBe(false)

@@ -158,7 +158,12 @@ describe('control client', () => {
     await s.login('a@x.dev', 'pw')
     const cp = createControlClient(s, { fetch })
     expect(await cp.tenants()).toEqual({ items: [] })
-    expect(calls.map((c) => `${c.url} ${c.auth ?? ''}`.trim())).toEqual(['/v1/auth/login', '/v1/tenants Bearer at1', '/v1/auth/token', '/v1/tenants Bearer at2'])
+    expect(calls.map((c) => `${c.url} ${c.auth ?? ''}`.trim())).toEqual([
+      '/v1/auth/login',
+      '/v1/tenants Bearer at1',
+      '/v1/auth/token',
+      '/v1/tenants Bearer at2',
+    ])
   })
 
   it('ends the session when the retry is refused too, and builds scope queries', async () => {

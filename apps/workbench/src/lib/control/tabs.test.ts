@@ -7,7 +7,20 @@
 import { describe, expect, it, vi } from 'vitest'
 import { HANDOFF_TIMEOUT_MS, REFRESH_KEY, Session } from './session'
 import { IDBFactory } from 'fake-indexeddb'
-import { IDB_TIMEOUT_MS, IdbSpentList, parseTabMessage, SPENT_DB, SPENT_KEY, SPENT_MAX, SPENT_MAX_AGE_MS, SPENT_STORE, SpentList, type TabChannel, type TabLocks, type TabMessage } from './tabs'
+import {
+  IDB_TIMEOUT_MS,
+  IdbSpentList,
+  parseTabMessage,
+  SPENT_DB,
+  SPENT_KEY,
+  SPENT_MAX,
+  SPENT_MAX_AGE_MS,
+  SPENT_STORE,
+  SpentList,
+  type TabChannel,
+  type TabLocks,
+  type TabMessage,
+} from './tabs'
 
 function memoryStorage(from?: Map<string, string>) {
   const m = new Map<string, string>(from)
@@ -53,7 +66,8 @@ function controlPlane() {
       t.used = true
       return issue(t.session, body.region ? { region: body.region } : {})
     }
-    if (url === '/v1/tokens/runtime') return json(200, { access_token: `runtime-${body.region ?? 'own'}-${++n}`, token_type: 'Bearer', expires_in: 300, region: body.region ?? 'local' })
+    if (url === '/v1/tokens/runtime')
+      return json(200, { access_token: `runtime-${body.region ?? 'own'}-${++n}`, token_type: 'Bearer', expires_in: 300, region: body.region ?? 'local' })
     if (url === '/v1/auth/logout') {
       const session = accessOf.get(String(new Headers(init?.headers).get('authorization')).replace('Bearer ', ''))
       if (session !== undefined && !revoked.has(session)) revoked.set(session, 'logout')
@@ -361,7 +375,6 @@ describe('tabs sharing a session', () => {
     expect(await a.s.accessToken()).toBe('at1') // the session's own token is unchanged
   })
 
-
   it('an ended tab still announces a rotation the server made, so the others do not present the spent token', async () => {
     const b = browser()
     const a = b.open()
@@ -383,7 +396,13 @@ describe('tabs sharing a session', () => {
     const server = controlPlane()
     const storage = memoryStorage()
     const locks: TabLocks = { request: () => Promise.reject(new Error('SecurityError')) }
-    const s = new Session({ fetch: server.fetchFor('t'), storage, locks, setTimer: () => 0 as unknown as ReturnType<typeof setTimeout>, clearTimer: () => undefined })
+    const s = new Session({
+      fetch: server.fetchFor('t'),
+      storage,
+      locks,
+      setTimer: () => 0 as unknown as ReturnType<typeof setTimeout>,
+      clearTimer: () => undefined,
+    })
     await s.login('root@x.dev', 'pw')
     expect(await Promise.all([s.refresh(), s.refresh()])).toEqual(['at2', 'at2'])
     expect(server.presented).toEqual(['rt1'])
@@ -470,7 +489,11 @@ describe('tab messages and the spent list', () => {
     await both.add(hash)
     expect(await copy.has(hash)).toBe(true)
     // an IndexedDB whose open fails (a private window of some browsers): the copy still answers, nothing throws
-    const broken = { open: () => { throw new Error('blocked') } } as unknown as IDBFactory
+    const broken = {
+      open: () => {
+        throw new Error('blocked')
+      },
+    } as unknown as IDBFactory
     const fallback = new IdbSpentList(broken, () => 0, copy)
     expect(await fallback.has(hash)).toBe(true)
     await fallback.add('b'.repeat(64))

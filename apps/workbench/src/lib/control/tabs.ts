@@ -42,10 +42,7 @@ export interface TabLocks {
  * - `logout`: the sender logged out the session of `tokens` (every refresh token it held in it); a tab that
  *   held any of them ends too.
  */
-export type TabMessage =
-  | { type: 'rotated'; previous: string; next: string }
-  | { type: 'need'; spent: string }
-  | { type: 'logout'; tokens: string[] }
+export type TabMessage = { type: 'rotated'; previous: string; next: string } | { type: 'need'; spent: string } | { type: 'logout'; tokens: string[] }
 
 /** The part of a BroadcastChannel a session uses. */
 export interface TabChannel {

@@ -15,7 +15,14 @@ const hello: StepManifest[] = [
     virtualEmits: [{ topic: 'hello.reviewed', label: 'reviewed by a person' }],
     flows: ['hello'],
   },
-  { name: 'ProcessGreeting', type: 'event', file: 'steps/process-greeting.step.ts', subscribes: ['hello.received'], emits: ['hello.processed'], flows: ['hello'] },
+  {
+    name: 'ProcessGreeting',
+    type: 'event',
+    file: 'steps/process-greeting.step.ts',
+    subscribes: ['hello.received'],
+    emits: ['hello.processed'],
+    flows: ['hello'],
+  },
 ]
 
 describe('buildFlowGraph', () => {

@@ -74,10 +74,7 @@ export function flowNames(steps: readonly StepManifest[]): string[] {
 }
 
 export function stepsInFlow(steps: readonly StepManifest[], flow: string): StepManifest[] {
-  const inFlow =
-    flow === UNGROUPED_FLOW
-      ? steps.filter((s) => !s.flows || s.flows.length === 0)
-      : steps.filter((s) => s.flows?.includes(flow))
+  const inFlow = flow === UNGROUPED_FLOW ? steps.filter((s) => !s.flows || s.flows.length === 0) : steps.filter((s) => s.flows?.includes(flow))
   return [...inFlow].sort(compareSteps)
 }
 

@@ -1,13 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import {
-  flowLayout,
-  mergePositions,
-  parseLayoutFile,
-  serializeLayoutFile,
-  setFlowLayout,
-  stepLayoutKey,
-  withPositions,
-} from './layout-file'
+import { flowLayout, mergePositions, parseLayoutFile, serializeLayoutFile, setFlowLayout, stepLayoutKey, withPositions } from './layout-file'
 
 // the shape Motia 0.17 writes (e.g. MotiaDev/build-your-first-app's motia-workbench.json)
 const motiaFile = [
@@ -48,9 +40,7 @@ describe('motia-workbench.json', () => {
   })
 
   it('reads the older object form and drops malformed entries', () => {
-    expect(parseLayoutFile({ flow: { 'a.step.ts': { x: 1, y: 2 }, bad: { x: 'no' } } })).toEqual([
-      { id: 'flow', config: { 'a.step.ts': { x: 1, y: 2 } } },
-    ])
+    expect(parseLayoutFile({ flow: { 'a.step.ts': { x: 1, y: 2 }, bad: { x: 'no' } } })).toEqual([{ id: 'flow', config: { 'a.step.ts': { x: 1, y: 2 } } }])
     expect(parseLayoutFile([{ id: 'f', config: { k: { x: 1, y: 1, sourceHandlePosition: 'left' } } }, { nope: 1 }, 3])).toEqual([
       { id: 'f', config: { k: { x: 1, y: 1 } } },
     ])

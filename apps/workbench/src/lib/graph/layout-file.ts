@@ -106,10 +106,7 @@ export function stepLayoutKey(step: Pick<StepManifest, 'file' | 'name'>): string
  * The flow's config with new positions for the given steps; their handle positions and every other step's
  * entry are kept.
  */
-export function withPositions(
-  config: Record<string, NodeConfig>,
-  positions: Iterable<[key: string, point: Point]>,
-): Record<string, NodeConfig> {
+export function withPositions(config: Record<string, NodeConfig>, positions: Iterable<[key: string, point: Point]>): Record<string, NodeConfig> {
   const next: Record<string, NodeConfig> = { ...config }
   for (const [key, point] of positions) {
     next[key] = { ...(config[key] ?? {}), x: Math.round(point.x), y: Math.round(point.y) }
@@ -128,12 +125,7 @@ export interface PlacedNode {
  * Final positions: saved ones where the file has them; the others from the automatic layout, moved to the right
  * of the saved nodes when some are saved, so new steps do not land on top of placed ones.
  */
-export function mergePositions(
-  nodes: readonly PlacedNode[],
-  saved: Record<string, NodeConfig>,
-  auto: Map<string, Point>,
-  gap = 80,
-): Map<string, Point> {
+export function mergePositions(nodes: readonly PlacedNode[], saved: Record<string, NodeConfig>, auto: Map<string, Point>, gap = 80): Map<string, Point> {
   const out = new Map<string, Point>()
   const savedNodes = nodes.filter((n) => saved[n.key])
   let offsetX = 0

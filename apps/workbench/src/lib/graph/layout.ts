@@ -164,11 +164,7 @@ function orderLayers(n: number, layer: number[], edges: Array<[number, number]>,
   return layers
 }
 
-export function layeredLayout(
-  nodes: readonly LayoutNode[],
-  edges: readonly LayoutEdge[],
-  options: LayoutOptions = {},
-): Map<string, Point> {
+export function layeredLayout(nodes: readonly LayoutNode[], edges: readonly LayoutEdge[], options: LayoutOptions = {}): Map<string, Point> {
   const rankGap = options.rankGap ?? 80
   const nodeGap = options.nodeGap ?? 40
   const sweeps = options.sweeps ?? 6

@@ -140,7 +140,14 @@ export default function AccessPage() {
                     ))}
                   </select>
                 ) : (
-                  <input id="binding-user" className="input input--mono" required placeholder="user id" value={userId} onChange={(e) => setUserId(e.target.value)} />
+                  <input
+                    id="binding-user"
+                    className="input input--mono"
+                    required
+                    placeholder="user id"
+                    value={userId}
+                    onChange={(e) => setUserId(e.target.value)}
+                  />
                 )}
               </FormField>
               <FormField label="Role" htmlFor="binding-role">

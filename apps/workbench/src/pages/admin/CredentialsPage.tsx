@@ -58,7 +58,9 @@ function CredentialSection({ kind, project }: { kind: CredentialKind; project: P
       {secret ? (
         <div className="notice notice--info secret" role="status">
           <div className="notice__text">
-            <strong>Copy the {k.one} “{secret.name}” now: it is not shown again.</strong>
+            <strong>
+              Copy the {k.one} “{secret.name}” now: it is not shown again.
+            </strong>
             <div className="secret__value">
               <code data-testid="new-secret">{secret.token}</code>
               <CopyButton text={secret.token} label={`Copy the ${k.one}`} />
@@ -151,7 +153,16 @@ function CredentialSection({ kind, project }: { kind: CredentialKind; project: P
               </FormField>
             ) : null}
             <FormField label="Valid for (days)" htmlFor={`${id}-days`}>
-              <input id={`${id}-days`} className="input" type="number" min={1} max={365} required value={days} onChange={(e) => setDays(Number(e.target.value))} />
+              <input
+                id={`${id}-days`}
+                className="input"
+                type="number"
+                min={1}
+                max={365}
+                required
+                value={days}
+                onChange={(e) => setDays(Number(e.target.value))}
+              />
             </FormField>
           </div>
           <div className="admin-form__actions">

@@ -82,7 +82,19 @@ function ConfigView({ p }: { p: IdentityProvider }) {
 
 type Mode = 'view' | 'edit' | 'mappings'
 
-function ProviderCard({ p, tenant, tree, mayManage, reload }: { p: IdentityProvider; tenant: Tenant; tree: Tree | undefined; mayManage: boolean; reload: () => Promise<void> }) {
+function ProviderCard({
+  p,
+  tenant,
+  tree,
+  mayManage,
+  reload,
+}: {
+  p: IdentityProvider
+  tenant: Tenant
+  tree: Tree | undefined
+  mayManage: boolean
+  reload: () => Promise<void>
+}) {
   const { cp } = useControl()
   const [mode, setMode] = useState<Mode>('view')
   const [deleting, setDeleting] = useState(false)
@@ -148,10 +160,13 @@ function ProviderCard({ p, tenant, tree, mayManage, reload }: { p: IdentityProvi
             disabled={action.busy}
             onClick={() => {
               setNotice(undefined)
-              void action.run(async () => {
-                await cp.updateIdp(p.id, { enabled: !p.enabled })
-                await reload()
-              }, `${p.name} ${p.enabled ? 'disabled: it no longer signs anyone in' : 'enabled'}.`)
+              void action.run(
+                async () => {
+                  await cp.updateIdp(p.id, { enabled: !p.enabled })
+                  await reload()
+                },
+                `${p.name} ${p.enabled ? 'disabled: it no longer signs anyone in' : 'enabled'}.`,
+              )
             }}
           >
             {p.enabled ? 'Disable' : 'Enable'}
@@ -183,8 +198,8 @@ function ProviderCard({ p, tenant, tree, mayManage, reload }: { p: IdentityProvi
           if (ok) await reload()
         }}
       >
-        Nobody can sign in through it any more, and its group mappings are deleted. The people it signed in keep their accounts and role
-        bindings (remove those on the Role bindings page). This cannot be undone.
+        Nobody can sign in through it any more, and its group mappings are deleted. The people it signed in keep their accounts and role bindings (remove those
+        on the Role bindings page). This cannot be undone.
       </ConfirmDialog>
     </Section>
   )

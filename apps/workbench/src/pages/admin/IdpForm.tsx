@@ -66,12 +66,32 @@ export function IdpForm({
       {d.kind === 'oidc' ? (
         <div className="admin-form__row">
           <FormField label="Issuer" htmlFor={f('issuer')} hint="https; its /.well-known/openid-configuration is read">
-            <input id={f('issuer')} className="input input--mono" type="url" required maxLength={500} placeholder="https://login.example.com" value={d.oidc.issuer} onChange={(e) => setOidc({ issuer: e.target.value })} />
+            <input
+              id={f('issuer')}
+              className="input input--mono"
+              type="url"
+              required
+              maxLength={500}
+              placeholder="https://login.example.com"
+              value={d.oidc.issuer}
+              onChange={(e) => setOidc({ issuer: e.target.value })}
+            />
           </FormField>
           <FormField label="Client ID" htmlFor={f('client-id')}>
-            <input id={f('client-id')} className="input input--mono" required maxLength={300} value={d.oidc.clientId} onChange={(e) => setOidc({ clientId: e.target.value })} />
+            <input
+              id={f('client-id')}
+              className="input input--mono"
+              required
+              maxLength={300}
+              value={d.oidc.clientId}
+              onChange={(e) => setOidc({ clientId: e.target.value })}
+            />
           </FormField>
-          <FormField label="Client secret" htmlFor={f('client-secret')} hint={editing ? 'empty keeps the current secret; never shown again' : 'sealed at rest; never shown again'}>
+          <FormField
+            label="Client secret"
+            htmlFor={f('client-secret')}
+            hint={editing ? 'empty keeps the current secret; never shown again' : 'sealed at rest; never shown again'}
+          >
             <input
               id={f('client-secret')}
               className="input input--mono"
@@ -84,26 +104,68 @@ export function IdpForm({
             />
           </FormField>
           <FormField label="Extra scopes" htmlFor={f('scopes')} hint="besides openid, email, profile; spaces between">
-            <input id={f('scopes')} className="input input--mono" placeholder="groups" value={d.oidc.scopes} onChange={(e) => setOidc({ scopes: e.target.value })} />
+            <input
+              id={f('scopes')}
+              className="input input--mono"
+              placeholder="groups"
+              value={d.oidc.scopes}
+              onChange={(e) => setOidc({ scopes: e.target.value })}
+            />
           </FormField>
           <FormField label="Groups claim" htmlFor={f('groups-claim')} hint="empty: groups">
-            <input id={f('groups-claim')} className="input input--mono" maxLength={100} placeholder="groups" value={d.oidc.groupsClaim} onChange={(e) => setOidc({ groupsClaim: e.target.value })} />
+            <input
+              id={f('groups-claim')}
+              className="input input--mono"
+              maxLength={100}
+              placeholder="groups"
+              value={d.oidc.groupsClaim}
+              onChange={(e) => setOidc({ groupsClaim: e.target.value })}
+            />
           </FormField>
         </div>
       ) : (
         <>
           <div className="admin-form__row">
             <FormField label="SSO URL" htmlFor={f('sso-url')} hint="the IdP's HTTP-Redirect single sign-on endpoint">
-              <input id={f('sso-url')} className="input input--mono" type="url" required maxLength={500} value={d.saml.ssoUrl} onChange={(e) => setSaml({ ssoUrl: e.target.value })} />
+              <input
+                id={f('sso-url')}
+                className="input input--mono"
+                type="url"
+                required
+                maxLength={500}
+                value={d.saml.ssoUrl}
+                onChange={(e) => setSaml({ ssoUrl: e.target.value })}
+              />
             </FormField>
             <FormField label="IdP entity ID" htmlFor={f('entity-id')}>
-              <input id={f('entity-id')} className="input input--mono" required maxLength={500} value={d.saml.idpEntityId} onChange={(e) => setSaml({ idpEntityId: e.target.value })} />
+              <input
+                id={f('entity-id')}
+                className="input input--mono"
+                required
+                maxLength={500}
+                value={d.saml.idpEntityId}
+                onChange={(e) => setSaml({ idpEntityId: e.target.value })}
+              />
             </FormField>
             <FormField label="Groups attribute" htmlFor={f('groups-attribute')} hint="empty: groups">
-              <input id={f('groups-attribute')} className="input input--mono" maxLength={200} placeholder="groups" value={d.saml.groupsAttribute} onChange={(e) => setSaml({ groupsAttribute: e.target.value })} />
+              <input
+                id={f('groups-attribute')}
+                className="input input--mono"
+                maxLength={200}
+                placeholder="groups"
+                value={d.saml.groupsAttribute}
+                onChange={(e) => setSaml({ groupsAttribute: e.target.value })}
+              />
             </FormField>
             <FormField label="Single logout URL" htmlFor={f('slo-url')} hint="optional: the IdP's HTTP-Redirect logout endpoint">
-              <input id={f('slo-url')} className="input input--mono" type="url" maxLength={500} value={d.saml.sloUrl} onChange={(e) => setSaml({ sloUrl: e.target.value })} />
+              <input
+                id={f('slo-url')}
+                className="input input--mono"
+                type="url"
+                maxLength={500}
+                value={d.saml.sloUrl}
+                onChange={(e) => setSaml({ sloUrl: e.target.value })}
+              />
             </FormField>
           </div>
           <label className="check" htmlFor={f('sign-requests')}>

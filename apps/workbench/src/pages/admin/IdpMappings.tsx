@@ -97,7 +97,14 @@ export function MappingsEditor({
             <legend className="label">Mapping {i + 1}</legend>
             <div className="admin-form__row">
               <FormField label="IdP group" htmlFor={id(r, 'group')}>
-                <input id={id(r, 'group')} className="input input--mono" required maxLength={300} value={r.group} onChange={(e) => update(r.key, { group: e.target.value })} />
+                <input
+                  id={id(r, 'group')}
+                  className="input input--mono"
+                  required
+                  maxLength={300}
+                  value={r.group}
+                  onChange={(e) => update(r.key, { group: e.target.value })}
+                />
               </FormField>
               <FormField label="Team" htmlFor={id(r, 'team')}>
                 <select id={id(r, 'team')} className="select" value={r.teamId} onChange={(e) => update(r.key, { teamId: e.target.value })}>
@@ -110,7 +117,13 @@ export function MappingsEditor({
                 </select>
               </FormField>
               <FormField label="Project" htmlFor={id(r, 'project')}>
-                <select id={id(r, 'project')} className="select" value={r.projectId} disabled={!r.teamId} onChange={(e) => update(r.key, { projectId: e.target.value })}>
+                <select
+                  id={id(r, 'project')}
+                  className="select"
+                  value={r.projectId}
+                  disabled={!r.teamId}
+                  onChange={(e) => update(r.key, { projectId: e.target.value })}
+                >
                   <option value="">{r.teamId ? 'whole team' : '—'}</option>
                   {teamProjects.map((x) => (
                     <option key={x.id} value={x.id}>

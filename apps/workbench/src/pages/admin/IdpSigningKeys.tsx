@@ -105,8 +105,8 @@ export function SigningKeys({ p, mayManage }: { p: IdentityProvider; mayManage: 
           setConfirming(false)
         }}
       >
-        From now on CFP signs requests and logout messages with the new key. The IdP must already have its certificate (from the metadata
-        or by hand, fingerprint {next?.fingerprintSha256}); one that does not refuses them.
+        From now on CFP signs requests and logout messages with the new key. The IdP must already have its certificate (from the metadata or by hand,
+        fingerprint {next?.fingerprintSha256}); one that does not refuses them.
       </ConfirmDialog>
     </>
   )

@@ -28,7 +28,19 @@ export function toLimits(values: Record<string, string>): Limits {
   return out
 }
 
-function LimitsEditor({ id, limits, editable, onSave, effective }: { id: string; limits: Limits; editable: boolean; onSave: (l: Limits) => Promise<unknown>; effective?: Limits }) {
+function LimitsEditor({
+  id,
+  limits,
+  editable,
+  onSave,
+  effective,
+}: {
+  id: string
+  limits: Limits
+  editable: boolean
+  onSave: (l: Limits) => Promise<unknown>
+  effective?: Limits
+}) {
   const action = useAction()
   const [values, setValues] = useState<Record<string, string>>({})
   useEffect(() => setValues(Object.fromEntries(FIELDS.map((f) => [f.key, limits[f.key] === undefined ? '' : String(limits[f.key])]))), [limits])

@@ -39,8 +39,8 @@ export default function ProjectsPage() {
         {life.dialogs}
         {selection.project ? (
           <p className="small">
-            <Link to={`/p/${encodeURIComponent(selection.project.id)}/flows`}>Open the runtime pages of {selection.project.name}</Link> (flows,
-            endpoints, logs, traces, state, streams, queues).
+            <Link to={`/p/${encodeURIComponent(selection.project.id)}/flows`}>Open the runtime pages of {selection.project.name}</Link> (flows, endpoints, logs,
+            traces, state, streams, queues).
           </p>
         ) : null}
       </Section>

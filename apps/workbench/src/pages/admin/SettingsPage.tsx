@@ -18,7 +18,14 @@ const DIAGNOSTICS: { key: keyof Diagnostics; label: string }[] = [
 
 /** The allowlist textarea (one origin per line, or commas) → distinct origins. */
 export function parseOrigins(text: string): string[] {
-  return [...new Set(text.split(/[\s,]+/).map((s) => s.trim()).filter(Boolean))]
+  return [
+    ...new Set(
+      text
+        .split(/[\s,]+/)
+        .map((s) => s.trim())
+        .filter(Boolean),
+    ),
+  ]
 }
 
 const onOff = (v: boolean) => <span className={`badge badge--${v ? 'ok' : 'neutral'}`}>{v ? 'on' : 'off'}</span>
@@ -45,7 +52,14 @@ function CorsSection({ s, editable, save }: { s: ProjectSettings; editable: bool
           <label className="label" htmlFor="cors-origins">
             Allowed origins (one per line; * for any, never with credentials)
           </label>
-          <textarea id="cors-origins" className="input input--mono textarea" rows={4} value={text} onChange={(e) => setText(e.target.value)} placeholder="https://app.example.com" />
+          <textarea
+            id="cors-origins"
+            className="input input--mono textarea"
+            rows={4}
+            value={text}
+            onChange={(e) => setText(e.target.value)}
+            placeholder="https://app.example.com"
+          />
           <label className="check">
             <input type="checkbox" checked={credentials} onChange={(e) => setCredentials(e.target.checked)} /> Allow credentials (cookies)
           </label>
@@ -103,7 +117,8 @@ function Switches<K extends string>({
         >
           {items.map((i) => (
             <label key={i.key} className="check" htmlFor={`${id}-${i.key}`}>
-              <input id={`${id}-${i.key}`} type="checkbox" checked={draft[i.key]} onChange={(e) => setDraft((d) => ({ ...d, [i.key]: e.target.checked }))} /> {i.label}
+              <input id={`${id}-${i.key}`} type="checkbox" checked={draft[i.key]} onChange={(e) => setDraft((d) => ({ ...d, [i.key]: e.target.checked }))} />{' '}
+              {i.label}
             </label>
           ))}
           <div className="admin-form__actions">

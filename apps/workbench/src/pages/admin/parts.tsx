@@ -6,15 +6,7 @@ import { type ReactNode, useState } from 'react'
 import { ActionResult, FormField, slugify, useAction } from '../../components/admin'
 import { formatDateTime } from '../../lib/format'
 
-export function CreateForm({
-  what,
-  onCreate,
-  extra,
-}: {
-  what: string
-  onCreate: (v: { name: string; slug: string }) => Promise<unknown>
-  extra?: ReactNode
-}) {
+export function CreateForm({ what, onCreate, extra }: { what: string; onCreate: (v: { name: string; slug: string }) => Promise<unknown>; extra?: ReactNode }) {
   const action = useAction()
   const [name, setName] = useState('')
   const [slug, setSlug] = useState('')

@@ -25,14 +25,7 @@ import { EmptyState, Loading, PageHeader } from '../../components/ui'
 import { type ApiClient, ApiError } from '../../lib/api/client'
 import { buildFlowGraph, type FlowGraph, flowNames } from '../../lib/graph/build'
 import type { Point } from '../../lib/graph/layout'
-import {
-  flowLayout,
-  type LayoutFile,
-  type NodeConfig,
-  parseLayoutFile,
-  setFlowLayout,
-  withPositions,
-} from '../../lib/graph/layout-file'
+import { flowLayout, type LayoutFile, type NodeConfig, parseLayoutFile, setFlowLayout, withPositions } from '../../lib/graph/layout-file'
 import { autoLayout, flowView, initialViewport, NODE_HEIGHT, NODE_WIDTH, type StepNode } from '../../lib/graph/view'
 import { nodeTypes } from './nodes'
 import { StepPanel } from './StepPanel'
@@ -52,8 +45,7 @@ async function loadLayout(api: ApiClient): Promise<LayoutState> {
     if (e instanceof ApiError && e.status === 404) {
       return {
         file: [],
-        unavailable:
-          e.code === 'layout_unavailable' ? 'this runtime has no layout file configured' : 'this runtime has no /layout endpoint',
+        unavailable: e.code === 'layout_unavailable' ? 'this runtime has no layout file configured' : 'this runtime has no /layout endpoint',
       }
     }
     return { file: [], unavailable: e instanceof Error ? e.message : String(e) }
@@ -290,7 +282,10 @@ export default function FlowsPage() {
         </div>
         <div className="flow-footer">
           <Legend />
-          <SaveStatus state={saveState} unavailable={layout.unavailable ?? (mayMove ? undefined : 'only the local developer (cfp dev) or an operator saves the layout file')} />
+          <SaveStatus
+            state={saveState}
+            unavailable={layout.unavailable ?? (mayMove ? undefined : 'only the local developer (cfp dev) or an operator saves the layout file')}
+          />
         </div>
       </>
     )
@@ -306,12 +301,7 @@ export default function FlowsPage() {
               <label className="sr-only" htmlFor="flow-select">
                 Flow
               </label>
-              <select
-                id="flow-select"
-                className="select"
-                value={flow}
-                onChange={(e) => navigate(page(`/flows?flow=${encodeURIComponent(e.target.value)}`))}
-              >
+              <select id="flow-select" className="select" value={flow} onChange={(e) => navigate(page(`/flows?flow=${encodeURIComponent(e.target.value)}`))}>
                 {flows.map((f) => (
                   <option key={f} value={f}>
                     {f}

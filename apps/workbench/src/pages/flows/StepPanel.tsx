@@ -11,10 +11,7 @@ import { normalizeEmit } from '../../lib/graph/build'
 import { describeCron, formatDuration, formatRelative, shortId } from '../../lib/format'
 
 function Topics({ step }: { step: StepManifest }) {
-  const subscribes = [
-    ...(step.subscribes ?? []).map((t) => ({ t, virtual: false })),
-    ...(step.virtualSubscribes ?? []).map((t) => ({ t, virtual: true })),
-  ]
+  const subscribes = [...(step.subscribes ?? []).map((t) => ({ t, virtual: false })), ...(step.virtualSubscribes ?? []).map((t) => ({ t, virtual: true }))]
   const emits = [
     ...(step.emits ?? []).map((e) => ({ ...normalizeEmit(e), virtual: false })),
     ...(step.virtualEmits ?? []).map((e) => ({ ...normalizeEmit(e), virtual: true })),
@@ -83,9 +80,7 @@ function RecentRuns({ step }: { step: StepManifest }) {
     <section className="panel__section">
       <h3>Recent runs</h3>
       {traces.error ? (
-        <p className="muted small">
-          {traces.error.isMissingEndpoint ? 'Run history needs the runtime’s GET /traces endpoint.' : traces.error.message}
-        </p>
+        <p className="muted small">{traces.error.isMissingEndpoint ? 'Run history needs the runtime’s GET /traces endpoint.' : traces.error.message}</p>
       ) : traces.loading && !traces.data ? (
         <p className="muted small">Loading…</p>
       ) : runs.length === 0 ? (
