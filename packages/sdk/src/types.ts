@@ -40,7 +40,8 @@ export type EmitData = { topic: ''; data: unknown; messageGroupId?: string }
 export type Emitter<TData> = (event: TData) => Promise<void>
 
 /** Augmented by the generated `types.d.ts`: one `MotiaStream<T>` per stream file. */
-export type FlowContextStateStreams = {}
+// An interface, not a type: generated types.d.ts files augment it (declaration merging).
+export interface FlowContextStateStreams {}
 
 export interface FlowContext<TEmitData = never> {
   emit: Emitter<TEmitData>
@@ -233,7 +234,8 @@ export type Step<TConfig extends StepConfig = StepConfig> = { filePath: string; 
 export type Flow = { name: string; description?: string; steps: Step[] }
 
 /** Augmented by the generated `types.d.ts`: one handler type per step name. */
-export type Handlers = {}
+// An interface, not a type: generated types.d.ts files augment it (declaration merging).
+export interface Handlers {}
 
 /** Any step handler, as the worker calls it. */
 export type AnyStepHandler = ApiRouteHandler<any, any, any> | EventHandler<any, any> | CronHandler<any>
