@@ -17,6 +17,7 @@
 //! # }
 //! ```
 
+pub mod calls;
 pub mod cron;
 pub mod dispatch;
 pub mod ids;

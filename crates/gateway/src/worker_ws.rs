@@ -24,7 +24,6 @@ use cfp_protocol::{FromWorker, ToWorker, PROTOCOL_VERSION};
 use cfp_store::Scope;
 use cfp_streams::Streams;
 use futures_util::{SinkExt, StreamExt};
-use serde_json::{json, Value};
 
 use crate::conn::ReadMeter;
 use crate::error::ApiError;
@@ -480,7 +479,7 @@ async fn on_frame(
                 let result = if method.starts_with("streams.") {
                     streams.rpc(&scope, &method, &params).await
                 } else {
-                    rpc(&engine, &scope, &method, &params).await
+                    engine.worker_call(&scope, &method, &params).await
                 };
                 drop(permit);
                 let reply = match result {
@@ -507,80 +506,3 @@ async fn on_frame(
         FromWorker::Drain {} => engine.drain_worker(id),
     }
 }
-
-fn str_param<'a>(params: &'a Value, name: &str) -> Result<&'a str, RpcError> {
-    params.get(name).and_then(Value::as_str).ok_or_else(|| RpcError {
-        code: "bad_request".into(),
-        message: format!("parameter `{name}` must be a string"),
-    })
-}
-
-/// State RPC, always within the worker's own project.
-async fn rpc(engine: &Engine, scope: &Scope, method: &str, params: &Value) -> Result<Value, RpcError> {
-    let store = engine.store();
-    let internal = |e: cfp_store::StoreError| {
-        tracing::warn!(error = %e, method, "state call failed");
-        RpcError {
-            code: if e.is_transient() { "unavailable" } else { "internal" }.into(),
-            message: format!("{method} failed: {e}"),
-        }
-    };
-    match method {
-        "state.get" => Ok(store
-            .state_get(scope, str_param(params, "group")?, str_param(params, "key")?)
-            .await
-            .map_err(internal)?
-            .unwrap_or(Value::Null)),
-        "state.set" => {
-            let value = params.get("value").cloned().unwrap_or(Value::Null);
-            store
-                .state_set(scope, str_param(params, "group")?, str_param(params, "key")?, &value)
-                .await
-                .map_err(internal)?;
-            Ok(value)
-        }
-        "state.delete" => Ok(store
-            .state_delete(scope, str_param(params, "group")?, str_param(params, "key")?)
-            .await
-            .map_err(internal)?
-            .unwrap_or(Value::Null)),
-        "state.getGroup" => Ok(json!(store
-            .state_group(scope, str_param(params, "group")?)
-            .await
-            .map_err(internal)?)),
-        "state.clear" => {
-            store
-                .state_clear(scope, str_param(params, "group")?)
-                .await
-                .map_err(internal)?;
-            Ok(Value::Null)
-        }
-        "webhook.claim" => {
-            // A signed webhook request the worker verified: recorded by the digest of its signature, so the same
-            // request presented again within the window is a replay.
-            let bad = |message: &str| RpcError {
-                code: "bad_request".into(),
-                message: message.into(),
-            };
-            let digest = str_param(params, "digest")?;
-            let digest = hex::decode(digest)
-                .ok()
-                .filter(|d| (16..=64).contains(&d.len()))
-                .ok_or_else(|| bad("`digest` must be 16 to 64 bytes in hex"))?;
-            let ttl = params
-                .get("ttlSeconds")
-                .and_then(Value::as_u64)
-                .filter(|t| (1..=WEBHOOK_WINDOW_MAX_S).contains(t))
-                .ok_or_else(|| bad("`ttlSeconds` must be a whole number from 1 to 604800 (7 days)"))?;
-            let claimed = store.webhook_claim(scope, &digest, ttl).await.map_err(internal)?;
-            Ok(json!({ "claimed": claimed }))
-        }
-        other => Err(RpcError {
-            code: "bad_request".into(),
-            message: format!("unknown method `{other}`"),
-        }),
-    }
-}
-
-/// The longest replay window a webhook step may ask for.
-const WEBHOOK_WINDOW_MAX_S: u64 = 7 * 24 * 3600;
