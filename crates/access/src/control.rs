@@ -348,6 +348,11 @@ impl Control {
         self.inner.revoked_credentials.subscribe()
     }
 
+    /// Whether the revocation feed has revoked this API key or worker token (by credential id); local, no call.
+    pub fn is_credential_revoked(&self, id: &str) -> bool {
+        self.inner.revocations.read().unwrap().credentials.contains_key(id)
+    }
+
     /// Changes whenever revocations of any kind arrive (sessions, tokens, users, credentials).
     pub fn revocation_changes(&self) -> watch::Receiver<u64> {
         self.inner.revocations_version.subscribe()

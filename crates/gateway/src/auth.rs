@@ -597,7 +597,16 @@ pub async fn credential_ended(app: AppState, access: Access, held: Held) -> ApiE
             );
         }
         let check = async {
-            let principal = authenticate(&app, held.peer, &held.headers, held.token.as_deref(), held.dev_trust).await?;
+            // An API key is re-checked against the revocations this runtime already holds, never by asking the
+            // control plane: every revocation anywhere wakes every held connection, and thousands of them must not
+            // turn one logout into thousands of control-plane calls. Users' tokens re-verify from the local cache.
+            let principal = match &access.principal {
+                Principal::ApiKey(c) if control.is_credential_revoked(&c.id) => {
+                    return Err(invalid_token("the API key was revoked"))
+                }
+                Principal::ApiKey(_) => access.principal.clone(),
+                _ => authenticate(&app, held.peer, &held.headers, held.token.as_deref(), held.dev_trust).await?,
+            };
             let (scope, settings) = resolve_project(&app, &principal, Some(&access.scope.project))?;
             authorize(&app, &principal, &scope, settings.as_deref(), held.action)
         };
