@@ -1,0 +1,102 @@
+/**
+ * The control plane's dedicated Ed25519 audit keys (never the token-signing key): `cfp-audit-control-<n>`, the
+ * private key sealed with the master key like `signing_keys.private_enc`, the public key kept after rotation (with
+ * `retired_at`) so old checkpoints still verify. Checkpoints are C2SP signed notes (docs/audit.md, Checkpoints).
+ */
+import { createHash, createPrivateKey, generateKeyPairSync, type KeyObject, sign } from 'node:crypto'
+import type { Clock } from '../clock.js'
+import type { Db, Queryable } from '../db/pool.js'
+import type { Sealer } from '../auth/secrets.js'
+
+const SEAL_PURPOSE = 'audit_keys.private_enc'
+
+export interface AuditKey {
+  name: string
+  keyId: Buffer
+  publicKey: Buffer
+  createdAt: Date
+  retiredAt: Date | null
+}
+
+interface KeyRow {
+  name: string
+  key_id: Buffer
+  public_key: Buffer
+  private_enc: string
+  created_at: Date
+  retired_at: Date | null
+}
+
+/** The 4-byte key id: SHA-256(name || "\n" || 0x01 || public key)[0..4]. */
+export function keyIdOf(name: string, publicKey: Buffer): Buffer {
+  return createHash('sha256')
+    .update(Buffer.concat([Buffer.from(`${name}\n`), Buffer.from([1]), publicKey]))
+    .digest()
+    .subarray(0, 4)
+}
+
+/** The signed-note verifier-key form: `<name>+<key id hex>+<base64(0x01 || public key)>`. */
+export function verifierKey(k: { name: string; keyId: Buffer; publicKey: Buffer }): string {
+  return `${k.name}+${k.keyId.toString('hex')}+${Buffer.concat([Buffer.from([1]), k.publicKey]).toString('base64')}`
+}
+
+/** The checkpoint body: origin, size, base64 root, each line ending in a newline. */
+export function checkpointBody(chain: string, size: number, root: Buffer): string {
+  return `cfp-audit/${chain}\n${size}\n${root.toString('base64')}\n`
+}
+
+const toKey = (r: KeyRow): AuditKey => ({ name: r.name, keyId: r.key_id, publicKey: r.public_key, createdAt: r.created_at, retiredAt: r.retired_at })
+
+export class AuditKeys {
+  private signer: { key: AuditKey; privateKey: KeyObject } | undefined
+
+  constructor(
+    private readonly db: Db,
+    private readonly sealer: Sealer,
+    private readonly clock: Clock,
+  ) {}
+
+  /** Every key, current and retired, oldest first. */
+  async list(q: Queryable = this.db): Promise<AuditKey[]> {
+    const { rows } = await q.query<KeyRow>('SELECT * FROM audit_keys ORDER BY created_at, name')
+    return rows.map(toKey)
+  }
+
+  /** The signing key (created on first use). */
+  async current(): Promise<{ key: AuditKey; privateKey: KeyObject }> {
+    if (this.signer) return this.signer
+    const { rows } = await this.db.query<KeyRow>('SELECT * FROM audit_keys WHERE retired_at IS NULL ORDER BY created_at DESC LIMIT 1')
+    const row = rows[0] ?? (await this.rotate())
+    this.signer = { key: toKey(row), privateKey: createPrivateKey({ key: this.sealer.open(row.private_enc, SEAL_PURPOSE), format: 'pem' }) }
+    return this.signer
+  }
+
+  /** Adds a new key and retires the current one (its public key stays for verification). */
+  async rotate(): Promise<KeyRow> {
+    const row = await this.db.tx(async (c) => {
+      await c.query("SELECT pg_advisory_xact_lock(hashtext('cfp_audit_keys:' || current_schema()))")
+      const now = new Date(this.clock.now())
+      const { rows: n } = await c.query<{ n: number }>(
+        "SELECT coalesce(max(substring(name FROM '[0-9]+$')::int), 0) + 1 AS n FROM audit_keys",
+      )
+      const name = `cfp-audit-control-${n[0]!.n}`
+      const { privateKey, publicKey } = generateKeyPairSync('ed25519')
+      const pub = publicKey.export({ format: 'der', type: 'spki' }).subarray(-32)
+      await c.query('UPDATE audit_keys SET retired_at = $1 WHERE retired_at IS NULL', [now])
+      const { rows } = await c.query<KeyRow>(
+        'INSERT INTO audit_keys (name, key_id, public_key, private_enc, created_at) VALUES ($1, $2, $3, $4, $5) RETURNING *',
+        [name, keyIdOf(name, pub), pub, this.sealer.seal(privateKey.export({ format: 'pem', type: 'pkcs8' }).toString(), SEAL_PURPOSE), now],
+      )
+      return rows[0]!
+    })
+    this.signer = undefined
+    return row
+  }
+
+  /** Signs a checkpoint body into a C2SP signed note with the current key. */
+  async signNote(body: string): Promise<{ note: string; keyName: string }> {
+    const { key, privateKey } = await this.current()
+    const sig = sign(null, Buffer.from(body), privateKey)
+    return { note: `${body}\n\u2014 ${key.name} ${Buffer.concat([key.keyId, sig]).toString('base64')}\n`, keyName: key.name }
+  }
+}
