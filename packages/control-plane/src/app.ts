@@ -8,6 +8,7 @@ import Fastify, { type FastifyInstance } from 'fastify'
 import { installAuth } from './auth/authenticate.js'
 import { clientErrorHandler, errorBodySchema, frameworkErrors, installErrorHandling } from './errors.js'
 import { installInputGuard } from './input-guard.js'
+import { auditRoutes } from './routes/audit.js'
 import { authRoutes } from './routes/auth.js'
 import { credentialRoutes } from './routes/credentials.js'
 import { deletionRoutes } from './routes/deletion.js'
@@ -94,6 +95,7 @@ export async function buildApp(s: Services, opts: AppOptions = {}): Promise<Fast
   idpRoutes(app, s)
   samlKeyRoutes(app, s)
   systemRoutes(app, s)
+  auditRoutes(app, s)
   serviceRoutes(app, s)
   uiRoutes(app, s)
   return app

@@ -1,4 +1,6 @@
 /** The services one control-plane process is made of, wired from options, a database, a clock and the policy. */
+import { AuditKeys } from './audit/keys.js'
+import { Sequencer } from './audit/sequencer.js'
 import { AccessTokens } from './auth/access.js'
 import { Authenticator } from './auth/authenticate.js'
 import { Credentials } from './auth/credentials.js'
@@ -28,6 +30,10 @@ export interface Services {
   loginThrottle: LoginThrottle
   /** Wakes the runtimes' long-polls when settings or revocations change. */
   changes: ChangeFeed
+  /** The dedicated Ed25519 keys signing audit checkpoints. */
+  auditKeys: AuditKeys
+  /** Moves queued audit entries into their chains and signs checkpoints (started by server.ts). */
+  sequencer: Sequencer
 }
 
 export function createServices(options: Options, db: Db, clock: Clock, policy: Policy): Services {
@@ -44,5 +50,23 @@ export function createServices(options: Options, db: Db, clock: Clock, policy: P
   const authenticator = new Authenticator(access, revocations, credentials)
   const loginThrottle = new LoginThrottle(db, clock)
   const changes = new ChangeFeed(options.databaseUrl, db.schema)
-  return { options, db, clock, policy, sealer, keys, access, revocations, sessions, credentials, authenticator, loginThrottle, changes }
+  const auditKeys = new AuditKeys(db, sealer, clock)
+  const sequencer = new Sequencer(db, options.databaseUrl, auditKeys, clock)
+  return {
+    options,
+    db,
+    clock,
+    policy,
+    sealer,
+    keys,
+    access,
+    revocations,
+    sessions,
+    credentials,
+    authenticator,
+    loginThrottle,
+    changes,
+    auditKeys,
+    sequencer,
+  }
 }
