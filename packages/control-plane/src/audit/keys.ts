@@ -3,7 +3,8 @@
  * private key sealed with the master key like `signing_keys.private_enc`, the public key kept after rotation (with
  * `retired_at`) so old checkpoints still verify. Checkpoints are C2SP signed notes (docs/audit.md, Checkpoints).
  */
-import { createHash, createPrivateKey, generateKeyPairSync, type KeyObject, sign } from 'node:crypto'
+import { createPrivateKey, generateKeyPairSync, type KeyObject } from 'node:crypto'
+import { checkpointBody, formatVerifierKey, keyId, rawPublicKey, signCheckpoint } from 'cfp-audit-verify'
 import type { Clock } from '../clock.js'
 import type { Db, Queryable } from '../db/pool.js'
 import type { Sealer } from '../auth/secrets.js'
@@ -27,23 +28,11 @@ interface KeyRow {
   retired_at: Date | null
 }
 
-/** The 4-byte key id: SHA-256(name || "\n" || 0x01 || public key)[0..4]. */
-export function keyIdOf(name: string, publicKey: Buffer): Buffer {
-  return createHash('sha256')
-    .update(Buffer.concat([Buffer.from(`${name}\n`), Buffer.from([1]), publicKey]))
-    .digest()
-    .subarray(0, 4)
-}
-
 /** The signed-note verifier-key form: `<name>+<key id hex>+<base64(0x01 || public key)>`. */
-export function verifierKey(k: { name: string; keyId: Buffer; publicKey: Buffer }): string {
-  return `${k.name}+${k.keyId.toString('hex')}+${Buffer.concat([Buffer.from([1]), k.publicKey]).toString('base64')}`
-}
+export const verifierKey = (k: { name: string; publicKey: Buffer }): string => formatVerifierKey(k.name, k.publicKey)
 
-/** The checkpoint body: origin, size, base64 root, each line ending in a newline. */
-export function checkpointBody(chain: string, size: number, root: Buffer): string {
-  return `cfp-audit/${chain}\n${size}\n${root.toString('base64')}\n`
-}
+/** The checkpoint body of a chain: origin `cfp-audit/<chain>`, size, base64 root. */
+export const chainCheckpointBody = (chain: string, size: number, root: Buffer): string => checkpointBody(`cfp-audit/${chain}`, size, root)
 
 const toKey = (r: KeyRow): AuditKey => ({ name: r.name, keyId: r.key_id, publicKey: r.public_key, createdAt: r.created_at, retiredAt: r.retired_at })
 
@@ -81,11 +70,11 @@ export class AuditKeys {
       )
       const name = `cfp-audit-control-${n[0]!.n}`
       const { privateKey, publicKey } = generateKeyPairSync('ed25519')
-      const pub = publicKey.export({ format: 'der', type: 'spki' }).subarray(-32)
+      const pub = rawPublicKey(publicKey)
       await c.query('UPDATE audit_keys SET retired_at = $1 WHERE retired_at IS NULL', [now])
       const { rows } = await c.query<KeyRow>(
         'INSERT INTO audit_keys (name, key_id, public_key, private_enc, created_at) VALUES ($1, $2, $3, $4, $5) RETURNING *',
-        [name, keyIdOf(name, pub), pub, this.sealer.seal(privateKey.export({ format: 'pem', type: 'pkcs8' }).toString(), SEAL_PURPOSE), now],
+        [name, keyId(name, pub), pub, this.sealer.seal(privateKey.export({ format: 'pem', type: 'pkcs8' }).toString(), SEAL_PURPOSE), now],
       )
       return rows[0]!
     })
@@ -96,7 +85,6 @@ export class AuditKeys {
   /** Signs a checkpoint body into a C2SP signed note with the current key. */
   async signNote(body: string): Promise<{ note: string; keyName: string }> {
     const { key, privateKey } = await this.current()
-    const sig = sign(null, Buffer.from(body), privateKey)
-    return { note: `${body}\n\u2014 ${key.name} ${Buffer.concat([key.keyId, sig]).toString('base64')}\n`, keyName: key.name }
+    return { note: signCheckpoint(body, key.name, privateKey), keyName: key.name }
   }
 }

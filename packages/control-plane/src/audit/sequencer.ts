@@ -15,7 +15,7 @@ import { canonicalize, verifyConsistency } from 'cfp-audit-verify'
 import type { Clock } from '../clock.js'
 import type { Db, Queryable } from '../db/pool.js'
 import type { AuditKeys } from './keys.js'
-import { checkpointBody } from './keys.js'
+import { chainCheckpointBody } from './keys.js'
 import type { QueuedEntry } from './record.js'
 import { appendLeaf, consistencyProof, frontierFromJson, frontierToJson, leafHashOf, type Node, rootOf } from './tree.js'
 
@@ -262,7 +262,7 @@ export class Sequencer {
         throw new Error(`${chain}: the tree at ${size} is not an extension of checkpoint ${prevSize}; not signing`)
       }
     }
-    const { note, keyName } = await this.keys.signNote(checkpointBody(chain, size, root))
+    const { note, keyName } = await this.keys.signNote(chainCheckpointBody(chain, size, root))
     await c.query('INSERT INTO audit_checkpoints (chain, size, root, note, key_name, created_at) VALUES ($1, $2, $3, $4, $5, $6)', [
       chain,
       size,
