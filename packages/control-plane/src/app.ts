@@ -5,6 +5,7 @@
 import formbody from '@fastify/formbody'
 import swagger from '@fastify/swagger'
 import Fastify, { type FastifyInstance } from 'fastify'
+import { installDeniedRecorder } from './audit/record.js'
 import { installAuth } from './auth/authenticate.js'
 import { clientErrorHandler, errorBodySchema, frameworkErrors, installErrorHandling } from './errors.js'
 import { installInputGuard } from './input-guard.js'
@@ -81,6 +82,7 @@ export async function buildApp(s: Services, opts: AppOptions = {}): Promise<Fast
     refResolver: { buildLocalReference: (json, _base, _fragment, i) => String(json.$id ?? `def-${i}`) },
   })
   installAuth(app, s.authenticator, s.options.serviceToken)
+  installDeniedRecorder(app, s)
   publicRoutes(app, s)
   setupRoutes(app, s)
   authRoutes(app, s)

@@ -10,6 +10,13 @@ import { can, isRelated } from './policy/evaluate.js'
 import type { Principal, ScopePath } from './policy/types.js'
 import type { Services } from './services.js'
 
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** what {@link authorize} refused (403): the audit log's `authz.denied` entry names it */
+    denied?: { action: string; path: ScopePath }
+  }
+}
+
 export function principalOf(request: FastifyRequest): Principal {
   if (!request.principal) throw unauthenticated()
   return request.principal
@@ -20,6 +27,7 @@ export function authorize(request: FastifyRequest, s: Services, action: string, 
   if (!target) throw notFound(what)
   if (can(s.policy, principal, action, target.path)) return principal
   if (!isRelated(principal, target.path)) throw notFound(what)
+  request.denied = { action, path: target.path }
   throw forbidden(action)
 }
 

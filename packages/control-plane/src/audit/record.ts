@@ -13,10 +13,10 @@
  *   await audit(s, c, request, { kind: 'tenant.update', scope: { tenant: id }, target: { type: 'tenant', id }, details: { name } })
  * })
  */
-import type { FastifyRequest } from 'fastify'
+import type { FastifyInstance, FastifyRequest } from 'fastify'
 import type { Clock } from '../clock.js'
 import type { Queryable } from '../db/pool.js'
-import type { Principal, ScopePath } from '../policy/types.js'
+import { type Principal, type ScopePath, scopeKind } from '../policy/types.js'
 
 export type ActorType = 'user' | 'api_key' | 'worker' | 'service' | 'system' | 'anonymous'
 export type ActorAuth = 'session' | 'password' | 'oidc' | 'saml' | 'api_key' | 'worker_token' | 'runtime_token' | 'system' | null
@@ -39,6 +39,8 @@ export interface AuditEvent {
   actor?: Actor
   /** the session id, when not the principal's (a sign-in: the session it opened) */
   sid?: string | null
+  /** record in the system chain although the scope names a tenant (tenant creation, docs/audit.md Chains) */
+  system?: boolean
 }
 
 /** The entry as queued: everything but `chain`, `seq` and `prev`, which the sequencer adds. */
@@ -146,5 +148,29 @@ export function buildEntry(request: FastifyRequest | undefined, e: AuditEvent, n
 /** Enqueues one entry through `q` (the change's transaction, so both commit or neither does). */
 export async function audit(s: { clock: Clock }, q: Queryable, request: FastifyRequest | undefined, e: AuditEvent): Promise<void> {
   const entry = buildEntry(request, e, s.clock.now())
-  await q.query('INSERT INTO audit_queue (chain, entry) VALUES ($1, $2)', [chainOf(e.scope), JSON.stringify(entry)])
+  await q.query('INSERT INTO audit_queue (chain, entry) VALUES ($1, $2)', [e.system ? SYSTEM_CHAIN : chainOf(e.scope), JSON.stringify(entry)])
+}
+
+/**
+ * Writes an `authz.denied` entry for every refused request (403), outside the refused change's transaction (which
+ * rolled back): the permission asked for, the route, and the scope of the target where {@link authorize} knew it.
+ */
+export function installDeniedRecorder(app: FastifyInstance, s: { clock: Clock; db: Queryable }): void {
+  app.addHook('onError', async (request, _reply, error) => {
+    if ((error as { statusCode?: number; status?: number }).status !== 403) return
+    const denied = request.denied
+    const code = (error as { code?: string }).code ?? 'forbidden'
+    const scope = denied?.path ?? (request.principal?.tenantId ? { tenant: request.principal.tenantId } : {})
+    try {
+      await audit(s, s.db, request, {
+        kind: 'authz.denied',
+        scope,
+        target: denied ? { type: scopeKind(denied.path), id: denied.path.project ?? denied.path.team ?? denied.path.tenant ?? null } : null,
+        outcome: { status: 'denied', code },
+        details: { permission: denied?.action ?? null, method: request.method, route: request.routeOptions.url ?? null },
+      })
+    } catch (err) {
+      request.log.error({ err }, 'could not record a denied request in the audit log')
+    }
+  })
 }

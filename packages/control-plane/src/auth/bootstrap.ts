@@ -4,6 +4,8 @@
  * first `POST /v1/setup` with that token creates the admin (argon2id password) and deletes the token, so the
  * link works once.
  */
+import type { FastifyRequest } from 'fastify'
+import { audit } from '../audit/record.js'
 import { ApiError } from '../errors.js'
 import type { Services } from '../services.js'
 import { hashPassword, MIN_PASSWORD_LENGTH } from './passwords.js'
@@ -30,7 +32,11 @@ export async function prepareSetupLink(s: Services): Promise<string | undefined>
 }
 
 /** Consumes the setup token and creates the first system admin in one transaction. */
-export async function completeSetup(s: Services, input: { token: string; email: string; password: string; displayName?: string }): Promise<{ userId: string }> {
+export async function completeSetup(
+  s: Services,
+  input: { token: string; email: string; password: string; displayName?: string },
+  request?: FastifyRequest,
+): Promise<{ userId: string }> {
   if (input.password.length < MIN_PASSWORD_LENGTH) {
     throw new ApiError(400, 'invalid_request', `password: at least ${MIN_PASSWORD_LENGTH} characters`)
   }
@@ -49,6 +55,12 @@ export async function completeSetup(s: Services, input: { token: string; email: 
     )
     const userId = users[0]!.id
     await c.query("INSERT INTO role_bindings (user_id, role, scope_kind, source) VALUES ($1, 'system_admin', 'system', 'bootstrap')", [userId])
+    await audit(s, c, request, {
+      kind: 'system.setup',
+      actor: { type: 'anonymous', id: null, name: null, auth: null },
+      target: { type: 'user', id: userId },
+      details: { admin: userId, email_domain: input.email.split('@').pop() ?? null },
+    })
     return { userId }
   })
 }

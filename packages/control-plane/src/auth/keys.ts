@@ -5,6 +5,7 @@
  * sealed with the master key. Replicas share the table and re-read it every few seconds or on an unknown kid.
  */
 import { calculateJwkThumbprint, exportJWK, generateKeyPair, importJWK, type JWK } from 'jose'
+import { audit } from '../audit/record.js'
 import type { Clock } from '../clock.js'
 import type { Db } from '../db/pool.js'
 import type { Sealer } from './secrets.js'
@@ -67,13 +68,18 @@ export class SigningKeys {
   }
 
   /** Starts a rotation: returns the new kid; it signs after `prepublishSeconds`. */
-  async rotate(prepublishSeconds = this.opts.prepublish): Promise<{ kid: string; notBefore: Date }> {
+  async rotate(
+    prepublishSeconds = this.opts.prepublish,
+    /** runs in the rotation's transaction (its audit entry) */
+    within?: (c: Pick<Db, 'query'>, kid: string) => Promise<void>,
+  ): Promise<{ kid: string; notBefore: Date }> {
     const result = await this.db.tx(async (c) => {
       await c.query("SELECT pg_advisory_xact_lock(hashtext('cfp_control_keys'))")
       const notBefore = new Date(this.clock.now() + prepublishSeconds * 1000)
       const retireAt = new Date(notBefore.getTime() + (this.opts.accessTokenTtl + SKEW_S) * 1000)
       await c.query('UPDATE signing_keys SET expires_at = $1 WHERE expires_at IS NULL', [retireAt])
       const kid = await this.insertKey(c, notBefore)
+      await within?.(c, kid)
       return { kid, notBefore }
     })
     this.cache = undefined
@@ -86,7 +92,14 @@ export class SigningKeys {
     const rows = await this.rows(true)
     const newest = rows[0]
     if (newest && this.clock.now() - newest.not_before.getTime() < this.opts.rotationInterval * 1000) return false
-    await this.rotate()
+    await this.rotate(this.opts.prepublish, (c, kid) =>
+      audit({ clock: this.clock }, c, undefined, {
+        kind: 'signing_key.rotate',
+        actor: { type: 'system', id: null, name: 'key rotation schedule', auth: 'system' },
+        target: { type: 'signing_key', id: kid },
+        details: { kid, scheduled: true },
+      }),
+    )
     return true
   }
 

@@ -14,6 +14,8 @@
  * A login code is bound to who started the login: the browser's cookie (`bindingHash`), or the S256
  * `codeChallenge` given at the start, whose verifier must come with the code.
  */
+import type { FastifyRequest } from 'fastify'
+import { audit } from '../audit/record.js'
 import { createHash } from 'node:crypto'
 import type { Queryable } from '../db/pool.js'
 import { ApiError } from '../errors.js'
@@ -63,7 +65,7 @@ async function unclaimedInvite(c: Queryable, userId: string, tenantId: string): 
   return rows[0]?.ok === true
 }
 
-export async function provisionUser(s: Services, provider: ProviderRef, profile: ExternalProfile): Promise<string> {
+export async function provisionUser(s: Services, provider: ProviderRef, profile: ExternalProfile, request?: FastifyRequest): Promise<string> {
   if (!profile.subject) throw ssoFailed('the identity provider sent no subject')
   if (!/^[^@\s]+@[^@\s]+$/.test(profile.email)) throw ssoFailed('the identity provider sent no usable e-mail address')
   return s.db.tx(async (c) => {
@@ -88,10 +90,20 @@ export async function provisionUser(s: Services, provider: ProviderRef, profile:
         // name already set (by the inviting admin or an earlier login) is kept
         `INSERT INTO users (email, display_name) VALUES ($1, $2)
          ON CONFLICT (lower(email)) DO UPDATE SET display_name = coalesce(nullif(users.display_name, ''), EXCLUDED.display_name)
-         RETURNING id`,
+         RETURNING id, (xmax = 0) AS created`,
         [profile.email, profile.displayName ?? ''],
       )
       userId = rows[0]!.id
+      if ((rows[0] as { created?: boolean }).created) {
+        await audit(s, c, request, {
+          kind: 'user.create',
+          actor: { type: 'user', id: userId, name: null, auth: null },
+          sid: null,
+          scope: { tenant: provider.tenantId },
+          target: { type: 'user', id: userId },
+          details: { email_domain: profile.email.split('@').pop() ?? null, source: 'sso', idp: provider.id },
+        })
+      }
       const other = await c.query('SELECT 1 FROM external_identities WHERE provider_id = $1 AND user_id = $2', [provider.id, userId])
       if (other.rowCount) throw ssoFailed('this e-mail address is already linked to another identity of this provider')
       await c.query('INSERT INTO external_identities (provider_id, subject, user_id, last_login_at) VALUES ($1, $2, $3, $4)', [

@@ -13,6 +13,8 @@
  * provider's SLO endpoint (Destination is required), be fresh (IssueInstant within 10 min) and carry an ID never seen
  * before from this IdP. What we send is always signed with the provider's SP key.
  */
+import type { FastifyRequest } from 'fastify'
+import { audit } from '../audit/record.js'
 import type { Element } from '@xmldom/xmldom'
 import type { Queryable } from '../db/pool.js'
 import type { Services } from '../services.js'
@@ -34,9 +36,24 @@ export type Incoming = { binding: 'redirect'; url: string } | { binding: 'post';
 const newId = () => '_' + randomToken(20)
 
 /** Opens a session for a login, remembering the SAML login behind it (in the same transaction). */
-export async function openSession(s: Services, userId: string, method: string, tenantId: string | undefined, link?: SamlLink) {
+export async function openSession(
+  s: Services,
+  userId: string,
+  method: string,
+  tenantId: string | undefined,
+  link?: SamlLink,
+  request?: FastifyRequest,
+) {
   return s.db.tx(async (c) => {
     const session = await s.sessions.create(c, userId, method, tenantId)
+    await audit(s, c, request, {
+      kind: 'auth.login',
+      actor: { type: 'user', id: userId, name: null, auth: method === 'saml' ? 'saml' : method === 'oidc' ? 'oidc' : 'password' },
+      sid: session.sessionId,
+      scope: tenantId ? { tenant: tenantId } : {},
+      target: { type: 'user', id: userId },
+      details: { method, idp: link?.providerId ?? null },
+    })
     if (link) {
       await c.query(
         `INSERT INTO saml_sessions (session_id, provider_id, name_id, name_id_format, name_qualifier, sp_name_qualifier, session_index)
@@ -133,7 +150,7 @@ async function receive(s: Services, p: SamlProvider, m: Incoming, kind: 'LogoutR
  * SessionIndexes, when any are listed) and returns where to send the browser: a signed LogoutResponse to the
  * IdP's `sloUrl`, or (none configured) the login page.
  */
-export async function handleLogoutRequest(s: Services, p: SamlProvider, m: Incoming): Promise<{ location: string; revoked: string[] }> {
+export async function handleLogoutRequest(s: Services, p: SamlProvider, m: Incoming, request?: FastifyRequest): Promise<{ location: string; revoked: string[] }> {
   const { root, id, relayState } = await receive(s, p, m, 'LogoutRequest')
   if (kids(root, NS_A, 'EncryptedID').length || kids(root, NS_A, 'BaseID').length) refuse('only a plain NameID is supported', 'unsupported')
   const nameId = text(one(root, NS_A, 'NameID'))
@@ -146,7 +163,17 @@ export async function handleLogoutRequest(s: Services, p: SamlProvider, m: Incom
         ORDER BY ss.session_id FOR UPDATE OF se`,
       [p.id, nameId, indexes],
     )
-    for (const r of rows) await s.sessions.revokeIn(c, r.session_id, 'saml_logout')
+    for (const r of rows) {
+      await s.sessions.revokeIn(c, r.session_id, 'saml_logout')
+      await audit(s, c, request, {
+        kind: 'auth.logout',
+        actor: { type: 'service', id: p.id, name: 'SAML identity provider', auth: 'saml' },
+        sid: r.session_id,
+        scope: { tenant: p.tenant_id },
+        target: { type: 'session', id: r.session_id },
+        details: { method: 'saml_slo', idp: p.id },
+      })
+    }
     return rows.map((r) => r.session_id)
   })
   const target = p.config.sloUrl

@@ -48,7 +48,11 @@ export class Sessions {
   }
 
   /** Spends a refresh token and returns the next one; reuse revokes the session and throws `invalid_grant`. */
-  async rotate(refreshToken: string): Promise<{ sessionId: string; userId: string; refreshToken: string }> {
+  async rotate(
+    refreshToken: string,
+    /** runs in the rotation's transaction: `ok` (rotated) or `reuse` (a spent token: the session was revoked) */
+    record?: (c: Queryable, what: { kind: 'ok' | 'reuse'; sessionId: string; userId: string; tenantId: string | null }) => Promise<void>,
+  ): Promise<{ sessionId: string; userId: string; refreshToken: string }> {
     if (!refreshToken.startsWith(REFRESH_PREFIX)) throw invalidGrant()
     const outcome = await this.db.tx(async (c) => {
       const { rows } = await c.query<{
@@ -59,8 +63,9 @@ export class Sessions {
         user_id: string
         revoked_at: Date | null
         disabled_at: Date | null
+        tenant_id: string | null
       }>(
-        `SELECT rt.id, rt.session_id, rt.used_at, rt.expires_at, s.user_id, s.revoked_at, u.disabled_at
+        `SELECT rt.id, rt.session_id, rt.used_at, rt.expires_at, s.user_id, s.revoked_at, s.tenant_id, u.disabled_at
            FROM refresh_tokens rt JOIN sessions s ON s.id = rt.session_id JOIN users u ON u.id = s.user_id
           WHERE rt.token_hash = $1 FOR UPDATE OF rt, s`,
         [sha256(refreshToken)],
@@ -69,12 +74,14 @@ export class Sessions {
       if (!row || row.revoked_at || row.disabled_at) return { kind: 'invalid' as const }
       if (row.used_at) {
         await this.revokeIn(c, row.session_id, 'refresh_token_reuse')
+        await record?.(c, { kind: 'reuse', sessionId: row.session_id, userId: row.user_id, tenantId: row.tenant_id })
         return { kind: 'reuse' as const }
       }
       const now = this.clock.now()
       if (row.expires_at.getTime() <= now) return { kind: 'invalid' as const }
       await c.query('UPDATE refresh_tokens SET used_at = $2 WHERE id = $1', [row.id, new Date(now)])
       const next = await this.insertToken(c, row.session_id, row.id, row.expires_at)
+      await record?.(c, { kind: 'ok', sessionId: row.session_id, userId: row.user_id, tenantId: row.tenant_id })
       return { kind: 'ok' as const, sessionId: row.session_id, userId: row.user_id, refreshToken: next }
     })
     if (outcome.kind !== 'ok') throw invalidGrant()

@@ -16,6 +16,8 @@ afterAll(async () => h?.close())
 const PUBLIC = new Set([
   'GET /health',
   'GET /.well-known/jwks.json',
+  // the audit public keys, like the JWKS: what anyone needs to check a checkpoint
+  'GET /v1/audit/keys',
   'GET /v1/setup',
   'POST /v1/setup',
   'POST /v1/auth/login',

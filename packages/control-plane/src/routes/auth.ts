@@ -3,6 +3,8 @@
  * control-plane token for a runtime token, RFC 7009 revocation, logout (with SAML single logout: the IdP's
  * logout URL for a session opened through SAML) and `GET /v1/me`.
  */
+import { sha256 } from '../auth/secrets.js'
+import { audit } from '../audit/record.js'
 import type { FastifyInstance } from 'fastify'
 import { LoginThrottle } from '../auth/throttle.js'
 import { issueTokens, tokenResponseSchema } from '../auth/issue.js'
@@ -43,13 +45,32 @@ export function authRoutes(app: FastifyInstance, s: Services): void {
       )
       const user = rows[0]
       const ok = await verifyPassword(user?.password_hash, request.body.password)
+      const domain = request.body.email.split('@').pop() ?? null
       if (!user || !ok || user.disabled_at) {
         await s.loginThrottle.fail(keys.account, keys.address)
+        await audit(s, s.db, request, {
+          kind: 'auth.login',
+          outcome: { status: 'denied', code: 'login_failed' },
+          target: { type: 'user', id: user?.id ?? null },
+          details: { method: 'password', email_domain: domain, reason: !user ? 'unknown_user' : user.disabled_at ? 'disabled' : 'wrong_password' },
+        })
         throw loginFailed()
       }
       await s.loginThrottle.succeed(keys.account)
-      const session = await s.sessions.create(s.db, user.id, 'password')
-      return issueTokens(s, { userId: user.id, ...session, ...(request.body.tenant_id ? { tenantId: request.body.tenant_id } : {}) })
+      // the session, its tokens and the sign-in's entry: all or nothing
+      return s.db.tx(async (c) => {
+        const session = await s.sessions.create(c, user.id, 'password')
+        const tokens = await issueTokens(s, { userId: user.id, ...session, ...(request.body.tenant_id ? { tenantId: request.body.tenant_id } : {}) })
+        await audit(s, c, request, {
+          kind: 'auth.login',
+          actor: { type: 'user', id: user.id, name: null, auth: 'password' },
+          sid: session.sessionId,
+          scope: tokens.tenant_id ? { tenant: tokens.tenant_id } : {},
+          target: { type: 'user', id: user.id },
+          details: { method: 'password', email_domain: domain },
+        })
+        return tokens
+      })
     },
   )
 
@@ -83,14 +104,24 @@ export function authRoutes(app: FastifyInstance, s: Services): void {
       const scope = { ...(b.tenant_id ? { tenantId: b.tenant_id } : {}), ...(b.region ? { region: b.region } : {}) }
       if (b.grant_type === 'refresh_token') {
         if (!b.refresh_token) throw new ApiError(400, 'invalid_request', 'refresh_token is required')
-        const next = await s.sessions.rotate(b.refresh_token)
+        const next = await s.sessions.rotate(b.refresh_token, (c, r) =>
+          audit(s, c, request, {
+            kind: r.kind === 'ok' ? 'auth.refresh' : 'auth.refresh_reuse',
+            actor: { type: 'user', id: r.userId, name: null, auth: 'session' },
+            sid: r.sessionId,
+            scope: r.tenantId ? { tenant: r.tenantId } : {},
+            target: { type: 'session', id: r.sessionId },
+            outcome: r.kind === 'ok' ? { status: 'ok', code: null } : { status: 'denied', code: 'refresh_token_reuse' },
+            details: r.kind === 'ok' ? { family: r.sessionId } : { family: r.sessionId, revoked_sessions: 1 },
+          }),
+        )
         return issueTokens(s, { ...next, ...scope })
       }
       if (!b.code) throw new ApiError(400, 'invalid_request', 'code is required')
       const cookie = cookieValue(request, CODE_COOKIE)
       if (cookie !== undefined) clearCodeCookie(reply)
       const login = await consumeLoginCode(s, b.code, { ...(cookie ? { cookie } : {}), ...(b.code_verifier ? { codeVerifier: b.code_verifier } : {}) })
-      const session = await openSession(s, login.userId, login.method, login.tenantId, login.saml)
+      const session = await openSession(s, login.userId, login.method, login.tenantId, login.saml, request)
       const tenant = scope.tenantId ?? login.tenantId
       return issueTokens(s, { userId: login.userId, ...session, ...scope, ...(tenant ? { tenantId: tenant } : {}) })
     },
@@ -143,6 +174,12 @@ export function authRoutes(app: FastifyInstance, s: Services): void {
         notAfter: claims.exp,
         ...(claims.tid ? { tenantId: claims.tid } : {}),
       })
+      await audit(s, s.db, request, {
+        kind: 'runtime_token.issue',
+        scope: claims.tid ? { tenant: claims.tid } : {},
+        target: { type: 'session', id: claims.sid },
+        details: { region, jti: t.jti, expires: new Date((Math.floor(s.clock.now() / 1000) + t.expiresIn) * 1000).toISOString() },
+      })
       return { access_token: t.token, token_type: 'Bearer' as const, expires_in: t.expiresIn, region, ...(claims.tid ? { tenant_id: claims.tid } : {}) }
     },
   )
@@ -161,14 +198,56 @@ export function authRoutes(app: FastifyInstance, s: Services): void {
     },
     async (request) => {
       const token = request.body.token
+      const holder = { type: 'anonymous' as const, id: null, name: null, auth: null }
       if (token.startsWith(REFRESH_PREFIX)) {
-        await s.sessions.revokeByToken(token)
+        const { rows } = await s.db.query<{ session_id: string; user_id: string; tenant_id: string | null }>(
+          'SELECT rt.session_id, se.user_id, se.tenant_id FROM refresh_tokens rt JOIN sessions se ON se.id = rt.session_id WHERE rt.token_hash = $1',
+          [sha256(token)],
+        )
+        const found = rows[0]
+        if (found) {
+          await s.db.tx(async (c) => {
+            await s.sessions.revokeIn(c, found.session_id, 'revoked')
+            await audit(s, c, request, {
+              kind: 'auth.revoke',
+              actor: { ...holder, type: 'user', id: found.user_id, auth: 'session' },
+              sid: found.session_id,
+              scope: found.tenant_id ? { tenant: found.tenant_id } : {},
+              target: { type: 'session', id: found.session_id },
+              details: { what: 'refresh_family' },
+            })
+          })
+        }
       } else if (isCredentialToken(token)) {
-        const c = await s.credentials.verify(token)
-        if (c) await s.credentials.revoke(s.db, c.id, 'revoked by holder')
+        const cred = await s.credentials.verify(token)
+        if (cred) {
+          await s.db.tx(async (c) => {
+            await s.credentials.revoke(c, cred.id, 'revoked by holder')
+            const what = cred.kind === 'api_key' ? 'api_key' : 'worker_token'
+            await audit(s, c, request, {
+              kind: 'auth.revoke',
+              actor: { type: cred.kind === 'api_key' ? 'api_key' : 'worker', id: cred.id, name: null, auth: cred.kind === 'api_key' ? 'api_key' : 'worker_token' },
+              scope: { tenant: cred.tenantId, team: cred.teamId, project: cred.projectId },
+              target: { type: what, id: cred.id },
+              details: { what, prefix: cred.prefix },
+            })
+          })
+        }
       } else {
         const claims = (await s.access.verify(token).catch(() => undefined)) ?? (await s.access.verify(token, AUDIENCE_RUNTIME).catch(() => undefined))
-        if (claims) await s.revocations.add(s.db, 'token', claims.jti, 'revoked', { expiresAt: new Date(claims.exp * 1000 + 60_000) })
+        if (claims) {
+          await s.db.tx(async (c) => {
+            await s.revocations.add(c, 'token', claims.jti, 'revoked', { expiresAt: new Date(claims.exp * 1000 + 60_000) })
+            await audit(s, c, request, {
+              kind: 'auth.revoke',
+              actor: { type: 'user', id: claims.sub, name: null, auth: 'session' },
+              sid: claims.sid,
+              scope: claims.tid ? { tenant: claims.tid } : {},
+              target: { type: 'token', id: claims.jti },
+              details: { what: 'access_token', jti: claims.jti },
+            })
+          })
+        }
       }
       return {}
     },
@@ -192,7 +271,16 @@ export function authRoutes(app: FastifyInstance, s: Services): void {
       const returnTo = checkReturnTo(s, request.query.return_to)
       if (!p.sessionId) return {}
       const saml = await samlLogoutTarget(s.db, p.sessionId)
-      await s.sessions.revoke(p.sessionId, 'logout')
+      const sessionId = p.sessionId
+      await s.db.tx(async (c) => {
+        await s.sessions.revokeIn(c, sessionId, 'logout')
+        await audit(s, c, request, {
+          kind: 'auth.logout',
+          scope: p.tenantId ? { tenant: p.tenantId } : {},
+          target: { type: 'session', id: sessionId },
+          details: { method: saml ? 'saml_slo' : 'local' },
+        })
+      })
       if (!saml) return {}
       return { idpLogoutUrl: await startLogout(s, saml.provider, saml.link, returnTo) }
     },

@@ -5,6 +5,7 @@
  */
 import type { FastifyInstance } from 'fastify'
 import type { CredentialInfo, CredentialKind } from '../auth/credentials.js'
+import { audit } from '../audit/record.js'
 import { authorize } from '../authz.js'
 import { locateProject } from '../db/scopes.js'
 import { forbidden, invalid, notFound } from '../errors.js'
@@ -84,13 +85,14 @@ function register(app: FastifyInstance, s: Services, k: Kind): void {
           if (!allowed[a]?.includes('self')) throw invalid(`actions: ${a} is not an action of ${b.role} on its project`)
         }
       }
+      const auditKind = k.kind === 'api_key' ? 'api_key.create' : 'worker_token.create'
       const days = b.expiresInDays ?? k.defaultDays
       const expiresAt = new Date(s.clock.now() + days * 86_400_000)
       const path = target!.path as { tenant: string; team: string; project: string }
       const created = await s.db.tx(async (c) => {
         // the project stays live until the credential exists (a concurrent DELETE waits for it, then revokes it)
         if (!(await locateProject(c, path.project, true))) throw notFound('project')
-        return s.credentials.create(c, {
+        const made = await s.credentials.create(c, {
           kind: k.kind,
           project: path,
           name: b.name,
@@ -99,6 +101,13 @@ function register(app: FastifyInstance, s: Services, k: Kind): void {
           ...(b.actions ? { actions: b.actions } : {}),
           ...(p.kind === 'user' ? { createdBy: p.id } : {}),
         })
+        await audit(s, c, request, {
+          kind: auditKind,
+          scope: path,
+          target: { type: auditKind.split('.')[0]!, id: made.info.id },
+          details: { name: b.name, prefix: made.info.prefix, role: b.role ?? null, scopes: b.actions ?? null, expires: expiresAt.toISOString() },
+        })
+        return made
       })
       reply.status(201)
       return { token: created.token, credential: created.info }
@@ -130,7 +139,16 @@ function register(app: FastifyInstance, s: Services, k: Kind): void {
       authorize(request, s, `${k.action}.revoke`, await locateProject(s.db, request.params.projectId), 'project')
       const c: CredentialInfo | undefined = await s.credentials.get(request.params.credentialId)
       if (!c || c.projectId !== request.params.projectId || c.kind !== k.kind) throw notFound(k.label)
-      await s.db.tx((q) => s.credentials.revoke(q, c.id, 'revoked'))
+      await s.db.tx(async (q) => {
+        await s.credentials.revoke(q, c.id, 'revoked')
+        const kind = k.kind === 'api_key' ? 'api_key.revoke' : 'worker_token.revoke'
+        await audit(s, q, request, {
+          kind,
+          scope: { tenant: c.tenantId, team: c.teamId, project: c.projectId },
+          target: { type: kind.split('.')[0]!, id: c.id },
+          details: { name: c.name, prefix: c.prefix, reason: 'revoked' },
+        })
+      })
       return reply.status(204).send()
     },
   )

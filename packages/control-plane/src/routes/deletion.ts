@@ -20,6 +20,7 @@
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify'
 import type pg from 'pg'
+import { audit } from '../audit/record.js'
 import { authorize } from '../authz.js'
 import { locateProject, locateTeam, locateTenant, type Located } from '../db/scopes.js'
 import { invalid, notEmpty, notFound } from '../errors.js'
@@ -69,10 +70,12 @@ export function deletionRoutes(app: FastifyInstance, s: Services): void {
       },
       async (request, reply) => {
         const id = request.params[param]!
-        authorize(request, s, `${kind}.delete`, await locate(id), kind)
+        const target = await locate(id)
+        authorize(request, s, `${kind}.delete`, target, kind)
         await s.db.tx(async (c) => {
-          await lockAndConfirm(c, kind, id, request.body.confirm)
+          const slug = await lockAndConfirm(c, kind, id, request.body.confirm)
           await remove(c, id, new Date(s.clock.now()))
+          await audit(s, c, request, { kind: `${kind}.delete`, scope: target!.path, target: { type: kind, id }, details: { slug } })
         })
         return reply.status(204).send()
       },

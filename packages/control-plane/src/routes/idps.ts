@@ -15,6 +15,7 @@
  * (rotation routes in saml-keys.ts) and never appear here.
  */
 import type { FastifyInstance } from 'fastify'
+import { audit } from '../audit/record.js'
 import { authorize } from '../authz.js'
 import { locate, locateTenant, type Located } from '../db/scopes.js'
 import type { Queryable } from '../db/pool.js'
@@ -166,6 +167,12 @@ export function idpRoutes(app: FastifyInstance, s: Services): void {
             config,
             secret,
           ])
+          await audit(s, c, request, {
+            kind: 'idp.create',
+            scope: { tenant: request.params.tenantId },
+            target: { type: 'idp', id: rows[0].id },
+            details: { protocol: b.kind, name: b.name },
+          })
           return rows[0]
         })
         .catch(uniqueName)
@@ -257,7 +264,20 @@ export function idpRoutes(app: FastifyInstance, s: Services): void {
           )
           .catch(uniqueName)
         const field = IDENTITY_FIELD[kind]
-        if (config[field] !== row.config[field]) await c.query('DELETE FROM external_identities WHERE provider_id = $1', [row.id])
+        const unlinked = config[field] !== row.config[field]
+        if (unlinked) await c.query('DELETE FROM external_identities WHERE provider_id = $1', [row.id])
+        const changed = [
+          ...(b.name !== undefined ? ['name'] : []),
+          ...(b.enabled !== undefined ? ['enabled'] : []),
+          ...(b.clientSecret !== undefined ? ['clientSecret'] : []),
+          ...Object.keys(b[kind] ?? {}).map((k) => `${kind}.${k}`),
+        ]
+        await audit(s, c, request, {
+          kind: 'idp.update',
+          scope: found!.tenant!.path,
+          target: { type: 'idp', id: row.id },
+          details: { changed, enabled: rows[0].enabled, users_unlinked: unlinked },
+        })
         return idpView(s, rows[0], await mappingsOf(c, row.id))
       })
     },
@@ -278,6 +298,12 @@ export function idpRoutes(app: FastifyInstance, s: Services): void {
         const found = await findIdp(c, request.params.idpId, true)
         authorize(request, s, 'idp.manage', found?.tenant, what)
         await c.query('DELETE FROM identity_providers WHERE id = $1', [found!.row.id])
+        await audit(s, c, request, {
+          kind: 'idp.delete',
+          scope: found!.tenant!.path,
+          target: { type: 'idp', id: found!.row.id },
+          details: { protocol: found!.row.kind, name: found!.row.name },
+        })
       })
       return reply.status(204).send()
     },
@@ -332,6 +358,15 @@ export function idpRoutes(app: FastifyInstance, s: Services): void {
             m.projectId ?? null,
           ])
         }
+        await audit(s, c, request, {
+          kind: 'idp.group_mapping.update',
+          scope: found!.tenant!.path,
+          target: { type: 'idp', id: idp.id },
+          details: {
+            mappings: request.body.mappings.length,
+            roles: request.body.mappings.map((m) => ({ group: m.group, role: m.role, team: m.teamId ?? null, project: m.projectId ?? null })),
+          },
+        })
         return idpView(s, idp, await mappingsOf(c, idp.id))
       })
     },

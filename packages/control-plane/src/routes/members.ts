@@ -12,6 +12,7 @@
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify'
 import type pg from 'pg'
+import { audit } from '../audit/record.js'
 import { authorize } from '../authz.js'
 import type { Queryable } from '../db/pool.js'
 import { locate, locateTenant, type Located } from '../db/scopes.js'
@@ -59,6 +60,12 @@ async function bind(s: Services, request: FastifyRequest, c: pg.PoolClient, user
       if (e.code === '23505') throw conflict('this role binding already exists')
       throw e
     })
+  await audit(s, c, request, {
+    kind: 'role_binding.create',
+    scope: path,
+    target: { type: 'role_binding', id: rows[0].id },
+    details: { principal: userId, role, target_type: scope.kind, target_id: scope.id ?? null },
+  })
   return rows[0]
 }
 
@@ -122,13 +129,22 @@ export function memberRoutes(app: FastifyInstance, s: Services): void {
         if (!(await locateTenant(c, tenantId, true))) throw notFound('tenant')
         const { rows } = await c.query(
           `INSERT INTO users (email, display_name) VALUES ($1, $2)
-           ON CONFLICT (lower(email)) DO UPDATE SET email = users.email RETURNING id, email, display_name`,
+           ON CONFLICT (lower(email)) DO UPDATE SET email = users.email RETURNING id, email, display_name, (xmax = 0) AS created`,
           [b.email, b.displayName ?? ''],
         )
         const user = rows[0]
         await assertMayAdopt(s, c, p, user.id, tenantId)
         const m = await c.query('INSERT INTO memberships (tenant_id, user_id) VALUES ($1, $2) ON CONFLICT DO NOTHING RETURNING created_at', [tenantId, user.id])
         if (!m.rowCount) throw conflict('already a member of this tenant')
+        if (user.created) {
+          await audit(s, c, request, {
+            kind: 'user.create',
+            scope: { tenant: tenantId },
+            target: { type: 'user', id: user.id },
+            details: { email_domain: String(user.email).split('@').pop(), source: 'invite' },
+          })
+        }
+        await audit(s, c, request, { kind: 'membership.create', scope: { tenant: tenantId }, target: { type: 'membership', id: user.id }, details: { user: user.id } })
         const member = { userId: user.id, email: user.email, displayName: user.display_name, createdAt: m.rows[0].created_at.toISOString() }
         if (!b.role || !b.scope) return { member }
         const binding = await bind(s, request, c, user.id, b.role, b.scope)
@@ -156,7 +172,13 @@ export function memberRoutes(app: FastifyInstance, s: Services): void {
       await s.db.tx(async (c) => {
         const { rowCount } = await c.query('DELETE FROM memberships WHERE tenant_id = $1 AND user_id = $2', [tenantId, userId])
         if (!rowCount) throw notFound('member')
-        await c.query('DELETE FROM role_bindings WHERE tenant_id = $1 AND user_id = $2', [tenantId, userId])
+        const removed = await c.query('DELETE FROM role_bindings WHERE tenant_id = $1 AND user_id = $2', [tenantId, userId])
+        await audit(s, c, request, {
+          kind: 'membership.delete',
+          scope: { tenant: tenantId },
+          target: { type: 'membership', id: userId },
+          details: { user: userId, bindings_removed: removed.rowCount ?? 0 },
+        })
         // their tokens for this tenant end; those for their other tenants carry nothing of it
         await s.revocations.add(c, 'user', userId, 'member removed', { tenantId })
       })
@@ -222,6 +244,7 @@ export function memberRoutes(app: FastifyInstance, s: Services): void {
           if (admins.rows.length <= 1) throw conflict('this is the last system_admin binding; bind another system admin before removing it')
         }
         await c.query('DELETE FROM role_bindings WHERE id = $1', [row.id])
+        await audit(s, c, request, { kind: 'role_binding.delete', scope: target!.path, target: { type: 'role_binding', id: row.id }, details: { principal: row.user_id, role: row.role } })
         // a binding in a tenant is in that tenant's tokens only; a system-wide one is in all of them
         await s.revocations.add(c, 'user', row.user_id, 'role binding removed', row.tenant_id ? { tenantId: row.tenant_id } : {})
       })

@@ -1,5 +1,6 @@
 /** Projects: created in a team, inheriting the tenant's region. Deleting one: routes/deletion.ts. */
 import type { FastifyInstance } from 'fastify'
+import { audit } from '../audit/record.js'
 import { authorize, visible } from '../authz.js'
 import { locateProject, locateTeam } from '../db/scopes.js'
 import { conflict, notFound } from '../errors.js'
@@ -35,6 +36,12 @@ export function projectRoutes(app: FastifyInstance, s: Services): void {
             request.body.name,
           ])
           await c.query('INSERT INTO project_settings (project_id) VALUES ($1)', [rows[0]!.id])
+          await audit(s, c, request, {
+            kind: 'project.create',
+            scope: { ...team!.path, project: rows[0]!.id },
+            target: { type: 'project', id: rows[0]!.id },
+            details: { slug: request.body.slug, name: request.body.name, team: request.params.teamId },
+          })
           return rows[0]!.id
         })
         .catch((e: { code?: string }) => {
@@ -87,12 +94,14 @@ export function projectRoutes(app: FastifyInstance, s: Services): void {
       }),
     },
     async (request) => {
-      authorize(request, s, 'project.update', await locateProject(s.db, request.params.projectId), 'project')
-      const updated = await s.db.query('UPDATE projects SET name = $2, updated_at = now() WHERE id = $1 AND deleted_at IS NULL', [
-        request.params.projectId,
-        request.body.name,
-      ])
-      if (!updated.rowCount) throw notFound('project')
+      const project = await locateProject(s.db, request.params.projectId)
+      authorize(request, s, 'project.update', project, 'project')
+      const id = request.params.projectId
+      await s.db.tx(async (c) => {
+        const updated = await c.query('UPDATE projects SET name = $2, updated_at = now() WHERE id = $1 AND deleted_at IS NULL', [id, request.body.name])
+        if (!updated.rowCount) throw notFound('project')
+        await audit(s, c, request, { kind: 'project.update', scope: project!.path, target: { type: 'project', id }, details: { changed: ['name'], name: request.body.name } })
+      })
       const { rows } = await s.db.query(`${SELECT} WHERE p.id = $1`, [request.params.projectId])
       return toProject(rows[0])
     },

@@ -7,6 +7,7 @@
  * OIDC provider has no such keys (404). Private keys never appear in an answer.
  */
 import type { FastifyInstance } from 'fastify'
+import { audit } from '../audit/record.js'
 import { authorize } from '../authz.js'
 import type { Queryable } from '../db/pool.js'
 import { ApiError, notFound } from '../errors.js'
@@ -41,7 +42,7 @@ export function samlKeyRoutes(app: FastifyInstance, s: Services): void {
     const found = await findIdp(q, (request.params as { idpId: string }).idpId, lock)
     authorize(request, s, action, found?.tenant, what)
     if (found!.row.kind !== 'saml') throw new ApiError(404, 'not_found', 'an OIDC provider has no SAML signing keys')
-    return found!.row as { id: string }
+    return found!.row as { id: string; tenant_id: string }
   }
 
   app.get<{ Params: { idpId: string } }>(
@@ -75,9 +76,19 @@ export function samlKeyRoutes(app: FastifyInstance, s: Services): void {
       }),
     },
     async (request, reply) => {
-      const key = await s.db.tx(async (c) => createNextKey(s, c, (await samlIdp(request, c, 'idp.manage', true)).id))
+      const view = await s.db.tx(async (c) => {
+        const idp = await samlIdp(request, c, 'idp.manage', true)
+        const v = spKeyView(await createNextKey(s, c, idp.id))
+        await audit(s, c, request, {
+          kind: 'idp.saml_key.create',
+          scope: { tenant: idp.tenant_id },
+          target: { type: 'idp', id: idp.id },
+          details: { slot: 'next', fingerprint: v.fingerprintSha256 },
+        })
+        return v
+      })
       reply.status(201)
-      return spKeyView(key)
+      return view
     },
   )
 
@@ -94,7 +105,18 @@ export function samlKeyRoutes(app: FastifyInstance, s: Services): void {
       }),
     },
     async (request) => {
-      const keys = await s.db.tx(async (c) => activateNextKey(s, c, (await samlIdp(request, c, 'idp.manage', true)).id))
+      const keys = await s.db.tx(async (c) => {
+        const idp = await samlIdp(request, c, 'idp.manage', true)
+        const after = await activateNextKey(s, c, idp.id)
+        const current = after.map(spKeyView).find((k) => k.state === 'current')
+        await audit(s, c, request, {
+          kind: 'idp.saml_key.activate',
+          scope: { tenant: idp.tenant_id },
+          target: { type: 'idp', id: idp.id },
+          details: { fingerprint: current?.fingerprintSha256 ?? null },
+        })
+        return after
+      })
       request.log.info({ provider: request.params.idpId }, 'SAML SP signing key rotated')
       return { items: keys.map(spKeyView) }
     },
@@ -118,6 +140,7 @@ export function samlKeyRoutes(app: FastifyInstance, s: Services): void {
         await s.db.tx(async (c) => {
           const p = await samlIdp(request, c, 'idp.manage', true)
           if (!(await deleteKey(s, c, p.id, state))) throw notFound(`${state} signing key`)
+          await audit(s, c, request, { kind: 'idp.saml_key.delete', scope: { tenant: p.tenant_id }, target: { type: 'idp', id: p.id }, details: { slot: state } })
         })
         return reply.status(204).send()
       },

@@ -42,7 +42,7 @@ export function samlLogoutRoutes(app: FastifyInstance, s: Services): void {
     try {
       if (fields.request === fields.response) throw new SamlError('send exactly one of SAMLRequest and SAMLResponse', 'malformed')
       if (fields.request) {
-        const { location, revoked } = await handleLogoutRequest(s, p, m)
+        const { location, revoked } = await handleLogoutRequest(s, p, m, request)
         request.log.info({ provider: p.id, sessions: revoked.length }, 'SAML logout requested by the IdP')
         return reply.redirect(location, 302)
       }

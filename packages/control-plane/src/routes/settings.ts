@@ -6,6 +6,7 @@
  * (`GET /v1/service/projects`).
  */
 import type { FastifyInstance } from 'fastify'
+import { audit } from '../audit/record.js'
 import { authorize } from '../authz.js'
 import { locateProject, locateTenant } from '../db/scopes.js'
 import { invalid } from '../errors.js'
@@ -163,12 +164,19 @@ export function settingsRoutes(app: FastifyInstance, s: Services): void {
       schema: spec({ summary: "Set a tenant's limits", tags, params: idParams('tenantId'), body: body(limitsProps), response: { 200: limitsSchema } }),
     },
     async (request) => {
-      authorize(request, s, 'limits.update', await locateTenant(s.db, request.params.tenantId), 'tenant')
+      const tenantId = request.params.tenantId
+      authorize(request, s, 'limits.update', await locateTenant(s.db, tenantId), 'tenant')
       checkCeilings(request.body, s.options.limitCeilings)
-      await s.db.query("UPDATE tenant_settings SET limits = $2, version = nextval('settings_version'), updated_at = now() WHERE tenant_id = $1", [
-        request.params.tenantId,
-        request.body,
-      ])
+      await s.db.tx(async (c) => {
+        const { rows } = await c.query('SELECT limits FROM tenant_settings WHERE tenant_id = $1 FOR UPDATE', [tenantId])
+        await c.query("UPDATE tenant_settings SET limits = $2, version = nextval('settings_version'), updated_at = now() WHERE tenant_id = $1", [tenantId, request.body])
+        await audit(s, c, request, {
+          kind: 'limits.update',
+          scope: { tenant: tenantId },
+          target: { type: 'tenant', id: tenantId },
+          details: { level: 'tenant', from: rows[0]?.limits ?? null, to: request.body },
+        })
+      })
       return request.body
     },
   )
@@ -182,8 +190,11 @@ export function settingsRoutes(app: FastifyInstance, s: Services): void {
     },
   )
 
-  const put = (path: string, action: string, column: string, props: Record<string, unknown>, check?: (b: never, id: string) => Promise<void>) =>
-    app.put<{ Params: { projectId: string }; Body: Record<string, unknown> }>(
+  /** The audit event kind of a settings change: its own kind where the catalogue has one. */
+  const kinds: Record<string, string> = { limits: 'limits.update', cors: 'cors.update', validation: 'validation.update' }
+  const put = (path: string, action: string, column: string, props: Record<string, unknown>, check?: (b: never, id: string) => Promise<void>) => {
+    const auditKind = kinds[column] ?? 'settings.update'
+    return app.put<{ Params: { projectId: string }; Body: Record<string, unknown> }>(
       `/v1/projects/:projectId/${path}`,
       {
         schema: spec({
@@ -195,15 +206,24 @@ export function settingsRoutes(app: FastifyInstance, s: Services): void {
         }),
       },
       async (request) => {
-        authorize(request, s, action, await locateProject(s.db, request.params.projectId), 'project')
-        if (check) await check(request.body as never, request.params.projectId)
-        await s.db.query(`UPDATE project_settings SET ${column} = $2, version = nextval('settings_version'), updated_at = now() WHERE project_id = $1`, [
-          request.params.projectId,
-          request.body,
-        ])
-        return readProjectSettings(s, request.params.projectId)
+        const id = request.params.projectId
+        const project = await locateProject(s.db, id)
+        authorize(request, s, action, project, 'project')
+        if (check) await check(request.body as never, id)
+        await s.db.tx(async (c) => {
+          const { rows } = await c.query(`SELECT ${column} AS value FROM project_settings WHERE project_id = $1 FOR UPDATE`, [id])
+          await c.query(`UPDATE project_settings SET ${column} = $2, version = nextval('settings_version'), updated_at = now() WHERE project_id = $1`, [id, request.body])
+          await audit(s, c, request, {
+            kind: auditKind,
+            scope: project!.path,
+            target: { type: 'project', id },
+            details: { level: 'project', setting: column, from: rows[0]?.value ?? null, to: request.body },
+          })
+        })
+        return readProjectSettings(s, id)
       },
     )
+  }
 
   put('limits', 'limits.update', 'limits', limitsProps, async (b: Limits, id) => {
     checkCeilings(b, s.options.limitCeilings)

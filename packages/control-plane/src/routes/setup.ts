@@ -86,13 +86,13 @@ export function setupRoutes(app: FastifyInstance, s: Services): void {
     async (request, reply) => {
       const fromForm = (request.headers['content-type'] ?? '').startsWith('application/x-www-form-urlencoded')
       if (!fromForm) {
-        const { userId } = await completeSetup(s, request.body)
+        const { userId } = await completeSetup(s, request.body, request)
         const session = await s.sessions.create(s.db, userId, 'password')
         reply.status(201)
         return issueTokens(s, { userId, ...session })
       }
       try {
-        await completeSetup(s, request.body)
+        await completeSetup(s, request.body, request)
       } catch (err) {
         if (!(err instanceof ApiError) || err.status >= 500) throw err
         return sendPage(reply, err.status, notice('Setup failed', `${escapeHtml(err.message)}.`))

@@ -5,7 +5,8 @@
  * then provision the user just in time and either redirect to `return_to?code=<one-time login code>` or, without
  * `return_to`, answer with the token pair (a SAML login's session remembers its NameID and SessionIndex).
  */
-import type { FastifyInstance, FastifyReply } from 'fastify'
+import { audit } from '../audit/record.js'
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import * as client from 'openid-client'
 import { issueTokens, tokenResponseSchema } from '../auth/issue.js'
 import { beginLogin, bindCodeToBrowser, checkCodeChallenge, checkReturnTo, finishLogin } from '../auth/login-state.js'
@@ -47,7 +48,7 @@ async function complete(
   method: string,
   link?: SamlLink,
 ) {
-  const userId = await provisionUser(s, { id: p.id, tenantId: p.tenant_id, trustEmail: p.config.trustEmail === true }, profile)
+  const userId = await provisionUser(s, { id: p.id, tenantId: p.tenant_id, trustEmail: p.config.trustEmail === true }, profile, reply.request)
   const returnTo = pending.return_to
   if (returnTo) {
     // the code is redeemable only by this browser (its cookie) or the holder of the challenge's verifier
@@ -55,8 +56,21 @@ async function complete(
     const code = await createLoginCode(s, userId, p.tenant_id, method, binding, link)
     return reply.redirect(`${returnTo}${returnTo.includes('?') ? '&' : '?'}code=${encodeURIComponent(code)}`, 302)
   }
-  const session = await openSession(s, userId, method, p.tenant_id, link)
+  const session = await openSession(s, userId, method, p.tenant_id, link, reply.request)
   return issueTokens(s, { userId, ...session, tenantId: p.tenant_id })
+}
+
+/** Records a refused single sign-on (`auth.login`, outcome denied) in the provider's tenant chain, then rethrows. */
+async function signInRefused(s: Services, request: FastifyRequest, p: { id: string; tenant_id: string }, method: string, err: unknown): Promise<never> {
+  const code = err instanceof ApiError ? err.code : 'sso_failed'
+  await audit(s, s.db, request, {
+    kind: 'auth.login',
+    outcome: { status: 'denied', code },
+    scope: { tenant: p.tenant_id },
+    target: { type: 'idp', id: p.id },
+    details: { method, idp: p.id },
+  })
+  throw err
 }
 
 function ssoError(request: { log: { warn: (o: object, m: string) => void } }, err: unknown): never {
@@ -131,8 +145,8 @@ export function ssoRoutes(app: FastifyInstance, s: Services): void {
         state: request.query.state!,
         nonce: pending.nonce ?? '',
         codeVerifier: pending.code_verifier ?? '',
-      }).catch((e) => ssoError(request, e))
-      return complete(s, reply, p, profile, pending, 'oidc')
+      }).catch((e) => signInRefused(s, request, p, 'oidc', e).catch((err) => ssoError(request, err)))
+      return complete(s, reply, p, profile, pending, 'oidc').catch((e) => signInRefused(s, request, p, 'oidc', e))
     },
   )
 
@@ -176,8 +190,10 @@ export function ssoRoutes(app: FastifyInstance, s: Services): void {
     async (request, reply) => {
       const p = (await provider(s, request.params.idpId, 'saml')) as SamlProvider & { tenant_id: string }
       const pending = await finishLogin(s, request, reply, p.id, request.body.RelayState)
-      const login = await verifySamlResponse(s, p, request.body.SAMLResponse, pending.request_id ?? '').catch((e) => ssoError(request, e))
-      return complete(s, reply, p, login.profile, pending, 'saml', login.link)
+      const login = await verifySamlResponse(s, p, request.body.SAMLResponse, pending.request_id ?? '').catch((e) =>
+        signInRefused(s, request, p, 'saml', e).catch((err) => ssoError(request, err)),
+      )
+      return complete(s, reply, p, login.profile, pending, 'saml', login.link).catch((e) => signInRefused(s, request, p, 'saml', e))
     },
   )
 

@@ -1,5 +1,6 @@
 /** System-wide routes: key rotation, the user directory, and `POST /v1/authz/check` (what may I do here?). */
 import type { FastifyInstance } from 'fastify'
+import { audit } from '../audit/record.js'
 import { authorize, principalOf } from '../authz.js'
 import { locate } from '../db/scopes.js'
 import { can } from '../policy/evaluate.js'
@@ -20,7 +21,9 @@ export function systemRoutes(app: FastifyInstance, s: Services): void {
     },
     async (request) => {
       authorize(request, s, 'keys.rotate', await locate(s.db, 'system'))
-      const r = await s.keys.rotate(request.body?.prepublishSeconds)
+      const r = await s.keys.rotate(request.body?.prepublishSeconds, (c, kid) =>
+        audit(s, c, request, { kind: 'signing_key.rotate', target: { type: 'signing_key', id: kid }, details: { kid, scheduled: false } }),
+      )
       return { kid: r.kid, notBefore: r.notBefore.toISOString() }
     },
   )

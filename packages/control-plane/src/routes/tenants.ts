@@ -1,5 +1,6 @@
 /** Tenants (pinned to a region at creation) and their teams. Deleting either: routes/deletion.ts. */
 import type { FastifyInstance } from 'fastify'
+import { audit } from '../audit/record.js'
 import { authorize, principalOf, visible } from '../authz.js'
 import { locate, locateTeam, locateTenant } from '../db/scopes.js'
 import { conflict, invalid, notFound } from '../errors.js'
@@ -30,6 +31,13 @@ export function tenantRoutes(app: FastifyInstance, s: Services): void {
         .tx(async (c) => {
           const { rows } = await c.query('INSERT INTO tenants (slug, name, region) VALUES ($1, $2, $3) RETURNING *', [b.slug, b.name, b.region])
           await c.query('INSERT INTO tenant_settings (tenant_id) VALUES ($1)', [rows[0].id])
+          await audit(s, c, request, {
+            kind: 'tenant.create',
+            system: true,
+            scope: { tenant: rows[0].id },
+            target: { type: 'tenant', id: rows[0].id },
+            details: { slug: b.slug, name: b.name, region: b.region },
+          })
           return rows[0]
         })
         .catch((e) => unique(e, 'a tenant with this slug'))
@@ -71,12 +79,14 @@ export function tenantRoutes(app: FastifyInstance, s: Services): void {
     },
     async (request) => {
       authorize(request, s, 'tenant.update', await locateTenant(s.db, request.params.tenantId), 'tenant')
-      const { rows } = await s.db.query('UPDATE tenants SET name = $2, updated_at = now() WHERE id = $1 AND deleted_at IS NULL RETURNING *', [
-        request.params.tenantId,
-        request.body.name,
-      ])
-      if (!rows[0]) throw notFound('tenant')
-      return toTenant(rows[0])
+      const id = request.params.tenantId
+      const row = await s.db.tx(async (c) => {
+        const { rows } = await c.query('UPDATE tenants SET name = $2, updated_at = now() WHERE id = $1 AND deleted_at IS NULL RETURNING *', [id, request.body.name])
+        if (!rows[0]) throw notFound('tenant')
+        await audit(s, c, request, { kind: 'tenant.update', scope: { tenant: id }, target: { type: 'tenant', id }, details: { changed: ['name'], name: request.body.name } })
+        return rows[0]
+      })
+      return toTenant(row)
     },
   )
 
@@ -104,6 +114,12 @@ export function tenantRoutes(app: FastifyInstance, s: Services): void {
             request.body.slug,
             request.body.name,
           ])
+          await audit(s, c, request, {
+            kind: 'team.create',
+            scope: { tenant: tenantId, team: rows[0].id },
+            target: { type: 'team', id: rows[0].id },
+            details: { slug: request.body.slug, name: request.body.name },
+          })
           return rows[0]
         })
         .catch((e) => unique(e, 'a team with this slug'))
@@ -140,13 +156,16 @@ export function tenantRoutes(app: FastifyInstance, s: Services): void {
       schema: spec({ summary: 'Rename a team', tags: ['teams'], params: idParams('teamId'), body: body({ name }, ['name']), response: { 200: teamSchema } }),
     },
     async (request) => {
-      authorize(request, s, 'team.update', await locateTeam(s.db, request.params.teamId), 'team')
-      const { rows } = await s.db.query('UPDATE teams SET name = $2, updated_at = now() WHERE id = $1 AND deleted_at IS NULL RETURNING *', [
-        request.params.teamId,
-        request.body.name,
-      ])
-      if (!rows[0]) throw notFound('team')
-      return toTeam(rows[0])
+      const team = await locateTeam(s.db, request.params.teamId)
+      authorize(request, s, 'team.update', team, 'team')
+      const id = request.params.teamId
+      const row = await s.db.tx(async (c) => {
+        const { rows } = await c.query('UPDATE teams SET name = $2, updated_at = now() WHERE id = $1 AND deleted_at IS NULL RETURNING *', [id, request.body.name])
+        if (!rows[0]) throw notFound('team')
+        await audit(s, c, request, { kind: 'team.update', scope: team!.path, target: { type: 'team', id }, details: { changed: ['name'], name: request.body.name } })
+        return rows[0]
+      })
+      return toTeam(row)
     },
   )
 }
