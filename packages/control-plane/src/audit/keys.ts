@@ -65,9 +65,7 @@ export class AuditKeys {
     const row = await this.db.tx(async (c) => {
       await c.query("SELECT pg_advisory_xact_lock(hashtext('cfp_audit_keys:' || current_schema()))")
       const now = new Date(this.clock.now())
-      const { rows: n } = await c.query<{ n: number }>(
-        "SELECT coalesce(max(substring(name FROM '[0-9]+$')::int), 0) + 1 AS n FROM audit_keys",
-      )
+      const { rows: n } = await c.query<{ n: number }>("SELECT coalesce(max(substring(name FROM '[0-9]+$')::int), 0) + 1 AS n FROM audit_keys")
       const name = `cfp-audit-control-${n[0]!.n}`
       const { privateKey, publicKey } = generateKeyPairSync('ed25519')
       const pub = rawPublicKey(publicKey)

@@ -18,7 +18,11 @@ let localUser: string
 beforeAll(async () => {
   h = await createHarness()
   w = await seedWorld(h)
-  const [u] = await h.sql('INSERT INTO users (email, display_name, password_hash) VALUES ($1, $2, $3) RETURNING id', [EMAIL, 'Local', await hashPassword(PASSWORD)])
+  const [u] = await h.sql('INSERT INTO users (email, display_name, password_hash) VALUES ($1, $2, $3) RETURNING id', [
+    EMAIL,
+    'Local',
+    await hashPassword(PASSWORD),
+  ])
   localUser = u.id
   await h.sql("INSERT INTO role_bindings (user_id, role, scope_kind) VALUES ($1, 'system_admin', 'system')", [localUser])
 })
@@ -27,7 +31,11 @@ afterAll(async () => h?.close())
 const tok = (name: string) => w.byName(name).token
 const id = (node: string) => w.nodes[node]!.id!
 const call = async (who: string, method: string, url: string, body?: unknown) =>
-  h.request(method, url, { token: tok(who), ...(body !== undefined ? { body } : {}), headers: { 'user-agent': 'audit-test/1', traceparent: `00-${'ab'.repeat(16)}-${'cd'.repeat(8)}-01` } })
+  h.request(method, url, {
+    token: tok(who),
+    ...(body !== undefined ? { body } : {}),
+    headers: { 'user-agent': 'audit-test/1', traceparent: `00-${'ab'.repeat(16)}-${'cd'.repeat(8)}-01` },
+  })
 
 /** The one new entry of `kind` since `before` (entries counted per kind). */
 async function last(kind: string): Promise<Entry> {
@@ -68,7 +76,14 @@ describe('recording changes', () => {
       ['t_admin', 'PUT', `/v1/tenants/${t1}/limits`, 'limits.update', { maxBodyBytes: 100_000 }, 200],
       ['p_admin', 'PUT', `/v1/projects/${id('A1')}/cors`, 'cors.update', { allowedOrigins: ['https://app.example'], allowCredentials: false }, 200],
       ['p_admin', 'PUT', `/v1/projects/${id('A1')}/validation`, 'validation.update', { strict: true }, 200],
-      ['p_admin', 'PUT', `/v1/projects/${id('A1')}/diagnostics`, 'settings.update', { emit: false, stateWrite: false, dlqReplay: false, stepSource: false }, 200],
+      [
+        'p_admin',
+        'PUT',
+        `/v1/projects/${id('A1')}/diagnostics`,
+        'settings.update',
+        { emit: false, stateWrite: false, dlqReplay: false, stepSource: false },
+        200,
+      ],
       ['p_admin', 'POST', `/v1/projects/${id('A1')}/apikeys`, 'api_key.create', { name: 'k1', role: 'project_viewer' }, 201],
       ['p_admin', 'POST', `/v1/projects/${id('A1')}/worker-tokens`, 'worker_token.create', { name: 'w1' }, 201],
     ]
@@ -93,7 +108,10 @@ describe('recording changes', () => {
     const user = (await h.sql('SELECT id FROM users WHERE email = $1', ['new.member@audit.example']))[0].id
     const bound = await call('t_admin', 'POST', '/v1/rolebindings', { userId: user, role: 'project_viewer', scope: { kind: 'project', id: id('A2') } })
     expect(bound.status).toBe(201)
-    expect(await last('role_binding.create')).toMatchObject({ target: { type: 'role_binding', id: bound.json.id }, details: { principal: user, role: 'project_viewer' } })
+    expect(await last('role_binding.create')).toMatchObject({
+      target: { type: 'role_binding', id: bound.json.id },
+      details: { principal: user, role: 'project_viewer' },
+    })
     expect((await call('t_admin', 'DELETE', `/v1/rolebindings/${bound.json.id}`)).status).toBe(204)
     expect(await last('role_binding.delete')).toMatchObject({ target: { id: bound.json.id } })
     expect((await call('t_admin', 'DELETE', `/v1/tenants/${t1}/members/${user}`)).status).toBe(204)

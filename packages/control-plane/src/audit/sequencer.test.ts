@@ -1,5 +1,13 @@
 /** The sequencer: gap-free, duplicate-free chains under concurrent writers, atomicity with the change, proofs, checkpoints. */
-import { consistencyProof as refConsistency, inclusionProof as refInclusion, leafHash, merkleRoot, verifyCheckpoint, verifyConsistency, verifyInclusion } from 'cfp-audit-verify'
+import {
+  consistencyProof as refConsistency,
+  inclusionProof as refInclusion,
+  leafHash,
+  merkleRoot,
+  verifyCheckpoint,
+  verifyConsistency,
+  verifyInclusion,
+} from 'cfp-audit-verify'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createHarness, type Harness } from '../test-support/harness.js'
 import { drain, entries, verifyStored } from '../test-support/audit.js'
@@ -68,12 +76,28 @@ describe('sequencer', () => {
       for (let m = 0; m < n; m++) {
         const path = await inclusionProof(h.s.db, chain, m, n)
         expect(path).toEqual(refInclusion(hashes, m, n).map((b) => b.toString('hex')))
-        expect(verifyInclusion(hashes[m]!, m, n, path.map((x) => Buffer.from(x, 'hex')), root)).toBe(true)
+        expect(
+          verifyInclusion(
+            hashes[m]!,
+            m,
+            n,
+            path.map((x) => Buffer.from(x, 'hex')),
+            root,
+          ),
+        ).toBe(true)
       }
       for (let m = 1; m <= n; m++) {
         const path = await consistencyProof(h.s.db, chain, m, n)
         expect(path).toEqual(refConsistency(hashes, m, n).map((b) => b.toString('hex')))
-        expect(verifyConsistency(m, n, merkleRoot(hashes.slice(0, m)), root, path.map((x) => Buffer.from(x, 'hex')))).toBe(true)
+        expect(
+          verifyConsistency(
+            m,
+            n,
+            merkleRoot(hashes.slice(0, m)),
+            root,
+            path.map((x) => Buffer.from(x, 'hex')),
+          ),
+        ).toBe(true)
       }
     }
   })

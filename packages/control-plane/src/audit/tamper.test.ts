@@ -92,7 +92,13 @@ describe('audit tables are append-only', () => {
       await admin.query(`SET LOCAL ROLE ${role}`)
       expect((await admin.query('SELECT count(*)::int AS n FROM audit_entries')).rows[0].n).toBeGreaterThan(0)
       await admin.query("INSERT INTO audit_queue (chain, entry) VALUES ('control:system', '{}')")
-      for (const sql of ["UPDATE audit_entries SET kind = 'x.y'", 'DELETE FROM audit_entries', 'TRUNCATE audit_entries', "UPDATE audit_checkpoints SET note = ''", 'DELETE FROM audit_nodes']) {
+      for (const sql of [
+        "UPDATE audit_entries SET kind = 'x.y'",
+        'DELETE FROM audit_entries',
+        'TRUNCATE audit_entries',
+        "UPDATE audit_checkpoints SET note = ''",
+        'DELETE FROM audit_nodes',
+      ]) {
         await admin.query('SAVEPOINT s')
         await expect(admin.query(sql)).rejects.toThrow(/permission denied/)
         await admin.query('ROLLBACK TO SAVEPOINT s')
@@ -108,7 +114,9 @@ describe('audit tables are append-only', () => {
 
 describe('tampering behind the triggers is found', () => {
   it('an edited field: edited, at its seq', async () => {
-    const r = await tampered(C1, (q) => q.query(`UPDATE audit_entries SET leaf = replace(leaf, '"i":3', '"i":33') WHERE chain = $1 AND seq = 3`, [C1]).then(() => undefined))
+    const r = await tampered(C1, (q) =>
+      q.query(`UPDATE audit_entries SET leaf = replace(leaf, '"i":3', '"i":33') WHERE chain = $1 AND seq = 3`, [C1]).then(() => undefined),
+    )
     expect(r).toMatchObject({ ok: false, chain: C1, seq: 3, finding: 'edited' })
   })
 

@@ -15,11 +15,18 @@ import type { Queryable } from '../db/pool.js'
 export const EMPTY_ROOT = createHash('sha256').digest()
 
 export function leafHashOf(leaf: string | Buffer): Buffer {
-  return createHash('sha256').update(Buffer.from([0])).update(leaf).digest()
+  return createHash('sha256')
+    .update(Buffer.from([0]))
+    .update(leaf)
+    .digest()
 }
 
 export function nodeHashOf(l: Buffer, r: Buffer): Buffer {
-  return createHash('sha256').update(Buffer.from([1])).update(l).update(r).digest()
+  return createHash('sha256')
+    .update(Buffer.from([1]))
+    .update(l)
+    .update(r)
+    .digest()
 }
 
 export interface Node {
@@ -105,10 +112,10 @@ export async function rangeHashes(q: Queryable, chain: string, ranges: Range[]):
   const inner = wanted.filter((p) => p.level > 0)
   const have = new Map<string, Buffer>()
   if (leaves.length > 0) {
-    const { rows } = await q.query<{ seq: string; leaf_hash: Buffer }>('SELECT seq, leaf_hash FROM audit_entries WHERE chain = $1 AND seq = ANY($2::bigint[])', [
-      chain,
-      leaves,
-    ])
+    const { rows } = await q.query<{ seq: string; leaf_hash: Buffer }>(
+      'SELECT seq, leaf_hash FROM audit_entries WHERE chain = $1 AND seq = ANY($2::bigint[])',
+      [chain, leaves],
+    )
     for (const r of rows) have.set(key(0, Number(r.seq)), r.leaf_hash)
   }
   if (inner.length > 0) {

@@ -36,14 +36,7 @@ export type Incoming = { binding: 'redirect'; url: string } | { binding: 'post';
 const newId = () => '_' + randomToken(20)
 
 /** Opens a session for a login, remembering the SAML login behind it (in the same transaction). */
-export async function openSession(
-  s: Services,
-  userId: string,
-  method: string,
-  tenantId: string | undefined,
-  link?: SamlLink,
-  request?: FastifyRequest,
-) {
+export async function openSession(s: Services, userId: string, method: string, tenantId: string | undefined, link?: SamlLink, request?: FastifyRequest) {
   return s.db.tx(async (c) => {
     const session = await s.sessions.create(c, userId, method, tenantId)
     await audit(s, c, request, {
@@ -150,7 +143,12 @@ async function receive(s: Services, p: SamlProvider, m: Incoming, kind: 'LogoutR
  * SessionIndexes, when any are listed) and returns where to send the browser: a signed LogoutResponse to the
  * IdP's `sloUrl`, or (none configured) the login page.
  */
-export async function handleLogoutRequest(s: Services, p: SamlProvider, m: Incoming, request?: FastifyRequest): Promise<{ location: string; revoked: string[] }> {
+export async function handleLogoutRequest(
+  s: Services,
+  p: SamlProvider,
+  m: Incoming,
+  request?: FastifyRequest,
+): Promise<{ location: string; revoked: string[] }> {
   const { root, id, relayState } = await receive(s, p, m, 'LogoutRequest')
   if (kids(root, NS_A, 'EncryptedID').length || kids(root, NS_A, 'BaseID').length) refuse('only a plain NameID is supported', 'unsupported')
   const nameId = text(one(root, NS_A, 'NameID'))

@@ -97,9 +97,21 @@ function decodeCursor(v: string | undefined): [string, string, number] | undefin
 }
 
 const str = { type: 'string', maxLength: 400 } as const
-const entrySchema = obj({ chain: { type: 'string' }, seq: { type: 'integer' }, leafHash: { type: 'string' }, entry: { type: 'object', additionalProperties: true } })
+const entrySchema = obj({
+  chain: { type: 'string' },
+  seq: { type: 'integer' },
+  leafHash: { type: 'string' },
+  entry: { type: 'object', additionalProperties: true },
+})
 const proofSchema = obj({ leaf_index: { type: 'integer' }, tree_size: { type: 'integer' }, path: { type: 'array', items: { type: 'string' } } })
-const checkpointSchema = obj({ chain: { type: 'string' }, size: { type: 'integer' }, root: { type: 'string' }, note: { type: 'string' }, keyName: { type: 'string' }, createdAt: { type: 'string' } })
+const checkpointSchema = obj({
+  chain: { type: 'string' },
+  size: { type: 'integer' },
+  root: { type: 'string' },
+  note: { type: 'string' },
+  keyName: { type: 'string' },
+  createdAt: { type: 'string' },
+})
 
 export function auditRoutes(app: FastifyInstance, s: Services): void {
   app.get<{ Querystring: Query }>(
@@ -112,7 +124,9 @@ export function auditRoutes(app: FastifyInstance, s: Services): void {
         tags,
         querystring: {
           type: 'object',
-          properties: Object.fromEntries(['from', 'to', 'actor', 'kind', 'tenant', 'project', 'outcome', 'sid', 'chain', 'cursor', 'limit'].map((k) => [k, str])),
+          properties: Object.fromEntries(
+            ['from', 'to', 'actor', 'kind', 'tenant', 'project', 'outcome', 'sid', 'chain', 'cursor', 'limit'].map((k) => [k, str]),
+          ),
         },
         response: { 200: obj({ items: { type: 'array', items: entrySchema }, next: { type: ['string', 'null'] } }) },
       }),
@@ -128,7 +142,8 @@ export function auditRoutes(app: FastifyInstance, s: Services): void {
       const actor = q.actor
       if (actor !== undefined && (actor.length === 0 || actor.length > 200)) throw bad('actor', 'must be 1 to 200 characters')
       const kind = q.kind
-      if (kind !== undefined && !/^[a-z][a-z0-9_.]{0,99}\*?$/.test(kind)) throw bad('kind', 'must be an event kind such as project.create, or a prefix ending in * (project.*)')
+      if (kind !== undefined && !/^[a-z][a-z0-9_.]{0,99}\*?$/.test(kind))
+        throw bad('kind', 'must be an event kind such as project.create, or a prefix ending in * (project.*)')
       const outcome = q.outcome
       if (outcome !== undefined && !['ok', 'denied', 'error'].includes(outcome)) throw bad('outcome', 'must be ok, denied or error')
       const sid = uuid(q, 'sid')
@@ -188,10 +203,15 @@ export function auditRoutes(app: FastifyInstance, s: Services): void {
         params: { type: 'object', properties: { chain: str, seq: str } },
         querystring: { type: 'object', properties: { tree_size: str } },
         response: {
-          200: obj(
-            { ...entrySchema.properties, leaf: { type: 'string' }, proof: proofSchema, root: { type: 'string' }, checkpoint: checkpointSchema },
-            ['chain', 'seq', 'leafHash', 'entry', 'leaf', 'proof', 'root'],
-          ),
+          200: obj({ ...entrySchema.properties, leaf: { type: 'string' }, proof: proofSchema, root: { type: 'string' }, checkpoint: checkpointSchema }, [
+            'chain',
+            'seq',
+            'leafHash',
+            'entry',
+            'leaf',
+            'proof',
+            'root',
+          ]),
         },
       }),
     },
@@ -266,7 +286,14 @@ export function auditRoutes(app: FastifyInstance, s: Services): void {
         tags,
         querystring: { type: 'object', properties: { chain: str, first: str, second: str } },
         response: {
-          200: obj({ chain: { type: 'string' }, first: { type: 'integer' }, second: { type: 'integer' }, path: { type: 'array', items: { type: 'string' } }, firstRoot: { type: 'string' }, secondRoot: { type: 'string' } }),
+          200: obj({
+            chain: { type: 'string' },
+            first: { type: 'integer' },
+            second: { type: 'integer' },
+            path: { type: 'array', items: { type: 'string' } },
+            firstRoot: { type: 'string' },
+            secondRoot: { type: 'string' },
+          }),
         },
       }),
     },
@@ -296,7 +323,18 @@ export function auditRoutes(app: FastifyInstance, s: Services): void {
         summary: 'The audit public keys (current and retired) in the signed-note verifier-key form',
         tags,
         public: true,
-        response: { 200: list(obj({ name: { type: 'string' }, keyId: { type: 'string' }, publicKey: { type: 'string' }, verifierKey: { type: 'string' }, createdAt: { type: 'string' }, retiredAt: { type: ['string', 'null'] } })) },
+        response: {
+          200: list(
+            obj({
+              name: { type: 'string' },
+              keyId: { type: 'string' },
+              publicKey: { type: 'string' },
+              verifierKey: { type: 'string' },
+              createdAt: { type: 'string' },
+              retiredAt: { type: ['string', 'null'] },
+            }),
+          ),
+        },
       }),
     },
     async () => {

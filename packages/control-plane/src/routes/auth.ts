@@ -226,7 +226,12 @@ export function authRoutes(app: FastifyInstance, s: Services): void {
             const what = cred.kind === 'api_key' ? 'api_key' : 'worker_token'
             await audit(s, c, request, {
               kind: 'auth.revoke',
-              actor: { type: cred.kind === 'api_key' ? 'api_key' : 'worker', id: cred.id, name: null, auth: cred.kind === 'api_key' ? 'api_key' : 'worker_token' },
+              actor: {
+                type: cred.kind === 'api_key' ? 'api_key' : 'worker',
+                id: cred.id,
+                name: null,
+                auth: cred.kind === 'api_key' ? 'api_key' : 'worker_token',
+              },
               scope: { tenant: cred.tenantId, team: cred.teamId, project: cred.projectId },
               target: { type: what, id: cred.id },
               details: { what, prefix: cred.prefix },

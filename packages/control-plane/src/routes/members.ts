@@ -144,7 +144,12 @@ export function memberRoutes(app: FastifyInstance, s: Services): void {
             details: { email_domain: String(user.email).split('@').pop(), source: 'invite' },
           })
         }
-        await audit(s, c, request, { kind: 'membership.create', scope: { tenant: tenantId }, target: { type: 'membership', id: user.id }, details: { user: user.id } })
+        await audit(s, c, request, {
+          kind: 'membership.create',
+          scope: { tenant: tenantId },
+          target: { type: 'membership', id: user.id },
+          details: { user: user.id },
+        })
         const member = { userId: user.id, email: user.email, displayName: user.display_name, createdAt: m.rows[0].created_at.toISOString() }
         if (!b.role || !b.scope) return { member }
         const binding = await bind(s, request, c, user.id, b.role, b.scope)
@@ -244,7 +249,12 @@ export function memberRoutes(app: FastifyInstance, s: Services): void {
           if (admins.rows.length <= 1) throw conflict('this is the last system_admin binding; bind another system admin before removing it')
         }
         await c.query('DELETE FROM role_bindings WHERE id = $1', [row.id])
-        await audit(s, c, request, { kind: 'role_binding.delete', scope: target!.path, target: { type: 'role_binding', id: row.id }, details: { principal: row.user_id, role: row.role } })
+        await audit(s, c, request, {
+          kind: 'role_binding.delete',
+          scope: target!.path,
+          target: { type: 'role_binding', id: row.id },
+          details: { principal: row.user_id, role: row.role },
+        })
         // a binding in a tenant is in that tenant's tokens only; a system-wide one is in all of them
         await s.revocations.add(c, 'user', row.user_id, 'role binding removed', row.tenant_id ? { tenantId: row.tenant_id } : {})
       })

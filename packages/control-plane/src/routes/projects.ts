@@ -100,7 +100,12 @@ export function projectRoutes(app: FastifyInstance, s: Services): void {
       await s.db.tx(async (c) => {
         const updated = await c.query('UPDATE projects SET name = $2, updated_at = now() WHERE id = $1 AND deleted_at IS NULL', [id, request.body.name])
         if (!updated.rowCount) throw notFound('project')
-        await audit(s, c, request, { kind: 'project.update', scope: project!.path, target: { type: 'project', id }, details: { changed: ['name'], name: request.body.name } })
+        await audit(s, c, request, {
+          kind: 'project.update',
+          scope: project!.path,
+          target: { type: 'project', id },
+          details: { changed: ['name'], name: request.body.name },
+        })
       })
       const { rows } = await s.db.query(`${SELECT} WHERE p.id = $1`, [request.params.projectId])
       return toProject(rows[0])

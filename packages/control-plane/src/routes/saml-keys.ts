@@ -140,7 +140,12 @@ export function samlKeyRoutes(app: FastifyInstance, s: Services): void {
         await s.db.tx(async (c) => {
           const p = await samlIdp(request, c, 'idp.manage', true)
           if (!(await deleteKey(s, c, p.id, state))) throw notFound(`${state} signing key`)
-          await audit(s, c, request, { kind: 'idp.saml_key.delete', scope: { tenant: p.tenant_id }, target: { type: 'idp', id: p.id }, details: { slot: state } })
+          await audit(s, c, request, {
+            kind: 'idp.saml_key.delete',
+            scope: { tenant: p.tenant_id },
+            target: { type: 'idp', id: p.id },
+            details: { slot: state },
+          })
         })
         return reply.status(204).send()
       },

@@ -169,7 +169,10 @@ export function settingsRoutes(app: FastifyInstance, s: Services): void {
       checkCeilings(request.body, s.options.limitCeilings)
       await s.db.tx(async (c) => {
         const { rows } = await c.query('SELECT limits FROM tenant_settings WHERE tenant_id = $1 FOR UPDATE', [tenantId])
-        await c.query("UPDATE tenant_settings SET limits = $2, version = nextval('settings_version'), updated_at = now() WHERE tenant_id = $1", [tenantId, request.body])
+        await c.query("UPDATE tenant_settings SET limits = $2, version = nextval('settings_version'), updated_at = now() WHERE tenant_id = $1", [
+          tenantId,
+          request.body,
+        ])
         await audit(s, c, request, {
           kind: 'limits.update',
           scope: { tenant: tenantId },
@@ -212,7 +215,10 @@ export function settingsRoutes(app: FastifyInstance, s: Services): void {
         if (check) await check(request.body as never, id)
         await s.db.tx(async (c) => {
           const { rows } = await c.query(`SELECT ${column} AS value FROM project_settings WHERE project_id = $1 FOR UPDATE`, [id])
-          await c.query(`UPDATE project_settings SET ${column} = $2, version = nextval('settings_version'), updated_at = now() WHERE project_id = $1`, [id, request.body])
+          await c.query(`UPDATE project_settings SET ${column} = $2, version = nextval('settings_version'), updated_at = now() WHERE project_id = $1`, [
+            id,
+            request.body,
+          ])
           await audit(s, c, request, {
             kind: auditKind,
             scope: project!.path,

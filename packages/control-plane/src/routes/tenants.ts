@@ -81,9 +81,17 @@ export function tenantRoutes(app: FastifyInstance, s: Services): void {
       authorize(request, s, 'tenant.update', await locateTenant(s.db, request.params.tenantId), 'tenant')
       const id = request.params.tenantId
       const row = await s.db.tx(async (c) => {
-        const { rows } = await c.query('UPDATE tenants SET name = $2, updated_at = now() WHERE id = $1 AND deleted_at IS NULL RETURNING *', [id, request.body.name])
+        const { rows } = await c.query('UPDATE tenants SET name = $2, updated_at = now() WHERE id = $1 AND deleted_at IS NULL RETURNING *', [
+          id,
+          request.body.name,
+        ])
         if (!rows[0]) throw notFound('tenant')
-        await audit(s, c, request, { kind: 'tenant.update', scope: { tenant: id }, target: { type: 'tenant', id }, details: { changed: ['name'], name: request.body.name } })
+        await audit(s, c, request, {
+          kind: 'tenant.update',
+          scope: { tenant: id },
+          target: { type: 'tenant', id },
+          details: { changed: ['name'], name: request.body.name },
+        })
         return rows[0]
       })
       return toTenant(row)
@@ -160,9 +168,17 @@ export function tenantRoutes(app: FastifyInstance, s: Services): void {
       authorize(request, s, 'team.update', team, 'team')
       const id = request.params.teamId
       const row = await s.db.tx(async (c) => {
-        const { rows } = await c.query('UPDATE teams SET name = $2, updated_at = now() WHERE id = $1 AND deleted_at IS NULL RETURNING *', [id, request.body.name])
+        const { rows } = await c.query('UPDATE teams SET name = $2, updated_at = now() WHERE id = $1 AND deleted_at IS NULL RETURNING *', [
+          id,
+          request.body.name,
+        ])
         if (!rows[0]) throw notFound('team')
-        await audit(s, c, request, { kind: 'team.update', scope: team!.path, target: { type: 'team', id }, details: { changed: ['name'], name: request.body.name } })
+        await audit(s, c, request, {
+          kind: 'team.update',
+          scope: team!.path,
+          target: { type: 'team', id },
+          details: { changed: ['name'], name: request.body.name },
+        })
         return rows[0]
       })
       return toTeam(row)
