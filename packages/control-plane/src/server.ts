@@ -50,6 +50,7 @@ export async function startControlPlane(options: Options, opts: StartOptions = {
       if (options.issuer === placeholder) options.issuer = url
     }
     const setupUrl = await prepareSetupLink(services)
+    services.sequencer.log = (msg, err) => app.log.error({ err }, msg)
     services.sequencer.start()
     const timer = opts.maintenance === false ? undefined : setInterval(() => void maintenance(services, app), 60_000)
     timer?.unref()

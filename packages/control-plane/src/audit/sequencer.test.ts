@@ -50,6 +50,33 @@ describe('sequencer', () => {
     expect(result.ok && result.checkpoints).toBeGreaterThan(0)
   })
 
+  it('sequences on its own as leader, woken by NOTIFY, with a second sequencer standing by', async () => {
+    const { Sequencer } = await import('./sequencer.js')
+    const standby = new Sequencer(h.s.db, h.s.options.databaseUrl, h.s.auditKeys, h.s.clock, { pollMs: 60_000 })
+    h.s.sequencer.start()
+    // give the first one the lock, then start the second (which must wait)
+    await new Promise((r) => setTimeout(r, 300))
+    standby.start()
+    try {
+      const started = Date.now()
+      await h.s.db.tx((c) => audit(h.s, c, undefined, { kind: 'test.leader', details: {} }))
+      for (;;) {
+        const n = (await h.sql("SELECT count(*)::int AS n FROM audit_entries WHERE kind = 'test.leader'"))[0].n
+        if (n === 1) break
+        expect(Date.now() - started).toBeLessThan(5000)
+        await new Promise((r) => setTimeout(r, 20))
+      }
+      const holders = await h.sql(
+        "SELECT count(*)::int AS n FROM pg_locks WHERE locktype = 'advisory' AND objid = hashtext('cfp_audit_sequencer:' || $1)::oid AND granted",
+        [h.s.db.schema],
+      )
+      expect(holders[0].n).toBe(1)
+    } finally {
+      await standby.stop()
+      await h.s.sequencer.stop()
+    }
+  })
+
   it('leaves no entry for a change that rolls back', async () => {
     const before = (await h.sql('SELECT count(*)::int AS n FROM audit_entries'))[0].n
     await expect(

@@ -41,8 +41,10 @@ export class Sequencer {
   private stopped = true
   private wake: (() => void) | undefined
   private loop: Promise<void> | undefined
-  /** the last failure of the leader loop (for logs and tests) */
+  /** the last failure of the leader loop or of a checkpoint (for logs and tests) */
   lastError: Error | undefined
+  /** where failures are reported (server.ts: the application log) */
+  log: (msg: string, err?: unknown) => void = () => undefined
 
   constructor(
     private readonly db: Db,
@@ -50,7 +52,6 @@ export class Sequencer {
     private readonly keys: AuditKeys,
     private readonly clock: Clock,
     opts: Partial<SequencerOptions> = {},
-    private readonly log: (msg: string, err?: unknown) => void = () => undefined,
   ) {
     this.opts = { ...SEQUENCER_DEFAULTS, ...opts }
   }
