@@ -189,39 +189,40 @@ export async function verifyChain(
   }
   let cp = 0
   let checkpointed = 0
-  let lastSigned: { size: number; root: Buffer } | null = null
 
-  // A checkpoint's own problems, and agreement with any earlier checkpoint of the same size.
-  const signedRoot = (c: PendingCheckpoint): ChainResult | null => {
-    if (c.problem) return fail(c.size - 1, 'bad_checkpoint', c.problem)
-    if (lastSigned && lastSigned.size === c.size && !lastSigned.root.equals(c.root!))
-      return fail(c.size - 1, 'inconsistent', `two signed checkpoints of size ${c.size} have different roots`)
-    return null
+  // The checkpoints of the next size: each must be signed, for this chain, and all must sign one root.
+  const group = (): { size: number; root: Buffer } | ChainResult => {
+    const size = pending[cp]!.size
+    let root: Buffer | null = null
+    let conflict = false
+    while (cp < pending.length && pending[cp]!.size === size) {
+      const c = pending[cp++]!
+      if (c.problem) return fail(size - 1, 'bad_checkpoint', c.problem)
+      if (root && !root.equals(c.root!)) conflict = true
+      root ??= c.root
+    }
+    if (conflict) return fail(size - 1, 'inconsistent', `signed checkpoints of size ${size} have different roots`)
+    return { size, root: root! }
   }
+  const isResult = (g: { size: number; root: Buffer } | ChainResult): g is ChainResult => 'ok' in g
 
   // Checkpoints below the first entry given: checked by a consistency proof to the starting root, where given.
   const startRoot = frontier.root()
   while (cp < pending.length && pending[cp]!.size < from) {
-    const c = pending[cp++]!
-    const bad = signedRoot(c)
-    if (bad) return bad
-    const path = proofs.get(proofKey(c.size, from))
-    if (path !== undefined && (path === null || !verifyConsistency(c.size, from, c.root!, startRoot, path)))
-      return fail(c.size - 1, 'inconsistent', `the checkpoint of size ${c.size} does not extend to the tree of size ${from}`)
-    lastSigned = { size: c.size, root: c.root! }
+    const g = group()
+    if (isResult(g)) return g
+    const path = proofs.get(proofKey(g.size, from))
+    if (path !== undefined && (path === null || !verifyConsistency(g.size, from, g.root, startRoot, path)))
+      return fail(g.size - 1, 'inconsistent', `the checkpoint of size ${g.size} does not extend to the tree of size ${from}`)
   }
   // Checkpoints at the size reached so far.
   const reach = (size: number): ChainResult | null => {
-    let root: Buffer | null = null
-    while (cp < pending.length && pending[cp]!.size === size) {
-      const c = pending[cp++]!
-      const bad = signedRoot(c)
-      if (bad) return bad
-      root ??= frontier.root()
-      if (!root.equals(c.root!)) return fail(size - 1, 'bad_checkpoint', `the checkpoint of size ${size} signs a root that differs from the recomputed one`)
-      lastSigned = { size, root: c.root! }
-      checkpointed = size
-    }
+    if (cp >= pending.length || pending[cp]!.size !== size) return null
+    const g = group()
+    if (isResult(g)) return g
+    if (!frontier.root().equals(g.root))
+      return fail(size - 1, 'bad_checkpoint', `the checkpoint of size ${size} signs a root that differs from the recomputed one`)
+    checkpointed = size
     return null
   }
   const atStart = reach(from)
@@ -283,15 +284,13 @@ export async function verifyChain(
   // Checkpoints beyond the last entry.
   const root = frontier.root()
   while (cp < pending.length) {
-    const c = pending[cp++]!
-    const bad = signedRoot(c)
-    if (bad) return bad
-    if (complete) return fail(n, 'truncated', `a checkpoint signs size ${c.size} but the chain ends at ${n}`)
-    const path = proofs.get(proofKey(n, c.size))
-    if (!path || !verifyConsistency(n, c.size, root, c.root!, path))
-      return fail(n - 1, 'inconsistent', `no valid consistency proof from size ${n} to the checkpoint of size ${c.size}`)
-    lastSigned = { size: c.size, root: c.root! }
-    checkpointed = c.size
+    const g = group()
+    if (isResult(g)) return g
+    if (complete) return fail(n, 'truncated', `a checkpoint signs size ${g.size} but the chain ends at ${n}`)
+    const path = proofs.get(proofKey(n, g.size))
+    if (!path || !verifyConsistency(n, g.size, root, g.root, path))
+      return fail(n - 1, 'inconsistent', `no valid consistency proof from size ${n} to the checkpoint of size ${g.size}`)
+    checkpointed = g.size
   }
   return { ok: true, chain: chainId, size: n, root: root.toString('hex'), from, checkpointed, checkpoints: pending.length }
 }
