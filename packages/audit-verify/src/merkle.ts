@@ -1,17 +1,23 @@
 // RFC 9162 §2.1: the Merkle tree of a chain's leaves, its inclusion and consistency proofs, and their verification.
 // Sizes and indexes are JavaScript numbers (safe integers); shifts are done by division because `>>` is 32-bit.
-import { createHash } from 'node:crypto'
+import * as crypto from 'node:crypto'
 
+const { createHash } = crypto
 const LEAF = Buffer.from([0])
 const NODE = Buffer.from([1])
+// crypto.hash (Node ≥ 20.12) hashes in one call, about twice as fast as a Hash object for small inputs.
+const oneShot = (crypto as unknown as { hash?: (alg: string, data: string | Uint8Array, enc: 'buffer') => Buffer }).hash
 
 /** LH(leaf) = SHA-256(0x00 || leaf); a string leaf is hashed as its UTF-8 bytes. */
 export function leafHash(leaf: Uint8Array | string): Buffer {
+  // U+0000 encodes as the single byte 0x00 in UTF-8.
+  if (oneShot && typeof leaf === 'string') return oneShot('sha256', `\u0000${leaf}`, 'buffer')
   return createHash('sha256').update(LEAF).update(leaf).digest()
 }
 
 /** NH(l, r) = SHA-256(0x01 || l || r). */
 export function nodeHash(l: Uint8Array, r: Uint8Array): Buffer {
+  if (oneShot) return oneShot('sha256', Buffer.concat([NODE, l, r]), 'buffer')
   return createHash('sha256').update(NODE).update(l).update(r).digest()
 }
 

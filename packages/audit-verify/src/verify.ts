@@ -113,14 +113,36 @@ function inspect(e: unknown, canonical: boolean): Item {
   else if (typeof o.chain !== 'string') item.problem = 'the leaf has no chain'
   else if (typeof o.seq !== 'number' || !Number.isSafeInteger(o.seq) || o.seq < 0) item.problem = 'the leaf has no seq'
   else if (typeof o.prev !== 'string' || !HEX64.test(o.prev)) item.problem = 'the leaf has no prev'
-  else if (canonical) {
-    let c: string | null = null
-    try {
-      c = canonicalize(v)
-    } catch {}
-    if (c !== leaf) item.problem = 'the leaf is not in RFC 8785 canonical form'
-  }
+  else if (canonical && !isCanonical(leaf, v)) item.problem = 'the leaf is not in RFC 8785 canonical form'
   return item
+}
+
+/** Every object's members in UTF-16 code unit order (as JSON.parse kept them from the text). */
+function sortedDeep(v: unknown): boolean {
+  if (typeof v !== 'object' || v === null) return true
+  if (Array.isArray(v)) return v.every(sortedDeep)
+  let last: string | null = null
+  for (const k in v) {
+    if (last !== null && !(last < k)) return false
+    last = k
+    if (!sortedDeep((v as Record<string, unknown>)[k])) return false
+  }
+  return true
+}
+
+/**
+ * Is `text` exactly the RFC 8785 form of `parsed` (its JSON.parse)? Fast path: JSON.stringify writes numbers and
+ * strings as RFC 8785 does and keeps the text's member order, so equality plus sorted members settles it unless the
+ * text escapes a surrogate (which may be lone). Anything else (integer-like member names, which JavaScript
+ * enumerates first) falls back to the full canonicalization.
+ */
+function isCanonical(text: string, parsed: unknown): boolean {
+  if (JSON.stringify(parsed) === text && sortedDeep(parsed) && !/\\u[dD][89a-fA-F]/.test(text)) return true
+  try {
+    return canonicalize(parsed) === text
+  } catch {
+    return false
+  }
 }
 
 function proofKey(first: number, second: number): string {
