@@ -286,14 +286,24 @@ export async function verifyChain(
     return reach(n)
   }
 
+  const feed = (raw: unknown): ChainResult | null => {
+    const item = inspect(raw, canonical)
+    const prior = current
+    current = item
+    return prior ? step(prior, item) : null
+  }
   try {
-    for await (const raw of entries as AsyncIterable<StoredEntry>) {
-      const item = inspect(raw, canonical)
-      if (current) {
-        const bad = step(current, item)
+    if (Symbol.asyncIterator in entries) {
+      for await (const raw of entries as AsyncIterable<StoredEntry>) {
+        const bad = feed(raw)
         if (bad) return bad
       }
-      current = item
+    } else {
+      // A synchronous source is read without a microtask per entry.
+      for (const raw of entries as Iterable<StoredEntry>) {
+        const bad = feed(raw)
+        if (bad) return bad
+      }
     }
   } catch (e) {
     return fail(n, 'edited', `reading the entries failed: ${(e as Error).message}`)
