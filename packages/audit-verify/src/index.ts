@@ -15,6 +15,10 @@ export {
   MerkleTree,
   Frontier,
   type PerfectSubtrees,
+  type PerfectNode,
+  inclusionProofNodes,
+  consistencyProofNodes,
+  rootNodes,
 } from './merkle.js'
 export { type AuditEntry, type ActorType, type AuthMethod, type OutcomeStatus, entryLeaf, entryProblem, ZERO_HASH, CHAIN_ID } from './entry.js'
 export {

@@ -12,6 +12,10 @@ import {
   entryLeaf,
   entryProblem,
   inclusionProofFrom,
+  inclusionProofNodes,
+  consistencyProofNodes,
+  rootNodes,
+  subtreeRoot,
   leafHash,
   nodeHash,
   verifyChain,
@@ -69,6 +73,38 @@ describe('the tree', () => {
     ] as const) {
       expect(inclusionProofFrom(perfect, m, n)).toEqual(tree.inclusionProof(m, n))
       expect(consistencyProofFrom(perfect, m + 1, n)).toEqual(tree.consistencyProof(m + 1, n))
+    }
+  })
+
+  it('tells a store which perfect subtrees to fetch, and the frontier hands them over as they complete', () => {
+    const store = new Map<string, Buffer>()
+    const f = new Frontier()
+    for (const h of leaves) for (const node of f.append(h)) store.set(`${node.level}/${node.index}`, node.hash)
+    const tree = new MerkleTree(leaves)
+    expect(store.size).toBe(2 * leaves.length - leaves.length.toString(2).replaceAll('0', '').length)
+    for (const [k, v] of store) {
+      const [level, index] = k.split('/').map(Number) as [number, number]
+      expect(v.equals(tree.perfect(level, index))).toBe(true)
+    }
+    const fetchOnly = (nodes: [number, number][]) => {
+      const got = new Map(nodes.map(([l, i]) => [`${l}/${i}`, store.get(`${l}/${i}`)!]))
+      return (level: number, index: number) => {
+        const h = got.get(`${level}/${index}`)
+        if (!h) throw new Error(`not fetched: ${level}/${index}`)
+        return h
+      }
+    }
+    for (const [m, n] of [
+      [0, 300],
+      [299, 300],
+      [137, 255],
+      [64, 129],
+    ] as const) {
+      const nodes = inclusionProofNodes(m, n)
+      expect(nodes.length).toBeLessThanOrEqual(2 * Math.ceil(Math.log2(n)) ** 2)
+      expect(inclusionProofFrom(fetchOnly(nodes), m, n)).toEqual(tree.inclusionProof(m, n))
+      expect(consistencyProofFrom(fetchOnly(consistencyProofNodes(m + 1, n)), m + 1, n)).toEqual(tree.consistencyProof(m + 1, n))
+      expect(subtreeRoot(fetchOnly(rootNodes(n)), 0, n)).toEqual(tree.root(n))
     }
   })
 
