@@ -113,14 +113,36 @@ function inspect(e: unknown, canonical: boolean): Item {
   else if (typeof o.chain !== 'string') item.problem = 'the leaf has no chain'
   else if (typeof o.seq !== 'number' || !Number.isSafeInteger(o.seq) || o.seq < 0) item.problem = 'the leaf has no seq'
   else if (typeof o.prev !== 'string' || !HEX64.test(o.prev)) item.problem = 'the leaf has no prev'
-  else if (canonical) {
-    let c: string | null = null
-    try {
-      c = canonicalize(v)
-    } catch {}
-    if (c !== leaf) item.problem = 'the leaf is not in RFC 8785 canonical form'
-  }
+  else if (canonical && !isCanonical(leaf, v)) item.problem = 'the leaf is not in RFC 8785 canonical form'
   return item
+}
+
+/** Every object's members in UTF-16 code unit order (as JSON.parse kept them from the text). */
+function sortedDeep(v: unknown): boolean {
+  if (typeof v !== 'object' || v === null) return true
+  if (Array.isArray(v)) return v.every(sortedDeep)
+  let last: string | null = null
+  for (const k in v) {
+    if (last !== null && !(last < k)) return false
+    last = k
+    if (!sortedDeep((v as Record<string, unknown>)[k])) return false
+  }
+  return true
+}
+
+/**
+ * Is `text` exactly the RFC 8785 form of `parsed` (its JSON.parse)? Fast path: JSON.stringify writes numbers and
+ * strings as RFC 8785 does and keeps the text's member order, so equality plus sorted members settles it unless the
+ * text escapes a surrogate (which may be lone). Anything else (integer-like member names, which JavaScript
+ * enumerates first) falls back to the full canonicalization.
+ */
+function isCanonical(text: string, parsed: unknown): boolean {
+  if (JSON.stringify(parsed) === text && sortedDeep(parsed) && !/\\u[dD][89a-fA-F]/.test(text)) return true
+  try {
+    return canonicalize(parsed) === text
+  } catch {
+    return false
+  }
 }
 
 function proofKey(first: number, second: number): string {
@@ -189,39 +211,40 @@ export async function verifyChain(
   }
   let cp = 0
   let checkpointed = 0
-  let lastSigned: { size: number; root: Buffer } | null = null
 
-  // A checkpoint's own problems, and agreement with any earlier checkpoint of the same size.
-  const signedRoot = (c: PendingCheckpoint): ChainResult | null => {
-    if (c.problem) return fail(c.size - 1, 'bad_checkpoint', c.problem)
-    if (lastSigned && lastSigned.size === c.size && !lastSigned.root.equals(c.root!))
-      return fail(c.size - 1, 'inconsistent', `two signed checkpoints of size ${c.size} have different roots`)
-    return null
+  // The checkpoints of the next size: each must be signed, for this chain, and all must sign one root.
+  const group = (): { size: number; root: Buffer } | ChainResult => {
+    const size = pending[cp]!.size
+    let root: Buffer | null = null
+    let conflict = false
+    while (cp < pending.length && pending[cp]!.size === size) {
+      const c = pending[cp++]!
+      if (c.problem) return fail(size - 1, 'bad_checkpoint', c.problem)
+      if (root && !root.equals(c.root!)) conflict = true
+      root ??= c.root
+    }
+    if (conflict) return fail(size - 1, 'inconsistent', `signed checkpoints of size ${size} have different roots`)
+    return { size, root: root! }
   }
+  const isResult = (g: { size: number; root: Buffer } | ChainResult): g is ChainResult => 'ok' in g
 
   // Checkpoints below the first entry given: checked by a consistency proof to the starting root, where given.
   const startRoot = frontier.root()
   while (cp < pending.length && pending[cp]!.size < from) {
-    const c = pending[cp++]!
-    const bad = signedRoot(c)
-    if (bad) return bad
-    const path = proofs.get(proofKey(c.size, from))
-    if (path !== undefined && (path === null || !verifyConsistency(c.size, from, c.root!, startRoot, path)))
-      return fail(c.size - 1, 'inconsistent', `the checkpoint of size ${c.size} does not extend to the tree of size ${from}`)
-    lastSigned = { size: c.size, root: c.root! }
+    const g = group()
+    if (isResult(g)) return g
+    const path = proofs.get(proofKey(g.size, from))
+    if (path !== undefined && (path === null || !verifyConsistency(g.size, from, g.root, startRoot, path)))
+      return fail(g.size - 1, 'inconsistent', `the checkpoint of size ${g.size} does not extend to the tree of size ${from}`)
   }
   // Checkpoints at the size reached so far.
   const reach = (size: number): ChainResult | null => {
-    let root: Buffer | null = null
-    while (cp < pending.length && pending[cp]!.size === size) {
-      const c = pending[cp++]!
-      const bad = signedRoot(c)
-      if (bad) return bad
-      root ??= frontier.root()
-      if (!root.equals(c.root!)) return fail(size - 1, 'bad_checkpoint', `the checkpoint of size ${size} signs a root that differs from the recomputed one`)
-      lastSigned = { size, root: c.root! }
-      checkpointed = size
-    }
+    if (cp >= pending.length || pending[cp]!.size !== size) return null
+    const g = group()
+    if (isResult(g)) return g
+    if (!frontier.root().equals(g.root))
+      return fail(size - 1, 'bad_checkpoint', `the checkpoint of size ${size} signs a root that differs from the recomputed one`)
+    checkpointed = size
     return null
   }
   const atStart = reach(from)
@@ -263,14 +286,24 @@ export async function verifyChain(
     return reach(n)
   }
 
+  const feed = (raw: unknown): ChainResult | null => {
+    const item = inspect(raw, canonical)
+    const prior = current
+    current = item
+    return prior ? step(prior, item) : null
+  }
   try {
-    for await (const raw of entries as AsyncIterable<StoredEntry>) {
-      const item = inspect(raw, canonical)
-      if (current) {
-        const bad = step(current, item)
+    if (Symbol.asyncIterator in entries) {
+      for await (const raw of entries as AsyncIterable<StoredEntry>) {
+        const bad = feed(raw)
         if (bad) return bad
       }
-      current = item
+    } else {
+      // A synchronous source is read without a microtask per entry.
+      for (const raw of entries as Iterable<StoredEntry>) {
+        const bad = feed(raw)
+        if (bad) return bad
+      }
     }
   } catch (e) {
     return fail(n, 'edited', `reading the entries failed: ${(e as Error).message}`)
@@ -283,15 +316,13 @@ export async function verifyChain(
   // Checkpoints beyond the last entry.
   const root = frontier.root()
   while (cp < pending.length) {
-    const c = pending[cp++]!
-    const bad = signedRoot(c)
-    if (bad) return bad
-    if (complete) return fail(n, 'truncated', `a checkpoint signs size ${c.size} but the chain ends at ${n}`)
-    const path = proofs.get(proofKey(n, c.size))
-    if (!path || !verifyConsistency(n, c.size, root, c.root!, path))
-      return fail(n - 1, 'inconsistent', `no valid consistency proof from size ${n} to the checkpoint of size ${c.size}`)
-    lastSigned = { size: c.size, root: c.root! }
-    checkpointed = c.size
+    const g = group()
+    if (isResult(g)) return g
+    if (complete) return fail(n, 'truncated', `a checkpoint signs size ${g.size} but the chain ends at ${n}`)
+    const path = proofs.get(proofKey(n, g.size))
+    if (!path || !verifyConsistency(n, g.size, root, g.root, path))
+      return fail(n - 1, 'inconsistent', `no valid consistency proof from size ${n} to the checkpoint of size ${g.size}`)
+    checkpointed = g.size
   }
   return { ok: true, chain: chainId, size: n, root: root.toString('hex'), from, checkpointed, checkpoints: pending.length }
 }
