@@ -262,6 +262,22 @@ describe('no secret enters the audit log', () => {
 })
 
 describe('the chains after all this', () => {
+  it('uses only kinds of the event catalogue (audit/events.json) written by the control plane', async () => {
+    const { readFileSync } = await import('node:fs')
+    const catalogue = JSON.parse(readFileSync(new URL('../../../../audit/events.json', import.meta.url), 'utf8')) as {
+      kinds: { kind: string; plane: string; status: string }[]
+    }
+    const known = new Map(catalogue.kinds.map((k) => [k.kind, k]))
+    const used = (await h.sql('SELECT DISTINCT kind FROM audit_entries')).map((r) => r.kind as string)
+    expect(used.length).toBeGreaterThan(25)
+    for (const kind of used) {
+      const k = known.get(kind)
+      expect(k, `${kind} is not in audit/events.json`).toBeDefined()
+      expect(k!.plane.split('|'), kind).toContain('control')
+      expect(k!.status, kind).toBe('active')
+    }
+  })
+
   it('every chain verifies with the standalone verifier, checkpoints included', async () => {
     await drain(h, true)
     const ids = await chains(h)

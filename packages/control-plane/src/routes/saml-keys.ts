@@ -141,7 +141,7 @@ export function samlKeyRoutes(app: FastifyInstance, s: Services): void {
           const p = await samlIdp(request, c, 'idp.manage', true)
           if (!(await deleteKey(s, c, p.id, state))) throw notFound(`${state} signing key`)
           await audit(s, c, request, {
-            kind: 'idp.saml_key.delete',
+            kind: 'idp.update',
             scope: { tenant: p.tenant_id },
             target: { type: 'idp', id: p.id },
             details: { slot: state },
