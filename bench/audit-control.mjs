@@ -52,7 +52,13 @@ const event = (w, i, tenant) => ({
 
 async function writers(fn) {
   const t0 = performance.now()
-  await Promise.all(Array.from({ length: CFG.writers }, (_, w) => (async () => { for (let i = 0; i < CFG.rows; i++) await fn(w, i) })()))
+  await Promise.all(
+    Array.from({ length: CFG.writers }, (_, w) =>
+      (async () => {
+        for (let i = 0; i < CFG.rows; i++) await fn(w, i)
+      })(),
+    ),
+  )
   return performance.now() - t0
 }
 
@@ -68,7 +74,12 @@ try {
   console.log(`audit-control: ${CFG.writers} writers × ${CFG.rows} rows, schema ${schema}`)
 
   const plainMs = await writers((w, i) =>
-    db.tx((c) => c.query('INSERT INTO plain_rows (chain, entry) VALUES ($1, $2)', [`control:${TENANTS[(w * CFG.rows + i) % 100]}`, JSON.stringify(event(w, i, TENANTS[0]))])),
+    db.tx((c) =>
+      c.query('INSERT INTO plain_rows (chain, entry) VALUES ($1, $2)', [
+        `control:${TENANTS[(w * CFG.rows + i) % 100]}`,
+        JSON.stringify(event(w, i, TENANTS[0])),
+      ]),
+    ),
   )
   const plain = (total / plainMs) * 1000
   console.log(`plain INSERTs          ${round(plain)} rows/s`)
@@ -93,8 +104,18 @@ try {
 
   // a chain of proofSize entries for proof latency: queued in bulk, then sequenced
   const chain = 'control:system'
-  const entry = JSON.stringify({ v: 1, time: new Date().toISOString(), kind: 'bench.entry', actor: { type: 'system', id: null, name: null, auth: 'system' }, sid: null,
-    scope: { tenant: null, team: null, project: null }, target: null, outcome: { status: 'ok', code: null }, request: { id: null, trace: null, addr: null, ua: null }, details: {} })
+  const entry = JSON.stringify({
+    v: 1,
+    time: new Date().toISOString(),
+    kind: 'bench.entry',
+    actor: { type: 'system', id: null, name: null, auth: 'system' },
+    sid: null,
+    scope: { tenant: null, team: null, project: null },
+    target: null,
+    outcome: { status: 'ok', code: null },
+    request: { id: null, trace: null, addr: null, ua: null },
+    details: {},
+  })
   const seq = new Sequencer(db, DB, keys, clock, { batch: 5000, checkpointEvery: 1e12, checkpointSeconds: 1e9 })
   const t0 = performance.now()
   for (let done = 0; done < CFG.proofSize; done += 100_000) {
@@ -113,12 +134,31 @@ try {
     const path = await inclusionProof(db, chain, m, n)
     incl.push(performance.now() - t)
     const lh = (await db.query('SELECT leaf_hash FROM audit_entries WHERE chain = $1 AND seq = $2', [chain, m])).rows[0].leaf_hash
-    if (!verifyInclusion(lh, m, n, path.map((x) => Buffer.from(x, 'hex')), root)) throw new Error(`inclusion proof of ${m} does not verify`)
+    if (
+      !verifyInclusion(
+        lh,
+        m,
+        n,
+        path.map((x) => Buffer.from(x, 'hex')),
+        root,
+      )
+    )
+      throw new Error(`inclusion proof of ${m} does not verify`)
     const first = 1 + Math.floor(Math.random() * (n - 1))
     t = performance.now()
     const cpath = await consistencyProof(db, chain, first, n)
     cons.push(performance.now() - t)
-    if (k < 50 && !verifyConsistency(first, n, await rootAt(db, chain, first), root, cpath.map((x) => Buffer.from(x, 'hex')))) throw new Error(`consistency ${first}..${n} does not verify`)
+    if (
+      k < 50 &&
+      !verifyConsistency(
+        first,
+        n,
+        await rootAt(db, chain, first),
+        root,
+        cpath.map((x) => Buffer.from(x, 'hex')),
+      )
+    )
+      throw new Error(`consistency ${first}..${n} does not verify`)
   }
   console.log(`inclusion proof at ${n}:   p50 ${pct(incl, 50).toFixed(2)} ms, p99 ${pct(incl, 99).toFixed(2)} ms`)
   console.log(`consistency proof at ${n}: p50 ${pct(cons, 50).toFixed(2)} ms, p99 ${pct(cons, 99).toFixed(2)} ms`)
