@@ -61,7 +61,7 @@ export class AuditKeys {
   }
 
   /** Adds a new key and retires the current one (its public key stays for verification). */
-  async rotate(): Promise<KeyRow> {
+  async rotate(within?: (c: Queryable, name: string, retired: string[]) => Promise<void>): Promise<KeyRow> {
     const row = await this.db.tx(async (c) => {
       await c.query("SELECT pg_advisory_xact_lock(hashtext('cfp_audit_keys:' || current_schema()))")
       const now = new Date(this.clock.now())
@@ -69,10 +69,15 @@ export class AuditKeys {
       const name = `cfp-audit-control-${n[0]!.n}`
       const { privateKey, publicKey } = generateKeyPairSync('ed25519')
       const pub = rawPublicKey(publicKey)
-      await c.query('UPDATE audit_keys SET retired_at = $1 WHERE retired_at IS NULL', [now])
+      const retired = await c.query<{ name: string }>('UPDATE audit_keys SET retired_at = $1 WHERE retired_at IS NULL RETURNING name', [now])
       const { rows } = await c.query<KeyRow>(
         'INSERT INTO audit_keys (name, key_id, public_key, private_enc, created_at) VALUES ($1, $2, $3, $4, $5) RETURNING *',
         [name, keyId(name, pub), pub, this.sealer.seal(privateKey.export({ format: 'pem', type: 'pkcs8' }).toString(), SEAL_PURPOSE), now],
+      )
+      await within?.(
+        c,
+        name,
+        retired.rows.map((r) => r.name),
       )
       return rows[0]!
     })

@@ -159,6 +159,29 @@ describe('proofs, checkpoints and keys', () => {
     expect((await get('auditor_t', '/v1/audit/checkpoints?chain=control:system')).status).toBe(403)
   })
 
+  it('rotates the audit key (system admins only): new checkpoints use it, old ones still verify with the retired key', async () => {
+    expect((await h.request('POST', '/v1/audit/keys/rotate', { token: w.byName('t_admin').token })).status).toBe(403)
+    const rotated = await h.request('POST', '/v1/audit/keys/rotate', { token: w.byName('sys').token })
+    expect(rotated.status).toBe(200)
+    expect(rotated.json).toMatchObject({ name: 'cfp-audit-control-2', retired: ['cfp-audit-control-1'] })
+    await h.request('PATCH', `/v1/projects/${id('A1')}`, { token: w.byName('t_admin').token, body: { name: 'after rotation' } })
+    await drain(h, true)
+    const keys = (await h.request('GET', '/v1/audit/keys')).json.items
+    expect(keys.map((k: { name: string; retiredAt: string | null }) => [k.name, k.retiredAt === null])).toEqual([
+      ['cfp-audit-control-1', false],
+      ['cfp-audit-control-2', true],
+    ])
+    const cps = (await get('auditor_t', `/v1/audit/checkpoints?chain=control:${id('T1')}`)).json.items
+    expect(cps[0].keyName).toBe('cfp-audit-control-2')
+    expect(cps.at(-1).keyName).toBe('cfp-audit-control-1')
+    const pub = keys.map((k: { name: string; publicKey: string }) => ({ name: k.name, publicKey: Buffer.from(k.publicKey, 'base64') }))
+    for (const cp of cps) expect(verifyCheckpoint(cp.note, pub), cp.keyName).not.toBeNull()
+    const { verifyStored } = await import('../test-support/audit.js')
+    expect(await verifyStored(h, `control:${id('T1')}`)).toMatchObject({ ok: true })
+    const entry = (await h.sql("SELECT leaf FROM audit_entries WHERE kind = 'audit_key.rotate'"))[0]
+    expect(JSON.parse(entry.leaf)).toMatchObject({ chain: 'control:system', details: { name: 'cfp-audit-control-2', retired: 'cfp-audit-control-1' } })
+  })
+
   it('records the refused audit reads themselves', async () => {
     await drain(h)
     const denied = await h.sql("SELECT leaf FROM audit_entries WHERE kind = 'authz.denied'")

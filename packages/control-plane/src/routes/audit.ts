@@ -13,6 +13,7 @@ import { can } from '../policy/evaluate.js'
 import type { ScopePath } from '../policy/types.js'
 import type { Services } from '../services.js'
 import { verifierKey } from '../audit/keys.js'
+import { audit } from '../audit/record.js'
 import { SYSTEM_CHAIN } from '../audit/record.js'
 import { consistencyProof, inclusionProof, rootAt } from '../audit/tree.js'
 import { list, obj, spec } from './schema.js'
@@ -312,6 +313,26 @@ export function auditRoutes(app: FastifyInstance, s: Services): void {
       const path = await consistencyProof(s.db, chain, first, second)
       const [a, b] = await Promise.all([rootAt(s.db, chain, first), rootAt(s.db, chain, second)])
       return { chain, first, second, path, firstRoot: a.toString('hex'), secondRoot: b.toString('hex') }
+    },
+  )
+
+  app.post(
+    '/v1/audit/keys/rotate',
+    {
+      schema: spec({
+        summary: 'Rotate the audit checkpoint key: a new Ed25519 key signs from now on; the old public key stays for verification',
+        tags,
+        response: { 200: obj({ name: { type: 'string' }, keyId: { type: 'string' }, retired: { type: 'array', items: { type: 'string' } } }) },
+      }),
+    },
+    async (request) => {
+      authorize(request, s, 'keys.rotate', await locate(s.db, 'system'))
+      let retired: string[] = []
+      const row = await s.auditKeys.rotate(async (c, name, old) => {
+        retired = old
+        await audit(s, c, request, { kind: 'audit_key.rotate', target: { type: 'audit_key', id: name }, details: { name, retired: old.join(',') || null } })
+      })
+      return { name: row.name, keyId: row.key_id.toString('hex'), retired }
     },
   )
 
