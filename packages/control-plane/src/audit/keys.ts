@@ -38,6 +38,7 @@ const toKey = (r: KeyRow): AuditKey => ({ name: r.name, keyId: r.key_id, publicK
 
 export class AuditKeys {
   private signer: { key: AuditKey; privateKey: KeyObject } | undefined
+  private signerAt = 0
 
   constructor(
     private readonly db: Db,
@@ -53,17 +54,30 @@ export class AuditKeys {
 
   /** The signing key (created on first use). */
   async current(): Promise<{ key: AuditKey; privateKey: KeyObject }> {
-    if (this.signer) return this.signer
+    const now = this.clock.now()
+    // re-read at most every 30 s, so a rotation on another replica is followed within that
+    if (this.signer && now - this.signerAt < 30_000) return this.signer
     const { rows } = await this.db.query<KeyRow>('SELECT * FROM audit_keys WHERE retired_at IS NULL ORDER BY created_at DESC LIMIT 1')
-    const row = rows[0] ?? (await this.rotate())
-    this.signer = { key: toKey(row), privateKey: createPrivateKey({ key: this.sealer.open(row.private_enc, SEAL_PURPOSE), format: 'pem' }) }
+    const row = rows[0] ?? (await this.rotate(undefined, true))
+    if (this.signer?.key.name !== row.name) {
+      this.signer = { key: toKey(row), privateKey: createPrivateKey({ key: this.sealer.open(row.private_enc, SEAL_PURPOSE), format: 'pem' }) }
+    }
+    this.signerAt = now
     return this.signer
   }
 
-  /** Adds a new key and retires the current one (its public key stays for verification). */
-  async rotate(within?: (c: Queryable, name: string, retired: string[]) => Promise<void>): Promise<KeyRow> {
+  /**
+   * Adds a new key and retires the current one (its public key stays for verification); `within` runs in the same
+   * transaction (the rotation's audit entry). `onlyIfNone`: create the first key unless one exists.
+   */
+  async rotate(within?: (c: Queryable, name: string, retired: string[]) => Promise<void>, onlyIfNone = false): Promise<KeyRow> {
     const row = await this.db.tx(async (c) => {
       await c.query("SELECT pg_advisory_xact_lock(hashtext('cfp_audit_keys:' || current_schema()))")
+      if (onlyIfNone) {
+        // the first key: another replica may have created it meanwhile
+        const live = await c.query<KeyRow>('SELECT * FROM audit_keys WHERE retired_at IS NULL ORDER BY created_at DESC LIMIT 1')
+        if (live.rows[0]) return live.rows[0]
+      }
       const now = new Date(this.clock.now())
       const { rows: n } = await c.query<{ n: number }>("SELECT coalesce(max(substring(name FROM '[0-9]+$')::int), 0) + 1 AS n FROM audit_keys")
       const name = `cfp-audit-control-${n[0]!.n}`
