@@ -10,7 +10,8 @@
 //   proofs       a chain of --proof-size entries; p50/p99 of --proofs random inclusion and consistency proofs
 //                (from stored nodes: two queries each), verified with cfp-audit-verify
 //
-// Usage: node bench/audit-control.mjs [--rows 2000] [--writers 8] [--proof-size 1000000] [--proofs 1000]
+// Usage: node bench/audit-control.mjs [--rows 2000] [--writers 8] [--proof-size 1000000] [--proofs 1000] [--no-notify]
+// (--no-notify: the sequencer only polls, every 250 ms: what NOTIFY's commit-time lock costs the writers)
 // Needs `npm run build -w packages/audit-verify -w packages/control-plane`. Its own schema, dropped at the end.
 import { randomBytes } from 'node:crypto'
 import { join, resolve } from 'node:path'
@@ -69,6 +70,7 @@ async function count(sql) {
 try {
   await migrate(db)
   const keys = new AuditKeys(db, new Sealer(randomBytes(32).toString('base64')), clock)
+  if (process.argv.includes('--no-notify')) await db.query('ALTER TABLE audit_queue DISABLE TRIGGER audit_queued')
   await db.query('CREATE TABLE plain_rows (id bigserial PRIMARY KEY, chain text NOT NULL, entry text NOT NULL)')
   const total = CFG.rows * CFG.writers
   console.log(`audit-control: ${CFG.writers} writers × ${CFG.rows} rows, schema ${schema}`)

@@ -50,7 +50,7 @@ describe('sequencer', () => {
     expect(result.ok && result.checkpoints).toBeGreaterThan(0)
   })
 
-  it('sequences on its own as leader, woken by NOTIFY, with a second sequencer standing by', async () => {
+  it('sequences on its own as leader (timer or NOTIFY), with a second sequencer standing by', async () => {
     const { Sequencer } = await import('./sequencer.js')
     const standby = new Sequencer(h.s.db, h.s.options.databaseUrl, h.s.auditKeys, h.s.clock, { pollMs: 60_000 })
     h.s.sequencer.start()
