@@ -75,7 +75,7 @@ export interface BundleOptions {
 }
 
 /** Splits a byte stream into lines without ever holding more than MAX_LINE_BYTES of one line. */
-async function* readLines(source: AsyncIterable<Buffer | string>): AsyncGenerator<string | null> {
+async function* readLines(source: Iterable<Buffer> | AsyncIterable<Buffer | string>): AsyncGenerator<string | null> {
   let parts: Buffer[] = []
   let size = 0
   let tooLong = false
@@ -108,12 +108,12 @@ async function* readLines(source: AsyncIterable<Buffer | string>): AsyncGenerato
 type Rec = Record<string, unknown> & { type?: unknown }
 
 /** Verifies a bundle from a file path or a byte stream; the first problem is reported. Never throws on bad input. */
-export async function verifyBundle(source: string | AsyncIterable<Buffer | string>, options: BundleOptions = {}): Promise<BundleResult> {
+export async function verifyBundle(source: string | Iterable<Buffer> | AsyncIterable<Buffer | string>, options: BundleOptions = {}): Promise<BundleResult> {
   const chains: VerifiedChain[] = []
   let current = '-'
   let lineNo = 0
   const malformed = (detail: string): BundleResult => ({ ok: false, chain: current, seq: 0, finding: 'malformed', detail: `line ${lineNo}: ${detail}`, chains })
-  let stream: AsyncIterable<Buffer | string>
+  let stream: Iterable<Buffer> | AsyncIterable<Buffer | string>
   try {
     stream = typeof source === 'string' ? createReadStream(source) : source
   } catch (e) {
