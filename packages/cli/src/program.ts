@@ -5,7 +5,7 @@
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { Command, InvalidArgumentError, Option } from 'commander'
-import { runAuditExport, runAuditVerify } from './commands/audit.js'
+import { runAuditAnchor, runAuditExport, runAuditVerify } from './commands/audit.js'
 import { runCreate } from './commands/create.js'
 import { runDev } from './commands/dev.js'
 import { runDlqDiscard, runDlqList, runDlqReplay } from './commands/dlq.js'
@@ -159,6 +159,18 @@ export function buildProgram(exit: (code: number) => void = (code) => process.ex
         exit(await runAuditExport(opts, io))
       },
     )
+  audit
+    .command('anchor')
+    .description('timestamp the latest checkpoint of every chain with an RFC 3161 authority and store the anchor write-once')
+    .requiredOption('--tsa-url <url>', 'the time-stamping authority (RFC 3161 over HTTP)')
+    .requiredOption('--out <dir>', 'directory the anchors are written to (never overwritten)')
+    .option('--tsa-cert <file>', 'PEM certificate(s) of the authority or its issuer to pin (repeatable)', collect)
+    .option('--database-url <url>', 'a plane’s PostgreSQL URL (repeat for both planes)', collect)
+    .option('--schema <name>', 'only this schema')
+    .option('-d, --dir <dir>', 'project directory (to find the running cfp dev)')
+    .action(async (opts: { tsaUrl: string; out: string; tsaCert?: string[]; databaseUrl?: string[]; schema?: string; dir?: string }) => {
+      exit(await runAuditAnchor(opts, io))
+    })
 
   return program
 }

@@ -9,7 +9,8 @@ import pg from 'pg'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { captureIo } from '../test-support/fake-server.js'
 import { CliError } from '../util/errors.js'
-import { runAuditExport, runAuditVerify } from './audit.js'
+import { localTsa, serveTsa, type TsaServer } from 'cfp-audit-verify/testing'
+import { runAuditAnchor, runAuditExport, runAuditVerify } from './audit.js'
 
 // A database of its own, so that discovering "every schema with audit tables" sees only this test's.
 const base = process.env.CFP_TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test'
@@ -202,5 +203,55 @@ describe('cfp audit export', () => {
     await expect(
       runAuditExport({ databaseUrl: [url], schema, tenant: 't_a', out: join(dir, 'x'), from: '2026-02-01', to: '2026-01-01' }, captureIo(dir).io),
     ).rejects.toThrow(/--from must be before --to/)
+  })
+})
+
+describe('cfp audit anchor', () => {
+  const tsa = localTsa()
+  let server: TsaServer
+  let tsaUrl: string
+  beforeAll(async () => {
+    server = await serveTsa(tsa)
+    tsaUrl = server.url
+  })
+  afterAll(() => server.close())
+
+  it('anchors each plane, and verify checks the anchors against the database', async () => {
+    const out = mkdtempSync(join(tmpdir(), 'cfp-anchors-'))
+    const caFile = join(out, 'ca.pem')
+    writeFileSync(caFile, tsa.caPem)
+    const store = join(out, 'store')
+    const c = captureIo(dir)
+    expect(await runAuditAnchor({ databaseUrl: [url], tsaUrl, tsaCert: [caFile], out: store }, c.io)).toBe(0)
+    expect(c.out.join('\n')).toMatch(/anchored 2 checkpoints of the control plane/)
+    expect(c.out.join('\n')).toMatch(/anchored 1 checkpoint of the runtime plane/)
+
+    const ok = captureIo(dir)
+    expect(await runAuditVerify({ databaseUrl: [url], anchors: store, tsaCert: [caFile] }, ok.io)).toBe(0)
+    expect(ok.err.join('\n')).toMatch(/2 anchors/)
+
+    // a checkpoint the anchor names is no longer in the database: the anchor says so
+    await admin.query(`ALTER TABLE ${schema}.audit_checkpoints RENAME TO audit_checkpoints_real`)
+    await admin.query(`CREATE TABLE ${schema}.audit_checkpoints AS SELECT * FROM ${schema}.audit_checkpoints_real WHERE NOT (chain = 'control:t_b')`)
+    try {
+      const bad = captureIo(dir)
+      expect(await runAuditVerify({ databaseUrl: [url], schema, anchors: store, tsaCert: [caFile] }, bad.io)).toBe(1)
+      expect(bad.out.join('\n')).toMatch(/FAIL {2}control:t_b {2}seq 11 {2}bad_anchor/)
+    } finally {
+      await admin.query(`DROP TABLE ${schema}.audit_checkpoints; ALTER TABLE ${schema}.audit_checkpoints_real RENAME TO audit_checkpoints`)
+    }
+    // an anchor checked against another authority's certificate fails
+    const stranger = join(out, 'stranger.pem')
+    writeFileSync(stranger, localTsa().caPem)
+    const pinned = captureIo(dir)
+    expect(await runAuditVerify({ databaseUrl: [url], anchors: store, tsaCert: [stranger] }, pinned.io)).toBe(1)
+    expect(pinned.out.join('\n')).toMatch(/bad_anchor/)
+  })
+
+  it('refuses a TSA URL that is not http(s) and says so when the authority is unreachable', async () => {
+    await expect(runAuditAnchor({ databaseUrl: [url], tsaUrl: 'file:///etc/passwd', out: dir }, captureIo(dir).io)).rejects.toMatchObject({ exitCode: 2 })
+    await expect(runAuditAnchor({ databaseUrl: [url], tsaUrl: 'http://127.0.0.1:1/', out: join(dir, 'none') }, captureIo(dir).io)).rejects.toThrow(
+      /not reachable/,
+    )
   })
 })

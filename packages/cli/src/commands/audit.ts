@@ -21,8 +21,12 @@ import {
   type ConsistencyProofRecord,
   type PublicAuditKey,
   type StoredEntry,
+  anchorName,
   bundleLines,
   checkAnchor,
+  createAnchor,
+  directoryAnchorStore,
+  requestTimestamp,
   checkNote,
   consistencyProofFrom,
   Frontier,
@@ -466,6 +470,65 @@ export async function runAuditExport(opts: AuditExportOptions & { anchors?: stri
     for (const db of dbs) await db.client.end().catch(() => {})
   }
   io.err(`wrote ${opts.out}: ${exported.toLocaleString('en')} entries of tenant ${opts.tenant}; check it offline with \`npx cfp-audit-verify ${opts.out}\``)
+  return 0
+}
+
+export interface AuditAnchorOptions {
+  databaseUrl?: string[]
+  schema?: string
+  tsaUrl: string
+  tsaCert?: string[]
+  out: string
+  dir?: string
+}
+
+/**
+ * Anchors the latest checkpoint of every chain: one anchor per plane found (`control`, `runtime`), timestamped by
+ * the TSA at `--tsa-url` and written write-once under `--out`. Meant to run on a schedule (hourly) for a plane
+ * that does not anchor by itself; the control plane does with `--audit-tsa-url`.
+ */
+export async function runAuditAnchor(opts: AuditAnchorOptions, io: CommandIo): Promise<number> {
+  let tsa: URL
+  try {
+    tsa = new URL(opts.tsaUrl)
+    if (tsa.protocol !== 'https:' && tsa.protocol !== 'http:') throw new Error('not http(s)')
+  } catch {
+    throw new CliError(`--tsa-url ${JSON.stringify(opts.tsaUrl)} is not an http(s) URL`, { exitCode: 2 })
+  }
+  const trusted = readCerts(opts.tsaCert)
+  const urls = databaseUrls(opts.databaseUrl, io, opts.dir)
+  const store = directoryAnchorStore(opts.out)
+  const byPlane = new Map<string, string[]>()
+  for (const url of urls) {
+    for (const db of await connect(url, opts.schema)) {
+      try {
+        const { rows } = await db.client.query<{ note: string; chain: string }>(
+          'SELECT DISTINCT ON (chain) chain, note FROM audit_checkpoints ORDER BY chain, size DESC',
+        )
+        for (const r of rows) {
+          const plane = r.chain.slice(0, r.chain.indexOf(':'))
+          if (!/^[a-z]{1,32}$/.test(plane)) continue
+          byPlane.set(plane, [...(byPlane.get(plane) ?? []), r.note])
+        }
+      } finally {
+        await db.client.end().catch(() => {})
+      }
+    }
+  }
+  if (byPlane.size === 0) {
+    io.err('no checkpoints to anchor yet (a chain gets its first checkpoint after its first entries)')
+    return 0
+  }
+  for (const [plane, notes] of byPlane) {
+    let anchor: Anchor
+    try {
+      anchor = await createAnchor(plane, notes, (d) => requestTimestamp(d, { url: tsa.toString(), trusted }))
+    } catch (e) {
+      throw new CliError(`Cannot anchor the ${plane} plane: ${messageOf(e)}`, { exitCode: 1, cause: e })
+    }
+    const path = await store.put(anchorName(anchor), `${JSON.stringify(anchor, null, 2)}\n`)
+    io.out(`anchored ${notes.length} checkpoint${notes.length === 1 ? '' : 's'} of the ${plane} plane: ${path}`)
+  }
   return 0
 }
 
