@@ -50,3 +50,12 @@ export {
   bundleLines,
   verifyBundle,
 } from './bundle.js'
+export {
+  type AnchorStore,
+  type TimestampOptions,
+  anchorName,
+  createAnchor,
+  directoryAnchorStore,
+  requestTimestamp,
+  timestampQuery,
+} from './anchor-write.js'
