@@ -59,3 +59,4 @@ export {
   requestTimestamp,
   timestampQuery,
 } from './anchor-write.js'
+export { type QueryFn, type TablesResult, PAGE_ENTRIES, tableChains, tableCheckpoints, tableEntries, tableKeys, verifyTables } from './tables.js'

@@ -20,7 +20,7 @@ import {
   type ChainStart,
   type ConsistencyProofRecord,
   type PublicAuditKey,
-  type StoredEntry,
+  type QueryFn,
   anchorName,
   bundleLines,
   checkAnchor,
@@ -30,15 +30,18 @@ import {
   checkNote,
   consistencyProofFrom,
   Frontier,
-  verifyChain,
+  PAGE_ENTRIES,
+  tableChains,
+  tableCheckpoints,
+  tableEntries,
+  tableKeys,
+  verifyTables,
 } from 'cfp-audit-verify'
 import pg from 'pg'
 import { resolveDevDatabase } from '../util/dev-file.js'
 import { CliError, messageOf } from '../util/errors.js'
 import type { CommandIo } from '../util/io.js'
 
-/** Entries read per round trip: large enough to stream fast, small enough to keep memory flat. */
-const PAGE = 5_000
 /** How often (entries) a long verification says how far it got. */
 const PROGRESS_EVERY = 250_000
 const CHAIN_ID = /^[A-Za-z0-9._:-]{1,200}$/
@@ -134,51 +137,11 @@ async function connect(url: string, schema: string | undefined): Promise<Db[]> {
   return out
 }
 
-async function publicKeys(db: Db): Promise<PublicAuditKey[]> {
-  const { rows } = await db.client.query<{ name: string; public_key: Buffer; retired_at: Date | null }>(
-    'SELECT name, public_key, retired_at FROM audit_keys ORDER BY name',
-  )
-  return rows.map((r) => ({ name: r.name, publicKey: r.public_key, retired: r.retired_at ? r.retired_at.toISOString() : null }))
-}
+const q = (db: Db): QueryFn => db.client.query.bind(db.client) as unknown as QueryFn
 
-/** Every chain with an entry or a checkpoint (a chain truncated to nothing still has its checkpoints). */
-async function chains(db: Db, tenant: string | undefined): Promise<string[]> {
-  const { rows } = await db.client.query<{ chain: string }>(
-    `SELECT chain FROM (SELECT DISTINCT chain FROM audit_entries UNION SELECT DISTINCT chain FROM audit_checkpoints) c
-      WHERE $1::text IS NULL OR chain LIKE '%:' || $1::text ORDER BY chain`,
-    [tenant ?? null],
-  )
-  return rows.map((r) => r.chain)
-}
-
+/** A chain's checkpoints up to a size (all by default). */
 async function checkpointNotes(db: Db, chain: string, upTo = Number.MAX_SAFE_INTEGER): Promise<{ size: number; note: string }[]> {
-  const { rows } = await db.client.query<{ size: string; note: string }>(
-    'SELECT size, note FROM audit_checkpoints WHERE chain = $1 AND size <= $2 ORDER BY size',
-    [chain, upTo],
-  )
-  return rows.map((r) => ({ size: Number(r.size), note: r.note }))
-}
-
-/**
- * A chain's entries in seq order from `from` (inclusive) to `to` (exclusive), a page per round trip. Rows are
- * ordered by the stored `seq` column; the verifier checks each leaf's own seq against its position.
- */
-async function* entries(db: Db, chain: string, from: number, to: number, onRow?: (n: number) => void): AsyncGenerator<StoredEntry> {
-  let after = from - 1
-  let n = 0
-  for (;;) {
-    const { rows } = await db.client.query<{ seq: string; leaf: string; leaf_hash: Buffer }>(
-      'SELECT seq, leaf, leaf_hash FROM audit_entries WHERE chain = $1 AND seq > $2 AND seq < $3 ORDER BY seq LIMIT $4',
-      [chain, after, to, PAGE],
-    )
-    for (const r of rows) {
-      n++
-      onRow?.(n)
-      yield { leaf: r.leaf, leaf_hash: r.leaf_hash.toString('hex') }
-    }
-    if (rows.length < PAGE) return
-    after = Number(rows[rows.length - 1]!.seq)
-  }
+  return (await tableCheckpoints(q(db), chain)).filter((c) => c.size <= upTo)
 }
 
 /** Leaf hashes of seq [from, to), streamed. */
@@ -187,10 +150,10 @@ async function* leafHashes(db: Db, chain: string, from: number, to: number): Asy
   for (;;) {
     const { rows } = await db.client.query<{ seq: string; leaf_hash: Buffer }>(
       'SELECT seq, leaf_hash FROM audit_entries WHERE chain = $1 AND seq > $2 AND seq < $3 ORDER BY seq LIMIT $4',
-      [chain, after, to, PAGE * 4],
+      [chain, after, to, PAGE_ENTRIES * 4],
     )
     for (const r of rows) yield r.leaf_hash
-    if (rows.length < PAGE * 4) return
+    if (rows.length < PAGE_ENTRIES * 4) return
     after = Number(rows[rows.length - 1]!.seq)
   }
 }
@@ -297,26 +260,20 @@ export async function runAuditVerify(opts: AuditVerifyOptions, io: CommandIo): P
   for (const url of urls) dbs.push(...(await connect(url, opts.schema)))
   for (const db of dbs) {
     try {
-      const keys = await publicKeys(db)
-      const ids = await chains(db, opts.tenant)
-      if (!opts.json) io.err(`${db.label}: ${ids.length} chain${ids.length === 1 ? '' : 's'}, ${keys.length} audit key${keys.length === 1 ? '' : 's'}`)
-      const notes = new Map<string, Set<string>>()
-      for (const chain of ids) {
-        const cps = await checkpointNotes(db, chain)
-        notes.set(chain, new Set(cps.map((c) => c.note)))
-        const progress = (n: number) => {
+      const result = await verifyTables(q(db), {
+        tenant: opts.tenant,
+        onProgress: (chain, n) => {
           if (!opts.json && n % PROGRESS_EVERY === 0) io.err(`  ${chain}: ${n.toLocaleString('en')} entries checked…`)
-        }
-        const r = await verifyChain(
-          chain,
-          entries(db, chain, 0, Number.MAX_SAFE_INTEGER, progress),
-          cps.map((c) => c.note),
-          keys,
-        )
+        },
+      })
+      const { keys, notes } = result
+      const ids = result.chains.map((c) => c.chain)
+      if (!opts.json) io.err(`${db.label}: ${ids.length} chain${ids.length === 1 ? '' : 's'}, ${keys.length} audit key${keys.length === 1 ? '' : 's'}`)
+      for (const r of result.chains) {
         if (r.ok) {
           total += r.size
-          reports.push({ database: db.label, chain, ok: true, size: r.size, root: r.root, checkpointed: r.checkpointed })
-        } else reports.push({ database: db.label, chain, ok: false, seq: r.seq, finding: r.finding, detail: r.detail })
+          reports.push({ database: db.label, chain: r.chain, ok: true, size: r.size, root: r.root, checkpointed: r.checkpointed })
+        } else reports.push({ database: db.label, chain: r.chain, ok: false, seq: r.seq, finding: r.finding, detail: r.detail })
       }
       // Anchors of this database's plane: each must check out and name checkpoints this database holds.
       for (const { file, anchor } of anchors) {
@@ -413,10 +370,10 @@ export async function runAuditExport(opts: AuditExportOptions & { anchors?: stri
   try {
     for (const url of urls) dbs.push(...(await connect(url, opts.schema)))
     const keys: { key: PublicAuditKey }[] = []
-    for (const db of dbs) for (const k of await publicKeys(db)) keys.push({ key: k })
+    for (const db of dbs) for (const k of await tableKeys(q(db))) keys.push({ key: k })
     const chainsOut = async function* (): AsyncGenerator<BundleChain> {
       for (const db of dbs) {
-        for (const chain of await chains(db, opts.tenant)) {
+        for (const chain of await tableChains(q(db), opts.tenant)) {
           const { lo, hi, size } = await rangeOf(db, chain, from, to)
           const complete = hi === size
           const all = await checkpointNotes(db, chain)
@@ -432,7 +389,7 @@ export async function runAuditExport(opts: AuditExportOptions & { anchors?: stri
             checkpoints: [...inside, ...(beyond ? [beyond] : [])].map((c) => c.note),
             proofs,
             entries: (async function* () {
-              for await (const e of entries(db, chain, lo, hi)) {
+              for await (const e of tableEntries(q(db), chain, lo, hi)) {
                 exported++
                 yield e
               }
