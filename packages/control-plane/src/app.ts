@@ -10,6 +10,7 @@ import { installAuth } from './auth/authenticate.js'
 import { clientErrorHandler, errorBodySchema, frameworkErrors, installErrorHandling } from './errors.js'
 import { installInputGuard } from './input-guard.js'
 import { auditRoutes } from './routes/audit.js'
+import { auditStatusRoutes } from './routes/audit-status.js'
 import { authRoutes } from './routes/auth.js'
 import { credentialRoutes } from './routes/credentials.js'
 import { deletionRoutes } from './routes/deletion.js'
@@ -98,6 +99,7 @@ export async function buildApp(s: Services, opts: AppOptions = {}): Promise<Fast
   samlKeyRoutes(app, s)
   systemRoutes(app, s)
   auditRoutes(app, s)
+  auditStatusRoutes(app, s)
   serviceRoutes(app, s)
   uiRoutes(app, s)
   return app

@@ -27,6 +27,14 @@ describe('options', () => {
     expect(() => validateOptions(base)).not.toThrow()
     expect(() => validateOptions({ ...base, masterKey: 'abc' })).toThrow(/--master-key/)
     expect(() => validateOptions({ ...base, databaseUrl: '' })).toThrow(/--database-url/)
+    // audit anchoring needs both the authority and the write-once directory, and an http(s) authority
+    expect(() => validateOptions({ ...base, auditTsaUrl: 'http://tsa.example/' })).toThrow(/--audit-tsa-url and --audit-anchor-dir go together/)
+    expect(() => validateOptions({ ...base, auditAnchorDir: '/var/lib/cfp/anchors' })).toThrow(/go together/)
+    expect(() => validateOptions({ ...base, auditTsaUrl: 'file:///x', auditAnchorDir: '/a' })).toThrow(
+      /--audit-tsa-url: "file:\/\/\/x" is not an http\(s\) URL/,
+    )
+    expect(() => validateOptions({ ...base, auditTsaUrl: 'https://tsa.example/', auditAnchorDir: '/a' })).not.toThrow()
+    expect(() => parseOptions(['--audit-anchor-interval', '1'], {})).toThrow(/--audit-anchor-interval: must be between 10/)
     expect(() => validateOptions({ ...base, trustedProxies: ['10.0.0.0/8', '192.0.2.1', 'fd00::/8'] })).not.toThrow()
     for (const bad of ['proxy.example', '10.0.0.0/33', '10.0.0.1/8/1', '']) {
       expect(() => validateOptions({ ...base, trustedProxies: [bad] }), bad).toThrow(/--trusted-proxies/)

@@ -58,6 +58,18 @@ export interface Options {
    */
   trustedProxies: string[]
   /**
+   * Audit anchoring (docs/audit.md "Anchors"): the RFC 3161 time-stamping authority, PEM files of its certificate or
+   * issuer to pin, the write-once directory anchors go to, and seconds between anchors. Anchoring is on when both the
+   * URL and the directory are set. Env CFP_CONTROL_AUDIT_TSA_URL, _AUDIT_TSA_CERT, _AUDIT_ANCHOR_DIR,
+   * _AUDIT_ANCHOR_INTERVAL (default 3600).
+   */
+  auditTsaUrl?: string
+  auditTsaCerts: string[]
+  auditAnchorDir?: string
+  auditAnchorInterval: number
+  /** Seconds between the control plane's verifications of its own chains (0 = never). Default 3600. */
+  auditVerifyInterval: number
+  /**
    * Let requests to identity providers (OIDC discovery, token, userinfo, JWKS) go to private (10/8, 172.16/12,
    * 192.168/16, 100.64/10, fc00::/7) and loopback addresses: an IdP on the company network. Link-local addresses
    * (cloud metadata) never. Env CFP_CONTROL_ALLOW_PRIVATE_IDP_ADDRESSES=1. Default false.
@@ -109,6 +121,11 @@ Options (flag / environment / default):
   --allow-loopback-idp      CFP_CONTROL_ALLOW_LOOPBACK_IDP=1         off (accept http://127.0.0.1 OIDC issuers)
   --trusted-proxies A,CIDR  CFP_CONTROL_TRUSTED_PROXIES              (none: X-Forwarded-For is ignored)
   --allow-private-idp-addresses  CFP_CONTROL_ALLOW_PRIVATE_IDP_ADDRESSES=1  off (IdP requests to private/loopback addresses)
+  --audit-tsa-url URL       CFP_CONTROL_AUDIT_TSA_URL                (none) RFC 3161 authority anchoring the audit chain
+  --audit-tsa-cert F,…      CFP_CONTROL_AUDIT_TSA_CERT               (none) PEM certificate(s) of the authority to pin
+  --audit-anchor-dir DIR    CFP_CONTROL_AUDIT_ANCHOR_DIR             (none) write-once directory for anchors
+  --audit-anchor-interval S CFP_CONTROL_AUDIT_ANCHOR_INTERVAL        3600
+  --audit-verify-interval S CFP_CONTROL_AUDIT_VERIFY_INTERVAL        3600 (0 = never) self-verification of the chains
   --workbench-dir DIR       CFP_CONTROL_WORKBENCH_DIR                apps/workbench/dist when built (served at /__cfp/)
   --runtime-urls R=URL,…    CFP_CONTROL_RUNTIME_URLS                 (none) each region's runtime, for the workbench's runtime pages
   --print-config            print the resolved options (secrets masked) and exit
@@ -176,6 +193,11 @@ export function parseOptions(argv: string[], env: Env = process.env): { options:
         'workbench-dir',
         'runtime-urls',
         'trusted-proxies',
+        'audit-tsa-url',
+        'audit-tsa-cert',
+        'audit-anchor-dir',
+        'audit-anchor-interval',
+        'audit-verify-interval',
       ]
         .map((k): [string, { type: 'string' | 'boolean' }] => [k, { type: 'string' }])
         .concat([
@@ -238,7 +260,14 @@ export function parseOptions(argv: string[], env: Env = process.env): { options:
     runtimeUrls: parseRuntimeUrls(get('runtime-urls', 'CFP_CONTROL_RUNTIME_URLS') ?? ''),
     trustedProxies: list(get('trusted-proxies', 'CFP_CONTROL_TRUSTED_PROXIES') ?? ''),
     allowPrivateIdpAddresses: f['allow-private-idp-addresses'] === true || env.CFP_CONTROL_ALLOW_PRIVATE_IDP_ADDRESSES === '1',
+    auditTsaCerts: list(get('audit-tsa-cert', 'CFP_CONTROL_AUDIT_TSA_CERT') ?? ''),
+    auditAnchorInterval: int('--audit-anchor-interval', get('audit-anchor-interval', 'CFP_CONTROL_AUDIT_ANCHOR_INTERVAL') ?? '3600', 10, 31_536_000),
+    auditVerifyInterval: int('--audit-verify-interval', get('audit-verify-interval', 'CFP_CONTROL_AUDIT_VERIFY_INTERVAL') ?? '3600', 0, 31_536_000),
   }
+  const tsaUrl = get('audit-tsa-url', 'CFP_CONTROL_AUDIT_TSA_URL')
+  if (tsaUrl !== undefined) options.auditTsaUrl = tsaUrl
+  const anchorDir = get('audit-anchor-dir', 'CFP_CONTROL_AUDIT_ANCHOR_DIR')
+  if (anchorDir !== undefined) options.auditAnchorDir = resolve(anchorDir)
   const workbenchDir = get('workbench-dir', 'CFP_CONTROL_WORKBENCH_DIR')
   const dir = workbenchDir !== undefined ? resolve(workbenchDir) : defaultWorkbenchDir()
   if (dir !== undefined) options.workbenchDir = dir
@@ -254,6 +283,11 @@ export function validateOptions(o: Options): void {
   if (Buffer.from(o.masterKey, 'base64').length !== 32) {
     throw new Error('option --master-key (or CFP_CONTROL_MASTER_KEY) must be base64 of 32 random bytes: `openssl rand -base64 32`')
   }
+  if ((o.auditTsaUrl === undefined) !== (o.auditAnchorDir === undefined)) {
+    throw new Error('options --audit-tsa-url and --audit-anchor-dir go together: anchoring needs both')
+  }
+  if (o.auditTsaUrl !== undefined && !/^https?:\/\/[^\s]+$/.test(o.auditTsaUrl))
+    throw new Error(`option --audit-tsa-url: "${o.auditTsaUrl}" is not an http(s) URL`)
   if (o.regions.length === 0) throw new Error('option --regions: at least one region')
   for (const r of o.regions) if (!/^[a-z0-9-]{1,32}$/.test(r)) throw new Error(`option --regions: bad region name "${r}"`)
   if (!['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].includes(o.logLevel)) {

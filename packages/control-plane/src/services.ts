@@ -1,6 +1,9 @@
 /** The services one control-plane process is made of, wired from options, a database, a clock and the policy. */
 import { AuditKeys } from './audit/keys.js'
+import { readFileSync } from 'node:fs'
+import { X509Certificate } from 'node:crypto'
 import { Sequencer } from './audit/sequencer.js'
+import { AuditWatch } from './audit/watch.js'
 import { AccessTokens } from './auth/access.js'
 import { Authenticator } from './auth/authenticate.js'
 import { Credentials } from './auth/credentials.js'
@@ -34,6 +37,18 @@ export interface Services {
   auditKeys: AuditKeys
   /** Moves queued audit entries into their chains and signs checkpoints (started by server.ts). */
   sequencer: Sequencer
+  /** Anchors the chains and verifies them on a schedule (started by server.ts). */
+  auditWatch: AuditWatch
+}
+
+/** The PEM certificates in the given files (a file may hold a chain). */
+function readCertificates(files: string[]): X509Certificate[] {
+  return files.flatMap((f) => {
+    const text = readFileSync(f, 'utf8')
+    const pems = text.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g)
+    if (!pems) throw new Error(`option --audit-tsa-cert: ${f} holds no PEM certificate`)
+    return pems.map((p) => new X509Certificate(p))
+  })
 }
 
 export function createServices(options: Options, db: Db, clock: Clock, policy: Policy): Services {
@@ -52,6 +67,13 @@ export function createServices(options: Options, db: Db, clock: Clock, policy: P
   const changes = new ChangeFeed(options.databaseUrl, db.schema)
   const auditKeys = new AuditKeys(db, sealer, clock)
   const sequencer = new Sequencer(db, options.databaseUrl, auditKeys, clock)
+  const auditWatch = new AuditWatch(db, clock, {
+    tsaUrl: options.auditTsaUrl,
+    tsaCerts: readCertificates(options.auditTsaCerts),
+    anchorDir: options.auditAnchorDir,
+    anchorInterval: options.auditAnchorInterval,
+    verifyInterval: options.auditVerifyInterval,
+  })
   return {
     options,
     db,
@@ -68,5 +90,6 @@ export function createServices(options: Options, db: Db, clock: Clock, policy: P
     changes,
     auditKeys,
     sequencer,
+    auditWatch,
   }
 }
