@@ -117,4 +117,15 @@ describe('audit/vectors', () => {
       else expect({ ok: r.ok, finding: (r as any).finding, seq: (r as any).seq }, `${c.name}: ${JSON.stringify(r)}`).toEqual(c.expect)
     }
   })
+
+  it('tamper.json, with leaves parsed and hashed in worker threads (the built package)', async () => {
+    const dist = await import(join(import.meta.dirname, '..', 'dist', 'index.js'))
+    const v = load('tamper.json')
+    const keys = v.keys.map((k: string) => dist.parseVerifierKey(k))
+    for (const c of v.cases) {
+      const r = await dist.verifyChain(v.chain, c.entries, c.checkpoints, keys, { start: c.start, complete: c.complete, proofs: c.proofs, workers: 2 })
+      if (c.expect.ok) expect(r, c.name).toMatchObject({ ok: true, size: c.expect.size })
+      else expect({ ok: r.ok, finding: r.finding, seq: r.seq }, c.name).toEqual(c.expect)
+    }
+  })
 })
