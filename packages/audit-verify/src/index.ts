@@ -50,3 +50,4 @@ export {
   bundleLines,
   verifyBundle,
 } from './bundle.js'
+export { type ChainState, type Appended, EMPTY_CHAIN, appendEntry, boundEntry, truncateUtf8 } from './writer.js'

@@ -5,6 +5,9 @@ import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import {
+  EMPTY_CHAIN,
+  appendEntry,
+  boundEntry,
   canonicalize,
   checkpointBody,
   consistencyProof,
@@ -79,6 +82,22 @@ describe('audit/vectors', () => {
       expect(merkleRoot(hashes).toString('hex')).toBe(x.root)
       prev = x.leaf_hash
     }
+  })
+
+  it('chain.json bounds, and appendEntry rebuilds the chain', () => {
+    const v = load('chain.json')
+    for (const c of v.bounds) expect(boundEntry(c.input), c.name).toEqual(c.output)
+    expect(v.bounds[0].output.details.truncated).toBeUndefined()
+    for (const c of v.bounds.slice(1)) expect(c.output.details.truncated, c.name).toBe(true)
+    let state = EMPTY_CHAIN
+    for (const x of v.entries) {
+      const { v: _v, seq: _s, prev: _p, ...fields } = x.entry
+      const r = appendEntry(state, fields)
+      expect(r.leaf).toBe(x.leaf)
+      expect(r.root).toBe(x.root)
+      state = r.state
+    }
+    expect(() => appendEntry(state, { ...v.entries[0].entry, kind: 'Not A Kind' })).toThrow(/kind/)
   })
 
   it('checkpoint.json', () => {
