@@ -35,19 +35,17 @@ function cutStrings(v: unknown, cut: { any: boolean }): unknown {
 
 /**
  * The entry with its sizes bounded (docs/audit.md "Entries"): every string longer than 4,096 UTF-8 bytes, anywhere
- * (member names aside), is cut to its longest prefix within 4,096 bytes that does not split a code point; then,
- * if the canonical form of `details` is still over 16 KiB, `details` becomes `{"original_bytes": N}` (N its
- * canonical size before this step). When anything was cut, `details.truncated` is `true`.
+ * (member names aside), is cut to its longest prefix within 4,096 bytes that does not split a code point, and if
+ * one was, `details.truncated` is set to `true`; then, if the canonical form of `details` is over 16 KiB, it becomes
+ * `{"original_bytes": N, "truncated": true}`, N the canonical size of `details` after cutting strings and before
+ * adding `truncated`.
  */
 export function boundEntry(entry: AuditEntry): AuditEntry {
   const cut = { any: false }
   const e = cutStrings(entry, cut) as AuditEntry
   const size = Buffer.byteLength(canonicalize(e.details))
-  if (size > MAX_DETAILS_BYTES) {
-    e.details = { original_bytes: size }
-    cut.any = true
-  }
   if (cut.any) e.details = { ...e.details, truncated: true }
+  if (Buffer.byteLength(canonicalize(e.details)) > MAX_DETAILS_BYTES) e.details = { original_bytes: size, truncated: true }
   return e
 }
 
