@@ -116,7 +116,7 @@ const boundCases = [
   ['3-byte characters are not split', { ...base, request: { ...base.request, ua: '\u20ac'.repeat(2000) } }],
   ['4-byte characters (surrogate pairs) are not split', { ...base, details: { s: '\ud83d\ude00'.repeat(1025) } }],
   ['a long string inside details', { ...base, details: { nested: { list: ['x'.repeat(4097)] } } }],
-  ['the truncated flag itself pushes details over 16 KiB', { ...base, details: { a: 'y'.repeat(4097), b: 'y'.repeat(4096), c: 'y'.repeat(4096), d: 'y'.repeat(60) } }],
+  ['the truncated flag itself pushes details over 16 KiB', { ...base, details: { a: 'y'.repeat(4097), b: 'y'.repeat(4096), c: 'y'.repeat(4096), d: 'y'.repeat(4060) } }],
   ['details over 16 KiB after cutting strings', { ...base, details: { a: 'y'.repeat(4000), b: 'y'.repeat(4000), c: 'y'.repeat(4000), d: 'y'.repeat(4000), e: 'y'.repeat(4000) } }],
 ]
 const chain = {
