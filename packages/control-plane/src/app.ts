@@ -18,6 +18,7 @@ import { idpRoutes } from './routes/idps.js'
 import { memberRoutes } from './routes/members.js'
 import { projectRoutes } from './routes/projects.js'
 import { publicRoutes } from './routes/public.js'
+import { securityRoutes } from './routes/security.js'
 import { serviceRoutes } from './routes/service.js'
 import { settingsRoutes } from './routes/settings.js'
 import { setupRoutes } from './routes/setup.js'
@@ -100,6 +101,7 @@ export async function buildApp(s: Services, opts: AppOptions = {}): Promise<Fast
   systemRoutes(app, s)
   auditRoutes(app, s)
   auditStatusRoutes(app, s)
+  securityRoutes(app, s)
   serviceRoutes(app, s)
   uiRoutes(app, s)
   return app

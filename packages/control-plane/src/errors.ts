@@ -21,6 +21,7 @@ export type ErrorCode =
   | 'slo_failed'
   | 'payload_too_large'
   | 'too_many_attempts'
+  | 'account_locked'
   | 'unsupported_media_type'
   | 'internal'
 

@@ -17,6 +17,9 @@ import type { Db } from './db/pool.js'
 import type { Options } from './options.js'
 import { ChangeFeed } from './db/changes.js'
 import type { Policy } from './policy/types.js'
+import { DELIVERY_DEFAULTS, Deliverer } from './security/deliver.js'
+import type { ResponseAction } from './security/rules.js'
+import { SecurityWatch } from './security/watch.js'
 
 export interface Services {
   options: Options
@@ -39,6 +42,8 @@ export interface Services {
   sequencer: Sequencer
   /** Anchors the chains and verifies them on a schedule (started by server.ts). */
   auditWatch: AuditWatch
+  /** Security rules over the audit stream and webhook delivery of their alerts (started by server.ts). */
+  security: SecurityWatch
 }
 
 /** The PEM certificates in the given files (a file may hold a chain). */
@@ -74,7 +79,30 @@ export function createServices(options: Options, db: Db, clock: Clock, policy: P
     anchorInterval: options.auditAnchorInterval,
     verifyInterval: options.auditVerifyInterval,
   })
+  const deliverer =
+    options.securityWebhookUrls.length > 0 && options.securityWebhookSecret
+      ? new Deliverer(db, clock, { ...DELIVERY_DEFAULTS, secret: options.securityWebhookSecret })
+      : undefined
+  const security = new SecurityWatch(
+    {
+      db,
+      clock,
+      sessions,
+      credentials,
+      webhookUrls: deliverer ? options.securityWebhookUrls : [],
+      rules: {
+        loginFailures: options.securityLoginFailures,
+        loginWindow: options.securityLoginWindow,
+        lockSeconds: options.securityLockSeconds,
+        deniedBurst: options.securityDeniedBurst,
+        deniedWindow: options.securityDeniedWindow,
+        responses: options.securityResponses as ResponseAction[],
+      },
+    },
+    deliverer,
+  )
   return {
+    security,
     options,
     db,
     clock,
