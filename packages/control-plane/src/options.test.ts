@@ -20,6 +20,47 @@ describe('options', () => {
     expect(e.issuer).toBe('http://127.0.0.1:5000')
   })
 
+  it('security alerts: defaults, webhook URLs repeated or listed, a secret required with them, responses checked', () => {
+    const d = parseOptions([], { DATABASE_URL: 'postgres://x', CFP_CONTROL_MASTER_KEY: KEY }).options
+    expect(d).toMatchObject({
+      securityWebhookUrls: [],
+      securityLoginFailures: 5,
+      securityLoginWindow: 900,
+      securityLockSeconds: 900,
+      securityDeniedBurst: 20,
+      securityDeniedWindow: 300,
+      securityResponses: ['lock_password', 'revoke_sessions', 'disable_api_key'],
+    })
+    const f = parseOptions(
+      [
+        '--security-webhook-url',
+        'https://a.example/hook',
+        '--security-webhook-url',
+        'https://b.example/x,http://10.0.0.5/y',
+        '--security-webhook-secret',
+        'sixteen-chars-at-least',
+        '--security-responses',
+        'none',
+        '--security-login-failures',
+        '3',
+      ],
+      { DATABASE_URL: 'postgres://x', CFP_CONTROL_MASTER_KEY: KEY },
+    ).options
+    expect(f.securityWebhookUrls).toEqual(['https://a.example/hook', 'https://b.example/x', 'http://10.0.0.5/y'])
+    expect(f.securityResponses).toEqual([])
+    expect(f.securityLoginFailures).toBe(3)
+    expect(() => validateOptions(f)).not.toThrow()
+    expect(JSON.stringify(maskedOptions(f))).not.toContain('sixteen-chars-at-least')
+    const env = parseOptions([], { DATABASE_URL: 'postgres://x', CFP_CONTROL_SECURITY_WEBHOOK_URL: 'https://c.example/h' }).options
+    expect(env.securityWebhookUrls).toEqual(['https://c.example/h'])
+    expect(() => validateOptions({ ...d, securityWebhookUrls: ['https://a.example/'] })).toThrow(/--security-webhook-secret: required/)
+    expect(() => validateOptions({ ...f, securityWebhookUrls: ['ftp://a.example/'] })).toThrow(
+      /--security-webhook-url: "ftp:\/\/a.example\/" is not an http\(s\) URL/,
+    )
+    expect(() => validateOptions({ ...d, securityResponses: ['lock_everything'] })).toThrow(/--security-responses: unknown response "lock_everything"/)
+    expect(() => parseOptions(['--security-denied-burst', '0'], {})).toThrow(/--security-denied-burst: must be between 1/)
+  })
+
   it('fail fast naming the option', () => {
     expect(() => parseOptions(['--access-token-ttl', '3600'], {})).toThrow(/--access-token-ttl: must be between 60 and 900/)
     expect(() => parseOptions(['--bogus'], {})).toThrow(/bogus/)
