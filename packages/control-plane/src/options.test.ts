@@ -51,6 +51,7 @@ describe('options', () => {
     expect(f.securityLoginFailures).toBe(3)
     expect(() => validateOptions(f)).not.toThrow()
     expect(JSON.stringify(maskedOptions(f))).not.toContain('sixteen-chars-at-least')
+    expect(JSON.stringify(maskedOptions({ ...f, securityWebhookUrls: ['https://siem:hunter2@siem.example/x'] }))).not.toContain('hunter2')
     const env = parseOptions([], { DATABASE_URL: 'postgres://x', CFP_CONTROL_SECURITY_WEBHOOK_URL: 'https://c.example/h' }).options
     expect(env.securityWebhookUrls).toEqual(['https://c.example/h'])
     expect(() => validateOptions({ ...d, securityWebhookUrls: ['https://a.example/'] })).toThrow(/--security-webhook-secret: required/)

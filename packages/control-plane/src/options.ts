@@ -381,5 +381,12 @@ export function validateOptions(o: Options): void {
 export function maskedOptions(o: Options): Record<string, unknown> {
   const mask = (s?: string) => (s ? '***' : undefined)
   const db = o.databaseUrl.replace(/\/\/([^:@/]+):[^@/]*@/, '//$1:***@')
-  return { ...o, databaseUrl: db, masterKey: mask(o.masterKey), serviceToken: mask(o.serviceToken), securityWebhookSecret: mask(o.securityWebhookSecret) }
+  return {
+    ...o,
+    databaseUrl: db,
+    masterKey: mask(o.masterKey),
+    serviceToken: mask(o.serviceToken),
+    securityWebhookSecret: mask(o.securityWebhookSecret),
+    securityWebhookUrls: o.securityWebhookUrls.map((u) => u.replace(/\/\/([^:@/]+):[^@/]*@/, '//$1:***@')),
+  }
 }

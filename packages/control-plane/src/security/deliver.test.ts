@@ -146,6 +146,26 @@ describe('security webhooks', () => {
     expect(await d.deliverDue()).toEqual({ delivered: 0, retried: 0, failed: 0 })
   })
 
+  it('raises and delivers on its own once started (sequencer and watch running, nothing driven by the test)', async () => {
+    const before = received.length
+    h.s.sequencer.start()
+    h.s.security.start()
+    try {
+      await h.sql('INSERT INTO users (email, display_name, password_hash) VALUES ($1, $1, $2)', [
+        'judy@example.test',
+        await hashPassword('a good long password'),
+      ])
+      for (let i = 0; i < 5; i++) await h.request('POST', '/v1/auth/login', { body: { email: 'judy@example.test', password: 'wrong password!' } })
+      await expect.poll(() => received.length, { timeout: 10_000, interval: 100 }).toBe(before + 1)
+      const body = JSON.parse(received.at(-1)!.body)
+      const [judy] = await h.sql("SELECT id FROM users WHERE email = 'judy@example.test'")
+      expect(body).toMatchObject({ rule: 'login_failures', subject: judy.id })
+    } finally {
+      await h.s.security.stop()
+      await h.s.sequencer.stop()
+    }
+  })
+
   it('refuses a webhook to a link-local address (cloud metadata) and records why', async () => {
     const d = new Deliverer(h.s.db, clock, { ...DELIVERY_DEFAULTS, secret: SECRET })
     const [alert] = await h.sql('SELECT id FROM security_alerts ORDER BY id LIMIT 1')
