@@ -90,6 +90,27 @@ describe('security webhooks', () => {
     expect(JSON.parse(entry.leaf).details).toMatchObject({ webhooks: 1 })
   })
 
+  it('commits an alert, its outbox rows, its response and the cursor together or not at all', async () => {
+    await h.sql(`CREATE FUNCTION fail_once() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'injected failure'; END $$`)
+    await h.sql('CREATE TRIGGER fail_once BEFORE INSERT ON security_deliveries FOR EACH ROW EXECUTE FUNCTION fail_once()')
+    const alertsBefore = (await h.sql('SELECT id FROM security_alerts')).length
+    const cursorBefore = await h.sql("SELECT seq FROM security_cursors WHERE chain = 'control:system'")
+    await h.sql('INSERT INTO users (email, display_name, password_hash) VALUES ($1, $1, $2)', ['ken@example.test', await hashPassword('a good long password')])
+    for (let i = 0; i < 5; i++) await h.request('POST', '/v1/auth/login', { body: { email: 'ken@example.test', password: 'wrong password!' } })
+    await drain(h)
+    await expect(h.s.security.evaluateNow()).rejects.toThrow(/injected failure/)
+    expect(await h.sql('SELECT id FROM security_alerts')).toHaveLength(alertsBefore)
+    expect(await h.sql("SELECT seq FROM security_cursors WHERE chain = 'control:system'")).toEqual(cursorBefore)
+    const [ken] = await h.sql("SELECT id FROM users WHERE email = 'ken@example.test'")
+    expect(await h.sql('SELECT 1 FROM login_locks WHERE user_id = $1', [ken.id])).toHaveLength(0)
+    await h.sql('DROP TRIGGER fail_once ON security_deliveries')
+    // the next round reads the same entries again and raises the alert once
+    expect(await h.s.security.evaluateNow()).toBeGreaterThan(0)
+    expect(await h.sql("SELECT id FROM security_alerts WHERE subject = $1 AND rule = 'login_failures'", [ken.id])).toHaveLength(1)
+    expect(await h.sql('SELECT 1 FROM login_locks WHERE user_id = $1', [ken.id])).toHaveLength(1)
+    expect(await h.s.security.deliverer!.deliverDue()).toMatchObject({ delivered: 1 })
+  })
+
   it('retries a 500-ing receiver with exponential backoff', async () => {
     await failLogins('grace@example.test', 5)
     answers.push(500, 503)
