@@ -21,7 +21,6 @@ export type ErrorCode =
   | 'slo_failed'
   | 'payload_too_large'
   | 'too_many_attempts'
-  | 'account_locked'
   | 'unsupported_media_type'
   | 'internal'
 

@@ -56,10 +56,8 @@ export function authRoutes(app: FastifyInstance, s: Services): void {
           details: { method: 'password', email_domain: domain, reason: 'locked' },
         })
         const retryAfterSeconds = Math.max(1, Math.ceil((until.getTime() - s.clock.now()) / 1000))
-        throw new ApiError(423, 'account_locked', `password sign-in for this account is locked until ${until.toISOString()} after repeated failures`, {
-          until: until.toISOString(),
-          retryAfterSeconds,
-        })
+        // the same answer as the throttle's: a locked account must not tell an attacker that the address has one
+        throw new ApiError(429, 'too_many_attempts', `too many failed logins; try again in ${retryAfterSeconds} s`, { retryAfterSeconds })
       }
       const ok = await verifyPassword(user?.password_hash, request.body.password)
       if (!user || !ok || user.disabled_at) {

@@ -57,11 +57,14 @@ describe('repeated sign-in failures', () => {
     const [lock] = await h.sql('SELECT * FROM login_locks WHERE user_id = $1', [id])
     expect(lock.until.getTime()).toBe(clock.now() + 900_000)
 
-    // past the throttle's own 30 s lock, the right password is refused with a clear error, before it is checked
+    // past the throttle's own 30 s lock, the right password is refused before it is checked, with the throttle's
+    // answer (429 too_many_attempts: nothing tells that the address has an account) and the time left
     clock.advance(60_000)
     const refused = await login('carol@example.test', PASSWORD)
-    expect(refused.status).toBe(423)
-    expect(refused.json.error).toMatchObject({ code: 'account_locked', details: { until: lock.until.toISOString() } })
+    expect(refused.status).toBe(429)
+    expect(refused.json.error).toMatchObject({ code: 'too_many_attempts', details: { retryAfterSeconds: 840 } })
+    const unknown = await login('nobody@example.test', PASSWORD)
+    expect(unknown.status).not.toBe(429)
     await tick()
     // the locked attempt is recorded but does not count as a failure: no second alert
     expect(await alerts('login_failures')).toHaveLength(1)
