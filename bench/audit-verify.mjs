@@ -83,6 +83,7 @@ const rate = async (label, fn, n) => {
 }
 console.log('verification (one core, streaming, O(log n) memory):')
 const verifyRate = await rate('verifyChain, canonical form checked', () => a.verifyChain(chain, stored, checkpoints, keys), ENTRIES)
+await rate('verifyChain, leaves parsed and hashed in 2 worker threads', () => a.verifyChain(chain, stored, checkpoints, keys, { workers: 2 }), ENTRIES)
 await rate('verifyChain, canonical form not re-checked', () => a.verifyChain(chain, stored, checkpoints, keys, { canonical: false }), ENTRIES)
 const file = join(tmpdir(), `cfp-audit-bench-${process.pid}.jsonl`)
 const lines = []

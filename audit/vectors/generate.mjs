@@ -109,12 +109,23 @@ export function makeEntries(chain, count, seed = 0) {
 }
 const chainEntries = makeEntries(CHAIN, 12)
 const chainHashes = chainEntries.map((x) => Buffer.from(x.leaf_hash, 'hex'))
+const base = chainEntries[1].entry
+const boundCases = [
+  ['nothing to cut', base],
+  ['a 5,000-byte actor name', { ...base, actor: { ...base.actor, name: 'a'.repeat(5000) } }],
+  ['3-byte characters are not split', { ...base, request: { ...base.request, ua: '\u20ac'.repeat(2000) } }],
+  ['4-byte characters (surrogate pairs) are not split', { ...base, details: { s: '\ud83d\ude00'.repeat(1025) } }],
+  ['a long string inside details', { ...base, details: { nested: { list: ['x'.repeat(4097)] } } }],
+  ['the truncated flag itself pushes details over 16 KiB', { ...base, details: { a: 'y'.repeat(4097), b: 'y'.repeat(4096), c: 'y'.repeat(4096), d: 'y'.repeat(4060) } }],
+  ['details over 16 KiB after cutting strings', { ...base, details: { a: 'y'.repeat(4000), b: 'y'.repeat(4000), c: 'y'.repeat(4000), d: 'y'.repeat(4000), e: 'y'.repeat(4000) } }],
+]
 const chain = {
   description:
-    'Entries of one chain in seq order. For each: leaf = RFC 8785 of entry (UTF-8), leaf_hash = SHA-256(0x00 || leaf), entry.prev = the previous leaf_hash (64 zeros for seq 0), root = MTH of leaf hashes 0..seq (the root at size seq + 1).',
+    'Entries of one chain in seq order. For each: leaf = RFC 8785 of entry (UTF-8), leaf_hash = SHA-256(0x00 || leaf), entry.prev = the previous leaf_hash (64 zeros for seq 0), root = MTH of leaf hashes 0..seq (the root at size seq + 1). bounds: a writer bounds each entry before hashing (docs/audit.md "Entries"): input → output.',
   chain: CHAIN,
   zero_hash: a.ZERO_HASH,
   entries: chainEntries.map((x, i) => ({ ...x, root: hex(a.merkleRoot(chainHashes.slice(0, i + 1))) })),
+  bounds: boundCases.map(([name, input]) => ({ name, input, output: a.boundEntry(input) })),
 }
 
 // --- checkpoint.json -------------------------------------------------------------------------------------------

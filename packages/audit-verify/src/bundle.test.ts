@@ -111,7 +111,7 @@ describe('bundles', () => {
       ],
     })
     expect(r.ok && r.anchors[0]!.tsa).toBe('CN=CFP test TSA')
-    const p = run(['--key', vkey, '--tsa-cert', join(tsa.dir, 'ca.crt'), file])
+    const p = run(['--key', vkey, '--tsa-cert', join(tsa.dir, 'ca.crt'), '--threads', '2', file])
     expect(p.stderr).toBe('')
     expect(p.status).toBe(0)
     expect(p.stdout).toMatch(/OK: 2 chains, 70 entries, 1 anchors verified/)

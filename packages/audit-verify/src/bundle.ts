@@ -72,6 +72,8 @@ export interface BundleOptions {
   tsaCerts?: X509Certificate[]
   /** public keys supplied by the auditor (verifier-key text); when given, keys in the bundle are ignored */
   keys?: string[]
+  /** parse and hash leaves in this many worker threads (default 0) */
+  workers?: number
 }
 
 /** Splits a byte stream into lines without ever holding more than MAX_LINE_BYTES of one line. */
@@ -209,7 +211,7 @@ export async function verifyBundle(source: string | Iterable<Buffer> | AsyncIter
         }
       }
       const start = c.start === null || c.start === undefined ? undefined : (c.start as ChainStart)
-      const result = await verifyChain(current, stream(), checkpoints, keys, { start, complete: c.complete !== false, proofs })
+      const result = await verifyChain(current, stream(), checkpoints, keys, { start, complete: c.complete !== false, proofs, workers: options.workers })
       if (bad) return malformed(bad)
       if (!result.ok) return { ...result, chains }
       entries += count

@@ -50,3 +50,14 @@ export {
   bundleLines,
   verifyBundle,
 } from './bundle.js'
+export {
+  type AnchorStore,
+  type TimestampOptions,
+  anchorName,
+  createAnchor,
+  directoryAnchorStore,
+  requestTimestamp,
+  timestampQuery,
+} from './anchor-write.js'
+export { type QueryFn, type TablesResult, PAGE_ENTRIES, tableChains, tableCheckpoints, tableEntries, tableKeys, verifyTables } from './tables.js'
+export { type ChainState, type Appended, EMPTY_CHAIN, appendEntry, boundEntry, truncateUtf8 } from './writer.js'

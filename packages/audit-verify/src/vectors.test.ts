@@ -5,6 +5,9 @@ import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import {
+  EMPTY_CHAIN,
+  appendEntry,
+  boundEntry,
   canonicalize,
   checkpointBody,
   consistencyProof,
@@ -81,6 +84,22 @@ describe('audit/vectors', () => {
     }
   })
 
+  it('chain.json bounds, and appendEntry rebuilds the chain', () => {
+    const v = load('chain.json')
+    for (const c of v.bounds) expect(boundEntry(c.input), c.name).toEqual(c.output)
+    expect(v.bounds[0].output.details.truncated).toBeUndefined()
+    for (const c of v.bounds.slice(1)) expect(c.output.details.truncated, c.name).toBe(true)
+    let state = EMPTY_CHAIN
+    for (const x of v.entries) {
+      const { v: _v, seq: _s, prev: _p, ...fields } = x.entry
+      const r = appendEntry(state, fields)
+      expect(r.leaf).toBe(x.leaf)
+      expect(r.root).toBe(x.root)
+      state = r.state
+    }
+    expect(() => appendEntry(state, { ...v.entries[0].entry, kind: 'Not A Kind' })).toThrow(/kind/)
+  })
+
   it('checkpoint.json', () => {
     const v = load('checkpoint.json')
     const priv = privateKeyFromSeed(h(v.key.seed))
@@ -115,6 +134,17 @@ describe('audit/vectors', () => {
       const r = await verifyChain(v.chain, c.entries, c.checkpoints, keys, { start: c.start, complete: c.complete, proofs: c.proofs })
       if (c.expect.ok) expect(r, c.name).toMatchObject({ ok: true, size: c.expect.size })
       else expect({ ok: r.ok, finding: (r as any).finding, seq: (r as any).seq }, `${c.name}: ${JSON.stringify(r)}`).toEqual(c.expect)
+    }
+  })
+
+  it('tamper.json, with leaves parsed and hashed in worker threads (the built package)', async () => {
+    const dist = await import(join(import.meta.dirname, '..', 'dist', 'index.js'))
+    const v = load('tamper.json')
+    const keys = v.keys.map((k: string) => dist.parseVerifierKey(k))
+    for (const c of v.cases) {
+      const r = await dist.verifyChain(v.chain, c.entries, c.checkpoints, keys, { start: c.start, complete: c.complete, proofs: c.proofs, workers: 2 })
+      if (c.expect.ok) expect(r, c.name).toMatchObject({ ok: true, size: c.expect.size })
+      else expect({ ok: r.ok, finding: r.finding, seq: r.seq }, c.name).toEqual(c.expect)
     }
   })
 })

@@ -4,8 +4,8 @@
 // number and the finding's name.
 import { type PublicAuditKey, checkNote, parseCheckpointBody } from './checkpoint.js'
 import { ZERO_HASH } from './entry.js'
-import { canonicalize } from './jcs.js'
-import { Frontier, leafHash, verifyConsistency } from './merkle.js'
+import { type Item, inspect, inspectInWorkers } from './inspect.js'
+import { Frontier, verifyConsistency } from './merkle.js'
 
 export type Finding = 'edited' | 'missing' | 'reordered' | 'inserted' | 'moved' | 'truncated' | 'bad_checkpoint' | 'inconsistent' | 'bad_anchor'
 
@@ -44,6 +44,8 @@ export interface VerifyOptions {
   proofs?: ConsistencyProofRecord[]
   /** require every leaf to be exactly the RFC 8785 form of its parse (default true) */
   canonical?: boolean
+  /** parse and hash leaves in this many worker threads (default 0: in this thread) */
+  workers?: number
 }
 
 export type ChainResult =
@@ -63,86 +65,12 @@ export type ChainResult =
   | { ok: false; chain: string; seq: number; finding: Finding; detail: string }
 
 const HEX64 = /^[0-9a-f]{64}$/
-/** Leaves larger than this are refused as edited: a writer's entry is at most ~16 KiB of details plus bounded strings. */
-export const MAX_LEAF_BYTES = 256 * 1024
-
-interface Parsed {
-  chain: unknown
-  seq: unknown
-  prev: unknown
-}
-
-interface Item {
-  leaf: string
-  stored: string | null | undefined
-  parsed: Parsed | null
-  problem: string | null
-}
 
 interface PendingCheckpoint {
   size: number
   root: Buffer | null
   problem: string | null
   note: number
-}
-
-function inspect(e: unknown, canonical: boolean): Item {
-  if (typeof e !== 'object' || e === null || typeof (e as StoredEntry).leaf !== 'string') {
-    return { leaf: '', stored: null, parsed: null, problem: 'the record has no leaf text' }
-  }
-  const { leaf, leaf_hash } = e as StoredEntry
-  const item: Item = { leaf, stored: leaf_hash, parsed: null, problem: null }
-  if (leaf.length > MAX_LEAF_BYTES) {
-    item.problem = `the leaf is larger than ${MAX_LEAF_BYTES} bytes`
-    return item
-  }
-  let v: unknown
-  try {
-    v = JSON.parse(leaf)
-  } catch {
-    item.problem = 'the leaf is not JSON'
-    return item
-  }
-  if (typeof v !== 'object' || v === null || Array.isArray(v)) {
-    item.problem = 'the leaf is not a JSON object'
-    return item
-  }
-  const o = v as Record<string, unknown>
-  item.parsed = { chain: o.chain, seq: o.seq, prev: o.prev }
-  if (o.v !== 1) item.problem = 'the leaf has no v: 1'
-  else if (typeof o.chain !== 'string') item.problem = 'the leaf has no chain'
-  else if (typeof o.seq !== 'number' || !Number.isSafeInteger(o.seq) || o.seq < 0) item.problem = 'the leaf has no seq'
-  else if (typeof o.prev !== 'string' || !HEX64.test(o.prev)) item.problem = 'the leaf has no prev'
-  else if (canonical && !isCanonical(leaf, v)) item.problem = 'the leaf is not in RFC 8785 canonical form'
-  return item
-}
-
-/** Every object's members in UTF-16 code unit order (as JSON.parse kept them from the text). */
-function sortedDeep(v: unknown): boolean {
-  if (typeof v !== 'object' || v === null) return true
-  if (Array.isArray(v)) return v.every(sortedDeep)
-  let last: string | null = null
-  for (const k in v) {
-    if (last !== null && !(last < k)) return false
-    last = k
-    if (!sortedDeep((v as Record<string, unknown>)[k])) return false
-  }
-  return true
-}
-
-/**
- * Is `text` exactly the RFC 8785 form of `parsed` (its JSON.parse)? Fast path: JSON.stringify writes numbers and
- * strings as RFC 8785 does and keeps the text's member order, so equality plus sorted members settles it unless the
- * text escapes a surrogate (which may be lone). Anything else (integer-like member names, which JavaScript
- * enumerates first) falls back to the full canonicalization.
- */
-function isCanonical(text: string, parsed: unknown): boolean {
-  if (JSON.stringify(parsed) === text && sortedDeep(parsed) && !/\\u[dD][89a-fA-F]/.test(text)) return true
-  try {
-    return canonicalize(parsed) === text
-  } catch {
-    return false
-  }
 }
 
 function proofKey(first: number, second: number): string {
@@ -258,7 +186,7 @@ export async function verifyChain(
   const step = (item: Item, next: Item | null): ChainResult | null => {
     const i = n
     if (item.problem && !item.parsed) return fail(i, 'edited', item.problem)
-    const h = leafHash(item.leaf).toString('hex')
+    const h = item.hash
     if (item.stored !== undefined && item.stored !== null && item.stored !== h) return fail(i, 'edited', 'the leaf does not hash to its stored leaf hash')
     if (item.problem) return fail(i, 'edited', item.problem)
     const p = item.parsed!
@@ -286,22 +214,26 @@ export async function verifyChain(
     return reach(n)
   }
 
-  const feed = (raw: unknown): ChainResult | null => {
-    const item = inspect(raw, canonical)
+  const feed = (item: Item): ChainResult | null => {
     const prior = current
     current = item
     return prior ? step(prior, item) : null
   }
   try {
-    if (Symbol.asyncIterator in entries) {
+    if ((options.workers ?? 0) > 0) {
+      for await (const item of inspectInWorkers(entries, canonical, options.workers!)) {
+        const bad = feed(item)
+        if (bad) return bad
+      }
+    } else if (Symbol.asyncIterator in entries) {
       for await (const raw of entries as AsyncIterable<StoredEntry>) {
-        const bad = feed(raw)
+        const bad = feed(inspect(raw, canonical))
         if (bad) return bad
       }
     } else {
       // A synchronous source is read without a microtask per entry.
       for (const raw of entries as Iterable<StoredEntry>) {
-        const bad = feed(raw)
+        const bad = feed(inspect(raw, canonical))
         if (bad) return bad
       }
     }

@@ -5,6 +5,7 @@
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { Command, InvalidArgumentError, Option } from 'commander'
+import { runAuditAnchor, runAuditExport, runAuditVerify } from './commands/audit.js'
 import { runCreate } from './commands/create.js'
 import { runDev } from './commands/dev.js'
 import { runDlqDiscard, runDlqList, runDlqReplay } from './commands/dlq.js'
@@ -114,6 +115,61 @@ export function buildProgram(exit: (code: number) => void = (code) => process.ex
     .option('-q, --quiet', 'print only warnings and errors')
     .action(async (opts: { dir: string; quiet?: boolean }) => {
       exit(await runGenerateTypes(opts, io))
+    })
+
+  const audit = program.command('audit').description('the tamper-evident audit chains of the control plane and the runtime')
+  const collect = (value: string, previous: string[] = []) => [...previous, value]
+  audit
+    .command('verify')
+    .description('recompute every audit chain in the given databases; exit 0 when intact, 1 naming the first problem')
+    .option('--database-url <url>', 'a plane’s PostgreSQL URL (repeat for both planes; default DATABASE_URL or the running cfp dev)', collect)
+    .option('--schema <name>', 'only this schema (default: every schema holding audit tables)')
+    .option('--tenant <id>', 'only this tenant’s chains')
+    .option('--anchors <dir>', 'also check the anchors written to this directory')
+    .option('--tsa-cert <file>', 'PEM certificate(s) of the time-stamping authority (repeatable)', collect)
+    .option('--json', 'print the result as JSON')
+    .option('-d, --dir <dir>', 'project directory (to find the running cfp dev)')
+    .action(async (opts: { databaseUrl?: string[]; schema?: string; tenant?: string; anchors?: string; tsaCert?: string[]; json?: boolean; dir?: string }) => {
+      exit(await runAuditVerify(opts, io))
+    })
+  audit
+    .command('export')
+    .description('write a bundle of one tenant’s chains that `npx cfp-audit-verify FILE` checks offline')
+    .requiredOption('--tenant <id>', 'the tenant to export')
+    .requiredOption('--out <file>', 'bundle file to write (JSON Lines)')
+    .option('--from <time>', 'first entry time (ISO 8601), inclusive')
+    .option('--to <time>', 'last entry time (ISO 8601), exclusive')
+    .option('--database-url <url>', 'a plane’s PostgreSQL URL (repeat for both planes)', collect)
+    .option('--schema <name>', 'only this schema')
+    .option('--anchors <dir>', 'include the anchors found in this directory')
+    .option('--force', 'overwrite --out')
+    .option('-d, --dir <dir>', 'project directory (to find the running cfp dev)')
+    .action(
+      async (opts: {
+        tenant: string
+        out: string
+        from?: string
+        to?: string
+        databaseUrl?: string[]
+        schema?: string
+        anchors?: string
+        force?: boolean
+        dir?: string
+      }) => {
+        exit(await runAuditExport(opts, io))
+      },
+    )
+  audit
+    .command('anchor')
+    .description('timestamp the latest checkpoint of every chain with an RFC 3161 authority and store the anchor write-once')
+    .requiredOption('--tsa-url <url>', 'the time-stamping authority (RFC 3161 over HTTP)')
+    .requiredOption('--out <dir>', 'directory the anchors are written to (never overwritten)')
+    .option('--tsa-cert <file>', 'PEM certificate(s) of the authority or its issuer to pin (repeatable)', collect)
+    .option('--database-url <url>', 'a plane’s PostgreSQL URL (repeat for both planes)', collect)
+    .option('--schema <name>', 'only this schema')
+    .option('-d, --dir <dir>', 'project directory (to find the running cfp dev)')
+    .action(async (opts: { tsaUrl: string; out: string; tsaCert?: string[]; databaseUrl?: string[]; schema?: string; dir?: string }) => {
+      exit(await runAuditAnchor(opts, io))
     })
 
   return program

@@ -10,6 +10,7 @@ import { installAuth } from './auth/authenticate.js'
 import { clientErrorHandler, errorBodySchema, frameworkErrors, installErrorHandling } from './errors.js'
 import { installInputGuard } from './input-guard.js'
 import { auditRoutes } from './routes/audit.js'
+import { auditStatusRoutes } from './routes/audit-status.js'
 import { authRoutes } from './routes/auth.js'
 import { credentialRoutes } from './routes/credentials.js'
 import { deletionRoutes } from './routes/deletion.js'
@@ -17,6 +18,7 @@ import { idpRoutes } from './routes/idps.js'
 import { memberRoutes } from './routes/members.js'
 import { projectRoutes } from './routes/projects.js'
 import { publicRoutes } from './routes/public.js'
+import { securityRoutes } from './routes/security.js'
 import { serviceRoutes } from './routes/service.js'
 import { settingsRoutes } from './routes/settings.js'
 import { setupRoutes } from './routes/setup.js'
@@ -98,6 +100,8 @@ export async function buildApp(s: Services, opts: AppOptions = {}): Promise<Fast
   samlKeyRoutes(app, s)
   systemRoutes(app, s)
   auditRoutes(app, s)
+  auditStatusRoutes(app, s)
+  securityRoutes(app, s)
   serviceRoutes(app, s)
   uiRoutes(app, s)
   return app

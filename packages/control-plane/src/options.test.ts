@@ -20,6 +20,48 @@ describe('options', () => {
     expect(e.issuer).toBe('http://127.0.0.1:5000')
   })
 
+  it('security alerts: defaults, webhook URLs repeated or listed, a secret required with them, responses checked', () => {
+    const d = parseOptions([], { DATABASE_URL: 'postgres://x', CFP_CONTROL_MASTER_KEY: KEY }).options
+    expect(d).toMatchObject({
+      securityWebhookUrls: [],
+      securityLoginFailures: 5,
+      securityLoginWindow: 900,
+      securityLockSeconds: 900,
+      securityDeniedBurst: 20,
+      securityDeniedWindow: 300,
+      securityResponses: ['lock_password', 'revoke_sessions', 'disable_api_key'],
+    })
+    const f = parseOptions(
+      [
+        '--security-webhook-url',
+        'https://a.example/hook',
+        '--security-webhook-url',
+        'https://b.example/x,http://10.0.0.5/y',
+        '--security-webhook-secret',
+        'sixteen-chars-at-least',
+        '--security-responses',
+        'none',
+        '--security-login-failures',
+        '3',
+      ],
+      { DATABASE_URL: 'postgres://x', CFP_CONTROL_MASTER_KEY: KEY },
+    ).options
+    expect(f.securityWebhookUrls).toEqual(['https://a.example/hook', 'https://b.example/x', 'http://10.0.0.5/y'])
+    expect(f.securityResponses).toEqual([])
+    expect(f.securityLoginFailures).toBe(3)
+    expect(() => validateOptions(f)).not.toThrow()
+    expect(JSON.stringify(maskedOptions(f))).not.toContain('sixteen-chars-at-least')
+    expect(JSON.stringify(maskedOptions({ ...f, securityWebhookUrls: ['https://siem:hunter2@siem.example/x'] }))).not.toContain('hunter2')
+    const env = parseOptions([], { DATABASE_URL: 'postgres://x', CFP_CONTROL_SECURITY_WEBHOOK_URL: 'https://c.example/h' }).options
+    expect(env.securityWebhookUrls).toEqual(['https://c.example/h'])
+    expect(() => validateOptions({ ...d, securityWebhookUrls: ['https://a.example/'] })).toThrow(/--security-webhook-secret: required/)
+    expect(() => validateOptions({ ...f, securityWebhookUrls: ['ftp://a.example/'] })).toThrow(
+      /--security-webhook-url: "ftp:\/\/a.example\/" is not an http\(s\) URL/,
+    )
+    expect(() => validateOptions({ ...d, securityResponses: ['lock_everything'] })).toThrow(/--security-responses: unknown response "lock_everything"/)
+    expect(() => parseOptions(['--security-denied-burst', '0'], {})).toThrow(/--security-denied-burst: must be between 1/)
+  })
+
   it('fail fast naming the option', () => {
     expect(() => parseOptions(['--access-token-ttl', '3600'], {})).toThrow(/--access-token-ttl: must be between 60 and 900/)
     expect(() => parseOptions(['--bogus'], {})).toThrow(/bogus/)
@@ -27,6 +69,14 @@ describe('options', () => {
     expect(() => validateOptions(base)).not.toThrow()
     expect(() => validateOptions({ ...base, masterKey: 'abc' })).toThrow(/--master-key/)
     expect(() => validateOptions({ ...base, databaseUrl: '' })).toThrow(/--database-url/)
+    // audit anchoring needs both the authority and the write-once directory, and an http(s) authority
+    expect(() => validateOptions({ ...base, auditTsaUrl: 'http://tsa.example/' })).toThrow(/--audit-tsa-url and --audit-anchor-dir go together/)
+    expect(() => validateOptions({ ...base, auditAnchorDir: '/var/lib/cfp/anchors' })).toThrow(/go together/)
+    expect(() => validateOptions({ ...base, auditTsaUrl: 'file:///x', auditAnchorDir: '/a' })).toThrow(
+      /--audit-tsa-url: "file:\/\/\/x" is not an http\(s\) URL/,
+    )
+    expect(() => validateOptions({ ...base, auditTsaUrl: 'https://tsa.example/', auditAnchorDir: '/a' })).not.toThrow()
+    expect(() => parseOptions(['--audit-anchor-interval', '1'], {})).toThrow(/--audit-anchor-interval: must be between 10/)
     expect(() => validateOptions({ ...base, trustedProxies: ['10.0.0.0/8', '192.0.2.1', 'fd00::/8'] })).not.toThrow()
     for (const bad of ['proxy.example', '10.0.0.0/33', '10.0.0.1/8/1', '']) {
       expect(() => validateOptions({ ...base, trustedProxies: [bad] }), bad).toThrow(/--trusted-proxies/)

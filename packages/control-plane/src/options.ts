@@ -58,6 +58,18 @@ export interface Options {
    */
   trustedProxies: string[]
   /**
+   * Audit anchoring (docs/audit.md "Anchors"): the RFC 3161 time-stamping authority, PEM files of its certificate or
+   * issuer to pin, the write-once directory anchors go to, and seconds between anchors. Anchoring is on when both the
+   * URL and the directory are set. Env CFP_CONTROL_AUDIT_TSA_URL, _AUDIT_TSA_CERT, _AUDIT_ANCHOR_DIR,
+   * _AUDIT_ANCHOR_INTERVAL (default 3600).
+   */
+  auditTsaUrl?: string
+  auditTsaCerts: string[]
+  auditAnchorDir?: string
+  auditAnchorInterval: number
+  /** Seconds between the control plane's verifications of its own chains (0 = never). Default 3600. */
+  auditVerifyInterval: number
+  /**
    * Let requests to identity providers (OIDC discovery, token, userinfo, JWKS) go to private (10/8, 172.16/12,
    * 192.168/16, 100.64/10, fc00::/7) and loopback addresses: an IdP on the company network. Link-local addresses
    * (cloud metadata) never. Env CFP_CONTROL_ALLOW_PRIVATE_IDP_ADDRESSES=1. Default false.
@@ -74,6 +86,19 @@ export interface Options {
    * Env CFP_CONTROL_RUNTIME_URLS. Default none: the workbench says no runtime is configured.
    */
   runtimeUrls: Record<string, string>
+  /**
+   * Security alerts (docs/control-plane.md "Security alerts"): webhook URLs each alert is POSTed to (repeatable, or a
+   * comma list), the HMAC-SHA256 secret signing them (required with a URL), rule thresholds and windows (seconds),
+   * and the automatic responses carried out (`none` = alerts only). Env CFP_CONTROL_SECURITY_*.
+   */
+  securityWebhookUrls: string[]
+  securityWebhookSecret?: string
+  securityLoginFailures: number
+  securityLoginWindow: number
+  securityLockSeconds: number
+  securityDeniedBurst: number
+  securityDeniedWindow: number
+  securityResponses: string[]
 }
 
 /** `apps/workbench/dist` next to this package (packages/control-plane/{src,dist}/options.*), when it is built. */
@@ -109,6 +134,19 @@ Options (flag / environment / default):
   --allow-loopback-idp      CFP_CONTROL_ALLOW_LOOPBACK_IDP=1         off (accept http://127.0.0.1 OIDC issuers)
   --trusted-proxies A,CIDR  CFP_CONTROL_TRUSTED_PROXIES              (none: X-Forwarded-For is ignored)
   --allow-private-idp-addresses  CFP_CONTROL_ALLOW_PRIVATE_IDP_ADDRESSES=1  off (IdP requests to private/loopback addresses)
+  --audit-tsa-url URL       CFP_CONTROL_AUDIT_TSA_URL                (none) RFC 3161 authority anchoring the audit chain
+  --audit-tsa-cert F,…      CFP_CONTROL_AUDIT_TSA_CERT               (none) PEM certificate(s) of the authority to pin
+  --audit-anchor-dir DIR    CFP_CONTROL_AUDIT_ANCHOR_DIR             (none) write-once directory for anchors
+  --audit-anchor-interval S CFP_CONTROL_AUDIT_ANCHOR_INTERVAL        3600
+  --audit-verify-interval S CFP_CONTROL_AUDIT_VERIFY_INTERVAL        3600 (0 = never) self-verification of the chains
+  --security-webhook-url URL  CFP_CONTROL_SECURITY_WEBHOOK_URL      (none) repeatable or comma list: where security alerts are POSTed
+  --security-webhook-secret S CFP_CONTROL_SECURITY_WEBHOOK_SECRET   (required with a URL) HMAC-SHA256 key of X-CFP-Signature
+  --security-login-failures N CFP_CONTROL_SECURITY_LOGIN_FAILURES   5 denied sign-ins of one account ...
+  --security-login-window S   CFP_CONTROL_SECURITY_LOGIN_WINDOW     900 ... within this many seconds raise an alert
+  --security-lock-seconds S   CFP_CONTROL_SECURITY_LOCK_SECONDS     900 password sign-in locked this long (response)
+  --security-denied-burst N   CFP_CONTROL_SECURITY_DENIED_BURST     20 authz.denied by one actor ...
+  --security-denied-window S  CFP_CONTROL_SECURITY_DENIED_WINDOW    300 ... within this many seconds raise an alert
+  --security-responses A,B    CFP_CONTROL_SECURITY_RESPONSES        lock_password,revoke_sessions,disable_api_key (none = off)
   --workbench-dir DIR       CFP_CONTROL_WORKBENCH_DIR                apps/workbench/dist when built (served at /__cfp/)
   --runtime-urls R=URL,…    CFP_CONTROL_RUNTIME_URLS                 (none) each region's runtime, for the workbench's runtime pages
   --print-config            print the resolved options (secrets masked) and exit
@@ -150,7 +188,7 @@ export function parseOptions(argv: string[], env: Env = process.env): { options:
   const { values: f } = parseArgs({
     args: argv,
     strict: true,
-    options: Object.fromEntries<{ type: 'string' | 'boolean' }>(
+    options: Object.fromEntries<{ type: 'string' | 'boolean'; multiple?: boolean }>(
       [
         'database-url',
         'schema',
@@ -176,16 +214,29 @@ export function parseOptions(argv: string[], env: Env = process.env): { options:
         'workbench-dir',
         'runtime-urls',
         'trusted-proxies',
+        'audit-tsa-url',
+        'audit-tsa-cert',
+        'audit-anchor-dir',
+        'audit-anchor-interval',
+        'audit-verify-interval',
+        'security-webhook-secret',
+        'security-login-failures',
+        'security-login-window',
+        'security-lock-seconds',
+        'security-denied-burst',
+        'security-denied-window',
+        'security-responses',
       ]
-        .map((k): [string, { type: 'string' | 'boolean' }] => [k, { type: 'string' }])
+        .map((k): [string, { type: 'string' | 'boolean'; multiple?: boolean }] => [k, { type: 'string' }])
         .concat([
+          ['security-webhook-url', { type: 'string', multiple: true }],
           ['print-config', { type: 'boolean' }],
           ['allow-loopback-idp', { type: 'boolean' }],
           ['allow-private-idp-addresses', { type: 'boolean' }],
           ['help', { type: 'boolean' }],
         ]),
     ),
-  }) as { values: Record<string, string | boolean | undefined> }
+  }) as { values: Record<string, string | string[] | boolean | undefined> }
   const get = (flag: string, ...envs: string[]): string | undefined => {
     const v = f[flag]
     if (typeof v === 'string') return v
@@ -238,7 +289,24 @@ export function parseOptions(argv: string[], env: Env = process.env): { options:
     runtimeUrls: parseRuntimeUrls(get('runtime-urls', 'CFP_CONTROL_RUNTIME_URLS') ?? ''),
     trustedProxies: list(get('trusted-proxies', 'CFP_CONTROL_TRUSTED_PROXIES') ?? ''),
     allowPrivateIdpAddresses: f['allow-private-idp-addresses'] === true || env.CFP_CONTROL_ALLOW_PRIVATE_IDP_ADDRESSES === '1',
+    auditTsaCerts: list(get('audit-tsa-cert', 'CFP_CONTROL_AUDIT_TSA_CERT') ?? ''),
+    auditAnchorInterval: int('--audit-anchor-interval', get('audit-anchor-interval', 'CFP_CONTROL_AUDIT_ANCHOR_INTERVAL') ?? '3600', 10, 31_536_000),
+    securityWebhookUrls: Array.isArray(f['security-webhook-url']) ? f['security-webhook-url'].flatMap(list) : list(env.CFP_CONTROL_SECURITY_WEBHOOK_URL ?? ''),
+    securityLoginFailures: int('--security-login-failures', get('security-login-failures', 'CFP_CONTROL_SECURITY_LOGIN_FAILURES') ?? '5', 1, 1000),
+    securityLoginWindow: int('--security-login-window', get('security-login-window', 'CFP_CONTROL_SECURITY_LOGIN_WINDOW') ?? '900', 1, 86_400),
+    securityLockSeconds: int('--security-lock-seconds', get('security-lock-seconds', 'CFP_CONTROL_SECURITY_LOCK_SECONDS') ?? '900', 1, 604_800),
+    securityDeniedBurst: int('--security-denied-burst', get('security-denied-burst', 'CFP_CONTROL_SECURITY_DENIED_BURST') ?? '20', 1, 100_000),
+    securityDeniedWindow: int('--security-denied-window', get('security-denied-window', 'CFP_CONTROL_SECURITY_DENIED_WINDOW') ?? '300', 1, 86_400),
+    securityResponses: list(get('security-responses', 'CFP_CONTROL_SECURITY_RESPONSES') ?? 'lock_password,revoke_sessions,disable_api_key'),
+    auditVerifyInterval: int('--audit-verify-interval', get('audit-verify-interval', 'CFP_CONTROL_AUDIT_VERIFY_INTERVAL') ?? '3600', 0, 31_536_000),
   }
+  const webhookSecret = get('security-webhook-secret', 'CFP_CONTROL_SECURITY_WEBHOOK_SECRET')
+  if (webhookSecret !== undefined) options.securityWebhookSecret = webhookSecret
+  if (options.securityResponses.length === 1 && options.securityResponses[0] === 'none') options.securityResponses = []
+  const tsaUrl = get('audit-tsa-url', 'CFP_CONTROL_AUDIT_TSA_URL')
+  if (tsaUrl !== undefined) options.auditTsaUrl = tsaUrl
+  const anchorDir = get('audit-anchor-dir', 'CFP_CONTROL_AUDIT_ANCHOR_DIR')
+  if (anchorDir !== undefined) options.auditAnchorDir = resolve(anchorDir)
   const workbenchDir = get('workbench-dir', 'CFP_CONTROL_WORKBENCH_DIR')
   const dir = workbenchDir !== undefined ? resolve(workbenchDir) : defaultWorkbenchDir()
   if (dir !== undefined) options.workbenchDir = dir
@@ -253,6 +321,28 @@ export function validateOptions(o: Options): void {
   if (!/^[a-z_][a-z0-9_]{0,62}$/.test(o.schema)) throw new Error(`option --schema: "${o.schema}" is not a plain lower-case SQL name`)
   if (Buffer.from(o.masterKey, 'base64').length !== 32) {
     throw new Error('option --master-key (or CFP_CONTROL_MASTER_KEY) must be base64 of 32 random bytes: `openssl rand -base64 32`')
+  }
+  if ((o.auditTsaUrl === undefined) !== (o.auditAnchorDir === undefined)) {
+    throw new Error('options --audit-tsa-url and --audit-anchor-dir go together: anchoring needs both')
+  }
+  if (o.auditTsaUrl !== undefined && !/^https?:\/\/[^\s]+$/.test(o.auditTsaUrl))
+    throw new Error(`option --audit-tsa-url: "${o.auditTsaUrl}" is not an http(s) URL`)
+  for (const u of o.securityWebhookUrls) {
+    let url: URL | undefined
+    try {
+      url = new URL(u)
+    } catch {
+      url = undefined
+    }
+    if (!url || (url.protocol !== 'http:' && url.protocol !== 'https:')) throw new Error(`option --security-webhook-url: "${u}" is not an http(s) URL`)
+  }
+  if (o.securityWebhookUrls.length > 0 && (o.securityWebhookSecret ?? '').length < 16) {
+    throw new Error('option --security-webhook-secret: required with --security-webhook-url, at least 16 characters')
+  }
+  for (const r of o.securityResponses) {
+    if (!['lock_password', 'revoke_sessions', 'disable_api_key'].includes(r)) {
+      throw new Error(`option --security-responses: unknown response "${r}" (lock_password, revoke_sessions, disable_api_key, or none)`)
+    }
   }
   if (o.regions.length === 0) throw new Error('option --regions: at least one region')
   for (const r of o.regions) if (!/^[a-z0-9-]{1,32}$/.test(r)) throw new Error(`option --regions: bad region name "${r}"`)
@@ -291,5 +381,12 @@ export function validateOptions(o: Options): void {
 export function maskedOptions(o: Options): Record<string, unknown> {
   const mask = (s?: string) => (s ? '***' : undefined)
   const db = o.databaseUrl.replace(/\/\/([^:@/]+):[^@/]*@/, '//$1:***@')
-  return { ...o, databaseUrl: db, masterKey: mask(o.masterKey), serviceToken: mask(o.serviceToken) }
+  return {
+    ...o,
+    databaseUrl: db,
+    masterKey: mask(o.masterKey),
+    serviceToken: mask(o.serviceToken),
+    securityWebhookSecret: mask(o.securityWebhookSecret),
+    securityWebhookUrls: o.securityWebhookUrls.map((u) => u.replace(/\/\/([^:@/]+):[^@/]*@/, '//$1:***@')),
+  }
 }

@@ -52,6 +52,10 @@ export async function startControlPlane(options: Options, opts: StartOptions = {
     const setupUrl = await prepareSetupLink(services)
     services.sequencer.log = (msg, err) => app.log.error({ err }, msg)
     services.sequencer.start()
+    services.auditWatch.log = (level, msg, err) => app.log[level]({ err }, msg)
+    if (opts.maintenance !== false) services.auditWatch.start()
+    services.security.log = (msg, err) => app.log.error({ err }, msg)
+    services.security.start()
     const timer = opts.maintenance === false ? undefined : setInterval(() => void maintenance(services, app), 60_000)
     timer?.unref()
     return {
@@ -62,6 +66,8 @@ export async function startControlPlane(options: Options, opts: StartOptions = {
       async close() {
         if (timer) clearInterval(timer)
         await app.close()
+        await services.auditWatch.stop()
+        await services.security.stop()
         await services.sequencer.stop()
         await db.close()
       },

@@ -245,6 +245,7 @@ export class DevSession {
         adminToken,
         pid: process.pid,
         database: external ? 'DATABASE_URL' : 'embedded',
+        databaseUrl,
         startedAt: new Date().toISOString(),
       })
       this.info = { url, adminToken, workerToken, databaseUrl, embedded: !external, runtimeBinary: runtimeBinary.path }

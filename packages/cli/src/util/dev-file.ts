@@ -22,6 +22,8 @@ export interface DevFile {
   pid: number
   /** Where the data lives (informational): `embedded` or `DATABASE_URL`. */
   database?: string
+  /** The database URL of the running dev server (with its password: the file is mode 0600), for `cfp audit`. */
+  databaseUrl?: string
   startedAt?: string
 }
 
@@ -135,4 +137,12 @@ export function resolveTarget(query: TargetQuery): Target {
     })
   }
   return { url: info.url.replace(/\/+$/, ''), token: info.adminToken, source: path }
+}
+
+/** The database URL recorded by a running `cfp dev` for `dir` (or a parent), if there is one. */
+export function resolveDevDatabase(dir: string, isAlive: (pid: number) => boolean = isProcessAlive): string | undefined {
+  const path = findDevFile(dir)
+  if (!path) return undefined
+  const info = readDevFile(path)
+  return isAlive(info.pid) && typeof info.databaseUrl === 'string' ? info.databaseUrl : undefined
 }

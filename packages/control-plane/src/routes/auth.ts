@@ -17,6 +17,7 @@ import { checkReturnTo, clearCodeCookie, CODE_COOKIE, cookieValue } from '../aut
 import { consumeLoginCode } from '../auth/provision.js'
 import { openSession, samlLogoutTarget, startLogout } from '../auth/saml-logout.js'
 import { principalOf } from '../authz.js'
+import { lockedUntil } from '../security/rules.js'
 import { ApiError } from '../errors.js'
 import type { Services } from '../services.js'
 import { body, empty, obj, spec, uuid } from './schema.js'
@@ -44,8 +45,21 @@ export function authRoutes(app: FastifyInstance, s: Services): void {
         [request.body.email],
       )
       const user = rows[0]
-      const ok = await verifyPassword(user?.password_hash, request.body.password)
       const domain = request.body.email.split('@').pop() ?? null
+      // locked by a security response (repeated failures, src/security/rules.ts): refused before the password is checked
+      const until = user ? await lockedUntil(s.db, s.clock, user.id) : null
+      if (user && until) {
+        await audit(s, s.db, request, {
+          kind: 'auth.login',
+          outcome: { status: 'denied', code: 'account_locked' },
+          target: { type: 'user', id: user.id },
+          details: { method: 'password', email_domain: domain, reason: 'locked' },
+        })
+        const retryAfterSeconds = Math.max(1, Math.ceil((until.getTime() - s.clock.now()) / 1000))
+        // the same answer as the throttle's: a locked account must not tell an attacker that the address has one
+        throw new ApiError(429, 'too_many_attempts', `too many failed logins; try again in ${retryAfterSeconds} s`, { retryAfterSeconds })
+      }
+      const ok = await verifyPassword(user?.password_hash, request.body.password)
       if (!user || !ok || user.disabled_at) {
         await s.loginThrottle.fail(keys.account, keys.address)
         await audit(s, s.db, request, {

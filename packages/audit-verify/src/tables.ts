@@ -1,0 +1,103 @@
+// Verifying the chains stored in a plane's database (docs/audit.md): both planes keep them in tables of one shape —
+// audit_entries (chain, seq, leaf, leaf_hash), audit_checkpoints (chain, size, note), audit_keys (name, public_key,
+// retired_at) — and nothing else is read (heads and stored tree nodes are derived state a verifier must not trust).
+// The database is reached through a query function, so this package keeps no dependency: pass node-postgres's
+// `client.query.bind(client)` or anything with its shape.
+import type { PublicAuditKey } from './checkpoint.js'
+import { type ChainResult, type StoredEntry, verifyChain } from './verify.js'
+
+/** `(sql, params) => {rows}` — node-postgres's `query` fits. */
+export type QueryFn = (sql: string, params?: unknown[]) => Promise<{ rows: Record<string, unknown>[] }>
+
+/** Entries read per round trip: large enough to stream fast, small enough to keep memory flat. */
+export const PAGE_ENTRIES = 5_000
+
+const asBuffer = (v: unknown): Buffer => (Buffer.isBuffer(v) ? v : Buffer.from(v as Uint8Array))
+
+export async function tableKeys(query: QueryFn): Promise<PublicAuditKey[]> {
+  const { rows } = await query('SELECT name, public_key, retired_at FROM audit_keys ORDER BY name')
+  return rows.map((r) => ({
+    name: String(r.name),
+    publicKey: asBuffer(r.public_key),
+    retired: r.retired_at ? new Date(r.retired_at as string | Date).toISOString() : null,
+  }))
+}
+
+/** Every chain with an entry or a checkpoint (a chain truncated to nothing still has its checkpoints). */
+export async function tableChains(query: QueryFn, tenant?: string): Promise<string[]> {
+  const { rows } = await query(
+    `SELECT chain FROM (SELECT DISTINCT chain FROM audit_entries UNION SELECT DISTINCT chain FROM audit_checkpoints) c
+      WHERE $1::text IS NULL OR chain LIKE '%:' || $1::text ORDER BY chain`,
+    [tenant ?? null],
+  )
+  return rows.map((r) => String(r.chain))
+}
+
+export async function tableCheckpoints(query: QueryFn, chain: string): Promise<{ size: number; note: string }[]> {
+  const { rows } = await query('SELECT size, note FROM audit_checkpoints WHERE chain = $1 ORDER BY size', [chain])
+  return rows.map((r) => ({ size: Number(r.size), note: String(r.note) }))
+}
+
+/**
+ * A chain's entries in seq order from `from` (inclusive) to `to` (exclusive), a page per round trip. Rows are
+ * ordered by the stored `seq` column; the verifier checks each leaf's own seq against its position.
+ */
+export async function* tableEntries(
+  query: QueryFn,
+  chain: string,
+  from = 0,
+  to = Number.MAX_SAFE_INTEGER,
+  onRow?: (n: number) => void,
+): AsyncGenerator<StoredEntry> {
+  let after = from - 1
+  let n = 0
+  for (;;) {
+    const { rows } = await query('SELECT seq, leaf, leaf_hash FROM audit_entries WHERE chain = $1 AND seq > $2 AND seq < $3 ORDER BY seq LIMIT $4', [
+      chain,
+      after,
+      to,
+      PAGE_ENTRIES,
+    ])
+    for (const r of rows) {
+      n++
+      onRow?.(n)
+      yield { leaf: String(r.leaf), leaf_hash: asBuffer(r.leaf_hash).toString('hex') }
+    }
+    if (rows.length < PAGE_ENTRIES) return
+    after = Number(rows[rows.length - 1]!.seq)
+  }
+}
+
+export interface TablesResult {
+  ok: boolean
+  chains: ChainResult[]
+  /** entries verified in intact chains */
+  entries: number
+  /** notes of every chain's checkpoints, for checking anchors against what the database holds */
+  notes: Map<string, Set<string>>
+  keys: PublicAuditKey[]
+}
+
+/** Verifies every chain (of one tenant, when given) stored behind `query`. */
+export async function verifyTables(
+  query: QueryFn,
+  opts: { tenant?: string; onProgress?: (chain: string, entries: number) => void } = {},
+): Promise<TablesResult> {
+  const keys = await tableKeys(query)
+  const chains: ChainResult[] = []
+  const notes = new Map<string, Set<string>>()
+  let entries = 0
+  for (const chain of await tableChains(query, opts.tenant)) {
+    const cps = await tableCheckpoints(query, chain)
+    notes.set(chain, new Set(cps.map((c) => c.note)))
+    const r = await verifyChain(
+      chain,
+      tableEntries(query, chain, 0, Number.MAX_SAFE_INTEGER, (n) => opts.onProgress?.(chain, n)),
+      cps.map((c) => c.note),
+      keys,
+    )
+    if (r.ok) entries += r.size
+    chains.push(r)
+  }
+  return { ok: chains.every((c) => c.ok), chains, entries, notes, keys }
+}
