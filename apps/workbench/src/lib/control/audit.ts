@@ -123,13 +123,13 @@ export async function verifyInclusion(leaf: string, index: number, size: number,
   if (!Number.isSafeInteger(index) || !Number.isSafeInteger(size) || index < 0 || index >= size || path.length > 64) return false
   const l = fromHex(leaf)
   const r = fromHex(root)
-  if (!l || l.length !== 32 || !r || r.length !== 32) return false
+  if (l?.length !== 32 || !r || r.length !== 32) return false
   let fn = index
   let sn = size - 1
   let h = l
   for (const p of path) {
     const node = fromHex(p)
-    if (!node || node.length !== 32 || sn === 0) return false
+    if (node?.length !== 32 || sn === 0) return false
     if (fn % 2 === 1 || fn === sn) {
       h = await nodeHash(node, h)
       if (fn % 2 === 0) {
@@ -158,7 +158,7 @@ export async function parseVerifierKey(text: string): Promise<ParsedKey | null> 
   const m = /^([^\s+\u2014]{1,200})\+([0-9a-f]{8})\+([A-Za-z0-9+/=]+)$/.exec(text)
   if (!m) return null
   const raw = fromBase64(m[3]!)
-  if (!raw || raw.length !== 33 || raw[0] !== 1) return null
+  if (raw?.length !== 33 || raw[0] !== 1) return null
   const publicKey = raw.slice(1)
   const id = hex((await sha256(concat(enc.encode(`${m[1]}\n`), raw))).slice(0, 4))
   return id === m[2] ? { name: m[1]!, keyId: id, publicKey } : null
@@ -184,14 +184,14 @@ export async function verifyCheckpointNote(note: string, keys: ParsedKey[]): Pro
   const lines = body.split('\n')
   if (lines.length !== 4 || lines[3] !== '' || !/^[1-9]\d{0,15}$/.test(lines[1]!)) return { problem: 'not a checkpoint body' }
   const root = fromBase64(lines[2]!)
-  if (!root || root.length !== 32) return { problem: 'the checkpoint root is not 32 bytes of base64' }
+  if (root?.length !== 32) return { problem: 'the checkpoint root is not 32 bytes of base64' }
   const signedBy: string[] = []
   for (const line of note.slice(split + 2, -1).split('\n')) {
     const m = /^\u2014 (\S+) ([A-Za-z0-9+/=]+)$/.exec(line)
     if (!m) return { problem: 'a signature line is malformed' }
     const sig = fromBase64(m[2]!)
     const key = keys.find((k) => k.name === m[1])
-    if (!sig || sig.length !== 68 || !key || hex(sig.slice(0, 4)) !== key.keyId) continue
+    if (sig?.length !== 68 || !key || hex(sig.slice(0, 4)) !== key.keyId) continue
     try {
       const k = await crypto.subtle.importKey('raw', key.publicKey as BufferSource, { name: 'Ed25519' }, false, ['verify'])
       if (await crypto.subtle.verify({ name: 'Ed25519' }, k, sig.slice(4) as BufferSource, enc.encode(body) as BufferSource)) signedBy.push(key.name)
