@@ -58,6 +58,22 @@ export interface AuditKey {
   retiredAt?: string | null
 }
 
+export interface AuditStatus {
+  anchoring: boolean
+  lastAnchor: { createdAt: string; digest: string; location: string; checkpoints: number; tsa: string; genTime: string } | null
+  lastVerification: {
+    createdAt: string
+    ok: boolean
+    chains: number
+    entries: number
+    chain: string | null
+    seq: number | null
+    finding: string | null
+    detail: string | null
+    durationMs: number
+  } | null
+}
+
 export interface AuditQuery {
   from?: string
   to?: string

@@ -143,6 +143,61 @@ function ChainStatus({ chain }: { chain: string }) {
   )
 }
 
+/** Anchoring and the control plane's own verification of every chain (system auditors). */
+function Health() {
+  const { cp } = useControl()
+  const status = useResource(() => cp.auditStatus(), [cp])
+  const [busy, setBusy] = useState(false)
+  if (status.error) return <ControlErrorNotice error={status.error} what="the audit status" />
+  const s = status.data
+  if (!s) return <Loading />
+  const v = s.lastVerification
+  return (
+    <div className="stack" data-audit-health>
+      <p className="small">
+        {v ? (
+          v.ok ? (
+            <span className="text-ok">
+              Last verification {formatDateTime(Date.parse(v.createdAt))}: {v.chains} chains, {v.entries.toLocaleString('en')} entries intact.
+            </span>
+          ) : (
+            <span className="text-error" role="alert">
+              Last verification {formatDateTime(Date.parse(v.createdAt))} FAILED: chain {v.chain}, seq {v.seq}, {v.finding} — {v.detail}
+            </span>
+          )
+        ) : (
+          'Not verified yet.'
+        )}{' '}
+        {s.lastAnchor
+          ? `Last anchor ${formatDateTime(Date.parse(s.lastAnchor.createdAt))}: ${s.lastAnchor.checkpoints} checkpoints timestamped by ${s.lastAnchor.tsa}.`
+          : s.anchoring
+            ? 'No anchor yet.'
+            : 'Anchoring is off (--audit-tsa-url, --audit-anchor-dir).'}
+      </p>
+      <div>
+        <button
+          type="button"
+          className="btn btn--small"
+          disabled={busy}
+          onClick={async () => {
+            setBusy(true)
+            try {
+              await cp.auditVerify()
+            } catch {
+              // the status shows the outcome; a refusal (one run at a time) needs nothing more
+            } finally {
+              setBusy(false)
+              await status.reload()
+            }
+          }}
+        >
+          {busy ? 'Verifying…' : 'Verify all chains now'}
+        </button>
+      </div>
+    </div>
+  )
+}
+
 export default function AuditPage() {
   const { cp, selection } = useControl()
   const scopes = useScopes()
@@ -312,6 +367,7 @@ export default function AuditPage() {
           </div>
         </form>
         {chain ? <ChainStatus chain={chain} /> : null}
+        {maySystem ? <Health /> : null}
       </Section>
       {open ? <EntryDetail item={open} onClose={() => setOpen(undefined)} /> : null}
       <Section
