@@ -8,7 +8,7 @@ import { lazy, Suspense, useEffect, useState } from 'react'
 import { Navigate, Route, Routes, useLocation } from 'react-router'
 import { Shell, type NavItem } from '../components/Shell'
 import { Switcher } from '../components/Switcher'
-import { EndpointsIcon, EventIcon, FlowsIcon, LogsIcon, QueuesIcon, StateIcon, StreamsIcon, TracesIcon } from '../components/Icons'
+import { AuditIcon, EndpointsIcon, EventIcon, FlowsIcon, LogsIcon, QueuesIcon, StateIcon, StreamsIcon, TracesIcon } from '../components/Icons'
 import { EmptyState, Loading } from '../components/ui'
 import { ControlProviders, useControl } from './control'
 import { ProjectRuntime } from './ProjectRuntime'
@@ -23,6 +23,7 @@ const CredentialsPage = lazy(() => import('../pages/admin/CredentialsPage'))
 const LimitsPage = lazy(() => import('../pages/admin/LimitsPage'))
 const SettingsPage = lazy(() => import('../pages/admin/SettingsPage'))
 const IdentityProvidersPage = lazy(() => import('../pages/admin/IdentityProvidersPage'))
+const AuditPage = lazy(() => import('../pages/admin/AuditPage'))
 
 export const ADMIN_NAV: readonly NavItem[] = [
   { to: '/admin/tenants', label: 'Tenants', icon: FlowsIcon },
@@ -34,6 +35,7 @@ export const ADMIN_NAV: readonly NavItem[] = [
   { to: '/admin/credentials', label: 'API keys & tokens', icon: EndpointsIcon },
   { to: '/admin/limits', label: 'Limits', icon: QueuesIcon },
   { to: '/admin/settings', label: 'Project settings', icon: StateIcon },
+  { to: '/admin/audit', label: 'Audit log', icon: AuditIcon },
 ]
 
 export const ADMIN_PATHS = ADMIN_NAV.map((n) => n.to)
@@ -84,6 +86,7 @@ function AdminRoutes() {
             <Route path="credentials" element={<CredentialsPage />} />
             <Route path="limits" element={<LimitsPage />} />
             <Route path="settings" element={<SettingsPage />} />
+            <Route path="audit" element={<AuditPage />} />
             <Route path="*" element={<Navigate to="/admin/tenants" replace />} />
           </Routes>
         </Suspense>

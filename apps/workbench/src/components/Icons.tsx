@@ -23,6 +23,13 @@ function Icon({ size = 18, children, ...rest }: IconProps & { children: ReactNod
   )
 }
 
+export const AuditIcon = (p: IconProps) => (
+  <Icon {...p}>
+    <path d="M12 3l7 3v5c0 4.5-3 8.5-7 10-4-1.5-7-5.5-7-10V6z" />
+    <path d="M9 12l2 2 4-4" />
+  </Icon>
+)
+
 export const FlowsIcon = (p: IconProps) => (
   <Icon {...p}>
     <rect x="3" y="4" width="6" height="5" rx="1.5" />

@@ -7,6 +7,7 @@
  * const { items } = await cp.tenants()
  */
 import { ApiError, queryString } from '../api/client'
+import type { AuditCheckpoint, AuditEntryDetail, AuditKey, AuditListItem, AuditQuery, AuditStatus } from './audit'
 import { readJson, type Session } from './session'
 import type {
   Cors,
@@ -108,6 +109,16 @@ export function createControlClient(session: Pick<Session, 'accessToken' | 'refr
       request<{ token: string; credential: Credential }>('POST', credentials(kind, projectId), c),
     revokeCredential: (kind: CredentialKind, projectId: string, id: string) => request<void>('DELETE', `${credentials(kind, projectId)}/${enc(id)}`),
 
+    /** Audit entries, newest first (`next` is the cursor of the following page). */
+    auditEntries: (q: AuditQuery) => request<{ items: AuditListItem[]; next: string | null }>('GET', `/v1/audit/entries${queryString({ ...q })}`),
+    /** One entry with its inclusion proof and the checkpoint that signs the tree. */
+    auditEntry: (chain: string, seq: number) => request<AuditEntryDetail>('GET', `/v1/audit/entries/${enc(chain)}/${seq}`),
+    auditCheckpoints: (chain: string, limit = 1) => request<Items<AuditCheckpoint>>('GET', `/v1/audit/checkpoints${queryString({ chain, limit })}`),
+    auditKeys: () => request<Items<AuditKey>>('GET', '/v1/audit/keys'),
+    /** The last anchor and the last verification of every chain (system auditors). */
+    auditStatus: () => request<AuditStatus>('GET', '/v1/audit/status'),
+    /** Verifies every chain now. */
+    auditVerify: () => request<NonNullable<AuditStatus['lastVerification']>>('POST', '/v1/audit/verify'),
     tenantLimits: (tenantId: string) => request<Limits>('GET', `/v1/tenants/${enc(tenantId)}/limits`),
     setTenantLimits: (tenantId: string, l: Limits) => request<Limits>('PUT', `/v1/tenants/${enc(tenantId)}/limits`, l),
     projectSettings: (projectId: string) => request<ProjectSettings>('GET', `/v1/projects/${enc(projectId)}/settings`),
