@@ -49,9 +49,9 @@ function SsoLogin() {
       setBusy(false)
     }
   }
+  // biome-ignore lint/correctness/useExhaustiveDependencies: once on mount, for the tenant remembered from last time
   useEffect(() => {
     if (tenant) void find(tenant)
-    // eslint-disable-next-line react-hooks/exhaustive-deps
   }, [])
 
   const returnTo = `${import.meta.env.BASE_URL}login`
