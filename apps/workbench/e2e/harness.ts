@@ -248,7 +248,7 @@ export async function openPage(browser: Browser, viewport: ViewportName, opts: {
     if (msg.type() !== 'error') return
     const where = msg.location().url
     const extra = process.env.CFP_E2E_OPTIONAL ? new RegExp(process.env.CFP_E2E_OPTIONAL) : undefined
-    const optional = (opts.optional && opts.optional.test(where)) || (extra && extra.test(where))
+    const optional = opts.optional?.test(where) || extra?.test(where)
     if (optional && /Failed to load resource/.test(msg.text())) return
     errors.push(`${msg.text()} (${where})`)
   })

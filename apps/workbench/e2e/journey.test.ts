@@ -18,7 +18,7 @@
  */
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
-import type { Browser, Page } from 'playwright-core'
+import type { Browser } from 'playwright-core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { type Account, TestOidcIdp } from '../../../packages/control-plane/src/test-support/oidc-idp'
 import { type ControlPlane, startControlPlane } from './control-plane'
@@ -169,7 +169,7 @@ function editablePages(w: Who, project: Path): Record<PageName, boolean> {
 }
 
 /** Console errors other than the not-found the test provokes on purpose. */
-const unexpected = (t: TestPage, allowed?: RegExp) => t.errors.filter((e) => !(allowed && allowed.test(e)))
+const unexpected = (t: TestPage, allowed?: RegExp) => t.errors.filter((e) => !allowed?.test(e))
 
 describe('journey: SSO sign-up, a tenant set up through the pages, each role exactly its permissions', () => {
   it('the bootstrap admin (setup link, local login) creates tenants and Acme’s OIDC provider with a group mapping', async () => {

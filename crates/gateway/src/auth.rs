@@ -164,11 +164,33 @@ fn authorization_token(value: &str) -> &str {
     }
 }
 
-/// Whether a header value carries a CFP credential: the whole value, or the token after an auth scheme.
+/// The user name and the password of a `Basic` authorization value (`Basic base64(user:password)`), when it is
+/// one: clients given an API key as a password (`curl -u x:cfp_live_…`) send it so.
+fn basic_parts(value: &str) -> Option<(String, String)> {
+    use base64::Engine as _;
+    let (scheme, encoded) = value.trim().split_once(char::is_whitespace)?;
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return None;
+    }
+    let encoded = encoded.trim();
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(encoded)
+        .or_else(|_| base64::engine::general_purpose::STANDARD_NO_PAD.decode(encoded.trim_end_matches('=')))
+        .ok()?;
+    let text = String::from_utf8_lossy(&decoded);
+    let (user, password) = text.split_once(':').unwrap_or((&text, ""));
+    Some((user.to_string(), password.to_string()))
+}
+
+/// Whether a header value carries a CFP credential: the whole value, the token after an auth scheme, or the user
+/// name or password of a `Basic` value.
 pub fn header_holds_credential(app: &AppState, name: &str, value: &str) -> bool {
     match name {
         "authorization" | "proxy-authorization" => {
-            is_cfp_credential(app, value) || is_cfp_credential(app, authorization_token(value))
+            is_cfp_credential(app, value)
+                || is_cfp_credential(app, authorization_token(value))
+                || basic_parts(value)
+                    .is_some_and(|(user, password)| is_cfp_credential(app, &user) || is_cfp_credential(app, &password))
         }
         _ => is_cfp_credential(app, value),
     }
@@ -224,7 +246,7 @@ fn loopback_peer(app: &AppState, peer: SocketAddr, headers: &HeaderMap) -> bool 
 }
 
 /// A page of another origin sent the request (browsers send `Origin` on every cross-origin fetch and POST).
-fn foreign_origin(headers: &HeaderMap) -> bool {
+pub(crate) fn foreign_origin(headers: &HeaderMap) -> bool {
     headers
         .get(header::ORIGIN)
         .is_some_and(|o| o.to_str().map_or(true, |o| !is_loopback_origin(o)))
@@ -307,7 +329,7 @@ pub async fn authenticate(
     }
     let given = token.map(str::trim).or_else(|| presented_credential(app, headers));
     let Some(given) = given.filter(|t| !t.is_empty()) else {
-        return Err(no_credential(headers));
+        return Err(no_credential(app, headers));
     };
     if let Some(expected) = cfg.admin_token.as_deref() {
         if constant_time_eq(given.as_bytes(), expected.as_bytes()) {
@@ -342,7 +364,17 @@ pub async fn authenticate(
 }
 
 /// 401 `unauthenticated`, saying why an `Authorization` header that was sent did not count.
-fn no_credential(headers: &HeaderMap) -> ApiError {
+fn no_credential(app: &AppState, headers: &HeaderMap) -> ApiError {
+    let authorization = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
+    if authorization.is_some_and(|v| header_holds_credential(app, "authorization", v)) {
+        // A CFP credential in another scheme (`Basic`, `Token`): removed from what the step sees, not accepted.
+        return ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthenticated",
+            "authentication required: a CFP credential is accepted only as `Authorization: Bearer <token>` or in \
+             `X-API-Key` (one sent in another scheme, such as Basic, is removed and never reaches the step)",
+        );
+    }
     if headers.contains_key(header::AUTHORIZATION) {
         return ApiError::new(
             StatusCode::UNAUTHORIZED,
@@ -649,8 +681,13 @@ mod tests {
         }
         assert!(is_loopback_origin("http://localhost:5173"));
         assert!(is_loopback_origin("https://app.localhost"));
+        assert!(is_loopback_origin("https://LOCALHOST"));
+        assert!(is_loopback_origin("http://[::1]:5173"));
+        assert!(is_loopback_origin("http://127.0.0.1"));
         assert!(!is_loopback_origin("null"));
         assert!(!is_loopback_origin("https://evil.example"));
+        assert!(!is_loopback_origin("http://localhost.evil.example"));
+        assert!(!is_loopback_origin("http://10.0.0.1:3000"));
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! API-step ingress: every request not under `/__cfp/` is routed to the API step owning its method and path.
 //!
 //! The step sees the request minus every CFP credential (see [`crate::auth`]): `Authorization`, `X-API-Key`
-//! and `Proxy-Authorization` holding one are dropped, so are cookies whose value is one and the query
+//! and `Proxy-Authorization` holding one are dropped (in any scheme, `Basic` user name or password included), so are cookies whose value is one and the query
 //! parameters `access_token` and `token` when they hold one. Everything else (an application's own
 //! `Authorization: Bearer <its token>`) passes unchanged; the verified caller comes as `auth`.
 
@@ -109,11 +109,15 @@ async fn call_step(
     // Who: an end user of the project's own OIDC provider, or any other principal. No credentials at all may
     // still call a signed webhook step (its worker checks the signature before anything runs); anything else
     // then answers 401 without revealing whether the route exists.
+    let mut refused = None;
     let principal = match auth::end_user(app, req.headers(), target.project.as_deref()).await {
         Some(found) => Some(found?),
         None => match auth::authenticate(app, peer, req.headers(), None, true).await {
             Ok(principal) => Some(principal),
-            Err(e) if e.code == "unauthenticated" => None,
+            Err(e) if e.code == "unauthenticated" => {
+                refused = Some(e);
+                None
+            }
             Err(e) => return Err(e),
         },
     };
@@ -123,7 +127,10 @@ async fn call_step(
             auth::authorize(app, principal, &scope, settings.as_deref(), "step.invoke")?;
             (scope, settings)
         }
-        None => webhook_target(app, target, &method, &path).ok_or_else(ApiError::unauthorized)?,
+        // The 401 says why the `Authorization` sent did not count, when one was.
+        None => {
+            webhook_target(app, target, &method, &path).ok_or_else(|| refused.unwrap_or_else(ApiError::unauthorized))?
+        }
     };
     let caller = auth::step_auth(principal.as_ref(), &scope, settings.as_deref());
     let _permit = app
@@ -166,10 +173,15 @@ async fn call_step(
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<usize>().ok());
-    let query = req.uri().query().unwrap_or("").to_string();
-    let headers = req.headers().clone();
-    let bytes = limits::read_body(req.into_body(), declared, limit).await?;
-    let body = parse_body(&headers, &bytes)?;
+    let (parts, body) = req.into_parts();
+    let query = parts.uri.query().unwrap_or("");
+    let headers = &parts.headers;
+    // The body is held once while it becomes the step's input: its base64 (`rawBody`) is made from the bytes
+    // read, which then become the parsed `body` (a text body without a copy) and are dropped before the
+    // invocation is sent. See `docs/architecture.md`, "Ingress memory".
+    let bytes = limits::read_body(body, declared, limit).await?;
+    let raw_body = B64.encode(&bytes);
+    let body = parse_body(headers, bytes)?;
     let trace_id = uuid::Uuid::new_v4().to_string();
     let idempotency_key = headers
         .get("idempotency-key")
@@ -180,11 +192,11 @@ async fn call_step(
         "method": method,
         "path": path,
         "pathParams": path_params,
-        "queryParams": step_query_params(app, &query),
-        "headers": header_map(app, &headers),
+        "queryParams": step_query_params(app, query),
+        "headers": header_map(app, headers),
         "auth": caller,
         "body": body,
-        "rawBody": B64.encode(&bytes),
+        "rawBody": raw_body,
     });
     let result = app
         .engine
@@ -263,7 +275,8 @@ fn webhook_target(
     Some((scope, settings))
 }
 
-fn parse_body(headers: &HeaderMap, bytes: &[u8]) -> Result<Value, ApiError> {
+/// The step's `body`: JSON parsed, text as a string (taking over the buffer when it is UTF-8), else `null`.
+fn parse_body(headers: &HeaderMap, bytes: Vec<u8>) -> Result<Value, ApiError> {
     if bytes.is_empty() {
         return Ok(Value::Null);
     }
@@ -273,12 +286,13 @@ fn parse_body(headers: &HeaderMap, bytes: &[u8]) -> Result<Value, ApiError> {
         .unwrap_or("")
         .to_ascii_lowercase();
     let essence = ct.split(';').next().unwrap_or("").trim();
-    if essence == "application/json" || essence.ends_with("+json") || essence.is_empty() && looks_like_json(bytes) {
-        return serde_json::from_slice(bytes)
+    if essence == "application/json" || essence.ends_with("+json") || essence.is_empty() && looks_like_json(&bytes) {
+        return serde_json::from_slice(&bytes)
             .map_err(|e| ApiError::bad_request("invalid_json", format!("request body is not valid JSON: {e}")));
     }
     if essence.starts_with("text/") || essence == "application/x-www-form-urlencoded" || essence == "application/xml" {
-        return Ok(Value::String(String::from_utf8_lossy(bytes).into_owned()));
+        let text = String::from_utf8(bytes).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
+        return Ok(Value::String(text));
     }
     Ok(Value::Null)
 }
@@ -549,10 +563,11 @@ mod tests {
     fn json_body_errors_name_the_problem() {
         let mut h = HeaderMap::new();
         h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
-        let e = parse_body(&h, b"{oops").unwrap_err();
+        let e = parse_body(&h, b"{oops".to_vec()).unwrap_err();
         assert_eq!(e.code, "invalid_json");
-        assert_eq!(parse_body(&h, br#"{"a":1}"#).unwrap(), json!({"a": 1}));
+        assert_eq!(parse_body(&h, br#"{"a":1}"#.to_vec()).unwrap(), json!({"a": 1}));
         h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain"));
-        assert_eq!(parse_body(&h, b"hi").unwrap(), json!("hi"));
+        assert_eq!(parse_body(&h, b"hi".to_vec()).unwrap(), json!("hi"));
+        assert_eq!(parse_body(&h, b"caf\xe9".to_vec()).unwrap(), json!("caf\u{fffd}"));
     }
 }

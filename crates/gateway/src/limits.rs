@@ -136,18 +136,18 @@ const DRAIN_TIME: Duration = Duration::from_secs(1);
 /// Reads a request body of at most `limit` bytes (`declared`: its Content-Length). Over the limit: 413 after
 /// draining a bounded remainder; a body that cannot be read (malformed chunked encoding, …): 400
 /// `malformed_body`.
-pub async fn read_body(
-    body: axum::body::Body,
-    declared: Option<usize>,
-    limit: usize,
-) -> Result<bytes::Bytes, ApiError> {
+///
+/// The body lands in one buffer that the caller owns: sized from `Content-Length` up front when the request
+/// declares one (so a body near the limit is never held twice while a growing buffer moves), and handed over
+/// as a `Vec` so that a text body becomes the step's string without a copy.
+pub async fn read_body(body: axum::body::Body, declared: Option<usize>, limit: usize) -> Result<Vec<u8>, ApiError> {
     use futures_util::StreamExt;
     let mut stream = body.into_data_stream();
-    let mut buf = bytes::BytesMut::new();
     let mut over = declared.is_some_and(|n| n > limit);
+    let mut buf = Vec::with_capacity(if over { 0 } else { declared.unwrap_or(0) });
     while !over {
         match stream.next().await {
-            None => return Ok(buf.freeze()),
+            None => return Ok(buf),
             Some(Ok(chunk)) if buf.len() + chunk.len() > limit => over = true,
             Some(Ok(chunk)) => buf.extend_from_slice(&chunk),
             Some(Err(e)) => return Err(malformed_body(e)),

@@ -158,10 +158,8 @@ async fn authenticate_client(
         _ => None,
     };
     // A page of a foreign origin gets no dev-mode trust: it must present a token like a remote client.
-    let foreign_page = headers
-        .get(header::ORIGIN)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|o| !is_loopback_origin(o));
+    // The same check as every other route's ([`auth::foreign_origin`]): `*.localhost` pages are the developer's.
+    let foreign_page = auth::foreign_origin(headers);
     let token = from_query.or(from_protocol);
     let principal = auth::authenticate(app, peer, headers, token.as_deref(), !foreign_page).await?;
     let requested = auth::requested_project(headers, query);
@@ -180,18 +178,6 @@ async fn authenticate_client(
         settings,
     };
     Ok((access, held))
-}
-
-/// `http(s)://localhost[:port]`, `http://127.x.x.x[:port]` or `http://[::1][:port]`.
-fn is_loopback_origin(origin: &str) -> bool {
-    let Some((_, rest)) = origin.split_once("://") else {
-        return false;
-    };
-    let host = match rest.strip_prefix('[') {
-        Some(v6) => v6.split(']').next().unwrap_or(""),
-        None => rest.split(':').next().unwrap_or(""),
-    };
-    host.eq_ignore_ascii_case("localhost") || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
 }
 
 async fn session(
@@ -283,27 +269,4 @@ async fn write_batch(sink: &mut Sink, outbox: &mut Outbox) -> bool {
         }
     }
     sink.flush().await.is_ok()
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn loopback_origins() {
-        for o in [
-            "http://localhost:3000",
-            "http://127.0.0.1",
-            "https://LOCALHOST",
-            "http://[::1]:5173",
-        ] {
-            assert!(super::is_loopback_origin(o), "{o}");
-        }
-        for o in [
-            "https://evil.example",
-            "http://localhost.evil.example",
-            "null",
-            "http://10.0.0.1:3000",
-        ] {
-            assert!(!super::is_loopback_origin(o), "{o}");
-        }
-    }
 }

@@ -198,6 +198,88 @@ async fn dev_mode_strips_control_plane_jwts_worker_tokens_and_api_keys_too() {
 }
 
 #[tokio::test]
+async fn a_credential_hidden_in_basic_authorization_is_removed_too() {
+    use base64::engine::general_purpose::STANDARD;
+    let api_key = "cfp_live_abcdefghij_0123456789abcdef0123456789abcdef0123";
+    let basic = |user: &str, password: &str| format!("Basic {}", STANDARD.encode(format!("{user}:{password}")));
+    let hidden = [
+        ("admin token as the password", basic("x", ADMIN)),
+        ("API key as the password", basic("", api_key)),
+        ("API key as the user name", basic(api_key, "")),
+        ("lower-case scheme", basic("x", api_key).replacen("Basic", "basic", 1)),
+        (
+            "unpadded",
+            format!(
+                "Basic {}",
+                STANDARD.encode(format!("u:{api_key}")).trim_end_matches('=')
+            ),
+        ),
+    ];
+    // a runtime that needs credentials: the CFP credential in X-API-Key, another one hidden in Basic
+    let (rt, w) = runtime(false, false).await;
+    let h = host(rt.addr);
+    for (label, value) in &hidden {
+        let (status, out) = raw(
+            rt.addr,
+            "POST",
+            "/echo",
+            &[("host", &h), ("x-api-key", ADMIN), ("authorization", value)],
+            b"",
+        )
+        .await;
+        assert_eq!(status, 200, "{label}: {out}");
+        assert_no_secret(&out, &[ADMIN, api_key, value]);
+        assert!(out["headers"].get("authorization").is_none(), "{label}: {out}");
+        assert!(out["headers"].get("x-api-key").is_none(), "{label}: {out}");
+        // alone, Basic authenticates nothing: 401 naming the accepted forms, and the step never runs
+        let (status, out) = raw(rt.addr, "POST", "/echo", &[("host", &h), ("authorization", value)], b"").await;
+        assert_eq!(
+            (status, out["error"]["code"].as_str()),
+            (401, Some("unauthenticated")),
+            "{label}: {out}"
+        );
+        assert!(
+            out["error"]["message"].as_str().unwrap().contains("Basic"),
+            "{label}: {out}"
+        );
+    }
+    assert_eq!(w.invocations_of("Echo").len(), hidden.len());
+    // an application's own Basic credentials pass unchanged
+    let own = basic("shop-user", "hunter2");
+    let (status, out) = raw(
+        rt.addr,
+        "POST",
+        "/echo",
+        &[("host", &h), ("x-api-key", ADMIN), ("authorization", &own)],
+        b"",
+    )
+    .await;
+    assert_eq!(status, 200, "{out}");
+    assert_eq!(out["headers"]["authorization"], own);
+    drop(w);
+    rt.stop().await;
+
+    // dev mode: the local developer, and the hidden credential still never reaches the step
+    let (rt, w) = runtime(true, false).await;
+    let h = host(rt.addr);
+    for (label, value) in &hidden {
+        let (status, out) = raw(
+            rt.addr,
+            "POST",
+            "/echo",
+            &[("host", &h), ("proxy-authorization", value)],
+            b"",
+        )
+        .await;
+        assert_eq!(status, 200, "{label}: {out}");
+        assert_no_secret(&out, &[ADMIN, api_key, value]);
+        assert_eq!(out["auth"]["kind"], "local_developer", "{label}");
+    }
+    drop(w);
+    rt.stop().await;
+}
+
+#[tokio::test]
 async fn motia_own_auth_apps_keep_working_under_dev_and_require_auth() {
     // plain `cfp dev`: the loopback developer, the app's Authorization untouched
     let (rt, w) = runtime(true, false).await;

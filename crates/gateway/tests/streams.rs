@@ -489,6 +489,13 @@ async fn dev_mode_trusts_loopback_but_not_foreign_pages() {
     req.headers_mut()
         .insert("origin", "http://localhost:5173".parse().unwrap());
     tokio_tungstenite::connect_async(req).await.unwrap();
+    // `*.localhost` is loopback too, as for every other route (one function decides): a dev server's page there
+    let mut req = format!("ws://{}/", rt.addr).into_client_request().unwrap();
+    req.headers_mut()
+        .insert("origin", "http://app.localhost:5173".parse().unwrap());
+    tokio_tungstenite::connect_async(req)
+        .await
+        .expect("a page of app.localhost is the local developer's");
     // any other web site open in the developer's browser needs the token
     let mut req = format!("ws://{}/", rt.addr).into_client_request().unwrap();
     req.headers_mut()

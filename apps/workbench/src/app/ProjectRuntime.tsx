@@ -35,6 +35,7 @@ export function ProjectRuntime({ runtimes, account }: { runtimes: Record<string,
 
   // the URL's project becomes the selection once; afterwards a selection made in the switcher moves the URL
   const aligned = useRef<string | undefined>(undefined)
+  // biome-ignore lint/correctness/useExhaustiveDependencies: runs when the project or the selection changes, not on every navigation
   useEffect(() => {
     if (!project || project.id !== projectId) return
     if (selection.project?.id === projectId) aligned.current = projectId
@@ -43,14 +44,13 @@ export function ProjectRuntime({ runtimes, account }: { runtimes: Record<string,
       const rest = location.pathname.slice(prefix.length) || '/flows'
       navigate(`/p/${encodeURIComponent(selection.project.id)}${rest.startsWith('/traces/') ? '/traces' : rest}`)
     }
-    // eslint-disable-next-line react-hooks/exhaustive-deps
   }, [project, projectId, selection.project?.id])
 
   const runtimeUrl = runtimeFor(runtimes, project?.region)
   const path = project ? { tenant: project.tenantId, team: project.teamId, project: project.id } : undefined
+  // biome-ignore lint/correctness/useExhaustiveDependencies: `path` is rebuilt every render; its project id identifies it
   const scope = useMemo<RuntimeScope>(
     () => ({ prefix, remote: true, can: path ? runtimeCan(POLICY, me.data, path) : () => false }),
-    // eslint-disable-next-line react-hooks/exhaustive-deps
     [prefix, me.data, path?.project],
   )
   const region = project?.region

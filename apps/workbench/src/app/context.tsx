@@ -62,13 +62,13 @@ export interface AppProvidersProps {
 
 /** Give a new `client` a new `key` (services are created once per mount). */
 export function AppProviders({ children, client, scope = LOCAL_SCOPE }: AppProvidersProps) {
+  // biome-ignore lint/correctness/useExhaustiveDependencies: created once per mount; the owner remounts (key) for another runtime or project
   const services = useMemo<Services>(() => {
     const api = createApiClient(client ?? sameOriginRuntime(readToken))
     const hub = new LiveHub(async () => new EventSource(await api.liveUrl()))
     const activity = createStore<ActivityState>({ map: {}, now: Date.now() })
     return { api, hub, activity }
     // created once per mount: the owner remounts (key) for another runtime or project
-    // eslint-disable-next-line react-hooks/exhaustive-deps
   }, [])
   const [liveStatus, setLiveStatus] = useState<LiveStatus>(services.hub.status)
 

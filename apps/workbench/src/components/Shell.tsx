@@ -94,6 +94,7 @@ export interface ShellProps {
 export function Shell({ children, nav = NAV, home = '/flows', status = <LiveIndicator />, top }: ShellProps) {
   const [menuOpen, setMenuOpen] = useState(false)
   const location = useLocation()
+  // biome-ignore lint/correctness/useExhaustiveDependencies: the menu closes when the page changes
   useEffect(() => setMenuOpen(false), [location.pathname])
   useEffect(() => {
     if (!menuOpen) return

@@ -48,6 +48,7 @@ export function useResource<T>(load: () => Promise<T>, deps: DependencyList, opt
   }, [])
 
   // (re)load when the inputs change
+  // biome-ignore lint/correctness/useExhaustiveDependencies: the caller's deps are the inputs; `run` is stable per them
   useEffect(() => {
     const gen = ++generation.current
     setData(undefined)
@@ -58,7 +59,6 @@ export function useResource<T>(load: () => Promise<T>, deps: DependencyList, opt
     }
     setLoading(true)
     void run(gen)
-    // eslint-disable-next-line react-hooks/exhaustive-deps
   }, [...deps, enabled, run])
 
   // refresh in the background, keeping what is shown until the new data arrives

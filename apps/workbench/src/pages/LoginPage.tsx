@@ -1,7 +1,8 @@
 /**
  * Sign-in: e-mail and password (local accounts such as the bootstrap admin), or single sign-on through one
  * of a tenant's identity providers. An SSO login ends back here with `?code=`, a one-time login code that is
- * exchanged for the token pair.
+ * exchanged for the token pair. The first-run setup form ends here with `?setup=done`: the page then says that
+ * setup is complete and that the account just created signs in below.
  */
 import { type FormEvent, useEffect, useState } from 'react'
 import { Navigate, useNavigate, useSearchParams } from 'react-router'
@@ -48,9 +49,9 @@ function SsoLogin() {
       setBusy(false)
     }
   }
+  // biome-ignore lint/correctness/useExhaustiveDependencies: once on mount, for the tenant remembered from last time
   useEffect(() => {
     if (tenant) void find(tenant)
-    // eslint-disable-next-line react-hooks/exhaustive-deps
   }, [])
 
   const returnTo = `${import.meta.env.BASE_URL}login`
@@ -99,6 +100,7 @@ export default function LoginPage() {
   const navigate = useNavigate()
   const next = safeNext(params.get('next'))
   const code = params.get('code')
+  const setupDone = params.get('setup') === 'done'
   const [email, setEmail] = useState('')
   const [password, setPassword] = useState('')
   const [busy, setBusy] = useState(false)
@@ -142,6 +144,13 @@ export default function LoginPage() {
     <main className="login">
       <div className="login__inner">
         <h1>Sign in to CFP</h1>
+        {setupDone && !shown ? (
+          <div className="notice notice--info" role="status" data-notice="setup-done">
+            <div className="notice__text">
+              <p>Setup is complete. Sign in with the e-mail address and password you just chose.</p>
+            </div>
+          </div>
+        ) : null}
         {shown ? <ControlErrorNotice error={shown} /> : null}
         <section className="card login__card" aria-labelledby="pw-title">
           <h2 id="pw-title" className="card__title">

@@ -37,6 +37,7 @@ export default function TracesPage() {
     const t = setInterval(() => setNow(Date.now()), 10_000)
     return () => clearInterval(t)
   }, [])
+  // biome-ignore lint/correctness/useExhaustiveDependencies: relative times are recomputed when new data arrives
   useEffect(() => setNow(Date.now()), [traces.data])
 
   const list = traces.data?.traces ?? []

@@ -247,6 +247,54 @@ describe('DELETE /v1/tenants/{id}', () => {
     expect((await call('sys', 'POST', '/v1/tenants', { slug: t.slug, name: 'Reborn', region: 'eu' })).status).toBe(201)
   })
 
+  it("ends a user's tokens for the deleted tenant only: their access to their other tenants stays", async () => {
+    const doomed = await created('sys', '/v1/tenants', { slug: `t-${uniq()}`, name: 'Doomed', region: 'eu' })
+    const [u] = await h.sql('INSERT INTO users (email) VALUES ($1) RETURNING id', [`both-${uniq()}@example.test`])
+    const other = w.nodes.T1!.id!
+    for (const tenant of [doomed.id, other]) {
+      await h.sql('INSERT INTO memberships (tenant_id, user_id) VALUES ($1, $2)', [tenant, u.id])
+      await h.sql("INSERT INTO role_bindings (user_id, role, scope_kind, tenant_id) VALUES ($1, 'tenant_viewer', 'tenant', $2)", [u.id, tenant])
+    }
+    const inDoomed = (await h.login(u.id, doomed.id)).access
+    const inOther = (await h.login(u.id, other)).access
+    expect((await h.request('GET', `/v1/tenants/${doomed.id}`, { token: inDoomed })).status).toBe(200)
+    expect((await h.request('GET', `/v1/tenants/${other}`, { token: inOther })).status).toBe(200)
+    const since = await feedVersion()
+
+    expect((await call('sys', 'DELETE', `/v1/tenants/${doomed.id}`, { confirm: doomed.slug })).status).toBe(204)
+
+    expect((await h.request('GET', '/v1/me', { token: inDoomed })).status).toBe(401)
+    // the token for the other tenant, and a new one, still work there
+    expect((await h.request('GET', `/v1/tenants/${other}`, { token: inOther })).status).toBe(200)
+    expect((await h.request('GET', `/v1/tenants/${other}`, { token: (await h.login(u.id, other)).access })).status).toBe(200)
+    // the runtimes are told the same: the row names the deleted tenant
+    const rows = (await service('GET', `/v1/service/revocations?since=${since}`)).json.items.filter(
+      (r: { kind: string; subject: string }) => r.kind === 'user' && r.subject === u.id,
+    )
+    expect(rows).toEqual([expect.objectContaining({ reason: 'tenant deleted', tenantId: doomed.id })])
+  })
+
+  it("a project's or a team's deletion ends only the tokens of their tenant too", async () => {
+    const team = await newTeam()
+    const p = await newProject(team.id)
+    const viewer = await viewerOf(p.id, team.id)
+    const t2 = w.nodes.T2!.id!
+    await h.sql('INSERT INTO memberships (tenant_id, user_id) VALUES ($1, $2)', [t2, viewer.userId])
+    await h.sql("INSERT INTO role_bindings (user_id, role, scope_kind, tenant_id) VALUES ($1, 'tenant_viewer', 'tenant', $2)", [viewer.userId, t2])
+    const inT2 = (await h.login(viewer.userId, t2)).access
+    const since = await feedVersion()
+
+    expect((await call('t_admin', 'DELETE', `/v1/projects/${p.id}`, { confirm: p.slug })).status).toBe(204)
+    expect((await call('t_admin', 'DELETE', `/v1/teams/${team.id}`, { confirm: team.slug })).status).toBe(204)
+
+    expect((await h.request('GET', '/v1/me', { token: viewer.token })).status).toBe(401)
+    expect((await h.request('GET', `/v1/tenants/${t2}`, { token: inT2 })).status).toBe(200)
+    const rows = (await service('GET', `/v1/service/revocations?since=${since}`)).json.items.filter(
+      (r: { kind: string; subject: string }) => r.kind === 'user' && r.subject === viewer.userId,
+    )
+    expect(rows).toEqual([expect.objectContaining({ reason: 'project deleted', tenantId: w.nodes.T1!.id })])
+  })
+
   it('is for system admins only: a tenant admin gets 403 on their tenant, 404 on another', async () => {
     const t1 = w.nodes.T1!.id!
     expect((await call('t_admin', 'DELETE', `/v1/tenants/${t1}`, { confirm: 't1-co' })).status).toBe(403)

@@ -16,7 +16,9 @@
  * - team: its role bindings and group mappings;
  * - tenant: its role bindings and memberships, its identity providers (with their mappings and linked
  *   identities), its pending login codes, and every session opened through its providers (`session` rows).
- * Whoever lost a binding or membership gets a `user` revocation, so tokens still carrying it die everywhere.
+ * Whoever lost a binding or membership gets a `user` revocation confined to the deleted object's tenant (its
+ * `tenantId`), so the tokens still carrying it die everywhere while the user's tokens for their other tenants,
+ * which carry nothing of this one, live on.
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify'
 import type pg from 'pg'
@@ -46,9 +48,18 @@ async function lockAndConfirm(c: pg.PoolClient, kind: Kind, id: string, confirm:
   return slug
 }
 
-/** `user` revocations for everyone who lost a binding or membership, once each. */
-async function revokeUsers(s: Services, c: pg.PoolClient, userIds: string[], reason: string): Promise<void> {
-  for (const id of new Set(userIds)) await s.revocations.add(c, 'user', id, reason)
+/**
+ * `user` revocations for everyone who lost a binding or membership in `tenantId`, once each: they end the tokens
+ * issued for that tenant only (a token carries the bindings of its own tenant and system-wide ones).
+ */
+async function revokeUsers(s: Services, c: pg.PoolClient, userIds: string[], reason: string, tenantId: string): Promise<void> {
+  for (const id of new Set(userIds)) await s.revocations.add(c, 'user', id, reason, { tenantId })
+}
+
+/** The tenant of a live project or team (locked by `lockAndConfirm` already). */
+async function tenantOf(c: pg.PoolClient, kind: 'team' | 'project', id: string): Promise<string> {
+  const { rows } = await c.query<{ tenant_id: string }>(`SELECT tenant_id FROM ${kind}s WHERE id = $1`, [id])
+  return rows[0]!.tenant_id
 }
 
 const users = (r: pg.QueryResult<{ user_id: string }>) => r.rows.map((row) => row.user_id)
@@ -95,7 +106,7 @@ export function deletionRoutes(app: FastifyInstance, s: Services): void {
       await c.query('UPDATE projects SET deleted_at = $2, updated_at = $2 WHERE id = $1', [id, now])
       // runtimes that synced it see it once more in the settings feed, marked `deleted`, and forget it
       await c.query("UPDATE project_settings SET version = nextval('settings_version'), updated_at = $2 WHERE project_id = $1", [id, now])
-      await revokeUsers(s, c, users(bound), 'project deleted')
+      await revokeUsers(s, c, users(bound), 'project deleted', await tenantOf(c, 'project', id))
     },
   )
 
@@ -112,7 +123,7 @@ export function deletionRoutes(app: FastifyInstance, s: Services): void {
       const bound = await c.query<{ user_id: string }>('DELETE FROM role_bindings WHERE team_id = $1 RETURNING user_id', [id])
       await c.query('DELETE FROM group_mappings WHERE team_id = $1 OR project_id IN (SELECT id FROM projects WHERE team_id = $1)', [id])
       await c.query('UPDATE teams SET deleted_at = $2, updated_at = $2 WHERE id = $1', [id, now])
-      await revokeUsers(s, c, users(bound), 'team deleted')
+      await revokeUsers(s, c, users(bound), 'team deleted', await tenantOf(c, 'team', id))
     },
   )
 
@@ -133,7 +144,7 @@ export function deletionRoutes(app: FastifyInstance, s: Services): void {
       await c.query('DELETE FROM login_codes WHERE tenant_id = $1', [id])
       await c.query('DELETE FROM identity_providers WHERE tenant_id = $1', [id])
       await c.query('UPDATE tenants SET deleted_at = $2, updated_at = $2 WHERE id = $1', [id, now])
-      await revokeUsers(s, c, [...users(bound), ...users(members)], 'tenant deleted')
+      await revokeUsers(s, c, [...users(bound), ...users(members)], 'tenant deleted', id)
     },
   )
 }

@@ -49,7 +49,7 @@ function outsideTenant(me: Me, target: ScopePath): boolean {
 export function can(policy: Policy, me: Me | undefined, action: string, target: ScopePath): boolean {
   if (!me) return false
   const def = policy.actions[action]
-  if (!def || !def.targets.includes(scopeKind(target))) return false
+  if (!def?.targets.includes(scopeKind(target))) return false
   if (outsideTenant(me, target)) return false
   if (me.actions && !me.actions.includes(action)) return false
   if (me.kind === 'worker') return false
@@ -61,7 +61,7 @@ export function can(policy: Policy, me: Me | undefined, action: string, target: 
 
 /** Roles the caller may bind at the scope: bindable there, and in `mayGrant` of a binding on or above it. */
 export function grantableRoles(policy: Policy, me: Me | undefined, scope: ScopePath): string[] {
-  if (!me || me.kind !== 'user' || outsideTenant(me, scope)) return []
+  if (me?.kind !== 'user' || outsideTenant(me, scope)) return []
   const kind = scopeKind(scope)
   return Object.keys(policy.roles).filter((role) => {
     if (!policy.roles[role]!.bindableAt.includes(kind)) return false

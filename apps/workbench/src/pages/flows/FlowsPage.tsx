@@ -73,6 +73,7 @@ function FlowCanvas({ graph, saved, selected, onSelect, onSave, relayout }: Canv
   const lastRelayout = useRef(relayout)
 
   // readable on a phone: no smaller than 60 %, starting at the entry points; the whole flow on a desktop
+  // biome-ignore lint/correctness/useExhaustiveDependencies: the initial viewport only: later node moves or selections must not re-centre it
   const onInit = useCallback(() => {
     const { width, height } = store.getState()
     const narrow = width < 640
@@ -84,16 +85,15 @@ function FlowCanvas({ graph, saved, selected, onSelect, onSave, relayout }: Canv
     } else {
       void setViewport(viewport)
     }
-    // eslint-disable-next-line react-hooks/exhaustive-deps
   }, [store, setViewport, setCenter])
 
   // new registration (hot reload): new data and new steps, but keep where the user put the existing ones
+  // biome-ignore lint/correctness/useExhaustiveDependencies: new registrations only; selection changes are applied by the next effect
   useEffect(() => {
     setNodes((prev) => {
       const at = new Map(prev.map((n) => [n.id, n.position]))
       return view.nodes.map((n) => ({ ...n, position: at.get(n.id) ?? n.position, selected: n.id === selected }))
     })
-    // eslint-disable-next-line react-hooks/exhaustive-deps
   }, [view, setNodes])
 
   useEffect(() => {
@@ -101,6 +101,7 @@ function FlowCanvas({ graph, saved, selected, onSelect, onSave, relayout }: Canv
   }, [selected, setNodes])
 
   // "Auto layout": positions from the layered layout, saved, and the view fitted to them
+  // biome-ignore lint/correctness/useExhaustiveDependencies: only when "Auto layout" is pressed (the relayout counter)
   useEffect(() => {
     if (relayout === lastRelayout.current) return
     lastRelayout.current = relayout
@@ -109,7 +110,6 @@ function FlowCanvas({ graph, saved, selected, onSelect, onSave, relayout }: Canv
     setNodes(next)
     onSave(positionsByKey(next))
     requestAnimationFrame(() => void fitView({ padding: 0.2, maxZoom: 1, duration: 300 }))
-    // eslint-disable-next-line react-hooks/exhaustive-deps
   }, [relayout])
 
   const onNodeClick: NodeMouseHandler<StepNode> = useCallback((_, node) => onSelect(node.id), [onSelect])
