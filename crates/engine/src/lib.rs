@@ -18,14 +18,18 @@
 //! ```
 
 pub mod calls;
+pub mod clock;
 pub mod cron;
 pub mod dispatch;
 pub mod ids;
 pub mod invoke;
 pub mod limits;
 pub mod nul;
+mod owner;
 pub mod registry;
 pub mod routes;
+pub mod session;
+pub mod settings;
 pub mod shared_limits;
 pub mod tasks;
 
@@ -40,7 +44,6 @@ use cfp_store::queue::{NewEvent, Woken};
 use cfp_store::{Scope, Store, StoreError};
 use serde_json::Value;
 use tokio::sync::{broadcast, mpsc, watch};
-use tokio::task::JoinHandle;
 
 pub use invoke::{InvokeError, WorkerResult};
 pub use registry::WorkerId;
@@ -86,6 +89,8 @@ pub struct EngineConfig {
     /// An idle dispatcher's safety poll starts at `poll_interval` and doubles up to this (it relies on
     /// wake-ups: local publishes, NOTIFY from other replicas, retry timers, freed slots).
     pub max_idle_poll: Duration,
+    /// What time it is and how to wait, for cron ticks and retry wake-ups (tests use [`clock::ManualClock`]).
+    pub clock: Arc<dyn clock::Clock>,
 }
 
 impl Default for EngineConfig {
@@ -109,6 +114,7 @@ impl Default for EngineConfig {
             max_steps_per_registration: 1_000,
             max_workers_per_project: 64,
             max_idle_poll: Duration::from_secs(30),
+            clock: clock::system(),
         }
     }
 }
@@ -145,7 +151,9 @@ pub(crate) struct Inner {
     /// Completions and log lines sent to the writers and not yet written.
     pub unwritten: std::sync::atomic::AtomicUsize,
     pub shutdown: watch::Sender<bool>,
-    pub tasks: Mutex<Vec<JoinHandle<()>>>,
+    /// The long-lived tasks (stopped last at shutdown) and the short-lived ones (waited for, bounded).
+    pub services: owner::Owner,
+    pub work: owner::Owner,
     /// Per-project strict validation (from the control plane); absent: `cfg.strict_validation`.
     pub strict: std::sync::RwLock<HashMap<Scope, bool>>,
     /// `maxConcurrentExecutions` per project and tenant.
@@ -173,20 +181,19 @@ impl Engine {
                 unwritten: Default::default(),
                 others_alive: Default::default(),
                 shutdown,
-                tasks: Mutex::new(Vec::new()),
+                services: Default::default(),
+                work: Default::default(),
                 strict: Default::default(),
                 exec_limits: Default::default(),
             }),
         };
-        let tasks = vec![
-            tokio::spawn(tasks::completer(engine.clone(), crx)),
-            tokio::spawn(tasks::writer(engine.clone(), lrx)),
-            tokio::spawn(tasks::listener(engine.clone())),
-            tokio::spawn(tasks::maintenance(engine.clone())),
-            tokio::spawn(invoke::deadline_watch(engine.clone())),
-            tokio::spawn(cron::scheduler(engine.clone())),
-        ];
-        engine.inner.tasks.lock().unwrap().extend(tasks);
+        let services = &engine.inner.services;
+        services.spawn(tasks::completer(engine.clone(), crx));
+        services.spawn(tasks::writer(engine.clone(), lrx));
+        services.spawn(tasks::listener(engine.clone()));
+        services.spawn(tasks::maintenance(engine.clone()));
+        services.spawn(invoke::deadline_watch(engine.clone()));
+        services.spawn(cron::scheduler(engine.clone()));
         engine
     }
 
@@ -537,7 +544,7 @@ impl Engine {
         if self.inner.others_alive.load(Ordering::Relaxed) {
             let engine = self.clone();
             let woken = woken.to_vec();
-            tokio::spawn(async move {
+            self.spawn(async move {
                 if let Err(e) = engine.inner.store.notify_woken(&woken).await {
                     tracing::debug!(error = %e, "could not notify other replicas; they poll");
                 }
@@ -564,8 +571,7 @@ impl Engine {
         }
         let d = Arc::new(Dispatcher::new(scope.clone(), step.to_string()));
         map.insert(key, d.clone());
-        let handle = tokio::spawn(dispatch::run(self.clone(), d));
-        self.inner.tasks.lock().unwrap().push(handle);
+        self.inner.services.spawn(dispatch::run(self.clone(), d));
     }
 
     /// Stores log lines sent by a worker. A line naming an invocation the worker is not running (nor finished
@@ -733,18 +739,22 @@ impl Engine {
                 }
             }
         }
-        // Let the completer and log writer drain their channels, then stop every task.
+        // Short-lived tasks (calls being answered, failed deliveries, notifies) finish or are stopped; then the
+        // completer and log writer drain their channels, then every long-lived task stops.
+        let aborted = self.inner.work.drain(Duration::from_secs(5)).await;
+        if aborted > 0 {
+            tracing::warn!(
+                tasks = aborted,
+                "stopped tasks that did not finish within 5 s of the shutdown"
+            );
+        }
         let drain_until = tokio::time::Instant::now() + Duration::from_secs(5);
         while tokio::time::Instant::now() < drain_until && tasks::busy(self) {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
-        let handles: Vec<JoinHandle<()>> = std::mem::take(&mut *self.inner.tasks.lock().unwrap());
-        for h in &handles {
-            h.abort();
-        }
-        for h in handles {
-            let _ = h.await;
-        }
+        self.inner.services.drain(Duration::ZERO).await;
+        // What was spawned while the services stopped (a last notify) does not outlive the shutdown either.
+        self.inner.work.drain(Duration::ZERO).await;
     }
 }
 
