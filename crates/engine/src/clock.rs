@@ -49,6 +49,11 @@ impl ManualClock {
         }
     }
 
+    /// A clock at `ms` milliseconds since the Unix epoch.
+    pub fn at_millis(ms: i64) -> Self {
+        Self::new(DateTime::from_timestamp_millis(ms).unwrap_or_default())
+    }
+
     /// Moves the clock forward by `d`, ending the sleeps whose deadline it reaches.
     pub fn advance(&self, d: Duration) {
         let step = chrono::Duration::from_std(d).unwrap_or(chrono::Duration::MAX);

@@ -20,6 +20,7 @@
 pub mod calls;
 pub mod clock;
 pub mod cron;
+mod dead_letters;
 pub mod dispatch;
 pub mod ids;
 pub mod invoke;
