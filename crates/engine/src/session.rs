@@ -71,19 +71,27 @@ pub trait Peers: Send + Sync + 'static {
     fn disconnect(&self, worker: WorkerId);
 }
 
-/// Why a connection ends before or instead of a session: the close code and the frame sent before closing.
+/// Why a connection ends before or instead of a session: the close code, and the code and message of the `error`
+/// frame sent before closing ([`Refusal::frame`]).
 #[derive(Debug)]
 pub struct Refusal {
     pub close: u16,
-    pub frame: ToWorker,
+    pub code: &'static str,
+    pub message: String,
 }
 
 impl Refusal {
-    fn new(close: u16, code: &str, message: impl Into<String>) -> Self {
+    pub fn new(close: u16, code: &'static str, message: impl Into<String>) -> Self {
         Self {
             close,
-            frame: ToWorker::error(code, message),
+            code,
+            message: message.into(),
         }
+    }
+
+    /// The `error` frame sent before the close.
+    pub fn frame(&self) -> ToWorker {
+        ToWorker::error(self.code, self.message.clone())
     }
 }
 

@@ -23,7 +23,7 @@ use axum::Extension;
 use cfp_engine::session::{self, BoxFuture, Hello, Peers, Refusal, Session, SourceAnswer, CLOSE_TOO_BIG};
 use cfp_engine::WorkerId;
 use cfp_protocol::frames::{RegistrationError, RpcError};
-use cfp_protocol::{StreamManifest, ToWorker};
+use cfp_protocol::StreamManifest;
 use cfp_store::Scope;
 use cfp_streams::Streams;
 use futures_util::{SinkExt, StreamExt};
@@ -115,16 +115,11 @@ pub async fn upgrade(
 }
 
 async fn close_with(mut socket: WebSocket, refusal: Refusal) {
-    let Refusal { close, frame } = refusal;
-    let _ = socket.send(Message::Text(frame.to_text().into())).await;
-    let reason = match &frame {
-        ToWorker::Error { code, .. } => code.clone(),
-        _ => String::new(),
-    };
+    let _ = socket.send(Message::Text(refusal.frame().to_text().into())).await;
     let _ = socket
         .send(Message::Close(Some(CloseFrame {
-            code: close,
-            reason: Utf8Bytes::from(reason),
+            code: refusal.close,
+            reason: Utf8Bytes::from(refusal.code),
         })))
         .await;
 }
@@ -136,20 +131,13 @@ async fn read_hello(
     meter: Option<&ReadMeter>,
 ) -> Result<Hello, Option<Refusal>> {
     let too_big = || {
-        Some(Refusal {
-            close: CLOSE_TOO_BIG,
-            frame: ToWorker::error(
-                "frame_too_large",
-                format!("before `welcome` a worker may send only its `hello` (at most {HELLO_MAX_BYTES} bytes)"),
-            ),
-        })
+        Some(Refusal::new(
+            CLOSE_TOO_BIG,
+            "frame_too_large",
+            format!("before `welcome` a worker may send only its `hello` (at most {HELLO_MAX_BYTES} bytes)"),
+        ))
     };
-    let not_hello = |why: String| {
-        Some(Refusal {
-            close: session::CLOSE_UNAUTHENTICATED,
-            frame: ToWorker::error("unauthenticated", why),
-        })
-    };
+    let not_hello = |why: String| Some(Refusal::new(session::CLOSE_UNAUTHENTICATED, "unauthenticated", why));
     let first = match tokio::time::timeout(timeout, socket.next()).await {
         Ok(Some(Ok(Message::Text(t)))) if t.len() > HELLO_MAX_BYTES => return Err(too_big()),
         Ok(Some(Ok(Message::Text(t)))) => t,
@@ -173,10 +161,7 @@ async fn serve_worker(app: AppState, mut socket: WebSocket, waiting: Waiting, me
     };
     let (scope, credential) = match authenticate(&app, &hello.token).await {
         Ok(found) => found,
-        Err((close, message)) => {
-            let frame = ToWorker::error("unauthenticated", message);
-            return close_with(socket, Refusal { close, frame }).await;
-        }
+        Err((close, message)) => return close_with(socket, Refusal::new(close, "unauthenticated", message)).await,
     };
     // Authenticated: the connection no longer counts as waiting, and may send frames up to the configured limit.
     drop(waiting);
@@ -276,8 +261,10 @@ async fn serve_worker(app: AppState, mut socket: WebSocket, waiting: Waiting, me
     }
     // Ending the session drops the worker from the registry and its frame sender, which ends the writer.
     drop(session);
-    if tokio::time::timeout(Duration::from_secs(1), writer).await.is_err() {
-        tracing::debug!(worker = id, "writer did not finish closing in 1 s");
+    let mut writer = writer;
+    if tokio::time::timeout(Duration::from_secs(1), &mut writer).await.is_err() {
+        tracing::debug!(worker = id, "writer did not finish closing in 1 s; stopping it");
+        writer.abort();
     }
 }
 
