@@ -373,3 +373,36 @@ impl Drop for Session {
         self.peers.disconnect(self.id);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_hello_of_this_protocol_opens_a_session() {
+        let hello = parse_hello(r#"{"type":"hello","protocol":1,"token":"t0","worker":{},"capacity":4}"#).unwrap();
+        assert_eq!(
+            (hello.token.as_str(), hello.name.as_str(), hello.capacity),
+            ("t0", "worker", Some(4))
+        );
+
+        let other = parse_hello(r#"{"type":"hello","protocol":2,"token":"t0","worker":{}}"#).unwrap_err();
+        assert_eq!(
+            (other.close, other.code),
+            (CLOSE_UNSUPPORTED_PROTOCOL, "unsupported_protocol")
+        );
+
+        for text in [r#"{"type":"ping","ts":1}"#, "not json", r#"{"type":"hello"}"#] {
+            let refused = parse_hello(text).unwrap_err();
+            assert_eq!(
+                (refused.close, refused.code),
+                (CLOSE_UNAUTHENTICATED, "unauthenticated"),
+                "{text}"
+            );
+            assert!(
+                matches!(refused.frame(), ToWorker::Error { ref code, .. } if code == "unauthenticated"),
+                "{text}"
+            );
+        }
+    }
+}
