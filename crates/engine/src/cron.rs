@@ -33,8 +33,9 @@ struct Entry {
 pub(crate) async fn scheduler(engine: Engine) {
     let mut entries: HashMap<(Scope, String), Entry> = HashMap::new();
     let mut shutdown = engine.shutdown_signal();
+    let clock = engine.config().clock.clone();
     loop {
-        let now = Utc::now();
+        let now = clock.now();
         // Refresh the set of cron steps from the registry.
         let hosted: Vec<(Scope, String, String)> = {
             let reg = engine.inner().reg.lock().unwrap();
@@ -90,12 +91,12 @@ pub(crate) async fn scheduler(engine: Engine) {
         }
         let until_next = entries
             .values()
-            .map(|e| (e.next - Utc::now()).to_std().unwrap_or(Duration::ZERO))
+            .map(|e| (e.next - clock.now()).to_std().unwrap_or(Duration::ZERO))
             .min()
             .unwrap_or(Duration::from_secs(1))
             .min(Duration::from_secs(1));
         tokio::select! {
-            _ = tokio::time::sleep(until_next) => {}
+            _ = clock.sleep(until_next) => {}
             _ = shutdown.changed() => return,
         }
     }

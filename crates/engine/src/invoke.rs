@@ -318,7 +318,9 @@ impl Engine {
                     ..Default::default()
                 });
                 let engine = self.clone();
-                tokio::spawn(async move { engine.fail_delivery(p.scope, p.step, d, error).await });
+                engine
+                    .clone()
+                    .spawn(async move { engine.fail_delivery(p.scope, p.step, d, error).await });
             }
         }
     }
@@ -369,8 +371,9 @@ impl Engine {
                 );
                 let engine = self.clone();
                 let woken = vec![cfp_store::queue::Woken { scope, step }];
-                tokio::spawn(async move {
-                    tokio::time::sleep(Duration::from_millis(ms)).await;
+                let wait = self.config().clock.sleep(Duration::from_millis(ms));
+                self.spawn(async move {
+                    wait.await;
                     engine.wake(&woken);
                 });
             }
@@ -496,7 +499,9 @@ pub(crate) fn fail_worker_invocations(engine: &Engine, worker: WorkerId) {
             }
             PendingKind::Queue(d) => {
                 let engine = engine.clone();
-                tokio::spawn(async move { engine.fail_delivery(p.scope, p.step, d, error).await });
+                engine
+                    .clone()
+                    .spawn(async move { engine.fail_delivery(p.scope, p.step, d, error).await });
             }
         }
     }
@@ -560,7 +565,9 @@ pub(crate) async fn deadline_watch(engine: Engine) {
                 }
                 PendingKind::Queue(d) => {
                     let engine = engine.clone();
-                    tokio::spawn(async move { engine.fail_delivery(p.scope, p.step, d, error).await });
+                    engine
+                        .clone()
+                        .spawn(async move { engine.fail_delivery(p.scope, p.step, d, error).await });
                 }
             }
         }

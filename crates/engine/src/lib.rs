@@ -18,29 +18,34 @@
 //! ```
 
 pub mod calls;
+pub mod clock;
 pub mod cron;
+mod dead_letters;
 pub mod dispatch;
 pub mod ids;
 pub mod invoke;
 pub mod limits;
 pub mod nul;
+mod owner;
 pub mod registry;
 pub mod routes;
+pub mod session;
+pub mod settings;
 pub mod shared_limits;
 pub mod tasks;
+mod workers;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use cfp_protocol::{LogEntry, StepKind, StepManifest, ToWorker};
+use cfp_protocol::{StepKind, StepManifest, ToWorker};
 use cfp_store::logs::LogRecord;
 use cfp_store::queue::{NewEvent, Woken};
 use cfp_store::{Scope, Store, StoreError};
 use serde_json::Value;
 use tokio::sync::{broadcast, mpsc, watch};
-use tokio::task::JoinHandle;
 
 pub use invoke::{InvokeError, WorkerResult};
 pub use registry::WorkerId;
@@ -86,6 +91,8 @@ pub struct EngineConfig {
     /// An idle dispatcher's safety poll starts at `poll_interval` and doubles up to this (it relies on
     /// wake-ups: local publishes, NOTIFY from other replicas, retry timers, freed slots).
     pub max_idle_poll: Duration,
+    /// What time it is and how to wait, for cron ticks and retry wake-ups (tests use [`clock::ManualClock`]).
+    pub clock: Arc<dyn clock::Clock>,
 }
 
 impl Default for EngineConfig {
@@ -109,6 +116,7 @@ impl Default for EngineConfig {
             max_steps_per_registration: 1_000,
             max_workers_per_project: 64,
             max_idle_poll: Duration::from_secs(30),
+            clock: clock::system(),
         }
     }
 }
@@ -145,7 +153,9 @@ pub(crate) struct Inner {
     /// Completions and log lines sent to the writers and not yet written.
     pub unwritten: std::sync::atomic::AtomicUsize,
     pub shutdown: watch::Sender<bool>,
-    pub tasks: Mutex<Vec<JoinHandle<()>>>,
+    /// The long-lived tasks (stopped last at shutdown) and the short-lived ones (waited for, bounded).
+    pub services: owner::Owner,
+    pub work: owner::Owner,
     /// Per-project strict validation (from the control plane); absent: `cfg.strict_validation`.
     pub strict: std::sync::RwLock<HashMap<Scope, bool>>,
     /// `maxConcurrentExecutions` per project and tenant.
@@ -173,20 +183,19 @@ impl Engine {
                 unwritten: Default::default(),
                 others_alive: Default::default(),
                 shutdown,
-                tasks: Mutex::new(Vec::new()),
+                services: Default::default(),
+                work: Default::default(),
                 strict: Default::default(),
                 exec_limits: Default::default(),
             }),
         };
-        let tasks = vec![
-            tokio::spawn(tasks::completer(engine.clone(), crx)),
-            tokio::spawn(tasks::writer(engine.clone(), lrx)),
-            tokio::spawn(tasks::listener(engine.clone())),
-            tokio::spawn(tasks::maintenance(engine.clone())),
-            tokio::spawn(invoke::deadline_watch(engine.clone())),
-            tokio::spawn(cron::scheduler(engine.clone())),
-        ];
-        engine.inner.tasks.lock().unwrap().extend(tasks);
+        let services = &engine.inner.services;
+        services.spawn(tasks::completer(engine.clone(), crx));
+        services.spawn(tasks::writer(engine.clone(), lrx));
+        services.spawn(tasks::listener(engine.clone()));
+        services.spawn(tasks::maintenance(engine.clone()));
+        services.spawn(invoke::deadline_watch(engine.clone()));
+        services.spawn(cron::scheduler(engine.clone()));
         engine
     }
 
@@ -303,162 +312,6 @@ impl Engine {
         Ok(())
     }
 
-    /// The project a worker token is bound to, compared in constant time.
-    pub fn authenticate_worker(&self, token: &str) -> Option<Scope> {
-        self.inner
-            .cfg
-            .worker_tokens
-            .iter()
-            .find(|(t, _)| constant_time_eq(t.as_bytes(), token.as_bytes()))
-            .map(|(_, s)| s.clone())
-    }
-
-    /// Adds an authenticated worker connection; frames for it arrive on the returned receiver. Refused (the
-    /// message says why) when the project already has `max_workers_per_project` workers connected.
-    pub fn connect_worker(
-        &self,
-        scope: Scope,
-        name: String,
-        capacity: Option<u32>,
-    ) -> Result<(WorkerId, mpsc::UnboundedReceiver<ToWorker>), String> {
-        let id = self.inner.next_worker.fetch_add(1, Ordering::Relaxed);
-        let (tx, rx) = mpsc::unbounded_channel();
-        let capacity = capacity
-            .filter(|c| *c > 0)
-            .unwrap_or(self.inner.cfg.default_worker_capacity);
-        let max = self.inner.cfg.max_workers_per_project;
-        let mut reg = self.inner.reg.lock().unwrap();
-        if reg.workers.values().filter(|w| w.scope == scope).count() >= max {
-            tracing::warn!(project = %scope.project, max, "worker refused: the project has the most workers allowed");
-            return Err(format!(
-                "project `{}` already has {max} workers connected, the most allowed; retry later",
-                scope.project
-            ));
-        }
-        let worker = registry::Worker {
-            id,
-            scope,
-            name,
-            tx,
-            capacity,
-            inflight: 0,
-            steps: HashMap::new(),
-            schemas: HashMap::new(),
-            draining: false,
-            recent: Default::default(),
-            logs: Default::default(),
-            calls: Arc::new(tokio::sync::Semaphore::new(self.inner.cfg.max_calls_per_worker.max(1))),
-        };
-        reg.workers.insert(id, worker);
-        Ok((id, rx))
-    }
-
-    /// A place for one `call` frame of the worker, held while the call is answered; `None` when the worker
-    /// already has `max_calls_per_worker` calls being answered (or is gone): answer `too_many_calls` at once.
-    pub fn call_permit(&self, worker: WorkerId) -> Option<tokio::sync::OwnedSemaphorePermit> {
-        let calls = self.inner.reg.lock().unwrap().workers.get(&worker)?.calls.clone();
-        calls.try_acquire_owned().ok()
-    }
-
-    /// Why a `register` frame is refused whole before anything of it is applied: more steps than
-    /// `max_steps_per_registration`.
-    pub fn registration_refusal(&self, steps: &[StepManifest]) -> Option<ToWorker> {
-        let max = self.inner.cfg.max_steps_per_registration;
-        (steps.len() > max).then(|| {
-            ToWorker::error(
-                "too_many_steps",
-                format!(
-                    "the registration has {} steps; at most {max} are allowed per registration (nothing was \
-                     registered)",
-                    steps.len()
-                ),
-            )
-        })
-    }
-
-    /// Registers a worker's steps; persists the project's step set and starts dispatchers. Input schemas are
-    /// compiled here, once, on the blocking pool, before the registry is locked.
-    pub async fn register(&self, worker: WorkerId, steps: Vec<StepManifest>) -> Result<ToWorker, StoreError> {
-        if let Some(refusal) = self.registration_refusal(&steps) {
-            tracing::warn!(worker, steps = steps.len(), "registration refused: too many steps");
-            return Ok(refusal);
-        }
-        // Compiling is bounded per schema but CPU work all the same: on the blocking pool, not on a thread
-        // that serves requests.
-        let compiling = tokio::task::spawn_blocking(move || {
-            let compiled: registry::CompiledInputs = steps
-                .iter()
-                .map(|s| Some(cfp_protocol::schema::Schema::compile(s.input.as_ref()?).map(Arc::new)))
-                .collect();
-            (steps, compiled)
-        });
-        let Ok((steps, compiled)) = compiling.await else {
-            tracing::error!(worker, "compiling input schemas failed");
-            return Ok(ToWorker::error(
-                "invalid_schema",
-                "the input schemas could not be compiled",
-            ));
-        };
-        let (scope, accepted, errors, manifests) = {
-            let mut reg = self.inner.reg.lock().unwrap();
-            let Some(scope) = reg.workers.get(&worker).map(|w| w.scope.clone()) else {
-                return Ok(ToWorker::error("unknown_worker", "connection is closed"));
-            };
-            let (accepted, errors) = reg.register(worker, steps, compiled);
-            let manifests: Vec<StepManifest> = reg
-                .projects
-                .get(&scope)
-                .map(|p| p.manifests.values().cloned().collect())
-                .unwrap_or_default();
-            (scope, accepted, errors, manifests)
-        };
-        self.inner.store.replace_steps(&scope, &manifests).await?;
-        for step in &accepted {
-            if matches!(step.kind, StepKind::Event | StepKind::Cron) {
-                self.ensure_dispatcher(&scope, &step.name);
-            }
-        }
-        for e in &errors {
-            tracing::warn!(step = %e.step, file = %e.file, code = %e.code, "{}", e.message);
-        }
-        tracing::info!(project = %scope.project, worker, steps = accepted.len(), errors = errors.len(), "worker registered steps");
-        self.publish_live(&scope, "steps", serde_json::json!({ "steps": accepted.len() }));
-        Ok(ToWorker::Registered {
-            steps: accepted.into_iter().map(|s| s.name).collect(),
-            errors,
-        })
-    }
-
-    /// Marks a worker as draining: it gets no new invocations.
-    pub fn drain_worker(&self, worker: WorkerId) {
-        if let Some(w) = self.inner.reg.lock().unwrap().workers.get_mut(&worker) {
-            w.draining = true;
-        }
-    }
-
-    /// Removes a worker; its in-flight invocations are failed (queue deliveries retry, API calls get 503).
-    pub fn disconnect_worker(&self, worker: WorkerId) {
-        let scope = {
-            let mut reg = self.inner.reg.lock().unwrap();
-            let gone = reg.workers.remove(&worker);
-            if let Some(w) = &gone {
-                if let Some(n) = w.logs.report(None) {
-                    tasks::report_dropped_logs(self, &w.scope, worker, &w.name, n);
-                }
-            }
-            let scope = gone.map(|w| w.scope);
-            if let Some(scope) = &scope {
-                reg.rebuild(scope);
-            }
-            scope
-        };
-        if let Some(scope) = scope {
-            tracing::info!(project = %scope.project, worker, "worker disconnected");
-            self.publish_live(&scope, "steps", serde_json::json!({}));
-        }
-        invoke::fail_worker_invocations(self, worker);
-    }
-
     pub fn resolve_route(&self, scope: &Scope, method: &str, path: &str) -> RouteMatch {
         let reg = self.inner.reg.lock().unwrap();
         match reg.projects.get(scope) {
@@ -537,7 +390,7 @@ impl Engine {
         if self.inner.others_alive.load(Ordering::Relaxed) {
             let engine = self.clone();
             let woken = woken.to_vec();
-            tokio::spawn(async move {
+            self.spawn(async move {
                 if let Err(e) = engine.inner.store.notify_woken(&woken).await {
                     tracing::debug!(error = %e, "could not notify other replicas; they poll");
                 }
@@ -564,61 +417,7 @@ impl Engine {
         }
         let d = Arc::new(Dispatcher::new(scope.clone(), step.to_string()));
         map.insert(key, d.clone());
-        let handle = tokio::spawn(dispatch::run(self.clone(), d));
-        self.inner.tasks.lock().unwrap().push(handle);
-    }
-
-    /// Stores log lines sent by a worker. A line naming an invocation the worker is not running (nor finished
-    /// lately) is dropped; NULs become U+FFFD; lines beyond the worker's share of the writer's queue are dropped
-    /// and counted (reported every [`tasks::LOG_DROP_REPORT_EVERY`]).
-    pub fn worker_logs(&self, worker: WorkerId, entries: Vec<LogEntry>) {
-        let Some((scope, budget)) = self
-            .inner
-            .reg
-            .lock()
-            .unwrap()
-            .workers
-            .get(&worker)
-            .map(|w| (w.scope.clone(), w.logs.clone()))
-        else {
-            return;
-        };
-        let mut foreign = 0usize;
-        for e in entries {
-            if let Some(inv) = &e.invocation_id {
-                if !self.owns_invocation(worker, inv) {
-                    foreign += 1;
-                    continue;
-                }
-            }
-            let mut rec = LogRecord {
-                id: None,
-                ts_ms: e.ts,
-                level: e.level.as_str().to_string(),
-                msg: e.msg,
-                trace_id: e.trace_id,
-                step: e.step,
-                invocation_id: e.invocation_id,
-                data: e.data,
-            };
-            let Some(charge) = budget.charge(&rec, &self.inner.cfg) else {
-                continue;
-            };
-            nul::scrub(&mut rec.msg);
-            nul::scrub_opt(&mut rec.trace_id);
-            nul::scrub_opt(&mut rec.step);
-            if let Some(d) = rec.data.as_mut() {
-                nul::scrub_value(d);
-            }
-            self.queue_log(&scope, rec, Some(charge));
-        }
-        if foreign > 0 {
-            tracing::debug!(
-                worker,
-                lines = foreign,
-                "log lines naming another worker's invocation dropped"
-            );
-        }
+        self.inner.services.spawn(dispatch::run(self.clone(), d));
     }
 
     /// Queues a log line for storage and shows it live.
@@ -733,18 +532,22 @@ impl Engine {
                 }
             }
         }
-        // Let the completer and log writer drain their channels, then stop every task.
+        // Short-lived tasks (calls being answered, failed deliveries, notifies) finish or are stopped; then the
+        // completer and log writer drain their channels, then every long-lived task stops.
+        let aborted = self.inner.work.drain(Duration::from_secs(5)).await;
+        if aborted > 0 {
+            tracing::warn!(
+                tasks = aborted,
+                "stopped tasks that did not finish within 5 s of the shutdown"
+            );
+        }
         let drain_until = tokio::time::Instant::now() + Duration::from_secs(5);
         while tokio::time::Instant::now() < drain_until && tasks::busy(self) {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
-        let handles: Vec<JoinHandle<()>> = std::mem::take(&mut *self.inner.tasks.lock().unwrap());
-        for h in &handles {
-            h.abort();
-        }
-        for h in handles {
-            let _ = h.await;
-        }
+        self.inner.services.drain(Duration::ZERO).await;
+        // What was spawned while the services stopped (a last notify) does not outlive the shutdown either.
+        self.inner.work.drain(Duration::ZERO).await;
     }
 }
 

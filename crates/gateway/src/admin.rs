@@ -109,11 +109,8 @@ async fn dlq_replay(
 ) -> Result<Json<Value>, ApiError> {
     let access = crate::auth::access(&app, peer, &headers, uri.query(), "dlq.replay").await?;
     let id = parse_id(&id)?;
-    match app.engine.store().replay_dead_letter(&access.scope, id).await? {
-        Some(woken) => {
-            app.engine.wake(std::slice::from_ref(&woken));
-            Ok(Json(json!({ "replayed": id, "step": woken.step })))
-        }
+    match app.engine.replay_dead_letter(&access.scope, id).await? {
+        Some(step) => Ok(Json(json!({ "replayed": id, "step": step }))),
         None => Err(ApiError::not_found(format!("no dead letter with id {id}"))),
     }
 }
@@ -124,7 +121,7 @@ async fn dlq_discard(
 ) -> Result<Json<Value>, ApiError> {
     let access = crate::auth::access(&app, peer, &headers, uri.query(), "dlq.replay").await?;
     let id = parse_id(&id)?;
-    if app.engine.store().discard_dead_letter(&access.scope, id).await? {
+    if app.engine.discard_dead_letter(&access.scope, id).await? {
         Ok(Json(json!({ "discarded": id })))
     } else {
         Err(ApiError::not_found(format!("no dead letter with id {id}")))

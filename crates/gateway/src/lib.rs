@@ -59,8 +59,6 @@ pub struct GatewayConfig {
     pub allow_loopback_oidc: bool,
     /// Origins of workbenches served elsewhere (the control plane) that may call the runtime API from a browser.
     pub workbench_origins: Vec<String>,
-    /// How long the data of a project deleted in the control plane is kept before it is purged.
-    pub purge_deleted_after: Duration,
     /// How long a worker connection may take to send its `hello` (closed with 4401 after).
     pub worker_hello_timeout: Duration,
     /// Worker connections waiting to authenticate, at most, in all (more: 503 `too_many_connections`).
@@ -87,7 +85,6 @@ impl Default for GatewayConfig {
             control: None,
             allow_loopback_oidc: false,
             workbench_origins: Vec::new(),
-            purge_deleted_after: Duration::from_secs(7 * 86_400),
             worker_hello_timeout: Duration::from_secs(3),
             worker_max_unauthenticated: 256,
             worker_max_unauthenticated_per_peer: 16,
@@ -122,61 +119,7 @@ impl AppState {
     }
 }
 
-/// Keeps the engine's per-project switches (strict validation, maxConcurrentExecutions) in step with the control
-/// plane's settings, records the projects it deleted and purges their data once `retention` has passed (checked
-/// at each change and every [`PURGE_CHECK`]).
-fn follow_settings(engine: Engine, control: cfp_access::Control, retention: Duration) {
-    let mut changes = control.settings_changes();
-    let mut shutdown = engine.shutdown_signal();
-    tokio::spawn(async move {
-        let mut next_purge_check = tokio::time::Instant::now();
-        loop {
-            let deleted = control.take_deleted();
-            for (tenant, project) in &deleted {
-                let scope = Scope::new(tenant, project);
-                if let Err(e) = engine.store().mark_project_deleted(&scope).await {
-                    tracing::warn!(%project, error = %e, "cannot record a deleted project; its data is purged when the feed says it again");
-                }
-            }
-            if !deleted.is_empty() || tokio::time::Instant::now() >= next_purge_check {
-                next_purge_check = tokio::time::Instant::now() + PURGE_CHECK.min(retention.max(Duration::from_secs(1)));
-                let (store, instance) = (engine.store().clone(), engine.config().instance_id.clone());
-                tokio::spawn(async move {
-                    match store.purge_due(retention, &instance).await {
-                        Ok(purged) => {
-                            for (scope, rows) in purged {
-                                tracing::info!(project = %scope.project, rows, "purged the data of a deleted project");
-                            }
-                        }
-                        Err(e) => tracing::warn!(error = %e, "purging deleted projects failed; retrying later"),
-                    }
-                });
-            }
-            for p in control.projects() {
-                let scope = Scope::new(&p.tenant_id, &p.project_id);
-                engine.set_strict_validation(&scope, p.strict_validation);
-                engine.set_execution_limits(
-                    &scope,
-                    p.limits.max_concurrent_executions,
-                    p.tenant_limits.max_concurrent_executions,
-                );
-            }
-            tokio::select! {
-                r = changes.changed() => if r.is_err() { return },
-                _ = tokio::time::sleep_until(next_purge_check) => {}
-                _ = shutdown.changed() => return,
-            }
-        }
-    });
-}
-
-/// How often a runtime looks for deleted projects whose retention has passed (at most).
-const PURGE_CHECK: Duration = Duration::from_secs(600);
-
 pub fn router(engine: Engine, cfg: GatewayConfig) -> Router {
-    if let Some(control) = &cfg.control {
-        follow_settings(engine.clone(), control.clone(), cfg.purge_deleted_after);
-    }
     let end_users = cfp_access::EndUserTokens::new(cfp_access::OidcOptions {
         allow_loopback_http: cfg.allow_loopback_oidc,
         ..Default::default()

@@ -1,5 +1,7 @@
 //! `/__cfp/worker`: the worker protocol over WebSocket (see `docs/protocol.md`).
-//! A connection must authenticate with `hello` before anything else; then frames are routed to the engine.
+//! Transport and authentication only: a connection must authenticate with `hello` before anything else; then
+//! its text frames go, unparsed, to the worker's [`Session`] in the engine (which parses and handles them), and
+//! the session's frames go out to the socket.
 //!
 //! Until `hello` is authenticated a connection costs little and is bounded: at most
 //! [`GatewayConfig::worker_max_unauthenticated`] such connections (and
@@ -18,12 +20,14 @@ use axum::extract::{ConnectInfo, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Extension;
-use cfp_engine::{Engine, WorkerId, WorkerResult};
-use cfp_protocol::frames::{parse_from_worker, RpcError};
-use cfp_protocol::{FromWorker, ToWorker, PROTOCOL_VERSION};
+use cfp_engine::session::{self, BoxFuture, Hello, Peers, Refusal, Session, SourceAnswer, CLOSE_TOO_BIG};
+use cfp_engine::WorkerId;
+use cfp_protocol::frames::{RegistrationError, RpcError};
+use cfp_protocol::StreamManifest;
 use cfp_store::Scope;
 use cfp_streams::Streams;
 use futures_util::{SinkExt, StreamExt};
+use serde_json::Value;
 
 use crate::conn::ReadMeter;
 use crate::error::ApiError;
@@ -31,9 +35,6 @@ use crate::{AppState, GatewayConfig};
 
 /// What a connection may send before its `hello` is authenticated (the hello frame is a few hundred bytes).
 pub const HELLO_MAX_BYTES: usize = 16 * 1024;
-
-/// Close code of a frame over the limit (RFC 6455 "message too big").
-const CLOSE_TOO_BIG: u16 = 1009;
 
 /// The connections waiting to authenticate, in all and per peer address.
 #[derive(Default)]
@@ -110,39 +111,33 @@ pub async fn upgrade(
         .max_frame_size(max)
         // Allocated per connection up front: small, it grows for larger frames.
         .read_buffer_size(8 * 1024)
-        .on_upgrade(move |socket| session(app, socket, waiting, meter))
+        .on_upgrade(move |socket| serve_worker(app, socket, waiting, meter))
 }
 
-async fn close_with(mut socket: WebSocket, code: u16, frame: ToWorker) {
-    let _ = socket.send(Message::Text(frame.to_text().into())).await;
-    let reason = match &frame {
-        ToWorker::Error { code, .. } => code.clone(),
-        _ => String::new(),
-    };
+async fn close_with(mut socket: WebSocket, refusal: Refusal) {
+    let _ = socket.send(Message::Text(refusal.frame().to_text().into())).await;
     let _ = socket
         .send(Message::Close(Some(CloseFrame {
-            code,
-            reason: Utf8Bytes::from(reason),
+            code: refusal.close,
+            reason: Utf8Bytes::from(refusal.code),
         })))
         .await;
 }
 
-/// The hello's token, worker name and capacity, or the close that ends the connection.
+/// The hello (parsed by the engine's session), or the close that ends the connection (`None`: it closed).
 async fn read_hello(
     socket: &mut WebSocket,
     timeout: Duration,
     meter: Option<&ReadMeter>,
-) -> Result<(String, String, Option<u32>), Option<(u16, ToWorker)>> {
+) -> Result<Hello, Option<Refusal>> {
     let too_big = || {
-        Some((
+        Some(Refusal::new(
             CLOSE_TOO_BIG,
-            ToWorker::error(
-                "frame_too_large",
-                format!("before `welcome` a worker may send only its `hello` (at most {HELLO_MAX_BYTES} bytes)"),
-            ),
+            "frame_too_large",
+            format!("before `welcome` a worker may send only its `hello` (at most {HELLO_MAX_BYTES} bytes)"),
         ))
     };
-    let not_hello = |why: String| Some((4401, ToWorker::error("unauthenticated", why)));
+    let not_hello = |why: String| Some(Refusal::new(session::CLOSE_UNAUTHENTICATED, "unauthenticated", why));
     let first = match tokio::time::timeout(timeout, socket.next()).await {
         Ok(Some(Ok(Message::Text(t)))) if t.len() > HELLO_MAX_BYTES => return Err(too_big()),
         Ok(Some(Ok(Message::Text(t)))) => t,
@@ -152,40 +147,21 @@ async fn read_hello(
         Ok(Some(Err(_))) => return Err(None),
         Err(_) => return Err(not_hello(format!("no hello frame within {} ms", timeout.as_millis()))),
     };
-    match parse_from_worker(&first) {
-        Ok(FromWorker::Hello {
-            protocol,
-            token,
-            worker,
-            capacity,
-        }) => {
-            if protocol != PROTOCOL_VERSION {
-                return Err(Some((
-                    4400,
-                    ToWorker::error(
-                        "unsupported_protocol",
-                        format!("this runtime speaks protocol {PROTOCOL_VERSION}; the worker sent {protocol}"),
-                    ),
-                )));
-            }
-            Ok((token, worker.name.unwrap_or_else(|| "worker".into()), capacity))
-        }
-        Ok(_) => Err(not_hello("the first frame must be `hello` with a worker token".into())),
-        Err(e) => Err(not_hello(format!("the first frame must be `hello`: {e}"))),
-    }
+    session::parse_hello(&first).map_err(Some)
 }
 
-async fn session(app: AppState, mut socket: WebSocket, waiting: Waiting, meter: Option<Arc<ReadMeter>>) {
+/// The connection of one worker: hello, token check, then frames in and out of its engine [`Session`].
+async fn serve_worker(app: AppState, mut socket: WebSocket, waiting: Waiting, meter: Option<Arc<ReadMeter>>) {
     let engine = app.engine.clone();
     // 1. hello
-    let (token, name, capacity) = match read_hello(&mut socket, app.cfg.worker_hello_timeout, meter.as_deref()).await {
+    let hello = match read_hello(&mut socket, app.cfg.worker_hello_timeout, meter.as_deref()).await {
         Ok(hello) => hello,
-        Err(Some((code, frame))) => return close_with(socket, code, frame).await,
+        Err(Some(refusal)) => return close_with(socket, refusal).await,
         Err(None) => return,
     };
-    let (scope, credential) = match authenticate(&app, &token).await {
+    let (scope, credential) = match authenticate(&app, &hello.token).await {
         Ok(found) => found,
-        Err((code, message)) => return close_with(socket, code, ToWorker::error("unauthenticated", message)).await,
+        Err((close, message)) => return close_with(socket, Refusal::new(close, "unauthenticated", message)).await,
     };
     // Authenticated: the connection no longer counts as waiting, and may send frames up to the configured limit.
     drop(waiting);
@@ -193,27 +169,15 @@ async fn session(app: AppState, mut socket: WebSocket, waiting: Waiting, meter: 
         m.unlimit();
     }
     let mut revocations = app.cfg.control.as_ref().map(|c| c.credential_revocations());
-    if engine.is_shutting_down() {
-        return close_with(
-            socket,
-            1012,
-            ToWorker::error("shutting_down", "the runtime is shutting down"),
-        )
-        .await;
-    }
-    let (id, mut rx) = match engine.connect_worker(scope.clone(), name, capacity) {
-        Ok(connected) => connected,
-        Err(message) => return close_with(socket, 4429, ToWorker::error("too_many_workers", message)).await,
+    let peers = Arc::new(WorkerPeers {
+        streams: app.streams.clone(),
+        sources: app.sources.clone(),
+    });
+    let (session, mut rx) = match Session::open(&engine, scope, hello, peers) {
+        Ok(opened) => opened,
+        Err(refusal) => return close_with(socket, refusal).await,
     };
-    let welcome = ToWorker::Welcome {
-        protocol: PROTOCOL_VERSION,
-        worker_id: id.to_string(),
-        tenant: scope.tenant.clone(),
-        project: scope.project.clone(),
-        heartbeat_ms: engine.config().heartbeat_ms,
-        payload_threshold: engine.store().payload_threshold() as u64,
-    };
-    engine.send_to_worker(id, welcome);
+    let id = session.worker_id();
 
     let (mut sink, mut stream) = socket.split();
     let heartbeat = Duration::from_millis(engine.config().heartbeat_ms.max(1000));
@@ -271,24 +235,15 @@ async fn session(app: AppState, mut socket: WebSocket, waiting: Waiting, meter: 
         let next = tokio::select! {
             next = tokio::time::timeout(idle, stream.next()) => next,
             _ = revoked => {
-                tracing::warn!(worker = id, "the worker's token was revoked; dropping the connection");
-                engine.send_to_worker(id, ToWorker::error("unauthenticated", "the worker token was revoked"));
+                session.revoked();
                 break;
             }
         };
         let msg = match next {
             Ok(Some(Ok(m))) => m,
             Ok(Some(Err(e))) if is_too_big(&e) => {
-                let max = app.cfg.worker_max_frame;
-                tracing::warn!(
-                    worker = id,
-                    "the worker sent a frame over {max} bytes; closing with 1009"
-                );
-                engine.send_to_worker(
-                    id,
-                    ToWorker::error("frame_too_large", format!("frames may be at most {max} bytes")),
-                );
-                close_code.store(CLOSE_TOO_BIG, std::sync::atomic::Ordering::Release);
+                let code = session.frame_too_large(app.cfg.worker_max_frame);
+                close_code.store(code, std::sync::atomic::Ordering::Release);
                 break;
             }
             Ok(Some(Err(_))) | Ok(None) => break,
@@ -298,22 +253,63 @@ async fn session(app: AppState, mut socket: WebSocket, waiting: Waiting, meter: 
             }
         };
         match msg {
-            Message::Text(text) => on_frame(&engine, &app.streams, &app.sources, id, &scope, &text).await,
-            Message::Binary(_) => {
-                engine.send_to_worker(
-                    id,
-                    ToWorker::error("bad_frame", "binary frames are not part of the protocol"),
-                );
-            }
+            Message::Text(text) => session.on_text(&text).await,
+            Message::Binary(_) => session.on_binary(),
             Message::Close(_) => break,
             Message::Ping(_) | Message::Pong(_) => {}
         }
     }
-    // Dropping the worker from the registry drops its frame sender, which ends the writer.
-    engine.disconnect_worker(id);
-    app.streams.disconnect_worker(id);
-    if tokio::time::timeout(Duration::from_secs(1), writer).await.is_err() {
-        tracing::debug!(worker = id, "writer did not finish closing in 1 s");
+    // Ending the session drops the worker from the registry and its frame sender, which ends the writer.
+    drop(session);
+    let mut writer = writer;
+    if tokio::time::timeout(Duration::from_secs(1), &mut writer).await.is_err() {
+        tracing::debug!(worker = id, "writer did not finish closing in 1 s; stopping it");
+        writer.abort();
+    }
+}
+
+/// The services outside the engine a worker's session reaches: the stream service and source requests.
+struct WorkerPeers {
+    streams: Streams,
+    sources: Arc<crate::source::Sources>,
+}
+
+impl Peers for WorkerPeers {
+    fn register_streams<'a>(
+        &'a self,
+        worker: WorkerId,
+        scope: &'a Scope,
+        streams: Vec<StreamManifest>,
+    ) -> BoxFuture<'a, Result<Vec<RegistrationError>, String>> {
+        Box::pin(async move {
+            self.streams
+                .register_worker(worker, scope, streams)
+                .await
+                .map_err(|e| e.to_string())
+        })
+    }
+
+    fn stream_call<'a>(
+        &'a self,
+        scope: &'a Scope,
+        method: &'a str,
+        params: &'a Value,
+    ) -> BoxFuture<'a, Result<Value, RpcError>> {
+        Box::pin(self.streams.rpc(scope, method, params))
+    }
+
+    fn access_result(&self, worker: WorkerId, check: &str, allowed: bool) {
+        self.streams.access_result(worker, check, allowed);
+    }
+
+    fn source_result(&self, worker: WorkerId, request: &str, answer: SourceAnswer) {
+        let SourceAnswer { ok, file, text, error } = answer;
+        self.sources
+            .answer(worker, request, crate::source::Answer { ok, file, text, error });
+    }
+
+    fn disconnect(&self, worker: WorkerId) {
+        self.streams.disconnect_worker(worker);
     }
 }
 
@@ -349,160 +345,5 @@ async fn authenticate(app: &AppState, token: &str) -> Result<(Scope, Option<Stri
                 "the worker token cannot be checked right now (control plane unreachable); retrying".into(),
             ))
         }
-    }
-}
-
-async fn on_frame(
-    engine: &Engine,
-    streams: &Streams,
-    sources: &crate::source::Sources,
-    id: WorkerId,
-    scope: &Scope,
-    text: &str,
-) {
-    let frame = match parse_from_worker(text) {
-        Ok(f) => f,
-        Err(message) => {
-            engine.send_to_worker(id, ToWorker::error("bad_frame", message));
-            return;
-        }
-    };
-    match frame {
-        FromWorker::Hello { .. } => {
-            engine.send_to_worker(id, ToWorker::error("bad_frame", "already authenticated"));
-        }
-        FromWorker::Register { steps, streams: defs } => {
-            if let Some(refusal) = engine.registration_refusal(&steps) {
-                engine.send_to_worker(id, refusal);
-                return;
-            }
-            // Streams first: once the engine has the steps, invocations may be sent, and `registered` should
-            // follow the engine's registration without another database round trip in between.
-            let stream_errors = streams.register_worker(id, scope, defs).await;
-            let mut reply = match engine.register(id, steps).await {
-                Ok(r) => r,
-                Err(e) => {
-                    tracing::error!(error = %e, "storing the registration failed");
-                    ToWorker::error(
-                        "registration_failed",
-                        "the runtime could not store the registration; it will retry when you re-register",
-                    )
-                }
-            };
-            match (stream_errors, &mut reply) {
-                (Ok(errors), ToWorker::Registered { errors: all, .. }) => all.extend(errors),
-                (Ok(_), _) => {}
-                (Err(e), _) => {
-                    tracing::error!(error = %e, "storing the stream definitions failed");
-                    reply = ToWorker::error(
-                        "registration_failed",
-                        "the runtime could not store the streams; re-register",
-                    );
-                }
-            }
-            engine.send_to_worker(id, reply);
-        }
-        FromWorker::AccessResult { id: check, allowed } => streams.access_result(id, &check, allowed),
-        FromWorker::SourceResult {
-            id: request,
-            ok,
-            file,
-            text,
-            error,
-        } => sources.answer(id, &request, crate::source::Answer { ok, file, text, error }),
-        FromWorker::Result {
-            id: inv,
-            ok,
-            output,
-            emits,
-            error,
-            ..
-        } => {
-            engine.on_result(
-                id,
-                &inv,
-                WorkerResult {
-                    ok,
-                    output,
-                    emits,
-                    error,
-                },
-            );
-        }
-        FromWorker::Log { entries } => engine.worker_logs(id, entries),
-        FromWorker::Call {
-            id: call_id,
-            method,
-            params,
-            invocation_id,
-            ..
-        } => {
-            let refuse = |code: &str, message: String| {
-                engine.send_to_worker(
-                    id,
-                    ToWorker::Reply {
-                        id: call_id,
-                        ok: false,
-                        result: None,
-                        error: Some(RpcError {
-                            code: code.into(),
-                            message,
-                        }),
-                    },
-                );
-            };
-            if let Some(inv) = invocation_id.as_deref().filter(|inv| !engine.owns_invocation(id, inv)) {
-                return refuse(
-                    "unknown_invocation",
-                    format!("`{method}` names invocation `{inv}`, which this worker is not running"),
-                );
-            }
-            if let Some(path) = cfp_engine::nul::find(&params, "params") {
-                return refuse(
-                    "bad_request",
-                    format!("{path} contains the character U+0000 (NUL), which cannot be stored"),
-                );
-            }
-            let Some(permit) = engine.call_permit(id) else {
-                return refuse(
-                    "too_many_calls",
-                    format!(
-                        "this worker already has {} calls being answered; wait for their replies",
-                        engine.config().max_calls_per_worker
-                    ),
-                );
-            };
-            let engine = engine.clone();
-            let streams = streams.clone();
-            let scope = scope.clone();
-            tokio::spawn(async move {
-                let result = if method.starts_with("streams.") {
-                    streams.rpc(&scope, &method, &params).await
-                } else {
-                    engine.worker_call(&scope, &method, &params).await
-                };
-                drop(permit);
-                let reply = match result {
-                    Ok(result) => ToWorker::Reply {
-                        id: call_id,
-                        ok: true,
-                        result: Some(result),
-                        error: None,
-                    },
-                    Err(error) => ToWorker::Reply {
-                        id: call_id,
-                        ok: false,
-                        result: None,
-                        error: Some(error),
-                    },
-                };
-                engine.send_to_worker(id, reply);
-            });
-        }
-        FromWorker::Ping { ts } => {
-            engine.send_to_worker(id, ToWorker::Pong { ts });
-        }
-        FromWorker::Pong { .. } => {}
-        FromWorker::Drain {} => engine.drain_worker(id),
     }
 }

@@ -2,6 +2,7 @@
 //! the engine and the HTTP gateway, and shuts down gracefully on SIGINT/SIGTERM.
 
 mod options;
+mod settings;
 
 use std::path::Path;
 use std::time::Duration;
@@ -175,6 +176,8 @@ async fn run(opts: Options) -> Result<()> {
                 );
             }
             tracing::info!(region = %opts.region, "control plane at {url}: access tokens, API keys and worker tokens accepted");
+            // Project switches and the purge of deleted projects follow the control plane's settings feed.
+            engine.follow_settings(settings::from_control(&control), opts.purge_deleted_after);
             Some(control)
         }
         _ => None,
@@ -182,7 +185,6 @@ async fn run(opts: Options) -> Result<()> {
     let gateway_cfg = GatewayConfig {
         body_limit: opts.body_limit,
         request_timeout: opts.request_timeout,
-        purge_deleted_after: opts.purge_deleted_after,
         dev: opts.dev,
         dev_endpoints: opts.dev_endpoints,
         admin_token: opts.admin_token.clone(),

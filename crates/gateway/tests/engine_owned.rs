@@ -1,0 +1,258 @@
+//! What the engine owns rather than the gateway (issue 8): dead-letter replay through the engine reaching another
+//! replica at once, cron driven by the injected clock, the settings follower started outside the router, and
+//! every task of the engine stopped when its shutdown returns.
+
+#![allow(clippy::field_reassign_with_default)]
+
+mod common;
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use cfp_engine::clock::ManualClock;
+use cfp_engine::settings::{ProjectSwitches, SettingsSource};
+use cfp_store::Scope;
+use common::*;
+use serde_json::{json, Value};
+
+fn scope() -> Scope {
+    Scope::new("default", "default")
+}
+
+#[tokio::test]
+async fn a_replayed_dead_letter_is_claimed_at_once_by_the_replica_hosting_its_step() {
+    let schema = format!("t_{}", uuid::Uuid::new_v4().simple());
+    // Replica A serves the runtime API and hosts nothing; replica B hosts the step and polls only every 30 s.
+    let mut a = RuntimeOptions {
+        schema: Some(schema.clone()),
+        ..Default::default()
+    };
+    a.gateway.dev_endpoints = true;
+    let a = start(a).await;
+    let mut b = RuntimeOptions {
+        schema: Some(schema.clone()),
+        ..Default::default()
+    };
+    b.engine.poll_interval = Duration::from_secs(30);
+    b.engine.max_idle_poll = Duration::from_secs(30);
+    let b = start(b).await;
+
+    let fail = Arc::new(AtomicBool::new(true));
+    let f2 = fail.clone();
+    let steps = json!([event_step("Once", &["job"], &[], json!(null))]);
+    let (w, _) = FakeWorker::connect(
+        &b.ws_url(),
+        TOKEN,
+        steps,
+        handlers(vec![(
+            "Once",
+            Arc::new(move |_: &Value| {
+                if f2.load(Ordering::SeqCst) {
+                    json!({"ok": false, "error": {"message": "bad input", "retriable": false}})
+                } else {
+                    json!({"ok": true})
+                }
+            }),
+        )]),
+    )
+    .await;
+    b.engine
+        .emit(&scope(), "job", json!({"n": 1}), None, "trace-r".into())
+        .await
+        .unwrap();
+    let mut dead = Vec::new();
+    for _ in 0..100 {
+        dead = a.store.dead_letters(&scope(), None, 10).await.unwrap();
+        if !dead.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(dead.len(), 1, "the delivery was dead-lettered");
+    fail.store(false, Ordering::SeqCst);
+    // B's dispatcher is idle now: its next poll is 30 s away.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    let auth = ("authorization", "Bearer test-admin-token-0123456789");
+    let started = Instant::now();
+    let r = http(
+        a.addr,
+        "POST",
+        &format!("/__cfp/api/dlq/{}/replay", dead[0].id),
+        &[auth],
+        b"",
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    assert_eq!(r.json()["step"], "Once");
+    assert!(
+        eventually(5, || w.invocations_of("Once").len() == 2).await,
+        "replica B ran the replayed delivery"
+    );
+    let took = started.elapsed();
+    eprintln!("replayed dead letter claimed by the other replica after {took:?}");
+    assert!(
+        took < Duration::from_secs(5),
+        "claimed after {took:?}: woken by NOTIFY, not by the 30 s poll"
+    );
+    assert!(a.store.dead_letters(&scope(), None, 10).await.unwrap().is_empty());
+    let r = http(a.addr, "DELETE", "/__cfp/api/dlq/999999", &[auth], b"").await;
+    assert_eq!(r.status, 404);
+    assert_eq!(r.json()["error"]["code"], "not_found");
+    b.stop().await;
+    a.stop().await;
+}
+
+/// Advances the clock one second at a time (letting the scheduler run between steps) until `until_ms`.
+async fn advance_to(clock: &ManualClock, until_ms: i64) {
+    use cfp_engine::clock::Clock;
+    while clock.now().timestamp_millis() < until_ms {
+        clock.advance(Duration::from_secs(1));
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test]
+async fn cron_ticks_follow_the_injected_clock_not_the_wall_clock() {
+    const T0: i64 = 1_767_225_605_000; // 2026-01-01T00:00:05Z
+    let clock = ManualClock::at_millis(T0);
+    let mut opts = RuntimeOptions::default();
+    opts.engine.clock = Arc::new(clock.clone());
+    let rt = start(opts).await;
+    let steps =
+        json!([{"name": "Tick", "type": "cron", "file": "steps/tick.step.ts", "cron": "*/10 * * * * *", "emits": []}]);
+    let (w, _) = FakeWorker::connect(
+        &rt.ws_url(),
+        TOKEN,
+        steps,
+        handlers(vec![("Tick", Arc::new(|_: &Value| json!({"ok": true})))]),
+    )
+    .await;
+    let ticks = || -> Vec<String> {
+        w.invocations_of("Tick")
+            .iter()
+            .map(|f| f["input"]["scheduledAt"].as_str().unwrap_or_default().to_string())
+            .collect()
+    };
+    // Two wall-clock seconds with the clock standing still: no tick.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert!(
+        ticks().is_empty(),
+        "no tick while the clock stands still: {:?}",
+        ticks()
+    );
+
+    advance_to(&clock, T0 + 10_000).await;
+    assert!(
+        eventually(5, || ticks().len() == 1).await,
+        "one tick by 00:00:15: {:?}",
+        ticks()
+    );
+    assert_eq!(ticks(), vec!["2026-01-01T00:00:10.000Z"]);
+
+    advance_to(&clock, T0 + 30_000).await;
+    assert!(eventually(5, || ticks().len() == 3).await, "{:?}", ticks());
+    assert_eq!(
+        ticks(),
+        vec![
+            "2026-01-01T00:00:10.000Z",
+            "2026-01-01T00:00:20.000Z",
+            "2026-01-01T00:00:30.000Z"
+        ]
+    );
+    rt.stop().await;
+}
+
+/// Settings from a test's own feed.
+struct FakeSettings {
+    version: tokio::sync::watch::Sender<u64>,
+    projects: Mutex<Vec<ProjectSwitches>>,
+}
+
+impl SettingsSource for FakeSettings {
+    fn changes(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.version.subscribe()
+    }
+    fn take_deleted(&self) -> Vec<Scope> {
+        Vec::new()
+    }
+    fn projects(&self) -> Vec<ProjectSwitches> {
+        self.projects.lock().unwrap().clone()
+    }
+}
+
+#[tokio::test]
+async fn the_settings_follower_applies_changes_and_stops_with_the_engine() {
+    let rt = start(RuntimeOptions::default()).await;
+    assert!(!rt.engine.strict_validation(&scope()));
+    let feed = Arc::new(FakeSettings {
+        version: tokio::sync::watch::channel(0).0,
+        projects: Mutex::new(Vec::new()),
+    });
+    rt.engine.follow_settings(feed.clone(), Duration::from_secs(3600));
+    *feed.projects.lock().unwrap() = vec![ProjectSwitches {
+        scope: scope(),
+        strict_validation: Some(true),
+        max_executions: None,
+        tenant_max_executions: None,
+    }];
+    feed.version.send_replace(1);
+    assert!(
+        eventually(5, || rt.engine.strict_validation(&scope())).await,
+        "the follower applied the project's switch"
+    );
+    rt.engine.shutdown(Duration::from_secs(1)).await;
+    assert_eq!(rt.engine.running_tasks(), 0, "the follower stopped with the engine");
+    rt.stop().await;
+}
+
+/// Drops a flag when the task holding it ends (finished or aborted).
+struct Alive(Arc<AtomicBool>);
+
+impl Drop for Alive {
+    fn drop(&mut self) {
+        self.0.store(false, Ordering::SeqCst);
+    }
+}
+
+#[tokio::test]
+async fn no_task_of_the_engine_runs_after_its_shutdown_returns() {
+    let rt = start(RuntimeOptions::default()).await;
+    let steps = json!([event_step("Job", &["job"], &[], json!(null))]);
+    let (_w, _) = FakeWorker::connect(
+        &rt.ws_url(),
+        TOKEN,
+        steps,
+        handlers(vec![("Job", Arc::new(|_: &Value| json!({"ok": true})))]),
+    )
+    .await;
+    // A task that would never end on its own, and one that ends in time.
+    let stuck = Arc::new(AtomicBool::new(true));
+    let guard = Alive(stuck.clone());
+    rt.engine.spawn(async move {
+        let _guard = guard;
+        std::future::pending::<()>().await;
+    });
+    let quick = Arc::new(AtomicBool::new(true));
+    let guard = Alive(quick.clone());
+    rt.engine.spawn(async move {
+        let _guard = guard;
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    });
+    assert!(
+        rt.engine.running_tasks() >= 8,
+        "services, a dispatcher and the two tasks run"
+    );
+    let started = Instant::now();
+    rt.engine.shutdown(Duration::from_secs(1)).await;
+    assert_eq!(rt.engine.running_tasks(), 0, "every task of the engine has ended");
+    assert!(!quick.load(Ordering::SeqCst), "the quick task finished");
+    assert!(!stuck.load(Ordering::SeqCst), "the stuck task was stopped");
+    assert!(
+        started.elapsed() < Duration::from_secs(15),
+        "the wait is bounded: {:?}",
+        started.elapsed()
+    );
+    rt.stop().await;
+}
