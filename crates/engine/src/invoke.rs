@@ -4,7 +4,7 @@
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use cfp_protocol::{Emit, InvokeFrame, ToWorker, Trigger, WorkerError};
+use cfp_protocol::{ApiInput, Emit, InvokeFrame, ToWorker, Trigger, WorkerError};
 use cfp_store::queue::{Completion, FailOutcome, NewEvent};
 use cfp_store::{Scope, StoreError};
 use serde_json::{json, Value};
@@ -138,7 +138,7 @@ impl Engine {
         let span = SpanStart {
             id: id.clone(),
             trace_id: frame.trace_id.clone(),
-            trigger: frame.trigger,
+            trigger: frame.trigger(),
             attempt: frame.attempt,
             started_ms: chrono::Utc::now().timestamp_millis(),
         };
@@ -406,7 +406,7 @@ impl Engine {
         &self,
         scope: &Scope,
         step: &str,
-        input: Value,
+        input: ApiInput,
         trace_id: &str,
         idempotency_key: &str,
         timeout: Duration,
@@ -433,12 +433,11 @@ impl Engine {
         let frame = InvokeFrame {
             id: id.clone(),
             step: step.to_string(),
-            trigger: cfp_protocol::Trigger::Api,
             attempt: 1,
             trace_id: trace_id.to_string(),
             idempotency_key: idempotency_key.to_string(),
             timeout_ms,
-            input,
+            input: input.into(),
         };
         let pending = Pending {
             span: None,

@@ -34,6 +34,7 @@ use cfp_access::policy::{Decision, Subject};
 use cfp_access::{AuthError, Credential, ProjectSettings};
 use cfp_engine::constant_time_eq;
 use cfp_store::Scope;
+use cfp_protocol::{CallerKind, StepAuth};
 
 use crate::error::ApiError;
 use crate::AppState;
@@ -74,13 +75,11 @@ pub fn step_auth(
     principal: Option<&Principal>,
     scope: &Scope,
     settings: Option<&ProjectSettings>,
-) -> serde_json::Value {
-    let Some(principal) = principal else {
-        return serde_json::Value::Null;
-    };
-    let (kind, subject, roles): (&str, String, Vec<String>) = match principal {
-        Principal::LocalDeveloper => ("local_developer", "local-developer".into(), Vec::new()),
-        Principal::Admin => ("admin", "admin".into(), Vec::new()),
+) -> Option<StepAuth> {
+    let principal = principal?;
+    let (kind, subject, roles): (CallerKind, String, Vec<String>) = match principal {
+        Principal::LocalDeveloper => (CallerKind::LocalDeveloper, "local-developer".into(), Vec::new()),
+        Principal::Admin => (CallerKind::Admin, "admin".into(), Vec::new()),
         Principal::User(c) => {
             let roles = match settings {
                 Some(s) => {
@@ -92,17 +91,17 @@ pub fn step_auth(
                 }
                 None => Vec::new(),
             };
-            ("user", c.sub.clone(), roles)
+            (CallerKind::User, c.sub.clone(), roles)
         }
-        Principal::ApiKey(c) => ("api_key", c.id.clone(), c.role.iter().cloned().collect()),
-        Principal::EndUser { sub, .. } => ("end_user", sub.clone(), Vec::new()),
+        Principal::ApiKey(c) => (CallerKind::ApiKey, c.id.clone(), c.role.iter().cloned().collect()),
+        Principal::EndUser { sub, .. } => (CallerKind::EndUser, sub.clone(), Vec::new()),
     };
-    serde_json::json!({
-        "kind": kind,
-        "subject": subject,
-        "tenant": scope.tenant,
-        "project": scope.project,
-        "roles": roles,
+    Some(StepAuth {
+        kind,
+        subject,
+        tenant: scope.tenant.clone(),
+        project: scope.project.clone(),
+        roles,
     })
 }
 

@@ -15,7 +15,8 @@ use axum::response::{IntoResponse, Response};
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;
 use cfp_engine::{InvokeError, RouteMatch};
-use serde_json::{json, Map, Value};
+use cfp_protocol::{ApiInput, Multimap, StringOrStrings};
+use serde_json::Value;
 
 use crate::error::ApiError;
 use crate::{auth, limits, AppState};
@@ -176,16 +177,16 @@ async fn call_step(
         .and_then(|v| v.to_str().ok())
         .map(str::to_string)
         .unwrap_or_else(|| trace_id.clone());
-    let input = json!({
-        "method": method,
-        "path": path,
-        "pathParams": path_params,
-        "queryParams": step_query_params(app, &query),
-        "headers": header_map(app, &headers),
-        "auth": caller,
-        "body": body,
-        "rawBody": B64.encode(&bytes),
-    });
+    let input = ApiInput {
+        method: method.to_string(),
+        path: path.to_string(),
+        path_params: path_params.into_iter().collect(),
+        query_params: step_query_params(app, &query),
+        headers: header_map(app, &headers),
+        auth: caller,
+        body,
+        raw_body: B64.encode(&bytes),
+    };
     let result = app
         .engine
         .invoke_api(
@@ -288,7 +289,7 @@ fn looks_like_json(bytes: &[u8]) -> bool {
 }
 
 /// `a=1&a=2&b=x` → `{ a: ["1", "2"], b: "x" }`.
-pub fn query_params(query: &str) -> Value {
+pub fn query_params(query: &str) -> Multimap {
     let mut map: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for (k, v) in form_urlencoded::parse(query.as_bytes()) {
         map.entry(k.into_owned()).or_default().push(v.into_owned());
@@ -297,7 +298,7 @@ pub fn query_params(query: &str) -> Value {
 }
 
 /// The query parameters a step sees: `access_token` and `token` holding a CFP credential are left out.
-fn step_query_params(app: &AppState, query: &str) -> Value {
+fn step_query_params(app: &AppState, query: &str) -> Multimap {
     let mut map: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for (k, v) in form_urlencoded::parse(query.as_bytes()) {
         if matches!(&*k, "access_token" | "token") && auth::is_cfp_credential(app, &v) {
@@ -312,7 +313,7 @@ fn step_query_params(app: &AppState, query: &str) -> Value {
 const CREDENTIAL_HEADERS: [&str; 3] = ["authorization", "proxy-authorization", "x-api-key"];
 
 /// The headers a step sees: every one, minus CFP credentials.
-fn header_map(app: &AppState, headers: &HeaderMap) -> Value {
+fn header_map(app: &AppState, headers: &HeaderMap) -> Multimap {
     let mut map: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for (k, v) in headers {
         let name = k.as_str();
@@ -353,17 +354,10 @@ fn without_credential_cookies(app: &AppState, cookie: &str) -> Option<String> {
     (!kept.is_empty()).then(|| kept.join("; "))
 }
 
-fn collapse(map: BTreeMap<String, Vec<String>>) -> Value {
-    let mut out = Map::new();
-    for (k, mut v) in map {
-        let value = if v.len() == 1 {
-            Value::String(v.remove(0))
-        } else {
-            json!(v)
-        };
-        out.insert(k, value);
-    }
-    Value::Object(out)
+fn collapse(map: BTreeMap<String, Vec<String>>) -> Multimap {
+    map.into_iter()
+        .map(|(k, v)| (k, StringOrStrings::from_values(v)))
+        .collect()
 }
 
 /// `{status, headers?, body, bodyEncoding?}` → an HTTP response.
@@ -490,11 +484,12 @@ fn value_text(v: &Value) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     #[test]
     fn query_params_repeat_into_arrays() {
         assert_eq!(
-            query_params("a=1&a=2&b=x%20y&c="),
+            serde_json::to_value(query_params("a=1&a=2&b=x%20y&c=")).unwrap(),
             json!({"a": ["1", "2"], "b": "x y", "c": ""})
         );
     }
