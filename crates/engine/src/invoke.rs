@@ -4,7 +4,7 @@
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use cfp_protocol::{ApiInput, Emit, InvokeFrame, ToWorker, Trigger, WorkerError};
+use cfp_protocol::{ApiInput, Emit, ErrorCode, InvokeFrame, ToWorker, Trigger, WorkerError};
 use cfp_store::queue::{Completion, FailOutcome, NewEvent};
 use cfp_store::{Scope, StoreError};
 use serde_json::{json, Value};
@@ -78,6 +78,20 @@ pub enum InvokeError {
     LimitExceeded(crate::limits::LimitReached),
     #[error(transparent)]
     Store(#[from] StoreError),
+}
+
+impl InvokeError {
+    /// The HTTP error code this failure is answered with (its status is the code's).
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            InvokeError::NoWorker(_) | InvokeError::WorkerGone(_) => ErrorCode::WorkerUnavailable,
+            InvokeError::Timeout { .. } => ErrorCode::Timeout,
+            InvokeError::ShuttingDown => ErrorCode::ShuttingDown,
+            InvokeError::LimitExceeded(_) => ErrorCode::LimitExceeded,
+            InvokeError::Store(e) if e.is_transient() => ErrorCode::Unavailable,
+            InvokeError::Store(_) => ErrorCode::Internal,
+        }
+    }
 }
 
 /// A successful result whose emits failed strict validation: the attempt fails and is not retried (the same

@@ -33,11 +33,12 @@ use cfp_access::jwt::{Claims, TokenError};
 use cfp_access::policy::{Decision, Subject};
 use cfp_access::{AuthError, Credential, ProjectSettings};
 use cfp_engine::constant_time_eq;
-use cfp_store::Scope;
 use cfp_protocol::{CallerKind, StepAuth};
+use cfp_store::Scope;
 
 use crate::error::ApiError;
 use crate::AppState;
+use cfp_protocol::ErrorCode;
 
 /// Header that selects the project on runtime API calls (`?project=` where headers cannot be set: SSE,
 /// WebSocket). API step calls select it with the path prefix `/p/{project}/`.
@@ -71,11 +72,7 @@ impl Principal {
 
 /// What a step learns about its verified caller (`req.auth`): kind, subject, tenant, project and the roles
 /// that apply to the project. Never a secret; `null` for an uncredentialed call of a signed webhook step.
-pub fn step_auth(
-    principal: Option<&Principal>,
-    scope: &Scope,
-    settings: Option<&ProjectSettings>,
-) -> Option<StepAuth> {
+pub fn step_auth(principal: Option<&Principal>, scope: &Scope, settings: Option<&ProjectSettings>) -> Option<StepAuth> {
     let principal = principal?;
     let (kind, subject, roles): (CallerKind, String, Vec<String>) = match principal {
         Principal::LocalDeveloper => (CallerKind::LocalDeveloper, "local-developer".into(), Vec::new()),
@@ -245,8 +242,7 @@ pub async fn refuse_cross_origin(
         && presented_credential(&app, headers).is_none()
     {
         return ApiError::new(
-            StatusCode::FORBIDDEN,
-            "cross_origin_refused",
+            ErrorCode::CrossOriginRefused,
             "a page of another origin may not change anything through the local developer's dev-mode runtime; \
              send a credential (Authorization or X-API-Key) or call from a loopback origin",
         )
@@ -265,14 +261,13 @@ pub fn bearer(headers: &HeaderMap) -> Option<&str> {
 }
 
 fn invalid_token(message: &str) -> ApiError {
-    ApiError::new(StatusCode::UNAUTHORIZED, "invalid_token", message)
+    ApiError::new(ErrorCode::InvalidToken, message)
 }
 
 fn unavailable(e: impl std::fmt::Display) -> ApiError {
     tracing::warn!(error = %e, "control plane unavailable for an authentication");
     ApiError::new(
-        StatusCode::SERVICE_UNAVAILABLE,
-        "control_plane_unavailable",
+        ErrorCode::ControlPlaneUnavailable,
         "credentials cannot be checked right now (the control plane is unreachable); try again",
     )
 }
@@ -344,8 +339,7 @@ pub async fn authenticate(
 fn no_credential(headers: &HeaderMap) -> ApiError {
     if headers.contains_key(header::AUTHORIZATION) {
         return ApiError::new(
-            StatusCode::UNAUTHORIZED,
-            "unauthenticated",
+            ErrorCode::Unauthenticated,
             "authentication required: the Authorization header holds no CFP credential (it is passed to the step \
              as is); send the API key or token in `X-API-Key`, or as `Authorization: Bearer <token>`",
         );
@@ -420,8 +414,7 @@ pub fn authorize(
     };
     if info.diagnostic && !dev_endpoints_on(app) {
         return Err(ApiError::new(
-            StatusCode::FORBIDDEN,
-            "dev_endpoint_disabled",
+            ErrorCode::DevEndpointDisabled,
             format!("`{action}` is a dev endpoint; start the runtime with CFP_DEV_ENDPOINTS=true to enable it"),
         ));
     }
@@ -456,9 +449,7 @@ pub fn authorize(
     }
     if info.diagnostic {
         if let Some(s) = settings.filter(|s| !s.diagnostics.allows(action)) {
-            return Err(ApiError::new(
-                StatusCode::FORBIDDEN,
-                "dev_endpoint_disabled",
+            return Err(ApiError::new(ErrorCode::DevEndpointDisabled,
                 format!(
                     "`{action}` is switched off for project `{}`; a project admin can switch it on in its diagnostics settings",
                     s.slug
@@ -470,11 +461,7 @@ pub fn authorize(
 }
 
 fn forbidden(action: &str, who: &str) -> ApiError {
-    ApiError::new(
-        StatusCode::FORBIDDEN,
-        "forbidden",
-        format!("{who} `{action}` on this project"),
-    )
+    ApiError::new(ErrorCode::Forbidden, format!("{who} `{action}` on this project"))
 }
 
 /// An end-user token for the project an API call addresses: a JWT whose (unverified) issuer is the project's
@@ -506,8 +493,7 @@ pub async fn end_user(
         Err(e) if e.is_transient() => {
             tracing::warn!(error = %e, project = %settings.project_id, "end-user token could not be checked");
             Err(ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "identity_provider_unavailable",
+                ErrorCode::IdentityProviderUnavailable,
                 "the project's identity provider cannot be reached to check the token; try again",
             ))
         }
@@ -611,7 +597,7 @@ pub async fn credential_ended(app: AppState, access: Access, held: Held) -> ApiE
         };
         match check.await {
             Ok(()) => {}
-            Err(e) if e.status == StatusCode::SERVICE_UNAVAILABLE => {}
+            Err(e) if e.status() == StatusCode::SERVICE_UNAVAILABLE => {}
             Err(e) => return e,
         }
     }

@@ -20,6 +20,7 @@ use serde_json::Value;
 
 use crate::error::ApiError;
 use crate::{auth, limits, AppState};
+use cfp_protocol::ErrorCode;
 
 pub async fn handle(State(app): State<AppState>, ConnectInfo(peer): ConnectInfo<SocketAddr>, req: Request) -> Response {
     let target = Target::of(&app, req.uri().path());
@@ -114,7 +115,7 @@ async fn call_step(
         Some(found) => Some(found?),
         None => match auth::authenticate(app, peer, req.headers(), None, true).await {
             Ok(principal) => Some(principal),
-            Err(e) if e.code == "unauthenticated" => None,
+            Err(e) if e.code == ErrorCode::Unauthenticated => None,
             Err(e) => return Err(e),
         },
     };
@@ -136,8 +137,7 @@ async fn call_step(
         RouteMatch::Found { step, params } => (step, params),
         RouteMatch::MethodNotAllowed(allowed) => {
             let mut r = ApiError::new(
-                StatusCode::METHOD_NOT_ALLOWED,
-                "method_not_allowed",
+                ErrorCode::MethodNotAllowed,
                 format!("{method} is not allowed on {path}; allowed: {}", allowed.join(", ")),
             )
             .into_response();
@@ -148,9 +148,7 @@ async fn call_step(
         }
         RouteMatch::NotFound => {
             if let Ok(Some(step)) = app.engine.registered_route(scope, &method, &path).await {
-                let mut r = ApiError::new(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "worker_unavailable",
+                let mut r = ApiError::new(ErrorCode::WorkerUnavailable,
                     format!("step `{step}` serves {method} {path} but no worker hosting it is connected right now; retry shortly"),
                 )
                 .into_response();
@@ -199,22 +197,14 @@ async fn call_step(
         )
         .await
         .map_err(|e| match e {
-            InvokeError::NoWorker(_) | InvokeError::WorkerGone(_) => {
-                ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "worker_unavailable", e.to_string())
-            }
             InvokeError::Timeout { .. } => ApiError::new(
-                StatusCode::GATEWAY_TIMEOUT,
-                "timeout",
+                e.code(),
                 format!(
                     "{e} (requestTimeoutMs {})",
                     limits::request_timeout(cfg, settings.as_deref()).as_millis()
                 ),
             ),
-            InvokeError::ShuttingDown => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "shutting_down", e.to_string()),
-            InvokeError::LimitExceeded(_) => {
-                ApiError::new(StatusCode::TOO_MANY_REQUESTS, "limit_exceeded", e.to_string())
-            }
-            InvokeError::Store(s) => s.into(),
+            e => e.into(),
         })?;
     let mut response = if result.ok {
         output_response(result.output.unwrap_or(Value::Null))?
@@ -223,12 +213,7 @@ async fn call_step(
             .error
             .map(|e| e.message)
             .unwrap_or_else(|| "handler failed".into());
-        ApiError::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "handler_error",
-            format!("step `{step}` failed: {message}"),
-        )
-        .into_response()
+        ApiError::new(ErrorCode::HandlerError, format!("step `{step}` failed: {message}")).into_response()
     };
     if let Ok(v) = HeaderValue::from_str(&trace_id) {
         response.headers_mut().insert("x-trace-id", v);
@@ -276,7 +261,7 @@ fn parse_body(headers: &HeaderMap, bytes: &[u8]) -> Result<Value, ApiError> {
     let essence = ct.split(';').next().unwrap_or("").trim();
     if essence == "application/json" || essence.ends_with("+json") || essence.is_empty() && looks_like_json(bytes) {
         return serde_json::from_slice(bytes)
-            .map_err(|e| ApiError::bad_request("invalid_json", format!("request body is not valid JSON: {e}")));
+            .map_err(|e| ApiError::new(ErrorCode::InvalidJson, format!("request body is not valid JSON: {e}")));
     }
     if essence.starts_with("text/") || essence == "application/x-www-form-urlencoded" || essence == "application/xml" {
         return Ok(Value::String(String::from_utf8_lossy(bytes).into_owned()));
@@ -365,8 +350,7 @@ fn output_response(output: Value) -> Result<Response, ApiError> {
     let status = output.get("status").and_then(Value::as_u64).unwrap_or(200);
     let status = StatusCode::from_u16(status as u16).map_err(|_| {
         ApiError::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "bad_response",
+            ErrorCode::BadResponse,
             format!("handler returned invalid status {status}"),
         )
     })?;
@@ -392,8 +376,7 @@ fn output_response(output: Value) -> Result<Response, ApiError> {
         (Some(Value::String(s)), Some("base64")) => {
             let raw = B64.decode(s).map_err(|_| {
                 ApiError::new(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "bad_response",
+                    ErrorCode::BadResponse,
                     "handler returned a body marked base64 that is not base64",
                 )
             })?;
@@ -545,7 +528,7 @@ mod tests {
         let mut h = HeaderMap::new();
         h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
         let e = parse_body(&h, b"{oops").unwrap_err();
-        assert_eq!(e.code, "invalid_json");
+        assert_eq!(e.code, ErrorCode::InvalidJson);
         assert_eq!(parse_body(&h, br#"{"a":1}"#).unwrap(), json!({"a": 1}));
         h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain"));
         assert_eq!(parse_body(&h, b"hi").unwrap(), json!("hi"));

@@ -14,14 +14,15 @@ pub mod manifest;
 pub mod payloads;
 pub mod schema;
 
-pub use errors::ErrorBody;
+pub use errors::{ErrorBody, ErrorCode};
 pub use frames::{
     Emit, FromWorker, InvokeFrame, LogEntry, LogLevel, RegistrationError, ToWorker, Trigger, WorkerError,
 };
-pub use payloads::{
-    ApiInput, ApiOutput, BodyEncoding, CallerKind, CronInput, EventInput, InvokeInput, Multimap, StepAuth, StringOrStrings,
-};
 pub use manifest::{Emits, QueueKind, StepKind, StepManifest, StorageType, StreamManifest};
+pub use payloads::{
+    ApiInput, ApiOutput, BodyEncoding, CallerKind, CronInput, EventInput, InvokeInput, Multimap, StepAuth,
+    StringOrStrings,
+};
 
 /// The protocol version this runtime speaks.
 pub const PROTOCOL_VERSION: u32 = 1;
