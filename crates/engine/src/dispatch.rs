@@ -6,10 +6,10 @@
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
-use cfp_protocol::{InvokeFrame, QueueKind, StepKind, Trigger};
+use cfp_protocol::{CronInput, EventInput, InvokeFrame, InvokeInput, QueueKind, StepKind};
 use cfp_store::queue::Claimed;
 use cfp_store::Scope;
-use serde_json::json;
+use serde_json::Value;
 use tokio::sync::Notify;
 use tokio::time::Instant;
 
@@ -144,15 +144,18 @@ async fn deliver(engine: &Engine, d: &Dispatcher, rows: Vec<Claimed>, cron: bool
             continue;
         };
         let key = format!("{}:{}", d.step, row.event_id);
-        let (trigger, input) = if cron {
-            let at = row.data.get("scheduledAt").cloned().unwrap_or_default();
-            (Trigger::Cron, json!({ "scheduledAt": at }))
+        let input = if cron {
+            let at = row.data.get("scheduledAt").and_then(Value::as_str).unwrap_or_default();
+            InvokeInput::Cron(CronInput {
+                scheduled_at: at.to_string(),
+            })
         } else {
-            let mut input = json!({ "topic": row.topic, "data": row.data, "eventId": row.event_id });
-            if let Some(group) = &row.group_id {
-                input["messageGroupId"] = json!(group);
-            }
-            (Trigger::Event, input)
+            InvokeInput::Event(EventInput {
+                topic: row.topic,
+                data: row.data,
+                event_id: row.event_id.to_string(),
+                message_group_id: row.group_id,
+            })
         };
         let timeout_ms = timeout_s * 1000;
         let frame = InvokeFrame {
@@ -160,7 +163,6 @@ async fn deliver(engine: &Engine, d: &Dispatcher, rows: Vec<Claimed>, cron: bool
             // pending delivery).
             id: uuid::Uuid::new_v4().to_string(),
             step: d.step.clone(),
-            trigger,
             attempt: row.attempt as u32,
             trace_id: row.trace_id.clone(),
             idempotency_key: key.clone(),

@@ -4,7 +4,7 @@
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use cfp_protocol::{Emit, InvokeFrame, ToWorker, Trigger, WorkerError};
+use cfp_protocol::{ApiInput, Emit, ErrorCode, InvokeFrame, ToWorker, Trigger, WorkerError};
 use cfp_store::queue::{Completion, FailOutcome, NewEvent};
 use cfp_store::{Scope, StoreError};
 use serde_json::{json, Value};
@@ -80,6 +80,20 @@ pub enum InvokeError {
     Store(#[from] StoreError),
 }
 
+impl InvokeError {
+    /// The HTTP error code this failure is answered with (its status is the code's).
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            InvokeError::NoWorker(_) | InvokeError::WorkerGone(_) => ErrorCode::WorkerUnavailable,
+            InvokeError::Timeout { .. } => ErrorCode::Timeout,
+            InvokeError::ShuttingDown => ErrorCode::ShuttingDown,
+            InvokeError::LimitExceeded(_) => ErrorCode::LimitExceeded,
+            InvokeError::Store(e) if e.is_transient() => ErrorCode::Unavailable,
+            InvokeError::Store(_) => ErrorCode::Internal,
+        }
+    }
+}
+
 /// A successful result whose emits failed strict validation: the attempt fails and is not retried (the same
 /// code would emit the same data again); nothing it emitted is published.
 fn rejected_emit(problem: String) -> WorkerResult {
@@ -138,7 +152,7 @@ impl Engine {
         let span = SpanStart {
             id: id.clone(),
             trace_id: frame.trace_id.clone(),
-            trigger: frame.trigger,
+            trigger: frame.trigger(),
             attempt: frame.attempt,
             started_ms: chrono::Utc::now().timestamp_millis(),
         };
@@ -409,7 +423,7 @@ impl Engine {
         &self,
         scope: &Scope,
         step: &str,
-        input: Value,
+        input: ApiInput,
         trace_id: &str,
         idempotency_key: &str,
         timeout: Duration,
@@ -436,12 +450,11 @@ impl Engine {
         let frame = InvokeFrame {
             id: id.clone(),
             step: step.to_string(),
-            trigger: cfp_protocol::Trigger::Api,
             attempt: 1,
             trace_id: trace_id.to_string(),
             idempotency_key: idempotency_key.to_string(),
             timeout_ms,
-            input,
+            input: input.into(),
         };
         let pending = Pending {
             span: None,

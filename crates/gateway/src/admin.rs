@@ -14,6 +14,7 @@ use serde_json::{json, Value};
 
 use crate::error::ApiError;
 use crate::AppState;
+use cfp_protocol::ErrorCode;
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -48,9 +49,9 @@ async fn emit(
     body: Result<Json<EmitBody>, axum::extract::rejection::JsonRejection>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let access = crate::auth::access(&app, peer, &headers, uri.query(), "emit").await?;
-    let Json(body) = body.map_err(|e| ApiError::bad_request("invalid_body", e.body_text()))?;
+    let Json(body) = body.map_err(|e| ApiError::new(ErrorCode::InvalidBody, e.body_text()))?;
     if body.topic.trim().is_empty() {
-        return Err(ApiError::bad_request("invalid_body", "`topic` must not be empty"));
+        return Err(ApiError::new(ErrorCode::InvalidBody, "`topic` must not be empty"));
     }
     crate::error::refuse_nul("topic", &Value::String(body.topic.clone()))?;
     crate::error::refuse_nul("data", &body.data)?;
@@ -62,7 +63,7 @@ async fn emit(
     let mut warning = None;
     if let Err(problem) = app.engine.check_event(scope, &body.topic, &body.data) {
         if app.engine.strict_validation(scope) {
-            return Err(ApiError::bad_request("invalid_event", problem));
+            return Err(ApiError::new(ErrorCode::InvalidEvent, problem));
         }
         warning = Some(format!("{problem} (strict validation is off: delivered anyway)"));
     }
@@ -100,7 +101,7 @@ async fn dlq_list(
 
 fn parse_id(id: &str) -> Result<i64, ApiError> {
     id.parse()
-        .map_err(|_| ApiError::bad_request("invalid_id", format!("dead-letter id `{id}` is not a number")))
+        .map_err(|_| ApiError::new(ErrorCode::InvalidId, format!("dead-letter id `{id}` is not a number")))
 }
 
 async fn dlq_replay(

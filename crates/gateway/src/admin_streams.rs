@@ -48,8 +48,7 @@ async fn group(
         let auth = crate::streams_ws::auth_context(&access.principal, peer);
         if !app.streams.check_access(scope, &name, &group_id, None, &auth, 0).await {
             return Err(ApiError::new(
-                axum::http::StatusCode::FORBIDDEN,
-                "stream_access_denied",
+                cfp_protocol::ErrorCode::StreamAccessDenied,
                 format!("the canAccess of stream `{name}` refused group `{group_id}` to this caller"),
             ));
         }

@@ -33,10 +33,12 @@ use cfp_access::jwt::{Claims, TokenError};
 use cfp_access::policy::{Decision, Subject};
 use cfp_access::{AuthError, Credential, ProjectSettings};
 use cfp_engine::constant_time_eq;
+use cfp_protocol::{CallerKind, StepAuth};
 use cfp_store::Scope;
 
 use crate::error::ApiError;
 use crate::AppState;
+use cfp_protocol::ErrorCode;
 
 /// Header that selects the project on runtime API calls (`?project=` where headers cannot be set: SSE,
 /// WebSocket). API step calls select it with the path prefix `/p/{project}/`.
@@ -70,17 +72,11 @@ impl Principal {
 
 /// What a step learns about its verified caller (`req.auth`): kind, subject, tenant, project and the roles
 /// that apply to the project. Never a secret; `null` for an uncredentialed call of a signed webhook step.
-pub fn step_auth(
-    principal: Option<&Principal>,
-    scope: &Scope,
-    settings: Option<&ProjectSettings>,
-) -> serde_json::Value {
-    let Some(principal) = principal else {
-        return serde_json::Value::Null;
-    };
-    let (kind, subject, roles): (&str, String, Vec<String>) = match principal {
-        Principal::LocalDeveloper => ("local_developer", "local-developer".into(), Vec::new()),
-        Principal::Admin => ("admin", "admin".into(), Vec::new()),
+pub fn step_auth(principal: Option<&Principal>, scope: &Scope, settings: Option<&ProjectSettings>) -> Option<StepAuth> {
+    let principal = principal?;
+    let (kind, subject, roles): (CallerKind, String, Vec<String>) = match principal {
+        Principal::LocalDeveloper => (CallerKind::LocalDeveloper, "local-developer".into(), Vec::new()),
+        Principal::Admin => (CallerKind::Admin, "admin".into(), Vec::new()),
         Principal::User(c) => {
             let roles = match settings {
                 Some(s) => {
@@ -92,17 +88,17 @@ pub fn step_auth(
                 }
                 None => Vec::new(),
             };
-            ("user", c.sub.clone(), roles)
+            (CallerKind::User, c.sub.clone(), roles)
         }
-        Principal::ApiKey(c) => ("api_key", c.id.clone(), c.role.iter().cloned().collect()),
-        Principal::EndUser { sub, .. } => ("end_user", sub.clone(), Vec::new()),
+        Principal::ApiKey(c) => (CallerKind::ApiKey, c.id.clone(), c.role.iter().cloned().collect()),
+        Principal::EndUser { sub, .. } => (CallerKind::EndUser, sub.clone(), Vec::new()),
     };
-    serde_json::json!({
-        "kind": kind,
-        "subject": subject,
-        "tenant": scope.tenant,
-        "project": scope.project,
-        "roles": roles,
+    Some(StepAuth {
+        kind,
+        subject,
+        tenant: scope.tenant.clone(),
+        project: scope.project.clone(),
+        roles,
     })
 }
 
@@ -268,8 +264,7 @@ pub async fn refuse_cross_origin(
         && presented_credential(&app, headers).is_none()
     {
         return ApiError::new(
-            StatusCode::FORBIDDEN,
-            "cross_origin_refused",
+            ErrorCode::CrossOriginRefused,
             "a page of another origin may not change anything through the local developer's dev-mode runtime; \
              send a credential (Authorization or X-API-Key) or call from a loopback origin",
         )
@@ -288,14 +283,13 @@ pub fn bearer(headers: &HeaderMap) -> Option<&str> {
 }
 
 fn invalid_token(message: &str) -> ApiError {
-    ApiError::new(StatusCode::UNAUTHORIZED, "invalid_token", message)
+    ApiError::new(ErrorCode::InvalidToken, message)
 }
 
 fn unavailable(e: impl std::fmt::Display) -> ApiError {
     tracing::warn!(error = %e, "control plane unavailable for an authentication");
     ApiError::new(
-        StatusCode::SERVICE_UNAVAILABLE,
-        "control_plane_unavailable",
+        ErrorCode::ControlPlaneUnavailable,
         "credentials cannot be checked right now (the control plane is unreachable); try again",
     )
 }
@@ -369,16 +363,14 @@ fn no_credential(app: &AppState, headers: &HeaderMap) -> ApiError {
     if authorization.is_some_and(|v| header_holds_credential(app, "authorization", v)) {
         // A CFP credential in another scheme (`Basic`, `Token`): removed from what the step sees, not accepted.
         return ApiError::new(
-            StatusCode::UNAUTHORIZED,
-            "unauthenticated",
+            ErrorCode::Unauthenticated,
             "authentication required: a CFP credential is accepted only as `Authorization: Bearer <token>` or in \
              `X-API-Key` (one sent in another scheme, such as Basic, is removed and never reaches the step)",
         );
     }
     if headers.contains_key(header::AUTHORIZATION) {
         return ApiError::new(
-            StatusCode::UNAUTHORIZED,
-            "unauthenticated",
+            ErrorCode::Unauthenticated,
             "authentication required: the Authorization header holds no CFP credential (it is passed to the step \
              as is); send the API key or token in `X-API-Key`, or as `Authorization: Bearer <token>`",
         );
@@ -453,8 +445,7 @@ pub fn authorize(
     };
     if info.diagnostic && !dev_endpoints_on(app) {
         return Err(ApiError::new(
-            StatusCode::FORBIDDEN,
-            "dev_endpoint_disabled",
+            ErrorCode::DevEndpointDisabled,
             format!("`{action}` is a dev endpoint; start the runtime with CFP_DEV_ENDPOINTS=true to enable it"),
         ));
     }
@@ -489,9 +480,7 @@ pub fn authorize(
     }
     if info.diagnostic {
         if let Some(s) = settings.filter(|s| !s.diagnostics.allows(action)) {
-            return Err(ApiError::new(
-                StatusCode::FORBIDDEN,
-                "dev_endpoint_disabled",
+            return Err(ApiError::new(ErrorCode::DevEndpointDisabled,
                 format!(
                     "`{action}` is switched off for project `{}`; a project admin can switch it on in its diagnostics settings",
                     s.slug
@@ -503,11 +492,7 @@ pub fn authorize(
 }
 
 fn forbidden(action: &str, who: &str) -> ApiError {
-    ApiError::new(
-        StatusCode::FORBIDDEN,
-        "forbidden",
-        format!("{who} `{action}` on this project"),
-    )
+    ApiError::new(ErrorCode::Forbidden, format!("{who} `{action}` on this project"))
 }
 
 /// An end-user token for the project an API call addresses: a JWT whose (unverified) issuer is the project's
@@ -539,8 +524,7 @@ pub async fn end_user(
         Err(e) if e.is_transient() => {
             tracing::warn!(error = %e, project = %settings.project_id, "end-user token could not be checked");
             Err(ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "identity_provider_unavailable",
+                ErrorCode::IdentityProviderUnavailable,
                 "the project's identity provider cannot be reached to check the token; try again",
             ))
         }
@@ -644,7 +628,7 @@ pub async fn credential_ended(app: AppState, access: Access, held: Held) -> ApiE
         };
         match check.await {
             Ok(()) => {}
-            Err(e) if e.status == StatusCode::SERVICE_UNAVAILABLE => {}
+            Err(e) if e.status() == StatusCode::SERVICE_UNAVAILABLE => {}
             Err(e) => return e,
         }
     }

@@ -3,36 +3,34 @@
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use cfp_protocol::ErrorBody;
+use cfp_protocol::{ErrorBody, ErrorCode};
 
 #[derive(Debug)]
 pub struct ApiError {
-    pub status: StatusCode,
-    pub code: &'static str,
+    pub code: ErrorCode,
     pub message: String,
 }
 
 impl ApiError {
-    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+    /// An error answer; its status is the code's ([`ErrorCode::http_status`]).
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
         Self {
-            status,
             code,
             message: message.into(),
         }
     }
 
-    pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
-        Self::new(StatusCode::BAD_REQUEST, code, message)
+    pub fn status(&self) -> StatusCode {
+        StatusCode::from_u16(self.code.http_status()).expect("every ErrorCode has a valid status")
     }
 
     pub fn not_found(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::NOT_FOUND, "not_found", message)
+        Self::new(ErrorCode::NotFound, message)
     }
 
     pub fn unauthorized() -> Self {
         Self::new(
-            StatusCode::UNAUTHORIZED,
-            "unauthenticated",
+            ErrorCode::Unauthenticated,
             "authentication required: send `Authorization: Bearer <token>`",
         )
     }
@@ -41,18 +39,15 @@ impl ApiError {
     pub fn internal(detail: impl std::fmt::Display) -> Self {
         let id = uuid::Uuid::new_v4();
         tracing::error!(error_id = %id, "internal error: {detail}");
-        Self::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "internal",
-            format!("internal error (id {id})"),
-        )
+        Self::new(ErrorCode::Internal, format!("internal error (id {id})"))
     }
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let unavailable = self.status == StatusCode::SERVICE_UNAVAILABLE;
-        let mut res = (self.status, Json(ErrorBody::new(self.code, self.message))).into_response();
+        let status = self.status();
+        let unavailable = status == StatusCode::SERVICE_UNAVAILABLE;
+        let mut res = (status, Json(ErrorBody::new(self.code, self.message))).into_response();
         // Every 503 is worth retrying (the database, the control plane or a worker will be back): say when.
         if unavailable {
             res.headers_mut()
@@ -66,23 +61,26 @@ impl From<cfp_store::StoreError> for ApiError {
     fn from(e: cfp_store::StoreError) -> Self {
         if e.is_transient() {
             tracing::warn!(error = %e, "database unavailable");
-            return ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "unavailable",
-                "the database is unavailable; try again",
-            );
+            return ApiError::new(ErrorCode::Unavailable, "the database is unavailable; try again");
         }
         ApiError::internal(e)
     }
 }
 
+/// A failed invocation of an API step: the engine names the code ([`cfp_engine::InvokeError::code`]); a
+/// database failure keeps its detail in the log.
+impl From<cfp_engine::InvokeError> for ApiError {
+    fn from(e: cfp_engine::InvokeError) -> Self {
+        match e {
+            cfp_engine::InvokeError::Store(s) => s.into(),
+            e => ApiError::new(e.code(), e.to_string()),
+        }
+    }
+}
+
 /// An unknown path under `/__cfp/api`: `no_endpoint`, distinct from `not_found` (an unknown thing).
 pub async fn not_found(uri: axum::http::Uri) -> ApiError {
-    ApiError::new(
-        StatusCode::NOT_FOUND,
-        "no_endpoint",
-        format!("no runtime endpoint at {}", uri.path()),
-    )
+    ApiError::new(ErrorCode::NoEndpoint, format!("no runtime endpoint at {}", uri.path()))
 }
 
 /// Makes every error answer of the runtime's own routes JSON with a code: axum's rejections (a query that does
@@ -93,11 +91,11 @@ pub async fn json_errors(req: axum::extract::Request, next: axum::middleware::Ne
     let uri = req.uri();
     let nul = |s: &str| s.as_bytes().windows(3).any(|w| w.eq_ignore_ascii_case(b"%00"));
     if nul(uri.path()) {
-        return ApiError::bad_request("invalid_path", "the path must not contain NUL characters (%00)").into_response();
+        return ApiError::new(ErrorCode::InvalidPath, "the path must not contain NUL characters (%00)").into_response();
     }
     if uri.query().is_some_and(nul) {
-        return ApiError::bad_request(
-            "invalid_query",
+        return ApiError::new(
+            ErrorCode::InvalidQuery,
             "the query string must not contain NUL characters (%00)",
         )
         .into_response();
@@ -116,18 +114,18 @@ pub async fn json_errors(req: axum::extract::Request, next: axum::middleware::Ne
     let text = axum::body::to_bytes(body, 16 * 1024).await.unwrap_or_default();
     let text = String::from_utf8_lossy(&text).trim().to_string();
     let (code, fallback) = match status {
-        StatusCode::METHOD_NOT_ALLOWED => ("method_not_allowed", "this endpoint does not answer this method"),
-        StatusCode::PAYLOAD_TOO_LARGE => ("body_too_large", "the request body is too large"),
-        StatusCode::UNSUPPORTED_MEDIA_TYPE => ("unsupported_media_type", "send the body as application/json"),
-        StatusCode::NOT_FOUND => ("not_found", "not found"),
+        StatusCode::METHOD_NOT_ALLOWED => (ErrorCode::MethodNotAllowed, "this endpoint does not answer this method"),
+        StatusCode::PAYLOAD_TOO_LARGE => (ErrorCode::BodyTooLarge, "the request body is too large"),
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => (ErrorCode::UnsupportedMediaType, "send the body as application/json"),
+        StatusCode::NOT_FOUND => (ErrorCode::NotFound, "not found"),
         StatusCode::BAD_REQUEST if text.starts_with("Failed to deserialize query string") => {
-            ("invalid_query", "the query string is not valid")
+            (ErrorCode::InvalidQuery, "the query string is not valid")
         }
         StatusCode::BAD_REQUEST if text.starts_with("Invalid URL") || text.starts_with("Invalid UTF-8") => {
-            ("invalid_path", "a path parameter is not valid")
+            (ErrorCode::InvalidPath, "a path parameter is not valid")
         }
-        s if s.is_server_error() => ("internal", "internal error"),
-        _ => ("bad_request", "the request is not valid"),
+        s if s.is_server_error() => (ErrorCode::Internal, "internal error"),
+        _ => (ErrorCode::BadRequest, "the request is not valid"),
     };
     // axum's rejection texts name what was wrong and carry no internal detail; 5xx texts are not passed on.
     let message = if text.is_empty() || status.is_server_error() {
@@ -135,7 +133,7 @@ pub async fn json_errors(req: axum::extract::Request, next: axum::middleware::Ne
     } else {
         text
     };
-    let mut out = ApiError::new(status, code, message).into_response();
+    let mut out = ApiError::new(code, message).into_response();
     for name in [header::ALLOW, header::RETRY_AFTER] {
         if let Some(v) = parts.headers.get(&name) {
             out.headers_mut().insert(name, v.clone());
@@ -148,8 +146,8 @@ pub async fn json_errors(req: axum::extract::Request, next: axum::middleware::Ne
 /// message names the first one, e.g. `data.items[0].name`).
 pub fn refuse_nul(what: &str, value: &serde_json::Value) -> Result<(), ApiError> {
     match cfp_engine::nul::find(value, what) {
-        Some(path) => Err(ApiError::bad_request(
-            "invalid_body",
+        Some(path) => Err(ApiError::new(
+            ErrorCode::InvalidBody,
             format!("{path} contains the character U+0000 (NUL), which cannot be stored"),
         )),
         None => Ok(()),

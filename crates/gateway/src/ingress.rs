@@ -15,10 +15,12 @@ use axum::response::{IntoResponse, Response};
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;
 use cfp_engine::{InvokeError, RouteMatch};
-use serde_json::{json, Map, Value};
+use cfp_protocol::{ApiInput, Multimap, StringOrStrings};
+use serde_json::Value;
 
 use crate::error::ApiError;
 use crate::{auth, limits, AppState};
+use cfp_protocol::ErrorCode;
 
 pub async fn handle(State(app): State<AppState>, ConnectInfo(peer): ConnectInfo<SocketAddr>, req: Request) -> Response {
     let target = Target::of(&app, req.uri().path());
@@ -114,7 +116,7 @@ async fn call_step(
         Some(found) => Some(found?),
         None => match auth::authenticate(app, peer, req.headers(), None, true).await {
             Ok(principal) => Some(principal),
-            Err(e) if e.code == "unauthenticated" => {
+            Err(e) if e.code == ErrorCode::Unauthenticated => {
                 refused = Some(e);
                 None
             }
@@ -142,8 +144,7 @@ async fn call_step(
         RouteMatch::Found { step, params } => (step, params),
         RouteMatch::MethodNotAllowed(allowed) => {
             let mut r = ApiError::new(
-                StatusCode::METHOD_NOT_ALLOWED,
-                "method_not_allowed",
+                ErrorCode::MethodNotAllowed,
                 format!("{method} is not allowed on {path}; allowed: {}", allowed.join(", ")),
             )
             .into_response();
@@ -154,9 +155,7 @@ async fn call_step(
         }
         RouteMatch::NotFound => {
             if let Ok(Some(step)) = app.engine.registered_route(scope, &method, &path).await {
-                let mut r = ApiError::new(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "worker_unavailable",
+                let mut r = ApiError::new(ErrorCode::WorkerUnavailable,
                     format!("step `{step}` serves {method} {path} but no worker hosting it is connected right now; retry shortly"),
                 )
                 .into_response();
@@ -188,16 +187,16 @@ async fn call_step(
         .and_then(|v| v.to_str().ok())
         .map(str::to_string)
         .unwrap_or_else(|| trace_id.clone());
-    let input = json!({
-        "method": method,
-        "path": path,
-        "pathParams": path_params,
-        "queryParams": step_query_params(app, query),
-        "headers": header_map(app, headers),
-        "auth": caller,
-        "body": body,
-        "rawBody": raw_body,
-    });
+    let input = ApiInput {
+        method: method.to_string(),
+        path: path.to_string(),
+        path_params: path_params.into_iter().collect(),
+        query_params: step_query_params(app, query),
+        headers: header_map(app, headers),
+        auth: caller,
+        body,
+        raw_body,
+    };
     let result = app
         .engine
         .invoke_api(
@@ -210,22 +209,14 @@ async fn call_step(
         )
         .await
         .map_err(|e| match e {
-            InvokeError::NoWorker(_) | InvokeError::WorkerGone(_) => {
-                ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "worker_unavailable", e.to_string())
-            }
             InvokeError::Timeout { .. } => ApiError::new(
-                StatusCode::GATEWAY_TIMEOUT,
-                "timeout",
+                e.code(),
                 format!(
                     "{e} (requestTimeoutMs {})",
                     limits::request_timeout(cfg, settings.as_deref()).as_millis()
                 ),
             ),
-            InvokeError::ShuttingDown => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "shutting_down", e.to_string()),
-            InvokeError::LimitExceeded(_) => {
-                ApiError::new(StatusCode::TOO_MANY_REQUESTS, "limit_exceeded", e.to_string())
-            }
-            InvokeError::Store(s) => s.into(),
+            e => e.into(),
         })?;
     let mut response = if result.ok {
         output_response(result.output.unwrap_or(Value::Null))?
@@ -234,12 +225,7 @@ async fn call_step(
             .error
             .map(|e| e.message)
             .unwrap_or_else(|| "handler failed".into());
-        ApiError::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "handler_error",
-            format!("step `{step}` failed: {message}"),
-        )
-        .into_response()
+        ApiError::new(ErrorCode::HandlerError, format!("step `{step}` failed: {message}")).into_response()
     };
     if let Ok(v) = HeaderValue::from_str(&trace_id) {
         response.headers_mut().insert("x-trace-id", v);
@@ -288,7 +274,7 @@ fn parse_body(headers: &HeaderMap, bytes: Vec<u8>) -> Result<Value, ApiError> {
     let essence = ct.split(';').next().unwrap_or("").trim();
     if essence == "application/json" || essence.ends_with("+json") || essence.is_empty() && looks_like_json(&bytes) {
         return serde_json::from_slice(&bytes)
-            .map_err(|e| ApiError::bad_request("invalid_json", format!("request body is not valid JSON: {e}")));
+            .map_err(|e| ApiError::new(ErrorCode::InvalidJson, format!("request body is not valid JSON: {e}")));
     }
     if essence.starts_with("text/") || essence == "application/x-www-form-urlencoded" || essence == "application/xml" {
         let text = String::from_utf8(bytes).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
@@ -302,7 +288,7 @@ fn looks_like_json(bytes: &[u8]) -> bool {
 }
 
 /// `a=1&a=2&b=x` → `{ a: ["1", "2"], b: "x" }`.
-pub fn query_params(query: &str) -> Value {
+pub fn query_params(query: &str) -> Multimap {
     let mut map: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for (k, v) in form_urlencoded::parse(query.as_bytes()) {
         map.entry(k.into_owned()).or_default().push(v.into_owned());
@@ -311,7 +297,7 @@ pub fn query_params(query: &str) -> Value {
 }
 
 /// The query parameters a step sees: `access_token` and `token` holding a CFP credential are left out.
-fn step_query_params(app: &AppState, query: &str) -> Value {
+fn step_query_params(app: &AppState, query: &str) -> Multimap {
     let mut map: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for (k, v) in form_urlencoded::parse(query.as_bytes()) {
         if matches!(&*k, "access_token" | "token") && auth::is_cfp_credential(app, &v) {
@@ -326,7 +312,7 @@ fn step_query_params(app: &AppState, query: &str) -> Value {
 const CREDENTIAL_HEADERS: [&str; 3] = ["authorization", "proxy-authorization", "x-api-key"];
 
 /// The headers a step sees: every one, minus CFP credentials.
-fn header_map(app: &AppState, headers: &HeaderMap) -> Value {
+fn header_map(app: &AppState, headers: &HeaderMap) -> Multimap {
     let mut map: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for (k, v) in headers {
         let name = k.as_str();
@@ -367,17 +353,10 @@ fn without_credential_cookies(app: &AppState, cookie: &str) -> Option<String> {
     (!kept.is_empty()).then(|| kept.join("; "))
 }
 
-fn collapse(map: BTreeMap<String, Vec<String>>) -> Value {
-    let mut out = Map::new();
-    for (k, mut v) in map {
-        let value = if v.len() == 1 {
-            Value::String(v.remove(0))
-        } else {
-            json!(v)
-        };
-        out.insert(k, value);
-    }
-    Value::Object(out)
+fn collapse(map: BTreeMap<String, Vec<String>>) -> Multimap {
+    map.into_iter()
+        .map(|(k, v)| (k, StringOrStrings::from_values(v)))
+        .collect()
 }
 
 /// `{status, headers?, body, bodyEncoding?}` → an HTTP response.
@@ -385,8 +364,7 @@ fn output_response(output: Value) -> Result<Response, ApiError> {
     let status = output.get("status").and_then(Value::as_u64).unwrap_or(200);
     let status = StatusCode::from_u16(status as u16).map_err(|_| {
         ApiError::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "bad_response",
+            ErrorCode::BadResponse,
             format!("handler returned invalid status {status}"),
         )
     })?;
@@ -412,8 +390,7 @@ fn output_response(output: Value) -> Result<Response, ApiError> {
         (Some(Value::String(s)), Some("base64")) => {
             let raw = B64.decode(s).map_err(|_| {
                 ApiError::new(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "bad_response",
+                    ErrorCode::BadResponse,
                     "handler returned a body marked base64 that is not base64",
                 )
             })?;
@@ -504,11 +481,12 @@ fn value_text(v: &Value) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     #[test]
     fn query_params_repeat_into_arrays() {
         assert_eq!(
-            query_params("a=1&a=2&b=x%20y&c="),
+            serde_json::to_value(query_params("a=1&a=2&b=x%20y&c=")).unwrap(),
             json!({"a": ["1", "2"], "b": "x y", "c": ""})
         );
     }
@@ -564,7 +542,7 @@ mod tests {
         let mut h = HeaderMap::new();
         h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
         let e = parse_body(&h, b"{oops".to_vec()).unwrap_err();
-        assert_eq!(e.code, "invalid_json");
+        assert_eq!(e.code, ErrorCode::InvalidJson);
         assert_eq!(parse_body(&h, br#"{"a":1}"#.to_vec()).unwrap(), json!({"a": 1}));
         h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain"));
         assert_eq!(parse_body(&h, b"hi".to_vec()).unwrap(), json!("hi"));

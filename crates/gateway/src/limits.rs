@@ -15,6 +15,7 @@ use cfp_engine::shared_limits::{Acquired, Lease, SharedCounters};
 
 use crate::error::ApiError;
 use crate::GatewayConfig;
+use cfp_protocol::ErrorCode;
 
 /// In-flight request counters per project and per tenant.
 #[derive(Default)]
@@ -44,8 +45,7 @@ fn counter(map: &Mutex<HashMap<String, Arc<AtomicU32>>>, key: &str) -> Arc<Atomi
 
 fn too_many(limit: &str, value: u32, whose: &str) -> ApiError {
     ApiError::new(
-        StatusCode::TOO_MANY_REQUESTS,
-        "limit_exceeded",
+        ErrorCode::LimitExceeded,
         format!("{limit} ({value}) of {whose} reached; retry shortly"),
     )
 }
@@ -121,8 +121,7 @@ pub fn body_limit(cfg: &GatewayConfig, settings: Option<&ProjectSettings>) -> us
 
 pub fn too_large(limit: usize) -> ApiError {
     ApiError::new(
-        StatusCode::PAYLOAD_TOO_LARGE,
-        "body_too_large",
+        ErrorCode::BodyTooLarge,
         format!("the request body exceeds maxBodyBytes ({limit} bytes)"),
     )
 }
@@ -168,8 +167,8 @@ pub async fn read_body(body: axum::body::Body, declared: Option<usize>, limit: u
 }
 
 fn malformed_body(e: axum::Error) -> ApiError {
-    ApiError::bad_request(
-        "malformed_body",
+    ApiError::new(
+        ErrorCode::MalformedBody,
         format!("the request body could not be read (malformed chunked encoding or a broken upload): {e}"),
     )
 }
@@ -236,8 +235,7 @@ pub fn preflight(
     cors_headers(settings, request.get(header::ORIGIN), &mut out);
     if !out.contains_key(header::ACCESS_CONTROL_ALLOW_ORIGIN) || !method_routed {
         let mut res = ApiError::new(
-            StatusCode::FORBIDDEN,
-            "cors_denied",
+            ErrorCode::CorsDenied,
             if method_routed {
                 "this origin is not in the project's CORS allowlist"
             } else {

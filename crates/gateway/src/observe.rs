@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use axum::extract::{ConnectInfo, Path, Query, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri};
+use axum::http::{HeaderMap, HeaderValue, Uri};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::routing::get;
 use axum::{Json, Router};
@@ -17,6 +17,7 @@ use tokio::sync::broadcast::error::RecvError;
 
 use crate::error::ApiError;
 use crate::AppState;
+use cfp_protocol::ErrorCode;
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -96,7 +97,7 @@ async fn state_put(
     body: Result<Json<Value>, axum::extract::rejection::JsonRejection>,
 ) -> Result<Json<Value>, ApiError> {
     let access = crate::auth::access(&app, peer, &headers, uri.query(), "state.write").await?;
-    let Json(value) = body.map_err(|e| ApiError::bad_request("invalid_body", e.body_text()))?;
+    let Json(value) = body.map_err(|e| ApiError::new(ErrorCode::InvalidBody, e.body_text()))?;
     check_state_name("group", &group)?;
     check_state_name("key", &key)?;
     crate::error::refuse_nul("value", &value)?;
@@ -126,8 +127,8 @@ async fn state_delete(
 
 fn check_state_name(what: &str, name: &str) -> Result<(), ApiError> {
     if name.is_empty() || name.len() > 512 || name.contains('\0') {
-        return Err(ApiError::bad_request(
-            "invalid_body",
+        return Err(ApiError::new(
+            ErrorCode::InvalidBody,
             format!("state {what} must be 1 to 512 characters without NUL"),
         ));
     }
@@ -137,8 +138,7 @@ fn check_state_name(what: &str, name: &str) -> Result<(), ApiError> {
 fn layout_path(app: &AppState) -> Result<&std::path::Path, ApiError> {
     app.cfg.layout_file.as_deref().ok_or_else(|| {
         ApiError::new(
-            StatusCode::NOT_FOUND,
-            "layout_unavailable",
+            ErrorCode::LayoutUnavailable,
             "this runtime has no layout file (--layout-file)",
         )
     })
@@ -150,8 +150,7 @@ async fn layout_get((State(app), ConnectInfo(peer), headers, uri): Caller) -> Re
     match tokio::fs::read(path).await {
         Ok(bytes) => serde_json::from_slice(&bytes).map(Json).map_err(|e| {
             ApiError::new(
-                StatusCode::CONFLICT,
-                "layout_invalid",
+                ErrorCode::LayoutInvalid,
                 format!("{} is not valid JSON: {e}", path.display()),
             )
         }),
@@ -174,13 +173,12 @@ async fn layout_put(
         crate::auth::Principal::LocalDeveloper | crate::auth::Principal::Admin
     ) {
         return Err(ApiError::new(
-            StatusCode::FORBIDDEN,
-            "forbidden",
+            ErrorCode::Forbidden,
             "the flow layout is saved by the local developer in `cfp dev` only",
         ));
     }
     let path = layout_path(&app)?.to_path_buf();
-    let Json(layout) = body.map_err(|e| ApiError::bad_request("invalid_body", e.body_text()))?;
+    let Json(layout) = body.map_err(|e| ApiError::new(ErrorCode::InvalidBody, e.body_text()))?;
     let text = serde_json::to_string_pretty(&layout).expect("JSON values serialize");
     // Write to a temporary file and rename, so a crash never leaves a half-written layout.
     let tmp = path.with_extension("json.tmp");

@@ -8,7 +8,7 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use axum::extract::{ConnectInfo, Path, State};
-use axum::http::{HeaderMap, StatusCode, Uri};
+use axum::http::{HeaderMap, Uri};
 use axum::Json;
 use cfp_engine::WorkerId;
 use cfp_protocol::ToWorker;
@@ -17,6 +17,7 @@ use tokio::sync::oneshot;
 
 use crate::error::ApiError;
 use crate::AppState;
+use cfp_protocol::ErrorCode;
 
 const ANSWER_WITHIN: Duration = Duration::from_secs(5);
 
@@ -77,15 +78,13 @@ pub async fn step_source(
     app.sources.waiting.lock().unwrap().remove(&id);
     let Some(answer) = answer else {
         return Err(ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "worker_unavailable",
+            ErrorCode::WorkerUnavailable,
             format!("the worker hosting step `{step}` did not send its source within 5 s; retry shortly"),
         ));
     };
     if !answer.ok {
         return Err(ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "source_unavailable",
+            ErrorCode::SourceUnavailable,
             answer
                 .error
                 .unwrap_or_else(|| "the worker could not read the step's file".into()),

@@ -18,7 +18,7 @@ use std::time::Duration;
 
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
 use axum::extract::{ConnectInfo, FromRequestParts, Request, State};
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::http::{header, HeaderMap, HeaderValue};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use cfp_engine::Engine;
@@ -31,6 +31,7 @@ use serde_json::{json, Value};
 use crate::auth::{self, Principal};
 use crate::error::ApiError;
 use crate::AppState;
+use cfp_protocol::ErrorCode;
 
 /// Client messages are small (`join`/`leave`).
 const MAX_CLIENT_MESSAGE: usize = 64 * 1024;
@@ -90,8 +91,7 @@ async fn upgrade(app: AppState, req: Request) -> Response {
     };
     if app.streams.is_shutting_down() {
         return ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "shutting_down",
+            ErrorCode::ShuttingDown,
             "the runtime is shutting down; connect to another replica",
         )
         .into_response();

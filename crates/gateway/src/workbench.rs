@@ -4,11 +4,12 @@
 
 use axum::body::Body;
 use axum::extract::{Path, State};
-use axum::http::{header, HeaderValue, StatusCode};
+use axum::http::{header, HeaderValue};
 use axum::response::{IntoResponse, Response};
 
 use crate::error::ApiError;
 use crate::AppState;
+use cfp_protocol::ErrorCode;
 
 pub async fn index(state: State<AppState>) -> Response {
     asset(state, Path(String::new())).await
@@ -16,9 +17,7 @@ pub async fn index(state: State<AppState>) -> Response {
 
 pub async fn asset(State(app): State<AppState>, Path(path): Path<String>) -> Response {
     let Some(dir) = app.cfg.workbench_dir.as_deref() else {
-        return ApiError::new(
-            StatusCode::NOT_FOUND,
-            "workbench_unavailable",
+        return ApiError::new(ErrorCode::WorkbenchUnavailable,
             "the workbench is not being served: build it (npm run build -w apps/workbench) and start the runtime with --workbench-dir",
         )
         .into_response();

@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
 use axum::extract::{ConnectInfo, State};
-use axum::http::{header, HeaderValue, StatusCode};
+use axum::http::{header, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use axum::Extension;
 use cfp_engine::session::{self, BoxFuture, Hello, Peers, Refusal, Session, SourceAnswer, CLOSE_TOO_BIG};
@@ -32,6 +32,7 @@ use serde_json::Value;
 use crate::conn::ReadMeter;
 use crate::error::ApiError;
 use crate::{AppState, GatewayConfig};
+use cfp_protocol::ErrorCode;
 
 /// What a connection may send before its `hello` is authenticated (the hello frame is a few hundred bytes).
 pub const HELLO_MAX_BYTES: usize = 16 * 1024;
@@ -90,8 +91,7 @@ pub async fn upgrade(
     let Some(waiting) = app.worker_admission.admit(peer.ip(), &app.cfg) else {
         tracing::warn!("refused a worker connection: too many connections waiting to authenticate");
         let mut res = ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "too_many_connections",
+            ErrorCode::TooManyConnections,
             "too many worker connections are waiting to authenticate; retry shortly",
         )
         .into_response();

@@ -31,3 +31,115 @@ impl ErrorBody {
         self
     }
 }
+
+macro_rules! error_codes {
+    ($($(#[doc = $doc:literal])* $variant:ident = $code:literal => $status:literal,)*) => {
+        /// Every code the runtime answers an HTTP request with: a closed set. Its HTTP status is
+        /// [`ErrorCode::http_status`], the one place codes map to statuses; `docs/errors.md` lists each
+        /// (checked by `tests/error_codes.rs`).
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum ErrorCode {
+            $($(#[doc = $doc])* $variant,)*
+        }
+
+        impl ErrorCode {
+            /// Every code, in the order of `docs/errors.md`.
+            pub const ALL: &'static [ErrorCode] = &[$(ErrorCode::$variant,)*];
+
+            /// The stable wire form (`invalid_query`).
+            pub const fn as_str(self) -> &'static str {
+                match self {
+                    $(ErrorCode::$variant => $code,)*
+                }
+            }
+
+            /// The HTTP status every answer with this code has.
+            pub const fn http_status(self) -> u16 {
+                match self {
+                    $(ErrorCode::$variant => $status,)*
+                }
+            }
+        }
+    };
+}
+
+error_codes! {
+    /// A rejection not covered by a more specific code.
+    BadRequest = "bad_request" => 400,
+    InvalidQuery = "invalid_query" => 400,
+    InvalidPath = "invalid_path" => 400,
+    InvalidBody = "invalid_body" => 400,
+    /// An API step's body with a JSON content type is not JSON.
+    InvalidJson = "invalid_json" => 400,
+    MalformedBody = "malformed_body" => 400,
+    InvalidEvent = "invalid_event" => 400,
+    InvalidId = "invalid_id" => 400,
+    Unauthenticated = "unauthenticated" => 401,
+    InvalidToken = "invalid_token" => 401,
+    Forbidden = "forbidden" => 403,
+    /// Answered by the worker for a signed webhook step (the runtime passes the step's answer on).
+    WebhookReplayed = "webhook_replayed" => 409,
+    StreamAccessDenied = "stream_access_denied" => 403,
+    DevEndpointDisabled = "dev_endpoint_disabled" => 403,
+    CrossOriginRefused = "cross_origin_refused" => 403,
+    CorsDenied = "cors_denied" => 403,
+    NotFound = "not_found" => 404,
+    NoEndpoint = "no_endpoint" => 404,
+    LayoutUnavailable = "layout_unavailable" => 404,
+    WorkbenchUnavailable = "workbench_unavailable" => 404,
+    MethodNotAllowed = "method_not_allowed" => 405,
+    LayoutInvalid = "layout_invalid" => 409,
+    BodyTooLarge = "body_too_large" => 413,
+    UnsupportedMediaType = "unsupported_media_type" => 415,
+    SourceUnavailable = "source_unavailable" => 422,
+    LimitExceeded = "limit_exceeded" => 429,
+    /// A failure inside the runtime; the message carries an id the log has with the detail.
+    Internal = "internal" => 500,
+    HandlerError = "handler_error" => 500,
+    BadResponse = "bad_response" => 500,
+    /// The database cannot be reached.
+    Unavailable = "unavailable" => 503,
+    ControlPlaneUnavailable = "control_plane_unavailable" => 503,
+    IdentityProviderUnavailable = "identity_provider_unavailable" => 503,
+    WorkerUnavailable = "worker_unavailable" => 503,
+    ShuttingDown = "shutting_down" => 503,
+    TooManyConnections = "too_many_connections" => 503,
+    Timeout = "timeout" => 504,
+}
+
+impl std::fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for ErrorCode {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        ErrorCode::ALL
+            .iter()
+            .copied()
+            .find(|c| c.as_str() == s)
+            .ok_or_else(|| format!("unknown error code `{s}`"))
+    }
+}
+
+impl Serialize for ErrorCode {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for ErrorCode {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+impl From<ErrorCode> for String {
+    fn from(c: ErrorCode) -> String {
+        c.as_str().to_string()
+    }
+}

@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::manifest::{StepManifest, StreamManifest};
+use crate::payloads::InvokeInput;
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
 pub struct WorkerInfo {
@@ -169,12 +170,19 @@ pub struct RegistrationError {
 pub struct InvokeFrame {
     pub id: String,
     pub step: String,
-    pub trigger: Trigger,
     pub attempt: u32,
     pub trace_id: String,
     pub idempotency_key: String,
     pub timeout_ms: u64,
-    pub input: Value,
+    /// `trigger` and `input` on the wire.
+    #[serde(flatten)]
+    pub input: InvokeInput,
+}
+
+impl InvokeFrame {
+    pub fn trigger(&self) -> Trigger {
+        self.input.trigger()
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -297,16 +305,35 @@ mod tests {
         let f = ToWorker::Invoke(InvokeFrame {
             id: "i".into(),
             step: "s".into(),
-            trigger: Trigger::Event,
             attempt: 1,
             trace_id: "t".into(),
             idempotency_key: "k".into(),
             timeout_ms: 1000,
-            input: serde_json::json!({}),
+            input: InvokeInput::Cron(crate::payloads::CronInput {
+                scheduled_at: "2026-01-01T00:00:00Z".into(),
+            }),
         });
         let v: Value = serde_json::from_str(&f.to_text()).unwrap();
         assert_eq!(v["type"], "invoke");
         assert_eq!(v["traceId"], "t");
         assert_eq!(v["timeoutMs"], 1000);
+        assert_eq!(v["trigger"], "cron");
+        assert_eq!(v["input"]["scheduledAt"], "2026-01-01T00:00:00Z");
+        assert_eq!(serde_json::from_value::<ToWorker>(v).unwrap(), f);
+    }
+
+    #[test]
+    fn invoke_input_must_fit_its_trigger() {
+        let frame = |trigger: &str, input: Value| {
+            serde_json::json!({
+                "type": "invoke", "id": "i", "step": "s", "trigger": trigger, "attempt": 1, "traceId": "t",
+                "idempotencyKey": "k", "timeoutMs": 1, "input": input,
+            })
+        };
+        let event = serde_json::json!({ "topic": "t", "data": 1, "eventId": "e" });
+        assert!(serde_json::from_value::<ToWorker>(frame("event", event.clone())).is_ok());
+        assert!(serde_json::from_value::<ToWorker>(frame("cron", event.clone())).is_err());
+        assert!(serde_json::from_value::<ToWorker>(frame("api", event)).is_err());
+        assert!(serde_json::from_value::<ToWorker>(frame("event", serde_json::json!({ "topic": "t" }))).is_err());
     }
 }

@@ -2,6 +2,7 @@
 //!
 //! - [`frames`]: every frame a worker and the runtime exchange over the `/__cfp/worker` WebSocket.
 //! - [`manifest`]: the step manifest a worker registers, and the defaults the runtime applies to it.
+//! - [`payloads`]: the `input` of each kind of invocation and the `output` of an API step.
 //! - [`errors`]: the JSON error body every runtime HTTP endpoint returns.
 //!
 //! The normative description is `docs/protocol.md`; the JSON Schema and the test vectors that both the
@@ -10,13 +11,18 @@
 pub mod errors;
 pub mod frames;
 pub mod manifest;
+pub mod payloads;
 pub mod schema;
 
-pub use errors::ErrorBody;
+pub use errors::{ErrorBody, ErrorCode};
 pub use frames::{
     Emit, FromWorker, InvokeFrame, LogEntry, LogLevel, RegistrationError, ToWorker, Trigger, WorkerError,
 };
 pub use manifest::{Emits, QueueKind, StepKind, StepManifest, StorageType, StreamManifest};
+pub use payloads::{
+    ApiInput, ApiOutput, BodyEncoding, CallerKind, CronInput, EventInput, InvokeInput, Multimap, StepAuth,
+    StringOrStrings,
+};
 
 /// The protocol version this runtime speaks.
 pub const PROTOCOL_VERSION: u32 = 1;

@@ -1,0 +1,160 @@
+//! What an `invoke` frame carries in `input`, per trigger, and what an API step answers in `output`.
+//!
+//! These are the `ApiInput`, `EventInput`, `CronInput` and `ApiOutput` definitions of
+//! `protocol/schema/worker-frames.schema.json`; `tests/schema_contract.rs` checks each against its definition,
+//! and the TypeScript worker's types are generated from the same schema.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::frames::Trigger;
+
+/// A query parameter or header: one value, or several when it was repeated.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(untagged)]
+pub enum StringOrStrings {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl StringOrStrings {
+    /// `["a"]` → `"a"`; several values stay a list.
+    pub fn from_values(mut values: Vec<String>) -> Self {
+        if values.len() == 1 {
+            StringOrStrings::One(values.remove(0))
+        } else {
+            StringOrStrings::Many(values)
+        }
+    }
+
+    pub fn values(&self) -> &[String] {
+        match self {
+            StringOrStrings::One(s) => std::slice::from_ref(s),
+            StringOrStrings::Many(v) => v,
+        }
+    }
+}
+
+/// Query parameters or headers, by name.
+pub type Multimap = BTreeMap<String, StringOrStrings>;
+
+/// Who the runtime verified the caller to be.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum CallerKind {
+    LocalDeveloper,
+    Admin,
+    User,
+    ApiKey,
+    EndUser,
+}
+
+/// `req.auth` of an API step: the verified caller, never a secret.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct StepAuth {
+    pub kind: CallerKind,
+    pub subject: String,
+    pub tenant: String,
+    pub project: String,
+    /// The roles that apply to this project.
+    pub roles: Vec<String>,
+}
+
+/// The `input` of an `api` invocation: the HTTP request, minus CFP credentials.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct ApiInput {
+    pub method: String,
+    pub path: String,
+    pub path_params: BTreeMap<String, String>,
+    pub query_params: Multimap,
+    pub headers: Multimap,
+    /// `null` for an uncredentialed call of a signed webhook step (always sent, so `req.auth` is never missing).
+    #[serde(default)]
+    pub auth: Option<StepAuth>,
+    /// The body parsed by its content type (JSON, text), or `null`.
+    pub body: Value,
+    /// Base64 of the exact request bytes.
+    pub raw_body: String,
+}
+
+/// The `input` of an `event` invocation.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct EventInput {
+    pub topic: String,
+    pub data: Value,
+    pub event_id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message_group_id: Option<String>,
+}
+
+/// The `input` of a `cron` invocation.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct CronInput {
+    /// When the tick was due (RFC 3339).
+    pub scheduled_at: String,
+}
+
+/// An invocation's `trigger` and the `input` that goes with it, flattened into the `invoke` frame as
+/// `"trigger": "event", "input": {...}`: a frame whose input does not fit its trigger does not parse.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(tag = "trigger", content = "input", rename_all = "lowercase")]
+pub enum InvokeInput {
+    Api(Box<ApiInput>),
+    Event(EventInput),
+    Cron(CronInput),
+}
+
+impl InvokeInput {
+    pub fn trigger(&self) -> Trigger {
+        match self {
+            InvokeInput::Api(_) => Trigger::Api,
+            InvokeInput::Event(_) => Trigger::Event,
+            InvokeInput::Cron(_) => Trigger::Cron,
+        }
+    }
+}
+
+impl From<ApiInput> for InvokeInput {
+    fn from(v: ApiInput) -> Self {
+        InvokeInput::Api(Box::new(v))
+    }
+}
+
+impl From<EventInput> for InvokeInput {
+    fn from(v: EventInput) -> Self {
+        InvokeInput::Event(v)
+    }
+}
+
+impl From<CronInput> for InvokeInput {
+    fn from(v: CronInput) -> Self {
+        InvokeInput::Cron(v)
+    }
+}
+
+/// How an API step's `body` is encoded in its output.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum BodyEncoding {
+    Base64,
+}
+
+/// The `output` of a successful `api` invocation: the HTTP response.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct ApiOutput {
+    pub status: u16,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub headers: Option<Multimap>,
+    /// A string is sent as text (or as bytes with `bodyEncoding: "base64"`), `null` or absent as no body, any
+    /// other value as JSON.
+    #[serde(default)]
+    pub body: Value,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub body_encoding: Option<BodyEncoding>,
+}
