@@ -1,0 +1,35 @@
+// cfp-audit-verify: CFP's audit chain as specified in docs/audit.md, with no runtime dependency but node:crypto.
+export { canonicalize, CanonicalizeError } from './jcs.js'
+export {
+  leafHash,
+  nodeHash,
+  emptyRoot,
+  merkleRoot,
+  inclusionProof,
+  consistencyProof,
+  inclusionProofFrom,
+  consistencyProofFrom,
+  subtreeRoot,
+  verifyInclusion,
+  verifyConsistency,
+  MerkleTree,
+  Frontier,
+  type PerfectSubtrees,
+} from './merkle.js'
+export { type AuditEntry, type ActorType, type AuthMethod, type OutcomeStatus, entryLeaf, entryProblem, ZERO_HASH, CHAIN_ID } from './entry.js'
+export {
+  type PublicAuditKey,
+  type Checkpoint,
+  type NoteCheck,
+  checkpointBody,
+  parseCheckpointBody,
+  keyId,
+  signCheckpoint,
+  verifyCheckpoint,
+  checkNote,
+  formatVerifierKey,
+  parseVerifierKey,
+  privateKeyFromSeed,
+  rawPublicKey,
+} from './checkpoint.js'
+export { type Finding, type StoredEntry, type ChainStart, type ConsistencyProofRecord, type VerifyOptions, type ChainResult, verifyChain } from './verify.js'

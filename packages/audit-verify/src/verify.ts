@@ -1,0 +1,297 @@
+// Streaming verification of one chain (docs/audit.md "Verification"): entries in order, checked leaf by leaf against
+// their stored hashes, their chain, their sequence numbers and their `prev` links, while a Merkle frontier (O(log n)
+// hashes) gives the root at every checkpointed size. The first problem is reported with the chain, the sequence
+// number and the finding's name.
+import { type PublicAuditKey, checkNote, parseCheckpointBody } from './checkpoint.js'
+import { ZERO_HASH } from './entry.js'
+import { canonicalize } from './jcs.js'
+import { Frontier, leafHash, verifyConsistency } from './merkle.js'
+
+export type Finding = 'edited' | 'missing' | 'reordered' | 'inserted' | 'moved' | 'truncated' | 'bad_checkpoint' | 'inconsistent' | 'bad_anchor'
+
+export interface StoredEntry {
+  /** the leaf text (RFC 8785 JSON of the entry) */
+  leaf: string
+  /** the stored leaf hash, lowercase hex, where the store keeps one */
+  leaf_hash?: string | null
+}
+
+export interface ConsistencyProofRecord {
+  first: number
+  second: number
+  /** lowercase hex hashes */
+  path: string[]
+}
+
+export interface ChainStart {
+  /** the number of entries before the first one given (pruned or not exported) */
+  size: number
+  /** the perfect subtree roots of the tree of that size, largest first, lowercase hex */
+  frontier: string[]
+  /** the leaf hash of entry size-1, lowercase hex (64 zeros when size is 0) */
+  prev: string
+}
+
+export interface VerifyOptions {
+  /** where the given entries begin; default: at seq 0 */
+  start?: ChainStart
+  /**
+   * true (default) when the entries run to the chain's end, so a checkpoint beyond them means the chain was truncated;
+   * false for a range (an export), where a checkpoint beyond the last entry needs a consistency proof from it.
+   */
+  complete?: boolean
+  /** consistency proofs for checkpoints outside the entries given */
+  proofs?: ConsistencyProofRecord[]
+  /** require every leaf to be exactly the RFC 8785 form of its parse (default true) */
+  canonical?: boolean
+}
+
+export type ChainResult =
+  | {
+      ok: true
+      chain: string
+      /** the chain's size after the last entry */
+      size: number
+      /** the root at that size, lowercase hex */
+      root: string
+      /** the first sequence number verified */
+      from: number
+      /** the largest checkpointed size, 0 if none; entries at and after it are linked but not yet signed */
+      checkpointed: number
+      checkpoints: number
+    }
+  | { ok: false; chain: string; seq: number; finding: Finding; detail: string }
+
+const HEX64 = /^[0-9a-f]{64}$/
+/** Leaves larger than this are refused as edited: a writer's entry is at most ~16 KiB of details plus bounded strings. */
+export const MAX_LEAF_BYTES = 256 * 1024
+
+interface Parsed {
+  chain: unknown
+  seq: unknown
+  prev: unknown
+}
+
+interface Item {
+  leaf: string
+  stored: string | null | undefined
+  parsed: Parsed | null
+  problem: string | null
+}
+
+interface PendingCheckpoint {
+  size: number
+  root: Buffer | null
+  problem: string | null
+  note: number
+}
+
+function inspect(e: unknown, canonical: boolean): Item {
+  if (typeof e !== 'object' || e === null || typeof (e as StoredEntry).leaf !== 'string') {
+    return { leaf: '', stored: null, parsed: null, problem: 'the record has no leaf text' }
+  }
+  const { leaf, leaf_hash } = e as StoredEntry
+  const item: Item = { leaf, stored: leaf_hash, parsed: null, problem: null }
+  if (leaf.length > MAX_LEAF_BYTES) {
+    item.problem = `the leaf is larger than ${MAX_LEAF_BYTES} bytes`
+    return item
+  }
+  let v: unknown
+  try {
+    v = JSON.parse(leaf)
+  } catch {
+    item.problem = 'the leaf is not JSON'
+    return item
+  }
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) {
+    item.problem = 'the leaf is not a JSON object'
+    return item
+  }
+  const o = v as Record<string, unknown>
+  item.parsed = { chain: o.chain, seq: o.seq, prev: o.prev }
+  if (o.v !== 1) item.problem = 'the leaf has no v: 1'
+  else if (typeof o.chain !== 'string') item.problem = 'the leaf has no chain'
+  else if (typeof o.seq !== 'number' || !Number.isSafeInteger(o.seq) || o.seq < 0) item.problem = 'the leaf has no seq'
+  else if (typeof o.prev !== 'string' || !HEX64.test(o.prev)) item.problem = 'the leaf has no prev'
+  else if (canonical) {
+    let c: string | null = null
+    try {
+      c = canonicalize(v)
+    } catch {}
+    if (c !== leaf) item.problem = 'the leaf is not in RFC 8785 canonical form'
+  }
+  return item
+}
+
+function proofKey(first: number, second: number): string {
+  return `${first}-${second}`
+}
+
+function hexHashes(a: unknown): Buffer[] | null {
+  if (!Array.isArray(a) || a.length > 128) return null
+  const out: Buffer[] = []
+  for (const h of a) {
+    if (typeof h !== 'string' || !HEX64.test(h)) return null
+    out.push(Buffer.from(h, 'hex'))
+  }
+  return out
+}
+
+/**
+ * Verifies one chain. `entries` are the chain's stored entries in sequence order (an array, iterable or async
+ * iterable, read once); `checkpoints` are signed notes; `keys` the audit public keys (current and retired).
+ */
+export async function verifyChain(
+  chainId: string,
+  entries: Iterable<StoredEntry> | AsyncIterable<StoredEntry>,
+  checkpoints: string[],
+  keys: PublicAuditKey[],
+  options: VerifyOptions = {},
+): Promise<ChainResult> {
+  const canonical = options.canonical ?? true
+  const complete = options.complete ?? true
+  const fail = (seq: number, finding: Finding, detail: string): ChainResult => ({ ok: false, chain: chainId, seq: Math.max(0, seq), finding, detail })
+
+  // Where the entries begin.
+  let frontier = new Frontier()
+  let prevHash = ZERO_HASH
+  const start = options.start
+  if (start) {
+    try {
+      const hashes = hexHashes(start.frontier)
+      if (!hashes || typeof start.prev !== 'string' || !HEX64.test(start.prev)) throw new Error('bad start')
+      frontier = Frontier.from(start.size, hashes)
+      if ((start.size === 0) !== (start.prev === ZERO_HASH)) throw new Error('bad start prev')
+      prevHash = start.prev
+    } catch {
+      return fail(typeof start.size === 'number' ? start.size : 0, 'edited', 'the starting frontier is malformed')
+    }
+  }
+  const from = frontier.size
+
+  // Checkpoints: signature and origin first, then their roots as the stream reaches their sizes.
+  const origin = `cfp-audit/${chainId}`
+  const pending: PendingCheckpoint[] = []
+  checkpoints.forEach((note, i) => {
+    const check = checkNote(note, keys)
+    const body = typeof note === 'string' && note.includes('\n\n') ? parseCheckpointBody(note.slice(0, note.lastIndexOf('\n\n') + 1)) : null
+    const size = check.checkpoint?.size ?? body?.size ?? from
+    if (!check.checkpoint) pending.push({ size, root: null, problem: `checkpoint ${i} (size ${size}): ${check.problem}`, note: i })
+    else if (check.checkpoint.origin !== origin)
+      pending.push({ size, root: null, problem: `checkpoint ${i} is for origin ${JSON.stringify(check.checkpoint.origin)}, not ${origin}`, note: i })
+    else pending.push({ size, root: check.checkpoint.root, problem: null, note: i })
+  })
+  pending.sort((a, b) => a.size - b.size || a.note - b.note)
+  const proofs = new Map<string, Buffer[] | null>()
+  for (const p of options.proofs ?? []) {
+    if (typeof p === 'object' && p !== null && Number.isSafeInteger(p.first) && Number.isSafeInteger(p.second))
+      proofs.set(proofKey(p.first, p.second), hexHashes(p.path))
+  }
+  let cp = 0
+  let checkpointed = 0
+  let lastSigned: { size: number; root: Buffer } | null = null
+
+  // A checkpoint's own problems, and agreement with any earlier checkpoint of the same size.
+  const signedRoot = (c: PendingCheckpoint): ChainResult | null => {
+    if (c.problem) return fail(c.size - 1, 'bad_checkpoint', c.problem)
+    if (lastSigned && lastSigned.size === c.size && !lastSigned.root.equals(c.root!))
+      return fail(c.size - 1, 'inconsistent', `two signed checkpoints of size ${c.size} have different roots`)
+    return null
+  }
+
+  // Checkpoints below the first entry given: checked by a consistency proof to the starting root, where given.
+  const startRoot = frontier.root()
+  while (cp < pending.length && pending[cp]!.size < from) {
+    const c = pending[cp++]!
+    const bad = signedRoot(c)
+    if (bad) return bad
+    const path = proofs.get(proofKey(c.size, from))
+    if (path !== undefined && (path === null || !verifyConsistency(c.size, from, c.root!, startRoot, path)))
+      return fail(c.size - 1, 'inconsistent', `the checkpoint of size ${c.size} does not extend to the tree of size ${from}`)
+    lastSigned = { size: c.size, root: c.root! }
+  }
+  // Checkpoints at the size reached so far.
+  const reach = (size: number): ChainResult | null => {
+    let root: Buffer | null = null
+    while (cp < pending.length && pending[cp]!.size === size) {
+      const c = pending[cp++]!
+      const bad = signedRoot(c)
+      if (bad) return bad
+      root ??= frontier.root()
+      if (!root.equals(c.root!)) return fail(size - 1, 'bad_checkpoint', `the checkpoint of size ${size} signs a root that differs from the recomputed one`)
+      lastSigned = { size, root: c.root! }
+      checkpointed = size
+    }
+    return null
+  }
+  const atStart = reach(from)
+  if (atStart) return atStart
+
+  // The stream, one entry behind so that the next entry can tell a gap from a swap.
+  let prevPrevHash: string | null = null
+  let prevLinkedPrev: string | null = null
+  let current: Item | null = null
+  let n = from
+  const step = (item: Item, next: Item | null): ChainResult | null => {
+    const i = n
+    if (item.problem && !item.parsed) return fail(i, 'edited', item.problem)
+    const h = leafHash(item.leaf).toString('hex')
+    if (item.stored !== undefined && item.stored !== null && item.stored !== h) return fail(i, 'edited', 'the leaf does not hash to its stored leaf hash')
+    if (item.problem) return fail(i, 'edited', item.problem)
+    const p = item.parsed!
+    if (p.chain !== chainId) return fail(i, 'moved', `the entry belongs to chain ${JSON.stringify(p.chain)}`)
+    const seq = p.seq as number
+    if (seq > i) {
+      const nextSeq = next?.parsed?.seq
+      if (next && nextSeq !== seq + 1) return fail(i, 'reordered', `position ${i} holds seq ${seq}, followed by seq ${String(nextSeq)}`)
+      return fail(i, 'missing', seq === i + 1 ? `seq ${i} is absent` : `seqs ${i}..${seq - 1} are absent`)
+    }
+    if (seq < i) {
+      if (seq === i - 1 && p.prev === prevLinkedPrev) return fail(seq, 'inserted', `two entries claim seq ${seq}`)
+      return fail(i, 'reordered', `position ${i} holds seq ${seq}`)
+    }
+    if (p.prev !== prevHash) {
+      if (i - 1 > from && p.prev === prevPrevHash) return fail(i - 1, 'inserted', `the entry at seq ${i} links to seq ${i - 2}, skipping seq ${i - 1}`)
+      if (i === from) return fail(i, 'edited', i === 0 ? 'the first entry does not link to 64 zeros' : 'the entry does not link to the chain before it')
+      return fail(i - 1, 'edited', `the entry's hash differs from the next entry's prev`)
+    }
+    prevLinkedPrev = p.prev as string
+    prevPrevHash = prevHash
+    prevHash = h
+    frontier.append(Buffer.from(h, 'hex'))
+    n++
+    return reach(n)
+  }
+
+  try {
+    for await (const raw of entries as AsyncIterable<StoredEntry>) {
+      const item = inspect(raw, canonical)
+      if (current) {
+        const bad = step(current, item)
+        if (bad) return bad
+      }
+      current = item
+    }
+  } catch (e) {
+    return fail(n, 'edited', `reading the entries failed: ${(e as Error).message}`)
+  }
+  if (current) {
+    const bad = step(current, null)
+    if (bad) return bad
+  }
+
+  // Checkpoints beyond the last entry.
+  const root = frontier.root()
+  while (cp < pending.length) {
+    const c = pending[cp++]!
+    const bad = signedRoot(c)
+    if (bad) return bad
+    if (complete) return fail(n, 'truncated', `a checkpoint signs size ${c.size} but the chain ends at ${n}`)
+    const path = proofs.get(proofKey(n, c.size))
+    if (!path || !verifyConsistency(n, c.size, root, c.root!, path))
+      return fail(n - 1, 'inconsistent', `no valid consistency proof from size ${n} to the checkpoint of size ${c.size}`)
+    lastSigned = { size: c.size, root: c.root! }
+    checkpointed = c.size
+  }
+  return { ok: true, chain: chainId, size: n, root: root.toString('hex'), from, checkpointed, checkpoints: pending.length }
+}
