@@ -254,6 +254,81 @@ impl Frontier {
     }
 }
 
+/// The consistency proof from the tree `old` (its frontier) to that tree extended by `new_leaves`, and the new
+/// root: what a writer that keeps only frontiers needs to check a new checkpoint against the previous one.
+pub fn consistency_from_frontier(old: &Frontier, new_leaves: &[Hash]) -> Result<(Vec<Hash>, Hash), ProofError> {
+    let m = old.size;
+    let n = m + new_leaves.len() as u64;
+    // The perfect subtrees of the old tree: (start, size, hash).
+    let mut at = 0;
+    let tiles: Vec<(u64, u64, Hash)> = old
+        .stack
+        .iter()
+        .map(|(s, h)| {
+            at += s;
+            (at - s, *s, *h)
+        })
+        .collect();
+    let mth = |a: u64, b: u64| -> Result<Hash, ProofError> { range_hash(a, b, m, &tiles, new_leaves) };
+    let mut path = Vec::new();
+    if m > 0 && m < n {
+        frontier_subproof(m, 0, n, true, &mth, &mut path)?;
+    }
+    Ok((path, mth(0, n)?))
+}
+
+fn range_hash(a: u64, b: u64, m: u64, tiles: &[(u64, u64, Hash)], new: &[Hash]) -> Result<Hash, ProofError> {
+    if a >= m {
+        return Ok(root(&new[(a - m) as usize..(b - m) as usize]));
+    }
+    if b <= m {
+        let parts: Vec<&(u64, u64, Hash)> = tiles.iter().filter(|t| t.0 >= a && t.0 + t.1 <= b).collect();
+        let covered: u64 = parts.iter().map(|t| t.1).sum();
+        if parts.first().is_some_and(|t| t.0 == a) && covered == b - a {
+            let mut it = parts.iter().rev();
+            let mut h = it.next().expect("non-empty").2;
+            for t in it {
+                h = node_hash(&t.2, &h);
+            }
+            return Ok(h);
+        }
+    }
+    if b - a == 1 {
+        return Err(ProofError(format!("leaf {a} of the old tree is not in its frontier")));
+    }
+    let k = split(b - a);
+    Ok(node_hash(
+        &range_hash(a, a + k, m, tiles, new)?,
+        &range_hash(a + k, b, m, tiles, new)?,
+    ))
+}
+
+fn frontier_subproof(
+    m: u64,
+    a: u64,
+    b: u64,
+    whole: bool,
+    mth: &dyn Fn(u64, u64) -> Result<Hash, ProofError>,
+    out: &mut Vec<Hash>,
+) -> Result<(), ProofError> {
+    let n = b - a;
+    if m == n {
+        if !whole {
+            out.push(mth(a, b)?);
+        }
+        return Ok(());
+    }
+    let k = split(n);
+    if m <= k {
+        frontier_subproof(m, a, a + k, whole, mth, out)?;
+        out.push(mth(a + k, b)?);
+    } else {
+        frontier_subproof(m - k, a + k, b, false, mth, out)?;
+        out.push(mth(a, a + k)?);
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -290,6 +365,17 @@ mod tests {
                     assert!(!verify_consistency(m, n, &rm, &r, &bad));
                     assert!(!verify_consistency(m, n, &r, &r, &p));
                 }
+            }
+            for m in 0..=n {
+                let old = Frontier::from_hashes(m, &{
+                    let mut g = Frontier::new();
+                    d[..m as usize].iter().for_each(|h| g.append(*h));
+                    g.hashes()
+                })
+                .unwrap();
+                let (p, r2) = consistency_from_frontier(&old, &d[m as usize..n as usize]).unwrap();
+                assert_eq!(r2, r, "root from frontier {m} {n}");
+                assert_eq!(p, consistency_proof(&d, m, n).unwrap(), "proof from frontier {m} {n}");
             }
             if (n as usize) < d.len() {
                 f.append(d[n as usize]);

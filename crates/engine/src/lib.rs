@@ -17,6 +17,7 @@
 //! # }
 //! ```
 
+mod audit;
 pub mod calls;
 pub mod cron;
 pub mod dispatch;
@@ -86,6 +87,8 @@ pub struct EngineConfig {
     /// An idle dispatcher's safety poll starts at `poll_interval` and doubles up to this (it relies on
     /// wake-ups: local publishes, NOTIFY from other replicas, retry timers, freed slots).
     pub max_idle_poll: Duration,
+    /// The audit sequencer of this runtime (`None`: no sequencer here; events stay queued for another).
+    pub audit: Option<cfp_store::audit::AuditOptions>,
 }
 
 impl Default for EngineConfig {
@@ -109,6 +112,7 @@ impl Default for EngineConfig {
             max_steps_per_registration: 1_000,
             max_workers_per_project: 64,
             max_idle_poll: Duration::from_secs(30),
+            audit: Some(Default::default()),
         }
     }
 }
@@ -187,6 +191,9 @@ impl Engine {
             tokio::spawn(cron::scheduler(engine.clone())),
         ];
         engine.inner.tasks.lock().unwrap().extend(tasks);
+        if let Some(sequencer) = engine.start_audit() {
+            engine.inner.tasks.lock().unwrap().push(sequencer);
+        }
         engine
     }
 
