@@ -85,39 +85,27 @@ impl Event {
         }
     }
 
-    /// The entry's members other than `v`, `chain`, `seq` and `prev`, within the spec's bounds: strings longer
-    /// than 4,096 bytes are cut, and `details` over 16 KiB are cut down, both marked `"truncated": true`.
+    /// The entry's members other than `v`, `chain`, `seq` and `prev` ([`seal`] bounds them as the spec says).
     pub fn to_json(&self) -> Value {
-        let mut cut = false;
-        let mut s = |v: &Option<String>| -> Value {
-            match v {
-                Some(v) => Value::String(bound(v, MAX_STRING, &mut cut)),
-                None => Value::Null,
-            }
-        };
+        let s = |v: &Option<String>| v.as_ref().map_or(Value::Null, |v| Value::String(v.clone()));
         let actor = json!({
             "type": self.actor.kind, "id": s(&self.actor.id), "name": s(&self.actor.name), "auth": self.actor.auth,
         });
         let scope = json!({"tenant": s(&self.tenant), "team": s(&self.team), "project": s(&self.project)});
         let target = match &self.target {
-            Some((t, id)) => json!({"type": s(&Some(t.clone())), "id": s(id)}),
+            Some((t, id)) => json!({"type": t, "id": s(id)}),
             None => Value::Null,
         };
         let request =
             json!({"id": s(&self.request_id), "trace": s(&self.trace), "addr": s(&self.addr), "ua": s(&self.ua)});
-        let (sid, kind, code) = (s(&self.sid), s(&Some(self.kind.clone())), s(&self.code));
-        let mut details = bound_details(&self.details);
-        if cut {
-            details.insert("truncated".into(), Value::Bool(true));
-        }
         json!({
-            "time": self.time, "kind": kind, "actor": actor, "sid": sid, "scope": scope, "target": target,
-            "outcome": {"status": self.status, "code": code}, "request": request, "details": details,
+            "time": self.time, "kind": self.kind, "actor": actor, "sid": s(&self.sid), "scope": scope, "target": target,
+            "outcome": {"status": self.status, "code": s(&self.code)}, "request": request, "details": self.details,
         })
     }
 }
 
-/// `s` cut to at most `max` bytes on a character boundary.
+/// `s` cut to its longest prefix of at most `max` bytes that does not split a code point.
 fn bound(s: &str, max: usize, cut: &mut bool) -> String {
     if s.len() <= max {
         return s.to_string();
@@ -130,43 +118,36 @@ fn bound(s: &str, max: usize, cut: &mut bool) -> String {
     s[..end].to_string()
 }
 
-fn shorten(v: &Value, max: usize, cut: &mut bool) -> Value {
+fn cut_strings(v: &Value, cut: &mut bool) -> Value {
     match v {
-        Value::String(s) => Value::String(bound(s, max, cut)),
-        Value::Array(a) => Value::Array(a.iter().take(64).map(|x| shorten(x, max, cut)).collect()),
-        Value::Object(o) => Value::Object(
-            o.iter()
-                .take(64)
-                .map(|(k, x)| (bound(k, 128, cut), shorten(x, max, cut)))
-                .collect(),
-        ),
+        Value::String(s) => Value::String(bound(s, MAX_STRING, cut)),
+        Value::Array(a) => Value::Array(a.iter().map(|x| cut_strings(x, cut)).collect()),
+        Value::Object(o) => Value::Object(o.iter().map(|(k, x)| (k.clone(), cut_strings(x, cut))).collect()),
         v => v.clone(),
     }
 }
 
-fn canonical_len(m: &Map<String, Value>) -> usize {
-    canonicalize(&Value::Object(m.clone())).map_or(usize::MAX, |s| s.len())
+fn canonical_len(v: &Value) -> usize {
+    canonicalize(v).map_or(usize::MAX, |s| s.len())
 }
 
-/// `details` within [`MAX_DETAILS`]: as is when small enough, else with long strings and lists cut, else only
-/// `{"truncated": true}`. Numbers that have no JSON form (never produced by serde_json) are dropped the same way.
-pub fn bound_details(details: &Map<String, Value>) -> Map<String, Value> {
-    if canonical_len(details) <= MAX_DETAILS {
-        return details.clone();
-    }
-    for max in [1024, 128] {
-        let mut cut = true;
-        let Value::Object(mut m) = shorten(&Value::Object(details.clone()), max, &mut cut) else {
-            unreachable!()
-        };
-        m.insert("truncated".into(), Value::Bool(true));
-        if canonical_len(&m) <= MAX_DETAILS {
-            return m;
+/// The spec's bounds (docs/audit.md "Entries"): every string over 4,096 bytes anywhere in the entry (member names
+/// aside) is cut to its longest prefix within 4,096 bytes that does not split a code point, and then
+/// `details.truncated` is `true`; if the canonical `details` is then over 16 KiB, it becomes
+/// `{"original_bytes": N, "truncated": true}`, N its canonical size after cutting and before adding `truncated`.
+pub fn bound_entry(entry: &Value) -> Value {
+    let mut cut = false;
+    let mut e = cut_strings(entry, &mut cut);
+    if let Some(details) = e.get_mut("details").filter(|d| d.is_object()) {
+        let size = canonical_len(details);
+        if cut {
+            details["truncated"] = Value::Bool(true);
+        }
+        if canonical_len(details) > MAX_DETAILS {
+            *details = json!({"original_bytes": size, "truncated": true});
         }
     }
-    let mut m = Map::new();
-    m.insert("truncated".into(), Value::Bool(true));
-    m
+    e
 }
 
 /// An entry sealed into its chain: its leaf (RFC 8785 text) and leaf hash.
@@ -187,7 +168,7 @@ pub fn seal(event: &Value, chain: &str, seq: u64, prev: &str) -> Result<Sealed, 
     entry.insert("chain".into(), json!(chain));
     entry.insert("seq".into(), json!(seq));
     entry.insert("prev".into(), json!(prev));
-    let leaf = canonicalize(&Value::Object(entry))?;
+    let leaf = canonicalize(&bound_entry(&Value::Object(entry)))?;
     let hash = leaf_hash(leaf.as_bytes());
     Ok(Sealed { leaf, hash })
 }
@@ -234,12 +215,14 @@ mod tests {
     fn long_strings_and_large_details_are_cut_and_marked() {
         let mut e = Event::new("state.write", Actor::system());
         e.addr = Some("x".repeat(5000));
-        e.details.insert("key".into(), json!("k".repeat(40_000)));
-        let v = e.to_json();
+        for i in 0..5 {
+            e.details.insert(format!("k{i}"), json!("k".repeat(4000)));
+        }
+        let v = bound_entry(&e.to_json());
         assert_eq!(v["request"]["addr"].as_str().unwrap().len(), MAX_STRING);
         assert_eq!(v["details"]["truncated"], json!(true));
-        assert!(canonicalize(&v["details"]).unwrap().len() <= MAX_DETAILS);
-        let sealed = seal(&v, "runtime:t1", 0, ZERO_HASH).unwrap();
+        assert!(v["details"]["original_bytes"].as_u64().unwrap() > MAX_DETAILS as u64);
+        let sealed = seal(&e.to_json(), "runtime:t1", 0, ZERO_HASH).unwrap();
         assert!(sealed.leaf.starts_with("{\"actor\":"));
         assert!(sealed.leaf.contains("\"chain\":\"runtime:t1\""));
         assert!(valid_chain("runtime:t_3kq9") && !valid_chain("runtime:a b") && !valid_chain(""));

@@ -6,12 +6,14 @@
 //! - [`observe`]: traces, state, the layout file and the live feed (SSE) for the workbench.
 //! - [`workbench`]: the workbench SPA under `/__cfp/`.
 //! - [`streams_ws`]: the stream websocket for clients (upgrade at `/`, Motia's protocol); [`admin_streams`]: its runtime API.
+//! - [`audit`]: the audit chain's read API (`/__cfp/api/audit/…`) and the events the gateway records.
 //! - [`auth`]: who is calling: the admin token, or the local developer on loopback in dev mode.
 //! - [`error`]: the one JSON error shape and its HTTP mapping.
 //! - [`conn`]: serving connections (request-head deadline, graceful shutdown, per-connection read limits).
 
 pub mod admin;
 pub mod admin_streams;
+pub mod audit;
 pub mod auth;
 pub mod conn;
 pub mod error;
@@ -109,6 +111,8 @@ pub struct AppState {
     pub end_users: cfp_access::EndUserTokens,
     /// Worker connections waiting to authenticate.
     pub worker_admission: Arc<worker_ws::Admission>,
+    /// Authentication failures of the runtime API, aggregated into `auth.failure` audit entries.
+    pub auth_failures: Arc<audit::Failures>,
 }
 
 impl AppState {
@@ -130,6 +134,7 @@ fn follow_settings(engine: Engine, control: cfp_access::Control, retention: Dura
     let mut shutdown = engine.shutdown_signal();
     tokio::spawn(async move {
         let mut next_purge_check = tokio::time::Instant::now();
+        let mut applied = audit::Applied::default();
         loop {
             let deleted = control.take_deleted();
             for (tenant, project) in &deleted {
@@ -141,11 +146,13 @@ fn follow_settings(engine: Engine, control: cfp_access::Control, retention: Dura
             if !deleted.is_empty() || tokio::time::Instant::now() >= next_purge_check {
                 next_purge_check = tokio::time::Instant::now() + PURGE_CHECK.min(retention.max(Duration::from_secs(1)));
                 let (store, instance) = (engine.store().clone(), engine.config().instance_id.clone());
+                let engine = engine.clone();
                 tokio::spawn(async move {
                     match store.purge_due(retention, &instance).await {
                         Ok(purged) => {
                             for (scope, rows) in purged {
                                 tracing::info!(project = %scope.project, rows, "purged the data of a deleted project");
+                                audit::project_purged(&engine, &scope, rows).await;
                             }
                         }
                         Err(e) => tracing::warn!(error = %e, "purging deleted projects failed; retrying later"),
@@ -154,6 +161,7 @@ fn follow_settings(engine: Engine, control: cfp_access::Control, retention: Dura
             }
             for p in control.projects() {
                 let scope = Scope::new(&p.tenant_id, &p.project_id);
+                applied.apply(&engine, &scope, &p).await;
                 engine.set_strict_validation(&scope, p.strict_validation);
                 engine.set_execution_limits(
                     &scope,
@@ -190,7 +198,9 @@ pub fn router(engine: Engine, cfg: GatewayConfig) -> Router {
         sources: Default::default(),
         end_users,
         worker_admission: Default::default(),
+        auth_failures: Default::default(),
     };
+    audit::flush_failures(state.engine.clone(), state.auth_failures.clone());
     Router::new()
         .route("/__cfp/health", get(health))
         .route("/__cfp/worker", get(worker_ws::upgrade))
@@ -198,6 +208,11 @@ pub fn router(engine: Engine, cfg: GatewayConfig) -> Router {
             "/__cfp/api",
             admin::routes()
                 .merge(admin_streams::routes())
+                .merge(audit::routes())
+                .layer(axum::middleware::from_fn_with_state(
+                    state.clone(),
+                    audit::count_failures,
+                ))
                 .layer(axum::middleware::from_fn_with_state(state.clone(), limits::api_cors)),
         )
         .route("/__cfp/api/{*rest}", any(error::not_found))

@@ -214,6 +214,7 @@ async fn session(app: AppState, mut socket: WebSocket, waiting: Waiting, meter: 
         payload_threshold: engine.store().payload_threshold() as u64,
     };
     engine.send_to_worker(id, welcome);
+    let connected_at = std::time::Instant::now();
 
     let (mut sink, mut stream) = socket.split();
     let heartbeat = Duration::from_millis(engine.config().heartbeat_ms.max(1000));
@@ -312,6 +313,7 @@ async fn session(app: AppState, mut socket: WebSocket, waiting: Waiting, meter: 
     // Dropping the worker from the registry drops its frame sender, which ends the writer.
     engine.disconnect_worker(id);
     app.streams.disconnect_worker(id);
+    crate::audit::worker_left(&engine, id, &scope, "closed", connected_at.elapsed().as_secs()).await;
     if tokio::time::timeout(Duration::from_secs(1), writer).await.is_err() {
         tracing::debug!(worker = id, "writer did not finish closing in 1 s");
     }
@@ -372,6 +374,7 @@ async fn on_frame(
             engine.send_to_worker(id, ToWorker::error("bad_frame", "already authenticated"));
         }
         FromWorker::Register { steps, streams: defs } => {
+            let step_count = steps.len();
             if let Some(refusal) = engine.registration_refusal(&steps) {
                 engine.send_to_worker(id, refusal);
                 return;
@@ -399,6 +402,9 @@ async fn on_frame(
                         "the runtime could not store the streams; re-register",
                     );
                 }
+            }
+            if matches!(reply, ToWorker::Registered { .. }) {
+                crate::audit::worker_registered(engine, id, scope, text, step_count).await;
             }
             engine.send_to_worker(id, reply);
         }
