@@ -84,12 +84,15 @@ function b64(s: string): Buffer | null {
 /** Parses a verifier key; null when it is not one (bad form, wrong algorithm byte, or a key id that does not match). */
 export function parseVerifierKey(text: string): PublicAuditKey | null {
   if (typeof text !== 'string') return null
-  const parts = text.trim().split('+')
-  if (parts.length !== 3) return null
-  const [name, idHex, data] = parts as [string, string, string]
+  // The base64 key data may itself contain '+': split at the first two only.
+  const t = text.trim()
+  const a = t.indexOf('+')
+  const b = a < 0 ? -1 : t.indexOf('+', a + 1)
+  if (b < 0) return null
+  const [name, idHex, data] = [t.slice(0, a), t.slice(a + 1, b), t.slice(b + 1)]
   if (!KEY_NAME.test(name) || !/^[0-9a-f]{8}$/.test(idHex)) return null
   const raw = b64(data)
-  if (!raw || raw.length !== 33 || raw[0] !== 1) return null
+  if (raw?.length !== 33 || raw[0] !== 1) return null
   const publicKey = raw.subarray(1)
   if (keyId(name, publicKey).toString('hex') !== idHex) return null
   return { name, publicKey: Buffer.from(publicKey) }
@@ -105,7 +108,7 @@ export function parseCheckpointBody(body: string): Checkpoint | null {
   const size = Number(sizeText)
   if (!Number.isSafeInteger(size)) return null
   const root = b64(rootText)
-  if (!root || root.length !== 32) return null
+  if (root?.length !== 32) return null
   return { origin, size, root }
 }
 
@@ -129,7 +132,7 @@ export function checkNote(note: string, keys: PublicAuditKey[]): NoteCheck {
   const body = note.slice(0, cut + 1)
   const sigLines = note.slice(cut + 2, -1).split('\n')
   const known = new Map<string, PublicAuditKey>()
-  for (const k of keys) known.set(`${k.name} ${keyId(k.name, k.publicKey).toString('hex')}`, k)
+  for (const k of keys) if (k) known.set(`${k.name} ${keyId(k.name, k.publicKey).toString('hex')}`, k)
   const signedBy: string[] = []
   for (const line of sigLines) {
     if (!line.startsWith(DASH)) return fail('a signature line does not start with an em dash')

@@ -15,6 +15,10 @@ export {
   MerkleTree,
   Frontier,
   type PerfectSubtrees,
+  type PerfectNode,
+  inclusionProofNodes,
+  consistencyProofNodes,
+  rootNodes,
 } from './merkle.js'
 export { type AuditEntry, type ActorType, type AuthMethod, type OutcomeStatus, entryLeaf, entryProblem, ZERO_HASH, CHAIN_ID } from './entry.js'
 export {
@@ -33,3 +37,17 @@ export {
   rawPublicKey,
 } from './checkpoint.js'
 export { type Finding, type StoredEntry, type ChainStart, type ConsistencyProofRecord, type VerifyOptions, type ChainResult, verifyChain } from './verify.js'
+export { type Anchor, type AnchorCheck, anchorDigest, checkAnchor } from './anchor.js'
+export { type TimestampCheck, checkTimestamp } from './tsr.js'
+export {
+  type BundleChain,
+  type BundleInput,
+  type BundleOptions,
+  type BundleResult,
+  type VerifiedChain,
+  BUNDLE_TYPE,
+  MAX_LINE_BYTES,
+  bundleLines,
+  verifyBundle,
+} from './bundle.js'
+export { type ChainState, type Appended, EMPTY_CHAIN, appendEntry, boundEntry, truncateUtf8 } from './writer.js'

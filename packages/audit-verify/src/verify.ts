@@ -4,8 +4,8 @@
 // number and the finding's name.
 import { type PublicAuditKey, checkNote, parseCheckpointBody } from './checkpoint.js'
 import { ZERO_HASH } from './entry.js'
-import { canonicalize } from './jcs.js'
-import { Frontier, leafHash, verifyConsistency } from './merkle.js'
+import { type Item, inspect, inspectInWorkers } from './inspect.js'
+import { Frontier, verifyConsistency } from './merkle.js'
 
 export type Finding = 'edited' | 'missing' | 'reordered' | 'inserted' | 'moved' | 'truncated' | 'bad_checkpoint' | 'inconsistent' | 'bad_anchor'
 
@@ -44,6 +44,8 @@ export interface VerifyOptions {
   proofs?: ConsistencyProofRecord[]
   /** require every leaf to be exactly the RFC 8785 form of its parse (default true) */
   canonical?: boolean
+  /** parse and hash leaves in this many worker threads (default 0: in this thread) */
+  workers?: number
 }
 
 export type ChainResult =
@@ -63,64 +65,12 @@ export type ChainResult =
   | { ok: false; chain: string; seq: number; finding: Finding; detail: string }
 
 const HEX64 = /^[0-9a-f]{64}$/
-/** Leaves larger than this are refused as edited: a writer's entry is at most ~16 KiB of details plus bounded strings. */
-export const MAX_LEAF_BYTES = 256 * 1024
-
-interface Parsed {
-  chain: unknown
-  seq: unknown
-  prev: unknown
-}
-
-interface Item {
-  leaf: string
-  stored: string | null | undefined
-  parsed: Parsed | null
-  problem: string | null
-}
 
 interface PendingCheckpoint {
   size: number
   root: Buffer | null
   problem: string | null
   note: number
-}
-
-function inspect(e: unknown, canonical: boolean): Item {
-  if (typeof e !== 'object' || e === null || typeof (e as StoredEntry).leaf !== 'string') {
-    return { leaf: '', stored: null, parsed: null, problem: 'the record has no leaf text' }
-  }
-  const { leaf, leaf_hash } = e as StoredEntry
-  const item: Item = { leaf, stored: leaf_hash, parsed: null, problem: null }
-  if (leaf.length > MAX_LEAF_BYTES) {
-    item.problem = `the leaf is larger than ${MAX_LEAF_BYTES} bytes`
-    return item
-  }
-  let v: unknown
-  try {
-    v = JSON.parse(leaf)
-  } catch {
-    item.problem = 'the leaf is not JSON'
-    return item
-  }
-  if (typeof v !== 'object' || v === null || Array.isArray(v)) {
-    item.problem = 'the leaf is not a JSON object'
-    return item
-  }
-  const o = v as Record<string, unknown>
-  item.parsed = { chain: o.chain, seq: o.seq, prev: o.prev }
-  if (o.v !== 1) item.problem = 'the leaf has no v: 1'
-  else if (typeof o.chain !== 'string') item.problem = 'the leaf has no chain'
-  else if (typeof o.seq !== 'number' || !Number.isSafeInteger(o.seq) || o.seq < 0) item.problem = 'the leaf has no seq'
-  else if (typeof o.prev !== 'string' || !HEX64.test(o.prev)) item.problem = 'the leaf has no prev'
-  else if (canonical) {
-    let c: string | null = null
-    try {
-      c = canonicalize(v)
-    } catch {}
-    if (c !== leaf) item.problem = 'the leaf is not in RFC 8785 canonical form'
-  }
-  return item
 }
 
 function proofKey(first: number, second: number): string {
@@ -189,39 +139,40 @@ export async function verifyChain(
   }
   let cp = 0
   let checkpointed = 0
-  let lastSigned: { size: number; root: Buffer } | null = null
 
-  // A checkpoint's own problems, and agreement with any earlier checkpoint of the same size.
-  const signedRoot = (c: PendingCheckpoint): ChainResult | null => {
-    if (c.problem) return fail(c.size - 1, 'bad_checkpoint', c.problem)
-    if (lastSigned && lastSigned.size === c.size && !lastSigned.root.equals(c.root!))
-      return fail(c.size - 1, 'inconsistent', `two signed checkpoints of size ${c.size} have different roots`)
-    return null
+  // The checkpoints of the next size: each must be signed, for this chain, and all must sign one root.
+  const group = (): { size: number; root: Buffer } | ChainResult => {
+    const size = pending[cp]!.size
+    let root: Buffer | null = null
+    let conflict = false
+    while (cp < pending.length && pending[cp]!.size === size) {
+      const c = pending[cp++]!
+      if (c.problem) return fail(size - 1, 'bad_checkpoint', c.problem)
+      if (root && !root.equals(c.root!)) conflict = true
+      root ??= c.root
+    }
+    if (conflict) return fail(size - 1, 'inconsistent', `signed checkpoints of size ${size} have different roots`)
+    return { size, root: root! }
   }
+  const isResult = (g: { size: number; root: Buffer } | ChainResult): g is ChainResult => 'ok' in g
 
   // Checkpoints below the first entry given: checked by a consistency proof to the starting root, where given.
   const startRoot = frontier.root()
   while (cp < pending.length && pending[cp]!.size < from) {
-    const c = pending[cp++]!
-    const bad = signedRoot(c)
-    if (bad) return bad
-    const path = proofs.get(proofKey(c.size, from))
-    if (path !== undefined && (path === null || !verifyConsistency(c.size, from, c.root!, startRoot, path)))
-      return fail(c.size - 1, 'inconsistent', `the checkpoint of size ${c.size} does not extend to the tree of size ${from}`)
-    lastSigned = { size: c.size, root: c.root! }
+    const g = group()
+    if (isResult(g)) return g
+    const path = proofs.get(proofKey(g.size, from))
+    if (path !== undefined && (path === null || !verifyConsistency(g.size, from, g.root, startRoot, path)))
+      return fail(g.size - 1, 'inconsistent', `the checkpoint of size ${g.size} does not extend to the tree of size ${from}`)
   }
   // Checkpoints at the size reached so far.
   const reach = (size: number): ChainResult | null => {
-    let root: Buffer | null = null
-    while (cp < pending.length && pending[cp]!.size === size) {
-      const c = pending[cp++]!
-      const bad = signedRoot(c)
-      if (bad) return bad
-      root ??= frontier.root()
-      if (!root.equals(c.root!)) return fail(size - 1, 'bad_checkpoint', `the checkpoint of size ${size} signs a root that differs from the recomputed one`)
-      lastSigned = { size, root: c.root! }
-      checkpointed = size
-    }
+    if (cp >= pending.length || pending[cp]!.size !== size) return null
+    const g = group()
+    if (isResult(g)) return g
+    if (!frontier.root().equals(g.root))
+      return fail(size - 1, 'bad_checkpoint', `the checkpoint of size ${size} signs a root that differs from the recomputed one`)
+    checkpointed = size
     return null
   }
   const atStart = reach(from)
@@ -235,7 +186,7 @@ export async function verifyChain(
   const step = (item: Item, next: Item | null): ChainResult | null => {
     const i = n
     if (item.problem && !item.parsed) return fail(i, 'edited', item.problem)
-    const h = leafHash(item.leaf).toString('hex')
+    const h = item.hash
     if (item.stored !== undefined && item.stored !== null && item.stored !== h) return fail(i, 'edited', 'the leaf does not hash to its stored leaf hash')
     if (item.problem) return fail(i, 'edited', item.problem)
     const p = item.parsed!
@@ -263,14 +214,28 @@ export async function verifyChain(
     return reach(n)
   }
 
+  const feed = (item: Item): ChainResult | null => {
+    const prior = current
+    current = item
+    return prior ? step(prior, item) : null
+  }
   try {
-    for await (const raw of entries as AsyncIterable<StoredEntry>) {
-      const item = inspect(raw, canonical)
-      if (current) {
-        const bad = step(current, item)
+    if ((options.workers ?? 0) > 0) {
+      for await (const item of inspectInWorkers(entries, canonical, options.workers!)) {
+        const bad = feed(item)
         if (bad) return bad
       }
-      current = item
+    } else if (Symbol.asyncIterator in entries) {
+      for await (const raw of entries as AsyncIterable<StoredEntry>) {
+        const bad = feed(inspect(raw, canonical))
+        if (bad) return bad
+      }
+    } else {
+      // A synchronous source is read without a microtask per entry.
+      for (const raw of entries as Iterable<StoredEntry>) {
+        const bad = feed(inspect(raw, canonical))
+        if (bad) return bad
+      }
     }
   } catch (e) {
     return fail(n, 'edited', `reading the entries failed: ${(e as Error).message}`)
@@ -283,15 +248,13 @@ export async function verifyChain(
   // Checkpoints beyond the last entry.
   const root = frontier.root()
   while (cp < pending.length) {
-    const c = pending[cp++]!
-    const bad = signedRoot(c)
-    if (bad) return bad
-    if (complete) return fail(n, 'truncated', `a checkpoint signs size ${c.size} but the chain ends at ${n}`)
-    const path = proofs.get(proofKey(n, c.size))
-    if (!path || !verifyConsistency(n, c.size, root, c.root!, path))
-      return fail(n - 1, 'inconsistent', `no valid consistency proof from size ${n} to the checkpoint of size ${c.size}`)
-    lastSigned = { size: c.size, root: c.root! }
-    checkpointed = c.size
+    const g = group()
+    if (isResult(g)) return g
+    if (complete) return fail(n, 'truncated', `a checkpoint signs size ${g.size} but the chain ends at ${n}`)
+    const path = proofs.get(proofKey(n, g.size))
+    if (!path || !verifyConsistency(n, g.size, root, g.root, path))
+      return fail(n - 1, 'inconsistent', `no valid consistency proof from size ${n} to the checkpoint of size ${g.size}`)
+    checkpointed = g.size
   }
   return { ok: true, chain: chainId, size: n, root: root.toString('hex'), from, checkpointed, checkpoints: pending.length }
 }
