@@ -146,6 +146,224 @@ pub fn write_double(out: &mut String, f: f64) -> Result<(), JcsError> {
     Ok(())
 }
 
+/// Parses JSON text as I-JSON (RFC 7493): numbers are IEEE 754 doubles, correctly rounded (serde_json's default
+/// parser may be one unit off in the last place, which would change a canonical form), names are unique, strings
+/// hold no lone surrogate, and nesting is at most 128 deep.
+pub fn parse(text: &str) -> Result<Value, JcsError> {
+    let mut p = Parser {
+        b: text.as_bytes(),
+        i: 0,
+    };
+    p.ws();
+    let v = p.value(0)?;
+    p.ws();
+    if p.i != p.b.len() {
+        return Err(p.err("trailing characters"));
+    }
+    Ok(v)
+}
+
+struct Parser<'a> {
+    b: &'a [u8],
+    i: usize,
+}
+
+impl Parser<'_> {
+    fn err(&self, what: &str) -> JcsError {
+        JcsError(format!("not I-JSON at byte {}: {what}", self.i))
+    }
+
+    fn ws(&mut self) {
+        while self.i < self.b.len() && matches!(self.b[self.i], b' ' | b'\t' | b'\n' | b'\r') {
+            self.i += 1;
+        }
+    }
+
+    fn eat(&mut self, lit: &[u8]) -> bool {
+        if self.b[self.i..].starts_with(lit) {
+            self.i += lit.len();
+            true
+        } else {
+            false
+        }
+    }
+
+    fn value(&mut self, depth: usize) -> Result<Value, JcsError> {
+        if depth > 128 {
+            return Err(self.err("nested too deeply"));
+        }
+        match self.b.get(self.i) {
+            Some(b'{') => {
+                self.i += 1;
+                let mut map = Map::new();
+                self.ws();
+                if self.eat(b"}") {
+                    return Ok(Value::Object(map));
+                }
+                loop {
+                    self.ws();
+                    if self.b.get(self.i) != Some(&b'"') {
+                        return Err(self.err("a member name must be a string"));
+                    }
+                    let k = self.string()?;
+                    self.ws();
+                    if !self.eat(b":") {
+                        return Err(self.err("`:` expected"));
+                    }
+                    self.ws();
+                    let v = self.value(depth + 1)?;
+                    if map.insert(k, v).is_some() {
+                        return Err(self.err("a member name appears twice"));
+                    }
+                    self.ws();
+                    if self.eat(b"}") {
+                        return Ok(Value::Object(map));
+                    }
+                    if !self.eat(b",") {
+                        return Err(self.err("`,` or `}` expected"));
+                    }
+                }
+            }
+            Some(b'[') => {
+                self.i += 1;
+                let mut items = Vec::new();
+                self.ws();
+                if self.eat(b"]") {
+                    return Ok(Value::Array(items));
+                }
+                loop {
+                    self.ws();
+                    items.push(self.value(depth + 1)?);
+                    self.ws();
+                    if self.eat(b"]") {
+                        return Ok(Value::Array(items));
+                    }
+                    if !self.eat(b",") {
+                        return Err(self.err("`,` or `]` expected"));
+                    }
+                }
+            }
+            Some(b'"') => Ok(Value::String(self.string()?)),
+            Some(b't') if self.eat(b"true") => Ok(Value::Bool(true)),
+            Some(b'f') if self.eat(b"false") => Ok(Value::Bool(false)),
+            Some(b'n') if self.eat(b"null") => Ok(Value::Null),
+            Some(b'-' | b'0'..=b'9') => self.number(),
+            _ => Err(self.err("a value expected")),
+        }
+    }
+
+    fn number(&mut self) -> Result<Value, JcsError> {
+        let start = self.i;
+        self.eat(b"-");
+        let digits = |p: &mut Self| {
+            let s = p.i;
+            while p.b.get(p.i).is_some_and(u8::is_ascii_digit) {
+                p.i += 1;
+            }
+            p.i - s
+        };
+        let int_start = self.i;
+        let n = digits(self);
+        if n == 0 || (n > 1 && self.b[int_start] == b'0') {
+            return Err(self.err("a malformed number"));
+        }
+        let mut integer = true;
+        if self.eat(b".") {
+            integer = false;
+            if digits(self) == 0 {
+                return Err(self.err("a malformed number"));
+            }
+        }
+        if matches!(self.b.get(self.i), Some(b'e' | b'E')) {
+            integer = false;
+            self.i += 1;
+            if matches!(self.b.get(self.i), Some(b'+' | b'-')) {
+                self.i += 1;
+            }
+            if digits(self) == 0 {
+                return Err(self.err("a malformed number"));
+            }
+        }
+        let text = std::str::from_utf8(&self.b[start..self.i]).expect("ASCII");
+        if integer {
+            if let Ok(i) = text.parse::<i64>() {
+                return Ok(Value::Number(i.into()));
+            }
+            if let Ok(u) = text.parse::<u64>() {
+                return Ok(Value::Number(u.into()));
+            }
+        }
+        let f: f64 = text.parse().map_err(|_| self.err("a malformed number"))?;
+        Number::from_f64(f)
+            .map(Value::Number)
+            .ok_or_else(|| self.err("a number beyond the range of a double"))
+    }
+
+    fn hex4(&mut self) -> Result<u32, JcsError> {
+        let s = self
+            .b
+            .get(self.i..self.i + 4)
+            .ok_or_else(|| self.err("a short \\u escape"))?;
+        let s = std::str::from_utf8(s).map_err(|_| self.err("a malformed \\u escape"))?;
+        let v = u32::from_str_radix(s, 16).map_err(|_| self.err("a malformed \\u escape"))?;
+        self.i += 4;
+        Ok(v)
+    }
+
+    fn string(&mut self) -> Result<String, JcsError> {
+        self.i += 1; // the opening quote
+        let mut out = String::new();
+        loop {
+            let start = self.i;
+            while self.i < self.b.len() && !matches!(self.b[self.i], b'"' | b'\\') && self.b[self.i] >= 0x20 {
+                self.i += 1;
+            }
+            out.push_str(std::str::from_utf8(&self.b[start..self.i]).map_err(|_| self.err("not UTF-8"))?);
+            match self.b.get(self.i) {
+                Some(b'"') => {
+                    self.i += 1;
+                    return Ok(out);
+                }
+                Some(b'\\') => {
+                    self.i += 1;
+                    let c = *self.b.get(self.i).ok_or_else(|| self.err("an unfinished escape"))?;
+                    self.i += 1;
+                    match c {
+                        b'"' => out.push('"'),
+                        b'\\' => out.push('\\'),
+                        b'/' => out.push('/'),
+                        b'b' => out.push('\u{8}'),
+                        b'f' => out.push('\u{c}'),
+                        b'n' => out.push('\n'),
+                        b'r' => out.push('\r'),
+                        b't' => out.push('\t'),
+                        b'u' => {
+                            let hi = self.hex4()?;
+                            let code = if (0xD800..0xDC00).contains(&hi) {
+                                if !self.eat(b"\\u") {
+                                    return Err(self.err("a lone surrogate"));
+                                }
+                                let lo = self.hex4()?;
+                                if !(0xDC00..0xE000).contains(&lo) {
+                                    return Err(self.err("a lone surrogate"));
+                                }
+                                0x10000 + ((hi - 0xD800) << 10) + (lo - 0xDC00)
+                            } else if (0xDC00..0xE000).contains(&hi) {
+                                return Err(self.err("a lone surrogate"));
+                            } else {
+                                hi
+                            };
+                            out.push(char::from_u32(code).ok_or_else(|| self.err("not a character"))?);
+                        }
+                        _ => return Err(self.err("an unknown escape")),
+                    }
+                }
+                _ => return Err(self.err("an unterminated string or a control character in it")),
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

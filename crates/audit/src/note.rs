@@ -90,7 +90,8 @@ impl PublicKey {
 
     /// Parses a verifier key; `None` when malformed, of another algorithm, or its key id does not match.
     pub fn parse(text: &str) -> Option<Self> {
-        let mut parts = text.trim().split('+');
+        // split at the first two `+`: the base64 key data may itself hold `+`
+        let mut parts = text.trim().splitn(3, '+');
         let (name, id, data) = (parts.next()?, parts.next()?, parts.next()?);
         if parts.next().is_some() || !valid_name(name) || id.len() != 8 || id.bytes().any(|b| b.is_ascii_uppercase()) {
             return None;
@@ -170,6 +171,9 @@ pub fn verify_note(note: &str, keys: &[PublicKey]) -> Result<Checkpoint, String>
     let Some(cut) = note.rfind("\n\n").filter(|_| note.ends_with('\n')) else {
         return Err("no empty line before the signatures".into());
     };
+    if cut + 2 >= note.len() {
+        return Err("no signature lines".into());
+    }
     let body = &note[..cut + 1];
     let sigs = &note[cut + 2..note.len() - 1];
     let mut signed = 0;

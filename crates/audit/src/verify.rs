@@ -167,7 +167,7 @@ fn inspect(e: Stored, canonical: bool) -> Item {
         item.problem = Some("the leaf is larger than 256 KiB");
         return item;
     }
-    let Ok(v) = serde_json::from_str::<Value>(&item.leaf) else {
+    let Ok(v) = crate::jcs::parse(&item.leaf) else {
         item.problem = Some("the leaf is not JSON");
         return item;
     };
@@ -217,7 +217,6 @@ pub struct ChainVerifier {
     pending: Vec<Pending>,
     cp: usize,
     checkpointed: u64,
-    last_signed: Option<(u64, Hash)>,
     proofs: HashMap<(u64, u64), Option<Vec<Hash>>>,
     prev_prev_hash: Option<String>,
     prev_linked_prev: Option<String>,
@@ -291,7 +290,6 @@ impl ChainVerifier {
             pending: pending.into_iter().map(|(_, p)| p).collect(),
             cp: 0,
             checkpointed: 0,
-            last_signed: None,
             proofs,
             prev_prev_hash: None,
             prev_linked_prev: None,
@@ -301,10 +299,7 @@ impl ChainVerifier {
         // Checkpoints below the first entry given: checked by a consistency proof to the starting root, where given.
         let start_root = v.frontier.root();
         while v.cp < v.pending.len() && v.pending[v.cp].size < from {
-            let i = v.cp;
-            v.cp += 1;
-            let root = v.signed_root(i)?;
-            let size = v.pending[i].size;
+            let (size, root) = v.group()?;
             if let Some(path) = v.proofs.get(&(size, from)) {
                 if !path
                     .as_ref()
@@ -317,7 +312,6 @@ impl ChainVerifier {
                     ));
                 }
             }
-            v.last_signed = Some((size, root));
         }
         v.reach(from)?;
         Ok(v)
@@ -332,42 +326,45 @@ impl ChainVerifier {
         }
     }
 
-    /// A checkpoint's own problems, and agreement with an earlier checkpoint of the same size.
-    fn signed_root(&self, i: usize) -> Result<Hash, Failure> {
-        let c = &self.pending[i];
-        let at = c.size as i64 - 1;
-        if let Some(p) = &c.problem {
-            return Err(self.fail(at, Finding::BadCheckpoint, p.clone()));
+    /// The checkpoints of the next size: each must be signed and for this chain, and all must sign one root.
+    fn group(&mut self) -> Result<(u64, Hash), Failure> {
+        let size = self.pending[self.cp].size;
+        let at = size as i64 - 1;
+        let (mut root, mut conflict) = (None::<Hash>, false);
+        while self.cp < self.pending.len() && self.pending[self.cp].size == size {
+            let c = &self.pending[self.cp];
+            self.cp += 1;
+            if let Some(p) = &c.problem {
+                return Err(self.fail(at, Finding::BadCheckpoint, p.clone()));
+            }
+            let r = c.root.expect("a checkpoint without a problem has a root");
+            conflict |= root.is_some_and(|x| x != r);
+            root.get_or_insert(r);
         }
-        let root = c.root.expect("a checkpoint without a problem has a root");
-        if self.last_signed.is_some_and(|(s, r)| s == c.size && r != root) {
+        if conflict {
             return Err(self.fail(
                 at,
                 Finding::Inconsistent,
-                format!("two signed checkpoints of size {} have different roots", c.size),
+                format!("signed checkpoints of size {size} have different roots"),
             ));
         }
-        Ok(root)
+        Ok((size, root.expect("at least one checkpoint")))
     }
 
     /// Checkpoints at the size reached so far.
     fn reach(&mut self, size: u64) -> Result<(), Failure> {
-        let mut root = None;
-        while self.cp < self.pending.len() && self.pending[self.cp].size == size {
-            let i = self.cp;
-            self.cp += 1;
-            let signed = self.signed_root(i)?;
-            let r = *root.get_or_insert_with(|| self.frontier.root());
-            if r != signed {
-                return Err(self.fail(
-                    size as i64 - 1,
-                    Finding::BadCheckpoint,
-                    format!("the checkpoint of size {size} signs a root that differs from the recomputed one"),
-                ));
-            }
-            self.last_signed = Some((size, signed));
-            self.checkpointed = size;
+        if self.cp >= self.pending.len() || self.pending[self.cp].size != size {
+            return Ok(());
         }
+        let (_, signed) = self.group()?;
+        if self.frontier.root() != signed {
+            return Err(self.fail(
+                size as i64 - 1,
+                Finding::BadCheckpoint,
+                format!("the checkpoint of size {size} signs a root that differs from the recomputed one"),
+            ));
+        }
+        self.checkpointed = size;
         Ok(())
     }
 
@@ -464,10 +461,7 @@ impl ChainVerifier {
         let root = self.frontier.root();
         let n = self.n;
         while self.cp < self.pending.len() {
-            let i = self.cp;
-            self.cp += 1;
-            let signed = self.signed_root(i)?;
-            let size = self.pending[i].size;
+            let (size, signed) = self.group()?;
             if self.complete {
                 return Err(self.fail(
                     n as i64,
@@ -487,7 +481,6 @@ impl ChainVerifier {
                     format!("no valid consistency proof from size {n} to the checkpoint of size {size}"),
                 ));
             }
-            self.last_signed = Some((size, signed));
             self.checkpointed = size;
         }
         Ok(Verified {

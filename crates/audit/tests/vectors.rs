@@ -32,7 +32,7 @@ fn strs(v: &Value) -> Vec<String> {
 fn canonical_json() {
     let v = load("canonical.json");
     for c in v["cases"].as_array().unwrap() {
-        let input: Value = serde_json::from_str(c["input"].as_str().unwrap()).unwrap();
+        let input: Value = cfp_audit::jcs::parse(c["input"].as_str().unwrap()).unwrap();
         assert_eq!(
             cfp_audit::canonicalize(&input).unwrap(),
             c["output"].as_str().unwrap(),
@@ -41,7 +41,7 @@ fn canonical_json() {
         );
     }
     for c in v["invalid"].as_array().unwrap() {
-        let refused = serde_json::from_str::<Value>(c["input"].as_str().unwrap())
+        let refused = cfp_audit::jcs::parse(c["input"].as_str().unwrap())
             .map_err(|_| ())
             .and_then(|v| cfp_audit::canonicalize(&v).map_err(|_| ()));
         assert!(refused.is_err(), "{}", c["name"]);
@@ -132,8 +132,15 @@ fn key_of(v: &Value) -> (AuditKey, PublicKey) {
 #[test]
 fn checkpoints_signed_notes_and_verifier_keys() {
     let v = load("checkpoint.json");
-    let (key, _) = key_of(&v["key"]);
-    key_of(&v["key2"]);
+    let (key, public) = key_of(&v["key"]);
+    let (_, public2) = key_of(&v["key2"]);
+    let by_name = |n: &str| {
+        if n == public.name {
+            public.clone()
+        } else {
+            public2.clone()
+        }
+    };
     for c in v["checkpoints"].as_array().unwrap() {
         let body = checkpoint_body(
             c["origin"].as_str().unwrap(),
@@ -144,7 +151,7 @@ fn checkpoints_signed_notes_and_verifier_keys() {
         assert_eq!(key.sign(&body), c["note"].as_str().unwrap(), "Ed25519 is deterministic");
     }
     for c in v["verify"].as_array().unwrap() {
-        let keys: Vec<PublicKey> = strs(&c["keys"]).iter().filter_map(|k| PublicKey::parse(k)).collect();
+        let keys: Vec<PublicKey> = strs(&c["keys"]).iter().map(|n| by_name(n)).collect();
         let got = verify_note(c["note"].as_str().unwrap(), &keys);
         assert_eq!(got.is_ok(), c["valid"].as_bool().unwrap(), "{}: {got:?}", c["name"]);
         if let (Ok(cp), Some(size)) = (&got, c["size"].as_u64()) {
@@ -157,6 +164,19 @@ fn checkpoints_signed_notes_and_verifier_keys() {
     let note = ext["note"].as_str().unwrap();
     let cut = note.rfind("\n\n").unwrap();
     assert_eq!(&note[..cut + 1], ext["text"].as_str().unwrap());
+    // the signer reproduces it byte for byte from its seed
+    let signer = ext["signer_key"]
+        .as_str()
+        .unwrap()
+        .strip_prefix("PRIVATE+KEY+")
+        .unwrap();
+    let mut parts = signer.splitn(3, '+');
+    let (name, _, data) = (parts.next().unwrap(), parts.next().unwrap(), parts.next().unwrap());
+    use base64::Engine as _;
+    let raw = base64::engine::general_purpose::STANDARD.decode(data).unwrap();
+    let go = AuditKey::from_seed(name, &raw[1..].try_into().unwrap()).unwrap();
+    assert_eq!(go.public(), public);
+    assert_eq!(go.sign(ext["text"].as_str().unwrap()), note);
     // its body is free text, not a checkpoint: the signature verifies, the body is then refused as one
     let err = verify_note(note, &[public]).unwrap_err();
     assert!(err.contains("body"), "{err}");
