@@ -370,6 +370,30 @@ async fn keys(
 #[cfg(test)]
 mod tests {
     #[test]
+    fn a_flood_of_authentication_failures_is_one_window_per_address_with_its_count() {
+        let f = super::Failures::default();
+        for i in 0..10_000 {
+            f.count("192.0.2.1", "unauthenticated", 1_000_020 + i % 30);
+        }
+        f.count("192.0.2.2", "unauthenticated", 1_000_021);
+        assert!(f.take(1_000_030, false).is_empty(), "the window is still open");
+        let mut done = f.take(1_000_081, false);
+        done.sort_by(|a, b| a.0.cmp(&b.0));
+        assert_eq!(done.len(), 2);
+        assert_eq!(done[0].0, ("192.0.2.1".to_string(), 1_000_020));
+        assert_eq!(done[0].1 .0, 10_000);
+        assert_eq!(done[1].1 .0, 1);
+        assert!(f.take(2_000_000, true).is_empty());
+        // more addresses than a window keeps count under `*`
+        for i in 0..(super::FAILURE_KEYS + 5) {
+            f.count(&format!("a{i}"), "x", 60);
+        }
+        let all = f.take(0, true);
+        assert_eq!(all.len(), super::FAILURE_KEYS + 1);
+        assert_eq!(all.iter().find(|(k, _)| k.0 == "*").unwrap().1 .0, 5);
+    }
+
+    #[test]
     fn rfc3339_times_are_told_from_others() {
         for ok in [
             "2026-12-07T17:10:01Z",
