@@ -31,8 +31,7 @@ fn spawn(port: u16, schema: &str, data: &std::path::Path) -> Child {
             &format!("127.0.0.1:{port}"),
             "--schema",
             schema,
-            "--dev-endpoints",
-            "true",
+            "--dev-endpoints=true",
         ])
         .arg("--data-dir")
         .arg(data)
@@ -161,6 +160,12 @@ fn sigkill_during_a_burst_loses_no_audit_entry_and_leaves_no_gap() {
         }
         std::thread::sleep(Duration::from_millis(200));
     };
+    eprintln!(
+        "acknowledged before the kill: {}, changes after it: {}, entries: {}",
+        acked.len(),
+        state.len(),
+        keys.len()
+    );
     assert_eq!(keys, state, "every change has its entry and every entry its change");
     assert_eq!(seqs.len(), keys.len(), "no duplicate entry");
     // state.write entries are the chain's only entries here (no worker, no emit), so they are 0..n
