@@ -500,8 +500,13 @@ pub async fn worker_left(
 /// `auth.failure` entry per address and window, with the count and the codes refused.
 #[derive(Default)]
 pub struct Failures {
-    windows: std::sync::Mutex<std::collections::HashMap<(String, u64), (u64, std::collections::BTreeMap<String, u64>)>>,
+    windows: std::sync::Mutex<std::collections::HashMap<WindowKey, Counted>>,
 }
+
+/// (address, window start in Unix seconds).
+type WindowKey = (String, u64);
+/// (failures, per reason code).
+type Counted = (u64, std::collections::BTreeMap<String, u64>);
 
 /// The aggregation window of authentication failures.
 pub const FAILURE_WINDOW_S: u64 = 60;
@@ -523,7 +528,7 @@ impl Failures {
     }
 
     /// The windows that ended before `now_s` (all of them when `all`), removed.
-    fn take(&self, now_s: u64, all: bool) -> Vec<((String, u64), (u64, std::collections::BTreeMap<String, u64>))> {
+    fn take(&self, now_s: u64, all: bool) -> Vec<(WindowKey, Counted)> {
         let mut w = self.windows.lock().unwrap();
         let done: Vec<_> = w
             .keys()

@@ -183,12 +183,12 @@ impl Store {
                 }
                 Ok(key)
             }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => self.new_audit_key(Some(path)).await,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => self.new_audit_key(Some(path.as_path())).await,
             Err(e) => Err(StoreError::Invalid(format!("audit key file {}: {e}", path.display()))),
         }
     }
 
-    async fn new_audit_key(&self, file: Option<&PathBuf>) -> Result<AuditKey> {
+    async fn new_audit_key(&self, file: Option<&std::path::Path>) -> Result<AuditKey> {
         let id: i64 = sqlx::query_scalar("SELECT nextval(pg_get_serial_sequence('audit_keys', 'id'))")
             .fetch_one(&self.pool)
             .await?;
@@ -492,7 +492,7 @@ fn hex_decode<const N: usize>(s: &str) -> Option<[u8; N]> {
     hex::decode(s).ok()?.try_into().ok()
 }
 
-fn write_key_file(path: &PathBuf, key: &AuditKey) -> std::io::Result<()> {
+fn write_key_file(path: &std::path::Path, key: &AuditKey) -> std::io::Result<()> {
     use std::io::Write;
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir)?;
