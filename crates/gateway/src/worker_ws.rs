@@ -403,10 +403,11 @@ async fn on_frame(
                     );
                 }
             }
-            if matches!(reply, ToWorker::Registered { .. }) {
+            let registered = matches!(reply, ToWorker::Registered { .. });
+            engine.send_to_worker(id, reply);
+            if registered {
                 crate::audit::worker_registered(engine, id, scope, text, step_count).await;
             }
-            engine.send_to_worker(id, reply);
         }
         FromWorker::AccessResult { id: check, allowed } => streams.access_result(id, &check, allowed),
         FromWorker::SourceResult {
