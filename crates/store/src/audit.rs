@@ -553,15 +553,21 @@ pub async fn run_sequencer(store: Store, opts: AuditOptions, mut shutdown: tokio
     listen.abort();
 }
 
-/// Turns NOTIFYs of other processes into local wake-ups.
+/// Turns NOTIFYs of other processes into local wake-ups, on a connection of its own (not one of the pool's, which
+/// serve requests).
 async fn listen(store: Store) {
     loop {
         let channel: Result<String> = sqlx::query_scalar(&format!("SELECT {CHANNEL_SQL}"))
             .fetch_one(&store.pool)
             .await
             .map_err(Into::into);
+        let own = sqlx::postgres::PgPoolOptions::new()
+            .max_connections(1)
+            .max_lifetime(None)
+            .idle_timeout(None)
+            .connect_lazy_with((*store.pool.connect_options()).clone());
         let listener = match channel {
-            Ok(ch) => match sqlx::postgres::PgListener::connect_with(&store.pool).await {
+            Ok(ch) => match sqlx::postgres::PgListener::connect_with(&own).await {
                 Ok(mut l) => l.listen(&ch).await.map(|_| l),
                 Err(e) => Err(e),
             },
