@@ -17,6 +17,7 @@
 //! # }
 //! ```
 
+mod audit;
 pub mod calls;
 pub mod clock;
 pub mod cron;
@@ -93,6 +94,8 @@ pub struct EngineConfig {
     pub max_idle_poll: Duration,
     /// What time it is and how to wait, for cron ticks and retry wake-ups (tests use [`clock::ManualClock`]).
     pub clock: Arc<dyn clock::Clock>,
+    /// The audit sequencer of this runtime (`None`: no sequencer here; events stay queued for another).
+    pub audit: Option<cfp_store::audit::AuditOptions>,
 }
 
 impl Default for EngineConfig {
@@ -117,6 +120,7 @@ impl Default for EngineConfig {
             max_workers_per_project: 64,
             max_idle_poll: Duration::from_secs(30),
             clock: clock::system(),
+            audit: Some(Default::default()),
         }
     }
 }
@@ -196,6 +200,7 @@ impl Engine {
         services.spawn(tasks::maintenance(engine.clone()));
         services.spawn(invoke::deadline_watch(engine.clone()));
         services.spawn(cron::scheduler(engine.clone()));
+        engine.start_audit();
         engine
     }
 

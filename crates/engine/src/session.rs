@@ -15,10 +15,11 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 
+use cfp_audit::{Actor, Event};
 use cfp_protocol::frames::{parse_from_worker, RegistrationError, RpcError};
 use cfp_protocol::{FromWorker, StreamManifest, ToWorker, PROTOCOL_VERSION};
 use cfp_store::Scope;
-use serde_json::Value;
+use serde_json::{json, Value};
 use tokio::sync::mpsc;
 
 use crate::{Engine, WorkerId, WorkerResult};
@@ -138,6 +139,8 @@ pub struct Session {
     id: WorkerId,
     scope: Scope,
     peers: Arc<dyn Peers>,
+    /// When the session opened, for the `worker.deregister` audit entry.
+    opened: std::time::Instant,
 }
 
 impl Session {
@@ -164,6 +167,7 @@ impl Session {
             id,
             scope,
             peers,
+            opened: std::time::Instant::now(),
         };
         session.send(ToWorker::Welcome {
             protocol: PROTOCOL_VERSION,
@@ -227,7 +231,7 @@ impl Session {
         let (engine, id) = (&self.engine, self.id);
         match frame {
             FromWorker::Hello { .. } => self.send(ToWorker::error("bad_frame", "already authenticated")),
-            FromWorker::Register { steps, streams } => self.register(steps, streams).await,
+            FromWorker::Register { steps, streams } => self.register(steps, streams, text).await,
             FromWorker::AccessResult { id: check, allowed } => self.peers.access_result(id, &check, allowed),
             FromWorker::SourceResult {
                 id: request,
@@ -269,10 +273,11 @@ impl Session {
         }
     }
 
-    async fn register(&self, steps: Vec<cfp_protocol::StepManifest>, streams: Vec<StreamManifest>) {
+    async fn register(&self, steps: Vec<cfp_protocol::StepManifest>, streams: Vec<StreamManifest>, frame: &str) {
         if let Some(refusal) = self.engine.registration_refusal(&steps) {
             return self.send(refusal);
         }
+        let step_count = steps.len();
         // Streams first: once the engine has the steps, invocations may be sent, and `registered` should follow
         // the engine's registration without another database round trip in between.
         let stream_errors = self.peers.register_streams(self.id, &self.scope, streams).await;
@@ -297,7 +302,14 @@ impl Session {
                 );
             }
         }
+        let registered = matches!(reply, ToWorker::Registered { .. });
         self.send(reply);
+        if registered {
+            let mut e = self.worker_event("worker.register");
+            e.details.insert("manifest_hash".into(), json!(manifest_hash(frame)));
+            e.details.insert("steps".into(), json!(step_count));
+            self.engine.audit(e).await;
+        }
     }
 
     /// A `call` frame: checked (the invocation it names is this worker's, no NUL, within the worker's call budget)
@@ -366,11 +378,45 @@ impl Session {
     }
 }
 
+impl Session {
+    /// An audit event of this worker (actor and target: the worker; scope: its project).
+    fn worker_event(&self, kind: &str) -> Event {
+        let mut e = Event::new(
+            kind,
+            Actor {
+                kind: "worker",
+                id: Some(self.id.to_string()),
+                name: None,
+                auth: Some("worker_token"),
+            },
+        );
+        e.tenant = Some(self.scope.tenant.clone());
+        e.project = Some(self.scope.project.clone());
+        e.target = Some(("worker".into(), Some(self.id.to_string())));
+        e
+    }
+}
+
+/// SHA-256 (hex) of the RFC 8785 form of a worker's `register` frame: what it registered, exactly.
+fn manifest_hash(frame: &str) -> Option<String> {
+    use sha2::Digest;
+    let v: Value = serde_json::from_str(frame).ok()?;
+    let canonical = cfp_audit::canonicalize(&v).ok()?;
+    Some(hex::encode(sha2::Sha256::digest(canonical.as_bytes())))
+}
+
 impl Drop for Session {
-    /// Dropping the worker from the registry drops its frame sender, which ends the transport's writer.
+    /// Dropping the worker from the registry drops its frame sender, which ends the transport's writer; the
+    /// departure is recorded (`worker.deregister`) by a task the engine owns.
     fn drop(&mut self) {
         self.engine.disconnect_worker(self.id);
         self.peers.disconnect(self.id);
+        let mut e = self.worker_event("worker.deregister");
+        e.details.insert("reason".into(), json!("closed"));
+        e.details
+            .insert("seconds".into(), json!(self.opened.elapsed().as_secs()));
+        let engine = self.engine.clone();
+        self.engine.spawn(async move { engine.audit(e).await });
     }
 }
 

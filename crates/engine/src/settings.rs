@@ -8,7 +8,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use cfp_audit::{Actor, Event};
 use cfp_store::Scope;
+use serde_json::json;
 use tokio::sync::watch;
 
 use crate::Engine;
@@ -25,6 +27,11 @@ pub struct ProjectSwitches {
     /// `maxConcurrentExecutions` of the project and of its tenant (`None`: unlimited).
     pub max_executions: Option<u32>,
     pub tenant_max_executions: Option<u32>,
+    /// The settings' version and team, and each part of them as text (`("limits", "…")`): a new version is
+    /// recorded as a `settings.applied` audit entry naming the parts that changed.
+    pub version: u64,
+    pub team: Option<String>,
+    pub parts: Parts,
 }
 
 /// Where project settings come from (the control plane's feed).
@@ -50,6 +57,7 @@ async fn follow(engine: Engine, source: Arc<dyn SettingsSource>, retention: Dura
     let mut changes = source.changes();
     let mut shutdown = engine.shutdown_signal();
     let mut next_purge_check = tokio::time::Instant::now();
+    let mut applied = Applied::default();
     loop {
         if *shutdown.borrow() {
             return;
@@ -63,11 +71,13 @@ async fn follow(engine: Engine, source: Arc<dyn SettingsSource>, retention: Dura
         if !deleted.is_empty() || tokio::time::Instant::now() >= next_purge_check {
             next_purge_check = tokio::time::Instant::now() + PURGE_CHECK.min(retention.max(Duration::from_secs(1)));
             let (store, instance) = (engine.store().clone(), engine.config().instance_id.clone());
+            let purger = engine.clone();
             engine.spawn(async move {
                 match store.purge_due(retention, &instance).await {
                     Ok(purged) => {
                         for (scope, rows) in purged {
                             tracing::info!(project = %scope.project, rows, "purged the data of a deleted project");
+                            purger.audit(purge_event(&scope, rows)).await;
                         }
                     }
                     Err(e) => tracing::warn!(error = %e, "purging deleted projects failed; retrying later"),
@@ -75,6 +85,9 @@ async fn follow(engine: Engine, source: Arc<dyn SettingsSource>, retention: Dura
             });
         }
         for p in source.projects() {
+            if let Some(e) = applied.changed(&p) {
+                engine.audit(e).await;
+            }
             engine.set_strict_validation(&p.scope, p.strict_validation);
             engine.set_execution_limits(&p.scope, p.max_executions, p.tenant_max_executions);
         }
@@ -83,5 +96,50 @@ async fn follow(engine: Engine, source: Arc<dyn SettingsSource>, retention: Dura
             _ = tokio::time::sleep_until(next_purge_check) => {}
             _ = shutdown.changed() => return,
         }
+    }
+}
+
+/// A deleted project's data purged (`project.purge`, by the runtime itself).
+fn purge_event(scope: &Scope, rows: u64) -> Event {
+    let mut e = Event::new("project.purge", Actor::system());
+    e.tenant = Some(scope.tenant.clone());
+    e.project = Some(scope.project.clone());
+    e.target = Some(("project".into(), Some(scope.project.clone())));
+    e.details.insert("rows".into(), json!({ "all": rows }));
+    e
+}
+
+/// The settings of each project last applied, to record `settings.applied` once per new version, naming the
+/// parts that changed.
+#[derive(Default)]
+struct Applied {
+    seen: std::collections::HashMap<Scope, (u64, Parts)>,
+}
+
+/// Each part of a project's settings as text, by name.
+type Parts = Vec<(&'static str, String)>;
+
+impl Applied {
+    /// The `settings.applied` entry of `p`, or None when this version was recorded already.
+    fn changed(&mut self, p: &ProjectSwitches) -> Option<Event> {
+        let changed: Vec<&str> = match self.seen.get(&p.scope) {
+            Some((v, _)) if *v == p.version => return None,
+            Some((_, old)) => p
+                .parts
+                .iter()
+                .filter(|(name, now)| old.iter().find(|(n, _)| n == name).map(|(_, was)| was) != Some(now))
+                .map(|(name, _)| *name)
+                .collect(),
+            None => p.parts.iter().map(|(n, _)| *n).collect(),
+        };
+        self.seen.insert(p.scope.clone(), (p.version, p.parts.clone()));
+        let mut e = Event::new("settings.applied", Actor::system());
+        e.tenant = Some(p.scope.tenant.clone());
+        e.team = p.team.clone();
+        e.project = Some(p.scope.project.clone());
+        e.target = Some(("project".into(), Some(p.scope.project.clone())));
+        e.details.insert("version".into(), json!(p.version));
+        e.details.insert("changed".into(), json!(changed));
+        Some(e)
     }
 }

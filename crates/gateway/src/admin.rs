@@ -67,10 +67,23 @@ async fn emit(
         }
         warning = Some(format!("{problem} (strict validation is off: delivered anyway)"));
     }
+    let bytes = body.data.to_string().len();
+    let topic = body.topic.clone();
     let event_id = app
         .engine
         .emit(scope, &body.topic, body.data, body.message_group_id, trace_id.clone())
         .await?;
+    let details = json!({ "topic": topic, "bytes": bytes, "event_id": event_id.to_string() });
+    crate::audit::record_action(
+        &app,
+        &access,
+        peer,
+        &headers,
+        "event.emit",
+        ("topic", Some(topic)),
+        details,
+    )
+    .await;
     Ok((
         StatusCode::ACCEPTED,
         Json(match warning {
@@ -110,7 +123,16 @@ async fn dlq_replay(
 ) -> Result<Json<Value>, ApiError> {
     let access = crate::auth::access(&app, peer, &headers, uri.query(), "dlq.replay").await?;
     let id = parse_id(&id)?;
-    match app.engine.replay_dead_letter(&access.scope, id).await? {
+    let details = json!({ "topic": null, "count": 1 });
+    let audit = crate::audit::action_event(
+        &access,
+        peer,
+        &headers,
+        "dlq.replay",
+        ("dlq", Some(id.to_string())),
+        details,
+    );
+    match app.engine.replay_dead_letter(&access.scope, id, &audit).await? {
         Some(step) => Ok(Json(json!({ "replayed": id, "step": step }))),
         None => Err(ApiError::not_found(format!("no dead letter with id {id}"))),
     }
@@ -122,7 +144,16 @@ async fn dlq_discard(
 ) -> Result<Json<Value>, ApiError> {
     let access = crate::auth::access(&app, peer, &headers, uri.query(), "dlq.replay").await?;
     let id = parse_id(&id)?;
-    if app.engine.discard_dead_letter(&access.scope, id).await? {
+    let details = json!({ "topic": null, "count": 1 });
+    let audit = crate::audit::action_event(
+        &access,
+        peer,
+        &headers,
+        "dlq.discard",
+        ("dlq", Some(id.to_string())),
+        details,
+    );
+    if app.engine.discard_dead_letter(&access.scope, id, &audit).await? {
         Ok(Json(json!({ "discarded": id })))
     } else {
         Err(ApiError::not_found(format!("no dead letter with id {id}")))

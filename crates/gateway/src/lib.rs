@@ -6,12 +6,14 @@
 //! - [`observe`]: traces, state, the layout file and the live feed (SSE) for the workbench.
 //! - [`workbench`]: the workbench SPA under `/__cfp/`.
 //! - [`streams_ws`]: the stream websocket for clients (upgrade at `/`, Motia's protocol); [`admin_streams`]: its runtime API.
+//! - [`audit`]: the audit chain's read API (`/__cfp/api/audit/…`) and the events the gateway records.
 //! - [`auth`]: who is calling: the admin token, or the local developer on loopback in dev mode.
 //! - [`error`]: the one JSON error shape and its HTTP mapping.
 //! - [`conn`]: serving connections (request-head deadline, graceful shutdown, per-connection read limits).
 
 pub mod admin;
 pub mod admin_streams;
+pub mod audit;
 pub mod auth;
 pub mod conn;
 pub mod error;
@@ -106,6 +108,8 @@ pub struct AppState {
     pub end_users: cfp_access::EndUserTokens,
     /// Worker connections waiting to authenticate.
     pub worker_admission: Arc<worker_ws::Admission>,
+    /// Authentication failures of the runtime API, aggregated into `auth.failure` audit entries.
+    pub auth_failures: Arc<audit::Failures>,
 }
 
 impl AppState {
@@ -133,7 +137,9 @@ pub fn router(engine: Engine, cfg: GatewayConfig) -> Router {
         sources: Default::default(),
         end_users,
         worker_admission: Default::default(),
+        auth_failures: Default::default(),
     };
+    audit::flush_failures(state.engine.clone(), state.auth_failures.clone());
     Router::new()
         .route("/__cfp/health", get(health))
         .route("/__cfp/worker", get(worker_ws::upgrade))
@@ -141,6 +147,11 @@ pub fn router(engine: Engine, cfg: GatewayConfig) -> Router {
             "/__cfp/api",
             admin::routes()
                 .merge(admin_streams::routes())
+                .merge(audit::routes())
+                .layer(axum::middleware::from_fn_with_state(
+                    state.clone(),
+                    audit::count_failures,
+                ))
                 .layer(axum::middleware::from_fn_with_state(state.clone(), limits::api_cors)),
         )
         .route("/__cfp/api/{*rest}", any(error::not_found))

@@ -101,9 +101,12 @@ async fn state_put(
     check_state_name("group", &group)?;
     check_state_name("key", &key)?;
     crate::error::refuse_nul("value", &value)?;
+    let details = json!({ "group": group, "key": key, "bytes": value.to_string().len() });
+    let target = ("state", Some(format!("{group}/{key}")));
+    let audit = crate::audit::action_event(&access, peer, &headers, "state.write", target, details);
     app.engine
         .store()
-        .state_set(&access.scope, &group, &key, &value)
+        .state_set_audited(&access.scope, &group, &key, &value, &audit)
         .await?;
     tracing::info!(project = %access.scope.project, group, key, by = %access.principal.describe(), "state edited by hand");
     Ok(Json(json!({ "group": group, "key": key, "value": value })))
@@ -114,7 +117,15 @@ async fn state_delete(
     Path((group, key)): Path<(String, String)>,
 ) -> Result<Json<Value>, ApiError> {
     let access = crate::auth::access(&app, peer, &headers, uri.query(), "state.write").await?;
-    match app.engine.store().state_delete(&access.scope, &group, &key).await? {
+    let details = json!({ "group": group, "key": key });
+    let target = ("state", Some(format!("{group}/{key}")));
+    let audit = crate::audit::action_event(&access, peer, &headers, "state.delete", target, details);
+    match app
+        .engine
+        .store()
+        .state_delete_audited(&access.scope, &group, &key, &audit)
+        .await?
+    {
         Some(old) => {
             tracing::info!(project = %access.scope.project, group, key, by = %access.principal.describe(), "state deleted by hand");
             Ok(Json(json!({ "deleted": { "group": group, "key": key, "value": old } })))

@@ -55,6 +55,17 @@ pub async fn step_source(
     Path(step): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     let access = crate::auth::access(&app, peer, &headers, uri.query(), "step.source.read").await?;
+    let details = serde_json::json!({ "endpoint": "step.source.read", "method": "GET", "step": step });
+    crate::audit::record_action(
+        &app,
+        &access,
+        peer,
+        &headers,
+        "diagnostic.use",
+        ("step", Some(step.clone())),
+        details,
+    )
+    .await;
     let Some(worker) = app.engine.worker_for(&access.scope, &step) else {
         return Err(ApiError::not_found(format!(
             "no connected worker hosts step `{step}`; its source is read from the worker"

@@ -196,6 +196,9 @@ async fn the_settings_follower_applies_changes_and_stops_with_the_engine() {
         strict_validation: Some(true),
         max_executions: None,
         tenant_max_executions: None,
+        version: 1,
+        team: None,
+        parts: vec![("strict_validation", "Some(true)".into())],
     }];
     feed.version.send_replace(1);
     assert!(

@@ -144,6 +144,11 @@ async fn run(opts: Options) -> Result<()> {
         max_steps_per_registration: opts.max_steps_per_registration,
         max_calls_per_worker: opts.max_calls_per_worker,
         max_queued_log_lines: opts.max_queued_log_lines,
+        // The audit chain's signing key: a file of this runtime, never in the database (docs/architecture.md).
+        audit: Some(cfp_store::audit::AuditOptions {
+            key: cfp_store::audit::KeySource::File(std::path::Path::new(&opts.data_dir).join("audit-key.json")),
+            ..Default::default()
+        }),
         ..EngineConfig::default()
     };
     if engine_cfg.worker_tokens.is_empty() && opts.control_plane_url.is_none() {

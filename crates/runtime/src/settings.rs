@@ -34,6 +34,16 @@ impl SettingsSource for ControlSettings {
                 strict_validation: p.strict_validation,
                 max_executions: p.limits.max_concurrent_executions,
                 tenant_max_executions: p.tenant_limits.max_concurrent_executions,
+                version: p.version,
+                team: Some(p.team_id.clone()),
+                parts: vec![
+                    ("limits", format!("{:?}", p.limits)),
+                    ("tenant_limits", format!("{:?}", p.tenant_limits)),
+                    ("cors", format!("{:?}", p.cors)),
+                    ("strict_validation", format!("{:?}", p.strict_validation)),
+                    ("diagnostics", format!("{:?}", p.diagnostics)),
+                    ("oidc", format!("{:?}", p.oidc.as_ref().map(|o| &o.issuer))),
+                ],
             })
             .collect()
     }

@@ -10,8 +10,13 @@
 //! - [`payloads`]: payloads above the threshold go to object storage and travel as references (FR-7).
 //! - [`purge`]: projects deleted in the control plane, and the purge of their data after the retention.
 //!
+//! - [`audit`]: the audit chain's outbox, sequencer, checkpoints and keys (docs/audit.md); [`audit_read`]: its
+//!   queries. Audit tables are append-only and never purged.
+//!
 //! Every table is keyed by tenant and project ([`Scope`]).
 
+pub mod audit;
+pub mod audit_read;
 pub mod logs;
 pub mod payloads;
 pub mod purge;
@@ -106,6 +111,8 @@ pub struct Store {
     payload_threshold: usize,
     /// Stream writes NOTIFY the schema's channel (off when another transport fans changes out).
     stream_notify: bool,
+    /// Wakes the audit sequencer.
+    audit_wake: Arc<audit::Wake>,
 }
 
 impl Store {
@@ -148,6 +155,7 @@ impl Store {
             payloads: Arc::new(payloads),
             payload_threshold: opts.payload_threshold,
             stream_notify: true,
+            audit_wake: Default::default(),
         })
     }
 

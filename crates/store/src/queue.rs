@@ -513,8 +513,21 @@ impl Store {
 
     /// Puts a dead letter back on its step's queue with fresh attempts. Returns the woken step.
     pub async fn replay_dead_letter(&self, scope: &Scope, id: i64) -> Result<Option<Woken>> {
-        let row = sqlx::query(
-            "WITH d AS (DELETE FROM dead_letters WHERE tenant_id = $1 AND project_id = $2 AND id = $3 RETURNING *)
+        replay_dead_letter_on(&self.pool, scope, id).await
+    }
+
+    pub async fn discard_dead_letter(&self, scope: &Scope, id: i64) -> Result<bool> {
+        discard_dead_letter_on(&self.pool, scope, id).await
+    }
+}
+
+pub(crate) async fn replay_dead_letter_on(
+    ex: impl sqlx::PgExecutor<'_>,
+    scope: &Scope,
+    id: i64,
+) -> Result<Option<Woken>> {
+    let row = sqlx::query(
+        "WITH d AS (DELETE FROM dead_letters WHERE tenant_id = $1 AND project_id = $2 AND id = $3 RETURNING *)
              INSERT INTO queue (tenant_id, project_id, step, event_id, topic, data, payload_ref, trace_id, group_id,
                                 max_retries)
              SELECT d.tenant_id, d.project_id, d.step, d.event_id, d.topic, d.data, d.payload_ref, d.trace_id,
@@ -524,28 +537,29 @@ impl Store {
                 SET status = 0, attempt = 0, visible_at = now(), lease_owner = NULL, lease_until = NULL,
                     finished_at = NULL
              RETURNING step, pg_notify('cfp_queue', tenant_id || '/' || project_id || '/' || step)",
-        )
+    )
+    .bind(&scope.tenant)
+    .bind(&scope.project)
+    .bind(id)
+    .fetch_optional(ex)
+    .await?;
+    Ok(row.map(|r| Woken {
+        scope: scope.clone(),
+        step: r.get(0),
+    }))
+}
+
+pub(crate) async fn discard_dead_letter_on(ex: impl sqlx::PgExecutor<'_>, scope: &Scope, id: i64) -> Result<bool> {
+    let r = sqlx::query("DELETE FROM dead_letters WHERE tenant_id = $1 AND project_id = $2 AND id = $3")
         .bind(&scope.tenant)
         .bind(&scope.project)
         .bind(id)
-        .fetch_optional(&self.pool)
+        .execute(ex)
         .await?;
-        Ok(row.map(|r| Woken {
-            scope: scope.clone(),
-            step: r.get(0),
-        }))
-    }
+    Ok(r.rows_affected() == 1)
+}
 
-    pub async fn discard_dead_letter(&self, scope: &Scope, id: i64) -> Result<bool> {
-        let r = sqlx::query("DELETE FROM dead_letters WHERE tenant_id = $1 AND project_id = $2 AND id = $3")
-            .bind(&scope.tenant)
-            .bind(&scope.project)
-            .bind(id)
-            .execute(&self.pool)
-            .await?;
-        Ok(r.rows_affected() == 1)
-    }
-
+impl Store {
     /// Depth, in-flight and retry counts per step of a project.
     pub async fn queue_stats(&self, scope: &Scope) -> Result<Vec<QueueStats>> {
         let rows = sqlx::query(

@@ -18,33 +18,54 @@ impl Store {
     }
 
     pub async fn state_set(&self, scope: &Scope, group: &str, key: &str, value: &Value) -> Result<()> {
-        sqlx::query(
-            "INSERT INTO state (tenant_id, project_id, group_id, key, value) VALUES ($1, $2, $3, $4, $5)
-             ON CONFLICT (tenant_id, project_id, group_id, key) DO UPDATE SET value = $5, updated_at = now()",
-        )
-        .bind(&scope.tenant)
-        .bind(&scope.project)
-        .bind(group)
-        .bind(key)
-        .bind(value)
-        .execute(&self.pool)
-        .await?;
-        Ok(())
+        state_set_on(&self.pool, scope, group, key, value).await
     }
 
     pub async fn state_delete(&self, scope: &Scope, group: &str, key: &str) -> Result<Option<Value>> {
-        Ok(sqlx::query_scalar(
-            "DELETE FROM state WHERE tenant_id = $1 AND project_id = $2 AND group_id = $3 AND key = $4
-             RETURNING value",
-        )
-        .bind(&scope.tenant)
-        .bind(&scope.project)
-        .bind(group)
-        .bind(key)
-        .fetch_optional(&self.pool)
-        .await?)
+        state_delete_on(&self.pool, scope, group, key).await
     }
+}
 
+pub(crate) async fn state_set_on(
+    ex: impl sqlx::PgExecutor<'_>,
+    scope: &Scope,
+    group: &str,
+    key: &str,
+    value: &Value,
+) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO state (tenant_id, project_id, group_id, key, value) VALUES ($1, $2, $3, $4, $5)
+             ON CONFLICT (tenant_id, project_id, group_id, key) DO UPDATE SET value = $5, updated_at = now()",
+    )
+    .bind(&scope.tenant)
+    .bind(&scope.project)
+    .bind(group)
+    .bind(key)
+    .bind(value)
+    .execute(ex)
+    .await?;
+    Ok(())
+}
+
+pub(crate) async fn state_delete_on(
+    ex: impl sqlx::PgExecutor<'_>,
+    scope: &Scope,
+    group: &str,
+    key: &str,
+) -> Result<Option<Value>> {
+    Ok(sqlx::query_scalar(
+        "DELETE FROM state WHERE tenant_id = $1 AND project_id = $2 AND group_id = $3 AND key = $4
+             RETURNING value",
+    )
+    .bind(&scope.tenant)
+    .bind(&scope.project)
+    .bind(group)
+    .bind(key)
+    .fetch_optional(ex)
+    .await?)
+}
+
+impl Store {
     pub async fn state_group(&self, scope: &Scope, group: &str) -> Result<Vec<Value>> {
         Ok(sqlx::query_scalar(
             "SELECT value FROM state WHERE tenant_id = $1 AND project_id = $2 AND group_id = $3 ORDER BY key",
