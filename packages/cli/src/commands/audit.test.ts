@@ -87,7 +87,7 @@ beforeAll(async () => {
   await writeChain(schema, 'control:t_b', 12, [12])
   await writeChain(schema, 'control:system', 3, [])
   await writeChain(other, 'runtime:t_a', 9, [4, 9])
-})
+}, 60_000)
 
 afterAll(async () => {
   await admin?.end()
@@ -95,7 +95,7 @@ afterAll(async () => {
   await root.connect()
   await root.query(`DROP DATABASE IF EXISTS ${database} WITH (FORCE)`)
   await root.end()
-})
+}, 60_000)
 
 async function verify(extra: Partial<Parameters<typeof runAuditVerify>[0]> = {}) {
   const c = captureIo(dir)
