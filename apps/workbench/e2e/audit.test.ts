@@ -59,9 +59,9 @@ describe('the audit log', () => {
     await page.locator('.switcher[data-ready="true"]').waitFor()
 
     // a change through the console: a new tenant
-    await page.getByLabel('Name').first().fill('Audited Inc')
-    await page.getByRole('button', { name: /Create tenant/ }).click()
-    await page.getByText('Tenant “Audited Inc” created.').waitFor()
+    await page.getByLabel('Name', { exact: true }).fill('Audited Inc')
+    await page.getByRole('button', { name: 'Create tenant' }).click()
+    await expect.poll(() => page.locator('table[aria-label="Tenants"]').innerText(), { timeout: 15_000 }).toContain('Audited Inc')
 
     await openAdmin(page, 'audit')
     await page.locator('h1', { hasText: 'Audit log' }).waitFor()
@@ -94,8 +94,10 @@ describe('the audit log', () => {
 
     // an export before the tampering verifies offline, with no CFP code but the standalone verifier
     const out = join(mkdtempSync(join(tmpdir(), 'cfp-audit-e2e-')), 'bundle.cfpaudit')
-    const { rows: tenants } = await cp.api<{ items: { id: string }[] }>('GET', '/v1/tenants', undefined, await adminToken()).then((r) => ({ rows: r.items }))
-    const exported = await run(CFP, ['audit', 'export', '--database-url', DB, '--schema', cp.schema, '--tenant', tenants[0]!.id, '--out', out])
+    const { items: tenants } = await cp.api<{ items: { id: string; name: string }[] }>('GET', '/v1/tenants', undefined, await adminToken())
+    const tenant = tenants.find((t) => t.name === 'Audited Inc')
+    expect(tenant, 'the tenant the first test created').toBeDefined()
+    const exported = await run(CFP, ['audit', 'export', '--database-url', DB, '--schema', cp.schema, '--tenant', tenant!.id, '--out', out])
     expect(exported.code, exported.out).toBe(0)
     const offline = await run(VERIFY, [out])
     expect(offline.code, offline.out).toBe(0)
