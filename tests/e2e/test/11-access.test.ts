@@ -123,6 +123,8 @@ function request(action: string, project: string): { path: string; init: Request
       return { path: '/__cfp/api/dlq', init: { project } }
     case 'dlq.replay':
       return { path: '/__cfp/api/dlq/999999', init: { method: 'DELETE', project } }
+    case 'audit.runtime.read':
+      return { path: '/__cfp/api/audit/entries?limit=1', init: { project } }
     case 'emit':
       return { path: '/__cfp/api/emit', init: { method: 'POST', json: { topic: 'nobody.listens', data: {} }, project } }
     default:
@@ -131,7 +133,19 @@ function request(action: string, project: string): { path: string; init: Request
 }
 
 /** Runtime actions with a route; `worker.connect` is a worker token's, never a role's (tested below). */
-const ROUTED = ['step.invoke', 'flow.read', 'logs.read', 'traces.read', 'state.read', 'state.write', 'dlq.read', 'dlq.replay', 'emit', 'step.source.read']
+const ROUTED = [
+  'step.invoke',
+  'flow.read',
+  'logs.read',
+  'traces.read',
+  'state.read',
+  'state.write',
+  'dlq.read',
+  'dlq.replay',
+  'emit',
+  'step.source.read',
+  'audit.runtime.read',
+]
 
 /** Relation of an actor's binding node to a project node, or undefined when unrelated. */
 function relation(at: string, project: string): 'self' | 'ancestor' | undefined {
