@@ -112,9 +112,12 @@ enum Op {
 }
 
 /// `GET /__motia/state?groupId=&filter=`: `[{groupId, key, type, value}]` as Motia's plugin-states answers.
-async fn state_items((State(app), ConnectInfo(peer), headers, uri): Caller, q: Option<Query<ItemsQuery>>) -> Result<Json<Value>, ApiError> {
+async fn state_items(
+    (State(app), ConnectInfo(peer), headers, uri): Caller,
+    q: Result<Query<ItemsQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<Value>, ApiError> {
     let access = access(&app, peer, &headers, &uri, "state.read").await?;
-    let Query(q) = q.ok_or_else(|| ApiError::new(ErrorCode::InvalidQuery, "malformed query string"))?;
+    let Query(q) = q.map_err(|e| ApiError::new(ErrorCode::InvalidQuery, e.body_text()))?;
     let filters: Vec<Filter> = match q.filter.as_deref() {
         None | Some("") => Vec::new(),
         Some(text) => serde_json::from_str(text).map_err(|e| {
@@ -125,12 +128,20 @@ async fn state_items((State(app), ConnectInfo(peer), headers, uri): Caller, q: O
         })?,
     };
     if filters.len() > MAX_FILTERS {
-        return Err(ApiError::new(ErrorCode::InvalidQuery, format!("at most {MAX_FILTERS} filters")));
+        return Err(ApiError::new(
+            ErrorCode::InvalidQuery,
+            format!("at most {MAX_FILTERS} filters"),
+        ));
     }
     let store = app.engine.store();
     let groups = match q.group_id {
         Some(g) => vec![g],
-        None => store.state_groups(&access.scope).await?.into_iter().map(|(g, _)| g).collect(),
+        None => store
+            .state_groups(&access.scope)
+            .await?
+            .into_iter()
+            .map(|(g, _)| g)
+            .collect(),
     };
     let mut items = Vec::new();
     'groups: for group in groups {
@@ -203,7 +214,8 @@ async fn state_set(
     body: Result<Json<SetBody>, axum::extract::rejection::JsonRejection>,
 ) -> Result<Json<Value>, ApiError> {
     let access = access(&app, peer, &headers, &uri, "state.write").await?;
-    let Json(SetBody { key, group_id, value }) = body.map_err(|e| ApiError::new(ErrorCode::InvalidBody, e.body_text()))?;
+    let Json(SetBody { key, group_id, value }) =
+        body.map_err(|e| ApiError::new(ErrorCode::InvalidBody, e.body_text()))?;
     crate::observe::check_state_name("groupId", &group_id)?;
     crate::observe::check_state_name("key", &key)?;
     crate::error::refuse_nul("value", &value)?;
@@ -230,11 +242,17 @@ async fn state_delete(
     let access = access(&app, peer, &headers, &uri, "state.write").await?;
     let Json(DeleteBody { ids }) = body.map_err(|e| ApiError::new(ErrorCode::InvalidBody, e.body_text()))?;
     if ids.len() > MAX_DELETE_IDS {
-        return Err(ApiError::new(ErrorCode::InvalidBody, format!("at most {MAX_DELETE_IDS} ids")));
+        return Err(ApiError::new(
+            ErrorCode::InvalidBody,
+            format!("at most {MAX_DELETE_IDS} ids"),
+        ));
     }
     for id in &ids {
         let Some((group, key)) = id.split_once(':') else {
-            return Err(ApiError::new(ErrorCode::InvalidBody, format!("id `{id}` is not `<groupId>:<key>`")));
+            return Err(ApiError::new(
+                ErrorCode::InvalidBody,
+                format!("id `{id}` is not `<groupId>:<key>`"),
+            ));
         };
         let details = json!({ "group": group, "key": key });
         let target = ("state", Some(format!("{group}/{key}")));
