@@ -82,7 +82,7 @@ export function projectFrame(err: Error, root: string): { file: string; line?: s
   for (const raw of (err.stack ?? '').split('\n').slice(1)) {
     const m = raw.match(/\(?((?:file:\/\/)?\/[^():]+):(\d+):\d+\)?\s*$/)
     if (!m?.[1]) continue
-    const path = decodeURIComponent(m[1].replace(/^file:\/\//, ''))
+    const path = decodeURIComponent(m[1].replace(/^file:\/\//, '').split('?')[0] ?? '')
     if (!path.startsWith(prefix) || path.includes('/node_modules/')) continue
     return { file: path.slice(prefix.length), line: m[2] }
   }
