@@ -62,7 +62,9 @@ describe('motia.config.ts (ESM, defineConfig from @motiadev/core, stock plugins 
     const step = r.steps.find((s) => s.manifest.path === '/__motia/tester/items/:id')
     const state = memoryState()
     const ctx = { state } as unknown as FlowContext<unknown>
-    const out = await (step?.handler as (req: unknown, ctx: unknown) => Promise<unknown>)({ pathParams: { id: 'a' }, body: { n: 1 } }, ctx)
+    const handler = step?.handler as ((req: unknown, ctx: unknown) => Promise<unknown>) | undefined
+    if (!handler) throw new Error('no handler')
+    const out = await handler({ pathParams: { id: 'a' }, body: { n: 1 } }, ctx)
     expect(out).toEqual({ status: 200, body: { stored: { n: 1 } } })
     expect(state.data.get('items:a')).toEqual({ n: 1 })
   })

@@ -109,7 +109,12 @@ async function runBuilder(
     const where = err instanceof Error ? projectFrame(err, root) : undefined
     const at = where?.file ?? file ?? configFile
     const msg = err instanceof Error ? `${err.name}: ${err.message.split('\n')[0]}` : String(err)
-    errors.push({ file: at, code: 'load_failed', key, message: `${at}: plugin ${name} (${configFile} ${key}) ${what}: ${msg}${where?.line ? ` (line ${where.line})` : ''}` })
+    errors.push({
+      file: at,
+      code: 'load_failed',
+      key,
+      message: `${at}: plugin ${name} (${configFile} ${key}) ${what}: ${msg}${where?.line ? ` (line ${where.line})` : ''}`,
+    })
     return undefined
   }
   let out: unknown
@@ -150,7 +155,8 @@ async function runBuilder(
 }
 
 function tabProblem(tab: unknown): { key: string; reason: string } | undefined {
-  if (typeof tab !== 'object' || tab === null || Array.isArray(tab)) return { key: 'packageName', reason: 'a tab must be an object { packageName, label, ... }' }
+  if (typeof tab !== 'object' || tab === null || Array.isArray(tab))
+    return { key: 'packageName', reason: 'a tab must be an object { packageName, label, ... }' }
   const t = tab as Record<string, unknown>
   const unknown = Object.keys(t).find((k) => !TAB_KEYS.includes(k))
   if (unknown) return { key: unknown, reason: `unknown key; a tab has ${TAB_KEYS.slice(0, -1).join(', ')}` }
