@@ -2,6 +2,7 @@ import { fileURLToPath } from 'node:url'
 import type { FlowContext, InternalStateManager } from '@cfp/sdk'
 import { describe, expect, it } from 'vitest'
 import { loadProject } from '../loader/load.js'
+import { pluginLoad } from './load.js'
 
 const fixture = (name: string) => fileURLToPath(new URL(`../../fixtures/${name}`, import.meta.url))
 
@@ -90,11 +91,34 @@ describe('a malformed motia.config.js (CommonJS)', async () => {
       'plugins[1].workbench[0].packageName',
       'plugins[2].steps',
       'plugins[3].registerApi("/__motia/bad")',
+      'plugins[4].registerApi("/__cfp/api/steps")',
+      'plugins[5]',
       'pluginz',
     ])
+    expect(byKey['plugins[4].registerApi("/__cfp/api/steps")']).toContain("paths under /__cfp are the runtime's own")
+    expect(byKey['plugins[5]']).toContain('more than 256 routes')
     expect(byKey.pluginz).toBe("motia.config.js: pluginz: unknown key 'pluginz'; a Motia config has plugins, app, adapters, streamAuth, redis")
     expect(byKey['plugins[0].workbench[0].position']).toContain("must be 'top' or 'bottom'")
     expect(byKey['plugins[3].registerApi("/__motia/bad")']).toContain('method')
     for (const e of r.errors) expect(e.file).toBe('motia.config.js')
+    expect(r.plugins).toEqual([])
+  })
+})
+
+describe('an async plugin that never resolves', () => {
+  it('is cut off after pluginLoad.timeoutMs and reported; the rest loads', async () => {
+    const before = pluginLoad.timeoutMs
+    pluginLoad.timeoutMs = 200
+    try {
+      const started = Date.now()
+      const r = await loadProject(fixture('plugins-hang'))
+      expect(Date.now() - started).toBeLessThan(5000)
+      expect(r.steps.map((s) => s.manifest.name)).toEqual(['Ping'])
+      expect(r.plugins).toHaveLength(1)
+      expect(r.errors).toHaveLength(1)
+      expect(r.errors[0]?.message).toContain('plugin neverLoads did not finish loading within 200 ms')
+    } finally {
+      pluginLoad.timeoutMs = before
+    }
   })
 })

@@ -40,6 +40,8 @@ const TAB_KEYS = ['packageName', 'componentName', 'label', 'labelIcon', 'positio
 /** At most this many routes per plugin, and tabs per plugin (a builder looping forever on registerApi is cut off). */
 const MAX_ROUTES = 256
 const MAX_TABS = 32
+/** How long an async plugin function may take to resolve (tests shorten it). */
+export const pluginLoad = { timeoutMs: 10_000 }
 
 /** The invocation context of the plugin route running now: what `motia.state` of the plugin context reaches. */
 const current = new AsyncLocalStorage<FlowContext<unknown>>()
@@ -119,7 +121,7 @@ async function runBuilder(
   }
   let out: unknown
   try {
-    out = await builder(context)
+    out = await withDeadline(builder(context), name)
   } catch (err) {
     return fail(err, 'threw while loading')
   } finally {
@@ -151,6 +153,21 @@ async function runBuilder(
   return {
     plugin: { name, file: at, workbench: tabs as LoadedPlugin['workbench'], routes: steps.map((s) => s.manifest.name) },
     steps,
+  }
+}
+
+/** A builder's result; an async one must settle within `pluginLoad.timeoutMs` (or the load would hang). */
+async function withDeadline<T>(out: T | Promise<T>, name: string): Promise<T> {
+  if (!(out instanceof Promise)) return out
+  let timer: NodeJS.Timeout | undefined
+  const late = new Promise<never>((_, reject) => {
+    const ms = pluginLoad.timeoutMs
+    timer = setTimeout(() => reject(new Error(`plugin ${name} did not finish loading within ${ms} ms`)), ms)
+  })
+  try {
+    return await Promise.race([out, late])
+  } finally {
+    clearTimeout(timer)
   }
 }
 
