@@ -123,6 +123,10 @@ async fn call_step(
             Err(e) => return Err(e),
         },
     };
+    // Routes of Motia plugins (`registerApi` under `/__motia/`) are diagnostic endpoints.
+    if crate::motia::is_motia_path(&path) {
+        crate::motia::check_plugin_route(app, principal.as_ref())?;
+    }
     let (scope, settings) = match &principal {
         Some(principal) => {
             let (scope, settings) = auth::resolve_project(app, principal, target.project.as_deref())?;

@@ -7,6 +7,7 @@
 //! - [`workbench`]: the workbench SPA under `/__cfp/`.
 //! - [`streams_ws`]: the stream websocket for clients (upgrade at `/`, Motia's protocol); [`admin_streams`]: its runtime API.
 //! - [`audit`]: the audit chain's read API (`/__cfp/api/audit/…`) and the events the gateway records.
+//! - [`motia`]: Motia's stock plugin endpoints under `/__motia/` and the gate of every `/__motia/…` route.
 //! - [`auth`]: who is calling: the admin token, or the local developer on loopback in dev mode.
 //! - [`error`]: the one JSON error shape and its HTTP mapping.
 //! - [`conn`]: serving connections (request-head deadline, graceful shutdown, per-connection read limits).
@@ -19,6 +20,7 @@ pub mod conn;
 pub mod error;
 pub mod ingress;
 pub mod limits;
+pub mod motia;
 pub mod observe;
 pub mod source;
 pub mod streams_ws;
@@ -161,6 +163,7 @@ pub fn router(engine: Engine, cfg: GatewayConfig) -> Router {
         )
         .route("/__cfp/", get(workbench::index))
         .route("/__cfp/{*path}", get(workbench::asset))
+        .merge(motia::routes())
         // The runtime's own routes (not API steps: their answers are the project's) answer errors as JSON.
         .route_layer(axum::middleware::from_fn(error::json_errors))
         .fallback(ingress::handle)

@@ -136,7 +136,7 @@ async fn state_delete(
     }
 }
 
-fn check_state_name(what: &str, name: &str) -> Result<(), ApiError> {
+pub(crate) fn check_state_name(what: &str, name: &str) -> Result<(), ApiError> {
     if name.is_empty() || name.len() > 512 || name.contains('\0') {
         return Err(ApiError::new(
             ErrorCode::InvalidBody,

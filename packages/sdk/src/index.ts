@@ -16,6 +16,7 @@
  */
 export type * from './types.js'
 export type * from './stream-types.js'
+export type * from './plugin-types.js'
 export { API_METHODS, STEP_TYPES, validateStepConfig, type ConfigError, type ValidateStepConfigResult } from './config.js'
 export { cronExpressionProblem } from './cron.js'
 export { EmitError, emitTopics, normalizeEmit, type EmitMessage } from './emit.js'
@@ -31,3 +32,4 @@ export {
   type ToJsonSchemaOptions,
   type Zod4ToJsonSchema,
 } from './schema.js'
+export { STOCK_PLUGINS, stockPlugin, type StockPlugin, type StockWorkbenchPlugin } from './stock/stock.js'

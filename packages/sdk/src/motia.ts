@@ -12,15 +12,17 @@
  * export const config: ApiRouteConfig = { type: 'api', name: 'Hello', path: '/hello', method: 'GET', emits: [] }
  * export const handler: Handlers['Hello'] = async (req, { logger }) => ({ status: 200, body: { ok: true } })
  */
+import type { Config } from './plugin-types.js'
 import type { ApiRouteConfig, CronConfig, EventConfig, NoopConfig, Step } from './types.js'
 
 export type * from './types.js'
 export type * from './stream-types.js'
+export type * from './plugin-types.js'
 export { NonRetriableError, RetryAfterError } from './errors.js'
 export { Logger, globalLogger, type LogLevel, type LogRecord, type LogSink } from './logger.js'
 
-/** Motia's `config()` helper for `motia.config.ts`; CFP reads no app config from it, it is kept so files load. */
-export const config = <T>(appConfig: T): T => appConfig
+/** Motia's `config()` helper for `motia.config.ts` (CFP's worker reads its `plugins`; see docs/runtime-api.md). */
+export const config = <T extends Config>(appConfig: T): T => appConfig
 export { config as defineConfig }
 
 export const isApiStep = (step: Step): step is Step<ApiRouteConfig> => step.config.type === 'api'

@@ -1,7 +1,9 @@
 /**
  * Makes step files loadable without a build step, in CommonJS and ESM projects alike:
  * - tsx's ESM and CommonJS hooks compile TypeScript and resolve extensionless relative imports;
- * - a `module.register()` resolve hook maps the specifier `motia` to `@cfp/sdk/motia`, and copies the
+ * - a `module.register()` resolve hook maps the specifier `motia` to `@cfp/sdk/motia` (and, in `motia.config.*`,
+ *   `@motiadev/core` too, and Motia's stock plugins `@motiadev/plugin-<name>/plugin` to CFP's stand-ins
+ *   `@cfp/sdk/stock/<name>`, see ../plugins/), and copies the
  *   cache-busting `?cfpv=<generation>` query of a step file onto the project files it imports (not
  *   `node_modules`), so a reload re-evaluates changed helpers too;
  * - for `require('motia')` (CommonJS step files, which Node 20's hooks do not see) `Module._resolveFilename`
@@ -11,14 +13,24 @@ import Module, { createRequire, register } from 'node:module'
 import { sep } from 'node:path'
 import { fileURLToPath, pathToFileURL } from 'node:url'
 import { constants, Script } from 'node:vm'
+import { STOCK_PLUGINS } from '@cfp/sdk'
 
 const require = createRequire(import.meta.url)
 
 const RESOLVE_HOOK = `
 let motiaUrl
-export function initialize(data) { motiaUrl = data.motiaUrl }
+let stock
+export function initialize(data) { motiaUrl = data.motiaUrl; stock = data.stock }
+function isConfigFile(url) {
+  const name = (url || '').split('?')[0].split('/').pop()
+  return ['ts', 'mts', 'cts', 'js', 'mjs', 'cjs'].some((ext) => name === 'motia.config.' + ext)
+}
 export async function resolve(specifier, context, next) {
   if (specifier === 'motia') return { url: motiaUrl, shortCircuit: true, format: 'module' }
+  if (Object.hasOwn(stock, specifier)) return { url: stock[specifier], shortCircuit: true, format: 'module' }
+  if (specifier === '@motiadev/core' && isConfigFile(context.parentURL)) {
+    return { url: motiaUrl, shortCircuit: true, format: 'module' }
+  }
   const r = await next(specifier, context)
   const parent = context.parentURL
   if (parent && parent.includes('cfpv=') && r.url.startsWith('file:') && !r.url.includes('/node_modules/')) {
@@ -40,6 +52,17 @@ export function motiaCompatUrl(): string {
   return pathToFileURL(require.resolve('@cfp/sdk/motia')).href
 }
 
+/** Motia's stock plugin specifiers (`@motiadev/plugin-states/plugin`, …) → file URLs of CFP's stand-ins. */
+export function stockPluginUrls(): Record<string, string> {
+  const urls: Record<string, string> = {}
+  for (const name of STOCK_PLUGINS) {
+    const url = pathToFileURL(require.resolve(`@cfp/sdk/stock/${name}`)).href
+    urls[`@motiadev/plugin-${name}/plugin`] = url
+    urls[`@motiadev/plugin-${name}`] = url
+  }
+  return urls
+}
+
 /** Installs the loader hooks once per process. */
 export function installHooks(): Promise<void> {
   installed ??= install()
@@ -48,29 +71,33 @@ export function installHooks(): Promise<void> {
 
 async function install(): Promise<void> {
   const motiaUrl = motiaCompatUrl()
+  const stock = stockPluginUrls()
   const tsxEsm = (await import('tsx/esm/api')) as { register: () => unknown }
   const tsxCjs = (await import('tsx/cjs/api')) as { register: () => unknown }
   tsxEsm.register()
   tsxCjs.register()
-  register(`data:text/javascript,${encodeURIComponent(RESOLVE_HOOK)}`, { parentURL: import.meta.url, data: { motiaUrl } })
+  register(`data:text/javascript,${encodeURIComponent(RESOLVE_HOOK)}`, { parentURL: import.meta.url, data: { motiaUrl, stock } })
 
-  const compat = (await nativeImport(motiaUrl)) as Record<string, unknown>
-  // The compat module's real path, pre-cached as a CommonJS module holding the ESM namespace: Node 20 cannot
+  // Each mapped module's real path, pre-cached as a CommonJS module holding the ESM namespace: Node 20 cannot
   // require() an ES module, and newer Node versions that route require() through the hooks land on the same file.
-  const cjsId = fileURLToPath(motiaUrl)
   type ModuleInternals = typeof Module & {
     _cache: Record<string, unknown>
     _resolveFilename: (request: string, ...rest: unknown[]) => string
   }
   const M = Module as ModuleInternals
-  const shim = new Module(cjsId)
-  shim.filename = cjsId
-  shim.loaded = true
-  shim.exports = compat
-  M._cache[cjsId] = shim
+  const cjsIds = new Map<string, string>()
+  for (const [request, url] of [['motia', motiaUrl], ...Object.entries(stock)] as Array<[string, string]>) {
+    const cjsId = fileURLToPath(url)
+    const shim = new Module(cjsId)
+    shim.filename = cjsId
+    shim.loaded = true
+    shim.exports = (await nativeImport(url)) as Record<string, unknown>
+    M._cache[cjsId] = shim
+    cjsIds.set(request, cjsId)
+  }
   const original = M._resolveFilename
   M._resolveFilename = function (this: unknown, request: string, ...rest: unknown[]): string {
-    return request === 'motia' ? cjsId : original.call(this, request, ...rest)
+    return cjsIds.get(request) ?? original.call(this, request, ...rest)
   }
 }
 

@@ -11,6 +11,7 @@ import type { StepManifest, StreamManifest } from '../frame-types.js'
 import { discoverFiles } from './discover.js'
 import { clearRequireCache, installHooks, nativeImport } from './hooks.js'
 import { ManifestError, schemaConverter, toManifest } from './manifest.js'
+import { type LoadedPlugin, loadPlugins } from '../plugins/load.js'
 
 export interface LoadedStep {
   /** What is registered with the runtime. */
@@ -46,6 +47,8 @@ export interface LoadResult {
   steps: LoadedStep[]
   streams: LoadedStream[]
   errors: LoadError[]
+  /** The plugins of `motia.config.*` (their routes are in `steps`). */
+  plugins?: LoadedPlugin[]
 }
 
 let generation = 0
@@ -81,6 +84,7 @@ export async function loadProject(dir: string): Promise<LoadResult> {
     const stream = await loadStream(path, relPath(root, path), generation, zod4, result.errors)
     if (stream) result.streams.push(stream)
   }
+  await loadPlugins(root, generation, result)
   return result
 }
 

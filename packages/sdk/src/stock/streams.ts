@@ -1,0 +1,3 @@
+import { stockPlugin } from './stock.js'
+
+export default stockPlugin('streams')
