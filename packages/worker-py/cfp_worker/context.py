@@ -18,7 +18,6 @@ and the worker waits for every call an invocation started before it sends its re
 from __future__ import annotations
 
 import asyncio
-import time
 from typing import Any, Awaitable, Callable, Optional
 
 from .config import emit_topics
@@ -255,6 +254,3 @@ class Context:
     def close(self) -> None:
         self._open = False
 
-
-def now_ms() -> float:
-    return time.time() * 1000

@@ -203,7 +203,7 @@ class Worker:
         streams = [s.manifest for s in self.loaded.streams]
         await self.send({"type": "register", "steps": steps, "streams": streams})
         if self.loaded.errors:
-            ts = time.time() * 1000
+            ts = int(time.time() * 1000)
             entries = [{"ts": ts, "level": "error", "msg": e.message, "data": e.data()} for e in self.loaded.errors]
             await self.send({"type": "log", "entries": entries})
 
@@ -252,7 +252,7 @@ class Worker:
         trace_id, inv_id = frame["traceId"], frame["id"]
 
         def log(level: str, msg: str, data: Optional[dict]) -> None:
-            entry: dict[str, Any] = {"ts": time.time() * 1000, "level": level, "msg": msg, "traceId": trace_id, "step": name, "invocationId": inv_id}
+            entry: dict[str, Any] = {"ts": int(time.time() * 1000), "level": level, "msg": msg, "traceId": trace_id, "step": name, "invocationId": inv_id}
             if data:
                 entry["data"] = data
             self.add_log(entry)

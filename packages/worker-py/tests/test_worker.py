@@ -105,7 +105,7 @@ def test_registers_and_reports_load_errors_with_file_line_and_key():
     data = {e["data"]["file"]: e["data"] for e in log["entries"]}
     assert data["steps/zbroken/bad_config_step.py"] == {"file": "steps/zbroken/bad_config_step.py", "code": "invalid_config",
                                                         "key": "infrastructure.queue.maxRetries", "line": 7}
-    assert all(e["level"] == "error" for e in log["entries"])
+    assert all(e["level"] == "error" and isinstance(e["ts"], int) for e in log["entries"])
     assert rt.frames[-1]["type"] == "drain"
 
 
@@ -120,6 +120,7 @@ def test_api_step_with_middleware_emits_and_logs():
         # the step's log entry was sent before the result, tagged with step, trace and invocation
         idx = rt.frames.index(ok)
         logs = [e for f in rt.frames[:idx] if f["type"] == "log" for e in f["entries"] if e.get("invocationId") == "api-1"]
+        assert isinstance(logs[0]["ts"], int)  # the runtime reads ts as an i64
         assert logs == [{"ts": logs[0]["ts"], "level": "info", "msg": "creating", "traceId": "trace-1", "step": "CreateOrder",
                          "invocationId": "api-1", "data": {"id": "o1"}}]
 
