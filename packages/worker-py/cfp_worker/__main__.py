@@ -1,6 +1,7 @@
 """`python -m cfp_worker`: the Python step worker process.
 
     python -m cfp_worker --dir <projectDir> --url <ws://host:port/__cfp/worker> [--watch] [--name N] [--capacity N]
+    python -m cfp_worker --dir <projectDir> --manifest     # print {steps, streams, errors} as JSON and exit
 
 The token comes from CFP_WORKER_TOKEN (never the command line, where `ps` shows it); CFP_PROJECT_DIR and
 CFP_RUNTIME_URL are fallbacks. Prints `cfp-worker-py: registered N steps (M errors)` after each registration.
@@ -13,11 +14,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import signal
 import sys
 
 from . import watch
+from .invoke import json_default
+from .loader import load_project
 from .worker import Worker
 
 
@@ -28,9 +32,12 @@ def _parse(argv: list[str]) -> argparse.Namespace:
     ap.add_argument("--watch", action="store_true")
     ap.add_argument("--name")
     ap.add_argument("--capacity", type=int)
+    ap.add_argument("--manifest", action="store_true", help="print the project's Python manifests as JSON and exit")
     args = ap.parse_args(argv)
     if not args.dir:
         ap.error("no project directory: pass --dir or set CFP_PROJECT_DIR")
+    if args.manifest:
+        return args
     if not args.url or not args.url.startswith(("ws://", "wss://")):
         ap.error("--url must be a ws:// or wss:// URL (or set CFP_RUNTIME_URL)")
     if args.capacity is not None and args.capacity < 1:
@@ -104,8 +111,24 @@ async def _main(args: argparse.Namespace) -> int:
     return code
 
 
+def _manifest(root: str) -> int:
+    """What `cfp generate-types` reads: the manifests of the Python steps and streams, and the load errors."""
+    root = os.path.abspath(root)
+    os.chdir(root)
+    loaded = load_project(root)
+    out = {
+        "steps": [s.manifest for s in loaded.steps],
+        "streams": [s.manifest for s in loaded.streams],
+        "errors": [{**e.data(), "message": e.message} for e in loaded.errors],
+    }
+    print(json.dumps(out, default=json_default))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parse(sys.argv[1:] if argv is None else argv)
+    if args.manifest:
+        return _manifest(args.dir)
     return asyncio.run(_main(args))
 
 

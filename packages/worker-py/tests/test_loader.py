@@ -72,3 +72,17 @@ def test_key_line_falls_back_to_the_assignment(tmp_path):
     p = tmp_path / "x_step.py"
     p.write_text("import os\n\nconfig = dict(type='event')\n")
     assert key_line(str(p), "config", "type") == 3
+
+
+def test_manifest_mode_prints_what_generate_types_reads():
+    import json
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-m", "cfp_worker", "--dir", PROJ, "--manifest"], capture_output=True, text=True, timeout=30,
+                         cwd=os.path.dirname(os.path.dirname(__file__)))
+    assert out.returncode == 0, out.stderr
+    data = json.loads(out.stdout)
+    assert sorted(s["name"] for s in data["steps"]) == ["CreateOrder", "Nightly", "OnOrder"]
+    assert [s["name"] for s in data["streams"]] == ["orders"]
+    assert {e["file"] for e in data["errors"]} == set(BY_FILE)

@@ -42,7 +42,7 @@ export function validateWorkerUrl(url: string): string {
   return url
 }
 
-export async function runStart(opts: StartOptions, io: CommandIo): Promise<number> {
+export function runStart(opts: StartOptions, io: CommandIo): Promise<number> {
   const url = validateWorkerUrl(opts.url)
   const token = opts.token ?? io.env.CFP_WORKER_TOKEN
   if (!token) {
@@ -54,7 +54,10 @@ export async function runStart(opts: StartOptions, io: CommandIo): Promise<numbe
   const dir = resolve(io.cwd, opts.dir ?? '.')
   if (!existsSync(dir)) throw new CliError(`${dir} does not exist`, { action: 'Pass the project directory with --dir.' })
   const main = resolveWorkerMain(io.env)
-  const python = hasPythonSteps(dir) ? await startPython(dir, url, token, io.env) : undefined
+  return runWorkers(dir, url, token, main, io)
+}
+
+function runWorkers(dir: string, url: string, token: string, main: string, io: CommandIo): Promise<number> {
   // the token travels in the environment (CFP_WORKER_TOKEN), not in argv where `ps` shows it
   const args = [main, '--dir', dir, '--url', url]
   const env = { ...io.env, CFP_WORKER_TOKEN: token }
@@ -66,7 +69,17 @@ export async function runStart(opts: StartOptions, io: CommandIo): Promise<numbe
     cwd: dir,
     detached: process.platform !== 'win32',
   })
+  // the Python worker starts once its environment is ready (the TypeScript steps do not wait for it)
+  let python: PythonWorker | undefined
+  let stopping = false
+  const pythonReady = hasPythonSteps(dir)
+    ? startPython(dir, url, token, io.env).then((w) => {
+        if (stopping) void w?.stop(10_000)
+        else python = w
+      })
+    : Promise.resolve()
   const forward = (signal: NodeJS.Signals) => () => {
+    stopping = true
     child.kill(signal)
     void python?.stop(10_000)
   }
@@ -77,7 +90,9 @@ export async function runStart(opts: StartOptions, io: CommandIo): Promise<numbe
   return new Promise((resolveExit, reject) => {
     child.once('error', (err) => reject(new CliError(`Could not start the worker: ${err.message}`)))
     child.once('exit', async (code, signal) => {
+      stopping = true
       await python?.stop(10_000)
+      await pythonReady
       for (const [s, handler] of handlers) process.off(s, handler)
       process.off('exit', killOnExit)
       resolveExit(code ?? (signal ? 128 + (signal === 'SIGINT' ? 2 : signal === 'SIGTERM' ? 15 : 1) : 1))

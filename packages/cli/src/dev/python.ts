@@ -237,3 +237,36 @@ export function projectDotEnv(dir: string): Record<string, string> {
 export function pythonWorkerArgs(dir: string, url: string, watch: boolean): string[] {
   return ['-m', 'cfp_worker', '--dir', dir, '--url', url, '--name', 'python', ...(watch ? ['--watch'] : [])]
 }
+
+export interface PythonManifests {
+  steps: Array<{ manifest: { name: string; type: string; file: string } & Record<string, unknown> }>
+  streams: unknown[]
+  errors: Array<{ file: string; code: string; message: string }>
+}
+
+/**
+ * The manifests of the project's Python steps and streams (`python -m cfp_worker --manifest`, in the project's
+ * environment), for `cfp generate-types`; undefined when `.cfp/venv` does not exist yet.
+ */
+export function pythonManifests(dir: string, env: NodeJS.ProcessEnv = process.env): PythonManifests | undefined {
+  const python = join(dir, '.cfp', 'venv', 'bin', 'python')
+  if (!existsSync(python)) return undefined
+  const r = spawnSync(python, ['-m', 'cfp_worker', '--dir', dir, '--manifest'], {
+    cwd: dir,
+    encoding: 'utf8',
+    timeout: 60_000,
+    maxBuffer: 64 * 1024 * 1024,
+    env: { ...env, PYTHONDONTWRITEBYTECODE: '1' },
+  })
+  if (r.status !== 0) {
+    throw new PythonSetupError(`Reading the Python steps failed: ${(r.stderr || r.error?.message || '').trim().split('\n').pop() ?? ''}`, {
+      action: 'Start `cfp dev` once (it rebuilds .cfp/venv), then run `cfp generate-types` again.',
+    })
+  }
+  const parsed = JSON.parse(r.stdout) as { steps: Array<Record<string, unknown>>; streams: unknown[]; errors: PythonManifests['errors'] }
+  return {
+    steps: parsed.steps.map((manifest) => ({ manifest: manifest as PythonManifests['steps'][number]['manifest'] })),
+    streams: parsed.streams,
+    errors: parsed.errors,
+  }
+}
