@@ -3,7 +3,8 @@
     python -m cfp_worker --dir <projectDir> --url <ws://host:port/__cfp/worker> [--watch] [--name N] [--capacity N]
     python -m cfp_worker --dir <projectDir> --manifest     # print {steps, streams, errors} as JSON and exit
 
-The token comes from CFP_WORKER_TOKEN (never the command line, where `ps` shows it); CFP_PROJECT_DIR and
+The token comes from CFP_WORKER_TOKEN (never the command line, where `ps` shows it), which is removed from the
+environment before step files load; CFP_PROJECT_DIR and
 CFP_RUNTIME_URL are fallbacks. Prints `cfp-worker-py: registered N steps (M errors)` after each registration.
 SIGTERM/SIGINT drain and exit 0. With CFP_PARENT_PID set (cfp dev / cfp start), the worker lives no longer than
 that process: it drains and exits when it is gone. With --watch, a change to a project `.py` file drains the
@@ -46,7 +47,8 @@ def _parse(argv: list[str]) -> argparse.Namespace:
 
 
 async def _main(args: argparse.Namespace) -> int:
-    token = os.environ.get("CFP_WORKER_TOKEN")
+    # the token leaves the environment before any step file loads: step code cannot read it from os.environ
+    token = os.environ.pop("CFP_WORKER_TOKEN", None)
     if not token:
         print("cfp-worker-py: no worker token: set CFP_WORKER_TOKEN", file=sys.stderr)
         return 2
@@ -107,7 +109,7 @@ async def _main(args: argparse.Namespace) -> int:
         argv = ["--dir", worker.dir, "--url", args.url, "--watch"]
         argv += ["--name", args.name] if args.name else []
         argv += ["--capacity", str(args.capacity)] if args.capacity else []
-        os.execv(sys.executable, [sys.executable, "-m", "cfp_worker", *argv])
+        os.execve(sys.executable, [sys.executable, "-m", "cfp_worker", *argv], {**os.environ, "CFP_WORKER_TOKEN": token})
     return code
 
 

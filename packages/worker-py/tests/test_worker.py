@@ -221,3 +221,39 @@ def test_a_bad_invoke_gets_a_failed_result_and_a_refused_token_is_fatal():
             assert any("refused the session (unauthenticated)" in line for line in lines)
 
     asyncio.run(main())
+
+
+def test_the_process_hides_its_token_from_step_code(tmp_path):
+    """`python -m cfp_worker` removes CFP_WORKER_TOKEN from os.environ before any step file loads."""
+    import subprocess
+    import sys
+
+    steps = tmp_path / "proj" / "steps"
+    steps.mkdir(parents=True)
+    (steps / "peek_step.py").write_text(
+        "import os\nAT_IMPORT = os.environ.get('CFP_WORKER_TOKEN')\n"
+        "config = {'type': 'cron', 'name': 'Peek', 'cron': '0 * * * *', 'emits': []}\n"
+        "async def handler(context):\n"
+        "    context.logger.info('env', {'at_import': AT_IMPORT, 'now': os.environ.get('CFP_WORKER_TOKEN')})\n"
+    )
+
+    async def main():
+        rt = FakeRuntime()
+        async with serve(rt.handler, "127.0.0.1", 0) as server:
+            port = server.sockets[0].getsockname()[1]
+            env = {**os.environ, "CFP_WORKER_TOKEN": "tok", "PYTHONPATH": os.path.dirname(os.path.dirname(__file__))}
+            proc = await asyncio.create_subprocess_exec(
+                sys.executable, "-m", "cfp_worker", "--dir", str(tmp_path / "proj"), "--url", f"ws://127.0.0.1:{port}/", env=env,
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            )
+            try:
+                await asyncio.wait_for(rt.connected.wait(), 15)
+                res = await rt.invoke("p1", "Peek", "cron", {"scheduledAt": "2026-01-01T00:00:00Z"})
+                assert res["ok"] is True
+                entry = await rt.wait_for(lambda f: f["type"] == "log" and f["entries"][0].get("invocationId") == "p1")
+                assert entry["entries"][0]["data"] == {"at_import": None, "now": None}
+            finally:
+                proc.terminate()
+                assert await asyncio.wait_for(proc.wait(), 15) == 0  # SIGTERM drains and exits 0
+
+    asyncio.run(main())
