@@ -191,3 +191,18 @@ describe('TypeScript and Python steps in one project (examples/mixed)', () => {
     expect(receipts.filter((l) => l.msg === 'Receipt recorded' && l.data?.id === id)).toHaveLength(1)
   })
 })
+
+describe('a project with Python steps and no usable Python', () => {
+  const dev = useDevProject({ source: join(EXAMPLES, 'mixed'), env: { CFP_PYTHON: '/nonexistent/python3' } })
+
+  it('says which command fixes it and runs the TypeScript steps', async () => {
+    const out = dev.server.output()
+    expect(out).toMatch(/\[python\]\s+error: No usable Python 3\.10\+ interpreter .*\/nonexistent\/python3: not found/)
+    expect(out).toMatch(/\[python\]\s+→ Install Python 3\.10\+ with venv \(`sudo apt-get install python3 python3-venv`/)
+    expect(out).toMatch(/continuing without the Python worker/)
+    const steps = await dev.server.fetch('/__cfp/api/steps')
+    expect((steps.json.steps as Array<{ name: string }>).map((s) => s.name).sort()).toEqual(['GetOrder', 'PlaceOrder', 'RecordReceipt'])
+    const res = await dev.server.fetch('/orders', { method: 'POST', json: { id: 'x1', items: [{ sku: 'a', qty: 1, price: 1 }] } })
+    expect(res.status).toBe(202)
+  })
+})
