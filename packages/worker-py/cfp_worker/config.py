@@ -342,11 +342,20 @@ def to_manifest(config: dict, file: str) -> dict:
         if config.get("input") is not None:
             m["input"] = to_json_schema(config["input"], "input")
         if config.get("infrastructure") is not None:
-            m["infrastructure"] = json.loads(json.dumps(config["infrastructure"]))
+            m["infrastructure"] = _whole(json.loads(json.dumps(config["infrastructure"])))
     elif stype == "cron":
         m["cron"] = config["cron"]
         m["emits"] = _emits(config["emits"])
     return m
+
+
+def _whole(v: Any) -> Any:
+    """Durations and counts travel as integers (the runtime reads them as such): 30.0 becomes 30."""
+    if isinstance(v, dict):
+        return {k: _whole(x) for k, x in v.items()}
+    if isinstance(v, float) and v.is_integer():
+        return int(v)
+    return v
 
 
 def emit_topics(emits: Any) -> list[str]:

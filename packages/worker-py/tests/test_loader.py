@@ -86,3 +86,16 @@ def test_manifest_mode_prints_what_generate_types_reads():
     assert sorted(s["name"] for s in data["steps"]) == ["CreateOrder", "Nightly", "OnOrder"]
     assert [s["name"] for s in data["streams"]] == ["orders"]
     assert {e["file"] for e in data["errors"]} == set(BY_FILE)
+
+
+def test_whole_float_durations_become_integers():
+    from cfp_worker.config import to_manifest, validate_config
+
+    cfg = {"type": "event", "name": "E", "subscribes": ["t"], "emits": [],
+           "infrastructure": {"handler": {"timeout": 30.0}, "queue": {"visibilityTimeout": 60.0, "maxRetries": 2}}}
+    assert validate_config(cfg) == []
+    infra = to_manifest(cfg, "steps/e_step.py")["infrastructure"]
+    assert infra == {"handler": {"timeout": 30}, "queue": {"visibilityTimeout": 60, "maxRetries": 2}}
+    assert isinstance(infra["handler"]["timeout"], int)
+    bad = dict(cfg, infrastructure={"handler": {"timeout": 1.5}})
+    assert [p.key for p in validate_config(bad)] == ["infrastructure.handler.timeout"]

@@ -257,3 +257,13 @@ def test_the_process_hides_its_token_from_step_code(tmp_path):
                 assert await asyncio.wait_for(proc.wait(), 15) == 0  # SIGTERM drains and exits 0
 
     asyncio.run(main())
+
+
+def test_a_result_above_the_frame_limit_becomes_a_non_retriable_failure():
+    from cfp_worker.invoke import MAX_FRAME_BYTES, encode
+
+    big = {"type": "result", "id": "x", "ok": True, "output": {"status": 200, "body": "y" * (MAX_FRAME_BYTES + 10)}, "durationMs": 1.0}
+    out = json.loads(encode(big))
+    assert out["ok"] is False and out["error"]["retriable"] is False and "above the 64 MiB frame limit" in out["error"]["message"]
+    odd = {"type": "result", "id": "x", "ok": True, "output": {"status": 200, "body": object()}}
+    assert "not JSON-serialisable" in json.loads(encode(odd))["error"]["message"]
