@@ -327,12 +327,20 @@ mod tests {
         connect(&mut reg, 1, &scope);
         connect(&mut reg, 2, &scope);
         let ts = vec![
-            manifest(serde_json::json!({"name": "PlaceOrder", "type": "api", "file": "steps/place.step.ts", "path": "/orders", "method": "POST"})),
-            manifest(serde_json::json!({"name": "Receipt", "type": "event", "file": "steps/receipt.step.ts", "subscribes": ["order.priced"]})),
+            manifest(
+                serde_json::json!({"name": "PlaceOrder", "type": "api", "file": "steps/place.step.ts", "path": "/orders", "method": "POST"}),
+            ),
+            manifest(
+                serde_json::json!({"name": "Receipt", "type": "event", "file": "steps/receipt.step.ts", "subscribes": ["order.priced"]}),
+            ),
         ];
         let py = vec![
-            manifest(serde_json::json!({"name": "PriceOrder", "type": "event", "file": "steps/price_step.py", "subscribes": ["order.placed"]})),
-            manifest(serde_json::json!({"name": "Audit", "type": "cron", "file": "steps/audit_step.py", "cron": "0 * * * *"})),
+            manifest(
+                serde_json::json!({"name": "PriceOrder", "type": "event", "file": "steps/price_step.py", "subscribes": ["order.placed"]}),
+            ),
+            manifest(
+                serde_json::json!({"name": "Audit", "type": "cron", "file": "steps/audit_step.py", "cron": "0 * * * *"}),
+            ),
         ];
         let (ok, errors) = reg.register(1, ts.clone(), Vec::new());
         assert_eq!((names(&ok), errors.len()), (vec!["PlaceOrder", "Receipt"], 0));
@@ -350,8 +358,12 @@ mod tests {
 
         // the second worker cannot take the first one's route or step name from another file
         let clash = vec![
-            manifest(serde_json::json!({"name": "PyOrders", "type": "api", "file": "steps/orders_step.py", "path": "/orders", "method": "POST"})),
-            manifest(serde_json::json!({"name": "PlaceOrder", "type": "event", "file": "steps/place_step.py", "subscribes": ["x"]})),
+            manifest(
+                serde_json::json!({"name": "PyOrders", "type": "api", "file": "steps/orders_step.py", "path": "/orders", "method": "POST"}),
+            ),
+            manifest(
+                serde_json::json!({"name": "PlaceOrder", "type": "event", "file": "steps/place_step.py", "subscribes": ["x"]}),
+            ),
             py[0].clone(),
         ];
         let (ok, errors) = reg.register(2, clash, Vec::new());
