@@ -18,6 +18,8 @@ export const handler: Handlers['RecordReceipt'] = async (input, { logger, state,
   // state and the stream item the Python step wrote
   const priced = await state.get<{ total: number }>('orders', input.id)
   const status = await streams.orderStatus.get('orders', input.id)
+  await streams.orderStatus.set('orders', input.id, { status: 'receipted', total: input.total })
+  // the receipt last: once it exists, everything this step writes is there
   await state.set('receipts', input.id, {
     id: input.id,
     total: input.total,
@@ -25,6 +27,5 @@ export const handler: Handlers['RecordReceipt'] = async (input, { logger, state,
     statusSeen: status?.status ?? null,
     noteIntact,
   })
-  await streams.orderStatus.set('orders', input.id, { status: 'receipted', total: input.total })
   logger.info('Receipt recorded', { id: input.id, total: input.total, noteIntact })
 }
