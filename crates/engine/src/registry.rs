@@ -284,3 +284,97 @@ fn validate(step: &StepManifest) -> Option<String> {
         _ => None,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! Two workers of one project with disjoint steps, as a project with TypeScript and Python steps has (the
+    //! Node worker and the Python worker each register their own files).
+    use super::*;
+
+    fn manifest(v: serde_json::Value) -> StepManifest {
+        serde_json::from_value(v).expect("a valid manifest")
+    }
+
+    fn connect(reg: &mut Registry, id: WorkerId, scope: &Scope) {
+        let (tx, _rx) = mpsc::unbounded_channel();
+        reg.workers.insert(
+            id,
+            Worker {
+                id,
+                scope: scope.clone(),
+                name: format!("w{id}"),
+                tx,
+                capacity: 8,
+                inflight: 0,
+                steps: HashMap::new(),
+                schemas: HashMap::new(),
+                draining: false,
+                recent: RecentIds::default(),
+                logs: Arc::default(),
+                calls: Arc::new(tokio::sync::Semaphore::new(4)),
+            },
+        );
+    }
+
+    fn names(steps: &[StepManifest]) -> Vec<&str> {
+        steps.iter().map(|s| s.name.as_str()).collect()
+    }
+
+    #[test]
+    fn two_workers_of_one_project_host_disjoint_steps() {
+        let scope = Scope::new("t", "p");
+        let mut reg = Registry::default();
+        connect(&mut reg, 1, &scope);
+        connect(&mut reg, 2, &scope);
+        let ts = vec![
+            manifest(
+                serde_json::json!({"name": "PlaceOrder", "type": "api", "file": "steps/place.step.ts", "path": "/orders", "method": "POST"}),
+            ),
+            manifest(
+                serde_json::json!({"name": "Receipt", "type": "event", "file": "steps/receipt.step.ts", "subscribes": ["order.priced"]}),
+            ),
+        ];
+        let py = vec![
+            manifest(
+                serde_json::json!({"name": "PriceOrder", "type": "event", "file": "steps/price_step.py", "subscribes": ["order.placed"]}),
+            ),
+            manifest(
+                serde_json::json!({"name": "Audit", "type": "cron", "file": "steps/audit_step.py", "cron": "0 * * * *"}),
+            ),
+        ];
+        let (ok, errors) = reg.register(1, ts.clone(), Vec::new());
+        assert_eq!((names(&ok), errors.len()), (vec!["PlaceOrder", "Receipt"], 0));
+        let (ok, errors) = reg.register(2, py.clone(), Vec::new());
+        assert_eq!((names(&ok), errors.len()), (vec!["PriceOrder", "Audit"], 0));
+        for (step, worker) in [("PlaceOrder", 1), ("Receipt", 1), ("PriceOrder", 2), ("Audit", 2)] {
+            assert_eq!(reg.pick_worker(&scope, step, true), Some(worker), "{step}");
+        }
+
+        // a reload of one worker (register again) leaves the other's steps alone
+        let (ok, _) = reg.register(1, ts[..1].to_vec(), Vec::new());
+        assert_eq!(names(&ok), vec!["PlaceOrder"]);
+        assert!(!reg.is_hosted(&scope, "Receipt"));
+        assert_eq!(reg.pick_worker(&scope, "PriceOrder", true), Some(2));
+
+        // the second worker cannot take the first one's route or step name from another file
+        let clash = vec![
+            manifest(
+                serde_json::json!({"name": "PyOrders", "type": "api", "file": "steps/orders_step.py", "path": "/orders", "method": "POST"}),
+            ),
+            manifest(
+                serde_json::json!({"name": "PlaceOrder", "type": "event", "file": "steps/place_step.py", "subscribes": ["x"]}),
+            ),
+            py[0].clone(),
+        ];
+        let (ok, errors) = reg.register(2, clash, Vec::new());
+        assert_eq!(names(&ok), vec!["PriceOrder"]);
+        let codes: Vec<&str> = errors.iter().map(|e| e.code.as_str()).collect();
+        assert_eq!(codes, vec!["route_conflict", "duplicate_step"]);
+
+        // one worker leaving keeps the other's steps hosted
+        reg.workers.remove(&2);
+        reg.rebuild(&scope);
+        assert!(reg.is_hosted(&scope, "PlaceOrder"));
+        assert!(!reg.is_hosted(&scope, "PriceOrder"));
+    }
+}

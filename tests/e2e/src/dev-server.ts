@@ -7,6 +7,7 @@
  * registration; afterAll stops it with SIGINT (then SIGKILLs whatever is left, children included), drops the
  * database and removes the copy. A failed test prints the end of cfp dev's output.
  */
+import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { afterAll, afterEach, beforeAll } from 'vitest'
 import { TestDb } from './db.js'
@@ -25,6 +26,8 @@ export interface DevOptions {
   embedded?: boolean
   /** How long to wait for the first registration (default 90 s). */
   readyTimeoutMs?: number
+  /** Files written into the copy before cfp dev starts (path relative to the project -> content). */
+  extraFiles?: Record<string, string>
 }
 
 export class DevServer {
@@ -99,6 +102,7 @@ export function useDevProject(opts: DevOptions): { readonly server: DevServer; r
   beforeAll(
     async () => {
       dir = copyProject(opts.source)
+      for (const [file, text] of Object.entries(opts.extraFiles ?? {})) writeFileSync(join(dir, file), text)
       db = opts.embedded ? undefined : await TestDb.create()
       server = new DevServer(dir, db, opts)
       await server.start()

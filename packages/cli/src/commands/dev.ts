@@ -5,6 +5,10 @@
  * its `{"ready":true,"addr":…}` line on stdout) → `.cfp/dev.json` → worker (with `--watch`, restarted with
  * backoff when it crashes) → types.d.ts refresh in the background. Stop order on Ctrl-C/SIGTERM, or when the
  * runtime or database dies: worker → runtime → PostgreSQL, each within a deadline; dev.json is removed.
+ *
+ * A project with Python steps (`*_step.py`) also gets a Python worker (dev/python-worker.ts): its virtual
+ * environment `.cfp/venv` is prepared while the database and runtime start (dev/python.ts); when that fails the
+ * error says which command fixes it and the TypeScript steps run without it.
  */
 import { randomBytes } from 'node:crypto'
 import { existsSync, readFileSync, statSync } from 'node:fs'
@@ -13,6 +17,8 @@ import { killAllSync, type LineSink, ManagedChild, prefixedSink } from '../dev/c
 import { Guardian } from '../dev/guardian.js'
 import { assertPortFree } from '../dev/ports.js'
 import { type RunningPostgres, redactUrl, startEmbeddedPostgres } from '../dev/postgres.js'
+import { ensurePythonEnv, hasPythonSteps, type PythonEnv, projectDotEnv } from '../dev/python.js'
+import { PythonWorker } from '../dev/python-worker.js'
 import { resolveRuntimeBinary } from '../dev/runtime-bin.js'
 import { devFilePath, isProcessAlive, readDevFile, removeDevFile, writeDevFile } from '../util/dev-file.js'
 import { CliError, formatError } from '../util/errors.js'
@@ -154,6 +160,7 @@ export class DevSession {
   private pg: RunningPostgres | undefined
   private runtime: ManagedChild | undefined
   private worker: ManagedChild | undefined
+  private pyWorker: PythonWorker | undefined
   private typesChild: ManagedChild | undefined
   private workbenchDir: string | undefined
   private restartTimer: NodeJS.Timeout | undefined
@@ -202,6 +209,10 @@ export class DevSession {
     // types.d.ts is refreshed while the database and runtime start, and before the worker starts, so
     // the worker's file watcher does not reload for it
     const types = this.opts.generateTypes !== false ? this.refreshTypes() : Promise.resolve()
+    // the Python environment is prepared while the database and the runtime start
+    const pyEnv: Promise<PythonEnv | Error> | undefined = hasPythonSteps(this.dir)
+      ? ensurePythonEnv(this.dir, this.sink).catch((err: unknown) => (err instanceof Error ? err : new Error(String(err))))
+      : undefined
 
     try {
       const external = process.env.DATABASE_URL
@@ -252,9 +263,13 @@ export class DevSession {
       await types
       this.assertNotStopping()
       this.startWorker(workerMain)
-      // The banner says "ready": wait (bounded) until the worker has registered the project's steps, so the
+      if (pyEnv) await this.startPythonWorker(await pyEnv)
+      // The banner says "ready": wait (bounded) until the workers have registered the project's steps, so the
       // first request after it finds its route.
       await this.workerRegistered(this.opts.registerTimeoutMs ?? 20_000)
+      if (this.pyWorker && !(await this.pyWorker.registered(this.opts.registerTimeoutMs ?? 20_000)) && !this.stopping) {
+        this.say('the Python worker has not registered its steps yet; continuing (see its output above)')
+      }
       this.assertNotStopping()
       this.printBanner(this.info, runtimeBinary.source)
       return this.info
@@ -392,6 +407,29 @@ export class DevSession {
     })
   }
 
+  /** Starts the Python worker, or explains why it cannot run (the TypeScript steps run regardless). */
+  private async startPythonWorker(env: PythonEnv | Error): Promise<void> {
+    this.assertNotStopping()
+    if (env instanceof Error) {
+      for (const line of formatError(env).split('\n')) this.sink('python', 'stderr', line)
+      this.say('continuing without the Python worker: the Python steps are not registered')
+      return
+    }
+    this.pyWorker = new PythonWorker({
+      dir: this.dir,
+      url: this.workerUrl(),
+      token: this.info?.workerToken ?? '',
+      python: env.python,
+      sink: this.sink,
+      env: { ...projectDotEnv(this.dir), ...process.env },
+      watch: true,
+      guard: (child) => this.guard(child, 'SIGTERM', this.opts.workerGraceMs ?? 10_000),
+      restartMinMs: this.opts.restartMinMs,
+      restartMaxMs: this.opts.restartMaxMs,
+    })
+    this.pyWorker.start()
+  }
+
   private workerUrl(): string {
     const url = new URL(this.info?.url ?? 'http://127.0.0.1')
     return `ws://${url.host}/__cfp/worker`
@@ -452,7 +490,16 @@ export class DevSession {
       const worker = this.worker
       const runtime = this.runtime
       const pg = this.pg
-      if (worker) steps.push(['worker', () => worker.stop('SIGTERM', this.opts.workerGraceMs ?? 10_000)])
+      const py = this.pyWorker
+      const grace = this.opts.workerGraceMs ?? 10_000
+      if (worker || py) {
+        const stopWorkers = async () => {
+          const [node, python] = await Promise.all([worker?.stop('SIGTERM', grace), py?.stop(grace)])
+          if (python?.killed) this.say('the Python worker did not stop in time and was killed')
+          return node
+        }
+        steps.push(['worker', stopWorkers])
+      }
       if (runtime) steps.push(['runtime', () => runtime.stop('SIGTERM', this.opts.runtimeGraceMs ?? 20_000)])
       if (pg) steps.push(['PostgreSQL', () => pg.stop(this.opts.postgresGraceMs ?? 10_000)])
       for (const [name, stop] of steps) {

@@ -1,4 +1,4 @@
-import { mkdtempSync, readFileSync } from 'node:fs'
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
@@ -29,6 +29,43 @@ describe('cfp generate-types', () => {
     expect(text).toContain("'live': MotiaStream<string>")
     expect(err).toContain("error: steps/bad.step.ts: Unknown config key 'subscribe'")
     expect(err.at(-1)).toMatch(/Wrote types\.d\.ts: 1 handler, 1 stream\(s\); 1 file\(s\) could not be loaded/)
+  })
+
+  it('includes the Python steps read through .cfp/venv, or says they were left out', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'cfp-types-'))
+    mkdirSync(join(dir, 'steps'))
+    writeFileSync(join(dir, 'steps', 'price_step.py'), '')
+    const load = async () => ({
+      steps: [{ manifest: { name: 'Place', type: 'api', path: '/p', method: 'POST', emits: ['order.placed'] } }],
+    })
+    const before = captureIo(dir)
+    expect(await runGenerateTypes({ syncSdk: () => 'x', load }, before.io)).toBe(0)
+    expect(before.err.join('\n')).toMatch(/note: the Python steps are left out: \.cfp\/venv does not exist yet/)
+    expect(before.err.join('\n')).toMatch(/emits 'order.placed', but no step subscribes to it/)
+    // a stand-in interpreter answering `-m cfp_worker --manifest` as the Python worker does
+    mkdirSync(join(dir, '.cfp', 'venv', 'bin'), { recursive: true })
+    const manifest = {
+      steps: [
+        {
+          name: 'Price',
+          type: 'event',
+          file: 'steps/price_step.py',
+          subscribes: ['order.placed'],
+          emits: [],
+          input: { type: 'object', properties: { id: { type: 'string' } } },
+        },
+      ],
+      streams: [],
+      errors: [{ file: 'steps/bad_step.py', code: 'load_failed', line: 3, message: 'steps/bad_step.py:3: failed to load: syntax error' }],
+    }
+    writeFileSync(join(dir, '.cfp', 'venv', 'bin', 'python'), `#!/bin/sh\n[ "$5" = "--manifest" ] || exit 9\necho '${JSON.stringify(manifest)}'\n`)
+    chmodSync(join(dir, '.cfp', 'venv', 'bin', 'python'), 0o755)
+    const after = captureIo(dir)
+    expect(await runGenerateTypes({ syncSdk: () => 'x', load }, after.io)).toBe(1)
+    const text = readFileSync(join(dir, 'types.d.ts'), 'utf8')
+    expect(text).toContain("'Price': EventHandler<{ id?: string }")
+    expect(after.err.join('\n')).not.toMatch(/no step subscribes/)
+    expect(after.err).toContain('error: steps/bad_step.py:3: failed to load: syntax error')
   })
 
   it('is silent with --quiet when all went well', async () => {

@@ -5,9 +5,14 @@
  *
  * Steps that fail to load are reported and left out; the file is still written for the others, and the
  * command exits 1 so scripts notice.
+ *
+ * Python steps (`*_step.py`) are read through the project's Python environment (`python -m cfp_worker
+ * --manifest`), so topics they subscribe to or emit count; without `.cfp/venv` (before the first `cfp dev`)
+ * they are left out, with a note.
  */
 import { existsSync, readFileSync, writeFileSync } from 'node:fs'
 import { join, relative, resolve } from 'node:path'
+import { hasPythonSteps, pythonManifests } from '../dev/python.js'
 import { generateTypes, type StepManifestLike, type StreamManifestLike } from '../types/generate.js'
 import { CliError, messageOf } from '../util/errors.js'
 import type { CommandIo } from '../util/io.js'
@@ -84,6 +89,18 @@ export async function runGenerateTypes(opts: GenerateTypesOptions, io: CommandIo
       action: 'Fix the error above, then run `cfp generate-types` again.',
       cause,
     })
+  }
+  if (hasPythonSteps(dir)) {
+    const py = pythonManifests(dir)
+    if (py) {
+      project = {
+        steps: [...project.steps, ...py.steps],
+        streams: [...(project.streams ?? []), ...py.streams],
+        errors: [...(project.errors ?? []), ...py.errors],
+      }
+    } else {
+      io.err('note: the Python steps are left out: .cfp/venv does not exist yet (start `cfp dev` once to create it)')
+    }
   }
   const manifests = project.steps.map((s) => s.manifest)
   const { text, warnings } = generateTypes(manifests, streamManifests(project.streams))

@@ -6,11 +6,18 @@
  *
  * The worker is bound to this process's life by an IPC channel: if `cfp start` dies, even by SIGKILL, the
  * channel closes and the worker drains and exits, so a supervisor restarting `cfp start` never runs two workers.
+ *
+ * A project with Python steps (`*_step.py`) also gets a Python worker (its environment `.cfp/venv` prepared
+ * first, see dev/python.ts), restarted with backoff if it crashes and stopped with the Node worker; when the
+ * environment cannot be prepared the error names the fixing command and the TypeScript steps run alone.
  */
 import { spawn } from 'node:child_process'
 import { existsSync } from 'node:fs'
 import { resolve } from 'node:path'
-import { CliError } from '../util/errors.js'
+import { prefixedSink } from '../dev/child.js'
+import { ensurePythonEnv, hasPythonSteps } from '../dev/python.js'
+import { PythonWorker } from '../dev/python-worker.js'
+import { CliError, formatError } from '../util/errors.js'
 import type { CommandIo } from '../util/io.js'
 import { resolveWorkerMain } from '../util/paths.js'
 
@@ -47,6 +54,10 @@ export function runStart(opts: StartOptions, io: CommandIo): Promise<number> {
   const dir = resolve(io.cwd, opts.dir ?? '.')
   if (!existsSync(dir)) throw new CliError(`${dir} does not exist`, { action: 'Pass the project directory with --dir.' })
   const main = resolveWorkerMain(io.env)
+  return runWorkers(dir, url, token, main, io)
+}
+
+function runWorkers(dir: string, url: string, token: string, main: string, io: CommandIo): Promise<number> {
   // the token travels in the environment (CFP_WORKER_TOKEN), not in argv where `ps` shows it
   const args = [main, '--dir', dir, '--url', url]
   const env = { ...io.env, CFP_WORKER_TOKEN: token }
@@ -58,17 +69,48 @@ export function runStart(opts: StartOptions, io: CommandIo): Promise<number> {
     cwd: dir,
     detached: process.platform !== 'win32',
   })
-  const forward = (signal: NodeJS.Signals) => () => child.kill(signal)
+  // the Python worker starts once its environment is ready (the TypeScript steps do not wait for it)
+  let python: PythonWorker | undefined
+  let stopping = false
+  const pythonReady = hasPythonSteps(dir)
+    ? startPython(dir, url, token, io.env).then((w) => {
+        if (stopping) void w?.stop(10_000)
+        else python = w
+      })
+    : Promise.resolve()
+  const forward = (signal: NodeJS.Signals) => () => {
+    stopping = true
+    child.kill(signal)
+    void python?.stop(10_000)
+  }
   const handlers = (['SIGINT', 'SIGTERM', 'SIGHUP'] as const).map((s) => [s, forward(s)] as const)
   for (const [signal, handler] of handlers) process.on(signal, handler)
   const killOnExit = () => child.kill('SIGKILL')
   process.on('exit', killOnExit)
   return new Promise((resolveExit, reject) => {
     child.once('error', (err) => reject(new CliError(`Could not start the worker: ${err.message}`)))
-    child.once('exit', (code, signal) => {
+    child.once('exit', async (code, signal) => {
+      stopping = true
+      await python?.stop(10_000)
+      await pythonReady
       for (const [s, handler] of handlers) process.off(s, handler)
       process.off('exit', killOnExit)
       resolveExit(code ?? (signal ? 128 + (signal === 'SIGINT' ? 2 : signal === 'SIGTERM' ? 15 : 1) : 1))
     })
   })
+}
+
+/** Prepares the Python environment and starts the Python worker; undefined (after saying why) when it cannot. */
+async function startPython(dir: string, url: string, token: string, env: NodeJS.ProcessEnv): Promise<PythonWorker | undefined> {
+  const sink = prefixedSink(process.stdout, process.stderr)
+  try {
+    const pyEnv = await ensurePythonEnv(dir, sink, env)
+    const worker = new PythonWorker({ dir, url, token, python: pyEnv.python, sink, env, watch: false })
+    worker.start()
+    return worker
+  } catch (err) {
+    for (const line of formatError(err).split('\n')) sink('python', 'stderr', line)
+    sink('cfp', 'stderr', 'continuing without the Python worker: the Python steps are not registered')
+    return undefined
+  }
 }

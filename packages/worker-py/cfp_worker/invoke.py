@@ -1,0 +1,178 @@
+"""Runs one `invoke` frame on a loaded step and builds its `result` frame (as JSON text).
+
+- api: `handler(req, context)` with `req` = `{pathParams, queryParams, body, headers, rawBody, auth}` (a dict
+  whose keys also read as attributes); `config["middleware"]` functions `(req, context, next)` run first; the
+  handler returns `{"status", "body", "headers"?}`; a `bytes` body travels as base64.
+- event: `handler(data, context)`; cron: `handler(context)`. Handlers may be `async def` or plain functions.
+- A raised exception becomes a failed result (`NonRetriableError` -> not retried, `RetryAfterError` -> delayed);
+  its traceback goes to the step's log and to the result's `error.stack`, which the runtime keeps with the
+  delivery and never returns to an API caller.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import dataclasses
+import datetime
+import decimal
+import enum
+import inspect
+import json
+import time
+import uuid
+from typing import Any, Callable, Optional
+
+from .context import Context
+from .errors import NonRetriableError, classify
+from .loader import LoadedStep
+
+MAX_FRAME_BYTES = 64 * 1024 * 1024
+
+
+def json_default(v: Any) -> Any:
+    """What `json.dumps` cannot encode by itself: pydantic models, dataclasses, dates, UUIDs, sets, bytes."""
+    if hasattr(v, "model_dump") and not isinstance(v, type):
+        return v.model_dump(mode="json")
+    if dataclasses.is_dataclass(v) and not isinstance(v, type):
+        return dataclasses.asdict(v)
+    if isinstance(v, (datetime.datetime, datetime.date, datetime.time)):
+        return v.isoformat()
+    if isinstance(v, (uuid.UUID, decimal.Decimal)):
+        return str(v)
+    if isinstance(v, enum.Enum):
+        return v.value
+    if isinstance(v, (set, frozenset, tuple)):
+        return list(v)
+    if isinstance(v, (bytes, bytearray)):
+        return base64.b64encode(bytes(v)).decode()
+    raise TypeError(f"Object of type {type(v).__name__} is not JSON serializable")
+
+
+def dumps(v: Any) -> str:
+    return json.dumps(v, default=json_default, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+
+
+async def _maybe_await(v: Any) -> Any:
+    return await v if inspect.isawaitable(v) else v
+
+
+def _api_output(step: LoadedStep, res: Any) -> dict:
+    name = step.manifest["name"]
+    if hasattr(res, "model_dump") and not isinstance(res, dict):
+        res = res.model_dump()
+    if not isinstance(res, dict):
+        raise NonRetriableError(f"API step '{name}' returned {type(res).__name__}; return {{'status': ..., 'body': ...}}")
+    status = res.get("status")
+    if isinstance(status, bool) or not isinstance(status, int) or not 100 <= status <= 599:
+        raise NonRetriableError(f"API step '{name}' returned status {status!r}; it must be an integer HTTP status (100-599)")
+    out: dict[str, Any] = {"status": status, "body": res.get("body")}
+    headers = res.get("headers")
+    if headers is not None:
+        if not isinstance(headers, dict):
+            raise NonRetriableError(f"API step '{name}' returned headers that are not a dict")
+        out["headers"] = headers
+    if isinstance(out["body"], (bytes, bytearray, memoryview)):
+        out["body"] = base64.b64encode(bytes(out["body"])).decode()
+        out["bodyEncoding"] = "base64"
+    return out
+
+
+async def _run_api(step: LoadedStep, ctx: Context, inp: dict) -> Any:
+    from .context import AttrDict
+
+    raw = base64.b64decode(inp.get("rawBody") or "")
+    req = AttrDict(
+        pathParams=inp.get("pathParams") or AttrDict(),
+        queryParams=inp.get("queryParams") or AttrDict(),
+        body=inp.get("body"),
+        headers=inp.get("headers") or AttrDict(),
+        rawBody=raw.decode("utf-8", errors="replace"),
+        auth=inp.get("auth"),
+    )
+    chain = step.middleware
+
+    async def run(i: int, current: Any) -> Any:
+        if i < len(chain):
+
+            async def next_fn(new_req: Any = None) -> Any:
+                return await run(i + 1, current if new_req is None else new_req)
+
+            return await _maybe_await(chain[i](current, ctx, next_fn))
+        return await _maybe_await(step.handler(current, ctx))  # type: ignore[misc]
+
+    return _api_output(step, await run(0, req))
+
+
+async def execute(step: Optional[LoadedStep], frame: dict, ctx_factory: Callable[[LoadedStep], Context], log_error: Callable[[Context, str, dict], None]) -> dict:
+    """The `result` frame (a dict) of one invocation."""
+    started = time.perf_counter()
+    inv_id = frame["id"]
+
+    def done(**r: Any) -> dict:
+        return {"type": "result", "id": inv_id, **r, "durationMs": round((time.perf_counter() - started) * 1000, 3)}
+
+    if step is None:
+        return done(ok=False, error={"message": f"step '{frame['step']}' is not hosted by this worker", "retriable": True})
+    stype = step.config["type"]
+    if stype == "noop" or step.handler is None:
+        return done(ok=False, error={"message": f"step '{frame['step']}' is a noop step and cannot be invoked", "retriable": False})
+    if frame["trigger"] != stype:
+        msg = f"step '{frame['step']}' is an {stype} step but was invoked by a {frame['trigger']} trigger"
+        return done(ok=False, error={"message": msg, "retriable": False})
+    ctx = ctx_factory(step)
+    try:
+        output: Any = None
+        if stype == "api":
+            output = await _run_api(step, ctx, frame["input"])
+        elif stype == "event":
+            await _maybe_await(step.handler(frame["input"].get("data"), ctx))
+        else:
+            await _maybe_await(step.handler(ctx))
+        await _settle(ctx.pending)
+        ctx.close()
+        return done(ok=True, output=output, emits=ctx.emitted)
+    except asyncio.CancelledError:
+        _cancel(ctx.pending)
+        raise
+    except Exception as err:  # noqa: BLE001 - whatever the step raised is reported, never crashes the worker
+        ctx.close()
+        _cancel(ctx.pending)
+        error = classify(err)
+        log_error(ctx, f"{error['name']}: {error['message']}", {"stack": error["stack"], "attempt": frame["attempt"]})
+        return done(ok=False, error=error)
+
+
+async def _settle(pending: set) -> None:
+    """Waits for the state/stream calls the handler started (awaited or not); the first failure is raised."""
+    while pending:
+        batch = list(pending)
+        pending.clear()
+        for t in batch:
+            await t
+
+
+def _cancel(pending: set) -> None:
+    for t in pending:
+        t.cancel()
+    pending.clear()
+
+
+def encode(result: dict) -> str:
+    """A result's JSON text; one that cannot be serialised or is too large becomes a non-retriable failure."""
+    try:
+        text = dumps(result)
+    except (TypeError, ValueError) as err:
+        return encode(_failed(result, f"the handler's output or emitted data is not JSON-serialisable: {err}"))
+    if len(text) > MAX_FRAME_BYTES // 4 and len(text.encode()) > MAX_FRAME_BYTES:
+        mib = len(text.encode()) / 1048576
+        return encode(_failed(result, f"the result is {mib:.1f} MiB, above the 64 MiB frame limit; store large data elsewhere and pass a reference"))
+    return text
+
+
+def _failed(result: dict, message: str) -> dict:
+    out = {"type": "result", "id": result["id"], "ok": False, "error": {"message": message, "retriable": False}}
+    if "durationMs" in result:
+        out["durationMs"] = result["durationMs"]
+    return out
+
