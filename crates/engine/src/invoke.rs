@@ -319,7 +319,11 @@ impl Engine {
                     // The caller gets a generic 500 outside dev mode: the exception text and its stack are here,
                     // in the step's log (and its span).
                     let error = result.error.clone().unwrap_or_default();
-                    let message = if error.message.is_empty() { "handler failed" } else { &error.message };
+                    let message = if error.message.is_empty() {
+                        "handler failed"
+                    } else {
+                        &error.message
+                    };
                     self.system_log(
                         &p.scope,
                         "error",

@@ -131,8 +131,18 @@ async fn gateway_errors_are_json_with_stable_codes() {
     let mut logged = Value::Null;
     let mut span = Value::Null;
     for _ in 0..100 {
-        let logs = http(rt.addr, "GET", &format!("/__cfp/api/logs?traceId={trace}"), &[auth], b"").await.json();
-        let spans = http(rt.addr, "GET", &format!("/__cfp/api/traces/{trace}"), &[auth], b"").await.json();
+        let logs = http(
+            rt.addr,
+            "GET",
+            &format!("/__cfp/api/logs?traceId={trace}"),
+            &[auth],
+            b"",
+        )
+        .await
+        .json();
+        let spans = http(rt.addr, "GET", &format!("/__cfp/api/traces/{trace}"), &[auth], b"")
+            .await
+            .json();
         if let (Some(l), Some(s)) = (logs["logs"].get(0), spans["spans"].get(0)) {
             (logged, span) = (l.clone(), s.clone());
             break;
@@ -142,8 +152,14 @@ async fn gateway_errors_are_json_with_stable_codes() {
     assert_eq!(logged["level"], "error", "{logged}");
     assert_eq!(logged["step"], "Boom");
     assert_eq!(logged["msg"], "step `Boom` failed: kaboom: postgres://app:s3cret@db");
-    assert_eq!(logged["data"]["stack"], "Error: kaboom\n    at handler (boom.step.ts:3:9)");
-    assert_eq!(span["error"]["stack"], "Error: kaboom\n    at handler (boom.step.ts:3:9)");
+    assert_eq!(
+        logged["data"]["stack"],
+        "Error: kaboom\n    at handler (boom.step.ts:3:9)"
+    );
+    assert_eq!(
+        span["error"]["stack"],
+        "Error: kaboom\n    at handler (boom.step.ts:3:9)"
+    );
     // No anonymous execution outside dev mode.
     let r = http(rt.addr, "POST", "/echo", &[("content-type", "text/plain")], b"hi").await;
     assert_eq!(r.status, 401);

@@ -135,17 +135,11 @@ async fn a_change_through_one_runtime_reaches_clients_of_another() {
         (now - created.as_i64().expect("_createdAt is a number")).abs() < 60_000,
         "{created}"
     );
-    assert_eq!(
-        r["result"],
-        json!({"id": "t1", "title": "milk", "_createdAt": created})
-    );
+    assert_eq!(r["result"], json!({"id": "t1", "title": "milk", "_createdAt": created}));
     let m = next(&mut group).await;
     assert_eq!(
         event(&m),
-        (
-            "create",
-            &json!({"id": "t1", "title": "milk", "_createdAt": created})
-        )
+        ("create", &json!({"id": "t1", "title": "milk", "_createdAt": created}))
     );
     assert_eq!((m["groupId"].as_str(), m["id"].as_str()), (Some("inbox"), Some("t1")));
     assert_eq!(event(&next(&mut item).await).0, "create");
@@ -171,9 +165,15 @@ async fn a_change_through_one_runtime_reaches_clients_of_another() {
     assert!(u1["timestamp"].as_i64() > m["timestamp"].as_i64());
     // a `_createdAt` the data gives wins (Motia: `data._createdAt || Date.now()`); one that is not a number does not
     let given = json!({"stream": "todo", "groupId": "misc", "id": "c", "data": {"_createdAt": 5}});
-    assert_eq!(call(&mut worker, 20, "streams.set", given).await["result"]["_createdAt"], 5);
+    assert_eq!(
+        call(&mut worker, 20, "streams.set", given).await["result"]["_createdAt"],
+        5
+    );
     let kept = json!({"stream": "todo", "groupId": "misc", "id": "c", "data": {"_createdAt": "yesterday"}});
-    assert_eq!(call(&mut worker, 21, "streams.set", kept).await["result"]["_createdAt"], 5);
+    assert_eq!(
+        call(&mut worker, 21, "streams.set", kept).await["result"]["_createdAt"],
+        5
+    );
 
     // an item larger than a NOTIFY payload travels by reference
     let big = "x".repeat(20_000);

@@ -24,9 +24,7 @@ function motia(args: string[], env: NodeJS.ProcessEnv = {}) {
       calls.push([name, a[0] === undefined ? a : name === 'create' ? [a[0], a[1]] : a[0]])
       return name === 'emit' ? { eventId: 'e', traceId: 't' } : 0
     }
-  const commands = Object.fromEntries(
-    ['dev', 'start', 'emit', 'generateTypes', 'install'].map((n) => [n, record(n)]),
-  ) as unknown as Partial<MotiaCommands>
+  const commands = Object.fromEntries(['dev', 'start', 'emit', 'generateTypes', 'install'].map((n) => [n, record(n)])) as unknown as Partial<MotiaCommands>
   commands.create = (name: string, opts: unknown) => {
     calls.push(['create', [name, opts]])
     return []

@@ -69,9 +69,7 @@ function noteIgnored(flags: ServerFlags, io: CommandIo): void {
   if (flags.mermaid) io.err('motia: --mermaid is ignored: the workbench draws the flows')
 }
 
-export function buildMotiaProgram(
-  opts: { io?: CommandIo; commands?: Partial<MotiaCommands>; exit?: (code: number) => void } = {},
-): Command {
+export function buildMotiaProgram(opts: { io?: CommandIo; commands?: Partial<MotiaCommands>; exit?: (code: number) => void } = {}): Command {
   const io = opts.io ?? processIo()
   const run: MotiaCommands = { ...REAL, ...opts.commands }
   const exit = opts.exit ?? ((code: number) => process.exit(code))
@@ -114,7 +112,8 @@ export function buildMotiaProgram(
           action: 'Pass --url wss://<runtime>/__cfp/worker and --token (or set CFP_WORKER_URL and CFP_WORKER_TOKEN), or run `motia dev`.',
         })
       }
-      if (flags.port !== undefined || flags.host !== undefined) io.err('motia: --port/--host are ignored by `motia start`: the runtime serves HTTP, not the worker')
+      if (flags.port !== undefined || flags.host !== undefined)
+        io.err('motia: --port/--host are ignored by `motia start`: the runtime serves HTTP, not the worker')
       if (flags.debug) io.env.LOG_LEVEL = 'debug'
       exit(await run.start({ url, token: flags.token, dir: io.cwd }, io))
     })

@@ -47,8 +47,12 @@ describe('npm run dev with "dev": "motia dev" on @cfp/cli', () => {
       message: 'step `Boom` failed: kaboom: the database password is hunter2',
     })
     const trace = res.headers.get('x-trace-id')
-    await waitFor('the printed failure', async () => dev.server.output().includes(`✖ Boom threw on POST /boom → 500: kaboom: the database password is hunter2 · trace ${trace}`))
-    const logged = await waitFor('the error in the step log', async () => (await dev.server.logs({ traceId: trace as string })).find((l) => l.level === 'error'))
+    await waitFor('the printed failure', async () =>
+      dev.server.output().includes(`✖ Boom threw on POST /boom → 500: kaboom: the database password is hunter2 · trace ${trace}`),
+    )
+    const logged = await waitFor('the error in the step log', async () =>
+      (await dev.server.logs({ traceId: trace as string })).find((l) => l.level === 'error'),
+    )
     expect(logged.data.stack).toContain('boom.step.ts')
   })
 

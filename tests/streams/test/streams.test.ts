@@ -89,7 +89,13 @@ describe('streams with the real runtime, worker and Motia client', () => {
     const created = await api(rt, 'PUT', '/todos/inbox/t1', { title: 'milk', done: false })
     expect(created).toEqual({
       status: 200,
-      body: { id: 't1', title: 'milk', done: false, _createdAt: expect.any(Number), __motia: { type: 'state-stream', streamName: 'todo', groupId: 'inbox', id: 't1' } },
+      body: {
+        id: 't1',
+        title: 'milk',
+        done: false,
+        _createdAt: expect.any(Number),
+        __motia: { type: 'state-stream', streamName: 'todo', groupId: 'inbox', id: 't1' },
+      },
     })
     await expect.poll(() => group.getState()).toEqual([{ id: 't1', title: 'milk', done: false, _createdAt: created.body._createdAt }])
     await expect.poll(() => item.getState()).toEqual({ id: 't1', title: 'milk', done: false, _createdAt: created.body._createdAt })
@@ -167,7 +173,9 @@ describe('streams with the real runtime, worker and Motia client', () => {
     await expect.poll(() => good.getState().map((t) => t.title)).toEqual(['still here'])
     // the connection that sent garbage still works too
     bad.ws.send(JSON.stringify({ type: 'join', data: { streamName: 'todo', groupId: 'malformed', subscriptionId: 's' } }))
-    await expect.poll(() => bad.received.at(-1)?.event).toEqual({ type: 'sync', data: [{ id: 'm1', title: 'still here', done: false, _createdAt: expect.any(Number) }] })
+    await expect
+      .poll(() => bad.received.at(-1)?.event)
+      .toEqual({ type: 'sync', data: [{ id: 'm1', title: 'still here', done: false, _createdAt: expect.any(Number) }] })
     good.close()
   })
 

@@ -207,9 +207,7 @@ describe('cfp dev in the terminal', () => {
     session = new DevSession(await options())
     await session.start()
     expect(readFileSync(join(project, '.gitignore'), 'utf8')).toBe('node_modules\n.cfp/\n')
-    expect(output.filter((l) => l.includes('.gitignore'))).toEqual([
-      "[cfp] added .cfp/ to .gitignore (cfp dev's local data and admin token stay out of git)",
-    ])
+    expect(output.filter((l) => l.includes('.gitignore'))).toEqual(["[cfp] added .cfp/ to .gitignore (cfp dev's local data and admin token stay out of git)"])
   })
 
   it("prints the worker's failed attempts and the runtime's dead letters as one readable line each", async () => {

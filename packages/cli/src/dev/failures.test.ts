@@ -17,7 +17,10 @@ const invoke = (trigger: 'api' | 'event', extra: Record<string, unknown> = {}) =
     traceId: 't-1',
     idempotencyKey: 'k',
     timeoutMs: 1000,
-    input: trigger === 'api' ? { method: 'POST', path: '/charge', pathParams: {}, queryParams: {}, headers: {}, body: null, rawBody: '' } : { topic: 'x', data: {}, eventId: 'e' },
+    input:
+      trigger === 'api'
+        ? { method: 'POST', path: '/charge', pathParams: {}, queryParams: {}, headers: {}, body: null, rawBody: '' }
+        : { topic: 'x', data: {}, eventId: 'e' },
     ...extra,
   }) as Parameters<typeof failureLine>[0]
 

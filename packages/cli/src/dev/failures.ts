@@ -81,7 +81,6 @@ export function parseDeadLetter(line: string): DeadLetter | undefined {
 export function oneLine(text: string): string {
   const flat = text
     .replace(/\s*[\r\n\t]+\s*/g, ' ')
-    // biome-ignore lint/suspicious/noControlCharactersInRegex: removing control characters is the point
     .replace(/[\u0000-\u001f\u007f-\u009f]/g, '')
     .trim()
   return flat.length > MAX_MESSAGE ? `${flat.slice(0, MAX_MESSAGE)}…` : flat

@@ -10,7 +10,7 @@ import { join } from 'node:path'
 
 export const SOURCE_DIRS = ['steps', 'src']
 const EXT = String.raw`\.(?:ts|js|mts|mjs|cts|cjs|tsx|jsx)$`
-const STEP_RE = new RegExp(String.raw`(?:\.step|_step)\.(?:ts|js|mts|mjs|cts|cjs)$`)
+const STEP_RE = /(?:\.step|_step)\.(?:ts|js|mts|mjs|cts|cjs)$/
 /** Motia's UI node components: `*.step.tsx` / `*_step.jsx` beside a step. */
 const UI_STEP_RE = /(?:\.step|_step)\.(?:tsx|jsx)$/
 
