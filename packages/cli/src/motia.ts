@@ -13,6 +13,8 @@
  * silent no-op); any other Motia command (`rules`, `generate step`, `docker`, cloud commands) is a clear error.
  * Motia has no top-level `build` in 0.17 (only `docker build`), so neither does this.
  */
+import { readFileSync } from 'node:fs'
+import { join } from 'node:path'
 import { Command, InvalidArgumentError } from 'commander'
 import { runCreate } from './commands/create.js'
 import { runDev } from './commands/dev.js'
@@ -22,6 +24,15 @@ import { runInstall } from './commands/install.js'
 import { runStart } from './commands/start.js'
 import { CliError } from './util/errors.js'
 import { type CommandIo, processIo } from './util/io.js'
+import { cliPackageRoot } from './util/paths.js'
+
+function version(): string {
+  try {
+    return `${(JSON.parse(readFileSync(join(cliPackageRoot(), 'package.json'), 'utf8')) as { version: string }).version} (CFP)`
+  } catch {
+    return 'unknown (CFP)'
+  }
+}
 
 /** The commands `motia` maps to; tests pass fakes. */
 export interface MotiaCommands {
@@ -75,6 +86,7 @@ export function buildMotiaProgram(opts: { io?: CommandIo; commands?: Partial<Mot
   const exit = opts.exit ?? ((code: number) => process.exit(code))
   const program = new Command('motia')
     .description("CFP's `motia` command: Motia's CLI mapped onto cfp (dev, start, emit, generate-types, create, install)")
+    .version(version(), '-V, --version', 'output the version (of @cfp/cli)')
     .showHelpAfterError('(run `motia --help` for usage)')
 
   program
