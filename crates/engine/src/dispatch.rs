@@ -164,6 +164,7 @@ async fn deliver(engine: &Engine, d: &Dispatcher, rows: Vec<Claimed>, cron: bool
             id: uuid::Uuid::new_v4().to_string(),
             step: d.step.clone(),
             attempt: row.attempt as u32,
+            max_attempts: Some(row.max_retries.max(0) as u32 + 1),
             trace_id: row.trace_id.clone(),
             idempotency_key: key.clone(),
             timeout_ms,

@@ -185,7 +185,13 @@ impl Engine {
     fn record_span(&self, p: &Pending, ok: bool, error: Option<&WorkerError>) {
         let Some(span) = &p.span else { return };
         let ended_ms = chrono::Utc::now().timestamp_millis();
-        let error = error.map(|e| json!({ "message": e.message, "name": e.name }));
+        let error = error.map(|e| {
+            let mut v = json!({ "message": e.message, "name": e.name });
+            if let Some(stack) = &e.stack {
+                v["stack"] = json!(stack);
+            }
+            v
+        });
         let mut live = json!({
             "phase": "end", "traceId": span.trace_id, "step": p.step, "trigger": span.trigger,
             "attempt": span.attempt, "startedMs": span.started_ms, "endedMs": ended_ms, "ok": ok,
@@ -308,7 +314,25 @@ impl Engine {
         }
         self.record_span(&p, result.ok, result.error.as_ref());
         match p.kind {
-            PendingKind::Api { reply, .. } => {
+            PendingKind::Api { reply, trace_id } => {
+                if !result.ok {
+                    // The caller gets a generic 500 outside dev mode: the exception text and its stack are here,
+                    // in the step's log (and its span).
+                    let error = result.error.clone().unwrap_or_default();
+                    let message = if error.message.is_empty() {
+                        "handler failed"
+                    } else {
+                        &error.message
+                    };
+                    self.system_log(
+                        &p.scope,
+                        "error",
+                        &p.step,
+                        &trace_id,
+                        format!("step `{}` failed: {message}", p.step),
+                        Some(json!({ "message": message, "name": error.name, "stack": error.stack })),
+                    );
+                }
                 let _ = reply.send(Ok(result));
             }
             PendingKind::Queue(d) if result.ok => {
@@ -402,6 +426,17 @@ impl Engine {
                 } else {
                     "(not retriable)".into()
                 };
+                // For the operator (and `cfp dev`, which prints it as one line with the `cfp dlq` command to
+                // inspect it): a stable message with the step, trace and attempts, never the tenant's error text.
+                tracing::info!(
+                    tenant = %scope.tenant,
+                    project = %scope.project,
+                    step = ?step,
+                    trace_id = %d.trace_id,
+                    attempts = d.attempt,
+                    retriable,
+                    "moved to the dead-letter queue"
+                );
                 self.system_log(
                     &scope,
                     "error",
@@ -451,6 +486,7 @@ impl Engine {
             id: id.clone(),
             step: step.to_string(),
             attempt: 1,
+            max_attempts: Some(1),
             trace_id: trace_id.to_string(),
             idempotency_key: idempotency_key.to_string(),
             timeout_ms,

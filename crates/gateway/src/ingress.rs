@@ -229,12 +229,26 @@ async fn call_step(
             .error
             .map(|e| e.message)
             .unwrap_or_else(|| "handler failed".into());
-        ApiError::new(ErrorCode::HandlerError, format!("step `{step}` failed: {message}")).into_response()
+        handler_error_response(&step, &message, app.cfg.dev)
     };
     if let Ok(v) = HeaderValue::from_str(&trace_id) {
         response.headers_mut().insert("x-trace-id", v);
     }
     Ok(response)
+}
+
+/// The answer to an API step whose handler threw, as Motia gives it: 500
+/// `{"error": "Internal server error", "code": "handler_error"}`. The exception text (which may hold anything:
+/// a whole validation error, a connection string) reaches the caller only in dev mode, as `message`; it always
+/// goes, with its stack, to the step's log and its trace span (the engine records both).
+pub fn handler_error_response(step: &str, message: &str, dev: bool) -> Response {
+    let code = ErrorCode::HandlerError;
+    let mut body = serde_json::json!({ "error": "Internal server error", "code": code.as_str() });
+    if dev {
+        body["message"] = Value::String(format!("step `{step}` failed: {message}"));
+    }
+    let status = StatusCode::from_u16(code.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    (status, axum::Json(body)).into_response()
 }
 
 /// The project of an uncredentialed request when its route is a signed webhook step.

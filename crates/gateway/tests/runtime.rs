@@ -85,7 +85,9 @@ async fn gateway_errors_are_json_with_stable_codes() {
             ("Slow", Arc::new(|_: &Value| json!({"never": true}))),
             (
                 "Boom",
-                Arc::new(|_: &Value| json!({"ok": false, "error": {"message": "kaboom"}})),
+                Arc::new(|_: &Value| {
+                    json!({"ok": false, "error": {"message": "kaboom: postgres://app:s3cret@db", "name": "Error", "stack": "Error: kaboom\n    at handler (boom.step.ts:3:9)"}})
+                }),
             ),
         ]),
     )
@@ -116,14 +118,79 @@ async fn gateway_errors_are_json_with_stable_codes() {
     assert_eq!(r.json()["error"]["code"], "not_found");
     let r = http(rt.addr, "GET", "/echo", &[auth], b"").await;
     assert_eq!(r.status, 405);
+    // A thrown handler answers as Motia does; outside dev mode the exception text never reaches the caller...
     let r = http(rt.addr, "GET", "/boom", &[auth], b"").await;
     assert_eq!(r.status, 500);
-    assert!(r.json()["error"]["message"].as_str().unwrap().contains("kaboom"));
+    assert_eq!(
+        r.json(),
+        json!({"error": "Internal server error", "code": "handler_error"})
+    );
+    assert!(!String::from_utf8_lossy(&r.body).contains("s3cret"));
+    // ...but goes, with its stack, to the step's log and its trace span.
+    let trace = r.headers["x-trace-id"].clone();
+    let mut logged = Value::Null;
+    let mut span = Value::Null;
+    for _ in 0..100 {
+        let logs = http(
+            rt.addr,
+            "GET",
+            &format!("/__cfp/api/logs?traceId={trace}"),
+            &[auth],
+            b"",
+        )
+        .await
+        .json();
+        let spans = http(rt.addr, "GET", &format!("/__cfp/api/traces/{trace}"), &[auth], b"")
+            .await
+            .json();
+        if let (Some(l), Some(s)) = (logs["logs"].get(0), spans["spans"].get(0)) {
+            (logged, span) = (l.clone(), s.clone());
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(logged["level"], "error", "{logged}");
+    assert_eq!(logged["step"], "Boom");
+    assert_eq!(logged["msg"], "step `Boom` failed: kaboom: postgres://app:s3cret@db");
+    assert_eq!(
+        logged["data"]["stack"],
+        "Error: kaboom\n    at handler (boom.step.ts:3:9)"
+    );
+    assert_eq!(
+        span["error"]["stack"],
+        "Error: kaboom\n    at handler (boom.step.ts:3:9)"
+    );
     // No anonymous execution outside dev mode.
     let r = http(rt.addr, "POST", "/echo", &[("content-type", "text/plain")], b"hi").await;
     assert_eq!(r.status, 401);
     let r = http(rt.addr, "POST", "/echo", &[auth, ("content-type", "text/plain")], b"hi").await;
     assert_eq!((r.status, r.body.as_slice()), (200, &b"hi"[..]));
+    rt.stop().await;
+}
+
+#[tokio::test]
+async fn in_dev_mode_a_thrown_handler_s_message_reaches_the_caller() {
+    let mut opts = RuntimeOptions::default();
+    opts.gateway.dev = true;
+    let rt = start(opts).await;
+    let (_w, _) = FakeWorker::connect(
+        &rt.ws_url(),
+        TOKEN,
+        json!([api_step("Boom", "GET", "/boom", &[])]),
+        handlers(vec![(
+            "Boom",
+            Arc::new(|_: &Value| json!({"ok": false, "error": {"message": "kaboom", "stack": "Error: kaboom"}})),
+        )]),
+    )
+    .await;
+    let r = http(rt.addr, "GET", "/boom", &[], b"").await;
+    assert_eq!(
+        (r.status, r.json()),
+        (
+            500,
+            json!({"error": "Internal server error", "code": "handler_error", "message": "step `Boom` failed: kaboom"})
+        )
+    );
     rt.stop().await;
 }
 

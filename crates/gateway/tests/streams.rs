@@ -69,6 +69,14 @@ async fn next(ws: &mut Ws) -> Value {
     }
 }
 
+/// A stream item without its `_createdAt`, which must be there as a number (milliseconds since the epoch).
+fn sans_created(item: &Value) -> Value {
+    assert!(item["_createdAt"].is_u64(), "no numeric _createdAt in {item}");
+    let mut v = item.clone();
+    v.as_object_mut().unwrap().remove("_createdAt");
+    v
+}
+
 /// Nothing arrives within `ms`.
 async fn quiet(ws: &mut Ws, ms: u64) {
     if let Ok(Some(Ok(Message::Text(t)))) = tokio::time::timeout(Duration::from_millis(ms), ws.next()).await {
@@ -117,12 +125,26 @@ async fn a_change_through_one_runtime_reaches_clients_of_another() {
         json!({"stream": "todo", "groupId": "inbox", "id": "t1", "data": {"title": "milk"}}),
     )
     .await;
-    assert_eq!(r["result"], json!({"id": "t1", "title": "milk"}));
+    // `_createdAt` as in Motia: milliseconds since the epoch, a number
+    let created = r["result"]["_createdAt"].clone();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    assert!(
+        (now - created.as_i64().expect("_createdAt is a number")).abs() < 60_000,
+        "{created}"
+    );
+    assert_eq!(r["result"], json!({"id": "t1", "title": "milk", "_createdAt": created}));
     let m = next(&mut group).await;
-    assert_eq!(event(&m), ("create", &json!({"id": "t1", "title": "milk"})));
+    assert_eq!(
+        event(&m),
+        ("create", &json!({"id": "t1", "title": "milk", "_createdAt": created}))
+    );
     assert_eq!((m["groupId"].as_str(), m["id"].as_str()), (Some("inbox"), Some("t1")));
     assert_eq!(event(&next(&mut item).await).0, "create");
 
+    // an update keeps the item's creation time
     call(
         &mut worker,
         2,
@@ -131,10 +153,27 @@ async fn a_change_through_one_runtime_reaches_clients_of_another() {
     )
     .await;
     let u1 = next(&mut group).await;
-    assert_eq!(event(&u1), ("update", &json!({"id": "t1", "title": "oat milk"})));
+    assert_eq!(
+        event(&u1),
+        (
+            "update",
+            &json!({"id": "t1", "title": "oat milk", "_createdAt": created})
+        )
+    );
     let u2 = next(&mut item).await;
     assert_eq!(event(&u2).0, "update");
     assert!(u1["timestamp"].as_i64() > m["timestamp"].as_i64());
+    // a `_createdAt` the data gives wins (Motia: `data._createdAt || Date.now()`); one that is not a number does not
+    let given = json!({"stream": "todo", "groupId": "misc", "id": "c", "data": {"_createdAt": 5}});
+    assert_eq!(
+        call(&mut worker, 20, "streams.set", given).await["result"]["_createdAt"],
+        5
+    );
+    let kept = json!({"stream": "todo", "groupId": "misc", "id": "c", "data": {"_createdAt": "yesterday"}});
+    assert_eq!(
+        call(&mut worker, 21, "streams.set", kept).await["result"]["_createdAt"],
+        5
+    );
 
     // an item larger than a NOTIFY payload travels by reference
     let big = "x".repeat(20_000);
@@ -290,7 +329,11 @@ async fn clients_authenticate_and_bad_input_is_contained() {
     .await;
     assert_eq!(event(&next(&mut other).await).0, "create");
     send(&mut good, join("todo", "g", Some("1"), "z")).await;
-    assert_eq!(event(&next(&mut good).await), ("sync", &json!({"id": "1", "n": 1})));
+    let synced = next(&mut good).await;
+    assert_eq!(
+        (event(&synced).0, sans_created(event(&synced).1)),
+        ("sync", json!({"id": "1", "n": 1}))
+    );
 
     // worker RPC: an unknown stream names the known ones; items must be objects
     let r = call(
@@ -325,7 +368,8 @@ async fn clients_authenticate_and_bad_input_is_contained() {
         b"",
     )
     .await;
-    assert_eq!(r.json(), json!({"items": [{"id": "1", "n": 1}]}));
+    assert_eq!(sans_created(&r.json()["items"][0]), json!({"id": "1", "n": 1}));
+    assert_eq!(r.json()["items"].as_array().unwrap().len(), 1);
     let r = http(
         rt.addr,
         "GET",
@@ -605,9 +649,10 @@ async fn with_redis_changes_cross_runtimes_over_redis_instead_of_notify() {
         json!({"stream": "todo", "groupId": "inbox", "id": "t1", "data": {"title": "milk"}}),
     )
     .await;
+    let created = next(&mut on_b).await;
     assert_eq!(
-        event(&next(&mut on_b).await),
-        ("create", &json!({"id": "t1", "title": "milk"}))
+        (event(&created).0, sans_created(event(&created).1)),
+        ("create", json!({"id": "t1", "title": "milk"}))
     );
     let notice = spied(tokio::time::timeout(Duration::from_secs(5), spy.next()).await.unwrap());
     match cfp_store::streams::StreamNotice::parse(&notice) {

@@ -171,6 +171,10 @@ pub struct InvokeFrame {
     pub id: String,
     pub step: String,
     pub attempt: u32,
+    /// How many attempts the delivery has in all (`maxRetries + 1`; 1 for an API request): the worker names the
+    /// attempt "n of max" when it reports a failure. Absent from older runtimes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_attempts: Option<u32>,
     pub trace_id: String,
     pub idempotency_key: String,
     pub timeout_ms: u64,
@@ -306,6 +310,7 @@ mod tests {
             id: "i".into(),
             step: "s".into(),
             attempt: 1,
+            max_attempts: Some(3),
             trace_id: "t".into(),
             idempotency_key: "k".into(),
             timeout_ms: 1000,
@@ -317,6 +322,7 @@ mod tests {
         assert_eq!(v["type"], "invoke");
         assert_eq!(v["traceId"], "t");
         assert_eq!(v["timeoutMs"], 1000);
+        assert_eq!(v["maxAttempts"], 3);
         assert_eq!(v["trigger"], "cron");
         assert_eq!(v["input"]["scheduledAt"], "2026-01-01T00:00:00Z");
         assert_eq!(serde_json::from_value::<ToWorker>(v).unwrap(), f);

@@ -39,6 +39,7 @@ fn invoke(input: InvokeInput) -> Value {
         id: "inv-1".into(),
         step: "S".into(),
         attempt: 1,
+        max_attempts: Some(1),
         trace_id: "t".into(),
         idempotency_key: "k".into(),
         timeout_ms: 1000,

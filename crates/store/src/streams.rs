@@ -173,6 +173,10 @@ impl Store {
     }
 
     /// Creates or replaces an item and announces the change (`create` or `update`).
+    ///
+    /// The stored item carries `_createdAt` (milliseconds since the epoch, a number) as Motia's stream items do:
+    /// the value the data gives when it is a number (Motia: `data._createdAt || Date.now()`), else the stored
+    /// item's when it is replaced (an update keeps its creation time), else now.
     pub async fn stream_set(
         &self,
         scope: &Scope,
@@ -186,10 +190,19 @@ impl Store {
         let mut tx = self.pool.begin().await?;
         let row = sqlx::query(
             "INSERT INTO stream_items (tenant_id, project_id, stream, group_id, id, data, seq)
-             VALUES ($1, $2, $3, $4, $5, $6, nextval('stream_seq'))
+             VALUES ($1, $2, $3, $4, $5,
+                     CASE WHEN jsonb_typeof($6->'_createdAt') = 'number' THEN $6
+                          ELSE $6 || jsonb_build_object('_createdAt', floor(extract(epoch FROM now()) * 1000)::bigint)
+                     END,
+                     nextval('stream_seq'))
              ON CONFLICT (tenant_id, project_id, stream, group_id, id)
-             DO UPDATE SET data = EXCLUDED.data, seq = nextval('stream_seq'), updated_at = now()
-             RETURNING (xmax = 0) AS created, seq",
+             DO UPDATE SET data = CASE
+                     WHEN jsonb_typeof($6->'_createdAt') = 'number'
+                       OR jsonb_typeof(stream_items.data->'_createdAt') IS DISTINCT FROM 'number' THEN EXCLUDED.data
+                     ELSE EXCLUDED.data || jsonb_build_object('_createdAt', stream_items.data->'_createdAt')
+                   END,
+                   seq = nextval('stream_seq'), updated_at = now()
+             RETURNING (xmax = 0) AS created, seq, data",
         )
         .bind(&scope.tenant)
         .bind(&scope.project)
@@ -211,7 +224,7 @@ impl Store {
             } else {
                 ChangeKind::Update
             },
-            data: item,
+            data: row.get("data"),
             seq: Some(row.get("seq")),
             origin: origin.into(),
         };

@@ -139,7 +139,7 @@ const RUNTIME_FRAMES: Record<string, Check> = {
       timeoutMs: int({ min: 0 }),
       input: any,
     },
-    {},
+    { maxAttempts: int({ min: 1 }) },
     (v, path) => {
       const f = v as { trigger: string; input: unknown }
       return INPUT_BY_TRIGGER[f.trigger]?.(f.input, `${path}.input`)

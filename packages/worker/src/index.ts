@@ -12,9 +12,10 @@
  * const worker = await startWorker({ dir: './my-project', url: 'ws://127.0.0.1:3111/__cfp/worker', token, watch: true })
  * process.on('SIGTERM', () => void worker.stop())
  */
-export { discoverFiles, isStepFile, isStreamFile } from './loader/discover.js'
+export { discoverFiles, isStepFile, isStreamFile, isUiStepFile } from './loader/discover.js'
 export { loadProject, type LoadedStep, type LoadedStream, type LoadError, type LoadErrorCode, type LoadResult } from './loader/load.js'
 export { FrameError, parseFrame, validateRuntimeFrame, validateWorkerFrame } from './frames.js'
 export type * from './frame-types.js'
 export { PROTOCOL_VERSION } from './frame-types.js'
 export { startWorker, type RegisteredInfo, type WorkerExit, type WorkerHandle, type WorkerOptions } from './runtime/worker.js'
+export { FAILURE_PREFIX, failureLine } from './runtime/invoke.js'

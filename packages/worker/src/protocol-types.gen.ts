@@ -97,6 +97,8 @@ export type InvokeFrame =
       id: string
       step: string
       attempt: number
+      /** attempts of the delivery in all (maxRetries + 1; 1 for an API request) */
+      maxAttempts?: number
       traceId: string
       idempotencyKey: string
       timeoutMs: number
@@ -106,6 +108,8 @@ export type InvokeFrame =
       id: string
       step: string
       attempt: number
+      /** attempts of the delivery in all (maxRetries + 1; 1 for an API request) */
+      maxAttempts?: number
       traceId: string
       idempotencyKey: string
       timeoutMs: number
@@ -115,6 +119,8 @@ export type InvokeFrame =
       id: string
       step: string
       attempt: number
+      /** attempts of the delivery in all (maxRetries + 1; 1 for an API request) */
+      maxAttempts?: number
       traceId: string
       idempotencyKey: string
       timeoutMs: number

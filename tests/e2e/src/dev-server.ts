@@ -28,6 +28,12 @@ export interface DevOptions {
   readyTimeoutMs?: number
   /** Files written into the copy before cfp dev starts (path relative to the project -> content). */
   extraFiles?: Record<string, string>
+  /**
+   * Start the project's own npm script instead of `cfp dev` (`npm run <script> -- --port <port>`), as its user
+   * does; `prepare` runs on the copy first (e.g. to link node_modules/.bin).
+   */
+  npmScript?: string
+  prepare?: (dir: string) => void
 }
 
 export class DevServer {
@@ -44,10 +50,13 @@ export class DevServer {
   async start(): Promise<void> {
     this.port = await freePort()
     const env = childEnv({ ...(this.db ? { DATABASE_URL: this.db.url } : {}), ...this.opts.env })
+    const script = this.opts.npmScript
     this.proc = new Proc({
-      name: 'cfp dev',
-      command: process.execPath,
-      args: [CLI_MAIN, 'dev', '--port', String(this.port), '--dir', this.dir, ...(this.opts.args ?? ['--no-types'])],
+      name: script ? `npm run ${script}` : 'cfp dev',
+      command: script ? 'npm' : process.execPath,
+      args: script
+        ? ['run', script, '--', '--port', String(this.port), ...(this.opts.args ?? [])]
+        : [CLI_MAIN, 'dev', '--port', String(this.port), '--dir', this.dir, ...(this.opts.args ?? ['--no-types'])],
       cwd: this.dir,
       env,
       logFile: join(this.dir, 'cfp-dev.log'),
@@ -89,6 +98,14 @@ export class DevServer {
 
   /** SIGINT (Ctrl-C), then SIGKILL for anything left after `graceMs`. */
   async stop(graceMs = 30_000): Promise<void> {
+    // npm run: Ctrl-C reaches the whole process group (npm, the shell, cfp dev), as in a terminal
+    if (this.opts.npmScript && this.proc?.pid) {
+      try {
+        process.kill(-this.proc.pid, 'SIGINT')
+      } catch {
+        // gone
+      }
+    }
     await this.proc?.stop('SIGINT', graceMs)
   }
 }
@@ -103,6 +120,7 @@ export function useDevProject(opts: DevOptions): { readonly server: DevServer; r
     async () => {
       dir = copyProject(opts.source)
       for (const [file, text] of Object.entries(opts.extraFiles ?? {})) writeFileSync(join(dir, file), text)
+      opts.prepare?.(dir)
       db = opts.embedded ? undefined : await TestDb.create()
       server = new DevServer(dir, db, opts)
       await server.start()

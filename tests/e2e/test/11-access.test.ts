@@ -570,9 +570,16 @@ describe('runtime enforcement of control-plane identities', () => {
       { timeoutMs: 5_000 },
     )
     const refused = await rt(`/p/${a1}/ping`, { method: 'POST', json: { id: 42 }, bearer: token('p_editor') })
+    // Outside dev mode the caller gets Motia's generic answer; the reason is in the step's log under the trace.
     expect(refused.status).toBe(500)
-    expect(refused.json.error.message).toContain('emit rejected by strict validation')
-    expect(refused.json.error.message).toContain('data.id: expected string, got integer')
+    expect(refused.json).toEqual({ error: 'Internal server error', code: 'handler_error' })
+    const refusedTrace = refused.headers.get('x-trace-id')
+    const logged = await waitFor('the refusal in the step log', async () => {
+      const res = await rt(`/__cfp/api/logs?traceId=${refusedTrace}&level=error`, { bearer: token('p_editor'), project: a1 })
+      return (res.json.logs as Array<{ msg: string; step?: string }> | undefined)?.find((l) => l.step === 'Ping')
+    })
+    expect(logged.msg).toContain('emit rejected by strict validation')
+    expect(logged.msg).toContain('data.id: expected string, got integer')
     expect((await rt(`/p/${a1}/ping`, { method: 'POST', json: { id: 'fine' }, bearer: token('p_editor') })).status).toBe(202)
     // Another project keeps the runtime's default (lenient).
     expect((await rt(`/p/${id('A2')}/ping`, { method: 'POST', json: { id: 42 }, bearer: token('t_admin') })).status).toBe(202)

@@ -89,10 +89,16 @@ describe('streams with the real runtime, worker and Motia client', () => {
     const created = await api(rt, 'PUT', '/todos/inbox/t1', { title: 'milk', done: false })
     expect(created).toEqual({
       status: 200,
-      body: { id: 't1', title: 'milk', done: false, __motia: { type: 'state-stream', streamName: 'todo', groupId: 'inbox', id: 't1' } },
+      body: {
+        id: 't1',
+        title: 'milk',
+        done: false,
+        _createdAt: expect.any(Number),
+        __motia: { type: 'state-stream', streamName: 'todo', groupId: 'inbox', id: 't1' },
+      },
     })
-    await expect.poll(() => group.getState()).toEqual([{ id: 't1', title: 'milk', done: false }])
-    await expect.poll(() => item.getState()).toEqual({ id: 't1', title: 'milk', done: false })
+    await expect.poll(() => group.getState()).toEqual([{ id: 't1', title: 'milk', done: false, _createdAt: created.body._createdAt }])
+    await expect.poll(() => item.getState()).toEqual({ id: 't1', title: 'milk', done: false, _createdAt: created.body._createdAt })
 
     await api(rt, 'PUT', '/todos/inbox/t1', { title: 'milk', done: true })
     await api(rt, 'PUT', '/todos/inbox/t2', { title: 'eggs', done: false })
@@ -167,7 +173,9 @@ describe('streams with the real runtime, worker and Motia client', () => {
     await expect.poll(() => good.getState().map((t) => t.title)).toEqual(['still here'])
     // the connection that sent garbage still works too
     bad.ws.send(JSON.stringify({ type: 'join', data: { streamName: 'todo', groupId: 'malformed', subscriptionId: 's' } }))
-    await expect.poll(() => bad.received.at(-1)?.event).toEqual({ type: 'sync', data: [{ id: 'm1', title: 'still here', done: false }] })
+    await expect
+      .poll(() => bad.received.at(-1)?.event)
+      .toEqual({ type: 'sync', data: [{ id: 'm1', title: 'still here', done: false, _createdAt: expect.any(Number) }] })
     good.close()
   })
 
@@ -192,7 +200,7 @@ describe('streams with the real runtime, worker and Motia client', () => {
     expect(body.streams[0]?.hasCanAccess).toBe(true)
     expect(body.streams[0]?.groups).toContainEqual({ groupId: 'inbox', items: 1 })
     const group = await fetch(`${rt.http}/__cfp/api/streams/todo/inbox`, { headers: { authorization: `Bearer ${ADMIN}` } })
-    expect(await group.json()).toEqual({ items: [{ id: 't2', title: 'eggs', done: false }] })
+    expect(await group.json()).toEqual({ items: [{ id: 't2', title: 'eggs', done: false, _createdAt: expect.any(Number) }] })
   })
 
   it('types ctx.streams through cfp generate-types', () => {

@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -195,6 +195,36 @@ describe('httpUrl', () => {
     expect(httpUrl('127.0.0.1:3000')).toBe('http://127.0.0.1:3000')
     expect(httpUrl('0.0.0.0:3000')).toBe('http://127.0.0.1:3000')
     expect(httpUrl('[::]:3000')).toBe('http://[::1]:3000')
+  })
+})
+
+describe('cfp dev in the terminal', () => {
+  it('adds .cfp/ to .gitignore once, saying so once', async () => {
+    writeFileSync(join(project, '.gitignore'), 'node_modules\n')
+    session = new DevSession(await options())
+    await session.start()
+    await session.shutdown('test', 0)
+    session = new DevSession(await options())
+    await session.start()
+    expect(readFileSync(join(project, '.gitignore'), 'utf8')).toBe('node_modules\n.cfp/\n')
+    expect(output.filter((l) => l.includes('.gitignore'))).toEqual(["[cfp] added .cfp/ to .gitignore (cfp dev's local data and admin token stay out of git)"])
+  })
+
+  it("prints the worker's failed attempts and the runtime's dead letters as one readable line each", async () => {
+    vi.stubEnv(
+      'FAKE_WORKER_SAY',
+      'cfp-worker: step failed {"step":"Charge","trigger":"event","attempt":3,"maxAttempts":3,"traceId":"t-9","message":"card\\ndeclined"}',
+    )
+    vi.stubEnv(
+      'FAKE_RUNTIME_SAY',
+      '2026-12-07T20:41:02.123456Z  INFO cfp_engine::invoke: moved to the dead-letter queue tenant=default project=default step="Charge" trace_id=t-9 attempts=3 retriable=true',
+    )
+    session = new DevSession(await options({ color: false }))
+    await session.start()
+    await until(() => output.some((l) => l.includes('dead-letter')) && output.some((l) => l.includes('failed (attempt')))
+    expect(output).toContain('[worker] ✖ Charge failed (attempt 3 of 3): card declined · trace t-9')
+    expect(output).toContain('[runtime] ✖ Charge moved to the dead-letter queue after 3 attempts · trace t-9 — inspect: cfp dlq list --step Charge')
+    expect(output.some((l) => l.includes('step failed {'))).toBe(false)
   })
 })
 

@@ -9,11 +9,14 @@
  * A project with Python steps (`*_step.py`) also gets a Python worker (dev/python-worker.ts): its virtual
  * environment `.cfp/venv` is prepared while the database and runtime start (dev/python.ts); when that fails the
  * error says which command fixes it and the TypeScript steps run without it.
+ * On start, `.cfp/` is added to the project's `.gitignore` (created if absent; said once). A failed attempt, a
+ * thrown API handler and a dead-lettered delivery print one readable line each (`dev/failures.ts`).
  */
 import { randomBytes } from 'node:crypto'
 import { existsSync, readFileSync, statSync } from 'node:fs'
 import { dirname, join, resolve } from 'node:path'
 import { killAllSync, type LineSink, ManagedChild, prefixedSink } from '../dev/child.js'
+import { colorFor, failureSink } from '../dev/failures.js'
 import { Guardian } from '../dev/guardian.js'
 import { assertPortFree } from '../dev/ports.js'
 import { type RunningPostgres, redactUrl, startEmbeddedPostgres } from '../dev/postgres.js'
@@ -22,6 +25,7 @@ import { PythonWorker } from '../dev/python-worker.js'
 import { resolveRuntimeBinary } from '../dev/runtime-bin.js'
 import { devFilePath, isProcessAlive, readDevFile, removeDevFile, writeDevFile } from '../util/dev-file.js'
 import { CliError, formatError } from '../util/errors.js'
+import { ensureGitignored } from '../util/gitignore.js'
 import type { CommandIo } from '../util/io.js'
 import { cliPackageRoot, repoRoot, resolveWorkerMain } from '../util/paths.js'
 
@@ -51,6 +55,8 @@ export interface DevOptions {
   registerTimeoutMs?: number
   /** Where child output goes; `[name] line` on the process's streams by default. */
   sink?: LineSink
+  /** Colour the failure lines (default: stdout is a terminal and NO_COLOR is unset). */
+  color?: boolean
   /** Installs SIGINT/SIGTERM/SIGHUP handlers (default true); tests call `session.shutdown()` instead. */
   handleSignals?: boolean
 }
@@ -176,7 +182,8 @@ export class DevSession {
 
   constructor(private readonly opts: DevOptions) {
     this.dir = resolve(opts.dir)
-    this.sink = opts.sink ?? prefixedSink(process.stdout, process.stderr)
+    // failed attempts, thrown API handlers and dead letters become one readable line each (dev/failures.ts)
+    this.sink = failureSink(opts.sink ?? prefixedSink(process.stdout, process.stderr), opts.color ?? colorFor(process.stdout, process.env))
     this.restartDelay = opts.restartMinMs ?? 1_000
     this.done = new Promise((r) => {
       this.resolveDone = r
@@ -199,6 +206,9 @@ export class DevSession {
     const { host, port } = this.opts
     assertProject(this.dir)
     assertNotRunning(this.dir)
+    const ignored = ensureGitignored(this.dir)
+    if (ignored === 'created') this.say("created .gitignore with .cfp/ in it (cfp dev's local data and admin token stay out of git)")
+    if (ignored === 'added') this.say("added .cfp/ to .gitignore (cfp dev's local data and admin token stay out of git)")
     const runtimeBinary = resolveRuntimeBinary({ env: process.env, repoRoot: repoRoot() })
     const workerMain = resolveWorkerMain()
     await assertPortFree(host, port)

@@ -1,13 +1,20 @@
 /**
  * Finds a project's step and stream files: `*.step.ts|js` / `*_step.ts|js` and `*.stream.ts|js` /
  * `*_stream.ts|js` under `steps/` and `src/` (recursively; `node_modules` and dot-directories are skipped).
+ *
+ * `*.step.tsx|jsx` / `*_step.tsx|jsx` are Motia's workbench node components (React UI for a step's node in the
+ * flow view), never steps: they are not loaded here, so by neither the worker, `cfp generate-types` nor the CLI.
  */
 import { readdir } from 'node:fs/promises'
 import { join } from 'node:path'
 
 export const SOURCE_DIRS = ['steps', 'src']
 const EXT = String.raw`\.(?:ts|js|mts|mjs|cts|cjs|tsx|jsx)$`
-const STEP_RE = new RegExp(String.raw`(?:\.step|_step)${EXT}`)
+const STEP_RE = /(?:\.step|_step)\.(?:ts|js|mts|mjs|cts|cjs)$/
+/** Motia's UI node components: `*.step.tsx` / `*_step.jsx` beside a step. */
+const UI_STEP_RE = /(?:\.step|_step)\.(?:tsx|jsx)$/
+
+export const isUiStepFile = (name: string): boolean => UI_STEP_RE.test(name)
 const STREAM_RE = new RegExp(String.raw`(?:\.stream|_stream)${EXT}`)
 
 export const isStepFile = (name: string): boolean => STEP_RE.test(name) && !name.endsWith('.d.ts')

@@ -1,5 +1,6 @@
 import { fileURLToPath } from 'node:url'
 import { describe, expect, it } from 'vitest'
+import { isStepFile, isUiStepFile } from './discover.js'
 import { loadProject } from './load.js'
 
 const fixture = (name: string) => fileURLToPath(new URL(`../../fixtures/${name}`, import.meta.url))
@@ -59,6 +60,11 @@ describe('loadProject on an ESM project ("type": "module", zod 4 and zod 3)', as
     expect(errorFor('steps/no-handler.step.ts')[0]).toMatchObject({ key: 'handler', message: expect.stringContaining("does not export a 'handler' function") })
   })
 
+  it('never loads Motia UI node components (*.step.tsx, *_step.jsx) as steps, though they import react', () => {
+    expect(r.errors.filter((e) => /\.(tsx|jsx)$/.test(e.file))).toEqual([])
+    expect(r.steps.map((s) => s.manifest.file).filter((f) => /\.(tsx|jsx)$/.test(f))).toEqual([])
+  })
+
   it('discovers stream files and reports them', () => {
     expect(r.streams.map((s) => s.manifest)).toEqual([
       expect.objectContaining({ name: 'todo', file: 'steps/todo.stream.ts', storageType: 'default', schema: expect.objectContaining({ type: 'object' }) }),
@@ -80,5 +86,17 @@ describe('loadProject on a CommonJS project (no "type")', async () => {
     const handler = hello?.handler as (req: unknown, ctx: unknown) => Promise<unknown>
     await expect(handler({ pathParams: { name: 'ann' } }, {})).resolves.toEqual({ status: 200, body: { greeting: 'HELLO ANN!' } })
     await expect(handler({ pathParams: { name: 'nobody' } }, {})).rejects.toMatchObject({ name: 'NonRetriableError' })
+  })
+})
+
+describe('isStepFile', () => {
+  it('takes step sources and leaves out UI node components and declarations', () => {
+    for (const name of ['a.step.ts', 'a_step.js', 'a.step.mts', 'a_step.cjs']) expect(isStepFile(name), name).toBe(true)
+    for (const name of ['a.step.tsx', 'a_step.tsx', 'a.step.jsx', 'a_step.jsx', 'a.step.d.ts', 'a.stream.ts', 'step.ts']) {
+      expect(isStepFile(name), name).toBe(false)
+    }
+    expect(isUiStepFile('a.step.tsx')).toBe(true)
+    expect(isUiStepFile('a_step.jsx')).toBe(true)
+    expect(isUiStepFile('a.step.ts')).toBe(false)
   })
 })

@@ -141,6 +141,27 @@ function apiOutput(step: LoadedStep, res: unknown): ApiOutput {
   return out
 }
 
+/** What starts a {@link failureLine}; `cfp dev` recognises it and prints it as one readable line. */
+export const FAILURE_PREFIX = 'cfp-worker: step failed '
+
+/**
+ * The line the worker prints for a failed invocation: a fixed prefix, then JSON with the step, the trigger
+ * (with method and path for an API request), the attempt "n of max", the trace id and the error message.
+ * The stack is not in it: it goes to the step's log (the runtime records it with the result).
+ */
+export function failureLine(invoke: InvokeFrame, result: ResultFrame): string {
+  const info: Record<string, unknown> = { step: invoke.step, trigger: invoke.trigger, attempt: invoke.attempt }
+  if (invoke.maxAttempts !== undefined) info.maxAttempts = invoke.maxAttempts
+  if (invoke.trigger === 'api') {
+    info.method = invoke.input.method
+    info.path = invoke.input.path
+  }
+  info.traceId = invoke.traceId
+  info.message = result.error?.message ?? 'handler failed'
+  if (result.error?.retriable === false) info.retriable = false
+  return `${FAILURE_PREFIX}${JSON.stringify(info)}`
+}
+
 /** Serialises a result; one that cannot be serialised or is too large becomes a non-retriable failure. */
 function encode(result: ResultFrame): EncodedResult {
   let text: string

@@ -21,7 +21,7 @@ import {
 } from '../frames.js'
 import { watchProject, type ProjectWatcher } from '../watch.js'
 import { Connection } from './connection.js'
-import { runInvocation } from './invoke.js'
+import { failureLine, runInvocation } from './invoke.js'
 import { LogBatcher } from './logs.js'
 import { RpcClient } from './rpc.js'
 
@@ -285,8 +285,9 @@ export async function startWorker(options: WorkerOptions): Promise<WorkerHandle>
     const entry: { gen: number; cancelled?: string } = { gen }
     inFlight.set(frame.id, entry)
     void runInvocation(steps.get(frame.step), frame, { rpc, log: (e) => logs.add(e), streamNames })
-      .then(({ text }) => {
+      .then(({ frame: result, text }) => {
         logs.flush()
+        if (!result.ok && !entry.cancelled) print(failureLine(frame, result))
         if (entry.cancelled) {
           print(`cfp-worker: invocation ${frame.id} of '${frame.step}' finished after the runtime cancelled it (${entry.cancelled}); result dropped`)
         } else if (gen !== connGen || !conn.send(text)) {
