@@ -20,6 +20,7 @@ pub mod error;
 pub mod ingress;
 pub mod limits;
 pub mod observe;
+pub mod slo;
 pub mod source;
 pub mod streams_ws;
 pub mod workbench;
