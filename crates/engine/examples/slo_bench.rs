@@ -15,8 +15,8 @@ async fn main() {
     let mut args = std::env::args().skip(1);
     let steps: i64 = args.next().and_then(|a| a.parse().ok()).unwrap_or(1000);
     let cycles: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(5);
-    let url = std::env::var("CFP_TEST_DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
+    let url =
+        std::env::var("CFP_TEST_DATABASE_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
     let schema = format!("bench_{}", uuid::Uuid::new_v4().simple());
     let store = Store::connect(
         &StoreOptions {
@@ -35,7 +35,10 @@ async fn main() {
     let hour = now_ms.div_euclid(3_600_000) * 3_600_000;
     let minute = now_ms.div_euclid(60_000) * 60_000;
     let t = Instant::now();
-    let le = format!("{{{}}}", vec!["1000"; cfp_store::rollups::LATENCY_BOUNDS_MS.len()].join(","));
+    let le = format!(
+        "{{{}}}",
+        vec!["1000"; cfp_store::rollups::LATENCY_BOUNDS_MS.len()].join(",")
+    );
     sqlx::query(
         "INSERT INTO slo_overrides (tenant_id, project_id, step, spec)
          SELECT 't', 'p' || (s % 10), 'step-' || s,
@@ -72,7 +75,12 @@ async fn main() {
         let report = run_cycle(&store, &policy, now).await.unwrap();
         let took = t.elapsed();
         assert_eq!(report.slos as i64, steps);
-        println!("cycle: {} SLOs ({} SLIs) in {:.0} ms", report.slos, report.slos * 2, took.as_secs_f64() * 1000.0);
+        println!(
+            "cycle: {} SLOs ({} SLIs) in {:.0} ms",
+            report.slos,
+            report.slos * 2,
+            took.as_secs_f64() * 1000.0
+        );
         times.push(took);
     }
     times.sort();
@@ -81,6 +89,10 @@ async fn main() {
         times[times.len() / 2].as_secs_f64() * 1000.0,
         times[times.len() - 1].as_secs_f64() * 1000.0
     );
+    if std::env::var("KEEP").is_ok() {
+        println!("kept schema {schema}");
+        return;
+    }
     sqlx::query(&format!("DROP SCHEMA IF EXISTS \"{schema}\" CASCADE"))
         .execute(store.pool())
         .await

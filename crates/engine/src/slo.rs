@@ -85,7 +85,11 @@ impl SloPolicy {
                     r.name
                 ));
             }
-            if !(r.factor > 0.0) || r.for_secs < 0 || !["page", "ticket"].contains(&r.severity.as_str()) {
+            if r.factor.is_nan()
+                || r.factor <= 0.0
+                || r.for_secs < 0
+                || !["page", "ticket"].contains(&r.severity.as_str())
+            {
                 return Err(format!(
                     "burn rule `{}`: factor must be > 0, for >= 0, severity page or ticket",
                     r.name
@@ -178,10 +182,12 @@ fn parse_all(defs: Vec<SloDefinition>) -> Vec<Parsed> {
         .collect()
 }
 
-/// Every window a cycle needs: the rules' and each SLO's.
-fn windows_of(policy: &SloPolicy, slos: &[Parsed]) -> Vec<Window> {
+/// The windows the rules need, and (for status) each SLO's own.
+fn windows_of(policy: &SloPolicy, slos: &[Parsed], slo_windows: bool) -> Vec<Window> {
     let mut secs: BTreeSet<i64> = policy.rules.iter().flat_map(|r| [r.long_secs, r.short_secs]).collect();
-    secs.extend(slos.iter().map(|p| p.spec.window_secs() as i64));
+    if slo_windows {
+        secs.extend(slos.iter().map(|p| p.spec.window_secs() as i64));
+    }
     secs.into_iter().map(Window::of_secs).collect()
 }
 
@@ -207,7 +213,18 @@ fn decide(
     let at = |secs: i64| windows.iter().position(|w| w.secs == secs).unwrap_or(0);
     let mut open_by: HashMap<(&str, &str, &str, &str, &str), &AlertRow> = open
         .iter()
-        .map(|a| ((a.tenant.as_str(), a.project.as_str(), a.step.as_str(), a.sli.as_str(), a.rule.as_str()), a))
+        .map(|a| {
+            (
+                (
+                    a.tenant.as_str(),
+                    a.project.as_str(),
+                    a.step.as_str(),
+                    a.sli.as_str(),
+                    a.rule.as_str(),
+                ),
+                a,
+            )
+        })
         .collect();
     let zeros = vec![Sums::default(); windows.len()];
     let mut changes = Vec::new();
@@ -221,7 +238,13 @@ fn decide(
                 let burn_long = burn_rate(bad_l, total_l, o.target);
                 let burn_short = burn_rate(bad_s, total_s, o.target);
                 let holds = burn_long > rule.factor && burn_short > rule.factor && total_l >= min_events.max(1);
-                let key = (p.def.tenant.as_str(), p.def.project.as_str(), p.def.step.as_str(), o.sli, rule.name.as_str());
+                let key = (
+                    p.def.tenant.as_str(),
+                    p.def.project.as_str(),
+                    p.def.step.as_str(),
+                    o.sli,
+                    rule.name.as_str(),
+                );
                 let current = open_by.remove(&key);
                 let state = match (current, holds) {
                     (None, false) => None,
@@ -274,7 +297,7 @@ fn decide(
 pub async fn run_cycle(store: &Store, policy: &SloPolicy, now: DateTime<Utc>) -> cfp_store::Result<CycleReport> {
     let now_ms = now.timestamp_millis();
     let slos = parse_all(store.slo_definitions(None).await?);
-    let windows = windows_of(policy, &slos);
+    let windows = windows_of(policy, &slos, false);
     let keys: Vec<SumKey> = slos.iter().map(|p| p.key.clone()).collect();
     let sums = store.window_sums(&keys, &windows, now_ms).await?;
     let open = store.open_alerts().await?;
@@ -321,7 +344,7 @@ pub async fn project_status(
     now: DateTime<Utc>,
 ) -> cfp_store::Result<Vec<SloStatus>> {
     let slos = parse_all(store.slo_definitions(Some(scope)).await?);
-    let windows = windows_of(policy, &slos);
+    let windows = windows_of(policy, &slos, true);
     let keys: Vec<SumKey> = slos.iter().map(|p| p.key.clone()).collect();
     let sums = store.window_sums(&keys, &windows, now.timestamp_millis()).await?;
     let open = store.alerts(scope, None, true, 1_000).await?;
@@ -366,7 +389,9 @@ pub async fn project_status(
 
 /// The evaluator task: a cycle every `interval` on the engine's clock, after rolling up what finished.
 pub(crate) async fn evaluator(engine: crate::Engine) {
-    let Some(policy) = engine.config().slo.clone() else { return };
+    let Some(policy) = engine.config().slo.clone() else {
+        return;
+    };
     if let Err(e) = policy.check() {
         tracing::error!(error = %e, "SLO policy refused; the evaluator does not run");
         return;

@@ -86,10 +86,16 @@ async fn burns_fire_and_resolve_exactly_when_the_workbook_says() {
     let scope = Scope::new("t1", "p1");
     let errors = json!({"errors": {"target": 0.999}});
     for step in ["steady", "fast", "slow", "blip", "quiet"] {
-        store.set_slo_override(&scope, step, Some(&errors), "test").await.unwrap();
+        store
+            .set_slo_override(&scope, step, Some(&errors), "test")
+            .await
+            .unwrap();
     }
     let latency = json!({"latency": {"thresholdMs": 500, "target": 0.99}});
-    store.set_slo_override(&scope, "slowlat", Some(&latency), "test").await.unwrap();
+    store
+        .set_slo_override(&scope, "slowlat", Some(&latency), "test")
+        .await
+        .unwrap();
 
     let t0: i64 = 1_767_225_600_000; // 2026-01-01T00:00:00Z
     let clock = ManualClock::at_millis(t0);
@@ -110,17 +116,30 @@ async fn burns_fire_and_resolve_exactly_when_the_workbook_says() {
 
     let policy = SloPolicy::default();
     let mut seen = Vec::new();
+    let (mut minutes, mut hours) = (Vec::new(), Vec::new());
     for k in 0..=240i64 {
-        // Minute k's traffic, then the cycle at the end of it (now = T0 + (k + 1) min).
+        // Minute k's traffic, then the cycle at the end of it (now = T0 + (k + 1) min): every minute for the first
+        // two hours, every five minutes after (only the ticket's resolution, at +240, is due then).
         let at = t0 + k * MIN;
-        let (mut minutes, mut hours) = (Vec::new(), Vec::new());
         both(&mut minutes, &mut hours, bucket("steady", at, 1000, 0, 100.0));
         // fast: 20 % failures for minutes 0..15
-        both(&mut minutes, &mut hours, bucket("fast", at, 1000, if k < 15 { 200 } else { 0 }, 100.0));
+        both(
+            &mut minutes,
+            &mut hours,
+            bucket("fast", at, 1000, if k < 15 { 200 } else { 0 }, 100.0),
+        );
         // slow: 0.2 % failures until minute 60, clean after
-        both(&mut minutes, &mut hours, bucket("slow", at, 1000, if k < 60 { 2 } else { 0 }, 100.0));
+        both(
+            &mut minutes,
+            &mut hours,
+            bucket("slow", at, 1000, if k < 60 { 2 } else { 0 }, 100.0),
+        );
         // blip: half of minute 30 fails
-        both(&mut minutes, &mut hours, bucket("blip", at, 1000, if k == 30 { 500 } else { 0 }, 100.0));
+        both(
+            &mut minutes,
+            &mut hours,
+            bucket("blip", at, 1000, if k == 30 { 500 } else { 0 }, 100.0),
+        );
         // slowlat: every attempt takes 1 s in minutes 100..110
         let ms = if (100..110).contains(&k) { 1000.0 } else { 100.0 };
         both(&mut minutes, &mut hours, bucket("slowlat", at, 1000, 0, ms));
@@ -128,9 +147,18 @@ async fn burns_fire_and_resolve_exactly_when_the_workbook_says() {
         if k % 10 == 0 {
             both(&mut minutes, &mut hours, bucket("quiet", at, 1, 1, 100.0));
         }
-        store.add_rollups(&scope, Granularity::Minute, minutes).await.unwrap();
-        store.add_rollups(&scope, Granularity::Hour, hours).await.unwrap();
         clock.advance(Duration::from_secs(60));
+        if k + 1 > 120 && (k + 1) % 5 != 0 {
+            continue;
+        }
+        store
+            .add_rollups(&scope, Granularity::Minute, std::mem::take(&mut minutes))
+            .await
+            .unwrap();
+        store
+            .add_rollups(&scope, Granularity::Hour, std::mem::take(&mut hours))
+            .await
+            .unwrap();
         let report = run_cycle(&store, &policy, clock.now()).await.unwrap();
         assert!(report.ran);
         assert_eq!(report.slos, 6);
@@ -145,7 +173,13 @@ async fn burns_fire_and_resolve_exactly_when_the_workbook_says() {
         }
     }
     let row = |k: i64, step: &str, sli: &str, rule: &str, state: &str| {
-        (k, step.to_string(), sli.to_string(), rule.to_string(), state.to_string())
+        (
+            k,
+            step.to_string(),
+            sli.to_string(),
+            rule.to_string(),
+            state.to_string(),
+        )
     };
     let mut expected = vec![
         // slow: 2x over 3 d and 6 h from the first cycle; fires after the ticket's hour; resolves when the 6 h
@@ -185,7 +219,9 @@ async fn burns_fire_and_resolve_exactly_when_the_workbook_says() {
     assert_eq!(audited, expected.len() as i64);
 
     // Status: the slow step's 28-day budget is partly spent; the steady one untouched.
-    let status = cfp_engine::slo::project_status(&store, &policy, &scope, clock.now()).await.unwrap();
+    let status = cfp_engine::slo::project_status(&store, &policy, &scope, clock.now())
+        .await
+        .unwrap();
     let get = |s: &str| status.iter().find(|x| x.step == s).unwrap().slis[0].clone();
     assert_eq!(get("steady").budget_remaining, 1.0);
     let slow = get("slow");
@@ -211,7 +247,8 @@ async fn the_engine_evaluates_on_its_own_clock_and_a_second_cycle_changes_nothin
             name: "now".into(),
             severity: "page".into(),
             long_secs: 600,
-            short_secs: 60,
+            // at T0 + 30 s: the buckets of T0 - 1 min and T0 - 2 min
+            short_secs: 150,
             factor: 10.0,
             for_secs: 0,
         }],

@@ -64,7 +64,10 @@ async fn rollups(
     let granularity = match q.granularity.as_deref() {
         None => Granularity::Hour,
         Some(g) => Granularity::parse(g).ok_or_else(|| {
-            ApiError::new(ErrorCode::InvalidBody, format!("`granularity` must be `minute` or `hour`, got `{g}`"))
+            ApiError::new(
+                ErrorCode::InvalidBody,
+                format!("`granularity` must be `minute` or `hour`, got `{g}`"),
+            )
         })?,
     };
     let now = app.engine.config().clock.now().timestamp_millis();
@@ -73,7 +76,12 @@ async fn rollups(
         Granularity::Minute => 6 * 3600 * 1000,
         Granularity::Hour => 7 * 86_400 * 1000,
     };
-    let from = q.from.as_deref().map(|v| time_ms("from", v)).transpose()?.unwrap_or(to - span);
+    let from = q
+        .from
+        .as_deref()
+        .map(|v| time_ms("from", v))
+        .transpose()?
+        .unwrap_or(to - span);
     if from >= to {
         return Err(ApiError::new(ErrorCode::InvalidBody, "`from` must be before `to`"));
     }
@@ -171,7 +179,8 @@ async fn put_override(
         v => Some(SloSpec::parse(v).map_err(|e| ApiError::new(ErrorCode::InvalidBody, e))?),
     };
     let stored = spec.as_ref().map(|s| serde_json::to_value(s).unwrap_or(Value::Null));
-    let actor = crate::audit::action_event(&access, peer, &headers, "slo.override.set", ("step", None), json!({})).actor;
+    let actor =
+        crate::audit::action_event(&access, peer, &headers, "slo.override.set", ("step", None), json!({})).actor;
     let by = format!("{}:{}", actor.kind, actor.id.unwrap_or_default());
     app.engine
         .store()

@@ -69,7 +69,11 @@ impl SloSpec {
     /// Parses and checks an SLO object; the error names the offending field (`slo.latency.target: ...`).
     pub fn parse(v: &Value) -> Result<SloSpec, String> {
         let obj = object(v, "slo")?;
-        only(obj, "slo", &["name", "description", "window", "latency", "errors", "minEvents"])?;
+        only(
+            obj,
+            "slo",
+            &["name", "description", "window", "latency", "errors", "minEvents"],
+        )?;
         let name = opt_string(obj, "slo.name", "name", 128)?;
         if let Some(n) = &name {
             if n.is_empty() || !n.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)) {
@@ -83,8 +87,8 @@ impl SloSpec {
                 Some(_) => w.clone(),
                 None => {
                     return Err(format!(
-                        "slo.window: `{w}` is not a window; expected whole days from 1d to {MAX_WINDOW_DAYS}d, like `28d`"
-                    ))
+                    "slo.window: `{w}` is not a window; expected whole days from 1d to {MAX_WINDOW_DAYS}d, like `28d`"
+                ))
                 }
             },
             Some(_) => return Err("slo.window: must be a string like `28d`".into()),
@@ -95,7 +99,9 @@ impl SloSpec {
                 let o = object(l, "slo.latency")?;
                 only(o, "slo.latency", &["thresholdMs", "target"])?;
                 let threshold = match o.get("thresholdMs") {
-                    Some(Value::Number(n)) => n.as_u64().filter(|t| LATENCY_BOUNDS_MS.contains(&(*t as u32)) && *t <= u32::MAX as u64),
+                    Some(Value::Number(n)) => n
+                        .as_u64()
+                        .filter(|t| LATENCY_BOUNDS_MS.contains(&(*t as u32)) && *t <= u32::MAX as u64),
                     None => return Err("slo.latency.thresholdMs: required".into()),
                     _ => None,
                 };
@@ -153,7 +159,10 @@ fn object<'a>(v: &'a Value, field: &str) -> Result<&'a Map<String, Value>, Strin
 
 fn only(obj: &Map<String, Value>, field: &str, keys: &[&str]) -> Result<(), String> {
     match obj.keys().find(|k| !keys.contains(&k.as_str())) {
-        Some(k) => Err(format!("{field}.{k}: unknown field; expected one of {}", keys.join(", "))),
+        Some(k) => Err(format!(
+            "{field}.{k}: unknown field; expected one of {}",
+            keys.join(", ")
+        )),
         None => Ok(()),
     }
 }
@@ -170,7 +179,9 @@ fn opt_string(obj: &Map<String, Value>, field: &str, key: &str, max: usize) -> R
 fn target(obj: &Map<String, Value>, field: &str) -> Result<f64, String> {
     match obj.get("target").and_then(Value::as_f64) {
         Some(t) if t > 0.0 && t <= MAX_TARGET => Ok(t),
-        Some(t) => Err(format!("{field}: {t} is outside (0, {MAX_TARGET}]; a target is a ratio like 0.999")),
+        Some(t) => Err(format!(
+            "{field}: {t} is outside (0, {MAX_TARGET}]; a target is a ratio like 0.999"
+        )),
         None => Err(format!("{field}: required, a number like 0.999")),
     }
 }
@@ -199,13 +210,25 @@ mod tests {
             (json!({"errors": {"target": "0.9"}}), "slo.errors.target: required"),
             (json!({"errors": {"target": 0.9}, "window": "4w"}), "slo.window"),
             (json!({"errors": {"target": 0.9}, "window": "365d"}), "slo.window"),
-            (json!({"latency": {"thresholdMs": 333, "target": 0.9}}), "slo.latency.thresholdMs"),
+            (
+                json!({"latency": {"thresholdMs": 333, "target": 0.9}}),
+                "slo.latency.thresholdMs",
+            ),
             (json!({"latency": {"target": 0.9}}), "slo.latency.thresholdMs: required"),
-            (json!({"latency": {"thresholdMs": 500, "target": 0.0}}), "slo.latency.target"),
-            (json!({"errors": {"target": 0.9, "x": 1}}), "slo.errors.x: unknown field"),
+            (
+                json!({"latency": {"thresholdMs": 500, "target": 0.0}}),
+                "slo.latency.target",
+            ),
+            (
+                json!({"errors": {"target": 0.9, "x": 1}}),
+                "slo.errors.x: unknown field",
+            ),
             (json!({"errors": {"target": 0.9}, "minEvents": -1}), "slo.minEvents"),
             (json!({"errors": {"target": 0.9}, "name": "a b"}), "slo.name"),
-            (json!({"errors": {"target": 0.9}, "budget": 3}), "slo.budget: unknown field"),
+            (
+                json!({"errors": {"target": 0.9}, "budget": 3}),
+                "slo.budget: unknown field",
+            ),
         ];
         for (v, want) in cases {
             let e = SloSpec::parse(&v).unwrap_err();

@@ -173,7 +173,12 @@ impl Additions {
         let le: Vec<String> = self
             .rows
             .iter()
-            .map(|r| format!("{{{}}}", r.latency_le.iter().map(i64::to_string).collect::<Vec<_>>().join(",")))
+            .map(|r| {
+                format!(
+                    "{{{}}}",
+                    r.latency_le.iter().map(i64::to_string).collect::<Vec<_>>().join(",")
+                )
+            })
             .collect();
         let sums: Vec<f64> = self.rows.iter().map(|r| r.latency_sum_ms).collect();
         sqlx::query(

@@ -218,60 +218,82 @@ impl Store {
         if keys.is_empty() || windows.is_empty() {
             return Ok(out);
         }
-        // Window lengths are the evaluator's configuration (numbers), never request input.
-        let mut cols = String::new();
-        for w in windows {
-            let cond = format!(
-                "r.res = {} AND r.bucket_start >= to_timestamp(($4 - {}::int8 * 1000)::float8 / 1000)",
-                w.res, w.secs
-            );
-            cols.push_str(&format!(
-                ", COALESCE(sum(r.total) FILTER (WHERE {cond}), 0)::int8
-                 , COALESCE(sum(r.total - r.ok) FILTER (WHERE {cond}), 0)::int8
-                 , COALESCE(sum(r.latency_count) FILTER (WHERE {cond}), 0)::int8
-                 , COALESCE(sum(r.latency_le[k.li]) FILTER (WHERE {cond} AND k.li > 0), 0)::int8"
+        // Each bucket is summed once, into the class of the shortest window (of its resolution) that holds it;
+        // a window's sums are then its class and the shorter classes' of the same resolution. Window lengths are
+        // the evaluator's configuration (numbers), never request input; the bounds are written into the statement
+        // as constants so that PostgreSQL compares plain timestamps per row.
+        let mut order: Vec<usize> = (0..windows.len()).collect();
+        order.sort_by_key(|&i| (windows[i].res, windows[i].secs));
+        let at = |secs: i64| format!("to_timestamp({}::float8 / 1000)", now_ms - secs * 1000);
+        let longest = |res: i32| {
+            windows
+                .iter()
+                .filter(|w| w.res == res)
+                .map(|w| w.secs)
+                .max()
+                .unwrap_or(0)
+        };
+        let mut case = String::from("CASE");
+        for &i in &order {
+            let w = windows[i];
+            case.push_str(&format!(
+                " WHEN r.res = {} AND r.bucket_start >= {} THEN {i}",
+                w.res,
+                at(w.secs)
             ));
         }
-        let longest = |res: i32| windows.iter().filter(|w| w.res == res).map(|w| w.secs).max().unwrap_or(0);
+        case.push_str(" END");
         let sql = format!(
-            "WITH k AS (SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $5::int[]) AS k(t, p, s, li))
-             SELECT k.t, k.p, k.s, k.li {cols}
-               FROM k JOIN step_rollups r ON r.tenant_id = k.t AND r.project_id = k.p AND r.step = k.s
-              WHERE r.bucket_start < to_timestamp($4::float8 / 1000)
-                AND ((r.res = 60 AND r.bucket_start >= to_timestamp(($4 - {}::int8 * 1000)::float8 / 1000))
-                  OR (r.res = 3600 AND r.bucket_start >= to_timestamp(($4 - {}::int8 * 1000)::float8 / 1000)))
-              GROUP BY k.t, k.p, k.s, k.li",
-            longest(60),
-            longest(3600)
+            "WITH k AS MATERIALIZED (SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::int[])
+                                       WITH ORDINALITY AS k(t, p, s, li, n))
+             SELECT k.n, a.cls, a.total, a.errors, a.lc, a.lg
+               FROM k CROSS JOIN LATERAL (
+                    SELECT {case} AS cls, sum(r.total)::int8 AS total, sum(r.total - r.ok)::int8 AS errors,
+                           sum(r.latency_count)::int8 AS lc,
+                           COALESCE(sum(r.latency_le[k.li]) FILTER (WHERE k.li > 0), 0)::int8 AS lg
+                      FROM (SELECT * FROM step_rollups
+                             WHERE tenant_id = k.t AND project_id = k.p AND step = k.s AND res = 60
+                               AND bucket_start >= {m_from} AND bucket_start < {now}
+                            UNION ALL
+                            SELECT * FROM step_rollups
+                             WHERE tenant_id = k.t AND project_id = k.p AND step = k.s AND res = 3600
+                               AND bucket_start >= {h_from} AND bucket_start < {now}) r
+                     GROUP BY 1) a
+              WHERE a.cls IS NOT NULL",
+            now = at(0),
+            m_from = at(longest(60)),
+            h_from = at(longest(3600)),
         );
         let tenants: Vec<&str> = keys.iter().map(|k| k.tenant.as_str()).collect();
         let projects: Vec<&str> = keys.iter().map(|k| k.project.as_str()).collect();
         let steps: Vec<&str> = keys.iter().map(|k| k.step.as_str()).collect();
         let idx: Vec<i32> = keys.iter().map(|k| k.threshold_index).collect();
         let rows = sqlx::query(&sql)
+            .persistent(false)
             .bind(&tenants)
             .bind(&projects)
             .bind(&steps)
-            .bind(now_ms)
             .bind(&idx)
             .fetch_all(&self.pool)
             .await?;
         for r in rows {
-            let key = SumKey {
-                tenant: r.get(0),
-                project: r.get(1),
-                step: r.get(2),
-                threshold_index: r.get(3),
+            let key = &keys[(r.get::<i64, _>(0) - 1) as usize];
+            let class = windows[r.get::<i32, _>(1) as usize];
+            let add = Sums {
+                total: r.get(2),
+                errors: r.get(3),
+                latency_count: r.get(4),
+                latency_good: r.get(5),
             };
-            let sums = (0..windows.len())
-                .map(|i| Sums {
-                    total: r.get(4 + i * 4),
-                    errors: r.get(5 + i * 4),
-                    latency_count: r.get(6 + i * 4),
-                    latency_good: r.get(7 + i * 4),
-                })
-                .collect();
-            out.insert(key, sums);
+            let sums = out.get_mut(key).expect("every key has an entry");
+            for (i, w) in windows.iter().enumerate() {
+                if w.res == class.res && w.secs >= class.secs {
+                    sums[i].total += add.total;
+                    sums[i].errors += add.errors;
+                    sums[i].latency_count += add.latency_count;
+                    sums[i].latency_good += add.latency_good;
+                }
+            }
         }
         Ok(out)
     }
@@ -287,7 +309,13 @@ impl Store {
     }
 
     /// A project's alerts, newest first (`open_only`: pending and firing ones).
-    pub async fn alerts(&self, scope: &Scope, step: Option<&str>, open_only: bool, limit: i64) -> Result<Vec<AlertRow>> {
+    pub async fn alerts(
+        &self,
+        scope: &Scope,
+        step: Option<&str>,
+        open_only: bool,
+        limit: i64,
+    ) -> Result<Vec<AlertRow>> {
         let rows = sqlx::query(&format!(
             "SELECT {ALERT_COLUMNS} FROM slo_alerts
               WHERE tenant_id = $1 AND project_id = $2 AND ($3::text IS NULL OR step = $3)
@@ -375,22 +403,20 @@ impl Store {
                     .fetch_optional(&mut *tx)
                     .await?
                 }
-                Some(id) => {
-                    sqlx::query_scalar(
-                        "UPDATE slo_alerts SET state = $2, burn_long = $3, burn_short = $4, updated_at = to_timestamp($5),
+                Some(id) => sqlx::query_scalar(
+                    "UPDATE slo_alerts SET state = $2, burn_long = $3, burn_short = $4, updated_at = to_timestamp($5),
                                 fired_at = CASE WHEN $2 = 'firing' THEN to_timestamp($5) ELSE fired_at END,
                                 resolved_at = CASE WHEN $2 = 'resolved' THEN to_timestamp($5) END
                           WHERE id = $1 AND resolved_at IS NULL AND state <> $2
                           RETURNING id",
-                    )
-                    .bind(id)
-                    .bind(&c.state)
-                    .bind(c.burn_long)
-                    .bind(c.burn_short)
-                    .bind(at)
-                    .fetch_optional(&mut *tx)
-                    .await?
-                }
+                )
+                .bind(id)
+                .bind(&c.state)
+                .bind(c.burn_long)
+                .bind(c.burn_short)
+                .bind(at)
+                .fetch_optional(&mut *tx)
+                .await?,
             };
             let Some(alert_id) = alert_id else { continue };
             // A new alert that fires at once has both transitions in its history.

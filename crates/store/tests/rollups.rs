@@ -72,7 +72,10 @@ async fn every_accepted_attempt_is_counted_once() {
     let (store, schema) = store().await;
     let scope = Scope::new("t1", "p1");
     store.replace_steps(&scope, &[step("a", 1, None)]).await.unwrap();
-    store.publish(&scope, &(0..40).map(|_| event()).collect::<Vec<_>>()).await.unwrap();
+    store
+        .publish(&scope, &(0..40).map(|_| event()).collect::<Vec<_>>())
+        .await
+        .unwrap();
     let claimed = store.claim(&scope, "a", false, 100, 60, "rt-1").await.unwrap();
     assert_eq!(claimed.len(), 40);
     let (ok, rest) = claimed.split_at(20);
@@ -169,7 +172,10 @@ async fn every_accepted_attempt_is_counted_once() {
     assert_eq!(store.outcomes_pending().await.unwrap(), 0);
     let now = chrono_now_ms(&store).await;
     for g in [Granularity::Minute, Granularity::Hour] {
-        let rows = store.rollups(&scope, Some("a"), now - 86_400_000, now + 60_000, g, 100).await.unwrap();
+        let rows = store
+            .rollups(&scope, Some("a"), now - 86_400_000, now + 60_000, g, 100)
+            .await
+            .unwrap();
         let sum = |f: fn(&cfp_store::rollups::Rollup) -> i64| rows.iter().map(f).sum::<i64>();
         assert_eq!(sum(|r| r.total), 60);
         assert_eq!(sum(|r| r.ok), 20 + 10);
@@ -209,15 +215,25 @@ async fn a_project_override_replaces_or_switches_off_the_step_files_slo() {
         .unwrap();
     let defs = store.slo_definitions(Some(&scope)).await.unwrap();
     assert_eq!(defs.len(), 1);
-    assert_eq!((defs[0].step.as_str(), defs[0].source, &defs[0].spec), ("a", "step", &file_slo));
+    assert_eq!(
+        (defs[0].step.as_str(), defs[0].source, &defs[0].spec),
+        ("a", "step", &file_slo)
+    );
     let over = json!({"latency": {"thresholdMs": 100, "target": 0.9}});
-    store.set_slo_override(&scope, "b", Some(&over), "user:u1").await.unwrap();
+    store
+        .set_slo_override(&scope, "b", Some(&over), "user:u1")
+        .await
+        .unwrap();
     store.set_slo_override(&scope, "a", None, "user:u1").await.unwrap();
     let defs = store.slo_definitions(Some(&scope)).await.unwrap();
     assert_eq!(defs.len(), 1, "a is switched off");
     assert_eq!((defs[0].step.as_str(), defs[0].source), ("b", "override"));
     // Another project sees none of it; a deleted project's SLOs are not evaluated.
-    assert!(store.slo_definitions(Some(&Scope::new("t1", "p2"))).await.unwrap().is_empty());
+    assert!(store
+        .slo_definitions(Some(&Scope::new("t1", "p2")))
+        .await
+        .unwrap()
+        .is_empty());
     store.mark_project_deleted(&scope).await.unwrap();
     assert!(store.slo_definitions(None).await.unwrap().is_empty());
     assert!(store.delete_slo_override(&scope, "a").await.unwrap());

@@ -138,7 +138,10 @@ describe('rules', () => {
 describe('OpenSLO', () => {
   it('round-trips every field through YAML', () => {
     const input: StepSlo[] = [
-      { step: 'ChargeCard', spec: { name: 'charge', description: 'cards', window: '7d', latency: { thresholdMs: 250, target: 0.95 }, errors: { target: 0.999 }, minEvents: 20 } },
+      {
+        step: 'ChargeCard',
+        spec: { name: 'charge', description: 'cards', window: '7d', latency: { thresholdMs: 250, target: 0.95 }, errors: { target: 0.999 }, minEvents: 20 },
+      },
       { step: 'b', spec: { window: '28d', errors: { target: 0.99 } } },
     ]
     const yaml = toOpenSlo({ tenant: 't1', project: 'p1', slos: input })
