@@ -128,6 +128,11 @@ describe('rules', () => {
     expect(ticket.for).toBe('1h')
   })
 
+  it('match a whole-second threshold however the histogram writes it (1 or 1.0)', () => {
+    const file = prometheusRules({ tenant: 't', project: 'p', slos: [{ step: 's', spec: { window: '28d', latency: { thresholdMs: 1000, target: 0.9 } } }] })
+    expect(String(file.groups[0]!.rules[0]!.expr)).toContain('le=~"1(\\\\.0)?"')
+  })
+
   it('quote label values so a hostile step name cannot change the query', () => {
     const file = prometheusRules({ tenant: 't1', project: 'p1', slos: [{ step: 'a"}) or vector(1) #', spec: { window: '28d', errors: { target: 0.99 } } }] })
     const expr = String(file.groups[0]!.rules[0]!.expr)

@@ -93,7 +93,12 @@ export function prometheusRules(o: { tenant: string; project: string; slos: Step
     }
     if (spec.latency) {
       const count = `cfp_step_duration_seconds_count${selector(labels)}`
-      const le = `cfp_step_duration_seconds_bucket${selector({ ...labels, le: leLabel(spec.latency.thresholdMs) })}`
+      // Whole seconds are written `1` by some clients and `1.0` by others (Rust prometheus-client): match both.
+      const leMatch =
+        spec.latency.thresholdMs % 1000 === 0
+          ? `le=~${JSON.stringify(`${leLabel(spec.latency.thresholdMs)}(\\.0)?`)}`
+          : `le=${JSON.stringify(leLabel(spec.latency.thresholdMs))}`
+      const le = `cfp_step_duration_seconds_bucket${selector(labels, leMatch)}`
       slis.push({
         sli: 'latency',
         target: spec.latency.target,
