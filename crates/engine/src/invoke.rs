@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use cfp_protocol::{ApiInput, Emit, ErrorCode, InvokeFrame, ToWorker, Trigger, WorkerError};
 use cfp_store::queue::{Completion, FailOutcome, NewEvent};
+use cfp_store::rollups::{AttemptEnd, Outcome};
 use cfp_store::{Scope, StoreError};
 use serde_json::{json, Value};
 use tokio::sync::oneshot;
@@ -41,6 +42,8 @@ pub struct SpanStart {
     pub trigger: Trigger,
     pub attempt: u32,
     pub started_ms: i64,
+    /// When the invocation was sent (monotonic), for the attempt's duration in the step's rollups.
+    pub started_at: Instant,
 }
 
 pub struct Pending {
@@ -155,6 +158,7 @@ impl Engine {
             trigger: frame.trigger(),
             attempt: frame.attempt,
             started_ms: chrono::Utc::now().timestamp_millis(),
+            started_at: Instant::now(),
         };
         self.publish_live(
             &pending.scope,
@@ -179,6 +183,14 @@ impl Engine {
             }
         }
         true
+    }
+
+    /// How an attempt ended, with how long it ran (for the step's rollups).
+    pub(crate) fn attempt_end(span: &Option<SpanStart>, outcome: Outcome) -> AttemptEnd {
+        AttemptEnd {
+            outcome,
+            duration_ms: span.as_ref().map(|s| s.started_at.elapsed().as_secs_f64() * 1000.0),
+        }
     }
 
     /// Records the end of an attempt: a span row (batched) and a live event.
@@ -339,6 +351,7 @@ impl Engine {
                 let emits = to_events(&d.key, &d.trace_id, result.emits);
                 self.inner().unwritten.fetch_add(1, Ordering::AcqRel);
                 let completion = Completion {
+                    duration_ms: Self::attempt_end(&p.span, Outcome::Ok).duration_ms,
                     scope: p.scope,
                     step: p.step,
                     seq: d.seq,
@@ -355,16 +368,24 @@ impl Engine {
                     message: "handler failed".into(),
                     ..Default::default()
                 });
+                let end = Self::attempt_end(&p.span, Outcome::HandlerError);
                 let engine = self.clone();
                 engine
                     .clone()
-                    .spawn(async move { engine.fail_delivery(p.scope, p.step, d, error).await });
+                    .spawn(async move { engine.fail_delivery(p.scope, p.step, d, error, end).await });
             }
         }
     }
 
     /// Records a failed attempt: schedules the retry or dead-letters the delivery.
-    pub(crate) async fn fail_delivery(&self, scope: Scope, step: String, d: Delivery, mut error: WorkerError) {
+    pub(crate) async fn fail_delivery(
+        &self,
+        scope: Scope,
+        step: String,
+        d: Delivery,
+        mut error: WorkerError,
+        end: AttemptEnd,
+    ) {
         crate::nul::scrub_error(&mut error);
         let cfg = &self.inner().cfg;
         let retriable = error.retriable.unwrap_or(true);
@@ -379,7 +400,7 @@ impl Engine {
         });
         let mut backoff = Duration::from_millis(100);
         let outcome = loop {
-            match self.inner().store.fail(d.seq, d.attempt, &error_json, delay).await {
+            match self.inner().store.fail(d.seq, d.attempt, &error_json, delay, end).await {
                 Ok(o) => break o,
                 Err(e) if e.is_transient() && !self.is_shutting_down() => {
                     tracing::warn!(error = %e, "recording a failed attempt failed; retrying");
@@ -547,10 +568,11 @@ pub(crate) fn fail_worker_invocations(engine: &Engine, worker: WorkerId) {
                 let _ = reply.send(Err(InvokeError::WorkerGone(p.step)));
             }
             PendingKind::Queue(d) => {
+                let end = Engine::attempt_end(&p.span, Outcome::LostWorker);
                 let engine = engine.clone();
                 engine
                     .clone()
-                    .spawn(async move { engine.fail_delivery(p.scope, p.step, d, error).await });
+                    .spawn(async move { engine.fail_delivery(p.scope, p.step, d, error, end).await });
             }
         }
     }
@@ -613,10 +635,11 @@ pub(crate) async fn deadline_watch(engine: Engine) {
                     }));
                 }
                 PendingKind::Queue(d) => {
+                    let end = Engine::attempt_end(&p.span, Outcome::Timeout);
                     let engine = engine.clone();
                     engine
                         .clone()
-                        .spawn(async move { engine.fail_delivery(p.scope, p.step, d, error).await });
+                        .spawn(async move { engine.fail_delivery(p.scope, p.step, d, error, end).await });
                 }
             }
         }

@@ -7,6 +7,7 @@
 //! - [`invoke`]: in-flight invocations, results, failures and retries, timeouts, API calls.
 //! - [`tasks`]: background work — the batching completer, the log writer, the NOTIFY listener, lease reaping.
 //! - [`cron`]: the scheduler (one execution per step and tick across replicas).
+//! - [`slo`]: the built-in SLO evaluator (burn-rate alerts over the rollups) and its delivery.
 //! - [`ids`]: deterministic event ids and retry backoff.
 //!
 //! ```no_run
@@ -33,6 +34,7 @@ pub mod routes;
 pub mod session;
 pub mod settings;
 pub mod shared_limits;
+pub mod slo;
 pub mod tasks;
 mod workers;
 
@@ -96,6 +98,8 @@ pub struct EngineConfig {
     pub clock: Arc<dyn clock::Clock>,
     /// The audit sequencer of this runtime (`None`: no sequencer here; events stay queued for another).
     pub audit: Option<cfp_store::audit::AuditOptions>,
+    /// The SLO evaluator's rules and cycle (`None`: this runtime does not evaluate; another replica may).
+    pub slo: Option<slo::SloPolicy>,
 }
 
 impl Default for EngineConfig {
@@ -121,6 +125,7 @@ impl Default for EngineConfig {
             max_idle_poll: Duration::from_secs(30),
             clock: clock::system(),
             audit: Some(Default::default()),
+            slo: Some(Default::default()),
         }
     }
 }
@@ -200,6 +205,9 @@ impl Engine {
         services.spawn(tasks::maintenance(engine.clone()));
         services.spawn(invoke::deadline_watch(engine.clone()));
         services.spawn(cron::scheduler(engine.clone()));
+        if engine.inner.cfg.slo.is_some() {
+            services.spawn(slo::evaluator(engine.clone()));
+        }
         engine.start_audit();
         engine
     }

@@ -257,6 +257,9 @@ impl Registry {
 }
 
 fn validate(step: &StepManifest) -> Option<String> {
+    if let Err(e) = step.slo_spec() {
+        return Some(format!("step `{}` ({}): {e}", step.name, step.file));
+    }
     match step.kind {
         StepKind::Api => {
             let method = step.method.as_deref().unwrap_or("");

@@ -1,5 +1,5 @@
 //! Background tasks of the engine: the batching completer, the log writer, the NOTIFY listener and the
-//! maintenance loop (heartbeat, lease reaping, retention sweep).
+//! maintenance loop (heartbeat, lease reaping, rollups, retention sweep).
 
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -143,7 +143,16 @@ async fn fail_uncommittable(engine: &Engine, f: &Finished, e: CommitError) {
         ..Default::default()
     };
     engine
-        .fail_delivery(c.scope.clone(), c.step.clone(), f.delivery.clone(), error)
+        .fail_delivery(
+            c.scope.clone(),
+            c.step.clone(),
+            f.delivery.clone(),
+            error,
+            cfp_store::rollups::AttemptEnd {
+                outcome: cfp_store::rollups::Outcome::HandlerError,
+                duration_ms: c.duration_ms,
+            },
+        )
         .await;
 }
 
@@ -407,12 +416,35 @@ pub(crate) async fn maintenance(engine: Engine) {
                 Err(e) => tracing::warn!(error = %e, "lease reaping failed"),
             }
         }
+        if n.is_multiple_of(5) {
+            roll_up(&engine).await;
+        }
         if n.is_multiple_of(60) {
+            use cfp_store::rollups::{HOUR_RETENTION, MINUTE_RETENTION};
+            if let Err(e) = engine.store().sweep_rollups(MINUTE_RETENTION, HOUR_RETENTION).await {
+                tracing::warn!(error = %e, "sweeping old rollups failed");
+            }
             if let Err(e) = engine.store().sweep_done(engine.config().done_retention_s).await {
                 tracing::warn!(error = %e, "retention sweep failed");
             }
             if let Err(e) = engine.store().sweep_webhooks().await {
                 tracing::warn!(error = %e, "sweeping expired webhook records failed");
+            }
+        }
+    }
+}
+
+/// Moves finished attempts into the rollups until none are left (a batch at a time; each batch is one
+/// transaction, so a crash loses nothing and counts nothing twice).
+pub(crate) async fn roll_up(engine: &Engine) {
+    const BATCH: i64 = 10_000;
+    loop {
+        match engine.store().roll_up(BATCH).await {
+            Ok(n) if n == BATCH as u64 => continue,
+            Ok(_) => return,
+            Err(e) => {
+                tracing::warn!(error = %e, "rolling up finished attempts failed");
+                return;
             }
         }
     }

@@ -27,6 +27,7 @@ pub fn routes() -> Router<AppState> {
         .route("/logs", get(logs))
         .route("/queues", get(queues))
         .merge(crate::observe::routes())
+        .merge(crate::slo::routes())
 }
 
 type Caller = (State<AppState>, ConnectInfo<SocketAddr>, HeaderMap, Uri);

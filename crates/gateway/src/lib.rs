@@ -22,6 +22,7 @@ pub mod ingress;
 pub mod limits;
 pub mod motia;
 pub mod observe;
+pub mod slo;
 pub mod source;
 pub mod streams_ws;
 pub mod workbench;

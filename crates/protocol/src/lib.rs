@@ -3,6 +3,7 @@
 //! - [`frames`]: every frame a worker and the runtime exchange over the `/__cfp/worker` WebSocket.
 //! - [`manifest`]: the step manifest a worker registers, and the defaults the runtime applies to it.
 //! - [`payloads`]: the `input` of each kind of invocation and the `output` of an API step.
+//! - [`slo`]: a step's service-level objectives (`config.slo`).
 //! - [`errors`]: the JSON error body every runtime HTTP endpoint returns.
 //!
 //! The normative description is `docs/protocol.md`; the JSON Schema and the test vectors that both the
@@ -13,6 +14,7 @@ pub mod frames;
 pub mod manifest;
 pub mod payloads;
 pub mod schema;
+pub mod slo;
 
 pub use errors::{ErrorBody, ErrorCode};
 pub use frames::{

@@ -127,6 +127,10 @@ pub struct StepManifest {
     /// credentials reach it, and the worker checks the HMAC signature before the handler runs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub webhook: Option<Webhook>,
+    /// The step's service-level objectives (`config.slo`, CFP extension), as sent: checked at registration with
+    /// [`crate::slo::SloSpec::parse`] so that a malformed SLO refuses only this step.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub slo: Option<Value>,
 }
 
 /// How a webhook step's requests are signed: `encoding(HMAC-algorithm(secret, body))` in `header`, after
@@ -225,6 +229,14 @@ impl StepManifest {
             StepKind::Api if self.method.is_none() => missing("method"),
             StepKind::Cron if self.cron.is_none() => missing("cron"),
             _ => Ok(()),
+        }
+    }
+
+    /// The step's SLO, typed (`Ok(None)`: none; `Err`: why it is refused, the field named).
+    pub fn slo_spec(&self) -> Result<Option<crate::slo::SloSpec>, String> {
+        match &self.slo {
+            None | Some(Value::Null) => Ok(None),
+            Some(v) => crate::slo::SloSpec::parse(v).map(Some),
         }
     }
 

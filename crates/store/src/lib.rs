@@ -8,6 +8,8 @@
 //! - [`steps`]: the registered step manifests of each project (subscriptions live here).
 //! - [`streams`]: stream items, registered stream definitions, change notifications across replicas.
 //! - [`payloads`]: payloads above the threshold go to object storage and travel as references (FR-7).
+//! - [`rollups`]: per-step minute and hour rollups of finished attempts (kept 13 months); [`slo`]: SLO
+//!   overrides and burn-rate alerts.
 //! - [`purge`]: projects deleted in the control plane, and the purge of their data after the retention.
 //!
 //! - [`audit`]: the audit chain's outbox, sequencer, checkpoints and keys (docs/audit.md); [`audit_read`]: its
@@ -21,6 +23,8 @@ pub mod logs;
 pub mod payloads;
 pub mod purge;
 pub mod queue;
+pub mod rollups;
+pub mod slo;
 pub mod spans;
 pub mod state;
 pub mod steps;

@@ -23,8 +23,13 @@ use sqlx::Row;
 use crate::{Result, Scope, Store};
 
 /// The tables that hold a project's data, all keyed by `(tenant_id, project_id)`.
-const TABLES: [&str; 9] = [
+const TABLES: [&str; 14] = [
     "webhook_deliveries",
+    "step_outcomes",
+    "step_rollups",
+    "slo_overrides",
+    "slo_alert_events",
+    "slo_alerts",
     "queue",
     "dead_letters",
     "state",

@@ -11,6 +11,7 @@ use serde_json::Value;
 use sqlx::{PgConnection, Row};
 use uuid::Uuid;
 
+use crate::rollups::{self, AttemptEnd, Outcome};
 use crate::{Result, Scope, Store};
 
 /// An event to publish to every subscriber of its topic.
@@ -45,6 +46,8 @@ pub struct Completion {
     pub seq: i64,
     pub attempt: i32,
     pub emits: Vec<NewEvent>,
+    /// How long the handler ran (recorded in the step's rollups).
+    pub duration_ms: Option<f64>,
 }
 
 /// A step that got new work and whose dispatcher should wake.
@@ -299,6 +302,14 @@ impl Store {
         .bind(&attempts)
         .fetch_all(&mut *tx)
         .await?;
+        let ends: Vec<AttemptEnd> = accepted
+            .iter()
+            .map(|seq| AttemptEnd {
+                outcome: Outcome::Ok,
+                duration_ms: batch.iter().find(|c| c.seq == *seq).and_then(|c| c.duration_ms),
+            })
+            .collect();
+        rollups::record_on(&mut tx, &accepted, &ends).await?;
         let items: Vec<(&Scope, &NewEvent)> = batch
             .iter()
             .filter(|c| accepted.contains(&c.seq))
@@ -310,13 +321,15 @@ impl Store {
     }
 
     /// Records a failed attempt: ready again after `retry_delay_ms`, or dead-lettered when `retry_delay_ms` is
-    /// `None` or the attempts are spent.
+    /// `None` or the attempts are spent. `end` says how the attempt ended (an attempt that spends the
+    /// delivery's attempts is counted `dead_lettered`).
     pub async fn fail(
         &self,
         seq: i64,
         attempt: i32,
         error: &Value,
         retry_delay_ms: Option<u64>,
+        end: AttemptEnd,
     ) -> Result<FailOutcome> {
         let mut tx = self.pool.begin().await?;
         let row =
@@ -329,8 +342,18 @@ impl Store {
             return Ok(FailOutcome::Stale);
         };
         let max_retries: i32 = row.get(0);
+        let retrying = retry_delay_ms.is_some() && attempt <= max_retries;
+        let end = if retrying {
+            end
+        } else {
+            AttemptEnd {
+                outcome: Outcome::DeadLettered,
+                ..end
+            }
+        };
+        rollups::record_on(&mut tx, &[seq], &[end]).await?;
         let outcome = match retry_delay_ms {
-            Some(delay) if attempt <= max_retries => {
+            Some(delay) if retrying => {
                 sqlx::query(
                     "UPDATE queue SET status = 0, lease_owner = NULL, lease_until = NULL, last_error = $2,
                             visible_at = now() + make_interval(secs => $3::double precision)
@@ -385,6 +408,12 @@ impl Store {
         let spent: Vec<i64> = spent.iter().map(|r| r.get(0)).collect();
         let retry: Vec<i64> = retry.iter().map(|r| r.get(0)).collect();
         let error = serde_json::json!({"message": "lease expired: the handler did not finish before its visibility timeout or its runtime stopped"});
+        let lost = |outcome| AttemptEnd {
+            outcome,
+            duration_ms: None,
+        };
+        rollups::record_on(&mut tx, &spent, &vec![lost(Outcome::DeadLettered); spent.len()]).await?;
+        rollups::record_on(&mut tx, &retry, &vec![lost(Outcome::LostWorker); retry.len()]).await?;
         dead_letter(&mut tx, &spent, &error).await?;
         let rows = sqlx::query(
             "UPDATE queue SET status = 0, lease_owner = NULL, lease_until = NULL, visible_at = now(), last_error = $2

@@ -11,6 +11,7 @@ import { runDev } from './commands/dev.js'
 import { runDlqDiscard, runDlqList, runDlqReplay } from './commands/dlq.js'
 import { runEmit } from './commands/emit.js'
 import { runGenerateTypes } from './commands/generate-types.js'
+import { runSloExport, runSloImport, runSloRules, runSloStatus } from './commands/slo.js'
 import { runStart } from './commands/start.js'
 import { processIo } from './util/io.js'
 import { cliPackageRoot } from './util/paths.js'
@@ -106,6 +107,38 @@ export function buildProgram(exit: (code: number) => void = (code) => process.ex
     .option('-d, --dir <dir>', 'project directory (to find .cfp/dev.json)')
     .action(async (id: string, opts: { dir?: string }) => {
       await runDlqDiscard(id, opts, io)
+    })
+
+  const slo = program.command('slo').description("the project's SLOs on the dev server (docs/slo.md)")
+  slo
+    .command('status')
+    .description('each SLI: value, error budget left, open alerts')
+    .option('--json', 'print JSON instead of a table')
+    .option('-d, --dir <dir>', 'project directory (to find .cfp/dev.json)')
+    .action(async (opts: { json?: boolean; dir?: string }) => {
+      await runSloStatus(opts, io)
+    })
+  slo
+    .command('rules')
+    .description('print Prometheus recording and alerting rules equivalent to the built-in evaluator')
+    .option('-d, --dir <dir>', 'project directory (to find .cfp/dev.json)')
+    .action(async (opts: { dir?: string }) => {
+      await runSloRules(opts, io)
+    })
+  slo
+    .command('export')
+    .description('print the SLOs as OpenSLO v1 YAML')
+    .option('-d, --dir <dir>', 'project directory (to find .cfp/dev.json)')
+    .action(async (opts: { dir?: string }) => {
+      await runSloExport(opts, io)
+    })
+  slo
+    .command('import')
+    .description("set the project's SLO overrides from OpenSLO v1 YAML")
+    .argument('<file>', 'OpenSLO YAML (one or more documents)')
+    .option('-d, --dir <dir>', 'project directory (to find .cfp/dev.json)')
+    .action(async (file: string, opts: { dir?: string }) => {
+      await runSloImport(file, opts, io)
     })
 
   program

@@ -20,9 +20,9 @@ export const API_METHODS = ['GET', 'POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS', 
 
 const COMMON_KEYS = ['type', 'name', 'description', 'flows', 'virtualEmits', 'virtualSubscribes']
 const KEYS: Record<(typeof STEP_TYPES)[number], string[]> = {
-  api: [...COMMON_KEYS, 'path', 'method', 'emits', 'middleware', 'bodySchema', 'responseSchema', 'queryParams', 'includeFiles', 'webhook'],
-  event: [...COMMON_KEYS, 'subscribes', 'emits', 'input', 'includeFiles', 'infrastructure'],
-  cron: [...COMMON_KEYS, 'cron', 'emits', 'includeFiles'],
+  api: [...COMMON_KEYS, 'path', 'method', 'emits', 'middleware', 'bodySchema', 'responseSchema', 'queryParams', 'includeFiles', 'webhook', 'slo'],
+  event: [...COMMON_KEYS, 'subscribes', 'emits', 'input', 'includeFiles', 'infrastructure', 'slo'],
+  cron: [...COMMON_KEYS, 'cron', 'emits', 'includeFiles', 'slo'],
   noop: COMMON_KEYS,
 }
 

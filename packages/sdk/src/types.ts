@@ -80,6 +80,8 @@ export type EventConfig = {
   type: 'event'
   name: string
   description?: string
+  /** CFP extension: service-level objectives (docs/slo.md). */
+  slo?: SloConfig
   subscribes: string[]
   emits: Emit[]
   virtualEmits?: Emit[]
@@ -100,6 +102,24 @@ export type NoopConfig = {
   flows?: string[]
 }
 
+/**
+ * CFP extension: the step's service-level objectives (docs/slo.md), evaluated by the runtime over its rollups with
+ * multi-window burn-rate alerts. Motia ignores the key.
+ */
+export interface SloConfig {
+  /** Display name; default: the step's name. */
+  name?: string
+  description?: string
+  /** Rolling window, whole days `1d`..`90d`; default `28d`. */
+  window?: string
+  /** Attempts at most `thresholdMs` long are good (`thresholdMs` is one of the histogram bounds). */
+  latency?: { thresholdMs: number; target: number }
+  /** Attempts that end ok are good. */
+  errors?: { target: number }
+  /** Fewest attempts in an alert's long window for it to fire. */
+  minEvents?: number
+}
+
 export type ApiRouteMethod = 'GET' | 'POST' | 'PUT' | 'DELETE' | 'PATCH' | 'OPTIONS' | 'HEAD'
 
 export type ApiMiddleware<TBody = unknown, TEmitData = never, TResult = unknown> = (
@@ -117,6 +137,8 @@ export interface ApiRouteConfig {
   type: 'api'
   name: string
   description?: string
+  /** CFP extension: service-level objectives (docs/slo.md). */
+  slo?: SloConfig
   path: string
   method: ApiRouteMethod
   emits: Emit[]
@@ -205,6 +227,8 @@ export type CronConfig = {
   type: 'cron'
   name: string
   description?: string
+  /** CFP extension: service-level objectives (docs/slo.md). */
+  slo?: SloConfig
   cron: string
   virtualEmits?: Emit[]
   virtualSubscribes?: string[]

@@ -231,6 +231,51 @@ export type StepManifest = {
     timestampHeader?: string
     toleranceSeconds?: number
   }
+  /** the step's service-level objectives (CFP extension, docs/slo.md); a malformed one refuses only this step */
+  slo?: {
+    name?: string
+    description?: string
+    window?: string
+    latency?: {
+      thresholdMs:
+        | 1
+        | 2
+        | 5
+        | 10
+        | 20
+        | 25
+        | 50
+        | 75
+        | 100
+        | 150
+        | 200
+        | 250
+        | 300
+        | 400
+        | 500
+        | 750
+        | 1000
+        | 1500
+        | 2000
+        | 2500
+        | 3000
+        | 4000
+        | 5000
+        | 7500
+        | 10000
+        | 15000
+        | 20000
+        | 30000
+        | 60000
+        | 120000
+        | 300000
+      target: number
+    }
+    errors?: {
+      target: number
+    }
+    minEvents?: number
+  }
   infrastructure?: {
     handler?: {
       ram?: number

@@ -125,6 +125,8 @@ function request(action: string, project: string): { path: string; init: Request
       return { path: '/__cfp/api/dlq/999999', init: { method: 'DELETE', project } }
     case 'audit.runtime.read':
       return { path: '/__cfp/api/audit/entries?limit=1', init: { project } }
+    case 'slo.write':
+      return { path: '/__cfp/api/slo/rbac-probe', init: { method: 'DELETE', project } }
     case 'emit':
       return { path: '/__cfp/api/emit', init: { method: 'POST', json: { topic: 'nobody.listens', data: {} }, project } }
     default:
@@ -145,6 +147,7 @@ const ROUTED = [
   'emit',
   'step.source.read',
   'audit.runtime.read',
+  'slo.write',
 ]
 
 /** Relation of an actor's binding node to a project node, or undefined when unrelated. */
@@ -193,8 +196,8 @@ describe('runtime enforcement of control-plane identities', () => {
             expected = 403 // switch off on A2/B1
           else if (action === 'step.invoke' && target === 'B1')
             expected = 404 // allowed, but no worker hosts B1
-          else expected = action === 'dlq.replay' ? 404 : action === 'emit' || action === 'step.invoke' ? 202 : 200
-          const allowed404 = expected === 404 && /dead letter|no API step/.test(res.json?.error?.message ?? '')
+          else expected = action === 'dlq.replay' || action === 'slo.write' ? 404 : action === 'emit' || action === 'step.invoke' ? 202 : 200
+          const allowed404 = expected === 404 && /dead letter|no API step|no SLO override/.test(res.json?.error?.message ?? '')
           const refused404 = expected === 404 && res.json?.error?.message?.includes('no project')
           const ok = res.status === expected && (expected !== 404 || (rel && target !== 'C1' ? allowed404 : refused404))
           if (!ok)

@@ -34,6 +34,8 @@ export function toManifest(config: StepConfig, file: string, convert: Convert): 
   if (config.flows !== undefined) m.flows = [...config.flows]
   if (config.virtualEmits !== undefined) m.virtualEmits = [...config.virtualEmits]
   if (config.virtualSubscribes !== undefined) m.virtualSubscribes = [...config.virtualSubscribes]
+  // Sent as written: the runtime checks it and refuses only this step, naming the field, when it is malformed.
+  if (config.type !== 'noop' && config.slo !== undefined) m.slo = JSON.parse(JSON.stringify(config.slo)) as StepManifest['slo']
   switch (config.type) {
     case 'api': {
       m.path = config.path

@@ -1,0 +1,139 @@
+//! SLOs and rollups through a running runtime: an invalid `config.slo` refuses only its step (the field named),
+//! the steps that run fill the rollups readable at `/__cfp/api/rollups`, overrides are checked and set through
+//! `/__cfp/api/slo/{step}`, and `/__cfp/api/slo` reports them.
+
+mod common;
+
+use std::sync::Arc;
+
+use common::*;
+use serde_json::{json, Value};
+
+const AUTH: (&str, &str) = ("authorization", "Bearer test-admin-token-0123456789");
+
+#[tokio::test]
+async fn a_bad_slo_refuses_its_step_only_and_runs_fill_the_rollups() {
+    let mut opts = RuntimeOptions::default();
+    opts.gateway.dev_endpoints = true;
+    let rt = start(opts).await;
+    let mut good = event_step("Good", &["go"], &[], json!(null));
+    good["slo"] = json!({"errors": {"target": 0.99}, "latency": {"thresholdMs": 500, "target": 0.9}});
+    let mut bad = event_step("Bad", &["go"], &[], json!(null));
+    bad["slo"] = json!({"latency": {"thresholdMs": 333, "target": 0.9}});
+    let (worker, registered) = FakeWorker::connect(
+        &rt.ws_url(),
+        TOKEN,
+        json!([good, bad]),
+        handlers(vec![
+            ("Good", Arc::new(|_: &Value| json!({"ok": true}))),
+            ("Bad", Arc::new(|_: &Value| json!({"ok": true}))),
+        ]),
+    )
+    .await;
+    assert_eq!(registered["steps"], json!(["Good"]), "{registered}");
+    let err = &registered["errors"][0];
+    assert_eq!(err["step"], "Bad");
+    assert!(
+        err["message"].as_str().unwrap().contains("slo.latency.thresholdMs"),
+        "{err}"
+    );
+    for i in 0..5 {
+        let body = json!({"topic": "go", "data": {"i": i}}).to_string();
+        let r = http(
+            rt.addr,
+            "POST",
+            "/__cfp/api/emit",
+            &[AUTH, ("content-type", "application/json")],
+            body.as_bytes(),
+        )
+        .await;
+        assert_eq!(r.status, 202, "{}", r.json());
+    }
+    let counted = eventually(20, || worker.invocations_of("Good").len() == 5).await;
+    assert!(counted, "5 deliveries ran");
+    // The maintenance loop rolls up within seconds.
+    let mut rows = Value::Null;
+    for _ in 0..100 {
+        let r = http(
+            rt.addr,
+            "GET",
+            "/__cfp/api/rollups?step=Good&granularity=minute",
+            &[AUTH],
+            b"",
+        )
+        .await;
+        assert_eq!(r.status, 200);
+        rows = r.json()["rollups"].clone();
+        let total: i64 = rows
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["total"].as_i64().unwrap())
+            .sum();
+        if total == 5 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    let total: i64 = rows.as_array().unwrap().iter().map(|r| r["ok"].as_i64().unwrap()).sum();
+    assert_eq!(total, 5, "{rows}");
+    let r = http(rt.addr, "GET", "/__cfp/api/rollups?granularity=week", &[AUTH], b"").await;
+    assert_eq!(r.status, 400);
+
+    // Overrides: the field is named; a valid one is stored and reported.
+    let put = |step: &str, body: Value| {
+        let path = format!("/__cfp/api/slo/{step}");
+        let addr = rt.addr;
+        async move {
+            http(
+                addr,
+                "PUT",
+                &path,
+                &[AUTH, ("content-type", "application/json")],
+                body.to_string().as_bytes(),
+            )
+            .await
+        }
+    };
+    let r = put("Good", json!({"errors": {"target": 1.5}})).await;
+    assert_eq!(r.status, 400);
+    assert!(
+        r.json()["error"]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("slo.errors.target"),
+        "{}",
+        r.json()
+    );
+    assert_eq!(
+        put("Other", json!({"errors": {"target": 0.999}, "window": "7d"}))
+            .await
+            .status,
+        200
+    );
+    let status = http(rt.addr, "GET", "/__cfp/api/slo", &[AUTH], b"").await.json();
+    let steps: Vec<(&str, &str)> = status["slos"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| (s["step"].as_str().unwrap(), s["source"].as_str().unwrap()))
+        .collect();
+    assert_eq!(steps, vec![("Good", "step"), ("Other", "override")], "{status}");
+    let good = &status["slos"][0]["slis"];
+    assert_eq!(good[0]["sli"], "errors");
+    assert_eq!(good[0]["total"], 5);
+    assert_eq!(good[0]["budgetRemaining"], 1.0);
+    assert_eq!(
+        http(rt.addr, "DELETE", "/__cfp/api/slo/Other", &[AUTH], b"")
+            .await
+            .status,
+        200
+    );
+    assert_eq!(
+        http(rt.addr, "DELETE", "/__cfp/api/slo/Other", &[AUTH], b"")
+            .await
+            .status,
+        404
+    );
+    rt.stop().await;
+}

@@ -1,0 +1,242 @@
+//! Rollups are exact: every accepted attempt end is counted once — under retries, a late result of an expired
+//! lease, a runtime that stopped (reaped leases), a duplicate completion, and several replicas rolling up at once —
+//! and the step's SLO, the step file's or an override, is what the evaluator reads.
+
+use std::time::Duration;
+
+use cfp_protocol::StepManifest;
+use cfp_store::queue::{Completion, FailOutcome, NewEvent};
+use cfp_store::rollups::{AttemptEnd, Granularity, Outcome, LATENCY_BOUNDS_MS};
+use cfp_store::{Payloads, Scope, Store, StoreOptions};
+use serde_json::json;
+
+fn database_url() -> String {
+    std::env::var("CFP_TEST_DATABASE_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
+}
+
+async fn store() -> (Store, String) {
+    let schema = format!("t_{}", uuid::Uuid::new_v4().simple());
+    let store = Store::connect(
+        &StoreOptions {
+            database_url: database_url(),
+            schema: schema.clone(),
+            max_connections: 16,
+            payload_threshold: 1 << 20,
+            acquire_timeout: Duration::from_secs(5),
+        },
+        Payloads::memory(),
+    )
+    .await
+    .expect("PostgreSQL at CFP_TEST_DATABASE_URL");
+    (store, schema)
+}
+
+async fn drop_schema(store: Store, schema: &str) {
+    sqlx::query(&format!("DROP SCHEMA IF EXISTS \"{schema}\" CASCADE"))
+        .execute(store.pool())
+        .await
+        .ok();
+    store.close().await;
+}
+
+fn step(name: &str, max_retries: u32, slo: Option<serde_json::Value>) -> StepManifest {
+    let mut m = json!({
+        "name": name, "type": "event", "subscribes": ["t"], "emits": [],
+        "infrastructure": {"queue": {"maxRetries": max_retries}}
+    });
+    if let Some(slo) = slo {
+        m["slo"] = slo;
+    }
+    serde_json::from_value(m).unwrap()
+}
+
+fn event() -> NewEvent {
+    NewEvent {
+        event_id: uuid::Uuid::new_v4(),
+        topic: "t".into(),
+        data: json!({}),
+        group_id: None,
+        trace_id: "trace".into(),
+    }
+}
+
+fn end(outcome: Outcome, ms: f64) -> AttemptEnd {
+    AttemptEnd {
+        outcome,
+        duration_ms: Some(ms),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_accepted_attempt_is_counted_once() {
+    let (store, schema) = store().await;
+    let scope = Scope::new("t1", "p1");
+    store.replace_steps(&scope, &[step("a", 1, None)]).await.unwrap();
+    store
+        .publish(&scope, &(0..40).map(|_| event()).collect::<Vec<_>>())
+        .await
+        .unwrap();
+    let claimed = store.claim(&scope, "a", false, 100, 60, "rt-1").await.unwrap();
+    assert_eq!(claimed.len(), 40);
+    let (ok, rest) = claimed.split_at(20);
+    let (failing, rest) = rest.split_at(10);
+    let (timing_out, lost) = rest.split_at(5);
+    // 20 succeed (10 ms each); each completion is sent twice: the second is not accepted.
+    let done: Vec<Completion> = ok
+        .iter()
+        .map(|c| Completion {
+            scope: scope.clone(),
+            step: "a".into(),
+            seq: c.seq,
+            attempt: c.attempt,
+            emits: vec![],
+            duration_ms: Some(10.0),
+        })
+        .collect();
+    assert_eq!(store.complete(&done).await.unwrap().0.len(), 20);
+    assert_eq!(store.complete(&done).await.unwrap().0.len(), 0);
+    // 10 handler errors (300 ms) retried, 5 timeouts (2 s) retried.
+    for c in failing {
+        let o = store
+            .fail(c.seq, c.attempt, &json!({}), Some(0), end(Outcome::HandlerError, 300.0))
+            .await
+            .unwrap();
+        assert_eq!(o, FailOutcome::Retrying);
+    }
+    for c in timing_out {
+        store
+            .fail(c.seq, c.attempt, &json!({}), Some(0), end(Outcome::Timeout, 2000.0))
+            .await
+            .unwrap();
+    }
+    // 5 leases belong to a runtime that stopped: reaped (lost worker), and its late results are refused.
+    let lost_seqs: Vec<i64> = lost.iter().map(|c| c.seq).collect();
+    sqlx::query("UPDATE queue SET lease_until = now() - interval '1 second' WHERE seq = ANY($1)")
+        .bind(&lost_seqs)
+        .execute(store.pool())
+        .await
+        .unwrap();
+    store.reap_leases(15).await.unwrap();
+    for c in lost {
+        let late = store
+            .fail(c.seq, c.attempt, &json!({}), Some(0), end(Outcome::HandlerError, 1.0))
+            .await
+            .unwrap();
+        assert_eq!(late, FailOutcome::Stale);
+    }
+    // The 20 retried: second attempts. Handler errors spend their last attempt (max 1 retry): dead-lettered.
+    let again = store.claim(&scope, "a", false, 100, 60, "rt-1").await.unwrap();
+    assert_eq!(again.len(), 20);
+    for c in &again {
+        if failing.iter().any(|f| f.seq == c.seq) {
+            let o = store
+                .fail(c.seq, c.attempt, &json!({}), Some(0), end(Outcome::HandlerError, 40.0))
+                .await
+                .unwrap();
+            assert_eq!(o, FailOutcome::DeadLettered);
+        } else {
+            let c = Completion {
+                scope: scope.clone(),
+                step: "a".into(),
+                seq: c.seq,
+                attempt: c.attempt,
+                emits: vec![],
+                duration_ms: Some(4.0),
+            };
+            assert_eq!(store.complete(&[c]).await.unwrap().0.len(), 1);
+        }
+    }
+    // Several replicas roll up at once, in small batches.
+    let pending = store.outcomes_pending().await.unwrap();
+    assert_eq!(pending, 20 + 10 + 5 + 5 + 20);
+    let tasks: Vec<_> = (0..4)
+        .map(|_| {
+            let s = store.clone();
+            tokio::spawn(async move {
+                let mut n = 0;
+                loop {
+                    let k = s.roll_up(3).await.unwrap();
+                    n += k;
+                    if k == 0 {
+                        return n;
+                    }
+                }
+            })
+        })
+        .collect();
+    let mut total = 0;
+    for t in tasks {
+        total += t.await.unwrap();
+    }
+    assert_eq!(total as i64, pending);
+    assert_eq!(store.outcomes_pending().await.unwrap(), 0);
+    let now = chrono_now_ms(&store).await;
+    for g in [Granularity::Minute, Granularity::Hour] {
+        let rows = store
+            .rollups(&scope, Some("a"), now - 86_400_000, now + 60_000, g, 100)
+            .await
+            .unwrap();
+        let sum = |f: fn(&cfp_store::rollups::Rollup) -> i64| rows.iter().map(f).sum::<i64>();
+        assert_eq!(sum(|r| r.total), 60);
+        assert_eq!(sum(|r| r.ok), 20 + 10);
+        assert_eq!(sum(|r| r.handler_error), 10);
+        assert_eq!(sum(|r| r.timeout), 5);
+        assert_eq!(sum(|r| r.lost_worker), 5);
+        assert_eq!(sum(|r| r.dead_lettered), 10);
+        assert_eq!(sum(|r| r.latency_count), 55, "lost leases have no duration");
+        let le = |ms: u32| {
+            let i = LATENCY_BOUNDS_MS.iter().position(|b| *b == ms).unwrap();
+            rows.iter().map(|r| r.latency_le[i]).sum::<i64>()
+        };
+        assert_eq!(le(5), 10);
+        assert_eq!(le(10), 30);
+        assert_eq!(le(50), 40);
+        assert_eq!(le(300), 50);
+        assert_eq!(le(2000), 55);
+    }
+    drop_schema(store, &schema).await;
+}
+
+async fn chrono_now_ms(store: &Store) -> i64 {
+    sqlx::query_scalar("SELECT (extract(epoch from now()) * 1000)::int8")
+        .fetch_one(store.pool())
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_project_override_replaces_or_switches_off_the_step_files_slo() {
+    let (store, schema) = store().await;
+    let scope = Scope::new("t1", "p1");
+    let file_slo = json!({"errors": {"target": 0.99}});
+    store
+        .replace_steps(&scope, &[step("a", 3, Some(file_slo.clone())), step("b", 3, None)])
+        .await
+        .unwrap();
+    let defs = store.slo_definitions(Some(&scope)).await.unwrap();
+    assert_eq!(defs.len(), 1);
+    assert_eq!(
+        (defs[0].step.as_str(), defs[0].source, &defs[0].spec),
+        ("a", "step", &file_slo)
+    );
+    let over = json!({"latency": {"thresholdMs": 100, "target": 0.9}});
+    store
+        .set_slo_override(&scope, "b", Some(&over), "user:u1")
+        .await
+        .unwrap();
+    store.set_slo_override(&scope, "a", None, "user:u1").await.unwrap();
+    let defs = store.slo_definitions(Some(&scope)).await.unwrap();
+    assert_eq!(defs.len(), 1, "a is switched off");
+    assert_eq!((defs[0].step.as_str(), defs[0].source), ("b", "override"));
+    // Another project sees none of it; a deleted project's SLOs are not evaluated.
+    assert!(store
+        .slo_definitions(Some(&Scope::new("t1", "p2")))
+        .await
+        .unwrap()
+        .is_empty());
+    store.mark_project_deleted(&scope).await.unwrap();
+    assert!(store.slo_definitions(None).await.unwrap().is_empty());
+    assert!(store.delete_slo_override(&scope, "a").await.unwrap());
+    assert!(!store.delete_slo_override(&scope, "a").await.unwrap());
+    drop_schema(store, &schema).await;
+}
