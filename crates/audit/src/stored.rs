@@ -124,7 +124,7 @@ pub fn parts(a: u64, b: u64, out: &mut Vec<NodeId>) {
     if n == 0 {
         return;
     }
-    if n.is_power_of_two() && a % n == 0 {
+    if n.is_power_of_two() && a.is_multiple_of(n) {
         out.push(NodeId {
             level: n.trailing_zeros() as u8,
             idx: a / n,
@@ -153,7 +153,7 @@ pub fn range_hash(a: u64, b: u64, have: &HashMap<NodeId, Hash>) -> Result<Hash, 
     if n == 0 {
         return Ok(empty_root());
     }
-    if n.is_power_of_two() && a % n == 0 {
+    if n.is_power_of_two() && a.is_multiple_of(n) {
         let id = NodeId {
             level: n.trailing_zeros() as u8,
             idx: a / n,

@@ -74,7 +74,7 @@ async fn concurrent_proofs_on_a_large_chain_keep_memory_flat_and_verify() {
         let addr = rt.addr;
         async move {
             let x = (i * 7919 * 1361) % N;
-            let (q, x) = if i % 2 == 0 {
+            let (q, x) = if i.is_multiple_of(2) {
                 (format!("/__cfp/api/audit/entries/{CHAIN}/{x}?tree_size={N}"), x)
             } else {
                 let x = x.max(1);
@@ -106,7 +106,7 @@ async fn concurrent_proofs_on_a_large_chain_keep_memory_flat_and_verify() {
         };
         assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
         let body = r.json();
-        if i % 2 == 0 {
+        if i.is_multiple_of(2) {
             assert_eq!(h(&body["root"]), full_root);
             assert_eq!(h(&body["leafHash"]), leaves[x as usize]);
             let p = path(&body["proof"]["path"]);
