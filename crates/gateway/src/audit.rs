@@ -4,6 +4,10 @@
 //! Reading needs `audit.runtime.read` on the selected project. The operator (admin token, local developer) reads
 //! any chain of this runtime (`?chain=`, `runtime:system` included); everyone else reads their project's entries
 //! of their tenant's chain (`runtime:<tenant>`), and only that chain's checkpoints and proofs.
+//!
+//! The answers have the control plane's shapes (`/v1/audit/…`): `{items, next}` pages newest first with an opaque
+//! cursor, entries `{chain, seq, leafHash, entry}`, checkpoints `{chain, size, root, note, keyName, createdAt}`,
+//! consistency `{…, firstRoot, secondRoot}`, keys `{name, keyId, publicKey, verifierKey, createdAt, retiredAt}`.
 
 use std::net::SocketAddr;
 
@@ -12,7 +16,6 @@ use axum::http::{HeaderMap, Uri};
 use axum::routing::get;
 use axum::{Json, Router};
 use cfp_audit::entry::valid_chain;
-use cfp_audit::tree::{consistency_proof, inclusion_proof, root};
 use cfp_audit::{Actor, Event};
 use cfp_protocol::ErrorCode;
 use cfp_store::audit_read::EntryQuery;
@@ -33,8 +36,37 @@ pub fn routes() -> Router<AppState> {
 
 /// The runtime-plane action that reads the audit chain.
 pub const READ: &str = "audit.runtime.read";
-/// Longest proof a request may ask for: larger trees are proven between checkpoints by the verifier offline.
-pub const MAX_PROOF_TREE: i64 = 4_000_000;
+/// Proofs computed at once by one runtime; more wait up to [`PROOF_WAIT`], then get `429 limit_exceeded`. Each
+/// proof reads O(log n) stored tree nodes (`audit_nodes`), never the chain's leaves, so this bounds database
+/// connections and CPU, not memory that grows with the chain.
+pub const PROOF_CONCURRENCY: usize = 4;
+pub const PROOF_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// The gate of proof computations ([`PROOF_CONCURRENCY`]).
+pub struct ProofGate(tokio::sync::Semaphore);
+
+impl Default for ProofGate {
+    fn default() -> Self {
+        Self(tokio::sync::Semaphore::new(PROOF_CONCURRENCY))
+    }
+}
+
+impl ProofGate {
+    async fn enter(&self) -> Result<tokio::sync::SemaphorePermit<'_>, ApiError> {
+        match tokio::time::timeout(PROOF_WAIT, self.0.acquire()).await {
+            Ok(Ok(permit)) => Ok(permit),
+            _ => Err(ApiError::new(
+                ErrorCode::LimitExceeded,
+                format!("more than {PROOF_CONCURRENCY} audit proofs are being computed; retry shortly"),
+            )),
+        }
+    }
+
+    /// Proofs being computed now.
+    pub fn busy(&self) -> usize {
+        PROOF_CONCURRENCY - self.0.available_permits()
+    }
+}
 
 fn header(headers: &HeaderMap, name: &str) -> Option<String> {
     headers
@@ -200,12 +232,7 @@ async fn entries(
     }
     let after = match p.get("cursor") {
         None => None,
-        Some(c) => match c.rsplit_once('/') {
-            Some((chain, seq)) if valid_chain(chain) && seq.parse::<i64>().is_ok_and(|s| s >= 0) => {
-                Some((chain.to_string(), seq.parse().unwrap_or(0)))
-            }
-            _ => return Err(bad("cursor", "is not a cursor from a previous page (`<chain>/<seq>`)")),
-        },
+        Some(c) => Some(decode_cursor(c).ok_or_else(|| bad("cursor", "is not a cursor this endpoint returned"))?),
     };
     let limit = int(&p, "limit", 1, 1000)?.unwrap_or(100);
     let chain = match (p.get("chain"), r.operator) {
@@ -228,12 +255,28 @@ async fn entries(
     };
     let rows = app.engine.store().audit_search(&q).await?;
     let next = (rows.len() as i64 == limit)
-        .then(|| rows.last().map(|e| format!("{}/{}", e.chain, e.seq)))
+        .then(|| rows.last().map(encode_cursor))
         .flatten();
     Ok(Json(json!({
-        "entries": rows.iter().map(|e| e.to_json()).collect::<Vec<_>>(),
-        "cursor": next,
+        "items": rows.iter().map(|e| e.to_json()).collect::<Vec<_>>(),
+        "next": next,
     })))
+}
+
+/// A page's cursor, opaque to callers: base64url of `[time, chain, seq]` of its last entry (the control plane's
+/// form).
+fn encode_cursor(e: &cfp_store::audit_read::EntryRow) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(json!([e.time, e.chain, e.seq]).to_string())
+}
+
+fn decode_cursor(c: &str) -> Option<(String, String, i64)> {
+    use base64::Engine as _;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(c).ok()?;
+    let v: Value = serde_json::from_slice(&bytes).ok()?;
+    let (time, chain, seq) = (v.get(0)?.as_str()?, v.get(1)?.as_str()?, v.get(2)?.as_i64()?);
+    (v.as_array()?.len() == 3 && rfc3339(time) && valid_chain(chain) && seq >= 0)
+        .then(|| (time.to_string(), chain.to_string(), seq))
 }
 
 fn hexes(h: &[cfp_audit::Hash]) -> Vec<String> {
@@ -263,7 +306,7 @@ async fn entry(
     }
     let head = store.audit_head(&chain).await?.map_or(0, |h| h.size as i64);
     // Proven in the latest checkpoint that holds it, else in the current tree (not yet signed).
-    let size = match int(&p, "tree_size", 1, MAX_PROOF_TREE)? {
+    let size = match int(&p, "tree_size", 1, i64::MAX)? {
         Some(n) if n <= seq || n > head => {
             return Err(bad("tree_size", &format!("must be above {seq} and at most {head}")))
         }
@@ -273,23 +316,22 @@ async fn entry(
             _ => head,
         },
     };
-    if size > MAX_PROOF_TREE {
-        return Err(bad(
-            "tree_size",
-            &format!("proofs are served for trees of at most {MAX_PROOF_TREE} entries"),
-        ));
-    }
-    let leaves = store.audit_leaf_hashes(&chain, size).await?;
-    let path = inclusion_proof(&leaves, seq as u64, size as u64).map_err(ApiError::internal)?;
+    let proof = {
+        let _permit = app.audit_proofs.enter().await?;
+        store.audit_inclusion(&chain, seq as u64, size as u64).await?
+    };
     let checkpoint = store
-        .audit_checkpoint_at_most(&chain, size)
+        .audit_checkpoints(&chain, size - 1, 1)
         .await?
-        .filter(|(n, _)| *n == size)
-        .map(|(_, note)| note);
+        .into_iter()
+        .find(|c| c["size"] == json!(size));
     let mut body = e.to_json();
-    body["proof"] = json!({"leaf_index": seq, "tree_size": size, "path": hexes(&path)});
-    body["root"] = json!(hex::encode(root(&leaves)));
-    body["checkpoint"] = json!(checkpoint);
+    body["leaf"] = json!(e.leaf);
+    body["proof"] = json!({"leaf_index": seq, "tree_size": size, "path": hexes(&proof.path)});
+    body["root"] = json!(hex::encode(proof.roots[0]));
+    if let Some(c) = checkpoint {
+        body["checkpoint"] = c;
+    }
     Ok(Json(body))
 }
 
@@ -300,17 +342,16 @@ async fn checkpoints(
     uri: Uri,
 ) -> Result<Json<Value>, ApiError> {
     let r = reader(&app, peer, &headers, &uri).await?;
-    let p = params(&uri, &["chain", "after", "limit"])?;
+    let p = params(&uri, &["chain", "before", "limit"])?;
     let chain = r.chain(p.get("chain").map(String::as_str))?;
-    let after = int(&p, "after", 0, i64::MAX)?.unwrap_or(0);
+    let before = int(&p, "before", 1, i64::MAX)?.unwrap_or(i64::MAX);
     let limit = int(&p, "limit", 1, 1000)?.unwrap_or(100);
-    let list = app.engine.store().audit_checkpoints(&chain, after, limit).await?;
-    let head = app.engine.store().audit_head(&chain).await?;
-    Ok(Json(json!({
-        "chain": chain,
-        "size": head.as_ref().map_or(0, |h| h.size),
-        "checkpoints": list,
-    })))
+    let list = app
+        .engine
+        .store()
+        .audit_checkpoints_before(&chain, before, limit)
+        .await?;
+    Ok(Json(json!({ "items": list })))
 }
 
 async fn consistency(
@@ -328,23 +369,28 @@ async fn consistency(
         .audit_head(&chain)
         .await?
         .map_or(0, |h| h.size as i64);
-    let first = int(&p, "first", 0, MAX_PROOF_TREE)?.ok_or_else(|| bad("first", "is required"))?;
-    let second = int(&p, "second", 0, MAX_PROOF_TREE)?.ok_or_else(|| bad("second", "is required"))?;
+    let first = int(&p, "first", 0, i64::MAX)?.ok_or_else(|| bad("first", "is required"))?;
+    let second = int(&p, "second", 0, i64::MAX)?.ok_or_else(|| bad("second", "is required"))?;
     if first > second {
         return Err(bad("first", "must not be above `second`"));
     }
     if second > head {
         return Err(bad("second", &format!("must be at most the chain's size, {head}")));
     }
-    let leaves = app.engine.store().audit_leaf_hashes(&chain, second).await?;
-    let path = consistency_proof(&leaves, first as u64, second as u64).map_err(ApiError::internal)?;
+    let proof = {
+        let _permit = app.audit_proofs.enter().await?;
+        app.engine
+            .store()
+            .audit_consistency(&chain, first as u64, second as u64)
+            .await?
+    };
     Ok(Json(json!({
         "chain": chain,
         "first": first,
         "second": second,
-        "path": hexes(&path),
-        "first_root": hex::encode(root(&leaves[..first as usize])),
-        "second_root": hex::encode(root(&leaves)),
+        "path": hexes(&proof.path),
+        "firstRoot": hex::encode(proof.roots[0]),
+        "secondRoot": hex::encode(proof.roots[1]),
     })))
 }
 
@@ -358,13 +404,17 @@ async fn keys(
     params(&uri, &[])?;
     let keys = app.engine.store().audit_public_keys().await?;
     Ok(Json(json!({
-        "keys": keys.iter().map(|(k, created, retired)| json!({
-            "name": k.name,
-            "key_id": hex::encode(cfp_audit::note::key_id(&k.name, &k.key)),
-            "verifier_key": k.verifier_key(),
-            "created": created,
-            "retired": retired,
-        })).collect::<Vec<_>>(),
+        "items": keys.iter().map(|(k, created, retired)| {
+            use base64::Engine as _;
+            json!({
+                "name": k.name,
+                "keyId": hex::encode(cfp_audit::note::key_id(&k.name, &k.key)),
+                "publicKey": base64::engine::general_purpose::STANDARD.encode(k.key),
+                "verifierKey": k.verifier_key(),
+                "createdAt": created,
+                "retiredAt": retired,
+            })
+        }).collect::<Vec<_>>(),
     })))
 }
 

@@ -113,6 +113,8 @@ pub struct AppState {
     pub worker_admission: Arc<worker_ws::Admission>,
     /// Authentication failures of the runtime API, aggregated into `auth.failure` audit entries.
     pub auth_failures: Arc<audit::Failures>,
+    /// Bounds the audit proofs computed at once.
+    pub audit_proofs: Arc<audit::ProofGate>,
 }
 
 impl AppState {
@@ -141,6 +143,7 @@ pub fn router(engine: Engine, cfg: GatewayConfig) -> Router {
         end_users,
         worker_admission: Default::default(),
         auth_failures: Default::default(),
+        audit_proofs: Default::default(),
     };
     audit::flush_failures(state.engine.clone(), state.auth_failures.clone());
     Router::new()

@@ -29,7 +29,7 @@ async fn get(rt: &Runtime, p: &str) -> HttpResponse {
 async fn all_entries(rt: &Runtime) -> Vec<Value> {
     let r = get(rt, "/__cfp/api/audit/entries?limit=1000").await;
     assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
-    r.json()["entries"].as_array().unwrap().clone()
+    r.json()["items"].as_array().unwrap().clone()
 }
 
 async fn wait_for(rt: &Runtime, kinds: &[&str]) -> Vec<Value> {
@@ -97,28 +97,35 @@ async fn runtime_actions_are_recorded_proven_and_signed_without_secrets() {
     assert_eq!(write["entry"]["details"]["key"], "k1");
 
     // the latest checkpoint verifies with the published key, and its consistency proofs and inclusion proofs hold
+    // checkpoints come newest first; wait until the latest covers the whole chain
     let mut checkpoints = Vec::new();
     for _ in 0..100 {
         let c = get(&rt, "/__cfp/api/audit/checkpoints?chain=runtime:default")
             .await
             .json();
-        checkpoints = c["checkpoints"].as_array().unwrap().clone();
-        if checkpoints.last().is_some_and(|l| l["size"] == c["size"]) && c["size"].as_u64() >= Some(4) {
+        checkpoints = c["items"].as_array().unwrap().clone();
+        let size = all_entries(&rt)
+            .await
+            .iter()
+            .filter(|e| e["chain"] == "runtime:default")
+            .count() as u64;
+        if checkpoints.first().is_some_and(|l| l["size"] == json!(size)) && size >= 4 {
             break;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let keys: Vec<PublicKey> = get(&rt, "/__cfp/api/audit/keys").await.json()["keys"]
+    let keys: Vec<PublicKey> = get(&rt, "/__cfp/api/audit/keys").await.json()["items"]
         .as_array()
         .unwrap()
         .iter()
-        .map(|k| PublicKey::parse(k["verifier_key"].as_str().unwrap()).unwrap())
+        .map(|k| PublicKey::parse(k["verifierKey"].as_str().unwrap()).unwrap())
         .collect();
-    let last = checkpoints.last().expect("a checkpoint");
+    let last = checkpoints.first().expect("a checkpoint");
+    assert_eq!(last["keyName"].as_str(), Some(keys[0].name.as_str()));
     let signed = verify_note(last["note"].as_str().unwrap(), &keys).unwrap();
     assert_eq!(signed.origin, "cfp-audit/runtime:default");
     let size = signed.size;
-    let first = checkpoints[0]["size"].as_u64().unwrap();
+    let first = checkpoints.last().unwrap()["size"].as_u64().unwrap();
     let c = get(
         &rt,
         &format!("/__cfp/api/audit/consistency?chain=runtime:default&first={first}&second={size}"),
@@ -126,11 +133,11 @@ async fn runtime_actions_are_recorded_proven_and_signed_without_secrets() {
     .await;
     assert_eq!(c.status, 200, "{}", String::from_utf8_lossy(&c.body));
     let c = c.json();
-    assert_eq!(h(&c["second_root"]), signed.root);
+    assert_eq!(h(&c["secondRoot"]), signed.root);
     assert!(verify_consistency(
         first,
         size,
-        &h(&c["first_root"]),
+        &h(&c["firstRoot"]),
         &signed.root,
         &path(&c["path"])
     ));
@@ -143,12 +150,20 @@ async fn runtime_actions_are_recorded_proven_and_signed_without_secrets() {
         assert_eq!(e.status, 200, "{}", String::from_utf8_lossy(&e.body));
         let e = e.json();
         let leaf = cfp_audit::tree::leaf_hash(cfp_audit::canonicalize(&e["entry"]).unwrap().as_bytes());
-        assert_eq!(leaf, h(&e["leaf_hash"]));
+        assert_eq!(leaf, h(&e["leafHash"]));
+        assert_eq!(
+            e["leaf"].as_str(),
+            Some(cfp_audit::canonicalize(&e["entry"]).unwrap().as_str())
+        );
         assert!(
             verify_inclusion(&leaf, seq, size, &path(&e["proof"]["path"]), &signed.root),
             "seq {seq}"
         );
         assert_eq!(h(&e["root"]), signed.root);
+        assert_eq!(
+            e["checkpoint"]["note"], last["note"],
+            "seq {seq}: proven in the signed checkpoint"
+        );
     }
 
     // bad requests name the parameter
@@ -189,15 +204,16 @@ async fn runtime_actions_are_recorded_proven_and_signed_without_secrets() {
         )
         .await
         .json();
-        for e in r["entries"].as_array().unwrap() {
+        for e in r["items"].as_array().unwrap() {
             seen.push(e["seq"].as_i64().unwrap());
         }
-        match r["cursor"].as_str() {
+        match r["next"].as_str() {
             Some(c) => cursor = format!("&cursor={c}"),
             None => break,
         }
     }
-    assert_eq!(seen, (0..seen.len() as i64).collect::<Vec<_>>());
+    // newest first
+    assert_eq!(seen, (0..seen.len() as i64).rev().collect::<Vec<_>>());
     // without a credential: 401
     let r = http(rt.addr, "GET", "/__cfp/api/audit/entries", &[], b"").await;
     assert_eq!(r.status, 401);

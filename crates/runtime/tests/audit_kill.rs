@@ -146,11 +146,11 @@ fn sigkill_during_a_burst_loses_no_audit_entry_and_leaves_no_gap() {
             .unwrap();
             assert_eq!(status, 200, "{body}");
             let page = json(&body);
-            for e in page["entries"].as_array().unwrap() {
+            for e in page["items"].as_array().unwrap() {
                 seqs.push(e["seq"].as_i64().unwrap());
                 keys.insert(e["entry"]["details"]["key"].as_str().unwrap().to_string());
             }
-            match page["cursor"].as_str() {
+            match page["next"].as_str() {
                 Some(c) => cursor = format!("&cursor={c}"),
                 None => break,
             }
@@ -168,7 +168,9 @@ fn sigkill_during_a_burst_loses_no_audit_entry_and_leaves_no_gap() {
     );
     assert_eq!(keys, state, "every change has its entry and every entry its change");
     assert_eq!(seqs.len(), keys.len(), "no duplicate entry");
-    // state.write entries are the chain's only entries here (no worker, no emit), so they are 0..n
+    let mut seqs = seqs;
+    seqs.sort_unstable(); // pages come newest first
+                          // state.write entries are the chain's only entries here (no worker, no emit), so they are 0..n
     assert_eq!(seqs, (0..seqs.len() as i64).collect::<Vec<_>>(), "no gap");
     rt.kill().unwrap();
     rt.wait().unwrap();

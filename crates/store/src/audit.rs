@@ -10,6 +10,8 @@
 //! - Every [`AuditOptions::checkpoint_every`] entries or [`AuditOptions::checkpoint_interval`] (when the chain
 //!   grew), the sequencer recomputes the new root from the previous checkpoint's frontier and the leaf hashes
 //!   stored since, checks the consistency proof from the previous signed root, and only then signs.
+//! - With each leaf, the sequencer stores the tree nodes it completes (`audit_nodes`), so proofs read O(log n) rows
+//!   ([`crate::audit_read`]).
 //! - The Ed25519 audit key (never the token-signing key) is a file, `<data dir>/audit-key.json` (`{name, seed}`,
 //!   mode 0600), made on first start; its public key goes to `audit_keys`, where retired keys stay.
 
@@ -19,6 +21,7 @@ use std::time::Duration;
 
 use cfp_audit::entry::valid_chain;
 use cfp_audit::note::{checkpoint_body, origin, verify_note, AuditKey, PublicKey};
+use cfp_audit::stored;
 use cfp_audit::tree::{consistency_from_frontier, verify_consistency, Frontier, Hash};
 use cfp_audit::{seal, Event, ZERO_HASH};
 use serde_json::Value;
@@ -251,6 +254,8 @@ impl Store {
         chains.sort();
         chains.dedup();
         let mut heads: std::collections::HashMap<String, (u64, String, Frontier)> = Default::default();
+        // each chain's pending perfect subtrees by level, for the nodes its new leaves complete
+        let mut pending: std::collections::HashMap<String, Vec<Option<Hash>>> = Default::default();
         for r in sqlx::query("SELECT chain, size, prev, frontier FROM audit_heads WHERE chain = ANY($1)")
             .bind(&chains)
             .fetch_all(&mut *tx)
@@ -259,10 +264,9 @@ impl Store {
             let size: i64 = r.get(1);
             let prev: Vec<u8> = r.get(2);
             let frontier: Vec<u8> = r.get(3);
-            heads.insert(
-                r.get(0),
-                (size as u64, hex::encode(prev), frontier_of(size, &frontier)?),
-            );
+            let frontier = frontier_of(size, &frontier)?;
+            pending.insert(r.get(0), stored::pending_of(size as u64, &frontier.hashes()));
+            heads.insert(r.get(0), (size as u64, hex::encode(prev), frontier));
         }
         let mut e = Columns::default();
         for r in &rows {
@@ -299,6 +303,12 @@ impl Store {
             e.status.push(s("/outcome/status").unwrap_or_default());
             e.request.push(s("/request/id"));
             e.trace.push(s("/request/trace"));
+            for (id, hash) in stored::append(pending.entry(chain.clone()).or_default(), head.0, sealed.hash) {
+                e.nodes.0.push(chain.clone());
+                e.nodes.1.push(id.level as i16);
+                e.nodes.2.push(id.idx as i64);
+                e.nodes.3.push(hash.to_vec());
+            }
             head.0 += 1;
             head.1 = hex::encode(sealed.hash);
             head.2.append(sealed.hash);
@@ -325,6 +335,16 @@ impl Store {
         .bind(&e.status)
         .bind(&e.request)
         .bind(&e.trace)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(
+            "INSERT INTO audit_nodes (chain, level, idx, hash)
+             SELECT * FROM unnest($1::text[], $2::int2[], $3::int8[], $4::bytea[])",
+        )
+        .bind(&e.nodes.0)
+        .bind(&e.nodes.1)
+        .bind(&e.nodes.2)
+        .bind(&e.nodes.3)
         .execute(&mut *tx)
         .await?;
         let (mut hc, mut hs, mut hp, mut hf) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
@@ -486,6 +506,8 @@ struct Columns {
     status: Vec<String>,
     request: Vec<Option<String>>,
     trace: Vec<Option<String>>,
+    /// The tree nodes the new leaves complete: chain, level, index, hash.
+    nodes: (Vec<String>, Vec<i16>, Vec<i64>, Vec<Vec<u8>>),
 }
 
 fn hex_decode<const N: usize>(s: &str) -> Option<[u8; N]> {

@@ -1,12 +1,16 @@
-//! Reading the audit chain: search, one entry, leaf hashes for proofs, checkpoints, heads.
+//! Reading the audit chain: search, one entry, proofs from stored tree nodes (O(log n) rows), checkpoints, heads.
 
+use std::collections::HashMap;
+
+use cfp_audit::stored::{self, NodeId, Range};
 use cfp_audit::tree::Hash;
 use serde_json::{json, Value};
 use sqlx::Row;
 
 use crate::{Result, Store, StoreError};
 
-/// A search of entries; every filter is optional. Results are in `(chain, seq)` order after `after`.
+/// A search of entries; every filter is optional. Results are newest first (`time, chain, seq` descending) after
+/// `after`, as the control plane's search answers.
 #[derive(Debug, Clone, Default)]
 pub struct EntryQuery {
     pub chain: Option<String>,
@@ -21,8 +25,8 @@ pub struct EntryQuery {
     /// RFC 3339 bounds, `from` inclusive, `to` exclusive.
     pub from: Option<String>,
     pub to: Option<String>,
-    /// The cursor: the last `(chain, seq)` of the previous page.
-    pub after: Option<(String, i64)>,
+    /// The cursor: the last `(time, chain, seq)` of the previous page (time as [`EntryRow::time`]).
+    pub after: Option<(String, String, i64)>,
     pub limit: i64,
 }
 
@@ -33,6 +37,8 @@ pub struct EntryRow {
     pub seq: i64,
     pub leaf: String,
     pub leaf_hash: Hash,
+    /// RFC 3339 UTC with microseconds.
+    pub time: String,
 }
 
 impl EntryRow {
@@ -40,11 +46,14 @@ impl EntryRow {
         json!({
             "chain": self.chain,
             "seq": self.seq,
+            "leafHash": hex::encode(self.leaf_hash),
             "entry": serde_json::from_str::<Value>(&self.leaf).unwrap_or(Value::Null),
-            "leaf_hash": hex::encode(self.leaf_hash),
         })
     }
 }
+
+/// An entry's time to the microsecond (what a cursor needs to continue exactly).
+const TIME: &str = "to_char(time AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')";
 
 fn row_to_entry(r: &sqlx::postgres::PgRow) -> Result<EntryRow> {
     let hash: Vec<u8> = r.get(3);
@@ -55,7 +64,16 @@ fn row_to_entry(r: &sqlx::postgres::PgRow) -> Result<EntryRow> {
         leaf_hash: hash
             .try_into()
             .map_err(|_| StoreError::Invalid("a stored leaf hash is not 32 bytes".into()))?,
+        time: r.get(4),
     })
+}
+
+/// A proof read from stored tree nodes: its path, the roots asked for, and how many stored hashes it read.
+#[derive(Debug, Clone)]
+pub struct Proof {
+    pub path: Vec<Hash>,
+    pub roots: Vec<Hash>,
+    pub rows_read: usize,
 }
 
 /// A chain's head and latest checkpoint.
@@ -67,9 +85,12 @@ pub struct Head {
 
 impl Store {
     pub async fn audit_search(&self, q: &EntryQuery) -> Result<Vec<EntryRow>> {
-        let (after_chain, after_seq) = q.after.clone().map_or((None, None), |(c, s)| (Some(c), Some(s)));
-        let rows = sqlx::query(
-            "SELECT chain, seq, leaf, leaf_hash FROM audit_entries
+        let (after_time, after_chain, after_seq) = q
+            .after
+            .clone()
+            .map_or((None, None, None), |(t, c, s)| (Some(t), Some(c), Some(s)));
+        let rows = sqlx::query(&format!(
+            "SELECT chain, seq, leaf, leaf_hash, {TIME} FROM audit_entries
               WHERE ($1::text IS NULL OR chain = $1)
                 AND ($2::text IS NULL OR tenant_id = $2)
                 AND ($3::text IS NULL OR project_id = $3)
@@ -80,9 +101,9 @@ impl Store {
                 AND ($8::text IS NULL OR request_id = $8)
                 AND ($9::timestamptz IS NULL OR time >= $9::timestamptz)
                 AND ($10::timestamptz IS NULL OR time < $10::timestamptz)
-                AND ($11::text IS NULL OR (chain, seq) > ($11, $12::int8))
-              ORDER BY chain, seq LIMIT $13",
-        )
+                AND ($11::timestamptz IS NULL OR (time, chain, seq) < ($11::timestamptz, $12::text, $13::int8))
+              ORDER BY time DESC, chain DESC, seq DESC LIMIT $14"
+        ))
         .bind(&q.chain)
         .bind(&q.tenant)
         .bind(&q.project)
@@ -93,6 +114,7 @@ impl Store {
         .bind(&q.request)
         .bind(&q.from)
         .bind(&q.to)
+        .bind(after_time)
         .bind(after_chain)
         .bind(after_seq)
         .bind(q.limit)
@@ -102,19 +124,22 @@ impl Store {
     }
 
     pub async fn audit_entry(&self, chain: &str, seq: i64) -> Result<Option<EntryRow>> {
-        let row = sqlx::query("SELECT chain, seq, leaf, leaf_hash FROM audit_entries WHERE chain = $1 AND seq = $2")
-            .bind(chain)
-            .bind(seq)
-            .fetch_optional(&self.pool)
-            .await?;
+        let row = sqlx::query(&format!(
+            "SELECT chain, seq, leaf, leaf_hash, {TIME} FROM audit_entries WHERE chain = $1 AND seq = $2"
+        ))
+        .bind(chain)
+        .bind(seq)
+        .fetch_optional(&self.pool)
+        .await?;
         row.as_ref().map(row_to_entry).transpose()
     }
 
     /// The entries of a chain from `from_seq` on, in order, at most `limit` (for verification and export).
     pub async fn audit_chain_page(&self, chain: &str, from_seq: i64, limit: i64) -> Result<Vec<EntryRow>> {
-        let rows = sqlx::query(
-            "SELECT chain, seq, leaf, leaf_hash FROM audit_entries WHERE chain = $1 AND seq >= $2 ORDER BY seq LIMIT $3",
-        )
+        let rows = sqlx::query(&format!(
+            "SELECT chain, seq, leaf, leaf_hash, {TIME} FROM audit_entries WHERE chain = $1 AND seq >= $2
+                  ORDER BY seq LIMIT $3"
+        ))
         .bind(chain)
         .bind(from_seq)
         .bind(limit)
@@ -123,20 +148,84 @@ impl Store {
         rows.iter().map(row_to_entry).collect()
     }
 
-    /// The leaf hashes of entries `0..size` of a chain (fewer when the chain is shorter).
-    pub async fn audit_leaf_hashes(&self, chain: &str, size: i64) -> Result<Vec<Hash>> {
-        let rows: Vec<Vec<u8>> =
-            sqlx::query_scalar("SELECT leaf_hash FROM audit_entries WHERE chain = $1 AND seq < $2 ORDER BY seq")
-                .bind(chain)
-                .bind(size)
-                .fetch_all(&self.pool)
-                .await?;
-        rows.into_iter()
-            .map(|h| {
-                h.try_into()
-                    .map_err(|_| StoreError::Invalid("a stored leaf hash is not 32 bytes".into()))
-            })
-            .collect()
+    /// The stored tree nodes `ids` of a chain (leaf hashes for level 0): two index lookups whatever their number.
+    pub async fn audit_nodes(&self, chain: &str, ids: &[NodeId]) -> Result<HashMap<NodeId, Hash>> {
+        let leaves: Vec<i64> = ids.iter().filter(|i| i.level == 0).map(|i| i.idx as i64).collect();
+        let (levels, idxs): (Vec<i16>, Vec<i64>) = ids
+            .iter()
+            .filter(|i| i.level > 0)
+            .map(|i| (i.level as i16, i.idx as i64))
+            .unzip();
+        let mut have = HashMap::with_capacity(ids.len());
+        let hash = |h: Vec<u8>| -> Result<Hash> {
+            h.try_into()
+                .map_err(|_| StoreError::Invalid("a stored audit hash is not 32 bytes".into()))
+        };
+        if !leaves.is_empty() {
+            let rows: Vec<(i64, Vec<u8>)> =
+                sqlx::query_as("SELECT seq, leaf_hash FROM audit_entries WHERE chain = $1 AND seq = ANY($2)")
+                    .bind(chain)
+                    .bind(&leaves)
+                    .fetch_all(&self.pool)
+                    .await?;
+            for (seq, h) in rows {
+                have.insert(
+                    NodeId {
+                        level: 0,
+                        idx: seq as u64,
+                    },
+                    hash(h)?,
+                );
+            }
+        }
+        if !levels.is_empty() {
+            let rows: Vec<(i16, i64, Vec<u8>)> = sqlx::query_as(
+                "SELECT n.level, n.idx, n.hash FROM audit_nodes n
+                   JOIN unnest($2::int2[], $3::int8[]) AS w(level, idx) ON w.level = n.level AND w.idx = n.idx
+                  WHERE n.chain = $1",
+            )
+            .bind(chain)
+            .bind(&levels)
+            .bind(&idxs)
+            .fetch_all(&self.pool)
+            .await?;
+            for (level, idx, h) in rows {
+                have.insert(
+                    NodeId {
+                        level: level as u8,
+                        idx: idx as u64,
+                    },
+                    hash(h)?,
+                );
+            }
+        }
+        Ok(have)
+    }
+
+    /// The hashes of `ranges` and the roots at `sizes`, from stored nodes.
+    async fn audit_ranges(&self, chain: &str, ranges: &[Range], sizes: &[u64]) -> Result<Proof> {
+        let all: Vec<Range> = ranges.iter().copied().chain(sizes.iter().map(|n| (0, *n))).collect();
+        let have = self.audit_nodes(chain, &stored::wanted(&all)).await?;
+        let missing = |e: cfp_audit::tree::ProofError| StoreError::Invalid(format!("audit chain {chain}: {e}"));
+        let mut hashes = stored::hashes(&all, &have).map_err(missing)?;
+        let roots = hashes.split_off(ranges.len());
+        Ok(Proof {
+            path: hashes,
+            roots,
+            rows_read: have.len(),
+        })
+    }
+
+    /// The inclusion proof of entry `seq` in the chain's tree of `size` entries, and that tree's root (`roots[0]`).
+    pub async fn audit_inclusion(&self, chain: &str, seq: u64, size: u64) -> Result<Proof> {
+        let ranges = stored::inclusion_ranges(seq, size).map_err(|e| StoreError::Invalid(e.to_string()))?;
+        self.audit_ranges(chain, &ranges, &[size]).await
+    }
+
+    /// The consistency proof between sizes `first` ≤ `second` of the chain's tree, and both roots (`roots`).
+    pub async fn audit_consistency(&self, chain: &str, first: u64, second: u64) -> Result<Proof> {
+        let ranges = stored::consistency_ranges(first, second).map_err(|e| StoreError::Invalid(e.to_string()))?;
+        self.audit_ranges(chain, &ranges, &[first, second]).await
     }
 
     pub async fn audit_head(&self, chain: &str) -> Result<Option<Head>> {
@@ -157,15 +246,27 @@ impl Store {
             .await?)
     }
 
-    /// Checkpoints of a chain with a size above `after`, oldest first: `(size, root hex, note, key name, time)`.
+    /// Checkpoints of a chain with a size above `after`, oldest first (`{chain, size, root, note, keyName,
+    /// createdAt}`, the control plane's shape).
     pub async fn audit_checkpoints(&self, chain: &str, after: i64, limit: i64) -> Result<Vec<Value>> {
-        let rows = sqlx::query(
+        self.checkpoints_where(chain, "size > $2 ORDER BY size", after, limit)
+            .await
+    }
+
+    /// Checkpoints of a chain with a size below `before`, newest first.
+    pub async fn audit_checkpoints_before(&self, chain: &str, before: i64, limit: i64) -> Result<Vec<Value>> {
+        self.checkpoints_where(chain, "size < $2 ORDER BY size DESC", before, limit)
+            .await
+    }
+
+    async fn checkpoints_where(&self, chain: &str, cond: &str, bound: i64, limit: i64) -> Result<Vec<Value>> {
+        let rows = sqlx::query(&format!(
             "SELECT size, root, note, key_name,
                     to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')
-               FROM audit_checkpoints WHERE chain = $1 AND size > $2 ORDER BY size LIMIT $3",
-        )
+               FROM audit_checkpoints WHERE chain = $1 AND {cond} LIMIT $3"
+        ))
         .bind(chain)
-        .bind(after)
+        .bind(bound)
         .bind(limit)
         .fetch_all(&self.pool)
         .await?;
@@ -177,8 +278,8 @@ impl Store {
                     "size": r.get::<i64, _>(0),
                     "root": hex::encode(r.get::<Vec<u8>, _>(1)),
                     "note": r.get::<String, _>(2),
-                    "key": r.get::<String, _>(3),
-                    "time": r.get::<String, _>(4),
+                    "keyName": r.get::<String, _>(3),
+                    "createdAt": r.get::<String, _>(4),
                 })
             })
             .collect())
