@@ -11,6 +11,7 @@ use serde_json::{json, Value};
 use tokio::sync::oneshot;
 use tokio::time::Instant;
 
+use crate::metrics::Outcome;
 use crate::registry::WorkerId;
 use crate::{ids, Engine};
 
@@ -41,6 +42,8 @@ pub struct SpanStart {
     pub trigger: Trigger,
     pub attempt: u32,
     pub started_ms: i64,
+    /// When the invoke frame was sent (for `cfp_step_duration_seconds`).
+    pub started: Instant,
 }
 
 pub struct Pending {
@@ -155,6 +158,7 @@ impl Engine {
             trigger: frame.trigger(),
             attempt: frame.attempt,
             started_ms: chrono::Utc::now().timestamp_millis(),
+            started: Instant::now(),
         };
         self.publish_live(
             &pending.scope,
@@ -179,6 +183,13 @@ impl Engine {
             }
         }
         true
+    }
+
+    /// Counts an API step's attempt (API calls are not retried: counted when they end).
+    fn count_api(&self, p: &Pending, outcome: Outcome) {
+        if let Some(m) = self.metrics() {
+            m.attempt(&p.scope, &p.step, outcome, took(p));
+        }
     }
 
     /// Records the end of an attempt: a span row (batched) and a live event.
@@ -307,9 +318,14 @@ impl Engine {
             }
         }
         self.record_span(&p, result.ok, result.error.as_ref());
+        let took = took(&p);
         match p.kind {
-            PendingKind::Api { reply, .. } => {
-                let _ = reply.send(Ok(result));
+            PendingKind::Api { .. } => {
+                let outcome = if result.ok { Outcome::Ok } else { Outcome::HandlerError };
+                self.count_api(&p, outcome);
+                if let PendingKind::Api { reply, .. } = p.kind {
+                    let _ = reply.send(Ok(result));
+                }
             }
             PendingKind::Queue(d) if result.ok => {
                 let emits = to_events(&d.key, &d.trace_id, result.emits);
@@ -324,6 +340,7 @@ impl Engine {
                 let _ = self.inner().completions.send(crate::tasks::Finished {
                     completion,
                     delivery: d,
+                    took,
                 });
             }
             PendingKind::Queue(d) => {
@@ -332,15 +349,26 @@ impl Engine {
                     ..Default::default()
                 });
                 let engine = self.clone();
-                engine
-                    .clone()
-                    .spawn(async move { engine.fail_delivery(p.scope, p.step, d, error).await });
+                engine.clone().spawn(async move {
+                    engine
+                        .fail_delivery(p.scope, p.step, d, error, Outcome::HandlerError, took)
+                        .await
+                });
             }
         }
     }
 
-    /// Records a failed attempt: schedules the retry or dead-letters the delivery.
-    pub(crate) async fn fail_delivery(&self, scope: Scope, step: String, d: Delivery, mut error: WorkerError) {
+    /// Records a failed attempt: schedules the retry or dead-letters the delivery. The attempt is counted
+    /// (`outcome`, `took`) once the failure is committed; a stale attempt (its lease moved on) is not.
+    pub(crate) async fn fail_delivery(
+        &self,
+        scope: Scope,
+        step: String,
+        d: Delivery,
+        mut error: WorkerError,
+        outcome: Outcome,
+        took: Option<Duration>,
+    ) {
         crate::nul::scrub_error(&mut error);
         let cfg = &self.inner().cfg;
         let retriable = error.retriable.unwrap_or(true);
@@ -354,7 +382,7 @@ impl Engine {
             "retriable": retriable,
         });
         let mut backoff = Duration::from_millis(100);
-        let outcome = loop {
+        let failed = loop {
             match self.inner().store.fail(d.seq, d.attempt, &error_json, delay).await {
                 Ok(o) => break o,
                 Err(e) if e.is_transient() && !self.is_shutting_down() => {
@@ -369,7 +397,15 @@ impl Engine {
             }
         };
         let total = d.max_retries + 1;
-        match outcome {
+        if let Some(m) = self.metrics().filter(|_| failed != FailOutcome::Stale) {
+            m.attempt(&scope, &step, outcome, took);
+            match failed {
+                FailOutcome::Retrying => m.retry(&scope, &step),
+                FailOutcome::DeadLettered => m.attempt(&scope, &step, Outcome::DeadLettered, None),
+                FailOutcome::Stale => {}
+            }
+        }
+        match failed {
             FailOutcome::Retrying => {
                 let ms = delay.unwrap_or(0);
                 self.system_log(
@@ -483,6 +519,11 @@ impl Engine {
     }
 }
 
+/// How long an attempt ran, from its invoke frame to now.
+fn took(p: &Pending) -> Option<Duration> {
+    p.span.as_ref().map(|s| s.started.elapsed())
+}
+
 /// Fails every invocation in flight on a worker that went away.
 pub(crate) fn fail_worker_invocations(engine: &Engine, worker: WorkerId) {
     let ids: Vec<String> = engine
@@ -506,15 +547,21 @@ pub(crate) fn fail_worker_invocations(engine: &Engine, worker: WorkerId) {
             ..Default::default()
         };
         engine.record_span(&p, false, Some(&error));
+        let took = took(&p);
         match p.kind {
-            PendingKind::Api { reply, .. } => {
-                let _ = reply.send(Err(InvokeError::WorkerGone(p.step)));
+            PendingKind::Api { .. } => {
+                engine.count_api(&p, Outcome::LostWorker);
+                if let PendingKind::Api { reply, .. } = p.kind {
+                    let _ = reply.send(Err(InvokeError::WorkerGone(p.step)));
+                }
             }
             PendingKind::Queue(d) => {
                 let engine = engine.clone();
-                engine
-                    .clone()
-                    .spawn(async move { engine.fail_delivery(p.scope, p.step, d, error).await });
+                engine.clone().spawn(async move {
+                    engine
+                        .fail_delivery(p.scope, p.step, d, error, Outcome::LostWorker, took)
+                        .await
+                });
             }
         }
     }
@@ -569,18 +616,24 @@ pub(crate) async fn deadline_watch(engine: Engine) {
                 ..Default::default()
             };
             engine.record_span(&p, false, Some(&error));
+            let took = took(&p);
             match p.kind {
-                PendingKind::Api { reply, .. } => {
-                    let _ = reply.send(Err(InvokeError::Timeout {
-                        step: p.step,
-                        ms: p.timeout_ms,
-                    }));
+                PendingKind::Api { .. } => {
+                    engine.count_api(&p, Outcome::Timeout);
+                    if let PendingKind::Api { reply, .. } = p.kind {
+                        let _ = reply.send(Err(InvokeError::Timeout {
+                            step: p.step,
+                            ms: p.timeout_ms,
+                        }));
+                    }
                 }
                 PendingKind::Queue(d) => {
                     let engine = engine.clone();
-                    engine
-                        .clone()
-                        .spawn(async move { engine.fail_delivery(p.scope, p.step, d, error).await });
+                    engine.clone().spawn(async move {
+                        engine
+                            .fail_delivery(p.scope, p.step, d, error, Outcome::Timeout, took)
+                            .await
+                    });
                 }
             }
         }

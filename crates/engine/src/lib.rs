@@ -26,6 +26,8 @@ pub mod dispatch;
 pub mod ids;
 pub mod invoke;
 pub mod limits;
+pub mod metrics;
+mod metrics_scrape;
 pub mod nul;
 mod owner;
 pub mod registry;
@@ -96,6 +98,8 @@ pub struct EngineConfig {
     pub clock: Arc<dyn clock::Clock>,
     /// The audit sequencer of this runtime (`None`: no sequencer here; events stay queued for another).
     pub audit: Option<cfp_store::audit::AuditOptions>,
+    /// Prometheus metrics (`/metrics`): on by default.
+    pub metrics: metrics::MetricsConfig,
 }
 
 impl Default for EngineConfig {
@@ -121,6 +125,7 @@ impl Default for EngineConfig {
             max_idle_poll: Duration::from_secs(30),
             clock: clock::system(),
             audit: Some(Default::default()),
+            metrics: Default::default(),
         }
     }
 }
@@ -164,6 +169,8 @@ pub(crate) struct Inner {
     pub strict: std::sync::RwLock<HashMap<Scope, bool>>,
     /// `maxConcurrentExecutions` per project and tenant.
     pub exec_limits: limits::Limits,
+    /// `None` with `--metrics off`.
+    pub metrics: Option<Arc<metrics::Metrics>>,
 }
 
 impl Engine {
@@ -172,6 +179,10 @@ impl Engine {
         let (ctx, crx) = mpsc::unbounded_channel();
         let (ltx, lrx) = mpsc::unbounded_channel();
         let (shutdown, _) = watch::channel(false);
+        let metrics = cfg
+            .metrics
+            .enabled
+            .then(|| Arc::new(metrics::Metrics::new(cfg.metrics.clone())));
         let engine = Engine {
             inner: Arc::new(Inner {
                 store,
@@ -191,6 +202,7 @@ impl Engine {
                 work: Default::default(),
                 strict: Default::default(),
                 exec_limits: Default::default(),
+                metrics,
             }),
         };
         let services = &engine.inner.services;
@@ -214,6 +226,11 @@ impl Engine {
 
     pub fn config(&self) -> &EngineConfig {
         &self.inner.cfg
+    }
+
+    /// The runtime's metrics (`None`: `--metrics off`).
+    pub fn metrics(&self) -> Option<&Arc<metrics::Metrics>> {
+        self.inner.metrics.as_ref()
     }
 
     pub fn is_shutting_down(&self) -> bool {
