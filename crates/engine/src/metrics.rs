@@ -196,7 +196,8 @@ pub struct Metrics {
     auth_failures: Family<ReasonLabels, Counter>,
     pub(crate) overflow: Family<MetricLabels, Counter>,
     handles: RwLock<HashMap<(Scope, String), Arc<StepHandles>>>,
-    overflow_handles: Arc<StepHandles>,
+    /// Built the first time a step is beyond the cap (no overflow series until then).
+    overflow_handles: std::sync::OnceLock<Arc<StepHandles>>,
     /// Label sets of `cfp_limit_refusals_total` seen (capped like the step series).
     refusal_series: RwLock<std::collections::HashSet<ProjectLabels>>,
     /// When the queue gauges were last read from the database.
@@ -291,13 +292,6 @@ impl Metrics {
             "Recordings folded into the __overflow__ series (beyond --metrics-max-series)",
             overflow.clone(),
         );
-        let overflow_handles = Arc::new(Self::build_handles(
-            &invocations,
-            &duration,
-            &retries,
-            &StepLabels::overflow(),
-            true,
-        ));
         Self {
             cfg,
             registry,
@@ -319,7 +313,7 @@ impl Metrics {
             auth_failures,
             overflow,
             handles: Default::default(),
-            overflow_handles,
+            overflow_handles: Default::default(),
             refusal_series: Default::default(),
             queue_read: Default::default(),
         }
@@ -368,7 +362,18 @@ impl Metrics {
             return h.clone();
         }
         if map.len() >= self.cfg.max_series {
-            return self.overflow_handles.clone();
+            return self
+                .overflow_handles
+                .get_or_init(|| {
+                    Arc::new(Self::build_handles(
+                        &self.invocations,
+                        &self.duration,
+                        &self.retries,
+                        &StepLabels::overflow(),
+                        true,
+                    ))
+                })
+                .clone();
         }
         let h = Arc::new(Self::build_handles(
             &self.invocations,
@@ -543,6 +548,10 @@ mod tests {
         let text = m.encode();
         assert!(text.contains(r#"cfp_step_invocations_total{tenant="t",project="p",step="a",outcome="ok"} 1"#));
         assert!(!text.contains(r#"step="c""#), "{text}");
+        assert!(
+            !Metrics::new(MetricsConfig::default()).encode().contains(OVERFLOW),
+            "no overflow series before one is needed"
+        );
         assert!(text.contains(
             r#"cfp_step_invocations_total{tenant="__overflow__",project="__overflow__",step="__overflow__",outcome="ok"} 2"#
         ));

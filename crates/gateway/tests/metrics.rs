@@ -107,7 +107,7 @@ async fn counters_are_exact_by_outcome_under_retries_timeouts_dead_letters_and_w
     let big = vec![b'x'; 2048];
     let refused = http(rt.addr, "POST", "/hello", &[("authorization", &format!("Bearer {ADMIN}"))], &big).await;
     assert_eq!(refused.status, 413);
-    let bad_token = http(rt.addr, "GET", "/__cfp/api/steps", &[("authorization", "Bearer wrong-token")], b"").await;
+    let bad_token = http(rt.addr, "GET", "/__cfp/api/steps", &[("authorization", "Bearer cfp_live_not_a_real_key")], b"").await;
     assert_eq!(bad_token.status, 401);
     let no_token = http(rt.addr, "GET", "/__cfp/api/steps", &[], b"").await;
     assert_eq!(no_token.status, 401);
@@ -239,7 +239,7 @@ async fn a_separate_listener_serves_metrics_and_the_main_one_then_does_not() {
     tokio::spawn(cfp_gateway::serve(listener, app, std::future::pending()));
     let r = http(maddr, "GET", "/metrics", &[], b"").await;
     assert_eq!(r.status, 200);
-    assert!(String::from_utf8_lossy(&r.body).contains("# TYPE cfp_step_invocations counter"));
+    assert!(String::from_utf8_lossy(&r.body).contains("# TYPE cfp_db_pool_max gauge"));
     assert_eq!(http(maddr, "GET", "/__cfp/health", &[], b"").await.status, 200);
     assert_eq!(http(maddr, "GET", "/__cfp/api/steps", &[], b"").await.status, 404, "metrics only");
     // The main listener: `/metrics` is an ordinary path there (no step: 404, even for the admin).
