@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // Scrape cost of the runtime's `/metrics` with many series, and the API throughput with metrics on vs off.
 //
-//   cargo build --release -p cfp-runtime -p cfp-loadgen
+//   cargo build --release -p cfp-runtime -p cfp-loadgen   (debug builds are used when no release build exists)
 //   node bench/metrics-scrape.mjs [--steps 420] [--scrapes 200] [--seconds 5] [--rounds 2] [--bin target/release/cfp-runtime]
 //
 // 1. Starts cfp-runtime (dev mode: loopback needs no token; its own database, dropped at the end) and a scripted
@@ -33,7 +33,7 @@ const SCRAPES = Number(arg('scrapes', '200'))
 const SECONDS = Number(arg('seconds', '5'))
 const ROUNDS = Number(arg('rounds', '2'))
 const BIN = arg('bin', existsSync(join(ROOT, 'target/release/cfp-runtime')) ? 'target/release/cfp-runtime' : 'target/debug/cfp-runtime')
-const LOADGEN = join(ROOT, 'target/release/cfp-loadgen')
+const LOADGEN = join(ROOT, existsSync(join(ROOT, 'target/release/cfp-loadgen')) ? 'target/release/cfp-loadgen' : 'target/debug/cfp-loadgen')
 const PG = process.env.BENCH_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/test'
 
 const limit = setTimeout(() => {
@@ -132,7 +132,7 @@ async function freshDb() {
   return PG.replace(/\/[^/]*$/, `/${name}`)
 }
 
-const result = { steps: STEPS, scrapes: SCRAPES }
+const result = { steps: STEPS, scrapes: SCRAPES, runtime: BIN, loadgen: LOADGEN.slice(ROOT.length + 1) }
 try {
   say(`runtime with ${STEPS} event steps (${BIN})`)
   const on = await runtime(await freshDb(), tmp, {})
@@ -141,7 +141,11 @@ try {
   for (let i = 0; i < STEPS; i += 50) {
     await Promise.all(
       Array.from({ length: Math.min(50, STEPS - i) }, (_, j) =>
-        fetch(`${on.base}/__cfp/api/emit`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ topic: `t${i + j}`, data: {} }) }).then((r) => {
+        fetch(`${on.base}/__cfp/api/emit`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({ topic: `t${i + j}`, data: {} }),
+        }).then((r) => {
           if (r.status >= 300) throw new Error(`emit answered ${r.status}`)
         }),
       ),
@@ -181,7 +185,7 @@ try {
     say(`API throughput with metrics on / off: ${result.api.ratio_on_vs_off}`)
     ws2.close()
   } else {
-    result.api = `skipped: ${LOADGEN} is not built (cargo build --release -p cfp-loadgen)`
+    result.api = 'skipped: cfp-loadgen is not built (cargo build --release -p cfp-loadgen)'
   }
   ws.close()
 } finally {

@@ -74,7 +74,9 @@ export async function listenMetrics(metrics: Metrics, host: string, port: number
       return
     }
     if (token && !safeEqual(bearer(req.headers.authorization) ?? '', token)) {
-      res.writeHead(401, { 'content-type': 'application/json' }).end('{"error":{"code":"unauthenticated","message":"the metrics endpoint needs a bearer token"}}')
+      res
+        .writeHead(401, { 'content-type': 'application/json' })
+        .end('{"error":{"code":"unauthenticated","message":"the metrics endpoint needs a bearer token"}}')
       return
     }
     metrics.registry.metrics().then(

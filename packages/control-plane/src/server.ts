@@ -44,8 +44,7 @@ export async function startControlPlane(options: Options, opts: StartOptions = {
     const metrics = opts.metrics ?? createMetrics()
     const app = await buildApp(services, { ...opts, metrics })
     await app.listen({ host: options.host, port: options.port })
-    const metricsServer =
-      options.metricsPort === undefined ? undefined : await listenMetrics(metrics, options.host, options.metricsPort, options.metricsToken)
+    const metricsServer = options.metricsPort === undefined ? undefined : await listenMetrics(metrics, options.host, options.metricsPort, options.metricsToken)
     const maddr = metricsServer?.address()
     const metricsUrl =
       maddr && typeof maddr === 'object' ? `http://${options.host.includes(':') ? `[${options.host}]` : options.host}:${maddr.port}` : undefined

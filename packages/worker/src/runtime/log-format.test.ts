@@ -26,7 +26,10 @@ describe('log format', () => {
       data: { n: 1 },
     })
     expect(formatEntry(entry, 'pretty', {}, false)).toMatch(/WARN {2}\[S\] hi \{"n":1\}$/)
-    const status = JSON.parse(formatStatus('cfp-worker: registered 1 steps (0 errors)', 'info', 'json', { tenant: 'a', project: 'b' })) as Record<string, unknown>
+    const status = JSON.parse(formatStatus('cfp-worker: registered 1 steps (0 errors)', 'info', 'json', { tenant: 'a', project: 'b' })) as Record<
+      string,
+      unknown
+    >
     expect(status).toMatchObject({ level: 'info', msg: 'cfp-worker: registered 1 steps (0 errors)', tenant: 'a', project: 'b' })
   })
 })
