@@ -206,7 +206,9 @@ pub struct Metrics {
 
 impl std::fmt::Debug for Metrics {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Metrics").field("cfg", &self.cfg).finish_non_exhaustive()
+        f.debug_struct("Metrics")
+            .field("cfg", &self.cfg)
+            .finish_non_exhaustive()
     }
 }
 
@@ -227,7 +229,11 @@ impl Metrics {
             duration.clone(),
         );
         let retries = Family::<StepLabels, Counter>::default();
-        registry.register("cfp_step_retries", "Retries scheduled after failed attempts", retries.clone());
+        registry.register(
+            "cfp_step_retries",
+            "Retries scheduled after failed attempts",
+            retries.clone(),
+        );
         let queue_depth = Family::<StepLabels, Gauge>::default();
         registry.register(
             "cfp_queue_depth",
@@ -275,7 +281,11 @@ impl Metrics {
             worker_sockets.clone(),
         );
         let db_pool = Family::<StateLabels, Gauge>::default();
-        registry.register("cfp_db_pool_connections", "Database pool connections by state", db_pool.clone());
+        registry.register(
+            "cfp_db_pool_connections",
+            "Database pool connections by state",
+            db_pool.clone(),
+        );
         let db_pool_max = Gauge::default();
         registry.register("cfp_db_pool_max", "Database pool size, at most", db_pool_max.clone());
         let limit_refusals = Family::<RefusalLabels, Counter>::default();
@@ -285,7 +295,11 @@ impl Metrics {
             limit_refusals.clone(),
         );
         let auth_failures = Family::<ReasonLabels, Counter>::default();
-        registry.register("cfp_auth_failures", "Authentication failures by reason", auth_failures.clone());
+        registry.register(
+            "cfp_auth_failures",
+            "Authentication failures by reason",
+            auth_failures.clone(),
+        );
         let overflow = Family::<MetricLabels, Counter>::default();
         registry.register(
             "cfp_metrics_series_overflow",

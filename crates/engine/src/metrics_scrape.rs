@@ -41,7 +41,9 @@ impl Engine {
             tenant: OVERFLOW.into(),
             project: OVERFLOW.into(),
         };
-        let (rows, folded) = cap_series(rows, m.cfg.max_series, overflow, |a, b| (a.0 + b.0, a.1 + b.1, a.2 + b.2));
+        let (rows, folded) = cap_series(rows, m.cfg.max_series, overflow, |a, b| {
+            (a.0 + b.0, a.1 + b.1, a.2 + b.2)
+        });
         if folded > 0 {
             m.overflow
                 .get_or_create(&MetricLabels {

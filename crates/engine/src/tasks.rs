@@ -48,7 +48,10 @@ pub(crate) async fn completer(engine: Engine, mut rx: mpsc::UnboundedReceiver<Fi
         }
         let n = batch.len();
         let completions: Vec<Completion> = batch.iter().map(|f| f.completion.clone()).collect();
-        match commit(&engine, &completions).await.map(|accepted| count_ok(&engine, &batch, &accepted)) {
+        match commit(&engine, &completions)
+            .await
+            .map(|accepted| count_ok(&engine, &batch, &accepted))
+        {
             Err(e) if e.transient => {
                 tracing::error!(error = %e, batch = n, "committing results failed; the deliveries will run again when their leases expire");
             }

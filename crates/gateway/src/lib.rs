@@ -181,8 +181,14 @@ pub fn router(engine: Engine, cfg: GatewayConfig) -> Router {
             state.clone(),
             streams_ws::intercept,
         ))
-        .layer(axum::middleware::from_fn_with_state(state.clone(), auth::refuse_cross_origin))
-        .layer(axum::middleware::from_fn_with_state(state, metrics::count_auth_failures))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            auth::refuse_cross_origin,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            state,
+            metrics::count_auth_failures,
+        ))
 }
 
 async fn health(axum::extract::State(app): axum::extract::State<AppState>) -> axum::Json<serde_json::Value> {

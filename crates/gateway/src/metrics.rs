@@ -29,7 +29,10 @@ pub fn listener_router(engine: Engine, token: Option<String>) -> Router {
     let state = Separate { engine, token };
     Router::new()
         .route("/metrics", get(separate))
-        .route("/__cfp/health", get(|| async { axum::Json(serde_json::json!({ "status": "ok" })) }))
+        .route(
+            "/__cfp/health",
+            get(|| async { axum::Json(serde_json::json!({ "status": "ok" })) }),
+        )
         .fallback(|| async { ApiError::new(ErrorCode::NoEndpoint, "this listener serves /metrics only") })
         .with_state(state)
 }
@@ -116,7 +119,10 @@ pub async fn count_auth_failures(
     if res.status() == StatusCode::UNAUTHORIZED && res.extensions().get::<Counted>().is_none() {
         if let Some(m) = app.engine.metrics() {
             // Fixed words only (a closed set of error codes): never anything the caller sent.
-            let reason = res.extensions().get::<ErrorCode>().map_or("unauthenticated", |c| c.as_str());
+            let reason = res
+                .extensions()
+                .get::<ErrorCode>()
+                .map_or("unauthenticated", |c| c.as_str());
             m.auth_failure(reason);
         }
     }

@@ -32,7 +32,14 @@ fn per_step(name: &str, step: &str) -> String {
 }
 
 async fn scrape(rt: &Runtime) -> String {
-    let r = http(rt.addr, "GET", "/metrics", &[("authorization", &format!("Bearer {ADMIN}"))], b"").await;
+    let r = http(
+        rt.addr,
+        "GET",
+        "/metrics",
+        &[("authorization", &format!("Bearer {ADMIN}"))],
+        b"",
+    )
+    .await;
     assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
     String::from_utf8(r.body).unwrap()
 }
@@ -66,7 +73,12 @@ async fn counters_are_exact_by_outcome_under_retries_timeouts_dead_letters_and_w
         event_step("Bad", &["bad"], &[], json!({"queue": {"maxRetries": 0}})),
         event_step("Flaky", &["flaky"], &[], json!({"queue": {"maxRetries": 2}})),
         event_step("Doomed", &["doomed"], &[], json!({"queue": {"maxRetries": 1}})),
-        event_step("Slow", &["slow"], &[], json!({"handler": {"timeout": 1}, "queue": {"maxRetries": 0}})),
+        event_step(
+            "Slow",
+            &["slow"],
+            &[],
+            json!({"handler": {"timeout": 1}, "queue": {"maxRetries": 0}})
+        ),
         event_step("Hang", &["hang"], &[], json!({"queue": {"maxRetries": 0}})),
     ]);
     let fail = || json!({"ok": false, "error": {"message": "nope"}});
@@ -75,7 +87,10 @@ async fn counters_are_exact_by_outcome_under_retries_timeouts_dead_letters_and_w
         TOKEN,
         steps,
         handlers(vec![
-            ("Hello", Arc::new(|_: &Value| json!({"ok": true, "output": {"status": 200, "body": {}}}))),
+            (
+                "Hello",
+                Arc::new(|_: &Value| json!({"ok": true, "output": {"status": 200, "body": {}}})),
+            ),
             ("Good", Arc::new(|_: &Value| json!({"ok": true}))),
             ("Bad", Arc::new(move |_: &Value| fail())),
             ("Doomed", Arc::new(move |_: &Value| fail())),
@@ -102,12 +117,33 @@ async fn counters_are_exact_by_outcome_under_retries_timeouts_dead_letters_and_w
             .await
             .unwrap();
     }
-    let ok = http(rt.addr, "POST", "/hello", &[("authorization", &format!("Bearer {ADMIN}"))], b"{}").await;
+    let ok = http(
+        rt.addr,
+        "POST",
+        "/hello",
+        &[("authorization", &format!("Bearer {ADMIN}"))],
+        b"{}",
+    )
+    .await;
     assert_eq!(ok.status, 200);
     let big = vec![b'x'; 2048];
-    let refused = http(rt.addr, "POST", "/hello", &[("authorization", &format!("Bearer {ADMIN}"))], &big).await;
+    let refused = http(
+        rt.addr,
+        "POST",
+        "/hello",
+        &[("authorization", &format!("Bearer {ADMIN}"))],
+        &big,
+    )
+    .await;
     assert_eq!(refused.status, 413);
-    let bad_token = http(rt.addr, "GET", "/__cfp/api/steps", &[("authorization", "Bearer cfp_live_not_a_real_key")], b"").await;
+    let bad_token = http(
+        rt.addr,
+        "GET",
+        "/__cfp/api/steps",
+        &[("authorization", "Bearer cfp_live_not_a_real_key")],
+        b"",
+    )
+    .await;
     assert_eq!(bad_token.status, 401);
     let no_token = http(rt.addr, "GET", "/__cfp/api/steps", &[], b"").await;
     assert_eq!(no_token.status, 401);
@@ -151,7 +187,10 @@ async fn counters_are_exact_by_outcome_under_retries_timeouts_dead_letters_and_w
     .await;
     // Five events, each claimed a first time once (retries are not claim lag).
     assert_eq!(sample(&text, "cfp_queue_claim_lag_seconds_count"), Some(5.0), "{text}");
-    assert!(sample(&text, r#"cfp_db_pool_connections{state="used"}"#).is_some(), "{text}");
+    assert!(
+        sample(&text, r#"cfp_db_pool_connections{state="used"}"#).is_some(),
+        "{text}"
+    );
     assert_eq!(sample(&text, "cfp_db_pool_max"), Some(8.0));
     // The bucket bounds are the documented ones (and +Inf).
     let bounds: Vec<&str> = text
@@ -199,14 +238,26 @@ async fn metrics_need_the_metrics_token_when_one_is_set() {
         }
     };
     assert_eq!(get(vec![]).await.status, 401, "no token");
-    assert_eq!(get(vec![("authorization", "Bearer wrong-token-0123456789".into())]).await.status, 401);
+    assert_eq!(
+        get(vec![("authorization", "Bearer wrong-token-0123456789".into())])
+            .await
+            .status,
+        401
+    );
     // Only the metrics token: the admin token is not it.
-    assert_eq!(get(vec![("authorization", format!("Bearer {ADMIN}"))]).await.status, 401);
+    assert_eq!(
+        get(vec![("authorization", format!("Bearer {ADMIN}"))]).await.status,
+        401
+    );
     let ok = get(vec![("authorization", format!("Bearer {METRICS_TOKEN}"))]).await;
     assert_eq!(ok.status, 200);
     assert!(ok.headers["content-type"].starts_with("application/openmetrics-text"));
     let text = String::from_utf8(ok.body).unwrap();
-    assert_eq!(sample(&text, r#"cfp_auth_failures_total{reason="metrics_token"}"#), Some(3.0), "{text}");
+    assert_eq!(
+        sample(&text, r#"cfp_auth_failures_total{reason="metrics_token"}"#),
+        Some(3.0),
+        "{text}"
+    );
     assert!(text.ends_with("# EOF\n"));
     rt.stop().await;
 }
@@ -215,16 +266,34 @@ async fn metrics_need_the_metrics_token_when_one_is_set() {
 async fn without_a_token_metrics_need_an_admin_credential_except_on_dev_loopback() {
     let rt = start(RuntimeOptions::default()).await;
     assert_eq!(http(rt.addr, "GET", "/metrics", &[], b"").await.status, 401);
-    let other = http(rt.addr, "GET", "/metrics", &[("authorization", "Bearer nope-nope-nope-nope")], b"").await;
+    let other = http(
+        rt.addr,
+        "GET",
+        "/metrics",
+        &[("authorization", "Bearer nope-nope-nope-nope")],
+        b"",
+    )
+    .await;
     assert_eq!(other.status, 401);
-    let admin = http(rt.addr, "GET", "/metrics", &[("authorization", &format!("Bearer {ADMIN}"))], b"").await;
+    let admin = http(
+        rt.addr,
+        "GET",
+        "/metrics",
+        &[("authorization", &format!("Bearer {ADMIN}"))],
+        b"",
+    )
+    .await;
     assert_eq!(admin.status, 200);
     rt.stop().await;
 
     let mut dev = RuntimeOptions::default();
     dev.gateway.dev = true;
     let rt = start(dev).await;
-    assert_eq!(http(rt.addr, "GET", "/metrics", &[], b"").await.status, 200, "dev mode, loopback");
+    assert_eq!(
+        http(rt.addr, "GET", "/metrics", &[], b"").await.status,
+        200,
+        "dev mode, loopback"
+    );
     rt.stop().await;
 }
 
@@ -241,9 +310,20 @@ async fn a_separate_listener_serves_metrics_and_the_main_one_then_does_not() {
     assert_eq!(r.status, 200);
     assert!(String::from_utf8_lossy(&r.body).contains("# TYPE cfp_db_pool_max gauge"));
     assert_eq!(http(maddr, "GET", "/__cfp/health", &[], b"").await.status, 200);
-    assert_eq!(http(maddr, "GET", "/__cfp/api/steps", &[], b"").await.status, 404, "metrics only");
+    assert_eq!(
+        http(maddr, "GET", "/__cfp/api/steps", &[], b"").await.status,
+        404,
+        "metrics only"
+    );
     // The main listener: `/metrics` is an ordinary path there (no step: 404, even for the admin).
-    let main = http(rt.addr, "GET", "/metrics", &[("authorization", &format!("Bearer {ADMIN}"))], b"").await;
+    let main = http(
+        rt.addr,
+        "GET",
+        "/metrics",
+        &[("authorization", &format!("Bearer {ADMIN}"))],
+        b"",
+    )
+    .await;
     assert_eq!(main.status, 404);
     assert!(!String::from_utf8_lossy(&main.body).contains("cfp_step"));
 
@@ -254,7 +334,12 @@ async fn a_separate_listener_serves_metrics_and_the_main_one_then_does_not() {
     tokio::spawn(cfp_gateway::serve(listener, app, std::future::pending()));
     assert_eq!(http(taddr, "GET", "/metrics", &[], b"").await.status, 401);
     let auth = format!("Bearer {METRICS_TOKEN}");
-    assert_eq!(http(taddr, "GET", "/metrics", &[("authorization", &auth)], b"").await.status, 200);
+    assert_eq!(
+        http(taddr, "GET", "/metrics", &[("authorization", &auth)], b"")
+            .await
+            .status,
+        200
+    );
     rt.stop().await;
 }
 
@@ -265,7 +350,14 @@ async fn metrics_off_records_and_serves_nothing() {
     let rt = start(opts).await;
     assert!(rt.engine.metrics().is_none());
     assert!(rt.engine.scrape_metrics().await.is_none());
-    let r = http(rt.addr, "GET", "/metrics", &[("authorization", &format!("Bearer {ADMIN}"))], b"").await;
+    let r = http(
+        rt.addr,
+        "GET",
+        "/metrics",
+        &[("authorization", &format!("Bearer {ADMIN}"))],
+        b"",
+    )
+    .await;
     assert_eq!(r.status, 404);
     rt.stop().await;
 }
@@ -321,13 +413,19 @@ async fn series_beyond_the_cap_go_to_one_overflow_series_and_are_counted() {
         assert_eq!(sample(&text, &inv(n, "ok")), Some(1.0), "{text}");
     }
     for n in &names[3..] {
-        assert!(!text.contains(&format!(r#"step="{n}""#)), "{n} has no series of its own: {text}");
+        assert!(
+            !text.contains(&format!(r#"step="{n}""#)),
+            "{n} has no series of its own: {text}"
+        );
     }
     let overflow =
         r#"cfp_step_invocations_total{tenant="__overflow__",project="__overflow__",step="__overflow__",outcome="ok"}"#;
     assert_eq!(sample(&text, overflow), Some(2.0), "{text}");
     assert_eq!(
-        sample(&text, r#"cfp_metrics_series_overflow_total{metric="cfp_step_invocations_total"}"#),
+        sample(
+            &text,
+            r#"cfp_metrics_series_overflow_total{metric="cfp_step_invocations_total"}"#
+        ),
         Some(2.0),
         "{text}"
     );

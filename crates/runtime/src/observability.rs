@@ -26,13 +26,13 @@ impl MetricsOptions {
         if token.as_ref().is_some_and(|t| t.len() < 16) {
             bail!("--metrics-token must be at least 16 characters");
         }
-        let listen = match listen.trim() {
-            "" => None,
-            addr => Some(
-                addr.parse::<SocketAddr>()
-                    .with_context(|| format!("--metrics-listen must be an address like 127.0.0.1:9464, got `{addr}`"))?,
-            ),
-        };
+        let listen =
+            match listen.trim() {
+                "" => None,
+                addr => Some(addr.parse::<SocketAddr>().with_context(|| {
+                    format!("--metrics-listen must be an address like 127.0.0.1:9464, got `{addr}`")
+                })?),
+            };
         let max_series: usize = max_series
             .parse()
             .ok()
@@ -104,8 +104,7 @@ impl LogFormat {
 /// where the event or the span it is in carries them). Pretty: one coloured line per event on a terminal.
 pub fn init_logs(format: LogFormat) {
     use std::io::IsTerminal;
-    let filter =
-        tracing_subscriber::EnvFilter::try_from_env("CFP_LOG").unwrap_or_else(|_| "info,sqlx=warn".into());
+    let filter = tracing_subscriber::EnvFilter::try_from_env("CFP_LOG").unwrap_or_else(|_| "info,sqlx=warn".into());
     let builder = tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_env_filter(filter);
