@@ -36,7 +36,7 @@ impl Engine {
             }
         }
         let mut rows: Vec<_> = per.into_iter().collect();
-        rows.sort_by(|a, b| b.1 .0.cmp(&a.1 .0));
+        rows.sort_by_key(|r| std::cmp::Reverse(r.1 .0));
         let overflow = ProjectLabels {
             tenant: OVERFLOW.into(),
             project: OVERFLOW.into(),

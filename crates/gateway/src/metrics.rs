@@ -45,19 +45,19 @@ struct Separate {
 
 async fn separate(State(s): State<Separate>, headers: HeaderMap) -> Response {
     if let Some(expected) = &s.token {
-        if let Err(e) = check_token(&s.engine, &headers, expected) {
+        if let Some(e) = check_token(&s.engine, &headers, expected) {
             return e;
         }
     }
     exposition(&s.engine).await
 }
 
-/// Checks the metrics token; a refusal is counted here (`metrics_token`) and marked so that it is not counted
+/// Checks the metrics token (`None`: it matches); a refusal is counted here (`metrics_token`) and marked so that it is not counted
 /// again by [`count_auth_failures`].
-fn check_token(engine: &Engine, headers: &HeaderMap, expected: &str) -> Result<(), Response> {
+fn check_token(engine: &Engine, headers: &HeaderMap, expected: &str) -> Option<Response> {
     let given = auth::bearer(headers).unwrap_or("");
     if !given.is_empty() && cfp_engine::constant_time_eq(given.as_bytes(), expected.as_bytes()) {
-        return Ok(());
+        return None;
     }
     if let Some(m) = engine.metrics() {
         m.auth_failure("metrics_token");
@@ -68,7 +68,7 @@ fn check_token(engine: &Engine, headers: &HeaderMap, expected: &str) -> Result<(
     )
     .into_response();
     res.extensions_mut().insert(Counted);
-    Err(res)
+    Some(res)
 }
 
 /// `/metrics` on the main listener (routed only when metrics are on and no separate listener is configured).
@@ -78,7 +78,7 @@ pub async fn main_listener(
     headers: HeaderMap,
 ) -> Response {
     if let Some(expected) = &app.cfg.metrics_token {
-        if let Err(e) = check_token(&app.engine, &headers, expected) {
+        if let Some(e) = check_token(&app.engine, &headers, expected) {
             return e;
         }
         return exposition(&app.engine).await;
