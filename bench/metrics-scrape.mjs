@@ -2,12 +2,12 @@
 // Scrape cost of the runtime's `/metrics` with many series, and the API throughput with metrics on vs off.
 //
 //   cargo build --release -p cfp-runtime -p cfp-loadgen   (debug builds are used when no release build exists)
-//   node bench/metrics-scrape.mjs [--steps 420] [--scrapes 200] [--seconds 5] [--rounds 2] [--bin target/release/cfp-runtime]
+//   node bench/metrics-scrape.mjs [--steps 460] [--scrapes 200] [--seconds 5] [--rounds 2] [--bin target/release/cfp-runtime]
 //
 // 1. Starts cfp-runtime (dev mode: loopback needs no token; its own database, dropped at the end) and a scripted
 //    worker (in this process, over the worker protocol) hosting `--steps` event steps and one API step `GET /hello`.
 // 2. Emits one event per event step and waits until each completed: every step then has its series (5 outcomes,
-//    a duration histogram of 13+ buckets, retries): about 24 per step, so 420 steps ≈ 10,000 series.
+//    a duration histogram of 13+ buckets, retries): about 24 per step, so 460 steps ≈ 10,000 series.
 // 3. Scrapes `/metrics` `--scrapes` times one after another and reports p50/p99 (target: p99 < 50 ms) and the
 //    number of series exposed.
 // 4. Drives `GET /hello` with cfp-loadgen (closed loop, 32 connections) for `--seconds`, metrics on, then again on a
@@ -28,7 +28,7 @@ const arg = (name, dflt) => {
   const i = process.argv.indexOf(`--${name}`)
   return i >= 0 ? process.argv[i + 1] : dflt
 }
-const STEPS = Number(arg('steps', '420'))
+const STEPS = Number(arg('steps', '460'))
 const SCRAPES = Number(arg('scrapes', '200'))
 const SECONDS = Number(arg('seconds', '5'))
 const ROUNDS = Number(arg('rounds', '2'))
