@@ -172,7 +172,8 @@ try {
   if (existsSync(LOADGEN)) {
     const off = await runtime(await freshDb(), tmp, { CFP_METRICS: 'off' })
     procs.push(off.h)
-    const ws2 = await worker(off.base, off.token, 0)
+    // The same steps as the metrics-on runtime (their dispatchers poll alike); only metrics differ.
+    const ws2 = await worker(off.base, off.token, STEPS)
     const ratios = []
     const rounds = []
     for (let r = 0; r < ROUNDS; r++) {
