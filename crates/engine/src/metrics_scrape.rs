@@ -1,6 +1,8 @@
 //! Gauges computed when `/metrics` is scraped, from cheap sources: the worker registry (in memory), the
-//! database pool's counters, and one bounded query for the queue gauges, reused for
-//! [`crate::metrics::MetricsConfig::queue_cache`] so frequent scrapes cost the database nothing more.
+//! database pool's counters, and one bounded query for the queue gauges. That query never runs in the scrape's
+//! path: a scrape that finds the queue gauges older than [`crate::metrics::MetricsConfig::queue_cache`] starts
+//! one refresh in the background (one at a time) and answers with the values it has, so a scrape costs no database
+//! round trip and frequent scrapes cost the database nothing more.
 
 use std::collections::HashMap;
 
@@ -15,7 +17,7 @@ impl Engine {
         let m = self.metrics()?;
         self.refresh_workers(m);
         self.refresh_pool(m);
-        self.refresh_queues(m).await;
+        self.refresh_queues_soon(m);
         Some(m.encode())
     }
 
@@ -72,14 +74,27 @@ impl Engine {
         m.db_pool_max.set(pool.options().get_max_connections() as i64);
     }
 
-    /// Queue depth, oldest ready age and dead letters per step: read again only when the last read is older
-    /// than the cache time (concurrent scrapes wait for one read). A failed read keeps the last values.
-    async fn refresh_queues(&self, m: &Metrics) {
-        let mut last = m.queue_read.lock().await;
+    /// Starts a refresh of the queue gauges when the last one started longer ago than the cache time and none is
+    /// running.
+    fn refresh_queues_soon(&self, m: &std::sync::Arc<Metrics>) {
+        let Ok(mut last) = m.queue_read.try_lock() else {
+            return;
+        };
         let now = tokio::time::Instant::now();
-        if last.is_some_and(|at| now.duration_since(at) < m.cfg.queue_cache) {
+        if last.is_some_and(|at| now.duration_since(at) < m.cfg.queue_cache) || self.is_shutting_down() {
             return;
         }
+        *last = Some(now);
+        let (engine, m) = (self.clone(), m.clone());
+        self.spawn(async move {
+            // Held while reading: a scrape meanwhile does not start another.
+            let _running = m.queue_read.lock().await;
+            engine.refresh_queues(&m).await;
+        });
+    }
+
+    /// Queue depth, oldest ready age and dead letters per step. A failed read keeps the last values.
+    async fn refresh_queues(&self, m: &Metrics) {
         let cap = m.cfg.max_series;
         // One group more than the cap: enough to know something was folded (summing beyond it would need the
         // unbounded read this avoids).
@@ -90,7 +105,6 @@ impl Engine {
                 return;
             }
         };
-        *last = Some(now);
         let label = |scope: &Scope, step: &str| StepLabels::new(scope, step);
         let depth = queues
             .iter()
