@@ -137,6 +137,12 @@ pub(crate) async fn run(engine: Engine, d: std::sync::Arc<Dispatcher>) {
 
 async fn deliver(engine: &Engine, d: &Dispatcher, rows: Vec<Claimed>, cron: bool, timeout_s: u64) {
     let mut unplaced = Vec::new();
+    if let Some(m) = engine.metrics() {
+        // Publish to first claim: later attempts wait for their backoff on purpose.
+        for row in rows.iter().filter(|r| r.attempt == 1) {
+            m.claim_lag(row.lag_s);
+        }
+    }
     for row in rows {
         let worker = engine.inner().reg.lock().unwrap().pick_worker(&d.scope, &d.step, true);
         let Some(worker) = worker else {

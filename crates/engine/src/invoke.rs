@@ -193,6 +193,13 @@ impl Engine {
         }
     }
 
+    /// Counts an API step's attempt (API calls are not retried: counted when they end).
+    fn count_api(&self, p: &Pending, outcome: Outcome) {
+        if let Some(m) = self.metrics() {
+            m.attempt(&p.scope, &p.step, outcome, took(p));
+        }
+    }
+
     /// Records the end of an attempt: a span row (batched) and a live event.
     fn record_span(&self, p: &Pending, ok: bool, error: Option<&WorkerError>) {
         let Some(span) = &p.span else { return };
@@ -325,27 +332,32 @@ impl Engine {
             }
         }
         self.record_span(&p, result.ok, result.error.as_ref());
+        let took = took(&p);
         match p.kind {
-            PendingKind::Api { reply, trace_id } => {
-                if !result.ok {
-                    // The caller gets a generic 500 outside dev mode: the exception text and its stack are here,
-                    // in the step's log (and its span).
-                    let error = result.error.clone().unwrap_or_default();
-                    let message = if error.message.is_empty() {
-                        "handler failed"
-                    } else {
-                        &error.message
-                    };
-                    self.system_log(
-                        &p.scope,
-                        "error",
-                        &p.step,
-                        &trace_id,
-                        format!("step `{}` failed: {message}", p.step),
-                        Some(json!({ "message": message, "name": error.name, "stack": error.stack })),
-                    );
+            PendingKind::Api { .. } => {
+                let outcome = if result.ok { Outcome::Ok } else { Outcome::HandlerError };
+                self.count_api(&p, outcome);
+                if let PendingKind::Api { reply, trace_id } = p.kind {
+                    if !result.ok {
+                        // The caller gets a generic 500 outside dev mode: the exception text and its stack are
+                        // here, in the step's log (and its span).
+                        let error = result.error.clone().unwrap_or_default();
+                        let message = if error.message.is_empty() {
+                            "handler failed"
+                        } else {
+                            &error.message
+                        };
+                        self.system_log(
+                            &p.scope,
+                            "error",
+                            &p.step,
+                            &trace_id,
+                            format!("step `{}` failed: {message}", p.step),
+                            Some(json!({ "message": message, "name": error.name, "stack": error.stack })),
+                        );
+                    }
+                    let _ = reply.send(Ok(result));
                 }
-                let _ = reply.send(Ok(result));
             }
             PendingKind::Queue(d) if result.ok => {
                 let emits = to_events(&d.key, &d.trace_id, result.emits);
@@ -361,6 +373,7 @@ impl Engine {
                 let _ = self.inner().completions.send(crate::tasks::Finished {
                     completion,
                     delivery: d,
+                    took,
                 });
             }
             PendingKind::Queue(d) => {
@@ -377,7 +390,8 @@ impl Engine {
         }
     }
 
-    /// Records a failed attempt: schedules the retry or dead-letters the delivery.
+    /// Records a failed attempt: schedules the retry or dead-letters the delivery. The attempt is counted
+    /// (`outcome`, `took`) once the failure is committed; a stale attempt (its lease moved on) is not.
     pub(crate) async fn fail_delivery(
         &self,
         scope: Scope,
@@ -399,7 +413,7 @@ impl Engine {
             "retriable": retriable,
         });
         let mut backoff = Duration::from_millis(100);
-        let outcome = loop {
+        let failed = loop {
             match self.inner().store.fail(d.seq, d.attempt, &error_json, delay, end).await {
                 Ok(o) => break o,
                 Err(e) if e.is_transient() && !self.is_shutting_down() => {
@@ -414,7 +428,19 @@ impl Engine {
             }
         };
         let total = d.max_retries + 1;
-        match outcome {
+        let (outcome, took) = (
+            end.outcome,
+            end.duration_ms.map(|ms| Duration::from_secs_f64(ms / 1000.0)),
+        );
+        if let Some(m) = self.metrics().filter(|_| failed != FailOutcome::Stale) {
+            m.attempt(&scope, &step, outcome, took);
+            match failed {
+                FailOutcome::Retrying => m.retry(&scope, &step),
+                FailOutcome::DeadLettered => m.attempt(&scope, &step, Outcome::DeadLettered, None),
+                FailOutcome::Stale => {}
+            }
+        }
+        match failed {
             FailOutcome::Retrying => {
                 let ms = delay.unwrap_or(0);
                 self.system_log(
@@ -540,6 +566,11 @@ impl Engine {
     }
 }
 
+/// How long an attempt ran, from its invoke frame to now.
+fn took(p: &Pending) -> Option<Duration> {
+    p.span.as_ref().map(|s| s.started_at.elapsed())
+}
+
 /// Fails every invocation in flight on a worker that went away.
 pub(crate) fn fail_worker_invocations(engine: &Engine, worker: WorkerId) {
     let ids: Vec<String> = engine
@@ -564,8 +595,11 @@ pub(crate) fn fail_worker_invocations(engine: &Engine, worker: WorkerId) {
         };
         engine.record_span(&p, false, Some(&error));
         match p.kind {
-            PendingKind::Api { reply, .. } => {
-                let _ = reply.send(Err(InvokeError::WorkerGone(p.step)));
+            PendingKind::Api { .. } => {
+                engine.count_api(&p, Outcome::LostWorker);
+                if let PendingKind::Api { reply, .. } = p.kind {
+                    let _ = reply.send(Err(InvokeError::WorkerGone(p.step)));
+                }
             }
             PendingKind::Queue(d) => {
                 let end = Engine::attempt_end(&p.span, Outcome::LostWorker);
@@ -628,11 +662,14 @@ pub(crate) async fn deadline_watch(engine: Engine) {
             };
             engine.record_span(&p, false, Some(&error));
             match p.kind {
-                PendingKind::Api { reply, .. } => {
-                    let _ = reply.send(Err(InvokeError::Timeout {
-                        step: p.step,
-                        ms: p.timeout_ms,
-                    }));
+                PendingKind::Api { .. } => {
+                    engine.count_api(&p, Outcome::Timeout);
+                    if let PendingKind::Api { reply, .. } = p.kind {
+                        let _ = reply.send(Err(InvokeError::Timeout {
+                            step: p.step,
+                            ms: p.timeout_ms,
+                        }));
+                    }
                 }
                 PendingKind::Queue(d) => {
                     let end = Engine::attempt_end(&p.span, Outcome::Timeout);

@@ -27,6 +27,8 @@ pub mod dispatch;
 pub mod ids;
 pub mod invoke;
 pub mod limits;
+pub mod metrics;
+mod metrics_scrape;
 pub mod nul;
 mod owner;
 pub mod registry;
@@ -100,6 +102,8 @@ pub struct EngineConfig {
     pub audit: Option<cfp_store::audit::AuditOptions>,
     /// The SLO evaluator's rules and cycle (`None`: this runtime does not evaluate; another replica may).
     pub slo: Option<slo::SloPolicy>,
+    /// Prometheus metrics (`/metrics`): on by default.
+    pub metrics: metrics::MetricsConfig,
 }
 
 impl Default for EngineConfig {
@@ -126,6 +130,7 @@ impl Default for EngineConfig {
             clock: clock::system(),
             audit: Some(Default::default()),
             slo: Some(Default::default()),
+            metrics: Default::default(),
         }
     }
 }
@@ -169,6 +174,8 @@ pub(crate) struct Inner {
     pub strict: std::sync::RwLock<HashMap<Scope, bool>>,
     /// `maxConcurrentExecutions` per project and tenant.
     pub exec_limits: limits::Limits,
+    /// `None` with `--metrics off`.
+    pub metrics: Option<Arc<metrics::Metrics>>,
 }
 
 impl Engine {
@@ -177,6 +184,10 @@ impl Engine {
         let (ctx, crx) = mpsc::unbounded_channel();
         let (ltx, lrx) = mpsc::unbounded_channel();
         let (shutdown, _) = watch::channel(false);
+        let metrics = cfg
+            .metrics
+            .enabled
+            .then(|| Arc::new(metrics::Metrics::new(cfg.metrics.clone())));
         let engine = Engine {
             inner: Arc::new(Inner {
                 store,
@@ -196,6 +207,7 @@ impl Engine {
                 work: Default::default(),
                 strict: Default::default(),
                 exec_limits: Default::default(),
+                metrics,
             }),
         };
         let services = &engine.inner.services;
@@ -222,6 +234,11 @@ impl Engine {
 
     pub fn config(&self) -> &EngineConfig {
         &self.inner.cfg
+    }
+
+    /// The runtime's metrics (`None`: `--metrics off`).
+    pub fn metrics(&self) -> Option<&Arc<metrics::Metrics>> {
+        self.inner.metrics.as_ref()
     }
 
     pub fn is_shutting_down(&self) -> bool {

@@ -15,6 +15,7 @@ use sqlx::postgres::PgListener;
 use tokio::sync::mpsc;
 
 use crate::invoke::Delivery;
+use crate::metrics::Outcome;
 use crate::registry::WorkerId;
 use crate::{Engine, EngineConfig};
 
@@ -27,6 +28,8 @@ pub const LOG_DROP_REPORT_EVERY: Duration = Duration::from_secs(10);
 pub struct Finished {
     pub completion: Completion,
     pub delivery: Delivery,
+    /// How long the attempt ran (invoke to result).
+    pub took: Option<Duration>,
 }
 
 /// Commits successful attempts in batches: one transaction marks them done and publishes their emits.
@@ -45,7 +48,10 @@ pub(crate) async fn completer(engine: Engine, mut rx: mpsc::UnboundedReceiver<Fi
         }
         let n = batch.len();
         let completions: Vec<Completion> = batch.iter().map(|f| f.completion.clone()).collect();
-        match commit(&engine, &completions).await {
+        match commit(&engine, &completions)
+            .await
+            .map(|accepted| count_ok(&engine, &batch, &accepted))
+        {
             Err(e) if e.transient => {
                 tracing::error!(error = %e, batch = n, "committing results failed; the deliveries will run again when their leases expire");
             }
@@ -64,7 +70,7 @@ pub(crate) async fn completer(engine: Engine, mut rx: mpsc::UnboundedReceiver<Fi
                         Err(e) => {
                             tracing::error!(error = %e, "committing a result failed; it runs again when its lease expires")
                         }
-                        Ok(()) => {}
+                        Ok(accepted) => count_ok(&engine, std::slice::from_ref(f), &accepted),
                     }
                 }
             }
@@ -78,8 +84,21 @@ pub(crate) async fn completer(engine: Engine, mut rx: mpsc::UnboundedReceiver<Fi
     }
 }
 
-/// Commits completions, retrying while the database is unreachable. Returns the first other error.
-async fn commit(engine: &Engine, batch: &[Completion]) -> Result<(), CommitError> {
+/// Counts the successful attempts whose completion committed (`accepted`: their sequence numbers); a result
+/// of a lease that had expired is not counted (its attempt was counted when the lease was reaped).
+fn count_ok(engine: &Engine, batch: &[Finished], accepted: &[i64]) {
+    let Some(m) = engine.metrics() else { return };
+    let accepted: std::collections::HashSet<i64> = accepted.iter().copied().collect();
+    for f in batch {
+        if accepted.contains(&f.completion.seq) {
+            m.attempt(&f.completion.scope, &f.completion.step, Outcome::Ok, f.took);
+        }
+    }
+}
+
+/// Commits completions, retrying while the database is unreachable. Returns the sequence numbers accepted, or
+/// the first other error.
+async fn commit(engine: &Engine, batch: &[Completion]) -> Result<Vec<i64>, CommitError> {
     let n = batch.len();
     let mut backoff = Duration::from_millis(50);
     loop {
@@ -89,7 +108,7 @@ async fn commit(engine: &Engine, batch: &[Completion]) -> Result<(), CommitError
                     tracing::debug!(dropped = n - accepted.len(), "results of expired leases dropped");
                 }
                 engine.published(&woken);
-                return Ok(());
+                return Ok(accepted);
             }
             Err(e) if e.is_transient() && !engine.is_shutting_down() => {
                 tracing::warn!(error = %e, batch = n, "committing results failed; retrying");
@@ -408,11 +427,24 @@ pub(crate) async fn maintenance(engine: Engine) {
         }
         if n.is_multiple_of(2) {
             match engine.store().reap_leases(engine.config().lease_stale_after_s).await {
-                Ok(woken) if !woken.is_empty() => {
-                    tracing::info!(steps = woken.len(), "expired leases returned to the queue");
-                    engine.wake(&woken);
+                Ok(reaped) => {
+                    // Attempts that ended without a result (their runtime or worker was lost): counted once,
+                    // here, when the reaping commits.
+                    if let Some(m) = engine.metrics() {
+                        for (scope, step, dead) in &reaped.lost {
+                            m.attempt(scope, step, Outcome::LostWorker, None);
+                            if *dead {
+                                m.attempt(scope, step, Outcome::DeadLettered, None);
+                            } else {
+                                m.retry(scope, step);
+                            }
+                        }
+                    }
+                    if !reaped.woken.is_empty() {
+                        tracing::info!(steps = reaped.woken.len(), "expired leases returned to the queue");
+                        engine.wake(&reaped.woken);
+                    }
                 }
-                Ok(_) => {}
                 Err(e) => tracing::warn!(error = %e, "lease reaping failed"),
             }
         }

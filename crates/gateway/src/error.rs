@@ -48,6 +48,8 @@ impl IntoResponse for ApiError {
         let status = self.status();
         let unavailable = status == StatusCode::SERVICE_UNAVAILABLE;
         let mut res = (status, Json(ErrorBody::new(self.code, self.message))).into_response();
+        // For the metrics middleware (`cfp_auth_failures_total` by reason, limit refusals by reason).
+        res.extensions_mut().insert(self.code);
         // Every 503 is worth retrying (the database, the control plane or a worker will be back): say when.
         if unavailable {
             res.headers_mut()

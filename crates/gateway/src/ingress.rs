@@ -30,10 +30,14 @@ pub async fn handle(State(app): State<AppState>, ConnectInfo(peer): ConnectInfo<
         .as_ref()
         .and_then(|c| c.project(target.project.as_deref().unwrap_or(&app.cfg.default_scope.project)));
     let origin = req.headers().get(header::ORIGIN).cloned();
-    let mut response = match call_step(&app, peer, req, &target, cors.as_deref()).await {
+    let mut resolved = None;
+    let mut response = match call_step(&app, peer, req, &target, cors.as_deref(), &mut resolved).await {
         Ok(r) => r,
         Err(e) => e.into_response(),
     };
+    if let Some(scope) = &resolved {
+        crate::metrics::count_limit_refusal(&app.engine, scope, &response);
+    }
     if response.status() == StatusCode::TOO_MANY_REQUESTS {
         response
             .headers_mut()
@@ -76,6 +80,7 @@ async fn call_step(
     req: Request,
     target: &Target,
     cors: Option<&cfp_access::ProjectSettings>,
+    resolved: &mut Option<cfp_store::Scope>,
 ) -> Result<Response, ApiError> {
     let cfg = &app.cfg;
     let method = req.method().as_str().to_string();
@@ -139,6 +144,7 @@ async fn call_step(
         }
     };
     let caller = auth::step_auth(principal.as_ref(), &scope, settings.as_deref());
+    *resolved = Some(scope.clone());
     let _permit = app
         .gates
         .acquire(settings.as_deref(), app.engine.shared_limits())

@@ -20,6 +20,7 @@ pub mod conn;
 pub mod error;
 pub mod ingress;
 pub mod limits;
+pub mod metrics;
 pub mod motia;
 pub mod observe;
 pub mod slo;
@@ -72,6 +73,10 @@ pub struct GatewayConfig {
     pub worker_max_unauthenticated_per_peer: usize,
     /// Largest frame (and message) an authenticated worker may send, in bytes (closed with 1009 beyond).
     pub worker_max_frame: usize,
+    /// Bearer token for `/metrics` (`--metrics-token`); see [`metrics`].
+    pub metrics_token: Option<String>,
+    /// `/metrics` is served on a separate listener (`--metrics-listen`), not on this one.
+    pub metrics_separate: bool,
 }
 
 impl Default for GatewayConfig {
@@ -94,6 +99,8 @@ impl Default for GatewayConfig {
             worker_max_unauthenticated: 256,
             worker_max_unauthenticated_per_peer: 16,
             worker_max_frame: 64 << 20,
+            metrics_token: None,
+            metrics_separate: false,
         }
     }
 }
@@ -146,8 +153,13 @@ pub fn router(engine: Engine, cfg: GatewayConfig) -> Router {
         audit_proofs: Default::default(),
     };
     audit::flush_failures(state.engine.clone(), state.auth_failures.clone());
-    Router::new()
-        .route("/__cfp/health", get(health))
+    let mut routes = Router::new().route("/__cfp/health", get(health));
+    // `/metrics` here only when metrics are on and not served by a separate listener (then the path is an API
+    // step's like any other).
+    if state.engine.metrics().is_some() && !state.cfg.metrics_separate {
+        routes = routes.route("/metrics", get(metrics::main_listener));
+    }
+    routes
         .route("/__cfp/worker", get(worker_ws::upgrade))
         .nest(
             "/__cfp/api",
@@ -176,7 +188,14 @@ pub fn router(engine: Engine, cfg: GatewayConfig) -> Router {
             state.clone(),
             streams_ws::intercept,
         ))
-        .layer(axum::middleware::from_fn_with_state(state, auth::refuse_cross_origin))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            auth::refuse_cross_origin,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            state,
+            metrics::count_auth_failures,
+        ))
 }
 
 async fn health(axum::extract::State(app): axum::extract::State<AppState>) -> axum::Json<serde_json::Value> {

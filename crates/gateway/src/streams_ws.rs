@@ -110,8 +110,16 @@ async fn upgrade(app: AppState, req: Request) -> Response {
     }
     let streams = app.streams.clone();
     let scope = access.scope.clone();
+    // Counted in `cfp_stream_sockets` while the socket is open.
+    let open = app
+        .engine
+        .metrics()
+        .map(|m| m.socket(cfp_engine::metrics::SocketKind::Stream));
     let ended = crate::auth::credential_ended(app, access, held);
-    ws.on_upgrade(move |socket| session(streams, scope, auth, socket, ended))
+    ws.on_upgrade(move |socket| async move {
+        session(streams, scope, auth, socket, ended).await;
+        drop(open);
+    })
 }
 
 /// What a stream's `canAccess` learns of the caller (never a secret): the same for a socket join and for the

@@ -153,6 +153,10 @@ async fn read_hello(
 /// The connection of one worker: hello, token check, then frames in and out of its engine [`Session`].
 async fn serve_worker(app: AppState, mut socket: WebSocket, waiting: Waiting, meter: Option<Arc<ReadMeter>>) {
     let engine = app.engine.clone();
+    // Counted in `cfp_worker_sockets` while the socket is open (authenticated or not yet).
+    let _open = engine
+        .metrics()
+        .map(|m| m.socket(cfp_engine::metrics::SocketKind::Worker));
     // 1. hello
     let hello = match read_hello(&mut socket, app.cfg.worker_hello_timeout, meter.as_deref()).await {
         Ok(hello) => hello,
@@ -161,7 +165,12 @@ async fn serve_worker(app: AppState, mut socket: WebSocket, waiting: Waiting, me
     };
     let (scope, credential) = match authenticate(&app, &hello.token).await {
         Ok(found) => found,
-        Err((close, message)) => return close_with(socket, Refusal::new(close, "unauthenticated", message)).await,
+        Err((close, message)) => {
+            if let Some(m) = engine.metrics() {
+                m.auth_failure("worker_token");
+            }
+            return close_with(socket, Refusal::new(close, "unauthenticated", message)).await;
+        }
     };
     // Authenticated: the connection no longer counts as waiting, and may send frames up to the configured limit.
     drop(waiting);

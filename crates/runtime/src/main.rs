@@ -1,6 +1,7 @@
 //! `cfp-runtime`: parses options, sets up tracing, connects to PostgreSQL (retrying with backoff), starts
 //! the engine and the HTTP gateway, and shuts down gracefully on SIGINT/SIGTERM.
 
+mod observability;
 mod options;
 mod settings;
 
@@ -31,14 +32,7 @@ async fn main() {
         println!("{}", serde_json::to_string_pretty(&opts.to_json()).unwrap());
         return;
     }
-    use std::io::IsTerminal;
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("CFP_LOG").unwrap_or_else(|_| "info,sqlx=warn".into()),
-        )
-        .init();
+    observability::init_logs(opts.log_format);
     if let Err(e) = run(opts).await {
         // Once (the log goes to stderr), and each cause once: wrapped errors repeat their source's text.
         tracing::error!("{}", describe(&e));
@@ -144,6 +138,7 @@ async fn run(opts: Options) -> Result<()> {
         max_steps_per_registration: opts.max_steps_per_registration,
         max_calls_per_worker: opts.max_calls_per_worker,
         max_queued_log_lines: opts.max_queued_log_lines,
+        metrics: opts.metrics.engine_config(),
         // The audit chain's signing key: a file of this runtime, never in the database (docs/architecture.md).
         audit: Some(cfp_store::audit::AuditOptions {
             key: cfp_store::audit::KeySource::File(std::path::Path::new(&opts.data_dir).join("audit-key.json")),
@@ -205,6 +200,8 @@ async fn run(opts: Options) -> Result<()> {
         worker_max_unauthenticated: opts.worker_max_unauthenticated,
         worker_max_unauthenticated_per_peer: opts.worker_max_unauthenticated_per_peer,
         worker_max_frame: opts.worker_max_frame,
+        metrics_token: opts.metrics.token.clone(),
+        metrics_separate: opts.metrics.listen.is_some(),
     };
     let app = cfp_gateway::router(engine.clone(), gateway_cfg);
     let listener = tokio::net::TcpListener::bind(&opts.listen)
@@ -234,10 +231,34 @@ async fn run(opts: Options) -> Result<()> {
         Some(dir) => tracing::info!("workbench at http://{addr}/__cfp/ (from {dir})"),
         None => tracing::info!("workbench not served (no --workbench-dir)"),
     }
-    // The one line on stdout: supervisors (cfp dev, tests) wait for it.
-    println!("{}", serde_json::json!({ "ready": true, "addr": addr.to_string() }));
-
     let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
+    let mut ready = serde_json::json!({ "ready": true, "addr": addr.to_string() });
+    let metrics_server = match (&opts.metrics.listen, opts.metrics.enabled) {
+        (Some(at), true) => {
+            let listener = tokio::net::TcpListener::bind(at)
+                .await
+                .with_context(|| format!("cannot listen on --metrics-listen {at} (is the port in use?)"))?;
+            let maddr = listener.local_addr()?;
+            tracing::info!("metrics at http://{maddr}/metrics");
+            ready["metricsAddr"] = maddr.to_string().into();
+            let app = cfp_gateway::metrics::listener_router(engine.clone(), opts.metrics.token.clone());
+            let mut stop = stop_rx.clone();
+            Some(tokio::spawn(cfp_gateway::conn::serve(
+                listener,
+                app,
+                cfp_gateway::conn::ServeOptions {
+                    header_read_timeout: opts.header_read_timeout,
+                },
+                async move {
+                    let _ = stop.wait_for(|v| *v).await;
+                },
+            )))
+        }
+        _ => None,
+    };
+    // The one line on stdout: supervisors (cfp dev, tests) wait for it.
+    println!("{ready}");
+
     let serve_opts = cfp_gateway::conn::ServeOptions {
         header_read_timeout: opts.header_read_timeout,
     };
@@ -252,6 +273,9 @@ async fn run(opts: Options) -> Result<()> {
     let _ = stop_tx.send(true);
     engine.shutdown(opts.shutdown_timeout).await;
     let _ = tokio::time::timeout(Duration::from_secs(5), server).await;
+    if let Some(m) = metrics_server {
+        let _ = tokio::time::timeout(Duration::from_secs(1), m).await;
+    }
     store.close().await;
     tracing::info!("stopped");
     Ok(())

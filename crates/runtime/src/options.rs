@@ -51,6 +51,8 @@ pub struct Options {
     pub max_steps_per_registration: usize,
     pub max_calls_per_worker: usize,
     pub max_queued_log_lines: usize,
+    pub metrics: crate::observability::MetricsOptions,
+    pub log_format: crate::observability::LogFormat,
 }
 
 /// (flag, env, default, help)
@@ -302,6 +304,42 @@ const SPEC: &[(&str, &str, &str, &str)] = &[
         "",
         "comma-separated origins of workbenches served elsewhere (the control plane) allowed to call the runtime API",
     ),
+    (
+        "--metrics",
+        "CFP_METRICS",
+        "on",
+        "Prometheus metrics at /metrics: on or off (off: nothing recorded, nothing served)",
+    ),
+    (
+        "--metrics-token",
+        "CFP_METRICS_TOKEN",
+        "",
+        "bearer token /metrics requires (otherwise: the admin token, or the --metrics-listen listener)",
+    ),
+    (
+        "--metrics-listen",
+        "CFP_METRICS_LISTEN",
+        "",
+        "separate address serving only /metrics and health (e.g. 127.0.0.1:9464); the main listener then has none",
+    ),
+    (
+        "--metrics-max-series",
+        "CFP_METRICS_MAX_SERIES",
+        "10000",
+        "series per metric family on the tenant/project/step labels; beyond, one __overflow__ series (counted)",
+    ),
+    (
+        "--metrics-extra-buckets",
+        "CFP_METRICS_EXTRA_BUCKETS",
+        "",
+        "comma-separated bounds (seconds) added to cfp_step_duration_seconds, e.g. SLO latency thresholds",
+    ),
+    (
+        "--log-format",
+        "CFP_LOG_FORMAT",
+        "",
+        "json or pretty (default: pretty in dev mode, json otherwise); json lines carry tenant, project and trace ids",
+    ),
 ];
 
 pub fn usage() -> String {
@@ -477,6 +515,15 @@ impl Options {
         if worker_max_frame < 64 * 1024 {
             bail!("--worker-max-frame-bytes must be at least 65536 (a worker's register frame can be large)");
         }
+        let dev = boolean("--dev")?;
+        let metrics = crate::observability::MetricsOptions::parse(
+            &get("--metrics"),
+            &get("--metrics-token"),
+            &get("--metrics-listen"),
+            &get("--metrics-max-series"),
+            &get("--metrics-extra-buckets"),
+        )?;
+        let log_format = crate::observability::LogFormat::parse(&get("--log-format"), dev)?;
         let region = get("--region");
         if region.is_empty() || region.len() > 32 {
             bail!("--region must be 1 to 32 characters, got `{region}`");
@@ -523,6 +570,8 @@ impl Options {
             max_steps_per_registration,
             max_calls_per_worker,
             max_queued_log_lines,
+            metrics,
+            log_format,
         })
     }
 
@@ -534,7 +583,7 @@ impl Options {
                 "***".into()
             }
         };
-        json!({
+        let mut out = json!({
             "listen": self.listen,
             "databaseUrl": redact_url(&self.database_url),
             "schema": self.schema,
@@ -575,7 +624,10 @@ impl Options {
             "maxStepsPerRegistration": self.max_steps_per_registration,
             "maxCallsPerWorker": self.max_calls_per_worker,
             "maxQueuedLogLines": self.max_queued_log_lines,
-        })
+        });
+        out["metrics"] = self.metrics.to_json();
+        out["logFormat"] = self.log_format.as_str().into();
+        out
     }
 }
 
@@ -594,112 +646,5 @@ pub fn redact_url(url: &str) -> String {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn worker_caps_are_flags() {
-        let o = Options::load(&[
-            "--max-workers-per-project=2".into(),
-            "--max-steps-per-registration=10".into(),
-            "--max-calls-per-worker=3".into(),
-            "--max-queued-log-lines=50".into(),
-        ])
-        .unwrap();
-        assert_eq!(
-            (
-                o.max_workers_per_project,
-                o.max_steps_per_registration,
-                o.max_calls_per_worker,
-                o.max_queued_log_lines
-            ),
-            (2, 10, 3, 50)
-        );
-        assert!(Options::load(&["--max-calls-per-worker=0".into()]).is_err());
-    }
-
-    #[test]
-    fn flags_override_defaults_and_errors_name_the_option() {
-        let o = Options::load(&["--listen".into(), "127.0.0.1:9".into(), "--dev".into()]).unwrap();
-        assert_eq!(o.listen, "127.0.0.1:9");
-        assert!(o.dev);
-        let e = Options::load(&["--body-limit=abc".into()]).err().unwrap().to_string();
-        assert!(e.contains("--body-limit"), "{e}");
-        let e = Options::load(&["--nope".into()]).err().unwrap().to_string();
-        assert!(e.contains("unknown option `--nope`"), "{e}");
-        let o = Options::load(&["--redis-url=redis://:pw@127.0.0.1:6379".into()]).unwrap();
-        assert_eq!(o.redis_url.as_deref(), Some("redis://:pw@127.0.0.1:6379"));
-        assert_eq!(o.to_json()["redisUrl"], "redis://:***@127.0.0.1:6379");
-        let e = Options::load(&["--redis-url".into(), "127.0.0.1:6379".into()])
-            .err()
-            .unwrap()
-            .to_string();
-        assert!(e.contains("--redis-url"), "{e}");
-    }
-
-    #[test]
-    fn control_plane_options_are_checked() {
-        let e = Options::load(&["--control-plane-url=cp.example".into(), "--service-token=x".into()])
-            .err()
-            .unwrap()
-            .to_string();
-        assert!(e.contains("https://"), "{e}");
-        let https = Options::load(&[
-            "--control-plane-url=https://cp.example".into(),
-            "--service-token=x".into(),
-        ]);
-        assert_eq!(https.unwrap().control_plane_url.as_deref(), Some("https://cp.example"));
-        let e = Options::load(&["--control-plane-url=http://127.0.0.1:4100".into()])
-            .err()
-            .unwrap()
-            .to_string();
-        assert!(e.contains("--service-token"), "{e}");
-        let e = Options::load(&[
-            "--control-plane-url=http://127.0.0.1:4100".into(),
-            "--service-token=x".into(),
-            "--dev".into(),
-        ])
-        .err()
-        .unwrap()
-        .to_string();
-        assert!(e.contains("--dev cannot be combined with --control-plane-url"), "{e}");
-        let o = Options::load(&[
-            "--control-plane-url=http://127.0.0.1:4100/".into(),
-            "--service-token=secret".into(),
-            "--require-auth".into(),
-            "--region=eu".into(),
-        ])
-        .unwrap();
-        assert_eq!(o.control_plane_url.as_deref(), Some("http://127.0.0.1:4100"));
-        assert!(o.require_auth);
-        assert_eq!(o.to_json()["serviceToken"], "***");
-        assert_eq!(o.region, "eu");
-    }
-
-    #[test]
-    fn edge_limits_have_defaults_and_are_checked() {
-        let o = Options::load(&[]).unwrap();
-        assert_eq!(o.worker_hello_timeout, Duration::from_secs(3));
-        assert_eq!(
-            (o.worker_max_unauthenticated, o.worker_max_unauthenticated_per_peer),
-            (256, 16)
-        );
-        assert_eq!(o.worker_max_frame, 64 << 20);
-        assert_eq!(o.header_read_timeout, Duration::from_secs(10));
-        assert_eq!(o.db_acquire_timeout, Duration::from_secs(2));
-        for bad in [
-            "--hello-timeout-ms=0",
-            "--max-unauthenticated=0",
-            "--worker-max-frame-bytes=1024",
-        ] {
-            let e = Options::load(&[bad.into()]).err().unwrap().to_string();
-            assert!(e.contains(bad.split('=').next().unwrap()), "{e}");
-        }
-    }
-
-    #[test]
-    fn redacts_passwords() {
-        assert_eq!(redact_url("postgres://u:pw@h:5/d"), "postgres://u:***@h:5/d");
-        assert_eq!(redact_url("postgres://u@h/d"), "postgres://u@h/d");
-    }
-}
+#[path = "options_tests.rs"]
+mod tests;

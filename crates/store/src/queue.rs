@@ -35,6 +35,8 @@ pub struct Claimed {
     pub group_id: Option<String>,
     pub attempt: i32,
     pub max_retries: i32,
+    /// Seconds since the event was published (its row inserted), at the claim.
+    pub lag_s: f64,
 }
 
 /// A finished attempt whose emits are published when it is accepted.
@@ -91,6 +93,15 @@ pub struct QueueStats {
     pub in_flight: i64,
     pub retrying: i64,
     pub dead: i64,
+}
+
+/// What a lease reaping did, once committed.
+#[derive(Debug, Clone, Default)]
+pub struct Reaped {
+    /// Steps with deliveries ready again.
+    pub woken: Vec<Woken>,
+    /// Each attempt whose lease was taken back: its step, and whether it was dead-lettered (attempts spent).
+    pub lost: Vec<(Scope, String, bool)>,
 }
 
 pub const NOTIFY_CHANNEL: &str = "cfp_queue";
@@ -233,7 +244,8 @@ impl Store {
                    AND q.visible_at <= now() {fifo_filter}
                  ORDER BY q.visible_at, q.seq
                  LIMIT $4 FOR UPDATE SKIP LOCKED)
-              RETURNING seq, event_id, topic, data, payload_ref, trace_id, group_id, attempt, max_retries"
+              RETURNING seq, event_id, topic, data, payload_ref, trace_id, group_id, attempt, max_retries,
+                        extract(epoch from (now() - created_at))::float8 AS lag_s"
         );
         let rows = sqlx::query(&sql)
             .bind(&scope.tenant)
@@ -260,6 +272,7 @@ impl Store {
                 group_id: r.get("group_id"),
                 attempt: r.get("attempt"),
                 max_retries: r.get("max_retries"),
+                lag_s: r.get("lag_s"),
             });
         }
         out.sort_by_key(|c| c.seq);
@@ -389,11 +402,11 @@ impl Store {
     }
 
     /// Returns to the queue every lease that expired or whose runtime stopped heart-beating; rows whose
-    /// attempts are spent go to the dead-letter table. Returns the steps to wake.
-    pub async fn reap_leases(&self, stale_after_s: u64) -> Result<Vec<Woken>> {
+    /// attempts are spent go to the dead-letter table. Returns the steps to wake and the attempts taken back.
+    pub async fn reap_leases(&self, stale_after_s: u64) -> Result<Reaped> {
         let mut tx = self.pool.begin().await?;
         let expired = sqlx::query(
-            "SELECT seq, attempt > max_retries AS spent FROM queue
+            "SELECT seq, attempt > max_retries AS spent, tenant_id, project_id, step FROM queue
               WHERE status = 1 AND (lease_until < now() OR lease_owner IS NULL OR lease_owner NOT IN (
                     SELECT id FROM runtimes WHERE heartbeat_at > now() - make_interval(secs => $1::double precision)))
               FOR UPDATE SKIP LOCKED LIMIT 1000",
@@ -402,18 +415,25 @@ impl Store {
         .fetch_all(&mut *tx)
         .await?;
         if expired.is_empty() {
-            return Ok(Vec::new());
+            return Ok(Reaped::default());
         }
+        let lost: Vec<(Scope, String, bool)> = expired
+            .iter()
+            .map(|r| {
+                let scope = Scope::new(r.get::<String, _>(2), r.get::<String, _>(3));
+                (scope, r.get::<String, _>(4), r.get::<bool, _>(1))
+            })
+            .collect();
         let (spent, retry): (Vec<_>, Vec<_>) = expired.iter().partition(|r| r.get::<bool, _>(1));
         let spent: Vec<i64> = spent.iter().map(|r| r.get(0)).collect();
         let retry: Vec<i64> = retry.iter().map(|r| r.get(0)).collect();
         let error = serde_json::json!({"message": "lease expired: the handler did not finish before its visibility timeout or its runtime stopped"});
-        let lost = |outcome| AttemptEnd {
+        let end = |outcome| AttemptEnd {
             outcome,
             duration_ms: None,
         };
-        rollups::record_on(&mut tx, &spent, &vec![lost(Outcome::DeadLettered); spent.len()]).await?;
-        rollups::record_on(&mut tx, &retry, &vec![lost(Outcome::LostWorker); retry.len()]).await?;
+        rollups::record_on(&mut tx, &spent, &vec![end(Outcome::DeadLettered); spent.len()]).await?;
+        rollups::record_on(&mut tx, &retry, &vec![end(Outcome::LostWorker); retry.len()]).await?;
         dead_letter(&mut tx, &spent, &error).await?;
         let rows = sqlx::query(
             "UPDATE queue SET status = 0, lease_owner = NULL, lease_until = NULL, visible_at = now(), last_error = $2
@@ -432,7 +452,7 @@ impl Store {
             })
             .collect();
         woken.dedup();
-        Ok(woken)
+        Ok(Reaped { woken, lost })
     }
 
     /// Enqueues the run of a cron step for one scheduled tick. The event id is derived from (step, tick), so

@@ -42,7 +42,15 @@ pub enum Outcome {
 }
 
 impl Outcome {
-    pub fn as_str(self) -> &'static str {
+    pub const ALL: [Outcome; 5] = [
+        Outcome::Ok,
+        Outcome::HandlerError,
+        Outcome::Timeout,
+        Outcome::LostWorker,
+        Outcome::DeadLettered,
+    ];
+
+    pub const fn as_str(self) -> &'static str {
         match self {
             Outcome::Ok => "ok",
             Outcome::HandlerError => "handler_error",

@@ -9,6 +9,8 @@ import { installDeniedRecorder } from './audit/record.js'
 import { installAuth } from './auth/authenticate.js'
 import { clientErrorHandler, errorBodySchema, frameworkErrors, installErrorHandling } from './errors.js'
 import { installInputGuard } from './input-guard.js'
+import { installLogContext, prettyStream } from './logging.js'
+import { createMetrics, installMetrics, type Metrics } from './metrics.js'
 import { auditRoutes } from './routes/audit.js'
 import { auditStatusRoutes } from './routes/audit-status.js'
 import { authRoutes } from './routes/auth.js'
@@ -33,6 +35,8 @@ import type { Services } from './services.js'
 export interface AppOptions {
   /** a pino logger config (`stream`: where lines go, for tests) or `false`; default follows options.logLevel */
   logger?: boolean | { level: string; stream?: { write(line: string): void } }
+  /** The metrics to record into (default: a new registry); the separate metrics listener serves the same. */
+  metrics?: Metrics
 }
 
 /**
@@ -61,7 +65,8 @@ const requestSerializers = {
 }
 
 export async function buildApp(s: Services, opts: AppOptions = {}): Promise<FastifyInstance> {
-  const logger = opts.logger ?? (s.options.logLevel === 'silent' ? false : { level: s.options.logLevel })
+  const pretty = s.options.logFormat === 'pretty' ? { stream: prettyStream() } : {}
+  const logger = opts.logger ?? (s.options.logLevel === 'silent' ? false : { level: s.options.logLevel, ...pretty })
   const app = Fastify({
     logger: logger === false || logger === true ? logger : { ...logger, serializers: requestSerializers },
     bodyLimit: s.options.bodyLimit,
@@ -73,6 +78,10 @@ export async function buildApp(s: Services, opts: AppOptions = {}): Promise<Fast
   })
   installErrorHandling(app)
   installInputGuard(app)
+  // `/metrics` on this port only with a token and no separate metrics port (never anonymously).
+  const servedHere = s.options.metricsToken !== undefined && s.options.metricsPort === undefined
+  installMetrics(app, opts.metrics ?? createMetrics(), s.options.metricsToken, servedHere)
+  installLogContext(app)
   app.addSchema(errorBodySchema)
   await app.register(formbody)
   await app.register(swagger, {

@@ -31,6 +31,7 @@ async function main(): Promise<void> {
   }
   const started = await startControlPlane(parsed.options)
   process.stdout.write(`cfp-control-plane listening on ${started.url}\n`)
+  if (started.metricsUrl) process.stdout.write(`metrics at ${started.metricsUrl}/metrics\n`)
   if (started.setupUrl) {
     process.stdout.write(`\nNo system admin exists yet. Create one, once, within ${parsed.options.setupTtl} s:\n  ${started.setupUrl}\n\n`)
   }

@@ -49,6 +49,12 @@ export interface Options {
   returnOrigins: string[]
   /** fatal | error | warn | info | debug | trace | silent. Default info. */
   logLevel: string
+  /** `json` (one object per line, the default) or `pretty` (one readable line each). Env CFP_CONTROL_LOG_FORMAT. */
+  logFormat: 'json' | 'pretty'
+  /** Bearer token `/metrics` requires (docs/metrics.md). Env CFP_CONTROL_METRICS_TOKEN. Unset: see metricsPort. */
+  metricsToken?: string
+  /** A separate port serving only `/metrics` (and `/health`) on `host`; the main port then has none. Env CFP_CONTROL_METRICS_PORT. */
+  metricsPort?: number
   /** Accept plain-http OIDC issuers on loopback (tests, local IdPs). Env CFP_CONTROL_ALLOW_LOOPBACK_IDP=1. Default false. */
   allowLoopbackIdp: boolean
   /**
@@ -131,6 +137,9 @@ Options (flag / environment / default):
   --ceiling-concurrent-executions N  CFP_CONTROL_CEILING_CONCURRENT_EXECUTIONS  10000 (likewise maxConcurrentExecutions)
   --return-origins A,B      CFP_CONTROL_RETURN_ORIGINS               (none: only relative return paths)
   --log-level L             CFP_CONTROL_LOG_LEVEL                    info
+  --log-format F            CFP_CONTROL_LOG_FORMAT                   json (or pretty)
+  --metrics-token T         CFP_CONTROL_METRICS_TOKEN                (none) bearer token /metrics requires
+  --metrics-port N          CFP_CONTROL_METRICS_PORT                 (none) separate port serving only /metrics; without it or a token /metrics is not served
   --allow-loopback-idp      CFP_CONTROL_ALLOW_LOOPBACK_IDP=1         off (accept http://127.0.0.1 OIDC issuers)
   --trusted-proxies A,CIDR  CFP_CONTROL_TRUSTED_PROXIES              (none: X-Forwarded-For is ignored)
   --allow-private-idp-addresses  CFP_CONTROL_ALLOW_PRIVATE_IDP_ADDRESSES=1  off (IdP requests to private/loopback addresses)
@@ -211,6 +220,9 @@ export function parseOptions(argv: string[], env: Env = process.env): { options:
         'ceiling-concurrent-executions',
         'return-origins',
         'log-level',
+        'log-format',
+        'metrics-token',
+        'metrics-port',
         'workbench-dir',
         'runtime-urls',
         'trusted-proxies',
@@ -285,6 +297,7 @@ export function parseOptions(argv: string[], env: Env = process.env): { options:
     },
     returnOrigins: list(get('return-origins', 'CFP_CONTROL_RETURN_ORIGINS') ?? ''),
     logLevel: get('log-level', 'CFP_CONTROL_LOG_LEVEL') ?? 'info',
+    logFormat: (get('log-format', 'CFP_CONTROL_LOG_FORMAT') ?? 'json') as Options['logFormat'],
     allowLoopbackIdp: f['allow-loopback-idp'] === true || env.CFP_CONTROL_ALLOW_LOOPBACK_IDP === '1',
     runtimeUrls: parseRuntimeUrls(get('runtime-urls', 'CFP_CONTROL_RUNTIME_URLS') ?? ''),
     trustedProxies: list(get('trusted-proxies', 'CFP_CONTROL_TRUSTED_PROXIES') ?? ''),
@@ -300,6 +313,10 @@ export function parseOptions(argv: string[], env: Env = process.env): { options:
     securityResponses: list(get('security-responses', 'CFP_CONTROL_SECURITY_RESPONSES') ?? 'lock_password,revoke_sessions,disable_api_key'),
     auditVerifyInterval: int('--audit-verify-interval', get('audit-verify-interval', 'CFP_CONTROL_AUDIT_VERIFY_INTERVAL') ?? '3600', 0, 31_536_000),
   }
+  const metricsToken = get('metrics-token', 'CFP_CONTROL_METRICS_TOKEN')
+  if (metricsToken !== undefined) options.metricsToken = metricsToken
+  const metricsPort = get('metrics-port', 'CFP_CONTROL_METRICS_PORT')
+  if (metricsPort !== undefined) options.metricsPort = int('--metrics-port', metricsPort, 0, 65535)
   const webhookSecret = get('security-webhook-secret', 'CFP_CONTROL_SECURITY_WEBHOOK_SECRET')
   if (webhookSecret !== undefined) options.securityWebhookSecret = webhookSecret
   if (options.securityResponses.length === 1 && options.securityResponses[0] === 'none') options.securityResponses = []
@@ -376,6 +393,9 @@ export function validateOptions(o: Options): void {
     }
   }
   if (o.serviceToken !== undefined && o.serviceToken.length < 16) throw new Error('option --service-token: at least 16 characters')
+  if (o.metricsToken !== undefined && o.metricsToken.length < 16) throw new Error('option --metrics-token: at least 16 characters')
+  if (o.logFormat !== 'json' && o.logFormat !== 'pretty') throw new Error(`option --log-format: json or pretty, got "${String(o.logFormat)}"`)
+  if (o.metricsPort !== undefined && o.metricsPort !== 0 && o.metricsPort === o.port) throw new Error('option --metrics-port: must differ from --port')
 }
 
 export function maskedOptions(o: Options): Record<string, unknown> {
@@ -386,6 +406,7 @@ export function maskedOptions(o: Options): Record<string, unknown> {
     databaseUrl: db,
     masterKey: mask(o.masterKey),
     serviceToken: mask(o.serviceToken),
+    metricsToken: mask(o.metricsToken),
     securityWebhookSecret: mask(o.securityWebhookSecret),
     securityWebhookUrls: o.securityWebhookUrls.map((u) => u.replace(/\/\/([^:@/]+):[^@/]*@/, '//$1:***@')),
   }

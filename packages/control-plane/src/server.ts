@@ -13,6 +13,7 @@ import { openDb } from './db/pool.js'
 import type { Options } from './options.js'
 import { loadPolicy } from './policy/load.js'
 import type { Policy } from './policy/types.js'
+import { createMetrics, listenMetrics } from './metrics.js'
 import { createServices, type Services } from './services.js'
 
 export interface Started {
@@ -22,6 +23,8 @@ export interface Started {
   url: string
   /** one-time setup link when no system admin exists yet */
   setupUrl?: string
+  /** base URL of the separate metrics listener (`--metrics-port`) */
+  metricsUrl?: string
   close(): Promise<void>
 }
 
@@ -38,8 +41,13 @@ export async function startControlPlane(options: Options, opts: StartOptions = {
     await migrate(db)
     const services = createServices(options, db, opts.clock ?? systemClock, opts.policy ?? loadPolicy())
     await services.keys.ensureKey()
-    const app = await buildApp(services, opts)
+    const metrics = opts.metrics ?? createMetrics()
+    const app = await buildApp(services, { ...opts, metrics })
     await app.listen({ host: options.host, port: options.port })
+    const metricsServer = options.metricsPort === undefined ? undefined : await listenMetrics(metrics, options.host, options.metricsPort, options.metricsToken)
+    const maddr = metricsServer?.address()
+    const metricsUrl =
+      maddr && typeof maddr === 'object' ? `http://${options.host.includes(':') ? `[${options.host}]` : options.host}:${maddr.port}` : undefined
     const address = app.server.address()
     const port = typeof address === 'object' && address ? address.port : options.port
     const url = `http://${options.host.includes(':') ? `[${options.host}]` : options.host}:${port}`
@@ -63,8 +71,10 @@ export async function startControlPlane(options: Options, opts: StartOptions = {
       services,
       url,
       ...(setupUrl ? { setupUrl } : {}),
+      ...(metricsUrl ? { metricsUrl } : {}),
       async close() {
         if (timer) clearInterval(timer)
+        if (metricsServer) await new Promise((r) => metricsServer.close(r))
         await app.close()
         await services.auditWatch.stop()
         await services.security.stop()

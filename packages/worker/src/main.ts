@@ -12,10 +12,12 @@
  * A supervisor restarting `cfp start` therefore never finds the previous worker still serving.
  */
 import { parseArgs } from 'node:util'
+import { formatStatus, type LogContext, type LogFormat, resolveLogFormat } from './runtime/log-format.js'
 import { startWorker } from './runtime/worker.js'
 
-const USAGE = `usage: cfp-worker --dir <projectDir> --url <ws://host:port/__cfp/worker> --token <token> [--watch] [--name <name>] [--capacity <n>]
-  env fallbacks: CFP_PROJECT_DIR, CFP_RUNTIME_URL, CFP_WORKER_TOKEN`
+const USAGE = `usage: cfp-worker --dir <projectDir> --url <ws://host:port/__cfp/worker> --token <token> [--watch] [--name <name>] [--capacity <n>] [--log-format json|pretty]
+  env fallbacks: CFP_PROJECT_DIR, CFP_RUNTIME_URL, CFP_WORKER_TOKEN, CFP_LOG_FORMAT
+  --log-format: json (default) or pretty (default with --watch or NODE_ENV=development)`
 
 function fail(message: string): never {
   console.error(`cfp-worker: ${message}\n${USAGE}`)
@@ -33,6 +35,7 @@ async function main(): Promise<void> {
         watch: { type: 'boolean', default: false },
         name: { type: 'string' },
         capacity: { type: 'string' },
+        'log-format': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
       strict: true,
@@ -51,12 +54,25 @@ async function main(): Promise<void> {
   if (!url) fail('no runtime URL: pass --url or set CFP_RUNTIME_URL')
   if (!/^wss?:\/\//.test(url)) fail(`--url must be a ws:// or wss:// URL, got '${url}'`)
   if (!token) fail('no worker token: pass --token or set CFP_WORKER_TOKEN')
+  let format: LogFormat
+  try {
+    format = resolveLogFormat(values['log-format'], process.env, values.watch ?? false)
+  } catch (err) {
+    fail((err as Error).message)
+  }
+  const context: LogContext = {}
+  const say = (level: 'info' | 'warn' | 'error', msg: string): void => {
+    const line = formatStatus(msg, level, format, context)
+    if (level === 'info') console.log(line)
+    else console.error(line)
+  }
   const capacity = values.capacity === undefined ? undefined : Number(values.capacity)
   if (capacity !== undefined && (!Number.isInteger(capacity) || capacity < 1)) fail('--capacity must be a whole number >= 1')
 
   // A stray promise or timer in a step must not take the other steps down.
-  process.on('unhandledRejection', (reason) => console.error('cfp-worker: unhandled promise rejection in step code:', reason))
-  process.on('uncaughtException', (err) => console.error('cfp-worker: uncaught exception in step code:', err))
+  const text = (v: unknown): string => (v instanceof Error ? (v.stack ?? v.message) : String(v))
+  process.on('unhandledRejection', (reason) => say('error', `cfp-worker: unhandled promise rejection in step code: ${text(reason)}`))
+  process.on('uncaughtException', (err) => say('error', `cfp-worker: uncaught exception in step code: ${text(err)}`))
 
   // The parent may die while the project loads: remember it, act once the worker exists.
   const watchesParent = process.channel !== undefined
@@ -70,11 +86,14 @@ async function main(): Promise<void> {
     url,
     token,
     watch: values.watch,
+    logFormat: format,
+    logContext: context,
+    print: (line) => say('warn', line),
     ...(values.name !== undefined ? { name: values.name } : {}),
     ...(capacity !== undefined ? { capacity } : {}),
     onRegistered: ({ steps, errors, loadErrors }) => {
-      console.log(`cfp-worker: registered ${steps.length} steps (${errors.length + loadErrors.length} errors)`)
-      for (const e of errors) console.error(`cfp-worker: ${e.file}: step '${e.step}' rejected (${e.code}): ${e.message}`)
+      say('info', `cfp-worker: registered ${steps.length} steps (${errors.length + loadErrors.length} errors)`)
+      for (const e of errors) say('error', `cfp-worker: ${e.file}: step '${e.step}' rejected (${e.code}): ${e.message}`)
     },
   })
 
@@ -82,16 +101,16 @@ async function main(): Promise<void> {
   const onSignal = (sig: NodeJS.Signals): void => {
     signals += 1
     if (signals > 1) {
-      console.error(`cfp-worker: ${sig} again; exiting now`)
+      say('warn', `cfp-worker: ${sig} again; exiting now`)
       process.exit(1)
     }
-    console.error(`cfp-worker: ${sig} received; draining (${worker.inFlight()} in flight)`)
+    say('warn', `cfp-worker: ${sig} received; draining (${worker.inFlight()} in flight)`)
     void worker.stop()
   }
   process.on('SIGTERM', onSignal)
   process.on('SIGINT', onSignal)
   onParentGone = () => {
-    console.error('cfp-worker: the parent process is gone; draining and exiting')
+    say('warn', 'cfp-worker: the parent process is gone; draining and exiting')
     signals = 1 // a later SIGTERM/SIGINT forces the exit
     void worker.stop()
   }

@@ -389,7 +389,13 @@ export class DevSession {
     // The token travels in the environment: never visible in the process list, and a value starting with `-`
     // (base64url) cannot be mistaken for an option.
     args.push(main, '--dir', this.dir, '--url', this.workerUrl(), '--watch')
-    const env = { ...process.env, NODE_ENV: process.env.NODE_ENV ?? 'development', CFP_WORKER_TOKEN: this.info?.workerToken ?? '' }
+    const env = {
+      ...process.env,
+      NODE_ENV: process.env.NODE_ENV ?? 'development',
+      // Readable lines under `cfp dev` (the worker's default outside it is JSON).
+      CFP_LOG_FORMAT: process.env.CFP_LOG_FORMAT ?? 'pretty',
+      CFP_WORKER_TOKEN: this.info?.workerToken ?? '',
+    }
     const worker = new ManagedChild(
       // the IPC channel lets the worker itself notice at once when cfp dev is gone (it drains and exits)
       { name: 'worker', command: process.execPath, args, env, cwd: this.dir, ipc: true },

@@ -2,14 +2,19 @@
  * Step logs: entries are batched into `log` frames (flushed every 50 ms, at 200 entries, and before each
  * `result`), and, in dev, printed to the console as readable lines (filtered by LOG_LEVEL, default info).
  */
-import { formatLogLine, levelEnabled } from '@cfp/sdk'
+import { levelEnabled } from '@cfp/sdk'
 import type { LogEntry, LogFrame } from '../frame-types.js'
+import { formatEntry, type LogContext, type LogFormat } from './log-format.js'
 
 export interface LogBatcherOptions {
   /** Sends a frame; returns false when there is no connection (entries are then dropped). */
   send: (frame: LogFrame) => boolean
   /** Print each entry to the console. */
   print: boolean
+  /** How printed entries look (default pretty). */
+  format?: LogFormat
+  /** Tenant and project for JSON lines (filled once the runtime welcomed the worker). */
+  context?: LogContext
   flushMs?: number
   maxBatch?: number
 }
@@ -21,7 +26,7 @@ export class LogBatcher {
   constructor(private readonly opts: LogBatcherOptions) {}
 
   add(entry: LogEntry): void {
-    if (this.opts.print && levelEnabled(entry.level)) printEntry(entry)
+    if (this.opts.print && levelEnabled(entry.level)) printEntry(entry, this.opts.format ?? 'pretty', this.opts.context ?? {})
     this.pending.push(entry)
     if (this.pending.length >= (this.opts.maxBatch ?? 200)) this.flush()
     else this.timer ??= setTimeout(() => this.flush(), this.opts.flushMs ?? 50)
@@ -37,8 +42,8 @@ export class LogBatcher {
   }
 }
 
-function printEntry(entry: LogEntry): void {
-  const line = formatLogLine(entry, { color: Boolean(process.stdout.isTTY), prefix: entry.step })
+function printEntry(entry: LogEntry, format: LogFormat, context: LogContext): void {
+  const line = formatEntry(entry, format, context, Boolean(process.stdout.isTTY))
   if (entry.level === 'error' || entry.level === 'warn') console.error(line)
   else console.log(line)
 }

@@ -5,6 +5,7 @@
  * and register) when the connection drops; re-registers after every hot reload; `stop()` sends drain and lets
  * in-flight invocations finish (10 s max).
  */
+import type { LogContext, LogFormat } from './log-format.js'
 import { readFile, stat } from 'node:fs/promises'
 import { createRequire } from 'node:module'
 import { relative, resolve } from 'node:path'
@@ -42,6 +43,10 @@ export interface WorkerOptions {
   capacity?: number
   /** Print step logs to the console (default true). */
   printLogs?: boolean
+  /** How printed step logs look (default pretty); see log-format.ts. */
+  logFormat?: LogFormat
+  /** Filled with the tenant and project from the runtime's `welcome` (JSON log lines carry them). */
+  logContext?: LogContext
   /** Status lines (connection, reload, load errors); default `console.error`. */
   print?: (line: string) => void
   /** Called after each `registered` frame. */
@@ -94,7 +99,13 @@ export async function startWorker(options: WorkerOptions): Promise<WorkerHandle>
   const exited = new Promise<WorkerExit>((r) => (exit = r))
 
   const conn: Connection = new Connection({ url: options.url, ...options.reconnect }, { onOpen, onMessage, onClose: handleClose, print })
-  const logs = new LogBatcher({ send: (f) => conn.send(f), print: options.printLogs ?? true })
+  const logContext = options.logContext ?? {}
+  const logs = new LogBatcher({
+    send: (f) => conn.send(f),
+    print: options.printLogs ?? true,
+    format: options.logFormat ?? 'pretty',
+    context: logContext,
+  })
   const rpc = new RpcClient((f) => conn.send(f))
   const streamNames = () => lastLoad.streams.map((s) => s.manifest.name)
 
@@ -153,6 +164,8 @@ export async function startWorker(options: WorkerOptions): Promise<WorkerHandle>
   function handleFrame(frame: RuntimeFrame): void {
     switch (frame.type) {
       case 'welcome':
+        logContext.tenant = frame.tenant
+        logContext.project = frame.project
         welcomed = true
         draining = false
         conn.markHealthy()
