@@ -34,6 +34,7 @@ pub mod session;
 pub mod settings;
 pub mod shared_limits;
 pub mod tasks;
+mod ui;
 mod workers;
 
 use std::collections::HashMap;
