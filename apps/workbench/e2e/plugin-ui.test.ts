@@ -35,7 +35,12 @@ interface Ui {
 
 beforeAll(async () => {
   db = await createDatabase()
-  server = await startDevServer({ project: join(REPO_ROOT, 'packages/worker/fixtures/ui-project'), name: 'plugin-ui', databaseUrl: db.url, expectSteps: ['Greet', 'StartGreeting'] })
+  server = await startDevServer({
+    project: join(REPO_ROOT, 'packages/worker/fixtures/ui-project'),
+    name: 'plugin-ui',
+    databaseUrl: db.url,
+    expectSteps: ['Greet', 'StartGreeting'],
+  })
   const ui = await waitFor('the worker to register its UI', async () => {
     const u = await server.api<Ui>('/__cfp/api/ui')
     return u.tabs.length > 0 && u.nodes.Greet ? u : undefined
@@ -50,6 +55,9 @@ afterAll(async () => {
   await db?.drop()
   if (server) rmSync(server.projectDir, { recursive: true, force: true })
 })
+
+/** The workbench's own console errors: the frame's (its refused fetches, logged by the browser) are the attack. */
+const ownErrors = (t: TestPage) => t.errors.filter((e) => !e.endsWith('(about:srcdoc)'))
 
 async function open(viewport: ViewportName = 'desktop'): Promise<TestPage> {
   const t = await openPage(browser, viewport)
@@ -94,7 +102,8 @@ describe('plugin UI', () => {
       expect(h).toBeGreaterThanOrEqual(120)
       expect(h).toBeLessThanOrEqual(4000)
       await screenshot(page, 'plugin-tab-desktop')
-      expect(t.errors).toEqual([])
+      expect(t.errors.some((e) => /violates the following Content Security Policy directive: "default-src 'none'"/.test(e))).toBe(true)
+      expect(ownErrors(t)).toEqual([])
     } finally {
       await t.close()
     }
@@ -129,7 +138,7 @@ describe('plugin UI', () => {
       const overflow = await horizontalOverflow(page)
       expect(overflow.scrollWidth, overflow.culprits.join(', ')).toBeLessThanOrEqual(overflow.innerWidth)
       await screenshot(page, 'plugin-tab-phone')
-      expect(t.errors).toEqual([])
+      expect(ownErrors(t)).toEqual([])
     } finally {
       await t.close()
     }

@@ -48,7 +48,7 @@ export interface UiError {
 }
 
 /** The frame side of the postMessage API (docs/workbench.md), run before the component's module. */
-const FRAME_MAIN = String.raw`
+const FRAME_MAIN = `
 const MAX_HEIGHT = 4000
 let root
 let lastHeight = -1
