@@ -38,6 +38,7 @@ pub mod settings;
 pub mod shared_limits;
 pub mod slo;
 pub mod tasks;
+mod ui;
 mod workers;
 
 use std::collections::HashMap;

@@ -29,6 +29,8 @@ pub struct Worker {
     pub logs: std::sync::Arc<crate::tasks::LogBudget>,
     /// Its `call` frames being answered (at most `EngineConfig::max_calls_per_worker`).
     pub calls: std::sync::Arc<tokio::sync::Semaphore>,
+    /// The workbench UI of its last registration (plugin tabs, node components): crate::ui.
+    pub ui: Option<Arc<cfp_protocol::UiManifest>>,
 }
 
 /// Per step of a registration, in order: its compiled input schema, or why it was refused (`None`: no schema).

@@ -231,7 +231,11 @@ impl Session {
         let (engine, id) = (&self.engine, self.id);
         match frame {
             FromWorker::Hello { .. } => self.send(ToWorker::error("bad_frame", "already authenticated")),
-            FromWorker::Register { steps, streams } => self.register(steps, streams, text).await,
+            FromWorker::Register { steps, streams, ui } => {
+                // Before `registered` goes out: a workbench told of the registration finds its UI.
+                self.engine.set_worker_ui(id, ui);
+                self.register(steps, streams, text).await;
+            }
             FromWorker::AccessResult { id: check, allowed } => self.peers.access_result(id, &check, allowed),
             FromWorker::SourceResult {
                 id: request,

@@ -58,6 +58,7 @@ impl Engine {
             recent: Default::default(),
             logs: Default::default(),
             calls: Arc::new(tokio::sync::Semaphore::new(self.inner.cfg.max_calls_per_worker.max(1))),
+            ui: None,
         };
         reg.workers.insert(id, worker);
         Ok((id, rx))

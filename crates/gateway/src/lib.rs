@@ -26,6 +26,7 @@ pub mod observe;
 pub mod slo;
 pub mod source;
 pub mod streams_ws;
+pub mod ui;
 pub mod workbench;
 pub mod worker_ws;
 
@@ -166,6 +167,7 @@ pub fn router(engine: Engine, cfg: GatewayConfig) -> Router {
             admin::routes()
                 .merge(admin_streams::routes())
                 .merge(audit::routes())
+                .merge(ui::routes())
                 .layer(axum::middleware::from_fn_with_state(
                     state.clone(),
                     audit::count_failures,

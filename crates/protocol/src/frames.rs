@@ -102,6 +102,9 @@ pub enum FromWorker {
         steps: Vec<StepManifest>,
         #[serde(default)]
         streams: Vec<StreamManifest>,
+        /// Plugin tabs and node components for the workbench (crate::ui); absent when the project has none.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        ui: Option<crate::ui::UiManifest>,
     },
     Result {
         id: String,

@@ -15,6 +15,7 @@ pub mod manifest;
 pub mod payloads;
 pub mod schema;
 pub mod slo;
+pub mod ui;
 
 pub use errors::{ErrorBody, ErrorCode};
 pub use frames::{
@@ -25,6 +26,7 @@ pub use payloads::{
     ApiInput, ApiOutput, BodyEncoding, CallerKind, CronInput, EventInput, InvokeInput, Multimap, StepAuth,
     StringOrStrings,
 };
+pub use ui::{UiManifest, UiNode, UiPosition, UiTab};
 
 /// The protocol version this runtime speaks.
 pub const PROTOCOL_VERSION: u32 = 1;

@@ -95,10 +95,18 @@ const INPUT_BY_TRIGGER: Record<string, Check> = { api: apiInput, event: eventInp
 
 const ping = obj({}, { ts: num() })
 
+// The register frame's `ui` (plugin tabs and node components, docs/workbench.md).
+const sha256Hex = str({ pattern: /^[0-9a-f]{64}$/ })
+const uiManifest = obj({
+  tabs: arr(obj({ plugin: str(), label: str(), position: literal('top', 'bottom'), bundle: sha256Hex }, { labelIcon: str(), props: anyObject })),
+  nodes: arr(obj({ step: nonEmpty, file: str(), bundle: sha256Hex })),
+  bundles: record(str(), /^[0-9a-f]{64}$/),
+})
+
 /** Frames the worker sends. */
 const WORKER_FRAMES: Record<string, Check> = {
   hello: obj({ protocol: int(), token: nonEmpty, worker: obj({}, { name: str(), pid: int(), sdk: str(), runtime: str() }) }, { capacity: int({ min: 1 }) }),
-  register: obj({ steps: arr(stepManifest) }, { streams: arr(streamManifest) }),
+  register: obj({ steps: arr(stepManifest) }, { streams: arr(streamManifest), ui: uiManifest }),
   result: obj(
     { id: nonEmpty, ok: bool },
     {

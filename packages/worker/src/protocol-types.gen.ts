@@ -20,6 +20,7 @@ export type RegisterFrame = {
   type: 'register'
   steps: StepManifest[]
   streams?: StreamManifest[]
+  ui?: UiManifest
 }
 
 /** worker -> runtime: outcome of one invocation. Emits are published only with ok: true. */
@@ -290,6 +291,24 @@ export type StepManifest = {
       concurrency?: number
     }
   }
+}
+
+/** The workbench UI of the worker's project (docs/workbench.md, plugin tabs and node components): plugin tabs, *.step.tsx node components, and their browser scripts by sha256 (hex). At most 32 scripts, each at most 2 MiB, 16 MiB in all. */
+export type UiManifest = {
+  tabs: {
+    plugin: string
+    label: string
+    labelIcon?: string
+    position: 'top' | 'bottom'
+    props?: Record<string, unknown>
+    bundle: string
+  }[]
+  nodes: {
+    step: string
+    file: string
+    bundle: string
+  }[]
+  bundles: Record<string, string>
 }
 
 /** A stream file (`*.stream.ts`). `hasCanAccess`: the config has canAccess, so the runtime asks the worker (`access`) before a client may subscribe. */

@@ -5,7 +5,8 @@
  */
 import { lazy, type ReactNode, Suspense } from 'react'
 import { Navigate, Route, Routes } from 'react-router'
-import { Shell } from '../components/Shell'
+import { NAV, Shell } from '../components/Shell'
+import { usePluginNav } from '../pages/PluginTabPage'
 import { EmptyState, Loading } from '../components/ui'
 
 const FlowsPage = lazy(() => import('../pages/flows/FlowsPage'))
@@ -16,6 +17,7 @@ const TraceDetailPage = lazy(() => import('../pages/TraceDetailPage'))
 const StatePage = lazy(() => import('../pages/StatePage'))
 const StreamsPage = lazy(() => import('../pages/StreamsPage'))
 const QueuesPage = lazy(() => import('../pages/QueuesPage'))
+const PluginTabPage = lazy(() => import('../pages/PluginTabPage'))
 
 /** Admin pages exist only where the control plane serves the workbench (lib/mode.ts). */
 function NoControlPlane() {
@@ -43,6 +45,7 @@ export function RuntimeRoutes({ extra }: { extra?: ReactNode }) {
         <Route path="state" element={<StatePage />} />
         <Route path="streams" element={<StreamsPage />} />
         <Route path="queues" element={<QueuesPage />} />
+        <Route path="plugin/:bundle" element={<PluginTabPage />} />
         {extra}
         <Route path="*" element={<EmptyState title="Page not found">There is no workbench page at this address.</EmptyState>} />
       </Routes>
@@ -51,8 +54,9 @@ export function RuntimeRoutes({ extra }: { extra?: ReactNode }) {
 }
 
 export function App() {
+  const plugins = usePluginNav()
   return (
-    <Shell>
+    <Shell nav={[...NAV, ...plugins]}>
       <RuntimeRoutes
         extra={
           <>

@@ -16,6 +16,7 @@ import { remoteRuntime, runtimeFor } from '../lib/api/location'
 import { POLICY, runtimeCan } from '../lib/control/permissions'
 import { RuntimeRoutes } from './App'
 import { AppProviders, type RuntimeScope } from './context'
+import { usePluginNav } from '../pages/PluginTabPage'
 import { useControl } from './control'
 
 /** The runtime pages' navigation under `/p/<project>`, and the way back to the admin pages. */
@@ -94,8 +95,9 @@ export function ProjectRuntime({ runtimes, account }: { runtimes: Record<string,
   }
   return (
     <AppProviders key={`${runtimeUrl} ${projectId}`} client={client} scope={scope}>
-      <Shell
+      <PluginShell
         nav={nav}
+        prefix={prefix}
         home="/admin/tenants"
         status={
           <>
@@ -106,7 +108,13 @@ export function ProjectRuntime({ runtimes, account }: { runtimes: Record<string,
         top={top}
       >
         <RuntimeRoutes />
-      </Shell>
+      </PluginShell>
     </AppProviders>
   )
+}
+
+/** The Shell with the project's plugin tabs added to its navigation (before the way back to the admin pages). */
+function PluginShell({ nav, prefix, ...rest }: Parameters<typeof Shell>[0] & { nav: NavItem[]; prefix: string }) {
+  const plugins = usePluginNav(prefix)
+  return <Shell nav={[...nav.slice(0, -1), ...plugins, ...nav.slice(-1)]} {...rest} />
 }

@@ -32,6 +32,8 @@ const VALUE_ONLY = new Set([
   'exclusiveMaximum',
   'contentEncoding',
   'propertyNames',
+  'maxItems',
+  'maxProperties',
 ])
 const TYPE_KEYWORDS = new Set(['$ref', 'const', 'enum', 'oneOf', 'anyOf', 'type', 'properties', 'required', 'additionalProperties', 'items', 'allOf'])
 

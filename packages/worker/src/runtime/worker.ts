@@ -17,9 +17,11 @@ import {
   type HelloFrame,
   parseFrame,
   PROTOCOL_VERSION,
+  type RegisterFrame,
   type RegistrationError,
   type RuntimeFrame,
 } from '../frames.js'
+import { bundleUi, type UiManifest } from '../ui/bundle.js'
 import { watchProject, type ProjectWatcher } from '../watch.js'
 import { Connection } from './connection.js'
 import { failureLine, runInvocation } from './invoke.js'
@@ -88,6 +90,8 @@ export async function startWorker(options: WorkerOptions): Promise<WorkerHandle>
   const print = options.print ?? ((line: string) => console.error(line))
   let steps = new Map<string, LoadedStep>()
   let lastLoad: LoadResult = { steps: [], streams: [], errors: [] }
+  /** Plugin tabs and node components, sent with `register` (docs/workbench.md). */
+  let lastUi: UiManifest = { tabs: [], nodes: [], bundles: {} }
   let welcomed = false
   let draining = false
   let stopping: Promise<void> | undefined
@@ -111,6 +115,14 @@ export async function startWorker(options: WorkerOptions): Promise<WorkerHandle>
 
   async function load(): Promise<void> {
     const result = await loadProject(dir)
+    try {
+      const { ui, errors } = await bundleUi(dir, result.steps, result.plugins ?? [])
+      lastUi = ui
+      result.errors.push(...errors.map((e) => ({ file: e.file, code: 'load_failed' as const, message: e.message })))
+    } catch (err) {
+      lastUi = { tabs: [], nodes: [], bundles: {} }
+      print(`cfp-worker: the workbench components could not be bundled: ${(err as Error).message}`)
+    }
     lastLoad = result
     steps = new Map(result.steps.map((s) => [s.manifest.name, s]))
     for (const e of result.errors) print(`cfp-worker: ${e.message}`)
@@ -118,7 +130,9 @@ export async function startWorker(options: WorkerOptions): Promise<WorkerHandle>
   }
 
   function sendRegister(): void {
-    conn.send({ type: 'register', steps: lastLoad.steps.map((s) => s.manifest), streams: lastLoad.streams.map((s) => s.manifest) })
+    const register: RegisterFrame = { type: 'register', steps: lastLoad.steps.map((s) => s.manifest), streams: lastLoad.streams.map((s) => s.manifest) }
+    if (lastUi.tabs.length > 0 || lastUi.nodes.length > 0) register.ui = lastUi
+    conn.send(register)
     if (lastLoad.errors.length === 0) return
     const ts = Date.now()
     conn.send({

@@ -26,6 +26,7 @@ import type {
   StreamsResponse,
   TraceDetail,
   TracesResponse,
+  UiResponse,
 } from './types'
 
 export class ApiError extends Error {
@@ -154,8 +155,26 @@ export function createApiClient(options: ApiClientOptions = {}) {
     return parsed as T
   }
 
+  /** A text answer (a plugin component's sandbox document). */
+  async function requestText(path: string): Promise<string> {
+    const res = await authorized(`${base}${path}`, path, (token) => ({ method: 'GET', headers: runtimeHeaders(options, token, false) }))
+    const text = await res.text()
+    if (!res.ok) {
+      let parsed: unknown
+      try {
+        parsed = JSON.parse(text)
+      } catch {}
+      throw errorFromBody(res.status, parsed, path, res.statusText)
+    }
+    return text
+  }
+
   const enc = encodeURIComponent
   return {
+    /** Plugin tabs and node components the project's workers registered (docs/workbench.md). */
+    ui: () => request<UiResponse>('GET', '/ui'),
+    /** The sandbox document of one of them, by the SHA-256 of its script. */
+    uiDocument: (bundle: string) => requestText(`/ui/bundles/${enc(bundle)}`),
     health: () => request<Health>('GET', '/health', undefined, `${base.replace(/\/api$/, '')}/health`),
     steps: () => request<StepsResponse>('GET', '/steps'),
     layout: () => request<unknown>('GET', '/layout'),

@@ -202,3 +202,20 @@ export interface SpanEvent {
   startedMs: number
   endedMs?: number
 }
+
+/** A workbench tab a plugin declares (`GET /ui`). */
+export interface UiTab {
+  plugin: string
+  label: string
+  labelIcon?: string
+  position: 'top' | 'bottom'
+  props?: Record<string, unknown>
+  /** SHA-256 of its script: `GET /ui/bundles/{bundle}`. */
+  bundle: string
+}
+
+/** `GET /ui`: plugin tabs, and node components by step name. */
+export interface UiResponse {
+  tabs: UiTab[]
+  nodes: Record<string, { file: string; bundle: string }>
+}

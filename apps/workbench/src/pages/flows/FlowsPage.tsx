@@ -27,7 +27,10 @@ import { buildFlowGraph, type FlowGraph, flowNames } from '../../lib/graph/build
 import type { Point } from '../../lib/graph/layout'
 import { flowLayout, type LayoutFile, type NodeConfig, parseLayoutFile, setFlowLayout, withPositions } from '../../lib/graph/layout-file'
 import { autoLayout, flowView, initialViewport, NODE_HEIGHT, NODE_WIDTH, type StepNode } from '../../lib/graph/view'
-import { nodeTypes } from './nodes'
+import { nodeTypes, PluginNodes } from './nodes'
+import { useUi } from '../PluginTabPage'
+
+const NO_NODES = {}
 import { StepPanel } from './StepPanel'
 
 type SaveState = { kind: 'idle' } | { kind: 'saving' } | { kind: 'saved' } | { kind: 'error'; message: string }
@@ -127,29 +130,32 @@ function FlowCanvas({ graph, saved, selected, onSelect, onSave, relayout }: Canv
     [nodes, onSave],
   )
 
+  const ui = useUi()
   return (
-    <ReactFlow<StepNode>
-      nodes={nodes}
-      edges={view.edges}
-      nodeTypes={nodeTypes}
-      onNodesChange={onNodesChange}
-      onNodeClick={onNodeClick}
-      onSelectionChange={onSelectionChange}
-      onNodeDragStop={onNodeDragStop}
-      onPaneClick={() => onSelect(undefined)}
-      nodesConnectable={false}
-      edgesFocusable={false}
-      deleteKeyCode={null}
-      onInit={onInit}
-      minZoom={0.2}
-      maxZoom={1.75}
-      proOptions={{ hideAttribution: false }}
-      aria-label={`Flow ${graph.id}`}
-    >
-      <Background variant={BackgroundVariant.Dots} gap={18} size={1.2} />
-      <Controls showInteractive={false} position="bottom-left" />
-      <MiniMap className="hide-narrow" pannable zoomable position="bottom-right" nodeStrokeWidth={2} style={{ width: 168, height: 110 }} />
-    </ReactFlow>
+    <PluginNodes.Provider value={ui.data?.nodes ?? NO_NODES}>
+      <ReactFlow<StepNode>
+        nodes={nodes}
+        edges={view.edges}
+        nodeTypes={nodeTypes}
+        onNodesChange={onNodesChange}
+        onNodeClick={onNodeClick}
+        onSelectionChange={onSelectionChange}
+        onNodeDragStop={onNodeDragStop}
+        onPaneClick={() => onSelect(undefined)}
+        nodesConnectable={false}
+        edgesFocusable={false}
+        deleteKeyCode={null}
+        onInit={onInit}
+        minZoom={0.2}
+        maxZoom={1.75}
+        proOptions={{ hideAttribution: false }}
+        aria-label={`Flow ${graph.id}`}
+      >
+        <Background variant={BackgroundVariant.Dots} gap={18} size={1.2} />
+        <Controls showInteractive={false} position="bottom-left" />
+        <MiniMap className="hide-narrow" pannable zoomable position="bottom-right" nodeStrokeWidth={2} style={{ width: 168, height: 110 }} />
+      </ReactFlow>
+    </PluginNodes.Provider>
   )
 }
 

@@ -3,9 +3,11 @@
  * as React Flow wants. Each reads only its own live status from the activity store.
  */
 import { Handle, type NodeProps, type NodeTypes, Position } from '@xyflow/react'
-import { memo, type ReactNode, useCallback } from 'react'
+import { createContext, memo, type ReactNode, useCallback, useContext, useMemo } from 'react'
 import { type ActivityState, useActivityStore } from '../../app/context'
+import { PluginFrame } from '../../components/PluginFrame'
 import { MethodBadge, StepTypeIcon } from '../../components/ui'
+import { nodeProps } from '../../lib/plugin-frame'
 import { useStoreSelector } from '../../hooks/useStore'
 import { stepStatus } from '../../lib/activity'
 import { normalizeEmit } from '../../lib/graph/build'
@@ -24,30 +26,58 @@ function useStepStatus(name: string) {
   return useStoreSelector(store, select)
 }
 
+/** Steps with a node component (`*.step.tsx`): step name -> its script (`GET /ui`). */
+export const PluginNodes = createContext<Record<string, { file: string; bundle: string }>>({})
+
+/** The tallest a node component may grow in the graph. */
+const MAX_NODE_HEIGHT = 480
+
+function PluginNodeBody({ step, bundle }: { step: StepNode['data']['step']; bundle: string }) {
+  const props = useMemo(() => nodeProps(step as unknown as Record<string, unknown>), [step])
+  return (
+    <PluginFrame
+      bundle={bundle}
+      title={`Node of step ${step.name}`}
+      kind="node"
+      props={props}
+      minHeight={48}
+      maxHeight={MAX_NODE_HEIGHT}
+      className="plugin-frame--node"
+    />
+  )
+}
+
 function StepNodeFrame({ data, selected, children }: { data: StepNode['data']; selected: boolean; children: ReactNode }) {
   const { step } = data
   const status = useStepStatus(step.name)
+  const custom = useContext(PluginNodes)[step.name]
   const hasInput = step.type === 'event' || step.type === 'noop' || (step.virtualSubscribes?.length ?? 0) > 0
   const hasOutput = (step.emits?.length ?? 0) > 0 || (step.virtualEmits?.length ?? 0) > 0 || step.type !== 'noop'
   return (
     <div
-      className={`step-node step-node--${step.type} step-node--${status}${selected ? ' step-node--selected' : ''}`}
+      className={`step-node step-node--${step.type} step-node--${status}${selected ? ' step-node--selected' : ''}${custom ? ' step-node--custom' : ''}`}
       data-step={step.name}
       data-status={status}
       aria-label={`${TYPE_LABEL[step.type] ?? step.type} step ${step.name}${status !== 'idle' ? `, ${STATUS_LABEL[status]}` : ''}`}
     >
       {hasInput ? <Handle type="target" position={TARGET_POS[data.targetHandle]} isConnectable={false} /> : null}
-      <div className="step-node__head">
-        <span className="step-node__type">
-          <StepTypeIcon type={step.type} size={13} />
-          {TYPE_LABEL[step.type] ?? step.type}
-        </span>
-        {status !== 'idle' ? <span className={`step-node__status step-node__status--${status}`}>{STATUS_LABEL[status]}</span> : null}
-      </div>
-      <div className="step-node__name" title={step.name}>
-        {step.name}
-      </div>
-      <div className="step-node__detail">{children}</div>
+      {custom ? (
+        <PluginNodeBody step={step} bundle={custom.bundle} />
+      ) : (
+        <>
+          <div className="step-node__head">
+            <span className="step-node__type">
+              <StepTypeIcon type={step.type} size={13} />
+              {TYPE_LABEL[step.type] ?? step.type}
+            </span>
+            {status !== 'idle' ? <span className={`step-node__status step-node__status--${status}`}>{STATUS_LABEL[status]}</span> : null}
+          </div>
+          <div className="step-node__name" title={step.name}>
+            {step.name}
+          </div>
+          <div className="step-node__detail">{children}</div>
+        </>
+      )}
       {hasOutput ? <Handle type="source" position={SOURCE_POS[data.sourceHandle]} isConnectable={false} /> : null}
     </div>
   )
