@@ -317,6 +317,7 @@ mod tests {
                 recent: RecentIds::default(),
                 logs: Arc::default(),
                 calls: Arc::new(tokio::sync::Semaphore::new(4)),
+                ui: None,
             },
         );
     }
