@@ -12,6 +12,7 @@ use tokio::sync::oneshot;
 use tokio::time::Instant;
 
 use crate::registry::WorkerId;
+use crate::trace::SpanCtx;
 use crate::{ids, Engine};
 
 /// A delivery from a durable queue, in flight on a worker.
@@ -46,6 +47,10 @@ pub struct SpanStart {
 pub struct Pending {
     /// Set by `start_invocation` from the invoke frame.
     pub span: Option<SpanStart>,
+    /// The attempt's span context (`docs/tracing.md`).
+    pub ctx: SpanCtx,
+    /// Child spans the worker relayed for this invocation so far.
+    pub child_spans: u32,
     /// The execution's hold on its project's and tenant's `maxConcurrentExecutions`; released with the pending.
     pub permit: Option<crate::limits::Permit>,
     pub worker: WorkerId,
@@ -130,8 +135,10 @@ fn unstorable_emit(field: String) -> WorkerResult {
     }
 }
 
-/// Converts a handler's emits into events with deterministic ids.
-pub fn to_events(key: &str, trace_id: &str, emits: Vec<Emit>) -> Vec<NewEvent> {
+/// Converts a handler's emits into events with deterministic ids; they carry the emitting attempt's span as
+/// their trace parent.
+pub fn to_events(key: &str, trace_id: &str, ctx: &SpanCtx, emits: Vec<Emit>) -> Vec<NewEvent> {
+    let traceparent = ctx.traceparent();
     emits
         .into_iter()
         .enumerate()
@@ -141,6 +148,8 @@ pub fn to_events(key: &str, trace_id: &str, emits: Vec<Emit>) -> Vec<NewEvent> {
             data: e.data,
             group_id: e.message_group_id,
             trace_id: trace_id.to_string(),
+            traceparent: Some(traceparent.clone()),
+            tracestate: ctx.tracestate.clone(),
         })
         .collect()
 }
@@ -185,6 +194,7 @@ impl Engine {
     fn record_span(&self, p: &Pending, ok: bool, error: Option<&WorkerError>) {
         let Some(span) = &p.span else { return };
         let ended_ms = chrono::Utc::now().timestamp_millis();
+        let error_ref = error;
         let error = error.map(|e| json!({ "message": e.message, "name": e.name }));
         let mut live = json!({
             "phase": "end", "traceId": span.trace_id, "step": p.step, "trigger": span.trigger,
@@ -215,6 +225,51 @@ impl Engine {
             .inner()
             .writes
             .send(crate::tasks::Write::Span(p.scope.clone(), record));
+        if let Some(exporter) = self.config().otlp.as_ref().filter(|_| p.ctx.sampled()) {
+            exporter.submit(attempt_span(p, span, ended_ms, ok, error_ref));
+        }
+    }
+
+    /// A `spans` frame: child spans of step code in the invocation `id`, exported in its trace. Only the worker
+    /// running the invocation can add to it, and at most [`crate::trace::MAX_SPANS_PER_INVOCATION`] spans
+    /// ([`crate::trace::MAX_SPANS_PER_FRAME`] per frame); everything else is dropped and counted.
+    pub fn worker_spans(&self, worker: WorkerId, id: &str, spans: Vec<cfp_protocol::ChildSpan>) {
+        use crate::trace::{MAX_SPANS_PER_FRAME, MAX_SPANS_PER_INVOCATION};
+        let offered = spans.len() as u64;
+        let taken = {
+            let mut pending = self.inner().pending.lock().unwrap();
+            match pending.get_mut(id).filter(|p| p.worker == worker) {
+                Some(p) => {
+                    let room = MAX_SPANS_PER_INVOCATION.saturating_sub(p.child_spans) as usize;
+                    let n = spans.len().min(MAX_SPANS_PER_FRAME).min(room);
+                    p.child_spans += n as u32;
+                    Some((p.ctx.clone(), p.scope.clone(), n))
+                }
+                None => None,
+            }
+        };
+        let Some((ctx, scope, n)) = taken else {
+            self.inner().spans_dropped.fetch_add(offered, Ordering::Relaxed);
+            tracing::debug!(worker, id, "spans for an invocation this worker is not running; dropped");
+            return;
+        };
+        let mut kept = 0u64;
+        if let Some(exporter) = self.config().otlp.as_ref().filter(|_| ctx.sampled()) {
+            for s in spans.iter().take(n) {
+                if let Some(data) = crate::trace::child_span(&ctx, &scope.tenant, &scope.project, s) {
+                    exporter.submit(data);
+                    kept += 1;
+                }
+            }
+        } else {
+            kept = n as u64;
+        }
+        self.inner().spans_dropped.fetch_add(offered - kept, Ordering::Relaxed);
+    }
+
+    /// Child spans of workers refused so far (over a bound, not the sender's invocation, invalid ids).
+    pub fn worker_spans_dropped(&self) -> u64 {
+        self.inner().spans_dropped.load(Ordering::Relaxed)
     }
 
     /// Removes a pending invocation and frees its worker slot and dispatcher slot. With `owner`, only when that
@@ -312,7 +367,7 @@ impl Engine {
                 let _ = reply.send(Ok(result));
             }
             PendingKind::Queue(d) if result.ok => {
-                let emits = to_events(&d.key, &d.trace_id, result.emits);
+                let emits = to_events(&d.key, &d.trace_id, &p.ctx, result.emits);
                 self.inner().unwritten.fetch_add(1, Ordering::AcqRel);
                 let completion = Completion {
                     scope: p.scope,
@@ -425,6 +480,7 @@ impl Engine {
         step: &str,
         input: ApiInput,
         trace_id: &str,
+        ctx: SpanCtx,
         idempotency_key: &str,
         timeout: Duration,
     ) -> Result<WorkerResult, InvokeError> {
@@ -452,12 +508,16 @@ impl Engine {
             step: step.to_string(),
             attempt: 1,
             trace_id: trace_id.to_string(),
+            traceparent: Some(ctx.traceparent()),
+            tracestate: ctx.tracestate.clone(),
             idempotency_key: idempotency_key.to_string(),
             timeout_ms,
             input: input.into(),
         };
         let pending = Pending {
             span: None,
+            ctx: ctx.clone(),
+            child_spans: 0,
             permit: Some(permit),
             worker,
             scope: scope.clone(),
@@ -475,7 +535,7 @@ impl Engine {
         let mut result = rx.await.map_err(|_| InvokeError::WorkerGone(step.to_string()))??;
         if result.ok && !result.emits.is_empty() {
             let key = format!("{step}:{idempotency_key}");
-            let events = to_events(&key, trace_id, std::mem::take(&mut result.emits));
+            let events = to_events(&key, trace_id, &ctx, std::mem::take(&mut result.emits));
             let woken = self.inner().store.publish(scope, &events).await?;
             self.published(&woken);
         }
@@ -584,5 +644,57 @@ pub(crate) async fn deadline_watch(engine: Engine) {
                 }
             }
         }
+    }
+}
+
+/// The OTLP span of a finished attempt: named after its step, SERVER for an API call, CONSUMER for an event
+/// delivery, INTERNAL for a cron run.
+fn attempt_span(p: &Pending, span: &SpanStart, ended_ms: i64, ok: bool, error: Option<&WorkerError>) -> cfp_otel::SpanData {
+    use cfp_otel::{AttrValue, SpanKind, Status, StatusCode};
+    let (kind, trigger) = match span.trigger {
+        Trigger::Api => (SpanKind::Server, "api"),
+        Trigger::Event => (SpanKind::Consumer, "event"),
+        Trigger::Cron => (SpanKind::Internal, "cron"),
+    };
+    let outcome = match (ok, error.and_then(|e| e.name.as_deref())) {
+        (true, _) => "ok",
+        (false, Some("TimeoutError")) => "timeout",
+        (false, Some("WorkerDisconnected")) => "worker_lost",
+        (false, _) => "handler_error",
+    };
+    let mut attributes: Vec<(String, AttrValue)> = vec![
+        ("cfp.tenant".into(), p.scope.tenant.as_str().into()),
+        ("cfp.project".into(), p.scope.project.as_str().into()),
+        ("cfp.step".into(), p.step.as_str().into()),
+        ("cfp.trigger".into(), trigger.into()),
+        ("cfp.attempt".into(), AttrValue::Int(i64::from(span.attempt))),
+        ("cfp.invocation_id".into(), span.id.as_str().into()),
+        ("cfp.outcome".into(), outcome.into()),
+    ];
+    if let Some(name) = error.and_then(|e| e.name.as_deref()) {
+        attributes.push(("error.type".into(), name.into()));
+    }
+    let ms = |v: i64| u64::try_from(v).unwrap_or(0) * 1_000_000;
+    cfp_otel::SpanData {
+        trace_id: p.ctx.trace_id,
+        span_id: p.ctx.span_id,
+        parent_span_id: p.ctx.parent,
+        parent_is_remote: p.ctx.parent.is_some(),
+        flags: p.ctx.flags,
+        tracestate: p.ctx.tracestate.clone(),
+        name: p.step.clone(),
+        kind,
+        start_unix_nano: ms(span.started_ms),
+        end_unix_nano: ms(ended_ms.max(span.started_ms)),
+        attributes,
+        dropped_attributes: 0,
+        status: match error {
+            Some(e) if !ok => Status {
+                code: StatusCode::Error,
+                message: e.message.chars().take(1024).collect(),
+            },
+            _ => Status::default(),
+        },
+        scope: "cfp-runtime",
     }
 }

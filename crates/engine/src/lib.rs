@@ -34,6 +34,7 @@ pub mod session;
 pub mod settings;
 pub mod shared_limits;
 pub mod tasks;
+pub mod trace;
 mod workers;
 
 use std::collections::HashMap;
@@ -96,6 +97,10 @@ pub struct EngineConfig {
     pub clock: Arc<dyn clock::Clock>,
     /// The audit sequencer of this runtime (`None`: no sequencer here; events stay queued for another).
     pub audit: Option<cfp_store::audit::AuditOptions>,
+    /// Where finished attempts and the child spans workers relay are exported (OTLP/HTTP); `None`: nowhere.
+    pub otlp: Option<cfp_otel::Exporter>,
+    /// Share of new traces sampled for export (a trace with a remote parent follows the parent's flag).
+    pub trace_sample_ratio: f64,
 }
 
 impl Default for EngineConfig {
@@ -121,6 +126,8 @@ impl Default for EngineConfig {
             max_idle_poll: Duration::from_secs(30),
             clock: clock::system(),
             audit: Some(Default::default()),
+            otlp: None,
+            trace_sample_ratio: 1.0,
         }
     }
 }
@@ -164,6 +171,8 @@ pub(crate) struct Inner {
     pub strict: std::sync::RwLock<HashMap<Scope, bool>>,
     /// `maxConcurrentExecutions` per project and tenant.
     pub exec_limits: limits::Limits,
+    /// Child spans of workers dropped (bounds, not their invocation, invalid).
+    pub spans_dropped: AtomicU64,
 }
 
 impl Engine {
@@ -191,6 +200,7 @@ impl Engine {
                 work: Default::default(),
                 strict: Default::default(),
                 exec_limits: Default::default(),
+                spans_dropped: AtomicU64::new(0),
             }),
         };
         let services = &engine.inner.services;
@@ -379,6 +389,8 @@ impl Engine {
             data,
             group_id,
             trace_id,
+            traceparent: None,
+            tracestate: None,
         };
         let woken = self.inner.store.publish(scope, &[ev]).await?;
         self.published(&woken);

@@ -13,10 +13,11 @@ pub mod frames;
 pub mod manifest;
 pub mod payloads;
 pub mod schema;
+pub mod trace;
 
 pub use errors::{ErrorBody, ErrorCode};
 pub use frames::{
-    Emit, FromWorker, InvokeFrame, LogEntry, LogLevel, RegistrationError, ToWorker, Trigger, WorkerError,
+    ChildSpan, Emit, FromWorker, InvokeFrame, LogEntry, LogLevel, RegistrationError, ToWorker, Trigger, WorkerError,
 };
 pub use manifest::{Emits, QueueKind, StepKind, StepManifest, StorageType, StreamManifest};
 pub use payloads::{
