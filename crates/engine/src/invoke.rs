@@ -250,7 +250,11 @@ impl Engine {
         };
         let Some((ctx, scope, n)) = taken else {
             self.inner().spans_dropped.fetch_add(offered, Ordering::Relaxed);
-            tracing::debug!(worker, id, "spans for an invocation this worker is not running; dropped");
+            tracing::debug!(
+                worker,
+                id,
+                "spans for an invocation this worker is not running; dropped"
+            );
             return;
         };
         let mut kept = 0u64;
@@ -649,7 +653,13 @@ pub(crate) async fn deadline_watch(engine: Engine) {
 
 /// The OTLP span of a finished attempt: named after its step, SERVER for an API call, CONSUMER for an event
 /// delivery, INTERNAL for a cron run.
-fn attempt_span(p: &Pending, span: &SpanStart, ended_ms: i64, ok: bool, error: Option<&WorkerError>) -> cfp_otel::SpanData {
+fn attempt_span(
+    p: &Pending,
+    span: &SpanStart,
+    ended_ms: i64,
+    ok: bool,
+    error: Option<&WorkerError>,
+) -> cfp_otel::SpanData {
     use cfp_otel::{AttrValue, SpanKind, Status, StatusCode};
     let (kind, trigger) = match span.trigger {
         Trigger::Api => (SpanKind::Server, "api"),

@@ -119,7 +119,11 @@ async fn a_callers_traceparent_is_the_trace_of_every_step_in_the_export_spans_an
     assert_eq!(r.headers["x-trace-id"], cfp_trace);
     let answered = cfp_protocol::trace::parse_traceparent(&r.headers["traceparent"]).expect("a valid traceparent");
     assert_eq!(hex(&answered.trace_id), TRACE);
-    assert_ne!(hex(&answered.parent_id), CALLER_SPAN, "the response names the attempt's own span");
+    assert_ne!(
+        hex(&answered.parent_id),
+        CALLER_SPAN,
+        "the response names the attempt's own span"
+    );
     assert!(answered.sampled());
 
     assert!(eventually(10, || w.invocations_of("End").len() == 1).await);
@@ -135,12 +139,18 @@ async fn a_callers_traceparent_is_the_trace_of_every_step_in_the_export_spans_an
     }
     let start_span = {
         let inv = &w.invocations_of("Start")[0];
-        cfp_protocol::trace::parse_traceparent(inv["traceparent"].as_str().unwrap()).unwrap().parent_id
+        cfp_protocol::trace::parse_traceparent(inv["traceparent"].as_str().unwrap())
+            .unwrap()
+            .parent_id
     };
     assert_eq!(start_span, answered.parent_id);
 
     // The export: four attempts (Middle twice) and step code's two valid spans, all in the caller's trace.
-    assert!(eventually(10, || received.lock().unwrap().len() >= 6).await, "{:?}", received.lock().unwrap().len());
+    assert!(
+        eventually(10, || received.lock().unwrap().len() >= 6).await,
+        "{:?}",
+        received.lock().unwrap().len()
+    );
     tokio::time::sleep(Duration::from_millis(200)).await;
     let spans = received.lock().unwrap().clone();
     assert_eq!(spans.len(), 6, "{spans:#?}");
@@ -167,26 +177,41 @@ async fn a_callers_traceparent_is_the_trace_of_every_step_in_the_export_spans_an
     assert_eq!(start[0].kind, SpanKind::Server as i32);
     assert_eq!(start[0].flags & 0x3ff, 0x301, "sampled, parent remote");
     for m in &middle {
-        assert_eq!(m.parent_span_id, start[0].span_id, "an event's consumer is a child of its publisher");
+        assert_eq!(
+            m.parent_span_id, start[0].span_id,
+            "an event's consumer is a child of its publisher"
+        );
         assert_eq!(m.kind, SpanKind::Consumer as i32);
     }
     assert_eq!(str_attr(middle[0], "cfp.outcome"), "handler_error");
     assert_eq!(str_attr(middle[0], "error.type"), "Flaky");
     assert_eq!(middle[0].status.as_ref().unwrap().code, 2);
     assert_eq!(str_attr(middle[1], "cfp.outcome"), "ok");
-    assert_eq!(end[0].parent_span_id, middle[1].span_id, "the successful attempt published `c`");
+    assert_eq!(
+        end[0].parent_span_id, middle[1].span_id,
+        "the successful attempt published `c`"
+    );
     for s in [start[0], middle[0], end[0]] {
         assert_eq!(str_attr(s, "cfp.tenant"), "default");
         assert_eq!(str_attr(s, "cfp.project"), "default");
         assert_eq!(str_attr(s, "cfp.step"), s.name);
     }
-    let child = |id: &str| spans.iter().find(|(_, s)| hex(&s.span_id) == id).map(|(scope, s)| (scope.clone(), s.clone()));
+    let child = |id: &str| {
+        spans
+            .iter()
+            .find(|(_, s)| hex(&s.span_id) == id)
+            .map(|(scope, s)| (scope.clone(), s.clone()))
+    };
     let (scope, charge) = child("1111111111111111").expect("step code's span");
     assert_eq!(scope, "cfp-worker");
     assert_eq!(charge.name, "charge card");
     assert_eq!(charge.parent_span_id, start[0].span_id);
     assert_eq!(charge.kind, SpanKind::Client as i32);
-    assert_eq!(str_attr(&charge, "cfp.tenant"), "default", "step code cannot claim another tenant");
+    assert_eq!(
+        str_attr(&charge, "cfp.tenant"),
+        "default",
+        "step code cannot claim another tenant"
+    );
     assert_eq!(str_attr(&charge, "order.id"), "o-1");
     let (_, nested) = child("2222222222222222").unwrap();
     assert_eq!(hex(&nested.parent_span_id), "1111111111111111");
@@ -210,7 +235,14 @@ async fn a_callers_traceparent_is_the_trace_of_every_step_in_the_export_spans_an
     assert_eq!(stored, 4, "{}", body.json());
     let mut logged = Vec::new();
     for _ in 0..100 {
-        let r = http(rt.addr, "GET", &format!("/__cfp/api/logs?traceId={cfp_trace}"), &[AUTH], b"").await;
+        let r = http(
+            rt.addr,
+            "GET",
+            &format!("/__cfp/api/logs?traceId={cfp_trace}"),
+            &[AUTH],
+            b"",
+        )
+        .await;
         logged = r.json()["logs"].as_array().cloned().unwrap_or_default();
         if !logged.is_empty() {
             break;
@@ -218,7 +250,9 @@ async fn a_callers_traceparent_is_the_trace_of_every_step_in_the_export_spans_an
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert!(
-        logged.iter().any(|l| l["traceId"] == cfp_trace && l["msg"].as_str().unwrap().contains("first try fails")),
+        logged
+            .iter()
+            .any(|l| l["traceId"] == cfp_trace && l["msg"].as_str().unwrap().contains("first try fails")),
         "{logged:?}"
     );
     rt.stop().await;
@@ -233,9 +267,16 @@ async fn invalid_traceparents_never_fail_a_call_and_start_a_new_trace() {
     opts.engine.otlp = Some(cfp_otel::Exporter::start(cfg));
     opts.engine.trace_sample_ratio = 1.0;
     let rt = start(opts).await;
-    let (w, _) = FakeWorker::connect(&rt.ws_url(), TOKEN, json!([api_step("Ping", "GET", "/ping", &[])]), handlers(vec![
-        ("Ping", Arc::new(|_: &Value| json!({"ok": true, "output": {"status": 200, "body": "pong"}}))),
-    ])).await;
+    let (w, _) = FakeWorker::connect(
+        &rt.ws_url(),
+        TOKEN,
+        json!([api_step("Ping", "GET", "/ping", &[])]),
+        handlers(vec![(
+            "Ping",
+            Arc::new(|_: &Value| json!({"ok": true, "output": {"status": 200, "body": "pong"}})),
+        )]),
+    )
+    .await;
     let bad = [
         String::new(),
         "garbage".into(),
@@ -250,7 +291,14 @@ async fn invalid_traceparents_never_fail_a_call_and_start_a_new_trace() {
         format!("00-{TRACE}-{CALLER_SPAN}-01{}", "-".repeat(4000)),
     ];
     for (i, v) in bad.iter().enumerate() {
-        let r = http(rt.addr, "GET", "/ping", &[AUTH, ("traceparent", v), ("tracestate", "=,=,=")], b"").await;
+        let r = http(
+            rt.addr,
+            "GET",
+            "/ping",
+            &[AUTH, ("traceparent", v), ("tracestate", "=,=,=")],
+            b"",
+        )
+        .await;
         assert_eq!(r.status, 200, "{v:?}");
         let trace = &r.headers["x-trace-id"];
         assert!(!trace.replace('-', "").contains(TRACE), "{v:?} started a new trace");
@@ -268,15 +316,25 @@ async fn invalid_traceparents_never_fail_a_call_and_start_a_new_trace() {
     assert!(eventually(10, || received.lock().unwrap().len() >= bad.len()).await);
     tokio::time::sleep(Duration::from_millis(200)).await;
     let got = received.lock().unwrap();
-    assert_eq!(got.len(), bad.len(), "every new trace sampled at ratio 1, the unsampled caller's not");
-    assert!(got.iter().all(|(_, s)| hex(&s.trace_id) != "0af7651916cd43dd8448eb211c80319c"));
+    assert_eq!(
+        got.len(),
+        bad.len(),
+        "every new trace sampled at ratio 1, the unsampled caller's not"
+    );
+    assert!(got
+        .iter()
+        .all(|(_, s)| hex(&s.trace_id) != "0af7651916cd43dd8448eb211c80319c"));
     drop(got);
     rt.stop().await;
 }
 
 #[tokio::test]
 async fn an_unreachable_otlp_endpoint_does_not_slow_steps() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let mut opts = RuntimeOptions::default();
     let mut cfg = cfp_otel::ExporterConfig::new(format!("http://127.0.0.1:{port}/v1/traces"));
     cfg.buffer = 16;
@@ -284,9 +342,16 @@ async fn an_unreachable_otlp_endpoint_does_not_slow_steps() {
     let exporter = cfp_otel::Exporter::start(cfg);
     opts.engine.otlp = Some(exporter.clone());
     let rt = start(opts).await;
-    let (_w, _) = FakeWorker::connect(&rt.ws_url(), TOKEN, json!([api_step("Ping", "GET", "/ping", &[])]), handlers(vec![
-        ("Ping", Arc::new(|_: &Value| json!({"ok": true, "output": {"status": 200, "body": "pong"}}))),
-    ])).await;
+    let (_w, _) = FakeWorker::connect(
+        &rt.ws_url(),
+        TOKEN,
+        json!([api_step("Ping", "GET", "/ping", &[])]),
+        handlers(vec![(
+            "Ping",
+            Arc::new(|_: &Value| json!({"ok": true, "output": {"status": 200, "body": "pong"}})),
+        )]),
+    )
+    .await;
     let started = std::time::Instant::now();
     for _ in 0..60 {
         let r = http(rt.addr, "GET", "/ping", &[AUTH], b"").await;
@@ -296,10 +361,15 @@ async fn an_unreachable_otlp_endpoint_does_not_slow_steps() {
     let s = exporter.stats();
     let dropped = s.dropped_full.load(std::sync::atomic::Ordering::Relaxed)
         + s.dropped_failed.load(std::sync::atomic::Ordering::Relaxed);
-    assert!(eventually(10, || {
-        s.dropped_full.load(std::sync::atomic::Ordering::Relaxed) + s.dropped_failed.load(std::sync::atomic::Ordering::Relaxed) > 0
-    })
-    .await, "{dropped}");
+    assert!(
+        eventually(10, || {
+            s.dropped_full.load(std::sync::atomic::Ordering::Relaxed)
+                + s.dropped_failed.load(std::sync::atomic::Ordering::Relaxed)
+                > 0
+        })
+        .await,
+        "{dropped}"
+    );
     rt.stop().await;
 }
 
@@ -312,15 +382,30 @@ async fn spans_for_another_workers_invocation_are_dropped() {
     opts.engine.otlp = Some(cfp_otel::Exporter::start(cfg));
     let rt = start(opts).await;
     // The victim's invocation stays in flight; the attacker names it in a `spans` frame.
-    let (victim, _) = FakeWorker::connect(&rt.ws_url(), TOKEN, json!([api_step("Slow", "GET", "/slow", &[])]), handlers(vec![
-        ("Slow", Arc::new(|_: &Value| json!({"ok": true, "output": {"status": 200, "body": "done"}, "delay_ms": 1500}))),
-    ])).await;
-    let (attacker, _) = FakeWorker::connect(&rt.ws_url(), TOKEN, json!([api_step("Other", "GET", "/other", &[])]), handlers(vec![])).await;
+    let (victim, _) = FakeWorker::connect(
+        &rt.ws_url(),
+        TOKEN,
+        json!([api_step("Slow", "GET", "/slow", &[])]),
+        handlers(vec![(
+            "Slow",
+            Arc::new(|_: &Value| json!({"ok": true, "output": {"status": 200, "body": "done"}, "delay_ms": 1500})),
+        )]),
+    )
+    .await;
+    let (attacker, _) = FakeWorker::connect(
+        &rt.ws_url(),
+        TOKEN,
+        json!([api_step("Other", "GET", "/other", &[])]),
+        handlers(vec![]),
+    )
+    .await;
     let addr = rt.addr;
     let call = tokio::spawn(async move { http(addr, "GET", "/slow", &[AUTH], b"").await });
     assert!(eventually(10, || victim.invocations_of("Slow").len() == 1).await);
     let id = victim.invocations_of("Slow")[0]["id"].clone();
-    let flood: Vec<Value> = (0..200).map(|i| json!({"spanId": format!("{:016x}", i + 1), "name": "forged", "startMs": 1.0, "endMs": 2.0})).collect();
+    let flood: Vec<Value> = (0..200)
+        .map(|i| json!({"spanId": format!("{:016x}", i + 1), "name": "forged", "startMs": 1.0, "endMs": 2.0}))
+        .collect();
     attacker.send(json!({"type": "spans", "id": id, "spans": flood}));
     // The victim itself may send at most 128 per frame and 512 per invocation.
     for _ in 0..5 {

@@ -296,15 +296,11 @@ async fn send(http: &Http, cfg: &ExporterConfig, body: Vec<u8>) -> Result<(), St
     for (k, v) in &cfg.headers {
         req = req.header(k.as_str(), v.as_str());
     }
-    let req = req
-        .body(Full::new(Bytes::from(body)))
-        .map_err(|e| e.to_string())?;
+    let req = req.body(Full::new(Bytes::from(body))).map_err(|e| e.to_string())?;
     let res = http.request(req).await.map_err(|e| format!("{e:?}"))?;
     let status = res.status();
     // Read (and bound) the answer so the connection can be reused.
-    let _ = http_body_util::Limited::new(res.into_body(), 64 * 1024)
-        .collect()
-        .await;
+    let _ = http_body_util::Limited::new(res.into_body(), 64 * 1024).collect().await;
     if status.is_success() {
         Ok(())
     } else {

@@ -98,7 +98,11 @@ async fn exports_decodable_otlp() {
             assert_eq!(attrs[0].key, "service.name");
         })
         .flat_map(|rs| rs.scope_spans.iter())
-        .flat_map(|ss| ss.spans.iter().map(move |s| (ss.scope.as_ref().unwrap().name.clone(), s)))
+        .flat_map(|ss| {
+            ss.spans
+                .iter()
+                .map(move |s| (ss.scope.as_ref().unwrap().name.clone(), s))
+        })
         .collect();
     assert_eq!(spans.len(), 4);
     let (scope, s1) = &spans[0];
@@ -175,9 +179,18 @@ async fn a_receiver_that_refuses_counts_as_failed() {
 
 #[test]
 fn endpoint_and_header_options() {
-    assert_eq!(cfp_otel::traces_url("http://c:4318").unwrap(), "http://c:4318/v1/traces");
-    assert_eq!(cfp_otel::traces_url("http://c:4318/").unwrap(), "http://c:4318/v1/traces");
-    assert_eq!(cfp_otel::traces_url("https://c/otlp/v1/traces").unwrap(), "https://c/otlp/v1/traces");
+    assert_eq!(
+        cfp_otel::traces_url("http://c:4318").unwrap(),
+        "http://c:4318/v1/traces"
+    );
+    assert_eq!(
+        cfp_otel::traces_url("http://c:4318/").unwrap(),
+        "http://c:4318/v1/traces"
+    );
+    assert_eq!(
+        cfp_otel::traces_url("https://c/otlp/v1/traces").unwrap(),
+        "https://c/otlp/v1/traces"
+    );
     assert!(cfp_otel::traces_url("c:4318").is_err());
     assert!(cfp_otel::traces_url("http://").is_err());
     assert!(cfp_otel::parse_headers("novalue").is_err());

@@ -178,13 +178,24 @@ pub fn to_hex(bytes: &[u8]) -> String {
 /// The CFP form of a trace id: the 16 bytes as a hyphenated lowercase UUID.
 pub fn cfp_trace_id(trace_id: &TraceId) -> String {
     let h = to_hex(trace_id);
-    format!("{}-{}-{}-{}-{}", &h[0..8], &h[8..12], &h[12..16], &h[16..20], &h[20..32])
+    format!(
+        "{}-{}-{}-{}-{}",
+        &h[0..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..32]
+    )
 }
 
 /// The W3C trace id of a CFP trace id: a UUID (hyphenated or not, any case) or 32 hex digits. `None` for
 /// anything else or for all zeros.
 pub fn w3c_trace_id(cfp: &str) -> Option<TraceId> {
-    let digits: String = cfp.chars().filter(|c| *c != '-').collect::<String>().to_ascii_lowercase();
+    let digits: String = cfp
+        .chars()
+        .filter(|c| *c != '-')
+        .collect::<String>()
+        .to_ascii_lowercase();
     let hyphens = cfp.len() - digits.len();
     if hyphens != 0 && (hyphens != 4 || cfp.len() != 36) {
         return None;
@@ -287,7 +298,10 @@ mod tests {
 
     #[test]
     fn tracestate_grammar() {
-        assert_eq!(parse_tracestate("rojo=00f067aa0ba902b7,congo=t61rcWkgMzE").as_deref(), Some("rojo=00f067aa0ba902b7,congo=t61rcWkgMzE"));
+        assert_eq!(
+            parse_tracestate("rojo=00f067aa0ba902b7,congo=t61rcWkgMzE").as_deref(),
+            Some("rojo=00f067aa0ba902b7,congo=t61rcWkgMzE")
+        );
         assert!(parse_tracestate("tenant@vendor=x").is_some());
         assert!(parse_tracestate("Upper=x").is_none());
         assert!(parse_tracestate("a=1,a=2").is_none());

@@ -564,10 +564,7 @@ impl Options {
                 "***".into()
             }
         };
-        json!({
-            "otlpEndpoint": self.otlp.as_ref().map(|o| o.url.clone()),
-            "otlpHeaders": self.otlp.as_ref().map(|o| o.headers.iter().map(|(k, _)| format!("{k}=***")).collect::<Vec<_>>()),
-            "traceSampleRatio": self.trace_sample_ratio,
+        let mut v = json!({
             "listen": self.listen,
             "databaseUrl": redact_url(&self.database_url),
             "schema": self.schema,
@@ -608,7 +605,16 @@ impl Options {
             "maxStepsPerRegistration": self.max_steps_per_registration,
             "maxCallsPerWorker": self.max_calls_per_worker,
             "maxQueuedLogLines": self.max_queued_log_lines,
-        })
+        });
+        // --- Traces (docs/tracing.md) ---
+        v["otlpEndpoint"] = json!(self.otlp.as_ref().map(|o| o.url.clone()));
+        v["otlpHeaders"] = json!(self.otlp.as_ref().map(|o| o
+            .headers
+            .iter()
+            .map(|(k, _)| format!("{k}=***"))
+            .collect::<Vec<_>>()));
+        v["traceSampleRatio"] = json!(self.trace_sample_ratio);
+        v
     }
 }
 
