@@ -25,11 +25,16 @@ describe('step code spans with @opentelemetry/api', () => {
     project.cleanup()
   })
 
-  const spansOf = (id: string): ChildSpan[] =>
-    runtime.frames.flatMap((f: WorkerFrame) => (f.type === 'spans' && f.id === id ? f.spans : []))
+  const spansOf = (id: string): ChildSpan[] => runtime.frames.flatMap((f: WorkerFrame) => (f.type === 'spans' && f.id === id ? f.spans : []))
 
   it('land in the invocation trace, children of the attempt span, sent before the result', async () => {
-    const r = await runtime.invoke({ id: 'inv-1', step: 'Traced', trigger: 'event', traceparent: `00-${TRACE}-${PARENT}-01`, input: { topic: 'traced', data: {}, eventId: 'e1' } })
+    const r = await runtime.invoke({
+      id: 'inv-1',
+      step: 'Traced',
+      trigger: 'event',
+      traceparent: `00-${TRACE}-${PARENT}-01`,
+      input: { topic: 'traced', data: {}, eventId: 'e1' },
+    })
     expect(r.ok).toBe(true)
     const spans = spansOf('inv-1')
     expect(spans.map((s) => s.name).sort()).toEqual(['inner', 'load order'])
@@ -48,7 +53,13 @@ describe('step code spans with @opentelemetry/api', () => {
   })
 
   it('records nothing for an unsampled trace or without a traceparent', async () => {
-    await runtime.invoke({ id: 'inv-2', step: 'Traced', trigger: 'event', traceparent: `00-${TRACE}-${PARENT}-00`, input: { topic: 'traced', data: {}, eventId: 'e2' } })
+    await runtime.invoke({
+      id: 'inv-2',
+      step: 'Traced',
+      trigger: 'event',
+      traceparent: `00-${TRACE}-${PARENT}-00`,
+      input: { topic: 'traced', data: {}, eventId: 'e2' },
+    })
     await runtime.invoke({ id: 'inv-3', step: 'Traced', trigger: 'event', input: { topic: 'traced', data: {}, eventId: 'e3' } })
     await runtime.invoke({ id: 'inv-4', step: 'Traced', trigger: 'event', traceparent: 'garbage', input: { topic: 'traced', data: {}, eventId: 'e4' } })
     expect(spansOf('inv-2')).toEqual([])
@@ -57,11 +68,23 @@ describe('step code spans with @opentelemetry/api', () => {
   })
 
   it('bounds what hostile step code can send', async () => {
-    await runtime.invoke({ id: 'inv-5', step: 'Traced', trigger: 'event', traceparent: `00-${TRACE}-${PARENT}-01`, input: { topic: 'traced', data: { spans: 2000 }, eventId: 'e5' } })
+    await runtime.invoke({
+      id: 'inv-5',
+      step: 'Traced',
+      trigger: 'event',
+      traceparent: `00-${TRACE}-${PARENT}-01`,
+      input: { topic: 'traced', data: { spans: 2000 }, eventId: 'e5' },
+    })
     const frames = runtime.frames.filter((f) => f.type === 'spans' && f.id === 'inv-5')
     expect(spansOf('inv-5')).toHaveLength(MAX_SPANS)
     expect(frames.every((f) => f.type === 'spans' && f.spans.length <= MAX_SPANS_PER_FRAME)).toBe(true)
-    await runtime.invoke({ id: 'inv-6', step: 'Traced', trigger: 'event', traceparent: `00-${TRACE}-${PARENT}-01`, input: { topic: 'traced', data: { spans: 1, huge: true }, eventId: 'e6' } })
+    await runtime.invoke({
+      id: 'inv-6',
+      step: 'Traced',
+      trigger: 'event',
+      traceparent: `00-${TRACE}-${PARENT}-01`,
+      input: { topic: 'traced', data: { spans: 1, huge: true }, eventId: 'e6' },
+    })
     const huge = spansOf('inv-6').find((s) => s.name.startsWith('nnn'))
     expect(huge?.name.length).toBe(256)
     expect(Object.keys(huge?.attributes ?? {})).toHaveLength(MAX_ATTRIBUTES)
@@ -70,7 +93,14 @@ describe('step code spans with @opentelemetry/api', () => {
 
   it('parses only valid version-00 traceparents', () => {
     expect(parseTraceparent(`00-${TRACE}-${PARENT}-01`)).toMatchObject({ traceId: TRACE, spanId: PARENT, traceFlags: 1, isRemote: true })
-    for (const bad of ['', 'x', `00-${'0'.repeat(32)}-${PARENT}-01`, `00-${TRACE}-${'0'.repeat(16)}-01`, `01-${TRACE}-${PARENT}-01`, `00-${TRACE.toUpperCase()}-${PARENT}-01`]) {
+    for (const bad of [
+      '',
+      'x',
+      `00-${'0'.repeat(32)}-${PARENT}-01`,
+      `00-${TRACE}-${'0'.repeat(16)}-01`,
+      `01-${TRACE}-${PARENT}-01`,
+      `00-${TRACE.toUpperCase()}-${PARENT}-01`,
+    ]) {
       expect(parseTraceparent(bad)).toBeUndefined()
     }
   })
