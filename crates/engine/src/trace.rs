@@ -169,6 +169,64 @@ pub fn child_span(ctx: &SpanCtx, tenant: &str, project: &str, s: &ChildSpan) -> 
     })
 }
 
+/// The OTLP span of a finished attempt: named after its step, SERVER for an API call, CONSUMER for an event
+/// delivery, INTERNAL for a cron run.
+pub(crate) fn attempt_span(
+    p: &crate::invoke::Pending,
+    span: &crate::invoke::SpanStart,
+    ended_ms: i64,
+    ok: bool,
+    error: Option<&cfp_protocol::WorkerError>,
+) -> cfp_otel::SpanData {
+    use cfp_protocol::Trigger;
+    let (kind, trigger) = match span.trigger {
+        Trigger::Api => (SpanKind::Server, "api"),
+        Trigger::Event => (SpanKind::Consumer, "event"),
+        Trigger::Cron => (SpanKind::Internal, "cron"),
+    };
+    let outcome = match (ok, error.and_then(|e| e.name.as_deref())) {
+        (true, _) => "ok",
+        (false, Some("TimeoutError")) => "timeout",
+        (false, Some("WorkerDisconnected")) => "worker_lost",
+        (false, _) => "handler_error",
+    };
+    let mut attributes: Vec<(String, AttrValue)> = vec![
+        ("cfp.tenant".into(), p.scope.tenant.as_str().into()),
+        ("cfp.project".into(), p.scope.project.as_str().into()),
+        ("cfp.step".into(), p.step.as_str().into()),
+        ("cfp.trigger".into(), trigger.into()),
+        ("cfp.attempt".into(), AttrValue::Int(i64::from(span.attempt))),
+        ("cfp.invocation_id".into(), span.id.as_str().into()),
+        ("cfp.outcome".into(), outcome.into()),
+    ];
+    if let Some(name) = error.and_then(|e| e.name.as_deref()) {
+        attributes.push(("error.type".into(), name.into()));
+    }
+    let ms = |v: i64| u64::try_from(v).unwrap_or(0) * 1_000_000;
+    cfp_otel::SpanData {
+        trace_id: p.ctx.trace_id,
+        span_id: p.ctx.span_id,
+        parent_span_id: p.ctx.parent,
+        parent_is_remote: p.ctx.parent.is_some(),
+        flags: p.ctx.flags,
+        tracestate: p.ctx.tracestate.clone(),
+        name: p.step.clone(),
+        kind,
+        start_unix_nano: ms(span.started_ms),
+        end_unix_nano: ms(ended_ms.max(span.started_ms)),
+        attributes,
+        dropped_attributes: 0,
+        status: match error {
+            Some(e) if !ok => Status {
+                code: StatusCode::Error,
+                message: e.message.chars().take(1024).collect(),
+            },
+            _ => Status::default(),
+        },
+        scope: "cfp-runtime",
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
