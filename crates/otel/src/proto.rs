@@ -21,7 +21,7 @@ fn varint(buf: &mut Vec<u8>, mut v: u64) {
 }
 
 fn key(buf: &mut Vec<u8>, field: u32, wire: u32) {
-    varint(buf, u64::from(field << 3 | wire));
+    varint(buf, u64::from((field << 3) | wire));
 }
 
 fn bytes_field(buf: &mut Vec<u8>, field: u32, b: &[u8]) {

@@ -49,7 +49,7 @@ fn hex_lower(s: &[u8], out: &mut [u8]) -> bool {
             _ => None,
         };
         match (d(pair[0]), d(pair[1])) {
-            (Some(h), Some(l)) => out[i] = h << 4 | l,
+            (Some(h), Some(l)) => out[i] = (h << 4) | l,
             _ => return false,
         }
     }
