@@ -483,11 +483,12 @@ impl Engine {
         scope: &Scope,
         step: &str,
         input: ApiInput,
-        trace_id: &str,
         ctx: SpanCtx,
         idempotency_key: &str,
         timeout: Duration,
     ) -> Result<WorkerResult, InvokeError> {
+        // The CFP trace id is the span context's trace id (docs/tracing.md).
+        let trace_id = &cfp_protocol::trace::cfp_trace_id(&ctx.trace_id);
         if self.is_shutting_down() {
             return Err(InvokeError::ShuttingDown);
         }

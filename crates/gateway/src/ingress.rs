@@ -214,7 +214,6 @@ async fn call_step(
             scope,
             &step,
             input,
-            &trace_id,
             ctx,
             &idempotency_key,
             limits::request_timeout(cfg, settings.as_deref()),

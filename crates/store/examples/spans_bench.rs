@@ -26,8 +26,10 @@ fn span(i: usize) -> (Scope, SpanRecord) {
             invocation_id: Some(format!("api-{}", uuid::Uuid::new_v4())),
             started_ms: now,
             ended_ms: now + 2,
-            ok: i % 50 != 0,
-            error: (i % 50 == 0).then(|| serde_json::json!({"message": "boom", "name": "Error"})),
+            ok: !i.is_multiple_of(50),
+            error: i
+                .is_multiple_of(50)
+                .then(|| serde_json::json!({"message": "boom", "name": "Error"})),
         },
     )
 }
