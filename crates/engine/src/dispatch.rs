@@ -164,6 +164,8 @@ async fn deliver(engine: &Engine, d: &Dispatcher, rows: Vec<Claimed>, cron: bool
             })
         };
         let timeout_ms = timeout_s * 1000;
+        let parent = crate::trace::from_row(row.traceparent.as_deref(), row.tracestate.as_deref());
+        let ctx = crate::trace::SpanCtx::attempt(&row.trace_id, parent.as_ref(), engine.config().trace_sample_ratio);
         let frame = InvokeFrame {
             // Unguessable: only the worker it is sent to knows it (the sequence number and attempt stay in the
             // pending delivery).
@@ -172,6 +174,8 @@ async fn deliver(engine: &Engine, d: &Dispatcher, rows: Vec<Claimed>, cron: bool
             attempt: row.attempt as u32,
             max_attempts: Some(row.max_retries.max(0) as u32 + 1),
             trace_id: row.trace_id.clone(),
+            traceparent: Some(ctx.traceparent()),
+            tracestate: ctx.tracestate.clone(),
             idempotency_key: key.clone(),
             timeout_ms,
             input,
@@ -182,6 +186,8 @@ async fn deliver(engine: &Engine, d: &Dispatcher, rows: Vec<Claimed>, cron: bool
         };
         let pending = Pending {
             span: None,
+            ctx,
+            child_spans: 0,
             permit: Some(permit),
             worker,
             scope: d.scope.clone(),

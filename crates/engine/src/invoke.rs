@@ -13,6 +13,7 @@ use tokio::sync::oneshot;
 use tokio::time::Instant;
 
 use crate::registry::WorkerId;
+use crate::trace::SpanCtx;
 use crate::{ids, Engine};
 
 /// A delivery from a durable queue, in flight on a worker.
@@ -49,6 +50,10 @@ pub struct SpanStart {
 pub struct Pending {
     /// Set by `start_invocation` from the invoke frame.
     pub span: Option<SpanStart>,
+    /// The attempt's span context (`docs/tracing.md`).
+    pub ctx: SpanCtx,
+    /// Child spans the worker relayed for this invocation so far.
+    pub child_spans: u32,
     /// The execution's hold on its project's and tenant's `maxConcurrentExecutions`; released with the pending.
     pub permit: Option<crate::limits::Permit>,
     pub worker: WorkerId,
@@ -133,8 +138,10 @@ fn unstorable_emit(field: String) -> WorkerResult {
     }
 }
 
-/// Converts a handler's emits into events with deterministic ids.
-pub fn to_events(key: &str, trace_id: &str, emits: Vec<Emit>) -> Vec<NewEvent> {
+/// Converts a handler's emits into events with deterministic ids; they carry the emitting attempt's span as
+/// their trace parent.
+pub fn to_events(key: &str, trace_id: &str, ctx: &SpanCtx, emits: Vec<Emit>) -> Vec<NewEvent> {
+    let traceparent = ctx.traceparent();
     emits
         .into_iter()
         .enumerate()
@@ -144,6 +151,8 @@ pub fn to_events(key: &str, trace_id: &str, emits: Vec<Emit>) -> Vec<NewEvent> {
             data: e.data,
             group_id: e.message_group_id,
             trace_id: trace_id.to_string(),
+            traceparent: Some(traceparent.clone()),
+            tracestate: ctx.tracestate.clone(),
         })
         .collect()
 }
@@ -204,6 +213,7 @@ impl Engine {
     fn record_span(&self, p: &Pending, ok: bool, error: Option<&WorkerError>) {
         let Some(span) = &p.span else { return };
         let ended_ms = chrono::Utc::now().timestamp_millis();
+        let error_ref = error;
         let error = error.map(|e| {
             let mut v = json!({ "message": e.message, "name": e.name });
             if let Some(stack) = &e.stack {
@@ -240,6 +250,55 @@ impl Engine {
             .inner()
             .writes
             .send(crate::tasks::Write::Span(p.scope.clone(), record));
+        if let Some(exporter) = self.config().otlp.as_ref().filter(|_| p.ctx.sampled()) {
+            exporter.submit(crate::trace::attempt_span(p, span, ended_ms, ok, error_ref));
+        }
+    }
+
+    /// A `spans` frame: child spans of step code in the invocation `id`, exported in its trace. Only the worker
+    /// running the invocation can add to it, and at most [`crate::trace::MAX_SPANS_PER_INVOCATION`] spans
+    /// ([`crate::trace::MAX_SPANS_PER_FRAME`] per frame); everything else is dropped and counted.
+    pub fn worker_spans(&self, worker: WorkerId, id: &str, spans: Vec<cfp_protocol::ChildSpan>) {
+        use crate::trace::{MAX_SPANS_PER_FRAME, MAX_SPANS_PER_INVOCATION};
+        let offered = spans.len() as u64;
+        let taken = {
+            let mut pending = self.inner().pending.lock().unwrap();
+            match pending.get_mut(id).filter(|p| p.worker == worker) {
+                Some(p) => {
+                    let room = MAX_SPANS_PER_INVOCATION.saturating_sub(p.child_spans) as usize;
+                    let n = spans.len().min(MAX_SPANS_PER_FRAME).min(room);
+                    p.child_spans += n as u32;
+                    Some((p.ctx.clone(), p.scope.clone(), n))
+                }
+                None => None,
+            }
+        };
+        let Some((ctx, scope, n)) = taken else {
+            self.inner().spans_dropped.fetch_add(offered, Ordering::Relaxed);
+            tracing::debug!(
+                worker,
+                id,
+                "spans for an invocation this worker is not running; dropped"
+            );
+            return;
+        };
+        let mut kept = 0u64;
+        if let Some(exporter) = self.config().otlp.as_ref().filter(|_| ctx.sampled()) {
+            for s in spans.iter().take(n) {
+                if let Some(data) = crate::trace::child_span(&ctx, &scope.tenant, &scope.project, s) {
+                    exporter.submit(data);
+                    kept += 1;
+                }
+            }
+        } else {
+            kept = n as u64;
+        }
+        self.inner().spans_dropped.fetch_add(offered - kept, Ordering::Relaxed);
+    }
+
+    /// Child spans of workers refused so far (over a bound, not the sender's invocation, invalid ids).
+    pub fn worker_spans_dropped(&self) -> u64 {
+        self.inner().spans_dropped.load(Ordering::Relaxed)
     }
 
     /// Removes a pending invocation and frees its worker slot and dispatcher slot. With `owner`, only when that
@@ -360,7 +419,7 @@ impl Engine {
                 }
             }
             PendingKind::Queue(d) if result.ok => {
-                let emits = to_events(&d.key, &d.trace_id, result.emits);
+                let emits = to_events(&d.key, &d.trace_id, &p.ctx, result.emits);
                 self.inner().unwritten.fetch_add(1, Ordering::AcqRel);
                 let completion = Completion {
                     duration_ms: Self::attempt_end(&p.span, Outcome::Ok).duration_ms,
@@ -506,10 +565,12 @@ impl Engine {
         scope: &Scope,
         step: &str,
         input: ApiInput,
-        trace_id: &str,
+        ctx: SpanCtx,
         idempotency_key: &str,
         timeout: Duration,
     ) -> Result<WorkerResult, InvokeError> {
+        // The CFP trace id is the span context's trace id (docs/tracing.md).
+        let trace_id = &cfp_protocol::trace::cfp_trace_id(&ctx.trace_id);
         if self.is_shutting_down() {
             return Err(InvokeError::ShuttingDown);
         }
@@ -535,12 +596,16 @@ impl Engine {
             attempt: 1,
             max_attempts: Some(1),
             trace_id: trace_id.to_string(),
+            traceparent: Some(ctx.traceparent()),
+            tracestate: ctx.tracestate.clone(),
             idempotency_key: idempotency_key.to_string(),
             timeout_ms,
             input: input.into(),
         };
         let pending = Pending {
             span: None,
+            ctx: ctx.clone(),
+            child_spans: 0,
             permit: Some(permit),
             worker,
             scope: scope.clone(),
@@ -558,7 +623,7 @@ impl Engine {
         let mut result = rx.await.map_err(|_| InvokeError::WorkerGone(step.to_string()))??;
         if result.ok && !result.emits.is_empty() {
             let key = format!("{step}:{idempotency_key}");
-            let events = to_events(&key, trace_id, std::mem::take(&mut result.emits));
+            let events = to_events(&key, trace_id, &ctx, std::mem::take(&mut result.emits));
             let woken = self.inner().store.publish(scope, &events).await?;
             self.published(&woken);
         }

@@ -38,6 +38,7 @@ pub mod settings;
 pub mod shared_limits;
 pub mod slo;
 pub mod tasks;
+pub mod trace;
 mod ui;
 mod workers;
 
@@ -105,6 +106,10 @@ pub struct EngineConfig {
     pub slo: Option<slo::SloPolicy>,
     /// Prometheus metrics (`/metrics`): on by default.
     pub metrics: metrics::MetricsConfig,
+    /// Where finished attempts and the child spans workers relay are exported (OTLP/HTTP); `None`: nowhere.
+    pub otlp: Option<cfp_otel::Exporter>,
+    /// Share of new traces sampled for export (a trace with a remote parent follows the parent's flag).
+    pub trace_sample_ratio: f64,
 }
 
 impl Default for EngineConfig {
@@ -132,6 +137,8 @@ impl Default for EngineConfig {
             audit: Some(Default::default()),
             slo: Some(Default::default()),
             metrics: Default::default(),
+            otlp: None,
+            trace_sample_ratio: 1.0,
         }
     }
 }
@@ -177,6 +184,8 @@ pub(crate) struct Inner {
     pub exec_limits: limits::Limits,
     /// `None` with `--metrics off`.
     pub metrics: Option<Arc<metrics::Metrics>>,
+    /// Child spans of workers dropped (bounds, not their invocation, invalid).
+    pub spans_dropped: AtomicU64,
 }
 
 impl Engine {
@@ -209,6 +218,7 @@ impl Engine {
                 strict: Default::default(),
                 exec_limits: Default::default(),
                 metrics,
+                spans_dropped: AtomicU64::new(0),
             }),
         };
         let services = &engine.inner.services;
@@ -405,6 +415,8 @@ impl Engine {
             data,
             group_id,
             trace_id,
+            traceparent: None,
+            tracestate: None,
         };
         let woken = self.inner.store.publish(scope, &[ev]).await?;
         self.published(&woken);

@@ -264,6 +264,7 @@ impl Session {
                 },
             ),
             FromWorker::Log { entries } => engine.worker_logs(id, entries),
+            FromWorker::Spans { id: invocation, spans } => engine.worker_spans(id, &invocation, spans),
             FromWorker::Call {
                 id: call_id,
                 method,

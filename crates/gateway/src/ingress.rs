@@ -191,7 +191,18 @@ async fn call_step(
     let bytes = limits::read_body(body, declared, limit).await?;
     let raw_body = B64.encode(&bytes);
     let body = parse_body(headers, bytes)?;
-    let trace_id = uuid::Uuid::new_v4().to_string();
+    // W3C trace context: a valid `traceparent` makes this call part of the caller's trace (its trace id is the
+    // CFP trace id); an invalid one is ignored and a new trace starts (docs/tracing.md).
+    let remote = cfp_protocol::trace::from_headers(
+        headers.get("traceparent").and_then(|v| v.to_str().ok()),
+        headers.get("tracestate").and_then(|v| v.to_str().ok()),
+    );
+    let trace_id = match &remote {
+        Some(tp) => cfp_protocol::trace::cfp_trace_id(&tp.trace_id),
+        None => uuid::Uuid::new_v4().to_string(),
+    };
+    let ctx = cfp_engine::trace::SpanCtx::attempt(&trace_id, remote.as_ref(), app.engine.config().trace_sample_ratio);
+    let traceparent = ctx.traceparent();
     let idempotency_key = headers
         .get("idempotency-key")
         .and_then(|v| v.to_str().ok())
@@ -213,7 +224,7 @@ async fn call_step(
             scope,
             &step,
             input,
-            &trace_id,
+            ctx,
             &idempotency_key,
             limits::request_timeout(cfg, settings.as_deref()),
         )
@@ -227,7 +238,15 @@ async fn call_step(
                 ),
             ),
             e => e.into(),
-        })?;
+        });
+    let result = match result {
+        Ok(r) => r,
+        Err(e) => {
+            let mut response = e.into_response();
+            trace_headers(&mut response, &trace_id, &traceparent);
+            return Ok(response);
+        }
+    };
     let mut response = if result.ok {
         output_response(result.output.unwrap_or(Value::Null))?
     } else {
@@ -237,9 +256,7 @@ async fn call_step(
             .unwrap_or_else(|| "handler failed".into());
         handler_error_response(&step, &message, app.cfg.dev)
     };
-    if let Ok(v) = HeaderValue::from_str(&trace_id) {
-        response.headers_mut().insert("x-trace-id", v);
-    }
+    trace_headers(&mut response, &trace_id, &traceparent);
     Ok(response)
 }
 
@@ -255,6 +272,15 @@ pub fn handler_error_response(step: &str, message: &str, dev: bool) -> Response 
     }
     let status = StatusCode::from_u16(code.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     (status, axum::Json(body)).into_response()
+}
+
+/// `x-trace-id` (the CFP trace id) and `traceparent` (the attempt's span) on an API step's response.
+fn trace_headers(response: &mut Response, trace_id: &str, traceparent: &str) {
+    for (name, value) in [("x-trace-id", trace_id), ("traceparent", traceparent)] {
+        if let Ok(v) = HeaderValue::from_str(value) {
+            response.headers_mut().insert(name, v);
+        }
+    }
 }
 
 /// The project of an uncredentialed request when its route is a signed webhook step.

@@ -194,7 +194,7 @@ pub fn cors_headers(settings: Option<&ProjectSettings>, origin: Option<&HeaderVa
         // Pages may read the trace id of their call (and the limit's retry hint).
         out.insert(
             header::ACCESS_CONTROL_EXPOSE_HEADERS,
-            HeaderValue::from_static("x-trace-id, retry-after"),
+            HeaderValue::from_static("x-trace-id, traceparent, retry-after"),
         );
     }
     match granted {

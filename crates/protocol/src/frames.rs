@@ -88,6 +88,26 @@ pub struct LogEntry {
     pub data: Option<Value>,
 }
 
+/// A span that step code created with `@opentelemetry/api`, relayed by its worker.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct ChildSpan {
+    pub span_id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parent_span_id: Option<String>,
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
+    pub start_ms: f64,
+    pub end_ms: f64,
+    #[serde(default)]
+    pub attributes: serde_json::Map<String, Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status_message: Option<String>,
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(tag = "type", rename_all = "lowercase")]
 pub enum FromWorker {
@@ -120,6 +140,11 @@ pub enum FromWorker {
     },
     Log {
         entries: Vec<LogEntry>,
+    },
+    /// Finished child spans of step code in the invocation `id` (`docs/tracing.md`).
+    Spans {
+        id: String,
+        spans: Vec<ChildSpan>,
     },
     Call {
         id: u64,
@@ -179,6 +204,11 @@ pub struct InvokeFrame {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_attempts: Option<u32>,
     pub trace_id: String,
+    /// W3C `traceparent` of this attempt's span (the parent of step code's spans).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub traceparent: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tracestate: Option<String>,
     pub idempotency_key: String,
     pub timeout_ms: u64,
     /// `trigger` and `input` on the wire.
@@ -315,6 +345,8 @@ mod tests {
             attempt: 1,
             max_attempts: Some(3),
             trace_id: "t".into(),
+            traceparent: None,
+            tracestate: None,
             idempotency_key: "k".into(),
             timeout_ms: 1000,
             input: InvokeInput::Cron(crate::payloads::CronInput {

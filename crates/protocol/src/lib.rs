@@ -15,11 +15,12 @@ pub mod manifest;
 pub mod payloads;
 pub mod schema;
 pub mod slo;
+pub mod trace;
 pub mod ui;
 
 pub use errors::{ErrorBody, ErrorCode};
 pub use frames::{
-    Emit, FromWorker, InvokeFrame, LogEntry, LogLevel, RegistrationError, ToWorker, Trigger, WorkerError,
+    ChildSpan, Emit, FromWorker, InvokeFrame, LogEntry, LogLevel, RegistrationError, ToWorker, Trigger, WorkerError,
 };
 pub use manifest::{Emits, QueueKind, StepKind, StepManifest, StorageType, StreamManifest};
 pub use payloads::{

@@ -41,6 +41,8 @@ fn invoke(input: InvokeInput) -> Value {
         attempt: 1,
         max_attempts: Some(1),
         trace_id: "t".into(),
+        traceparent: Some("00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01".into()),
+        tracestate: None,
         idempotency_key: "k".into(),
         timeout_ms: 1000,
         input,

@@ -3,6 +3,7 @@
 
 mod observability;
 mod options;
+mod otlp;
 mod settings;
 
 use std::path::Path;
@@ -144,6 +145,8 @@ async fn run(opts: Options) -> Result<()> {
             key: cfp_store::audit::KeySource::File(std::path::Path::new(&opts.data_dir).join("audit-key.json")),
             ..Default::default()
         }),
+        otlp: opts.otlp.as_ref().map(otlp::OtlpOptions::start),
+        trace_sample_ratio: opts.trace_sample_ratio,
         ..EngineConfig::default()
     };
     if engine_cfg.worker_tokens.is_empty() && opts.control_plane_url.is_none() {

@@ -53,6 +53,9 @@ pub struct Options {
     pub max_queued_log_lines: usize,
     pub metrics: crate::observability::MetricsOptions,
     pub log_format: crate::observability::LogFormat,
+    // --- Traces (docs/tracing.md) ---
+    pub otlp: Option<crate::otlp::OtlpOptions>,
+    pub trace_sample_ratio: f64,
 }
 
 /// (flag, env, default, help)
@@ -340,6 +343,25 @@ const SPEC: &[(&str, &str, &str, &str)] = &[
         "",
         "json or pretty (default: pretty in dev mode, json otherwise); json lines carry tenant, project and trace ids",
     ),
+    // --- Traces (docs/tracing.md) ---
+    (
+        "--otlp-endpoint",
+        "CFP_OTLP_ENDPOINT",
+        "",
+        "OTLP/HTTP (protobuf) endpoint spans are exported to: a base URL (http://collector:4318) or …/v1/traces; empty: no export",
+    ),
+    (
+        "--otlp-headers",
+        "CFP_OTLP_HEADERS",
+        "",
+        "extra headers of OTLP export requests: key=value,key2=value2 (e.g. authorization=Bearer …)",
+    ),
+    (
+        "--trace-sample-ratio",
+        "CFP_TRACE_SAMPLE_RATIO",
+        "1",
+        "share (0 to 1) of new traces exported; a trace with a caller's traceparent follows its sampled flag",
+    ),
 ];
 
 pub fn usage() -> String {
@@ -528,7 +550,15 @@ impl Options {
         if region.is_empty() || region.len() > 32 {
             bail!("--region must be 1 to 32 characters, got `{region}`");
         }
+        // --- Traces (docs/tracing.md) ---
+        let (otlp, trace_sample_ratio) = crate::otlp::OtlpOptions::parse(
+            &get("--otlp-endpoint"),
+            &get("--otlp-headers"),
+            &get("--trace-sample-ratio"),
+        )?;
         Ok(Options {
+            otlp,
+            trace_sample_ratio,
             require_auth: boolean("--require-auth")?,
             control_plane_issuer: Some(get("--control-plane-issuer")).filter(|v| !v.is_empty()),
             control_plane_url,
@@ -627,6 +657,14 @@ impl Options {
         });
         out["metrics"] = self.metrics.to_json();
         out["logFormat"] = self.log_format.as_str().into();
+        // --- Traces (docs/tracing.md) ---
+        out["otlpEndpoint"] = json!(self.otlp.as_ref().map(|o| o.url.clone()));
+        out["otlpHeaders"] = json!(self.otlp.as_ref().map(|o| o
+            .headers
+            .iter()
+            .map(|(k, _)| format!("{k}=***"))
+            .collect::<Vec<_>>()));
+        out["traceSampleRatio"] = json!(self.trace_sample_ratio);
         out
     }
 }

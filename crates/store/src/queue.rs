@@ -22,6 +22,9 @@ pub struct NewEvent {
     pub data: Value,
     pub group_id: Option<String>,
     pub trace_id: String,
+    /// W3C trace context of the publishing attempt (`docs/tracing.md`).
+    pub traceparent: Option<String>,
+    pub tracestate: Option<String>,
 }
 
 /// A delivery leased to this runtime.
@@ -32,6 +35,8 @@ pub struct Claimed {
     pub topic: String,
     pub data: Value,
     pub trace_id: String,
+    pub traceparent: Option<String>,
+    pub tracestate: Option<String>,
     pub group_id: Option<String>,
     pub attempt: i32,
     pub max_retries: i32,
@@ -145,16 +150,18 @@ impl Store {
         let topics: Vec<&str> = events.iter().map(|e| e.topic.as_str()).collect();
         let traces: Vec<&str> = events.iter().map(|e| e.trace_id.as_str()).collect();
         let groups: Vec<Option<&str>> = events.iter().map(|e| e.group_id.as_deref()).collect();
+        let parents: Vec<Option<&str>> = events.iter().map(|e| e.traceparent.as_deref()).collect();
+        let states: Vec<Option<&str>> = events.iter().map(|e| e.tracestate.as_deref()).collect();
         let rows = sqlx::query(
             "WITH e AS (
                 SELECT * FROM unnest($1::text[], $2::text[], $3::uuid[], $4::text[], $5::jsonb[], $6::text[],
-                                     $7::text[], $8::text[]) WITH ORDINALITY
-                  AS e(tenant_id, project_id, event_id, topic, data, payload_ref, trace_id, group_id, ord)
+                                     $7::text[], $8::text[], $9::text[], $10::text[]) WITH ORDINALITY
+                  AS e(tenant_id, project_id, event_id, topic, data, payload_ref, trace_id, group_id, tp, ts, ord)
              ), ins AS (
                 INSERT INTO queue (tenant_id, project_id, step, event_id, topic, data, payload_ref, trace_id,
-                                   group_id, max_retries, visible_at)
+                                   group_id, max_retries, visible_at, traceparent, tracestate)
                 SELECT e.tenant_id, e.project_id, s.name, e.event_id, e.topic, e.data, e.payload_ref, e.trace_id,
-                       e.group_id, s.max_retries, now() + make_interval(secs => s.delay_s)
+                       e.group_id, s.max_retries, now() + make_interval(secs => s.delay_s), e.tp, e.ts
                   FROM e JOIN steps s
                     ON s.tenant_id = e.tenant_id AND s.project_id = e.project_id
                    AND s.kind = 'event' AND s.subscribes ? e.topic
@@ -172,6 +179,8 @@ impl Store {
         .bind(&refs)
         .bind(&traces)
         .bind(&groups)
+        .bind(&parents)
+        .bind(&states)
         .fetch_all(&mut *conn)
         .await?;
         Ok(rows
@@ -245,7 +254,7 @@ impl Store {
                  ORDER BY q.visible_at, q.seq
                  LIMIT $4 FOR UPDATE SKIP LOCKED)
               RETURNING seq, event_id, topic, data, payload_ref, trace_id, group_id, attempt, max_retries,
-                        extract(epoch from (now() - created_at))::float8 AS lag_s"
+                        traceparent, tracestate, extract(epoch from (now() - created_at))::float8 AS lag_s"
         );
         let rows = sqlx::query(&sql)
             .bind(&scope.tenant)
@@ -269,6 +278,8 @@ impl Store {
                 topic: r.get("topic"),
                 data,
                 trace_id: r.get("trace_id"),
+                traceparent: r.get("traceparent"),
+                tracestate: r.get("tracestate"),
                 group_id: r.get("group_id"),
                 attempt: r.get("attempt"),
                 max_retries: r.get("max_retries"),
@@ -578,9 +589,9 @@ pub(crate) async fn replay_dead_letter_on(
     let row = sqlx::query(
         "WITH d AS (DELETE FROM dead_letters WHERE tenant_id = $1 AND project_id = $2 AND id = $3 RETURNING *)
              INSERT INTO queue (tenant_id, project_id, step, event_id, topic, data, payload_ref, trace_id, group_id,
-                                max_retries)
+                                max_retries, traceparent, tracestate)
              SELECT d.tenant_id, d.project_id, d.step, d.event_id, d.topic, d.data, d.payload_ref, d.trace_id,
-                    d.group_id, COALESCE(s.max_retries, 3)
+                    d.group_id, COALESCE(s.max_retries, 3), d.traceparent, d.tracestate
                FROM d LEFT JOIN steps s ON s.tenant_id = d.tenant_id AND s.project_id = d.project_id AND s.name = d.step
              ON CONFLICT (tenant_id, project_id, step, event_id) DO UPDATE
                 SET status = 0, attempt = 0, visible_at = now(), lease_owner = NULL, lease_until = NULL,
@@ -649,9 +660,9 @@ async fn dead_letter(conn: &mut PgConnection, seqs: &[i64], error: &Value) -> Re
     sqlx::query(
         "WITH d AS (DELETE FROM queue WHERE seq = ANY($1) RETURNING *)
          INSERT INTO dead_letters (tenant_id, project_id, step, event_id, topic, data, payload_ref, trace_id,
-                                   group_id, attempts, error)
+                                   group_id, attempts, error, traceparent, tracestate)
          SELECT tenant_id, project_id, step, event_id, topic, data, payload_ref, trace_id, group_id, attempt,
-                COALESCE($2, last_error)
+                COALESCE($2, last_error), traceparent, tracestate
            FROM d",
     )
     .bind(seqs)

@@ -36,42 +36,50 @@ pub struct TraceSummary {
 }
 
 impl Store {
+    /// Stores finished attempts with one `COPY … FROM STDIN` (text format): no statement to plan, no arrays to
+    /// build and unnest, the least work PostgreSQL does per row (see `docs/tracing.md`, "Built-in trace store").
     pub async fn insert_spans(&self, rows: &[(Scope, SpanRecord)]) -> Result<()> {
         if rows.is_empty() {
             return Ok(());
         }
-        let tenants: Vec<&str> = rows.iter().map(|r| r.0.tenant.as_str()).collect();
-        let projects: Vec<&str> = rows.iter().map(|r| r.0.project.as_str()).collect();
-        let traces: Vec<&str> = rows.iter().map(|r| r.1.trace_id.as_str()).collect();
-        let steps: Vec<&str> = rows.iter().map(|r| r.1.step.as_str()).collect();
-        let triggers: Vec<&str> = rows.iter().map(|r| r.1.trigger.as_str()).collect();
-        let attempts: Vec<i32> = rows.iter().map(|r| r.1.attempt).collect();
-        let invs: Vec<Option<&str>> = rows.iter().map(|r| r.1.invocation_id.as_deref()).collect();
-        let started: Vec<i64> = rows.iter().map(|r| r.1.started_ms).collect();
-        let ended: Vec<i64> = rows.iter().map(|r| r.1.ended_ms).collect();
-        let oks: Vec<bool> = rows.iter().map(|r| r.1.ok).collect();
-        let errors: Vec<Option<Value>> = rows.iter().map(|r| r.1.error.clone()).collect();
-        sqlx::query(
-            "INSERT INTO spans (tenant_id, project_id, trace_id, step, trigger, attempt, invocation_id, started_at,
-                                ended_at, ok, error)
-             SELECT t, p, tr, s, tg, a, i, to_timestamp(st / 1000.0), to_timestamp(en / 1000.0), ok, e
-               FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::int[], $7::text[],
-                           $8::bigint[], $9::bigint[], $10::bool[], $11::jsonb[])
-                 AS x(t, p, tr, s, tg, a, i, st, en, ok, e)",
-        )
-        .bind(&tenants)
-        .bind(&projects)
-        .bind(&traces)
-        .bind(&steps)
-        .bind(&triggers)
-        .bind(&attempts)
-        .bind(&invs)
-        .bind(&started)
-        .bind(&ended)
-        .bind(&oks)
-        .bind(&errors)
-        .execute(&self.pool)
-        .await?;
+        let mut buf = String::with_capacity(rows.len() * 200);
+        for (scope, r) in rows {
+            copy_text(&mut buf, Some(&scope.tenant));
+            buf.push('\t');
+            copy_text(&mut buf, Some(&scope.project));
+            buf.push('\t');
+            copy_text(&mut buf, Some(&r.trace_id));
+            buf.push('\t');
+            copy_text(&mut buf, Some(&r.step));
+            buf.push('\t');
+            copy_text(&mut buf, Some(&r.trigger));
+            buf.push('\t');
+            buf.push_str(&r.attempt.to_string());
+            buf.push('\t');
+            copy_text(&mut buf, r.invocation_id.as_deref());
+            buf.push('\t');
+            buf.push_str(&timestamp(r.started_ms));
+            buf.push('\t');
+            buf.push_str(&timestamp(r.ended_ms));
+            buf.push('\t');
+            buf.push(if r.ok { 't' } else { 'f' });
+            buf.push('\t');
+            copy_text(&mut buf, r.error.as_ref().map(|e| e.to_string()).as_deref());
+            buf.push('\n');
+        }
+        use sqlx::postgres::PgPoolCopyExt;
+        let mut copy = self
+            .pool
+            .copy_in_raw(
+                "COPY spans (tenant_id, project_id, trace_id, step, trigger, attempt, invocation_id, started_at,
+                             ended_at, ok, error) FROM STDIN",
+            )
+            .await?;
+        if let Err(e) = copy.send(buf.into_bytes()).await {
+            let _ = copy.abort("send failed").await;
+            return Err(e.into());
+        }
+        copy.finish().await?;
         Ok(())
     }
 
@@ -158,5 +166,46 @@ impl Store {
                 .rows_affected();
         }
         Ok(n)
+    }
+}
+
+/// One field of COPY's text format: `\N` for NULL; backslash, tab, newline and carriage return escaped.
+fn copy_text(buf: &mut String, v: Option<&str>) {
+    let Some(v) = v else {
+        buf.push_str("\\N");
+        return;
+    };
+    for c in v.chars() {
+        match c {
+            '\\' => buf.push_str("\\\\"),
+            '\t' => buf.push_str("\\t"),
+            '\n' => buf.push_str("\\n"),
+            '\r' => buf.push_str("\\r"),
+            // PostgreSQL text cannot hold U+0000 (the engine scrubs it earlier; this keeps COPY valid anyway).
+            '\0' => buf.push('\u{fffd}'),
+            c => buf.push(c),
+        }
+    }
+}
+
+/// A `timestamptz` literal (UTC, milliseconds) of a time in milliseconds since the Unix epoch.
+fn timestamp(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .unwrap_or_default()
+        .format("%Y-%m-%d %H:%M:%S%.3f+00")
+        .to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn copy_text_escapes() {
+        let mut b = String::new();
+        copy_text(&mut b, Some("a\tb\\c\nd\re\0"));
+        copy_text(&mut b, None);
+        assert_eq!(b, "a\\tb\\\\c\\nd\\re\u{fffd}\\N");
+        assert_eq!(timestamp(1_700_000_000_123), "2023-11-14 22:13:20.123+00");
     }
 }

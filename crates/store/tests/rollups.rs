@@ -57,6 +57,8 @@ fn event() -> NewEvent {
         data: json!({}),
         group_id: None,
         trace_id: "trace".into(),
+        traceparent: None,
+        tracestate: None,
     }
 }
 

@@ -117,6 +117,21 @@ const WORKER_FRAMES: Record<string, Check> = {
     },
   ),
   log: obj({ entries: arr(logEntry) }),
+  spans: obj({
+    id: nonEmpty,
+    spans: arr(
+      obj(
+        { spanId: str({ pattern: /^[0-9a-f]{16}$/ }), name: str(), startMs: num(), endMs: num() },
+        {
+          parentSpanId: str({ pattern: /^[0-9a-f]{16}$/ }),
+          kind: literal('internal', 'server', 'client', 'producer', 'consumer'),
+          attributes: record(oneOf(str(), num(), bool)),
+          status: literal('unset', 'ok', 'error'),
+          statusMessage: str(),
+        },
+      ),
+    ),
+  }),
   call: obj({ id: int({ min: 0 }), method: nonEmpty, params: anyObject }, { traceId: str(), invocationId: str() }),
   access_result: obj({ id: nonEmpty, allowed: bool }),
   source_result: obj({ id: nonEmpty, ok: bool }, { file: str(), text: str(), error: str() }),
@@ -147,7 +162,7 @@ const RUNTIME_FRAMES: Record<string, Check> = {
       timeoutMs: int({ min: 0 }),
       input: any,
     },
-    { maxAttempts: int({ min: 1 }) },
+    { maxAttempts: int({ min: 1 }), traceparent: str(), tracestate: str() },
     (v, path) => {
       const f = v as { trigger: string; input: unknown }
       return INPUT_BY_TRIGGER[f.trigger]?.(f.input, `${path}.input`)

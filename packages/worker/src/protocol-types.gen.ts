@@ -46,6 +46,13 @@ export type LogFrame = {
   entries: LogEntry[]
 }
 
+/** worker -> runtime: finished child spans that step code created with @opentelemetry/api during the invocation `id` (sent before its result). The runtime exports them over OTLP in the invocation's trace; it takes at most 128 spans per frame and 512 per invocation, and drops the rest (counted). See docs/tracing.md. */
+export type SpansFrame = {
+  type: 'spans'
+  id: string
+  spans: ChildSpan[]
+}
+
 /** worker -> runtime: an RPC (state.get, state.set, state.delete, state.getGroup, state.clear; streams.get, streams.set, streams.delete, streams.getGroup, streams.send). */
 export type CallFrame = {
   type: 'call'
@@ -101,6 +108,10 @@ export type InvokeFrame =
       /** attempts of the delivery in all (maxRetries + 1; 1 for an API request) */
       maxAttempts?: number
       traceId: string
+      /** W3C traceparent of this attempt's span: step code's spans are its children (docs/tracing.md). */
+      traceparent?: string
+      /** W3C tracestate that came with the trace, when any. */
+      tracestate?: string
       idempotencyKey: string
       timeoutMs: number
     } & { trigger: 'api'; input: ApiInput })
@@ -112,6 +123,10 @@ export type InvokeFrame =
       /** attempts of the delivery in all (maxRetries + 1; 1 for an API request) */
       maxAttempts?: number
       traceId: string
+      /** W3C traceparent of this attempt's span: step code's spans are its children (docs/tracing.md). */
+      traceparent?: string
+      /** W3C tracestate that came with the trace, when any. */
+      tracestate?: string
       idempotencyKey: string
       timeoutMs: number
     } & { trigger: 'event'; input: EventInput })
@@ -123,6 +138,10 @@ export type InvokeFrame =
       /** attempts of the delivery in all (maxRetries + 1; 1 for an API request) */
       maxAttempts?: number
       traceId: string
+      /** W3C traceparent of this attempt's span: step code's spans are its children (docs/tracing.md). */
+      traceparent?: string
+      /** W3C tracestate that came with the trace, when any. */
+      tracestate?: string
       idempotencyKey: string
       timeoutMs: number
     } & { trigger: 'cron'; input: CronInput })
@@ -330,6 +349,19 @@ export type LogEntry = {
   data?: Record<string, unknown>
 }
 
+/** A span of step code, in the trace of the invocation that carries it. Ids are lowercase hex; times are milliseconds since the Unix epoch (fractions allowed). */
+export type ChildSpan = {
+  spanId: string
+  parentSpanId?: string
+  name: string
+  kind?: 'internal' | 'server' | 'client' | 'producer' | 'consumer'
+  startMs: number
+  endMs: number
+  attributes?: Record<string, string | number | boolean>
+  status?: 'unset' | 'ok' | 'error'
+  statusMessage?: string
+}
+
 export type RegistrationError = {
   step: string
   file: string
@@ -383,6 +415,7 @@ export type WorkerFrame =
   | RegisterFrame
   | ResultFrame
   | LogFrame
+  | SpansFrame
   | CallFrame
   | AccessResultFrame
   | SourceResultFrame

@@ -270,10 +270,14 @@ impl FakeWorker {
                                 if result.get("never").is_some() { continue; }
                                 result["type"] = json!("result");
                                 result["id"] = frame["id"].clone();
+                                // `spans` in a handler's answer: a `spans` frame sent just before the result.
+                                let spans = result.as_object_mut().and_then(|r| r.remove("spans"))
+                                    .map(|s| json!({"type": "spans", "id": frame["id"], "spans": s}).to_string());
                                 let out = out_for_handlers.clone();
                                 let tl = tl.clone();
                                 tokio::spawn(async move {
                                     if delay > 0 { tokio::time::sleep(Duration::from_millis(delay)).await; }
+                                    if let Some(spans) = spans { let _ = out.send(spans); }
                                     if let Some(e) = tl.lock().unwrap().get_mut(&inv_id) { e.1 = Some(std::time::Instant::now()); }
                                     let _ = out.send(result.to_string());
                                 });

@@ -10,9 +10,10 @@
  *   RetryAfterError -> retryAfterMs, others retriable).
  */
 import { classifyError, type FlowContext, NonRetriableError } from '@cfp/sdk'
-import type { ApiInput, ApiOutput, InvokeFrame, ResultFrame } from '../frame-types.js'
+import type { ApiInput, ApiOutput, ChildSpan, InvokeFrame, ResultFrame } from '../frame-types.js'
 import type { LoadedStep } from '../loader/load.js'
 import { type ContextDeps, createContext } from './context.js'
+import { SpanCollector, withInvocationContext } from './tracing.js'
 import { verifyWebhook } from './webhook.js'
 
 /** Largest frame the runtime accepts (docs/protocol.md). */
@@ -26,8 +27,15 @@ export interface EncodedResult {
   text: string
 }
 
-export async function runInvocation(step: LoadedStep | undefined, invoke: InvokeFrame, deps: ContextDeps): Promise<EncodedResult> {
-  return encode(await execute(step, invoke, deps))
+/** A result and the child spans step code created (batches of `spans` frames, sent before the result). */
+export interface InvocationOutcome extends EncodedResult {
+  spans: ChildSpan[][]
+}
+
+export async function runInvocation(step: LoadedStep | undefined, invoke: InvokeFrame, deps: ContextDeps): Promise<InvocationOutcome> {
+  const collector = new SpanCollector()
+  const result = encode(await withInvocationContext(invoke.traceparent, collector, () => execute(step, invoke, deps)))
+  return { ...result, spans: collector.close() }
 }
 
 async function execute(step: LoadedStep | undefined, invoke: InvokeFrame, deps: ContextDeps): Promise<ResultFrame> {

@@ -312,9 +312,11 @@ export async function startWorker(options: WorkerOptions): Promise<WorkerHandle>
     const entry: { gen: number; cancelled?: string } = { gen }
     inFlight.set(frame.id, entry)
     void runInvocation(steps.get(frame.step), frame, { rpc, log: (e) => logs.add(e), streamNames })
-      .then(({ frame: result, text }) => {
+      .then(({ frame: result, text, spans }) => {
         logs.flush()
         if (!result.ok && !entry.cancelled) print(failureLine(frame, result))
+        // Step code's spans go first: the runtime takes them only while the invocation is in flight.
+        if (!entry.cancelled && gen === connGen) for (const batch of spans) conn.send({ type: 'spans', id: frame.id, spans: batch })
         if (entry.cancelled) {
           print(`cfp-worker: invocation ${frame.id} of '${frame.step}' finished after the runtime cancelled it (${entry.cancelled}); result dropped`)
         } else if (gen !== connGen || !conn.send(text)) {
