@@ -245,6 +245,75 @@ def _invoke_extra(v: Any, path: str) -> Optional[str]:
     return check(v.get("input"), f"{path}.input") if check else None
 
 
+_SHA256 = r"^[0-9a-f]{64}$"
+
+
+def _bounded(check: Check, most: int) -> Check:
+    """`check`, and at most `most` items (arrays) or keys (objects)."""
+
+    def bounded(v: Any, path: str) -> Optional[str]:
+        if isinstance(v, (list, dict)) and len(v) > most:
+            return f"{path} has more than {most} entries"
+        return check(v, path)
+
+    return bounded
+
+
+def _bundles(v: Any, path: str) -> Optional[str]:
+    if not isinstance(v, dict):
+        return f"{path} must be an object, got {_kind(v)}"
+    for k, x in v.items():
+        if not re.search(_SHA256, k):
+            return f"{path}: key {k!r} is not a sha256 (64 hex digits)"
+        if not isinstance(x, str):
+            return f"{path}.{k} must be a string, got {_kind(x)}"
+    return None
+
+
+# The workbench UI of a project (plugin tabs, *.step.tsx nodes; docs/workbench.md). The Python worker sends none,
+# but it checks the protocol's frames as the other workers do (the shared vectors).
+ui_manifest = obj(
+    {
+        "tabs": _bounded(
+            arr(
+                obj(
+                    {"plugin": s(), "label": s(), "position": literal("top", "bottom"), "bundle": s(pattern=_SHA256)},
+                    {"labelIcon": s(), "props": obj({})},
+                )
+            ),
+            32,
+        ),
+        "nodes": _bounded(arr(obj({"step": s(1), "file": s(), "bundle": s(pattern=_SHA256)})), 32),
+        "bundles": _bounded(_bundles, 32),
+    }
+)
+
+_SPAN_ID = r"^[0-9a-f]{16}$"
+
+
+def _span_attributes(v: Any, path: str) -> Optional[str]:
+    if not isinstance(v, dict):
+        return f"{path} must be an object, got {_kind(v)}"
+    for k, x in v.items():
+        if isinstance(x, bool) or isinstance(x, (str, int, float)):
+            continue
+        return f"{path}.{k} must be a string, number or boolean, got {_kind(x)}"
+    return None
+
+
+# A child span of step code (docs/tracing.md). The Python worker relays none yet; it checks the frame as the
+# other workers do (the shared vectors).
+child_span = obj(
+    {"spanId": s(pattern=_SPAN_ID), "name": s(), "startMs": num(), "endMs": num()},
+    {
+        "parentSpanId": s(pattern=_SPAN_ID),
+        "kind": literal("internal", "server", "client", "producer", "consumer"),
+        "attributes": _span_attributes,
+        "status": literal("unset", "ok", "error"),
+        "statusMessage": s(),
+    },
+)
+
 ping = obj({}, {"ts": num()})
 
 WORKER_FRAMES: dict[str, Check] = {
@@ -252,7 +321,8 @@ WORKER_FRAMES: dict[str, Check] = {
         {"protocol": integer(), "token": non_empty, "worker": obj({}, {"name": s(), "pid": integer(), "sdk": s(), "runtime": s()})},
         {"capacity": integer(1)},
     ),
-    "register": obj({"steps": arr(step_manifest)}, {"streams": arr(stream_manifest)}),
+    "register": obj({"steps": arr(step_manifest)}, {"streams": arr(stream_manifest), "ui": ui_manifest}),
+    "spans": obj({"id": non_empty, "spans": arr(child_span)}),
     "result": obj(
         {"id": non_empty, "ok": boolean},
         {

@@ -41,7 +41,9 @@ export function renderPermissionsDoc(policy: Policy): string {
   out.push('')
   out.push('Cells list the relations under which the role may perform the action: S self, A ancestor, D descendant;')
   out.push("empty = never. *diag* marks dev/diagnostic actions, which the runtime additionally requires the project's")
-  out.push('diagnostics switch for (FR-4).')
+  out.push('diagnostics switch for (FR-4). Motia\'s plugin routes under `/__motia/` (runtime-api.md, "Motia plugins") are')
+  out.push("diagnostic endpoints too: off unless the runtime's dev endpoints are on, then `state.read` / `state.write` for")
+  out.push("`/__motia/state…` and `step.invoke` for a plugin's own routes (never an end user).")
   out.push('')
   for (const plane of ['control', 'runtime'] as const) {
     out.push(`### ${plane === 'control' ? 'Control plane' : 'Runtime'} actions`)
