@@ -28,8 +28,11 @@ describe('npm run dev with "dev": "motia dev" on @cfp/cli', () => {
     expect(dev.server.output()).toMatch(/> motia dev "?--port"? "?\d+"?/)
     const res = await dev.server.fetch('/__cfp/api/steps')
     expect((res.json.steps as Array<{ name: string }>).map((s) => s.name).sort()).toEqual(['Boom', 'Doomed'])
-    expect(dev.server.output()).not.toContain('doomed.step.tsx')
+    // never loaded as a step; the worker bundles it as the step's node component for the workbench (here that
+    // fails: the fixture has no @motiadev/workbench, and the worker says so, naming the file)
+    expect(dev.server.output()).not.toMatch(/doomed\.step\.tsx[^\n]*(not a step|failed to load|Cannot find package)/)
     expect(dev.server.output()).not.toContain("Cannot find package 'react'")
+    expect(dev.server.output()).toMatch(/steps\/doomed\.step\.tsx: the node component of step 'Doomed'/)
   })
 
   it('adds .cfp/ to the project .gitignore', () => {
