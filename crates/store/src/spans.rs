@@ -67,20 +67,28 @@ impl Store {
             copy_text(&mut buf, r.error.as_ref().map(|e| e.to_string()).as_deref());
             buf.push('\n');
         }
-        use sqlx::postgres::PgPoolCopyExt;
-        let mut copy = self
-            .pool
-            .copy_in_raw(
-                "COPY spans (tenant_id, project_id, trace_id, step, trigger, attempt, invocation_id, started_at,
-                             ended_at, ok, error) FROM STDIN",
-            )
-            .await?;
-        if let Err(e) = copy.send(buf.into_bytes()).await {
-            let _ = copy.abort("send failed").await;
-            return Err(e.into());
+        // The COPY runs in a task of its own: a caller cancelled between `COPY … FROM STDIN` and `finish` (the
+        // engine aborts its writers at shutdown) would otherwise leave the connection mid-COPY, the server waiting
+        // for data forever and holding its locks (a DROP SCHEMA or a purge then blocks behind it).
+        let pool = self.pool.clone();
+        let copy = tokio::spawn(async move {
+            use sqlx::postgres::PgPoolCopyExt;
+            let mut copy = pool
+                .copy_in_raw(
+                    "COPY spans (tenant_id, project_id, trace_id, step, trigger, attempt, invocation_id, started_at,
+                                 ended_at, ok, error) FROM STDIN",
+                )
+                .await?;
+            if let Err(e) = copy.send(buf.into_bytes()).await {
+                let _ = copy.abort("send failed").await;
+                return Err(e);
+            }
+            copy.finish().await.map(|_| ())
+        });
+        match copy.await {
+            Ok(r) => r.map_err(Into::into),
+            Err(e) => Err(sqlx::Error::Protocol(format!("span COPY task failed: {e}")).into()),
         }
-        copy.finish().await?;
-        Ok(())
     }
 
     /// The most recent traces, newest first.
