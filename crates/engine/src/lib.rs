@@ -37,6 +37,7 @@ pub mod session;
 pub mod settings;
 pub mod shared_limits;
 pub mod slo;
+pub mod slo_cache;
 pub mod tasks;
 pub mod trace;
 mod ui;

@@ -21,6 +21,8 @@ use cfp_store::slo::{AlertChange, AlertEvent, AlertRow, SloDefinition, SumKey, S
 use cfp_store::{Scope, Store};
 use chrono::{DateTime, Utc};
 
+pub use crate::slo_cache::SumsCache;
+
 /// One burn-rate alerting rule.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -295,11 +297,33 @@ fn decide(
 
 /// One evaluation cycle at `now` over every project's SLOs.
 pub async fn run_cycle(store: &Store, policy: &SloPolicy, now: DateTime<Utc>) -> cfp_store::Result<CycleReport> {
+    cycle(store, policy, now, None).await
+}
+
+/// One evaluation cycle reading closed buckets from `cache` ([`SumsCache`]): what the evaluator task runs.
+pub async fn run_cached_cycle(
+    store: &Store,
+    policy: &SloPolicy,
+    now: DateTime<Utc>,
+    cache: &mut SumsCache,
+) -> cfp_store::Result<CycleReport> {
+    cycle(store, policy, now, Some(cache)).await
+}
+
+async fn cycle(
+    store: &Store,
+    policy: &SloPolicy,
+    now: DateTime<Utc>,
+    cache: Option<&mut SumsCache>,
+) -> cfp_store::Result<CycleReport> {
     let now_ms = now.timestamp_millis();
     let slos = parse_all(store.slo_definitions(None).await?);
     let windows = windows_of(policy, &slos, false);
     let keys: Vec<SumKey> = slos.iter().map(|p| p.key.clone()).collect();
-    let sums = store.window_sums(&keys, &windows, now_ms).await?;
+    let sums = match cache {
+        Some(cache) => cache.window_sums(store, &keys, &windows, now_ms).await?,
+        None => store.window_sums(&keys, &windows, now_ms).await?,
+    };
     let open = store.open_alerts().await?;
     let changes = decide(policy, &slos, &windows, &sums, &open, now_ms);
     let events = store.apply_alert_changes(&changes).await?;
@@ -397,6 +421,7 @@ pub(crate) async fn evaluator(engine: crate::Engine) {
         return;
     }
     let mut stop = engine.shutdown_signal();
+    let mut cache = SumsCache::default();
     loop {
         let wait = engine.config().clock.sleep(policy.interval);
         tokio::select! {
@@ -404,7 +429,7 @@ pub(crate) async fn evaluator(engine: crate::Engine) {
             _ = stop.wait_for(|s| *s) => return,
         }
         crate::tasks::roll_up(&engine).await;
-        match run_cycle(engine.store(), &policy, engine.config().clock.now()).await {
+        match run_cached_cycle(engine.store(), &policy, engine.config().clock.now(), &mut cache).await {
             Ok(report) => {
                 for e in &report.events {
                     tracing::info!(step = %e.step, sli = %e.sli, rule = %e.rule, state = %e.state, "SLO alert");

@@ -6,8 +6,9 @@
 use std::time::Duration;
 
 use cfp_engine::clock::{Clock, ManualClock};
-use cfp_engine::slo::{run_cycle, BurnRule, SloPolicy};
+use cfp_engine::slo::{run_cached_cycle, run_cycle, BurnRule, SloPolicy, SumsCache};
 use cfp_store::rollups::{Granularity, Rollup, LATENCY_BOUNDS_MS};
+use cfp_store::slo::{SumKey, Window};
 use cfp_store::{Payloads, Scope, Store, StoreOptions};
 use serde_json::json;
 
@@ -117,6 +118,28 @@ async fn burns_fire_and_resolve_exactly_when_the_workbook_says() {
     let policy = SloPolicy::default();
     let mut seen = Vec::new();
     let (mut minutes, mut hours) = (Vec::new(), Vec::new());
+    // The evaluator keeps closed buckets between cycles; a second cache, asked at irregular times (so that it
+    // reads across gaps), must sum exactly what PostgreSQL sums.
+    let mut cache = SumsCache::default();
+    let mut check = SumsCache::default();
+    let keys: Vec<SumKey> = ["steady", "fast", "slow", "blip", "quiet", "slowlat"]
+        .iter()
+        .map(|s| SumKey {
+            tenant: "t1".into(),
+            project: "p1".into(),
+            step: s.to_string(),
+            threshold_index: if *s == "slowlat" {
+                cfp_store::rollups::bound_index(500).unwrap() as i32 + 1
+            } else {
+                0
+            },
+        })
+        .collect();
+    let windows: Vec<Window> = [300, 1800, 3600, 6 * 3600, 3 * 86_400, 28 * 86_400]
+        .into_iter()
+        .map(Window::of_secs)
+        .collect();
+    let mut compared = 0;
     for k in 0..=240i64 {
         // Minute k's traffic, then the cycle at the end of it (now = T0 + (k + 1) min): every minute for the first
         // two hours, every five minutes after (only the ticket's resolution, at +240, is due then).
@@ -159,9 +182,18 @@ async fn burns_fire_and_resolve_exactly_when_the_workbook_says() {
             .add_rollups(&scope, Granularity::Hour, std::mem::take(&mut hours))
             .await
             .unwrap();
-        let report = run_cycle(&store, &policy, clock.now()).await.unwrap();
+        let report = run_cached_cycle(&store, &policy, clock.now(), &mut cache)
+            .await
+            .unwrap();
         assert!(report.ran);
         assert_eq!(report.slos, 6);
+        if k % 7 == 3 {
+            let now_ms = clock.now().timestamp_millis();
+            let cached = check.window_sums(&store, &keys, &windows, now_ms).await.unwrap();
+            let direct = store.window_sums(&keys, &windows, now_ms).await.unwrap();
+            assert_eq!(cached, direct, "minute {k}");
+            compared += 1;
+        }
         for e in report.events {
             seen.push((
                 (e.at_ms - t0) / MIN,
@@ -204,6 +236,7 @@ async fn burns_fire_and_resolve_exactly_when_the_workbook_says() {
     expected.sort();
     seen.sort();
     assert_eq!(seen, expected);
+    assert!(compared >= 20 && cache.buckets() > 0, "{compared} comparisons");
 
     // The history is durable and deduplicated: one alert per (step, sli, rule) episode, all resolved.
     let alerts = store.alerts(&scope, None, false, 100).await.unwrap();

@@ -65,6 +65,17 @@ pub struct SumKey {
     pub threshold_index: i32,
 }
 
+/// One rollup bucket of one key, as [`Store::bucket_sums`] reads it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct BucketSums {
+    /// Index into the keys asked for.
+    pub key: usize,
+    /// 60 or 3600.
+    pub res: i32,
+    pub start_ms: i64,
+    pub sums: Sums,
+}
+
 /// An alert as stored.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -296,6 +307,66 @@ impl Store {
             }
         }
         Ok(out)
+    }
+
+    /// Every rollup bucket of each key that starts in `[from, now_ms)`, where `from` is the key's entry in
+    /// `minute_from` for minute buckets and in `hour_from` for hour buckets (`i64::MAX`: none of that resolution).
+    /// The evaluator's cache ([`crate::slo`] callers) reads only the buckets that may still change this way.
+    pub async fn bucket_sums(
+        &self,
+        keys: &[SumKey],
+        minute_from: &[i64],
+        hour_from: &[i64],
+        now_ms: i64,
+    ) -> Result<Vec<BucketSums>> {
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        let tenants: Vec<&str> = keys.iter().map(|k| k.tenant.as_str()).collect();
+        let projects: Vec<&str> = keys.iter().map(|k| k.project.as_str()).collect();
+        let steps: Vec<&str> = keys.iter().map(|k| k.step.as_str()).collect();
+        let idx: Vec<i32> = keys.iter().map(|k| k.threshold_index).collect();
+        // Bounds as float seconds (a `timestamptz` compared per row, as in `window_sums`); i64::MAX means none.
+        let secs = |v: &[i64]| -> Vec<f64> { v.iter().map(|&ms| ms.min(now_ms) as f64 / 1000.0).collect() };
+        let rows = sqlx::query(
+            "WITH k AS MATERIALIZED (
+                  SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::int[], $5::float8[], $6::float8[])
+                           WITH ORDINALITY AS k(t, p, s, li, mf, hf, n))
+             SELECT k.n, r.res, round(extract(epoch from r.bucket_start) * 1000)::int8, r.total::int8,
+                    (r.total - r.ok)::int8, r.latency_count::int8,
+                    COALESCE(CASE WHEN k.li > 0 THEN r.latency_le[k.li] END, 0)::int8
+               FROM k CROSS JOIN LATERAL (
+                    SELECT res, bucket_start, total, ok, latency_count, latency_le FROM step_rollups
+                     WHERE tenant_id = k.t AND project_id = k.p AND step = k.s AND res = 60
+                       AND bucket_start >= to_timestamp(k.mf) AND bucket_start < to_timestamp($7)
+                    UNION ALL
+                    SELECT res, bucket_start, total, ok, latency_count, latency_le FROM step_rollups
+                     WHERE tenant_id = k.t AND project_id = k.p AND step = k.s AND res = 3600
+                       AND bucket_start >= to_timestamp(k.hf) AND bucket_start < to_timestamp($7)) r",
+        )
+        .bind(&tenants)
+        .bind(&projects)
+        .bind(&steps)
+        .bind(&idx)
+        .bind(secs(minute_from))
+        .bind(secs(hour_from))
+        .bind(now_ms as f64 / 1000.0)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .iter()
+            .map(|r| BucketSums {
+                key: (r.get::<i64, _>(0) - 1) as usize,
+                res: r.get(1),
+                start_ms: r.get(2),
+                sums: Sums {
+                    total: r.get(3),
+                    errors: r.get(4),
+                    latency_count: r.get(5),
+                    latency_good: r.get(6),
+                },
+            })
+            .collect())
     }
 
     /// Every open (pending or firing) alert.
