@@ -13,11 +13,14 @@ import json
 import re
 from typing import Any, Optional
 
+from .webhook import manifest as webhook_manifest
+from .webhook import problems as webhook_problems
+
 STEP_TYPES = ("api", "event", "cron", "noop")
 API_METHODS = ("GET", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "HEAD")
 _COMMON = ["type", "name", "description", "flows", "virtualEmits", "virtualSubscribes"]
 KEYS = {
-    "api": _COMMON + ["path", "method", "emits", "middleware", "bodySchema", "responseSchema", "queryParams", "includeFiles"],
+    "api": _COMMON + ["path", "method", "emits", "middleware", "bodySchema", "responseSchema", "queryParams", "includeFiles", "webhook"],
     "event": _COMMON + ["subscribes", "emits", "input", "includeFiles", "infrastructure"],
     "cron": _COMMON + ["cron", "emits", "includeFiles"],
     "noop": _COMMON,
@@ -199,6 +202,9 @@ def _schema(p: _Problems, config: dict, key: str) -> None:
 
 
 def _api(p: _Problems, config: dict) -> None:
+    if config.get("webhook") is not None:
+        for key, reason in webhook_problems(config["webhook"]):
+            p.add(key, reason)
     path, method = config.get("path"), config.get("method")
     if not isinstance(path, str):
         p.add("path", f"must be a string such as '/todo/:id', got {describe(path)}")
@@ -336,6 +342,8 @@ def to_manifest(config: dict, file: str) -> dict:
             m["responseSchema"] = {str(int(k)): to_json_schema(v, f"responseSchema.{k}") for k, v in config["responseSchema"].items()}
         if config.get("queryParams") is not None:
             m["queryParams"] = [dict(q) for q in config["queryParams"]]
+        if config.get("webhook") is not None:
+            m["webhook"] = webhook_manifest(config["webhook"])
     elif stype == "event":
         m["subscribes"] = list(config["subscribes"])
         m["emits"] = _emits(config["emits"])
