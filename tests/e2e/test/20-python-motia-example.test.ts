@@ -166,11 +166,9 @@ describe("Motia's Python starter project runs unchanged (fixtures/motia-python-p
       return t.status === 200 && t.json
     })
     expect(trace.spans.map((s: { step: string }) => s.step)).toContain('TracedPy')
-    const batch = await waitFor(
-      'an OTLP export with the child span',
-      () => exports.find((b) => b.includes(Buffer.from('py child span')) && b.includes(w3c)),
-      { timeoutMs: 15_000 },
-    )
+    const batch = await waitFor('an OTLP export with the child span', () => exports.find((b) => b.includes(Buffer.from('py child span')) && b.includes(w3c)), {
+      timeoutMs: 15_000,
+    })
     for (const text of ['cfp-worker', 'pet.kind', 'dog']) expect(batch.includes(Buffer.from(text))).toBe(true)
   })
 
