@@ -25,6 +25,7 @@ import enum
 import inspect
 import json
 import os
+import threading
 import time
 import uuid
 from typing import Any, Callable, Optional
@@ -46,6 +47,23 @@ def _threads() -> int:
 
 THREADS = _threads()
 _pool: Optional[concurrent.futures.ThreadPoolExecutor] = None
+_running = [0]  # sync handlers running in the pool now
+_running_lock = threading.Lock()
+
+
+def running_threads() -> int:
+    """Sync handlers still running (a cancelled invocation's thread runs to its end)."""
+    return _running[0]
+
+
+def _in_thread(ctx: contextvars.Context, fn: Any, args: tuple) -> Any:
+    with _running_lock:
+        _running[0] += 1
+    try:
+        return ctx.run(fn, *args)
+    finally:
+        with _running_lock:
+            _running[0] -= 1
 
 
 def _is_async(fn: Any) -> bool:
@@ -61,7 +79,7 @@ async def call_handler(fn: Any, *args: Any) -> Any:
     if _pool is None:
         _pool = concurrent.futures.ThreadPoolExecutor(max_workers=THREADS, thread_name_prefix="cfp-step")
     ctx = contextvars.copy_context()
-    return await _maybe_await(await asyncio.get_running_loop().run_in_executor(_pool, lambda: ctx.run(fn, *args)))
+    return await _maybe_await(await asyncio.get_running_loop().run_in_executor(_pool, _in_thread, ctx, fn, args))
 
 
 def json_default(v: Any) -> Any:

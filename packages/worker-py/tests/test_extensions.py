@@ -167,3 +167,40 @@ def test_a_sync_handler_spins_in_a_thread_while_the_loop_answers():
         assert not any("reconnecting" in line for line in lines)
 
     run_session(scenario, EXT)
+
+
+def test_a_cancelled_spinning_sync_handler_does_not_hold_the_process_at_exit():
+    """The runtime cancels a sync handler that spins for 60 s (its thread cannot be stopped); SIGTERM then exits
+    at once instead of waiting for the thread at interpreter exit."""
+    import subprocess
+    import sys
+
+    from test_worker import FakeRuntime
+    from websockets.asyncio.server import serve
+
+    async def main():
+        rt = FakeRuntime()
+        async with serve(rt.handler, "127.0.0.1", 0) as server:
+            port = server.sockets[0].getsockname()[1]
+            env = {**os.environ, "CFP_WORKER_TOKEN": "tok", "PYTHONPATH": os.path.dirname(os.path.dirname(__file__))}
+            proc = await asyncio.create_subprocess_exec(
+                sys.executable, "-m", "cfp_worker", "--dir", EXT, "--url", f"ws://127.0.0.1:{port}/", env=env,
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            )
+            try:
+                await asyncio.wait_for(rt.connected.wait(), 15)
+                await rt.ws.send(json.dumps({"type": "invoke", "id": "x1", "step": "Spin", "trigger": "event", "attempt": 1, "traceId": "trace-1",
+                                             "idempotencyKey": "k", "timeoutMs": 500, "input": {"topic": "spin", "data": {"id": "b", "seconds": 60}, "eventId": "e2"}}))
+                await asyncio.sleep(0.5)
+                await rt.ws.send(json.dumps({"type": "cancel", "id": "x1", "reason": "timeout"}))
+                await asyncio.sleep(0.3)
+                started = time.monotonic()
+                proc.terminate()
+                assert await asyncio.wait_for(proc.wait(), 8) == 0
+                assert time.monotonic() - started < 5
+            finally:
+                if proc.returncode is None:
+                    proc.kill()
+                    await proc.wait()
+
+    asyncio.run(main())
