@@ -204,3 +204,32 @@ def test_a_cancelled_spinning_sync_handler_does_not_hold_the_process_at_exit():
                     await proc.wait()
 
     asyncio.run(main())
+
+
+def test_step_code_cannot_exceed_the_span_bounds():
+    from opentelemetry import trace
+
+    collector = tracing.SpanCollector()
+    tracer = trace.get_tracer("bounds")
+    with tracing.invocation(TRACEPARENT, collector):
+        with tracer.start_as_current_span("n" * 1000, attributes={f"k{i}": i for i in range(50)}) as span:
+            span.set_attribute("long", "v" * 5000)
+            span.set_attribute("x" * 500, True)
+            span.set_attribute("cfp.project", "forged")
+            span.set_status(trace.StatusCode.OK)
+        late = tracer.start_span("ends after the result")
+    batches = collector.close()
+    late.end()  # after close: dropped
+    [s] = batches[0]
+    assert len(s["name"]) == 256 and len(s["attributes"]) == 32 and s["status"] == "ok"
+    assert "long" not in s["attributes"]  # the 33rd attribute is refused
+    assert collector.dropped == 1 and len(batches) == 1
+    # outside an invocation nothing is recorded, and the current span is the invalid one
+    outside = tracer.start_span("outside")
+    assert not outside.get_span_context().is_valid
+    span2 = tracing.SpanCollector()
+    with tracing.invocation(TRACEPARENT, span2):
+        with tracer.start_as_current_span("s", attributes={"long": "v" * 5000, "y" * 500: 1}):
+            pass
+    [s2] = span2.close()[0]
+    assert len(s2["attributes"]["long"]) == 1024 and {len(k) for k in s2["attributes"]} == {4, 128}
