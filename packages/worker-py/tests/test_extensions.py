@@ -45,6 +45,15 @@ def test_webhook_config_is_checked_key_by_key_and_the_manifest_keeps_the_secret_
     assert [p.key for p in validate_config({"type": "event", "name": "E", "subscribes": ["t"], "emits": [], "webhook": {}})] == ["webhook"]
 
 
+def test_slo_is_passed_on_like_the_node_worker_does():
+    cfg = {"type": "event", "name": "E", "subscribes": ["t"], "emits": [], "slo": {"latency": {"p95Ms": 500.0}, "successRate": 99.5}}
+    assert validate_config(cfg) == []
+    assert to_manifest(cfg, "steps/e_step.py")["slo"] == {"latency": {"p95Ms": 500}, "successRate": 99.5}
+    assert [p.key for p in validate_config({**cfg, "slo": [1]})] == ["slo"]
+    assert [p.key for p in validate_config({**cfg, "slo": {"x": float("nan")}})] == ["slo"]
+    assert [p.key for p in validate_config({"type": "noop", "name": "N", "virtualEmits": [], "virtualSubscribes": [], "slo": {}})] == ["slo"]
+
+
 def test_webhook_verification_rules():
     env = {"K": SECRET}
     body = b'{"a":1}'
