@@ -174,6 +174,10 @@ def test_a_sync_handler_spins_in_a_thread_while_the_loop_answers():
         spans = next(f for f in rt.frames if f["type"] == "spans" and f["id"] == "s1")["spans"]
         assert [s["name"] for s in spans] == ["spin"] and spans[0]["parentSpanId"] == "b7ad6b7169203331"
         assert not any("reconnecting" in line for line in lines)
+        failed = await rt.invoke("s2", "Spin", "event", {"topic": "spin", "data": {"id": "c", "seconds": 0, "fail": True}, "eventId": "f"})
+        assert failed["ok"] is False and failed["error"]["message"] == "sync failure"
+        stack = failed["error"]["stack"]
+        assert "spin_step.py" in stack and "concurrent" not in stack and "cfp_worker" not in stack, stack
 
     run_session(scenario, EXT)
 
