@@ -146,6 +146,14 @@ def test_span_bounds_and_an_unsampled_or_absent_traceparent():
 
 def test_a_sync_handler_spins_in_a_thread_while_the_loop_answers():
     async def scenario(rt, worker, lines):
+        pings = []
+        ping = worker.ws.ping
+
+        def counted(*a, **k):
+            pings.append(time.monotonic())
+            return ping(*a, **k)
+
+        worker.ws.ping = counted  # the worker's heartbeat (every heartbeatMs = 200 ms)
         await rt.ws.send(json.dumps({"type": "invoke", "id": "s1", "step": "Spin", "trigger": "event", "attempt": 1, "traceId": "trace-1",
                                      "traceparent": TRACEPARENT, "idempotencyKey": "k", "timeoutMs": 10_000,
                                      "input": {"topic": "spin", "data": {"id": "a", "seconds": 2}, "eventId": "e"}}))
@@ -165,6 +173,8 @@ def test_a_sync_handler_spins_in_a_thread_while_the_loop_answers():
         # the WebSocket heartbeat (every 200 ms, answered within 400 ms) kept the session open
         assert rt.ws.state.name == "OPEN"
         res = await rt.wait_for(lambda f: f["type"] == "result" and f["id"] == "s1", 10)
+        during = [t for t in pings if started < t < started + 1.9]
+        assert len(during) >= 5, f"{len(during)} heartbeats while the handler spun"
         assert res["ok"] is True, res
         assert time.monotonic() - started >= 1.9
         assert res["emits"] == [{"topic": "spun", "data": {"id": "a", "before": {"data": None}}}]
