@@ -9,9 +9,9 @@ if ! command -v "$PY" >/dev/null 2>&1; then
   echo "worker-py: $PY not found; install Python 3.10+ (apt-get install python3 python3-venv) or set CFP_PYTHON" >&2
   exit 1
 fi
-want="pytest websockets>=13 pydantic>=2"
+want="pytest websockets>=13 pydantic>=2 opentelemetry-api>=1.20"
 if [ ! -x .venv/bin/python ] || [ "$(cat .venv/.cfp-test-deps 2>/dev/null)" != "$want" ]; then
-  echo "worker-py: creating .venv (pytest, websockets, pydantic)"
+  echo "worker-py: creating .venv (pytest, websockets, pydantic, opentelemetry-api)"
   "$PY" -m venv --clear .venv
   # shellcheck disable=SC2086
   .venv/bin/python -m pip install -q --disable-pip-version-check $want

@@ -21,7 +21,7 @@ import signal
 import sys
 
 from . import watch
-from .invoke import json_default
+from .invoke import json_default, running_threads
 from .loader import load_project
 from .worker import Worker
 
@@ -131,7 +131,14 @@ def main(argv: list[str] | None = None) -> int:
     args = _parse(sys.argv[1:] if argv is None else argv)
     if args.manifest:
         return _manifest(args.dir)
-    return asyncio.run(_main(args))
+    code = asyncio.run(_main(args))
+    if running_threads():
+        # A sync handler still spinning (cancelled, or past the drain timeout) would hold the interpreter's exit,
+        # which joins the pool's threads: leave without waiting for it.
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    return code
 
 
 if __name__ == "__main__":

@@ -13,13 +13,16 @@ import json
 import re
 from typing import Any, Optional
 
+from .webhook import manifest as webhook_manifest
+from .webhook import problems as webhook_problems
+
 STEP_TYPES = ("api", "event", "cron", "noop")
 API_METHODS = ("GET", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "HEAD")
 _COMMON = ["type", "name", "description", "flows", "virtualEmits", "virtualSubscribes"]
 KEYS = {
-    "api": _COMMON + ["path", "method", "emits", "middleware", "bodySchema", "responseSchema", "queryParams", "includeFiles"],
-    "event": _COMMON + ["subscribes", "emits", "input", "includeFiles", "infrastructure"],
-    "cron": _COMMON + ["cron", "emits", "includeFiles"],
+    "api": _COMMON + ["path", "method", "emits", "middleware", "bodySchema", "responseSchema", "queryParams", "includeFiles", "webhook", "slo"],
+    "event": _COMMON + ["subscribes", "emits", "input", "includeFiles", "infrastructure", "slo"],
+    "cron": _COMMON + ["cron", "emits", "includeFiles", "slo"],
     "noop": _COMMON,
 }
 _CRON_FIELD = re.compile(r"^(\*|\?|[0-9A-Za-z]+(-[0-9A-Za-z]+)?|L|[0-9]+W|[0-9A-Za-z]+#[0-9]+)(/[0-9]+)?$")
@@ -199,6 +202,9 @@ def _schema(p: _Problems, config: dict, key: str) -> None:
 
 
 def _api(p: _Problems, config: dict) -> None:
+    if config.get("webhook") is not None:
+        for key, reason in webhook_problems(config["webhook"]):
+            p.add(key, reason)
     path, method = config.get("path"), config.get("method")
     if not isinstance(path, str):
         p.add("path", f"must be a string such as '/todo/:id', got {describe(path)}")
@@ -290,6 +296,14 @@ def validate_config(config: Any) -> list[ConfigProblem]:
             _emit_list(p, config["emits"], "emits")
         if config.get("includeFiles") is not None:
             _string_list(p, config["includeFiles"], "includeFiles")
+        if config.get("slo") is not None:
+            # CFP extension, passed on as the Node worker does: the runtime checks it at registration
+            try:
+                json.dumps(config["slo"], allow_nan=False)
+                if not isinstance(config["slo"], dict):
+                    p.add("slo", f"must be a dict of objectives, got {describe(config['slo'])}")
+            except (TypeError, ValueError) as err:
+                p.add("slo", f"is not JSON: {err}")
     if stype == "api":
         _api(p, config)
     elif stype == "event":
@@ -336,6 +350,8 @@ def to_manifest(config: dict, file: str) -> dict:
             m["responseSchema"] = {str(int(k)): to_json_schema(v, f"responseSchema.{k}") for k, v in config["responseSchema"].items()}
         if config.get("queryParams") is not None:
             m["queryParams"] = [dict(q) for q in config["queryParams"]]
+        if config.get("webhook") is not None:
+            m["webhook"] = webhook_manifest(config["webhook"])
     elif stype == "event":
         m["subscribes"] = list(config["subscribes"])
         m["emits"] = _emits(config["emits"])
@@ -346,6 +362,8 @@ def to_manifest(config: dict, file: str) -> dict:
     elif stype == "cron":
         m["cron"] = config["cron"]
         m["emits"] = _emits(config["emits"])
+    if stype != "noop" and config.get("slo") is not None:
+        m["slo"] = _whole(json.loads(json.dumps(config["slo"])))
     return m
 
 

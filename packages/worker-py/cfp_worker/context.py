@@ -12,12 +12,14 @@
 - `context.trace_id`, `context.flows`, and CFP's `context.idempotency_key` and `context.attempt`.
 
 State and stream calls return asyncio tasks that already run: a call the handler forgot to await still happens,
-and the worker waits for every call an invocation started before it sends its result.
+and the worker waits for every call an invocation started before it sends its result. From a plain (sync)
+handler, which runs in a worker thread, they return `concurrent.futures.Future`s instead: `.result()` waits.
 """
 
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 from typing import Any, Awaitable, Callable, Optional
 
 from .config import emit_topics
@@ -94,15 +96,20 @@ class Logger:
 class _Ops:
     """Starts RPC calls as tasks owned by the invocation (awaited before its result is sent)."""
 
-    def __init__(self, call: Call, tasks: set):
+    def __init__(self, call: Call, tasks: set, loop: Optional[asyncio.AbstractEventLoop] = None):
         self._call = call
         self._tasks = tasks
+        self._loop = loop or asyncio.get_running_loop()
 
-    def _start(self, method: str, params: dict, shape: Callable[[Any], Any] = lambda r: r) -> "asyncio.Task[Any]":
+    def _start(self, method: str, params: dict, shape: Callable[[Any], Any] = lambda r: r) -> Any:
         async def run() -> Any:
             return shape(await self._call(method, params))
 
-        task = asyncio.ensure_future(run())
+        try:
+            on_loop = asyncio.get_running_loop() is self._loop
+        except RuntimeError:
+            on_loop = False
+        task: Any = asyncio.ensure_future(run()) if on_loop else asyncio.run_coroutine_threadsafe(run(), self._loop)
         self._tasks.add(task)
         return task
 
@@ -147,8 +154,8 @@ def _unmarked(data: Any) -> Any:
 
 
 class Stream(_Ops):
-    def __init__(self, name: str, call: Call, tasks: set):
-        super().__init__(call, tasks)
+    def __init__(self, name: str, call: Call, tasks: set, loop: Optional[asyncio.AbstractEventLoop] = None):
+        super().__init__(call, tasks, loop)
         self.name = name
 
     def get(self, group_id: str, id: str) -> "asyncio.Task[Any]":  # noqa: A002 - Motia's parameter name
@@ -180,6 +187,7 @@ class Streams:
         self._call = call
         self._tasks = tasks
         self._names = names
+        self._loop = asyncio.get_running_loop()
         self._cache: dict[str, Stream] = {}
 
     def __getattr__(self, name: str) -> Stream:
@@ -187,7 +195,7 @@ class Streams:
             raise AttributeError(name)
         s = self._cache.get(name)
         if s is None:
-            s = self._cache[name] = Stream(name, self._call, self._tasks)
+            s = self._cache[name] = Stream(name, self._call, self._tasks, self._loop)
         return s
 
     __getitem__ = __getattr__
@@ -218,7 +226,8 @@ class Context:
         self.flows = flows
         self.idempotency_key = idempotency_key
         self.attempt = attempt
-        self.pending: set[asyncio.Future] = set()
+        self.pending: set[asyncio.Future | concurrent.futures.Future] = set()
+        self.rpc = call
         self.emitted: list[dict] = []
         self._open = True
         self._step = step

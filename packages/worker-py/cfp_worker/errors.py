@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import concurrent.futures
 import os
 import traceback
 from typing import Any
@@ -26,11 +27,13 @@ class RetryAfterError(Exception):
 
 
 _PKG_DIR = os.path.dirname(os.path.abspath(__file__))
+# A sync handler runs in the worker's thread pool: the pool's frames are the worker's too.
+_HIDDEN = (_PKG_DIR + os.sep, os.path.dirname(os.path.abspath(concurrent.futures.__file__)) + os.sep)
 
 
 def format_traceback(err: BaseException) -> str:
     """The traceback without the worker's own frames (the step's code is what matters)."""
-    frames = [f for f in traceback.extract_tb(err.__traceback__) if not os.path.abspath(f.filename).startswith(_PKG_DIR + os.sep)]
+    frames = [f for f in traceback.extract_tb(err.__traceback__) if not os.path.abspath(f.filename).startswith(_HIDDEN)]
     lines = ["Traceback (most recent call last):\n", *traceback.format_list(frames), *traceback.format_exception_only(type(err), err)]
     return "".join(lines).rstrip()
 

@@ -3,7 +3,10 @@
 - api: `handler(req, context)` with `req` = `{pathParams, queryParams, body, headers, rawBody, auth}` (a dict
   whose keys also read as attributes); `config["middleware"]` functions `(req, context, next)` run first; the
   handler returns `{"status", "body", "headers"?}`; a `bytes` body travels as base64.
-- event: `handler(data, context)`; cron: `handler(context)`. Handlers may be `async def` or plain functions.
+- event: `handler(data, context)`; cron: `handler(context)`. Handlers may be `async def` or plain functions; a
+  plain function runs in a bounded thread pool (CFP_PY_THREADS threads, default 8) so a CPU-bound handler does
+  not stall the worker's event loop (heartbeats, other invocations); its context calls work from that thread.
+- api with `config["webhook"]`: the request's signature is verified (webhook.py) before middleware and handler.
 - A raised exception becomes a failed result (`NonRetriableError` -> not retried, `RetryAfterError` -> delayed);
   its traceback goes to the step's log and to the result's `error.stack`, which the runtime keeps with the
   delivery and never returns to an API caller.
@@ -13,12 +16,16 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import concurrent.futures
+import contextvars
 import dataclasses
 import datetime
 import decimal
 import enum
 import inspect
 import json
+import os
+import threading
 import time
 import uuid
 from typing import Any, Callable, Optional
@@ -26,8 +33,53 @@ from typing import Any, Callable, Optional
 from .context import Context
 from .errors import NonRetriableError, classify
 from .loader import LoadedStep
+from .webhook import verify as verify_webhook
 
 MAX_FRAME_BYTES = 64 * 1024 * 1024
+
+
+def _threads() -> int:
+    try:
+        return max(1, min(64, int(os.environ.get("CFP_PY_THREADS", "8"))))
+    except ValueError:
+        return 8
+
+
+THREADS = _threads()
+_pool: Optional[concurrent.futures.ThreadPoolExecutor] = None
+_running = [0]  # sync handlers running in the pool now
+_running_lock = threading.Lock()
+
+
+def running_threads() -> int:
+    """Sync handlers still running (a cancelled invocation's thread runs to its end)."""
+    return _running[0]
+
+
+def _in_thread(ctx: contextvars.Context, fn: Any, args: tuple) -> Any:
+    with _running_lock:
+        _running[0] += 1
+    try:
+        return ctx.run(fn, *args)
+    finally:
+        with _running_lock:
+            _running[0] -= 1
+
+
+def _is_async(fn: Any) -> bool:
+    return inspect.iscoroutinefunction(fn) or inspect.iscoroutinefunction(getattr(fn, "__call__", None))
+
+
+async def call_handler(fn: Any, *args: Any) -> Any:
+    """Calls a step's handler: `async def` on the loop; a plain function in the thread pool (with a copy of the
+    current contextvars, so the OpenTelemetry context follows it). Whatever it returns may be awaitable."""
+    global _pool
+    if _is_async(fn):
+        return await fn(*args)
+    if _pool is None:
+        _pool = concurrent.futures.ThreadPoolExecutor(max_workers=THREADS, thread_name_prefix="cfp-step")
+    ctx = contextvars.copy_context()
+    return await _maybe_await(await asyncio.get_running_loop().run_in_executor(_pool, _in_thread, ctx, fn, args))
 
 
 def json_default(v: Any) -> Any:
@@ -82,6 +134,20 @@ async def _run_api(step: LoadedStep, ctx: Context, inp: dict) -> Any:
     from .context import AttrDict
 
     raw = base64.b64decode(inp.get("rawBody") or "")
+    webhook = step.config.get("webhook")
+    if webhook is not None:
+        check = verify_webhook(webhook, inp.get("headers") or {}, raw)
+        if not check["ok"]:
+            ctx.logger.warn(f"webhook request refused: {check['message']}", {"code": check["code"]})
+            message = "the webhook is not configured" if check["status"] == 500 else check["message"]
+            return _api_output(step, {"status": check["status"], "body": {"error": {"code": check["code"], "message": message}}})
+        replay = check.get("replay")
+        if replay is not None:
+            claimed = await ctx.rpc("webhook.claim", {"digest": replay["digest"], "ttlSeconds": replay["windowSeconds"]})
+            if not (isinstance(claimed, dict) and claimed.get("claimed")):
+                message = f"this signed request was already accepted within the last {replay['windowSeconds']} s; a replay is refused"
+                ctx.logger.warn(f"webhook request refused: {message}", {"code": "webhook_replayed"})
+                return _api_output(step, {"status": 409, "body": {"error": {"code": "webhook_replayed", "message": message}}})
     req = AttrDict(
         pathParams=inp.get("pathParams") or AttrDict(),
         queryParams=inp.get("queryParams") or AttrDict(),
@@ -99,7 +165,7 @@ async def _run_api(step: LoadedStep, ctx: Context, inp: dict) -> Any:
                 return await run(i + 1, current if new_req is None else new_req)
 
             return await _maybe_await(chain[i](current, ctx, next_fn))
-        return await _maybe_await(step.handler(current, ctx))  # type: ignore[misc]
+        return await call_handler(step.handler, current, ctx)
 
     return _api_output(step, await run(0, req))
 
@@ -126,9 +192,9 @@ async def execute(step: Optional[LoadedStep], frame: dict, ctx_factory: Callable
         if stype == "api":
             output = await _run_api(step, ctx, frame["input"])
         elif stype == "event":
-            await _maybe_await(step.handler(frame["input"].get("data"), ctx))
+            await call_handler(step.handler, frame["input"].get("data"), ctx)
         else:
-            await _maybe_await(step.handler(ctx))
+            await call_handler(step.handler, ctx)
         await _settle(ctx.pending)
         ctx.close()
         return done(ok=True, output=output, emits=ctx.emitted)
@@ -149,7 +215,7 @@ async def _settle(pending: set) -> None:
         batch = list(pending)
         pending.clear()
         for t in batch:
-            await t
+            await (asyncio.wrap_future(t) if isinstance(t, concurrent.futures.Future) else t)
 
 
 def _cancel(pending: set) -> None:

@@ -4,7 +4,9 @@ hello -> welcome -> register (+ a `log` frame with the files that failed to load
 result (emits, logs batched before it), call/reply for state and streams, access/access_result for a stream's
 `canAccess`, source/source_result for the workbench's code view, ping/pong frames, WebSocket pings every
 `heartbeatMs` (a runtime silent for two intervals is dropped), drain both ways. Reconnects with capped
-exponential backoff and jitter, re-sending hello and register. `cancel` cancels the handler's task.
+exponential backoff and jitter, re-sending hello and register. `cancel` cancels the handler's task (a sync
+handler's thread cannot be stopped: it runs to its end, and its result is dropped). Child spans that step code
+made with opentelemetry (tracing.py) go out in `spans` frames just before the invocation's result.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import json
 import os
 import random
 import sys
+import threading
 import time
 from typing import Any, Callable, Optional
 
@@ -25,6 +28,8 @@ from .context import Context, attr_hook
 from .frames import PROTOCOL_VERSION, FrameError, validate_runtime_frame
 from .invoke import MAX_FRAME_BYTES, dumps, encode, execute
 from .loader import LoadedStep, LoadResult, load_project
+from .tracing import SpanCollector, invocation
+from .tracing import install as install_tracing
 
 MAX_SOURCE_BYTES = 1024 * 1024
 MAX_CALLS = 64
@@ -93,6 +98,7 @@ class Worker:
 
     # ---- project -------------------------------------------------------------------------------------------
     def load(self) -> LoadResult:
+        install_tracing()  # before step files load, so the worker's tracer provider is the one in force
         self.loaded = load_project(self.dir)
         self.steps = {s.manifest["name"]: s for s in self.loaded.steps}
         for e in self.loaded.errors:
@@ -251,11 +257,17 @@ class Worker:
         name = step.manifest["name"]
         trace_id, inv_id = frame["traceId"], frame["id"]
 
+        loop = asyncio.get_running_loop()
+        loop_thread = threading.get_ident()
+
         def log(level: str, msg: str, data: Optional[dict]) -> None:
             entry: dict[str, Any] = {"ts": int(time.time() * 1000), "level": level, "msg": msg, "traceId": trace_id, "step": name, "invocationId": inv_id}
             if data:
                 entry["data"] = data
-            self.add_log(entry)
+            if threading.get_ident() == loop_thread:
+                self.add_log(entry)
+            else:  # a sync handler's thread
+                loop.call_soon_threadsafe(self.add_log, entry)
 
         async def call(method: str, params: dict) -> Any:
             return await self.call(method, params, trace_id, inv_id)
@@ -285,14 +297,19 @@ class Worker:
             ctx.logger.error(msg, data)
 
         async def run() -> None:
+            collector = SpanCollector()
             try:
-                result = await execute(step, frame, lambda s: self._context(s, frame), log_error)
+                with invocation(frame.get("traceparent"), collector):
+                    result = await execute(step, frame, lambda s: self._context(s, frame), log_error)
             except asyncio.CancelledError:
                 reason = self.cancelled.get(inv_id, "cancelled")
                 self.out(f"cfp-worker-py: invocation {inv_id} of '{frame['step']}' was cancelled by the runtime ({reason})")
                 return
             text = encode(result)
             await self.flush_logs()
+            # Step code's spans go first: the runtime takes them only while the invocation is in flight.
+            for batch in collector.close():
+                await self.send({"type": "spans", "id": inv_id, "spans": batch}, gen)
             if not await self.send(text, gen):
                 self.out(
                     f"cfp-worker-py: the result of invocation {inv_id} of '{frame['step']}' was not sent: "

@@ -20,6 +20,7 @@ class FakeRuntime:
     def __init__(self):
         self.frames = []
         self.state = {}
+        self.claims = set()
         self.ws = None
         self.connected = asyncio.Event()
         self.arrived = asyncio.Condition()
@@ -51,6 +52,10 @@ class FakeRuntime:
         if m == "state.set":
             self.state[(p["group"], p["key"])] = p["value"]
             return {"type": "reply", "id": call["id"], "ok": True, "result": p["value"]}
+        if m == "webhook.claim":
+            fresh = p["digest"] not in self.claims
+            self.claims.add(p["digest"])
+            return {"type": "reply", "id": call["id"], "ok": True, "result": {"claimed": fresh}}
         if m == "streams.set":
             return {"type": "reply", "id": call["id"], "ok": True, "result": {**p["data"], "id": p["id"]}}
         return {"type": "reply", "id": call["id"], "ok": False, "error": {"code": "bad_request", "message": "nope"}}
@@ -60,10 +65,10 @@ class FakeRuntime:
             await asyncio.wait_for(self.arrived.wait_for(lambda: any(pred(f) for f in self.frames)), timeout)
         return next(f for f in self.frames if pred(f))
 
-    async def invoke(self, inv_id, step, trigger, input, attempt=1):
+    async def invoke(self, inv_id, step, trigger, input, attempt=1, timeout=5, **extra):
         await self.ws.send(json.dumps({"type": "invoke", "id": inv_id, "step": step, "trigger": trigger, "attempt": attempt,
-                                       "traceId": "trace-1", "idempotencyKey": f"{step}:{inv_id}", "timeoutMs": 5000, "input": input}))
-        return await self.wait_for(lambda f: f["type"] == "result" and f["id"] == inv_id)
+                                       "traceId": "trace-1", "idempotencyKey": f"{step}:{inv_id}", "timeoutMs": 5000, "input": input, **extra}))
+        return await self.wait_for(lambda f: f["type"] == "result" and f["id"] == inv_id, timeout)
 
 
 def api_input(body, headers):
@@ -72,13 +77,13 @@ def api_input(body, headers):
             "body": body, "rawBody": base64.b64encode(raw).decode(), "auth": None}
 
 
-def run_session(scenario):
+def run_session(scenario, proj=PROJ):
     async def main():
         rt = FakeRuntime()
         async with serve(rt.handler, "127.0.0.1", 0) as server:
             port = server.sockets[0].getsockname()[1]
             lines = []
-            worker = Worker(dir=PROJ, url=f"ws://127.0.0.1:{port}/__cfp/worker", token="tok", print_logs=False, out=lines.append)
+            worker = Worker(dir=proj, url=f"ws://127.0.0.1:{port}/__cfp/worker", token="tok", print_logs=False, out=lines.append)
             worker.load()
             task = asyncio.ensure_future(worker.run())
             await asyncio.wait_for(rt.connected.wait(), 5)

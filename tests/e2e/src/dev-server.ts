@@ -7,8 +7,8 @@
  * registration; afterAll stops it with SIGINT (then SIGKILLs whatever is left, children included), drops the
  * database and removes the copy. A failed test prints the end of cfp dev's output.
  */
-import { writeFileSync } from 'node:fs'
-import { join } from 'node:path'
+import { mkdirSync, writeFileSync } from 'node:fs'
+import { dirname, join } from 'node:path'
 import { afterAll, afterEach, beforeAll } from 'vitest'
 import { TestDb } from './db.js'
 import { CLI_MAIN, childEnv } from './env.js'
@@ -119,7 +119,10 @@ export function useDevProject(opts: DevOptions): { readonly server: DevServer; r
   beforeAll(
     async () => {
       dir = copyProject(opts.source)
-      for (const [file, text] of Object.entries(opts.extraFiles ?? {})) writeFileSync(join(dir, file), text)
+      for (const [file, text] of Object.entries(opts.extraFiles ?? {})) {
+        mkdirSync(dirname(join(dir, file)), { recursive: true })
+        writeFileSync(join(dir, file), text)
+      }
       opts.prepare?.(dir)
       db = opts.embedded ? undefined : await TestDb.create()
       server = new DevServer(dir, db, opts)
