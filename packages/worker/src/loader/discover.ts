@@ -3,7 +3,8 @@
  * `*_stream.ts|js` under `steps/` and `src/` (recursively; `node_modules` and dot-directories are skipped).
  *
  * `*.step.tsx|jsx` / `*_step.tsx|jsx` are Motia's workbench node components (React UI for a step's node in the
- * flow view), never steps: they are not loaded here, so by neither the worker, `cfp generate-types` nor the CLI.
+ * flow view), never steps: they are listed apart (`nodeComponents`, bundled by `../ui/bundle.ts`) and never
+ * loaded, so by neither the worker, `cfp generate-types` nor the CLI.
  */
 import { readdir } from 'node:fs/promises'
 import { join } from 'node:path'
@@ -26,14 +27,17 @@ export const isIgnoredDir = (name: string): boolean => name === 'node_modules' |
 export interface DiscoveredFiles {
   steps: string[]
   streams: string[]
+  /** Motia's workbench node components (`isUiStepFile`). */
+  nodeComponents: string[]
 }
 
 /** Absolute paths of the step and stream files of the project in `dir`, sorted. */
 export async function discoverFiles(dir: string): Promise<DiscoveredFiles> {
-  const out: DiscoveredFiles = { steps: [], streams: [] }
+  const out: DiscoveredFiles = { steps: [], streams: [], nodeComponents: [] }
   for (const sub of SOURCE_DIRS) await walk(join(dir, sub), out)
   out.steps.sort()
   out.streams.sort()
+  out.nodeComponents.sort()
   return out
 }
 
@@ -51,6 +55,7 @@ async function walk(dir: string, out: DiscoveredFiles): Promise<void> {
       if (!isIgnoredDir(e.name)) await walk(full, out)
     } else if (e.isFile() || e.isSymbolicLink()) {
       if (isStepFile(e.name)) out.steps.push(full)
+      else if (isUiStepFile(e.name)) out.nodeComponents.push(full)
       else if (isStreamFile(e.name)) out.streams.push(full)
     }
   }
