@@ -11,6 +11,7 @@ import { clientErrorHandler, errorBodySchema, frameworkErrors, installErrorHandl
 import { installInputGuard } from './input-guard.js'
 import { installLogContext, prettyStream } from './logging.js'
 import { createMetrics, installMetrics, type Metrics } from './metrics.js'
+import { installTracing } from './tracing.js'
 import { auditRoutes } from './routes/audit.js'
 import { auditStatusRoutes } from './routes/audit-status.js'
 import { authRoutes } from './routes/auth.js'
@@ -81,6 +82,15 @@ export async function buildApp(s: Services, opts: AppOptions = {}): Promise<Fast
   // `/metrics` on this port only with a token and no separate metrics port (never anonymously).
   const servedHere = s.options.metricsToken !== undefined && s.options.metricsPort === undefined
   installMetrics(app, opts.metrics ?? createMetrics(), s.options.metricsToken, servedHere)
+  if (s.options.otlpEndpoint !== undefined) {
+    const tracing = installTracing(app, {
+      endpoint: s.options.otlpEndpoint,
+      sampleRatio: s.options.traceSampleRatio,
+      ...(s.options.otlpHeaders ? { headers: s.options.otlpHeaders } : {}),
+    })
+    // Spans still queued leave when the server closes (bounded by the exporter's 10 s timeout).
+    app.addHook('onClose', async () => tracing.shutdown())
+  }
   installLogContext(app)
   app.addSchema(errorBodySchema)
   await app.register(formbody)

@@ -55,6 +55,12 @@ export interface Options {
   metricsToken?: string
   /** A separate port serving only `/metrics` (and `/health`) on `host`; the main port then has none. Env CFP_CONTROL_METRICS_PORT. */
   metricsPort?: number
+  /** OTLP/HTTP endpoint for traces (docs/tracing.md): a base URL or a full `…/v1/traces` URL. Env CFP_CONTROL_OTLP_ENDPOINT. */
+  otlpEndpoint?: string
+  /** Extra headers for the OTLP endpoint (`name=value,…`). Env CFP_CONTROL_OTLP_HEADERS. */
+  otlpHeaders?: Record<string, string>
+  /** Fraction of new traces exported, 0..1 (callers' sampled flags are followed). Env CFP_CONTROL_TRACE_SAMPLE_RATIO. */
+  traceSampleRatio: number
   /** Accept plain-http OIDC issuers on loopback (tests, local IdPs). Env CFP_CONTROL_ALLOW_LOOPBACK_IDP=1. Default false. */
   allowLoopbackIdp: boolean
   /**
@@ -140,6 +146,9 @@ Options (flag / environment / default):
   --log-format F            CFP_CONTROL_LOG_FORMAT                   json (or pretty)
   --metrics-token T         CFP_CONTROL_METRICS_TOKEN                (none) bearer token /metrics requires
   --metrics-port N          CFP_CONTROL_METRICS_PORT                 (none) separate port serving only /metrics; without it or a token /metrics is not served
+  --otlp-endpoint URL       CFP_CONTROL_OTLP_ENDPOINT                (none) export request spans over OTLP/HTTP protobuf (base URL or …/v1/traces)
+  --otlp-headers H          CFP_CONTROL_OTLP_HEADERS                 (none) extra headers for the collector, name=value,name=value
+  --trace-sample-ratio R    CFP_CONTROL_TRACE_SAMPLE_RATIO           1      fraction of new traces exported (0..1)
   --allow-loopback-idp      CFP_CONTROL_ALLOW_LOOPBACK_IDP=1         off (accept http://127.0.0.1 OIDC issuers)
   --trusted-proxies A,CIDR  CFP_CONTROL_TRUSTED_PROXIES              (none: X-Forwarded-For is ignored)
   --allow-private-idp-addresses  CFP_CONTROL_ALLOW_PRIVATE_IDP_ADDRESSES=1  off (IdP requests to private/loopback addresses)
@@ -223,6 +232,9 @@ export function parseOptions(argv: string[], env: Env = process.env): { options:
         'log-format',
         'metrics-token',
         'metrics-port',
+        'otlp-endpoint',
+        'otlp-headers',
+        'trace-sample-ratio',
         'workbench-dir',
         'runtime-urls',
         'trusted-proxies',
@@ -312,11 +324,16 @@ export function parseOptions(argv: string[], env: Env = process.env): { options:
     securityDeniedWindow: int('--security-denied-window', get('security-denied-window', 'CFP_CONTROL_SECURITY_DENIED_WINDOW') ?? '300', 1, 86_400),
     securityResponses: list(get('security-responses', 'CFP_CONTROL_SECURITY_RESPONSES') ?? 'lock_password,revoke_sessions,disable_api_key'),
     auditVerifyInterval: int('--audit-verify-interval', get('audit-verify-interval', 'CFP_CONTROL_AUDIT_VERIFY_INTERVAL') ?? '3600', 0, 31_536_000),
+    traceSampleRatio: ratio(get('trace-sample-ratio', 'CFP_CONTROL_TRACE_SAMPLE_RATIO') ?? '1'),
   }
   const metricsToken = get('metrics-token', 'CFP_CONTROL_METRICS_TOKEN')
   if (metricsToken !== undefined) options.metricsToken = metricsToken
   const metricsPort = get('metrics-port', 'CFP_CONTROL_METRICS_PORT')
   if (metricsPort !== undefined) options.metricsPort = int('--metrics-port', metricsPort, 0, 65535)
+  const otlpEndpoint = get('otlp-endpoint', 'CFP_CONTROL_OTLP_ENDPOINT')
+  if (otlpEndpoint !== undefined) options.otlpEndpoint = otlpEndpoint
+  const otlpHeaders = get('otlp-headers', 'CFP_CONTROL_OTLP_HEADERS')
+  if (otlpHeaders !== undefined) options.otlpHeaders = parseOtlpHeaders(otlpHeaders)
   const webhookSecret = get('security-webhook-secret', 'CFP_CONTROL_SECURITY_WEBHOOK_SECRET')
   if (webhookSecret !== undefined) options.securityWebhookSecret = webhookSecret
   if (options.securityResponses.length === 1 && options.securityResponses[0] === 'none') options.securityResponses = []
@@ -396,6 +413,38 @@ export function validateOptions(o: Options): void {
   if (o.metricsToken !== undefined && o.metricsToken.length < 16) throw new Error('option --metrics-token: at least 16 characters')
   if (o.logFormat !== 'json' && o.logFormat !== 'pretty') throw new Error(`option --log-format: json or pretty, got "${String(o.logFormat)}"`)
   if (o.metricsPort !== undefined && o.metricsPort !== 0 && o.metricsPort === o.port) throw new Error('option --metrics-port: must differ from --port')
+  if (o.otlpEndpoint !== undefined) {
+    let u: URL | undefined
+    try {
+      u = new URL(o.otlpEndpoint)
+    } catch {}
+    if (!u || (u.protocol !== 'http:' && u.protocol !== 'https:') || u.username || u.password || u.search || u.hash) {
+      throw new Error(
+        `option --otlp-endpoint: "${o.otlpEndpoint.replace(/\/\/[^@/]*@/, '//***@')}" must be an http(s) URL without credentials, query or fragment (put keys in --otlp-headers), e.g. http://127.0.0.1:4318`,
+      )
+    }
+  }
+}
+
+/** Parses `--otlp-headers` (`name=value,name=value`); names are HTTP tokens. */
+export function parseOtlpHeaders(s: string): Record<string, string> {
+  const out: Record<string, string> = {}
+  for (const part of s.split(',')) {
+    if (!part.trim()) continue
+    const eq = part.indexOf('=')
+    const name = part.slice(0, eq).trim()
+    if (eq < 1 || !/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(name)) {
+      throw new Error(`option --otlp-headers: "${part.trim().split('=')[0]}" is not name=value (e.g. x-api-key=abc,tenant=t1)`)
+    }
+    out[name.toLowerCase()] = decodeURIComponent(part.slice(eq + 1).trim())
+  }
+  return out
+}
+
+function ratio(v: string): number {
+  const n = Number(v)
+  if (v.trim() === '' || !Number.isFinite(n) || n < 0 || n > 1) throw new Error(`option --trace-sample-ratio: a number from 0 to 1, got "${v}"`)
+  return n
 }
 
 export function maskedOptions(o: Options): Record<string, unknown> {
@@ -407,6 +456,7 @@ export function maskedOptions(o: Options): Record<string, unknown> {
     masterKey: mask(o.masterKey),
     serviceToken: mask(o.serviceToken),
     metricsToken: mask(o.metricsToken),
+    otlpHeaders: o.otlpHeaders ? Object.fromEntries(Object.keys(o.otlpHeaders).map((k) => [k, '***'])) : undefined,
     securityWebhookSecret: mask(o.securityWebhookSecret),
     securityWebhookUrls: o.securityWebhookUrls.map((u) => u.replace(/\/\/([^:@/]+):[^@/]*@/, '//$1:***@')),
   }
