@@ -204,9 +204,13 @@ impl Engine {
 
     /// Counts an API step's attempt (API calls are not retried: counted when they end).
     fn count_api(&self, p: &Pending, outcome: Outcome) {
+        let took = took(p);
         if let Some(m) = self.metrics() {
-            m.attempt(&p.scope, &p.step, outcome, took(p));
+            m.attempt(&p.scope, &p.step, outcome, took);
         }
+        self.inner()
+            .api_outcomes
+            .push(&p.scope, &p.step, outcome, took.map(|d| d.as_secs_f64() * 1000.0));
     }
 
     /// Records the end of an attempt: a span row (batched) and a live event.

@@ -18,6 +18,7 @@
 //! # }
 //! ```
 
+pub mod api_outcomes;
 mod audit;
 pub mod calls;
 pub mod clock;
@@ -187,6 +188,8 @@ pub(crate) struct Inner {
     pub metrics: Option<Arc<metrics::Metrics>>,
     /// Child spans of workers dropped (bounds, not their invocation, invalid).
     pub spans_dropped: AtomicU64,
+    /// API steps' attempt ends waiting to be written for the rollups.
+    pub api_outcomes: api_outcomes::ApiOutcomes,
 }
 
 impl Engine {
@@ -220,6 +223,7 @@ impl Engine {
                 exec_limits: Default::default(),
                 metrics,
                 spans_dropped: AtomicU64::new(0),
+                api_outcomes: Default::default(),
             }),
         };
         let services = &engine.inner.services;
@@ -589,6 +593,8 @@ impl Engine {
         while tokio::time::Instant::now() < drain_until && tasks::busy(self) {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
+        // API steps' last attempt ends (no request is answered any more), bounded like the drains above.
+        let _ = tokio::time::timeout(Duration::from_secs(5), api_outcomes::flush(self)).await;
         self.inner.services.drain(Duration::ZERO).await;
         // What was spawned while the services stopped (a last notify) does not outlive the shutdown either.
         self.inner.work.drain(Duration::ZERO).await;

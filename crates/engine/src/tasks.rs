@@ -470,6 +470,7 @@ pub(crate) async fn maintenance(engine: Engine) {
 /// transaction, so a crash loses nothing and counts nothing twice).
 pub(crate) async fn roll_up(engine: &Engine) {
     const BATCH: i64 = 10_000;
+    crate::api_outcomes::flush(engine).await;
     loop {
         match engine.store().roll_up(BATCH).await {
             Ok(n) if n == BATCH as u64 => continue,

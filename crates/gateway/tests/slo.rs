@@ -137,3 +137,70 @@ async fn a_bad_slo_refuses_its_step_only_and_runs_fill_the_rollups() {
     );
     rt.stop().await;
 }
+
+/// API steps have no queue row: their attempt ends are buffered and flushed into the same rollups, so an SLO on
+/// an API step burns like one on an event step.
+#[tokio::test]
+async fn api_steps_fill_the_rollups_too() {
+    let mut opts = RuntimeOptions::default();
+    opts.gateway.dev_endpoints = true;
+    let rt = start(opts).await;
+    let mut api = api_step("Checkout", "POST", "/checkout", &[]);
+    api["slo"] = json!({"errors": {"target": 0.99}});
+    let (_worker, registered) = FakeWorker::connect(
+        &rt.ws_url(),
+        TOKEN,
+        json!([api]),
+        handlers(vec![(
+            "Checkout",
+            Arc::new(|f: &Value| {
+                if f["input"]["body"]["fail"] == json!(true) {
+                    json!({"ok": false, "error": {"message": "card declined"}})
+                } else {
+                    json!({"ok": true, "output": {"status": 200, "body": {"ok": true}}})
+                }
+            }),
+        )]),
+    )
+    .await;
+    assert_eq!(registered["steps"], json!(["Checkout"]), "{registered}");
+    for i in 0..6 {
+        let body = json!({"fail": i % 3 == 0}).to_string();
+        let r = http(
+            rt.addr,
+            "POST",
+            "/checkout",
+            &[AUTH, ("content-type", "application/json")],
+            body.as_bytes(),
+        )
+        .await;
+        assert_eq!(r.status, if i % 3 == 0 { 500 } else { 200 }, "{}", r.json());
+    }
+    let mut sums = (0, 0, 0);
+    for _ in 0..100 {
+        let r = http(
+            rt.addr,
+            "GET",
+            "/__cfp/api/rollups?step=Checkout&granularity=minute",
+            &[AUTH],
+            b"",
+        )
+        .await;
+        let rows = r.json()["rollups"].clone();
+        let sum = |k: &str| -> i64 { rows.as_array().unwrap().iter().map(|r| r[k].as_i64().unwrap()).sum() };
+        sums = (sum("total"), sum("ok"), sum("handlerError"));
+        if sums.0 == 6 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    assert_eq!(sums, (6, 4, 2), "total, ok, handlerError");
+    let status = http(rt.addr, "GET", "/__cfp/api/slo", &[AUTH], b"").await.json();
+    let sli = &status["slos"][0]["slis"][0];
+    assert_eq!(
+        (sli["total"].as_i64(), sli["bad"].as_i64()),
+        (Some(6), Some(2)),
+        "{status}"
+    );
+    rt.stop().await;
+}

@@ -21,6 +21,7 @@ pub mod audit;
 pub mod audit_read;
 pub mod logs;
 pub mod metrics;
+pub mod outcomes;
 pub mod payloads;
 pub mod purge;
 pub mod queue;
