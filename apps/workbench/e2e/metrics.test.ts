@@ -132,8 +132,8 @@ describe('Metrics page', () => {
         await expect.poll(() => phone.page.getByTestId('chart-errors').count()).toBe(1)
         const o = await horizontalOverflow(phone.page)
         expect(o.scrollWidth, o.culprits.join(', ')).toBeLessThanOrEqual(o.innerWidth)
+        await screenshot(phone.page, path.includes('/') ? 'metrics-step-phone-dark' : 'metrics-project-phone-dark')
       }
-      await screenshot(phone.page, 'metrics-step-phone-dark')
       expect(phone.errors).toEqual([])
     } finally {
       await phone.close()

@@ -156,7 +156,12 @@ async fn queues_report_the_oldest_ready_deliverys_wait() {
     assert_eq!(registered["steps"], json!(["Waits"]), "{registered}");
     let waits = |addr| async move {
         let q = http(addr, "GET", "/__cfp/api/queues", &[AUTH], b"").await.json();
-        let row = q["queues"].as_array().unwrap().iter().find(|s| s["step"] == "Waits").cloned();
+        let row = q["queues"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["step"] == "Waits")
+            .cloned();
         row.unwrap_or(Value::Null)
     };
     assert_eq!(waits(rt.addr).await["oldestReadyMs"], 0, "nothing ready: no lag");
@@ -164,7 +169,14 @@ async fn queues_report_the_oldest_ready_deliverys_wait() {
     worker.kill();
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
     let body = json!({"topic": "wait", "data": {}}).to_string();
-    let r = http(rt.addr, "POST", "/__cfp/api/emit", &[AUTH, ("content-type", "application/json")], body.as_bytes()).await;
+    let r = http(
+        rt.addr,
+        "POST",
+        "/__cfp/api/emit",
+        &[AUTH, ("content-type", "application/json")],
+        body.as_bytes(),
+    )
+    .await;
     assert_eq!(r.status, 202, "{}", r.json());
     tokio::time::sleep(std::time::Duration::from_millis(600)).await;
     let row = waits(rt.addr).await;

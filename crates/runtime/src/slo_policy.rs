@@ -26,8 +26,7 @@ pub fn parse(value: &str) -> Result<Option<SloPolicy>> {
     if value == "off" {
         return Ok(None);
     }
-    let j: PolicyJson =
-        serde_json::from_str(value).map_err(|e| anyhow!("--slo-policy: not a policy object ({e})"))?;
+    let j: PolicyJson = serde_json::from_str(value).map_err(|e| anyhow!("--slo-policy: not a policy object ({e})"))?;
     let mut p = SloPolicy::default();
     if let Some(rules) = j.rules {
         p.rules = rules;
@@ -49,7 +48,9 @@ pub fn parse(value: &str) -> Result<Option<SloPolicy>> {
 pub fn to_json(p: &Option<SloPolicy>) -> serde_json::Value {
     match p {
         None => "off".into(),
-        Some(p) => serde_json::json!({ "rules": p.rules, "minEvents": p.min_events, "intervalSeconds": p.interval.as_secs() }),
+        Some(p) => {
+            serde_json::json!({ "rules": p.rules, "minEvents": p.min_events, "intervalSeconds": p.interval.as_secs() })
+        }
     }
 }
 
@@ -66,13 +67,22 @@ mod tests {
         )
         .unwrap()
         .unwrap();
-        assert_eq!((p.interval, p.min_events, p.rules.len(), p.rules[0].for_secs), (Duration::from_secs(1), 5, 1, 3));
+        assert_eq!(
+            (p.interval, p.min_events, p.rules.len(), p.rules[0].for_secs),
+            (Duration::from_secs(1), 5, 1, 3)
+        );
         // only what is given changes
-        assert_eq!(parse(r#"{"minEvents":7}"#).unwrap().unwrap().rules, SloPolicy::default().rules);
+        assert_eq!(
+            parse(r#"{"minEvents":7}"#).unwrap().unwrap().rules,
+            SloPolicy::default().rules
+        );
         // refused with what was wrong
         let err = |v: &str| parse(v).unwrap_err().to_string();
         assert!(err(r#"{"intervalSeconds":0}"#).contains("intervalSeconds"));
-        assert!(err(r#"{"rules":[{"name":"x","severity":"page","longSecs":60,"shortSecs":10,"factor":2,"forSecs":0}]}"#).contains("`x`"));
+        assert!(err(
+            r#"{"rules":[{"name":"x","severity":"page","longSecs":60,"shortSecs":10,"factor":2,"forSecs":0}]}"#
+        )
+        .contains("`x`"));
         assert!(err(r#"{"ruls":[]}"#).contains("ruls"));
         assert!(err("fast").contains("--slo-policy"));
     }

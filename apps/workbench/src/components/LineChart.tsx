@@ -26,6 +26,7 @@ export interface LineChartProps<P extends { t: number }> {
 
 const W = 600
 const H = 160
+const PAD = 6
 
 export function LineChart<P extends { t: number }>({ title, points, series, value, format, formatTime, minMax = 0, testId }: LineChartProps<P>) {
   const [hover, setHover] = useState<number | undefined>(undefined)
@@ -33,7 +34,8 @@ export function LineChart<P extends { t: number }>({ title, points, series, valu
   for (const p of points) for (const s of series) max = Math.max(max, value(p, s.key) ?? 0)
   if (!(max > 0)) max = 1
   const n = points.length
-  const x = (i: number) => (n <= 1 ? W / 2 : (i / (n - 1)) * W)
+  // points stay PAD inside the edges, so the first and last are not cut in half
+  const x = (i: number) => (n <= 1 ? W / 2 : PAD + (i / (n - 1)) * (W - 2 * PAD))
   const y = (v: number) => H - (v / max) * (H - 4) - 2
   const paths = series.map((s) => {
     let d = ''
@@ -59,7 +61,8 @@ export function LineChart<P extends { t: number }>({ title, points, series, valu
   )
   const pick = (clientX: number, rect: DOMRect) => {
     if (n === 0 || rect.width === 0) return
-    setHover(Math.max(0, Math.min(n - 1, Math.round(((clientX - rect.left) / rect.width) * (n - 1)))))
+    const at = ((clientX - rect.left) / rect.width) * W
+    setHover(n === 1 ? 0 : Math.max(0, Math.min(n - 1, Math.round(((at - PAD) / (W - 2 * PAD)) * (n - 1)))))
   }
   const shown = hover !== undefined ? points[hover] : undefined
   return (

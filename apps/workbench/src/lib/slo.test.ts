@@ -1,4 +1,6 @@
 import { describe, expect, it } from 'vitest'
+import { POLICY, runtimeCan } from './control/permissions'
+import type { Me } from './control/types'
 import {
   alertSteps,
   formatBudget,
@@ -177,5 +179,24 @@ describe('the override form', () => {
     expect(err({ errorsTarget: '' })).toMatch(/error target, a latency objective/)
     expect(err({ minEvents: '1.5' })).toMatch(/^Minimum events/)
     expect(err({})).toBe('')
+  })
+})
+
+describe('who may edit SLOs on the Metrics page (the matrix the page asks through RuntimeScope.can)', () => {
+  const p1 = { tenant: 't', team: 'a', project: 'p1' }
+  const user = (role: string, project = 'p1'): Me => ({
+    kind: 'user',
+    id: 'u',
+    tenantId: 't',
+    bindings: [{ role, scope: { tenant: 't', team: 'a', project } }],
+  })
+
+  it('viewers read, project admins edit, and only their own project', () => {
+    const viewer = runtimeCan(POLICY, user('project_viewer'), p1)
+    expect(viewer('flow.read')).toBe(true)
+    expect(viewer('slo.write')).toBe(false)
+    expect(runtimeCan(POLICY, user('project_admin'), p1)('slo.write')).toBe(true)
+    expect(runtimeCan(POLICY, user('project_admin', 'p2'), p1)('slo.write')).toBe(false)
+    expect(runtimeCan(POLICY, user('project_admin', 'p2'), p1)('flow.read')).toBe(false)
   })
 })

@@ -13,7 +13,20 @@ import { Badge, Loading, PageHeader } from '../components/ui'
 import { useResource } from '../hooks/useResource'
 import type { QueueStats } from '../lib/api/types'
 import { formatDateTime } from '../lib/format'
-import { formatBudget, formatMs, formatPercent, type Point, pickWindow, type SloSpec, sloApi, stepSummaries, toSeries, WINDOWS, windowRange } from '../lib/slo'
+import {
+  formatBudget,
+  formatMs,
+  formatWindowSecs,
+  formatPercent,
+  type Point,
+  pickWindow,
+  type SloSpec,
+  sloApi,
+  stepSummaries,
+  toSeries,
+  WINDOWS,
+  windowRange,
+} from '../lib/slo'
 import { AlertHistory, type SloActions, SloCard, SloEditor } from './MetricsSlo'
 import '../styles/metrics.css'
 
@@ -166,7 +179,11 @@ export default function MetricsPage() {
       </p>
 
       <h2 className="metrics__h">Service-level objectives</h2>
-      {!mayEdit ? <p className="muted small">Read-only: changing a project’s SLOs takes `slo.write` (project admins).</p> : null}
+      {!mayEdit ? (
+        <p className="muted small">
+          Read-only: changing a project’s SLOs takes <code>slo.write</code> (project admins).
+        </p>
+      ) : null}
       {status.loading && !status.data ? <Loading /> : null}
       {slos.map((s) => (
         <SloCard key={s.step} slo={s} rules={rules} mayEdit={mayEdit} bounds={bounds} actions={actions} linkStep={!step} />
@@ -257,7 +274,7 @@ export default function MetricsPage() {
         {alerts.loading && !alerts.data ? <Loading /> : <AlertHistory alerts={alerts.data?.alerts ?? []} showStep={!step} />}
         {status.data ? (
           <p className="muted small">
-            Rules: {rules.map((r) => `${r.name} ${r.factor}× over ${r.longSecs / 60} and ${r.shortSecs / 60} min`).join('; ')}; at least{' '}
+            Rules: {rules.map((r) => `${r.name} ${r.factor}× over ${formatWindowSecs(r.longSecs)} and ${formatWindowSecs(r.shortSecs)}`).join('; ')}; at least{' '}
             {status.data.policy.minEvents} attempts; evaluated every {status.data.policy.intervalSeconds} s (checked {formatDateTime(status.data.now)}).
           </p>
         ) : null}
