@@ -153,6 +153,8 @@ export interface DevServerOptions {
   databaseUrl: string
   /** Step names that must be registered before the server counts as ready. */
   expectSteps: string[]
+  /** Extra environment of `cfp dev` and so of its runtime (e.g. `CFP_SLO_POLICY`). */
+  env?: NodeJS.ProcessEnv
 }
 
 export async function startDevServer(opts: DevServerOptions): Promise<DevServer> {
@@ -164,7 +166,7 @@ export async function startDevServer(opts: DevServerOptions): Promise<DevServer>
     `cfp-dev-${opts.name}`,
     cfp,
     ['dev', '--port', String(port), '--dir', projectDir, '--no-types'],
-    { ...process.env, DATABASE_URL: opts.databaseUrl, CFP_WORKBENCH_DIR: DIST_DIR, NO_COLOR: '1' },
+    { ...process.env, ...opts.env, DATABASE_URL: opts.databaseUrl, CFP_WORKBENCH_DIR: DIST_DIR, NO_COLOR: '1' },
     REPO_ROOT,
   )
   const stops: Array<() => Promise<void>> = [() => dev.stop()]

@@ -30,6 +30,8 @@ const PAGES = [
   { name: 'state', path: 'state', ready: (p: Page) => p.getByRole('heading', { name: 'State' }).waitFor() },
   { name: 'streams', path: 'streams', ready: (p: Page) => p.getByRole('heading', { name: 'Streams' }).waitFor() },
   { name: 'queues', path: 'queues', ready: (p: Page) => p.getByRole('heading', { name: 'Per step' }).waitFor() },
+  // a step without an SLO: an admin gets "Add an SLO" (slo.write), a viewer only reads
+  { name: 'metrics', path: 'metrics/ProcessGreeting', ready: (p: Page) => p.getByTestId('no-slo').waitFor() },
 ] as const
 
 let cp: ControlPlane
@@ -181,6 +183,9 @@ describe('runtime pages served by the control plane', () => {
     // the admin may invoke: the control is there
     await page.goto(app(`/p/${projectId}/endpoints?step=HelloApi`))
     await page.getByRole('button', { name: 'Send' }).waitFor()
+    // and edit the project's SLOs
+    await openRuntimePage(page, PAGES[7])
+    await page.getByRole('button', { name: 'Add an SLO' }).waitFor()
     expect(t.errors).toEqual([])
   })
 

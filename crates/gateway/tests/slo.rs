@@ -204,3 +204,51 @@ async fn api_steps_fill_the_rollups_too() {
     );
     rt.stop().await;
 }
+
+/// `GET /__cfp/api/queues` reports the lag: how long the oldest ready delivery has waited (the workbench's
+/// Metrics page shows it next to the depth).
+#[tokio::test]
+async fn queues_report_the_oldest_ready_deliverys_wait() {
+    let mut opts = RuntimeOptions::default();
+    opts.gateway.dev_endpoints = true;
+    let rt = start(opts).await;
+    let step = event_step("Waits", &["wait"], &[], json!(null));
+    let (worker, registered) = FakeWorker::connect(
+        &rt.ws_url(),
+        TOKEN,
+        json!([step]),
+        handlers(vec![("Waits", Arc::new(|_: &Value| json!({"ok": true})))]),
+    )
+    .await;
+    assert_eq!(registered["steps"], json!(["Waits"]), "{registered}");
+    let waits = |addr| async move {
+        let q = http(addr, "GET", "/__cfp/api/queues", &[AUTH], b"").await.json();
+        let row = q["queues"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["step"] == "Waits")
+            .cloned();
+        row.unwrap_or(Value::Null)
+    };
+    assert_eq!(waits(rt.addr).await["oldestReadyMs"], 0, "nothing ready: no lag");
+    // With no worker left, an emitted event waits in the queue and its lag grows.
+    worker.kill();
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let body = json!({"topic": "wait", "data": {}}).to_string();
+    let r = http(
+        rt.addr,
+        "POST",
+        "/__cfp/api/emit",
+        &[AUTH, ("content-type", "application/json")],
+        body.as_bytes(),
+    )
+    .await;
+    assert_eq!(r.status, 202, "{}", r.json());
+    tokio::time::sleep(std::time::Duration::from_millis(600)).await;
+    let row = waits(rt.addr).await;
+    assert_eq!(row["ready"], 1, "{row}");
+    let lag = row["oldestReadyMs"].as_i64().unwrap();
+    assert!((500..60_000).contains(&lag), "{row}");
+    rt.stop().await;
+}

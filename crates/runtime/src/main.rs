@@ -5,6 +5,7 @@ mod observability;
 mod options;
 mod otlp;
 mod settings;
+mod slo_policy;
 
 use std::path::Path;
 use std::time::Duration;
@@ -147,6 +148,7 @@ async fn run(opts: Options) -> Result<()> {
         }),
         otlp: opts.otlp.as_ref().map(otlp::OtlpOptions::start),
         trace_sample_ratio: opts.trace_sample_ratio,
+        slo: opts.slo.clone(),
         ..EngineConfig::default()
     };
     if engine_cfg.worker_tokens.is_empty() && opts.control_plane_url.is_none() {

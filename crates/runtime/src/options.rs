@@ -56,6 +56,8 @@ pub struct Options {
     // --- Traces (docs/tracing.md) ---
     pub otlp: Option<crate::otlp::OtlpOptions>,
     pub trace_sample_ratio: f64,
+    /// The SLO evaluator's rules and cycle (`None`: off), docs/slo.md.
+    pub slo: Option<cfp_engine::slo::SloPolicy>,
 }
 
 /// (flag, env, default, help)
@@ -362,6 +364,7 @@ const SPEC: &[(&str, &str, &str, &str)] = &[
         "1",
         "share (0 to 1) of new traces exported; a trace with a caller's traceparent follows its sampled flag",
     ),
+    ("--slo-policy", "CFP_SLO_POLICY", "", "SLO alerting: empty (the SRE workbook's rules), off, or JSON {rules, minEvents, intervalSeconds}"),
 ];
 
 pub fn usage() -> String {
@@ -557,6 +560,7 @@ impl Options {
             &get("--trace-sample-ratio"),
         )?;
         Ok(Options {
+            slo: crate::slo_policy::parse(&get("--slo-policy"))?,
             otlp,
             trace_sample_ratio,
             require_auth: boolean("--require-auth")?,
@@ -665,6 +669,7 @@ impl Options {
             .map(|(k, _)| format!("{k}=***"))
             .collect::<Vec<_>>()));
         out["traceSampleRatio"] = json!(self.trace_sample_ratio);
+        out["sloPolicy"] = crate::slo_policy::to_json(&self.slo);
         out
     }
 }

@@ -98,6 +98,8 @@ pub struct QueueStats {
     pub in_flight: i64,
     pub retrying: i64,
     pub dead: i64,
+    /// How long the oldest ready delivery has waited since it became visible (0 with none ready): the lag.
+    pub oldest_ready_ms: i64,
 }
 
 /// What a lease reaping did, once committed.
@@ -629,7 +631,9 @@ impl Store {
                     count(q.seq) FILTER (WHERE q.status = 1) AS in_flight,
                     count(q.seq) FILTER (WHERE q.status < 2 AND q.attempt > 0 AND q.last_error IS NOT NULL) AS retrying,
                     (SELECT count(*) FROM dead_letters d WHERE d.tenant_id = s.tenant_id
-                        AND d.project_id = s.project_id AND d.step = s.name) AS dead
+                        AND d.project_id = s.project_id AND d.step = s.name) AS dead,
+                    COALESCE((extract(epoch FROM now() - min(q.visible_at)
+                        FILTER (WHERE q.status = 0 AND q.visible_at <= now())) * 1000)::int8, 0) AS oldest_ready_ms
                FROM steps s LEFT JOIN queue q
                  ON q.tenant_id = s.tenant_id AND q.project_id = s.project_id AND q.step = s.name AND q.status < 2
               WHERE s.tenant_id = $1 AND s.project_id = $2 AND s.kind IN ('event', 'cron')
@@ -648,6 +652,7 @@ impl Store {
                 in_flight: r.get(3),
                 retrying: r.get(4),
                 dead: r.get(5),
+                oldest_ready_ms: r.get(6),
             })
             .collect())
     }

@@ -18,6 +18,7 @@ const StatePage = lazy(() => import('../pages/StatePage'))
 const StreamsPage = lazy(() => import('../pages/StreamsPage'))
 const QueuesPage = lazy(() => import('../pages/QueuesPage'))
 const PluginTabPage = lazy(() => import('../pages/PluginTabPage'))
+const MetricsPage = lazy(() => import('../pages/MetricsPage'))
 
 /** Admin pages exist only where the control plane serves the workbench (lib/mode.ts). */
 function NoControlPlane() {
@@ -45,6 +46,8 @@ export function RuntimeRoutes({ extra }: { extra?: ReactNode }) {
         <Route path="state" element={<StatePage />} />
         <Route path="streams" element={<StreamsPage />} />
         <Route path="queues" element={<QueuesPage />} />
+        <Route path="metrics" element={<MetricsPage />} />
+        <Route path="metrics/:step" element={<MetricsPage />} />
         <Route path="plugin/:bundle" element={<PluginTabPage />} />
         {extra}
         <Route path="*" element={<EmptyState title="Page not found">There is no workbench page at this address.</EmptyState>} />

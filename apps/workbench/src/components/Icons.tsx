@@ -79,6 +79,13 @@ export const QueuesIcon = (p: IconProps) => (
   </Icon>
 )
 
+export const MetricsIcon = (p: IconProps) => (
+  <Icon {...p}>
+    <path d="M3 3v18h18" />
+    <path d="M7 15l4-5 3 3 5-7" />
+  </Icon>
+)
+
 export const SunIcon = (p: IconProps) => (
   <Icon {...p}>
     <circle cx="12" cy="12" r="4" />

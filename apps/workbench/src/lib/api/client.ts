@@ -195,6 +195,8 @@ export function createApiClient(options: ApiClientOptions = {}) {
       request<EmitResponse>('POST', '/emit', { topic, data, ...(messageGroupId ? { messageGroupId } : {}) }),
     streams: () => request<StreamsResponse>('GET', '/streams'),
     streamGroup: (name: string, groupId: string) => request<StreamItemsResponse>('GET', `/streams/${enc(name)}/${enc(groupId)}`),
+    /** Any runtime API call (`/slo`, …), for pages that type their own responses (lib/slo.ts). */
+    call: <T>(method: string, path: string, body?: unknown) => request<T>(method, path, body),
     /** URL of the `GET /live` event stream (EventSource cannot send headers: token and project go in the query). */
     liveUrl: async () => liveFeedUrl({ baseUrl: base, ...(options.project ? { project: options.project } : {}) }, await options.token?.()),
     /** Where an API step's path is called (`/hello` → `<runtime>/p/<project>/hello`, or same origin). */

@@ -140,6 +140,8 @@ export interface QueueStats {
   inFlight: number
   retrying: number
   dead: number
+  /** How long the oldest ready delivery has waited (runtimes from the Metrics page on; older ones omit it). */
+  oldestReadyMs?: number
 }
 
 export interface QueuesResponse {
