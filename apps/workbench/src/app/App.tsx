@@ -18,6 +18,7 @@ const StatePage = lazy(() => import('../pages/StatePage'))
 const StreamsPage = lazy(() => import('../pages/StreamsPage'))
 const QueuesPage = lazy(() => import('../pages/QueuesPage'))
 const PluginTabPage = lazy(() => import('../pages/PluginTabPage'))
+const AuditPage = lazy(() => import('../pages/AuditPage'))
 
 /** Admin pages exist only where the control plane serves the workbench (lib/mode.ts). */
 function NoControlPlane() {
@@ -45,6 +46,7 @@ export function RuntimeRoutes({ extra }: { extra?: ReactNode }) {
         <Route path="state" element={<StatePage />} />
         <Route path="streams" element={<StreamsPage />} />
         <Route path="queues" element={<QueuesPage />} />
+        <Route path="audit" element={<AuditPage />} />
         <Route path="plugin/:bundle" element={<PluginTabPage />} />
         {extra}
         <Route path="*" element={<EmptyState title="Page not found">There is no workbench page at this address.</EmptyState>} />
