@@ -175,7 +175,7 @@ function ChainStatus({ source, chain }: { source: AuditSource; chain: string | u
           Chain <code>{name}</code>:{' '}
         </>
       ) : (
-        'Your chain: '
+        "The project's chain: "
       )}
       {c
         ? `last signed checkpoint at ${c.size.toLocaleString('en')} entries, ${formatDateTime(Date.parse(c.createdAt))} (key ${c.keyName}).`
