@@ -75,7 +75,14 @@ async fn emit(
     let audit = crate::audit::action_event(&access, peer, &headers, "event.emit", ("topic", Some(topic)), details);
     let event_id = app
         .engine
-        .emit_audited(scope, &body.topic, body.data, body.message_group_id, trace_id.clone(), audit)
+        .emit_audited(
+            scope,
+            &body.topic,
+            body.data,
+            body.message_group_id,
+            trace_id.clone(),
+            audit,
+        )
         .await?;
     Ok((
         StatusCode::ACCEPTED,

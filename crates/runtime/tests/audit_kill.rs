@@ -112,7 +112,11 @@ fn burst(rt: &mut Child, port: u16, act: fn(u16, usize, usize) -> Option<String>
         w.join().unwrap();
     }
     let acked = acked.lock().unwrap().clone();
-    assert!(acked.len() > 20, "the burst was under way: {} acknowledged", acked.len());
+    assert!(
+        acked.len() > 20,
+        "the burst was under way: {} acknowledged",
+        acked.len()
+    );
     acked
 }
 

@@ -22,3 +22,38 @@ impl Store {
         Ok(woken)
     }
 }
+
+/// The runtime's anchoring turn (docs/audit.md "Anchors"): held by one replica at a time (a transaction-level
+/// advisory lock of the schema), it carries the `audit.anchor` entry's outbox row when the anchor was written.
+pub struct AnchorLease(sqlx::Transaction<'static, sqlx::Postgres>);
+
+impl Store {
+    /// Takes the anchoring turn and reads the latest checkpoint note of every runtime chain; `None` when another
+    /// replica holds the turn. Dropping the lease gives it back.
+    pub async fn audit_anchor_lease(&self) -> Result<Option<(AnchorLease, Vec<String>)>> {
+        let mut tx = self.pool.begin().await?;
+        let got: bool =
+            sqlx::query_scalar("SELECT pg_try_advisory_xact_lock(hashtext(current_schema() || ':cfp-audit-anchor'))")
+                .fetch_one(&mut *tx)
+                .await?;
+        if !got {
+            return Ok(None);
+        }
+        let notes: Vec<String> = sqlx::query_scalar(
+            "SELECT DISTINCT ON (chain) note FROM audit_checkpoints WHERE chain LIKE 'runtime:%' ORDER BY chain, size DESC",
+        )
+        .fetch_all(&mut *tx)
+        .await?;
+        Ok(Some((AnchorLease(tx), notes)))
+    }
+}
+
+impl AnchorLease {
+    /// Queues the anchor's entry and gives the turn back.
+    pub async fn record(mut self, store: &Store, event: &Event) -> Result<()> {
+        audit_in(&mut self.0, event).await?;
+        self.0.commit().await?;
+        store.wake_audit().await;
+        Ok(())
+    }
+}

@@ -19,7 +19,7 @@
 
 pub mod audit;
 pub mod audit_read;
-mod audited;
+pub mod audited;
 pub mod logs;
 pub mod metrics;
 pub mod payloads;
