@@ -1,7 +1,7 @@
 /**
  * Issue 10 under `cfp dev` alone (no control plane): state written and deleted and an event emitted through the
  * runtime API show up on the workbench's Audit page at 375 px, each entry's proof checked in the browser (leaf
- * hash, inclusion proof to the root, checkpoint signature when one signs it); a leaf altered on its way to the
+ * hash, inclusion proof to the root, the checkpoint's signature by the runtime's audit key); a leaf altered on its way to the
  * browser is refused by the same check; the export command names the runtime's chain.
  */
 import { rmSync } from 'node:fs'
@@ -17,6 +17,8 @@ let browser: Browser
 let tab: TestPage | undefined
 
 beforeAll(async () => {
+  // a checkpoint every second (the runtime's default is 60 s), so that the opened entries' checkpoints are signed
+  process.env.CFP_AUDIT_CHECKPOINT_INTERVAL_S = '1'
   db = await createDatabase()
   server = await startDevServer({ project: join(APP_DIR, 'e2e/fixtures/dlq'), name: 'audit-dev', databaseUrl: db.url, expectSteps: ['StartJob', 'RunJob'] })
   browser = await launchBrowser()
@@ -67,16 +69,29 @@ describe('the Audit page under cfp dev', () => {
     await fits375(page, 'audit log')
 
     for (const kind of ['state.write', 'event.emit']) {
-      await openEntry(page, kind)
-      await page.locator('[data-proof="ok"]').waitFor({ timeout: 15_000 })
-      expect(await page.locator('[data-proof]').textContent()).toMatch(/inclusion proof leads to the root/)
+      // opened until a signed checkpoint covers the entry (within a few seconds), then all three checks show
+      await expect
+        .poll(
+          async () => {
+            await openEntry(page, kind)
+            await page.locator('[data-proof="ok"]').waitFor({ timeout: 15_000 })
+            const text = (await page.locator('[data-proof]').textContent()) ?? ''
+            if (!text.includes('signed by')) await page.getByRole('button', { name: 'Close', exact: true }).click()
+            return text
+          },
+          { timeout: 20_000, interval: 1_000 },
+        )
+        .toMatch(/inclusion proof leads to the root of the tree of \d+ entries, and that root is signed by cfp-audit-runtime-/)
       // the entry's heading: kind · chain #seq, in the runtime's chain of the local tenant
       await page.getByRole('heading', { name: new RegExp(`^${kind.replace('.', '\\.')} · runtime:[^ ]+ #\\d+$`) }).waitFor()
       await fits375(page, `audit entry ${kind}`)
       await page.getByRole('button', { name: 'Close', exact: true }).click()
     }
-    // the chain's last checkpoint (the sequencer signs one every 60 s or 1,000 entries: maybe none yet)
-    expect(await page.locator('[data-chain-status]').textContent()).toMatch(/last signed checkpoint at \d+ entries|no signed checkpoint yet/)
+    // the chain's last checkpoint
+    await page.getByRole('button', { name: 'Search', exact: true }).click()
+    await expect
+      .poll(() => page.locator('[data-chain-status]').textContent(), { timeout: 10_000 })
+      .toMatch(/Chain runtime:\S+: last signed checkpoint at \d+ entries/)
 
     // the export command names the runtime's own chain's tenant, never a placeholder
     const command = (await page.locator('pre.code-block').textContent()) ?? ''

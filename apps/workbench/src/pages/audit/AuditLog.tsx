@@ -212,10 +212,13 @@ export function AuditLog({ source, scopes: choices, initialScope, exportCommand,
     return { ...q, ...chosen?.query }
   }, [filters, chosen])
 
+  /** Searches so far: a new search also refreshes the chain's status. */
+  const [searches, setSearches] = useState(0)
   const load = useCallback(
     async (cursor: string | null) => {
       setLoading(true)
       setError(undefined)
+      if (!cursor) setSearches((n) => n + 1)
       try {
         const page = await source.entries({ ...query, ...(cursor ? { cursor } : {}) })
         setItems((prev) => (cursor ? [...prev, ...page.items] : page.items))
@@ -337,7 +340,7 @@ export function AuditLog({ source, scopes: choices, initialScope, exportCommand,
             </button>
           </div>
         </form>
-        {chain !== undefined ? <ChainStatus source={source} chain={chain ?? undefined} /> : null}
+        {chain !== undefined ? <ChainStatus key={searches} source={source} chain={chain ?? undefined} /> : null}
         {status}
       </Section>
       {open ? <EntryDetail source={source} item={open} onClose={() => setOpen(undefined)} /> : null}
