@@ -39,6 +39,8 @@ const TABLES: [&str; 14] = [
     "stream_defs",
     "steps",
 ];
+/// The audit event of a purge: the project and the rows it removed.
+pub type PurgeEvent = dyn Fn(&Scope, u64) -> cfp_audit::Event + Send + Sync;
 /// Rows deleted per statement.
 pub const BATCH: i64 = 5_000;
 /// How long a replica holds a project it purges.
@@ -81,7 +83,7 @@ impl Store {
         &self,
         retention: Duration,
         instance: &str,
-        audit: Option<&(dyn Fn(&Scope, u64) -> cfp_audit::Event + Send + Sync)>,
+        audit: Option<&PurgeEvent>,
     ) -> Result<Vec<(Scope, u64)>> {
         let mut done = Vec::new();
         loop {
