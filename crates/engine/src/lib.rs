@@ -428,6 +428,35 @@ impl Engine {
         Ok(event_id)
     }
 
+    /// [`Engine::emit`] with its audit entry (`event_id` added to its details) committed in the same transaction
+    /// as the event's queue rows: an emit through the runtime API never happens without its entry.
+    pub async fn emit_audited(
+        &self,
+        scope: &Scope,
+        topic: &str,
+        data: Value,
+        group_id: Option<String>,
+        trace_id: String,
+        mut audit: cfp_audit::Event,
+    ) -> Result<uuid::Uuid, StoreError> {
+        let event_id = uuid::Uuid::new_v4();
+        audit
+            .details
+            .insert("event_id".into(), Value::String(event_id.to_string()));
+        let ev = NewEvent {
+            event_id,
+            topic: topic.to_string(),
+            data,
+            group_id,
+            trace_id,
+            traceparent: None,
+            tracestate: None,
+        };
+        let woken = self.inner.store.publish_audited(scope, &[ev], &audit).await?;
+        self.published(&woken);
+        Ok(event_id)
+    }
+
     /// After a commit that published events: wakes local dispatchers now and, when other replicas run,
     /// tells them through one NOTIFY per step (sent outside the publishing transaction).
     pub(crate) fn published(&self, woken: &[Woken]) {

@@ -286,7 +286,14 @@ impl Session {
         // Streams first: once the engine has the steps, invocations may be sent, and `registered` should follow
         // the engine's registration without another database round trip in between.
         let stream_errors = self.peers.register_streams(self.id, &self.scope, streams).await;
-        let mut reply = match self.engine.register(self.id, steps).await {
+        // the registration's entry commits with the project's step set (docs/audit.md), once the streams are stored
+        let audit = stream_errors.is_ok().then(|| {
+            let mut e = self.worker_event("worker.register");
+            e.details.insert("manifest_hash".into(), json!(manifest_hash(frame)));
+            e.details.insert("steps".into(), json!(step_count));
+            e
+        });
+        let mut reply = match self.engine.register(self.id, steps, audit).await {
             Ok(r) => r,
             Err(e) => {
                 tracing::error!(error = %e, "storing the registration failed");
@@ -307,14 +314,7 @@ impl Session {
                 );
             }
         }
-        let registered = matches!(reply, ToWorker::Registered { .. });
         self.send(reply);
-        if registered {
-            let mut e = self.worker_event("worker.register");
-            e.details.insert("manifest_hash".into(), json!(manifest_hash(frame)));
-            e.details.insert("steps".into(), json!(step_count));
-            self.engine.audit(e).await;
-        }
     }
 
     /// A `call` frame: checked (the invocation it names is this worker's, no NUL, within the worker's call budget)

@@ -71,13 +71,12 @@ async fn follow(engine: Engine, source: Arc<dyn SettingsSource>, retention: Dura
         if !deleted.is_empty() || tokio::time::Instant::now() >= next_purge_check {
             next_purge_check = tokio::time::Instant::now() + PURGE_CHECK.min(retention.max(Duration::from_secs(1)));
             let (store, instance) = (engine.store().clone(), engine.config().instance_id.clone());
-            let purger = engine.clone();
             engine.spawn(async move {
-                match store.purge_due(retention, &instance).await {
+                // each purge's completion commits with its audit entry (docs/audit.md)
+                match store.purge_due_audited(retention, &instance, Some(&purge_event)).await {
                     Ok(purged) => {
                         for (scope, rows) in purged {
                             tracing::info!(project = %scope.project, rows, "purged the data of a deleted project");
-                            purger.audit(purge_event(&scope, rows)).await;
                         }
                     }
                     Err(e) => tracing::warn!(error = %e, "purging deleted projects failed; retrying later"),

@@ -87,9 +87,15 @@ impl Engine {
         })
     }
 
-    /// Registers a worker's steps; persists the project's step set and starts dispatchers. Input schemas are
-    /// compiled here, once, on the blocking pool, before the registry is locked.
-    pub async fn register(&self, worker: WorkerId, steps: Vec<StepManifest>) -> Result<ToWorker, StoreError> {
+    /// Registers a worker's steps; persists the project's step set (with `audit`, the registration's entry, in
+    /// the same transaction) and starts dispatchers. Input schemas are compiled here, once, on the blocking pool,
+    /// before the registry is locked.
+    pub async fn register(
+        &self,
+        worker: WorkerId,
+        steps: Vec<StepManifest>,
+        audit: Option<cfp_audit::Event>,
+    ) -> Result<ToWorker, StoreError> {
         if let Some(refusal) = self.registration_refusal(&steps) {
             tracing::warn!(worker, steps = steps.len(), "registration refused: too many steps");
             return Ok(refusal);
@@ -123,7 +129,10 @@ impl Engine {
                 .unwrap_or_default();
             (scope, accepted, errors, manifests)
         };
-        self.inner.store.replace_steps(&scope, &manifests).await?;
+        self.inner
+            .store
+            .replace_steps_audited(&scope, &manifests, audit.as_ref())
+            .await?;
         for step in &accepted {
             if matches!(step.kind, StepKind::Event | StepKind::Cron) {
                 self.ensure_dispatcher(&scope, &step.name);

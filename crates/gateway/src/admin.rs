@@ -70,21 +70,20 @@ async fn emit(
     }
     let bytes = body.data.to_string().len();
     let topic = body.topic.clone();
+    // the entry (its `event_id` added by the engine) commits with the event's queue rows
+    let details = json!({ "topic": topic, "bytes": bytes });
+    let audit = crate::audit::action_event(&access, peer, &headers, "event.emit", ("topic", Some(topic)), details);
     let event_id = app
         .engine
-        .emit(scope, &body.topic, body.data, body.message_group_id, trace_id.clone())
+        .emit_audited(
+            scope,
+            &body.topic,
+            body.data,
+            body.message_group_id,
+            trace_id.clone(),
+            audit,
+        )
         .await?;
-    let details = json!({ "topic": topic, "bytes": bytes, "event_id": event_id.to_string() });
-    crate::audit::record_action(
-        &app,
-        &access,
-        peer,
-        &headers,
-        "event.emit",
-        ("topic", Some(topic)),
-        details,
-    )
-    .await;
     Ok((
         StatusCode::ACCEPTED,
         Json(match warning {

@@ -316,3 +316,38 @@ pub fn ms_to_nanos(ms: f64) -> u64 {
         0
     }
 }
+
+/// One HTTP(S) POST with the exporter's client (rustls, web PKI roots, no redirects): the answer's body when the
+/// status is 2xx, at most `limit` bytes, within `timeout`. The runtime's audit anchoring sends its RFC 3161
+/// time-stamp requests with it.
+pub async fn post(
+    url: &str,
+    headers: &[(&str, &str)],
+    body: Vec<u8>,
+    timeout: Duration,
+    limit: usize,
+) -> Result<Vec<u8>, String> {
+    let http = http_client(timeout);
+    let mut req = hyper::Request::post(url);
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    let req = req.body(Full::new(Bytes::from(body))).map_err(|e| e.to_string())?;
+    let exchange = async {
+        let res = http.request(req).await.map_err(|e| format!("{e:?}"))?;
+        let status = res.status();
+        let bytes = http_body_util::Limited::new(res.into_body(), limit)
+            .collect()
+            .await
+            .map_err(|e| format!("reading the answer: {e}"))?
+            .to_bytes();
+        if status.is_success() {
+            Ok(bytes.to_vec())
+        } else {
+            Err(format!("answered {status}"))
+        }
+    };
+    tokio::time::timeout(timeout, exchange)
+        .await
+        .map_err(|_| format!("no answer within {} s", timeout.as_secs()))?
+}

@@ -1,6 +1,7 @@
 //! `cfp-runtime`: parses options, sets up tracing, connects to PostgreSQL (retrying with backoff), starts
 //! the engine and the HTTP gateway, and shuts down gracefully on SIGINT/SIGTERM.
 
+mod anchor;
 mod observability;
 mod options;
 mod otlp;
@@ -144,6 +145,7 @@ async fn run(opts: Options) -> Result<()> {
         // The audit chain's signing key: a file of this runtime, never in the database (docs/architecture.md).
         audit: Some(cfp_store::audit::AuditOptions {
             key: cfp_store::audit::KeySource::File(std::path::Path::new(&opts.data_dir).join("audit-key.json")),
+            checkpoint_interval: opts.audit.checkpoint_interval,
             ..Default::default()
         }),
         otlp: opts.otlp.as_ref().map(otlp::OtlpOptions::start),
@@ -155,6 +157,15 @@ async fn run(opts: Options) -> Result<()> {
         tracing::warn!("no worker token configured (CFP_WORKER_TOKEN) and no control plane: no worker can connect");
     }
     let engine = Engine::start(store.clone(), engine_cfg);
+    if let Some((tsa, dir)) = &opts.audit.anchoring {
+        tokio::spawn(anchor::run(
+            store.clone(),
+            tsa.clone(),
+            dir.clone(),
+            opts.audit.anchor_interval,
+            engine.shutdown_signal(),
+        ));
+    }
     if let Some(url) = &opts.redis_url {
         let counters = cfp_engine::shared_limits::SharedCounters::new(url, &engine.config().instance_id)
             .map_err(anyhow::Error::msg)?;

@@ -58,6 +58,7 @@ pub struct Options {
     pub trace_sample_ratio: f64,
     /// The SLO evaluator's rules and cycle (`None`: off), docs/slo.md.
     pub slo: Option<cfp_engine::slo::SloPolicy>,
+    pub audit: crate::anchor::AuditConfig,
 }
 
 /// (flag, env, default, help)
@@ -369,7 +370,7 @@ const SPEC: &[(&str, &str, &str, &str)] = &[
 
 pub fn usage() -> String {
     let mut s = String::from("cfp-runtime — the CFP data plane\n\nUSAGE: cfp-runtime [OPTIONS]\n\nOPTIONS (flag, environment variable, default):\n");
-    for (flag, env, default, help) in SPEC {
+    for (flag, env, default, help) in SPEC.iter().chain(crate::anchor::SPEC) {
         s.push_str(&format!(
             "  {flag:<22} {env:<24} {:<14} {help}\n",
             if default.is_empty() { "-" } else { default }
@@ -383,6 +384,7 @@ impl Options {
     pub fn load(args: &[String]) -> Result<Self> {
         let mut values: std::collections::HashMap<&str, String> = SPEC
             .iter()
+            .chain(crate::anchor::SPEC)
             .map(|(flag, env, default, _)| (*flag, std::env::var(env).unwrap_or_else(|_| default.to_string())))
             .collect();
         let mut print_config = false;
@@ -398,7 +400,7 @@ impl Options {
                 Some((f, v)) => (f.to_string(), Some(v.to_string())),
                 None => (arg.clone(), None),
             };
-            let Some((name, ..)) = SPEC.iter().find(|(f, ..)| *f == flag) else {
+            let Some((name, ..)) = SPEC.iter().chain(crate::anchor::SPEC).find(|(f, ..)| *f == flag) else {
                 bail!("unknown option `{arg}`\n\n{}", usage());
             };
             let boolean = matches!(
@@ -561,6 +563,7 @@ impl Options {
         )?;
         Ok(Options {
             slo: crate::slo_policy::parse(&get("--slo-policy"))?,
+            audit: crate::anchor::AuditConfig::parse(&get)?,
             otlp,
             trace_sample_ratio,
             require_auth: boolean("--require-auth")?,
@@ -670,6 +673,7 @@ impl Options {
             .collect::<Vec<_>>()));
         out["traceSampleRatio"] = json!(self.trace_sample_ratio);
         out["sloPolicy"] = crate::slo_policy::to_json(&self.slo);
+        out["audit"] = self.audit.to_json();
         out
     }
 }

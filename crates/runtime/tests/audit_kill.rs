@@ -1,5 +1,5 @@
-//! SIGKILL of the runtime in the middle of a burst of audited actions (state writes through the runtime API):
-//! after a restart, every acknowledged change has its audit entry, every entry has its change, and the chain has
+//! SIGKILL of the runtime in the middle of a burst of audited actions (state writes, then emits, through the
+//! runtime API): after a restart, every acknowledged change has its audit entry, every entry has its change, and the chain has
 //! no gap (the outbox row commits with the change; the sequencer appends it whenever it runs next).
 
 use std::collections::BTreeSet;
@@ -82,14 +82,8 @@ fn wait_healthy(port: u16) {
     panic!("the runtime did not start");
 }
 
-#[test]
-fn sigkill_during_a_burst_loses_no_audit_entry_and_leaves_no_gap() {
-    let schema = format!("t_{}", uuid_like());
-    let data = std::env::temp_dir().join(format!("cfp-audit-kill-{schema}"));
-    let port = free_port();
-    let mut rt = spawn(port, &schema, &data);
-    wait_healthy(port);
-
+/// 8 writers send `act(writer, i)` until the runtime is SIGKILLed 1.5 s in; returns what was acknowledged.
+fn burst(rt: &mut Child, port: u16, act: fn(u16, usize, usize) -> Option<String>) -> BTreeSet<String> {
     let acked = Arc::new(Mutex::new(BTreeSet::new()));
     let stop = Arc::new(AtomicBool::new(false));
     let writers: Vec<_> = (0..8)
@@ -100,12 +94,10 @@ fn sigkill_during_a_burst_loses_no_audit_entry_and_leaves_no_gap() {
                     if stop.load(Ordering::Relaxed) {
                         return;
                     }
-                    let key = format!("w{w}-{i}");
-                    match request(port, "PUT", &format!("/__cfp/api/state/g/{key}"), "{\"v\":1}") {
-                        Some((200, _)) => {
-                            acked.lock().unwrap().insert(key);
+                    match act(port, w, i) {
+                        Some(id) => {
+                            acked.lock().unwrap().insert(id);
                         }
-                        Some((status, body)) => panic!("{status}: {body}"),
                         None => return, // killed
                     }
                 }
@@ -120,7 +112,82 @@ fn sigkill_during_a_burst_loses_no_audit_entry_and_leaves_no_gap() {
         w.join().unwrap();
     }
     let acked = acked.lock().unwrap().clone();
-    assert!(acked.len() > 20, "the burst was under way: {} writes", acked.len());
+    assert!(
+        acked.len() > 20,
+        "the burst was under way: {} acknowledged",
+        acked.len()
+    );
+    acked
+}
+
+/// The chain's entries of `kind` (`detail` of each, and their sequence numbers), once the restarted runtime's
+/// sequencer has appended at least `want` of them (or 30 s passed).
+fn entries(port: u16, kind: &str, detail: &str, want: usize) -> (Vec<i64>, BTreeSet<String>) {
+    let start = Instant::now();
+    loop {
+        let (mut seqs, mut ids, mut cursor) = (Vec::new(), BTreeSet::new(), String::new());
+        loop {
+            let (status, body) = request(
+                port,
+                "GET",
+                &format!("/__cfp/api/audit/entries?chain=runtime:default&kind={kind}&limit=1000{cursor}"),
+                "",
+            )
+            .unwrap();
+            assert_eq!(status, 200, "{body}");
+            let page = json(&body);
+            for e in page["items"].as_array().unwrap() {
+                seqs.push(e["seq"].as_i64().unwrap());
+                ids.insert(e["entry"]["details"][detail].as_str().unwrap().to_string());
+            }
+            match page["next"].as_str() {
+                Some(c) => cursor = format!("&cursor={c}"),
+                None => break,
+            }
+        }
+        if ids.len() >= want || start.elapsed() > Duration::from_secs(30) {
+            return (seqs, ids);
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+async fn sql(statement: &str) {
+    use sqlx::Connection;
+    let mut c = sqlx::PgConnection::connect(&database_url()).await.unwrap();
+    sqlx::query(statement).execute(&mut c).await.unwrap();
+}
+
+fn drop_schema(schema: &str, data: &std::path::Path) {
+    std::fs::remove_dir_all(data).ok();
+    tokio::runtime::Runtime::new()
+        .unwrap()
+        .block_on(sql(&format!("DROP SCHEMA IF EXISTS \"{schema}\" CASCADE")));
+}
+
+/// The chain's entries are exactly `changes`, each once, numbered 0..n (they are the chain's only entries).
+fn assert_entries_match(changes: &BTreeSet<String>, (seqs, ids): (Vec<i64>, BTreeSet<String>)) {
+    assert_eq!(&ids, changes, "every change has its entry and every entry its change");
+    assert_eq!(seqs.len(), ids.len(), "no duplicate entry");
+    let mut seqs = seqs;
+    seqs.sort_unstable(); // pages come newest first
+    assert_eq!(seqs, (0..seqs.len() as i64).collect::<Vec<_>>(), "no gap");
+}
+
+#[test]
+fn sigkill_during_a_burst_loses_no_audit_entry_and_leaves_no_gap() {
+    let schema = format!("t_{}", uuid_like());
+    let data = std::env::temp_dir().join(format!("cfp-audit-kill-{schema}"));
+    let port = free_port();
+    let mut rt = spawn(port, &schema, &data);
+    wait_healthy(port);
+    let acked = burst(&mut rt, port, |port, w, i| {
+        let key = format!("w{w}-{i}");
+        match request(port, "PUT", &format!("/__cfp/api/state/g/{key}"), "{\"v\":1}")? {
+            (200, _) => Some(key),
+            (status, body) => panic!("{status}: {body}"),
+        }
+    });
 
     let mut rt = spawn(port, &schema, &data);
     wait_healthy(port);
@@ -132,57 +199,66 @@ fn sigkill_during_a_burst_loses_no_audit_entry_and_leaves_no_gap() {
         .map(|i| i["key"].as_str().unwrap().to_string())
         .collect();
     assert!(acked.is_subset(&state), "every acknowledged write is there");
-    // the restarted runtime's sequencer appends what was queued
-    let start = Instant::now();
-    let (seqs, keys) = loop {
-        let (mut seqs, mut keys, mut cursor) = (Vec::new(), BTreeSet::new(), String::new());
-        loop {
-            let (status, body) = request(
-                port,
-                "GET",
-                &format!("/__cfp/api/audit/entries?chain=runtime:default&kind=state.write&limit=1000{cursor}"),
-                "",
-            )
-            .unwrap();
-            assert_eq!(status, 200, "{body}");
-            let page = json(&body);
-            for e in page["items"].as_array().unwrap() {
-                seqs.push(e["seq"].as_i64().unwrap());
-                keys.insert(e["entry"]["details"]["key"].as_str().unwrap().to_string());
-            }
-            match page["next"].as_str() {
-                Some(c) => cursor = format!("&cursor={c}"),
-                None => break,
-            }
-        }
-        if keys.len() >= state.len() || start.elapsed() > Duration::from_secs(30) {
-            break (seqs, keys);
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    };
+    let found = entries(port, "state.write", "key", state.len());
     eprintln!(
         "acknowledged before the kill: {}, changes after it: {}, entries: {}",
         acked.len(),
         state.len(),
-        keys.len()
+        found.1.len()
     );
-    assert_eq!(keys, state, "every change has its entry and every entry its change");
-    assert_eq!(seqs.len(), keys.len(), "no duplicate entry");
-    let mut seqs = seqs;
-    seqs.sort_unstable(); // pages come newest first
-                          // state.write entries are the chain's only entries here (no worker, no emit), so they are 0..n
-    assert_eq!(seqs, (0..seqs.len() as i64).collect::<Vec<_>>(), "no gap");
+    assert_entries_match(&state, found);
     rt.kill().unwrap();
     rt.wait().unwrap();
-    std::fs::remove_dir_all(&data).ok();
-    tokio::runtime::Runtime::new().unwrap().block_on(async {
+    drop_schema(&schema, &data);
+}
+
+/// The same for emits through the runtime API: an event queued for its subscriber (a step row, so that an emit
+/// leaves a row to count) has its `event.emit` entry, and every entry its queued event.
+#[test]
+fn sigkill_during_a_burst_of_emits_loses_no_audit_entry_and_leaves_no_gap() {
+    let schema = format!("t_{}", uuid_like());
+    let data = std::env::temp_dir().join(format!("cfp-audit-kill-{schema}"));
+    let port = free_port();
+    let mut rt = spawn(port, &schema, &data);
+    wait_healthy(port);
+    // a subscriber of `job` with no worker: its queue rows stay where the emits put them
+    tokio::runtime::Runtime::new().unwrap().block_on(sql(&format!(
+        "INSERT INTO \"{schema}\".steps (tenant_id, project_id, name, kind, subscribes, manifest)
+         VALUES ('default', 'default', 'Job', 'event', '[\"job\"]',
+                 '{{\"name\": \"Job\", \"type\": \"event\", \"subscribes\": [\"job\"], \"emits\": []}}')"
+    )));
+    let acked = burst(&mut rt, port, |port, w, i| {
+        let body = format!("{{\"topic\":\"job\",\"data\":{{\"w\":{w},\"i\":{i}}}}}");
+        match request(port, "POST", "/__cfp/api/emit", &body)? {
+            (202, body) => Some(json(&body)["eventId"].as_str().unwrap().to_string()),
+            (status, body) => panic!("{status}: {body}"),
+        }
+    });
+
+    let mut rt = spawn(port, &schema, &data);
+    wait_healthy(port);
+    let queued: BTreeSet<String> = tokio::runtime::Runtime::new().unwrap().block_on(async {
         use sqlx::Connection;
         let mut c = sqlx::PgConnection::connect(&database_url()).await.unwrap();
-        sqlx::query(&format!("DROP SCHEMA IF EXISTS \"{schema}\" CASCADE"))
-            .execute(&mut c)
+        sqlx::query_scalar::<_, String>(&format!("SELECT event_id::text FROM \"{schema}\".queue"))
+            .fetch_all(&mut c)
             .await
-            .ok();
+            .unwrap()
+            .into_iter()
+            .collect()
     });
+    assert!(acked.is_subset(&queued), "every acknowledged emit is queued");
+    let found = entries(port, "event.emit", "event_id", queued.len());
+    eprintln!(
+        "emits acknowledged before the kill: {}, queued after it: {}, entries: {}",
+        acked.len(),
+        queued.len(),
+        found.1.len()
+    );
+    assert_entries_match(&queued, found);
+    rt.kill().unwrap();
+    rt.wait().unwrap();
+    drop_schema(&schema, &data);
 }
 
 fn uuid_like() -> String {

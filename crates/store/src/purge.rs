@@ -39,6 +39,8 @@ const TABLES: [&str; 14] = [
     "stream_defs",
     "steps",
 ];
+/// The audit event of a purge: the project and the rows it removed.
+pub type PurgeEvent = dyn Fn(&Scope, u64) -> cfp_audit::Event + Send + Sync;
 /// Rows deleted per statement.
 pub const BATCH: i64 = 5_000;
 /// How long a replica holds a project it purges.
@@ -73,6 +75,16 @@ impl Store {
     /// again those purged less than [`SETTLE`] after their deletion once it has passed; returns each purged or
     /// swept project with the number of rows removed.
     pub async fn purge_due(&self, retention: Duration, instance: &str) -> Result<Vec<(Scope, u64)>> {
+        self.purge_due_audited(retention, instance, None).await
+    }
+
+    /// [`Store::purge_due`], each purge's completion committing with its audit entry (`audit(scope, rows)`).
+    pub async fn purge_due_audited(
+        &self,
+        retention: Duration,
+        instance: &str,
+        audit: Option<&PurgeEvent>,
+    ) -> Result<Vec<(Scope, u64)>> {
         let mut done = Vec::new();
         loop {
             let claimed = sqlx::query(
@@ -97,7 +109,9 @@ impl Store {
             let scope = Scope::new(row.get::<String, _>(0), row.get::<String, _>(1));
             let rows = self.purge(&scope).await?;
             self.payloads.remove_project(&scope).await?;
-            // the first pass sets purged_at; a second one (purged_at already set) sets swept_at
+            // the first pass sets purged_at; a second one (purged_at already set) sets swept_at; the completion
+            // and its audit entry commit together
+            let mut tx = self.pool.begin().await?;
             sqlx::query(
                 "UPDATE deleted_projects
                     SET purged_at = COALESCE(purged_at, now()),
@@ -108,8 +122,15 @@ impl Store {
             .bind(&scope.tenant)
             .bind(&scope.project)
             .bind(rows as i64)
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await?;
+            if let Some(event) = audit {
+                crate::audit::audit_in(&mut tx, &event(&scope, rows)).await?;
+            }
+            tx.commit().await?;
+            if audit.is_some() {
+                self.wake_audit().await;
+            }
             done.push((scope, rows));
         }
     }

@@ -9,6 +9,16 @@ use crate::{Result, Scope, Store};
 impl Store {
     /// Makes `steps` the project's registered set: upserts them and removes steps no longer present.
     pub async fn replace_steps(&self, scope: &Scope, steps: &[StepManifest]) -> Result<()> {
+        self.replace_steps_audited(scope, steps, None).await
+    }
+
+    /// [`Store::replace_steps`] with the registration's audit entry queued in the same transaction.
+    pub async fn replace_steps_audited(
+        &self,
+        scope: &Scope,
+        steps: &[StepManifest],
+        audit: Option<&cfp_audit::Event>,
+    ) -> Result<()> {
         let mut tx = self.pool.begin().await?;
         let names: Vec<&str> = steps.iter().map(|s| s.name.as_str()).collect();
         sqlx::query("DELETE FROM steps WHERE tenant_id = $1 AND project_id = $2 AND name <> ALL($3)")
@@ -42,7 +52,13 @@ impl Store {
             .execute(&mut *tx)
             .await?;
         }
+        if let Some(e) = audit {
+            crate::audit::audit_in(&mut tx, e).await?;
+        }
         tx.commit().await?;
+        if audit.is_some() {
+            self.wake_audit().await;
+        }
         Ok(())
     }
 

@@ -19,6 +19,7 @@ const StreamsPage = lazy(() => import('../pages/StreamsPage'))
 const QueuesPage = lazy(() => import('../pages/QueuesPage'))
 const PluginTabPage = lazy(() => import('../pages/PluginTabPage'))
 const MetricsPage = lazy(() => import('../pages/MetricsPage'))
+const AuditPage = lazy(() => import('../pages/AuditPage'))
 
 /** Admin pages exist only where the control plane serves the workbench (lib/mode.ts). */
 function NoControlPlane() {
@@ -48,6 +49,7 @@ export function RuntimeRoutes({ extra }: { extra?: ReactNode }) {
         <Route path="queues" element={<QueuesPage />} />
         <Route path="metrics" element={<MetricsPage />} />
         <Route path="metrics/:step" element={<MetricsPage />} />
+        <Route path="audit" element={<AuditPage />} />
         <Route path="plugin/:bundle" element={<PluginTabPage />} />
         {extra}
         <Route path="*" element={<EmptyState title="Page not found">There is no workbench page at this address.</EmptyState>} />

@@ -7,6 +7,7 @@ import { NavLink, useLocation } from 'react-router'
 import { useLiveStatus } from '../app/context'
 import { useTheme } from '../hooks/useTheme'
 import {
+  AuditIcon,
   CloseIcon,
   EndpointsIcon,
   FlowsIcon,
@@ -36,6 +37,7 @@ export const NAV: readonly NavItem[] = [
   { to: '/streams', label: 'Streams', icon: StreamsIcon },
   { to: '/queues', label: 'Queues', icon: QueuesIcon },
   { to: '/metrics', label: 'Metrics', icon: MetricsIcon },
+  { to: '/audit', label: 'Audit', icon: AuditIcon },
 ]
 
 const LIVE_LABEL = { open: 'Live', connecting: 'Connecting…', down: 'Live updates off' } as const

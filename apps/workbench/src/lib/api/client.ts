@@ -28,6 +28,7 @@ import type {
   TracesResponse,
   UiResponse,
 } from './types'
+import type { AuditCheckpoint, AuditEntryDetail, AuditKey, AuditListItem, AuditQuery } from '../control/audit'
 
 export class ApiError extends Error {
   override readonly name = 'ApiError'
@@ -193,6 +194,14 @@ export function createApiClient(options: ApiClientOptions = {}) {
     discard: (id: number) => request<{ discarded: number }>('DELETE', `/dlq/${id}`),
     emit: (topic: string, data: unknown, messageGroupId?: string) =>
       request<EmitResponse>('POST', '/emit', { topic, data, ...(messageGroupId ? { messageGroupId } : {}) }),
+    /** The runtime's audit chain (`audit.runtime.read`; docs/runtime-api.md): the control plane's shapes. */
+    auditEntries: (q: Omit<AuditQuery, 'tenant' | 'project'>) =>
+      request<{ items: AuditListItem[]; next: string | null }>('GET', `/audit/entries${queryString({ ...q })}`),
+    auditEntry: (chain: string, seq: number) => request<AuditEntryDetail>('GET', `/audit/entries/${enc(chain)}/${seq}`),
+    /** The newest checkpoints of `chain`, or of the caller's own chain (`runtime:<tenant>`). */
+    auditCheckpoints: (chain: string | undefined, limit = 1) =>
+      request<{ items: AuditCheckpoint[] }>('GET', `/audit/checkpoints${queryString({ chain, limit })}`),
+    auditKeys: () => request<{ items: AuditKey[] }>('GET', '/audit/keys'),
     streams: () => request<StreamsResponse>('GET', '/streams'),
     streamGroup: (name: string, groupId: string) => request<StreamItemsResponse>('GET', `/streams/${enc(name)}/${enc(groupId)}`),
     /** Any runtime API call (`/slo`, …), for pages that type their own responses (lib/slo.ts). */
