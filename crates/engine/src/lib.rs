@@ -589,6 +589,10 @@ impl Engine {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         self.inner.services.drain(Duration::ZERO).await;
+        // The usage metered in memory since the last flush (stream messages, refusals) is written now.
+        if let Err(e) = self.inner.store.flush_usage().await {
+            tracing::warn!(error = %e, "could not write the last usage counts");
+        }
         // What was spawned while the services stopped (a last notify) does not outlive the shutdown either.
         self.inner.work.drain(Duration::ZERO).await;
     }

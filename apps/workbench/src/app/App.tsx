@@ -17,6 +17,7 @@ const TraceDetailPage = lazy(() => import('../pages/TraceDetailPage'))
 const StatePage = lazy(() => import('../pages/StatePage'))
 const StreamsPage = lazy(() => import('../pages/StreamsPage'))
 const QueuesPage = lazy(() => import('../pages/QueuesPage'))
+const UsagePage = lazy(() => import('../pages/UsagePage'))
 const PluginTabPage = lazy(() => import('../pages/PluginTabPage'))
 
 /** Admin pages exist only where the control plane serves the workbench (lib/mode.ts). */
@@ -45,6 +46,7 @@ export function RuntimeRoutes({ extra }: { extra?: ReactNode }) {
         <Route path="state" element={<StatePage />} />
         <Route path="streams" element={<StreamsPage />} />
         <Route path="queues" element={<QueuesPage />} />
+        <Route path="usage" element={<UsagePage />} />
         <Route path="plugin/:bundle" element={<PluginTabPage />} />
         {extra}
         <Route path="*" element={<EmptyState title="Page not found">There is no workbench page at this address.</EmptyState>} />

@@ -6,7 +6,7 @@ import { type ComponentType, type ReactNode, useEffect, useState } from 'react'
 import { NavLink, useLocation } from 'react-router'
 import { useLiveStatus } from '../app/context'
 import { useTheme } from '../hooks/useTheme'
-import { CloseIcon, EndpointsIcon, FlowsIcon, LogsIcon, MenuIcon, MoonIcon, QueuesIcon, StateIcon, StreamsIcon, SunIcon, TracesIcon } from './Icons'
+import { CloseIcon, EndpointsIcon, FlowsIcon, LogsIcon, MenuIcon, MoonIcon, QueuesIcon, StateIcon, StreamsIcon, SunIcon, TracesIcon, UsageIcon } from './Icons'
 
 export interface NavItem {
   to: string
@@ -22,6 +22,7 @@ export const NAV: readonly NavItem[] = [
   { to: '/state', label: 'State', icon: StateIcon },
   { to: '/streams', label: 'Streams', icon: StreamsIcon },
   { to: '/queues', label: 'Queues', icon: QueuesIcon },
+  { to: '/usage', label: 'Usage', icon: UsageIcon },
 ]
 
 const LIVE_LABEL = { open: 'Live', connecting: 'Connecting…', down: 'Live updates off' } as const
