@@ -98,12 +98,11 @@ async fn usage(
         .as_deref()
         .map(|v| time_ms("from", v))
         .transpose()?
-        .unwrap_or(to - default_span)
-        .div_euclid(bucket)
-        * bucket;
+        .unwrap_or(to - default_span);
     if from >= to {
         return Err(bad("from", "`from` must be before `to`".into()));
     }
+    let from = from.div_euclid(bucket) * bucket;
     if (to - from + bucket - 1) / bucket > MAX_BUCKETS {
         return Err(bad(
             "from",
