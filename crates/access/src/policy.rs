@@ -62,6 +62,15 @@ impl BindingScope {
             (None, None, None) => Some(Relation::Ancestor),
         }
     }
+    /// The relation of this scope to a tenant (a team or project binding of the tenant is its descendant).
+    pub fn relation_to_tenant(&self, tenant: &str) -> Option<Relation> {
+        match (&self.tenant, &self.team, &self.project) {
+            (None, None, None) => Some(Relation::Ancestor),
+            (Some(t), None, None) => (t == tenant).then_some(Relation::SelfScope),
+            (Some(t), _, _) => (t == tenant).then_some(Relation::Descendant),
+            (None, _, _) => None,
+        }
+    }
 }
 
 /// Who asks, as far as the matrix is concerned.
@@ -254,6 +263,37 @@ impl Policy {
         }
     }
 
+    /// The decision for a principal on a whole tenant (runtime actions that target tenants, such as `usage.read`):
+    /// an API key or a worker token acts on its own project only, so it is never allowed a tenant target.
+    pub fn decide_tenant(&self, who: &Subject<'_>, action: &str, tenant: &str) -> Decision {
+        let known = self.actions.get(action).is_some_and(|a| a.runtime);
+        match who {
+            Subject::User { tenant: tid, bindings } => {
+                let allowed = bindings.iter().any(|b| {
+                    b.scope
+                        .relation_to_tenant(tenant)
+                        .is_some_and(|rel| self.grants(&b.role, action, rel))
+                });
+                if tid.is_some_and(|t| t != tenant)
+                    || !bindings.iter().any(|b| b.scope.relation_to_tenant(tenant).is_some())
+                {
+                    Decision::Invisible
+                } else if known && allowed {
+                    Decision::Allowed
+                } else {
+                    Decision::Forbidden
+                }
+            }
+            Subject::ApiKey { own, .. } | Subject::Worker { own } => {
+                if own.tenant != tenant {
+                    Decision::Invisible
+                } else {
+                    Decision::Forbidden
+                }
+            }
+        }
+    }
+
     /// Runtime actions, sorted (for tests and docs).
     pub fn runtime_actions(&self) -> Vec<&str> {
         let mut v: Vec<&str> = self
@@ -400,16 +440,17 @@ mod tests {
                 .and_then(|e| e.as_array())
                 .is_none_or(|e| e.iter().any(|x| x == "runtime"));
             let t = &case["target"];
-            let (Some(tenant), Some(team), Some(project)) = (text(t, "tenant"), text(t, "team"), text(t, "project"))
-            else {
-                continue;
-            };
             let action = case["action"].as_str().unwrap();
             let runtime_action = policy.action(action).is_none_or(|a| a.runtime);
             if !runtime_case || !runtime_action {
                 continue;
             }
-            let target = ProjectPath { tenant, team, project };
+            // A tenant target (runtime actions such as `usage.read` target tenants too) or a project target.
+            let target = match (text(t, "tenant"), text(t, "team"), text(t, "project")) {
+                (Some(tenant), Some(team), Some(project)) => Ok(ProjectPath { tenant, team, project }),
+                (Some(tenant), None, None) => Err(tenant),
+                _ => continue,
+            };
             let p = &case["principal"];
             let bindings: Vec<Binding> = serde_json::from_value(p["bindings"].clone()).unwrap();
             let actions: Option<Vec<String>> = p.get("actions").map(|a| serde_json::from_value(a.clone()).unwrap());
@@ -434,7 +475,11 @@ mod tests {
                 },
                 other => panic!("{name}: unknown principal kind {other}"),
             };
-            let allowed = policy.decide(&subject, action, &target) == Decision::Allowed;
+            let decision = match &target {
+                Ok(project) => policy.decide(&subject, action, project),
+                Err(tenant) => policy.decide_tenant(&subject, action, tenant),
+            };
+            let allowed = decision == Decision::Allowed;
             assert_eq!(allowed, case["allowed"].as_bool().unwrap(), "{name}");
             checked += 1;
         }

@@ -625,6 +625,10 @@ impl Engine {
         // API steps' last attempt ends (no request is answered any more), bounded like the drains above.
         let _ = tokio::time::timeout(Duration::from_secs(5), api_outcomes::flush(self)).await;
         self.inner.services.drain(Duration::ZERO).await;
+        // The usage metered in memory since the last flush (stream messages, refusals) is written now.
+        if let Err(e) = self.inner.store.flush_usage().await {
+            tracing::warn!(error = %e, "could not write the last usage counts");
+        }
         // What was spawned while the services stopped (a last notify) does not outlive the shutdown either.
         self.inner.work.drain(Duration::ZERO).await;
     }

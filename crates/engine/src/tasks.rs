@@ -450,11 +450,18 @@ pub(crate) async fn maintenance(engine: Engine) {
         }
         if n.is_multiple_of(5) {
             roll_up(&engine).await;
+            if let Err(e) = engine.store().flush_usage().await {
+                tracing::warn!(error = %e, "writing usage counts failed; kept for the next flush");
+            }
         }
         if n.is_multiple_of(60) {
             use cfp_store::rollups::{HOUR_RETENTION, MINUTE_RETENTION};
             if let Err(e) = engine.store().sweep_rollups(MINUTE_RETENTION, HOUR_RETENTION).await {
                 tracing::warn!(error = %e, "sweeping old rollups failed");
+            }
+            use cfp_store::usage::{DAY_RETENTION, HOUR_RETENTION as USAGE_HOURS};
+            if let Err(e) = engine.store().sweep_usage(USAGE_HOURS, DAY_RETENTION).await {
+                tracing::warn!(error = %e, "sweeping old usage counters failed");
             }
             if let Err(e) = engine.store().sweep_done(engine.config().done_retention_s).await {
                 tracing::warn!(error = %e, "retention sweep failed");

@@ -28,6 +28,7 @@ pub fn routes() -> Router<AppState> {
         .route("/queues", get(queues))
         .merge(crate::observe::routes())
         .merge(crate::slo::routes())
+        .merge(crate::usage::routes())
 }
 
 type Caller = (State<AppState>, ConnectInfo<SocketAddr>, HeaderMap, Uri);

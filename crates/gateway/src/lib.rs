@@ -27,6 +27,7 @@ pub mod slo;
 pub mod source;
 pub mod streams_ws;
 pub mod ui;
+pub mod usage;
 pub mod workbench;
 pub mod worker_ws;
 

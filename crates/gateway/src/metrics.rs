@@ -133,8 +133,10 @@ pub async fn count_auth_failures(
 #[derive(Clone, Copy)]
 struct Counted;
 
-/// An API-step request refused by a limit (413, 429 or 504), counted per project.
+/// An API-step request refused by a limit (413, 429 or 504), counted per project (metrics and usage).
 pub fn count_limit_refusal(engine: &Engine, scope: &Scope, res: &Response) {
+    // Usage metering (docs/usage.md) counts them whether or not metrics are on.
+    engine.store().usage_meter().refused(scope, res.status().as_u16());
     let Some(m) = engine.metrics() else { return };
     let status = match res.status().as_u16() {
         413 => "413",

@@ -10,6 +10,7 @@
 //! - [`payloads`]: payloads above the threshold go to object storage and travel as references (FR-7).
 //! - [`rollups`]: per-step minute and hour rollups of finished attempts (kept 13 months); [`slo`]: SLO
 //!   overrides and burn-rate alerts.
+//! - [`usage`]: per-tenant and per-project usage counters per hour and day (kept 13 months and more).
 //! - [`purge`]: projects deleted in the control plane, and the purge of their data after the retention.
 //!
 //! - [`audit`]: the audit chain's outbox, sequencer, checkpoints and keys (docs/audit.md); [`audit_read`]: its
@@ -32,6 +33,7 @@ pub mod spans;
 pub mod state;
 pub mod steps;
 pub mod streams;
+pub mod usage;
 
 use std::str::FromStr;
 use std::sync::Arc;
@@ -120,6 +122,8 @@ pub struct Store {
     stream_notify: bool,
     /// Wakes the audit sequencer.
     audit_wake: Arc<audit::Wake>,
+    /// Usage counted in memory until the next [`Store::flush_usage`].
+    usage: Arc<usage::Meter>,
 }
 
 impl Store {
@@ -163,6 +167,7 @@ impl Store {
             payload_threshold: opts.payload_threshold,
             stream_notify: true,
             audit_wake: Default::default(),
+            usage: Default::default(),
         })
     }
 

@@ -114,16 +114,18 @@ pub struct Reaped {
 pub const NOTIFY_CHANNEL: &str = "cfp_queue";
 
 impl Store {
-    /// Offloads payloads above the threshold; returns (inline data, reference) per event.
+    /// Offloads payloads above the threshold; returns (inline data, reference, JSON size in bytes) per event.
     async fn split_payloads(
         &self,
         scope: &[&Scope],
         events: &[&NewEvent],
-    ) -> Result<(Vec<Option<Value>>, Vec<Option<String>>)> {
+    ) -> Result<(Vec<Option<Value>>, Vec<Option<String>>, Vec<i64>)> {
         let mut data = Vec::with_capacity(events.len());
         let mut refs = Vec::with_capacity(events.len());
+        let mut sizes = Vec::with_capacity(events.len());
         for (ev, sc) in events.iter().zip(scope) {
             let size = serde_json::to_vec(&ev.data).map(|v| v.len()).unwrap_or(0);
+            sizes.push(size as i64);
             if size > self.payload_threshold {
                 refs.push(Some(self.payloads.put(sc, &ev.event_id.to_string(), &ev.data).await?));
                 data.push(None);
@@ -132,7 +134,7 @@ impl Store {
                 data.push(Some(ev.data.clone()));
             }
         }
-        Ok((data, refs))
+        Ok((data, refs, sizes))
     }
 
     /// Inserts one queue row per (event, subscribed step) on `conn`, skipping duplicates (same event id).
@@ -145,7 +147,7 @@ impl Store {
         }
         let scopes: Vec<&Scope> = items.iter().map(|(s, _)| *s).collect();
         let events: Vec<&NewEvent> = items.iter().map(|(_, e)| *e).collect();
-        let (data, refs) = self.split_payloads(&scopes, &events).await?;
+        let (data, refs, sizes) = self.split_payloads(&scopes, &events).await?;
         let tenants: Vec<&str> = scopes.iter().map(|s| s.tenant.as_str()).collect();
         let projects: Vec<&str> = scopes.iter().map(|s| s.project.as_str()).collect();
         let ids: Vec<Uuid> = events.iter().map(|e| e.event_id).collect();
@@ -157,8 +159,8 @@ impl Store {
         let rows = sqlx::query(
             "WITH e AS (
                 SELECT * FROM unnest($1::text[], $2::text[], $3::uuid[], $4::text[], $5::jsonb[], $6::text[],
-                                     $7::text[], $8::text[], $9::text[], $10::text[]) WITH ORDINALITY
-                  AS e(tenant_id, project_id, event_id, topic, data, payload_ref, trace_id, group_id, tp, ts, ord)
+                                     $7::text[], $8::text[], $9::text[], $10::text[], $11::int8[]) WITH ORDINALITY
+                  AS e(tenant_id, project_id, event_id, topic, data, payload_ref, trace_id, group_id, tp, ts, sz, ord)
              ), ins AS (
                 INSERT INTO queue (tenant_id, project_id, step, event_id, topic, data, payload_ref, trace_id,
                                    group_id, max_retries, visible_at, traceparent, tracestate)
@@ -169,7 +171,17 @@ impl Store {
                    AND s.kind = 'event' AND s.subscribes ? e.topic
                  ORDER BY e.ord, s.name
                 ON CONFLICT (tenant_id, project_id, step, event_id) DO NOTHING
-                RETURNING tenant_id, project_id, step
+                RETURNING tenant_id, project_id, step, event_id
+             ), metered AS (
+                -- Usage metering (crate::usage): the events this statement published, counted with them. An
+                -- event already queued (a repeated event id, here or before) is not counted again.
+                INSERT INTO usage_deltas (tenant_id, project_id, events, payload_bytes)
+                SELECT tenant_id, project_id, count(*), sum(sz) FROM (
+                    SELECT DISTINCT ON (e.tenant_id, e.project_id, e.event_id) e.tenant_id, e.project_id, e.sz FROM e
+                     WHERE (e.tenant_id, e.project_id, e.event_id) IN (SELECT tenant_id, project_id, event_id FROM ins)
+                        OR NOT EXISTS (SELECT 1 FROM steps s WHERE s.tenant_id = e.tenant_id AND s.project_id = e.project_id
+                                          AND s.kind = 'event' AND s.subscribes ? e.topic)) d
+                 GROUP BY tenant_id, project_id
              )
              SELECT DISTINCT tenant_id, project_id, step FROM ins",
         )
@@ -183,6 +195,7 @@ impl Store {
         .bind(&groups)
         .bind(&parents)
         .bind(&states)
+        .bind(&sizes)
         .fetch_all(&mut *conn)
         .await?;
         Ok(rows

@@ -250,8 +250,9 @@ pub(crate) async fn record_on(conn: &mut sqlx::PgConnection, seqs: &[i64], ends:
 }
 
 impl Store {
-    /// Moves up to `limit` finished attempts into the minute and hour buckets; returns how many. One transaction:
-    /// the attempts are deleted exactly when they are counted.
+    /// Moves up to `limit` finished attempts into the minute and hour buckets, and them and up to `limit`
+    /// `usage_deltas` rows into the usage counters (crate::usage); returns the larger of the two counts. One
+    /// transaction: the rows are deleted exactly when they are counted.
     pub async fn roll_up(&self, limit: i64) -> Result<u64> {
         let mut tx = self.pool.begin().await?;
         let rows = sqlx::query(
@@ -264,7 +265,10 @@ impl Store {
         .fetch_all(&mut *tx)
         .await?;
         let n = rows.len() as u64;
-        if n == 0 {
+        // Usage counters (crate::usage) are folded from the same rows, plus the events published meanwhile.
+        let mut usage = crate::usage::Fold::default();
+        let deltas = usage.take_deltas(&mut tx, limit).await?;
+        if n == 0 && deltas == 0 {
             return Ok(0);
         }
         let mut buckets: HashMap<(Scope, String, i32, i64), Rollup> = HashMap::new();
@@ -274,6 +278,7 @@ impl Store {
             let outcome = outcome_of(r.get(3));
             let duration: Option<f64> = r.get(4);
             let at: i64 = r.get(5);
+            usage.attempt(&scope, outcome, duration, at);
             for res in [60, 3600] {
                 let start = at.div_euclid(i64::from(res) * 1000) * i64::from(res) * 1000;
                 buckets
@@ -291,8 +296,9 @@ impl Store {
             add.push(&scope, res, r);
         }
         add.apply(&mut tx).await?;
+        usage.apply(&mut tx).await?;
         tx.commit().await?;
-        Ok(n)
+        Ok(n.max(deltas))
     }
 
     /// Adds buckets directly (imports, synthetic data in tests and benchmarks).

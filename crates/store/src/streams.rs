@@ -230,6 +230,7 @@ impl Store {
         };
         let notice = notify(&mut tx, &change, self.stream_notify).await?;
         tx.commit().await?;
+        self.usage.stream_message(scope);
         Ok(Announced { change, notice })
     }
 
@@ -272,6 +273,7 @@ impl Store {
         };
         let notice = notify(&mut tx, &change, self.stream_notify).await?;
         tx.commit().await?;
+        self.usage.stream_message(scope);
         Ok(Some(Announced { change, notice }))
     }
 
@@ -280,6 +282,7 @@ impl Store {
         let mut tx = self.pool.begin().await?;
         let notice = notify(&mut tx, change, self.stream_notify).await?;
         tx.commit().await?;
+        self.usage.stream_message(&change.scope());
         Ok(notice)
     }
 

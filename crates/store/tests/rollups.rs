@@ -1,6 +1,7 @@
 //! Rollups are exact: every accepted attempt end is counted once — under retries, a late result of an expired
 //! lease, a runtime that stopped (reaped leases), a duplicate completion, and several replicas rolling up at once —
-//! and the step's SLO, the step file's or an override, is what the evaluator reads.
+//! and so are the usage counters folded from them; and the step's SLO, the step file's or an override, is what
+//! the evaluator reads.
 
 use std::time::Duration;
 
@@ -240,5 +241,137 @@ async fn a_project_override_replaces_or_switches_off_the_step_files_slo() {
     assert!(store.slo_definitions(None).await.unwrap().is_empty());
     assert!(store.delete_slo_override(&scope, "a").await.unwrap());
     assert!(!store.delete_slo_override(&scope, "a").await.unwrap());
+    drop_schema(store, &schema).await;
+}
+
+/// Usage counters (docs/usage.md) come from the same rows: a delivery that fails twice and then succeeds is one
+/// invocation (three attempts); a lost lease retried is one; a dead letter is one; a duplicate completion, a late
+/// result and a re-published event id count nothing; metered counts (stream messages, refusals) are flushed;
+/// a tenant's usage sums its projects and no other tenant's.
+#[tokio::test]
+async fn usage_counts_each_finished_delivery_once() {
+    use cfp_store::usage::{UsageGranularity, UsageScope};
+    let (store, schema) = store().await;
+    let scope = Scope::new("t1", "p1");
+    let sibling = Scope::new("t1", "p2");
+    let stranger = Scope::new("t2", "p1");
+    for s in [&scope, &sibling, &stranger] {
+        store.replace_steps(s, &[step("a", 2, None)]).await.unwrap();
+    }
+    let payload = json!({"order": "x".repeat(100)});
+    let bytes = serde_json::to_vec(&payload).unwrap().len() as i64;
+    let mut events: Vec<NewEvent> = (0..3).map(|_| event()).collect();
+    for e in &mut events {
+        e.data = payload.clone();
+    }
+    store.publish(&scope, &events).await.unwrap();
+    store.publish(&scope, &events[..1]).await.unwrap(); // the same event id again: not a new event
+    store.publish(&sibling, &[event()]).await.unwrap();
+    store.publish(&stranger, &[event(), event()]).await.unwrap();
+    let ok = |c: &cfp_store::queue::Claimed, ms: f64| Completion {
+        scope: scope.clone(),
+        step: "a".into(),
+        seq: c.seq,
+        attempt: c.attempt,
+        emits: vec![event()], // published with the completion: counted with it
+        duration_ms: Some(ms),
+    };
+    // Attempt 1: e0 fails, e1 fails, e2's lease is lost (its runtime stopped).
+    let first = store.claim(&scope, "a", false, 10, 60, "rt-1").await.unwrap();
+    assert_eq!(first.len(), 3);
+    for c in &first[..2] {
+        store
+            .fail(c.seq, c.attempt, &json!({}), Some(0), end(Outcome::HandlerError, 100.0))
+            .await
+            .unwrap();
+    }
+    sqlx::query("UPDATE queue SET lease_until = now() - interval '1 second' WHERE seq = $1")
+        .bind(first[2].seq)
+        .execute(store.pool())
+        .await
+        .unwrap();
+    store.reap_leases(15).await.unwrap();
+    let late = ok(&first[2], 1.0);
+    assert!(
+        store.complete(&[late]).await.unwrap().0.is_empty(),
+        "a late result is refused"
+    );
+    // Attempt 2: e0 and e1 fail again, e2 succeeds (its completion sent twice).
+    let second = store.claim(&scope, "a", false, 10, 60, "rt-1").await.unwrap();
+    assert_eq!(second.len(), 3);
+    for c in &second {
+        if c.seq == first[2].seq {
+            let done = ok(c, 20.0);
+            assert_eq!(store.complete(&[done.clone(), done]).await.unwrap().0.len(), 1);
+        } else {
+            store
+                .fail(c.seq, c.attempt, &json!({}), Some(0), end(Outcome::HandlerError, 100.0))
+                .await
+                .unwrap();
+        }
+    }
+    // Attempt 3 (the last): e0 succeeds, e1 is dead-lettered.
+    let third = store.claim(&scope, "a", false, 10, 60, "rt-1").await.unwrap();
+    assert_eq!(
+        third.len(),
+        2 + 1,
+        "e0, e1 and the delivery of e2's emit (claimed, never finished)"
+    );
+    for c in &third {
+        if c.seq == first[0].seq {
+            store.complete(&[ok(c, 30.0)]).await.unwrap();
+        } else if c.seq == first[1].seq {
+            let o = store
+                .fail(c.seq, c.attempt, &json!({}), Some(0), end(Outcome::HandlerError, 100.0))
+                .await
+                .unwrap();
+            assert_eq!(o, FailOutcome::DeadLettered);
+        }
+    }
+    // Metered in memory: stream messages and refusals, flushed.
+    for _ in 0..4 {
+        store.usage_meter().stream_message(&scope);
+    }
+    store.usage_meter().refused(&scope, 429);
+    store.usage_meter().refused(&scope, 413);
+    store.usage_meter().refused(&sibling, 504);
+    store.usage_meter().refused(&scope, 404); // not a limit: ignored
+    assert!(store.flush_usage().await.unwrap() >= 2);
+    assert_eq!(store.flush_usage().await.unwrap(), 0, "flushed once");
+    while store.roll_up(2).await.unwrap() > 0 {}
+    assert_eq!(store.usage_pending().await.unwrap(), 0);
+    assert_eq!(store.roll_up(100).await.unwrap(), 0, "nothing is counted twice");
+
+    let now = chrono_now_ms(&store).await;
+    let read = |s: UsageScope, g| {
+        let store = store.clone();
+        async move {
+            let rows = store
+                .usage(&s, g, now - 2 * 86_400_000, now + 86_400_000, 100)
+                .await
+                .unwrap();
+            let mut t = cfp_store::usage::Counts::default();
+            rows.iter().for_each(|r| t.add(&r.counts));
+            t
+        }
+    };
+    for g in [UsageGranularity::Hour, UsageGranularity::Day] {
+        let p = read(UsageScope::Project(scope.clone()), g).await;
+        assert_eq!(
+            p.invocations, 3,
+            "e0 (3 attempts), e1 (dead-lettered), e2 (lost, then ok)"
+        );
+        assert_eq!(p.attempts, 3 + 3 + 2);
+        assert_eq!(p.exec_ms, 5.0 * 100.0 + 20.0 + 30.0);
+        assert_eq!(p.events, 3 + 2, "3 published, 2 emitted by accepted completions");
+        assert_eq!(p.payload_bytes, 3 * bytes + 2 * 2);
+        assert_eq!(p.stream_messages, 4);
+        assert_eq!((p.refused_413, p.refused_429, p.refused_504), (1, 1, 0));
+        let t = read(UsageScope::Tenant("t1".into()), g).await;
+        assert_eq!(t.events, p.events + 1, "the tenant sums its projects");
+        assert_eq!(t.refused_504, 1);
+        let other = read(UsageScope::Tenant("t2".into()), g).await;
+        assert_eq!((other.events, other.stream_messages, other.invocations), (2, 0, 0));
+    }
     drop_schema(store, &schema).await;
 }

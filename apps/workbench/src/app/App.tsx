@@ -17,6 +17,7 @@ const TraceDetailPage = lazy(() => import('../pages/TraceDetailPage'))
 const StatePage = lazy(() => import('../pages/StatePage'))
 const StreamsPage = lazy(() => import('../pages/StreamsPage'))
 const QueuesPage = lazy(() => import('../pages/QueuesPage'))
+const UsagePage = lazy(() => import('../pages/UsagePage'))
 const PluginTabPage = lazy(() => import('../pages/PluginTabPage'))
 const MetricsPage = lazy(() => import('../pages/MetricsPage'))
 const AuditPage = lazy(() => import('../pages/AuditPage'))
@@ -50,6 +51,7 @@ export function RuntimeRoutes({ extra }: { extra?: ReactNode }) {
         <Route path="metrics" element={<MetricsPage />} />
         <Route path="metrics/:step" element={<MetricsPage />} />
         <Route path="audit" element={<AuditPage />} />
+        <Route path="usage" element={<UsagePage />} />
         <Route path="plugin/:bundle" element={<PluginTabPage />} />
         {extra}
         <Route path="*" element={<EmptyState title="Page not found">There is no workbench page at this address.</EmptyState>} />

@@ -189,3 +189,13 @@ export const AlertIcon = (p: IconProps) => (
     <path d="M12 10v4M12 17.5v.01" />
   </Icon>
 )
+
+/** Usage: a bar chart. */
+export const UsageIcon = (p: IconProps) => (
+  <Icon {...p}>
+    <path d="M4 20h16" />
+    <rect x="5" y="11" width="3" height="7" rx="0.5" />
+    <rect x="10.5" y="6" width="3" height="12" rx="0.5" />
+    <rect x="16" y="13" width="3" height="5" rx="0.5" />
+  </Icon>
+)

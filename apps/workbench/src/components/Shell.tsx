@@ -20,6 +20,7 @@ import {
   StreamsIcon,
   SunIcon,
   TracesIcon,
+  UsageIcon,
 } from './Icons'
 
 export interface NavItem {
@@ -38,6 +39,7 @@ export const NAV: readonly NavItem[] = [
   { to: '/queues', label: 'Queues', icon: QueuesIcon },
   { to: '/metrics', label: 'Metrics', icon: MetricsIcon },
   { to: '/audit', label: 'Audit', icon: AuditIcon },
+  { to: '/usage', label: 'Usage', icon: UsageIcon },
 ]
 
 const LIVE_LABEL = { open: 'Live', connecting: 'Connecting…', down: 'Live updates off' } as const

@@ -29,6 +29,7 @@ import type {
   UiResponse,
 } from './types'
 import type { AuditCheckpoint, AuditEntryDetail, AuditKey, AuditListItem, AuditQuery } from '../control/audit'
+import type { UsageQuery, UsageResponse } from '../usage'
 
 export class ApiError extends Error {
   override readonly name = 'ApiError'
@@ -189,6 +190,8 @@ export function createApiClient(options: ApiClientOptions = {}) {
     stateGroups: () => request<StateGroupsResponse>('GET', '/state'),
     stateGroup: (group: string) => request<StateItemsResponse>('GET', `/state/${enc(group)}`),
     queues: () => request<QueuesResponse>('GET', '/queues'),
+    /** Usage counters per hour or day, of the project or its tenant (`usage.read`, lib/usage.ts). */
+    usage: (q: UsageQuery) => request<UsageResponse>('GET', `/usage${queryString({ ...q })}`),
     dlq: (step?: string, limit = 200) => request<DlqResponse>('GET', `/dlq${queryString({ step, limit })}`),
     replay: (id: number) => request<{ replayed: number; step: string }>('POST', `/dlq/${id}/replay`),
     discard: (id: number) => request<{ discarded: number }>('DELETE', `/dlq/${id}`),
