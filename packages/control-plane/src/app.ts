@@ -12,6 +12,7 @@ import { installInputGuard } from './input-guard.js'
 import { installLogContext, prettyStream } from './logging.js'
 import { createMetrics, installMetrics, type Metrics } from './metrics.js'
 import { auditRoutes } from './routes/audit.js'
+import { auditRetentionRoutes } from './routes/audit-retention.js'
 import { auditStatusRoutes } from './routes/audit-status.js'
 import { authRoutes } from './routes/auth.js'
 import { credentialRoutes } from './routes/credentials.js'
@@ -110,6 +111,7 @@ export async function buildApp(s: Services, opts: AppOptions = {}): Promise<Fast
   systemRoutes(app, s)
   auditRoutes(app, s)
   auditStatusRoutes(app, s)
+  auditRetentionRoutes(app, s)
   securityRoutes(app, s)
   serviceRoutes(app, s)
   uiRoutes(app, s)
