@@ -98,6 +98,8 @@ DECLARE
   h bytea;
   r bytea;
   off bigint := 0;
+  fr bytea[];
+  prior bytea;
   k int;
   m int;
   n bigint;
@@ -128,19 +130,31 @@ BEGIN
     RAISE EXCEPTION 'chain % has missing or edited entries in [%, %): run cfp audit verify', p_chain, done, p_size
       USING ERRCODE = 'data_corrupted';
   END IF;
-  -- keep every leaf hash of the range as a level-0 node
-  INSERT INTO audit_nodes (chain, level, idx, hash)
-  SELECT e.chain, 0, e.seq, e.leaf_hash FROM audit_entries e WHERE e.chain = p_chain AND e.seq >= done AND e.seq < p_size
-  ON CONFLICT DO NOTHING;
-  -- the frontier at p_size from stored nodes, largest subtree first; its root must be the checkpoint's
+  -- the frontier at p_size recomputed from the leaves themselves, from the previous pruning's frontier (itself
+  -- checked against a checkpoint then): its root must be the checkpoint's, so nothing edited is pruned unnoticed
+  fr := array_fill(NULL::bytea, ARRAY[63]);
+  SELECT p.frontier INTO prior FROM audit_prunes p WHERE p.chain = p_chain AND p.size = done;
+  off := 0;
+  FOR k IN REVERSE 62..0 LOOP
+    IF (done >> k) & 1 = 1 THEN
+      fr[k + 1] := substring(prior FROM (off * 32 + 1)::int FOR 32);
+      off := off + 1;
+    END IF;
+  END LOOP;
+  n := done;
+  FOR h IN SELECT e.leaf_hash FROM audit_entries e WHERE e.chain = p_chain AND e.seq >= done AND e.seq < p_size ORDER BY e.seq LOOP
+    k := 0;
+    WHILE (n >> k) & 1 = 1 LOOP
+      h := sha256('\x01'::bytea || fr[k + 1] || h);
+      fr[k + 1] := NULL;
+      k := k + 1;
+    END LOOP;
+    fr[k + 1] := h;
+    n := n + 1;
+  END LOOP;
   FOR k IN REVERSE 62..0 LOOP
     IF (p_size >> k) & 1 = 1 THEN
-      SELECT x.hash INTO h FROM audit_nodes x WHERE x.chain = p_chain AND x.level = k AND x.idx = off >> k;
-      IF h IS NULL THEN
-        RAISE EXCEPTION 'chain %: tree node (%, %) is not stored', p_chain, k, off >> k USING ERRCODE = 'data_corrupted';
-      END IF;
-      f := f || h;
-      off := off + (1::bigint << k);
+      f := f || fr[k + 1];
     END IF;
   END LOOP;
   m := length(f) / 32;
@@ -149,9 +163,13 @@ BEGIN
     r := sha256('\x01'::bytea || substring(f FROM (k - 1) * 32 + 1 FOR 32) || r);
   END LOOP;
   IF r <> cp_root THEN
-    RAISE EXCEPTION 'chain %: the stored tree does not give the root the checkpoint of size % signs: run cfp audit verify', p_chain, p_size
+    RAISE EXCEPTION 'chain %: the entries below % do not give the root its checkpoint signs: run cfp audit verify', p_chain, p_size
       USING ERRCODE = 'data_corrupted';
   END IF;
+  -- keep every leaf hash of the range as a level-0 node (proofs of later entries still read stored hashes)
+  INSERT INTO audit_nodes (chain, level, idx, hash)
+  SELECT e.chain, 0, e.seq, e.leaf_hash FROM audit_entries e WHERE e.chain = p_chain AND e.seq >= done AND e.seq < p_size
+  ON CONFLICT DO NOTHING;
   SELECT x.hash INTO last_hash FROM audit_nodes x WHERE x.chain = p_chain AND x.level = 0 AND x.idx = p_size - 1;
   INSERT INTO audit_prunes (chain, size, from_seq, frontier, prev, note, pruned_by)
   VALUES (p_chain, p_size, done, f, last_hash, cp_note, p_by);

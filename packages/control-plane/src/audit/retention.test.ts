@@ -192,6 +192,24 @@ describe('pruning cannot be forged', () => {
     expect(r).toMatchObject({ ok: false, finding: 'bad_prune', seq: p })
   })
 
+  it('pruning refuses a range with an entry edited behind the triggers (its hash recomputed too)', async () => {
+    const p = await pruned()
+    await write(2)
+    await drain(h, true)
+    const next = await lastCheckpoint(C1)
+    await admin.query('BEGIN')
+    try {
+      await admin.query('ALTER TABLE audit_entries DISABLE TRIGGER USER')
+      const edit = `UPDATE audit_entries SET leaf = replace(leaf, '"kind":"', '"kind":"x'),
+                      leaf_hash = sha256('\\x00'::bytea || convert_to(replace(leaf, '"kind":"', '"kind":"x'), 'UTF8')) WHERE chain = $1 AND seq = $2`
+      await admin.query(edit, [C1, p + 1])
+      await admin.query('ALTER TABLE audit_entries ENABLE TRIGGER USER')
+      await expect(admin.query('SELECT * FROM audit_prune($1, $2, $3)', [C1, next, 'test'])).rejects.toThrow(/do not give the root/)
+    } finally {
+      await admin.query('ROLLBACK')
+    }
+  })
+
   it('the application role can neither call audit_prune nor delete entries', async () => {
     const role = `cfp_audit_app_${randomBytes(4).toString('hex')}`
     await admin.query(`CREATE ROLE ${role} NOLOGIN`)
