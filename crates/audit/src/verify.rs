@@ -248,7 +248,11 @@ impl ChainVerifier {
             let Some(f) = ok else {
                 if opts.pruned {
                     let at = start.size.saturating_sub(1);
-                    return Err(fail(at, Finding::BadPrune, "the pruning record's frontier is malformed"));
+                    return Err(fail(
+                        at,
+                        Finding::BadPrune,
+                        "the pruning record's frontier is malformed",
+                    ));
                 }
                 return Err(fail(start.size, Finding::Edited, "the starting frontier is malformed"));
             };

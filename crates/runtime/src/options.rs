@@ -56,6 +56,8 @@ pub struct Options {
     // --- Traces (docs/tracing.md) ---
     pub otlp: Option<crate::otlp::OtlpOptions>,
     pub trace_sample_ratio: f64,
+    // --- Audit retention (docs/audit.md "Retention and legal hold") ---
+    pub audit_retention: cfp_store::audit_retention::RetentionOptions,
 }
 
 /// (flag, env, default, help)
@@ -179,6 +181,24 @@ const SPEC: &[(&str, &str, &str, &str)] = &[
         "CFP_DATA_DIR",
         ".cfp/data",
         "directory for large payloads (object storage, local)",
+    ),
+    (
+        "--audit-retention-days",
+        "CFP_AUDIT_RETENTION_DAYS",
+        "0",
+        "days audit entries are kept when their tenant has no retention of its own (0: forever); whole checkpointed ranges only",
+    ),
+    (
+        "--audit-prune-interval-s",
+        "CFP_AUDIT_PRUNE_INTERVAL_S",
+        "3600",
+        "seconds between audit pruning rounds",
+    ),
+    (
+        "--audit-prune-database-url",
+        "CFP_AUDIT_PRUNE_DATABASE_URL",
+        "",
+        "connection for audit pruning, as a role granted cfp_audit_pruner (empty: --database-url)",
     ),
     (
         "--body-limit",
@@ -556,7 +576,13 @@ impl Options {
             &get("--otlp-headers"),
             &get("--trace-sample-ratio"),
         )?;
+        let audit_retention = cfp_store::audit_retention::RetentionOptions {
+            default_days: num("--audit-retention-days")?.min(36_500) as u32,
+            interval: Duration::from_secs(num("--audit-prune-interval-s")?.max(1)),
+            database_url: Some(get("--audit-prune-database-url")).filter(|v| !v.is_empty()),
+        };
         Ok(Options {
+            audit_retention,
             otlp,
             trace_sample_ratio,
             require_auth: boolean("--require-auth")?,
@@ -616,6 +642,9 @@ impl Options {
         let mut out = json!({
             "listen": self.listen,
             "databaseUrl": redact_url(&self.database_url),
+            "auditRetentionDays": self.audit_retention.default_days,
+            "auditPruneIntervalS": self.audit_retention.interval.as_secs(),
+            "auditPruneDatabaseUrl": self.audit_retention.database_url.as_deref().map(redact_url),
             "schema": self.schema,
             "maxDbConnections": self.max_db_connections,
             "workerTokens": self.worker_tokens.iter().map(|(t, te, p)| json!({"tenant": te, "project": p, "token": mask(t)})).collect::<Vec<_>>(),

@@ -19,6 +19,7 @@
 
 pub mod audit;
 pub mod audit_read;
+pub mod audit_retention;
 pub mod logs;
 pub mod metrics;
 pub mod payloads;
