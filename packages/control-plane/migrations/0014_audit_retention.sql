@@ -3,7 +3,8 @@
 -- Pruning removes the bodies (audit_entries rows) of a chain's oldest entries, and only a whole prefix that a signed
 -- checkpoint covers: `audit_prune(chain, size, by)` removes the entries with seq < size when a checkpoint of exactly
 -- that size is stored (every checkpoint was signed after its consistency proof checked out), no legal hold of the
--- chain's tenant is in force, and the entries to go are all present and hash to their stored leaf hashes. It keeps
+-- chain's tenant is in force, and the entries to go are all present, hash to their stored leaf hashes and give the
+-- root the checkpoint signs (recomputed from the previous pruning's frontier). It keeps
 -- every leaf hash as a level-0 node of `audit_nodes` (proofs of later entries still read O(log n) stored hashes),
 -- keeps the checkpoints, and records the pruning in `audit_prunes` with the frontier of the tree at that size and the
 -- last pruned leaf hash: a verifier starts the chain from there and requires the checkpoint to sign the frontier's

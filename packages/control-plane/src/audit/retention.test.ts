@@ -31,7 +31,11 @@ const queryOf =
   (sql, params) =>
     q.query(sql, params) as ReturnType<QueryFn>
 const resultOf = async (q: QueryFn, chain: string) => (await verifyTables(q)).chains.find((c) => c.chain === chain)!
-const refusal = async (p: Promise<unknown>) => p.then(() => null, (e) => (e instanceof PruneRefused ? e.code : `unexpected: ${(e as Error).message}`))
+const refusal = async (p: Promise<unknown>) =>
+  p.then(
+    () => null,
+    (e) => (e instanceof PruneRefused ? e.code : `unexpected: ${(e as Error).message}`),
+  )
 const lastCheckpoint = async (chain: string) => Number((await h.sql('SELECT max(size) AS n FROM audit_checkpoints WHERE chain = $1', [chain]))[0].n)
 
 beforeAll(async () => {
@@ -83,9 +87,25 @@ describe('pruning', () => {
     // a proof reaching into the pruned range reads the kept leaf hashes
     const [cp12] = await h.sql('SELECT root FROM audit_checkpoints WHERE chain = $1 AND size = 12', [C1])
     const root5 = await rootAt(h.s.db, C1, 5)
-    expect(verifyConsistency(5, 12, root5, cp12.root, (await consistencyProof(h.s.db, C1, 5, 12)).map((x) => Buffer.from(x, 'hex')))).toBe(true)
+    expect(
+      verifyConsistency(
+        5,
+        12,
+        root5,
+        cp12.root,
+        (await consistencyProof(h.s.db, C1, 5, 12)).map((x) => Buffer.from(x, 'hex')),
+      ),
+    ).toBe(true)
     const [leaf7] = await h.sql('SELECT leaf_hash FROM audit_entries WHERE chain = $1 AND seq = 7', [C1])
-    expect(verifyInclusion(leaf7.leaf_hash, 7, 12, (await inclusionProof(h.s.db, C1, 7, 12)).map((x) => Buffer.from(x, 'hex')), cp12.root)).toBe(true)
+    expect(
+      verifyInclusion(
+        leaf7.leaf_hash,
+        7,
+        12,
+        (await inclusionProof(h.s.db, C1, 7, 12)).map((x) => Buffer.from(x, 'hex')),
+        cp12.root,
+      ),
+    ).toBe(true)
     expect(await refusal(h.s.auditRetention.prune(C1, 6))).toBe('already')
   })
 
@@ -179,14 +199,10 @@ describe('pruning cannot be forged', () => {
         [C1, p],
       )
       for (const row of rows) f.append(row.hash)
-      await q.query('INSERT INTO audit_prunes (chain, size, from_seq, frontier, prev, note, pruned_by) SELECT chain, $2, $3, $4, $5, note, $6 FROM audit_prunes WHERE chain = $1 AND size = $3', [
-        C1,
-        p + 1,
-        p,
-        Buffer.concat(f.hashes()),
-        rows[p].hash,
-        'forger',
-      ])
+      await q.query(
+        'INSERT INTO audit_prunes (chain, size, from_seq, frontier, prev, note, pruned_by) SELECT chain, $2, $3, $4, $5, note, $6 FROM audit_prunes WHERE chain = $1 AND size = $3',
+        [C1, p + 1, p, Buffer.concat(f.hashes()), rows[p].hash, 'forger'],
+      )
       await q.query('DELETE FROM audit_entries WHERE chain = $1 AND seq = $2', [C1, p])
     })
     expect(r).toMatchObject({ ok: false, finding: 'bad_prune', seq: p })
@@ -223,9 +239,11 @@ describe('pruning cannot be forged', () => {
       await admin.query("SELECT set_config('cfp.audit_pruning', $1, true)", [C1])
       await expect(admin.query('DELETE FROM audit_entries WHERE chain = $1 AND seq = 0', [C1])).rejects.toThrow(/permission denied/)
       await admin.query('ROLLBACK TO SAVEPOINT a')
-      await expect(admin.query("INSERT INTO audit_prunes (chain, size, from_seq, frontier, prev, note, pruned_by) VALUES ('x', 1, 0, $1, $1, 'n', 'app')", [Buffer.alloc(32)])).rejects.toThrow(
-        /permission denied/,
-      )
+      await expect(
+        admin.query("INSERT INTO audit_prunes (chain, size, from_seq, frontier, prev, note, pruned_by) VALUES ('x', 1, 0, $1, $1, 'n', 'app')", [
+          Buffer.alloc(32),
+        ]),
+      ).rejects.toThrow(/permission denied/)
       await admin.query('ROLLBACK')
     } finally {
       await admin.query('ROLLBACK').catch(() => undefined)

@@ -102,7 +102,9 @@ export class AuditRetention {
   }
 
   /** The tenant's retention in days (null: the default applies), its holds and its pruning records. */
-  async get(tenant: string): Promise<{ days: number | null; defaultDays: number; holds: Hold[]; pruned: { chain: string; size: number; at: string; by: string }[] }> {
+  async get(
+    tenant: string,
+  ): Promise<{ days: number | null; defaultDays: number; holds: Hold[]; pruned: { chain: string; size: number; at: string; by: string }[] }> {
     const [r, h, p] = await Promise.all([
       this.db.query<{ days: number }>('SELECT days FROM audit_retention WHERE tenant = $1', [tenant]),
       this.db.query('SELECT * FROM audit_holds WHERE tenant = $1 ORDER BY id', [tenant]),
@@ -258,4 +260,3 @@ export class AuditRetention {
     }
   }
 }
-
