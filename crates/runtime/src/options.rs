@@ -642,9 +642,6 @@ impl Options {
         let mut out = json!({
             "listen": self.listen,
             "databaseUrl": redact_url(&self.database_url),
-            "auditRetentionDays": self.audit_retention.default_days,
-            "auditPruneIntervalS": self.audit_retention.interval.as_secs(),
-            "auditPruneDatabaseUrl": self.audit_retention.database_url.as_deref().map(redact_url),
             "schema": self.schema,
             "maxDbConnections": self.max_db_connections,
             "workerTokens": self.worker_tokens.iter().map(|(t, te, p)| json!({"tenant": te, "project": p, "token": mask(t)})).collect::<Vec<_>>(),
@@ -694,6 +691,10 @@ impl Options {
             .map(|(k, _)| format!("{k}=***"))
             .collect::<Vec<_>>()));
         out["traceSampleRatio"] = json!(self.trace_sample_ratio);
+        // --- Audit retention ---
+        out["auditRetentionDays"] = json!(self.audit_retention.default_days);
+        out["auditPruneIntervalS"] = json!(self.audit_retention.interval.as_secs());
+        out["auditPruneDatabaseUrl"] = json!(self.audit_retention.database_url.as_deref().map(redact_url));
         out
     }
 }
