@@ -176,7 +176,7 @@ const checkpoint = {
 // --- tamper.json -----------------------------------------------------------------------------------------------
 const tamper = {
   description:
-    'Chains with one defect each. Verify `entries` (in the order given) as chain `chain` with `checkpoints` (signed notes) and the verifier key of checkpoint.json `key` (and `key2` where listed), with the options given (complete defaults to true; start absent means seq 0). expect is {ok: true, size} or {ok: false, finding, seq}: the first problem, as docs/audit.md "Verification" defines it.',
+    'Chains with one defect each. Verify `entries` (in the order given) as chain `chain` with `checkpoints` (signed notes) and the verifier key of checkpoint.json `key` (and `key2` where listed), with the options given (complete defaults to true; start absent means seq 0; pruned: true means start is a pruning record, which a checkpoint of exactly its size must sign, else bad_prune). expect is {ok: true, size} or {ok: false, finding, seq}: the first problem, as docs/audit.md "Verification" defines it.',
   chain: CHAIN,
   keys: [checkpoint.key.verifier_key, checkpoint.key2.verifier_key],
   cases: tamperCases({ a, chain: CHAIN, entries: chainEntries, makeEntries, keys: { KEY, priv, KEY2, priv2 } }),

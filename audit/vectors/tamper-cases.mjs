@@ -119,6 +119,28 @@ export function tamperCases({ a, chain, entries, makeEntries, keys }) {
   add('range: a forged starting frontier (the checkpoint at 8 catches it)', stored(entries.slice(4)), { ok: false, finding: 'bad_checkpoint', seq: 7 }, {
     options: { start: badStart, complete: false },
   })
+
+  // Pruned chains (docs/audit.md "Retention"): the entries below a pruning record's size are gone; the record's
+  // frontier must give the root a signed checkpoint of exactly that size signs.
+  const start8 = { size: 8, frontier: front(8).map(hex), prev: entries[7].leaf_hash }
+  add('pruned: seqs 0..7 pruned at the checkpoint of size 8', stored(entries.slice(8)), { ok: true, size: 12 }, { options: { start: start8, pruned: true } })
+  add('pruned: a pruning record at 4, where no checkpoint signs', stored(entries.slice(4)), { ok: false, finding: 'bad_prune', seq: 3 }, {
+    options: { start: start4, pruned: true },
+  })
+  const badStart8 = { ...start8, frontier: [hex(a.merkleRoot(hashes.slice(1, 9)))] }
+  add('pruned: a pruning record whose frontier differs from the checkpoint it names', stored(entries.slice(8)), { ok: false, finding: 'bad_prune', seq: 7 }, {
+    options: { start: badStart8, pruned: true },
+  })
+  add('pruned: a pruning record whose frontier is malformed (one hash for size 8 + 4)', stored(entries.slice(12)), { ok: false, finding: 'bad_prune', seq: 11 }, {
+    checkpoints: [cps[0], cps[1]],
+    options: { start: { size: 12, frontier: [front(12).map(hex)[0]], prev: entries[11].leaf_hash }, pruned: true },
+  })
+  add('pruned: a row after the pruned range deleted is still missing', stored(entries.slice(8).filter((_, i) => i !== 1)), { ok: false, finding: 'missing', seq: 9 }, {
+    options: { start: start8, pruned: true },
+  })
+  add('pruned: the chain pruned further than its record says (rows deleted)', stored(entries.slice(10)), { ok: false, finding: 'missing', seq: 8 }, {
+    options: { start: start8, pruned: true },
+  })
   return cases
 }
 

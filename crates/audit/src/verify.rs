@@ -34,6 +34,7 @@ pub enum Finding {
     BadCheckpoint,
     Inconsistent,
     BadAnchor,
+    BadPrune,
 }
 
 impl Finding {
@@ -48,6 +49,7 @@ impl Finding {
             Finding::BadCheckpoint => "bad_checkpoint",
             Finding::Inconsistent => "inconsistent",
             Finding::BadAnchor => "bad_anchor",
+            Finding::BadPrune => "bad_prune",
         }
     }
 }
@@ -115,6 +117,9 @@ pub struct Options {
     pub proofs: Vec<(u64, u64, Vec<String>)>,
     /// Every leaf must be exactly the RFC 8785 form of its parse.
     pub canonical: bool,
+    /// `start` is a pruning record (the chain's head was pruned): a signed checkpoint must sign exactly
+    /// `start.size` with the root of the starting frontier, else `bad_prune`.
+    pub pruned: bool,
 }
 
 impl Default for Options {
@@ -124,6 +129,7 @@ impl Default for Options {
             complete: true,
             proofs: Vec::new(),
             canonical: true,
+            pruned: false,
         }
     }
 }
@@ -240,6 +246,14 @@ impl ChainVerifier {
                 .filter(|_| is_hex64(&start.prev) && (start.size == 0) == (start.prev == ZERO_HASH))
                 .and_then(|h| Frontier::from_hashes(start.size, &h).ok());
             let Some(f) = ok else {
+                if opts.pruned {
+                    let at = start.size.saturating_sub(1);
+                    return Err(fail(
+                        at,
+                        Finding::BadPrune,
+                        "the pruning record's frontier is malformed",
+                    ));
+                }
                 return Err(fail(start.size, Finding::Edited, "the starting frontier is malformed"));
             };
             frontier = f;
@@ -312,6 +326,25 @@ impl ChainVerifier {
                     ));
                 }
             }
+        }
+        if opts.pruned && from > 0 {
+            let signed = v.cp < v.pending.len() && v.pending[v.cp].size == from;
+            if !signed {
+                return Err(v.fail(
+                    from as i64 - 1,
+                    Finding::BadPrune,
+                    format!("the chain is pruned below seq {from} but no checkpoint signs size {from}"),
+                ));
+            }
+            let (_, root) = v.group()?;
+            if root != start_root {
+                return Err(v.fail(
+                    from as i64 - 1,
+                    Finding::BadPrune,
+                    format!("the pruning record's frontier does not give the root the checkpoint of size {from} signs"),
+                ));
+            }
+            v.checkpointed = from;
         }
         v.reach(from)?;
         Ok(v)

@@ -221,6 +221,7 @@ fn tampered_chains_are_named() {
             complete: c["complete"].as_bool().unwrap_or(true),
             proofs,
             canonical: true,
+            pruned: c["pruned"].as_bool().unwrap_or(false),
         };
         let got = verify_chain(chain, entries, &strs(&c["checkpoints"]), &keys, opts);
         let want = &c["expect"];

@@ -275,6 +275,12 @@ async fn run(opts: Options) -> Result<()> {
     // The one line on stdout: supervisors (cfp dev, tests) wait for it.
     println!("{ready}");
 
+    // Audit retention: prunes checkpointed ranges past each tenant's retention (docs/audit.md).
+    let pruner = tokio::spawn(cfp_store::audit_retention::run_pruner(
+        store.clone(),
+        opts.audit_retention.clone(),
+        stop_rx.clone(),
+    ));
     let serve_opts = cfp_gateway::conn::ServeOptions {
         header_read_timeout: opts.header_read_timeout,
     };
@@ -289,6 +295,7 @@ async fn run(opts: Options) -> Result<()> {
     let _ = stop_tx.send(true);
     engine.shutdown(opts.shutdown_timeout).await;
     let _ = tokio::time::timeout(Duration::from_secs(5), server).await;
+    let _ = tokio::time::timeout(Duration::from_secs(5), pruner).await;
     if let Some(m) = metrics_server {
         let _ = tokio::time::timeout(Duration::from_secs(1), m).await;
     }

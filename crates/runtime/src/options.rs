@@ -59,6 +59,8 @@ pub struct Options {
     /// The SLO evaluator's rules and cycle (`None`: off), docs/slo.md.
     pub slo: Option<cfp_engine::slo::SloPolicy>,
     pub audit: crate::anchor::AuditConfig,
+    // --- Audit retention (docs/audit.md "Retention and legal hold") ---
+    pub audit_retention: cfp_store::audit_retention::RetentionOptions,
 }
 
 /// (flag, env, default, help)
@@ -182,6 +184,24 @@ const SPEC: &[(&str, &str, &str, &str)] = &[
         "CFP_DATA_DIR",
         ".cfp/data",
         "directory for large payloads (object storage, local)",
+    ),
+    (
+        "--audit-retention-days",
+        "CFP_AUDIT_RETENTION_DAYS",
+        "0",
+        "days audit entries are kept when their tenant has no retention of its own (0: forever); whole checkpointed ranges only",
+    ),
+    (
+        "--audit-prune-interval-s",
+        "CFP_AUDIT_PRUNE_INTERVAL_S",
+        "3600",
+        "seconds between audit pruning rounds",
+    ),
+    (
+        "--audit-prune-database-url",
+        "CFP_AUDIT_PRUNE_DATABASE_URL",
+        "",
+        "connection for audit pruning, as a role granted cfp_audit_pruner (empty: --database-url)",
     ),
     (
         "--body-limit",
@@ -561,9 +581,15 @@ impl Options {
             &get("--otlp-headers"),
             &get("--trace-sample-ratio"),
         )?;
+        let audit_retention = cfp_store::audit_retention::RetentionOptions {
+            default_days: num("--audit-retention-days")?.min(36_500) as u32,
+            interval: Duration::from_secs(num("--audit-prune-interval-s")?.max(1)),
+            database_url: Some(get("--audit-prune-database-url")).filter(|v| !v.is_empty()),
+        };
         Ok(Options {
             slo: crate::slo_policy::parse(&get("--slo-policy"))?,
             audit: crate::anchor::AuditConfig::parse(&get)?,
+            audit_retention,
             otlp,
             trace_sample_ratio,
             require_auth: boolean("--require-auth")?,
@@ -674,6 +700,10 @@ impl Options {
         out["traceSampleRatio"] = json!(self.trace_sample_ratio);
         out["sloPolicy"] = crate::slo_policy::to_json(&self.slo);
         out["audit"] = self.audit.to_json();
+        // --- Audit retention ---
+        out["auditRetentionDays"] = json!(self.audit_retention.default_days);
+        out["auditPruneIntervalS"] = json!(self.audit_retention.interval.as_secs());
+        out["auditPruneDatabaseUrl"] = json!(self.audit_retention.database_url.as_deref().map(redact_url));
         out
     }
 }

@@ -148,10 +148,11 @@ impl Store {
         rows.iter().map(row_to_entry).collect()
     }
 
-    /// The stored tree nodes `ids` of a chain (leaf hashes for level 0): two index lookups whatever their number.
+    /// The stored tree nodes `ids` of a chain (leaf hashes for level 0, from the entry or, once it is pruned, from a
+    /// level-0 node): two index lookups whatever their number.
     pub async fn audit_nodes(&self, chain: &str, ids: &[NodeId]) -> Result<HashMap<NodeId, Hash>> {
         let leaves: Vec<i64> = ids.iter().filter(|i| i.level == 0).map(|i| i.idx as i64).collect();
-        let (levels, idxs): (Vec<i16>, Vec<i64>) = ids
+        let (mut levels, mut idxs): (Vec<i16>, Vec<i64>) = ids
             .iter()
             .filter(|i| i.level > 0)
             .map(|i| (i.level as i16, i.idx as i64))
@@ -176,6 +177,17 @@ impl Store {
                     },
                     hash(h)?,
                 );
+            }
+            // a pruned entry's leaf hash is kept as a level-0 node (migration 0015)
+            for &i in &leaves {
+                let id = NodeId {
+                    level: 0,
+                    idx: i as u64,
+                };
+                if !have.contains_key(&id) {
+                    levels.push(0);
+                    idxs.push(i);
+                }
             }
         }
         if !levels.is_empty() {

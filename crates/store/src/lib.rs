@@ -21,6 +21,7 @@
 pub mod audit;
 pub mod audit_read;
 pub mod audited;
+pub mod audit_retention;
 pub mod logs;
 pub mod metrics;
 pub mod outcomes;

@@ -59,5 +59,16 @@ export {
   requestTimestamp,
   timestampQuery,
 } from './anchor-write.js'
-export { type QueryFn, type TablesResult, PAGE_ENTRIES, tableChains, tableCheckpoints, tableEntries, tableKeys, verifyTables } from './tables.js'
+export {
+  type QueryFn,
+  type TablesResult,
+  PAGE_ENTRIES,
+  tableChains,
+  tableCheckpoints,
+  tableEntries,
+  tableKeys,
+  tablePruned,
+  verifyTableChain,
+  verifyTables,
+} from './tables.js'
 export { type ChainState, type Appended, EMPTY_CHAIN, appendEntry, boundEntry, truncateUtf8 } from './writer.js'

@@ -1,10 +1,11 @@
 // Verifying the chains stored in a plane's database (docs/audit.md): both planes keep them in tables of one shape —
 // audit_entries (chain, seq, leaf, leaf_hash), audit_checkpoints (chain, size, note), audit_keys (name, public_key,
-// retired_at) — and nothing else is read (heads and stored tree nodes are derived state a verifier must not trust).
+// retired_at), plus the pruning records audit_prunes (chain, size, frontier, prev) where the plane prunes — and nothing
+// else is read (heads and stored tree nodes are derived state a verifier must not trust).
 // The database is reached through a query function, so this package keeps no dependency: pass node-postgres's
 // `client.query.bind(client)` or anything with its shape.
 import type { PublicAuditKey } from './checkpoint.js'
-import { type ChainResult, type StoredEntry, verifyChain } from './verify.js'
+import { type ChainResult, type ChainStart, type StoredEntry, verifyChain } from './verify.js'
 
 /** `(sql, params) => {rows}` — node-postgres's `query` fits. */
 export type QueryFn = (sql: string, params?: unknown[]) => Promise<{ rows: Record<string, unknown>[] }>
@@ -36,6 +37,23 @@ export async function tableChains(query: QueryFn, tenant?: string): Promise<stri
 export async function tableCheckpoints(query: QueryFn, chain: string): Promise<{ size: number; note: string }[]> {
   const { rows } = await query('SELECT size, note FROM audit_checkpoints WHERE chain = $1 ORDER BY size', [chain])
   return rows.map((r) => ({ size: Number(r.size), note: String(r.note) }))
+}
+
+/**
+ * Where a chain's stored entries begin: the latest pruning record (docs/audit.md "Retention and legal hold"), or
+ * null when the chain was never pruned (or the database has no pruning records). Not trusted: the verifier requires
+ * a signed checkpoint of exactly that size to sign the record's frontier.
+ */
+export async function tablePruned(query: QueryFn, chain: string): Promise<ChainStart | null> {
+  const { rows: t } = await query("SELECT to_regclass('audit_prunes') IS NOT NULL AS present")
+  if (!t[0]?.present) return null
+  const { rows } = await query('SELECT size, frontier, prev FROM audit_prunes WHERE chain = $1 ORDER BY size DESC LIMIT 1', [chain])
+  const r = rows[0]
+  if (!r) return null
+  const f = asBuffer(r.frontier)
+  const frontier: string[] = []
+  for (let i = 0; i + 32 <= f.length; i += 32) frontier.push(f.subarray(i, i + 32).toString('hex'))
+  return { size: Number(r.size), frontier, prev: asBuffer(r.prev).toString('hex') }
 }
 
 /**
@@ -71,11 +89,30 @@ export async function* tableEntries(
 export interface TablesResult {
   ok: boolean
   chains: ChainResult[]
-  /** entries verified in intact chains */
+  /** entries verified in intact chains (pruned entries are not counted: a chain's result says `from`) */
   entries: number
   /** notes of every chain's checkpoints, for checking anchors against what the database holds */
   notes: Map<string, Set<string>>
   keys: PublicAuditKey[]
+}
+
+/** Verifies one stored chain: from its latest pruning record, if any, to its end. */
+export async function verifyTableChain(
+  query: QueryFn,
+  chain: string,
+  keys: PublicAuditKey[],
+  checkpoints?: { size: number; note: string }[],
+  onRow?: (n: number) => void,
+): Promise<ChainResult> {
+  const cps = checkpoints ?? (await tableCheckpoints(query, chain))
+  const start = await tablePruned(query, chain)
+  return verifyChain(
+    chain,
+    tableEntries(query, chain, start?.size ?? 0, Number.MAX_SAFE_INTEGER, onRow),
+    cps.map((c) => c.note),
+    keys,
+    start ? { start, pruned: true } : {},
+  )
 }
 
 /** Verifies every chain (of one tenant, when given) stored behind `query`. */
@@ -90,13 +127,8 @@ export async function verifyTables(
   for (const chain of await tableChains(query, opts.tenant)) {
     const cps = await tableCheckpoints(query, chain)
     notes.set(chain, new Set(cps.map((c) => c.note)))
-    const r = await verifyChain(
-      chain,
-      tableEntries(query, chain, 0, Number.MAX_SAFE_INTEGER, (n) => opts.onProgress?.(chain, n)),
-      cps.map((c) => c.note),
-      keys,
-    )
-    if (r.ok) entries += r.size
+    const r = await verifyTableChain(query, chain, keys, cps, (n) => opts.onProgress?.(chain, n))
+    if (r.ok) entries += r.size - r.from
     chains.push(r)
   }
   return { ok: chains.every((c) => c.ok), chains, entries, notes, keys }

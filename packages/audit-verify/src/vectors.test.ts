@@ -131,7 +131,7 @@ describe('audit/vectors', () => {
     const keys = v.keys.map((k: string) => parseVerifierKey(k)!)
     expect(v.cases.length).toBeGreaterThan(20)
     for (const c of v.cases) {
-      const r = await verifyChain(v.chain, c.entries, c.checkpoints, keys, { start: c.start, complete: c.complete, proofs: c.proofs })
+      const r = await verifyChain(v.chain, c.entries, c.checkpoints, keys, { start: c.start, complete: c.complete, proofs: c.proofs, pruned: c.pruned })
       if (c.expect.ok) expect(r, c.name).toMatchObject({ ok: true, size: c.expect.size })
       else expect({ ok: r.ok, finding: (r as any).finding, seq: (r as any).seq }, `${c.name}: ${JSON.stringify(r)}`).toEqual(c.expect)
     }
@@ -142,7 +142,13 @@ describe('audit/vectors', () => {
     const v = load('tamper.json')
     const keys = v.keys.map((k: string) => dist.parseVerifierKey(k))
     for (const c of v.cases) {
-      const r = await dist.verifyChain(v.chain, c.entries, c.checkpoints, keys, { start: c.start, complete: c.complete, proofs: c.proofs, workers: 2 })
+      const r = await dist.verifyChain(v.chain, c.entries, c.checkpoints, keys, {
+        start: c.start,
+        complete: c.complete,
+        proofs: c.proofs,
+        pruned: c.pruned,
+        workers: 2,
+      })
       if (c.expect.ok) expect(r, c.name).toMatchObject({ ok: true, size: c.expect.size })
       else expect({ ok: r.ok, finding: r.finding, seq: r.seq }, c.name).toEqual(c.expect)
     }

@@ -7,7 +7,7 @@ import { ZERO_HASH } from './entry.js'
 import { type Item, inspect, inspectInWorkers } from './inspect.js'
 import { Frontier, verifyConsistency } from './merkle.js'
 
-export type Finding = 'edited' | 'missing' | 'reordered' | 'inserted' | 'moved' | 'truncated' | 'bad_checkpoint' | 'inconsistent' | 'bad_anchor'
+export type Finding = 'edited' | 'missing' | 'reordered' | 'inserted' | 'moved' | 'truncated' | 'bad_checkpoint' | 'inconsistent' | 'bad_anchor' | 'bad_prune'
 
 export interface StoredEntry {
   /** the leaf text (RFC 8785 JSON of the entry) */
@@ -44,6 +44,11 @@ export interface VerifyOptions {
   proofs?: ConsistencyProofRecord[]
   /** require every leaf to be exactly the RFC 8785 form of its parse (default true) */
   canonical?: boolean
+  /**
+   * `start` is a pruning record (the chain's head was pruned, docs/audit.md "Retention"): a signed checkpoint must
+   * sign exactly `start.size` with the root of the starting frontier, else `bad_prune`.
+   */
+  pruned?: boolean
   /** parse and hash leaves in this many worker threads (default 0: in this thread) */
   workers?: number
 }
@@ -114,7 +119,9 @@ export async function verifyChain(
       if ((start.size === 0) !== (start.prev === ZERO_HASH)) throw new Error('bad start prev')
       prevHash = start.prev
     } catch {
-      return fail(typeof start.size === 'number' ? start.size : 0, 'edited', 'the starting frontier is malformed')
+      const size = typeof start.size === 'number' ? start.size : 0
+      if (options.pruned) return fail(size - 1, 'bad_prune', "the pruning record's frontier is malformed")
+      return fail(size, 'edited', 'the starting frontier is malformed')
     }
   }
   const from = frontier.size
@@ -174,6 +181,15 @@ export async function verifyChain(
       return fail(size - 1, 'bad_checkpoint', `the checkpoint of size ${size} signs a root that differs from the recomputed one`)
     checkpointed = size
     return null
+  }
+  if (options.pruned && from > 0) {
+    if (cp >= pending.length || pending[cp]!.size !== from)
+      return fail(from - 1, 'bad_prune', `the chain is pruned below seq ${from} but no checkpoint signs size ${from}`)
+    const g = group()
+    if (isResult(g)) return g
+    if (!startRoot.equals(g.root))
+      return fail(from - 1, 'bad_prune', `the pruning record's frontier does not give the root the checkpoint of size ${from} signs`)
+    checkpointed = from
   }
   const atStart = reach(from)
   if (atStart) return atStart

@@ -13,6 +13,7 @@ import { installLogContext, prettyStream } from './logging.js'
 import { createMetrics, installMetrics, type Metrics } from './metrics.js'
 import { installTracing } from './tracing.js'
 import { auditRoutes } from './routes/audit.js'
+import { auditRetentionRoutes } from './routes/audit-retention.js'
 import { auditStatusRoutes } from './routes/audit-status.js'
 import { authRoutes } from './routes/auth.js'
 import { credentialRoutes } from './routes/credentials.js'
@@ -120,6 +121,7 @@ export async function buildApp(s: Services, opts: AppOptions = {}): Promise<Fast
   systemRoutes(app, s)
   auditRoutes(app, s)
   auditStatusRoutes(app, s)
+  auditRetentionRoutes(app, s)
   securityRoutes(app, s)
   serviceRoutes(app, s)
   uiRoutes(app, s)

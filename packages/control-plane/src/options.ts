@@ -82,6 +82,14 @@ export interface Options {
   /** Seconds between the control plane's verifications of its own chains (0 = never). Default 3600. */
   auditVerifyInterval: number
   /**
+   * Audit retention (docs/audit.md "Retention and legal hold"): days an entry is kept when its tenant has no
+   * retention of its own (0 = forever, the default); seconds between pruning rounds (0 = never); and the database URL
+   * the pruning job connects with (a login role granted `cfp_audit_pruner`; default: --database-url).
+   */
+  auditRetentionDays: number
+  auditPruneInterval: number
+  auditPruneDatabaseUrl?: string
+  /**
    * Let requests to identity providers (OIDC discovery, token, userinfo, JWKS) go to private (10/8, 172.16/12,
    * 192.168/16, 100.64/10, fc00::/7) and loopback addresses: an IdP on the company network. Link-local addresses
    * (cloud metadata) never. Env CFP_CONTROL_ALLOW_PRIVATE_IDP_ADDRESSES=1. Default false.
@@ -157,6 +165,9 @@ Options (flag / environment / default):
   --audit-anchor-dir DIR    CFP_CONTROL_AUDIT_ANCHOR_DIR             (none) write-once directory for anchors
   --audit-anchor-interval S CFP_CONTROL_AUDIT_ANCHOR_INTERVAL        3600
   --audit-verify-interval S CFP_CONTROL_AUDIT_VERIFY_INTERVAL        3600 (0 = never) self-verification of the chains
+  --audit-retention-days N  CFP_CONTROL_AUDIT_RETENTION_DAYS         0 (= forever) unless the tenant sets its own
+  --audit-prune-interval S  CFP_CONTROL_AUDIT_PRUNE_INTERVAL         3600 (0 = never) pruning rounds (one replica)
+  --audit-prune-database-url URL  CFP_CONTROL_AUDIT_PRUNE_DATABASE_URL  (--database-url) a role granted cfp_audit_pruner
   --security-webhook-url URL  CFP_CONTROL_SECURITY_WEBHOOK_URL      (none) repeatable or comma list: where security alerts are POSTed
   --security-webhook-secret S CFP_CONTROL_SECURITY_WEBHOOK_SECRET   (required with a URL) HMAC-SHA256 key of X-CFP-Signature
   --security-login-failures N CFP_CONTROL_SECURITY_LOGIN_FAILURES   5 denied sign-ins of one account ...
@@ -243,6 +254,9 @@ export function parseOptions(argv: string[], env: Env = process.env): { options:
         'audit-anchor-dir',
         'audit-anchor-interval',
         'audit-verify-interval',
+        'audit-retention-days',
+        'audit-prune-interval',
+        'audit-prune-database-url',
         'security-webhook-secret',
         'security-login-failures',
         'security-login-window',
@@ -325,6 +339,8 @@ export function parseOptions(argv: string[], env: Env = process.env): { options:
     securityResponses: list(get('security-responses', 'CFP_CONTROL_SECURITY_RESPONSES') ?? 'lock_password,revoke_sessions,disable_api_key'),
     auditVerifyInterval: int('--audit-verify-interval', get('audit-verify-interval', 'CFP_CONTROL_AUDIT_VERIFY_INTERVAL') ?? '3600', 0, 31_536_000),
     traceSampleRatio: ratio(get('trace-sample-ratio', 'CFP_CONTROL_TRACE_SAMPLE_RATIO') ?? '1'),
+    auditRetentionDays: int('--audit-retention-days', get('audit-retention-days', 'CFP_CONTROL_AUDIT_RETENTION_DAYS') ?? '0', 0, 36_500),
+    auditPruneInterval: int('--audit-prune-interval', get('audit-prune-interval', 'CFP_CONTROL_AUDIT_PRUNE_INTERVAL') ?? '3600', 0, 31_536_000),
   }
   const metricsToken = get('metrics-token', 'CFP_CONTROL_METRICS_TOKEN')
   if (metricsToken !== undefined) options.metricsToken = metricsToken
@@ -337,6 +353,8 @@ export function parseOptions(argv: string[], env: Env = process.env): { options:
   const webhookSecret = get('security-webhook-secret', 'CFP_CONTROL_SECURITY_WEBHOOK_SECRET')
   if (webhookSecret !== undefined) options.securityWebhookSecret = webhookSecret
   if (options.securityResponses.length === 1 && options.securityResponses[0] === 'none') options.securityResponses = []
+  const pruneUrl = get('audit-prune-database-url', 'CFP_CONTROL_AUDIT_PRUNE_DATABASE_URL')
+  if (pruneUrl !== undefined) options.auditPruneDatabaseUrl = pruneUrl
   const tsaUrl = get('audit-tsa-url', 'CFP_CONTROL_AUDIT_TSA_URL')
   if (tsaUrl !== undefined) options.auditTsaUrl = tsaUrl
   const anchorDir = get('audit-anchor-dir', 'CFP_CONTROL_AUDIT_ANCHOR_DIR')
@@ -453,6 +471,7 @@ export function maskedOptions(o: Options): Record<string, unknown> {
   return {
     ...o,
     databaseUrl: db,
+    auditPruneDatabaseUrl: o.auditPruneDatabaseUrl?.replace(/\/\/([^:@/]+):[^@/]*@/, '//$1:***@'),
     masterKey: mask(o.masterKey),
     serviceToken: mask(o.serviceToken),
     metricsToken: mask(o.metricsToken),

@@ -3,6 +3,7 @@ import { AuditKeys } from './audit/keys.js'
 import { readFileSync } from 'node:fs'
 import { X509Certificate } from 'node:crypto'
 import { Sequencer } from './audit/sequencer.js'
+import { AuditRetention } from './audit/retention.js'
 import { AuditWatch } from './audit/watch.js'
 import { AccessTokens } from './auth/access.js'
 import { Authenticator } from './auth/authenticate.js'
@@ -13,7 +14,7 @@ import { Sealer } from './auth/secrets.js'
 import { Sessions } from './auth/sessions.js'
 import type { Clock } from './clock.js'
 import { LoginThrottle } from './auth/throttle.js'
-import type { Db } from './db/pool.js'
+import { type Db, openDb } from './db/pool.js'
 import type { Options } from './options.js'
 import { ChangeFeed } from './db/changes.js'
 import type { Policy } from './policy/types.js'
@@ -42,6 +43,8 @@ export interface Services {
   sequencer: Sequencer
   /** Anchors the chains and verifies them on a schedule (started by server.ts). */
   auditWatch: AuditWatch
+  /** Tenant retention, legal holds and the scheduled pruning of the audit chain (started by server.ts). */
+  auditRetention: AuditRetention
   /** Security rules over the audit stream and webhook delivery of their alerts (started by server.ts). */
   security: SecurityWatch
 }
@@ -79,6 +82,8 @@ export function createServices(options: Options, db: Db, clock: Clock, policy: P
     anchorInterval: options.auditAnchorInterval,
     verifyInterval: options.auditVerifyInterval,
   })
+  const pruner = options.auditPruneDatabaseUrl ? openDb(options.auditPruneDatabaseUrl, db.schema, 2) : db
+  const auditRetention = new AuditRetention(db, pruner, clock, { defaultDays: options.auditRetentionDays, interval: options.auditPruneInterval })
   const deliverer =
     options.securityWebhookUrls.length > 0 && options.securityWebhookSecret
       ? new Deliverer(db, clock, { ...DELIVERY_DEFAULTS, secret: options.securityWebhookSecret })
@@ -119,5 +124,6 @@ export function createServices(options: Options, db: Db, clock: Clock, policy: P
     auditKeys,
     sequencer,
     auditWatch,
+    auditRetention,
   }
 }

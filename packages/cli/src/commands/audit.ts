@@ -144,14 +144,23 @@ async function checkpointNotes(db: Db, chain: string, upTo = Number.MAX_SAFE_INT
   return (await tableCheckpoints(q(db), chain)).filter((c) => c.size <= upTo)
 }
 
-/** Leaf hashes of seq [from, to), streamed. */
+const hasNodes = new WeakMap<Db, boolean>()
+
+/** Leaf hashes of seq [from, to), streamed (a pruned entry's from the level-0 node the pruning kept). */
 async function* leafHashes(db: Db, chain: string, from: number, to: number): AsyncGenerator<Buffer> {
   let after = from - 1
+  if (!hasNodes.has(db)) {
+    const { rows } = await db.client.query<{ present: boolean }>("SELECT to_regclass('audit_nodes') IS NOT NULL AS present")
+    hasNodes.set(db, rows[0]!.present)
+  }
+  const sql = hasNodes.get(db)
+    ? `SELECT seq, leaf_hash FROM (
+         SELECT seq, leaf_hash FROM audit_entries WHERE chain = $1 AND seq > $2 AND seq < $3
+         UNION ALL SELECT idx, hash FROM audit_nodes WHERE chain = $1 AND level = 0 AND idx > $2 AND idx < $3) h
+        ORDER BY seq LIMIT $4`
+    : 'SELECT seq, leaf_hash FROM audit_entries WHERE chain = $1 AND seq > $2 AND seq < $3 ORDER BY seq LIMIT $4'
   for (;;) {
-    const { rows } = await db.client.query<{ seq: string; leaf_hash: Buffer }>(
-      'SELECT seq, leaf_hash FROM audit_entries WHERE chain = $1 AND seq > $2 AND seq < $3 ORDER BY seq LIMIT $4',
-      [chain, after, to, PAGE_ENTRIES * 4],
-    )
+    const { rows } = await db.client.query<{ seq: string; leaf_hash: Buffer }>(sql, [chain, after, to, PAGE_ENTRIES * 4])
     for (const r of rows) yield r.leaf_hash
     if (rows.length < PAGE_ENTRIES * 4) return
     after = Number(rows[rows.length - 1]!.seq)
@@ -241,6 +250,8 @@ export interface ChainReport {
   size?: number
   root?: string
   checkpointed?: number
+  /** entries below this seq were pruned under a pruning record (docs/audit.md "Retention and legal hold") */
+  pruned?: number
   seq?: number
   finding?: string
   detail?: string
@@ -271,8 +282,8 @@ export async function runAuditVerify(opts: AuditVerifyOptions, io: CommandIo): P
       if (!opts.json) io.err(`${db.label}: ${ids.length} chain${ids.length === 1 ? '' : 's'}, ${keys.length} audit key${keys.length === 1 ? '' : 's'}`)
       for (const r of result.chains) {
         if (r.ok) {
-          total += r.size
-          reports.push({ database: db.label, chain: r.chain, ok: true, size: r.size, root: r.root, checkpointed: r.checkpointed })
+          total += r.size - r.from
+          reports.push({ database: db.label, chain: r.chain, ok: true, size: r.size, root: r.root, checkpointed: r.checkpointed, pruned: r.from })
         } else reports.push({ database: db.label, chain: r.chain, ok: false, seq: r.seq, finding: r.finding, detail: r.detail })
       }
       // Anchors of this database's plane: each must check out and name checkpoints this database holds.
@@ -312,7 +323,7 @@ export async function runAuditVerify(opts: AuditVerifyOptions, io: CommandIo): P
   if (opts.json) io.out(JSON.stringify({ ok: bad.length === 0, chains: reports, anchors: anchors.length }, null, 2))
   else {
     for (const r of reports) {
-      if (r.ok) io.out(`ok    ${r.chain}  size ${r.size}  checkpointed ${r.checkpointed}  root ${r.root}`)
+      if (r.ok) io.out(`ok    ${r.chain}  size ${r.size}  checkpointed ${r.checkpointed}  ${r.pruned ? `pruned 0..${r.pruned - 1}  ` : ''}root ${r.root}`)
       else io.out(`FAIL  ${r.chain}  seq ${r.seq}  ${r.finding}: ${r.detail}`)
     }
     const secs = (Date.now() - started) / 1000

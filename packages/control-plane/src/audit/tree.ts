@@ -3,7 +3,8 @@
  *
  * Appending: the *frontier* holds, for each set bit `l` of the tree's size, the hash of the pending perfect
  * subtree of 2^l leaves; appending a leaf merges equal-sized subtrees and yields every newly completed node, which
- * the sequencer stores in `audit_nodes` (level >= 1; level 0 is the leaf hash in `audit_entries`).
+ * the sequencer stores in `audit_nodes` (level >= 1; level 0 is the leaf hash in `audit_entries`, or, once the
+ * entry is pruned, a level-0 row of `audit_nodes`).
  *
  * Proofs: an inclusion or consistency proof (RFC 9162 §2.1.3.1, §2.1.4.1) is built by `cfp-audit-verify` from the
  * perfect subtrees it names (`inclusionProofNodes`, `consistencyProofNodes`, `rootNodes`): O(log n) of them, read
@@ -73,6 +74,8 @@ async function stored(q: Queryable, chain: string, nodes: [number, number][]): P
       [chain, leaves],
     )
     for (const r of rows) have.set(key(0, Number(r.seq)), r.leaf_hash)
+    // a pruned leaf's hash stays as a level-0 node (migration 0014)
+    for (const i of leaves) if (!have.has(key(0, i))) inner.push([0, i])
   }
   if (inner.length > 0) {
     const { rows } = await q.query<{ level: number; idx: string; hash: Buffer }>(
