@@ -4,6 +4,7 @@
 mod anchor;
 mod observability;
 mod options;
+mod options_spec;
 mod otlp;
 mod settings;
 mod slo_policy;

@@ -20,8 +20,8 @@
 
 pub mod audit;
 pub mod audit_read;
-pub mod audited;
 pub mod audit_retention;
+pub mod audited;
 pub mod logs;
 pub mod metrics;
 pub mod outcomes;
@@ -136,7 +136,12 @@ impl Store {
                 opts.schema
             )));
         }
-        let base = PgConnectOptions::from_str(&opts.database_url)?;
+        let mut base = PgConnectOptions::from_str(&opts.database_url)?;
+        // Named in `pg_stat_activity` by schema (unless the URL names it): operators, and tests that kill this
+        // store's connections, tell the stores sharing a database apart.
+        if base.get_application_name().is_none() {
+            base = base.application_name(&format!("cfp/{}", opts.schema));
+        }
         // One direct connection first: fails fast (connection refused) so the caller can report and retry.
         {
             use sqlx::Connection;

@@ -169,16 +169,19 @@ async fn a_sequencer_killed_mid_transaction_loses_no_entry_and_leaves_no_gap() {
     let killing = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
     let killer = {
         let (store, killing) = (store.clone(), killing.clone());
+        let app_name = format!("cfp/{schema}");
         tokio::spawn(async move {
             let mut killed = 0i64;
             while killing.load(std::sync::atomic::Ordering::Relaxed) {
+                // Only this test's store's connections (named by schema): other tests share the database.
                 let n: i64 = sqlx::query_scalar(
                     "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
-                      WHERE pid <> pg_backend_pid() AND datname = current_database()
+                      WHERE pid <> pg_backend_pid() AND datname = current_database() AND application_name = $1
                         AND (query LIKE 'INSERT INTO audit_entries%' OR query LIKE 'SELECT id, chain, event FROM audit_queue%'
                              OR query LIKE 'INSERT INTO audit_heads%')
                         AND state <> 'idle'",
                 )
+                .bind(&app_name)
                 .fetch_one(store.pool())
                 .await
                 .unwrap_or(0);
@@ -209,6 +212,7 @@ async fn a_sequencer_killed_mid_transaction_loses_no_entry_and_leaves_no_gap() {
     stop.send(true).unwrap();
     sequencer.await.unwrap();
     eprintln!("sequencer transactions killed: {killed}");
+    assert!(killed > 0, "the killer found this store's sequencer statements to kill");
     let seqs: Vec<i64> = sqlx::query_scalar("SELECT seq FROM audit_entries WHERE chain = 'runtime:t1' ORDER BY seq")
         .fetch_all(store.pool())
         .await
