@@ -10,7 +10,7 @@ use cfp_store::logs::LogRecord;
 use cfp_store::{Scope, StoreError};
 use tokio::sync::mpsc;
 
-use crate::{constant_time_eq, invoke, nul, registry, tasks, Engine, WorkerId};
+use crate::{constant_time_eq, nul, registry, tasks, Engine, WorkerId};
 
 impl Engine {
     /// The project a worker token is bound to, compared in constant time.
@@ -167,7 +167,7 @@ impl Engine {
             tracing::info!(project = %scope.project, worker, "worker disconnected");
             self.publish_live(&scope, "steps", serde_json::json!({}));
         }
-        invoke::fail_worker_invocations(self, worker);
+        crate::failures::fail_worker_invocations(self, worker);
     }
 
     /// Stores log lines sent by a worker. A line naming an invocation the worker is not running (nor finished
