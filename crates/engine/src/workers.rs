@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use cfp_protocol::{LogEntry, StepKind, StepManifest, ToWorker};
+use cfp_protocol::{LogEntry, SocketCode, StepKind, StepManifest, ToWorker};
 use cfp_store::logs::LogRecord;
 use cfp_store::{Scope, StoreError};
 use tokio::sync::mpsc;
@@ -77,7 +77,7 @@ impl Engine {
         let max = self.inner.cfg.max_steps_per_registration;
         (steps.len() > max).then(|| {
             ToWorker::error(
-                "too_many_steps",
+                SocketCode::TooManySteps,
                 format!(
                     "the registration has {} steps; at most {max} are allowed per registration (nothing was \
                      registered)",
@@ -106,14 +106,14 @@ impl Engine {
         let Ok((steps, compiled)) = compiling.await else {
             tracing::error!(worker, "compiling input schemas failed");
             return Ok(ToWorker::error(
-                "invalid_schema",
+                SocketCode::InvalidSchema,
                 "the input schemas could not be compiled",
             ));
         };
         let (scope, accepted, errors, manifests) = {
             let mut reg = self.inner.reg.lock().unwrap();
             let Some(scope) = reg.workers.get(&worker).map(|w| w.scope.clone()) else {
-                return Ok(ToWorker::error("unknown_worker", "connection is closed"));
+                return Ok(ToWorker::error(SocketCode::UnknownWorker, "connection is closed"));
             };
             let (accepted, errors) = reg.register(worker, steps, compiled);
             let manifests: Vec<StepManifest> = reg
