@@ -29,7 +29,11 @@ async fn calls(engine: &Engine, scope: &Scope, method: &str, params: &Value) -> 
     let internal = |e: cfp_store::StoreError| {
         tracing::warn!(error = %e, method, "state call failed");
         RpcError {
-            code: if e.is_transient() { RpcCode::Unavailable } else { RpcCode::Internal },
+            code: if e.is_transient() {
+                RpcCode::Unavailable
+            } else {
+                RpcCode::Internal
+            },
             message: format!("{method} failed: {e}"),
         }
     };

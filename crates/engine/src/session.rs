@@ -219,7 +219,10 @@ impl Session {
             worker = self.id,
             "the worker's token was revoked; dropping the connection"
         );
-        self.send(ToWorker::error(SocketCode::Unauthenticated, "the worker token was revoked"));
+        self.send(ToWorker::error(
+            SocketCode::Unauthenticated,
+            "the worker token was revoked",
+        ));
     }
 
     /// One text frame of the worker. A frame that does not parse is answered `bad_frame`; nothing of it is applied.
@@ -326,10 +329,7 @@ impl Session {
                 id: call_id,
                 ok: false,
                 result: None,
-                error: Some(RpcError {
-                    code,
-                    message,
-                }),
+                error: Some(RpcError { code, message }),
             })
         };
         if let Some(inv) = invocation_id

@@ -514,7 +514,6 @@ fn tenant_cookie(raw: &[u8]) -> bool {
     })
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -137,7 +137,13 @@ async fn read_hello(
             format!("before `welcome` a worker may send only its `hello` (at most {HELLO_MAX_BYTES} bytes)"),
         ))
     };
-    let not_hello = |why: String| Some(Refusal::new(session::CLOSE_UNAUTHENTICATED, SocketCode::Unauthenticated, why));
+    let not_hello = |why: String| {
+        Some(Refusal::new(
+            session::CLOSE_UNAUTHENTICATED,
+            SocketCode::Unauthenticated,
+            why,
+        ))
+    };
     let first = match tokio::time::timeout(timeout, socket.next()).await {
         Ok(Some(Ok(Message::Text(t)))) if t.len() > HELLO_MAX_BYTES => return Err(too_big()),
         Ok(Some(Ok(Message::Text(t)))) => t,

@@ -124,7 +124,10 @@ fn call_reply_codes_and_the_doc_are_the_same_both_ways() {
     use cfp_protocol::RpcCode;
     let documented = socket_section_codes("| reply code | when |", 1);
     let enum_codes: std::collections::BTreeSet<String> = RpcCode::ALL.iter().map(|c| c.to_string()).collect();
-    assert_eq!(documented, enum_codes, "the call reply codes of docs/errors.md and RpcCode differ");
+    assert_eq!(
+        documented, enum_codes,
+        "the call reply codes of docs/errors.md and RpcCode differ"
+    );
     for code in RpcCode::ALL {
         assert_eq!(
             serde_json::from_value::<RpcCode>(serde_json::json!(code.as_str())).unwrap(),

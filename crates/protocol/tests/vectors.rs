@@ -68,7 +68,12 @@ fn api_output_vectors() {
     assert!(!normalised.is_empty());
     for v in normalised {
         let typed = ApiOutput::from_output(v["output"].clone()).unwrap_or_else(|e| panic!("{}: {e}", v["name"]));
-        assert_eq!(typed.status, v["output"]["status"].as_u64().unwrap() as u16, "{}", v["name"]);
+        assert_eq!(
+            typed.status,
+            v["output"]["status"].as_u64().unwrap() as u16,
+            "{}",
+            v["name"]
+        );
     }
     let rejected = outputs["rejected"].as_array().unwrap();
     assert!(rejected.len() >= 5);
@@ -77,7 +82,11 @@ fn api_output_vectors() {
             .err()
             .unwrap_or_else(|| panic!("{}: accepted", v["name"]));
         let names = v["names"].as_str().unwrap();
-        assert!(message.contains(names), "{}: `{message}` does not name {names}", v["name"]);
+        assert!(
+            message.contains(names),
+            "{}: `{message}` does not name {names}",
+            v["name"]
+        );
     }
     // What a worker refuses to send is refused by the runtime too, were it sent.
     for v in outputs["refused"].as_array().unwrap() {

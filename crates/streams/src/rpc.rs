@@ -38,7 +38,11 @@ impl Streams {
             e => {
                 tracing::warn!(error = %e, method, "stream call failed");
                 RpcError {
-                    code: if e.is_transient() { RpcCode::Unavailable } else { RpcCode::Internal },
+                    code: if e.is_transient() {
+                        RpcCode::Unavailable
+                    } else {
+                        RpcCode::Internal
+                    },
                     message: format!("{method} failed: {e}"),
                 }
             }
