@@ -264,7 +264,10 @@ impl Engine {
 
     /// Counts concurrency limits across the region's replicas through Redis (`--redis-url`): executions here,
     /// and the gateway's requests through [`Engine::shared_limits`].
+    /// The counters' upkeep (renewing and giving back reservations) runs as a service of the engine: it stops
+    /// with [`Engine::shutdown`].
     pub fn share_limits(&self, counters: shared_limits::SharedCounters) {
+        self.inner.services.spawn(counters.upkeep());
         self.inner.exec_limits.share(counters);
     }
 
