@@ -3,6 +3,7 @@
 //! invocation it names, NUL bytes and the worker's call budget.
 
 use cfp_protocol::frames::RpcError;
+use cfp_protocol::RpcCode;
 use cfp_store::Scope;
 use serde_json::{json, Value};
 
@@ -10,7 +11,7 @@ use crate::Engine;
 
 fn str_param<'a>(params: &'a Value, name: &str) -> Result<&'a str, RpcError> {
     params.get(name).and_then(Value::as_str).ok_or_else(|| RpcError {
-        code: "bad_request".into(),
+        code: RpcCode::BadRequest,
         message: format!("parameter `{name}` must be a string"),
     })
 }
@@ -28,7 +29,11 @@ async fn calls(engine: &Engine, scope: &Scope, method: &str, params: &Value) -> 
     let internal = |e: cfp_store::StoreError| {
         tracing::warn!(error = %e, method, "state call failed");
         RpcError {
-            code: if e.is_transient() { "unavailable" } else { "internal" }.into(),
+            code: if e.is_transient() {
+                RpcCode::Unavailable
+            } else {
+                RpcCode::Internal
+            },
             message: format!("{method} failed: {e}"),
         }
     };
@@ -66,7 +71,7 @@ async fn calls(engine: &Engine, scope: &Scope, method: &str, params: &Value) -> 
             // A signed webhook request the worker verified: recorded by the digest of its signature, so the same
             // request presented again within the window is a replay.
             let bad = |message: &str| RpcError {
-                code: "bad_request".into(),
+                code: RpcCode::BadRequest,
                 message: message.into(),
             };
             let digest = str_param(params, "digest")?;
@@ -83,7 +88,7 @@ async fn calls(engine: &Engine, scope: &Scope, method: &str, params: &Value) -> 
             Ok(json!({ "claimed": claimed }))
         }
         other => Err(RpcError {
-            code: "bad_request".into(),
+            code: RpcCode::BadRequest,
             message: format!("unknown method `{other}`"),
         }),
     }

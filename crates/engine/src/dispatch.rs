@@ -79,6 +79,7 @@ pub(crate) async fn run(engine: Engine, d: std::sync::Arc<Dispatcher>) {
                     want as i64,
                     lease_s,
                     &engine.config().instance_id,
+                    engine.config().clock.now(),
                 )
                 .await
             {

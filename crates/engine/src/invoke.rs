@@ -1,11 +1,11 @@
-//! Invocations in flight: sending `invoke` frames, taking `result` frames, timeouts, worker loss,
-//! failures and retries, and synchronous API calls.
+//! Invocations in flight: sending `invoke` frames, taking `result` frames, and synchronous API calls.
+//! Timeouts, worker loss, failures and retries are in [`crate::failures`].
 
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use cfp_protocol::{ApiInput, Emit, ErrorCode, InvokeFrame, ToWorker, Trigger, WorkerError};
-use cfp_store::queue::{Completion, FailOutcome, NewEvent};
+use cfp_store::queue::{Completion, NewEvent};
 use cfp_store::rollups::{AttemptEnd, Outcome};
 use cfp_store::{Scope, StoreError};
 use serde_json::{json, Value};
@@ -203,7 +203,7 @@ impl Engine {
     }
 
     /// Counts an API step's attempt (API calls are not retried: counted when they end).
-    fn count_api(&self, p: &Pending, outcome: Outcome) {
+    pub(crate) fn count_api(&self, p: &Pending, outcome: Outcome) {
         let took = took(p);
         if let Some(m) = self.metrics() {
             m.attempt(&p.scope, &p.step, outcome, took);
@@ -214,7 +214,7 @@ impl Engine {
     }
 
     /// Records the end of an attempt: a span row (batched) and a live event.
-    fn record_span(&self, p: &Pending, ok: bool, error: Option<&WorkerError>) {
+    pub(crate) fn record_span(&self, p: &Pending, ok: bool, error: Option<&WorkerError>) {
         let Some(span) = &p.span else { return };
         let ended_ms = chrono::Utc::now().timestamp_millis();
         let error_ref = error;
@@ -310,7 +310,7 @@ impl Engine {
     ///
     /// A successful queue delivery (`keep_step_slot`) keeps its step slot until the completer has committed it
     /// ([`Engine::release_step_slot`]), so claiming cannot outrun committing.
-    fn finish_pending(&self, id: &str, owner: Option<WorkerId>, keep_step_slot: bool) -> Option<Pending> {
+    pub(crate) fn finish_pending(&self, id: &str, owner: Option<WorkerId>, keep_step_slot: bool) -> Option<Pending> {
         let p = {
             let mut pending = self.inner().pending.lock().unwrap();
             let p = pending.get(id)?;
@@ -453,116 +453,6 @@ impl Engine {
         }
     }
 
-    /// Records a failed attempt: schedules the retry or dead-letters the delivery. The attempt is counted
-    /// (`outcome`, `took`) once the failure is committed; a stale attempt (its lease moved on) is not.
-    pub(crate) async fn fail_delivery(
-        &self,
-        scope: Scope,
-        step: String,
-        d: Delivery,
-        mut error: WorkerError,
-        end: AttemptEnd,
-    ) {
-        crate::nul::scrub_error(&mut error);
-        let cfg = &self.inner().cfg;
-        let retriable = error.retriable.unwrap_or(true);
-        let delay = retriable.then(|| {
-            error
-                .retry_after_ms
-                .unwrap_or_else(|| ids::backoff_ms(&d.key, d.attempt as u32, cfg.retry_base_ms, cfg.retry_cap_ms))
-        });
-        let error_json = json!({
-            "message": error.message, "name": error.name, "stack": error.stack, "attempt": d.attempt,
-            "retriable": retriable,
-        });
-        let mut backoff = Duration::from_millis(100);
-        let failed = loop {
-            match self.inner().store.fail(d.seq, d.attempt, &error_json, delay, end).await {
-                Ok(o) => break o,
-                Err(e) if e.is_transient() && !self.is_shutting_down() => {
-                    tracing::warn!(error = %e, "recording a failed attempt failed; retrying");
-                    tokio::time::sleep(backoff).await;
-                    backoff = (backoff * 2).min(Duration::from_secs(5));
-                }
-                Err(e) => {
-                    tracing::error!(error = %e, seq = d.seq, "could not record a failed attempt; its lease will expire");
-                    return;
-                }
-            }
-        };
-        let total = d.max_retries + 1;
-        let (outcome, took) = (
-            end.outcome,
-            end.duration_ms.map(|ms| Duration::from_secs_f64(ms / 1000.0)),
-        );
-        if let Some(m) = self.metrics().filter(|_| failed != FailOutcome::Stale) {
-            m.attempt(&scope, &step, outcome, took);
-            match failed {
-                FailOutcome::Retrying => m.retry(&scope, &step),
-                FailOutcome::DeadLettered => m.attempt(&scope, &step, Outcome::DeadLettered, None),
-                FailOutcome::Stale => {}
-            }
-        }
-        match failed {
-            FailOutcome::Retrying => {
-                let ms = delay.unwrap_or(0);
-                self.system_log(
-                    &scope,
-                    "warn",
-                    &step,
-                    &d.trace_id,
-                    format!(
-                        "attempt {}/{total} of step `{step}` failed: {}; retrying in {ms} ms",
-                        d.attempt, error.message
-                    ),
-                    Some(error_json),
-                );
-                let engine = self.clone();
-                let woken = vec![cfp_store::queue::Woken { scope, step }];
-                let wait = self.config().clock.sleep(Duration::from_millis(ms));
-                self.spawn(async move {
-                    wait.await;
-                    engine.wake(&woken);
-                });
-            }
-            FailOutcome::DeadLettered => {
-                // The next message of a FIFO group is eligible now.
-                self.wake(&[cfp_store::queue::Woken {
-                    scope: scope.clone(),
-                    step: step.clone(),
-                }]);
-                let why = if retriable {
-                    format!("after {} attempts", d.attempt)
-                } else {
-                    "(not retriable)".into()
-                };
-                // For the operator (and `cfp dev`, which prints it as one line with the `cfp dlq` command to
-                // inspect it): a stable message with the step, trace and attempts, never the tenant's error text.
-                tracing::info!(
-                    tenant = %scope.tenant,
-                    project = %scope.project,
-                    step = ?step,
-                    trace_id = %d.trace_id,
-                    attempts = d.attempt,
-                    retriable,
-                    "moved to the dead-letter queue"
-                );
-                self.system_log(
-                    &scope,
-                    "error",
-                    &step,
-                    &d.trace_id,
-                    format!(
-                        "step `{step}` failed {why}: {}; moved to the dead-letter queue",
-                        error.message
-                    ),
-                    Some(error_json),
-                );
-            }
-            FailOutcome::Stale => {}
-        }
-    }
-
     /// Calls an API step and waits for its response; its emits are committed before this returns.
     pub async fn invoke_api(
         &self,
@@ -638,116 +528,4 @@ impl Engine {
 /// How long an attempt ran, from its invoke frame to now.
 fn took(p: &Pending) -> Option<Duration> {
     p.span.as_ref().map(|s| s.started_at.elapsed())
-}
-
-/// Fails every invocation in flight on a worker that went away.
-pub(crate) fn fail_worker_invocations(engine: &Engine, worker: WorkerId) {
-    let ids: Vec<String> = engine
-        .inner()
-        .pending
-        .lock()
-        .unwrap()
-        .iter()
-        .filter(|(_, p)| p.worker == worker)
-        .map(|(k, _)| k.clone())
-        .collect();
-    for id in ids {
-        let Some(p) = engine.finish_pending(&id, None, false) else {
-            continue;
-        };
-        let error = WorkerError {
-            message: "the worker running this step disconnected before it finished".into(),
-            name: Some("WorkerDisconnected".into()),
-            retriable: Some(true),
-            retry_after_ms: Some(0),
-            ..Default::default()
-        };
-        engine.record_span(&p, false, Some(&error));
-        match p.kind {
-            PendingKind::Api { .. } => {
-                engine.count_api(&p, Outcome::LostWorker);
-                if let PendingKind::Api { reply, .. } = p.kind {
-                    let _ = reply.send(Err(InvokeError::WorkerGone(p.step)));
-                }
-            }
-            PendingKind::Queue(d) => {
-                let end = Engine::attempt_end(&p.span, Outcome::LostWorker);
-                let engine = engine.clone();
-                engine
-                    .clone()
-                    .spawn(async move { engine.fail_delivery(p.scope, p.step, d, error, end).await });
-            }
-        }
-    }
-}
-
-/// Takes every queue delivery still in flight (shutdown) and returns their sequence numbers.
-pub(crate) fn take_queue_pending(engine: &Engine) -> Vec<i64> {
-    let mut pending = engine.inner().pending.lock().unwrap();
-    let ids: Vec<String> = pending
-        .iter()
-        .filter(|(_, p)| matches!(p.kind, PendingKind::Queue(_)))
-        .map(|(k, _)| k.clone())
-        .collect();
-    ids.iter()
-        .filter_map(|id| match pending.remove(id)?.kind {
-            PendingKind::Queue(d) => Some(d.seq),
-            PendingKind::Api { .. } => None,
-        })
-        .collect()
-}
-
-/// Fails invocations that passed their deadline and tells their worker to stop waiting for them.
-pub(crate) async fn deadline_watch(engine: Engine) {
-    let mut tick = tokio::time::interval(Duration::from_millis(100));
-    loop {
-        tick.tick().await;
-        let now = Instant::now();
-        let expired: Vec<String> = engine
-            .inner()
-            .pending
-            .lock()
-            .unwrap()
-            .iter()
-            .filter(|(_, p)| p.deadline <= now)
-            .map(|(k, _)| k.clone())
-            .collect();
-        for id in expired {
-            let Some(p) = engine.finish_pending(&id, None, false) else {
-                continue;
-            };
-            engine.send_to_worker(
-                p.worker,
-                ToWorker::Cancel {
-                    id: id.clone(),
-                    reason: "timeout".into(),
-                },
-            );
-            let error = WorkerError {
-                message: format!("handler timed out after {} ms", p.timeout_ms),
-                name: Some("TimeoutError".into()),
-                retriable: Some(true),
-                ..Default::default()
-            };
-            engine.record_span(&p, false, Some(&error));
-            match p.kind {
-                PendingKind::Api { .. } => {
-                    engine.count_api(&p, Outcome::Timeout);
-                    if let PendingKind::Api { reply, .. } = p.kind {
-                        let _ = reply.send(Err(InvokeError::Timeout {
-                            step: p.step,
-                            ms: p.timeout_ms,
-                        }));
-                    }
-                }
-                PendingKind::Queue(d) => {
-                    let end = Engine::attempt_end(&p.span, Outcome::Timeout);
-                    let engine = engine.clone();
-                    engine
-                        .clone()
-                        .spawn(async move { engine.fail_delivery(p.scope, p.step, d, error, end).await });
-                }
-            }
-        }
-    }
 }

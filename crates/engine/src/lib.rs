@@ -25,6 +25,7 @@ pub mod clock;
 pub mod cron;
 mod dead_letters;
 pub mod dispatch;
+mod failures;
 pub mod ids;
 pub mod invoke;
 pub mod limits;
@@ -231,7 +232,7 @@ impl Engine {
         services.spawn(tasks::writer(engine.clone(), lrx));
         services.spawn(tasks::listener(engine.clone()));
         services.spawn(tasks::maintenance(engine.clone()));
-        services.spawn(invoke::deadline_watch(engine.clone()));
+        services.spawn(failures::deadline_watch(engine.clone()));
         services.spawn(cron::scheduler(engine.clone()));
         if engine.inner.cfg.slo.is_some() {
             services.spawn(slo::evaluator(engine.clone()));
@@ -268,7 +269,10 @@ impl Engine {
 
     /// Counts concurrency limits across the region's replicas through Redis (`--redis-url`): executions here,
     /// and the gateway's requests through [`Engine::shared_limits`].
+    /// The counters' upkeep (renewing and giving back reservations) runs as a service of the engine: it stops
+    /// with [`Engine::shutdown`].
     pub fn share_limits(&self, counters: shared_limits::SharedCounters) {
+        self.inner.services.spawn(counters.upkeep());
         self.inner.exec_limits.share(counters);
     }
 
@@ -598,7 +602,7 @@ impl Engine {
         while tokio::time::Instant::now() < until && !self.inner.pending.lock().unwrap().is_empty() {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
-        let leftover = invoke::take_queue_pending(self);
+        let leftover = failures::take_queue_pending(self);
         if !leftover.is_empty() {
             match self.inner.store.release(&leftover).await {
                 Ok(n) => {

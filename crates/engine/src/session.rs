@@ -17,7 +17,7 @@ use std::sync::Arc;
 
 use cfp_audit::{Actor, Event};
 use cfp_protocol::frames::{parse_from_worker, RegistrationError, RpcError};
-use cfp_protocol::{FromWorker, StreamManifest, ToWorker, PROTOCOL_VERSION};
+use cfp_protocol::{FromWorker, RpcCode, SocketCode, StreamManifest, ToWorker, PROTOCOL_VERSION};
 use cfp_store::Scope;
 use serde_json::{json, Value};
 use tokio::sync::mpsc;
@@ -77,12 +77,12 @@ pub trait Peers: Send + Sync + 'static {
 #[derive(Debug)]
 pub struct Refusal {
     pub close: u16,
-    pub code: &'static str,
+    pub code: SocketCode,
     pub message: String,
 }
 
 impl Refusal {
-    pub fn new(close: u16, code: &'static str, message: impl Into<String>) -> Self {
+    pub fn new(close: u16, code: SocketCode, message: impl Into<String>) -> Self {
         Self {
             close,
             code,
@@ -107,7 +107,7 @@ pub struct Hello {
 
 /// Parses the first frame of a connection, which must be a `hello` of this protocol version.
 pub fn parse_hello(text: &str) -> Result<Hello, Refusal> {
-    let not_hello = |why: String| Refusal::new(CLOSE_UNAUTHENTICATED, "unauthenticated", why);
+    let not_hello = |why: String| Refusal::new(CLOSE_UNAUTHENTICATED, SocketCode::Unauthenticated, why);
     match parse_from_worker(text) {
         Ok(FromWorker::Hello {
             protocol,
@@ -118,7 +118,7 @@ pub fn parse_hello(text: &str) -> Result<Hello, Refusal> {
             if protocol != PROTOCOL_VERSION {
                 return Err(Refusal::new(
                     CLOSE_UNSUPPORTED_PROTOCOL,
-                    "unsupported_protocol",
+                    SocketCode::UnsupportedProtocol,
                     format!("this runtime speaks protocol {PROTOCOL_VERSION}; the worker sent {protocol}"),
                 ));
             }
@@ -155,13 +155,13 @@ impl Session {
         if engine.is_shutting_down() {
             return Err(Refusal::new(
                 CLOSE_SHUTTING_DOWN,
-                "shutting_down",
+                SocketCode::ShuttingDown,
                 "the runtime is shutting down",
             ));
         }
         let (id, rx) = engine
             .connect_worker(scope.clone(), hello.name, hello.capacity)
-            .map_err(|message| Refusal::new(CLOSE_TOO_MANY_WORKERS, "too_many_workers", message))?;
+            .map_err(|message| Refusal::new(CLOSE_TOO_MANY_WORKERS, SocketCode::TooManyWorkers, message))?;
         let session = Session {
             engine: engine.clone(),
             id,
@@ -195,7 +195,7 @@ impl Session {
     /// The worker sent a binary frame: not part of the protocol (answered, the connection stays).
     pub fn on_binary(&self) {
         self.send(ToWorker::error(
-            "bad_frame",
+            SocketCode::BadFrame,
             "binary frames are not part of the protocol",
         ));
     }
@@ -207,7 +207,7 @@ impl Session {
             "the worker sent a frame over {max} bytes; closing with 1009"
         );
         self.send(ToWorker::error(
-            "frame_too_large",
+            SocketCode::FrameTooLarge,
             format!("frames may be at most {max} bytes"),
         ));
         CLOSE_TOO_BIG
@@ -219,18 +219,21 @@ impl Session {
             worker = self.id,
             "the worker's token was revoked; dropping the connection"
         );
-        self.send(ToWorker::error("unauthenticated", "the worker token was revoked"));
+        self.send(ToWorker::error(
+            SocketCode::Unauthenticated,
+            "the worker token was revoked",
+        ));
     }
 
     /// One text frame of the worker. A frame that does not parse is answered `bad_frame`; nothing of it is applied.
     pub async fn on_text(&self, text: &str) {
         let frame = match parse_from_worker(text) {
             Ok(f) => f,
-            Err(message) => return self.send(ToWorker::error("bad_frame", message)),
+            Err(message) => return self.send(ToWorker::error(SocketCode::BadFrame, message)),
         };
         let (engine, id) = (&self.engine, self.id);
         match frame {
-            FromWorker::Hello { .. } => self.send(ToWorker::error("bad_frame", "already authenticated")),
+            FromWorker::Hello { .. } => self.send(ToWorker::error(SocketCode::BadFrame, "already authenticated")),
             FromWorker::Register { steps, streams, ui } => {
                 // Before `registered` goes out: a workbench told of the registration finds its UI.
                 self.engine.set_worker_ui(id, ui);
@@ -298,7 +301,7 @@ impl Session {
             Err(e) => {
                 tracing::error!(error = %e, "storing the registration failed");
                 ToWorker::error(
-                    "registration_failed",
+                    SocketCode::RegistrationFailed,
                     "the runtime could not store the registration; it will retry when you re-register",
                 )
             }
@@ -309,7 +312,7 @@ impl Session {
             (Err(e), _) => {
                 tracing::error!(error = %e, "storing the stream definitions failed");
                 reply = ToWorker::error(
-                    "registration_failed",
+                    SocketCode::RegistrationFailed,
                     "the runtime could not store the streams; re-register",
                 );
             }
@@ -321,15 +324,12 @@ impl Session {
     /// before anything is done, then answered by a task the engine owns.
     fn call(&self, call_id: u64, method: String, params: Value, invocation_id: Option<String>) {
         let engine = &self.engine;
-        let refuse = |code: &str, message: String| {
+        let refuse = |code: RpcCode, message: String| {
             self.send(ToWorker::Reply {
                 id: call_id,
                 ok: false,
                 result: None,
-                error: Some(RpcError {
-                    code: code.into(),
-                    message,
-                }),
+                error: Some(RpcError { code, message }),
             })
         };
         if let Some(inv) = invocation_id
@@ -337,19 +337,19 @@ impl Session {
             .filter(|inv| !engine.owns_invocation(self.id, inv))
         {
             return refuse(
-                "unknown_invocation",
+                RpcCode::UnknownInvocation,
                 format!("`{method}` names invocation `{inv}`, which this worker is not running"),
             );
         }
         if let Some(path) = crate::nul::find(&params, "params") {
             return refuse(
-                "bad_request",
+                RpcCode::BadRequest,
                 format!("{path} contains the character U+0000 (NUL), which cannot be stored"),
             );
         }
         let Some(permit) = engine.call_permit(self.id) else {
             return refuse(
-                "too_many_calls",
+                RpcCode::TooManyCalls,
                 format!(
                     "this worker already has {} calls being answered; wait for their replies",
                     engine.config().max_calls_per_worker
@@ -440,18 +440,18 @@ mod tests {
         let other = parse_hello(r#"{"type":"hello","protocol":2,"token":"t0","worker":{}}"#).unwrap_err();
         assert_eq!(
             (other.close, other.code),
-            (CLOSE_UNSUPPORTED_PROTOCOL, "unsupported_protocol")
+            (CLOSE_UNSUPPORTED_PROTOCOL, SocketCode::UnsupportedProtocol)
         );
 
         for text in [r#"{"type":"ping","ts":1}"#, "not json", r#"{"type":"hello"}"#] {
             let refused = parse_hello(text).unwrap_err();
             assert_eq!(
                 (refused.close, refused.code),
-                (CLOSE_UNAUTHENTICATED, "unauthenticated"),
+                (CLOSE_UNAUTHENTICATED, SocketCode::Unauthenticated),
                 "{text}"
             );
             assert!(
-                matches!(refused.frame(), ToWorker::Error { ref code, .. } if code == "unauthenticated"),
+                matches!(refused.frame(), ToWorker::Error { code, .. } if code == SocketCode::Unauthenticated),
                 "{text}"
             );
         }

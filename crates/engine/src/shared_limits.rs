@@ -210,8 +210,9 @@ fn key(kind: &str, tenant: &str, project: Option<&str>) -> String {
 }
 
 impl SharedCounters {
-    /// Counters over the Redis at `url` for the replica `replica` (its instance id). Connects lazily and
-    /// starts renewing and trimming reservations on the current Tokio runtime.
+    /// Counters over the Redis at `url` for the replica `replica` (its instance id). Connects lazily; renewing
+    /// and trimming reservations is [`SharedCounters::upkeep`], which its owner runs ([`crate::Engine::share_limits`]
+    /// spawns it into the engine's services, so it stops with the engine).
     pub fn new(url: &str, replica: &str) -> Result<Self, String> {
         let client = redis::Client::open(url).map_err(|e| format!("--redis-url: {e}"))?;
         let script = |body: &str| redis::Script::new(&format!("{SUM}{body}"));
@@ -230,8 +231,13 @@ impl SharedCounters {
             failures: AtomicU64::new(0),
             calls: AtomicU64::new(0),
         });
-        tokio::spawn(upkeep(Arc::downgrade(&inner)));
         Ok(Self(inner))
+    }
+
+    /// The task that gives back idle places and renews reservations; it ends by itself once every clone of the
+    /// counters is dropped.
+    pub fn upkeep(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
+        upkeep(Arc::downgrade(&self.0))
     }
 
     /// Takes a place of `kind` (`rq`: requests, `ex`: executions) for a project and its tenant, each against its
@@ -490,14 +496,21 @@ mod tests {
 
     const URL: &str = "redis://127.0.0.1:6379";
 
+    /// Counters with their upkeep running (an engine runs it as one of its services).
+    fn started(url: &str, replica: &str) -> Result<SharedCounters, String> {
+        let c = SharedCounters::new(url, replica)?;
+        tokio::spawn(c.upkeep());
+        Ok(c)
+    }
+
     fn ids() -> (String, String) {
         (uuid::Uuid::new_v4().to_string(), uuid::Uuid::new_v4().to_string())
     }
 
     #[tokio::test]
     async fn two_replicas_share_project_and_tenant_counts() {
-        let a = SharedCounters::new(URL, "rt-a").unwrap();
-        let b = SharedCounters::new(URL, "rt-b").unwrap();
+        let a = started(URL, "rt-a").unwrap();
+        let b = started(URL, "rt-b").unwrap();
         let (tenant, p1) = ids();
         let p2 = uuid::Uuid::new_v4().to_string();
         let Acquired::Held(l1) = a.acquire("ex", &tenant, &p1, [Some(2), Some(3)]).await else {
@@ -540,8 +553,8 @@ mod tests {
 
     #[tokio::test]
     async fn far_from_the_limit_places_are_reserved_in_batches_and_idle_ones_given_back() {
-        let a = SharedCounters::new(URL, "rt-a").unwrap();
-        let b = SharedCounters::new(URL, "rt-b").unwrap();
+        let a = started(URL, "rt-a").unwrap();
+        let b = started(URL, "rt-b").unwrap();
         let (tenant, p) = ids();
         let limits = [Some(1000), None];
         let mut held = Vec::new();
@@ -571,8 +584,8 @@ mod tests {
 
     #[tokio::test]
     async fn near_the_limit_no_place_is_kept_spare() {
-        let a = SharedCounters::new(URL, "rt-a").unwrap();
-        let b = SharedCounters::new(URL, "rt-b").unwrap();
+        let a = started(URL, "rt-a").unwrap();
+        let b = started(URL, "rt-b").unwrap();
         let (tenant, p) = ids();
         let limits = [Some(8), None];
         let mut held = Vec::new();
@@ -601,7 +614,7 @@ mod tests {
 
     #[tokio::test]
     async fn without_a_limit_nothing_is_counted() {
-        let a = SharedCounters::new(URL, "rt-a").unwrap();
+        let a = started(URL, "rt-a").unwrap();
         let (tenant, p) = ids();
         assert!(matches!(
             a.acquire("rq", &tenant, &p, [None, None]).await,
@@ -613,7 +626,7 @@ mod tests {
     #[tokio::test]
     async fn an_unreachable_redis_falls_back_to_local_counting_quickly() {
         // nothing listens on port 9 of loopback: connection refused at once
-        let a = SharedCounters::new("redis://127.0.0.1:9", "rt-a").unwrap();
+        let a = started("redis://127.0.0.1:9", "rt-a").unwrap();
         let (tenant, p) = ids();
         let started = Instant::now();
         assert!(matches!(

@@ -426,7 +426,11 @@ pub(crate) async fn maintenance(engine: Engine) {
             Err(e) => tracing::debug!(error = %e, "could not look for other runtimes"),
         }
         if n.is_multiple_of(2) {
-            match engine.store().reap_leases(engine.config().lease_stale_after_s).await {
+            match engine
+                .store()
+                .reap_leases(engine.config().lease_stale_after_s, engine.config().clock.now())
+                .await
+            {
                 Ok(reaped) => {
                     // Attempts that ended without a result (their runtime or worker was lost): counted once,
                     // here, when the reaping commits.

@@ -5,12 +5,12 @@ use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use cfp_protocol::{LogEntry, StepKind, StepManifest, ToWorker};
+use cfp_protocol::{LogEntry, SocketCode, StepKind, StepManifest, ToWorker};
 use cfp_store::logs::LogRecord;
 use cfp_store::{Scope, StoreError};
 use tokio::sync::mpsc;
 
-use crate::{constant_time_eq, invoke, nul, registry, tasks, Engine, WorkerId};
+use crate::{constant_time_eq, nul, registry, tasks, Engine, WorkerId};
 
 impl Engine {
     /// The project a worker token is bound to, compared in constant time.
@@ -77,7 +77,7 @@ impl Engine {
         let max = self.inner.cfg.max_steps_per_registration;
         (steps.len() > max).then(|| {
             ToWorker::error(
-                "too_many_steps",
+                SocketCode::TooManySteps,
                 format!(
                     "the registration has {} steps; at most {max} are allowed per registration (nothing was \
                      registered)",
@@ -112,14 +112,14 @@ impl Engine {
         let Ok((steps, compiled)) = compiling.await else {
             tracing::error!(worker, "compiling input schemas failed");
             return Ok(ToWorker::error(
-                "invalid_schema",
+                SocketCode::InvalidSchema,
                 "the input schemas could not be compiled",
             ));
         };
         let (scope, accepted, errors, manifests) = {
             let mut reg = self.inner.reg.lock().unwrap();
             let Some(scope) = reg.workers.get(&worker).map(|w| w.scope.clone()) else {
-                return Ok(ToWorker::error("unknown_worker", "connection is closed"));
+                return Ok(ToWorker::error(SocketCode::UnknownWorker, "connection is closed"));
             };
             let (accepted, errors) = reg.register(worker, steps, compiled);
             let manifests: Vec<StepManifest> = reg
@@ -176,7 +176,7 @@ impl Engine {
             tracing::info!(project = %scope.project, worker, "worker disconnected");
             self.publish_live(&scope, "steps", serde_json::json!({}));
         }
-        invoke::fail_worker_invocations(self, worker);
+        crate::failures::fail_worker_invocations(self, worker);
     }
 
     /// Stores log lines sent by a worker. A line naming an invocation the worker is not running (nor finished

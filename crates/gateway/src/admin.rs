@@ -13,6 +13,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use crate::error::ApiError;
+use crate::results::{Discarded, Emitted, Items, Logs, Queues, Replayed, Steps};
 use crate::AppState;
 use cfp_protocol::ErrorCode;
 
@@ -49,7 +50,7 @@ async fn emit(
     headers: HeaderMap,
     uri: Uri,
     body: Result<Json<EmitBody>, axum::extract::rejection::JsonRejection>,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<(StatusCode, Json<Emitted<uuid::Uuid>>), ApiError> {
     let access = crate::auth::access(&app, peer, &headers, uri.query(), "emit").await?;
     let Json(body) = body.map_err(|e| ApiError::new(ErrorCode::InvalidBody, e.body_text()))?;
     if body.topic.trim().is_empty() {
@@ -87,9 +88,10 @@ async fn emit(
         .await?;
     Ok((
         StatusCode::ACCEPTED,
-        Json(match warning {
-            Some(w) => json!({ "eventId": event_id, "traceId": trace_id, "warning": w }),
-            None => json!({ "eventId": event_id, "traceId": trace_id }),
+        Json(Emitted {
+            event_id,
+            trace_id,
+            warning,
         }),
     ))
 }
@@ -103,14 +105,14 @@ struct DlqQuery {
 async fn dlq_list(
     (State(app), ConnectInfo(peer), headers, uri): Caller,
     Query(q): Query<DlqQuery>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Items<cfp_store::queue::DeadLetter>>, ApiError> {
     let access = crate::auth::access(&app, peer, &headers, uri.query(), "dlq.read").await?;
     let items = app
         .engine
         .store()
         .dead_letters(&access.scope, q.step.as_deref(), q.limit.unwrap_or(100).clamp(1, 1000))
         .await?;
-    Ok(Json(json!({ "items": items })))
+    Ok(Json(Items { items }))
 }
 
 fn parse_id(id: &str) -> Result<i64, ApiError> {
@@ -121,7 +123,7 @@ fn parse_id(id: &str) -> Result<i64, ApiError> {
 async fn dlq_replay(
     (State(app), ConnectInfo(peer), headers, uri): Caller,
     Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Replayed>, ApiError> {
     let access = crate::auth::access(&app, peer, &headers, uri.query(), "dlq.replay").await?;
     let id = parse_id(&id)?;
     let details = json!({ "topic": null, "count": 1 });
@@ -134,7 +136,7 @@ async fn dlq_replay(
         details,
     );
     match app.engine.replay_dead_letter(&access.scope, id, &audit).await? {
-        Some(step) => Ok(Json(json!({ "replayed": id, "step": step }))),
+        Some(step) => Ok(Json(Replayed { replayed: id, step })),
         None => Err(ApiError::not_found(format!("no dead letter with id {id}"))),
     }
 }
@@ -142,7 +144,7 @@ async fn dlq_replay(
 async fn dlq_discard(
     (State(app), ConnectInfo(peer), headers, uri): Caller,
     Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Discarded>, ApiError> {
     let access = crate::auth::access(&app, peer, &headers, uri.query(), "dlq.replay").await?;
     let id = parse_id(&id)?;
     let details = json!({ "topic": null, "count": 1 });
@@ -155,16 +157,21 @@ async fn dlq_discard(
         details,
     );
     if app.engine.discard_dead_letter(&access.scope, id, &audit).await? {
-        Ok(Json(json!({ "discarded": id })))
+        Ok(Json(Discarded { discarded: id }))
     } else {
         Err(ApiError::not_found(format!("no dead letter with id {id}")))
     }
 }
 
-async fn steps((State(app), ConnectInfo(peer), headers, uri): Caller) -> Result<Json<Value>, ApiError> {
+async fn steps(
+    (State(app), ConnectInfo(peer), headers, uri): Caller,
+) -> Result<Json<Steps<cfp_protocol::StepManifest>>, ApiError> {
     let access = crate::auth::access(&app, peer, &headers, uri.query(), "flow.read").await?;
     let steps = app.engine.store().list_steps(&access.scope).await?;
-    Ok(Json(json!({ "steps": steps, "workers": app.engine.worker_count() })))
+    Ok(Json(Steps {
+        steps,
+        workers: app.engine.worker_count(),
+    }))
 }
 
 #[derive(Deserialize)]
@@ -181,7 +188,7 @@ struct LogsQuery {
 async fn logs(
     (State(app), ConnectInfo(peer), headers, uri): Caller,
     Query(q): Query<LogsQuery>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Logs<cfp_store::logs::LogRecord>>, ApiError> {
     let access = crate::auth::access(&app, peer, &headers, uri.query(), "logs.read").await?;
     let query = LogQuery {
         trace_id: q.trace_id,
@@ -192,11 +199,13 @@ async fn logs(
         limit: q.limit.unwrap_or(200),
     };
     let logs = app.engine.store().query_logs(&access.scope, &query).await?;
-    Ok(Json(json!({ "logs": logs })))
+    Ok(Json(Logs { logs }))
 }
 
-async fn queues((State(app), ConnectInfo(peer), headers, uri): Caller) -> Result<Json<Value>, ApiError> {
+async fn queues(
+    (State(app), ConnectInfo(peer), headers, uri): Caller,
+) -> Result<Json<Queues<cfp_store::queue::QueueStats>>, ApiError> {
     let access = crate::auth::access(&app, peer, &headers, uri.query(), "flow.read").await?;
     let stats = app.engine.store().queue_stats(&access.scope).await?;
-    Ok(Json(json!({ "queues": stats })))
+    Ok(Json(Queues { queues: stats }))
 }

@@ -15,7 +15,7 @@ use axum::response::{IntoResponse, Response};
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;
 use cfp_engine::{InvokeError, RouteMatch};
-use cfp_protocol::{ApiInput, Multimap, StringOrStrings};
+use cfp_protocol::{ApiInput, ApiOutput, BodyEncoding, Multimap, StringOrStrings};
 use serde_json::Value;
 
 use crate::error::ApiError;
@@ -411,33 +411,26 @@ fn collapse(map: BTreeMap<String, Vec<String>>) -> Multimap {
 
 /// `{status, headers?, body, bodyEncoding?}` → an HTTP response.
 fn output_response(output: Value) -> Result<Response, ApiError> {
-    let status = output.get("status").and_then(Value::as_u64).unwrap_or(200);
-    let status = StatusCode::from_u16(status as u16).map_err(|_| {
+    let output = ApiOutput::from_output(output).map_err(|message| ApiError::new(ErrorCode::BadResponse, message))?;
+    let status = StatusCode::from_u16(output.status).map_err(|_| {
         ApiError::new(
             ErrorCode::BadResponse,
-            format!("handler returned invalid status {status}"),
+            format!("handler returned invalid status {}", output.status),
         )
     })?;
     let mut headers = HeaderMap::new();
-    if let Some(Value::Object(h)) = output.get("headers") {
-        for (k, v) in h {
-            let Ok(name) = HeaderName::from_bytes(k.as_bytes()) else {
-                continue;
-            };
-            let values: Vec<String> = match v {
-                Value::Array(items) => items.iter().map(value_text).collect(),
-                other => vec![value_text(other)],
-            };
-            for value in values {
-                if let Ok(hv) = HeaderValue::from_str(&value) {
-                    headers.append(name.clone(), hv);
-                }
+    for (k, v) in output.headers.iter().flatten() {
+        let Ok(name) = HeaderName::from_bytes(k.as_bytes()) else {
+            continue;
+        };
+        for value in v.values() {
+            if let Ok(hv) = HeaderValue::from_str(value) {
+                headers.append(name.clone(), hv);
             }
         }
     }
-    let encoding = output.get("bodyEncoding").and_then(Value::as_str);
-    let (bytes, default_ct): (Vec<u8>, Option<&str>) = match (output.get("body"), encoding) {
-        (Some(Value::String(s)), Some("base64")) => {
+    let (bytes, default_ct): (Vec<u8>, Option<&str>) = match (output.body, output.body_encoding) {
+        (Value::String(s), Some(BodyEncoding::Base64)) => {
             let raw = B64.decode(s).map_err(|_| {
                 ApiError::new(
                     ErrorCode::BadResponse,
@@ -446,9 +439,9 @@ fn output_response(output: Value) -> Result<Response, ApiError> {
             })?;
             (raw, Some("application/octet-stream"))
         }
-        (Some(Value::String(s)), _) => (s.clone().into_bytes(), Some("text/plain; charset=utf-8")),
-        (None, _) | (Some(Value::Null), _) => (Vec::new(), None),
-        (Some(v), _) => (serde_json::to_vec(v).unwrap_or_default(), Some("application/json")),
+        (Value::String(s), _) => (s.into_bytes(), Some("text/plain; charset=utf-8")),
+        (Value::Null, _) => (Vec::new(), None),
+        (v, _) => (serde_json::to_vec(&v).unwrap_or_default(), Some("application/json")),
     };
     if let (false, Some(ct)) = (headers.contains_key(header::CONTENT_TYPE), default_ct) {
         headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(ct));
@@ -521,13 +514,6 @@ fn tenant_cookie(raw: &[u8]) -> bool {
     })
 }
 
-fn value_text(v: &Value) -> String {
-    match v {
-        Value::String(s) => s.clone(),
-        other => other.to_string(),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -585,6 +571,24 @@ mod tests {
         assert!(!STEP_SANDBOX.contains("allow-same-origin"));
         assert_eq!(h.get(header::X_CONTENT_TYPE_OPTIONS).unwrap(), "nosniff");
         assert_eq!(h.get(header::CONTENT_TYPE).unwrap(), "text/html");
+    }
+
+    #[test]
+    fn a_response_with_a_non_string_header_is_refused_naming_it() {
+        for (headers, named) in [
+            (json!({"x-ok": "1", "x-count": 3}), "`x-count`"),
+            (json!({"x-meta": {"a": 1}}), "`x-meta`"),
+            (json!({"x-list": ["a", null]}), "`x-list`"),
+        ] {
+            let e = output_response(json!({"status": 200, "headers": headers, "body": "ok"})).unwrap_err();
+            assert_eq!(e.code, ErrorCode::BadResponse);
+            assert!(e.message.contains(named), "{}", e.message);
+        }
+        let e = output_response(json!({"body": "ok"})).unwrap_err();
+        assert!(e.message.contains("status"), "{}", e.message);
+        let r = output_response(json!({"status": 201, "headers": {"x-list": ["a", "b"]}})).unwrap();
+        assert_eq!(r.status(), 201);
+        assert_eq!(r.headers().get_all("x-list").iter().count(), 2);
     }
 
     #[test]

@@ -23,6 +23,7 @@ pub mod limits;
 pub mod metrics;
 pub mod motia;
 pub mod observe;
+pub mod results;
 pub mod slo;
 pub mod source;
 pub mod streams_ws;

@@ -16,6 +16,9 @@ use serde_json::{json, Value};
 use tokio::sync::broadcast::error::RecvError;
 
 use crate::error::ApiError;
+use crate::results::{
+    Items, Lagged, Saved, StateDeleted, StateEntry, StateGroup, StateGroups, StateValue, Trace, Traces,
+};
 use crate::AppState;
 use cfp_protocol::ErrorCode;
 
@@ -43,20 +46,20 @@ struct Limit {
 async fn traces(
     (State(app), ConnectInfo(peer), headers, uri): Caller,
     Query(q): Query<Limit>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Traces<cfp_store::spans::TraceSummary>>, ApiError> {
     let access = crate::auth::access(&app, peer, &headers, uri.query(), "traces.read").await?;
     let traces = app
         .engine
         .store()
         .recent_traces(&access.scope, q.limit.unwrap_or(50))
         .await?;
-    Ok(Json(json!({ "traces": traces })))
+    Ok(Json(Traces { traces }))
 }
 
 async fn trace(
     (State(app), ConnectInfo(peer), headers, uri): Caller,
     Path(trace_id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Trace<cfp_store::spans::SpanRecord>>, ApiError> {
     let access = crate::auth::access(&app, peer, &headers, uri.query(), "traces.read").await?;
     let spans = app.engine.store().trace_spans(&access.scope, &trace_id).await?;
     if spans.is_empty() {
@@ -64,30 +67,30 @@ async fn trace(
             "no trace {trace_id} (it may still be running, or has expired)"
         )));
     }
-    Ok(Json(json!({ "traceId": trace_id, "spans": spans })))
+    Ok(Json(Trace { trace_id, spans }))
 }
 
-async fn state_groups((State(app), ConnectInfo(peer), headers, uri): Caller) -> Result<Json<Value>, ApiError> {
+async fn state_groups((State(app), ConnectInfo(peer), headers, uri): Caller) -> Result<Json<StateGroups>, ApiError> {
     let access = crate::auth::access(&app, peer, &headers, uri.query(), "state.read").await?;
     let groups = app.engine.store().state_groups(&access.scope).await?;
-    let groups: Vec<Value> = groups
+    let groups = groups
         .into_iter()
-        .map(|(group, keys)| json!({ "group": group, "keys": keys }))
+        .map(|(group, keys)| StateGroup { group, keys })
         .collect();
-    Ok(Json(json!({ "groups": groups })))
+    Ok(Json(StateGroups { groups }))
 }
 
 async fn state_group(
     (State(app), ConnectInfo(peer), headers, uri): Caller,
     Path(group): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Items<StateEntry<Value>>>, ApiError> {
     let access = crate::auth::access(&app, peer, &headers, uri.query(), "state.read").await?;
     let items = app.engine.store().state_items(&access.scope, &group).await?;
-    let items: Vec<Value> = items
+    let items = items
         .into_iter()
-        .map(|(key, value)| json!({ "key": key, "value": value }))
+        .map(|(key, value)| StateEntry { key, value })
         .collect();
-    Ok(Json(json!({ "items": items })))
+    Ok(Json(Items { items }))
 }
 
 /// Edits one state value by hand (a diagnostic operation: `state.write`).
@@ -95,7 +98,7 @@ async fn state_put(
     (State(app), ConnectInfo(peer), headers, uri): Caller,
     Path((group, key)): Path<(String, String)>,
     body: Result<Json<Value>, axum::extract::rejection::JsonRejection>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<StateValue<Value>>, ApiError> {
     let access = crate::auth::access(&app, peer, &headers, uri.query(), "state.write").await?;
     let Json(value) = body.map_err(|e| ApiError::new(ErrorCode::InvalidBody, e.body_text()))?;
     check_state_name("group", &group)?;
@@ -109,13 +112,13 @@ async fn state_put(
         .state_set_audited(&access.scope, &group, &key, &value, &audit)
         .await?;
     tracing::info!(project = %access.scope.project, group, key, by = %access.principal.describe(), "state edited by hand");
-    Ok(Json(json!({ "group": group, "key": key, "value": value })))
+    Ok(Json(StateValue { group, key, value }))
 }
 
 async fn state_delete(
     (State(app), ConnectInfo(peer), headers, uri): Caller,
     Path((group, key)): Path<(String, String)>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<StateDeleted<Value>>, ApiError> {
     let access = crate::auth::access(&app, peer, &headers, uri.query(), "state.write").await?;
     let details = json!({ "group": group, "key": key });
     let target = ("state", Some(format!("{group}/{key}")));
@@ -128,7 +131,9 @@ async fn state_delete(
     {
         Some(old) => {
             tracing::info!(project = %access.scope.project, group, key, by = %access.principal.describe(), "state deleted by hand");
-            Ok(Json(json!({ "deleted": { "group": group, "key": key, "value": old } })))
+            Ok(Json(StateDeleted {
+                deleted: StateValue { group, key, value: old },
+            }))
         }
         None => Err(ApiError::not_found(format!(
             "no state value `{key}` in group `{group}`"
@@ -176,7 +181,7 @@ async fn layout_put(
     headers: HeaderMap,
     uri: Uri,
     body: Result<Json<Value>, axum::extract::rejection::JsonRejection>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Saved>, ApiError> {
     let access = crate::auth::access(&app, peer, &headers, uri.query(), "flow.read").await?;
     // The layout file is the local project's (`cfp dev`): only its developer and the operator write it.
     if !matches!(
@@ -199,7 +204,7 @@ async fn layout_put(
     tokio::fs::rename(&tmp, &path)
         .await
         .map_err(|e| ApiError::internal(format!("renaming to {}: {e}", path.display())))?;
-    Ok(Json(json!({ "saved": true })))
+    Ok(Json(Saved { saved: true }))
 }
 
 #[derive(Deserialize)]
@@ -241,7 +246,8 @@ async fn live(
                 let next = tokio::select! {
                     next = rx.recv() => next,
                     e = &mut ended => {
-                        let data = json!({ "error": { "code": e.code, "message": e.message } }).to_string();
+                        let body = cfp_protocol::ErrorBody::new(e.code, e.message);
+                        let data = serde_json::to_string(&body).expect("serializes");
                         return Some((Ok(Event::default().event("credential_ended").data(data)), None));
                     }
                 };
@@ -255,7 +261,7 @@ async fn live(
                         // Tell the client it missed events so it can refetch.
                         let event = Event::default()
                             .event("lagged")
-                            .data(json!({ "missed": n }).to_string());
+                            .data(serde_json::to_string(&Lagged { missed: n }).expect("serializes"));
                         return Some((Ok(event), Some((rx, ended))));
                     }
                     Err(RecvError::Closed) => return None,

@@ -32,7 +32,7 @@ use serde_json::Value;
 use crate::conn::ReadMeter;
 use crate::error::ApiError;
 use crate::{AppState, GatewayConfig};
-use cfp_protocol::ErrorCode;
+use cfp_protocol::{ErrorCode, SocketCode};
 
 /// What a connection may send before its `hello` is authenticated (the hello frame is a few hundred bytes).
 pub const HELLO_MAX_BYTES: usize = 16 * 1024;
@@ -119,7 +119,7 @@ async fn close_with(mut socket: WebSocket, refusal: Refusal) {
     let _ = socket
         .send(Message::Close(Some(CloseFrame {
             code: refusal.close,
-            reason: Utf8Bytes::from(refusal.code),
+            reason: Utf8Bytes::from_static(refusal.code.as_str()),
         })))
         .await;
 }
@@ -133,11 +133,17 @@ async fn read_hello(
     let too_big = || {
         Some(Refusal::new(
             CLOSE_TOO_BIG,
-            "frame_too_large",
+            SocketCode::FrameTooLarge,
             format!("before `welcome` a worker may send only its `hello` (at most {HELLO_MAX_BYTES} bytes)"),
         ))
     };
-    let not_hello = |why: String| Some(Refusal::new(session::CLOSE_UNAUTHENTICATED, "unauthenticated", why));
+    let not_hello = |why: String| {
+        Some(Refusal::new(
+            session::CLOSE_UNAUTHENTICATED,
+            SocketCode::Unauthenticated,
+            why,
+        ))
+    };
     let first = match tokio::time::timeout(timeout, socket.next()).await {
         Ok(Some(Ok(Message::Text(t)))) if t.len() > HELLO_MAX_BYTES => return Err(too_big()),
         Ok(Some(Ok(Message::Text(t)))) => t,
@@ -169,7 +175,7 @@ async fn serve_worker(app: AppState, mut socket: WebSocket, waiting: Waiting, me
             if let Some(m) = engine.metrics() {
                 m.auth_failure("worker_token");
             }
-            return close_with(socket, Refusal::new(close, "unauthenticated", message)).await;
+            return close_with(socket, Refusal::new(close, SocketCode::Unauthenticated, message)).await;
         }
     };
     // Authenticated: the connection no longer counts as waiting, and may send frames up to the configured limit.
@@ -219,7 +225,7 @@ async fn serve_worker(app: AppState, mut socket: WebSocket, waiting: Waiting, me
             let _ = sink
                 .send(Message::Close(Some(CloseFrame {
                     code,
-                    reason: Utf8Bytes::from_static("frame_too_large"),
+                    reason: Utf8Bytes::from_static(SocketCode::FrameTooLarge.as_str()),
                 })))
                 .await;
         }

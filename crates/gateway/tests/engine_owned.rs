@@ -164,6 +164,67 @@ async fn cron_ticks_follow_the_injected_clock_not_the_wall_clock() {
     rt.stop().await;
 }
 
+/// A lease expires by the engine's clock: with the clock standing still a delivery whose handler never answers
+/// keeps its lease however long the wall clock runs; moved past the visibility timeout, the lease is taken back
+/// and the delivery runs again (attempt 2) at once.
+#[tokio::test]
+async fn a_lease_expires_by_the_injected_clock() {
+    use cfp_engine::clock::Clock;
+    let clock = ManualClock::new(chrono::Utc::now());
+    let mut opts = RuntimeOptions::default();
+    opts.engine.clock = Arc::new(clock.clone());
+    let rt = start(opts).await;
+    // Visibility timeout 61 s (the handler's 60 s timeout + 1), far beyond this test's wall-clock time.
+    let infra = json!({"handler": {"timeout": 60}, "queue": {"visibilityTimeout": 61, "maxRetries": 3}});
+    let steps = json!([event_step("Hang", &["hang"], &[], infra)]);
+    let (w, _) = FakeWorker::connect(
+        &rt.ws_url(),
+        TOKEN,
+        steps,
+        handlers(vec![("Hang", Arc::new(|_: &Value| json!({"never": true})))]),
+    )
+    .await;
+    rt.engine
+        .emit(&scope(), "hang", json!({}), None, "trace-lease".into())
+        .await
+        .unwrap();
+    assert!(
+        eventually(5, || w.invocations_of("Hang").len() == 1).await,
+        "attempt 1 runs"
+    );
+    let lease = || async {
+        sqlx::query_as::<_, (i16, i32)>("SELECT status::int2, attempt FROM queue")
+            .fetch_one(rt.store.pool())
+            .await
+            .unwrap()
+    };
+    // The reaper runs every 2 s of wall time: 3 s with the clock still take nothing back.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(
+        lease().await,
+        (1, 1),
+        "still leased while the engine's clock stands still"
+    );
+    assert_eq!(w.invocations_of("Hang").len(), 1);
+
+    clock.advance(Duration::from_secs(62));
+    assert!(
+        eventually(6, || w.invocations_of("Hang").len() == 2).await,
+        "the expired lease was taken back and the delivery ran again"
+    );
+    let attempts: Vec<u64> = w
+        .invocations_of("Hang")
+        .iter()
+        .map(|f| f["attempt"].as_u64().unwrap())
+        .collect();
+    assert_eq!(attempts, vec![1, 2]);
+    assert!(
+        clock.now() > chrono::Utc::now(),
+        "the engine's clock is ahead of the wall clock"
+    );
+    rt.stop().await;
+}
+
 /// Settings from a test's own feed.
 struct FakeSettings {
     version: tokio::sync::watch::Sender<u64>,
@@ -246,6 +307,15 @@ async fn no_task_of_the_engine_runs_after_its_shutdown_returns() {
     assert!(
         rt.engine.running_tasks() >= 8,
         "services, a dispatcher and the two tasks run"
+    );
+    // Shared limits (`--redis-url`; nothing listens on port 9, it connects lazily): their upkeep is the engine's.
+    let before = rt.engine.running_tasks();
+    let counters = cfp_engine::shared_limits::SharedCounters::new("redis://127.0.0.1:9", "rt-owned").unwrap();
+    rt.engine.share_limits(counters);
+    assert_eq!(
+        rt.engine.running_tasks(),
+        before + 1,
+        "the shared counters' upkeep is a task of the engine"
     );
     let started = Instant::now();
     rt.engine.shutdown(Duration::from_secs(1)).await;

@@ -107,39 +107,106 @@ error_codes! {
     Timeout = "timeout" => 504,
 }
 
-impl std::fmt::Display for ErrorCode {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
+wire_code_traits!(ErrorCode, "error code");
+
+/// `as_str`-based `Display`, `FromStr`, serde and `String` conversions of a closed set of wire codes.
+macro_rules! wire_code_traits {
+    ($ty:ident, $what:literal) => {
+        impl std::fmt::Display for $ty {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+
+        impl std::str::FromStr for $ty {
+            type Err = String;
+
+            fn from_str(s: &str) -> Result<Self, Self::Err> {
+                $ty::ALL
+                    .iter()
+                    .copied()
+                    .find(|c| c.as_str() == s)
+                    .ok_or_else(|| format!(concat!("unknown ", $what, " `{}`"), s))
+            }
+        }
+
+        impl Serialize for $ty {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.serialize_str(self.as_str())
+            }
+        }
+
+        impl<'de> Deserialize<'de> for $ty {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                let s = String::deserialize(d)?;
+                s.parse().map_err(serde::de::Error::custom)
+            }
+        }
+
+        impl From<$ty> for String {
+            fn from(c: $ty) -> String {
+                c.as_str().to_string()
+            }
+        }
+    };
+}
+use wire_code_traits;
+
+/// A closed set of wire codes without an HTTP status: the enum, `ALL` (in the order of `docs/errors.md`) and
+/// `as_str`.
+macro_rules! wire_codes {
+    ($(#[doc = $tdoc:literal])* $ty:ident, $what:literal { $($(#[doc = $doc:literal])* $variant:ident = $code:literal,)* }) => {
+        $(#[doc = $tdoc])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum $ty {
+            $($(#[doc = $doc])* $variant,)*
+        }
+
+        impl $ty {
+            /// Every code, in the order of `docs/errors.md`.
+            pub const ALL: &'static [$ty] = &[$($ty::$variant,)*];
+
+            /// The stable wire form.
+            pub const fn as_str(self) -> &'static str {
+                match self {
+                    $($ty::$variant => $code,)*
+                }
+            }
+        }
+
+        wire_code_traits!($ty, $what);
+    };
+}
+
+wire_codes! {
+    /// The `code` of an `error` frame on the worker socket, and the reason of the close that may follow it
+    /// (`docs/errors.md`, "Worker socket"): a closed set.
+    SocketCode, "worker socket code" {
+        /// No valid `hello`, an invalid or revoked token, or the control plane could not check it.
+        Unauthenticated = "unauthenticated",
+        UnsupportedProtocol = "unsupported_protocol",
+        FrameTooLarge = "frame_too_large",
+        ShuttingDown = "shutting_down",
+        TooManyWorkers = "too_many_workers",
+        /// Not JSON, an unknown `type`, a binary frame, a second `hello`.
+        BadFrame = "bad_frame",
+        TooManySteps = "too_many_steps",
+        RegistrationFailed = "registration_failed",
+        UnknownWorker = "unknown_worker",
+        /// The registration's schemas could not be compiled (an internal failure; re-register).
+        InvalidSchema = "invalid_schema",
     }
 }
 
-impl std::str::FromStr for ErrorCode {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        ErrorCode::ALL
-            .iter()
-            .copied()
-            .find(|c| c.as_str() == s)
-            .ok_or_else(|| format!("unknown error code `{s}`"))
-    }
-}
-
-impl Serialize for ErrorCode {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(self.as_str())
-    }
-}
-
-impl<'de> Deserialize<'de> for ErrorCode {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = String::deserialize(d)?;
-        s.parse().map_err(serde::de::Error::custom)
-    }
-}
-
-impl From<ErrorCode> for String {
-    fn from(c: ErrorCode) -> String {
-        c.as_str().to_string()
+wire_codes! {
+    /// The `error.code` of a `reply` to a worker's `call` (`docs/errors.md`, "Worker socket"): a closed set.
+    RpcCode, "call error code" {
+        BadRequest = "bad_request",
+        NotFound = "not_found",
+        /// The database; retry.
+        Unavailable = "unavailable",
+        Internal = "internal",
+        TooManyCalls = "too_many_calls",
+        UnknownInvocation = "unknown_invocation",
     }
 }

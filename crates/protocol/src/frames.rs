@@ -224,7 +224,7 @@ impl InvokeFrame {
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct RpcError {
-    pub code: String,
+    pub code: crate::RpcCode,
     pub message: String,
 }
 
@@ -258,7 +258,7 @@ pub enum ToWorker {
         reason: String,
     },
     Error {
-        code: String,
+        code: crate::SocketCode,
         message: String,
     },
     /// Asks the worker to run a stream's `canAccess(subscription, authContext)`; answered by `access_result`.
@@ -289,9 +289,9 @@ pub enum ToWorker {
 }
 
 impl ToWorker {
-    pub fn error(code: &str, message: impl Into<String>) -> Self {
+    pub fn error(code: crate::SocketCode, message: impl Into<String>) -> Self {
         ToWorker::Error {
-            code: code.to_string(),
+            code,
             message: message.into(),
         }
     }

@@ -158,3 +158,80 @@ pub struct ApiOutput {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub body_encoding: Option<BodyEncoding>,
 }
+
+impl ApiOutput {
+    /// Reads an API step's `output` (the `output` of its `result` frame). Every refusal names what is wrong:
+    /// a missing or out-of-range status, headers that are not an object, a header whose value is not a string
+    /// or a list of strings (named; the workers send numbers and booleans as strings), an unknown `bodyEncoding`.
+    pub fn from_output(output: Value) -> Result<ApiOutput, String> {
+        let Value::Object(fields) = &output else {
+            return Err(format!(
+                "the handler returned {} instead of a response {{status, headers?, body?}}",
+                json_kind(&output)
+            ));
+        };
+        match fields.get("status") {
+            Some(Value::Number(n)) if n.as_u64().is_some_and(|s| (100..=599).contains(&s)) => {}
+            Some(other) => {
+                return Err(format!(
+                    "the handler returned status {other}; it must be an integer HTTP status (100-599)"
+                ))
+            }
+            None => return Err("the handler returned a response without a status".into()),
+        }
+        match fields.get("headers") {
+            None | Some(Value::Null) => {}
+            Some(Value::Object(headers)) => {
+                for (name, value) in headers {
+                    let bad = match value {
+                        Value::String(_) => None,
+                        Value::Array(items) => items
+                            .iter()
+                            .find(|v| !v.is_string())
+                            .map(|v| format!("a list holding {}", json_kind(v))),
+                        other => Some(json_kind(other).to_string()),
+                    };
+                    if let Some(bad) = bad {
+                        return Err(format!(
+                            "the handler returned header `{name}` with {bad} as its value; a header value must be a \
+                             string or a list of strings"
+                        ));
+                    }
+                }
+            }
+            Some(other) => {
+                return Err(format!(
+                    "the handler returned headers as {}; they must be an object of name to value",
+                    json_kind(other)
+                ))
+            }
+        }
+        if let Some(encoding) = fields.get("bodyEncoding").filter(|e| !e.is_null()) {
+            if encoding != "base64" {
+                return Err(format!(
+                    "the handler returned bodyEncoding {encoding}; the only encoding is \"base64\""
+                ));
+            }
+        }
+        let mut output = output;
+        if output.get("headers").is_some_and(Value::is_null) {
+            output.as_object_mut().unwrap().remove("headers");
+        }
+        if output.get("bodyEncoding").is_some_and(Value::is_null) {
+            output.as_object_mut().unwrap().remove("bodyEncoding");
+        }
+        serde_json::from_value(output).map_err(|e| format!("the handler returned an invalid response: {e}"))
+    }
+}
+
+/// "a number", "an object", … for messages.
+fn json_kind(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "a list",
+        Value::Object(_) => "an object",
+    }
+}

@@ -71,3 +71,68 @@ fn codes_are_distinct_snake_case_and_round_trip() {
     }
     assert!(serde_json::from_value::<ErrorCode>(serde_json::json!("made_up")).is_err());
 }
+
+/// The codes in the first cell of the tables (or, with `cell`, another cell) of the `## Worker socket` section
+/// whose header row starts with `header`.
+fn socket_section_codes(header: &str, cell: usize) -> std::collections::BTreeSet<String> {
+    let section = DOC
+        .split("\n## Worker socket")
+        .nth(1)
+        .expect("docs/errors.md has a `## Worker socket` section");
+    let section = section.split("\n## ").next().unwrap();
+    let mut out = std::collections::BTreeSet::new();
+    let mut in_table = false;
+    for line in section.lines() {
+        if line.starts_with(header) {
+            in_table = true;
+            continue;
+        }
+        if !line.starts_with('|') {
+            in_table = false;
+            continue;
+        }
+        if in_table && !line.starts_with("|---") {
+            let cells: Vec<&str> = line.split('|').map(str::trim).collect();
+            if let Some(code) = cells[cell].strip_prefix('`').and_then(|c| c.strip_suffix('`')) {
+                out.insert(code.to_string());
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn worker_socket_codes_and_the_doc_are_the_same_both_ways() {
+    use cfp_protocol::SocketCode;
+    // Error frames before a close (the close table's reason column) and those that leave the connection open.
+    let mut documented = socket_section_codes("| close code | reason", 2);
+    documented.extend(socket_section_codes("| code | when |", 1));
+    let enum_codes: std::collections::BTreeSet<String> = SocketCode::ALL.iter().map(|c| c.to_string()).collect();
+    assert_eq!(
+        documented, enum_codes,
+        "the error-frame codes of docs/errors.md and SocketCode differ"
+    );
+    for code in SocketCode::ALL {
+        assert_eq!(code.as_str().parse::<SocketCode>().unwrap(), *code);
+        assert_eq!(serde_json::to_value(code).unwrap(), serde_json::json!(code.as_str()));
+    }
+    assert!(serde_json::from_value::<SocketCode>(serde_json::json!("made_up")).is_err());
+}
+
+#[test]
+fn call_reply_codes_and_the_doc_are_the_same_both_ways() {
+    use cfp_protocol::RpcCode;
+    let documented = socket_section_codes("| reply code | when |", 1);
+    let enum_codes: std::collections::BTreeSet<String> = RpcCode::ALL.iter().map(|c| c.to_string()).collect();
+    assert_eq!(
+        documented, enum_codes,
+        "the call reply codes of docs/errors.md and RpcCode differ"
+    );
+    for code in RpcCode::ALL {
+        assert_eq!(
+            serde_json::from_value::<RpcCode>(serde_json::json!(code.as_str())).unwrap(),
+            *code
+        );
+    }
+    assert!(serde_json::from_value::<RpcCode>(serde_json::json!("made_up")).is_err());
+}

@@ -56,3 +56,44 @@ fn invalid_vectors_are_refused() {
         }
     }
 }
+
+/// The `apiOutputs` vectors: every output a worker sends for what a handler returned is accepted as typed; every
+/// rejected output is refused with a message naming what is wrong (the header, `status`, …).
+#[test]
+fn api_output_vectors() {
+    use cfp_protocol::ApiOutput;
+    let all: Value = serde_json::from_str(VECTORS).unwrap();
+    let outputs = &all["apiOutputs"];
+    let normalised = outputs["normalised"].as_array().unwrap();
+    assert!(!normalised.is_empty());
+    for v in normalised {
+        let typed = ApiOutput::from_output(v["output"].clone()).unwrap_or_else(|e| panic!("{}: {e}", v["name"]));
+        assert_eq!(
+            typed.status,
+            v["output"]["status"].as_u64().unwrap() as u16,
+            "{}",
+            v["name"]
+        );
+    }
+    let rejected = outputs["rejected"].as_array().unwrap();
+    assert!(rejected.len() >= 5);
+    for v in rejected {
+        let message = ApiOutput::from_output(v["output"].clone())
+            .err()
+            .unwrap_or_else(|| panic!("{}: accepted", v["name"]));
+        let names = v["names"].as_str().unwrap();
+        assert!(
+            message.contains(names),
+            "{}: `{message}` does not name {names}",
+            v["name"]
+        );
+    }
+    // What a worker refuses to send is refused by the runtime too, were it sent.
+    for v in outputs["refused"].as_array().unwrap() {
+        let message = ApiOutput::from_output(v["returned"].clone())
+            .err()
+            .unwrap_or_else(|| panic!("{}: accepted", v["name"]));
+        let header = v["header"].as_str().unwrap();
+        assert!(message.contains(&format!("`{header}`")), "{}: {message}", v["name"]);
+    }
+}

@@ -240,8 +240,10 @@ impl Store {
         .await?)
     }
 
-    /// Leases up to `limit` ready deliveries of one step. With `fifo`, only the oldest open message of each
-    /// group is eligible, so a group advances strictly in order while different groups run in parallel.
+    /// Leases up to `limit` ready deliveries of one step until `now` (the engine's clock) + `lease_s`. With
+    /// `fifo`, only the oldest open message of each group is eligible, so a group advances strictly in order
+    /// while different groups run in parallel.
+    #[allow(clippy::too_many_arguments)]
     pub async fn claim(
         &self,
         scope: &Scope,
@@ -250,6 +252,7 @@ impl Store {
         limit: i64,
         lease_s: u64,
         owner: &str,
+        now: chrono::DateTime<chrono::Utc>,
     ) -> Result<Vec<Claimed>> {
         let fifo_filter = if fifo {
             "AND (q.group_id IS NULL OR NOT EXISTS (
@@ -261,7 +264,7 @@ impl Store {
         };
         let sql = format!(
             "UPDATE queue SET status = 1, attempt = attempt + 1, lease_owner = $5,
-                    lease_until = now() + make_interval(secs => $6::double precision)
+                    lease_until = to_timestamp($7::double precision) + make_interval(secs => $6::double precision)
               WHERE seq IN (
                 SELECT q.seq FROM queue q
                  WHERE q.tenant_id = $1 AND q.project_id = $2 AND q.step = $3 AND q.status = 0
@@ -278,6 +281,7 @@ impl Store {
             .bind(limit)
             .bind(owner)
             .bind(lease_s as f64)
+            .bind(epoch_s(now))
             .fetch_all(&self.pool)
             .await?;
         let mut out = Vec::with_capacity(rows.len());
@@ -427,17 +431,20 @@ impl Store {
         Ok(r.rows_affected())
     }
 
-    /// Returns to the queue every lease that expired or whose runtime stopped heart-beating; rows whose
-    /// attempts are spent go to the dead-letter table. Returns the steps to wake and the attempts taken back.
-    pub async fn reap_leases(&self, stale_after_s: u64) -> Result<Reaped> {
+    /// Returns to the queue every lease that expired by `now` (the engine's clock; leases are written from the
+    /// same clock by [`Store::claim`]) or whose runtime stopped heart-beating (judged by the database's clock,
+    /// which writes the heartbeats); rows whose attempts are spent go to the dead-letter table. Returns the
+    /// steps to wake and the attempts taken back.
+    pub async fn reap_leases(&self, stale_after_s: u64, now: chrono::DateTime<chrono::Utc>) -> Result<Reaped> {
         let mut tx = self.pool.begin().await?;
         let expired = sqlx::query(
             "SELECT seq, attempt > max_retries AS spent, tenant_id, project_id, step FROM queue
-              WHERE status = 1 AND (lease_until < now() OR lease_owner IS NULL OR lease_owner NOT IN (
+              WHERE status = 1 AND (lease_until < to_timestamp($2::double precision) OR lease_owner IS NULL OR lease_owner NOT IN (
                     SELECT id FROM runtimes WHERE heartbeat_at > now() - make_interval(secs => $1::double precision)))
               FOR UPDATE SKIP LOCKED LIMIT 1000",
         )
         .bind(stale_after_s as f64)
+        .bind(epoch_s(now))
         .fetch_all(&mut *tx)
         .await?;
         if expired.is_empty() {
@@ -688,4 +695,9 @@ async fn dead_letter(conn: &mut PgConnection, seqs: &[i64], error: &Value) -> Re
     .execute(&mut *conn)
     .await?;
     Ok(())
+}
+
+/// Seconds since the epoch, with milliseconds, as PostgreSQL's `to_timestamp` takes them.
+fn epoch_s(t: chrono::DateTime<chrono::Utc>) -> f64 {
+    t.timestamp_millis() as f64 / 1000.0
 }

@@ -79,7 +79,10 @@ async fn every_accepted_attempt_is_counted_once() {
         .publish(&scope, &(0..40).map(|_| event()).collect::<Vec<_>>())
         .await
         .unwrap();
-    let claimed = store.claim(&scope, "a", false, 100, 60, "rt-1").await.unwrap();
+    let claimed = store
+        .claim(&scope, "a", false, 100, 60, "rt-1", chrono::Utc::now())
+        .await
+        .unwrap();
     assert_eq!(claimed.len(), 40);
     let (ok, rest) = claimed.split_at(20);
     let (failing, rest) = rest.split_at(10);
@@ -119,7 +122,7 @@ async fn every_accepted_attempt_is_counted_once() {
         .execute(store.pool())
         .await
         .unwrap();
-    store.reap_leases(15).await.unwrap();
+    store.reap_leases(15, chrono::Utc::now()).await.unwrap();
     for c in lost {
         let late = store
             .fail(c.seq, c.attempt, &json!({}), Some(0), end(Outcome::HandlerError, 1.0))
@@ -128,7 +131,10 @@ async fn every_accepted_attempt_is_counted_once() {
         assert_eq!(late, FailOutcome::Stale);
     }
     // The 20 retried: second attempts. Handler errors spend their last attempt (max 1 retry): dead-lettered.
-    let again = store.claim(&scope, "a", false, 100, 60, "rt-1").await.unwrap();
+    let again = store
+        .claim(&scope, "a", false, 100, 60, "rt-1", chrono::Utc::now())
+        .await
+        .unwrap();
     assert_eq!(again.len(), 20);
     for c in &again {
         if failing.iter().any(|f| f.seq == c.seq) {

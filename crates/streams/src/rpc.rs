@@ -2,6 +2,7 @@
 //! `streams.*` (docs/protocol.md). Always within the worker's own project.
 
 use cfp_protocol::frames::RpcError;
+use cfp_protocol::RpcCode;
 use cfp_store::streams::{ChangeKind, StreamChange};
 use cfp_store::{Scope, StoreError};
 use serde_json::{json, Value};
@@ -13,7 +14,7 @@ const MAX_KEY: usize = 1024;
 
 fn bad(message: impl Into<String>) -> RpcError {
     RpcError {
-        code: "bad_request".into(),
+        code: RpcCode::BadRequest,
         message: message.into(),
     }
 }
@@ -37,7 +38,11 @@ impl Streams {
             e => {
                 tracing::warn!(error = %e, method, "stream call failed");
                 RpcError {
-                    code: if e.is_transient() { "unavailable" } else { "internal" }.into(),
+                    code: if e.is_transient() {
+                        RpcCode::Unavailable
+                    } else {
+                        RpcCode::Internal
+                    },
                     message: format!("{method} failed: {e}"),
                 }
             }
@@ -48,7 +53,7 @@ impl Streams {
         }
         if self.find(scope, stream).await.map_err(internal)?.is_none() {
             return Err(RpcError {
-                code: "not_found".into(),
+                code: RpcCode::NotFound,
                 message: self.unknown_stream(scope, stream).await,
             });
         }

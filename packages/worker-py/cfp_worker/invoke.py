@@ -109,6 +109,28 @@ async def _maybe_await(v: Any) -> Any:
     return await v if inspect.isawaitable(v) else v
 
 
+def _header_text(step: str, header: str, v: Any) -> str:
+    if isinstance(v, str):
+        return v
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, (int, float)):
+        return str(v)
+    kind = "null" if v is None else "a list" if isinstance(v, (list, tuple)) else "an object" if isinstance(v, dict) else type(v).__name__
+    raise NonRetriableError(
+        f"API step '{step}' returned header '{header}' with {kind} as its value; a header value must be a string, "
+        "a number, a boolean or a list of them"
+    )
+
+
+def _header_value(step: str, header: str, v: Any) -> Any:
+    """Header values are strings on the wire (protocol/vectors/worker-frames.json, `apiOutputs`): numbers and
+    booleans are sent as their text; anything else fails the step naming the header."""
+    if isinstance(v, (list, tuple)):
+        return [_header_text(step, header, item) for item in v]
+    return _header_text(step, header, v)
+
+
 def _api_output(step: LoadedStep, res: Any) -> dict:
     name = step.manifest["name"]
     if hasattr(res, "model_dump") and not isinstance(res, dict):
@@ -123,7 +145,7 @@ def _api_output(step: LoadedStep, res: Any) -> dict:
     if headers is not None:
         if not isinstance(headers, dict):
             raise NonRetriableError(f"API step '{name}' returned headers that are not a dict")
-        out["headers"] = headers
+        out["headers"] = {h: _header_value(name, h, v) for h, v in headers.items()}
     if isinstance(out["body"], (bytes, bytearray, memoryview)):
         out["body"] = base64.b64encode(bytes(out["body"])).decode()
         out["bodyEncoding"] = "base64"

@@ -62,3 +62,23 @@ def test_null_optional_fields_count_as_absent():
 def test_a_worker_only_frame_from_the_runtime_is_refused():
     with pytest.raises(FrameError, match='unknown runtime frame type "hello"'):
         parse_frame(json.dumps({"type": "hello", "protocol": 1, "token": "t", "worker": {}}))
+
+
+class _Step:
+    manifest = {"name": "Echo"}
+
+
+@pytest.mark.parametrize("v", VECTORS["apiOutputs"]["normalised"], ids=lambda v: v["name"])
+def test_api_output_vectors_normalised(v):
+    from cfp_worker.invoke import _api_output
+
+    assert _api_output(_Step(), v["returned"]) == v["output"]
+
+
+@pytest.mark.parametrize("v", VECTORS["apiOutputs"]["refused"], ids=lambda v: v["name"])
+def test_api_output_vectors_refused(v):
+    from cfp_worker.invoke import _api_output
+    from cfp_worker.errors import NonRetriableError
+
+    with pytest.raises(NonRetriableError, match=f"header '{v['header']}'"):
+        _api_output(_Step(), v["returned"])

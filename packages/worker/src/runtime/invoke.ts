@@ -128,7 +128,11 @@ async function runApi(
   return run(0)
 }
 
-function apiOutput(step: LoadedStep, res: unknown): ApiOutput {
+/**
+ * The `output` an API step's handler result becomes (`protocol/vectors/worker-frames.json`, `apiOutputs`): header
+ * values are strings, numbers and booleans are sent as their text, anything else fails the step naming the header.
+ */
+export function apiOutput(step: LoadedStep, res: unknown): ApiOutput {
   const name = step.manifest.name
   if (typeof res !== 'object' || res === null) {
     throw new NonRetriableError(`API step '${name}' returned ${res === null ? 'null' : typeof res}; return { status, headers?, body }`)
@@ -140,12 +144,26 @@ function apiOutput(step: LoadedStep, res: unknown): ApiOutput {
   const out: ApiOutput = { status, body: body === undefined ? null : body }
   if (headers !== undefined && headers !== null) {
     if (typeof headers !== 'object') throw new NonRetriableError(`API step '${name}' returned headers that are not an object`)
-    out.headers = headers as Record<string, string>
+    out.headers = headerValues(name, headers as Record<string, unknown>)
   }
   if (body instanceof Uint8Array) {
     out.body = Buffer.from(body.buffer, body.byteOffset, body.byteLength).toString('base64')
     out.bodyEncoding = 'base64'
   }
+  return out
+}
+
+function headerValues(step: string, headers: Record<string, unknown>): Record<string, string | string[]> {
+  const text = (header: string, v: unknown): string => {
+    if (typeof v === 'string') return v
+    if (typeof v === 'number' || typeof v === 'boolean') return String(v)
+    const kind = v === null ? 'null' : Array.isArray(v) ? 'a list' : typeof v === 'object' ? 'an object' : typeof v
+    throw new NonRetriableError(
+      `API step '${step}' returned header '${header}' with ${kind} as its value; a header value must be a string, a number, a boolean or a list of them`,
+    )
+  }
+  const out: Record<string, string | string[]> = {}
+  for (const [header, v] of Object.entries(headers)) out[header] = Array.isArray(v) ? v.map((item) => text(header, item)) : text(header, v)
   return out
 }
 
