@@ -94,7 +94,8 @@ async fn handler_key_order_survives_every_path() {
     assert_eq!(w.expect("registered").await["errors"], json!([]));
 
     // The request body reaches the handler in order, and the body it answers goes out in order.
-    let r = http(rt.addr, "POST", "/order", &[("content-type", "application/json")], REQUEST.as_bytes()).await;
+    let put = [AUTH, ("content-type", "application/json")];
+    let r = http(rt.addr, "POST", "/order", &put, REQUEST.as_bytes()).await;
     assert_eq!(r.status, 200, "{}", body(&r));
     assert_eq!(body(&r), REQUEST);
     // The emitted data is the next step's input, in order.
@@ -110,7 +111,6 @@ async fn handler_key_order_survives_every_path() {
     assert!(body(&r).contains(DOC), "{}", body(&r));
     let r = http(rt.addr, "GET", "/__motia/state?groupId=g", &[AUTH], b"").await;
     assert!(body(&r).contains(&format!(r#""value":{DOC}"#)), "{}", body(&r));
-    let put = [AUTH, ("content-type", "application/json")];
     let r = http(rt.addr, "PUT", "/__cfp/api/state/g/k2", &put, REQUEST.as_bytes()).await;
     assert!(r.status < 300, "{}", body(&r));
     assert_eq!(call(&mut w, 4, "state.get", json!({"group": "g", "key": "k2"})).await, REQUEST);
