@@ -39,7 +39,9 @@ async fn call(w: &mut FakeWorker, id: u64, method: &str, params: Value) -> Strin
     reply["result"].to_string()
 }
 
-async fn ws_text(ws: &mut (impl StreamExt<Item = Result<Message, tokio_tungstenite::tungstenite::Error>> + Unpin)) -> String {
+async fn ws_text(
+    ws: &mut (impl StreamExt<Item = Result<Message, tokio_tungstenite::tungstenite::Error>> + Unpin),
+) -> String {
     loop {
         match tokio::time::timeout(Duration::from_secs(10), ws.next()).await {
             Ok(Some(Ok(Message::Text(t)))) => return t.to_string(),
@@ -99,21 +101,33 @@ async fn handler_key_order_survives_every_path() {
     assert_eq!(r.status, 200, "{}", body(&r));
     assert_eq!(body(&r), REQUEST);
     // The emitted data is the next step's input, in order.
-    assert!(eventually(10, || !w.invocations_of("Next").is_empty()).await, "Next never ran");
+    assert!(
+        eventually(10, || !w.invocations_of("Next").is_empty()).await,
+        "Next never ran"
+    );
     assert_eq!(w.invocations_of("Next")[0]["input"]["data"].to_string(), DOC);
 
     // State: set by a worker, read by a worker and through both HTTP APIs; set over HTTP, read by a worker.
     let scope = json!({"group": "g", "key": "k", "value": doc()});
     assert_eq!(call(&mut w, 1, "state.set", scope).await, DOC);
-    assert_eq!(call(&mut w, 2, "state.get", json!({"group": "g", "key": "k"})).await, DOC);
-    assert_eq!(call(&mut w, 3, "state.getGroup", json!({"group": "g"})).await, format!("[{DOC}]"));
+    assert_eq!(
+        call(&mut w, 2, "state.get", json!({"group": "g", "key": "k"})).await,
+        DOC
+    );
+    assert_eq!(
+        call(&mut w, 3, "state.getGroup", json!({"group": "g"})).await,
+        format!("[{DOC}]")
+    );
     let r = http(rt.addr, "GET", "/__cfp/api/state/g", &[AUTH], b"").await;
     assert!(body(&r).contains(DOC), "{}", body(&r));
     let r = http(rt.addr, "GET", "/__motia/state?groupId=g", &[AUTH], b"").await;
     assert!(body(&r).contains(&format!(r#""value":{DOC}"#)), "{}", body(&r));
     let r = http(rt.addr, "PUT", "/__cfp/api/state/g/k2", &put, REQUEST.as_bytes()).await;
     assert!(r.status < 300, "{}", body(&r));
-    assert_eq!(call(&mut w, 4, "state.get", json!({"group": "g", "key": "k2"})).await, REQUEST);
+    assert_eq!(
+        call(&mut w, 4, "state.get", json!({"group": "g", "key": "k2"})).await,
+        REQUEST
+    );
 
     // Streams: the item as stored (`id` and `_createdAt` after the handler's members), over the websocket too.
     let (mut ws, _) = tokio_tungstenite::connect_async(format!("ws://{}/?token={ADMIN}", rt.addr))
@@ -162,7 +176,10 @@ async fn handler_key_order_survives_every_path() {
     sink_fails.store(false, std::sync::atomic::Ordering::SeqCst);
     let r = http(rt.addr, "POST", &format!("/__cfp/api/dlq/{id}/replay"), &[AUTH], b"").await;
     assert!(r.status < 300, "{}", body(&r));
-    assert!(eventually(10, || w.invocations_of("Sink").len() == 2).await, "the replay never ran");
+    assert!(
+        eventually(10, || w.invocations_of("Sink").len() == 2).await,
+        "the replay never ran"
+    );
     assert_eq!(w.invocations_of("Sink")[1]["input"]["data"].to_string(), DOC);
     rt.stop().await;
 }
