@@ -67,6 +67,9 @@ impl StreamChange {
 }
 
 /// What a notification on [`Store::streams_channel`] carries.
+// Parsed and consumed at once, never stored in bulk: the size of an inline change (larger since serde_json's
+// `preserve_order` maps) is not worth a box.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq)]
 pub enum StreamNotice {
     Inline(StreamChange),
