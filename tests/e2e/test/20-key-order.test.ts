@@ -51,8 +51,10 @@ describe('key order through a Node worker', () => {
     })
     expect(res.status, res.text).toBe(200)
     // JSON.parse in the worker puts the integer-like key "10" first (JavaScript's rule, Motia's too).
+    // The stored item is `{...data, id, _createdAt}`; the SDK's `get` adds Motia's `__motia` member after it.
     const item = `${DOC.slice(0, -1)},"id":"i1","_createdAt":${res.json.item._createdAt}}`
-    expect(res.text).toBe(`{"echo":{"10":0,"zeta":1,"alpha":{"y":2,"b":3}},"stored":${DOC},"item":${item}}`)
+    const got = `${item.slice(0, -1)},"__motia":${JSON.stringify(res.json.item.__motia)}}`
+    expect(res.text).toBe(`{"echo":{"10":0,"zeta":1,"alpha":{"y":2,"b":3}},"stored":${DOC},"item":${got}}`)
 
     const seen = await waitFor('the Ordered step stored its input', async () => {
       const state = await dev.server.fetch('/__motia/state?groupId=orders')
