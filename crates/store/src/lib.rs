@@ -212,3 +212,9 @@ impl Store {
         self.pool.close().await;
     }
 }
+
+/// The text a `json` column stores for `v` (bound as text and cast with `::json`, never through `jsonb`, which
+/// would reorder the keys: migration 0014). Objects keep their key order (serde_json's `preserve_order`).
+pub(crate) fn json_text(v: &serde_json::Value) -> String {
+    v.to_string()
+}

@@ -119,19 +119,19 @@ impl Store {
         &self,
         scope: &[&Scope],
         events: &[&NewEvent],
-    ) -> Result<(Vec<Option<Value>>, Vec<Option<String>>, Vec<i64>)> {
+    ) -> Result<(Vec<Option<String>>, Vec<Option<String>>, Vec<i64>)> {
         let mut data = Vec::with_capacity(events.len());
         let mut refs = Vec::with_capacity(events.len());
         let mut sizes = Vec::with_capacity(events.len());
         for (ev, sc) in events.iter().zip(scope) {
-            let size = serde_json::to_vec(&ev.data).map(|v| v.len()).unwrap_or(0);
-            sizes.push(size as i64);
-            if size > self.payload_threshold {
+            let text = crate::json_text(&ev.data);
+            sizes.push(text.len() as i64);
+            if text.len() > self.payload_threshold {
                 refs.push(Some(self.payloads.put(sc, &ev.event_id.to_string(), &ev.data).await?));
                 data.push(None);
             } else {
                 refs.push(None);
-                data.push(Some(ev.data.clone()));
+                data.push(Some(text));
             }
         }
         Ok((data, refs, sizes))
@@ -158,13 +158,13 @@ impl Store {
         let states: Vec<Option<&str>> = events.iter().map(|e| e.tracestate.as_deref()).collect();
         let rows = sqlx::query(
             "WITH e AS (
-                SELECT * FROM unnest($1::text[], $2::text[], $3::uuid[], $4::text[], $5::jsonb[], $6::text[],
+                SELECT * FROM unnest($1::text[], $2::text[], $3::uuid[], $4::text[], $5::text[], $6::text[],
                                      $7::text[], $8::text[], $9::text[], $10::text[], $11::int8[]) WITH ORDINALITY
                   AS e(tenant_id, project_id, event_id, topic, data, payload_ref, trace_id, group_id, tp, ts, sz, ord)
              ), ins AS (
                 INSERT INTO queue (tenant_id, project_id, step, event_id, topic, data, payload_ref, trace_id,
                                    group_id, max_retries, visible_at, traceparent, tracestate)
-                SELECT e.tenant_id, e.project_id, s.name, e.event_id, e.topic, e.data, e.payload_ref, e.trace_id,
+                SELECT e.tenant_id, e.project_id, s.name, e.event_id, e.topic, e.data::json, e.payload_ref, e.trace_id,
                        e.group_id, s.max_retries, now() + make_interval(secs => s.delay_s), e.tp, e.ts
                   FROM e JOIN steps s
                     ON s.tenant_id = e.tenant_id AND s.project_id = e.project_id
@@ -500,7 +500,7 @@ impl Store {
     ) -> Result<bool> {
         let inserted = sqlx::query(
             "INSERT INTO queue (tenant_id, project_id, step, event_id, topic, data, trace_id, max_retries)
-             SELECT $1, $2, $3, $4, '', jsonb_build_object('scheduledAt', $5::text), $6, s.max_retries
+             SELECT $1, $2, $3, $4, '', json_build_object('scheduledAt', $5::text), $6, s.max_retries
                FROM steps s WHERE s.tenant_id = $1 AND s.project_id = $2 AND s.name = $3 AND s.kind = 'cron'
              ON CONFLICT DO NOTHING
              RETURNING pg_notify('cfp_queue', tenant_id || '/' || project_id || '/' || step)",

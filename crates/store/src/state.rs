@@ -34,14 +34,14 @@ pub(crate) async fn state_set_on(
     value: &Value,
 ) -> Result<()> {
     sqlx::query(
-        "INSERT INTO state (tenant_id, project_id, group_id, key, value) VALUES ($1, $2, $3, $4, $5)
-             ON CONFLICT (tenant_id, project_id, group_id, key) DO UPDATE SET value = $5, updated_at = now()",
+        "INSERT INTO state (tenant_id, project_id, group_id, key, value) VALUES ($1, $2, $3, $4, $5::json)
+             ON CONFLICT (tenant_id, project_id, group_id, key) DO UPDATE SET value = EXCLUDED.value, updated_at = now()",
     )
     .bind(&scope.tenant)
     .bind(&scope.project)
     .bind(group)
     .bind(key)
-    .bind(value)
+    .bind(crate::json_text(value))
     .execute(ex)
     .await?;
     Ok(())

@@ -67,6 +67,9 @@ impl StreamChange {
 }
 
 /// What a notification on [`Store::streams_channel`] carries.
+// Parsed and consumed at once, never stored in bulk: the size of an inline change (larger since serde_json's
+// `preserve_order` maps) is not worth a box.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq)]
 pub enum StreamNotice {
     Inline(StreamChange),
@@ -124,8 +127,8 @@ async fn notify(conn: &mut PgConnection, change: &StreamChange, pg_notify: bool)
     let payload = if text.len() <= INLINE_LIMIT {
         text
     } else {
-        let seq: i64 = sqlx::query_scalar("INSERT INTO stream_changes (change) VALUES ($1) RETURNING seq")
-            .bind(serde_json::to_value(change).expect("changes serialize"))
+        let seq: i64 = sqlx::query_scalar("INSERT INTO stream_changes (change) VALUES ($1::json) RETURNING seq")
+            .bind(&text)
             .fetch_one(&mut *conn)
             .await?;
         serde_json::to_string(&StoredRef {
@@ -141,6 +144,20 @@ async fn notify(conn: &mut PgConnection, change: &StreamChange, pg_notify: bool)
             .await?;
     }
     Ok(payload)
+}
+
+/// The JSON text of an item and the placeholder in it that stands for `_createdAt` (empty when the item's
+/// `_createdAt` is a number, kept as given). The placeholder is a string holding a random UUID, in the place
+/// `_createdAt` has in the item (appended when absent, as `{ ...data, _createdAt }` puts it): no tenant text can
+/// contain it by chance or on purpose.
+fn item_text(mut item: Value) -> (String, String) {
+    let map = item.as_object_mut().expect("items are objects");
+    if map.get("_createdAt").is_some_and(Value::is_number) {
+        return (crate::json_text(&item), String::new());
+    }
+    let mark = format!("cfp-created-{}", uuid::Uuid::new_v4().simple());
+    map.insert("_createdAt".into(), Value::String(mark.clone()));
+    (crate::json_text(&item), format!("\"{mark}\""))
 }
 
 /// `data` with `id` set, as Motia returns items (`{ ...data, id }`). Data must be a JSON object.
@@ -186,20 +203,21 @@ impl Store {
         data: Value,
         origin: &str,
     ) -> Result<Announced> {
-        let item = item_with_id(data, id)?;
+        let (text, mark) = item_text(item_with_id(data, id)?);
         let mut tx = self.pool.begin().await?;
+        // `$7` (the placeholder of `_createdAt` in `$6`, or '' when the item gives its own) is replaced with now
+        // in milliseconds, or on an update with the stored item's `_createdAt`; the text is otherwise stored as
+        // is (a `json` column keeps the key order).
         let row = sqlx::query(
             "INSERT INTO stream_items (tenant_id, project_id, stream, group_id, id, data, seq)
              VALUES ($1, $2, $3, $4, $5,
-                     CASE WHEN jsonb_typeof($6->'_createdAt') = 'number' THEN $6
-                          ELSE $6 || jsonb_build_object('_createdAt', floor(extract(epoch FROM now()) * 1000)::bigint)
-                     END,
+                     replace($6, $7, floor(extract(epoch FROM now()) * 1000)::bigint::text)::json,
                      nextval('stream_seq'))
              ON CONFLICT (tenant_id, project_id, stream, group_id, id)
              DO UPDATE SET data = CASE
-                     WHEN jsonb_typeof($6->'_createdAt') = 'number'
-                       OR jsonb_typeof(stream_items.data->'_createdAt') IS DISTINCT FROM 'number' THEN EXCLUDED.data
-                     ELSE EXCLUDED.data || jsonb_build_object('_createdAt', stream_items.data->'_createdAt')
+                     WHEN $7 = '' OR json_typeof(stream_items.data->'_createdAt') IS DISTINCT FROM 'number'
+                       THEN EXCLUDED.data
+                     ELSE replace($6, $7, (stream_items.data->'_createdAt')::text)::json
                    END,
                    seq = nextval('stream_seq'), updated_at = now()
              RETURNING (xmax = 0) AS created, seq, data",
@@ -209,7 +227,8 @@ impl Store {
         .bind(stream)
         .bind(group)
         .bind(id)
-        .bind(&item)
+        .bind(&text)
+        .bind(&mark)
         .fetch_one(&mut *tx)
         .await?;
         let created: bool = row.get("created");

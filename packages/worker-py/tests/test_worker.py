@@ -272,3 +272,13 @@ def test_a_result_above_the_frame_limit_becomes_a_non_retriable_failure():
     assert out["ok"] is False and out["error"]["retriable"] is False and "above the 64 MiB frame limit" in out["error"]["message"]
     odd = {"type": "result", "id": "x", "ok": True, "output": {"status": 200, "body": object()}}
     assert "not JSON-serialisable" in json.loads(encode(odd))["error"]["message"]
+
+
+def test_json_objects_keep_their_key_order_in_and_out():
+    """docs/semantics.md "Key order": frames are read and results written with the handler's key order (integer-like
+    keys included: unlike JavaScript, Python keeps them where they are)."""
+    from cfp_worker.context import attr_hook
+    from cfp_worker.invoke import dumps
+
+    text = '{"z":1,"a":{"y":2,"b":3},"m":[{"k":1,"c":2}],"10":0}'
+    assert dumps(json.loads(text, object_hook=attr_hook)) == text
