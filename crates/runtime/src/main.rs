@@ -1,6 +1,7 @@
 //! `cfp-runtime`: parses options, sets up tracing, connects to PostgreSQL (retrying with backoff), starts
 //! the engine and the HTTP gateway, and shuts down gracefully on SIGINT/SIGTERM.
 
+mod alerts;
 mod observability;
 mod options;
 mod otlp;
@@ -147,6 +148,10 @@ async fn run(opts: Options) -> Result<()> {
         }),
         otlp: opts.otlp.as_ref().map(otlp::OtlpOptions::start),
         trace_sample_ratio: opts.trace_sample_ratio,
+        alerts: opts.alerts.as_ref().map(|a| {
+            tracing::info!(targets = ?a.targets.names(), "delivering SLO alerts");
+            a.targets.clone()
+        }),
         ..EngineConfig::default()
     };
     if engine_cfg.worker_tokens.is_empty() && opts.control_plane_url.is_none() {

@@ -56,6 +56,8 @@ pub struct Options {
     // --- Traces (docs/tracing.md) ---
     pub otlp: Option<crate::otlp::OtlpOptions>,
     pub trace_sample_ratio: f64,
+    // --- Alert delivery (docs/slo.md) ---
+    pub alerts: Option<crate::alerts::AlertOptions>,
 }
 
 /// (flag, env, default, help)
@@ -364,9 +366,14 @@ const SPEC: &[(&str, &str, &str, &str)] = &[
     ),
 ];
 
+/// Every option: the main ones, then those of the subsystems that list their own.
+fn specs() -> impl Iterator<Item = &'static (&'static str, &'static str, &'static str, &'static str)> {
+    SPEC.iter().chain(crate::alerts::SPEC)
+}
+
 pub fn usage() -> String {
     let mut s = String::from("cfp-runtime — the CFP data plane\n\nUSAGE: cfp-runtime [OPTIONS]\n\nOPTIONS (flag, environment variable, default):\n");
-    for (flag, env, default, help) in SPEC {
+    for (flag, env, default, help) in specs() {
         s.push_str(&format!(
             "  {flag:<22} {env:<24} {:<14} {help}\n",
             if default.is_empty() { "-" } else { default }
@@ -378,8 +385,7 @@ pub fn usage() -> String {
 
 impl Options {
     pub fn load(args: &[String]) -> Result<Self> {
-        let mut values: std::collections::HashMap<&str, String> = SPEC
-            .iter()
+        let mut values: std::collections::HashMap<&str, String> = specs()
             .map(|(flag, env, default, _)| (*flag, std::env::var(env).unwrap_or_else(|_| default.to_string())))
             .collect();
         let mut print_config = false;
@@ -395,7 +401,7 @@ impl Options {
                 Some((f, v)) => (f.to_string(), Some(v.to_string())),
                 None => (arg.clone(), None),
             };
-            let Some((name, ..)) = SPEC.iter().find(|(f, ..)| *f == flag) else {
+            let Some((name, ..)) = specs().find(|(f, ..)| *f == flag) else {
                 bail!("unknown option `{arg}`\n\n{}", usage());
             };
             let boolean = matches!(
@@ -556,7 +562,9 @@ impl Options {
             &get("--otlp-headers"),
             &get("--trace-sample-ratio"),
         )?;
+        let alerts = crate::alerts::AlertOptions::parse(&get)?;
         Ok(Options {
+            alerts,
             otlp,
             trace_sample_ratio,
             require_auth: boolean("--require-auth")?,
@@ -665,6 +673,7 @@ impl Options {
             .map(|(k, _)| format!("{k}=***"))
             .collect::<Vec<_>>()));
         out["traceSampleRatio"] = json!(self.trace_sample_ratio);
+        out["alerts"] = crate::alerts::AlertOptions::to_json(self.alerts.as_ref());
         out
     }
 }

@@ -10,6 +10,7 @@
 //! - [`payloads`]: payloads above the threshold go to object storage and travel as references (FR-7).
 //! - [`rollups`]: per-step minute and hour rollups of finished attempts (kept 13 months); [`slo`]: SLO
 //!   overrides and burn-rate alerts.
+//! - [`alert_outbox`]: delivery of SLO alert transitions to the alert targets (durable, leased, retried).
 //! - [`purge`]: projects deleted in the control plane, and the purge of their data after the retention.
 //!
 //! - [`audit`]: the audit chain's outbox, sequencer, checkpoints and keys (docs/audit.md); [`audit_read`]: its
@@ -17,6 +18,7 @@
 //!
 //! Every table is keyed by tenant and project ([`Scope`]).
 
+pub mod alert_outbox;
 pub mod audit;
 pub mod audit_read;
 pub mod logs;
@@ -118,6 +120,8 @@ pub struct Store {
     stream_notify: bool,
     /// Wakes the audit sequencer.
     audit_wake: Arc<audit::Wake>,
+    /// The alert targets each SLO alert transition is queued for ([`alert_outbox`]).
+    alert_targets: Arc<[String]>,
 }
 
 impl Store {
@@ -161,6 +165,7 @@ impl Store {
             payload_threshold: opts.payload_threshold,
             stream_notify: true,
             audit_wake: Default::default(),
+            alert_targets: Arc::new([]),
         })
     }
 
