@@ -178,9 +178,15 @@ async fn alert_deliveries(
     let rows = app
         .engine
         .store()
-        .alert_deliveries(&access.scope, q.status.as_deref(), q.limit.unwrap_or(100).clamp(1, 1000))
+        .alert_deliveries(
+            &access.scope,
+            q.status.as_deref(),
+            q.limit.unwrap_or(100).clamp(1, 1000),
+        )
         .await?;
-    Ok(Json(json!({ "targets": app.engine.store().alert_targets().to_vec(), "deliveries": rows })))
+    Ok(Json(
+        json!({ "targets": app.engine.store().alert_targets().to_vec(), "deliveries": rows }),
+    ))
 }
 
 fn check_step(step: &str) -> Result<(), ApiError> {

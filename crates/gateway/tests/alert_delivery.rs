@@ -121,14 +121,25 @@ fn hmac_sha256(key: &[u8], msg: &[u8]) -> Vec<u8> {
     k[..key.len()].copy_from_slice(key);
     let pad = |b: u8| k.iter().map(|x| x ^ b).collect::<Vec<u8>>();
     let inner = Sha256::new().chain_update(pad(0x36)).chain_update(msg).finalize();
-    Sha256::new().chain_update(pad(0x5c)).chain_update(inner).finalize().to_vec()
+    Sha256::new()
+        .chain_update(pad(0x5c))
+        .chain_update(inner)
+        .finalize()
+        .to_vec()
 }
 
 /// Checks `X-CFP-Signature: t=<unix s>,v1=<hex>` as a receiver would (and that `t` is recent).
 fn signature_ok(header: &str, body: &str) -> bool {
-    let Some((t, v1)) = header.split_once(",v1=") else { return false };
-    let Some(t) = t.strip_prefix("t=").and_then(|t| t.parse::<u64>().ok()) else { return false };
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+    let Some((t, v1)) = header.split_once(",v1=") else {
+        return false;
+    };
+    let Some(t) = t.strip_prefix("t=").and_then(|t| t.parse::<u64>().ok()) else {
+        return false;
+    };
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
     let mac = hmac_sha256(SECRET.as_bytes(), format!("{t}.{body}").as_bytes());
     now.abs_diff(t) < 300 && v1 == hex::encode(mac)
 }
@@ -152,13 +163,20 @@ async fn start_receiver(state: Arc<Mutex<Receiver>>) -> SocketAddr {
         axum::routing::post(move |headers: HeaderMap, body: String| {
             let state = state.clone();
             async move {
-                let id = headers.get("x-cfp-alert-id").and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
+                let id = headers
+                    .get("x-cfp-alert-id")
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or("")
+                    .to_string();
                 let doc: Value = serde_json::from_str(&body).unwrap_or(Value::Null);
                 let st = doc["state"].as_str().unwrap_or("").to_string();
                 let hang = {
                     let mut s = state.lock().unwrap();
                     s.received.push((id.clone(), st.clone()));
-                    let sig = headers.get("x-cfp-signature").and_then(|v| v.to_str().ok()).unwrap_or("");
+                    let sig = headers
+                        .get("x-cfp-signature")
+                        .and_then(|v| v.to_str().ok())
+                        .unwrap_or("");
                     if !signature_ok(sig, &body) {
                         s.bad_signatures += 1;
                         return StatusCode::UNAUTHORIZED;
@@ -209,7 +227,10 @@ async fn every_transition_reaches_the_webhook_once_signed_through_500s_and_a_kil
     let rt = runtime(&clock, t.clone()).await;
 
     fire(&clock);
-    wait_for(20, "pending and firing accepted", || state.lock().unwrap().accepted.len() == 2).await;
+    wait_for(20, "pending and firing accepted", || {
+        state.lock().unwrap().accepted.len() == 2
+    })
+    .await;
     {
         let s = state.lock().unwrap();
         let states: Vec<&str> = s.accepted.iter().map(|(_, st)| st.as_str()).collect();
@@ -218,8 +239,24 @@ async fn every_transition_reaches_the_webhook_once_signed_through_500s_and_a_kil
         assert_eq!(s.bad_signatures, 0);
         let b = &s.bodies[1];
         assert_eq!(
-            (&b["type"], &b["tenant"], &b["project"], &b["step"], &b["slo"], &b["rule"], &b["severity"]),
-            (&json!("slo.alert"), &json!("default"), &json!("default"), &json!("s"), &json!("errors"), &json!("now"), &json!("page"))
+            (
+                &b["type"],
+                &b["tenant"],
+                &b["project"],
+                &b["step"],
+                &b["slo"],
+                &b["rule"],
+                &b["severity"]
+            ),
+            (
+                &json!("slo.alert"),
+                &json!("default"),
+                &json!("default"),
+                &json!("s"),
+                &json!("errors"),
+                &json!("now"),
+                &json!("page")
+            )
         );
         assert!((b["burnRates"]["long"].as_f64().unwrap() - 50.0).abs() < 1e-6, "{b}");
         assert_eq!(b["link"], "https://cfp.example/?project=default&view=slo&step=s");
@@ -228,12 +265,25 @@ async fn every_transition_reaches_the_webhook_once_signed_through_500s_and_a_kil
     let d = deliveries(&rt).await;
     assert!(!d.to_string().contains(SECRET));
     let rows = d["deliveries"].as_array().unwrap();
-    let first = rows.iter().find(|r| r["attempts"] == 3).expect("the delivery that met the 500s");
+    let first = rows
+        .iter()
+        .find(|r| r["attempts"] == 3)
+        .expect("the delivery that met the 500s");
     assert_eq!(first["status"], "delivered");
     assert!(first["lastError"].as_str().unwrap().contains("500"), "{first}");
-    let metrics = http(rt.addr, "GET", "/metrics", &[("authorization", &format!("Bearer {ADMIN}"))], b"").await;
+    let metrics = http(
+        rt.addr,
+        "GET",
+        "/metrics",
+        &[("authorization", &format!("Bearer {ADMIN}"))],
+        b"",
+    )
+    .await;
     let text = String::from_utf8(metrics.body).unwrap();
-    assert!(text.contains(r#"cfp_alert_deliveries_total{target="webhook",outcome="retrying"} 2"#), "{text}");
+    assert!(
+        text.contains(r#"cfp_alert_deliveries_total{target="webhook",outcome="retrying"} 2"#),
+        "{text}"
+    );
     assert!(text.contains(r#"cfp_alert_deliveries_total{target="webhook",outcome="delivered"} 2"#));
 
     // The resolve: the receiver holds the request and the runtime dies mid-attempt; a second runtime (another
@@ -241,7 +291,10 @@ async fn every_transition_reaches_the_webhook_once_signed_through_500s_and_a_kil
     let (tx, mut held) = tokio::sync::mpsc::unbounded_channel();
     state.lock().unwrap().hang_next = Some(tx);
     resolve(&clock);
-    let held_id = tokio::time::timeout(Duration::from_secs(20), held.recv()).await.expect("the resolve was sent").unwrap();
+    let held_id = tokio::time::timeout(Duration::from_secs(20), held.recv())
+        .await
+        .expect("the resolve was sent")
+        .unwrap();
     rt.engine.shutdown(Duration::from_millis(200)).await;
     let second = Engine::start(rt.store.clone(), engine_config(&clock, t));
     wait_for(30, "the resolve accepted", || state.lock().unwrap().accepted.len() == 3).await;
@@ -252,7 +305,12 @@ async fn every_transition_reaches_the_webhook_once_signed_through_500s_and_a_kil
         assert_eq!(ids.len(), 3, "each transition accepted once");
     }
     let d = deliveries(&rt).await;
-    let resolved = d["deliveries"].as_array().unwrap().iter().find(|r| r["eventId"].to_string() == held_id).cloned();
+    let resolved = d["deliveries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["eventId"].to_string() == held_id)
+        .cloned();
     assert_eq!(resolved.as_ref().map(|r| r["attempts"].clone()), Some(json!(2)), "{d}");
     second.shutdown(Duration::from_secs(2)).await;
     rt.stop().await;
@@ -263,17 +321,28 @@ async fn firing_and_resolved_alerts_are_mailed_through_a_real_smtp_server() {
     let python = std::env::var_os("CFP_TEST_PYTHON")
         .map(PathBuf::from)
         .unwrap_or_else(|| repo_root().join("target/cfp-pyenv/bin/python"));
-    let Some(python) = tool(python, "run scripts/setup.sh: it creates the venv with aiosmtpd") else { return };
+    let Some(python) = tool(python, "run scripts/setup.sh: it creates the venv with aiosmtpd") else {
+        return;
+    };
     let dir = std::env::temp_dir().join(format!("cfp-smtp-{}", uuid::Uuid::new_v4().simple()));
     std::fs::create_dir_all(&dir).unwrap();
     let port = free_port();
-    let mut smtp = tokio::process::Command::new(python)
-        .args(["-m", "aiosmtpd", "-n", "-l", &format!("127.0.0.1:{port}"), "-c", "aiosmtpd.handlers.Mailbox"])
-        .arg(dir.join("mail"))
-        .stdout(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("start aiosmtpd");
+    let mut smtp = Killed(
+        std::process::Command::new(python)
+            .args([
+                "-m",
+                "aiosmtpd",
+                "-n",
+                "-l",
+                &format!("127.0.0.1:{port}"),
+                "-c",
+                "aiosmtpd.handlers.Mailbox",
+            ])
+            .arg(dir.join("mail"))
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("start aiosmtpd"),
+    );
     wait_port(port, &mut smtp).await;
 
     let clock = ManualClock::at_millis(T0);
@@ -288,8 +357,12 @@ async fn firing_and_resolved_alerts_are_mailed_through_a_real_smtp_server() {
     );
     let rt = runtime(&clock, t).await;
     let mails = || -> Vec<String> {
-        let Ok(rd) = std::fs::read_dir(dir.join("mail/new")) else { return Vec::new() };
-        let mut m: Vec<String> = rd.filter_map(|e| std::fs::read_to_string(e.ok()?.path()).ok()).collect();
+        let Ok(rd) = std::fs::read_dir(dir.join("mail/new")) else {
+            return Vec::new();
+        };
+        let mut m: Vec<String> = rd
+            .filter_map(|e| std::fs::read_to_string(e.ok()?.path()).ok())
+            .collect();
         m.sort_by_key(|s| s.contains("RESOLVED"));
         m
     };
@@ -300,17 +373,30 @@ async fn firing_and_resolved_alerts_are_mailed_through_a_real_smtp_server() {
     tokio::time::sleep(Duration::from_millis(500)).await;
     let m = mails();
     assert_eq!(m.len(), 2, "pending is not mailed, firing and resolved once each");
-    assert!(m[0].contains("Subject: [CFP page] FIRING errors SLO of default/s (now, default)"), "{}", m[0]);
+    assert!(
+        m[0].contains("Subject: [CFP page] FIRING errors SLO of default/s (now, default)"),
+        "{}",
+        m[0]
+    );
     assert!(m[1].contains("RESOLVED errors SLO of default/s"), "{}", m[1]);
     for mail in &m {
         assert!(mail.contains("To: oncall@example.com, lead@example.com"), "{mail}");
         assert!(mail.contains("https://cfp.example/?project=default&view=slo&step=s"));
     }
     let d = deliveries(&rt).await;
-    let statuses: Vec<&str> = d["deliveries"].as_array().unwrap().iter().map(|r| r["status"].as_str().unwrap()).collect();
-    assert_eq!(statuses, ["delivered", "delivered", "skipped"], "newest first: resolved, firing, pending");
+    let statuses: Vec<&str> = d["deliveries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        statuses,
+        ["delivered", "delivered", "skipped"],
+        "newest first: resolved, firing, pending"
+    );
     rt.stop().await;
-    smtp.kill().await.ok();
+    drop(smtp);
     std::fs::remove_dir_all(&dir).ok();
 }
 
@@ -324,18 +410,23 @@ async fn alertmanager_shows_the_alert_firing_then_resolved() {
     };
     let dir = std::env::temp_dir().join(format!("cfp-am-{}", uuid::Uuid::new_v4().simple()));
     std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(dir.join("am.yml"), "route:\n  receiver: none\nreceivers:\n  - name: none\n").unwrap();
+    std::fs::write(
+        dir.join("am.yml"),
+        "route:\n  receiver: none\nreceivers:\n  - name: none\n",
+    )
+    .unwrap();
     let port = free_port();
-    let mut am = tokio::process::Command::new(bin)
-        .arg(format!("--config.file={}", dir.join("am.yml").display()))
-        .arg(format!("--storage.path={}", dir.join("data").display()))
-        .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-        .arg("--cluster.listen-address=")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("start alertmanager");
+    let mut am = Killed(
+        std::process::Command::new(bin)
+            .arg(format!("--config.file={}", dir.join("am.yml").display()))
+            .arg(format!("--storage.path={}", dir.join("data").display()))
+            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+            .arg("--cluster.listen-address=")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start alertmanager"),
+    );
     wait_port(port, &mut am).await;
     let am_addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
     let ours = || async move {
@@ -352,7 +443,8 @@ async fn alertmanager_shows_the_alert_firing_then_resolved() {
 
     let clock = ManualClock::at_millis(T0);
     let mut t = targets();
-    t.alertmanager = Some(cfp_engine::alerts::alertmanager::AlertmanagerTarget::new(&format!("http://{am_addr}")).unwrap());
+    t.alertmanager =
+        Some(cfp_engine::alerts::alertmanager::AlertmanagerTarget::new(&format!("http://{am_addr}")).unwrap());
     let rt = runtime(&clock, t).await;
     fire(&clock);
     let mut firing = Vec::new();
@@ -365,7 +457,13 @@ async fn alertmanager_shows_the_alert_firing_then_resolved() {
     }
     assert_eq!(firing.len(), 1, "{firing:?}");
     let labels = &firing[0]["labels"];
-    for (k, v) in [("severity", "page"), ("tenant", "default"), ("project", "default"), ("step", "s"), ("slo", "errors")] {
+    for (k, v) in [
+        ("severity", "page"),
+        ("tenant", "default"),
+        ("project", "default"),
+        ("step", "s"),
+        ("slo", "errors"),
+    ] {
         assert_eq!(labels[k], v, "{labels}");
     }
     assert_eq!(firing[0]["status"]["state"], "active");
@@ -384,9 +482,14 @@ async fn alertmanager_shows_the_alert_firing_then_resolved() {
     }
     assert!(gone, "resolved in Alertmanager");
     let d = deliveries(&rt).await;
-    let statuses: Vec<&str> = d["deliveries"].as_array().unwrap().iter().map(|r| r["status"].as_str().unwrap()).collect();
+    let statuses: Vec<&str> = d["deliveries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["status"].as_str().unwrap())
+        .collect();
     assert_eq!(statuses, ["delivered", "delivered", "skipped"]);
     rt.stop().await;
-    am.kill().await.ok();
+    drop(am);
     std::fs::remove_dir_all(&dir).ok();
 }

@@ -28,15 +28,21 @@ fn escape(q: &str) -> String {
 
 #[tokio::test]
 async fn prometheus_scrapes_the_runtime_and_the_generated_rules_fire_for_the_burning_step_only() {
-    let Some(prometheus) = tool(PathBuf::from("/usr/bin/prometheus"), "run scripts/setup.sh: it installs the Debian package prometheus") else {
+    let Some(prometheus) = tool(
+        PathBuf::from("/usr/bin/prometheus"),
+        "run scripts/setup.sh: it installs the Debian package prometheus",
+    ) else {
         return;
     };
     let cli = repo_root().join("node_modules/.bin/cfp");
-    let Some(cli) = tool(cli, "run scripts/setup.sh: it builds the CLI") else { return };
+    let Some(cli) = tool(cli, "run scripts/setup.sh: it builds the CLI") else {
+        return;
+    };
 
     // A policy Prometheus can show within seconds: 2x burn over 2 min and 1 min, at least 5 attempts.
     let mut opts = RuntimeOptions::default();
     opts.gateway.metrics_token = Some(METRICS_TOKEN.into());
+    opts.gateway.dev_endpoints = true;
     opts.engine.slo = Some(SloPolicy {
         rules: vec![BurnRule {
             name: "fast".into(),
@@ -78,16 +84,25 @@ async fn prometheus_scrapes_the_runtime_and_the_generated_rules_fire_for_the_bur
     assert_eq!(registered["steps"], json!(["Pay", "Fine"]), "{registered}");
 
     // The rules, as a user gets them.
-    let out = tokio::process::Command::new("node")
-        .arg(&cli)
-        .args(["slo", "rules"])
-        .env("CFP_URL", format!("http://{}", rt.addr))
-        .env("CFP_TOKEN", ADMIN)
-        .output()
-        .await
-        .expect("run cfp slo rules");
+    // On the blocking pool: the CLI calls this test's runtime, served by this thread.
+    let url = format!("http://{}", rt.addr);
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new("node")
+            .arg(&cli)
+            .args(["slo", "rules"])
+            .env("CFP_URL", url)
+            .env("CFP_TOKEN", ADMIN)
+            .output()
+    })
+    .await
+    .unwrap()
+    .expect("run cfp slo rules");
     let rules = String::from_utf8_lossy(&out.stdout).to_string();
-    assert!(out.status.success() && rules.contains("CFPStepSLOBurn"), "{rules}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success() && rules.contains("CFPStepSLOBurn"),
+        "{rules}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 
     let dir = std::env::temp_dir().join(format!("cfp-prom-{}", uuid::Uuid::new_v4().simple()));
     std::fs::create_dir_all(&dir).unwrap();
@@ -103,20 +118,28 @@ async fn prometheus_scrapes_the_runtime_and_the_generated_rules_fire_for_the_bur
     )
     .unwrap();
     let port = free_port();
-    let mut prom = tokio::process::Command::new(prometheus)
-        .current_dir(&dir)
-        .arg(format!("--config.file={}", dir.join("prometheus.yml").display()))
-        .arg(format!("--storage.tsdb.path={}", dir.join("data").display()))
-        .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("start prometheus");
+    let mut prom = Killed(
+        std::process::Command::new(prometheus)
+            .current_dir(&dir)
+            .arg(format!("--config.file={}", dir.join("prometheus.yml").display()))
+            .arg(format!("--storage.tsdb.path={}", dir.join("data").display()))
+            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start prometheus"),
+    );
     wait_port(port, &mut prom).await;
     let prom_addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
     let query = |q: String| async move {
-        let r = http(prom_addr, "GET", &format!("/api/v1/query?query={}", escape(&q)), &[], b"").await;
+        let r = http(
+            prom_addr,
+            "GET",
+            &format!("/api/v1/query?query={}", escape(&q)),
+            &[],
+            b"",
+        )
+        .await;
         assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
         r.json()["data"]["result"].clone()
     };
@@ -134,7 +157,10 @@ async fn prometheus_scrapes_the_runtime_and_the_generated_rules_fire_for_the_bur
                     rt.addr,
                     "POST",
                     "/__cfp/api/emit",
-                    &[("authorization", &format!("Bearer {ADMIN}")), ("content-type", "application/json")],
+                    &[
+                        ("authorization", &format!("Bearer {ADMIN}")),
+                        ("content-type", "application/json"),
+                    ],
                     body.as_bytes(),
                 )
                 .await;
@@ -148,11 +174,20 @@ async fn prometheus_scrapes_the_runtime_and_the_generated_rules_fire_for_the_bur
         }
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
-    assert_eq!(query(r#"up{job="cfp"}"#.into()).await[0]["value"][1], "1", "the scrape with the metrics token works");
+    assert_eq!(
+        query(r#"up{job="cfp"}"#.into()).await[0]["value"][1],
+        "1",
+        "the scrape with the metrics token works"
+    );
     assert_eq!(firing.len(), 1, "one alert, for Pay: {firing:?}");
     let labels = &firing[0]["metric"];
     assert_eq!(
-        (&labels["step"], &labels["sli"], &labels["slo_rule"], &labels["severity"]),
+        (
+            &labels["step"],
+            &labels["sli"],
+            &labels["slo_rule"],
+            &labels["severity"]
+        ),
         (&json!("Pay"), &json!("errors"), &json!("fast"), &json!("page"))
     );
     let ratio = query(r#"cfp_slo:bad_ratio:rate1m{step="Pay",sli="errors"}"#.into()).await;
@@ -161,7 +196,7 @@ async fn prometheus_scrapes_the_runtime_and_the_generated_rules_fire_for_the_bur
     let fine = query(r#"cfp_slo:bad_ratio:rate1m{step="Fine",sli="errors"}"#.into()).await;
     assert_eq!(fine[0]["value"][1], "0", "{fine}");
     assert!(worker.invocations_of("Pay").len() >= 5);
-    prom.kill().await.ok();
+    drop(prom);
     rt.stop().await;
     std::fs::remove_dir_all(&dir).ok();
 }

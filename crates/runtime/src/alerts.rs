@@ -79,7 +79,11 @@ impl AlertOptions {
         } else if !secret.is_empty() {
             bail!("--alert-webhook-secret needs --alert-webhook-url");
         }
-        let (smtp, from, to) = (get("--alert-smtp-url"), get("--alert-email-from"), get("--alert-email-to"));
+        let (smtp, from, to) = (
+            get("--alert-smtp-url"),
+            get("--alert-email-from"),
+            get("--alert-email-to"),
+        );
         if !smtp.is_empty() {
             t.email = Some(EmailTarget::new(&smtp, &from, &to).map_err(|e| anyhow!(e))?);
         } else if !from.is_empty() || !to.is_empty() {
@@ -149,7 +153,10 @@ mod tests {
         let shown = AlertOptions::to_json(Some(&o)).to_string();
         assert!(!shown.contains("a-very-secret-value-123"), "{shown}");
         assert!(!format!("{:?}", o.targets).contains("a-very-secret-value-123"));
-        assert!(parse(&[("--alert-webhook-url", "https://hooks.example/cfp")]).is_err(), "no secret");
+        assert!(
+            parse(&[("--alert-webhook-url", "https://hooks.example/cfp")]).is_err(),
+            "no secret"
+        );
         let e = parse(&[
             ("--alert-webhook-url", "https://me:pw@hooks.example/cfp"),
             ("--alert-webhook-secret", "a-very-secret-value-123"),
@@ -158,8 +165,15 @@ mod tests {
         .unwrap()
         .to_string();
         assert!(e.contains("credentials") && !e.contains("pw@"), "{e}");
-        assert!(parse(&[("--alert-email-to", "a@x.io")]).is_err(), "e-mail without a relay");
+        assert!(
+            parse(&[("--alert-email-to", "a@x.io")]).is_err(),
+            "e-mail without a relay"
+        );
         assert!(parse(&[("--alert-alertmanager-url", "alertmanager:9093")]).is_err());
-        assert!(parse(&[("--alert-alertmanager-url", "http://am:9093"), ("--alert-timeout-ms", "0")]).is_err());
+        assert!(parse(&[
+            ("--alert-alertmanager-url", "http://am:9093"),
+            ("--alert-timeout-ms", "0")
+        ])
+        .is_err());
     }
 }

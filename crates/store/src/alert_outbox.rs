@@ -49,7 +49,10 @@ pub enum Finish {
     /// The target takes no such transition (e-mail and Alertmanager skip `pending`).
     Skipped,
     /// Failed; tried again after the delay, or (`None`) given up.
-    Failed { error: String, retry_in: Option<Duration> },
+    Failed {
+        error: String,
+        retry_in: Option<Duration>,
+    },
 }
 
 /// A delivery as the API shows it (no target secret: targets are named, never described).
@@ -164,7 +167,13 @@ impl Store {
                     }
                     e.truncate(cut);
                 }
-                (false, false, retry_in.is_none(), retry_in.map_or(0.0, |d| d.as_secs_f64()), Some(e))
+                (
+                    false,
+                    false,
+                    retry_in.is_none(),
+                    retry_in.map_or(0.0, |d| d.as_secs_f64()),
+                    Some(e),
+                )
             }
         };
         let r = sqlx::query(

@@ -100,7 +100,11 @@ pub(crate) fn from_delivery(d: &ClaimedDelivery) -> Alert<'_> {
 impl Alert<'_> {
     fn to_json(&self, cfg: &AlertTargets, firing_ends: chrono::DateTime<chrono::Utc>) -> Value {
         let a = self.row;
-        let time = |ms: i64| chrono::DateTime::from_timestamp_millis(ms).unwrap_or_default().to_rfc3339();
+        let time = |ms: i64| {
+            chrono::DateTime::from_timestamp_millis(ms)
+                .unwrap_or_default()
+                .to_rfc3339()
+        };
         let ends = self.resolved_ms.map_or_else(|| firing_ends.to_rfc3339(), time);
         let mut v = json!({
             "labels": {

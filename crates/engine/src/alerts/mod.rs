@@ -131,7 +131,10 @@ pub fn check_url(option: &str, url: &str) -> Result<(), String> {
 /// forms.
 pub fn alert_document(cfg: &AlertTargets, d: &ClaimedDelivery) -> serde_json::Value {
     let a = &d.alert;
-    let ms = |v: Option<i64>| v.and_then(chrono::DateTime::from_timestamp_millis).map(|t| t.to_rfc3339());
+    let ms = |v: Option<i64>| {
+        v.and_then(chrono::DateTime::from_timestamp_millis)
+            .map(|t| t.to_rfc3339())
+    };
     serde_json::json!({
         "type": "slo.alert",
         "id": d.event_id,
@@ -171,7 +174,10 @@ async fn send(cfg: &AlertTargets, http: &webhook::Http, d: &ClaimedDelivery) -> 
             Some(_) if d.state == "pending" || (d.state == "resolved" && d.alert.fired_ms.is_none()) => {
                 Ok(Finish::Skipped)
             }
-            Some(am) => am.post(http, cfg, &[alertmanager::from_delivery(d)]).await.map(|()| Finish::Delivered),
+            Some(am) => am
+                .post(http, cfg, &[alertmanager::from_delivery(d)])
+                .await
+                .map(|()| Finish::Delivered),
             None => Err("no Alertmanager target is configured".into()),
         },
         other => Err(format!("unknown alert target `{other}`")),
@@ -205,7 +211,11 @@ pub(crate) async fn deliverer(engine: Engine, cfg: Arc<AlertTargets>) {
     let mut next_prune = tokio::time::Instant::now();
     loop {
         loop {
-            let claimed = match engine.store().claim_alert_deliveries(&owner, &names, lease, CLAIM).await {
+            let claimed = match engine
+                .store()
+                .claim_alert_deliveries(&owner, &names, lease, CLAIM)
+                .await
+            {
                 Ok(c) => c,
                 Err(e) => {
                     tracing::warn!(error = %e, "claiming alert deliveries failed");
@@ -229,7 +239,11 @@ pub(crate) async fn deliverer(engine: Engine, cfg: Arc<AlertTargets>) {
                 if let Some(m) = engine.metrics() {
                     m.alert_delivery(&d.target, outcome);
                 }
-                match engine.store().finish_alert_delivery(d.id, &owner, d.attempts, finish).await {
+                match engine
+                    .store()
+                    .finish_alert_delivery(d.id, &owner, d.attempts, finish)
+                    .await
+                {
                     Ok(true) => {}
                     Ok(false) => tracing::warn!(delivery = d.id, "alert delivery lease lost; another attempt owns it"),
                     Err(e) => tracing::warn!(delivery = d.id, error = %e, "recording an alert delivery failed"),

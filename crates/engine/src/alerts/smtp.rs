@@ -27,7 +27,9 @@ pub struct EmailTarget {
 fn check_address(option: &str, a: &str) -> Result<(), String> {
     let ok = a.len() <= 254
         && a.split_once('@').is_some_and(|(l, d)| !l.is_empty() && !d.is_empty())
-        && !a.chars().any(|c| c.is_whitespace() || c.is_control() || "<>,;\"()[]\\".contains(c));
+        && !a
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control() || "<>,;\"()[]\\".contains(c));
     if ok {
         Ok(())
     } else {
@@ -61,7 +63,12 @@ impl EmailTarget {
             return Err("--alert-smtp-url names no host".into());
         }
         check_address("--alert-email-from", from)?;
-        let to: Vec<String> = to.split(',').map(str::trim).filter(|s| !s.is_empty()).map(String::from).collect();
+        let to: Vec<String> = to
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(String::from)
+            .collect();
         if to.is_empty() || to.len() > MAX_RECIPIENTS {
             return Err(format!("--alert-email-to must name 1 to {MAX_RECIPIENTS} addresses"));
         }
@@ -79,7 +86,11 @@ impl EmailTarget {
     pub(crate) async fn send(&self, cfg: &AlertTargets, d: &ClaimedDelivery) -> Result<(), String> {
         let message = self.message(cfg, d);
         if message.len() > super::MAX_BODY {
-            return Err(format!("the mail is {} bytes, more than {}", message.len(), super::MAX_BODY));
+            return Err(format!(
+                "the mail is {} bytes, more than {}",
+                message.len(),
+                super::MAX_BODY
+            ));
         }
         let stream = TcpStream::connect((self.host.as_str(), self.port))
             .await
@@ -105,7 +116,11 @@ impl EmailTarget {
     fn message(&self, cfg: &AlertTargets, d: &ClaimedDelivery) -> String {
         let a = &d.alert;
         // Names come from tenant code: no control character may reach a header.
-        let clean = |s: &str| s.chars().map(|c| if c.is_control() { ' ' } else { c }).collect::<String>();
+        let clean = |s: &str| {
+            s.chars()
+                .map(|c| if c.is_control() { ' ' } else { c })
+                .collect::<String>()
+        };
         let subject = format!(
             "[CFP {}] {} {} SLO of {}/{} ({}, {})",
             clean(&a.severity),
@@ -125,7 +140,10 @@ impl EmailTarget {
         if let Some(link) = doc["link"].as_str() {
             body.push_str(&format!("Workbench: {link}\n"));
         }
-        body.push_str(&format!("\n{}\n", serde_json::to_string_pretty(&doc).unwrap_or_default()));
+        body.push_str(&format!(
+            "\n{}\n",
+            serde_json::to_string_pretty(&doc).unwrap_or_default()
+        ));
         let date = chrono::DateTime::from_timestamp_millis(d.at_ms)
             .unwrap_or_default()
             .to_rfc2822();
@@ -186,7 +204,12 @@ mod tests {
 
     #[test]
     fn options_are_checked() {
-        let t = EmailTarget::new("smtp://127.0.0.1:2525", "cfp@example.com", "a@example.com, b@example.com").unwrap();
+        let t = EmailTarget::new(
+            "smtp://127.0.0.1:2525",
+            "cfp@example.com",
+            "a@example.com, b@example.com",
+        )
+        .unwrap();
         assert_eq!((t.host.as_str(), t.port, t.to.len()), ("127.0.0.1", 2525, 2));
         assert_eq!(EmailTarget::new("smtp://relay", "c@x.io", "a@x.io").unwrap().port, 25);
         assert!(EmailTarget::new("smtps://relay:465", "c@x.io", "a@x.io").is_err());

@@ -27,7 +27,10 @@ pub struct WebhookTarget {
 
 impl std::fmt::Debug for WebhookTarget {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("WebhookTarget").field("url", &self.url).field("secret", &"***").finish()
+        f.debug_struct("WebhookTarget")
+            .field("url", &self.url)
+            .field("secret", &"***")
+            .finish()
     }
 }
 
@@ -47,7 +50,11 @@ impl WebhookTarget {
     pub(crate) async fn send(&self, http: &Http, cfg: &AlertTargets, d: &ClaimedDelivery) -> Result<(), String> {
         let body = super::alert_document(cfg, d).to_string();
         if body.len() > super::MAX_BODY {
-            return Err(format!("the alert is {} bytes, more than {}", body.len(), super::MAX_BODY));
+            return Err(format!(
+                "the alert is {} bytes, more than {}",
+                body.len(),
+                super::MAX_BODY
+            ));
         }
         let t = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)

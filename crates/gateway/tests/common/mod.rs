@@ -424,15 +424,30 @@ pub fn repo_root() -> PathBuf {
 }
 
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
-pub async fn wait_port(port: u16, child: &mut tokio::process::Child) {
+/// A child process (a test server) killed when dropped, so a failing test leaves nothing running.
+pub struct Killed(pub std::process::Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Waits until something listens on `port` (10 s at most), failing early when `child` exits.
+pub async fn wait_port(port: u16, child: &mut Killed) {
     for _ in 0..200 {
         if tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
             return;
         }
-        if let Ok(Some(status)) = child.try_wait() {
+        if let Ok(Some(status)) = child.0.try_wait() {
             panic!("the server exited: {status}");
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
