@@ -1,5 +1,6 @@
-//! History and SLOs under `/__cfp/api` (docs/slo.md, docs/runtime-api.md): rollups, SLO status, alerts and
-//! their history and deliveries (read with `flow.read`, like the queues), and per-project SLO overrides (`slo.write`, audited).
+//! History and SLOs under `/__cfp/api` (docs/slo.md, docs/runtime-api.md): rollups, SLO status, alerts, their
+//! history and their deliveries (read with `flow.read`, like the queues), and per-project SLO overrides
+//! (`slo.write`, audited).
 
 use std::net::SocketAddr;
 
