@@ -66,9 +66,11 @@ fn engine_config(clock: &ManualClock, targets: AlertTargets) -> EngineConfig {
 }
 
 async fn runtime(clock: &ManualClock, targets: AlertTargets) -> Runtime {
-    let mut opts = RuntimeOptions::default();
-    opts.engine = engine_config(clock, targets);
-    let rt = start(opts).await;
+    let rt = start(RuntimeOptions {
+        engine: engine_config(clock, targets),
+        ..Default::default()
+    })
+    .await;
     // Step `s` of the default project: a 99 % errors SLO, and ten minutes of 50 % failures before T0.
     let scope = Scope::new("default", "default");
     rt.store
@@ -309,7 +311,7 @@ async fn every_transition_reaches_the_webhook_once_signed_through_500s_and_a_kil
         .as_array()
         .unwrap()
         .iter()
-        .find(|r| r["eventId"].to_string() == held_id)
+        .find(|r| r["eventId"].as_i64().map(|i| i.to_string()).as_deref() == Some(held_id.as_str()))
         .cloned();
     assert_eq!(resolved.as_ref().map(|r| r["attempts"].clone()), Some(json!(2)), "{d}");
     second.shutdown(Duration::from_secs(2)).await;

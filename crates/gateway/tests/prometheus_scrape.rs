@@ -70,7 +70,7 @@ async fn prometheus_scrapes_the_runtime_and_the_generated_rules_fire_for_the_bur
             (
                 "Pay",
                 Arc::new(move |_: &Value| {
-                    if n.fetch_add(1, Ordering::SeqCst) % 2 == 0 {
+                    if n.fetch_add(1, Ordering::SeqCst).is_multiple_of(2) {
                         json!({"ok": false, "error": {"message": "card declined"}})
                     } else {
                         json!({"ok": true})
