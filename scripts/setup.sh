@@ -16,17 +16,35 @@ if [ ! -d node_modules ] || [ ! -f "$stamp" ] || ! cmp -s package-lock.json "$st
   cp package-lock.json "$stamp"
 fi
 
-# promtool (Debian package `prometheus`) checks the generated SLO rules in packages/cli's tests; installed only when
-# missing and apt-get can run (root or passwordless sudo). Without it those tests are skipped with a message.
-if ! command -v promtool >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1; then
+# Prometheus, promtool and Alertmanager (Debian packages `prometheus`, `prometheus-alertmanager`): the generated SLO
+# rules are checked with promtool in packages/cli's tests, and the runtime's tests scrape it with a real Prometheus
+# and deliver alerts to a real Alertmanager (crates/gateway/tests/{prometheus_scrape,alert_delivery}.rs). Installed
+# only when missing and apt-get can run (root or passwordless sudo); otherwise those tests say loudly that they
+# were skipped (and fail under CI).
+missing=()
+command -v promtool >/dev/null 2>&1 && [ -x /usr/bin/prometheus ] || missing+=(prometheus)
+[ -x /usr/bin/prometheus-alertmanager ] || missing+=(prometheus-alertmanager)
+if [ ${#missing[@]} -gt 0 ] && command -v apt-get >/dev/null 2>&1; then
   if [ "$(id -u)" = 0 ]; then as_root=(env); elif sudo -n true 2>/dev/null; then as_root=(sudo -n env); else as_root=(); fi
   if [ ${#as_root[@]} -gt 0 ]; then
-    say "installing promtool (Debian package prometheus)"
+    say "installing ${missing[*]} (Debian)"
     { "${as_root[@]}" apt-get update -qq && "${as_root[@]}" DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
-        --no-install-recommends prometheus >/dev/null; } || say "could not install prometheus: the promtool tests will be skipped"
+        --no-install-recommends "${missing[@]}" >/dev/null; } || say "could not install ${missing[*]}: their tests will be skipped"
   else
-    say "promtool is missing and apt-get needs root: the promtool tests will be skipped"
+    say "${missing[*]} missing and apt-get needs root: their tests will be skipped"
   fi
+fi
+
+# A Python venv for test servers (PyPI `aiosmtpd`: the SMTP server the alert e-mail test sends to). Needs python3
+# with venv (Debian `python3-venv`, installed like the above when missing).
+pyenv=target/cfp-pyenv
+if [ ! -x "$pyenv/bin/python" ] || ! "$pyenv/bin/python" -c 'import aiosmtpd' 2>/dev/null; then
+  if ! python3 -c 'import venv, ensurepip' 2>/dev/null && command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends python3-venv >/dev/null || true
+  fi
+  say "creating $pyenv (aiosmtpd)"
+  { python3 -m venv "$pyenv" && "$pyenv/bin/pip" install -q --disable-pip-version-check 'aiosmtpd>=1.4,<2'; } \
+    || say "could not create $pyenv: the alert e-mail test will be skipped"
 fi
 
 say "building TypeScript packages"

@@ -7,7 +7,8 @@
 //! - [`invoke`]: in-flight invocations, results, failures and retries, timeouts, API calls.
 //! - [`tasks`]: background work — the batching completer, the log writer, the NOTIFY listener, lease reaping.
 //! - [`cron`]: the scheduler (one execution per step and tick across replicas).
-//! - [`slo`]: the built-in SLO evaluator (burn-rate alerts over the rollups) and its delivery.
+//! - [`slo`]: the built-in SLO evaluator (burn-rate alerts over the rollups); [`alerts`]: their delivery to
+//!   webhooks, e-mail and Alertmanager.
 //! - [`ids`]: deterministic event ids and retry backoff.
 //!
 //! ```no_run
@@ -19,6 +20,7 @@
 //! ```
 
 pub mod api_outcomes;
+pub mod alerts;
 mod audit;
 pub mod calls;
 pub mod clock;
@@ -107,6 +109,8 @@ pub struct EngineConfig {
     pub audit: Option<cfp_store::audit::AuditOptions>,
     /// The SLO evaluator's rules and cycle (`None`: this runtime does not evaluate; another replica may).
     pub slo: Option<slo::SloPolicy>,
+    /// Where SLO alert transitions are delivered (`None`: nowhere; they stay in the API and the audit chain).
+    pub alerts: Option<alerts::AlertTargets>,
     /// Prometheus metrics (`/metrics`): on by default.
     pub metrics: metrics::MetricsConfig,
     /// Where finished attempts and the child spans workers relay are exported (OTLP/HTTP); `None`: nowhere.
@@ -139,6 +143,7 @@ impl Default for EngineConfig {
             clock: clock::system(),
             audit: Some(Default::default()),
             slo: Some(Default::default()),
+            alerts: None,
             metrics: Default::default(),
             otlp: None,
             trace_sample_ratio: 1.0,
@@ -196,6 +201,11 @@ pub(crate) struct Inner {
 impl Engine {
     /// Starts the engine's background tasks.
     pub fn start(store: Store, cfg: EngineConfig) -> Self {
+        let alert_targets = cfg.alerts.as_ref().map(|a| std::sync::Arc::new(a.clone()));
+        let store = match &alert_targets {
+            Some(a) => store.with_alert_targets(a.names()),
+            None => store,
+        };
         let (ctx, crx) = mpsc::unbounded_channel();
         let (ltx, lrx) = mpsc::unbounded_channel();
         let (shutdown, _) = watch::channel(false);
@@ -236,6 +246,9 @@ impl Engine {
         services.spawn(cron::scheduler(engine.clone()));
         if engine.inner.cfg.slo.is_some() {
             services.spawn(slo::evaluator(engine.clone()));
+        }
+        if let Some(targets) = alert_targets.filter(|a| !a.names().is_empty()) {
+            services.spawn(alerts::deliverer(engine.clone(), targets));
         }
         engine.start_audit();
         engine

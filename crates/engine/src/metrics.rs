@@ -169,6 +169,7 @@ pub struct Metrics {
     limit_refusals: Family<RefusalLabels, Counter>,
     auth_failures: Family<ReasonLabels, Counter>,
     pub(crate) overflow: Family<MetricLabels, Counter>,
+    alert_deliveries: Family<DeliveryLabels, Counter>,
     handles: RwLock<HashMap<(Scope, String), Arc<StepHandles>>>,
     /// Built the first time a step is beyond the cap (no overflow series until then).
     overflow_handles: std::sync::OnceLock<Arc<StepHandles>>,
@@ -280,7 +281,14 @@ impl Metrics {
             "Recordings folded into the __overflow__ series (beyond --metrics-max-series)",
             overflow.clone(),
         );
+        let alert_deliveries = Family::<DeliveryLabels, Counter>::default();
+        registry.register(
+            "cfp_alert_deliveries",
+            "SLO alert delivery attempts by target and outcome (delivered, skipped, retrying, failed: given up)",
+            alert_deliveries.clone(),
+        );
         Self {
+            alert_deliveries,
             cfg,
             registry,
             invocations,
@@ -436,6 +444,16 @@ impl Metrics {
             .inc();
     }
 
+    /// An SLO alert delivery attempt ended (`target`: webhook, email, alertmanager, alertmanager_resend).
+    pub fn alert_delivery(&self, target: &str, outcome: &'static str) {
+        self.alert_deliveries
+            .get_or_create(&DeliveryLabels {
+                target: target.to_string(),
+                outcome,
+            })
+            .inc();
+    }
+
     /// A request whose credentials were refused (`reason`: a fixed word such as the error code).
     pub fn auth_failure(&self, reason: &'static str) {
         self.auth_failures.get_or_create(&ReasonLabels { reason }).inc();
@@ -463,6 +481,12 @@ impl Metrics {
         prometheus_client::encoding::text::encode(&mut out, &self.registry).expect("writing to a String");
         out
     }
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct DeliveryLabels {
+    target: String,
+    outcome: &'static str,
 }
 
 #[derive(Debug, Clone, Copy)]

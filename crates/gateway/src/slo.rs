@@ -1,5 +1,6 @@
-//! History and SLOs under `/__cfp/api` (docs/slo.md, docs/runtime-api.md): rollups, SLO status, alerts and
-//! their history (read with `flow.read`, like the queues), and per-project SLO overrides (`slo.write`, audited).
+//! History and SLOs under `/__cfp/api` (docs/slo.md, docs/runtime-api.md): rollups, SLO status, alerts, their
+//! history and their deliveries (read with `flow.read`, like the queues), and per-project SLO overrides
+//! (`slo.write`, audited).
 
 use std::net::SocketAddr;
 
@@ -27,6 +28,7 @@ pub fn routes() -> Router<AppState> {
         .route("/slo", get(status))
         .route("/slo/alerts", get(alerts))
         .route("/slo/alerts/events", get(alert_events))
+        .route("/slo/alerts/deliveries", get(alert_deliveries))
         .route("/slo/{step}", axum::routing::put(put_override).delete(delete_override))
 }
 
@@ -152,6 +154,40 @@ async fn alert_events(
         .alert_events(&access.scope, q.before, q.limit.unwrap_or(100).clamp(1, 1000))
         .await?;
     Ok(Json(json!({ "events": events })))
+}
+
+#[derive(Deserialize)]
+struct DeliveriesQuery {
+    status: Option<String>,
+    limit: Option<i64>,
+}
+
+/// The project's alert deliveries (target, status, attempts, last error), newest first: targets by name only.
+async fn alert_deliveries(
+    (State(app), ConnectInfo(peer), headers, uri): Caller,
+    Query(q): Query<DeliveriesQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let access = crate::auth::access(&app, peer, &headers, uri.query(), "flow.read").await?;
+    if let Some(s) = q.status.as_deref() {
+        if !["pending", "delivered", "skipped", "failed"].contains(&s) {
+            return Err(ApiError::new(
+                ErrorCode::InvalidBody,
+                format!("`status` must be pending, delivered, skipped or failed, got `{s}`"),
+            ));
+        }
+    }
+    let rows = app
+        .engine
+        .store()
+        .alert_deliveries(
+            &access.scope,
+            q.status.as_deref(),
+            q.limit.unwrap_or(100).clamp(1, 1000),
+        )
+        .await?;
+    Ok(Json(
+        json!({ "targets": app.engine.store().alert_targets().to_vec(), "deliveries": rows }),
+    ))
 }
 
 fn check_step(step: &str) -> Result<(), ApiError> {

@@ -2,6 +2,7 @@
 //! the engine and the HTTP gateway, and shuts down gracefully on SIGINT/SIGTERM.
 
 mod anchor;
+mod alerts;
 mod observability;
 mod options;
 mod options_spec;
@@ -152,6 +153,10 @@ async fn run(opts: Options) -> Result<()> {
         otlp: opts.otlp.as_ref().map(otlp::OtlpOptions::start),
         trace_sample_ratio: opts.trace_sample_ratio,
         slo: opts.slo.clone(),
+        alerts: opts.alerts.as_ref().map(|a| {
+            tracing::info!(targets = ?a.targets.names(), "delivering SLO alerts");
+            a.targets.clone()
+        }),
         ..EngineConfig::default()
     };
     if engine_cfg.worker_tokens.is_empty() && opts.control_plane_url.is_none() {

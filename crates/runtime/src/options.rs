@@ -62,11 +62,18 @@ pub struct Options {
     pub audit: crate::anchor::AuditConfig,
     // --- Audit retention (docs/audit.md "Retention and legal hold") ---
     pub audit_retention: cfp_store::audit_retention::RetentionOptions,
+    // --- Alert delivery (docs/slo.md) ---
+    pub alerts: Option<crate::alerts::AlertOptions>,
+}
+
+/// Every option: the main ones, then those of the subsystems that list their own.
+fn specs() -> impl Iterator<Item = &'static (&'static str, &'static str, &'static str, &'static str)> {
+    SPEC.iter().chain(crate::anchor::SPEC).chain(crate::alerts::SPEC)
 }
 
 pub fn usage() -> String {
     let mut s = String::from("cfp-runtime — the CFP data plane\n\nUSAGE: cfp-runtime [OPTIONS]\n\nOPTIONS (flag, environment variable, default):\n");
-    for (flag, env, default, help) in SPEC.iter().chain(crate::anchor::SPEC) {
+    for (flag, env, default, help) in specs() {
         s.push_str(&format!(
             "  {flag:<22} {env:<24} {:<14} {help}\n",
             if default.is_empty() { "-" } else { default }
@@ -78,9 +85,7 @@ pub fn usage() -> String {
 
 impl Options {
     pub fn load(args: &[String]) -> Result<Self> {
-        let mut values: std::collections::HashMap<&str, String> = SPEC
-            .iter()
-            .chain(crate::anchor::SPEC)
+        let mut values: std::collections::HashMap<&str, String> = specs()
             .map(|(flag, env, default, _)| (*flag, std::env::var(env).unwrap_or_else(|_| default.to_string())))
             .collect();
         let mut print_config = false;
@@ -96,7 +101,7 @@ impl Options {
                 Some((f, v)) => (f.to_string(), Some(v.to_string())),
                 None => (arg.clone(), None),
             };
-            let Some((name, ..)) = SPEC.iter().chain(crate::anchor::SPEC).find(|(f, ..)| *f == flag) else {
+            let Some((name, ..)) = specs().find(|(f, ..)| *f == flag) else {
                 bail!("unknown option `{arg}`\n\n{}", usage());
             };
             let boolean = matches!(
@@ -262,7 +267,9 @@ impl Options {
             interval: Duration::from_secs(num("--audit-prune-interval-s")?.max(1)),
             database_url: Some(get("--audit-prune-database-url")).filter(|v| !v.is_empty()),
         };
+        let alerts = crate::alerts::AlertOptions::parse(&get)?;
         Ok(Options {
+            alerts,
             slo: crate::slo_policy::parse(&get("--slo-policy"))?,
             audit: crate::anchor::AuditConfig::parse(&get)?,
             audit_retention,
@@ -374,6 +381,7 @@ impl Options {
             .map(|(k, _)| format!("{k}=***"))
             .collect::<Vec<_>>()));
         out["traceSampleRatio"] = json!(self.trace_sample_ratio);
+        out["alerts"] = crate::alerts::AlertOptions::to_json(self.alerts.as_ref());
         out["sloPolicy"] = crate::slo_policy::to_json(&self.slo);
         out["audit"] = self.audit.to_json();
         // --- Audit retention ---

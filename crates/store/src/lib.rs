@@ -11,6 +11,7 @@
 //! - [`rollups`]: per-step minute and hour rollups of finished attempts (kept 13 months); [`slo`]: SLO
 //!   overrides and burn-rate alerts.
 //! - [`usage`]: per-tenant and per-project usage counters per hour and day (kept 13 months and more).
+//! - [`alert_outbox`]: delivery of SLO alert transitions to the alert targets (durable, leased, retried).
 //! - [`purge`]: projects deleted in the control plane, and the purge of their data after the retention.
 //!
 //! - [`audit`]: the audit chain's outbox, sequencer, checkpoints and keys (docs/audit.md); [`audit_read`]: its
@@ -18,6 +19,7 @@
 //!
 //! Every table is keyed by tenant and project ([`Scope`]).
 
+pub mod alert_outbox;
 pub mod audit;
 pub mod audit_read;
 pub mod audit_retention;
@@ -125,6 +127,8 @@ pub struct Store {
     audit_wake: Arc<audit::Wake>,
     /// Usage counted in memory until the next [`Store::flush_usage`].
     usage: Arc<usage::Meter>,
+    /// The alert targets each SLO alert transition is queued for ([`alert_outbox`]).
+    alert_targets: Arc<[String]>,
 }
 
 impl Store {
@@ -174,6 +178,7 @@ impl Store {
             stream_notify: true,
             audit_wake: Default::default(),
             usage: Default::default(),
+            alert_targets: Arc::new([]),
         })
     }
 

@@ -23,8 +23,9 @@ use sqlx::Row;
 use crate::{Result, Scope, Store};
 
 /// The tables that hold a project's data, all keyed by `(tenant_id, project_id)`.
-const TABLES: [&str; 14] = [
+const TABLES: [&str; 15] = [
     "webhook_deliveries",
+    "alert_outbox",
     "step_outcomes",
     "step_rollups",
     "slo_overrides",

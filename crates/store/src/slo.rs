@@ -439,7 +439,7 @@ impl Store {
     /// writer (`false`: another replica holds it; nothing was written). Each change is checked against the stored
     /// alert (a change for an alert that is no longer open, or a second open alert for the same key, is skipped),
     /// so a replayed cycle changes nothing. Every transition is queued for the audit chain (`slo.alert`) in the
-    /// same transaction. Returns the events written.
+    /// same transaction, and for every alert target ([`crate::alert_outbox`]). Returns the events written.
     pub async fn apply_alert_changes(&self, changes: &[AlertChange]) -> Result<Option<Vec<AlertEvent>>> {
         let mut tx = self.pool.begin().await?;
         let locked: bool = sqlx::query_scalar("SELECT pg_try_advisory_xact_lock(hashtext('cfp_slo_alerts'))")
@@ -526,6 +526,9 @@ impl Store {
                     audit.details.insert(k.into(), v);
                 }
                 crate::audit::audit_in(&mut tx, &audit).await?;
+                // Delivered to every alert target from the outbox, committed with the transition.
+                crate::alert_outbox::queue_in(&mut tx, &self.alert_targets, id, alert_id, (&c.tenant, &c.project))
+                    .await?;
                 events.push(AlertEvent {
                     id,
                     alert_id,

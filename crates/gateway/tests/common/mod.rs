@@ -5,6 +5,7 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -405,4 +406,51 @@ pub fn api_step(name: &str, method: &str, path: &str, emits: &[&str]) -> Value {
 /// The manifest of an event step (test shorthand).
 pub fn event_step(name: &str, subscribes: &[&str], emits: &[&str], infra: Value) -> Value {
     json!({"name": name, "type": "event", "file": format!("steps/{name}.step.ts"), "subscribes": subscribes, "emits": emits, "infrastructure": infra})
+}
+
+/// A tool the test needs: present, or (outside CI) a loud skip. In CI a missing tool fails the test.
+pub fn tool(path: PathBuf, how: &str) -> Option<PathBuf> {
+    if path.exists() {
+        return Some(path);
+    }
+    let msg = format!("{} is missing ({how})", path.display());
+    assert!(std::env::var_os("CI").is_none(), "{msg}");
+    eprintln!("\n!!!!! SKIPPED: {msg} !!!!!\n");
+    None
+}
+
+pub fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A child process (a test server) killed when dropped, so a failing test leaves nothing running.
+pub struct Killed(pub std::process::Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Waits until something listens on `port` (10 s at most), failing early when `child` exits.
+pub async fn wait_port(port: u16, child: &mut Killed) {
+    for _ in 0..200 {
+        if tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
+            return;
+        }
+        if let Ok(Some(status)) = child.0.try_wait() {
+            panic!("the server exited: {status}");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("nothing listens on port {port} after 10 s");
 }
