@@ -19,8 +19,8 @@
 //! # }
 //! ```
 
-pub mod api_outcomes;
 pub mod alerts;
+pub mod api_outcomes;
 mod audit;
 pub mod calls;
 pub mod clock;

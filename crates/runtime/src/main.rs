@@ -1,8 +1,8 @@
 //! `cfp-runtime`: parses options, sets up tracing, connects to PostgreSQL (retrying with backoff), starts
 //! the engine and the HTTP gateway, and shuts down gracefully on SIGINT/SIGTERM.
 
-mod anchor;
 mod alerts;
+mod anchor;
 mod observability;
 mod options;
 mod options_spec;

@@ -283,7 +283,10 @@ async fn usage_counts_each_finished_delivery_once() {
         duration_ms: Some(ms),
     };
     // Attempt 1: e0 fails, e1 fails, e2's lease is lost (its runtime stopped).
-    let first = store.claim(&scope, "a", false, 10, 60, "rt-1").await.unwrap();
+    let first = store
+        .claim(&scope, "a", false, 10, 60, "rt-1", chrono::Utc::now())
+        .await
+        .unwrap();
     assert_eq!(first.len(), 3);
     for c in &first[..2] {
         store
@@ -296,14 +299,17 @@ async fn usage_counts_each_finished_delivery_once() {
         .execute(store.pool())
         .await
         .unwrap();
-    store.reap_leases(15).await.unwrap();
+    store.reap_leases(15, chrono::Utc::now()).await.unwrap();
     let late = ok(&first[2], 1.0);
     assert!(
         store.complete(&[late]).await.unwrap().0.is_empty(),
         "a late result is refused"
     );
     // Attempt 2: e0 and e1 fail again, e2 succeeds (its completion sent twice).
-    let second = store.claim(&scope, "a", false, 10, 60, "rt-1").await.unwrap();
+    let second = store
+        .claim(&scope, "a", false, 10, 60, "rt-1", chrono::Utc::now())
+        .await
+        .unwrap();
     assert_eq!(second.len(), 3);
     for c in &second {
         if c.seq == first[2].seq {
@@ -317,7 +323,10 @@ async fn usage_counts_each_finished_delivery_once() {
         }
     }
     // Attempt 3 (the last): e0 succeeds, e1 is dead-lettered.
-    let third = store.claim(&scope, "a", false, 10, 60, "rt-1").await.unwrap();
+    let third = store
+        .claim(&scope, "a", false, 10, 60, "rt-1", chrono::Utc::now())
+        .await
+        .unwrap();
     assert_eq!(
         third.len(),
         2 + 1,
