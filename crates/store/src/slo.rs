@@ -442,9 +442,10 @@ impl Store {
     /// same transaction, and for every alert target ([`crate::alert_outbox`]). Returns the events written.
     pub async fn apply_alert_changes(&self, changes: &[AlertChange]) -> Result<Option<Vec<AlertEvent>>> {
         let mut tx = self.pool.begin().await?;
-        let locked: bool = sqlx::query_scalar("SELECT pg_try_advisory_xact_lock(hashtext('cfp_slo_alerts'))")
-            .fetch_one(&mut *tx)
-            .await?;
+        let locked: bool =
+            sqlx::query_scalar("SELECT pg_try_advisory_xact_lock(hashtext('cfp_slo_alerts.' || current_schema()))")
+                .fetch_one(&mut *tx)
+                .await?;
         if !locked {
             return Ok(None);
         }
