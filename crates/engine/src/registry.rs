@@ -4,7 +4,7 @@ use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 
 use cfp_protocol::schema::Schema;
-use cfp_protocol::{RegistrationError, StepKind, StepManifest, ToWorker};
+use cfp_protocol::{RegistrationCode, RegistrationError, StepKind, StepManifest, ToWorker};
 use cfp_store::Scope;
 use tokio::sync::mpsc;
 
@@ -114,19 +114,19 @@ impl Registry {
         let mut schemas: HashMap<String, Arc<Schema>> = HashMap::new();
         let compiled = compiled.into_iter().chain(std::iter::repeat_with(|| None));
         for (step, schema) in steps.into_iter().zip(compiled) {
-            let err = |code: &str, message: String| RegistrationError {
+            let err = |code: RegistrationCode, message: String| RegistrationError {
                 step: step.name.clone(),
                 file: step.file.clone(),
-                code: code.into(),
+                code,
                 message,
             };
             if step.name.trim().is_empty() {
-                errors.push(err("invalid_manifest", "step name is empty".into()));
+                errors.push(err(RegistrationCode::InvalidManifest, "step name is empty".into()));
                 continue;
             }
             if let Some(file) = seen.get(&step.name) {
                 errors.push(err(
-                    "duplicate_step",
+                    RegistrationCode::DuplicateStep,
                     format!("step `{}` is defined in both {} and {}", step.name, file, step.file),
                 ));
                 continue;
@@ -134,7 +134,7 @@ impl Registry {
             if let Some(other) = others.get(&step.name) {
                 if other.file != step.file || other.kind != step.kind {
                     errors.push(err(
-                        "duplicate_step",
+                        RegistrationCode::DuplicateStep,
                         format!(
                             "step `{}` is already registered from {} by another worker",
                             step.name, other.file
@@ -144,13 +144,13 @@ impl Registry {
                 }
             }
             if let Some(e) = validate(&step) {
-                errors.push(err("invalid_manifest", e));
+                errors.push(err(RegistrationCode::InvalidManifest, e));
                 continue;
             }
             let schema = match schema {
                 Some(Err(e)) => {
                     errors.push(err(
-                        "invalid_schema",
+                        RegistrationCode::InvalidSchema,
                         format!("step `{}` ({}): input schema refused: {e}", step.name, step.file),
                     ));
                     continue;
@@ -162,7 +162,7 @@ impl Registry {
                 let (method, path) = (step.method.as_deref().unwrap_or(""), step.path.as_deref().unwrap_or(""));
                 if let Err(e) = routes.add(method, path, &step.name) {
                     errors.push(err(
-                        "route_conflict",
+                        RegistrationCode::RouteConflict,
                         format!("step `{}` ({}): {e}", step.name, step.file),
                     ));
                     continue;

@@ -210,3 +210,20 @@ wire_codes! {
         UnknownInvocation = "unknown_invocation",
     }
 }
+
+wire_codes! {
+    /// Why a `registered` frame refuses a step or a stream (`errors[].code`; `docs/errors.md`, "Worker socket"):
+    /// a closed set. The refused item is not registered; the rest of the registration is.
+    RegistrationCode, "registration code" {
+        /// Another API step of the project already serves the method and path.
+        RouteConflict = "route_conflict",
+        /// The step name is used by another file of this worker or by another worker.
+        DuplicateStep = "duplicate_step",
+        /// The stream name is used by another file of this worker or by another worker.
+        DuplicateStream = "duplicate_stream",
+        /// The manifest is not a valid step or stream (empty or reserved name, bad trigger fields, bad SLO).
+        InvalidManifest = "invalid_manifest",
+        /// The step's `input` schema is invalid for its draft or exceeds a limit.
+        InvalidSchema = "invalid_schema",
+    }
+}

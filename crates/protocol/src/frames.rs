@@ -189,7 +189,7 @@ pub enum FromWorker {
 pub struct RegistrationError {
     pub step: String,
     pub file: String,
-    pub code: String,
+    pub code: crate::RegistrationCode,
     pub message: String,
 }
 

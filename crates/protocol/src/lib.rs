@@ -18,7 +18,7 @@ pub mod slo;
 pub mod trace;
 pub mod ui;
 
-pub use errors::{ErrorBody, ErrorCode, RpcCode, SocketCode};
+pub use errors::{ErrorBody, ErrorCode, RegistrationCode, RpcCode, SocketCode};
 pub use frames::{
     ChildSpan, Emit, FromWorker, InvokeFrame, LogEntry, LogLevel, RegistrationError, ToWorker, Trigger, WorkerError,
 };

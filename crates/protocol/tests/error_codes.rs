@@ -136,3 +136,20 @@ fn call_reply_codes_and_the_doc_are_the_same_both_ways() {
     }
     assert!(serde_json::from_value::<RpcCode>(serde_json::json!("made_up")).is_err());
 }
+
+#[test]
+fn registration_codes_and_the_doc_are_the_same_both_ways() {
+    use cfp_protocol::RegistrationCode;
+    let doc = socket_section_codes("| registration code", 1);
+    let enum_codes: std::collections::BTreeSet<String> = RegistrationCode::ALL.iter().map(|c| c.to_string()).collect();
+    assert_eq!(
+        doc, enum_codes,
+        "the registration codes of docs/errors.md and RegistrationCode differ"
+    );
+    for code in RegistrationCode::ALL {
+        let wire = serde_json::to_value(code).unwrap();
+        assert_eq!(wire, serde_json::json!(code.as_str()));
+        assert_eq!(serde_json::from_value::<RegistrationCode>(wire).unwrap(), *code);
+    }
+    assert!(serde_json::from_value::<RegistrationCode>(serde_json::json!("made_up")).is_err());
+}

@@ -3,7 +3,7 @@
 
 use std::collections::{BTreeSet, HashMap};
 
-use cfp_protocol::{RegistrationError, StorageType, StreamManifest};
+use cfp_protocol::{RegistrationCode, RegistrationError, StorageType, StreamManifest};
 use cfp_store::Scope;
 
 pub type WorkerId = u64;
@@ -36,17 +36,20 @@ impl Registry {
         let mut accepted: Vec<StreamManifest> = Vec::new();
         let mut errors = Vec::new();
         for m in streams {
-            let err = |code: &str, message: String| RegistrationError {
+            let err = |code: RegistrationCode, message: String| RegistrationError {
                 step: m.name.clone(),
                 file: m.file.clone(),
-                code: code.into(),
+                code,
                 message,
             };
             if m.name.trim().is_empty() {
-                errors.push(err("invalid_manifest", format!("{}: the stream name is empty", m.file)));
+                errors.push(err(
+                    RegistrationCode::InvalidManifest,
+                    format!("{}: the stream name is empty", m.file),
+                ));
             } else if m.name.starts_with(INTERNAL_PREFIX) {
                 errors.push(err(
-                    "invalid_manifest",
+                    RegistrationCode::InvalidManifest,
                     format!(
                         "{}: stream `{}`: names starting with `{INTERNAL_PREFIX}` are reserved for the runtime's internal streams",
                         m.file, m.name
@@ -54,12 +57,12 @@ impl Registry {
                 ));
             } else if let Some(first) = accepted.iter().find(|a| a.name == m.name) {
                 errors.push(err(
-                    "duplicate_stream",
+                    RegistrationCode::DuplicateStream,
                     format!("stream `{}` is defined in both {} and {}", m.name, first.file, m.file),
                 ));
             } else if let Some(other) = others.get(&m.name).filter(|o| o.file != m.file) {
                 errors.push(err(
-                    "duplicate_stream",
+                    RegistrationCode::DuplicateStream,
                     format!(
                         "stream `{}` is already registered from {} by another worker",
                         m.name, other.file
@@ -158,14 +161,14 @@ mod tests {
             ],
         );
         assert_eq!(errors.len(), 2);
-        assert_eq!(errors[0].code, "duplicate_stream");
+        assert_eq!(errors[0].code, RegistrationCode::DuplicateStream);
         assert!(errors[1].message.contains("reserved"));
         assert_eq!(set.len(), 1);
         // the same stream from the same file on a second worker is fine; from another file it is not
         let (errors, _) = r.set_worker(2, &scope, vec![manifest("todo", "steps/todo.stream.ts", true)]);
         assert!(errors.is_empty());
         let (errors, _) = r.set_worker(3, &scope, vec![manifest("todo", "src/todo.stream.ts", true)]);
-        assert_eq!(errors[0].code, "duplicate_stream");
+        assert_eq!(errors[0].code, RegistrationCode::DuplicateStream);
         assert_eq!(r.access_hosts(&scope, "todo"), vec![1, 2]);
         assert!(r.access_hosts(&Scope::new("t", "other"), "todo").is_empty());
         r.remove_worker(1);
