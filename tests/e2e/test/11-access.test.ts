@@ -127,6 +127,8 @@ function request(action: string, project: string): { path: string; init: Request
       return { path: '/__cfp/api/audit/entries?limit=1', init: { project } }
     case 'slo.write':
       return { path: '/__cfp/api/slo/rbac-probe', init: { method: 'DELETE', project } }
+    case 'usage.read':
+      return { path: '/__cfp/api/usage?granularity=hour', init: { project } }
     case 'emit':
       return { path: '/__cfp/api/emit', init: { method: 'POST', json: { topic: 'nobody.listens', data: {} }, project } }
     default:
@@ -148,6 +150,7 @@ const ROUTED = [
   'step.source.read',
   'audit.runtime.read',
   'slo.write',
+  'usage.read',
 ]
 
 /** Relation of an actor's binding node to a project node, or undefined when unrelated. */
