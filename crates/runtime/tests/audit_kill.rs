@@ -16,32 +16,40 @@ fn database_url() -> String {
     std::env::var("CFP_TEST_DATABASE_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn spawn(port: u16, schema: &str, data: &std::path::Path) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_cfp-runtime"))
-        .args([
-            "--listen",
-            &format!("127.0.0.1:{port}"),
-            "--schema",
-            schema,
-            "--dev-endpoints=true",
-        ])
+/// Starts the runtime on a port the OS picks and returns it with the port it bound (read from its start-up log
+/// line): a port chosen beforehand could be taken by another test's runtime in between, and a health check would
+/// then reach that one.
+fn spawn(schema: &str, data: &std::path::Path) -> (Child, u16) {
+    use std::io::BufRead;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_cfp-runtime"))
+        .args(["--listen", "127.0.0.1:0", "--schema", schema, "--dev-endpoints=true"])
         .arg("--data-dir")
         .arg(data)
         .env("DATABASE_URL", database_url())
         .env("CFP_ADMIN_TOKEN", ADMIN)
-        .env_remove("CFP_LOG")
+        .env("CFP_LOG", "info")
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stderr(Stdio::piped())
         .spawn()
-        .expect("runs")
+        .expect("runs");
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    // Reads the log to its end (so the runtime never blocks on a full pipe); the first listening line names the port.
+    std::thread::spawn(move || {
+        let mut tx = Some(tx);
+        for line in std::io::BufReader::new(stderr).lines().map_while(Result::ok) {
+            if let Some(rest) = line.split("listening on http://127.0.0.1:").nth(1) {
+                let port: String = rest.chars().take_while(char::is_ascii_digit).collect();
+                if let (Some(tx), Ok(port)) = (tx.take(), port.parse::<u16>()) {
+                    let _ = tx.send(port);
+                }
+            }
+        }
+    });
+    let port = rx
+        .recv_timeout(Duration::from_secs(60))
+        .expect("the runtime logs the port it listens on");
+    (child, port)
 }
 
 /// One HTTP/1.1 request; `None` when the connection fails or breaks.
@@ -178,8 +186,7 @@ fn assert_entries_match(changes: &BTreeSet<String>, (seqs, ids): (Vec<i64>, BTre
 fn sigkill_during_a_burst_loses_no_audit_entry_and_leaves_no_gap() {
     let schema = format!("t_{}", uuid_like());
     let data = std::env::temp_dir().join(format!("cfp-audit-kill-{schema}"));
-    let port = free_port();
-    let mut rt = spawn(port, &schema, &data);
+    let (mut rt, port) = spawn(&schema, &data);
     wait_healthy(port);
     let acked = burst(&mut rt, port, |port, w, i| {
         let key = format!("w{w}-{i}");
@@ -189,7 +196,7 @@ fn sigkill_during_a_burst_loses_no_audit_entry_and_leaves_no_gap() {
         }
     });
 
-    let mut rt = spawn(port, &schema, &data);
+    let (mut rt, port) = spawn(&schema, &data);
     wait_healthy(port);
     let (_, body) = request(port, "GET", "/__cfp/api/state/g", "").unwrap();
     let state: BTreeSet<String> = json(&body)["items"]
@@ -218,8 +225,7 @@ fn sigkill_during_a_burst_loses_no_audit_entry_and_leaves_no_gap() {
 fn sigkill_during_a_burst_of_emits_loses_no_audit_entry_and_leaves_no_gap() {
     let schema = format!("t_{}", uuid_like());
     let data = std::env::temp_dir().join(format!("cfp-audit-kill-{schema}"));
-    let port = free_port();
-    let mut rt = spawn(port, &schema, &data);
+    let (mut rt, port) = spawn(&schema, &data);
     wait_healthy(port);
     // a subscriber of `job` with no worker: its queue rows stay where the emits put them
     tokio::runtime::Runtime::new().unwrap().block_on(sql(&format!(
@@ -235,7 +241,7 @@ fn sigkill_during_a_burst_of_emits_loses_no_audit_entry_and_leaves_no_gap() {
         }
     });
 
-    let mut rt = spawn(port, &schema, &data);
+    let (mut rt, port) = spawn(&schema, &data);
     wait_healthy(port);
     let queued: BTreeSet<String> = tokio::runtime::Runtime::new().unwrap().block_on(async {
         use sqlx::Connection;
