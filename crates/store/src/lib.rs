@@ -37,6 +37,7 @@ pub mod state;
 pub mod steps;
 pub mod streams;
 pub mod usage;
+mod webhooks;
 
 use std::str::FromStr;
 use std::sync::Arc;

@@ -24,6 +24,7 @@ import { seedWorld, type World } from '../../../packages/control-plane/src/test-
 import { ADMIN_DATABASE_URL, childEnv, FIXTURES, REPO_ROOT, WORKER_MAIN } from '../src/env.js'
 import { dropSchema, issuerOf, runtimeTokens, startControlledRuntime, type ControlledRuntime } from '../src/controlled.js'
 import { Proc } from '../src/procs.js'
+import { request, ROUTED } from '../src/runtime-actions.js'
 import { copyProject, http, removeProject, sleep, waitFor } from '../src/util.js'
 
 interface Matrix {
@@ -101,57 +102,6 @@ afterAll(async () => {
   await dropSchema(schema)
   if (projectDir) removeProject(projectDir)
 })
-
-/** The request that exercises one runtime action on a project. */
-function request(action: string, project: string): { path: string; init: RequestInit & { json?: unknown; project?: string } } {
-  switch (action) {
-    case 'step.invoke':
-      return { path: `/p/${project}/ping`, init: { method: 'POST', json: { id: 'rbac' } } }
-    case 'flow.read':
-      return { path: '/__cfp/api/steps', init: { project } }
-    case 'logs.read':
-      return { path: '/__cfp/api/logs?limit=1', init: { project } }
-    case 'traces.read':
-      return { path: '/__cfp/api/traces?limit=1', init: { project } }
-    case 'state.read':
-      return { path: '/__cfp/api/state', init: { project } }
-    case 'state.write':
-      return { path: '/__cfp/api/state/rbac-probe/k', init: { method: 'PUT', json: { edited: true }, project } }
-    case 'step.source.read':
-      return { path: '/__cfp/api/steps/Ping/source', init: { project } }
-    case 'dlq.read':
-      return { path: '/__cfp/api/dlq', init: { project } }
-    case 'dlq.replay':
-      return { path: '/__cfp/api/dlq/999999', init: { method: 'DELETE', project } }
-    case 'audit.runtime.read':
-      return { path: '/__cfp/api/audit/entries?limit=1', init: { project } }
-    case 'slo.write':
-      return { path: '/__cfp/api/slo/rbac-probe', init: { method: 'DELETE', project } }
-    case 'usage.read':
-      return { path: '/__cfp/api/usage?granularity=hour', init: { project } }
-    case 'emit':
-      return { path: '/__cfp/api/emit', init: { method: 'POST', json: { topic: 'nobody.listens', data: {} }, project } }
-    default:
-      throw new Error(`no runtime route for ${action}`)
-  }
-}
-
-/** Runtime actions with a route; `worker.connect` is a worker token's, never a role's (tested below). */
-const ROUTED = [
-  'step.invoke',
-  'flow.read',
-  'logs.read',
-  'traces.read',
-  'state.read',
-  'state.write',
-  'dlq.read',
-  'dlq.replay',
-  'emit',
-  'step.source.read',
-  'audit.runtime.read',
-  'slo.write',
-  'usage.read',
-]
 
 /** Relation of an actor's binding node to a project node, or undefined when unrelated. */
 function relation(at: string, project: string): 'self' | 'ancestor' | undefined {
