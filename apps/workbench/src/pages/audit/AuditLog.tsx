@@ -284,7 +284,8 @@ export function AuditLog({ source, scopes: choices, initialScope, exportCommand,
           className="admin-form"
           onSubmit={(e) => {
             e.preventDefault()
-            setFilters(draft)
+            // a fresh object, so that searching again with the same filters reloads (new entries, new checkpoint)
+            setFilters({ ...draft })
           }}
         >
           <div className="admin-form__row">
