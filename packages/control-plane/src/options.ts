@@ -87,6 +87,8 @@ export interface Options {
    * the pruning job connects with (a login role granted `cfp_audit_pruner`; default: --database-url).
    */
   auditRetentionDays: number
+  /** the platform's floor of any tenant's retention in days (a tenant's `days` below it are refused) */
+  auditRetentionMinDays: number
   auditPruneInterval: number
   auditPruneDatabaseUrl?: string
   /**
@@ -166,6 +168,7 @@ Options (flag / environment / default):
   --audit-anchor-interval S CFP_CONTROL_AUDIT_ANCHOR_INTERVAL        3600
   --audit-verify-interval S CFP_CONTROL_AUDIT_VERIFY_INTERVAL        3600 (0 = never) self-verification of the chains
   --audit-retention-days N  CFP_CONTROL_AUDIT_RETENTION_DAYS         0 (= forever) unless the tenant sets its own
+  --audit-retention-min-days N  CFP_CONTROL_AUDIT_RETENTION_MIN_DAYS  30 floor of any tenant's retention (and of the default)
   --audit-prune-interval S  CFP_CONTROL_AUDIT_PRUNE_INTERVAL         3600 (0 = never) pruning rounds (one replica)
   --audit-prune-database-url URL  CFP_CONTROL_AUDIT_PRUNE_DATABASE_URL  (--database-url) a role granted cfp_audit_pruner
   --security-webhook-url URL  CFP_CONTROL_SECURITY_WEBHOOK_URL      (none) repeatable or comma list: where security alerts are POSTed
@@ -255,6 +258,7 @@ export function parseOptions(argv: string[], env: Env = process.env): { options:
         'audit-anchor-interval',
         'audit-verify-interval',
         'audit-retention-days',
+        'audit-retention-min-days',
         'audit-prune-interval',
         'audit-prune-database-url',
         'security-webhook-secret',
@@ -340,6 +344,7 @@ export function parseOptions(argv: string[], env: Env = process.env): { options:
     auditVerifyInterval: int('--audit-verify-interval', get('audit-verify-interval', 'CFP_CONTROL_AUDIT_VERIFY_INTERVAL') ?? '3600', 0, 31_536_000),
     traceSampleRatio: ratio(get('trace-sample-ratio', 'CFP_CONTROL_TRACE_SAMPLE_RATIO') ?? '1'),
     auditRetentionDays: int('--audit-retention-days', get('audit-retention-days', 'CFP_CONTROL_AUDIT_RETENTION_DAYS') ?? '0', 0, 36_500),
+    auditRetentionMinDays: int('--audit-retention-min-days', get('audit-retention-min-days', 'CFP_CONTROL_AUDIT_RETENTION_MIN_DAYS') ?? '30', 1, 36_500),
     auditPruneInterval: int('--audit-prune-interval', get('audit-prune-interval', 'CFP_CONTROL_AUDIT_PRUNE_INTERVAL') ?? '3600', 0, 31_536_000),
   }
   const metricsToken = get('metrics-token', 'CFP_CONTROL_METRICS_TOKEN')
@@ -396,6 +401,8 @@ export function validateOptions(o: Options): void {
       throw new Error(`option --security-responses: unknown response "${r}" (lock_password, revoke_sessions, disable_api_key, or none)`)
     }
   }
+  if (o.auditRetentionDays > 0 && o.auditRetentionDays < o.auditRetentionMinDays)
+    throw new Error(`option --audit-retention-days: ${o.auditRetentionDays} is below --audit-retention-min-days (${o.auditRetentionMinDays}); 0 keeps forever`)
   if (o.regions.length === 0) throw new Error('option --regions: at least one region')
   for (const r of o.regions) if (!/^[a-z0-9-]{1,32}$/.test(r)) throw new Error(`option --regions: bad region name "${r}"`)
   if (!['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].includes(o.logLevel)) {

@@ -83,7 +83,11 @@ export function createServices(options: Options, db: Db, clock: Clock, policy: P
     verifyInterval: options.auditVerifyInterval,
   })
   const pruner = options.auditPruneDatabaseUrl ? openDb(options.auditPruneDatabaseUrl, db.schema, 2) : db
-  const auditRetention = new AuditRetention(db, pruner, clock, { defaultDays: options.auditRetentionDays, interval: options.auditPruneInterval })
+  const auditRetention = new AuditRetention(db, pruner, clock, {
+    defaultDays: options.auditRetentionDays,
+    minDays: options.auditRetentionMinDays,
+    interval: options.auditPruneInterval,
+  })
   const deliverer =
     options.securityWebhookUrls.length > 0 && options.securityWebhookSecret
       ? new Deliverer(db, clock, { ...DELIVERY_DEFAULTS, secret: options.securityWebhookSecret })

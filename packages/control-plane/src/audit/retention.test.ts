@@ -17,6 +17,8 @@ import { PruneRefused } from './retention.js'
 import { consistencyProof, inclusionProof, rootAt } from './tree.js'
 
 const clock = new ManualClock(Date.parse('2026-12-01T00:00:00Z'))
+/** the platform's retention floor in these tests (--audit-retention-min-days) */
+const FLOOR = 3
 let h: Harness
 let w: World
 let admin: pg.Client
@@ -39,7 +41,7 @@ const refusal = async (p: Promise<unknown>) =>
 const lastCheckpoint = async (chain: string) => Number((await h.sql('SELECT max(size) AS n FROM audit_checkpoints WHERE chain = $1', [chain]))[0].n)
 
 beforeAll(async () => {
-  h = await createHarness({ clock })
+  h = await createHarness({ clock, options: { auditRetentionMinDays: FLOOR } })
   w = await seedWorld(h)
   T1 = w.nodes.T1!.id!
   C1 = `control:${T1}`
@@ -109,7 +111,7 @@ describe('pruning', () => {
     expect(await refusal(h.s.auditRetention.prune(C1, 6))).toBe('already')
   })
 
-  it('a legal hold blocks pruning until released; placing and releasing it are audited, by tenant administrators only', async () => {
+  it('a legal hold blocks pruning until released; a tenant places it, only the platform releases it (audited, refusals too)', async () => {
     const who = (name: string) => ({ token: w.byName(name).token })
     const url = `/v1/tenants/${T1}/audit/holds`
     expect((await h.request('POST', url, { ...who('t_viewer'), body: { reason: 'litigation 42' } })).status).toBe(403)
@@ -124,29 +126,60 @@ describe('pruning', () => {
     expect(read.json.pruned).toMatchObject([{ chain: C1, size: 6 }])
     await expect(h.sql('DELETE FROM audit_holds')).rejects.toThrow(/only released/)
 
-    expect((await h.request('DELETE', `${url}/${placed.json.id}`, who('t_viewer'))).status).toBe(403)
-    const released = await h.request('DELETE', `${url}/${placed.json.id}`, who('t_admin'))
+    // the audited party cannot release it: not its admin (who placed it), not the auditor it appointed, not a viewer
+    for (const name of ['t_viewer', 't_admin', 'auditor_t']) {
+      const r = await h.request('DELETE', `${url}/${placed.json.id}`, who(name))
+      expect([name, r.status, r.json.error.code]).toEqual([name, 403, 'forbidden'])
+    }
+    expect((await h.request('GET', `/v1/tenants/${T1}/audit/retention`, who('t_admin'))).json.holds[0].releasedAt).toBeNull()
+    const released = await h.request('DELETE', `${url}/${placed.json.id}`, who('auditor_sys'))
     expect(released.status).toBe(200)
-    expect(released.json.releasedBy).toBe(w.byName('t_admin').userId)
-    expect((await h.request('DELETE', `${url}/${placed.json.id}`, who('t_admin'))).status).toBe(404)
+    expect(released.json.releasedBy).toBe(w.byName('auditor_sys').userId)
+    expect((await h.request('DELETE', `${url}/${placed.json.id}`, who('sys'))).status).toBe(404)
     await drain(h)
     const kinds = (await entries(h, 'chain = $1 AND kind LIKE $2', [C1, 'audit.hold.%'])).map((e) => [e.kind, e.actor.id, e.details.reason])
     expect(kinds).toEqual([
       ['audit.hold.placed', w.byName('t_admin').userId, 'litigation 42'],
-      ['audit.hold.released', w.byName('t_admin').userId, 'litigation 42'],
+      ['audit.hold.released', w.byName('auditor_sys').userId, 'litigation 42'],
     ])
+    const denied = (await entries(h, 'chain = $1 AND kind = $2', [C1, 'authz.denied']))
+      .filter((e) => e.details.permission === 'audit.hold.release')
+      .map((e) => e.actor.id)
+    expect(denied).toEqual([w.byName('t_viewer').userId, w.byName('t_admin').userId, w.byName('auditor_t').userId])
     expect(await h.s.auditRetention.prune(C1, 12)).toMatchObject({ from: 6, size: 12, entries: 6 })
     expect(await resultOf(queryOf(h.s.db), C1)).toMatchObject({ ok: true, from: 12 })
   })
 
-  it('the scheduled round prunes, per tenant retention, what is past it (audited), and leaves other tenants alone', async () => {
-    const put = await h.request('PUT', `/v1/tenants/${T1}/audit/retention`, { token: w.byName('t_admin').token, body: { days: 1 } })
-    expect(put.status).toBe(200)
-    expect(put.json.days).toBe(1)
-    expect((await h.request('PUT', `/v1/tenants/${T1}/audit/retention`, { token: w.byName('t_admin').token, body: { days: 0 } })).status).toBe(400)
+  it('only the platform sets a retention, never below the floor; the scheduled round prunes what is past it', async () => {
+    const url = `/v1/tenants/${T1}/audit/retention`
+    const put = (name: string, days: number | null) => h.request('PUT', url, { token: w.byName(name).token, body: { days } })
+    // the tenant's own administrator and appointed auditor may not shorten (or set) how long their evidence is kept
+    for (const name of ['t_admin', 'auditor_t']) {
+      const r = await put(name, 5)
+      expect([name, r.status, r.json.error.code]).toEqual([name, 403, 'forbidden'])
+    }
+    const below = await put('sys', FLOOR - 1)
+    expect(below.status).toBe(400)
+    expect(below.json.error.code).toBe('invalid_request')
+    expect(below.json.error.message).toMatch(new RegExp(`\`days\` must be at least ${FLOOR}\\b.*--audit-retention-min-days`))
+    expect((await put('sys', 0)).status).toBe(400)
+    const set = await put('auditor_sys', FLOOR)
+    expect(set.status).toBe(200)
+    expect(set.json).toMatchObject({ days: FLOOR, minDays: FLOOR })
     await drain(h, true)
-    const set = (await entries(h, 'chain = $1 AND kind = $2', [C1, 'audit.retention.set'])).map((e) => e.details)
-    expect(set).toEqual([{ days: 1, before: null }])
+    const changes = (await entries(h, 'chain = $1 AND kind = $2', [C1, 'audit.retention.set'])).map((e) => [e.actor.id, e.details])
+    expect(changes).toEqual([[w.byName('auditor_sys').userId, { days: FLOOR, before: null }]])
+    const denied = (await entries(h, 'chain = $1 AND kind = $2', [C1, 'authz.denied']))
+      .filter((e) => e.details.permission === 'audit.retention.write')
+      .map((e) => [e.actor.id, e.details.method])
+    expect(denied).toEqual([
+      [w.byName('t_admin').userId, 'PUT'],
+      [w.byName('auditor_t').userId, 'PUT'],
+    ])
+    // a retention stored below the floor (before the floor was raised) counts as the floor
+    await h.sql('UPDATE audit_retention SET days = 1 WHERE tenant = $1', [T1])
+    clock.advance((FLOOR - 1) * 86_400_000)
+    expect(await h.s.auditRetention.due()).toEqual([])
     const before = await lastCheckpoint(C1)
     clock.advance(2 * 86_400_000)
     await write(2)

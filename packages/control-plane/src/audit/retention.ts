@@ -14,11 +14,14 @@ import { type QueryFn, tableKeys, verifyTableChain } from 'cfp-audit-verify'
 import type { FastifyRequest } from 'fastify'
 import type { Clock } from '../clock.js'
 import type { Db } from '../db/pool.js'
+import { invalid } from '../errors.js'
 import { type Actor, audit } from './record.js'
 
 export interface RetentionOptions {
   /** days kept when the tenant sets none; 0 = forever */
   defaultDays: number
+  /** the platform's floor: no tenant's retention is set below it, and a lower one stored earlier counts as it */
+  minDays: number
   /** seconds between pruning rounds; 0 = never */
   interval: number
 }
@@ -104,7 +107,7 @@ export class AuditRetention {
   /** The tenant's retention in days (null: the default applies), its holds and its pruning records. */
   async get(
     tenant: string,
-  ): Promise<{ days: number | null; defaultDays: number; holds: Hold[]; pruned: { chain: string; size: number; at: string; by: string }[] }> {
+  ): Promise<{ days: number | null; defaultDays: number; minDays: number; holds: Hold[]; pruned: { chain: string; size: number; at: string; by: string }[] }> {
     const [r, h, p] = await Promise.all([
       this.db.query<{ days: number }>('SELECT days FROM audit_retention WHERE tenant = $1', [tenant]),
       this.db.query('SELECT * FROM audit_holds WHERE tenant = $1 ORDER BY id', [tenant]),
@@ -116,13 +119,21 @@ export class AuditRetention {
     return {
       days: r.rows[0]?.days ?? null,
       defaultDays: this.opts.defaultDays,
+      minDays: this.opts.minDays,
       holds: h.rows.map(holdOf),
       pruned: p.rows.map((x) => ({ chain: x.chain, size: Number(x.size), at: x.pruned_at.toISOString(), by: x.pruned_by })),
     }
   }
 
-  /** Sets (days) or clears (null) the tenant's retention; audited as `audit.retention.set`. */
+  /**
+   * Sets (days) or clears (null) the tenant's retention; audited as `audit.retention.set`. Days below the platform's
+   * floor (`--audit-retention-min-days`) are refused (400, naming `days` and the floor).
+   */
   async setRetention(tenant: string, days: number | null, request?: FastifyRequest): Promise<void> {
+    if (days !== null && days < this.opts.minDays)
+      throw invalid(
+        `\`days\` must be at least ${this.opts.minDays} (the platform's audit retention floor, --audit-retention-min-days), or null for the default`,
+      )
     await this.db.tx(async (c) => {
       const { rows } = await c.query<{ days: number }>('SELECT days FROM audit_retention WHERE tenant = $1 FOR UPDATE', [tenant])
       const before = rows[0]?.days ?? null
@@ -227,11 +238,11 @@ export class AuditRetention {
          JOIN audit_entries e ON e.chain = c.chain AND e.seq = c.size - 1
          LEFT JOIN audit_retention r ON r.tenant = audit_chain_tenant(c.chain)
         WHERE coalesce(r.days, $2::int) > 0
-          AND e.time < $1::timestamptz - make_interval(days => coalesce(r.days, $2::int))
+          AND e.time < $1::timestamptz - make_interval(days => greatest(coalesce(r.days, $2::int), $3::int))
           AND c.size > coalesce((SELECT max(p.size) FROM audit_prunes p WHERE p.chain = c.chain), 0)
           AND NOT EXISTS (SELECT 1 FROM audit_holds h WHERE h.tenant = audit_chain_tenant(c.chain) AND h.released_at IS NULL)
         GROUP BY c.chain ORDER BY c.chain`,
-      [new Date(now), this.opts.defaultDays],
+      [new Date(now), this.opts.defaultDays, this.opts.minDays],
     )
     return rows.map((r) => ({ chain: r.chain, size: Number(r.size) }))
   }

@@ -48,8 +48,24 @@ describe('the matrix file', () => {
   it('keeps its promises: viewers and auditors change nothing, no role connects workers, upward access only reads', () => {
     const mutating = (a: string) => !/\.read$/.test(a)
     // support diagnoses read-only: no dev/diagnostic operation (emit, state edit, dead-letter replay) either
-    for (const role of ['tenant_viewer', 'team_viewer', 'project_viewer', 'auditor', 'support']) {
+    for (const role of ['tenant_viewer', 'team_viewer', 'project_viewer', 'support']) {
       expect(Object.keys(policy.grants[role]!).filter(mutating), role).toEqual([])
+    }
+    // the auditor changes only how long the audit evidence is kept
+    const keeping = /^audit\.(runtime\.)?(retention\.write|hold\.place|hold\.release)$/
+    expect(
+      Object.keys(policy.grants.auditor!)
+        .filter(mutating)
+        .filter((a) => !keeping.test(a)),
+    ).toEqual([])
+    // the audited party never controls destruction of its evidence: no binding at the tenant itself (or below) sets
+    // retention or releases a hold; only the platform's bindings (system admin, system auditor) do
+    for (const action of ['audit.retention.write', 'audit.hold.release', 'audit.runtime.retention.write', 'audit.runtime.hold.release']) {
+      expect(policy.actions[action]!.targets, action).toEqual(['tenant'])
+      for (const [role, grants] of Object.entries(policy.grants)) {
+        if (grants[action]) expect([role, grants[action]], action).toEqual([role, ['ancestor']])
+        if (grants[action]) expect(policy.roles[role]!.bindableAt, action).toContain('system')
+      }
     }
     for (const [role, grants] of Object.entries(policy.grants)) {
       expect(grants['worker.connect'], role).toBeUndefined()

@@ -1,7 +1,11 @@
 /**
  * A tenant's audit retention and legal holds (docs/audit.md "Retention and legal hold"): read with `audit.read` on
- * the tenant; set, placed and released with `tenant.update` (a tenant administrator's action). Each change is audited
- * in the tenant's chain (`audit.retention.set`, `audit.hold.placed`, `audit.hold.released`).
+ * the tenant. The audited party does not control the destruction of its own evidence: setting the retention
+ * (`audit.retention.write`) and releasing a hold (`audit.hold.release`) are the platform's (system admin, system
+ * auditor), never a tenant binding's; placing a hold (`audit.hold.place`) only keeps more, so the tenant's admins and
+ * auditors may too. No retention is set below the platform's floor (`--audit-retention-min-days`). Each change is
+ * audited in the tenant's chain (`audit.retention.set`, `audit.hold.placed`, `audit.hold.released`); a refusal is
+ * an `authz.denied` entry.
  */
 import type { FastifyInstance } from 'fastify'
 import { authorize } from '../authz.js'
@@ -23,6 +27,7 @@ const hold = obj({
 const retention = obj({
   days: { type: ['integer', 'null'] },
   defaultDays: { type: 'integer' },
+  minDays: { type: 'integer' },
   holds: { type: 'array', items: hold },
   pruned: { type: 'array', items: obj({ chain: { type: 'string' }, size: { type: 'integer' }, at: { type: 'string' }, by: { type: 'string' } }) },
 })
@@ -48,7 +53,8 @@ export function auditRetentionRoutes(app: FastifyInstance, s: Services): void {
     '/v1/tenants/:tenantId/audit/retention',
     {
       schema: spec({
-        summary: "Set the tenant's audit retention in days (entries older are pruned, whole checkpointed ranges only), or null for the default",
+        summary:
+          "Set the tenant's audit retention in days (entries older are pruned, whole checkpointed ranges only; at least the platform's floor, minDays), or null for the default. Platform only (audit.retention.write)",
         tags,
         params: idParams('tenantId'),
         body: body({ days: { type: ['integer', 'null'], minimum: 1, maximum: 36500 } }, ['days']),
@@ -56,7 +62,7 @@ export function auditRetentionRoutes(app: FastifyInstance, s: Services): void {
       }),
     },
     async (request) => {
-      authorize(request, s, 'tenant.update', await locateTenant(s.db, request.params.tenantId), 'tenant')
+      authorize(request, s, 'audit.retention.write', await locateTenant(s.db, request.params.tenantId), 'tenant')
       await s.auditRetention.setRetention(request.params.tenantId, request.body.days, request)
       return s.auditRetention.get(request.params.tenantId)
     },
@@ -74,7 +80,7 @@ export function auditRetentionRoutes(app: FastifyInstance, s: Services): void {
       }),
     },
     async (request, reply) => {
-      authorize(request, s, 'tenant.update', await locateTenant(s.db, request.params.tenantId), 'tenant')
+      authorize(request, s, 'audit.hold.place', await locateTenant(s.db, request.params.tenantId), 'tenant')
       reply.code(201)
       return s.auditRetention.placeHold(request.params.tenantId, request.body.reason, request)
     },
@@ -84,7 +90,7 @@ export function auditRetentionRoutes(app: FastifyInstance, s: Services): void {
     '/v1/tenants/:tenantId/audit/holds/:holdId',
     {
       schema: spec({
-        summary: 'Release a legal hold (kept, with who released it and when)',
+        summary: 'Release a legal hold (kept, with who released it and when). Platform only (audit.hold.release)',
         tags,
         params: {
           type: 'object',
@@ -96,7 +102,7 @@ export function auditRetentionRoutes(app: FastifyInstance, s: Services): void {
       }),
     },
     async (request) => {
-      authorize(request, s, 'tenant.update', await locateTenant(s.db, request.params.tenantId), 'tenant')
+      authorize(request, s, 'audit.hold.release', await locateTenant(s.db, request.params.tenantId), 'tenant')
       const released = await s.auditRetention.releaseHold(request.params.tenantId, Number(request.params.holdId), request)
       if (!released) throw notFound('legal hold in force')
       return released
