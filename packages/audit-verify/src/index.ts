@@ -68,6 +68,8 @@ export {
   tableEntries,
   tableKeys,
   tablePruned,
+  tableLatestPrune,
+  unrecordedPrune,
   verifyTableChain,
   verifyTables,
 } from './tables.js'

@@ -241,6 +241,32 @@ describe('pruning cannot be forged', () => {
     expect(r).toMatchObject({ ok: false, finding: 'bad_prune', seq: p })
   })
 
+  it('a true pruning record without its audit.pruned entry (audit_prune called behind the plane) is bad_prune', async () => {
+    const p = await pruned()
+    await write(2)
+    await drain(h, true)
+    const next = await lastCheckpoint(C1)
+    expect(next).toBeGreaterThan(p)
+    // a superuser prunes with the database function itself: a correct record, rows gone, but no entry in the chain
+    const r = await tampered(async (q) => {
+      await q.query('SELECT * FROM audit_prune($1, $2, $3)', [C1, next, 'superuser'])
+    })
+    expect(r).toMatchObject({ ok: false, finding: 'bad_prune', seq: next - 1 })
+    expect((r as { detail: string }).detail).toMatch(new RegExp(`\\[${p}, ${next}\\) has no audit.pruned entry`))
+    // an entry naming another range does not count
+    const other = await tampered(async (q) => {
+      await q.query('SELECT * FROM audit_prune($1, $2, $3)', [C1, next, 'superuser'])
+      await audit({ clock }, q as never, undefined, {
+        kind: 'audit.pruned',
+        scope: { tenant: T1 },
+        details: { chain: C1, from: p, size: next - 1, entries: next - 1 - p, checkpoint: next - 1 },
+      })
+    })
+    expect(other).toMatchObject({ ok: false, finding: 'bad_prune' })
+    // every earlier pruning, made by the plane, has its entry: the chain as it stands verifies
+    expect(await resultOf(queryOf(h.s.db), C1)).toMatchObject({ ok: true, from: p })
+  })
+
   it('pruning refuses a range with an entry edited behind the triggers (its hash recomputed too)', async () => {
     const p = await pruned()
     await write(2)
