@@ -93,10 +93,10 @@ export async function unrecordedPrune(query: QueryFn, chain: string): Promise<{ 
   const latest = await tableLatestPrune(query, chain)
   if (!latest) return null
   const { from, size } = latest
-  const { rows } = await query(
-    "SELECT leaf FROM audit_entries WHERE chain = $1 AND seq >= $2 AND leaf LIKE '%\"kind\":\"audit.pruned\"%' ORDER BY seq",
-    [chain, size],
-  )
+  const { rows } = await query('SELECT leaf FROM audit_entries WHERE chain = $1 AND seq >= $2 AND leaf LIKE \'%"kind":"audit.pruned"%\' ORDER BY seq', [
+    chain,
+    size,
+  ])
   if (rows.some((r) => recordsPruning(parsed(String(r.leaf)), chain, from, size))) return null
   const { rows: q } = await query("SELECT to_regclass('audit_queue') IS NOT NULL AS present")
   if (!q[0]?.present) return latest

@@ -6,6 +6,7 @@ import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { Command, InvalidArgumentError, Option } from 'commander'
 import { runAuditAnchor, runAuditExport, runAuditVerify } from './commands/audit.js'
+import { runAuditHoldList, runAuditHoldPlace, runAuditHoldRelease, runAuditRetention } from './commands/audit-retention.js'
 import { runCreate } from './commands/create.js'
 import { runDev } from './commands/dev.js'
 import { runDlqDiscard, runDlqList, runDlqReplay } from './commands/dlq.js'
@@ -203,6 +204,47 @@ export function buildProgram(exit: (code: number) => void = (code) => process.ex
     .option('-d, --dir <dir>', 'project directory (to find the running cfp dev)')
     .action(async (opts: { tsaUrl: string; out: string; tsaCert?: string[]; databaseUrl?: string[]; schema?: string; dir?: string }) => {
       exit(await runAuditAnchor(opts, io))
+    })
+  audit
+    .command('retention')
+    .description('show the audit retention of the runtime’s tenant (and its holds, pruned ranges), or set it')
+    .option('--days <n>', 'keep audit entries this many days (at least the runtime’s floor; needs the platform’s permission)')
+    .option('--default', 'fall back to the runtime’s default retention')
+    .option('--tenant <id>', 'this tenant (default: the tenant of the running project)')
+    .option('--json', 'print JSON')
+    .option('-d, --dir <dir>', 'project directory (to find .cfp/dev.json)')
+    .action(async (opts: { days?: string; default?: boolean; tenant?: string; json?: boolean; dir?: string }) => {
+      await runAuditRetention(opts, io)
+    })
+  const hold = audit.command('hold').description('legal holds: while one is in force, nothing of the tenant’s audit chain is pruned')
+  hold
+    .command('place')
+    .description('place a legal hold')
+    .requiredOption('--reason <text>', 'why the evidence must be kept (1 to 1000 characters)')
+    .option('--tenant <id>', 'this tenant (default: the tenant of the running project)')
+    .option('--json', 'print JSON')
+    .option('-d, --dir <dir>', 'project directory (to find .cfp/dev.json)')
+    .action(async (opts: { reason: string; tenant?: string; json?: boolean; dir?: string }) => {
+      await runAuditHoldPlace(opts, io)
+    })
+  hold
+    .command('release')
+    .description('release a legal hold (needs the platform’s permission; the hold is kept, released)')
+    .argument('<id>', 'hold id (from `cfp audit hold list`)')
+    .option('--tenant <id>', 'this tenant (default: the tenant of the running project)')
+    .option('--json', 'print JSON')
+    .option('-d, --dir <dir>', 'project directory (to find .cfp/dev.json)')
+    .action(async (id: string, opts: { tenant?: string; json?: boolean; dir?: string }) => {
+      await runAuditHoldRelease(id, opts, io)
+    })
+  hold
+    .command('list')
+    .description('list the legal holds, in force and released')
+    .option('--tenant <id>', 'this tenant (default: the tenant of the running project)')
+    .option('--json', 'print JSON')
+    .option('-d, --dir <dir>', 'project directory (to find .cfp/dev.json)')
+    .action(async (opts: { tenant?: string; json?: boolean; dir?: string }) => {
+      await runAuditHoldList(opts, io)
     })
 
   return program
