@@ -15,6 +15,7 @@
 pub mod admin;
 pub mod admin_streams;
 pub mod audit;
+pub mod audit_retention;
 pub mod auth;
 pub mod conn;
 pub mod error;
@@ -80,6 +81,11 @@ pub struct GatewayConfig {
     pub metrics_token: Option<String>,
     /// `/metrics` is served on a separate listener (`--metrics-listen`), not on this one.
     pub metrics_separate: bool,
+    /// The audit retention of tenants without their own (`--audit-retention-days`, 0 = forever), shown by the
+    /// runtime API.
+    pub audit_retention_days: u32,
+    /// The floor of a tenant's audit retention (`--audit-retention-min-days`): the runtime API refuses less.
+    pub audit_retention_min_days: u32,
 }
 
 impl Default for GatewayConfig {
@@ -104,6 +110,8 @@ impl Default for GatewayConfig {
             worker_max_frame: 64 << 20,
             metrics_token: None,
             metrics_separate: false,
+            audit_retention_days: 0,
+            audit_retention_min_days: 30,
         }
     }
 }
@@ -169,6 +177,7 @@ pub fn router(engine: Engine, cfg: GatewayConfig) -> Router {
             admin::routes()
                 .merge(admin_streams::routes())
                 .merge(audit::routes())
+                .merge(audit_retention::routes())
                 .merge(ui::routes())
                 .layer(axum::middleware::from_fn_with_state(
                     state.clone(),

@@ -224,6 +224,8 @@ async fn run(opts: Options) -> Result<()> {
         worker_max_frame: opts.worker_max_frame,
         metrics_token: opts.metrics.token.clone(),
         metrics_separate: opts.metrics.listen.is_some(),
+        audit_retention_days: opts.audit_retention.default_days,
+        audit_retention_min_days: opts.audit_retention.min_days,
     };
     let app = cfp_gateway::router(engine.clone(), gateway_cfg);
     let listener = tokio::net::TcpListener::bind(&opts.listen)

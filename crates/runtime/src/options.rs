@@ -264,9 +264,17 @@ impl Options {
         )?;
         let audit_retention = cfp_store::audit_retention::RetentionOptions {
             default_days: num("--audit-retention-days")?.min(36_500) as u32,
+            min_days: num("--audit-retention-min-days")?.clamp(1, 36_500) as u32,
             interval: Duration::from_secs(num("--audit-prune-interval-s")?.max(1)),
             database_url: Some(get("--audit-prune-database-url")).filter(|v| !v.is_empty()),
         };
+        if audit_retention.default_days > 0 && audit_retention.default_days < audit_retention.min_days {
+            bail!(
+                "--audit-retention-days {} is below --audit-retention-min-days {} (0 keeps forever)",
+                audit_retention.default_days,
+                audit_retention.min_days
+            );
+        }
         let alerts = crate::alerts::AlertOptions::parse(&get)?;
         Ok(Options {
             alerts,
@@ -386,6 +394,7 @@ impl Options {
         out["audit"] = self.audit.to_json();
         // --- Audit retention ---
         out["auditRetentionDays"] = json!(self.audit_retention.default_days);
+        out["auditRetentionMinDays"] = json!(self.audit_retention.min_days);
         out["auditPruneIntervalS"] = json!(self.audit_retention.interval.as_secs());
         out["auditPruneDatabaseUrl"] = json!(self.audit_retention.database_url.as_deref().map(redact_url));
         out

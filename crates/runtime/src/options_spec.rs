@@ -130,6 +130,12 @@ pub const SPEC: &[(&str, &str, &str, &str)] = &[
         "days audit entries are kept when their tenant has no retention of its own (0: forever); whole checkpointed ranges only",
     ),
     (
+        "--audit-retention-min-days",
+        "CFP_AUDIT_RETENTION_MIN_DAYS",
+        "30",
+        "floor of any tenant's audit retention in days (the runtime API refuses less; a lower stored one counts as it)",
+    ),
+    (
         "--audit-prune-interval-s",
         "CFP_AUDIT_PRUNE_INTERVAL_S",
         "3600",

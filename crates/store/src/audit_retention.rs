@@ -6,9 +6,10 @@
 //! `audit_prunes`. Each pruning, hold and retention change is itself an audit entry (`audit.pruned`,
 //! `audit.hold.placed`, `audit.hold.released`, `audit.retention.set`) in the tenant's chain, in the same transaction.
 //!
-//! Retention: a tenant's row in `audit_retention`, else the runtime's `--audit-retention-days` (0 = forever). The
-//! runtime has no settings channel for it from the control plane yet: tenants' rows are set with
-//! [`Store::audit_set_retention`] (tests, tools) and the option is the default.
+//! Retention: a tenant's row in `audit_retention`, else the runtime's `--audit-retention-days` (0 = forever), never
+//! less than `--audit-retention-min-days` when pruning. The runtime has no settings channel for it from the control
+//! plane yet: tenants' rows are set through the runtime API (`/__cfp/api/audit/retention`, crates/gateway, which
+//! refuses days below the floor) with [`Store::audit_set_retention_by`], and the option is the default.
 
 use std::time::{Duration, SystemTime};
 
@@ -23,11 +24,45 @@ use crate::{Result, Store, StoreError};
 pub struct RetentionOptions {
     /// Days an entry is kept when its tenant has no retention of its own; 0 = forever (no pruning).
     pub default_days: u32,
+    /// The floor: a tenant's retention below it (stored before the floor was raised) counts as it.
+    pub min_days: u32,
     /// Between pruning rounds.
     pub interval: Duration,
     /// The connection pruning runs on (a login role granted `cfp_audit_pruner`); None: the store's own.
     pub database_url: Option<String>,
 }
+
+/// A legal hold (`audit_holds`); times are RFC 3339 UTC.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Hold {
+    pub id: i64,
+    pub tenant: String,
+    pub reason: String,
+    pub placed_by: Option<String>,
+    pub placed_at: String,
+    pub released_by: Option<String>,
+    pub released_at: Option<String>,
+}
+
+/// A pruning record of one of a tenant's chains (`audit_prunes`): entries below `size` are gone.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct PruneRecord {
+    pub chain: String,
+    pub size: u64,
+    pub at: String,
+    pub by: String,
+}
+
+/// A tenant's retention (None: the runtime's default), its holds (oldest first) and its chains' pruning records.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct TenantRetention {
+    pub days: Option<u32>,
+    pub holds: Vec<Hold>,
+    pub pruned: Vec<PruneRecord>,
+}
+
+const UTC_TEXT: &str = "'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'";
 
 /// Entries `[from, size)` of `chain` were pruned.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -38,8 +73,15 @@ pub struct Pruned {
     pub entries: u64,
 }
 
-fn tenant_event(kind: &str, actor: Actor, tenant: &str) -> Event {
-    let mut e = Event::new(kind, actor);
+/// `by` as an event of `kind` in `tenant`'s chain (`system`: the system chain).
+fn tenant_event(kind: &str, by: Event, tenant: &str) -> Event {
+    let mut e = by;
+    e.kind = kind.to_string();
+    e.tenant = None;
+    e.team = None;
+    e.project = None;
+    e.target = None;
+    e.details = Default::default();
     if tenant != "system" {
         e.tenant = Some(tenant.to_string());
     }
@@ -77,7 +119,7 @@ impl Store {
             entries: row.get::<i64, _>(2) as u64,
         };
         let tenant = chain.split_once(':').map_or("system", |(_, t)| t);
-        let mut e = tenant_event("audit.pruned", retention_actor(), tenant);
+        let mut e = tenant_event("audit.pruned", Event::new("audit.pruned", retention_actor()), tenant);
         e.target = Some(("audit_chain".into(), Some(chain.to_string())));
         for (k, v) in [
             ("chain", serde_json::Value::from(chain)),
@@ -94,9 +136,67 @@ impl Store {
         Ok(p)
     }
 
+    /// A tenant's retention, legal holds and pruning records (`system`: the system chain's).
+    pub async fn audit_retention_of(&self, tenant: &str) -> Result<TenantRetention> {
+        let days: Option<i32> = sqlx::query_scalar("SELECT days FROM audit_retention WHERE tenant = $1")
+            .bind(tenant)
+            .fetch_optional(&self.pool)
+            .await?;
+        let utc = |col: &str| format!("to_char({col} AT TIME ZONE 'UTC', {UTC_TEXT})");
+        let holds = sqlx::query(&format!(
+            "SELECT id, tenant, reason, placed_by, {}, released_by, {} FROM audit_holds WHERE tenant = $1 ORDER BY id",
+            utc("placed_at"),
+            utc("released_at")
+        ))
+        .bind(tenant)
+        .fetch_all(&self.pool)
+        .await?
+        .into_iter()
+        .map(|r| Hold {
+            id: r.get(0),
+            tenant: r.get(1),
+            reason: r.get(2),
+            placed_by: r.get(3),
+            placed_at: r.get(4),
+            released_by: r.get(5),
+            released_at: r.get(6),
+        })
+        .collect();
+        let pruned = sqlx::query(&format!(
+            "SELECT chain, size, {}, pruned_by FROM audit_prunes WHERE audit_chain_tenant(chain) = $1 ORDER BY chain, size",
+            utc("pruned_at")
+        ))
+        .bind(tenant)
+        .fetch_all(&self.pool)
+        .await?
+        .into_iter()
+        .map(|r| PruneRecord {
+            chain: r.get(0),
+            size: r.get::<i64, _>(1) as u64,
+            at: r.get(2),
+            by: r.get(3),
+        })
+        .collect();
+        Ok(TenantRetention {
+            days: days.map(|d| d as u32),
+            holds,
+            pruned,
+        })
+    }
+
     /// Each chain's largest checkpointed size whose last entry is older than its retention at `now`, above what
     /// is pruned already, for chains under no legal hold.
     pub async fn audit_prune_due(&self, default_days: u32, now: SystemTime) -> Result<Vec<(String, u64)>> {
+        self.audit_prune_due_at_least(default_days, 0, now).await
+    }
+
+    /// [`Store::audit_prune_due`] where no retention counts as less than `min_days` (the floor).
+    pub async fn audit_prune_due_at_least(
+        &self,
+        default_days: u32,
+        min_days: u32,
+        now: SystemTime,
+    ) -> Result<Vec<(String, u64)>> {
         let now = cfp_audit::entry::format_time(now);
         let rows: Vec<(String, i64)> = sqlx::query_as(
             "SELECT c.chain, max(c.size)
@@ -104,7 +204,7 @@ impl Store {
                JOIN audit_entries e ON e.chain = c.chain AND e.seq = c.size - 1
                LEFT JOIN audit_retention r ON r.tenant = audit_chain_tenant(c.chain)
               WHERE coalesce(r.days, $2::int) > 0
-                AND e.time < $1::timestamptz - make_interval(days => coalesce(r.days, $2::int))
+                AND e.time < $1::timestamptz - make_interval(days => greatest(coalesce(r.days, $2::int), $3::int))
                 AND c.size > coalesce((SELECT max(p.size) FROM audit_prunes p WHERE p.chain = c.chain), 0)
                 AND NOT EXISTS (SELECT 1 FROM audit_holds h
                                  WHERE h.tenant = audit_chain_tenant(c.chain) AND h.released_at IS NULL)
@@ -112,6 +212,7 @@ impl Store {
         )
         .bind(now)
         .bind(default_days as i32)
+        .bind(min_days as i32)
         .fetch_all(&self.pool)
         .await?;
         Ok(rows.into_iter().map(|(c, s)| (c, s as u64)).collect())
@@ -119,6 +220,13 @@ impl Store {
 
     /// Sets (Some) or clears (None) a tenant's retention in days; audited as `audit.retention.set`.
     pub async fn audit_set_retention(&self, tenant: &str, days: Option<u32>, actor: Actor) -> Result<()> {
+        self.audit_set_retention_by(tenant, days, Event::new("audit.retention.set", actor))
+            .await
+    }
+
+    /// [`Store::audit_set_retention`] recorded as `by` (who, from where) with kind, tenant, target and details set
+    /// here.
+    pub async fn audit_set_retention_by(&self, tenant: &str, days: Option<u32>, by: Event) -> Result<()> {
         let mut tx = self.pool.begin().await?;
         let before: Option<i32> = sqlx::query_scalar("SELECT days FROM audit_retention WHERE tenant = $1 FOR UPDATE")
             .bind(tenant)
@@ -133,7 +241,7 @@ impl Store {
                 )
                 .bind(tenant)
                 .bind(d as i32)
-                .bind(actor.id.clone())
+                .bind(by.actor.id.clone())
                 .execute(&mut *tx)
                 .await?;
             }
@@ -144,7 +252,7 @@ impl Store {
                     .await?;
             }
         }
-        let mut e = tenant_event("audit.retention.set", actor, tenant);
+        let mut e = tenant_event("audit.retention.set", by, tenant);
         e.target = Some(("tenant".into(), Some(tenant.to_string())));
         e.details.insert("days".into(), days.into());
         e.details.insert("before".into(), before.into());
@@ -156,15 +264,21 @@ impl Store {
 
     /// Places a legal hold on a tenant's chains (`system` for the system chain); audited as `audit.hold.placed`.
     pub async fn audit_place_hold(&self, tenant: &str, reason: &str, actor: Actor) -> Result<i64> {
+        self.audit_place_hold_by(tenant, reason, Event::new("audit.hold.placed", actor))
+            .await
+    }
+
+    /// [`Store::audit_place_hold`] recorded as `by`.
+    pub async fn audit_place_hold_by(&self, tenant: &str, reason: &str, by: Event) -> Result<i64> {
         let mut tx = self.pool.begin().await?;
         let id: i64 =
             sqlx::query_scalar("INSERT INTO audit_holds (tenant, reason, placed_by) VALUES ($1, $2, $3) RETURNING id")
                 .bind(tenant)
                 .bind(reason)
-                .bind(actor.id.clone())
+                .bind(by.actor.id.clone())
                 .fetch_one(&mut *tx)
                 .await?;
-        let mut e = tenant_event("audit.hold.placed", actor, tenant);
+        let mut e = tenant_event("audit.hold.placed", by, tenant);
         e.target = Some(("audit_hold".into(), Some(id.to_string())));
         e.details.insert("reason".into(), reason.into());
         audit_in(&mut tx, &e).await?;
@@ -175,6 +289,12 @@ impl Store {
 
     /// Releases a hold in force; false when the tenant has no such hold in force. Audited as `audit.hold.released`.
     pub async fn audit_release_hold(&self, tenant: &str, id: i64, actor: Actor) -> Result<bool> {
+        self.audit_release_hold_by(tenant, id, Event::new("audit.hold.released", actor))
+            .await
+    }
+
+    /// [`Store::audit_release_hold`] recorded as `by`.
+    pub async fn audit_release_hold_by(&self, tenant: &str, id: i64, by: Event) -> Result<bool> {
         let mut tx = self.pool.begin().await?;
         let reason: Option<String> = sqlx::query_scalar(
             "UPDATE audit_holds SET released_at = clock_timestamp(), released_by = $3
@@ -182,13 +302,13 @@ impl Store {
         )
         .bind(id)
         .bind(tenant)
-        .bind(actor.id.clone())
+        .bind(by.actor.id.clone())
         .fetch_optional(&mut *tx)
         .await?;
         let Some(reason) = reason else {
             return Ok(false);
         };
-        let mut e = tenant_event("audit.hold.released", actor, tenant);
+        let mut e = tenant_event("audit.hold.released", by, tenant);
         e.target = Some(("audit_hold".into(), Some(id.to_string())));
         e.details.insert("reason".into(), reason.into());
         audit_in(&mut tx, &e).await?;
@@ -200,8 +320,21 @@ impl Store {
     /// One pruning round: every chain with a checkpointed range past its retention. A chain that cannot be pruned
     /// is logged and skipped.
     pub async fn audit_prune_round(&self, pool: Option<&PgPool>, default_days: u32) -> Result<Vec<Pruned>> {
+        self.audit_prune_round_at_least(pool, default_days, 0).await
+    }
+
+    /// [`Store::audit_prune_round`] with the floor `min_days`.
+    pub async fn audit_prune_round_at_least(
+        &self,
+        pool: Option<&PgPool>,
+        default_days: u32,
+        min_days: u32,
+    ) -> Result<Vec<Pruned>> {
         let mut out = Vec::new();
-        for (chain, size) in self.audit_prune_due(default_days, SystemTime::now()).await? {
+        for (chain, size) in self
+            .audit_prune_due_at_least(default_days, min_days, SystemTime::now())
+            .await?
+        {
             match self.audit_prune(pool, &chain, size, "audit retention").await {
                 Ok(p) => out.push(p),
                 Err(e) => tracing::warn!(chain, size, error = %e, "audit chain not pruned"),
@@ -243,7 +376,10 @@ pub async fn run_pruner(store: Store, opts: RetentionOptions, mut shutdown: toki
             _ = tokio::time::sleep(opts.interval) => {}
             _ = shutdown.changed() => return,
         }
-        if let Err(e) = store.audit_prune_round(pool.as_ref(), opts.default_days).await {
+        if let Err(e) = store
+            .audit_prune_round_at_least(pool.as_ref(), opts.default_days, opts.min_days)
+            .await
+        {
             tracing::warn!(error = %e, "audit pruning round failed");
         }
     }
