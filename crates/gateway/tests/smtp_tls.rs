@@ -41,7 +41,7 @@ def auth(server, session, envelope, mechanism, data):
     ok = isinstance(data, LoginPassword) and data.login == user.encode() and data.password == pw.encode()
     with open(d + "/auth.log", "a") as f:
         f.write("%s %s\n" % (mechanism, "ok" if ok else "bad"))
-    return AuthResult(success=ok)
+    return AuthResult(success=ok, handled=False)
 c = Controller(Mailbox(d + "/mail"), hostname="127.0.0.1", port=int(port), tls_context=ctx,
                require_starttls=True, auth_required=True, auth_require_tls=True, authenticator=auth)
 c.start()
@@ -63,14 +63,64 @@ fn openssl(dir: &Path, args: &[&str]) {
 
 /// A CA and a server certificate for 127.0.0.1 signed by it (a leaf, not a CA: rustls refuses a CA as leaf).
 fn make_certs(dir: &Path) {
-    openssl(dir, &["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.pem", "-days", "2", "-subj", "/CN=cfp test CA"]);
-    openssl(dir, &["req", "-newkey", "rsa:2048", "-nodes", "-keyout", "server.key", "-out", "server.csr", "-subj", "/CN=127.0.0.1"]);
+    openssl(
+        dir,
+        &[
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            "ca.key",
+            "-out",
+            "ca.pem",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=cfp test CA",
+        ],
+    );
+    openssl(
+        dir,
+        &[
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            "server.key",
+            "-out",
+            "server.csr",
+            "-subj",
+            "/CN=127.0.0.1",
+        ],
+    );
     std::fs::write(
         dir.join("ext.cnf"),
         "basicConstraints=CA:FALSE\nsubjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n",
     )
     .unwrap();
-    openssl(dir, &["x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial", "-out", "server.pem", "-days", "2", "-extfile", "ext.cnf"]);
+    openssl(
+        dir,
+        &[
+            "x509",
+            "-req",
+            "-in",
+            "server.csr",
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-out",
+            "server.pem",
+            "-days",
+            "2",
+            "-extfile",
+            "ext.cnf",
+        ],
+    );
 }
 
 /// A runtime on a manual clock whose next cycle fires an alert on step `s` (ten minutes of 50 % failures).
@@ -197,13 +247,17 @@ async fn mail_goes_through_starttls_and_auth_and_credentials_never_leak() {
     let mails = || std::fs::read_dir(dir.join("mail/new")).map_or(0, |d| d.count());
     let auth_log = || std::fs::read_to_string(dir.join("auth.log")).unwrap_or_default();
     let target = |mechanism, password: &str, trust: bool| {
-        let t = EmailTarget::new(&format!("smtp://127.0.0.1:{port}"), "cfp@example.com", "oncall@example.com")
-            .unwrap()
-            .secured(
-                SmtpTls::Required,
-                Some(SmtpAuth::new(USER, password, mechanism, "test").unwrap()),
-            )
-            .unwrap();
+        let t = EmailTarget::new(
+            &format!("smtp://127.0.0.1:{port}"),
+            "cfp@example.com",
+            "oncall@example.com",
+        )
+        .unwrap()
+        .secured(
+            SmtpTls::Required,
+            Some(SmtpAuth::new(USER, password, mechanism, "test").unwrap()),
+        )
+        .unwrap();
         if trust {
             t.trusting(&ca).unwrap()
         } else {
@@ -233,7 +287,11 @@ async fn mail_goes_through_starttls_and_auth_and_credentials_never_leak() {
         rt.stop().await;
     }
     assert_eq!(auth_log(), "PLAIN ok\nLOGIN ok\n");
-    let mail = std::fs::read_dir(dir.join("mail/new")).unwrap().next().unwrap().unwrap();
+    let mail = std::fs::read_dir(dir.join("mail/new"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap();
     let mail = std::fs::read_to_string(mail.path()).unwrap();
     assert!(mail.contains("FIRING errors SLO of default/s"), "{mail}");
 
@@ -257,7 +315,10 @@ async fn mail_goes_through_starttls_and_auth_and_credentials_never_leak() {
     let rt = runtime(&clock, target(AuthMechanism::Auto, PASSWORD, false)).await;
     let d = email_delivery(&rt, &|d| d["lastError"].is_string()).await;
     let e = d["lastError"].as_str().unwrap();
-    assert!(e.starts_with("TLS with the SMTP server 127.0.0.1: ") && e.contains("certificate"), "{e}");
+    assert!(
+        e.starts_with("TLS with the SMTP server 127.0.0.1: ") && e.contains("certificate"),
+        "{e}"
+    );
     tokio::time::sleep(Duration::from_millis(500)).await;
     rt.stop().await;
     assert_eq!(auth_log(), before, "no AUTH without a verified TLS session");

@@ -113,8 +113,8 @@ fn smtp_auth(get: &dyn Fn(&str) -> String, env: &dyn Fn(&str) -> Option<String>)
         if user.is_some() || password.is_some() {
             bail!("--alert-smtp-auth-file and {SMTP_USERNAME_ENV}/{SMTP_PASSWORD_ENV} both give SMTP credentials: keep one");
         }
-        let text = std::fs::read_to_string(&file)
-            .map_err(|e| anyhow!("--alert-smtp-auth-file: cannot read {file}: {e}"))?;
+        let text =
+            std::fs::read_to_string(&file).map_err(|e| anyhow!("--alert-smtp-auth-file: cannot read {file}: {e}"))?;
         let source = format!("--alert-smtp-auth-file {file}");
         return SmtpAuth::from_file_text(&text, mechanism, &source)
             .map(Some)
@@ -162,7 +162,9 @@ impl AlertOptions {
             }
             t.email = Some(email);
         } else if !from.is_empty() || !to.is_empty() || auth.is_some() || !ca.is_empty() {
-            bail!("--alert-email-from, --alert-email-to, --alert-smtp-ca-file and SMTP credentials need --alert-smtp-url");
+            bail!(
+                "--alert-email-from, --alert-email-to, --alert-smtp-ca-file and SMTP credentials need --alert-smtp-url"
+            );
         }
         let am = get("--alert-alertmanager-url");
         if !am.is_empty() {
@@ -248,9 +250,15 @@ mod tests {
         assert!(!shown.contains("file-pass-0123456789"), "{shown}");
         assert!(shown.contains(r#""password":"***""#), "{shown}");
 
-        let env = [(SMTP_USERNAME_ENV, "env-user"), (SMTP_PASSWORD_ENV, "env-pass-0123456789")];
+        let env = [
+            (SMTP_USERNAME_ENV, "env-user"),
+            (SMTP_PASSWORD_ENV, "env-pass-0123456789"),
+        ];
         let o = parse_env(&SMTP, &env).unwrap().unwrap();
-        assert_eq!(o.targets.email.as_ref().unwrap().auth.as_ref().unwrap().username, "env-user");
+        assert_eq!(
+            o.targets.email.as_ref().unwrap().auth.as_ref().unwrap().username,
+            "env-user"
+        );
         assert!(!format!("{} {:?}", AlertOptions::to_json(Some(&o)), o.targets).contains("env-pass-0123456789"));
 
         // half the credentials, both sources, credentials with TLS off, a bad file: refused, naming no value

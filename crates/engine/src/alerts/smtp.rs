@@ -118,7 +118,9 @@ impl SmtpAuth {
             ));
         };
         if lines.any(|l| !l.is_empty()) {
-            return Err(format!("{source}: expected two lines (user name, password), found more"));
+            return Err(format!(
+                "{source}: expected two lines (user name, password), found more"
+            ));
         }
         Self::new(user, password, mechanism, source)
     }
@@ -367,6 +369,9 @@ mod tests {
         assert!(SmtpTls::parse("maybe").is_err());
         assert_eq!(AuthMechanism::parse("login").unwrap(), AuthMechanism::Login);
         assert!(AuthMechanism::parse("cram-md5").is_err());
-        assert!(EmailTarget::new("smtp://relay", "c@x.io", "a@x.io").unwrap().trusting(b"junk").is_err());
+        assert!(EmailTarget::new("smtp://relay", "c@x.io", "a@x.io")
+            .unwrap()
+            .trusting(b"junk")
+            .is_err());
     }
 }

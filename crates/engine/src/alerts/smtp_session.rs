@@ -46,8 +46,8 @@ pub(crate) async fn deliver(t: &EmailTarget, message: &str) -> Result<(), String
     if !s.buffer().is_empty() {
         return Err("the SMTP server sent data right after agreeing to STARTTLS (possible injection): refused".into());
     }
-    let name = ServerName::try_from(t.host.clone())
-        .map_err(|_| format!("`{}` is not a host name TLS can verify", t.host))?;
+    let name =
+        ServerName::try_from(t.host.clone()).map_err(|_| format!("`{}` is not a host name TLS can verify", t.host))?;
     let tls = tokio_rustls::TlsConnector::from(t.tls_config.clone())
         .connect(name, s.into_inner())
         .await
@@ -116,7 +116,11 @@ async fn authenticate<S: AsyncRead + AsyncWrite + Unpin>(
             };
             return Err(format!(
                 "the SMTP server does not offer AUTH {want} (it offers: {})",
-                if offered.is_empty() { "no AUTH".to_string() } else { offered.join(" ") }
+                if offered.is_empty() {
+                    "no AUTH".to_string()
+                } else {
+                    offered.join(" ")
+                }
             ));
         }
     };
@@ -155,7 +159,10 @@ async fn command<S: AsyncRead + AsyncWrite + Unpin>(
         .write_all(format!("{line}\r\n").as_bytes())
         .await
         .map_err(|e| format!("SMTP write ({what}): {e}"))?;
-    s.get_mut().flush().await.map_err(|e| format!("SMTP write ({what}): {e}"))?;
+    s.get_mut()
+        .flush()
+        .await
+        .map_err(|e| format!("SMTP write ({what}): {e}"))?;
     reply(s, code, what, quote).await
 }
 
@@ -258,9 +265,12 @@ mod tests {
             "221 bye\r\n",
         ])
         .await;
-        deliver(&target(port, SmtpTls::Opportunistic, false), "Subject: x\r\n\r\nbody\r\n.\r\n")
-            .await
-            .unwrap();
+        deliver(
+            &target(port, SmtpTls::Opportunistic, false),
+            "Subject: x\r\n\r\nbody\r\n.\r\n",
+        )
+        .await
+        .unwrap();
         let got = server.await.unwrap();
         assert_eq!(got[1], "MAIL FROM:<cfp@x.io>");
     }
@@ -281,7 +291,9 @@ mod tests {
 
     #[tokio::test]
     async fn an_auth_refusal_is_reduced_to_its_code() {
-        let mut s = BufReader::new(std::io::Cursor::new(b"535 5.7.8 bad credentials aHVudGVyMg==\r\n".to_vec()));
+        let mut s = BufReader::new(std::io::Cursor::new(
+            b"535 5.7.8 bad credentials aHVudGVyMg==\r\n".to_vec(),
+        ));
         let e = reply(&mut s, 235, "AUTH PLAIN", false).await.unwrap_err();
         assert_eq!(e, "SMTP AUTH PLAIN: the server answered 535 (refused)");
     }
