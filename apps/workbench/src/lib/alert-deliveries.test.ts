@@ -57,6 +57,25 @@ describe('deliveriesByTransition', () => {
     expect(m.get(transitionKey(7, 'pending'))?.map((d) => d.id)).toEqual([13])
     expect(m.get(transitionKey(7, 'resolved'))).toBeUndefined()
     expect(m.get(transitionKey(8, 'pending'))?.map((d) => d.shown)).toEqual(['pending'])
+    expect([...m.values()].flat().some((d) => d.waiting)).toBe(false)
+  })
+
+  it('marks a delivery waiting while an earlier transition of its alert and target is open', () => {
+    const events = [event(2, 7, 'firing'), event(1, 7, 'pending')]
+    const rows = [
+      delivery({ id: 2, eventId: 2, target: 'webhook', nextAttemptMs: 1 }),
+      delivery({ id: 3, eventId: 2, target: 'email', nextAttemptMs: 1 }),
+      delivery({ id: 1, eventId: 1, target: 'webhook', attempts: 1, lastError: 'HTTP 500' }),
+    ]
+    const m = deliveriesByTransition(events, rows)
+    expect(m.get(transitionKey(7, 'firing'))?.map((d) => [d.target, d.waiting])).toEqual([
+      ['webhook', true],
+      ['email', false],
+    ])
+    expect(describeDelivery(m.get(transitionKey(7, 'firing'))![0]!, 0)).toBe('not tried yet · waits for the earlier transition to be delivered (sent in order)')
+    // once the earlier one is delivered, the later one no longer waits
+    const done = deliveriesByTransition(events, [{ ...rows[0]! }, { ...rows[2]!, status: 'delivered' }])
+    expect(done.get(transitionKey(7, 'firing'))?.[0]?.waiting).toBe(false)
   })
 
   it("leaves out deliveries whose transition was not read, or that name another alert than their transition's", () => {
@@ -69,7 +88,7 @@ describe('describeDelivery', () => {
   const now = Date.parse('2026-01-01T00:00:00Z')
   const view = (d: Partial<AlertDelivery>) => {
     const full = delivery(d)
-    return { ...full, shown: deliveryShown(full) }
+    return { ...full, shown: deliveryShown(full), waiting: false }
   }
 
   it('says attempts, the next attempt and the last error of a retrying delivery', () => {
@@ -91,6 +110,7 @@ describe('describeDelivery', () => {
     expect(describeDelivery(view({ status: 'failed', attempts: 10, lastError: 'refused' }), now)).toBe('10 attempts · given up · last error: refused')
     expect(describeDelivery(view({ status: 'skipped' }), now)).toBe('not sent: this target does not take this transition')
     expect(describeDelivery(view({ attempts: 1 }), now)).toBe('1 attempt')
+    expect(describeDelivery(view({ nextAttemptMs: now + 1 }), now)).toBe('not tried yet · next attempt due now')
   })
 })
 
@@ -102,7 +122,7 @@ describe('summarize', () => {
       delivery({ attempts: 1, lastError: 'x' }),
       delivery({ status: 'failed' }),
     ]
-    expect(summarize(rows.map((d) => ({ ...d, shown: deliveryShown(d) })))).toBe('1 failed, 1 retrying, 2 delivered')
+    expect(summarize(rows.map((d) => ({ ...d, shown: deliveryShown(d), waiting: false })))).toBe('1 failed, 1 retrying, 2 delivered')
     expect(summarize([])).toBe('')
   })
 })

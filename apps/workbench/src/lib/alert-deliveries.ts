@@ -68,6 +68,9 @@ export type DeliveryShown = 'pending' | 'sending' | 'retrying' | 'delivered' | '
 
 export interface DeliveryView extends AlertDelivery {
   shown: DeliveryShown
+  /** An earlier transition of the same alert to the same target is still open: the runtime sends in order, so
+   * this one waits for it. */
+  waiting: boolean
 }
 
 export const DELIVERY_TONE: Record<DeliveryShown, Tone> = {
@@ -106,17 +109,27 @@ const targetRank = (t: string) => {
 /**
  * Deliveries per transition, keyed by {@link transitionKey}: a delivery whose transition is not among `events`
  * (older than the page of events read) is left out, as is one whose alert id does not match its transition's.
- * Each list is ordered by target (webhook, email, alertmanager, then others by name).
+ * Each list is ordered by target (webhook, email, alertmanager, then others by name). A delivery is `waiting` when
+ * an earlier one (lower transition id) of the same alert and target is still open (the runtime's `pending`).
  */
 export function deliveriesByTransition(events: readonly AlertEvent[], deliveries: readonly AlertDelivery[]): Map<string, DeliveryView[]> {
   const byId = new Map(events.map((e) => [e.id, e]))
+  // per alert and target, the lowest transition id still open
+  const firstOpen = new Map<string, number>()
+  for (const d of deliveries) {
+    if (d.status !== 'pending') continue
+    const k = `${d.alertId}:${d.target}`
+    firstOpen.set(k, Math.min(firstOpen.get(k) ?? Number.POSITIVE_INFINITY, d.eventId))
+  }
   const out = new Map<string, DeliveryView[]>()
   for (const d of deliveries) {
     const e = byId.get(d.eventId)
     if (!e || e.alertId !== d.alertId) continue
     const key = transitionKey(e.alertId, e.state)
     const list = out.get(key) ?? []
-    list.push({ ...d, shown: deliveryShown(d) })
+    const shown = deliveryShown(d)
+    const waiting = shown === 'pending' && (firstOpen.get(`${d.alertId}:${d.target}`) ?? d.eventId) < d.eventId
+    list.push({ ...d, shown, waiting })
     out.set(key, list)
   }
   for (const list of out.values()) list.sort((a, b) => targetRank(a.target) - targetRank(b.target) || a.target.localeCompare(b.target) || a.id - b.id)
@@ -129,10 +142,12 @@ const ERROR_SHOWN = 160
 /** The details after the status: attempts, when it was delivered or is tried next, and the last error. */
 export function describeDelivery(d: DeliveryView, nowMs: number): string {
   const parts: string[] = []
-  if (d.shown !== 'skipped') parts.push(`${d.attempts} attempt${d.attempts === 1 ? '' : 's'}`)
+  if (d.shown === 'pending' && d.attempts === 0) parts.push('not tried yet')
+  else if (d.shown !== 'skipped') parts.push(`${d.attempts} attempt${d.attempts === 1 ? '' : 's'}`)
   if (d.shown === 'skipped') parts.push('not sent: this target does not take this transition')
+  if (d.waiting) parts.push('waits for the earlier transition to be delivered (sent in order)')
   if (d.deliveredMs !== null && d.shown === 'delivered') parts.push(`delivered ${formatDateTime(d.deliveredMs)}`)
-  if (d.nextAttemptMs !== null && (d.shown === 'retrying' || d.shown === 'pending')) {
+  if (d.nextAttemptMs !== null && !d.waiting && (d.shown === 'retrying' || d.shown === 'pending')) {
     const inMs = d.nextAttemptMs - nowMs
     parts.push(inMs > 1000 ? `next attempt ${formatDateTime(d.nextAttemptMs)} (in ${Math.ceil(inMs / 1000)} s)` : 'next attempt due now')
   }
