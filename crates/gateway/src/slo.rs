@@ -108,12 +108,16 @@ async fn status((State(app), ConnectInfo(peer), headers, uri): Caller) -> Result
     let policy = app.engine.config().slo.clone().unwrap_or_default();
     let now = app.engine.config().clock.now();
     let slos = cfp_engine::slo::project_status(app.engine.store(), &policy, &access.scope, now).await?;
+    // The bounds of `cfp_step_duration_seconds` are fixed at start-up (the built-in ones and
+    // `--metrics-extra-buckets`): `cfp slo rules` checks every latency threshold against them.
+    let buckets = cfp_engine::metrics::duration_buckets(&app.engine.config().metrics.extra_buckets);
     Ok(Json(json!({
         "tenant": access.scope.tenant,
         "project": access.scope.project,
         "now": now.timestamp_millis(),
         "policy": { "rules": policy.rules, "minEvents": policy.min_events, "intervalSeconds": policy.interval.as_secs() },
         "slos": slos,
+        "metrics": { "enabled": app.engine.metrics().is_some(), "durationBucketsSeconds": buckets },
     })))
 }
 

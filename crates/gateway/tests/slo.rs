@@ -15,6 +15,7 @@ const AUTH: (&str, &str) = ("authorization", "Bearer test-admin-token-0123456789
 async fn a_bad_slo_refuses_its_step_only_and_runs_fill_the_rollups() {
     let mut opts = RuntimeOptions::default();
     opts.gateway.dev_endpoints = true;
+    opts.engine.metrics.extra_buckets = vec![0.2, 0.5];
     let rt = start(opts).await;
     let mut good = event_step("Good", &["go"], &[], json!(null));
     good["slo"] = json!({"errors": {"target": 0.99}, "latency": {"thresholdMs": 500, "target": 0.9}});
@@ -119,6 +120,14 @@ async fn a_bad_slo_refuses_its_step_only_and_runs_fill_the_rollups() {
         .map(|s| (s["step"].as_str().unwrap(), s["source"].as_str().unwrap()))
         .collect();
     assert_eq!(steps, vec![("Good", "step"), ("Other", "override")], "{status}");
+    // the histogram's bounds, for `cfp slo rules` to check latency thresholds against: the built-in ones and the
+    // extra ones, sorted, each once
+    assert_eq!(
+        status["metrics"]["durationBucketsSeconds"],
+        json!([0.005, 0.01, 0.025, 0.05, 0.1, 0.2, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0]),
+        "{status}"
+    );
+    assert_eq!(status["metrics"]["enabled"], json!(true));
     let good = &status["slos"][0]["slis"];
     assert_eq!(good[0]["sli"], "errors");
     assert_eq!(good[0]["total"], 5);

@@ -4,7 +4,8 @@
 use std::time::Duration;
 
 use anyhow::{anyhow, bail, Result};
-use cfp_engine::alerts::{alertmanager::AlertmanagerTarget, smtp::EmailTarget, webhook::WebhookTarget, AlertTargets};
+use cfp_engine::alerts::smtp::{AuthMechanism, EmailTarget, SmtpAuth, SmtpTls};
+use cfp_engine::alerts::{alertmanager::AlertmanagerTarget, webhook::WebhookTarget, AlertTargets};
 use serde_json::json;
 
 /// (flag, env, default, help), listed after the main options.
@@ -25,7 +26,32 @@ pub const SPEC: &[(&str, &str, &str, &str)] = &[
         "--alert-smtp-url",
         "CFP_ALERT_SMTP_URL",
         "",
-        "SMTP relay firing and resolved alerts are mailed through: smtp://host:port (plain SMTP); empty: none",
+        "SMTP relay firing and resolved alerts are mailed through: smtp://host:port; empty: none",
+    ),
+    (
+        "--alert-smtp-tls",
+        "CFP_ALERT_SMTP_TLS",
+        "opportunistic",
+        "STARTTLS to the SMTP relay: required, opportunistic (when offered; required with credentials) or off",
+    ),
+    (
+        "--alert-smtp-ca-file",
+        "CFP_ALERT_SMTP_CA_FILE",
+        "",
+        "PEM CA certificates the SMTP relay's certificate must chain to, instead of the public roots",
+    ),
+    (
+        "--alert-smtp-auth-file",
+        "CFP_ALERT_SMTP_AUTH_FILE",
+        "",
+        "file with the SMTP user name (line 1) and password (line 2); or the environment variables \
+         CFP_ALERT_SMTP_USERNAME and CFP_ALERT_SMTP_PASSWORD (never flags)",
+    ),
+    (
+        "--alert-smtp-auth-mechanism",
+        "CFP_ALERT_SMTP_AUTH_MECHANISM",
+        "auto",
+        "SMTP AUTH mechanism: auto (PLAIN when offered, else LOGIN), plain or login",
     ),
     (
         "--alert-email-from",
@@ -69,9 +95,48 @@ pub struct AlertOptions {
     pub targets: AlertTargets,
 }
 
+/// The environment variables SMTP credentials may come from instead of `--alert-smtp-auth-file`: read from the
+/// environment only, so they never appear on a command line (`ps`, shell history).
+pub const SMTP_USERNAME_ENV: &str = "CFP_ALERT_SMTP_USERNAME";
+pub const SMTP_PASSWORD_ENV: &str = "CFP_ALERT_SMTP_PASSWORD";
+
+/// The SMTP credentials from `--alert-smtp-auth-file` or the environment (not both); `None` when neither is set.
+/// Errors name the file or the variable, never a value.
+fn smtp_auth(get: &dyn Fn(&str) -> String, env: &dyn Fn(&str) -> Option<String>) -> Result<Option<SmtpAuth>> {
+    let mechanism = AuthMechanism::parse(&get("--alert-smtp-auth-mechanism")).map_err(|e| anyhow!(e))?;
+    let file = get("--alert-smtp-auth-file");
+    let (user, password) = (
+        env(SMTP_USERNAME_ENV).filter(|v| !v.is_empty()),
+        env(SMTP_PASSWORD_ENV).filter(|v| !v.is_empty()),
+    );
+    if !file.is_empty() {
+        if user.is_some() || password.is_some() {
+            bail!("--alert-smtp-auth-file and {SMTP_USERNAME_ENV}/{SMTP_PASSWORD_ENV} both give SMTP credentials: keep one");
+        }
+        let text =
+            std::fs::read_to_string(&file).map_err(|e| anyhow!("--alert-smtp-auth-file: cannot read {file}: {e}"))?;
+        let source = format!("--alert-smtp-auth-file {file}");
+        return SmtpAuth::from_file_text(&text, mechanism, &source)
+            .map(Some)
+            .map_err(|e| anyhow!(e));
+    }
+    match (user, password) {
+        (None, None) => Ok(None),
+        (Some(u), Some(p)) => SmtpAuth::new(&u, &p, mechanism, "the environment")
+            .map(Some)
+            .map_err(|e| anyhow!(e)),
+        _ => bail!("{SMTP_USERNAME_ENV} and {SMTP_PASSWORD_ENV} go together: set both or neither"),
+    }
+}
+
 impl AlertOptions {
     /// Validates the options (`get` reads a flag's resolved value); `None` when no target is set.
     pub fn parse(get: &dyn Fn(&str) -> String) -> Result<Option<Self>> {
+        Self::parse_with_env(get, &|k| std::env::var(k).ok())
+    }
+
+    /// [`Self::parse`] with the environment of the credentials given (tests).
+    pub fn parse_with_env(get: &dyn Fn(&str) -> String, env: &dyn Fn(&str) -> Option<String>) -> Result<Option<Self>> {
         let mut t = AlertTargets::default();
         let (url, secret) = (get("--alert-webhook-url"), get("--alert-webhook-secret"));
         if !url.is_empty() {
@@ -84,10 +149,22 @@ impl AlertOptions {
             get("--alert-email-from"),
             get("--alert-email-to"),
         );
+        let tls = SmtpTls::parse(&get("--alert-smtp-tls")).map_err(|e| anyhow!(e))?;
+        let auth = smtp_auth(get, env)?;
+        let ca = get("--alert-smtp-ca-file");
         if !smtp.is_empty() {
-            t.email = Some(EmailTarget::new(&smtp, &from, &to).map_err(|e| anyhow!(e))?);
-        } else if !from.is_empty() || !to.is_empty() {
-            bail!("--alert-email-from and --alert-email-to need --alert-smtp-url");
+            let mut email = EmailTarget::new(&smtp, &from, &to)
+                .and_then(|e| e.secured(tls, auth))
+                .map_err(|e| anyhow!(e))?;
+            if !ca.is_empty() {
+                let pem = std::fs::read(&ca).map_err(|e| anyhow!("--alert-smtp-ca-file: cannot read {ca}: {e}"))?;
+                email = email.trusting(&pem).map_err(|e| anyhow!("{e} ({ca})"))?;
+            }
+            t.email = Some(email);
+        } else if !from.is_empty() || !to.is_empty() || auth.is_some() || !ca.is_empty() {
+            bail!(
+                "--alert-email-from, --alert-email-to, --alert-smtp-ca-file and SMTP credentials need --alert-smtp-url"
+            );
         }
         let am = get("--alert-alertmanager-url");
         if !am.is_empty() {
@@ -116,7 +193,11 @@ impl AlertOptions {
         json!({
             "webhookUrl": t.webhook.as_ref().map(|w| w.url.clone()),
             "webhookSecret": t.webhook.as_ref().map(|_| "***"),
-            "smtp": t.email.as_ref().map(|e| json!({"host": e.host, "port": e.port, "from": e.from, "to": e.to})),
+            "smtp": t.email.as_ref().map(|e| json!({
+                "host": e.host, "port": e.port, "from": e.from, "to": e.to, "tls": e.tls.as_str(),
+                "privateCa": e.private_ca,
+                "auth": e.auth.as_ref().map(|a| json!({"username": a.username, "password": "***"})),
+            })),
             "alertmanagerUrl": t.alertmanager.as_ref().map(|a| a.url.clone()),
             "linkBaseUrl": t.link_base,
             "timeoutMs": t.timeout.as_millis() as u64,
@@ -130,6 +211,10 @@ mod tests {
     use super::*;
 
     fn parse(pairs: &[(&str, &str)]) -> Result<Option<AlertOptions>> {
+        parse_env(pairs, &[])
+    }
+
+    fn parse_env(pairs: &[(&str, &str)], env: &[(&str, &str)]) -> Result<Option<AlertOptions>> {
         let get = |k: &str| {
             pairs
                 .iter()
@@ -138,7 +223,63 @@ mod tests {
                 .or_else(|| SPEC.iter().find(|(f, ..)| *f == k).map(|s| s.2.to_string()))
                 .unwrap()
         };
-        AlertOptions::parse(&get)
+        let env = |k: &str| env.iter().find(|(e, _)| *e == k).map(|(_, v)| v.to_string());
+        AlertOptions::parse_with_env(&get, &env)
+    }
+
+    const SMTP: [(&str, &str); 3] = [
+        ("--alert-smtp-url", "smtp://relay.example:587"),
+        ("--alert-email-from", "cfp@example.com"),
+        ("--alert-email-to", "oncall@example.com"),
+    ];
+
+    #[test]
+    fn smtp_credentials_come_from_a_file_or_the_environment_and_are_never_shown() {
+        let dir = std::env::temp_dir().join(format!("cfp-smtp-auth-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("auth");
+        std::fs::write(&file, "alerts@example.com\nfile-pass-0123456789\n").unwrap();
+        let mut with_file = SMTP.to_vec();
+        let path = file.to_string_lossy().to_string();
+        with_file.push(("--alert-smtp-auth-file", &path));
+        let o = parse(&with_file).unwrap().unwrap();
+        let email = o.targets.email.as_ref().unwrap();
+        assert_eq!(email.auth.as_ref().unwrap().username, "alerts@example.com");
+        assert_eq!(email.tls, SmtpTls::Opportunistic);
+        let shown = format!("{} {:?}", AlertOptions::to_json(Some(&o)), o.targets);
+        assert!(!shown.contains("file-pass-0123456789"), "{shown}");
+        assert!(shown.contains(r#""password":"***""#), "{shown}");
+
+        let env = [
+            (SMTP_USERNAME_ENV, "env-user"),
+            (SMTP_PASSWORD_ENV, "env-pass-0123456789"),
+        ];
+        let o = parse_env(&SMTP, &env).unwrap().unwrap();
+        assert_eq!(
+            o.targets.email.as_ref().unwrap().auth.as_ref().unwrap().username,
+            "env-user"
+        );
+        assert!(!format!("{} {:?}", AlertOptions::to_json(Some(&o)), o.targets).contains("env-pass-0123456789"));
+
+        // half the credentials, both sources, credentials with TLS off, a bad file: refused, naming no value
+        let e = parse_env(&SMTP, &env[..1]).err().unwrap().to_string();
+        assert!(e.contains("go together"), "{e}");
+        let e = parse_env(&with_file, &env).err().unwrap().to_string();
+        assert!(e.contains("keep one") && !e.contains("env-pass"), "{e}");
+        let mut off = with_file.clone();
+        off.push(("--alert-smtp-tls", "off"));
+        let e = parse(&off).err().unwrap().to_string();
+        assert!(e.contains("only sent over TLS") && !e.contains("file-pass"), "{e}");
+        std::fs::write(&file, "just-a-password-0123456789\n").unwrap();
+        let e = parse(&with_file).err().unwrap().to_string();
+        assert!(e.contains(&path) && !e.contains("just-a-password"), "{e}");
+        let e = parse_env(&[], &env).err().unwrap().to_string();
+        assert!(e.contains("need --alert-smtp-url"), "{e}");
+        let mut bad_ca = SMTP.to_vec();
+        bad_ca.push(("--alert-smtp-ca-file", &path));
+        assert!(parse(&bad_ca).err().unwrap().to_string().contains("no PEM certificate"));
+        assert!(parse(&[("--alert-smtp-tls", "sometimes")]).is_err());
+        std::fs::remove_dir_all(&dir).ok();
     }
 
     #[test]

@@ -1,8 +1,9 @@
 /**
  * Metrics and SLOs of the project (`/metrics`) or of one step (`/metrics/<step>`), docs/workbench.md: p50/p95/p99
  * latency and error rate over a chosen window (1 h … 28 d, from the runtime's rollups), queue depth and lag,
- * each SLO's budget remaining and burn rates, and the alert history. Everyone who reads the project reads this;
- * a caller holding `slo.write` (project admins) also edits the project's SLO overrides.
+ * each SLO's budget remaining and burn rates, and the alert history with each transition's deliveries to the
+ * runtime's alert targets. Everyone who reads the project (`flow.read`) reads this; a caller holding `slo.write`
+ * (project admins) also edits the project's SLO overrides and is told how alert targets are set.
  */
 import { useMemo, useState } from 'react'
 import { Link, useParams, useSearchParams } from 'react-router'
@@ -12,6 +13,7 @@ import { LineChart } from '../components/LineChart'
 import { Badge, Loading, PageHeader } from '../components/ui'
 import { useResource } from '../hooks/useResource'
 import type { QueueStats } from '../lib/api/types'
+import { deliveriesByTransition, deliveryApi, summarize } from '../lib/alert-deliveries'
 import { formatDateTime } from '../lib/format'
 import {
   formatBudget,
@@ -52,7 +54,10 @@ export default function MetricsPage() {
   const api = useApi()
   const page = usePagePath()
   const slo = useMemo(() => sloApi(api), [api])
-  const mayEdit = useRuntimeScope().can('slo.write')
+  const scope = useRuntimeScope()
+  const mayEdit = scope.can('slo.write')
+  const mayReadDeliveries = scope.can('flow.read')
+  const deliveryCalls = useMemo(() => deliveryApi(api), [api])
   const [adding, setAdding] = useState(false)
   const [notice, setNotice] = useState<{ tone: 'ok' | 'error'; text: string } | undefined>(undefined)
 
@@ -67,6 +72,15 @@ export default function MetricsPage() {
   const status = useResource(() => slo.status(), [slo], { intervalMs: 3000 })
   const alerts = useResource(() => slo.alerts(step), [slo, step], { intervalMs: 3000 })
   const queues = useResource(() => api.queues(), [api], { intervalMs: 5000 })
+  const deliveries = useResource(
+    async () => {
+      if (!mayReadDeliveries) return undefined
+      const [d, e] = await Promise.all([deliveryCalls.deliveries(), deliveryCalls.events()])
+      return { targets: d.targets, byTransition: deliveriesByTransition(e.events, d.deliveries), at: Date.now() }
+    },
+    [deliveryCalls, mayReadDeliveries],
+    { intervalMs: 3000 },
+  )
 
   const bounds = rollups.data?.res.latencyBoundsMs ?? []
   const rows = rollups.data?.res.rollups ?? []
@@ -132,6 +146,7 @@ export default function MetricsPage() {
           ['SLOs', status],
           ['alerts', alerts],
           ['queues', queues],
+          ['alert deliveries', deliveries],
         ] as const
       ).map(([what, r]) => (r.error ? <ErrorNotice key={what} error={r.error} what={what} onRetry={() => void r.reload()} /> : null))}
       <dl className="stats" data-testid="metrics-stats">
@@ -271,7 +286,21 @@ export default function MetricsPage() {
         <h2 className="card__title" id="alerts-title">
           Alert history <span className="count">{alerts.data?.alerts.length ?? 0}</span>
         </h2>
-        {alerts.loading && !alerts.data ? <Loading /> : <AlertHistory alerts={alerts.data?.alerts ?? []} showStep={!step} />}
+        <DeliveryTargets
+          targets={deliveries.data?.targets}
+          summary={deliveries.data ? summarize([...deliveries.data.byTransition.values()].flat()) : ''}
+          mayEdit={mayEdit}
+        />
+        {alerts.loading && !alerts.data ? (
+          <Loading />
+        ) : (
+          <AlertHistory
+            alerts={alerts.data?.alerts ?? []}
+            showStep={!step}
+            deliveries={deliveries.data?.byTransition}
+            nowMs={deliveries.data?.at ?? Date.now()}
+          />
+        )}
         {status.data ? (
           <p className="muted small">
             Rules: {rules.map((r) => `${r.name} ${r.factor}× over ${formatWindowSecs(r.longSecs)} and ${formatWindowSecs(r.shortSecs)}`).join('; ')}; at least{' '}
@@ -280,6 +309,31 @@ export default function MetricsPage() {
         ) : null}
       </section>
     </div>
+  )
+}
+
+/** Which alert targets the runtime delivers transitions to; how they are set, for those who would ask for one. */
+function DeliveryTargets({ targets, summary, mayEdit }: { targets: readonly string[] | undefined; summary: string; mayEdit: boolean }) {
+  if (targets === undefined) return null
+  if (targets.length === 0) {
+    return (
+      <p className="muted small card__pad" data-testid="alert-targets" data-targets="">
+        No alert targets on this runtime: transitions are recorded here and in the audit log only.
+        {mayEdit ? (
+          <>
+            {' '}
+            The runtime’s operator sets them with <code>--alert-webhook-url</code>, <code>--alert-smtp-url</code> or <code>--alert-alertmanager-url</code>{' '}
+            (docs/slo.md).
+          </>
+        ) : null}
+      </p>
+    )
+  }
+  return (
+    <p className="muted small card__pad" data-testid="alert-targets" data-targets={targets.join(',')}>
+      Transitions are delivered to: {targets.join(', ')}
+      {summary ? ` (listed below: ${summary})` : ''}.
+    </p>
   )
 }
 

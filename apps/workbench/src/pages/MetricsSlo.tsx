@@ -1,11 +1,13 @@
 /**
  * The SLO parts of the Metrics page: a step's SLO card (per SLI: value, budget remaining, burn rate per window,
- * open alerts), its editor (project overrides, `slo.write`), and the alert history (pending → firing → resolved).
+ * open alerts), its editor (project overrides, `slo.write`), and the alert history (pending → firing → resolved),
+ * each transition with its deliveries to the runtime's alert targets (docs/slo.md "Delivery").
  */
 import { useState } from 'react'
 import { Link } from 'react-router'
 import { usePagePath } from '../app/context'
 import { Badge } from '../components/ui'
+import { DELIVERY_TONE, type DeliveryView, describeDelivery, transitionKey } from '../lib/alert-deliveries'
 import { formatDateTime } from '../lib/format'
 import {
   ALERT_TONE,
@@ -204,8 +206,19 @@ export function SloEditor({
   )
 }
 
-/** Alerts newest first, each with its transitions. */
-export function AlertHistory({ alerts, showStep }: { alerts: readonly Alert[]; showStep: boolean }) {
+/** Alerts newest first, each with its transitions and, when the runtime has alert targets, their deliveries. */
+export function AlertHistory({
+  alerts,
+  showStep,
+  deliveries,
+  nowMs,
+}: {
+  alerts: readonly Alert[]
+  showStep: boolean
+  /** Per transition (`transitionKey`), its deliveries; absent when the caller may not read them. */
+  deliveries?: ReadonlyMap<string, readonly DeliveryView[]>
+  nowMs: number
+}) {
   if (alerts.length === 0) return <p className="muted small card__pad">No alert has been raised in this project’s history.</p>
   return (
     <ul className="alerts">
@@ -219,14 +232,37 @@ export function AlertHistory({ alerts, showStep }: { alerts: readonly Alert[]; s
               {a.sli} · {a.severity} · burn {a.burnLong.toFixed(1)}× / {a.burnShort.toFixed(1)}×
             </span>
           </div>
-          <ol className="alerts__steps small">
-            {alertSteps(a).map((s) => (
-              <li key={s.state} data-state={s.state}>
-                <span className={`text-${ALERT_TONE[s.state] === 'error' ? 'error' : ALERT_TONE[s.state] === 'ok' ? 'ok' : 'warn'}`}>{s.state}</span>{' '}
-                <span className="muted">{formatDateTime(s.atMs)}</span>
-              </li>
-            ))}
+          <ol className={`alerts__steps small${deliveries ? ' alerts__steps--deliveries' : ''}`}>
+            {alertSteps(a).map((s) => {
+              const list = deliveries?.get(transitionKey(a.id, s.state)) ?? []
+              return (
+                <li key={s.state} data-state={s.state}>
+                  <span className={`text-${ALERT_TONE[s.state] === 'error' ? 'error' : ALERT_TONE[s.state] === 'ok' ? 'ok' : 'warn'}`}>{s.state}</span>{' '}
+                  <span className="muted">{formatDateTime(s.atMs)}</span>
+                  {list.length > 0 ? <TransitionDeliveries list={list} nowMs={nowMs} /> : null}
+                </li>
+              )
+            })}
           </ol>
+        </li>
+      ))}
+    </ul>
+  )
+}
+
+const KIND_LABEL: Record<string, string> = { webhook: 'Webhook', email: 'E-mail', alertmanager: 'Alertmanager' }
+
+/** One transition's deliveries: target, status, attempts, next attempt and last error. */
+function TransitionDeliveries({ list, nowMs }: { list: readonly DeliveryView[]; nowMs: number }) {
+  return (
+    <ul className="deliveries" aria-label="Deliveries to the alert targets">
+      {list.map((d) => (
+        <li key={d.id} className="deliveries__item" data-testid="delivery" data-target={d.target} data-status={d.shown} data-attempts={d.attempts}>
+          <span className="deliveries__target">{KIND_LABEL[d.target] ?? d.target}</span>
+          <Badge tone={DELIVERY_TONE[d.shown]}>{d.shown}</Badge>
+          <span className="muted deliveries__detail" title={d.lastError ?? undefined}>
+            {describeDelivery(d, nowMs)}
+          </span>
         </li>
       ))}
     </ul>

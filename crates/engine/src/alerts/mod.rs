@@ -16,6 +16,7 @@
 
 pub mod alertmanager;
 pub mod smtp;
+mod smtp_session;
 pub mod webhook;
 
 use std::sync::Arc;

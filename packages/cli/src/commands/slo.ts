@@ -8,7 +8,7 @@ import { readFileSync } from 'node:fs'
 import { resolve } from 'node:path'
 import { parseAllDocuments, stringify } from 'yaml'
 import { fromOpenSlo, OpenSloError, toOpenSlo } from '../slo/openslo.js'
-import { prometheusRules, type SloPolicy, type StepSlo } from '../slo/rules.js'
+import { describeMissing, leLabel, missingBuckets, prometheusRules, type SloPolicy, type StepSlo } from '../slo/rules.js'
 import { resolveTarget } from '../util/dev-file.js'
 import { CliError } from '../util/errors.js'
 import type { CommandIo } from '../util/io.js'
@@ -32,6 +32,8 @@ export interface SloStatusBody {
     slis: { sli: string; target: number; value: number | null; budgetRemaining: number; total: number; bad: number }[]
     alerts: { rule: string; sli: string; state: string; severity: string }[]
   }[]
+  /** The runtime's histogram `cfp_step_duration_seconds`: its bounds, fixed at its start. */
+  metrics?: { enabled: boolean; durationBucketsSeconds: number[] }
 }
 
 function api(opts: Options, io: CommandIo): RuntimeApi {
@@ -82,8 +84,40 @@ export async function runSloStatus(opts: Options & { json?: boolean }, io: Comma
   return body
 }
 
+/**
+ * Refuses rules that could not work: a latency SLI reads the histogram bucket whose `le` is the threshold, and
+ * the runtime's buckets are fixed when it starts (docs/metrics.md), so every threshold must be one of the bounds
+ * the runtime reports. Nothing is printed then: a partial rule file would silently drop an SLO.
+ */
+function checkBuckets(body: SloStatusBody, slos: StepSlo[], io: CommandIo): void {
+  const m = body.metrics
+  if (!m || !Array.isArray(m.durationBucketsSeconds)) {
+    throw new CliError('the runtime answered GET /__cfp/api/slo without `metrics.durationBucketsSeconds`', {
+      explanation: 'Latency thresholds are checked against the histogram buckets the runtime reports.',
+      action: 'Use a cfp-runtime of the same version as this CLI.',
+    })
+  }
+  if (!m.enabled) io.err('warning: this runtime runs with --metrics off: it serves no /metrics for these rules to read')
+  const missing = missingBuckets(slos, m.durationBucketsSeconds)
+  if (missing.length > 0) {
+    const add = [...new Set(missing.map((x) => leLabel(x.thresholdMs)))].join(',')
+    throw new CliError(
+      `cannot write rules for ${missing.length} latency SLO${missing.length === 1 ? '' : 's'}:\n  ${missing.map(describeMissing).join('\n  ')}`,
+      {
+        explanation: 'A latency SLI counts the histogram bucket whose upper bound is the threshold; without that bucket its rules never fire.',
+        action: `Start every runtime with --metrics-extra-buckets ${add} (CFP_METRICS_EXTRA_BUCKETS), or pick a threshold among the buckets.`,
+      },
+    )
+  }
+}
+
 export async function runSloRules(opts: Options, io: CommandIo): Promise<string> {
   const body = await status(opts, io)
+  checkBuckets(
+    body,
+    body.slos.map((s) => ({ step: s.step, spec: s.spec })),
+    io,
+  )
   const yaml = stringify(prometheusRules({ ...names(body), slos: body.slos.map((s) => ({ step: s.step, spec: s.spec })), policy: body.policy }))
   io.out(yaml)
   return yaml

@@ -134,3 +134,41 @@ export function prometheusRules(o: { tenant: string; project: string; slos: Step
   }
   return { groups }
 }
+
+/** A latency SLO whose threshold is not a bound of the runtime's histogram, with the bounds either side of it. */
+export interface MissingBucket {
+  step: string
+  thresholdMs: number
+  /** The largest bound below the threshold and the smallest above (seconds), when there is one. */
+  below?: number
+  above?: number
+}
+
+/**
+ * The latency SLOs the rules cannot measure: `cfp_step_duration_seconds_bucket{le}` exists only for the bounds the
+ * runtime's histogram was built with (fixed at its start: the built-in ones and `--metrics-extra-buckets`), so a
+ * threshold between two bounds would select no series and its SLI would never be computed.
+ */
+export function missingBuckets(slos: readonly StepSlo[], bucketsSeconds: readonly number[]): MissingBucket[] {
+  const sorted = [...bucketsSeconds].sort((a, b) => a - b)
+  const out: MissingBucket[] = []
+  for (const { step, spec } of slos) {
+    if (!spec.latency) continue
+    const t = spec.latency.thresholdMs / 1000
+    // the runtime writes each bound as a float: compare with a relative tolerance, not ==
+    if (sorted.some((b) => Math.abs(b - t) <= 1e-9 * Math.max(1, t))) continue
+    const below = sorted.filter((b) => b < t).at(-1)
+    const above = sorted.find((b) => b > t)
+    out.push({ step, thresholdMs: spec.latency.thresholdMs, ...(below === undefined ? {} : { below }), ...(above === undefined ? {} : { above }) })
+  }
+  return out
+}
+
+/** One line per missing bucket: the step, the threshold and the nearest bounds. */
+export function describeMissing(m: MissingBucket): string {
+  const near = [m.below, m.above].filter((b): b is number => b !== undefined).map((b) => `${b} s`)
+  return (
+    `step ${JSON.stringify(m.step)}: latency threshold ${m.thresholdMs} ms (le="${leLabel(m.thresholdMs)}") is not a bucket of ` +
+    `cfp_step_duration_seconds on this runtime; nearest buckets: ${near.join(' and ') || 'none'}`
+  )
+}
