@@ -15,6 +15,7 @@
 pub mod admin;
 pub mod admin_streams;
 pub mod audit;
+pub mod audit_status;
 pub mod auth;
 pub mod conn;
 pub mod error;
@@ -80,6 +81,8 @@ pub struct GatewayConfig {
     pub metrics_token: Option<String>,
     /// `/metrics` is served on a separate listener (`--metrics-listen`), not on this one.
     pub metrics_separate: bool,
+    /// The runtime anchors its audit checkpoints (`--audit-tsa-url`), for `GET /__cfp/api/audit/status`.
+    pub audit_anchoring: bool,
 }
 
 impl Default for GatewayConfig {
@@ -104,6 +107,7 @@ impl Default for GatewayConfig {
             worker_max_frame: 64 << 20,
             metrics_token: None,
             metrics_separate: false,
+            audit_anchoring: false,
         }
     }
 }
@@ -169,6 +173,7 @@ pub fn router(engine: Engine, cfg: GatewayConfig) -> Router {
             admin::routes()
                 .merge(admin_streams::routes())
                 .merge(audit::routes())
+                .merge(audit_status::routes())
                 .merge(ui::routes())
                 .layer(axum::middleware::from_fn_with_state(
                     state.clone(),
