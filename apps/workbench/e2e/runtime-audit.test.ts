@@ -2,7 +2,8 @@
  * Issue 10 under `cfp dev` alone (no control plane): state written and deleted and an event emitted through the
  * runtime API show up on the workbench's Audit page at 375 px, each entry's proof checked in the browser (leaf
  * hash, inclusion proof to the root, the checkpoint's signature by the runtime's audit key); a leaf altered on its way to the
- * browser is refused by the same check; the export command names the runtime's chain.
+ * browser is refused by the same check; the export command names the runtime's chain; the operator verifies every
+ * chain from the page.
  */
 import { rmSync } from 'node:fs'
 import { join } from 'node:path'
@@ -92,6 +93,14 @@ describe('the Audit page under cfp dev', () => {
     await expect
       .poll(() => page.locator('[data-chain-status]').textContent(), { timeout: 10_000 })
       .toMatch(/Chain runtime:\S+: last signed checkpoint at \d+ entries/)
+
+    // the operator verifies every chain of the runtime now: the run and its count show, and it is itself recorded
+    const health = page.locator('[data-audit-health]')
+    await health.getByRole('button', { name: 'Verify all chains now' }).click()
+    await expect
+      .poll(() => health.textContent(), { timeout: 15_000 })
+      .toMatch(/Last verification .+: \d+ chains, [\d,]+ entries intact\. Anchoring is off/)
+    await fits375(page, 'audit health')
 
     // the export command names the runtime's own chain's tenant, never a placeholder
     const command = (await page.locator('pre.code-block').textContent()) ?? ''

@@ -16,6 +16,7 @@ pub mod admin;
 pub mod admin_streams;
 pub mod audit;
 pub mod audit_retention;
+pub mod audit_status;
 pub mod auth;
 pub mod conn;
 pub mod error;
@@ -86,6 +87,8 @@ pub struct GatewayConfig {
     pub audit_retention_days: u32,
     /// The floor of a tenant's audit retention (`--audit-retention-min-days`): the runtime API refuses less.
     pub audit_retention_min_days: u32,
+    /// The runtime anchors its audit checkpoints (`--audit-tsa-url`), for `GET /__cfp/api/audit/status`.
+    pub audit_anchoring: bool,
 }
 
 impl Default for GatewayConfig {
@@ -112,6 +115,7 @@ impl Default for GatewayConfig {
             metrics_separate: false,
             audit_retention_days: 0,
             audit_retention_min_days: 30,
+            audit_anchoring: false,
         }
     }
 }
@@ -178,6 +182,7 @@ pub fn router(engine: Engine, cfg: GatewayConfig) -> Router {
                 .merge(admin_streams::routes())
                 .merge(audit::routes())
                 .merge(audit_retention::routes())
+                .merge(audit_status::routes())
                 .merge(ui::routes())
                 .layer(axum::middleware::from_fn_with_state(
                     state.clone(),

@@ -42,6 +42,12 @@ pub const SPEC: &[(&str, &str, &str, &str)] = &[
         "60",
         "a chain that grew gets a signed checkpoint at least this often (and every 1,000 entries)",
     ),
+    (
+        "--audit-verify-interval-s",
+        "CFP_AUDIT_VERIFY_INTERVAL_S",
+        "3600",
+        "seconds between verifications of every audit chain by the runtime itself (0: never; the first a minute after start)",
+    ),
 ];
 
 /// The audit options of the runtime.
@@ -50,6 +56,8 @@ pub struct AuditConfig {
     pub anchoring: Option<(String, PathBuf)>,
     pub anchor_interval: Duration,
     pub checkpoint_interval: Duration,
+    /// Scheduled self-verification (`None`: off).
+    pub verify_interval: Option<Duration>,
 }
 
 impl AuditConfig {
@@ -74,6 +82,14 @@ impl AuditConfig {
             anchoring,
             anchor_interval: secs("--audit-anchor-interval-s")?,
             checkpoint_interval: secs("--audit-checkpoint-interval-s")?,
+            verify_interval: match get("--audit-verify-interval-s").parse::<u64>() {
+                Ok(0) => None,
+                Ok(n) => Some(Duration::from_secs(n)),
+                Err(_) => bail!(
+                    "--audit-verify-interval-s must be a whole number of seconds (0: never), got `{}`",
+                    get("--audit-verify-interval-s")
+                ),
+            },
         })
     }
 
@@ -83,6 +99,7 @@ impl AuditConfig {
             "anchorDir": self.anchoring.as_ref().map(|(_, d)| d.display().to_string()),
             "anchorIntervalS": self.anchor_interval.as_secs(),
             "checkpointIntervalS": self.checkpoint_interval.as_secs(),
+            "verifyIntervalS": self.verify_interval.map_or(0, |d| d.as_secs()),
         })
     }
 }

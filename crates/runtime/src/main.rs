@@ -3,6 +3,7 @@
 
 mod alerts;
 mod anchor;
+mod audit_verify;
 mod observability;
 mod options;
 mod options_spec;
@@ -226,6 +227,7 @@ async fn run(opts: Options) -> Result<()> {
         metrics_separate: opts.metrics.listen.is_some(),
         audit_retention_days: opts.audit_retention.default_days,
         audit_retention_min_days: opts.audit_retention.min_days,
+        audit_anchoring: opts.audit.anchoring.is_some(),
     };
     let app = cfp_gateway::router(engine.clone(), gateway_cfg);
     let listener = tokio::net::TcpListener::bind(&opts.listen)
@@ -289,6 +291,11 @@ async fn run(opts: Options) -> Result<()> {
         opts.audit_retention.clone(),
         stop_rx.clone(),
     ));
+    // The runtime's own verification of every audit chain (docs/audit.md).
+    let verifier = opts
+        .audit
+        .verify_interval
+        .map(|every| tokio::spawn(audit_verify::run(store.clone(), every, stop_rx.clone())));
     let serve_opts = cfp_gateway::conn::ServeOptions {
         header_read_timeout: opts.header_read_timeout,
     };
@@ -304,6 +311,9 @@ async fn run(opts: Options) -> Result<()> {
     engine.shutdown(opts.shutdown_timeout).await;
     let _ = tokio::time::timeout(Duration::from_secs(5), server).await;
     let _ = tokio::time::timeout(Duration::from_secs(5), pruner).await;
+    if let Some(v) = verifier {
+        let _ = tokio::time::timeout(Duration::from_secs(5), v).await;
+    }
     if let Some(m) = metrics_server {
         let _ = tokio::time::timeout(Duration::from_secs(1), m).await;
     }

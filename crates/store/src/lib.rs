@@ -23,6 +23,7 @@ pub mod alert_outbox;
 pub mod audit;
 pub mod audit_read;
 pub mod audit_retention;
+pub mod audit_verify;
 pub mod audited;
 pub mod logs;
 pub mod metrics;

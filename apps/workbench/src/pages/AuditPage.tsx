@@ -4,11 +4,13 @@
  * requests), each entry's proof checked in the browser. The same view as the control plane's Audit page
  * (pages/audit/AuditLog.tsx) over `/__cfp/api/audit`, so it works under `cfp dev` with no control plane. Reading
  * needs `audit.runtime.read`: the local developer and the admin token read every chain of the runtime; a signed-in
- * user reads their project's entries of their tenant's chain.
+ * user reads their project's entries of their tenant's chain. The operator also sees the runtime's last verification
+ * of every chain and its last anchor, and can verify every chain now (`/__cfp/api/audit/status`, `…/verify`).
  */
 import { useMemo } from 'react'
 import { useApi, useRuntimeScope } from '../app/context'
 import type { AuditListItem } from '../lib/control/audit'
+import { AuditHealth } from './audit/AuditHealth'
 import { type AuditLogProps, type AuditScope, type AuditSource, AuditLog } from './audit/AuditLog'
 
 /** The tenant of a runtime chain (`runtime:<tenant>`), not the system chain. */
@@ -52,6 +54,8 @@ export default function AuditPage() {
       source={source}
       scopes={scopes}
       exportCommand={exportCommand}
+      // the runtime's verification and anchoring cover every chain: shown to its operator only
+      status={may && !remote ? <AuditHealth load={() => api.auditStatus()} verify={() => api.auditVerify()} deps={[api]} /> : null}
       needs={
         <>
           Reading the runtime's audit chain needs <code>audit.runtime.read</code> on this project (project admins and auditors).

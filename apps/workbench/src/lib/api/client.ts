@@ -28,7 +28,7 @@ import type {
   TracesResponse,
   UiResponse,
 } from './types'
-import type { AuditCheckpoint, AuditEntryDetail, AuditKey, AuditListItem, AuditQuery } from '../control/audit'
+import type { AuditCheckpoint, AuditEntryDetail, AuditKey, AuditListItem, AuditQuery, AuditStatus } from '../control/audit'
 import type { UsageQuery, UsageResponse } from '../usage'
 
 export class ApiError extends Error {
@@ -205,6 +205,10 @@ export function createApiClient(options: ApiClientOptions = {}) {
     auditCheckpoints: (chain: string | undefined, limit = 1) =>
       request<{ items: AuditCheckpoint[] }>('GET', `/audit/checkpoints${queryString({ chain, limit })}`),
     auditKeys: () => request<{ items: AuditKey[] }>('GET', '/audit/keys'),
+    /** The operator's: the runtime's last verification of every chain and its last anchor. */
+    auditStatus: () => request<AuditStatus>('GET', '/audit/status'),
+    /** Verifies every chain of the runtime now (the operator's; 429 while a run is under way). */
+    auditVerify: () => request<NonNullable<AuditStatus['lastVerification']>>('POST', '/audit/verify'),
     streams: () => request<StreamsResponse>('GET', '/streams'),
     streamGroup: (name: string, groupId: string) => request<StreamItemsResponse>('GET', `/streams/${enc(name)}/${enc(groupId)}`),
     /** Any runtime API call (`/slo`, …), for pages that type their own responses (lib/slo.ts). */

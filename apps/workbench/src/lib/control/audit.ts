@@ -60,7 +60,8 @@ export interface AuditKey {
 
 export interface AuditStatus {
   anchoring: boolean
-  lastAnchor: { createdAt: string; digest: string; location: string; checkpoints: number; tsa: string; genTime: string } | null
+  /** The control plane says where it wrote the anchor and which authority timestamped it; the runtime names the object. */
+  lastAnchor: { createdAt: string; digest: string; checkpoints: number; location?: string; tsa?: string; genTime?: string; object?: string } | null
   lastVerification: {
     createdAt: string
     ok: boolean

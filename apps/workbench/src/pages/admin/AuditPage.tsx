@@ -3,68 +3,10 @@
  * anchoring and verification status for system auditors. The view is the shared one (pages/audit/AuditLog.tsx);
  * shown to roles with `audit.read`.
  */
-import { useMemo, useState } from 'react'
+import { useMemo } from 'react'
 import { useCan, useControl, useScopes } from '../../app/control'
-import { ControlErrorNotice } from '../../components/admin'
-import { Loading } from '../../components/ui'
-import { useResource } from '../../hooks/useResource'
-import { formatDateTime } from '../../lib/format'
+import { AuditHealth } from '../audit/AuditHealth'
 import { type AuditLogProps, type AuditScope, type AuditSource, AuditLog } from '../audit/AuditLog'
-
-/** Anchoring and the control plane's own verification of every chain (system auditors). */
-function Health() {
-  const { cp } = useControl()
-  const status = useResource(() => cp.auditStatus(), [cp])
-  const [busy, setBusy] = useState(false)
-  if (status.error) return <ControlErrorNotice error={status.error} what="the audit status" />
-  const s = status.data
-  if (!s) return <Loading />
-  const v = s.lastVerification
-  return (
-    <div className="stack" data-audit-health>
-      <p className="small">
-        {v ? (
-          v.ok ? (
-            <span className="text-ok">
-              Last verification {formatDateTime(Date.parse(v.createdAt))}: {v.chains} chains, {v.entries.toLocaleString('en')} entries intact.
-            </span>
-          ) : (
-            <span className="text-error" role="alert">
-              Last verification {formatDateTime(Date.parse(v.createdAt))} FAILED: chain {v.chain}, seq {v.seq}, {v.finding} — {v.detail}
-            </span>
-          )
-        ) : (
-          'Not verified yet.'
-        )}{' '}
-        {s.lastAnchor
-          ? `Last anchor ${formatDateTime(Date.parse(s.lastAnchor.createdAt))}: ${s.lastAnchor.checkpoints} checkpoints timestamped by ${s.lastAnchor.tsa}.`
-          : s.anchoring
-            ? 'No anchor yet.'
-            : 'Anchoring is off (--audit-tsa-url, --audit-anchor-dir).'}
-      </p>
-      <div>
-        <button
-          type="button"
-          className="btn btn--small"
-          disabled={busy}
-          onClick={async () => {
-            setBusy(true)
-            try {
-              await cp.auditVerify()
-            } catch {
-              // the status shows the outcome; a refusal (one run at a time) needs nothing more
-            } finally {
-              setBusy(false)
-              await status.reload()
-            }
-          }}
-        >
-          {busy ? 'Verifying…' : 'Verify all chains now'}
-        </button>
-      </div>
-    </div>
-  )
-}
 
 export default function AuditPage() {
   const { cp, selection } = useControl()
@@ -103,7 +45,7 @@ export default function AuditPage() {
       scopes={choices}
       initialScope={choices.length > 1 && choices[0]?.key === 'system' ? choices[1]?.key : undefined}
       exportCommand={exportCommand}
-      status={maySystem ? <Health /> : null}
+      status={maySystem ? <AuditHealth load={() => cp.auditStatus()} verify={() => cp.auditVerify()} deps={[cp]} /> : null}
       needs={
         <>
           Reading it needs <code>audit.read</code> (system, tenant, team or project admins and auditors). Choose a tenant or project in the switcher if you hold
