@@ -17,7 +17,7 @@ import { pgSampler } from './lib/pg-sampler.mjs'
 import { benchSeq40 } from './lib/seq40.mjs'
 import { backgroundLoad, report } from './lib/report.mjs'
 import { expectStatus, startRuntime, startWorker } from './lib/services.mjs'
-import { otlpTotals, scrapeEvery, startOtlpSide, stopOtlpSide } from './lib/otlp.mjs'
+import { otlpSummary, scrapeEvery, startOtlpSide, stopOtlpSide } from './lib/otlp.mjs'
 import {
   BenchError,
   setMonitor,
@@ -321,26 +321,7 @@ async function benchApi() {
   RUN.bare = undefined
   let otlp
   if (CFG.otlp) {
-    await sleep(1500) // the last partial batch (1 s batch delay)
-    const totals = await otlpTotals(RUN.otlp)
-    otlp = {
-      maxRps: round(median(rounds.map((x) => x.cfpOtlp.max.rps)), 3),
-      maxP50Ms: round(median(rounds.map((x) => x.cfpOtlp.max.p50Ms)), 3),
-      maxP99Ms: round(median(rounds.map((x) => x.cfpOtlp.max.p99Ms)), 3),
-      errors: rounds.reduce((n, x) => n + x.cfpOtlp.max.errors, 0),
-      maxCpu: rounds.at(-1).cfpOtlp.maxCpu,
-      scrapes: rounds.at(-1).cfpOtlp.scrapes,
-      vsBare: round(median(rounds.map((x) => x.otlpVsBare)), 3),
-      vsOff: round(median(rounds.map((x) => x.otlpVsOff)), 3),
-      vsBareRounds: rounds.map((x) => x.otlpVsBare),
-      vsOffRounds: rounds.map((x) => x.otlpVsOff),
-      ...totals,
-    }
-    say(
-      `api --otlp: export on ${otlp.maxRps} rps: ${otlp.vsBare} of bare, ${otlp.vsOff} of export off; ` +
-        `exported ${otlp.exportedSpans} spans, ${otlp.exportedLogs} logs; dropped ${otlp.droppedSpans} spans, ${otlp.droppedLogs} logs; ` +
-        `sink got ${JSON.stringify(totals.sink)}`,
-    )
+    otlp = await otlpSummary(RUN.otlp, rounds)
     await stopOtlpSide(RUN.otlp)
     RUN.otlp = undefined
   }

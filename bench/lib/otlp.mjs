@@ -2,7 +2,7 @@
 // local sink: bench/lib/otlp-sink.mjs) and `/metrics` scraped every second while it is measured, with its own
 // worker; the api benchmark compares it with bare Node and with the first runtime (export off, not scraped).
 import { join } from 'node:path'
-import { BenchError, freePort, sleep, startChild, stopChild, withTimeout } from './proc.mjs'
+import { BenchError, freePort, median, round, say, sleep, startChild, stopChild, withTimeout } from './proc.mjs'
 import { expectStatus, startRuntime, startWorker } from './services.mjs'
 
 /** Starts the sink, the export-on runtime and its worker: { sink, sinkUrl, runtime, worker, base }. */
@@ -55,8 +55,34 @@ export function scrapeEvery(base, token, everyMs = 1000) {
   }
 }
 
+/** The export-on side's results over the api rounds (each with `cfpOtlp`, `otlpVsBare`, `otlpVsOff`). */
+export async function otlpSummary(side, rounds) {
+  await sleep(1500) // the last partial batch (1 s batch delay)
+  const totals = await otlpTotals(side)
+  const med = (f) => round(median(rounds.map(f)), 3)
+  const o = {
+    maxRps: med((x) => x.cfpOtlp.max.rps),
+    maxP50Ms: med((x) => x.cfpOtlp.max.p50Ms),
+    maxP99Ms: med((x) => x.cfpOtlp.max.p99Ms),
+    errors: rounds.reduce((n, x) => n + x.cfpOtlp.max.errors, 0),
+    maxCpu: rounds.at(-1).cfpOtlp.maxCpu,
+    scrapes: rounds.at(-1).cfpOtlp.scrapes,
+    vsBare: med((x) => x.otlpVsBare),
+    vsOff: med((x) => x.otlpVsOff),
+    vsBareRounds: rounds.map((x) => x.otlpVsBare),
+    vsOffRounds: rounds.map((x) => x.otlpVsOff),
+    ...totals,
+  }
+  say(
+    `api --otlp: export on ${o.maxRps} rps: ${o.vsBare} of bare, ${o.vsOff} of export off; ` +
+      `exported ${o.exportedSpans} spans, ${o.exportedLogs} logs; dropped ${o.droppedSpans} spans, ${o.droppedLogs} logs; ` +
+      `sink got ${JSON.stringify(totals.sink)}`,
+  )
+  return o
+}
+
 /** What the export did: the runtime's own counters (`cfp_otlp_*`) and what the sink received. */
-export async function otlpTotals(side) {
+async function otlpTotals(side) {
   const res = await fetch(`${side.base}/metrics`, { headers: { authorization: `Bearer ${side.runtime.adminToken}` } })
   const text = await res.text()
   const sum = (re) => text.split('\n').filter((l) => re.test(l)).reduce((n, l) => n + Number(l.split(' ').at(-1)), 0)
