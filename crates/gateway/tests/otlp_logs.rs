@@ -169,43 +169,44 @@ async fn a_steps_log_lines_are_exported_in_its_attempts_trace_and_span() {
         .await
     );
     tokio::time::sleep(Duration::from_millis(200)).await;
-    let got = got.lock().unwrap();
-    assert_eq!(got.logs.len(), 2, "{:#?}", got.logs);
-    let (scope, l) = got
-        .logs
-        .iter()
-        .find(|(_, l)| str_attr(l, "cfp.step").is_some())
-        .unwrap();
-    assert_eq!(scope, "cfp-worker");
-    assert_eq!(
-        l.body.as_ref().and_then(|b| b.value.clone()),
-        Some(Pv::StringValue("card declined".into()))
-    );
-    assert_eq!((l.severity_number, l.severity_text.as_str()), (13, "warn"));
-    assert_eq!(l.time_unix_nano, 1_700_000_000_123_000_000);
-    assert_eq!(l.trace_id, tp.trace_id.to_vec());
-    assert_eq!(l.span_id, tp.parent_id.to_vec(), "the attempt's span");
-    assert_eq!(l.flags, 1);
-    assert_eq!(str_attr(l, "cfp.tenant").as_deref(), Some("default"));
-    assert_eq!(str_attr(l, "cfp.project").as_deref(), Some("default"));
-    assert_eq!(str_attr(l, "cfp.step").as_deref(), Some("Pay"));
-    assert_eq!(str_attr(l, "cfp.flow").as_deref(), Some("orders"));
-    assert_eq!(str_attr(l, "cfp.invocation_id").as_deref(), Some(id.as_str()));
-    assert_eq!(str_attr(l, "cfp.data").as_deref(), Some(r#"{"order":"o-1"}"#));
-    // The attempt's exported span is the one the record names.
-    let span = got.spans.iter().find(|s| s.name == "Pay").expect("the attempt's span");
-    assert_eq!((&span.trace_id, &span.span_id), (&l.trace_id, &l.span_id));
-    let (_, boot) = got
-        .logs
-        .iter()
-        .find(|(_, l)| str_attr(l, "cfp.step").is_none())
-        .unwrap();
-    assert_eq!(
-        boot.trace_id,
-        cfp_engine::trace::trace_bytes("0af76519-16cd-43dd-8448-eb211c80319c").to_vec()
-    );
-    assert!(boot.span_id.is_empty());
-    drop(got);
+    {
+        let got = got.lock().unwrap();
+        assert_eq!(got.logs.len(), 2, "{:#?}", got.logs);
+        let (scope, l) = got
+            .logs
+            .iter()
+            .find(|(_, l)| str_attr(l, "cfp.step").is_some())
+            .unwrap();
+        assert_eq!(scope, "cfp-worker");
+        assert_eq!(
+            l.body.as_ref().and_then(|b| b.value.clone()),
+            Some(Pv::StringValue("card declined".into()))
+        );
+        assert_eq!((l.severity_number, l.severity_text.as_str()), (13, "warn"));
+        assert_eq!(l.time_unix_nano, 1_700_000_000_123_000_000);
+        assert_eq!(l.trace_id, tp.trace_id.to_vec());
+        assert_eq!(l.span_id, tp.parent_id.to_vec(), "the attempt's span");
+        assert_eq!(l.flags, 1);
+        assert_eq!(str_attr(l, "cfp.tenant").as_deref(), Some("default"));
+        assert_eq!(str_attr(l, "cfp.project").as_deref(), Some("default"));
+        assert_eq!(str_attr(l, "cfp.step").as_deref(), Some("Pay"));
+        assert_eq!(str_attr(l, "cfp.flow").as_deref(), Some("orders"));
+        assert_eq!(str_attr(l, "cfp.invocation_id").as_deref(), Some(id.as_str()));
+        assert_eq!(str_attr(l, "cfp.data").as_deref(), Some(r#"{"order":"o-1"}"#));
+        // The attempt's exported span is the one the record names.
+        let span = got.spans.iter().find(|s| s.name == "Pay").expect("the attempt's span");
+        assert_eq!((&span.trace_id, &span.span_id), (&l.trace_id, &l.span_id));
+        let (_, boot) = got
+            .logs
+            .iter()
+            .find(|(_, l)| str_attr(l, "cfp.step").is_none())
+            .unwrap();
+        assert_eq!(
+            boot.trace_id,
+            cfp_engine::trace::trace_bytes("0af76519-16cd-43dd-8448-eb211c80319c").to_vec()
+        );
+        assert!(boot.span_id.is_empty());
+    }
     let text = scrape(&rt).await;
     assert_eq!(
         sample(&text, r#"cfp_otlp_exported_total{signal="logs"}"#),

@@ -201,19 +201,21 @@ async fn buffered_spans_and_logs_are_flushed_on_sigterm() {
     };
     assert!(status.success(), "{status:?}");
     let took = stopped.elapsed();
-    let got = got.lock().unwrap();
+    let (spans, logs) = {
+        let got = got.lock().unwrap();
+        (got.spans.clone(), got.logs.clone())
+    };
     assert_eq!(
-        got.spans,
+        spans,
         vec!["Pay".to_string()],
         "the attempt's span, flushed at the stop"
     );
     assert_eq!(
-        got.logs,
+        logs,
         vec!["last words".to_string()],
         "the step's log line, flushed at the stop"
     );
     assert!(took < Duration::from_secs(15), "{took:?}");
-    drop(got);
     let _ = std::fs::remove_dir_all(&data);
     if let Ok(pool) = sqlx::PgPool::connect(&database_url()).await {
         let _ = sqlx::query(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"))
