@@ -17,6 +17,7 @@ import { pgSampler } from './lib/pg-sampler.mjs'
 import { benchSeq40 } from './lib/seq40.mjs'
 import { backgroundLoad, report } from './lib/report.mjs'
 import { expectStatus, startRuntime, startWorker } from './lib/services.mjs'
+import { otlpSummary, scrapeEvery, startOtlpSide, stopOtlpSide } from './lib/otlp.mjs'
 import {
   BenchError,
   setMonitor,
@@ -38,7 +39,7 @@ import {
 
 const ROOT = resolve(import.meta.dirname, '..')
 let RUNTIME_BIN = join(ROOT, 'target/release/cfp-runtime')
-const LOADGEN_BIN = join(ROOT, 'target/release/cfp-loadgen')
+let LOADGEN_BIN = join(ROOT, 'target/release/cfp-loadgen')
 const WORKER_MAIN = join(ROOT, 'packages/worker/dist/main.js')
 const PROJECT_DIR = join(ROOT, 'bench/project')
 const RESULTS_DIR = join(ROOT, 'bench/results')
@@ -48,7 +49,7 @@ const PROJECT = 'default'
 const BENCHES = ['api', 'chain', 'seq40']
 /** Order of execution for `all`: seq40 runs before chain so it sees a small queue table. */
 const ALL_ORDER = ['api', 'seq40', 'chain']
-const TARGETS = { apiRatio: 0.5, apiHalfRateP99Ms: 10, chainExecPerSec: 2000, seq40MedianMs: 500 }
+const TARGETS = { apiRatio: 0.5, apiHalfRateP99Ms: 10, chainExecPerSec: 2000, seq40MedianMs: 500, apiOtlpVsBare: 0.5, apiOtlpVsOff: 0.9 }
 
 // ---------------------------------------------------------------------------------------------- options
 
@@ -67,7 +68,12 @@ const USAGE = `usage: node bench/run.mjs [api|chain|seq40|all ...] [options]
   --no-quiet-wait    same as --quiet-wait 0
   --pg-url URL       server to create the database on (default $BENCH_PG_URL or postgres://postgres@127.0.0.1:5432/test)
   --time-limit S     hard limit for the whole run (default 1500)
-  --runtime-bin P    another cfp-runtime binary (A/B comparison of a runtime change; default target/release/cfp-runtime)
+  --runtime-bin P    another cfp-runtime binary (A/B comparison of a runtime change; default $CFP_RUNTIME_BIN or
+                     target/release/cfp-runtime)
+  --debug            use the debug builds (target/debug/cfp-runtime, cfp-loadgen; built when missing): checks that
+                     a mode runs end to end where no release build can be made — figures are not representative
+  --otlp             api: also measure a second runtime with OTLP export on (spans and logs, to a local sink) and
+                     /metrics scraped every second; reports its ratios vs bare Node (>= 0.5) and vs export off (>= 0.9)
   --db-set K=V       experiment: ALTER DATABASE <bench db> SET K = V before the runtime starts (repeatable),
                      e.g. --db-set synchronous_commit=off to see how much WAL flushing costs`
 
@@ -90,6 +96,8 @@ try {
       'pg-url': { type: 'string' },
       'time-limit': { type: 'string' },
       'runtime-bin': { type: 'string' },
+      debug: { type: 'boolean', default: false },
+      otlp: { type: 'boolean', default: false },
       'db-set': { type: 'string', multiple: true },
       help: { type: 'boolean', short: 'h', default: false },
     },
@@ -130,8 +138,15 @@ const CFG = {
     return [m[1], m[2]]
   }),
   pgUrl: opts.values['pg-url'] ?? process.env.BENCH_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/test',
+  otlp: opts.values.otlp,
+  debug: opts.values.debug,
 }
-if (opts.values['runtime-bin']) RUNTIME_BIN = resolve(opts.values['runtime-bin'])
+if (CFG.debug) {
+  RUNTIME_BIN = join(ROOT, 'target/debug/cfp-runtime')
+  LOADGEN_BIN = join(ROOT, 'target/debug/cfp-loadgen')
+}
+const runtimeBin = opts.values['runtime-bin'] ?? process.env.CFP_RUNTIME_BIN
+if (runtimeBin) RUNTIME_BIN = resolve(runtimeBin)
 let selected = opts.positionals.length ? opts.positionals : ['all']
 for (const s of selected) {
   if (s !== 'all' && !BENCHES.includes(s)) {
@@ -149,10 +164,14 @@ function ensureBuilt() {
   const missing = [RUNTIME_BIN, LOADGEN_BIN, WORKER_MAIN].filter((p) => !existsSync(p))
   if (!opts.values.build && missing.length === 0) return
   if (missing.length) say(`missing ${missing.map((p) => relative(ROOT, p)).join(', ')}; building`)
-  say('npm run build')
-  execFileSync('npm', ['run', 'build'], { cwd: ROOT, stdio: ['ignore', 'ignore', 'inherit'], timeout: 600_000 })
-  say('cargo build --release -p cfp-runtime -p cfp-loadgen')
-  execFileSync('cargo', ['build', '--release', '-p', 'cfp-runtime', '-p', 'cfp-loadgen'], {
+  if (opts.values.build || missing.includes(WORKER_MAIN)) {
+    say('npm run build')
+    execFileSync('npm', ['run', 'build'], { cwd: ROOT, stdio: ['ignore', 'ignore', 'inherit'], timeout: 600_000 })
+  }
+  if (!opts.values.build && !missing.includes(RUNTIME_BIN) && !missing.includes(LOADGEN_BIN)) return
+  const profile = CFG.debug ? [] : ['--release']
+  say(`cargo build ${profile.join(' ')} -p cfp-runtime -p cfp-loadgen`)
+  execFileSync('cargo', ['build', ...profile, '-p', 'cfp-runtime', '-p', 'cfp-loadgen'], {
     cwd: ROOT,
     stdio: ['ignore', 'ignore', 'inherit'],
     timeout: 1_200_000,
@@ -192,7 +211,14 @@ async function loadgen(mode, { url, method = 'GET', body, connections = CFG.conn
 
 /** A load phase with CPU accounting: { lg, cpu }. */
 async function measured(mode, params) {
-  const roles = { runtime: RUN.runtime.h, worker: RUN.worker, bareNode: RUN.bare }
+  const roles = {
+    runtime: RUN.runtime.h,
+    worker: RUN.worker,
+    bareNode: RUN.bare,
+    runtimeOtlp: RUN.otlp?.runtime.h,
+    workerOtlp: RUN.otlp?.worker,
+    otlpSink: RUN.otlp?.sink,
+  }
   const a = await cpuSnap(roles)
   const lg = await loadgen(mode, params)
   const b = await cpuSnap(roles)
@@ -238,6 +264,19 @@ async function benchApi() {
   await withTimeout(Promise.race([readyP, RUN.bare.exited]), 30_000, 'bench/bare-node.mjs did not start')
   if (!RUN.bare.running()) throw new BenchError(`bench/bare-node.mjs exited: ${RUN.bare.tail()}`)
   const urls = { bare: `http://127.0.0.1:${port}/hello`, cfp: `${RUN.base}/hello` }
+  if (CFG.otlp) {
+    say('api --otlp: starting the OTLP sink and a runtime with export on')
+    RUN.otlp = await startOtlpSide(ROOT, {
+      runtimeBin: RUNTIME_BIN,
+      dbUrl: RUN.dbUrl,
+      tmp: RUN.tmp,
+      logDir: RUN.logDir,
+      workerMain: WORKER_MAIN,
+      projectDir: PROJECT_DIR,
+      expectedSteps: expectedStepCount(),
+    })
+    urls.cfpOtlp = `${RUN.otlp.base}/hello`
+  }
   for (const [name, url] of Object.entries(urls)) {
     const { text } = await expectStatus(url, {}, 200)
     if (JSON.stringify(JSON.parse(text)) !== '{"message":"hello"}') throw new BenchError(`${name} ${url} answered ${text}`)
@@ -246,12 +285,16 @@ async function benchApi() {
   for (let r = 1; r <= CFG.rounds; r++) {
     const round_ = { bare: {}, cfp: {} }
     // Interleaved (bare, cfp, bare, cfp) so drifting background load hits both sides alike.
-    for (const name of ['bare', 'cfp']) {
+    for (const name of Object.keys(urls)) {
+      round_[name] ??= {}
       if (CFG.warmup > 0) await loadgen('max', { url: urls[name], seconds: CFG.warmup })
       // What PostgreSQL does for hello-world API calls (sampled lightly, last round only).
       const stopSampler = name === 'cfp' && r === CFG.rounds ? pgSampler(RUN.mon, RUN.dbPid, 100) : null
+      // With export on, /metrics is scraped every second meanwhile (as a Prometheus would, 15 times as often).
+      const stopScrapes = name === 'cfpOtlp' ? scrapeEvery(RUN.otlp.base, RUN.otlp.runtime.adminToken, 1000) : null
       const m = await measured('max', { url: urls[name], seconds: CFG.seconds })
       if (stopSampler) round_.cfp.maxPg = await stopSampler()
+      if (stopScrapes) round_.cfpOtlp.scrapes = await stopScrapes()
       round_[name].max = m.lg
       round_[name].maxCpu = m.cpu
       say(
@@ -268,10 +311,20 @@ async function benchApi() {
       )
     }
     round_.ratio = round(round_.cfp.max.rps / round_.bare.max.rps, 3)
+    if (CFG.otlp) {
+      round_.otlpVsBare = round(round_.cfpOtlp.max.rps / round_.bare.max.rps, 3)
+      round_.otlpVsOff = round(round_.cfpOtlp.max.rps / round_.cfp.max.rps, 3)
+    }
     rounds.push(round_)
   }
   await stopChild(RUN.bare)
   RUN.bare = undefined
+  let otlp
+  if (CFG.otlp) {
+    otlp = await otlpSummary(RUN.otlp, rounds)
+    await stopOtlpSide(RUN.otlp)
+    RUN.otlp = undefined
+  }
   const med = (f) => round(median(rounds.map(f)), 3)
   const side = (name) => ({
     maxRps: med((x) => x[name].max.rps),
@@ -301,6 +354,7 @@ async function benchApi() {
     ratios: rounds.map((x) => x.ratio),
     cfpHalfP99Ms: cfp.halfP99Ms,
     maxOtherLoad: Math.max(...rounds.flatMap((x) => [x.bare.maxCpu.other, x.cfp.maxCpu.other, x.bare.halfCpu.other, x.cfp.halfCpu.other])),
+    otlp,
     rounds,
   }
 }
@@ -464,8 +518,9 @@ let cleaning = null
 async function cleanup() {
   cleaning ??= (async () => {
     if (!RUN) return
-    const order = [RUN.worker, RUN.bare, RUN.runtime?.h, ...[...children]]
-    for (const h of order) if (h) await stopChild(h, h === RUN.runtime?.h ? 15_000 : 5000)
+    const runtimes = [RUN.runtime?.h, RUN.otlp?.runtime?.h]
+    const order = [RUN.worker, RUN.otlp?.worker, RUN.bare, ...runtimes, RUN.otlp?.sink, ...[...children]]
+    for (const h of order) if (h) await stopChild(h, runtimes.includes(h) ? 15_000 : 5000)
     for (const c of [RUN.db, RUN.mon, RUN.listen]) if (c) await c.end().catch(() => {})
     if (RUN.admin && RUN.dbName) {
       if (opts.values['keep-db']) say(`keeping database ${RUN.dbName} (--keep-db)`)
@@ -523,7 +578,8 @@ async function main() {
   )
   say(`database ${dbName} created; starting the runtime`)
 
-  RUN.runtime = await startRuntime(RUNTIME_BIN, dbUrl, RUN.tmp, logDir)
+  // The export-off side: no OTLP endpoint, whatever the environment says.
+  RUN.runtime = await startRuntime(RUNTIME_BIN, dbUrl, RUN.tmp, logDir, { env: { CFP_OTLP_ENDPOINT: '' } })
   RUN.base = `http://127.0.0.1:${RUN.runtime.port}`
   say(`runtime ready on ${RUN.runtime.addr}; starting the worker`)
   const expected = expectedStepCount()
@@ -589,6 +645,11 @@ async function main() {
   results.backgroundLoad = backgroundLoad(results, BENCHES)
   results.targets = {}
   if (results.api) results.targets.apiRatio = { target: `>= ${TARGETS.apiRatio}`, value: results.api.ratio, pass: results.api.ratio >= TARGETS.apiRatio }
+  if (results.api?.otlp) {
+    const o = results.api.otlp
+    results.targets.apiOtlpVsBare = { target: `>= ${TARGETS.apiOtlpVsBare}`, value: o.vsBare, pass: o.vsBare >= TARGETS.apiOtlpVsBare }
+    results.targets.apiOtlpVsOff = { target: `>= ${TARGETS.apiOtlpVsOff}`, value: o.vsOff, pass: o.vsOff >= TARGETS.apiOtlpVsOff }
+  }
   if (results.api)
     results.targets.apiHalfRateP99Ms = {
       target: `< ${TARGETS.apiHalfRateP99Ms}`,

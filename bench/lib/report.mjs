@@ -58,6 +58,16 @@ export function report(results, TARGETS) {
     add('api', 'CPU cores, bare at max (last round)', cpuText(a.bare.maxCpu))
     add('api', 'CPU cores, CFP at half rate', cpuText(a.cfp.halfCpu))
     if (a.cfp.maxPg) add('api', 'PG backends, CFP at max', pgText(a.cfp.maxPg))
+    if (a.otlp) {
+      const o = a.otlp
+      add('api', 'CFP export on (OTLP spans+logs, /metrics every 1 s): max rps', `${med}${fmt(o.maxRps)}`)
+      add('api', 'ratio export on / bare (max rps)', `${med}${fmt(o.vsBare)}`, `>= ${TARGETS.apiOtlpVsBare}`, o.vsBare >= TARGETS.apiOtlpVsBare)
+      add('api', 'ratio export on / export off (max rps)', `${med}${fmt(o.vsOff)}`, `>= ${TARGETS.apiOtlpVsOff}`, o.vsOff >= TARGETS.apiOtlpVsOff)
+      add('api', 'export on: p50 / p99 at max', `${fmt(o.maxP50Ms)} / ${fmt(o.maxP99Ms)} ms`)
+      add('api', 'export on: exported / dropped spans', `${fmt(o.exportedSpans)} / ${fmt(o.droppedSpans)}`)
+      add('api', 'export on: scrapes (failed, slowest)', `${o.scrapes?.scrapes} (${o.scrapes?.failures}, ${o.scrapes?.maxMs} ms)`)
+      add('api', 'CPU cores, export on at max (last round)', cpuText(o.maxCpu))
+    }
   }
   const c = results.chain
   if (c) {

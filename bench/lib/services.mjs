@@ -3,18 +3,22 @@ import { randomBytes } from 'node:crypto'
 import { join } from 'node:path'
 import { BenchError, freePort, say, sleep, startChild, stopChild, withTimeout } from './proc.mjs'
 
-/** Starts cfp-runtime (`bin`) in dev mode on a free port; resolves once it printed its ready line. */
-export async function startRuntime(bin, dbUrl, tmp, logDir) {
+/**
+ * Starts cfp-runtime (`bin`) in dev mode on a free port; resolves once it printed its ready line. `name` names its
+ * log file; `env` adds variables (options).
+ */
+export async function startRuntime(bin, dbUrl, tmp, logDir, { name = 'runtime', env = {} } = {}) {
   const workerToken = `wt-${randomBytes(18).toString('hex')}`
   const adminToken = `at-${randomBytes(18).toString('hex')}`
   for (let attempt = 1; ; attempt++) {
     const port = await freePort()
     let ready
     const readyP = new Promise((r) => (ready = r))
-    const h = startChild('runtime', bin, [], {
+    const h = startChild(name, bin, [], {
       logDir,
       env: {
         ...process.env,
+        ...env,
         DATABASE_URL: dbUrl,
         CFP_LISTEN: `127.0.0.1:${port}`,
         CFP_WORKER_TOKEN: workerToken,
@@ -51,11 +55,11 @@ export async function startRuntime(bin, dbUrl, tmp, logDir) {
 }
 
 /** Starts a worker for `projectDir`; resolves once it registered exactly `expected` steps without errors. */
-export async function startWorker(workerMain, projectDir, port, token, logDir, expected) {
+export async function startWorker(workerMain, projectDir, port, token, logDir, expected, name = 'worker') {
   let done
   const doneP = new Promise((r) => (done = r))
   const h = startChild(
-    'worker',
+    name,
     process.execPath,
     [workerMain, '--dir', projectDir, '--url', `ws://127.0.0.1:${port}/__cfp/worker`, '--token', token, '--name', 'bench-worker'],
     {

@@ -34,6 +34,7 @@ pub mod limits;
 pub mod metrics;
 mod metrics_scrape;
 pub mod nul;
+mod otlp_logs;
 mod owner;
 pub mod registry;
 pub mod routes;
@@ -115,6 +116,9 @@ pub struct EngineConfig {
     pub metrics: metrics::MetricsConfig,
     /// Where finished attempts and the child spans workers relay are exported (OTLP/HTTP); `None`: nowhere.
     pub otlp: Option<cfp_otel::Exporter>,
+    /// Where step log lines (and the runtime's lines in a step's trace) are exported as OTLP log records;
+    /// `None`: nowhere (`docs/tracing.md`).
+    pub otlp_logs: Option<cfp_otel::Exporter<cfp_otel::LogData>>,
     /// Share of new traces sampled for export (a trace with a remote parent follows the parent's flag).
     pub trace_sample_ratio: f64,
 }
@@ -146,6 +150,7 @@ impl Default for EngineConfig {
             alerts: None,
             metrics: Default::default(),
             otlp: None,
+            otlp_logs: None,
             trace_sample_ratio: 1.0,
         }
     }
@@ -566,6 +571,7 @@ impl Engine {
             invocation_id: None,
             data,
         };
+        self.export_log(scope, &rec, None, None, "cfp-runtime");
         self.log_record(scope, rec);
     }
 

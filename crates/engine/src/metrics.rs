@@ -112,6 +112,17 @@ pub struct StateLabels {
 }
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct SignalLabels {
+    pub signal: &'static str,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct OtlpDropLabels {
+    pub signal: &'static str,
+    pub reason: &'static str,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct MetricLabels {
     pub metric: &'static str,
 }
@@ -170,6 +181,10 @@ pub struct Metrics {
     auth_failures: Family<ReasonLabels, Counter>,
     pub(crate) overflow: Family<MetricLabels, Counter>,
     alert_deliveries: Family<DeliveryLabels, Counter>,
+    pub(crate) otlp_exported: Family<SignalLabels, Counter>,
+    pub(crate) otlp_dropped: Family<OtlpDropLabels, Counter>,
+    /// Held while the OTLP counters catch up with the exporters' (one scrape at a time).
+    pub(crate) otlp_sync: std::sync::Mutex<()>,
     handles: RwLock<HashMap<(Scope, String), Arc<StepHandles>>>,
     /// Built the first time a step is beyond the cap (no overflow series until then).
     overflow_handles: std::sync::OnceLock<Arc<StepHandles>>,
@@ -287,8 +302,24 @@ impl Metrics {
             "SLO alert delivery attempts by target and outcome (delivered, skipped, retrying, failed: given up)",
             alert_deliveries.clone(),
         );
+        let otlp_exported = Family::<SignalLabels, Counter>::default();
+        registry.register(
+            "cfp_otlp_exported",
+            "Spans and log records the OTLP endpoint accepted, by signal (only with --otlp-endpoint)",
+            otlp_exported.clone(),
+        );
+        let otlp_dropped = Family::<OtlpDropLabels, Counter>::default();
+        registry.register(
+            "cfp_otlp_dropped",
+            "Spans and log records the OTLP exporter dropped, by signal and reason (buffer_full: the bounded buffer \
+             was full; export_failed: the endpoint did not accept the batch, after the retries)",
+            otlp_dropped.clone(),
+        );
         Self {
             alert_deliveries,
+            otlp_exported,
+            otlp_dropped,
+            otlp_sync: Default::default(),
             cfg,
             registry,
             invocations,

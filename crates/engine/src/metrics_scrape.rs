@@ -8,7 +8,13 @@ use std::collections::HashMap;
 
 use cfp_store::Scope;
 
-use crate::metrics::{cap_series, MetricLabels, Metrics, ProjectLabels, StateLabels, StepLabels, OVERFLOW};
+use std::sync::atomic::Ordering;
+
+use prometheus_client::metrics::counter::Counter;
+
+use crate::metrics::{
+    cap_series, MetricLabels, Metrics, OtlpDropLabels, ProjectLabels, SignalLabels, StateLabels, StepLabels, OVERFLOW,
+};
 use crate::Engine;
 
 impl Engine {
@@ -18,7 +24,19 @@ impl Engine {
         self.refresh_workers(m);
         self.refresh_pool(m);
         self.refresh_queues_soon(m);
+        self.refresh_otlp(m);
         Some(m.encode())
+    }
+
+    /// Brings `cfp_otlp_exported_total` and `cfp_otlp_dropped_total` up to the exporters' own counters.
+    fn refresh_otlp(&self, m: &Metrics) {
+        let _one = m.otlp_sync.lock().unwrap();
+        if let Some(e) = &self.config().otlp {
+            sync_otlp(m, "spans", e.stats());
+        }
+        if let Some(e) = &self.config().otlp_logs {
+            sync_otlp(m, "logs", e.stats());
+        }
     }
 
     fn refresh_workers(&self, m: &Metrics) {
@@ -135,5 +153,27 @@ impl Engine {
         for (labels, n) in dead {
             m.dlq_size.get_or_create(&labels).set(n);
         }
+    }
+}
+
+fn sync_otlp(m: &Metrics, signal: &'static str, stats: &cfp_otel::ExportStats) {
+    let up = |c: &Counter, to: u64| {
+        let now = c.get();
+        if to > now {
+            c.inc_by(to - now);
+        }
+    };
+    up(
+        &m.otlp_exported.get_or_create(&SignalLabels { signal }),
+        stats.exported.load(Ordering::Relaxed),
+    );
+    for (reason, n) in [
+        ("buffer_full", &stats.dropped_full),
+        ("export_failed", &stats.dropped_failed),
+    ] {
+        up(
+            &m.otlp_dropped.get_or_create(&OtlpDropLabels { signal, reason }),
+            n.load(Ordering::Relaxed),
+        );
     }
 }

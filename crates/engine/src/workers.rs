@@ -221,6 +221,10 @@ impl Engine {
             if let Some(d) = rec.data.as_mut() {
                 nul::scrub_value(d);
             }
+            if self.inner.cfg.otlp_logs.is_some() {
+                let link = rec.invocation_id.as_deref().and_then(|id| self.log_link(worker, id));
+                self.export_log(&scope, &rec, Some(worker), link, "cfp-worker");
+            }
             self.queue_log(&scope, rec, Some(charge));
         }
         if foreign > 0 {

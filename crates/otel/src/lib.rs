@@ -1,24 +1,22 @@
-//! OpenTelemetry export of the runtime's spans (`docs/tracing.md`).
+//! OpenTelemetry export of the runtime's spans and step logs (`docs/tracing.md`).
 //!
-//! - [`proto`]: a minimal protobuf encoder of OTLP's `ExportTraceServiceRequest` (tested against the official
-//!   definitions).
-//! - [`Exporter`]: a handle that takes finished spans without ever blocking or failing ([`Exporter::submit`]:
-//!   a bounded buffer, overflow dropped and counted) and a background task that sends them in batches as
-//!   OTLP/HTTP protobuf (`POST …/v1/traces`, `application/x-protobuf`), so an unreachable or slow endpoint never
-//!   slows step execution.
+//! - [`proto`]: a minimal protobuf encoder of OTLP's `ExportTraceServiceRequest` and `ExportLogsServiceRequest`
+//!   (tested against the official definitions).
+//! - [`Exporter`]: a handle that takes finished spans ([`SpanData`]) or log records ([`LogData`]) without ever
+//!   blocking or failing ([`Exporter::submit`]: a bounded buffer, overflow dropped and counted) and a background
+//!   task that sends them in batches as OTLP/HTTP protobuf (`POST …/v1/traces`, `POST …/v1/logs`,
+//!   `application/x-protobuf`), so an unreachable or slow endpoint never slows step execution.
+//!   [`Exporter::flush`] sends what is buffered within a deadline (graceful shutdown).
 
+mod export;
 pub mod proto;
 
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::client::legacy::Client;
-use hyper_util::rt::TokioExecutor;
-use tokio::sync::mpsc;
+
+pub use export::{ExportStats, Exporter, Signal};
 
 /// An attribute value (OTLP `AnyValue` scalars).
 #[derive(Debug, Clone, PartialEq)]
@@ -109,23 +107,61 @@ pub struct SpanData {
     pub scope: &'static str,
 }
 
+/// OTLP `SeverityNumber` of a CFP log level (`debug`, `info`, `warn`, `error`; anything else is unspecified).
+pub fn severity_number(level: &str) -> i32 {
+    match level {
+        "trace" => 1,
+        "debug" => 5,
+        "info" => 9,
+        "warn" => 13,
+        "error" => 17,
+        "fatal" => 21,
+        _ => 0,
+    }
+}
+
+/// A log record to export (a step's log line, or a line the runtime wrote in a step's trace).
+#[derive(Debug, Clone, PartialEq)]
+pub struct LogData {
+    /// When the line was written (the worker's clock).
+    pub time_unix_nano: u64,
+    /// When the runtime received it.
+    pub observed_unix_nano: u64,
+    /// The CFP level (`severity_text`); the number follows from it ([`severity_number`]).
+    pub level: String,
+    pub body: String,
+    pub attributes: Vec<(String, AttrValue)>,
+    /// The attempt's trace and span, when the line belongs to one.
+    pub trace_id: Option<[u8; 16]>,
+    pub span_id: Option<[u8; 8]>,
+    /// W3C trace flags of that trace (`sampled`).
+    pub flags: u8,
+    /// The instrumentation scope: `cfp-worker` for step code's lines, `cfp-runtime` for the runtime's.
+    pub scope: &'static str,
+}
+
 /// Where and how to export.
 #[derive(Debug, Clone)]
 pub struct ExporterConfig {
-    /// The OTLP/HTTP traces URL (`http(s)://host:4318/v1/traces`); see [`traces_url`].
+    /// The OTLP/HTTP URL of the signal (`http(s)://host:4318/v1/traces`, `…/v1/logs`); see [`traces_url`],
+    /// [`logs_url`].
     pub url: String,
     /// Extra request headers (`authorization`, vendor keys).
     pub headers: Vec<(String, String)>,
     /// `service.name` and other resource attributes.
     pub resource: Vec<(String, AttrValue)>,
-    /// Spans waiting to be sent; beyond, new spans are dropped and counted.
+    /// Items waiting to be sent; beyond, new ones are dropped and counted.
     pub buffer: usize,
-    /// Most spans in one request.
+    /// Most items in one request.
     pub batch: usize,
     /// A partial batch is sent after this long.
     pub interval: Duration,
-    /// One request's deadline (connect included); a failed batch is dropped and counted.
+    /// One batch's deadline, retries included (connect included); a batch not accepted by then is dropped and
+    /// counted.
     pub timeout: Duration,
+    /// Further tries of a batch after a connection error or a 429/502/503/504 answer (OTLP's retryable ones),
+    /// after 100 ms, then 400 ms, … (at most 5 s apart) — within [`ExporterConfig::timeout`].
+    pub retries: u32,
 }
 
 impl ExporterConfig {
@@ -138,6 +174,7 @@ impl ExporterConfig {
             batch: 512,
             interval: Duration::from_millis(1000),
             timeout: Duration::from_secs(10),
+            retries: 2,
         }
     }
 }
@@ -145,6 +182,20 @@ impl ExporterConfig {
 /// The traces URL of an OTLP endpoint option: a base URL (`http://collector:4318`, as
 /// `OTEL_EXPORTER_OTLP_ENDPOINT`) gets `/v1/traces` appended; a URL already ending in `/v1/traces` is kept.
 pub fn traces_url(endpoint: &str) -> Result<String, String> {
+    signal_url(endpoint, "/v1/traces")
+}
+
+/// The logs URL of an OTLP endpoint option: a base URL gets `/v1/logs` appended; a URL ending in `/v1/traces`
+/// (a traces URL given as the endpoint) has that part replaced; one ending in `/v1/logs` is kept.
+pub fn logs_url(endpoint: &str) -> Result<String, String> {
+    let e = endpoint.trim();
+    match e.strip_suffix("/v1/traces") {
+        Some(base) => signal_url(&format!("{base}/v1/logs"), "/v1/logs"),
+        None => signal_url(e, "/v1/logs"),
+    }
+}
+
+fn signal_url(endpoint: &str, path: &str) -> Result<String, String> {
     let e = endpoint.trim();
     let rest = e
         .strip_prefix("http://")
@@ -153,10 +204,10 @@ pub fn traces_url(endpoint: &str) -> Result<String, String> {
     if rest.is_empty() || rest.starts_with('/') {
         return Err(format!("`{e}` names no host"));
     }
-    if e.ends_with("/v1/traces") {
+    if e.ends_with(path) {
         return Ok(e.to_string());
     }
-    Ok(format!("{}/v1/traces", e.trim_end_matches('/')))
+    Ok(format!("{}{path}", e.trim_end_matches('/')))
 }
 
 /// Parses `--otlp-headers` (`key=value,key2=value2`, as `OTEL_EXPORTER_OTLP_HEADERS`; values percent-decoded
@@ -178,136 +229,6 @@ pub fn parse_headers(s: &str) -> Result<Vec<(String, String)>, String> {
     Ok(out)
 }
 
-/// Counters of the exporter (also logged at warn level when spans are dropped).
-#[derive(Debug, Default)]
-pub struct ExportStats {
-    /// Spans accepted into the buffer.
-    pub queued: AtomicU64,
-    /// Spans dropped because the buffer was full.
-    pub dropped_full: AtomicU64,
-    /// Spans dropped because their batch could not be sent (endpoint unreachable, refused, timed out).
-    pub dropped_failed: AtomicU64,
-    /// Spans the endpoint accepted (2xx).
-    pub exported: AtomicU64,
-    /// Requests sent.
-    pub requests: AtomicU64,
-}
-
-/// A cheap, cloneable handle: spans go into a bounded buffer, a background task exports them.
-#[derive(Clone)]
-pub struct Exporter {
-    tx: mpsc::Sender<SpanData>,
-    stats: Arc<ExportStats>,
-}
-
-impl std::fmt::Debug for Exporter {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Exporter").field("stats", &self.stats).finish()
-    }
-}
-
-type Http = Client<hyper_rustls::HttpsConnector<HttpConnector>, Full<Bytes>>;
-
-impl Exporter {
-    /// Starts the export task on the current Tokio runtime.
-    pub fn start(cfg: ExporterConfig) -> Self {
-        let (tx, rx) = mpsc::channel(cfg.buffer.max(1));
-        let stats = Arc::new(ExportStats::default());
-        tokio::spawn(export_loop(cfg, rx, stats.clone()));
-        Self { tx, stats }
-    }
-
-    /// Queues a finished span. Never blocks: when the buffer is full the span is dropped and counted.
-    pub fn submit(&self, span: SpanData) {
-        match self.tx.try_send(span) {
-            Ok(()) => {
-                self.stats.queued.fetch_add(1, Ordering::Relaxed);
-            }
-            Err(_) => {
-                self.stats.dropped_full.fetch_add(1, Ordering::Relaxed);
-            }
-        }
-    }
-
-    pub fn stats(&self) -> &ExportStats {
-        &self.stats
-    }
-}
-
-fn http_client(timeout: Duration) -> Http {
-    let mut tcp = HttpConnector::new();
-    tcp.enforce_http(false);
-    tcp.set_connect_timeout(Some(timeout));
-    tcp.set_nodelay(true);
-    let connector = hyper_rustls::HttpsConnectorBuilder::new()
-        .with_provider_and_webpki_roots(rustls::crypto::ring::default_provider())
-        .expect("the ring provider supports rustls' default protocol versions")
-        .https_or_http()
-        .enable_http1()
-        .wrap_connector(tcp);
-    Client::builder(TokioExecutor::new())
-        .pool_idle_timeout(Duration::from_secs(30))
-        .build(connector)
-}
-
-async fn export_loop(cfg: ExporterConfig, mut rx: mpsc::Receiver<SpanData>, stats: Arc<ExportStats>) {
-    let http = http_client(cfg.timeout);
-    let mut batch = Vec::with_capacity(cfg.batch);
-    let mut warned_at = 0u64;
-    loop {
-        // Wait for the first span, then fill the batch until it is full or the interval passed.
-        match rx.recv().await {
-            Some(s) => batch.push(s),
-            None => return,
-        }
-        let until = tokio::time::Instant::now() + cfg.interval;
-        while batch.len() < cfg.batch {
-            match tokio::time::timeout_at(until, rx.recv()).await {
-                Ok(Some(s)) => batch.push(s),
-                Ok(None) | Err(_) => break,
-            }
-        }
-        let n = batch.len() as u64;
-        let body = proto::encode_request(&cfg.resource, &batch);
-        batch.clear();
-        stats.requests.fetch_add(1, Ordering::Relaxed);
-        match tokio::time::timeout(cfg.timeout, send(&http, &cfg, body)).await {
-            Ok(Ok(())) => {
-                stats.exported.fetch_add(n, Ordering::Relaxed);
-            }
-            outcome => {
-                let failed = stats.dropped_failed.fetch_add(n, Ordering::Relaxed) + n;
-                // One warning per 1,000 dropped spans at most: a dead endpoint must not flood the log.
-                if failed / 1000 >= warned_at {
-                    warned_at = failed / 1000 + 1;
-                    let why = match outcome {
-                        Ok(Err(e)) => e,
-                        _ => format!("no answer within {} ms", cfg.timeout.as_millis()),
-                    };
-                    tracing::warn!(url = %cfg.url, dropped = failed, "OTLP trace export failed: {why}");
-                }
-            }
-        }
-    }
-}
-
-async fn send(http: &Http, cfg: &ExporterConfig, body: Vec<u8>) -> Result<(), String> {
-    let mut req = hyper::Request::post(&cfg.url).header("content-type", "application/x-protobuf");
-    for (k, v) in &cfg.headers {
-        req = req.header(k.as_str(), v.as_str());
-    }
-    let req = req.body(Full::new(Bytes::from(body))).map_err(|e| e.to_string())?;
-    let res = http.request(req).await.map_err(|e| format!("{e:?}"))?;
-    let status = res.status();
-    // Read (and bound) the answer so the connection can be reused.
-    let _ = http_body_util::Limited::new(res.into_body(), 64 * 1024).collect().await;
-    if status.is_success() {
-        Ok(())
-    } else {
-        Err(format!("the endpoint answered {status}"))
-    }
-}
-
 /// Nanoseconds since the Unix epoch of a time in milliseconds (fractions kept; negative and NaN give 0).
 pub fn ms_to_nanos(ms: f64) -> u64 {
     if ms.is_finite() && ms > 0.0 {
@@ -327,7 +248,7 @@ pub async fn post(
     timeout: Duration,
     limit: usize,
 ) -> Result<Vec<u8>, String> {
-    let http = http_client(timeout);
+    let http = export::http_client(timeout);
     let mut req = hyper::Request::post(url);
     for (k, v) in headers {
         req = req.header(*k, *v);

@@ -131,6 +131,7 @@ fn control_tls(opts: &Options) -> Result<Option<cfp_access::ControlTls>> {
 
 async fn run(opts: Options) -> Result<()> {
     let store = connect(&opts).await?;
+    let otlp = opts.otlp.as_ref().map(otlp::OtlpOptions::start);
     let scope = Scope::new(&opts.tenant, &opts.project);
     let engine_cfg = EngineConfig {
         worker_tokens: opts
@@ -151,7 +152,8 @@ async fn run(opts: Options) -> Result<()> {
             checkpoint_interval: opts.audit.checkpoint_interval,
             ..Default::default()
         }),
-        otlp: opts.otlp.as_ref().map(otlp::OtlpOptions::start),
+        otlp: otlp.as_ref().map(|e| e.spans.clone()),
+        otlp_logs: otlp.as_ref().and_then(|e| e.logs.clone()),
         trace_sample_ratio: opts.trace_sample_ratio,
         slo: opts.slo.clone(),
         alerts: opts.alerts.as_ref().map(|a| {
@@ -316,6 +318,10 @@ async fn run(opts: Options) -> Result<()> {
     }
     if let Some(m) = metrics_server {
         let _ = tokio::time::timeout(Duration::from_secs(1), m).await;
+    }
+    // The spans of the attempts that ended while draining, and the last log lines, before the process exits.
+    if let Some(e) = &otlp {
+        e.flush().await;
     }
     store.close().await;
     tracing::info!("stopped");

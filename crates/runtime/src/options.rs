@@ -68,7 +68,10 @@ pub struct Options {
 
 /// Every option: the main ones, then those of the subsystems that list their own.
 fn specs() -> impl Iterator<Item = &'static (&'static str, &'static str, &'static str, &'static str)> {
-    SPEC.iter().chain(crate::anchor::SPEC).chain(crate::alerts::SPEC)
+    SPEC.iter()
+        .chain(crate::anchor::SPEC)
+        .chain(crate::alerts::SPEC)
+        .chain(crate::otlp::SPEC)
 }
 
 pub fn usage() -> String {
@@ -257,11 +260,7 @@ impl Options {
             bail!("--region must be 1 to 32 characters, got `{region}`");
         }
         // --- Traces (docs/tracing.md) ---
-        let (otlp, trace_sample_ratio) = crate::otlp::OtlpOptions::parse(
-            &get("--otlp-endpoint"),
-            &get("--otlp-headers"),
-            &get("--trace-sample-ratio"),
-        )?;
+        let (otlp, trace_sample_ratio) = crate::otlp::OtlpOptions::parse(&get)?;
         let audit_retention = cfp_store::audit_retention::RetentionOptions {
             default_days: num("--audit-retention-days")?.min(36_500) as u32,
             min_days: num("--audit-retention-min-days")?.clamp(1, 36_500) as u32,
@@ -388,6 +387,10 @@ impl Options {
             .iter()
             .map(|(k, _)| format!("{k}=***"))
             .collect::<Vec<_>>()));
+        out["otlpLogs"] = json!(self.otlp.as_ref().and_then(|o| o.logs_url.clone()));
+        out["otlpBuffer"] = json!(self.otlp.as_ref().map(|o| o.buffer));
+        out["otlpBatchDelayMs"] = json!(self.otlp.as_ref().map(|o| o.batch_delay.as_millis() as u64));
+        out["otlpFlushTimeoutMs"] = json!(self.otlp.as_ref().map(|o| o.flush_timeout.as_millis() as u64));
         out["traceSampleRatio"] = json!(self.trace_sample_ratio);
         out["alerts"] = crate::alerts::AlertOptions::to_json(self.alerts.as_ref());
         out["sloPolicy"] = crate::slo_policy::to_json(&self.slo);
