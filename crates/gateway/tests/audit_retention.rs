@@ -1,7 +1,8 @@
 //! Audit retention and legal holds through the runtime API (`/__cfp/api/audit/retention`, `/__cfp/api/audit/holds`;
 //! docs/audit.md "Retention and legal hold"). Attacks: the audited tenant's own administrator, the auditor it
 //! appointed and its project API keys try to shorten the retention and to release a hold; the platform's bindings
-//! (system admin, system auditor) may. A fake control plane signs the users' access tokens (ES256, its JWKS) and
+//! (system admin, system auditor) may; none of the tenant's principals reads or runs the runtime's verification of every
+//! chain. A fake control plane signs the users' access tokens (ES256, its JWKS) and
 //! issues the API key.
 
 mod common;
@@ -361,6 +362,28 @@ async fn the_audited_tenant_cannot_shorten_retention_or_release_holds_and_the_pl
     );
     assert_eq!(entries[8]["details"], json!({"days": 30, "before": null}));
     assert_eq!(entries[1]["outcome"], json!({"status": "denied", "code": "forbidden"}));
+
+    // the health of every chain of the runtime (its verification runs, its anchors) is the operator's: a tenant's
+    // administrator, auditor and API key neither read it nor start a run
+    for (who, auth) in [
+        ("tenant admin", a(&t_admin)),
+        ("tenant auditor", a(&t_auditor)),
+        ("project API key", key.clone()),
+    ] {
+        for (method, path) in [("GET", "/audit/status"), ("POST", "/audit/verify")] {
+            let (s, body) = call(&rt, method, path, (auth.0, &auth.1), None).await;
+            assert_eq!(
+                (s, body["error"]["code"].as_str()),
+                (403, Some("forbidden")),
+                "{who} {method} {path}: {body}"
+            );
+        }
+    }
+    let runs: i64 = sqlx::query_scalar("SELECT count(*) FROM audit_verifications")
+        .fetch_one(rt.store.pool())
+        .await
+        .unwrap();
+    assert_eq!(runs, 0, "a refused caller started a verification");
     rt.stop().await;
 }
 
