@@ -318,6 +318,38 @@ async fn shutdown_gives_the_shared_places_back() {
     rt.stop().await;
 }
 
+/// The gateway's flush of authentication-failure windows is a task of the engine: a request refused just before
+/// the shutdown is queued for the audit chain when the shutdown returns, and the flush has ended.
+#[tokio::test]
+async fn a_request_refused_just_before_shutdown_reaches_the_audit_queue() {
+    let rt = start(RuntimeOptions::default()).await;
+    // The flush is the engine's: building a router on an engine adds it to the engine's tasks.
+    let engine = cfp_engine::Engine::start(rt.store.clone(), cfp_engine::EngineConfig::default());
+    let bare = engine.running_tasks();
+    let _app = cfp_gateway::router(engine.clone(), cfp_gateway::GatewayConfig::default());
+    assert_eq!(
+        engine.running_tasks(),
+        bare + 1,
+        "the router's flush is a task of the engine"
+    );
+    engine.shutdown(Duration::from_secs(1)).await;
+    assert_eq!(engine.running_tasks(), 0);
+
+    let r = http(rt.addr, "GET", "/__cfp/api/state/g", &[], b"").await;
+    assert_eq!(r.status, 401, "{}", String::from_utf8_lossy(&r.body));
+    rt.engine.shutdown(Duration::from_secs(1)).await;
+    assert_eq!(rt.engine.running_tasks(), 0, "the flush ended with the engine");
+    let n: i64 = sqlx::query_scalar(
+        "SELECT (SELECT count(*) FROM audit_queue WHERE event LIKE '%\"auth.failure\"%')
+              + (SELECT count(*) FROM audit_entries WHERE kind = 'auth.failure')",
+    )
+    .fetch_one(rt.store.pool())
+    .await
+    .unwrap();
+    assert_eq!(n, 1, "the refusal's window was written before the shutdown returned");
+    rt.stop().await;
+}
+
 /// Settings from a test's own feed.
 struct FakeSettings {
     version: tokio::sync::watch::Sender<u64>,
