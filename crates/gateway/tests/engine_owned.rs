@@ -318,19 +318,21 @@ async fn shutdown_gives_the_shared_places_back() {
     rt.stop().await;
 }
 
-/// The gateway's flush of authentication-failure windows is a task of the engine: a request refused just before
-/// the shutdown is queued for the audit chain when the shutdown returns, and the flush has ended.
+/// The gateway's flush of authentication-failure windows is a task of the engine (so is its wait for the stream
+/// service's tasks): a request refused just before the shutdown is queued for the audit chain when the shutdown
+/// returns, and the flush has ended.
 #[tokio::test]
 async fn a_request_refused_just_before_shutdown_reaches_the_audit_queue() {
     let rt = start(RuntimeOptions::default()).await;
-    // The flush is the engine's: building a router on an engine adds it to the engine's tasks.
+    // The flush is the engine's, and so is the wait for the stream service's tasks: building a router on an
+    // engine adds both to the engine's tasks.
     let engine = cfp_engine::Engine::start(rt.store.clone(), cfp_engine::EngineConfig::default());
     let bare = engine.running_tasks();
     let _app = cfp_gateway::router(engine.clone(), cfp_gateway::GatewayConfig::default());
     assert_eq!(
         engine.running_tasks(),
-        bare + 1,
-        "the router's flush is a task of the engine"
+        bare + 2,
+        "the router's flush and stream-service wait are tasks of the engine"
     );
     engine.shutdown(Duration::from_secs(1)).await;
     assert_eq!(engine.running_tasks(), 0);
