@@ -1,5 +1,6 @@
 //! The engine's clock: what time it is and how to wait, injected through [`EngineConfig::clock`] so tests drive
-//! time-dependent behaviour (cron ticks, retry wake-ups) with a [`ManualClock`] instead of sleeping.
+//! time-dependent behaviour (cron ticks, retry wake-ups, invocation deadlines, SLO cycles, alert resends) with a
+//! [`ManualClock`] instead of sleeping.
 //!
 //! Lease expiry and a delivery's `visible_at` are PostgreSQL's `now()`: they are compared in the database, where
 //! every replica agrees on one clock; the engine's clock decides when the engine looks.
@@ -18,6 +19,9 @@ use tokio::sync::watch;
 pub trait Clock: Debug + Send + Sync + 'static {
     /// The current time.
     fn now(&self) -> DateTime<Utc>;
+    /// Time elapsed since a fixed origin of this clock; it never goes back (a wall clock set back does not move
+    /// it). Deadlines are measured on it.
+    fn monotonic(&self) -> Duration;
     /// Resolves once `d` has passed on this clock.
     fn sleep(&self, d: Duration) -> Pin<Box<dyn Future<Output = ()> + Send + 'static>>;
 }
@@ -31,6 +35,11 @@ impl Clock for SystemClock {
         Utc::now()
     }
 
+    fn monotonic(&self) -> Duration {
+        static ORIGIN: std::sync::OnceLock<tokio::time::Instant> = std::sync::OnceLock::new();
+        ORIGIN.get_or_init(tokio::time::Instant::now).elapsed()
+    }
+
     fn sleep(&self, d: Duration) -> Pin<Box<dyn Future<Output = ()> + Send + 'static>> {
         Box::pin(tokio::time::sleep(d))
     }
@@ -40,12 +49,14 @@ impl Clock for SystemClock {
 #[derive(Debug, Clone)]
 pub struct ManualClock {
     now: Arc<watch::Sender<DateTime<Utc>>>,
+    start: DateTime<Utc>,
 }
 
 impl ManualClock {
     pub fn new(start: DateTime<Utc>) -> Self {
         Self {
             now: Arc::new(watch::channel(start).0),
+            start,
         }
     }
 
@@ -64,6 +75,10 @@ impl ManualClock {
 impl Clock for ManualClock {
     fn now(&self) -> DateTime<Utc> {
         *self.now.borrow()
+    }
+
+    fn monotonic(&self) -> Duration {
+        (self.now() - self.start).to_std().unwrap_or_default()
     }
 
     fn sleep(&self, d: Duration) -> Pin<Box<dyn Future<Output = ()> + Send + 'static>> {
@@ -103,5 +118,6 @@ mod tests {
             .await
             .expect("10 s have passed");
         assert_eq!(clock.now().to_rfc3339(), "2026-01-01T00:00:10+00:00");
+        assert_eq!(clock.monotonic(), Duration::from_secs(10));
     }
 }

@@ -11,7 +11,6 @@ use cfp_store::queue::Claimed;
 use cfp_store::Scope;
 use serde_json::Value;
 use tokio::sync::Notify;
-use tokio::time::Instant;
 
 use crate::invoke::{Delivery, Pending, PendingKind};
 use crate::Engine;
@@ -193,7 +192,7 @@ async fn deliver(engine: &Engine, d: &Dispatcher, rows: Vec<Claimed>, cron: bool
             worker,
             scope: d.scope.clone(),
             step: d.step.clone(),
-            deadline: Instant::now() + Duration::from_millis(timeout_ms),
+            deadline: engine.deadline_after(Duration::from_millis(timeout_ms)),
             timeout_ms,
             kind: PendingKind::Queue(Delivery {
                 seq: row.seq,

@@ -9,7 +9,6 @@ use cfp_store::queue::FailOutcome;
 use cfp_store::rollups::{AttemptEnd, Outcome};
 use cfp_store::Scope;
 use serde_json::json;
-use tokio::time::Instant;
 
 use crate::invoke::{Delivery, InvokeError, Pending, PendingKind};
 use crate::registry::WorkerId;
@@ -191,12 +190,25 @@ pub(crate) fn take_queue_pending(engine: &Engine) -> Vec<i64> {
         .collect()
 }
 
-/// Fails invocations that passed their deadline and tells their worker to stop waiting for them.
+/// How often [`deadline_watch`] looks for invocations past their deadline, on the engine's clock.
+pub(crate) const DEADLINE_TICK: Duration = Duration::from_millis(100);
+
+impl Engine {
+    /// The deadline of an invocation sent now that may run for `timeout`, on the engine's monotonic clock
+    /// ([`crate::clock::Clock::monotonic`]).
+    pub(crate) fn deadline_after(&self, timeout: Duration) -> Duration {
+        self.config().clock.monotonic().saturating_add(timeout)
+    }
+}
+
+/// Fails invocations that passed their deadline and tells their worker to stop waiting for them. It looks every
+/// [`DEADLINE_TICK`] of the engine's clock ([`crate::EngineConfig::clock`]): a test with a
+/// [`crate::clock::ManualClock`] times invocations out by advancing it.
 pub(crate) async fn deadline_watch(engine: Engine) {
-    let mut tick = tokio::time::interval(Duration::from_millis(100));
+    let clock = engine.config().clock.clone();
     loop {
-        tick.tick().await;
-        let now = Instant::now();
+        clock.sleep(DEADLINE_TICK).await;
+        let now = clock.monotonic();
         let expired: Vec<String> = engine
             .inner()
             .pending

@@ -59,7 +59,8 @@ pub struct Pending {
     pub worker: WorkerId,
     pub scope: Scope,
     pub step: String,
-    pub deadline: Instant,
+    /// When the invocation times out, on the engine's monotonic clock ([`crate::clock::Clock::monotonic`]).
+    pub deadline: Duration,
     pub timeout_ms: u64,
     pub kind: PendingKind,
 }
@@ -504,7 +505,7 @@ impl Engine {
             worker,
             scope: scope.clone(),
             step: step.to_string(),
-            deadline: Instant::now() + timeout,
+            deadline: self.deadline_after(timeout),
             timeout_ms,
             kind: PendingKind::Api {
                 reply: tx,

@@ -288,7 +288,8 @@ impl Engine {
     /// Counts concurrency limits across the region's replicas through Redis (`--redis-url`): executions here,
     /// and the gateway's requests through [`Engine::shared_limits`].
     /// The counters' upkeep (renewing and giving back reservations) runs as a service of the engine: it stops
-    /// with [`Engine::shutdown`].
+    /// with [`Engine::shutdown`], which first closes the counters ([`shared_limits::SharedCounters::close`]: the
+    /// give-backs in flight are waited for and the spare places given back).
     pub fn share_limits(&self, counters: shared_limits::SharedCounters) {
         self.inner.services.spawn(counters.upkeep());
         self.inner.exec_limits.share(counters);
@@ -647,6 +648,17 @@ impl Engine {
         }
         // API steps' last attempt ends (no request is answered any more), bounded like the drains above.
         let _ = tokio::time::timeout(Duration::from_secs(5), api_outcomes::flush(self)).await;
+        // The shared counters' give-backs in flight reach Redis, and the spare places are given back: the other
+        // replicas get them now rather than when the reservations expire.
+        if let Some(shared) = self.shared_limits() {
+            let aborted = shared.close(Duration::from_secs(2)).await;
+            if aborted > 0 {
+                tracing::warn!(
+                    tasks = aborted,
+                    "stopped concurrency give-backs that Redis did not take within 2 s"
+                );
+            }
+        }
         self.inner.services.drain(Duration::ZERO).await;
         // The usage metered in memory since the last flush (stream messages, refusals) is written now.
         if let Err(e) = self.inner.store.flush_usage().await {

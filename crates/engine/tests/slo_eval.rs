@@ -9,37 +9,9 @@ use cfp_engine::clock::{Clock, ManualClock};
 use cfp_engine::slo::{run_cached_cycle, run_cycle, BurnRule, SloPolicy, SumsCache};
 use cfp_store::rollups::{Granularity, Rollup, LATENCY_BOUNDS_MS};
 use cfp_store::slo::{SumKey, Window};
-use cfp_store::{Payloads, Scope, Store, StoreOptions};
+use cfp_store::Scope;
+use cfp_testkit::{drop_schema, fresh_store};
 use serde_json::json;
-
-fn database_url() -> String {
-    std::env::var("CFP_TEST_DATABASE_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
-}
-
-async fn store() -> (Store, String) {
-    let schema = format!("t_{}", uuid::Uuid::new_v4().simple());
-    let store = Store::connect(
-        &StoreOptions {
-            database_url: database_url(),
-            schema: schema.clone(),
-            max_connections: 8,
-            payload_threshold: 1 << 20,
-            acquire_timeout: Duration::from_secs(5),
-        },
-        Payloads::memory(),
-    )
-    .await
-    .expect("PostgreSQL at CFP_TEST_DATABASE_URL");
-    (store, schema)
-}
-
-async fn drop_schema(store: Store, schema: &str) {
-    sqlx::query(&format!("DROP SCHEMA IF EXISTS \"{schema}\" CASCADE"))
-        .execute(store.pool())
-        .await
-        .ok();
-    store.close().await;
-}
 
 /// `n` attempts, `bad` of them failed, each taking `ms`.
 fn bucket(step: &str, start_ms: i64, n: i64, bad: i64, ms: f64) -> Rollup {
@@ -83,7 +55,7 @@ const MIN: i64 = 60_000;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn burns_fire_and_resolve_exactly_when_the_workbook_says() {
-    let (store, schema) = store().await;
+    let (store, schema) = fresh_store(8).await;
     let scope = Scope::new("t1", "p1");
     let errors = json!({"errors": {"target": 0.999}});
     for step in ["steady", "fast", "slow", "blip", "quiet"] {
@@ -265,7 +237,7 @@ async fn burns_fire_and_resolve_exactly_when_the_workbook_says() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_engine_evaluates_on_its_own_clock_and_a_second_cycle_changes_nothing() {
-    let (store, schema) = store().await;
+    let (store, schema) = fresh_store(8).await;
     let scope = Scope::new("t1", "p1");
     store
         .set_slo_override(&scope, "s", Some(&json!({"errors": {"target": 0.99}})), "test")

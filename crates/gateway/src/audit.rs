@@ -544,10 +544,11 @@ fn unix_s() -> u64 {
         .map_or(0, |d| d.as_secs())
 }
 
-/// Writes the ended windows of authentication failures every second, and all of them at shutdown.
+/// Writes the ended windows of authentication failures every second, and all of them at shutdown. A task of the
+/// engine ([`cfp_engine::Engine::spawn`]): its shutdown waits for the last windows to be written.
 pub fn flush_failures(engine: cfp_engine::Engine, failures: std::sync::Arc<Failures>) {
     let mut shutdown = engine.shutdown_signal();
-    tokio::spawn(async move {
+    engine.clone().spawn(async move {
         loop {
             let stopping = *shutdown.borrow();
             for ((addr, start), (count, reasons)) in failures.take(unix_s(), stopping) {

@@ -128,16 +128,12 @@ pub async fn serve(
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    tokio::spawn(async move {
-        shutdown.await;
-        let _ = stop_tx.send(true);
-    });
+    let mut shutdown = std::pin::pin!(shutdown);
     let mut http = hyper::server::conn::http1::Builder::new();
     http.timer(TokioTimer::new())
         .header_read_timeout(opts.header_read_timeout);
     // Connection tasks hold a receiver each: when every one is dropped, all connections are done.
     let (done_tx, done_rx) = tokio::sync::watch::channel(());
-    let mut stop = stop_rx.clone();
     loop {
         let (tcp, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
@@ -149,7 +145,7 @@ pub async fn serve(
                     continue;
                 }
             },
-            _ = stopped(&mut stop) => break,
+            _ = &mut shutdown => break,
         };
         let _ = tcp.set_nodelay(true);
         let (app, mut http, header_read_timeout) = (app.clone(), http.clone(), opts.header_read_timeout);
@@ -190,6 +186,8 @@ pub async fn serve(
         };
         tokio::spawn(fut);
     }
+    // Every connection task is told to finish (gracefully), then waited for.
+    let _ = stop_tx.send(true);
     drop(listener);
     drop(done_rx);
     done_tx.closed().await;

@@ -168,6 +168,16 @@ pub fn router(engine: Engine, cfg: GatewayConfig) -> Router {
         audit_proofs: Default::default(),
     };
     audit::flush_failures(state.engine.clone(), state.auth_failures.clone());
+    // The stream service's tasks end on the engine's shutdown signal; the engine's shutdown waits for them (a task
+    // of the engine, bounded below its 5 s wait for such tasks), so none outlives the store.
+    {
+        let streams = state.streams.clone();
+        let mut stop = state.engine.shutdown_signal();
+        state.engine.spawn(async move {
+            let _ = stop.wait_for(|s| *s).await;
+            streams.stopped(Duration::from_secs(1)).await;
+        });
+    }
     let mut routes = Router::new().route("/__cfp/health", get(health));
     // `/metrics` here only when metrics are on and not served by a separate listener (then the path is an API
     // step's like any other).

@@ -197,7 +197,7 @@ async fn session(
 ) {
     let (conn, outbox) = streams.connect(scope, auth);
     let (sink, mut stream) = socket.split();
-    let writer = tokio::spawn(write_loop(conn.clone(), outbox, sink));
+    let mut writer = tokio::spawn(write_loop(conn.clone(), outbox, sink));
     let closed = conn.closed();
     tokio::pin!(closed);
     tokio::pin!(ended);
@@ -233,8 +233,11 @@ async fn session(
         code: 1000,
         reason: String::new(),
     });
-    if tokio::time::timeout(Duration::from_secs(2), writer).await.is_err() {
-        tracing::debug!(conn = conn.id, "stream writer did not finish closing in 2 s");
+    if tokio::time::timeout(Duration::from_secs(2), &mut writer).await.is_err() {
+        tracing::debug!(conn = conn.id, "stream writer did not finish closing in 2 s; stopped");
+        // Not left running detached (it holds the socket): stopped and waited for.
+        writer.abort();
+        let _ = writer.await;
     }
 }
 

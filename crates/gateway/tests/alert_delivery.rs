@@ -328,24 +328,22 @@ async fn firing_and_resolved_alerts_are_mailed_through_a_real_smtp_server() {
     };
     let dir = std::env::temp_dir().join(format!("cfp-smtp-{}", uuid::Uuid::new_v4().simple()));
     std::fs::create_dir_all(&dir).unwrap();
-    let port = free_port();
-    let mut smtp = Killed(
-        std::process::Command::new(python)
-            .args([
-                "-m",
-                "aiosmtpd",
-                "-n",
-                "-l",
-                &format!("127.0.0.1:{port}"),
-                "-c",
-                "aiosmtpd.handlers.Mailbox",
-            ])
-            .arg(dir.join("mail"))
-            .stdout(Stdio::null())
-            .spawn()
-            .expect("start aiosmtpd"),
-    );
-    wait_port(port, &mut smtp).await;
+    let (smtp, port) = spawn_server(|port| {
+        let mut c = std::process::Command::new(&python);
+        c.args([
+            "-m",
+            "aiosmtpd",
+            "-n",
+            "-l",
+            &format!("127.0.0.1:{port}"),
+            "-c",
+            "aiosmtpd.handlers.Mailbox",
+        ])
+        .arg(dir.join("mail"))
+        .stdout(Stdio::null());
+        c
+    })
+    .await;
 
     let clock = ManualClock::at_millis(T0);
     let mut t = targets();
@@ -417,19 +415,17 @@ async fn alertmanager_shows_the_alert_firing_then_resolved() {
         "route:\n  receiver: none\nreceivers:\n  - name: none\n",
     )
     .unwrap();
-    let port = free_port();
-    let mut am = Killed(
-        std::process::Command::new(bin)
-            .arg(format!("--config.file={}", dir.join("am.yml").display()))
+    let (am, port) = spawn_server(|port| {
+        let mut c = std::process::Command::new(&bin);
+        c.arg(format!("--config.file={}", dir.join("am.yml").display()))
             .arg(format!("--storage.path={}", dir.join("data").display()))
             .arg(format!("--web.listen-address=127.0.0.1:{port}"))
             .arg("--cluster.listen-address=")
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start alertmanager"),
-    );
-    wait_port(port, &mut am).await;
+            .stderr(Stdio::null());
+        c
+    })
+    .await;
     let am_addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
     let ours = || async move {
         let r = http(am_addr, "GET", "/api/v2/alerts", &[], b"").await;

@@ -1,5 +1,5 @@
 //! What the engine owns rather than the gateway (issue 8): dead-letter replay through the engine reaching another
-//! replica at once, cron driven by the injected clock, the settings follower started outside the router, and
+//! replica at once, cron, leases and handler timeouts driven by the injected clock, the settings follower started outside the router, and
 //! every task of the engine stopped when its shutdown returns.
 
 #![allow(clippy::field_reassign_with_default)]
@@ -222,6 +222,133 @@ async fn a_lease_expires_by_the_injected_clock() {
         clock.now() > chrono::Utc::now(),
         "the engine's clock is ahead of the wall clock"
     );
+    rt.stop().await;
+}
+
+/// A handler's timeout is measured on the engine's clock: with the clock standing still a handler that never
+/// answers is not timed out however long the wall clock runs; moved past the timeout, the engine's deadline watch
+/// tells the worker to cancel it and the attempt fails as a timeout (dead-lettered: no retries).
+#[tokio::test]
+async fn a_handler_times_out_by_the_injected_clock() {
+    let clock = ManualClock::new(chrono::Utc::now());
+    let mut opts = RuntimeOptions::default();
+    opts.engine.clock = Arc::new(clock.clone());
+    let rt = start(opts).await;
+    // Handler timeout 60 s; the lease (600 s) stays far beyond it, so only the deadline can end the attempt.
+    let infra = json!({"handler": {"timeout": 60}, "queue": {"visibilityTimeout": 600, "maxRetries": 0}});
+    let steps = json!([event_step("Hang", &["hang"], &[], infra)]);
+    let (mut w, _) = FakeWorker::connect(
+        &rt.ws_url(),
+        TOKEN,
+        steps,
+        handlers(vec![("Hang", Arc::new(|_: &Value| json!({"never": true})))]),
+    )
+    .await;
+    rt.engine
+        .emit(&scope(), "hang", json!({}), None, "trace-deadline".into())
+        .await
+        .unwrap();
+    assert!(
+        eventually(5, || w.invocations_of("Hang").len() == 1).await,
+        "attempt 1 runs"
+    );
+    let id = w.invocations_of("Hang")[0]["id"].clone();
+    // The deadline watch looks every 100 ms: 2 s of wall time with the clock still cancel nothing.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    while let Ok(f) = w.frames.try_recv() {
+        assert_ne!(
+            f["type"], "cancel",
+            "cancelled while the engine's clock stood still: {f}"
+        );
+    }
+    assert!(rt.store.dead_letters(&scope(), None, 10).await.unwrap().is_empty());
+
+    clock.advance(Duration::from_secs(59));
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    while let Ok(f) = w.frames.try_recv() {
+        assert_ne!(f["type"], "cancel", "cancelled 1 s before the timeout: {f}");
+    }
+    clock.advance(Duration::from_secs(2));
+    let cancel = w.expect("cancel").await;
+    assert_eq!(cancel["id"], id);
+    assert_eq!(cancel["reason"], "timeout");
+    let mut dead = Vec::new();
+    for _ in 0..100 {
+        dead = rt.store.dead_letters(&scope(), None, 10).await.unwrap();
+        if !dead.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(dead.len(), 1, "the timed-out attempt was dead-lettered");
+    assert_eq!(dead[0].error["name"], "TimeoutError", "{}", dead[0].error);
+    assert_eq!(w.invocations_of("Hang").len(), 1);
+    rt.stop().await;
+}
+
+/// With shared limits (`--redis-url`), the engine's shutdown closes the counters: the spare place a replica keeps
+/// after a lease ends reaches Redis before the shutdown returns (the upkeep that would give it back once idle is
+/// stopped by then).
+#[tokio::test]
+async fn shutdown_gives_the_shared_places_back() {
+    use cfp_engine::shared_limits::{Acquired, SharedCounters};
+    const REDIS: &str = "redis://127.0.0.1:6379";
+    let rt = start(RuntimeOptions::default()).await;
+    rt.engine
+        .share_limits(SharedCounters::new(REDIS, "rt-closing").unwrap());
+    let shared = rt.engine.shared_limits().unwrap();
+    let (tenant, project) = (uuid::Uuid::new_v4().to_string(), uuid::Uuid::new_v4().to_string());
+    let limits = [Some(1000), None];
+    let Acquired::Held(lease) = shared.acquire("rq", &tenant, &project, limits).await else {
+        panic!("a place of 1000 (is Redis running at {REDIS}?)")
+    };
+    drop(lease);
+    let other = SharedCounters::new(REDIS, "rt-other").unwrap();
+    assert_eq!(
+        other.room("rq", &tenant, &project, limits).await,
+        Some(999),
+        "the ended lease's place is kept spare by the replica"
+    );
+    rt.engine.shutdown(Duration::from_secs(1)).await;
+    assert_eq!(
+        other.room("rq", &tenant, &project, limits).await,
+        Some(1000),
+        "the shutdown gave the spare place back"
+    );
+    rt.stop().await;
+}
+
+/// The gateway's flush of authentication-failure windows is a task of the engine (so is its wait for the stream
+/// service's tasks): a request refused just before the shutdown is queued for the audit chain when the shutdown
+/// returns, and the flush has ended.
+#[tokio::test]
+async fn a_request_refused_just_before_shutdown_reaches_the_audit_queue() {
+    let rt = start(RuntimeOptions::default()).await;
+    // The flush is the engine's, and so is the wait for the stream service's tasks: building a router on an
+    // engine adds both to the engine's tasks.
+    let engine = cfp_engine::Engine::start(rt.store.clone(), cfp_engine::EngineConfig::default());
+    let bare = engine.running_tasks();
+    let _app = cfp_gateway::router(engine.clone(), cfp_gateway::GatewayConfig::default());
+    assert_eq!(
+        engine.running_tasks(),
+        bare + 2,
+        "the router's flush and stream-service wait are tasks of the engine"
+    );
+    engine.shutdown(Duration::from_secs(1)).await;
+    assert_eq!(engine.running_tasks(), 0);
+
+    let r = http(rt.addr, "GET", "/__cfp/api/state/g", &[], b"").await;
+    assert_eq!(r.status, 401, "{}", String::from_utf8_lossy(&r.body));
+    rt.engine.shutdown(Duration::from_secs(1)).await;
+    assert_eq!(rt.engine.running_tasks(), 0, "the flush ended with the engine");
+    let n: i64 = sqlx::query_scalar(
+        "SELECT (SELECT count(*) FROM audit_queue WHERE event LIKE '%\"auth.failure\"%')
+              + (SELECT count(*) FROM audit_entries WHERE kind = 'auth.failure')",
+    )
+    .fetch_one(rt.store.pool())
+    .await
+    .unwrap();
+    assert_eq!(n, 1, "the refusal's window was written before the shutdown returned");
     rt.stop().await;
 }
 

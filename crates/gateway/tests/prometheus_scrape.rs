@@ -117,19 +117,17 @@ async fn prometheus_scrapes_the_runtime_and_the_generated_rules_fire_for_the_bur
         ),
     )
     .unwrap();
-    let port = free_port();
-    let mut prom = Killed(
-        std::process::Command::new(prometheus)
-            .current_dir(&dir)
+    let (prom, port) = spawn_server(|port| {
+        let mut c = std::process::Command::new(&prometheus);
+        c.current_dir(&dir)
             .arg(format!("--config.file={}", dir.join("prometheus.yml").display()))
             .arg(format!("--storage.tsdb.path={}", dir.join("data").display()))
             .arg(format!("--web.listen-address=127.0.0.1:{port}"))
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start prometheus"),
-    );
-    wait_port(port, &mut prom).await;
+            .stderr(Stdio::null());
+        c
+    })
+    .await;
     let prom_addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
     let query = |q: String| async move {
         let r = http(

@@ -1,29 +1,13 @@
 //! The purge of deleted projects against the machine's PostgreSQL: nothing before the retention, only the deleted
 //! project's rows, and a second sweep for what landed after a purge that ran soon after the deletion.
 
-mod common;
-
 use std::time::Duration;
 
 use cfp_store::purge::SETTLE;
-use cfp_store::{Payloads, Scope, Store, StoreOptions};
+use cfp_store::{Scope, Store};
+use cfp_testkit::{drop_schema, fresh_store};
 use serde_json::json;
 use sqlx::Row;
-
-async fn store() -> (Store, String) {
-    let schema = format!("t_{}", uuid::Uuid::new_v4().simple());
-    let opts = StoreOptions {
-        database_url: common::database_url(),
-        schema: schema.clone(),
-        max_connections: 4,
-        payload_threshold: 256 * 1024,
-        acquire_timeout: Duration::from_secs(2),
-    };
-    let store = Store::connect(&opts, Payloads::memory())
-        .await
-        .expect("PostgreSQL at CFP_TEST_DATABASE_URL");
-    (store, schema)
-}
 
 /// Moves a deleted project's deletion (and first purge, if any) `by` into the past.
 async fn age(store: &Store, scope: &Scope, by: Duration) {
@@ -42,7 +26,7 @@ async fn age(store: &Store, scope: &Scope, by: Duration) {
 
 #[tokio::test]
 async fn purges_after_the_retention_and_sweeps_once_more_what_landed_after_an_early_purge() {
-    let (store, schema) = store().await;
+    let (store, schema) = fresh_store(4).await;
     let gone = Scope::new("t1", "gone");
     let kept = Scope::new("t1", "kept");
     for scope in [&gone, &kept] {
@@ -99,9 +83,5 @@ async fn purges_after_the_retention_and_sweeps_once_more_what_landed_after_an_ea
     store.state_set(&old, "orders", "b", &json!(2)).await.unwrap();
     assert!(store.purge_due(Duration::ZERO, "r1").await.unwrap().is_empty());
 
-    sqlx::query(&format!("DROP SCHEMA IF EXISTS \"{schema}\" CASCADE"))
-        .execute(store.pool())
-        .await
-        .ok();
-    store.close().await;
+    drop_schema(store, &schema).await;
 }

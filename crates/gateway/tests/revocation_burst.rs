@@ -6,72 +6,16 @@
 mod common;
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use axum::extract::{Query, State};
-use axum::routing::{get, post};
-use axum::Json;
+use common::control_plane::{api_key, project, FakeControlPlane};
 use common::*;
-use serde_json::{json, Value};
+use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const KEY: &str = "cfp_live_burst0000_0123456789abcdef0123456789abcdef0123";
 const FEEDS: usize = 40;
-
-#[derive(Clone, Default)]
-struct Fake {
-    verifications: Arc<AtomicUsize>,
-    revocations: Arc<Mutex<Vec<Value>>>,
-}
-
-async fn verify(State(f): State<Fake>, Json(body): Json<Value>) -> Json<Value> {
-    f.verifications.fetch_add(1, Ordering::SeqCst);
-    if body["token"] != KEY {
-        return Json(json!({"valid": false}));
-    }
-    Json(json!({"valid": true, "credential": {
-        "id": "key-1", "kind": "api_key", "tenantId": "t1", "teamId": "tm1", "projectId": "p1",
-        "region": "r", "role": "project_viewer", "expiresAt": "2100-01-01T00:00:00.000Z"}}))
-}
-
-/// The revocation feed: rows after `since`, long-polled (at most 1 s here).
-async fn revocations(State(f): State<Fake>, Query(q): Query<std::collections::HashMap<String, String>>) -> Json<Value> {
-    let since: usize = q.get("since").and_then(|s| s.parse().ok()).unwrap_or(0);
-    let wait = q.get("wait").is_some_and(|w| w != "0");
-    let until = Instant::now() + Duration::from_secs(1);
-    loop {
-        let rows = f.revocations.lock().unwrap().clone();
-        if rows.len() > since || !wait || Instant::now() >= until {
-            let items: Vec<Value> = rows.into_iter().skip(since).collect();
-            return Json(json!({"version": since + items.len(), "items": items}));
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-}
-
-async fn projects(Query(q): Query<std::collections::HashMap<String, String>>) -> Json<Value> {
-    if q.get("since").is_some_and(|s| s != "0") {
-        tokio::time::sleep(Duration::from_millis(500)).await;
-        return Json(json!({"version": 1, "items": []}));
-    }
-    Json(json!({"version": 1, "items": [
-        {"projectId": "p1", "tenantId": "t1", "teamId": "tm1", "slug": "burst", "version": 1}
-    ]}))
-}
-
-async fn fake_control_plane(f: Fake) -> SocketAddr {
-    let app = axum::Router::new()
-        .route("/v1/service/credentials/verify", post(verify))
-        .route("/v1/service/revocations", get(revocations))
-        .route("/v1/service/projects", get(projects))
-        .with_state(f);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    addr
-}
 
 /// Opens `/live` with the key and reads the response head; the stream is kept open.
 async fn open_feed(addr: SocketAddr) -> tokio::net::TcpStream {
@@ -107,23 +51,10 @@ async fn until_closed(mut s: tokio::net::TcpStream) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_burst_of_revocations_costs_no_control_plane_call_per_held_connection() {
-    let fake = Fake::default();
-    let cp = fake_control_plane(fake.clone()).await;
-    let (_stop, shutdown) = tokio::sync::watch::channel(false);
-    let control = cfp_access::Control::start(
-        cfp_access::ControlConfig {
-            url: format!("http://{cp}"),
-            issuer: format!("http://{cp}"),
-            service_token: "service".into(),
-            region: "r".into(),
-            // short, so that every wake after it would have to ask again were the key checked remotely
-            credential_cache: Duration::from_millis(300),
-            settings_interval: Duration::from_secs(1),
-            tls: None,
-        },
-        shutdown,
-    );
-    assert!(eventually(10, || control.ready()).await, "the runtime never synced");
+    let fake = FakeControlPlane::new(vec![project("t1", "tm1", "p1", "burst")])
+        .with_key(KEY, api_key("key-1", "t1", "tm1", "p1", "project_viewer"));
+    // A short credential cache, so that every wake after it would have to ask again were the key checked remotely.
+    let (control, _stop) = fake.start_control(Duration::from_millis(300)).await;
     let mut opts = RuntimeOptions::default();
     opts.gateway.control = Some(control);
     let rt = start(opts).await;

@@ -4,16 +4,13 @@
 
 mod common;
 
-use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::Query;
-use axum::routing::{get, post};
-use axum::Json;
 use cfp_store::queue::NewEvent;
 use cfp_store::Scope;
+use common::control_plane::{api_key, project, FakeControlPlane};
 use common::*;
 use serde_json::{json, Value};
 
@@ -128,44 +125,25 @@ const VIEWER_P1: &str = "cfp_live_usage0001_0123456789abcdef0123456789abcdef0123
 const ADMIN_P1: &str = "cfp_live_usage0002_0123456789abcdef0123456789abcdef0123";
 const EDITOR_P1: &str = "cfp_live_usage0003_0123456789abcdef0123456789abcdef0123";
 
-async fn verify(Json(body): Json<Value>) -> Json<Value> {
-    let role = match body["token"].as_str() {
-        Some(VIEWER_P1) => "project_viewer",
-        Some(ADMIN_P1) => "project_admin",
-        Some(EDITOR_P1) => "project_editor",
-        _ => return Json(json!({"valid": false})),
-    };
-    Json(json!({"valid": true, "credential": {
-        "id": format!("key-{role}"), "kind": "api_key", "tenantId": "t1", "teamId": "tm1", "projectId": "p1",
-        "region": "r", "role": role, "expiresAt": "2100-01-01T00:00:00.000Z"}}))
-}
-
-async fn projects(Query(q): Query<std::collections::HashMap<String, String>>) -> Json<Value> {
-    if q.get("since").is_some_and(|s| s != "0") {
-        tokio::time::sleep(Duration::from_millis(500)).await;
-        return Json(json!({"version": 1, "items": []}));
-    }
-    Json(json!({"version": 1, "items": [
-        {"projectId": "p1", "tenantId": "t1", "teamId": "tm1", "slug": "one", "version": 1},
-        {"projectId": "p2", "tenantId": "t1", "teamId": "tm1", "slug": "two", "version": 1},
-        {"projectId": "p3", "tenantId": "t2", "teamId": "tm2", "slug": "three", "version": 1}
-    ]}))
-}
-
-async fn revocations() -> Json<Value> {
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    Json(json!({"version": 0, "items": []}))
-}
-
-async fn fake_control_plane() -> SocketAddr {
-    let app = axum::Router::new()
-        .route("/v1/service/credentials/verify", post(verify))
-        .route("/v1/service/revocations", get(revocations))
-        .route("/v1/service/projects", get(projects));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    addr
+/// The control plane: three projects of two tenants, and keys of p1 with three roles.
+fn control_plane() -> FakeControlPlane {
+    FakeControlPlane::new(vec![
+        project("t1", "tm1", "p1", "one"),
+        project("t1", "tm1", "p2", "two"),
+        project("t2", "tm2", "p3", "three"),
+    ])
+    .with_key(
+        VIEWER_P1,
+        api_key("key-project_viewer", "t1", "tm1", "p1", "project_viewer"),
+    )
+    .with_key(
+        ADMIN_P1,
+        api_key("key-project_admin", "t1", "tm1", "p1", "project_admin"),
+    )
+    .with_key(
+        EDITOR_P1,
+        api_key("key-project_editor", "t1", "tm1", "p1", "project_editor"),
+    )
 }
 
 fn events(n: usize) -> Vec<NewEvent> {
@@ -186,21 +164,7 @@ fn events(n: usize) -> Vec<NewEvent> {
 /// project's, not another tenant's; an editor key reads none; bad parameters are named.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_project_credential_never_sees_another_projects_or_its_tenants_usage() {
-    let cp = fake_control_plane().await;
-    let (_stop, shutdown) = tokio::sync::watch::channel(false);
-    let control = cfp_access::Control::start(
-        cfp_access::ControlConfig {
-            url: format!("http://{cp}"),
-            issuer: format!("http://{cp}"),
-            service_token: "service".into(),
-            region: "r".into(),
-            credential_cache: Duration::from_secs(5),
-            settings_interval: Duration::from_secs(1),
-            tls: None,
-        },
-        shutdown,
-    );
-    assert!(eventually(10, || control.ready()).await, "the runtime never synced");
+    let (control, _stop) = control_plane().start_control(Duration::from_secs(5)).await;
     let mut opts = RuntimeOptions::default();
     opts.gateway.control = Some(control);
     let rt = start(opts).await;

@@ -166,15 +166,16 @@ async fn run(opts: Options) -> Result<()> {
         tracing::warn!("no worker token configured (CFP_WORKER_TOKEN) and no control plane: no worker can connect");
     }
     let engine = Engine::start(store.clone(), engine_cfg);
-    if let Some((tsa, dir)) = &opts.audit.anchoring {
+    // Every task started here is awaited (bounded) at the shutdown below.
+    let anchoring = opts.audit.anchoring.as_ref().map(|(tsa, dir)| {
         tokio::spawn(anchor::run(
             store.clone(),
             tsa.clone(),
             dir.clone(),
             opts.audit.anchor_interval,
             engine.shutdown_signal(),
-        ));
-    }
+        ))
+    });
     if let Some(url) = &opts.redis_url {
         let counters = cfp_engine::shared_limits::SharedCounters::new(url, &engine.config().instance_id)
             .map_err(anyhow::Error::msg)?;
@@ -207,6 +208,7 @@ async fn run(opts: Options) -> Result<()> {
         }
         _ => None,
     };
+    let control_loops = control.clone();
     let gateway_cfg = GatewayConfig {
         body_limit: opts.body_limit,
         request_timeout: opts.request_timeout,
@@ -315,6 +317,12 @@ async fn run(opts: Options) -> Result<()> {
     let _ = tokio::time::timeout(Duration::from_secs(5), pruner).await;
     if let Some(v) = verifier {
         let _ = tokio::time::timeout(Duration::from_secs(5), v).await;
+    }
+    if let Some(anchoring) = anchoring {
+        let _ = tokio::time::timeout(Duration::from_secs(5), anchoring).await;
+    }
+    if let Some(control) = control_loops {
+        control.stopped(Duration::from_secs(5)).await;
     }
     if let Some(m) = metrics_server {
         let _ = tokio::time::timeout(Duration::from_secs(1), m).await;

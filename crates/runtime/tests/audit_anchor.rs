@@ -5,11 +5,15 @@
 //! certificate, digest, anchored checkpoints) and finds the chains intact; an anchor altered on disk is named.
 //! Needs `node`, `openssl` and the built `packages/audit-verify` and `packages/cli`.
 
+mod support;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
+
+use support::{database_url, start_runtime, Killed};
 
 const ADMIN: &str = "audit-anchor-admin-token-0123456789";
 
@@ -18,18 +22,6 @@ fn repo() -> PathBuf {
         .join("../..")
         .canonicalize()
         .unwrap()
-}
-
-fn database_url() -> String {
-    std::env::var("CFP_TEST_DATABASE_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 /// One HTTP/1.1 request with the admin token.
@@ -57,15 +49,6 @@ fn wait_for<T>(what: &str, mut probe: impl FnMut() -> Option<T>) -> T {
         std::thread::sleep(Duration::from_millis(200));
     }
     panic!("timed out waiting for {what}");
-}
-
-/// Kills the child when dropped (the test fails or ends).
-struct Killed(Child);
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }
 
 /// Runs `cfp audit verify` on the schema with the anchors: (exit code, output).
@@ -124,28 +107,20 @@ fn the_runtime_anchors_its_checkpoints_and_cfp_audit_verify_checks_the_anchor() 
     let schema = format!("t_anchor_{}", std::process::id());
     let data = std::env::temp_dir().join(format!("cfp-audit-anchor-{schema}"));
     let anchors = data.join("anchors-store");
-    let port = free_port();
-    let rt = Command::new(env!("CARGO_BIN_EXE_cfp-runtime"))
-        .args([
-            "--listen",
-            &format!("127.0.0.1:{port}"),
-            "--schema",
-            &schema,
-            "--dev-endpoints=true",
-        ])
-        .args(["--audit-tsa-url", tsa["url"].as_str().unwrap()])
-        .arg("--audit-anchor-dir")
-        .arg(&anchors)
-        .args(["--audit-anchor-interval-s", "1", "--audit-checkpoint-interval-s", "1"])
-        .arg("--data-dir")
-        .arg(&data)
-        .env("DATABASE_URL", database_url())
-        .env("CFP_ADMIN_TOKEN", ADMIN)
-        .env_remove("CFP_LOG")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("runs");
+    let (rt, port) = start_runtime(
+        Command::new(env!("CARGO_BIN_EXE_cfp-runtime"))
+            .args(["--schema", &schema, "--dev-endpoints=true"])
+            .args(["--audit-tsa-url", tsa["url"].as_str().unwrap()])
+            .arg("--audit-anchor-dir")
+            .arg(&anchors)
+            .args(["--audit-anchor-interval-s", "1", "--audit-checkpoint-interval-s", "1"])
+            .arg("--data-dir")
+            .arg(&data)
+            .env("DATABASE_URL", database_url())
+            .env("CFP_ADMIN_TOKEN", ADMIN)
+            .env_remove("CFP_LOG")
+            .stderr(Stdio::null()),
+    );
     let rt = Killed(rt);
     wait_for("the runtime", || {
         request(port, "GET", "/__cfp/health", "").filter(|(s, _)| *s == 200)

@@ -2,6 +2,8 @@
 //! runtime API): after a restart, every acknowledged change has its audit entry, every entry has its change, and the chain has
 //! no gap (the outbox row commits with the change; the sequencer appends it whenever it runs next).
 
+mod support;
+
 use std::collections::BTreeSet;
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -10,46 +12,21 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use support::database_url;
+
 const ADMIN: &str = "audit-kill-admin-token-0123456789";
 
-fn database_url() -> String {
-    std::env::var("CFP_TEST_DATABASE_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
-}
-
-/// Starts the runtime on a port the OS picks and returns it with the port it bound (read from its start-up log
-/// line): a port chosen beforehand could be taken by another test's runtime in between, and a health check would
-/// then reach that one.
+/// Starts the runtime on a port it picks ([`support::start_runtime`]).
 fn spawn(schema: &str, data: &std::path::Path) -> (Child, u16) {
-    use std::io::BufRead;
-    let mut child = Command::new(env!("CARGO_BIN_EXE_cfp-runtime"))
-        .args(["--listen", "127.0.0.1:0", "--schema", schema, "--dev-endpoints=true"])
-        .arg("--data-dir")
-        .arg(data)
-        .env("DATABASE_URL", database_url())
-        .env("CFP_ADMIN_TOKEN", ADMIN)
-        .env("CFP_LOG", "info")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("runs");
-    let stderr = child.stderr.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    // Reads the log to its end (so the runtime never blocks on a full pipe); the first listening line names the port.
-    std::thread::spawn(move || {
-        let mut tx = Some(tx);
-        for line in std::io::BufReader::new(stderr).lines().map_while(Result::ok) {
-            if let Some(rest) = line.split("listening on http://127.0.0.1:").nth(1) {
-                let port: String = rest.chars().take_while(char::is_ascii_digit).collect();
-                if let (Some(tx), Ok(port)) = (tx.take(), port.parse::<u16>()) {
-                    let _ = tx.send(port);
-                }
-            }
-        }
-    });
-    let port = rx
-        .recv_timeout(Duration::from_secs(60))
-        .expect("the runtime logs the port it listens on");
-    (child, port)
+    support::start_runtime(
+        Command::new(env!("CARGO_BIN_EXE_cfp-runtime"))
+            .args(["--schema", schema, "--dev-endpoints=true"])
+            .arg("--data-dir")
+            .arg(data)
+            .env("DATABASE_URL", database_url())
+            .env("CFP_ADMIN_TOKEN", ADMIN)
+            .stderr(Stdio::null()),
+    )
 }
 
 /// One HTTP/1.1 request; `None` when the connection fails or breaks.

@@ -7,36 +7,8 @@ use std::time::Duration;
 use cfp_audit::verify::{verify_chain, Finding, Options, Stored};
 use cfp_audit::{Actor, Event};
 use cfp_store::audit::{run_sequencer, AuditOptions, KeySource};
-use cfp_store::{Payloads, Scope, Store, StoreOptions};
-
-fn database_url() -> String {
-    std::env::var("CFP_TEST_DATABASE_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
-}
-
-async fn store() -> (Store, String) {
-    let schema = format!("t_{}", uuid::Uuid::new_v4().simple());
-    let store = Store::connect(
-        &StoreOptions {
-            database_url: database_url(),
-            schema: schema.clone(),
-            max_connections: 16,
-            payload_threshold: 1 << 20,
-            acquire_timeout: Duration::from_secs(5),
-        },
-        Payloads::memory(),
-    )
-    .await
-    .expect("PostgreSQL at CFP_TEST_DATABASE_URL");
-    (store, schema)
-}
-
-async fn drop_schema(store: Store, schema: &str) {
-    sqlx::query(&format!("DROP SCHEMA IF EXISTS \"{schema}\" CASCADE"))
-        .execute(store.pool())
-        .await
-        .ok();
-    store.close().await;
-}
+use cfp_store::{Scope, Store};
+use cfp_testkit::{drop_schema, fresh_store};
 
 fn event(tenant: &str, writer: usize, i: usize) -> Event {
     let mut e = Event::new("state.write", Actor::system());
@@ -116,7 +88,7 @@ fn opts() -> AuditOptions {
 
 #[tokio::test]
 async fn eight_concurrent_writers_get_a_gap_free_chain_that_verifies_with_its_checkpoints() {
-    let (store, schema) = store().await;
+    let (store, schema) = fresh_store(16).await;
     let (stop, rx) = tokio::sync::watch::channel(false);
     // Two sequencers on one database: the advisory lock lets one at a time append.
     let seq1 = tokio::spawn(run_sequencer(store.clone(), opts(), rx.clone()));
@@ -163,7 +135,7 @@ async fn eight_concurrent_writers_get_a_gap_free_chain_that_verifies_with_its_ch
 
 #[tokio::test]
 async fn a_sequencer_killed_mid_transaction_loses_no_entry_and_leaves_no_gap() {
-    let (store, schema) = store().await;
+    let (store, schema) = fresh_store(16).await;
     let (stop, rx) = tokio::sync::watch::channel(false);
     let sequencer = tokio::spawn(run_sequencer(store.clone(), opts(), rx));
     let killing = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
@@ -224,7 +196,7 @@ async fn a_sequencer_killed_mid_transaction_loses_no_entry_and_leaves_no_gap() {
 
 #[tokio::test]
 async fn audit_tables_refuse_changes_and_tampering_behind_the_triggers_is_named() {
-    let (store, schema) = store().await;
+    let (store, schema) = fresh_store(16).await;
     for i in 0..12 {
         store.audit(&event("t1", 0, i)).await.unwrap();
     }
@@ -310,7 +282,7 @@ async fn audit_tables_refuse_changes_and_tampering_behind_the_triggers_is_named(
 
 #[tokio::test]
 async fn the_project_purge_leaves_audit_tables_alone() {
-    let (store, schema) = store().await;
+    let (store, schema) = fresh_store(16).await;
     let scope = Scope::new("t1", "p1");
     store.state_set(&scope, "g", "k", &serde_json::json!(1)).await.unwrap();
     store.audit(&event("t1", 0, 0)).await.unwrap();
@@ -330,7 +302,7 @@ async fn the_project_purge_leaves_audit_tables_alone() {
 
 #[tokio::test]
 async fn the_audit_key_file_is_made_once_and_reused() {
-    let (store, schema) = store().await;
+    let (store, schema) = fresh_store(16).await;
     let dir = std::env::temp_dir().join(format!("cfp-audit-key-{}", uuid::Uuid::new_v4().simple()));
     let path = dir.join("audit-key.json");
     let a = store.audit_key(&KeySource::File(path.clone())).await.unwrap();

@@ -2,30 +2,10 @@
 //! those nodes equal proofs computed from all the leaves and read O(log n) rows, a chain written before the nodes
 //! existed gets them from `audit_fill_nodes()`, and the nodes are append-only.
 
-use std::time::Duration;
-
 use cfp_audit::tree::{consistency_proof, inclusion_proof, leaf_hash, root, Hash};
 use cfp_audit::{Actor, Event};
-use cfp_store::{Payloads, Store, StoreOptions};
-
-async fn store() -> (Store, String) {
-    let schema = format!("t_{}", uuid::Uuid::new_v4().simple());
-    let url =
-        std::env::var("CFP_TEST_DATABASE_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
-    let store = Store::connect(
-        &StoreOptions {
-            database_url: url,
-            schema: schema.clone(),
-            max_connections: 4,
-            payload_threshold: 1 << 20,
-            acquire_timeout: Duration::from_secs(5),
-        },
-        Payloads::memory(),
-    )
-    .await
-    .expect("PostgreSQL at CFP_TEST_DATABASE_URL");
-    (store, schema)
-}
+use cfp_store::Store;
+use cfp_testkit::{drop_schema, fresh_store};
 
 async fn leaves(store: &Store, chain: &str) -> Vec<Hash> {
     let rows: Vec<Vec<u8>> = sqlx::query_scalar("SELECT leaf_hash FROM audit_entries WHERE chain = $1 ORDER BY seq")
@@ -69,7 +49,7 @@ async fn check_proofs(store: &Store, chain: &str, d: &[Hash], sizes: &[u64]) {
 
 #[tokio::test]
 async fn the_sequencer_stores_every_completed_node_and_proofs_read_few_of_them() {
-    let (store, schema) = store().await;
+    let (store, schema) = fresh_store(4).await;
     // Batches of odd sizes, so that nodes complete across batch (transaction) boundaries.
     let mut i = 0;
     for batch in [1, 2, 7, 64, 3, 200] {
@@ -107,16 +87,12 @@ async fn the_sequencer_stores_every_completed_node_and_proofs_read_few_of_them()
         let err = sqlx::query(sql).execute(store.pool()).await.expect_err(sql);
         assert!(err.to_string().contains("append-only"), "{sql}: {err}");
     }
-    sqlx::query(&format!("DROP SCHEMA \"{schema}\" CASCADE"))
-        .execute(store.pool())
-        .await
-        .ok();
-    store.close().await;
+    drop_schema(store, &schema).await;
 }
 
 #[tokio::test]
 async fn a_chain_appended_before_the_nodes_existed_gets_them_filled_in() {
-    let (store, schema) = store().await;
+    let (store, schema) = fresh_store(4).await;
     let n = 1000u64;
     sqlx::query(
         "INSERT INTO audit_entries (chain, seq, leaf, leaf_hash, time, kind, actor_type, status)
@@ -138,9 +114,5 @@ async fn a_chain_appended_before_the_nodes_existed_gets_them_filled_in() {
     let d: Vec<Hash> = (0..n).map(|i| leaf_hash(format!("leaf {i}").as_bytes())).collect();
     assert_eq!(leaves(&store, "runtime:old").await, d);
     check_proofs(&store, "runtime:old", &d, &[1, 5, 512, 999, 1000]).await;
-    sqlx::query(&format!("DROP SCHEMA \"{schema}\" CASCADE"))
-        .execute(store.pool())
-        .await
-        .ok();
-    store.close().await;
+    drop_schema(store, &schema).await;
 }

@@ -9,27 +9,11 @@ use cfp_audit::tree::{consistency_proof, Hash};
 use cfp_audit::verify::{verify_chain, ChainStart, Finding, Options, Stored};
 use cfp_audit::{Actor, Event};
 use cfp_store::audit::{AuditOptions, KeySource};
-use cfp_store::{Payloads, Store, StoreOptions};
+use cfp_store::Store;
+use cfp_testkit::{drop_schema, fresh_store};
 use sqlx::{Connection, Row};
 
 const CHAIN: &str = "runtime:t1";
-
-async fn store() -> (Store, String) {
-    let schema = format!("t_{}", uuid::Uuid::new_v4().simple());
-    let url =
-        std::env::var("CFP_TEST_DATABASE_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
-    let opts = StoreOptions {
-        database_url: url,
-        schema: schema.clone(),
-        max_connections: 4,
-        payload_threshold: 1 << 20,
-        acquire_timeout: Duration::from_secs(5),
-    };
-    let store = Store::connect(&opts, Payloads::memory())
-        .await
-        .expect("PostgreSQL at CFP_TEST_DATABASE_URL");
-    (store, schema)
-}
 
 /// `n` events of tenant t1, sequenced, and (when `sign`) a checkpoint at the new size.
 async fn append(store: &Store, n: usize, sign: bool) {
@@ -107,7 +91,7 @@ async fn verify(store: &Store, conn: &mut sqlx::PgConnection) -> Result<cfp_audi
 
 #[tokio::test]
 async fn pruning_is_checkpointed_held_audited_verifiable_and_not_forgeable() {
-    let (store, schema) = store().await;
+    let (store, schema) = fresh_store(4).await;
     append(&store, 10, true).await; // checkpoint at 10
     append(&store, 5, false).await;
     let all: Vec<Hash> =
@@ -229,9 +213,5 @@ async fn pruning_is_checkpointed_held_audited_verifiable_and_not_forgeable() {
         vec![(CHAIN.to_string(), last as u64)]
     );
     drop(conn);
-    sqlx::query(&format!("DROP SCHEMA \"{schema}\" CASCADE"))
-        .execute(store.pool())
-        .await
-        .ok();
-    store.close().await;
+    drop_schema(store, &schema).await;
 }

@@ -3,42 +3,12 @@
 //! and so are the usage counters folded from them; and the step's SLO, the step file's or an override, is what
 //! the evaluator reads.
 
-use std::time::Duration;
-
 use cfp_protocol::StepManifest;
 use cfp_store::queue::{Completion, FailOutcome, NewEvent};
 use cfp_store::rollups::{AttemptEnd, Granularity, Outcome, LATENCY_BOUNDS_MS};
-use cfp_store::{Payloads, Scope, Store, StoreOptions};
+use cfp_store::{Scope, Store};
+use cfp_testkit::{drop_schema, fresh_store};
 use serde_json::json;
-
-fn database_url() -> String {
-    std::env::var("CFP_TEST_DATABASE_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
-}
-
-async fn store() -> (Store, String) {
-    let schema = format!("t_{}", uuid::Uuid::new_v4().simple());
-    let store = Store::connect(
-        &StoreOptions {
-            database_url: database_url(),
-            schema: schema.clone(),
-            max_connections: 16,
-            payload_threshold: 1 << 20,
-            acquire_timeout: Duration::from_secs(5),
-        },
-        Payloads::memory(),
-    )
-    .await
-    .expect("PostgreSQL at CFP_TEST_DATABASE_URL");
-    (store, schema)
-}
-
-async fn drop_schema(store: Store, schema: &str) {
-    sqlx::query(&format!("DROP SCHEMA IF EXISTS \"{schema}\" CASCADE"))
-        .execute(store.pool())
-        .await
-        .ok();
-    store.close().await;
-}
 
 fn step(name: &str, max_retries: u32, slo: Option<serde_json::Value>) -> StepManifest {
     let mut m = json!({
@@ -72,7 +42,7 @@ fn end(outcome: Outcome, ms: f64) -> AttemptEnd {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_accepted_attempt_is_counted_once() {
-    let (store, schema) = store().await;
+    let (store, schema) = fresh_store(16).await;
     let scope = Scope::new("t1", "p1");
     store.replace_steps(&scope, &[step("a", 1, None)]).await.unwrap();
     store
@@ -215,7 +185,7 @@ async fn chrono_now_ms(store: &Store) -> i64 {
 
 #[tokio::test]
 async fn a_project_override_replaces_or_switches_off_the_step_files_slo() {
-    let (store, schema) = store().await;
+    let (store, schema) = fresh_store(16).await;
     let scope = Scope::new("t1", "p1");
     let file_slo = json!({"errors": {"target": 0.99}});
     store
@@ -257,7 +227,7 @@ async fn a_project_override_replaces_or_switches_off_the_step_files_slo() {
 #[tokio::test]
 async fn usage_counts_each_finished_delivery_once() {
     use cfp_store::usage::{UsageGranularity, UsageScope};
-    let (store, schema) = store().await;
+    let (store, schema) = fresh_store(16).await;
     let scope = Scope::new("t1", "p1");
     let sibling = Scope::new("t1", "p2");
     let stranger = Scope::new("t2", "p1");

@@ -189,6 +189,8 @@ struct Inner {
     /// Tokens the control plane answered "not valid" for, with when: asked again only after
     /// [`NEGATIVE_CREDENTIAL_TTL`], so a flood of made-up `cfp_live_…` keys costs a lookup, not a call each.
     unknown_credentials: Mutex<HashMap<[u8; 32], Instant>>,
+    /// The sync loops of [`Control::start`]; [`Control::stopped`] waits for them.
+    loops: Mutex<Vec<tokio::task::JoinHandle<()>>>,
 }
 
 /// How long an API key or worker token the control plane did not know is refused without asking it again.
@@ -247,10 +249,29 @@ impl Control {
     /// first sync completed ([`Control::ready`]).
     pub fn start(cfg: ControlConfig, shutdown: watch::Receiver<bool>) -> Self {
         let control = Self::new(cfg);
-        tokio::spawn(control.clone().revocation_loop(shutdown.clone()));
-        tokio::spawn(control.clone().settings_loop(shutdown.clone()));
-        tokio::spawn(control.clone().keys_loop(shutdown));
+        let loops = vec![
+            tokio::spawn(control.clone().revocation_loop(shutdown.clone())),
+            tokio::spawn(control.clone().settings_loop(shutdown.clone())),
+            tokio::spawn(control.clone().keys_loop(shutdown)),
+        ];
+        *control.inner.loops.lock().unwrap() = loops;
         control
+    }
+
+    /// Waits up to `within` for the sync loops to end (they end when the `shutdown` given to [`Control::start`]
+    /// turns true), then aborts the rest and waits until they have stopped. Returns how many had to be aborted.
+    pub async fn stopped(&self, within: Duration) -> usize {
+        let loops = std::mem::take(&mut *self.inner.loops.lock().unwrap());
+        let deadline = tokio::time::Instant::now() + within;
+        let mut aborted = 0;
+        for mut task in loops {
+            if tokio::time::timeout_at(deadline, &mut task).await.is_err() {
+                task.abort();
+                let _ = task.await;
+                aborted += 1;
+            }
+        }
+        aborted
     }
 
     fn new(cfg: ControlConfig) -> Self {
@@ -289,6 +310,7 @@ impl Control {
                 revoked_credentials: broadcast::channel(256).0,
                 revocations_version: watch::channel(0).0,
                 unknown_credentials: Mutex::new(HashMap::new()),
+                loops: Mutex::default(),
             }),
         }
     }

@@ -122,3 +122,38 @@ fn a_user_revocation_naming_a_tenant_ends_only_that_tenants_tokens() {
     assert!(!r.revokes(&c(Some("t1"), 1000)), "another tenant's token");
     assert!(!r.revokes(&c(None, 1000)), "a system-wide token carries nothing of t2");
 }
+
+/// The sync loops belong to the control handle: once the shutdown signal turns true, [`Control::stopped`] returns
+/// when every loop has ended (none is left running detached, holding the handle's state).
+#[tokio::test]
+async fn the_sync_loops_end_with_the_shutdown_and_are_waited_for() {
+    // Nothing listens on port 9 of loopback: every sync fails at once and the loops back off.
+    let (stop, shutdown) = watch::channel(false);
+    let control = Control::start(
+        ControlConfig {
+            url: "http://127.0.0.1:9".into(),
+            issuer: "http://cp".into(),
+            service_token: "s".into(),
+            region: "r".into(),
+            credential_cache: Duration::from_secs(5),
+            settings_interval: Duration::from_millis(50),
+            tls: None,
+        },
+        shutdown,
+    );
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(Arc::strong_count(&control.inner), 4, "the handle and its three loops");
+    stop.send_replace(true);
+    let started = std::time::Instant::now();
+    assert_eq!(
+        control.stopped(Duration::from_secs(5)).await,
+        0,
+        "every loop ended by itself"
+    );
+    assert!(started.elapsed() < Duration::from_secs(2), "{:?}", started.elapsed());
+    assert_eq!(
+        Arc::strong_count(&control.inner),
+        1,
+        "no loop holds the handle any more"
+    );
+}

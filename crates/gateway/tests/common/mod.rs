@@ -18,12 +18,12 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::Message;
 
+pub mod control_plane;
+
 pub const TOKEN: &str = "test-worker-token-0123456789";
 pub const ADMIN: &str = "test-admin-token-0123456789";
 
-pub fn database_url() -> String {
-    std::env::var("CFP_TEST_DATABASE_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
-}
+pub use cfp_testkit::database_url;
 
 pub struct Runtime {
     pub addr: SocketAddr,
@@ -423,14 +423,6 @@ pub fn repo_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// A child process (a test server) killed when dropped, so a failing test leaves nothing running.
 pub struct Killed(pub std::process::Child);
 
@@ -441,14 +433,54 @@ impl Drop for Killed {
     }
 }
 
-/// Waits until something listens on `port` (10 s at most), failing early when `child` exits.
-pub async fn wait_port(port: u16, child: &mut Killed) {
-    for _ in 0..200 {
-        if tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
-            return;
+/// A port for a child server that cannot take `--listen 127.0.0.1:0` and say which port it bound (Prometheus,
+/// Alertmanager, aiosmtpd): free now, and outside the kernel's ephemeral range, so no `bind(…:0)` of another
+/// test (every in-process runtime binds that way) nor an outgoing connection can take it before the child binds.
+/// Chosen at random, so two tests picking at once are unlikely to pick the same; [`spawn_server`] retries when
+/// the child could not bind it anyway.
+fn unused_fixed_port() -> u16 {
+    let low = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|r| r.split_whitespace().next()?.parse::<u16>().ok())
+        .unwrap_or(32768);
+    let (from, to) = if low > 12_000 {
+        (10_000, low)
+    } else {
+        (1_024, low.max(2_048))
+    };
+    loop {
+        let port = from + (uuid::Uuid::new_v4().as_u128() % u128::from(to - from)) as u16;
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
         }
-        if let Ok(Some(status)) = child.0.try_wait() {
-            panic!("the server exited: {status}");
+    }
+}
+
+/// Starts the server `command` makes for a port, on a port of [`unused_fixed_port`], and waits until it
+/// listens; a child that exits before it listens (the port was taken after all) is started again on another
+/// port, three times at most.
+pub async fn spawn_server(mut command: impl FnMut(u16) -> std::process::Command) -> (Killed, u16) {
+    for _ in 0..3 {
+        let port = unused_fixed_port();
+        let mut child = Killed(command(port).spawn().expect("the server starts"));
+        if wait_listening(port, &mut child).await {
+            return (child, port);
+        }
+        eprintln!("the server on port {port} exited before it listened; trying another port");
+    }
+    panic!("the server could not start on any of 3 ports")
+}
+
+/// Waits until something listens on `port` (10 s at most): `false` when `child` exited first.
+async fn wait_listening(port: u16, child: &mut Killed) -> bool {
+    for _ in 0..200 {
+        if let Ok(Some(_)) = child.0.try_wait() {
+            return false;
+        }
+        if tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
+            // Still ours: a child that lost the port to another process exits right after its bind failed.
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            return !matches!(child.0.try_wait(), Ok(Some(_)));
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }

@@ -160,6 +160,8 @@ struct Inner {
     renew: redis::Script,
     failures: AtomicU64,
     calls: AtomicU64,
+    /// The give-backs in flight ([`Lease`] drops); `None` once [`SharedCounters::close`] took them.
+    give_backs: Mutex<Option<tokio::task::JoinSet<()>>>,
 }
 
 /// Counters shared by the replicas of a region through Redis. Cheap to clone.
@@ -186,11 +188,22 @@ impl Drop for Lease {
             })
         };
         if let Some((keys, member, n)) = give_back {
-            let inner = self.inner.clone();
-            let slot = std::mem::take(&mut self.slot);
-            // Never block the dropping task; what Redis does not take is owed and retried.
-            if let Ok(rt) = tokio::runtime::Handle::try_current() {
-                rt.spawn(async move { inner.give_back(&slot, keys, member, n).await });
+            let slot = self.slot.clone();
+            // Never block the dropping task: the give-back is a task of the counters, which their close waits for;
+            // what Redis does not take is owed and retried. Outside a runtime the places are owed (the upkeep gives
+            // them back); once closed, they expire with the reservation, which is no longer renewed.
+            let spawned = tokio::runtime::Handle::try_current().is_ok_and(|rt| {
+                let mut tasks = self.inner.give_backs.lock().unwrap();
+                let Some(set) = tasks.as_mut() else { return true };
+                while set.try_join_next().is_some() {}
+                let owner = self.inner.clone();
+                set.spawn_on(async move { owner.give_back(&slot, keys, member, n).await }, &rt);
+                true
+            });
+            if !spawned {
+                if let Some(r) = self.inner.slots.lock().unwrap().get_mut(&self.slot) {
+                    r.owed += n;
+                }
             }
         }
     }
@@ -230,6 +243,7 @@ impl SharedCounters {
             renew: script(RENEW),
             failures: AtomicU64::new(0),
             calls: AtomicU64::new(0),
+            give_backs: Mutex::new(Some(tokio::task::JoinSet::new())),
         });
         Ok(Self(inner))
     }
@@ -332,6 +346,39 @@ impl SharedCounters {
             .map_or(0, |r| r.reserved.saturating_sub(r.used));
         let free = counts.iter().zip(&values).map(|(n, l)| l.saturating_sub(*n)).min()?;
         Some(free + spare)
+    }
+
+    /// Stops the counters' own work for a shutdown: waits up to `within` for the give-backs in flight (then
+    /// aborts the rest), and gives back every place reserved and not in use, and every place owed, each call
+    /// bounded by [`COMMAND_TIMEOUT`]. Leases dropped afterwards give nothing back: their places expire with the
+    /// reservation after [`LEASE`]. Returns the give-backs that had to be aborted.
+    pub async fn close(&self, within: Duration) -> usize {
+        let set = self.0.give_backs.lock().unwrap().take();
+        let mut aborted = 0;
+        if let Some(mut set) = set {
+            let _ = tokio::time::timeout(within, async { while set.join_next().await.is_some() {} }).await;
+            aborted = set.len();
+            set.shutdown().await;
+        }
+        let work: Vec<(String, Vec<String>, String, u32)> = {
+            let mut slots = self.0.slots.lock().unwrap();
+            slots
+                .iter_mut()
+                .filter_map(|(slot, r)| {
+                    let n = std::mem::take(&mut r.owed) + r.reserved.saturating_sub(r.used);
+                    r.reserved = r.used;
+                    r.chunk = 0;
+                    (n > 0).then(|| (slot.clone(), r.keys.clone(), r.member.clone(), n))
+                })
+                .collect()
+        };
+        let give = async {
+            for (slot, keys, member, n) in work {
+                self.0.give_back(&slot, keys, member, n).await;
+            }
+        };
+        let _ = tokio::time::timeout(within, give).await;
+        aborted
     }
 
     /// Redis calls that failed or timed out since start.
@@ -491,161 +538,4 @@ fn redact(url: &str) -> String {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    const URL: &str = "redis://127.0.0.1:6379";
-
-    /// Counters with their upkeep running (an engine runs it as one of its services).
-    fn started(url: &str, replica: &str) -> Result<SharedCounters, String> {
-        let c = SharedCounters::new(url, replica)?;
-        tokio::spawn(c.upkeep());
-        Ok(c)
-    }
-
-    fn ids() -> (String, String) {
-        (uuid::Uuid::new_v4().to_string(), uuid::Uuid::new_v4().to_string())
-    }
-
-    #[tokio::test]
-    async fn two_replicas_share_project_and_tenant_counts() {
-        let a = started(URL, "rt-a").unwrap();
-        let b = started(URL, "rt-b").unwrap();
-        let (tenant, p1) = ids();
-        let p2 = uuid::Uuid::new_v4().to_string();
-        let Acquired::Held(l1) = a.acquire("ex", &tenant, &p1, [Some(2), Some(3)]).await else {
-            panic!("the first lease is taken (is Redis running at {URL}?)")
-        };
-        let Acquired::Held(l2) = b.acquire("ex", &tenant, &p1, [Some(2), Some(3)]).await else {
-            panic!("the second lease is taken on the other replica")
-        };
-        assert!(matches!(
-            a.acquire("ex", &tenant, &p1, [Some(2), Some(3)]).await,
-            Acquired::Full { index: 0, count: 2 }
-        ));
-        assert_eq!(b.room("ex", &tenant, &p1, [Some(2), Some(3)]).await, Some(0));
-        // another project of the tenant: its own limit is free, the tenant's has one place left
-        let Acquired::Held(_l3) = b.acquire("ex", &tenant, &p2, [None, Some(3)]).await else {
-            panic!("the tenant has room for a third")
-        };
-        assert!(matches!(
-            a.acquire("ex", &tenant, &p2, [None, Some(3)]).await,
-            Acquired::Full { index: 1, count: 3 }
-        ));
-        // requests are counted apart from executions
-        assert!(matches!(
-            a.acquire("rq", &tenant, &p1, [Some(2), Some(3)]).await,
-            Acquired::Held(_)
-        ));
-        drop(l1);
-        let mut room = None;
-        for _ in 0..50 {
-            room = a.room("ex", &tenant, &p1, [Some(2), Some(3)]).await;
-            if room == Some(1) {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-        assert_eq!(room, Some(1), "a released lease frees its place on every replica");
-        drop(l2);
-        assert_eq!(a.failures() + b.failures(), 0);
-    }
-
-    #[tokio::test]
-    async fn far_from_the_limit_places_are_reserved_in_batches_and_idle_ones_given_back() {
-        let a = started(URL, "rt-a").unwrap();
-        let b = started(URL, "rt-b").unwrap();
-        let (tenant, p) = ids();
-        let limits = [Some(1000), None];
-        let mut held = Vec::new();
-        for _ in 0..200 {
-            match a.acquire("rq", &tenant, &p, limits).await {
-                Acquired::Held(l) => held.push(l),
-                _ => panic!("room for 200 of 1000 (is Redis running at {URL}?)"),
-            }
-        }
-        let calls = a.calls();
-        assert!(calls < 20, "200 places in batches took {calls} Redis calls");
-        // the other replica sees them: at most the limit minus what replica a holds
-        let room = b.room("rq", &tenant, &p, limits).await.unwrap();
-        assert!((1000 - 200 - 64..=800).contains(&room), "room {room}");
-        drop(held);
-        let mut room = 0;
-        for _ in 0..100 {
-            room = b.room("rq", &tenant, &p, limits).await.unwrap();
-            if room == 1000 {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        assert_eq!(room, 1000, "spare places are given back once idle");
-        assert_eq!(a.failures(), 0);
-    }
-
-    #[tokio::test]
-    async fn near_the_limit_no_place_is_kept_spare() {
-        let a = started(URL, "rt-a").unwrap();
-        let b = started(URL, "rt-b").unwrap();
-        let (tenant, p) = ids();
-        let limits = [Some(8), None];
-        let mut held = Vec::new();
-        for _ in 0..8 {
-            let Acquired::Held(l) = a.acquire("ex", &tenant, &p, limits).await else {
-                panic!("room for 8 of 8")
-            };
-            held.push(l);
-        }
-        assert!(matches!(
-            b.acquire("ex", &tenant, &p, limits).await,
-            Acquired::Full { index: 0, count: 8 }
-        ));
-        held.pop();
-        // the freed place is given back at once (no spare near the limit): the other replica gets it
-        let mut got = None;
-        for _ in 0..50 {
-            if let Acquired::Held(l) = b.acquire("ex", &tenant, &p, limits).await {
-                got = Some(l);
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-        assert!(got.is_some(), "a place freed on replica a reaches replica b");
-    }
-
-    #[tokio::test]
-    async fn without_a_limit_nothing_is_counted() {
-        let a = started(URL, "rt-a").unwrap();
-        let (tenant, p) = ids();
-        assert!(matches!(
-            a.acquire("rq", &tenant, &p, [None, None]).await,
-            Acquired::Unavailable
-        ));
-        assert_eq!(a.room("rq", &tenant, &p, [None, None]).await, None);
-    }
-
-    #[tokio::test]
-    async fn an_unreachable_redis_falls_back_to_local_counting_quickly() {
-        // nothing listens on port 9 of loopback: connection refused at once
-        let a = started("redis://127.0.0.1:9", "rt-a").unwrap();
-        let (tenant, p) = ids();
-        let started = Instant::now();
-        assert!(matches!(
-            a.acquire("rq", &tenant, &p, [Some(1), None]).await,
-            Acquired::Unavailable
-        ));
-        // skipped, not retried, during the back-off
-        assert!(matches!(
-            a.acquire("rq", &tenant, &p, [Some(1), None]).await,
-            Acquired::Unavailable
-        ));
-        assert!(started.elapsed() < Duration::from_secs(1), "{:?}", started.elapsed());
-        assert_eq!(a.failures(), 1);
-    }
-
-    #[test]
-    fn keys_of_a_tenant_share_a_cluster_slot() {
-        assert_eq!(key("rq", "t1", Some("p1")), "cfp:limits:rq:{t1}:p:p1");
-        assert_eq!(key("rq", "t1", None), "cfp:limits:rq:{t1}:t");
-        assert_eq!(redact("redis://:pw@h:6379"), "redis://***@h:6379");
-    }
-}
+mod tests;
