@@ -1,17 +1,18 @@
 //! Retention and legal hold of the runtime's audit chain (migration 0015, docs/audit.md): pruning only below a
 //! signed checkpoint, never under a hold, audited; the pruned chain verifies from its pruning record and still
-//! serves proofs; rows deleted without a record are `missing`, a forged record is `bad_prune`; the runtime's role
+//! serves proofs; rows deleted without a record are `missing`, a forged record and a pruning made behind the plane
+//! (no `audit.pruned` entry) are `bad_prune` (checked by the runtime's own verifier, `cfp_store::audit_verify`); the runtime's role
 //! cannot call the pruning function.
 
 use std::time::{Duration, SystemTime};
 
 use cfp_audit::tree::{consistency_proof, Hash};
-use cfp_audit::verify::{verify_chain, ChainStart, Finding, Options, Stored};
+use cfp_audit::verify::Finding;
 use cfp_audit::{Actor, Event};
 use cfp_store::audit::{AuditOptions, KeySource};
 use cfp_store::Store;
 use cfp_testkit::{drop_schema, fresh_store};
-use sqlx::{Connection, Row};
+use sqlx::Connection;
 
 const CHAIN: &str = "runtime:t1";
 
@@ -38,13 +39,9 @@ async fn size(store: &Store) -> u64 {
     store.audit_head(CHAIN).await.unwrap().unwrap().size
 }
 
-/// Verifies the chain as `conn` sees it, from its latest pruning record.
+/// Verifies the chain as `conn` sees it, from its latest pruning record: what the runtime's scheduled verification
+/// runs (`cfp_store::audit_verify`).
 async fn verify(store: &Store, conn: &mut sqlx::PgConnection) -> Result<cfp_audit::Verified, cfp_audit::Failure> {
-    let notes: Vec<String> = sqlx::query_scalar("SELECT note FROM audit_checkpoints WHERE chain = $1 ORDER BY size")
-        .bind(CHAIN)
-        .fetch_all(&mut *conn)
-        .await
-        .unwrap();
     let keys: Vec<_> = store
         .audit_public_keys()
         .await
@@ -52,41 +49,7 @@ async fn verify(store: &Store, conn: &mut sqlx::PgConnection) -> Result<cfp_audi
         .into_iter()
         .map(|k| k.0)
         .collect();
-    let start =
-        sqlx::query("SELECT size, frontier, prev FROM audit_prunes WHERE chain = $1 ORDER BY size DESC LIMIT 1")
-            .bind(CHAIN)
-            .fetch_optional(&mut *conn)
-            .await
-            .unwrap()
-            .map(|r| ChainStart {
-                size: r.get::<i64, _>(0) as u64,
-                frontier: r.get::<Vec<u8>, _>(1).chunks(32).map(hex::encode).collect(),
-                prev: hex::encode(r.get::<Vec<u8>, _>(2)),
-            });
-    let from = start.as_ref().map_or(0, |s| s.size as i64);
-    let rows: Vec<(String, Vec<u8>)> =
-        sqlx::query_as("SELECT leaf, leaf_hash FROM audit_entries WHERE chain = $1 AND seq >= $2 ORDER BY seq")
-            .bind(CHAIN)
-            .bind(from)
-            .fetch_all(&mut *conn)
-            .await
-            .unwrap();
-    let entries = rows.into_iter().map(|(leaf, h)| Stored {
-        leaf,
-        leaf_hash: Some(hex::encode(h)),
-    });
-    let pruned = start.is_some();
-    verify_chain(
-        CHAIN,
-        entries,
-        &notes,
-        &keys,
-        Options {
-            start,
-            pruned,
-            ..Options::default()
-        },
-    )
+    cfp_store::audit_verify::verify_chain_in(conn, CHAIN, &keys).await.unwrap()
 }
 
 #[tokio::test]
@@ -168,6 +131,28 @@ async fn pruning_is_checkpointed_held_audited_verifiable_and_not_forgeable() {
     let f = verify(&store, &mut tx).await.unwrap_err();
     assert_eq!((f.finding, f.seq), (Finding::BadPrune, 11), "{f}");
     tx.rollback().await.unwrap();
+
+    // behind the plane: a superuser calls the pruning function itself, which writes a correct record but no
+    // audit.pruned entry: the record the verification starts from is bad_prune
+    append(&store, 3, true).await;
+    let mut tx = conn.begin().await.unwrap();
+    let to: i64 = sqlx::query_scalar("SELECT max(size) FROM audit_checkpoints WHERE chain = $1")
+        .bind(CHAIN)
+        .fetch_one(&mut *tx)
+        .await
+        .unwrap();
+    sqlx::query("SELECT * FROM audit_prune($1, $2, 'rogue superuser')")
+        .bind(CHAIN)
+        .bind(to)
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    let f = verify(&store, &mut tx).await.unwrap_err();
+    assert_eq!(f.finding, Finding::BadPrune, "{f}");
+    assert!(f.detail.contains("no audit.pruned entry"), "{f}");
+    tx.rollback().await.unwrap();
+    let ok = verify(&store, &mut conn).await.unwrap();
+    assert_eq!(ok.from, 10, "the honest pruning still verifies");
 
     // the runtime's role (granted what it uses of the audit tables) cannot call audit_prune nor delete entries
     let role = format!("cfp_rt_app_{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
