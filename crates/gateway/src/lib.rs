@@ -16,6 +16,7 @@ pub mod admin;
 pub mod admin_streams;
 pub mod audit;
 pub mod auth;
+pub mod bodies;
 pub mod conn;
 pub mod error;
 pub mod ingress;
