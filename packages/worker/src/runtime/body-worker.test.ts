@@ -16,7 +16,7 @@ const kinds: [string, string, 'json' | 'text' | 'none', (size: number) => { raw:
     'application/json',
     'json',
     (size) => {
-      const doc = { items: Array.from({ length: Math.ceil(size / 40) }, (_, i) => ({ i, name: `item-${i}`, ok: i % 2 === 0 })), 'é': 'x' }
+      const doc = { items: Array.from({ length: Math.ceil(size / 40) }, (_, i) => ({ i, name: `item-${i}`, ok: i % 2 === 0 })), é: 'x' }
       return { raw: Buffer.from(JSON.stringify(doc)), body: doc }
     },
   ],

@@ -59,7 +59,13 @@ export class FakeRuntime {
       const { key, offset } = frame.params as { key: string; offset: number }
       const body = this.bodies.get(key)
       if (!body) this.send({ type: 'reply', id: frame.id, ok: false, error: { code: 'not_found', message: `no body ${key}` } })
-      else this.send({ type: 'reply', id: frame.id, ok: true, result: { data: body.subarray(offset, offset + 262144).toString('base64'), offset, size: body.length } })
+      else
+        this.send({
+          type: 'reply',
+          id: frame.id,
+          ok: true,
+          result: { data: body.subarray(offset, offset + 262144).toString('base64'), offset, size: body.length },
+        })
     } else if (frame.type === 'call') {
       const { group, key, value } = frame.params as { group: string; key: string; value: unknown }
       const g = this.state.get(group) ?? new Map<string, unknown>()
