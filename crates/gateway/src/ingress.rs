@@ -614,12 +614,14 @@ mod tests {
 
     #[test]
     fn json_body_errors_name_the_problem() {
-        let parsed = |h: &HeaderMap, bytes: &[u8]| match request_body(h, bytes.to_vec(), false)? {
-            ApiBody::Parsed { body, raw_body } => {
-                assert_eq!(B64.decode(raw_body).unwrap(), bytes);
-                Ok(body)
+        let parsed = |h: &HeaderMap, bytes: &[u8]| -> Result<Value, ApiError> {
+            match request_body(h, bytes.to_vec(), false)? {
+                ApiBody::Parsed { body, raw_body } => {
+                    assert_eq!(B64.decode(raw_body).unwrap(), bytes);
+                    Ok(body)
+                }
+                other => panic!("a protocol 1 worker gets the body parsed, not {other:?}"),
             }
-            other => panic!("a protocol 1 worker gets the body parsed, not {other:?}"),
         };
         let mut h = HeaderMap::new();
         h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
