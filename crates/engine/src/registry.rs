@@ -312,6 +312,7 @@ mod tests {
                 name: format!("w{id}"),
                 tx,
                 capacity: 8,
+                protocol: cfp_protocol::PROTOCOL_VERSION,
                 inflight: 0,
                 steps: HashMap::new(),
                 schemas: HashMap::new(),
