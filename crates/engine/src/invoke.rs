@@ -469,13 +469,21 @@ impl Engine {
         if self.is_shutting_down() {
             return Err(InvokeError::ShuttingDown);
         }
-        let worker = self
-            .inner()
-            .reg
-            .lock()
-            .unwrap()
-            .pick_worker(scope, step, false)
-            .ok_or_else(|| InvokeError::NoWorker(step.to_string()))?;
+        let (worker, protocol) = {
+            let reg = self.inner().reg.lock().unwrap();
+            let id = reg
+                .pick_worker(scope, step, false)
+                .ok_or_else(|| InvokeError::NoWorker(step.to_string()))?;
+            (
+                id,
+                reg.workers
+                    .get(&id)
+                    .map_or(cfp_protocol::PROTOCOL_VERSION, |w| w.protocol),
+            )
+        };
+        // Ingress shaped the input for the worker it expected (`Engine::api_protocol`); another one may have
+        // been picked since.
+        let input = crate::workers::api_input_for(self.store(), input, protocol).await?;
         let permit = self
             .inner()
             .exec_limits
@@ -484,6 +492,11 @@ impl Engine {
             .map_err(InvokeError::LimitExceeded)?;
         let (tx, rx) = oneshot::channel();
         let id = format!("api-{}", uuid::Uuid::new_v4());
+        // A stored body is readable by this invocation's worker while the call waits (`payload.get`).
+        let _body = match &input.body {
+            cfp_protocol::ApiBody::Stored { raw_body_ref, .. } => Some(self.claim_body(&id, &raw_body_ref.key)),
+            _ => None,
+        };
         let timeout_ms = timeout.as_millis() as u64;
         let frame = InvokeFrame {
             id: id.clone(),

@@ -22,6 +22,7 @@
 pub mod alerts;
 pub mod api_outcomes;
 mod audit;
+pub mod bodies;
 pub mod calls;
 pub mod clock;
 pub mod cron;
@@ -201,6 +202,8 @@ pub(crate) struct Inner {
     pub spans_dropped: AtomicU64,
     /// API steps' attempt ends waiting to be written for the rollups.
     pub api_outcomes: api_outcomes::ApiOutcomes,
+    /// Stored request bodies of API invocations in flight, by invocation id (`payload.get`, crate::bodies).
+    pub bodies: Mutex<HashMap<String, String>>,
 }
 
 impl Engine {
@@ -240,6 +243,7 @@ impl Engine {
                 metrics,
                 spans_dropped: AtomicU64::new(0),
                 api_outcomes: Default::default(),
+                bodies: Default::default(),
             }),
         };
         let services = &engine.inner.services;
@@ -249,6 +253,7 @@ impl Engine {
         services.spawn(tasks::maintenance(engine.clone()));
         services.spawn(failures::deadline_watch(engine.clone()));
         services.spawn(cron::scheduler(engine.clone()));
+        services.spawn(bodies::sweeper(engine.clone()));
         if engine.inner.cfg.slo.is_some() {
             services.spawn(slo::evaluator(engine.clone()));
         }

@@ -18,6 +18,8 @@ pub struct Worker {
     pub name: String,
     pub tx: mpsc::UnboundedSender<ToWorker>,
     pub capacity: u32,
+    /// The protocol version of its `hello` (API bodies reach a version 1 worker parsed).
+    pub protocol: u32,
     pub inflight: u32,
     pub steps: HashMap<String, StepManifest>,
     /// Compiled `input` schemas of `steps` (compiled once, at registration).
@@ -310,6 +312,7 @@ mod tests {
                 name: format!("w{id}"),
                 tx,
                 capacity: 8,
+                protocol: cfp_protocol::PROTOCOL_VERSION,
                 inflight: 0,
                 steps: HashMap::new(),
                 schemas: HashMap::new(),

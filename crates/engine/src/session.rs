@@ -17,7 +17,7 @@ use std::sync::Arc;
 
 use cfp_audit::{Actor, Event};
 use cfp_protocol::frames::{parse_from_worker, RegistrationError, RpcError};
-use cfp_protocol::{FromWorker, RpcCode, SocketCode, StreamManifest, ToWorker, PROTOCOL_VERSION};
+use cfp_protocol::{FromWorker, RpcCode, SocketCode, StreamManifest, ToWorker, MIN_PROTOCOL_VERSION, PROTOCOL_VERSION};
 use cfp_store::Scope;
 use serde_json::{json, Value};
 use tokio::sync::mpsc;
@@ -103,9 +103,12 @@ pub struct Hello {
     /// The worker's name (`worker` when it gave none).
     pub name: String,
     pub capacity: Option<u32>,
+    /// The protocol version the worker speaks (one this runtime speaks).
+    pub protocol: u32,
 }
 
-/// Parses the first frame of a connection, which must be a `hello` of this protocol version.
+/// Parses the first frame of a connection, which must be a `hello` of a protocol version this runtime speaks
+/// ([`MIN_PROTOCOL_VERSION`] to [`PROTOCOL_VERSION`]).
 pub fn parse_hello(text: &str) -> Result<Hello, Refusal> {
     let not_hello = |why: String| Refusal::new(CLOSE_UNAUTHENTICATED, SocketCode::Unauthenticated, why);
     match parse_from_worker(text) {
@@ -115,17 +118,20 @@ pub fn parse_hello(text: &str) -> Result<Hello, Refusal> {
             worker,
             capacity,
         }) => {
-            if protocol != PROTOCOL_VERSION {
+            if !(MIN_PROTOCOL_VERSION..=PROTOCOL_VERSION).contains(&protocol) {
                 return Err(Refusal::new(
                     CLOSE_UNSUPPORTED_PROTOCOL,
                     SocketCode::UnsupportedProtocol,
-                    format!("this runtime speaks protocol {PROTOCOL_VERSION}; the worker sent {protocol}"),
+                    format!(
+                        "this runtime speaks protocols {MIN_PROTOCOL_VERSION} to {PROTOCOL_VERSION}; the worker sent {protocol}"
+                    ),
                 ));
             }
             Ok(Hello {
                 token,
                 name: worker.name.unwrap_or_else(|| "worker".into()),
                 capacity,
+                protocol,
             })
         }
         Ok(_) => Err(not_hello("the first frame must be `hello` with a worker token".into())),
@@ -160,7 +166,7 @@ impl Session {
             ));
         }
         let (id, rx) = engine
-            .connect_worker(scope.clone(), hello.name, hello.capacity)
+            .connect_worker(scope.clone(), hello.name, hello.capacity, hello.protocol)
             .map_err(|message| Refusal::new(CLOSE_TOO_MANY_WORKERS, SocketCode::TooManyWorkers, message))?;
         let session = Session {
             engine: engine.clone(),
@@ -169,8 +175,9 @@ impl Session {
             peers,
             opened: std::time::Instant::now(),
         };
+        // The welcome names the worker's own version: the session speaks it.
         session.send(ToWorker::Welcome {
-            protocol: PROTOCOL_VERSION,
+            protocol: hello.protocol,
             worker_id: id.to_string(),
             tenant: session.scope.tenant.clone(),
             project: session.scope.project.clone(),
@@ -358,7 +365,9 @@ impl Session {
         };
         let (task_engine, peers, scope, id) = (engine.clone(), self.peers.clone(), self.scope.clone(), self.id);
         engine.spawn(async move {
-            let result = if method.starts_with("streams.") {
+            let result = if method == "payload.get" {
+                task_engine.payload_get(id, invocation_id.as_deref(), &params).await
+            } else if method.starts_with("streams.") {
                 peers.stream_call(&scope, &method, &params).await
             } else {
                 task_engine.worker_call(&scope, &method, &params).await
@@ -436,12 +445,18 @@ mod tests {
             (hello.token.as_str(), hello.name.as_str(), hello.capacity),
             ("t0", "worker", Some(4))
         );
+        assert_eq!(hello.protocol, 1);
+        let v2 = parse_hello(r#"{"type":"hello","protocol":2,"token":"t0","worker":{}}"#).unwrap();
+        assert_eq!(v2.protocol, 2);
 
-        let other = parse_hello(r#"{"type":"hello","protocol":2,"token":"t0","worker":{}}"#).unwrap_err();
-        assert_eq!(
-            (other.close, other.code),
-            (CLOSE_UNSUPPORTED_PROTOCOL, SocketCode::UnsupportedProtocol)
-        );
+        for protocol in [0, 3] {
+            let text = format!(r#"{{"type":"hello","protocol":{protocol},"token":"t0","worker":{{}}}}"#);
+            let other = parse_hello(&text).unwrap_err();
+            assert_eq!(
+                (other.close, other.code),
+                (CLOSE_UNSUPPORTED_PROTOCOL, SocketCode::UnsupportedProtocol)
+            );
+        }
 
         for text in [r#"{"type":"ping","ts":1}"#, "not json", r#"{"type":"hello"}"#] {
             let refused = parse_hello(text).unwrap_err();

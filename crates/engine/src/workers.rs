@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use cfp_protocol::{LogEntry, SocketCode, StepKind, StepManifest, ToWorker};
+use cfp_protocol::{ApiBody, ApiInput, LogEntry, SocketCode, StepKind, StepManifest, ToWorker};
 use cfp_store::logs::LogRecord;
 use cfp_store::{Scope, StoreError};
 use tokio::sync::mpsc;
@@ -30,6 +30,7 @@ impl Engine {
         scope: Scope,
         name: String,
         capacity: Option<u32>,
+        protocol: u32,
     ) -> Result<(WorkerId, mpsc::UnboundedReceiver<ToWorker>), String> {
         let id = self.inner.next_worker.fetch_add(1, Ordering::Relaxed);
         let (tx, rx) = mpsc::unbounded_channel();
@@ -51,6 +52,7 @@ impl Engine {
             name,
             tx,
             capacity,
+            protocol,
             inflight: 0,
             steps: HashMap::new(),
             schemas: HashMap::new(),
@@ -235,4 +237,60 @@ impl Engine {
             );
         }
     }
+}
+
+impl Engine {
+    /// The protocol version of the worker an API call of `step` would go to now (`None`: no worker hosts it).
+    /// Ingress shapes the request body for it: parsed for version 1, raw for version 2.
+    pub fn api_protocol(&self, scope: &Scope, step: &str) -> Option<u32> {
+        let reg = self.inner.reg.lock().unwrap();
+        let id = reg.pick_worker(scope, step, false)?;
+        reg.workers.get(&id).map(|w| w.protocol)
+    }
+}
+
+/// `input` as a worker speaking `protocol` takes it: a version 1 worker gets the body parsed (`body` +
+/// `rawBody`), which the runtime does here when ingress left the parse to a version 2 worker that is no longer
+/// the one picked (a race: the expected worker left). A version 2 worker takes every form.
+pub(crate) async fn api_input_for(
+    store: &cfp_store::Store,
+    mut input: ApiInput,
+    protocol: u32,
+) -> Result<ApiInput, crate::InvokeError> {
+    use base64::Engine as _;
+    if protocol >= 2 {
+        return Ok(input);
+    }
+    input.body = match input.body {
+        ApiBody::Stored {
+            body_from,
+            raw_body_ref,
+        } => {
+            let mut bytes = Vec::with_capacity(raw_body_ref.size as usize);
+            loop {
+                let (chunk, _) = store
+                    .payloads()
+                    .body_chunk(&raw_body_ref.key, bytes.len() as u64)
+                    .await?;
+                if chunk.is_empty() {
+                    break;
+                }
+                bytes.extend_from_slice(&chunk);
+            }
+            let raw_body = base64::engine::general_purpose::STANDARD.encode(&bytes);
+            let body = cfp_protocol::body::parse(body_from, bytes)
+                .map_err(|e| StoreError::Invalid(format!("request body is not valid JSON: {e}")))?;
+            ApiBody::Parsed { body, raw_body }
+        }
+        ApiBody::Raw { body_from, raw_body } => {
+            let bytes = base64::engine::general_purpose::STANDARD
+                .decode(&raw_body)
+                .map_err(|e| StoreError::Invalid(format!("request body: {e}")))?;
+            let body = cfp_protocol::body::parse(body_from, bytes)
+                .map_err(|e| StoreError::Invalid(format!("request body is not valid JSON: {e}")))?;
+            ApiBody::Parsed { body, raw_body }
+        }
+        parsed @ ApiBody::Parsed { .. } => parsed,
+    };
+    Ok(input)
 }

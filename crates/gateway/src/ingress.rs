@@ -15,7 +15,7 @@ use axum::response::{IntoResponse, Response};
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;
 use cfp_engine::{InvokeError, RouteMatch};
-use cfp_protocol::{ApiInput, ApiOutput, BodyEncoding, Multimap, StringOrStrings};
+use cfp_protocol::{ApiBody, ApiInput, ApiOutput, BodyEncoding, BodyFrom, Multimap, StringOrStrings};
 use serde_json::Value;
 
 use crate::error::ApiError;
@@ -186,11 +186,34 @@ async fn call_step(
     let query = parts.uri.query().unwrap_or("");
     let headers = &parts.headers;
     // The body is held once while it becomes the step's input: its base64 (`rawBody`) is made from the bytes
-    // read, which then become the parsed `body` (a text body without a copy) and are dropped before the
-    // invocation is sent. See `docs/architecture.md`, "Ingress memory".
-    let bytes = limits::read_body(body, declared, limit).await?;
-    let raw_body = B64.encode(&bytes);
-    let body = parse_body(headers, bytes)?;
+    // read, which are dropped before the invocation is sent. A protocol 2 worker parses them itself (JSON is
+    // only checked here, no tree is built), and a body above the payload threshold goes to object storage as it
+    // is read (`rawBodyRef`; deleted when `_stored` drops, after the invocation); for a protocol 1 worker they
+    // become the parsed `body` (a text body without a copy). See `docs/architecture.md`, "Ingress memory".
+    let worker_parses = app
+        .engine
+        .api_protocol(scope, &step)
+        .unwrap_or(cfp_protocol::PROTOCOL_VERSION)
+        >= 2;
+    let mut _stored = None;
+    let body = if worker_parses {
+        let ct = headers
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
+        match crate::bodies::read(app.engine.store(), scope, body, declared, limit, ct).await? {
+            crate::bodies::Read::Inline(bytes) => request_body(headers, bytes, true)?,
+            crate::bodies::Read::Stored { from, body, guard } => {
+                _stored = Some(guard);
+                ApiBody::Stored {
+                    body_from: from,
+                    raw_body_ref: body,
+                }
+            }
+        }
+    } else {
+        request_body(headers, limits::read_body(body, declared, limit).await?, false)?
+    };
     // W3C trace context: a valid `traceparent` makes this call part of the caller's trace (its trace id is the
     // CFP trace id); an invalid one is ignored and a new trace starts (docs/tracing.md).
     let remote = cfp_protocol::trace::from_headers(
@@ -216,7 +239,6 @@ async fn call_step(
         headers: header_map(app, headers),
         auth: caller,
         body,
-        raw_body,
     };
     let result = app
         .engine
@@ -311,30 +333,29 @@ fn webhook_target(
     Some((scope, settings))
 }
 
-/// The step's `body`: JSON parsed, text as a string (taking over the buffer when it is UTF-8), else `null`.
-fn parse_body(headers: &HeaderMap, bytes: Vec<u8>) -> Result<Value, ApiError> {
-    if bytes.is_empty() {
-        return Ok(Value::Null);
-    }
+/// The input's body from the request's bytes: raw with how to parse it when the worker parses (protocol 2; a
+/// JSON body is checked without building it), else parsed here (JSON, text taking over the buffer when it is
+/// UTF-8, else `null`). Invalid JSON is a 400 `invalid_json` either way.
+fn request_body(headers: &HeaderMap, bytes: Vec<u8>, worker_parses: bool) -> Result<ApiBody, ApiError> {
     let ct = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .to_ascii_lowercase();
-    let essence = ct.split(';').next().unwrap_or("").trim();
-    if essence == "application/json" || essence.ends_with("+json") || essence.is_empty() && looks_like_json(&bytes) {
-        return serde_json::from_slice(&bytes)
-            .map_err(|e| ApiError::new(ErrorCode::InvalidJson, format!("request body is not valid JSON: {e}")));
+        .unwrap_or("");
+    let from = BodyFrom::of(ct, &bytes);
+    let invalid =
+        |e: serde_json::Error| ApiError::new(ErrorCode::InvalidJson, format!("request body is not valid JSON: {e}"));
+    let raw_body = B64.encode(&bytes);
+    if worker_parses {
+        if from == BodyFrom::Json {
+            cfp_protocol::body::check_json(&bytes).map_err(invalid)?;
+        }
+        return Ok(ApiBody::Raw {
+            body_from: from,
+            raw_body,
+        });
     }
-    if essence.starts_with("text/") || essence == "application/x-www-form-urlencoded" || essence == "application/xml" {
-        let text = String::from_utf8(bytes).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
-        return Ok(Value::String(text));
-    }
-    Ok(Value::Null)
-}
-
-fn looks_like_json(bytes: &[u8]) -> bool {
-    matches!(bytes.iter().find(|b| !b.is_ascii_whitespace()), Some(b'{') | Some(b'['))
+    let body = cfp_protocol::body::parse(from, bytes).map_err(invalid)?;
+    Ok(ApiBody::Parsed { body, raw_body })
 }
 
 /// `a=1&a=2&b=x` → `{ a: ["1", "2"], b: "x" }`.
@@ -593,13 +614,42 @@ mod tests {
 
     #[test]
     fn json_body_errors_name_the_problem() {
+        let parsed = |h: &HeaderMap, bytes: &[u8]| -> Result<Value, ApiError> {
+            match request_body(h, bytes.to_vec(), false)? {
+                ApiBody::Parsed { body, raw_body } => {
+                    assert_eq!(B64.decode(raw_body).unwrap(), bytes);
+                    Ok(body)
+                }
+                other => panic!("a protocol 1 worker gets the body parsed, not {other:?}"),
+            }
+        };
         let mut h = HeaderMap::new();
         h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
-        let e = parse_body(&h, b"{oops".to_vec()).unwrap_err();
-        assert_eq!(e.code, ErrorCode::InvalidJson);
-        assert_eq!(parse_body(&h, br#"{"a":1}"#.to_vec()).unwrap(), json!({"a": 1}));
+        for worker_parses in [false, true] {
+            let e = request_body(&h, b"{oops".to_vec(), worker_parses).unwrap_err();
+            assert_eq!(e.code, ErrorCode::InvalidJson);
+            assert!(e.message.contains("not valid JSON"), "{}", e.message);
+            let e = request_body(&h, b"[1e999]".to_vec(), worker_parses).unwrap_err();
+            assert_eq!(e.code, ErrorCode::InvalidJson, "refused whoever parses");
+        }
+        assert_eq!(parsed(&h, br#"{"a":1}"#).unwrap(), json!({"a": 1}));
+        assert_eq!(
+            request_body(&h, br#"{"a":1}"#.to_vec(), true).unwrap(),
+            ApiBody::Raw {
+                body_from: BodyFrom::Json,
+                raw_body: B64.encode(br#"{"a":1}"#)
+            },
+            "a protocol 2 worker gets the bytes and how to parse them, no parsed body"
+        );
         h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain"));
-        assert_eq!(parse_body(&h, b"hi".to_vec()).unwrap(), json!("hi"));
-        assert_eq!(parse_body(&h, b"caf\xe9".to_vec()).unwrap(), json!("caf\u{fffd}"));
+        assert_eq!(parsed(&h, b"hi").unwrap(), json!("hi"));
+        assert_eq!(parsed(&h, b"caf\xe9").unwrap(), json!("caf\u{fffd}"));
+        assert!(matches!(
+            request_body(&h, b"hi".to_vec(), true).unwrap(),
+            ApiBody::Raw {
+                body_from: BodyFrom::Text,
+                ..
+            }
+        ));
     }
 }

@@ -18,6 +18,7 @@ pub mod audit;
 pub mod audit_retention;
 pub mod audit_status;
 pub mod auth;
+pub mod bodies;
 pub mod conn;
 pub mod error;
 pub mod ingress;

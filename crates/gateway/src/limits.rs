@@ -153,6 +153,13 @@ pub async fn read_body(body: axum::body::Body, declared: Option<usize>, limit: u
         }
     }
     drop(buf);
+    Err(refuse_too_large(stream, limit).await)
+}
+
+/// The 413 of a body over `limit`, after draining a bounded amount of what remains of it (so the client reads the
+/// answer rather than a reset connection).
+pub async fn refuse_too_large(mut stream: axum::body::BodyDataStream, limit: usize) -> ApiError {
+    use futures_util::StreamExt;
     let drain = async {
         let mut drained = 0;
         while let Some(Ok(chunk)) = stream.next().await {
@@ -163,10 +170,10 @@ pub async fn read_body(body: axum::body::Body, declared: Option<usize>, limit: u
         }
     };
     let _ = tokio::time::timeout(DRAIN_TIME, drain).await;
-    Err(too_large(limit))
+    too_large(limit)
 }
 
-fn malformed_body(e: axum::Error) -> ApiError {
+pub fn malformed_body(e: axum::Error) -> ApiError {
     ApiError::new(
         ErrorCode::MalformedBody,
         format!("the request body could not be read (malformed chunked encoding or a broken upload): {e}"),

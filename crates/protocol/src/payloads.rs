@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::body::BodyFrom;
 use crate::frames::Trigger;
 
 /// A query parameter or header: one value, or several when it was repeated.
@@ -74,10 +75,86 @@ pub struct ApiInput {
     /// `null` for an uncredentialed call of a signed webhook step (always sent, so `req.auth` is never missing).
     #[serde(default)]
     pub auth: Option<StepAuth>,
-    /// The body parsed by its content type (JSON, text), or `null`.
-    pub body: Value,
-    /// Base64 of the exact request bytes.
-    pub raw_body: String,
+    /// The body: parsed by the runtime (protocol 1) or by the worker (protocol 2).
+    #[serde(flatten)]
+    pub body: ApiBody,
+}
+
+/// An API input's body, in one of three forms (`protocol/schema/worker-frames.schema.json`, `ApiInput`):
+/// `body` + `rawBody`, `bodyFrom` + `rawBody` or `bodyFrom` + `rawBodyRef`; any other mix does not parse.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+#[serde(untagged)]
+pub enum ApiBody {
+    /// Protocol 2, a body above the payload threshold: its bytes are in object storage; the worker reads them
+    /// with `payload.get` and parses them as `bodyFrom` says.
+    #[serde(rename_all = "camelCase")]
+    Stored {
+        body_from: BodyFrom,
+        raw_body_ref: PayloadRef,
+    },
+    /// Protocol 2: the worker parses `rawBody` as `bodyFrom` says.
+    #[serde(rename_all = "camelCase")]
+    Raw {
+        body_from: BodyFrom,
+        /// Base64 of the exact request bytes.
+        raw_body: String,
+    },
+    /// Protocol 1 (a protocol 2 worker accepts it too): the body parsed by the runtime (JSON, text) or `null`.
+    #[serde(rename_all = "camelCase")]
+    Parsed {
+        body: Value,
+        /// Base64 of the exact request bytes.
+        raw_body: String,
+    },
+}
+
+/// Where the bytes of a stored request body are: its object key, its size in bytes and its SHA-256 (lowercase
+/// hex), which the worker checks.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct PayloadRef {
+    pub key: String,
+    pub size: u64,
+    pub sha256: String,
+}
+
+impl<'de> Deserialize<'de> for ApiBody {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use serde::de::Error;
+        /// A present `body` is `Some`, even when it is `null`.
+        fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Value>, D::Error> {
+            Value::deserialize(d).map(Some)
+        }
+        #[derive(Deserialize)]
+        #[serde(rename_all = "camelCase")]
+        struct Fields {
+            #[serde(default, deserialize_with = "present")]
+            body: Option<Value>,
+            #[serde(default)]
+            body_from: Option<BodyFrom>,
+            #[serde(default)]
+            raw_body: Option<String>,
+            #[serde(default)]
+            raw_body_ref: Option<PayloadRef>,
+        }
+        let Fields {
+            body,
+            body_from,
+            raw_body,
+            raw_body_ref,
+        } = Fields::deserialize(d)?;
+        match (body, body_from, raw_body, raw_body_ref) {
+            (Some(body), None, Some(raw_body), None) => Ok(ApiBody::Parsed { body, raw_body }),
+            (None, Some(body_from), Some(raw_body), None) => Ok(ApiBody::Raw { body_from, raw_body }),
+            (None, Some(body_from), None, Some(raw_body_ref)) => Ok(ApiBody::Stored {
+                body_from,
+                raw_body_ref,
+            }),
+            _ => Err(D::Error::custom(
+                "an api input carries its body as `body` + `rawBody`, `bodyFrom` + `rawBody` or `bodyFrom` + \
+                 `rawBodyRef`, exactly one of them",
+            )),
+        }
+    }
 }
 
 /// The `input` of an `event` invocation.

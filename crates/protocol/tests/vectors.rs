@@ -97,3 +97,69 @@ fn api_output_vectors() {
         assert!(message.contains(&format!("`{header}`")), "{}: {message}", v["name"]);
     }
 }
+
+/// The `apiBodies` vectors: for each content type and body, the parse a protocol 2 worker is told to do
+/// (`bodyFrom`) and the body a protocol 1 worker gets; the TypeScript worker's test parses the same bytes as
+/// `bodyFrom` says and must get the same body.
+#[test]
+fn api_body_vectors() {
+    use base64::Engine as _;
+    use cfp_protocol::body::{check_json, parse};
+    use cfp_protocol::BodyFrom;
+    let all: Value = serde_json::from_str(VECTORS).unwrap();
+    let cases = all["apiBodies"]["cases"].as_array().unwrap();
+    assert!(cases.len() >= 10);
+    for case in cases {
+        let name = case["name"].as_str().unwrap();
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(case["rawBody"].as_str().unwrap())
+            .unwrap();
+        let from = BodyFrom::of(case["contentType"].as_str().unwrap(), &bytes);
+        assert_eq!(serde_json::to_value(from).unwrap(), case["bodyFrom"], "{name}");
+        if case["invalid"] == true {
+            assert!(parse(from, bytes.clone()).is_err(), "{name}");
+            assert!(
+                check_json(&bytes).is_err(),
+                "{name}: the check refuses what the parse refuses"
+            );
+            continue;
+        }
+        assert!(from != BodyFrom::Json || check_json(&bytes).is_ok(), "{name}");
+        assert_eq!(parse(from, bytes).unwrap(), case["body"], "{name}");
+    }
+}
+
+/// Inputs of every form (`body` + `rawBody`; protocol 2: `bodyFrom` + `rawBody` or `rawBodyRef`) parse, and each
+/// goes back out in its own form.
+#[test]
+fn api_inputs_of_both_forms_round_trip() {
+    use cfp_protocol::{ApiBody, InvokeInput};
+    for (name, _, frame) in vectors("valid") {
+        if frame["type"] != "invoke" || frame["trigger"] != "api" {
+            continue;
+        }
+        let ToWorker::Invoke(invoke) = parse_to_worker(&frame).unwrap() else {
+            panic!("{name}")
+        };
+        let InvokeInput::Api(input) = &invoke.input else {
+            panic!("{name}")
+        };
+        let form = match &input.body {
+            ApiBody::Parsed { .. } => "body",
+            ApiBody::Raw { .. } => "rawBody",
+            ApiBody::Stored { .. } => "rawBodyRef",
+        };
+        let expected = if frame["input"].get("rawBodyRef").is_some() {
+            "rawBodyRef"
+        } else if frame["input"].get("bodyFrom").is_some() {
+            "rawBody"
+        } else {
+            "body"
+        };
+        assert_eq!(form, expected, "{name}");
+        let again: Value = serde_json::from_str(&ToWorker::Invoke(invoke.clone()).to_text()).unwrap();
+        for field in ["body", "bodyFrom", "rawBody", "rawBodyRef"] {
+            assert_eq!(again["input"].get(field), frame["input"].get(field), "{name}: {field}");
+        }
+    }
+}

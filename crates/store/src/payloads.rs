@@ -11,6 +11,9 @@ use serde_json::Value;
 
 use crate::{Result, Scope, StoreError};
 
+mod bodies;
+pub use bodies::{BodyUpload, StoredBody, BODY_CHUNK};
+
 pub struct Payloads {
     store: Arc<dyn ObjectStore>,
     label: String,

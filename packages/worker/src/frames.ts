@@ -80,15 +80,33 @@ const logEntry = obj(
   { traceId: str(), step: str(), invocationId: str(), data: anyObject },
 )
 
-const apiInput = obj({
-  method: str(),
-  path: str(),
-  pathParams: record(str()),
-  queryParams: record(stringOrStrings),
-  headers: record(stringOrStrings),
-  body: any,
-  rawBody: str(),
-})
+/** The three forms of an API input's body (protocol/schema `ApiInput`): exactly one, nothing of another. */
+const BODY_FORMS = [
+  ['body', 'rawBody'],
+  ['bodyFrom', 'rawBody'],
+  ['bodyFrom', 'rawBodyRef'],
+]
+const BODY_FIELDS = ['body', 'bodyFrom', 'rawBody', 'rawBodyRef']
+const apiInput = obj(
+  {
+    method: str(),
+    path: str(),
+    pathParams: record(str()),
+    queryParams: record(stringOrStrings),
+    headers: record(stringOrStrings),
+  },
+  {
+    rawBody: str(),
+    bodyFrom: literal('json', 'text', 'none'),
+    rawBodyRef: obj({ key: nonEmpty, size: int({ min: 0 }), sha256: str({ pattern: /^[0-9a-f]{64}$/ }) }),
+  },
+  (v, path) => {
+    const m = v as Record<string, unknown>
+    const present = BODY_FIELDS.filter((k) => k in m && m[k] !== undefined && (k === 'body' || m[k] !== null))
+    const fits = BODY_FORMS.some((form) => form.length === present.length && form.every((k) => present.includes(k)))
+    return fits ? undefined : `${path} must carry its body as body + rawBody, bodyFrom + rawBody or bodyFrom + rawBodyRef`
+  },
+)
 const eventInput = obj({ topic: str(), data: any, eventId: str() }, { messageGroupId: str() })
 const cronInput = obj({ scheduledAt: str() })
 const INPUT_BY_TRIGGER: Record<string, Check> = { api: apiInput, event: eventInput, cron: cronInput }

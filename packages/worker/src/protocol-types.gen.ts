@@ -53,7 +53,7 @@ export type SpansFrame = {
   spans: ChildSpan[]
 }
 
-/** worker -> runtime: an RPC (state.get, state.set, state.delete, state.getGroup, state.clear; streams.get, streams.set, streams.delete, streams.getGroup, streams.send). */
+/** worker -> runtime: an RPC (state.get, state.set, state.delete, state.getGroup, state.clear; streams.get, streams.set, streams.delete, streams.getGroup, streams.send; webhook.claim; payload.get). */
 export type CallFrame = {
   type: 'call'
   id: number
@@ -372,14 +372,24 @@ export type RegistrationError = {
 
 export type StringOrStrings = string | string[]
 
+/** The body comes in one of three forms: `body` + `rawBody` (parsed by the runtime; what a protocol 1 worker always gets), `bodyFrom` + `rawBody` (protocol 2: the worker parses the bytes as the runtime would) or `bodyFrom` + `rawBodyRef` (protocol 2, a body above the payload threshold: the worker reads the bytes with `payload.get`). */
 export type ApiInput = {
   method: string
   path: string
   pathParams: Record<string, string>
   queryParams: Record<string, StringOrStrings>
   headers: Record<string, StringOrStrings>
-  body: unknown
-  rawBody: string
+  /** the body parsed by the runtime (JSON, text) or null */
+  body?: unknown
+  rawBody?: string
+  /** how the worker makes `req.body` from the bytes: JSON.parse of their UTF-8 text (the runtime checked it is JSON), their UTF-8 text (invalid sequences become U+FFFD), or null */
+  bodyFrom?: 'json' | 'text' | 'none'
+  /** where the bytes of a body above the payload threshold are: read them with `payload.get {key, offset}` (chunks of at most 256 KiB) and check their size and SHA-256 (lowercase hex) */
+  rawBodyRef?: {
+    key: string
+    size: number
+    sha256: string
+  }
   /** the caller the runtime verified; never a secret; null for an uncredentialed webhook call */
   auth?: null | {
     kind: 'local_developer' | 'admin' | 'user' | 'api_key' | 'end_user'

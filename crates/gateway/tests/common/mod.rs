@@ -42,6 +42,8 @@ pub struct RuntimeOptions {
     pub serve: cfp_gateway::conn::ServeOptions,
     /// The database to use instead of [`database_url`] (a proxy the test can cut).
     pub database_url: Option<String>,
+    /// Payloads (and stored request bodies) as files under this directory instead of in memory.
+    pub payloads_dir: Option<std::path::PathBuf>,
 }
 
 impl Default for RuntimeOptions {
@@ -63,6 +65,7 @@ impl Default for RuntimeOptions {
             schema: None,
             serve: Default::default(),
             database_url: None,
+            payloads_dir: None,
         }
     }
 }
@@ -79,7 +82,10 @@ pub async fn start(opts: RuntimeOptions) -> Runtime {
             payload_threshold: opts.payload_threshold,
             acquire_timeout: Duration::from_secs(2),
         },
-        Payloads::memory(),
+        match &opts.payloads_dir {
+            Some(dir) => Payloads::local(dir).unwrap(),
+            None => Payloads::memory(),
+        },
     )
     .await
     .expect("PostgreSQL must be reachable at CFP_TEST_DATABASE_URL or 127.0.0.1:5432/test");
@@ -213,9 +219,21 @@ impl FakeWorker {
         handlers: HashMap<String, Handler>,
         capacity: Option<u32>,
     ) -> (FakeWorker, Value) {
+        Self::connect_speaking(url, token, steps, handlers, capacity, 1).await
+    }
+
+    /// A fake worker announcing `protocol` in its hello (`connect` speaks version 1: API bodies come parsed).
+    pub async fn connect_speaking(
+        url: &str,
+        token: &str,
+        steps: Value,
+        handlers: HashMap<String, Handler>,
+        capacity: Option<u32>,
+        protocol: u32,
+    ) -> (FakeWorker, Value) {
         let (ws, _) = tokio_tungstenite::connect_async(url).await.unwrap();
         let (mut sink, mut stream) = ws.split();
-        let mut hello = json!({"type":"hello","protocol":1,"token":token,"worker":{"name":"fake"}});
+        let mut hello = json!({"type":"hello","protocol":protocol,"token":token,"worker":{"name":"fake"}});
         if let Some(c) = capacity {
             hello["capacity"] = json!(c);
         }

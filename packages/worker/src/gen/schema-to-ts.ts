@@ -5,6 +5,7 @@
  * A small generator for the JSON Schema this protocol uses, not for every schema: `$ref` to `#/$defs/…`, `const`,
  * `enum`, `oneOf`/`anyOf`, `type` (one or a list), `properties`/`required`, `additionalProperties`, `items`, and
  * `allOf` of `if {properties: {d: {const}}} then {properties: {p: …}}`, which becomes a union discriminated by `d`.
+ * A `oneOf` of `{required: […]}` branches on an object (which fields come together) leaves its type as it is.
  * Keywords that do not change the type (`minLength`, `pattern`, `minimum`, …) are left to the validators. Anything
  * else throws, so the schema cannot silently grow a construct the generated types ignore.
  *
@@ -68,6 +69,10 @@ function typeOf(s: Schema, frames: Set<string>, indent: string): string {
   if ('const' in s) return JSON.stringify(s.const)
   if (Array.isArray(s.enum)) return s.enum.map((v) => JSON.stringify(v)).join(' | ')
   const union = (s.oneOf ?? s.anyOf) as Schema[] | undefined
+  // `oneOf` of `{required: […]}` branches only says which fields come together: the type stays the object's.
+  if (union?.every((b) => isObj(b) && Object.keys(b).every((k) => k === 'required')) && s.type === 'object') {
+    return typeOf({ ...s, oneOf: undefined, anyOf: undefined }, frames, indent)
+  }
   if (union) return union.map((b) => paren(typeOf(b, frames, indent))).join(' | ')
   if (Array.isArray(s.type)) return s.type.map((t) => typeOf({ ...s, type: t }, frames, indent)).join(' | ')
   switch (s.type) {

@@ -1,7 +1,8 @@
 /**
  * Runs one `invoke` frame on a loaded step and builds its `result` frame.
  *
- * - api: `req = { pathParams, queryParams, body, headers, rawBody, auth }` (rawBody decoded from base64 to UTF-8;
+ * - api: `req = { pathParams, queryParams, body, headers, rawBody, auth }` (rawBody decoded from base64 to UTF-8, body
+ *   parsed from it when the runtime sent `bodyFrom` (protocol 2) rather than `body`;
  *   `auth` the caller the runtime verified — the runtime removed CFP credentials from headers and query);
  *   middleware `(req, ctx, next)` runs first on the same `req`; the output is `{ status, headers?, body }`, a
  *   `Buffer`/`Uint8Array` body travelling as base64 with `bodyEncoding: 'base64'`.
@@ -14,6 +15,7 @@ import type { ApiInput, ApiOutput, ChildSpan, InvokeFrame, ResultFrame } from '.
 import type { LoadedStep } from '../loader/load.js'
 import { type ContextDeps, createContext } from './context.js'
 import { SpanCollector, withInvocationContext } from './tracing.js'
+import { type ReadChunk, rawBytes, requestBody } from './body.js'
 import { verifyWebhook } from './webhook.js'
 
 /** Largest frame the runtime accepts (docs/protocol.md). */
@@ -63,7 +65,8 @@ async function execute(step: LoadedStep | undefined, invoke: InvokeFrame, deps: 
     if (invoke.trigger === 'api') {
       const claim = (digest: string, ttlSeconds: number) =>
         deps.rpc.call('webhook.claim', { digest, ttlSeconds }, { traceId: invoke.traceId, invocationId: invoke.id }) as Promise<{ claimed: boolean }>
-      output = apiOutput(step, await runApi(step, handler, invoke.input, inv.ctx, claim))
+      const read: ReadChunk = (params) => deps.rpc.call('payload.get', params, { traceId: invoke.traceId, invocationId: invoke.id })
+      output = apiOutput(step, await runApi(step, handler, invoke.input, inv.ctx, claim, read))
     } else if (invoke.trigger === 'event') {
       warnOnInvalidInput(step, invoke.input.data, inv.ctx)
       await handler(invoke.input.data, inv.ctx)
@@ -97,8 +100,9 @@ async function runApi(
   input: ApiInput,
   ctx: FlowContext<unknown>,
   claim: (digest: string, ttlSeconds: number) => Promise<{ claimed: boolean }>,
+  read: ReadChunk,
 ): Promise<unknown> {
-  const raw = Buffer.from(input.rawBody, 'base64')
+  const raw = await rawBytes(input, read)
   const webhook = step.config.type === 'api' ? step.config.webhook : undefined
   if (webhook) {
     const check = verifyWebhook(webhook, input.headers, raw)
@@ -115,7 +119,7 @@ async function runApi(
   const req = {
     pathParams: input.pathParams,
     queryParams: input.queryParams,
-    body: input.body,
+    body: requestBody(input, raw),
     headers: input.headers,
     rawBody: raw.toString('utf8'),
     auth: input.auth ?? null,

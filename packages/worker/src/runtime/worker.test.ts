@@ -52,7 +52,7 @@ describe('startWorker against a fake runtime', () => {
 
   it('says hello with the token, then registers the manifests', async () => {
     const hello = await runtime.waitFor<HelloFrame>((f) => f.type === 'hello')
-    expect(hello).toMatchObject({ protocol: 1, token: 'test-token', worker: { name: 'test', pid: process.pid } })
+    expect(hello).toMatchObject({ protocol: 2, token: 'test-token', worker: { name: 'test', pid: process.pid } })
     expect(runtime.frames[0]?.type).toBe('hello')
     const register = await runtime.waitFor<RegisterFrame>((f) => f.type === 'register')
     expect(register.steps.map((s) => s.name).sort()).toEqual(['Echo', 'Job', 'Tick', 'Version'])
@@ -91,6 +91,15 @@ describe('startWorker against a fake runtime', () => {
       emits: [{ topic: 'echo.sent', data: { text: 'hi' } }],
     })
     expect(r.durationMs).toBeGreaterThanOrEqual(0)
+  })
+
+  it('parses the body itself when the runtime sends bodyFrom (protocol 2), above the payload threshold too', async () => {
+    for (const text of ['hi', 'é'.repeat(200 * 1024)]) {
+      const raw = JSON.stringify({ text })
+      const { body: _, ...v1 } = apiInput({ json: { text } })
+      const r = await runtime.invoke({ step: 'Echo', trigger: 'api', input: { ...v1, bodyFrom: 'json' } })
+      expect(r).toMatchObject({ ok: true, output: { status: 200, body: { text, raw } } })
+    }
   })
 
   it('lets middleware answer without calling the handler', async () => {

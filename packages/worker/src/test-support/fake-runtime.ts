@@ -1,6 +1,7 @@
 /**
  * A tiny stand-in for the Rust runtime's worker endpoint, for tests: answers hello with welcome, register with
- * registered (all accepted), serves state calls from memory, and records every frame the worker sends.
+ * registered (all accepted), serves state calls and stored request bodies (`payload.get`) from memory, and records
+ * every frame the worker sends.
  */
 import { cpSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs'
 import type { AddressInfo } from 'node:net'
@@ -14,6 +15,8 @@ import { validateWorkerFrame } from '../frames.js'
 export class FakeRuntime {
   readonly frames: WorkerFrame[] = []
   readonly state = new Map<string, Map<string, unknown>>()
+  /** Request bodies `payload.get` serves, by key. */
+  readonly bodies = new Map<string, Buffer>()
   private readonly server: WebSocketServer
   private socket: WebSocket | undefined
   private waiters: { pred: (f: WorkerFrame) => boolean; resolve: (f: WorkerFrame) => void; from: number }[] = []
@@ -48,9 +51,21 @@ export class FakeRuntime {
         ws.close(4401, 'unauthenticated')
         return
       }
-      this.send({ type: 'welcome', protocol: 1, workerId: 'w1', tenant: 't', project: 'p', heartbeatMs: 0, payloadThreshold: 262144 })
+      this.send({ type: 'welcome', protocol: 2, workerId: 'w1', tenant: 't', project: 'p', heartbeatMs: 0, payloadThreshold: 262144 })
     } else if (frame.type === 'register') {
       this.send({ type: 'registered', steps: frame.steps.map((s) => s.name), errors: [] })
+    } else if (frame.type === 'call' && frame.method === 'payload.get') {
+      // Stored request bodies (`rawBodyRef`): chunks of at most 256 KiB, as the runtime answers.
+      const { key, offset } = frame.params as { key: string; offset: number }
+      const body = this.bodies.get(key)
+      if (!body) this.send({ type: 'reply', id: frame.id, ok: false, error: { code: 'not_found', message: `no body ${key}` } })
+      else
+        this.send({
+          type: 'reply',
+          id: frame.id,
+          ok: true,
+          result: { data: body.subarray(offset, offset + 262144).toString('base64'), offset, size: body.length },
+        })
     } else if (frame.type === 'call') {
       const { group, key, value } = frame.params as { group: string; key: string; value: unknown }
       const g = this.state.get(group) ?? new Map<string, unknown>()
