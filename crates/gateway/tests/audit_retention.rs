@@ -370,12 +370,20 @@ async fn the_audited_tenant_cannot_shorten_retention_or_release_holds_and_the_pl
         ("tenant auditor", a(&t_auditor)),
         ("project API key", key.clone()),
     ] {
-        for (method, path) in [("GET", "/audit/status"), ("POST", "/audit/verify")] {
+        for (method, path) in [
+            ("GET", "/audit/status?project=p1"),
+            ("POST", "/audit/verify?project=p1"),
+        ] {
             let (s, body) = call(&rt, method, path, (auth.0, &auth.1), None).await;
             assert_eq!(
                 (s, body["error"]["code"].as_str()),
                 (403, Some("forbidden")),
                 "{who} {method} {path}: {body}"
+            );
+            // refused for not being the operator (each of them may read its own chain's entries)
+            assert!(
+                body["error"]["message"].as_str().unwrap_or("").contains("operator"),
+                "{who}: {body}"
             );
         }
     }

@@ -228,21 +228,19 @@ async fn mail_goes_through_starttls_and_auth_and_credentials_never_leak() {
     let dir = std::env::temp_dir().join(format!("cfp-smtp-tls-{}", uuid::Uuid::new_v4().simple()));
     std::fs::create_dir_all(&dir).unwrap();
     make_certs(&dir);
-    let port = free_port();
-    let mut smtp = Killed(
-        Command::new(python)
-            .arg("-c")
+    let (smtp, port) = spawn_server(|port| {
+        let mut c = Command::new(&python);
+        c.arg("-c")
             .arg(SERVER)
             .arg(dir.join("server.pem"))
             .arg(dir.join("server.key"))
             .arg(port.to_string())
             .arg(&dir)
             .args([USER, PASSWORD])
-            .stdout(Stdio::null())
-            .spawn()
-            .expect("start aiosmtpd"),
-    );
-    wait_port(port, &mut smtp).await;
+            .stdout(Stdio::null());
+        c
+    })
+    .await;
     let ca = std::fs::read(dir.join("ca.pem")).unwrap();
     let mails = || std::fs::read_dir(dir.join("mail/new")).map_or(0, |d| d.count());
     let auth_log = || std::fs::read_to_string(dir.join("auth.log")).unwrap_or_default();

@@ -49,7 +49,9 @@ async fn verify(store: &Store, conn: &mut sqlx::PgConnection) -> Result<cfp_audi
         .into_iter()
         .map(|k| k.0)
         .collect();
-    cfp_store::audit_verify::verify_chain_in(conn, CHAIN, &keys).await.unwrap()
+    cfp_store::audit_verify::verify_chain_in(conn, CHAIN, &keys)
+        .await
+        .unwrap()
 }
 
 #[tokio::test]
