@@ -97,9 +97,7 @@ describe('the Audit page under cfp dev', () => {
     // the operator verifies every chain of the runtime now: the run and its count show, and it is itself recorded
     const health = page.locator('[data-audit-health]')
     await health.getByRole('button', { name: 'Verify all chains now' }).click()
-    await expect
-      .poll(() => health.textContent(), { timeout: 15_000 })
-      .toMatch(/Last verification .+: \d+ chains, [\d,]+ entries intact\. Anchoring is off/)
+    await expect.poll(() => health.textContent(), { timeout: 15_000 }).toMatch(/Last verification .+: \d+ chains, [\d,]+ entries intact\. Anchoring is off/)
     await fits375(page, 'audit health')
 
     // the export command names the runtime's own chain's tenant, never a placeholder
