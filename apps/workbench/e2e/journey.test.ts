@@ -540,14 +540,18 @@ describe('journey: SSO sign-up, a tenant set up through the pages, each role exa
       },
     )
     // every control-plane action of the matrix is exercised, except those without a route to call harmlessly
-    // (deleting is tested in lifecycle.test.ts)
+    // (deleting is tested in lifecycle.test.ts; audit retention and legal holds, which change what may be destroyed,
+    // in packages/control-plane/src/audit/retention.test.ts)
     const notCalled = Object.entries(POLICY.actions)
       .filter(([a, d]) => d.plane === 'control' && !calls.some((c) => c.action === a))
       .map(([a]) => a)
       .sort()
     expect(notCalled).toEqual([
       'apikey.revoke',
+      'audit.hold.place',
+      'audit.hold.release',
       'audit.read',
+      'audit.retention.write',
       'member.remove',
       'project.delete',
       'rolebinding.create',

@@ -111,9 +111,17 @@ async fn tenant_access(
         Some(t) => t,
         None => {
             let project = crate::auth::requested_project(headers, uri.query());
-            crate::auth::resolve_project(app, &principal, project.as_deref())?
-                .0
-                .tenant
+            let (scope, settings) = crate::auth::resolve_project(app, &principal, project.as_deref())?;
+            // the project names the tenant; a user with no binding on it learns no more than elsewhere: 404
+            if let (Principal::User(claims), Some(s)) = (&principal, settings.as_deref()) {
+                if !app.policy().sees(&claims.rb, &s.path()) {
+                    return Err(ApiError::not_found(format!(
+                        "no project `{}` on this runtime",
+                        scope.project
+                    )));
+                }
+            }
+            scope.tenant
         }
     };
     let decision = match &principal {

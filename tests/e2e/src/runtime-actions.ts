@@ -30,6 +30,12 @@ export function request(action: string, project: string): { path: string; init: 
       return { path: '/__cfp/api/slo/rbac-probe', init: { method: 'DELETE', project } }
     case 'usage.read':
       return { path: '/__cfp/api/usage?granularity=hour', init: { project } }
+    case 'audit.runtime.retention.write':
+      return { path: '/__cfp/api/audit/retention', init: { method: 'PUT', json: { days: 365 }, project } }
+    case 'audit.runtime.hold.place':
+      return { path: '/__cfp/api/audit/holds', init: { method: 'POST', json: { reason: 'rbac probe' }, project } }
+    case 'audit.runtime.hold.release':
+      return { path: '/__cfp/api/audit/holds/999999', init: { method: 'DELETE', project } }
     case 'emit':
       return { path: '/__cfp/api/emit', init: { method: 'POST', json: { topic: 'nobody.listens', data: {} }, project } }
     default:
@@ -52,4 +58,7 @@ export const ROUTED = [
   'audit.runtime.read',
   'slo.write',
   'usage.read',
+  'audit.runtime.retention.write',
+  'audit.runtime.hold.place',
+  'audit.runtime.hold.release',
 ]

@@ -28,7 +28,7 @@ import { request, ROUTED } from '../src/runtime-actions.js'
 import { copyProject, http, removeProject, sleep, waitFor } from '../src/util.js'
 
 interface Matrix {
-  actions: Record<string, { plane: string; diagnostic?: boolean }>
+  actions: Record<string, { plane: string; diagnostic?: boolean; targets?: string[] }>
   grants: Record<string, Record<string, string[]>>
 }
 const matrix: Matrix = JSON.parse(readFileSync(join(REPO_ROOT, 'policy', 'permissions.json'), 'utf8'))
@@ -103,10 +103,17 @@ afterAll(async () => {
   if (projectDir) removeProject(projectDir)
 })
 
-/** Relation of an actor's binding node to a project node, or undefined when unrelated. */
-function relation(at: string, project: string): 'self' | 'ancestor' | undefined {
-  if (at === project) return 'self'
-  return w.nodes[project]!.ancestors.includes(at) ? 'ancestor' : undefined
+/** Relation of an actor's binding node to a node, or undefined when unrelated. */
+function relation(at: string, node: string): 'self' | 'ancestor' | undefined {
+  if (at === node) return 'self'
+  return w.nodes[node]!.ancestors.includes(at) ? 'ancestor' : undefined
+}
+
+/** What an action on a project is checked against: the project, or its tenant for tenant-only actions. */
+function checkedNode(action: string, project: string): string {
+  const targets = matrix.actions[action]!.targets ?? []
+  if (targets.length !== 1 || targets[0] !== 'tenant') return project
+  return w.nodes[project]!.ancestors.find((a) => w.nodes[a]!.kind === 'tenant')!
 }
 
 describe('runtime enforcement of control-plane identities', () => {
@@ -144,13 +151,21 @@ describe('runtime enforcement of control-plane identities', () => {
           // C1 lives in region us: a runtime of eu knows no such project.
           let expected: number
           if (target === 'C1' || !rel) expected = 404
-          else if (!(matrix.grants[actor.role]?.[action] ?? []).includes(rel)) expected = 403
+          else if (!(matrix.grants[actor.role]?.[action] ?? []).includes(relation(actor.at, checkedNode(action, target)) ?? '-')) expected = 403
           else if (matrix.actions[action]!.diagnostic && target !== 'A1')
             expected = 403 // switch off on A2/B1
           else if (action === 'step.invoke' && target === 'B1')
             expected = 404 // allowed, but no worker hosts B1
-          else expected = action === 'dlq.replay' || action === 'slo.write' ? 404 : action === 'emit' || action === 'step.invoke' ? 202 : 200
-          const allowed404 = expected === 404 && /dead letter|no API step|no SLO override/.test(res.json?.error?.message ?? '')
+          else
+            expected =
+              action === 'dlq.replay' || action === 'slo.write' || action === 'audit.runtime.hold.release'
+                ? 404
+                : action === 'emit' || action === 'step.invoke'
+                  ? 202
+                  : action === 'audit.runtime.hold.place'
+                    ? 201
+                    : 200
+          const allowed404 = expected === 404 && /dead letter|no API step|no SLO override|no legal hold/.test(res.json?.error?.message ?? '')
           const refused404 = expected === 404 && res.json?.error?.message?.includes('no project')
           const ok = res.status === expected && (expected !== 404 || (rel && target !== 'C1' ? allowed404 : refused404))
           if (!ok)
