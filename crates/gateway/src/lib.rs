@@ -121,8 +121,19 @@ impl Default for GatewayConfig {
     }
 }
 
+/// The gateway's shared state: one `Arc`, so that the clones axum makes per request (each `from_fn_with_state`
+/// layer and the fallback handler clone their state on every call) cost one reference count, not one per field.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<AppStateInner>);
+
+impl std::ops::Deref for AppState {
+    type Target = AppStateInner;
+    fn deref(&self) -> &AppStateInner {
+        &self.0
+    }
+}
+
+pub struct AppStateInner {
     pub engine: Engine,
     pub cfg: Arc<GatewayConfig>,
     pub streams: cfp_streams::Streams,
@@ -140,7 +151,7 @@ pub struct AppState {
     pub audit_proofs: Arc<audit::ProofGate>,
 }
 
-impl AppState {
+impl AppStateInner {
     /// The permission matrix to check with: the control plane's when it differs from the one compiled in.
     pub fn policy(&self) -> Arc<cfp_access::Policy> {
         self.cfg
@@ -156,7 +167,7 @@ pub fn router(engine: Engine, cfg: GatewayConfig) -> Router {
         allow_loopback_http: cfg.allow_loopback_oidc,
         ..Default::default()
     });
-    let state = AppState {
+    let state = AppState(Arc::new(AppStateInner {
         streams: streams_ws::start_streams(&engine, &cfg),
         engine,
         cfg: Arc::new(cfg),
@@ -167,7 +178,7 @@ pub fn router(engine: Engine, cfg: GatewayConfig) -> Router {
         worker_admission: Default::default(),
         auth_failures: Default::default(),
         audit_proofs: Default::default(),
-    };
+    }));
     audit::flush_failures(state.engine.clone(), state.auth_failures.clone());
     // The stream service's tasks end on the engine's shutdown signal; the engine's shutdown waits for them (a task
     // of the engine, bounded below its 5 s wait for such tasks), so none outlives the store.

@@ -8,8 +8,6 @@
 //! Parsing is strict (W3C Trace Context Level 1, section 3.2): anything invalid yields `None` and the caller
 //! starts a fresh trace; it is never an error.
 
-use std::fmt::Write as _;
-
 /// A 16-byte trace id (never all zeros when valid).
 pub type TraceId = [u8; 16];
 /// An 8-byte span id (never all zeros when valid).
@@ -160,32 +158,48 @@ pub fn from_headers(traceparent: Option<&str>, tracestate: Option<&str>) -> Opti
 pub fn format_traceparent(trace_id: &TraceId, span_id: &SpanId, flags: u8) -> String {
     let mut s = String::with_capacity(55);
     s.push_str("00-");
-    s.push_str(&to_hex(trace_id));
+    push_hex(&mut s, trace_id);
     s.push('-');
-    s.push_str(&to_hex(span_id));
-    let _ = write!(s, "-{flags:02x}");
+    push_hex(&mut s, span_id);
+    s.push('-');
+    push_hex(&mut s, &[flags]);
     s
 }
 
 pub fn to_hex(bytes: &[u8]) -> String {
     let mut s = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        let _ = write!(s, "{b:02x}");
-    }
+    push_hex(&mut s, bytes);
     s
+}
+
+/// Appends the lowercase hex digits of `bytes` (without `fmt`: this runs several times per API call).
+fn push_hex(s: &mut String, bytes: &[u8]) {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    for &b in bytes {
+        s.push(DIGITS[usize::from(b >> 4)] as char);
+        s.push(DIGITS[usize::from(b & 0xf)] as char);
+    }
 }
 
 /// The CFP form of a trace id: the 16 bytes as a hyphenated lowercase UUID.
 pub fn cfp_trace_id(trace_id: &TraceId) -> String {
-    let h = to_hex(trace_id);
-    format!(
-        "{}-{}-{}-{}-{}",
-        &h[0..8],
-        &h[8..12],
-        &h[12..16],
-        &h[16..20],
-        &h[20..32]
-    )
+    let mut s = String::with_capacity(36);
+    for (i, part) in [
+        &trace_id[0..4],
+        &trace_id[4..6],
+        &trace_id[6..8],
+        &trace_id[8..10],
+        &trace_id[10..16],
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        if i > 0 {
+            s.push('-');
+        }
+        push_hex(&mut s, part);
+    }
+    s
 }
 
 /// The W3C trace id of a CFP trace id: a UUID (hyphenated or not, any case) or 32 hex digits. `None` for
@@ -245,6 +259,10 @@ mod tests {
         assert!(tp.sampled());
         assert_eq!(tp.header(), GOOD);
         assert_eq!(cfp_trace_id(&tp.trace_id), "0af76519-16cd-43dd-8448-eb211c80319c");
+        assert_eq!(
+            format_traceparent(&[0xff; 16], &[0xa0; 8], 0xfe),
+            "00-ffffffffffffffffffffffffffffffff-a0a0a0a0a0a0a0a0-fe"
+        );
     }
 
     #[test]

@@ -183,6 +183,10 @@ fn copy_text(buf: &mut String, v: Option<&str>) {
         buf.push_str("\\N");
         return;
     };
+    if !v.bytes().any(|b| matches!(b, b'\\' | b'\t' | b'\n' | b'\r' | 0)) {
+        buf.push_str(v);
+        return;
+    }
     for c in v.chars() {
         match c {
             '\\' => buf.push_str("\\\\"),
@@ -198,10 +202,26 @@ fn copy_text(buf: &mut String, v: Option<&str>) {
 
 /// A `timestamptz` literal (UTC, milliseconds) of a time in milliseconds since the Unix epoch.
 fn timestamp(ms: i64) -> String {
-    chrono::DateTime::from_timestamp_millis(ms)
-        .unwrap_or_default()
-        .format("%Y-%m-%d %H:%M:%S%.3f+00")
-        .to_string()
+    use chrono::{Datelike as _, Timelike as _};
+    use std::fmt::Write as _;
+    let t = chrono::DateTime::from_timestamp_millis(ms).unwrap_or_default();
+    if !(0..=9999).contains(&t.year()) {
+        return t.format("%Y-%m-%d %H:%M:%S%.3f+00").to_string();
+    }
+    // Two per span written: no strftime parsing here.
+    let mut s = String::with_capacity(26);
+    let _ = write!(
+        s,
+        "{:04}-{:02}-{:02} {:02}:{:02}:{:02}.{:03}+00",
+        t.year(),
+        t.month(),
+        t.day(),
+        t.hour(),
+        t.minute(),
+        t.second(),
+        t.timestamp_subsec_millis()
+    );
+    s
 }
 
 #[cfg(test)]
@@ -215,5 +235,10 @@ mod tests {
         copy_text(&mut b, None);
         assert_eq!(b, "a\\tb\\\\c\\nd\\re\u{fffd}\\N");
         assert_eq!(timestamp(1_700_000_000_123), "2023-11-14 22:13:20.123+00");
+        assert_eq!(timestamp(0), "1970-01-01 00:00:00.000+00");
+        assert_eq!(timestamp(-1), "1969-12-31 23:59:59.999+00");
+        let mut b = String::new();
+        copy_text(&mut b, Some("plain é"));
+        assert_eq!(b, "plain é");
     }
 }
