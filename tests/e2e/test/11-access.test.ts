@@ -144,7 +144,7 @@ describe('runtime enforcement of control-plane identities', () => {
     for (const actor of w.actors) {
       for (const target of ['A1', 'A2', 'B1', 'C1']) {
         for (const action of ROUTED) {
-          const { path, init } = request(action, id(target))
+          const { path, init, allowed, missing } = request(action, id(target))
           const res = await rt(path, { ...init, bearer: actor.token })
           checked++
           const rel = relation(actor.at, target)
@@ -156,17 +156,10 @@ describe('runtime enforcement of control-plane identities', () => {
             expected = 403 // switch off on A2/B1
           else if (action === 'step.invoke' && target === 'B1')
             expected = 404 // allowed, but no worker hosts B1
-          else
-            expected =
-              action === 'dlq.replay' || action === 'slo.write' || action === 'audit.runtime.hold.release'
-                ? 404
-                : action === 'emit' || action === 'step.invoke'
-                  ? 202
-                  : action === 'audit.runtime.hold.place'
-                    ? 201
-                    : 200
-          const allowed404 = expected === 404 && /dead letter|no API step|no SLO override|no legal hold/.test(res.json?.error?.message ?? '')
-          const refused404 = expected === 404 && res.json?.error?.message?.includes('no project')
+          else expected = allowed
+          const message = res.json?.error?.message ?? ''
+          const allowed404 = expected === 404 && !!missing?.test(message)
+          const refused404 = expected === 404 && message.includes('no project')
           const ok = res.status === expected && (expected !== 404 || (rel && target !== 'C1' ? allowed404 : refused404))
           if (!ok)
             failures.push(`${actor.name} (${actor.role}@${actor.at}) ${action} on ${target}: ${res.status} ${JSON.stringify(res.json)} (expected ${expected})`)
